@@ -1,0 +1,236 @@
+import Foundation
+
+/// The modeled accelerator's parameters. Read by the tiler, the cost model, the
+/// encoder and the executor. The element type is always fp32.
+public struct AcceleratorConfig: Codable, Equatable, Sendable {
+    public var name: String
+    public var clockHz: Int
+    /// Input channels the matrix unit consumes per cycle (rows of its MAC array).
+    public var matrixInputLanes: Int
+    /// Output channels the matrix unit produces per cycle (columns of its MAC array).
+    public var matrixOutputLanes: Int
+    public var vectorLanes: Int
+    public var sramBytes: Int
+    public var dramBytesPerCycle: Int
+    public var dmaSetupCycles: Int
+    public var dramBurstBytes: Int
+    public var hostSetupCycles: Int
+    public var hostElementsPerCycle: Int
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case name
+        case clockHz = "clock_hz"
+        case matrixInputLanes = "matrix_input_lanes"
+        case matrixOutputLanes = "matrix_output_lanes"
+        case vectorLanes = "vector_lanes"
+        case sramBytes = "sram_bytes"
+        case dramBytesPerCycle = "dram_bytes_per_cycle"
+        case dmaSetupCycles = "dma_setup_cycles"
+        case dramBurstBytes = "dram_burst_bytes"
+        case hostSetupCycles = "host_setup_cycles"
+        case hostElementsPerCycle = "host_elements_per_cycle"
+    }
+
+    /// The built-in default (docs/isa.md, DESIGN.md).
+    public static let df1 = AcceleratorConfig(
+        name: "df1", clockHz: 1_000_000_000, matrixInputLanes: 32, matrixOutputLanes: 32,
+        vectorLanes: 64, sramBytes: 1 << 20, dramBytesPerCycle: 32, dmaSetupCycles: 100,
+        dramBurstBytes: 64, hostSetupCycles: 1000, hostElementsPerCycle: 4)
+
+    /// Named presets, by name.
+    public static let presets: [String: AcceleratorConfig] = {
+        var small = df1, large = df1
+        (small.name, small.sramBytes) = ("df1-small", 256 << 10)
+        (large.name, large.sramBytes) = ("df1-large", 4 << 20)
+        return ["df1": df1, "df1-small": small, "df1-large": large]
+    }()
+
+    public static var presetNames: [String] { presets.keys.sorted() }
+
+    public static func preset(named name: String) -> AcceleratorConfig? { presets[name] }
+
+    /// A preset name, or a JSON file (see `load(jsonFile:)`).
+    public static func resolve(_ nameOrPath: String) throws -> AcceleratorConfig {
+        if let p = preset(named: nameOrPath) { return p }
+        if nameOrPath.hasSuffix(".json") || FileManager.default.fileExists(atPath: nameOrPath) {
+            return try load(jsonFile: nameOrPath)
+        }
+        throw ConfigError("unknown accelerator '\(nameOrPath)' (presets: \(presetNames.joined(separator: ", ")), or a .json file)")
+    }
+
+    /// Reads a JSON object whose keys override a base config: `"base"` names a
+    /// preset (default df1), any other key is a field above (sizes may be
+    /// strings like "512KiB"). Unknown keys are rejected. The result is validated.
+    public static func load(jsonFile path: String) throws -> AcceleratorConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError("\(path): cannot read file")
+        }
+        do { return try fromJSON(data) } catch let e as ConfigError {
+            throw ConfigError("\(path): \(e.message)")
+        }
+    }
+
+    public static func fromJSON(_ data: Data) throws -> AcceleratorConfig {
+        guard let dict = try? JSONDecoder().decode([String: JSONScalar].self, from: data) else {
+            throw ConfigError("not a JSON object of strings and numbers")
+        }
+        var config = df1
+        if let base = dict["base"] {
+            guard case .string(let name) = base, let p = preset(named: name) else {
+                throw ConfigError("unknown base preset \(base) (presets: \(presetNames.joined(separator: ", ")))")
+            }
+            config = p
+        }
+        for key in dict.keys.sorted() where key != "base" {
+            guard let field = CodingKeys(rawValue: key) else {
+                throw ConfigError("unknown key '\(key)' (known: base, \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            switch (field, dict[key]!) {
+            case (.name, .string(let s)): config.name = s
+            case (.name, let v): throw ConfigError("'name' must be a string, got \(v)")
+            case (_, .int(let n)): config[field] = n
+            case (_, .string(let s)):
+                guard let n = parseSize(s) else { throw ConfigError("'\(key)': cannot read size '\(s)'") }
+                config[field] = n
+            case (_, let v): throw ConfigError("'\(key)' must be an integer, got \(v)")
+            }
+        }
+        try config.validate()
+        return config
+    }
+
+    /// Integer fields by key (every key but `name`).
+    subscript(field: CodingKeys) -> Int {
+        get {
+            switch field {
+            case .name: 0
+            case .clockHz: clockHz
+            case .matrixInputLanes: matrixInputLanes
+            case .matrixOutputLanes: matrixOutputLanes
+            case .vectorLanes: vectorLanes
+            case .sramBytes: sramBytes
+            case .dramBytesPerCycle: dramBytesPerCycle
+            case .dmaSetupCycles: dmaSetupCycles
+            case .dramBurstBytes: dramBurstBytes
+            case .hostSetupCycles: hostSetupCycles
+            case .hostElementsPerCycle: hostElementsPerCycle
+            }
+        }
+        set {
+            switch field {
+            case .name: break
+            case .clockHz: clockHz = newValue
+            case .matrixInputLanes: matrixInputLanes = newValue
+            case .matrixOutputLanes: matrixOutputLanes = newValue
+            case .vectorLanes: vectorLanes = newValue
+            case .sramBytes: sramBytes = newValue
+            case .dramBytesPerCycle: dramBytesPerCycle = newValue
+            case .dmaSetupCycles: dmaSetupCycles = newValue
+            case .dramBurstBytes: dramBurstBytes = newValue
+            case .hostSetupCycles: hostSetupCycles = newValue
+            case .hostElementsPerCycle: hostElementsPerCycle = newValue
+            }
+        }
+    }
+
+    /// Parses "65536", "512KiB", "512K", "1MiB", "1M", "2MB" (SI), "1GiB", "100B".
+    /// K/M/G and KiB/MiB/GiB are powers of 1024; KB/MB/GB powers of 1000.
+    public static func parseSize(_ text: String) -> Int? {
+        let s = text.trimmingCharacters(in: .whitespaces)
+        let digits = s.prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty, let n = Int(digits) else { return nil }
+        let units: [String: Int] = [
+            "": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 1000, "m": 1 << 20, "mib": 1 << 20,
+            "mb": 1_000_000, "g": 1 << 30, "gib": 1 << 30, "gb": 1_000_000_000,
+        ]
+        let suffix = s.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()
+        guard let unit = units[suffix] else { return nil }
+        let (v, overflow) = n.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : v
+    }
+
+    /// Upper bounds that keep a hostile config from asking for absurd memory or time.
+    static let limits: [CodingKeys: ClosedRange<Int>] = [
+        .clockHz: 1...1 << 40, .matrixInputLanes: 1...4096, .matrixOutputLanes: 1...4096,
+        .vectorLanes: 1...65536, .sramBytes: 4...1 << 30, .dramBytesPerCycle: 1...1 << 20,
+        .dmaSetupCycles: 0...1 << 30, .dramBurstBytes: 4...1 << 20, .hostSetupCycles: 0...1 << 30,
+        .hostElementsPerCycle: 1...1 << 20,
+    ]
+
+    /// The smallest SRAM that holds one tile of anything: a matrix-unit weight
+    /// block with one input and one output vector, or three vector-unit rows.
+    public var minimumSRAMBytes: Int {
+        max(4 * (matrixInputLanes * matrixOutputLanes + matrixInputLanes + matrixOutputLanes),
+            4 * 3 * vectorLanes, dramBurstBytes)
+    }
+
+    /// Throws a `ConfigError` naming the first invalid field.
+    public func validate() throws {
+        for key in CodingKeys.allCases where key != .name {
+            let range = Self.limits[key]!
+            let v = self[key]
+            if v <= 0 && range.lowerBound > 0 {
+                throw ConfigError("\(key.rawValue) must be positive, got \(v)")
+            }
+            guard range.contains(v) else {
+                throw ConfigError("\(key.rawValue) = \(v) is outside \(range.lowerBound)...\(range.upperBound)")
+            }
+        }
+        if sramBytes % 4 != 0 { throw ConfigError("sram_bytes = \(sramBytes) is not a multiple of 4") }
+        if dramBurstBytes % 4 != 0 { throw ConfigError("dram_burst_bytes = \(dramBurstBytes) is not a multiple of 4") }
+        if sramBytes < minimumSRAMBytes {
+            throw ConfigError("sram_bytes = \(sramBytes) is smaller than one tile (\(minimumSRAMBytes) bytes: "
+                + "a \(matrixInputLanes)x\(matrixOutputLanes) weight block with its input and output vectors)")
+        }
+        if name.utf8.count > 255 { throw ConfigError("name is longer than 255 bytes") }
+    }
+
+    /// Binary layout inside a .dfx: the name, then every integer field as u64.
+    func encode(_ w: inout ByteWriter) {
+        w.string(name)
+        for key in CodingKeys.allCases where key != .name { w.u64(UInt64(self[key])) }
+    }
+
+    static func decode(_ r: inout ByteReader) throws -> AcceleratorConfig {
+        var config = df1
+        config.name = try r.string(maxBytes: 255, what: "config name")
+        for key in CodingKeys.allCases where key != .name {
+            let v = try r.u64()
+            guard v <= UInt64(Int.max) else { throw ProgramError.corrupt("config field \(key.rawValue) out of range") }
+            config[key] = Int(v)
+        }
+        do { try config.validate() } catch let e as ConfigError {
+            throw ProgramError.corrupt("invalid config: \(e.message)")
+        }
+        return config
+    }
+}
+
+/// A config that cannot be used, with a one-line reason.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// One value of a config JSON object.
+enum JSONScalar: Decodable, CustomStringConvertible {
+    case int(Int), string(String), other(String)
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let i = try? c.decode(Int.self) { self = .int(i) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let b = try? c.decode(Bool.self) { self = .other(String(b)) }
+        else if let d = try? c.decode(Double.self) { self = .other(String(d)) }
+        else { self = .other("a JSON array, object or null") }
+    }
+
+    var description: String {
+        switch self {
+        case .int(let i): String(i)
+        case .string(let s): "'\(s)'"
+        case .other(let s): s
+        }
+    }
+}

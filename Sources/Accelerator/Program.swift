@@ -1,0 +1,247 @@
+import Foundation
+
+/// Element type of a DRAM tensor.
+public enum DType: UInt8, Sendable, CaseIterable, FieldEnum {
+    case f32 = 1, i64 = 2
+    public var bytes: Int { self == .f32 ? 4 : 8 }
+    public var name: String { String(describing: self) }
+}
+
+public enum TensorRole: UInt8, Sendable, CaseIterable, FieldEnum {
+    case input = 1, output = 2
+    public var name: String { String(describing: self) }
+}
+
+/// A named program input or output: a dense row-major tensor at a DRAM byte address.
+public struct TensorInfo: Equatable, Sendable {
+    public var name: String
+    public var shape: [Int]
+    public var dtype: DType
+    public var address: Int
+    public var role: TensorRole
+
+    public init(name: String, shape: [Int], dtype: DType = .f32, address: Int, role: TensorRole) {
+        (self.name, self.shape, self.dtype, self.address, self.role) = (name, shape, dtype, address, role)
+    }
+    public var elements: Int { shape.reduce(1, *) }
+    public var byteCount: Int { elements * dtype.bytes }
+}
+
+/// A program for the modeled accelerator: what a .dfx file holds.
+///
+/// DRAM is `dramBytes` bytes; its first `constants.count` bytes are the
+/// constants segment (weights), initialized from the file and read-only. The
+/// rest starts zeroed; inputs are written at their addresses before the run.
+public struct Program: Equatable, Sendable {
+    public var config: AcceleratorConfig
+    public var dramBytes: Int
+    public var constants: [UInt8]
+    public var tensors: [TensorInfo]
+    public var instructions: [Instruction]
+    /// The ONNX node names each instruction came from (same count as `instructions`).
+    public var debugNames: [[String]]
+
+    public init(config: AcceleratorConfig, dramBytes: Int, constants: [UInt8] = [], tensors: [TensorInfo] = [],
+                instructions: [Instruction] = [], debugNames: [[String]]? = nil) {
+        (self.config, self.dramBytes, self.constants, self.tensors, self.instructions) =
+            (config, dramBytes, constants, tensors, instructions)
+        self.debugNames = debugNames ?? Array(repeating: [], count: instructions.count)
+    }
+
+    public var inputs: [TensorInfo] { tensors.filter { $0.role == .input } }
+    public var outputs: [TensorInfo] { tensors.filter { $0.role == .output } }
+
+    // MARK: Format
+
+    public static let magic: [UInt8] = [0x44, 0x46, 0x58, 0x1A]  // "DFX\x1A"
+    public static let formatVersion: UInt16 = 1
+
+    /// Sanity limits the decoder enforces before allocating anything.
+    public enum Limits {
+        public static let dramBytes = 1 << 32
+        public static let instructions = 1 << 24
+        public static let tensors = 1 << 16
+        public static let tensorRank = 8
+        public static let nameBytes = 4096
+        public static let debugStrings = 1 << 22
+        public static let namesPerInstruction = 4096
+    }
+
+    /// The file bytes: header, body, CRC-32 of everything before it.
+    public func encoded() throws -> [UInt8] {
+        var w = ByteWriter()
+        w.bytes.append(contentsOf: Self.magic)
+        w.u16(Self.formatVersion)
+        w.u16(0)
+        config.encode(&w)
+        w.u64(UInt64(max(0, dramBytes)))
+        w.u64(UInt64(constants.count))
+        w.bytes.append(contentsOf: constants)
+
+        w.u32(UInt32(tensors.count))
+        for t in tensors {
+            w.string(t.name)
+            w.u8(t.dtype.rawValue)
+            w.u8(t.role.rawValue)
+            w.u8(UInt8(truncatingIfNeeded: t.shape.count))
+            for d in t.shape { w.u64(UInt64(max(0, d))) }
+            w.u64(UInt64(max(0, t.address)))
+        }
+
+        w.u32(UInt32(instructions.count))
+        var encoder = FieldEncoder(w: w)
+        for (i, instruction) in instructions.enumerated() {
+            encoder.w.u8(instruction.opcode.rawValue)
+            encoder.w.u8(instruction.wait.rawValue)
+            encoder.w.u8(instruction.signal.rawValue)
+            var op = instruction.operation
+            do { try op.fields(&encoder) } catch let e as ProgramError {
+                throw ProgramError("instruction \(i) (\(instruction.opcode.mnemonic)): \(e.message)")
+            }
+        }
+        w = encoder.w
+
+        // Debug map: a sorted string table, then per instruction its indices.
+        let names = Array(Set(debugNames.joined())).sorted()
+        let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        w.u32(UInt32(names.count))
+        for n in names { w.string(n) }
+        for i in 0..<instructions.count {
+            let list = i < debugNames.count ? debugNames[i] : []
+            w.u32(UInt32(list.count))
+            for n in list { w.u32(UInt32(index[n]!)) }
+        }
+        w.u32(CRC32.checksum(w.bytes[...]))
+        return w.bytes
+    }
+
+    /// Decodes a .dfx file; every count, length and code is checked, so hostile
+    /// input gets a `ProgramError`, never a trap. Does not validate instruction
+    /// semantics (see `validate()`).
+    public init(decoding bytes: [UInt8]) throws {
+        guard bytes.count >= 12 else { throw ProgramError.corrupt("file is \(bytes.count) bytes, too short") }
+        guard Array(bytes[0..<4]) == Self.magic else { throw ProgramError.corrupt("bad magic (not a .dfx file)") }
+        let body = bytes.count - 4
+        var tail = ByteReader(bytes, offset: body)
+        let stored = try tail.u32()
+        let actual = CRC32.checksum(bytes[0..<body])
+        var r = ByteReader(bytes, offset: 4, end: body)
+        let version = try r.u16()
+        guard version == Self.formatVersion else {
+            throw ProgramError.corrupt("format version \(version), this dfc reads version \(Self.formatVersion)")
+        }
+        guard stored == actual else {
+            throw ProgramError.corrupt("checksum mismatch (stored \(hex(stored)), computed \(hex(actual)))")
+        }
+        _ = try r.u16()
+        config = try AcceleratorConfig.decode(&r)
+
+        let dram = try r.u64()
+        guard dram <= UInt64(Limits.dramBytes) else {
+            throw ProgramError.corrupt("DRAM size \(dram) exceeds the limit \(Limits.dramBytes)")
+        }
+        dramBytes = Int(dram)
+        let constantCount = try r.u64()
+        guard constantCount <= dram else {
+            throw ProgramError.corrupt("constants segment (\(constantCount) bytes) is larger than DRAM (\(dram))")
+        }
+        constants = Array(try r.bytes(Int(constantCount), what: "constants segment"))
+
+        let tensorCount = try r.count(max: Limits.tensors, minItemBytes: 15, what: "tensor")
+        tensors = []
+        tensors.reserveCapacity(tensorCount)
+        for _ in 0..<tensorCount {
+            let name = try r.string(maxBytes: Limits.nameBytes, what: "tensor name")
+            let dtypeCode = try r.u8(), roleCode = try r.u8()
+            guard let dtype = DType(rawValue: dtypeCode) else { throw ProgramError.corrupt("tensor '\(name)' has unknown dtype \(dtypeCode)") }
+            guard let role = TensorRole(rawValue: roleCode) else { throw ProgramError.corrupt("tensor '\(name)' has unknown role \(roleCode)") }
+            let rank = Int(try r.u8())
+            guard rank <= Limits.tensorRank else { throw ProgramError.corrupt("tensor '\(name)' has rank \(rank) > \(Limits.tensorRank)") }
+            var shape: [Int] = []
+            for _ in 0..<rank {
+                let d = try r.u64()
+                guard d <= UInt64(UInt32.max) else { throw ProgramError.corrupt("tensor '\(name)' has dimension \(d)") }
+                shape.append(Int(d))
+            }
+            let address = try r.u64()
+            guard address <= dram else { throw ProgramError.corrupt("tensor '\(name)' address \(address) is outside DRAM") }
+            tensors.append(TensorInfo(name: name, shape: shape, dtype: dtype, address: Int(address), role: role))
+        }
+
+        let instructionCount = try r.count(max: Limits.instructions, minItemBytes: 4, what: "instruction")
+        instructions = []
+        instructions.reserveCapacity(instructionCount)
+        var decoder = FieldDecoder(r: r)
+        for i in 0..<instructionCount {
+            do {
+                let code = try decoder.r.u8()
+                guard let opcode = Opcode(rawValue: code) else { throw ProgramError.corrupt("unknown opcode \(code)") }
+                let wait = EngineSet(rawValue: try decoder.r.u8())
+                let signal = EngineSet(rawValue: try decoder.r.u8())
+                guard !wait.hasUnknownBits, !signal.hasUnknownBits else {
+                    throw ProgramError.corrupt("token mask names an unknown engine")
+                }
+                var op = Operation.empty(opcode)
+                try op.fields(&decoder)
+                instructions.append(Instruction(op, wait: wait, signal: signal))
+            } catch let e as ProgramError {
+                throw ProgramError("\(e.message) (instruction \(i))")
+            }
+        }
+        r = decoder.r
+
+        let stringCount = try r.count(max: Limits.debugStrings, minItemBytes: 4, what: "debug string")
+        var strings: [String] = []
+        strings.reserveCapacity(stringCount)
+        for _ in 0..<stringCount { strings.append(try r.string(maxBytes: Limits.nameBytes, what: "debug name")) }
+        debugNames = []
+        debugNames.reserveCapacity(instructionCount)
+        for i in 0..<instructionCount {
+            let n = try r.count(max: Limits.namesPerInstruction, minItemBytes: 4, what: "debug names of instruction \(i)")
+            var list: [String] = []
+            for _ in 0..<n {
+                let k = Int(try r.u32())
+                guard k < strings.count else { throw ProgramError.corrupt("debug name index \(k) out of range") }
+                list.append(strings[k])
+            }
+            debugNames.append(list)
+        }
+        guard r.remaining == 0 else { throw ProgramError.corrupt("\(r.remaining) unexpected bytes before the checksum") }
+    }
+
+    // MARK: Files
+
+    public static func read(from path: String) throws -> Program {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ProgramError("cannot read file")
+        }
+        return try Program(decoding: [UInt8](data))
+    }
+
+    /// Writes atomically: a temporary file in the same directory, then rename.
+    public func write(to path: String) throws {
+        try atomicWrite(try encoded(), to: path)
+    }
+}
+
+private func hex(_ v: UInt32) -> String {
+    let s = String(v, radix: 16)
+    return "0x" + String(repeating: "0", count: 8 - s.count) + s
+}
+
+/// Writes `bytes` to a temporary file next to `path`, then renames it over `path`,
+/// so readers never see a partial file.
+public func atomicWrite(_ bytes: [UInt8], to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let temp = url.deletingLastPathComponent()
+        .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
+    do {
+        try Data(bytes).write(to: temp)
+    } catch {
+        throw ProgramError("cannot write \(path): \(error.localizedDescription)")
+    }
+    guard rename(temp.path, url.path) == 0 else {
+        try? FileManager.default.removeItem(at: temp)
+        throw ProgramError("cannot write \(path): rename failed")
+    }
+}
