@@ -1,0 +1,104 @@
+/// One dimension as a model declares it: a number, a symbol ("N"), or nothing.
+public enum Dim: Sendable, Hashable, CustomStringConvertible {
+    case known(Int)
+    case symbolic(String)
+    case unknown
+
+    public var value: Int? {
+        if case .known(let v) = self { return v }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .known(let v): return String(v)
+        case .symbolic(let s): return s
+        case .unknown: return "?"
+        }
+    }
+}
+
+/// What is known about a value's type. Import fills it from the model's
+/// declarations; shape inference makes every dimension known.
+public struct ValueInfo: Sendable, Equatable {
+    public var dtype: DType
+    /// nil: the rank itself is unknown.
+    public var dims: [Dim]?
+
+    public init(dtype: DType, dims: [Dim]?) {
+        self.dtype = dtype
+        self.dims = dims
+    }
+
+    public init(_ type: TensorType) {
+        self.dtype = type.dtype
+        self.dims = type.shape.map { .known($0) }
+    }
+
+    /// The concrete type, when every dimension is known.
+    public var type: TensorType? {
+        guard let dims else { return nil }
+        var shape: [Int] = []
+        shape.reserveCapacity(dims.count)
+        for d in dims {
+            guard let v = d.value else { return nil }
+            shape.append(v)
+        }
+        return TensorType(dtype: dtype, shape: shape)
+    }
+
+    public var shapeText: String {
+        guard let dims else { return "\(dtype)[?]" }
+        return "\(dtype)[\(dims.map(\.description).joined(separator: ","))]"
+    }
+}
+
+/// A dataflow graph of operators over named values, in topological order.
+public struct Graph: Sendable, Equatable {
+    public var name: String
+    /// The default-domain opset the model was exported with.
+    public var opsetVersion: Int
+    /// Values supplied at run time (initializers are not among them).
+    public var inputs: [String]
+    public var outputs: [String]
+    public var nodes: [Node]
+    /// Weights and constants, fp32 or int64, by value name.
+    public var initializers: [String: Tensor]
+    /// Type information for every value the graph mentions.
+    public var values: [String: ValueInfo]
+
+    public init(name: String, opsetVersion: Int, inputs: [String], outputs: [String], nodes: [Node],
+                initializers: [String: Tensor], values: [String: ValueInfo]) {
+        self.name = name
+        self.opsetVersion = opsetVersion
+        self.inputs = inputs
+        self.outputs = outputs
+        self.nodes = nodes
+        self.initializers = initializers
+        self.values = values
+    }
+
+    /// The concrete type of a value, if shape inference has established it.
+    public func type(of value: String) -> TensorType? {
+        if let tensor = initializers[value] { return tensor.type }
+        return values[value]?.type
+    }
+
+    /// Index of the node producing each value.
+    public func producers() -> [String: Int] {
+        var map: [String: Int] = [:]
+        for (index, node) in nodes.enumerated() {
+            for output in node.outputs where !output.isEmpty { map[output] = index }
+        }
+        return map
+    }
+
+    /// Indices of the nodes reading each value, in node order.
+    public func consumers() -> [String: [Int]] {
+        var map: [String: [Int]] = [:]
+        for (index, node) in nodes.enumerated() {
+            for input in node.inputs where !input.isEmpty { map[input, default: []].append(index) }
+        }
+        return map
+    }
+}

@@ -1,0 +1,117 @@
+/// Static shape inference over the whole graph.
+///
+/// Walks nodes in order, computing each output's dtype and shape from its
+/// inputs' types and, for shape-like inputs (Reshape's shape, Slice's starts,
+/// Resize's scales...), their constant values. Small constant computations
+/// (Shape -> Gather -> Concat chains from PyTorch) are evaluated on the way,
+/// so shapes they determine become known.
+public struct ShapeInference {
+    /// Largest tensor evaluated at compile time while inferring shapes.
+    static let constantLimit = 1 << 16
+
+    var graph: Graph
+    /// Values known at compile time: initializers and folded small results.
+    var constants: [String: Tensor]
+
+    /// Infers every value's type; `inputShapes` binds graph inputs' shapes.
+    public static func run(_ graph: inout Graph, inputShapes: [String: [Int]] = [:]) throws {
+        var inference = ShapeInference(graph: graph, constants: graph.initializers)
+        try inference.bindInputs(inputShapes)
+        for index in inference.graph.nodes.indices {
+            try inference.infer(nodeAt: index)
+        }
+        for output in inference.graph.outputs where inference.graph.type(of: output) == nil {
+            throw DFCError("the shape of output '\(output)' could not be inferred")
+        }
+        graph = inference.graph
+    }
+
+    private mutating func bindInputs(_ bindings: [String: [Int]]) throws {
+        for name in bindings.keys.sorted() where !graph.inputs.contains(name) {
+            let list = graph.inputs.joined(separator: ", ")
+            throw DFCError("--input-shape names '\(name)', which is not a graph input (inputs: \(list))")
+        }
+        for name in graph.inputs {
+            guard let info = graph.values[name] else { throw DFCError("input '\(name)' has no type") }
+            if let bound = bindings[name] {
+                guard bound.allSatisfy({ $0 > 0 }) else { throw DFCError("--input-shape \(name): dimensions must be positive") }
+                if let dims = info.dims {
+                    guard dims.count == bound.count else {
+                        throw DFCError("--input-shape \(name)=\(bound.map(String.init).joined(separator: "x")) has rank \(bound.count), but the model declares rank \(dims.count) (\(info.shapeText))")
+                    }
+                    for (d, b) in zip(dims, bound) {
+                        if let v = d.value, v != b {
+                            throw DFCError("--input-shape \(name): dimension \(b) contradicts the model's fixed \(v) (\(info.shapeText))")
+                        }
+                    }
+                }
+                graph.values[name] = ValueInfo(TensorType(dtype: info.dtype, shape: bound))
+            } else if info.type == nil {
+                throw DFCError("input '\(name)' has shape \(info.shapeText) with unknown dimensions; bind it with --input-shape \(name)=1x3x224x224 (for example)")
+            } else if let type = info.type, type.shape.contains(where: { $0 <= 0 }) {
+                throw DFCError("input '\(name)' has an empty or negative dimension: \(type)")
+            }
+        }
+    }
+
+    private mutating func infer(nodeAt index: Int) throws {
+        let node = graph.nodes[index]
+        var inputs: [TensorType?] = []
+        for name in node.inputs {
+            if name.isEmpty { inputs.append(nil); continue }
+            guard let type = graph.type(of: name) else {
+                throw DFCError("node '\(node.name)' (\(node.opType)): the shape of input '\(name)' is unknown")
+            }
+            inputs.append(type)
+        }
+        let known = constants
+        let context = ShapeRules.Context(node: node, inputs: inputs, opset: graph.opsetVersion,
+                                         constant: { name in name.isEmpty ? nil : known[name] })
+        let result: [TensorType]
+        do {
+            result = try ShapeRules.infer(context)
+        } catch let error as DFCError {
+            throw DFCError("node '\(node.name)' (\(node.opType)): \(error.message)")
+        }
+        for (output, type) in zip(node.outputs, result) where !output.isEmpty {
+            if let declared = graph.values[output]?.dims {
+                let agrees = declared.count == type.rank && zip(declared, type.shape).allSatisfy { d, v in d.value.map { $0 == v } ?? true }
+                guard agrees else {
+                    throw DFCError("value '\(output)' (from node '\(node.name)'): the model declares shape \(graph.values[output]!.shapeText), but the inputs give \(type)")
+                }
+            }
+            graph.values[output] = ValueInfo(type)
+        }
+        try fold(node, context: context, result: result)
+    }
+
+    /// Records the compile-time values of `node`'s outputs, when it has them.
+    private mutating func fold(_ node: Node, context: ShapeRules.Context, result: [TensorType]) throws {
+        guard let output = node.outputs.first, !output.isEmpty else { return }
+        let first = node.input(0).flatMap { constants[$0] }
+        switch node.kind {
+        case .shape:
+            guard let type = context.inputs.first ?? nil else { return }
+            let range = ShapeRules.shapeRange(node, rank: type.rank)
+            constants[output] = Tensor(shape: [range.count], ints: type.shape[range].map { Int64($0) })
+        case .unsqueeze, .squeeze, .reshape, .flatten:
+            guard let x = first, x.count <= Self.constantLimit else { return }
+            var reshaped = x
+            reshaped.shape = result[0].shape
+            constants[output] = reshaped
+        case .slice:
+            guard let x = first, x.shape.count == 1, x.count <= Self.constantLimit,
+                  let range = try ShapeRules.sliceRanges(context, shape: x.shape).first else { return }
+            let picks = (0..<range.count).map { range.start + $0 * range.step }
+            switch x.storage {
+            case .int64(let v): constants[output] = Tensor(shape: [picks.count], ints: picks.map { v[$0] })
+            case .float(let v): constants[output] = Tensor(shape: [picks.count], floats: picks.map { v[$0] })
+            }
+        default:
+            let inputs = node.inputs.map { $0.isEmpty ? nil : constants[$0] }
+            if let folded = try ConstantEvaluation.evaluate(node, inputs: inputs, limit: Self.constantLimit) {
+                for (name, tensor) in zip(node.outputs, folded) where !name.isEmpty { constants[name] = tensor }
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+import DFCCommands
+import Foundation
+
+exit(DFC.run(arguments: Array(CommandLine.arguments.dropFirst())))
