@@ -15,7 +15,7 @@ struct Compile: ParsableCommand {
             help: ArgumentHelp("Bind a graph input's shape, e.g. input=1x3x224x224 (repeatable).", valueName: "NAME=SHAPE"))
     var inputShapes: [String] = []
 
-    @Option(name: .customLong("dump-ir"), parsing: .unconditional,
+    @Option(name: .customLong("dump-ir"),
             help: ArgumentHelp("Print the IR after import and after each pass; =PASS,... selects stages.", valueName: "PASS,..."))
     var dumpIR: [String] = []
 

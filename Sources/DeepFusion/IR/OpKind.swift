@@ -56,6 +56,7 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
 
     // Constants and shape arithmetic, folded away before codegen.
     case constant = "Constant"
+    case constantOfShape = "ConstantOfShape"
     case shape = "Shape"
     case cast = "Cast"
 

@@ -147,9 +147,17 @@ extension Graph {
     public func checkSupported() throws {
         let unsupported = nodes.filter { $0.kind == .opaque }
         guard !unsupported.isEmpty else { return }
-        let items = unsupported.map { node in
-            node.domain.isEmpty ? "\(node.name) (\(node.opType))" : "\(node.name) (\(node.opType) in unknown domain '\(node.domain)')"
+        // Group by op type so a model with hundreds of one op stays readable;
+        // every node is still named.
+        var groups: [String: [String]] = [:]
+        for node in unsupported {
+            let op = node.domain.isEmpty ? node.opType : "\(node.domain)::\(node.opType) (domain '\(node.domain)' is not supported)"
+            groups[op, default: []].append(node.name)
         }
-        throw DFCError("unsupported operator\(items.count == 1 ? "" : "s") (\(items.count)): \(items.joined(separator: ", "))")
+        let items = groups.keys.sorted().map { op in
+            let names = groups[op]!
+            return "\(op) (\(names.count == 1 ? "node" : "\(names.count) nodes"): \(names.joined(separator: ", ")))"
+        }
+        throw DFCError("unsupported operator\(groups.count == 1 ? "" : "s"): \(items.joined(separator: "; "))")
     }
 }

@@ -28,6 +28,14 @@ enum ConstantEvaluation {
         let args = inputs.compactMap { $0 }
         guard args.allSatisfy({ $0.count <= limit }) else { return nil }
         switch node.kind {
+        case .constantOfShape:
+            guard let dims = args.first?.ints.map({ Int($0) }), dims.reduce(1, *) <= limit else { return nil }
+            let fill = node.tensor("value") ?? Tensor(shape: [1], floats: [0])
+            guard fill.count == 1 else { throw DFCError("ConstantOfShape value must hold one element") }
+            switch fill.storage {
+            case .float(let v): return [Tensor(shape: dims, floats: Array(repeating: v[0], count: dims.reduce(1, *)))]
+            case .int64(let v): return [Tensor(shape: dims, ints: Array(repeating: v[0], count: dims.reduce(1, *)))]
+            }
         case .identity, .dropout:
             return args.first.map { [$0] }
         case .cast:

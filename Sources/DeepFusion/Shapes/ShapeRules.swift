@@ -100,6 +100,13 @@ enum ShapeRules {
         case .constant:
             guard let value = try ConstantEvaluation.constantValue(node) else { throw DFCError("no value attribute") }
             return [value.type]
+        case .constantOfShape:
+            guard let shape = try c.constantInput(0, "shape") else { throw DFCError("shape is required") }
+            guard shape.shape.count == 1, shape.ints.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) }) else {
+                throw DFCError("shape must be a list of non-negative dimensions, got \(shape.ints)")
+            }
+            let dtype = node.tensor("value")?.dtype ?? .float32
+            return [TensorType(dtype: dtype, shape: shape.ints.map { Int($0) })]
         case .shape:
             let x = try c.input(0)
             let range = shapeRange(node, rank: x.rank)
