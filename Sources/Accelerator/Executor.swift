@@ -1,0 +1,96 @@
+// Runs a program: validate everything first, then the timing model, then
+// (unless timing-only) the functional model in program order. Program order is
+// one schedule the tokens allow (the validator checks this), so the functional
+// results are those of any token-respecting execution of a race-free program.
+
+public struct ExecutionOptions: Sendable {
+    /// Skip the arithmetic; the stats are identical to a full run.
+    public var timingOnly = false
+    /// Reject programs whose total work (MACs and element operations) exceeds
+    /// this, before running anything. nil: no limit.
+    public var maxWork: Int? = nil
+    public init(timingOnly: Bool = false, maxWork: Int? = nil) {
+        (self.timingOnly, self.maxWork) = (timingOnly, maxWork)
+    }
+}
+
+public struct ExecutionResult: Sendable {
+    /// Output tensors by name (empty for a timing-only run).
+    public var outputs: [String: NDArray]
+    public var stats: ExecutionStats
+    /// Start and end cycle of every instruction.
+    public var schedule: [InstructionTiming]
+}
+
+public enum Executor {
+    /// Validates and runs `program`. Inputs are checked against the tensor table
+    /// (names, shapes, dtypes); in a timing-only run they may be omitted.
+    public static func run(_ program: Program, inputs: [String: NDArray],
+                           options: ExecutionOptions = ExecutionOptions()) throws -> ExecutionResult {
+        let summary = try program.validate()
+        if let limit = options.maxWork, summary.work > limit {
+            throw ProgramError("program needs \(summary.work) element operations, over the limit of \(limit)")
+        }
+        try checkInputs(program, inputs, required: !options.timingOnly)
+        let (stats, schedule) = program.timing(summary: summary)
+        guard !options.timingOnly else { return ExecutionResult(outputs: [:], stats: stats, schedule: schedule) }
+
+        let dram = Memory(bytes: program.dramBytes)
+        let sram = Memory(bytes: program.config.sramBytes)
+        dram.write(program.constants[...], at: 0)
+        for t in program.inputs { dram.write(inputs[t.name]!.rawBytes[...], at: t.address) }
+        let machine = Machine(sram: sram.view, dram: dram.view)
+        for instruction in program.instructions { machine.execute(instruction.operation) }
+        var outputs: [String: NDArray] = [:]
+        for t in program.outputs {
+            outputs[t.name] = NDArray(shape: t.shape, dtype: t.dtype, rawBytes: dram.read(t.address, count: t.byteCount))
+        }
+        withExtendedLifetime((dram, sram)) {}
+        return ExecutionResult(outputs: outputs, stats: stats, schedule: schedule)
+    }
+
+    static func checkInputs(_ program: Program, _ inputs: [String: NDArray], required: Bool) throws {
+        let expected = program.inputs
+        for name in inputs.keys.sorted() where !expected.contains(where: { $0.name == name }) {
+            throw ProgramError("unknown input '\(name)' (the program's inputs: \(expected.map(\.name).joined(separator: ", ")))")
+        }
+        for t in expected {
+            guard let given = inputs[t.name] else {
+                if required { throw ProgramError("missing input '\(t.name)' (\(t.dtype.name) \(shapeText(t.shape)))") }
+                continue
+            }
+            guard given.dtype == t.dtype else {
+                throw ProgramError("input '\(t.name)': expected dtype \(t.dtype.name), got \(given.dtype.name)")
+            }
+            guard given.shape == t.shape else {
+                throw ProgramError("input '\(t.name)': expected shape \(shapeText(t.shape)), got \(shapeText(given.shape))")
+            }
+        }
+    }
+}
+
+/// The functional model: SRAM and DRAM words, and one kernel per operation.
+struct Machine {
+    let sram: Words
+    let dram: Words
+
+    func execute(_ op: Operation) {
+        switch op {
+        case .load(let t): load(t)
+        case .store(let t): store(t)
+        case .conv(let c): conv(c)
+        case .pool(let p): pool(p)
+        case .eltwise(let e): eltwise(e)
+        case .act(let a): act(a)
+        case .matmul(let m): matmul(m)
+        case .copy(let c): copyBox(c, from: sram, to: sram)
+        case .sync: break
+        case .hostCopy(let c): copyBox(c, from: dram, to: dram)
+        case .hostSoftmax(let s): softmax(s)
+        case .hostLRN(let l): lrn(l)
+        case .hostResize(let r): resize(r)
+        case .hostTranspose(let t): transpose(t)
+        case .hostReduceMean(let m): reduceMean(m)
+        }
+    }
+}

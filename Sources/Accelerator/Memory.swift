@@ -1,0 +1,59 @@
+import Foundation
+
+/// One flat memory (SRAM or DRAM) of fp32 words: the only place the executor
+/// touches raw pointers. Zeroed on creation (lazily, by calloc, so a large DRAM
+/// costs only the pages used); freed with the last reference.
+final class Memory {
+    let words: Int
+    private let base: UnsafeMutablePointer<Float>
+
+    init(bytes: Int) {
+        precondition(bytes >= 0 && bytes % 4 == 0, "memory size must be a multiple of 4")
+        words = bytes / 4
+        guard let raw = calloc(max(1, words), 4) else { fatalError("cannot allocate \(bytes) bytes") }
+        base = raw.bindMemory(to: Float.self, capacity: max(1, words))
+    }
+
+    deinit { free(base) }
+
+    /// A view of the whole memory by word index, bounds-checked in debug builds.
+    var view: Words { Words(base: base, count: words) }
+
+    /// Copies raw bytes in at a byte address (constants, inputs of any dtype).
+    func write(_ bytes: ArraySlice<UInt8>, at byteAddress: Int) {
+        precondition(byteAddress >= 0 && byteAddress + bytes.count <= words * 4)
+        bytes.withUnsafeBytes { src in
+            guard let s = src.baseAddress else { return }
+            UnsafeMutableRawPointer(base).advanced(by: byteAddress).copyMemory(from: s, byteCount: src.count)
+        }
+    }
+
+    /// Reads raw bytes from a byte address.
+    func read(_ byteAddress: Int, count: Int) -> [UInt8] {
+        precondition(byteAddress >= 0 && byteAddress + count <= words * 4)
+        return [UInt8](UnsafeRawBufferPointer(start: UnsafeRawPointer(base).advanced(by: byteAddress), count: count))
+    }
+}
+
+/// Word-indexed access to a `Memory`; kernels use only this.
+struct Words {
+    let base: UnsafeMutablePointer<Float>
+    let count: Int
+
+    @inline(__always) subscript(i: Int) -> Float {
+        get {
+            assert(i >= 0 && i < count, "memory read out of bounds")
+            return base[i]
+        }
+        nonmutating set {
+            assert(i >= 0 && i < count, "memory write out of bounds")
+            base[i] = newValue
+        }
+    }
+
+    /// Pointer to `n` words from word `i`, checked in debug builds.
+    @inline(__always) func at(_ i: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
+        assert(n <= 0 || (i >= 0 && i + n <= count), "memory range out of bounds")
+        return base + i
+    }
+}

@@ -1,0 +1,175 @@
+// The timing model. Every formula here is written out in docs/isa.md
+// ("Timing"); keep the two in step. Costs depend only on the instructions, never
+// on data, so a timing-only run gives the same numbers as a full run.
+
+/// The cost of one instruction on its engine.
+public struct InstructionCost: Equatable, Sendable {
+    /// Cycles the engine spends on it (for DMA: setup + data).
+    public var cycles = 0
+    /// DMA only: the part of `cycles` that occupies the shared DRAM channel.
+    public var channelCycles = 0
+    public var dramReadBytes = 0, dramWriteBytes = 0, dramWeightBytes = 0, dramActivationBytes = 0
+    public var hostReadBytes = 0, hostWriteBytes = 0
+    public var macs = 0
+}
+
+@inline(__always) func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
+
+extension AcceleratorConfig {
+    /// The cost of a valid instruction (call `Program.validate()` first) in a
+    /// program whose constants segment is [0, constantsBytes).
+    public func cost(of instruction: Instruction, constantsBytes: Int) -> InstructionCost {
+        var c = InstructionCost()
+        switch instruction.operation {
+        case .load(let t), .store(let t):
+            var requested = 0, weight = 0, burstBytes = 0
+            forEachDRAMRun(t) { start, bytes in
+                requested += bytes
+                weight += max(0, min(start + bytes, constantsBytes) - start)
+                burstBytes += ceilDiv(bytes, dramBurstBytes) * dramBurstBytes
+            }
+            c.channelCycles = ceilDiv(burstBytes, dramBytesPerCycle)
+            c.cycles = dmaSetupCycles + c.channelCycles
+            if instruction.opcode == .load { c.dramReadBytes = requested } else { c.dramWriteBytes = requested }
+            c.dramWeightBytes = weight
+            c.dramActivationBytes = requested - weight
+        case .conv(let p):
+            let cinG = p.input.channels / p.groups, coutG = p.output.channels / p.groups
+            let positions = p.output.height * p.output.width * p.kernelH * p.kernelW
+            c.macs = p.output.channels * cinG * positions
+            if p.isDepthwise {
+                c.cycles = ceilDiv(p.output.channels * positions, vectorLanes)
+            } else {
+                c.cycles = ceilDiv(cinG, matrixInputLanes) * ceilDiv(coutG, matrixOutputLanes) * p.groups * positions
+            }
+        case .matmul(let p):
+            c.macs = p.m * p.n * p.k
+            c.cycles = ceilDiv(p.k, matrixInputLanes) * ceilDiv(p.n, matrixOutputLanes) * p.m
+        case .pool(let p):
+            c.cycles = ceilDiv(p.output.elements * p.kernelH * p.kernelW, vectorLanes)
+        case .eltwise(let p):
+            c.cycles = ceilDiv(p.output.elements, vectorLanes)
+        case .act(let p):
+            c.cycles = ceilDiv(p.output.elements, vectorLanes)
+        case .copy(let p):
+            c.cycles = ceilDiv(p.elements, vectorLanes)
+        case .sync:
+            c.cycles = 0
+        case .hostCopy(let p):
+            host(&c, work: p.elements, read: p.elements, written: p.elements)
+        case .hostSoftmax(let p):
+            let n = p.outer * p.axis * p.inner
+            host(&c, work: 3 * n, read: n, written: n)
+        case .hostLRN(let p):
+            let n = p.n * p.c * p.spatial
+            host(&c, work: n * p.size, read: n, written: n)
+        case .hostResize(let p):
+            let out = p.outDims.reduce(1, *)
+            host(&c, work: out, read: p.inDims.reduce(1, *), written: out)
+        case .hostTranspose(let p):
+            let n = p.dims.reduce(1, *)
+            host(&c, work: n, read: n, written: n)
+        case .hostReduceMean(let p):
+            let n = p.dims.reduce(1, *)
+            let kept = (0..<hostRank).reduce(1) { p.axesMask & (1 << $1) != 0 ? $0 : $0 * p.dims[$1] }
+            host(&c, work: n, read: n, written: kept)
+        }
+        return c
+    }
+
+    private func host(_ c: inout InstructionCost, work: Int, read: Int, written: Int) {
+        c.cycles = hostSetupCycles + ceilDiv(work, hostElementsPerCycle)
+        c.hostReadBytes = 4 * read
+        c.hostWriteBytes = 4 * written
+    }
+}
+
+/// Calls `body(startByte, byteCount)` for each maximal contiguous DRAM run of a
+/// transfer's in-bounds cells, in box order (dim 0 outermost). Consecutive cells
+/// whose addresses follow each other merge into one run, across rows too.
+public func forEachDRAMRun(_ t: TransferOp, _ body: (Int, Int) -> Void) {
+    var lo = [Int](repeating: 0, count: boxRank), hi = lo
+    for d in 0..<boxRank {
+        lo[d] = max(0, -t.origin[d])
+        hi[d] = min(t.counts[d], t.extent[d] - t.origin[d])
+        if hi[d] <= lo[d] { return }
+    }
+    var runStart = 0, runEnd = -1
+    func emit(_ start: Int, _ bytes: Int) {
+        if start == runEnd {
+            runEnd += bytes
+        } else {
+            if runEnd >= 0 { body(runStart, runEnd - runStart) }
+            (runStart, runEnd) = (start, start + bytes)
+        }
+    }
+    let s = t.dramStrides, o = t.origin
+    for i0 in lo[0]..<hi[0] {
+        for i1 in lo[1]..<hi[1] {
+            for i2 in lo[2]..<hi[2] {
+                let row = t.dramAddr + 4 * ((o[0] + i0) * s[0] + (o[1] + i1) * s[1] + (o[2] + i2) * s[2])
+                if s[3] == 1 {
+                    emit(row + 4 * (o[3] + lo[3]), 4 * (hi[3] - lo[3]))
+                } else {
+                    for i3 in lo[3]..<hi[3] { emit(row + 4 * (o[3] + i3) * s[3], 4) }
+                }
+            }
+        }
+    }
+    if runEnd >= 0 { body(runStart, runEnd - runStart) }
+}
+
+/// Start and end cycle of each instruction.
+public struct InstructionTiming: Equatable, Sendable {
+    public var start: Int
+    public var end: Int
+}
+
+extension Program {
+    /// Runs the timing model over a valid program (see docs/isa.md, "Timing").
+    /// Instructions are taken in program order; each starts when its engine is
+    /// free and its tokens have arrived; a DMA's data phase also waits for the
+    /// DRAM channel, which serves transfers in program order.
+    public func timing(summary: ProgramSummary) -> (stats: ExecutionStats, schedule: [InstructionTiming]) {
+        let n = Engine.allCases.count
+        var engineFree = [Int](repeating: 0, count: n)
+        var channelFree = 0
+        var queues = [[Int]](repeating: [], count: n * n)  // token arrival cycles, FIFO
+        var heads = [Int](repeating: 0, count: n * n)
+        var stats = ExecutionStats()
+        var schedule: [InstructionTiming] = []
+        schedule.reserveCapacity(instructions.count)
+        for instruction in instructions {
+            let e = instruction.engine.index
+            var start = engineFree[e]
+            for w in instruction.wait.engines {
+                let q = w.index * n + e
+                start = max(start, queues[q][heads[q]])
+                heads[q] += 1
+            }
+            let cost = config.cost(of: instruction, constantsBytes: constants.count)
+            var end = start + cost.cycles
+            if instruction.opcode == .load || instruction.opcode == .store {
+                let dataStart = max(start + config.dmaSetupCycles, channelFree)
+                end = dataStart + cost.channelCycles
+                channelFree = end
+                stats.dramChannelBusyCycles += cost.channelCycles
+            }
+            engineFree[e] = end
+            for s in instruction.signal.engines { queues[e * n + s.index].append(end) }
+            schedule.append(InstructionTiming(start: start, end: end))
+            stats.cycles = max(stats.cycles, end)
+            stats.addBusy(instruction.engine, cost.cycles)
+            stats.dramReadBytes += cost.dramReadBytes
+            stats.dramWriteBytes += cost.dramWriteBytes
+            stats.dramWeightBytes += cost.dramWeightBytes
+            stats.dramActivationBytes += cost.dramActivationBytes
+            stats.hostReadBytes += cost.hostReadBytes
+            stats.hostWriteBytes += cost.hostWriteBytes
+            stats.macs += cost.macs
+        }
+        stats.sramPeakBytes = summary.sramPeakBytes
+        stats.instructions = instructions.count
+        return (stats, schedule)
+    }
+}

@@ -1,0 +1,371 @@
+// Whole-program validation, done before anything runs: every field fits its
+// width, every SRAM and DRAM range is in bounds (overflow-checked), shapes agree,
+// and the dependency tokens balance in program order, so no run can deadlock.
+
+/// Facts the validator establishes about a valid program.
+public struct ProgramSummary: Equatable, Sendable {
+    /// One past the highest SRAM byte any instruction touches.
+    public var sramPeakBytes: Int
+    /// Sum over instructions of their element operations (MACs, element
+    /// visits); a bound on the executor's arithmetic.
+    public var work: Int
+}
+
+extension Program {
+    /// Checks the whole program; throws a `ProgramError` naming the first problem.
+    @discardableResult
+    public func validate() throws -> ProgramSummary {
+        do { try config.validate() } catch let e as ConfigError { throw ProgramError.invalid("config: \(e.message)") }
+        guard dramBytes >= 0, dramBytes <= Limits.dramBytes, dramBytes % 4 == 0 else {
+            throw ProgramError.invalid("DRAM size \(dramBytes) must be a multiple of 4 in 0...\(Limits.dramBytes)")
+        }
+        guard constants.count <= dramBytes else {
+            throw ProgramError.invalid("constants segment (\(constants.count) bytes) is larger than DRAM (\(dramBytes))")
+        }
+        guard debugNames.count == instructions.count else {
+            throw ProgramError.invalid("debug map has \(debugNames.count) entries for \(instructions.count) instructions")
+        }
+        try validateTensors()
+        let checker = InstructionChecker(sramBytes: config.sramBytes, dramBytes: dramBytes, constantsEnd: constants.count)
+        var summary = ProgramSummary(sramPeakBytes: 0, work: 0)
+        for (i, instruction) in instructions.enumerated() {
+            do {
+                var op = instruction.operation
+                var ranges = FieldRangeChecker()
+                try op.fields(&ranges)
+                let facts = try checker.check(instruction.operation)
+                summary.sramPeakBytes = max(summary.sramPeakBytes, facts.sramEnd)
+                let (w, overflow) = summary.work.addingReportingOverflow(facts.work)
+                guard !overflow else { throw ProgramError.invalid("total work overflows") }
+                summary.work = w
+            } catch let e as ProgramError {
+                throw ProgramError("\(e.message) (instruction \(i), \(instruction.opcode.mnemonic))")
+            }
+        }
+        try validateTokens()
+        return summary
+    }
+
+    private func validateTensors() throws {
+        var seen = Set<String>()
+        var inputRanges: [(String, Range<Int>)] = []
+        for t in tensors {
+            guard !t.name.isEmpty else { throw ProgramError.invalid("a tensor has an empty name") }
+            guard seen.insert(t.name).inserted else { throw ProgramError.invalid("tensor name '\(t.name)' appears twice") }
+            var bytes = t.dtype.bytes
+            for d in t.shape {
+                guard d >= 0 else { throw ProgramError.invalid("tensor '\(t.name)' has a negative dimension") }
+                let (b, overflow) = bytes.multipliedReportingOverflow(by: d)
+                guard !overflow, b <= dramBytes else {
+                    throw ProgramError.invalid("tensor '\(t.name)' (\(shapeText(t.shape))) does not fit in DRAM")
+                }
+                bytes = b
+            }
+            guard t.address >= 0, t.address % 4 == 0, t.address <= dramBytes - bytes else {
+                throw ProgramError.invalid("tensor '\(t.name)' at \(t.address) (\(bytes) bytes) is outside DRAM (\(dramBytes) bytes) or misaligned")
+            }
+            let range = t.address..<t.address + bytes
+            if t.role == .input {
+                guard range.lowerBound >= constants.count || range.isEmpty else {
+                    throw ProgramError.invalid("input '\(t.name)' overlaps the constants segment")
+                }
+                for (other, r) in inputRanges where r.overlaps(range) {
+                    throw ProgramError.invalid("inputs '\(other)' and '\(t.name)' overlap in DRAM")
+                }
+                inputRanges.append((t.name, range))
+            }
+        }
+    }
+
+    /// Plays the token protocol in program order: each wait must pop a token an
+    /// earlier instruction pushed. That order is one valid schedule, and since a
+    /// queue only ever gains tokens until its single consumer pops, every
+    /// schedule the engines can follow completes: no deadlock. All queues must
+    /// be empty at the end.
+    private func validateTokens() throws {
+        let n = Engine.allCases.count
+        var queues = [Int](repeating: 0, count: n * n)  // [src * n + dst]
+        for (i, instruction) in instructions.enumerated() {
+            let e = instruction.engine
+            for w in instruction.wait.engines {
+                guard w != e else {
+                    throw ProgramError.invalid("instruction \(i) (\(instruction.opcode.mnemonic)) waits on its own engine \(e.name)")
+                }
+                guard queues[w.index * n + e.index] > 0 else {
+                    throw ProgramError.invalid("instruction \(i) (\(instruction.opcode.mnemonic) on \(e.name)) waits for a token from \(w.name) that no earlier instruction signals: the program would deadlock")
+                }
+                queues[w.index * n + e.index] -= 1
+            }
+            for s in instruction.signal.engines {
+                guard s != e else {
+                    throw ProgramError.invalid("instruction \(i) (\(instruction.opcode.mnemonic)) signals its own engine \(e.name)")
+                }
+                queues[e.index * n + s.index] += 1
+            }
+        }
+        for src in Engine.allCases {
+            for dst in Engine.allCases where queues[src.index * n + dst.index] > 0 {
+                throw ProgramError.invalid("\(queues[src.index * n + dst.index]) token(s) from \(src.name) to \(dst.name) are never consumed")
+            }
+        }
+    }
+}
+
+extension Engine {
+    var index: Int { Int(rawValue) }
+}
+
+func shapeText(_ shape: [Int]) -> String { shape.map(String.init).joined(separator: "x") }
+
+/// What checking one instruction establishes.
+struct InstructionFacts {
+    var sramEnd = 0
+    var work = 0
+}
+
+/// Per-opcode semantic checks. All arithmetic on field values is overflow-checked.
+struct InstructionChecker {
+    let sramBytes: Int
+    let dramBytes: Int
+    let constantsEnd: Int
+
+    func check(_ op: Operation) throws -> InstructionFacts {
+        var facts = InstructionFacts()
+        func sram(_ r: Range<Int>) -> Range<Int> {
+            facts.sramEnd = max(facts.sramEnd, r.upperBound)
+            return r
+        }
+        switch op {
+        case .load(let t), .store(let t):
+            let isLoad = op.opcode == .load
+            try positive(t.counts, "box count")
+            try aligned(t.dramAddr, "dram address")
+            _ = sram(try memory(t.sramAddr, t.counts, t.sramStrides, limit: sramBytes, "SRAM box"))
+            let inBounds = try inBoundsBox(t)
+            if !isLoad {
+                for d in 0..<boxRank where t.origin[d] < 0 || t.origin[d] + t.counts[d] > t.extent[d] {
+                    throw ProgramError.invalid("store box dim \(d) [\(t.origin[d]), \(t.origin[d] + t.counts[d])) leaves the tensor extent \(t.extent[d])")
+                }
+            }
+            if let (lo, counts) = inBounds {
+                let base = try add(t.dramAddr, mul(4, dot(lo, t.dramStrides)))
+                let r = try memory(base, counts, t.dramStrides, limit: dramBytes, "DRAM box")
+                if !isLoad { try notConstants(r) }
+            }
+            facts.work = try product(t.counts)
+        case .conv(let c):
+            let i = try sram(tile(c.input, "input")), o = try sram(tile(c.output, "output"))
+            try positive([c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW, c.groups],
+                         "kernel, stride, dilation and groups")
+            guard c.input.channels % c.groups == 0, c.output.channels % c.groups == 0 else {
+                throw ProgramError.invalid("groups \(c.groups) does not divide input channels \(c.input.channels) and output channels \(c.output.channels)")
+            }
+            try windowShape(c.input, c.output, (c.kernelH, c.kernelW), (c.strideH, c.strideW), (c.dilationH, c.dilationW))
+            let cinG = c.input.channels / c.groups
+            let weightCount = try product([c.output.channels, cinG, c.kernelH, c.kernelW])
+            let w = try sram(memory(c.weightAddr, [weightCount], [1], limit: sramBytes, "weights"))
+            try disjoint(o, i, "output", "input")
+            try disjoint(o, w, "output", "weights")
+            if c.hasBias {
+                let b = try sram(memory(c.biasAddr, [c.output.channels], [1], limit: sramBytes, "bias"))
+                try disjoint(o, b, "output", "bias")
+            }
+            facts.work = try product([c.output.elements, cinG, c.kernelH, c.kernelW])
+        case .pool(let p):
+            let i = try sram(tile(p.input, "input")), o = try sram(tile(p.output, "output"))
+            try positive([p.kernelH, p.kernelW, p.strideH, p.strideW, p.dilationH, p.dilationW], "kernel, stride and dilation")
+            guard p.input.channels == p.output.channels else {
+                throw ProgramError.invalid("pool input has \(p.input.channels) channels, output \(p.output.channels)")
+            }
+            try windowShape(p.input, p.output, (p.kernelH, p.kernelW), (p.strideH, p.strideW), (p.dilationH, p.dilationW))
+            try disjoint(o, i, "output", "input")
+            facts.work = try product([p.output.elements, p.kernelH, p.kernelW])
+        case .eltwise(let e):
+            let a = try sram(tile(e.a, "a")), b = try sram(tile(e.b, "b")), o = try sram(tile(e.output, "output"))
+            try sameShape(e.a, e.output, "a", "output")
+            switch e.broadcast {
+            case .none: try sameShape(e.b, e.a, "b", "a")
+            case .channel:
+                guard e.b.channels == e.a.channels, e.b.height == 1, e.b.width == 1 else {
+                    throw ProgramError.invalid("per-channel b must be \(e.a.channels)x1x1, got \(e.b.channels)x\(e.b.height)x\(e.b.width)")
+                }
+            }
+            if e.output != e.a { try disjoint(o, a, "output", "a") }
+            if e.output != e.b { try disjoint(o, b, "output", "b") }
+            facts.work = e.output.elements
+        case .act(let a):
+            let i = try sram(tile(a.input, "input")), o = try sram(tile(a.output, "output"))
+            try sameShape(a.input, a.output, "input", "output")
+            if a.output != a.input { try disjoint(o, i, "output", "input") }
+            facts.work = a.output.elements
+        case .matmul(let m):
+            try positive([m.m, m.n, m.k], "m, n and k")
+            let a = try sram(matrix(m.aAddr, rows: m.m, cols: m.k, rowStride: m.aRowStride, "a"))
+            let w = try sram(matrix(m.weightAddr, rows: m.n, cols: m.k, rowStride: m.k, "weights"))
+            let o = try sram(matrix(m.outAddr, rows: m.m, cols: m.n, rowStride: m.outRowStride, "output"))
+            try disjoint(o, a, "output", "a")
+            try disjoint(o, w, "output", "weights")
+            if m.hasBias {
+                let b = try sram(matrix(m.biasAddr, rows: 1, cols: m.n, rowStride: m.n, "bias"))
+                try disjoint(o, b, "output", "bias")
+            }
+            facts.work = try product([m.m, m.n, m.k])
+        case .copy(let c):
+            try positive(c.counts, "box count")
+            let s = try sram(memory(c.srcAddr, c.counts, c.srcStrides, limit: sramBytes, "source box"))
+            let d = try sram(memory(c.dstAddr, c.counts, c.dstStrides, limit: sramBytes, "destination box"))
+            try disjoint(d, s, "destination", "source")
+            facts.work = try product(c.counts)
+        case .sync:
+            break
+        case .hostCopy(let c):
+            try positive(c.counts, "box count")
+            let s = try memory(c.srcAddr, c.counts, c.srcStrides, limit: dramBytes, "source box")
+            let d = try memory(c.dstAddr, c.counts, c.dstStrides, limit: dramBytes, "destination box")
+            try hostOutput(d, s)
+            facts.work = try product(c.counts)
+        case .hostSoftmax(let s):
+            let n = try product([s.outer, s.axis, s.inner])
+            try positive([n], "outer, axis and inner")
+            try hostOutput(try dense(s.dst, n, "destination"), try dense(s.src, n, "source"))
+            facts.work = n
+        case .hostLRN(let l):
+            let n = try product([l.n, l.c, l.spatial])
+            try positive([n, l.size], "n, c, hw and size")
+            try hostOutput(try dense(l.dst, n, "destination"), try dense(l.src, n, "source"))
+            facts.work = try product([n, l.size])
+        case .hostResize(let r):
+            try positive(r.inDims + r.outDims, "dimensions")
+            for s in r.scales where !(s.isFinite && s > 0) {
+                throw ProgramError.invalid("resize scale \(s) must be positive and finite")
+            }
+            let out = try product(r.outDims)
+            try hostOutput(try dense(r.dst, out, "destination"), try dense(r.src, try product(r.inDims), "source"))
+            facts.work = out
+        case .hostTranspose(let t):
+            try positive(t.dims, "dimensions")
+            guard t.perm.sorted() == Array(0..<hostRank) else {
+                throw ProgramError.invalid("perm \(t.perm) is not a permutation of 0..<\(hostRank)")
+            }
+            let n = try product(t.dims)
+            try hostOutput(try dense(t.dst, n, "destination"), try dense(t.src, n, "source"))
+            facts.work = n
+        case .hostReduceMean(let m):
+            try positive(m.dims, "dimensions")
+            guard m.axesMask < 1 << hostRank else { throw ProgramError.invalid("axes mask \(m.axesMask) names a dim >= \(hostRank)") }
+            let n = try product(m.dims)
+            let kept = try product((0..<hostRank).map { m.axesMask & (1 << $0) != 0 ? 1 : m.dims[$0] })
+            try hostOutput(try dense(m.dst, kept, "destination"), try dense(m.src, n, "source"))
+            facts.work = n
+        }
+        return facts
+    }
+
+    // MARK: Helpers
+
+    func mul(_ a: Int, _ b: Int) throws -> Int {
+        let (r, o) = a.multipliedReportingOverflow(by: b)
+        guard !o else { throw ProgramError.invalid("size arithmetic overflows") }
+        return r
+    }
+    func add(_ a: Int, _ b: Int) throws -> Int {
+        let (r, o) = a.addingReportingOverflow(b)
+        guard !o else { throw ProgramError.invalid("size arithmetic overflows") }
+        return r
+    }
+    func product(_ v: [Int]) throws -> Int { try v.reduce(1) { try mul($0, $1) } }
+    func dot(_ a: [Int], _ b: [Int]) throws -> Int { try zip(a, b).reduce(0) { try add($0, mul($1.0, $1.1)) } }
+
+    func positive(_ values: [Int], _ what: String) throws {
+        for v in values where v < 1 { throw ProgramError.invalid("\(what) must be >= 1, got \(v)") }
+    }
+    func aligned(_ addr: Int, _ what: String) throws {
+        guard addr % 4 == 0 else { throw ProgramError.invalid("\(what) \(addr) is not a multiple of 4") }
+    }
+
+    /// Byte range of a strided box of fp32 values at `base`, which must end within `limit`.
+    func memory(_ base: Int, _ counts: [Int], _ strides: [Int], limit: Int, _ what: String) throws -> Range<Int> {
+        try aligned(base, what)
+        let last = try dot(counts.map { $0 - 1 }, strides)
+        let end = try add(base, mul(4, add(last, 1)))
+        guard end <= limit else {
+            throw ProgramError.invalid("\(what) [\(base), \(end)) exceeds the \(limit)-byte \(limit == dramBytes ? "DRAM" : "SRAM")")
+        }
+        return base..<end
+    }
+
+    func dense(_ base: Int, _ count: Int, _ what: String) throws -> Range<Int> {
+        try memory(base, [count], [1], limit: dramBytes, "\(what) tensor")
+    }
+
+    func matrix(_ base: Int, rows: Int, cols: Int, rowStride: Int, _ what: String) throws -> Range<Int> {
+        guard rows == 1 || rowStride >= cols else {
+            throw ProgramError.invalid("\(what) row stride \(rowStride) is less than its \(cols) columns")
+        }
+        return try memory(base, [rows, cols], [rowStride, 1], limit: sramBytes, what)
+    }
+
+    func tile(_ t: SRAMTile, _ what: String) throws -> Range<Int> {
+        try positive([t.channels, t.height, t.width], "\(what) tile dimensions")
+        guard t.height == 1 || t.rowStride >= t.width else {
+            throw ProgramError.invalid("\(what) tile row stride \(t.rowStride) is less than its width \(t.width)")
+        }
+        let plane = try add(mul(t.height - 1, t.rowStride), t.width)
+        guard t.channels == 1 || t.channelStride >= plane else {
+            throw ProgramError.invalid("\(what) tile channel stride \(t.channelStride) is less than its \(plane)-element plane")
+        }
+        return try memory(t.addr, [t.channels, t.height, t.width], [t.channelStride, t.rowStride, 1],
+                          limit: sramBytes, "\(what) tile")
+    }
+
+    func sameShape(_ a: SRAMTile, _ b: SRAMTile, _ an: String, _ bn: String) throws {
+        guard (a.channels, a.height, a.width) == (b.channels, b.height, b.width) else {
+            throw ProgramError.invalid("\(an) is \(a.channels)x\(a.height)x\(a.width) but \(bn) is \(b.channels)x\(b.height)x\(b.width)")
+        }
+    }
+
+    func disjoint(_ a: Range<Int>, _ b: Range<Int>, _ an: String, _ bn: String) throws {
+        guard !a.overlaps(b) else {
+            throw ProgramError.invalid("\(an) [\(a.lowerBound), \(a.upperBound)) overlaps \(bn) [\(b.lowerBound), \(b.upperBound))")
+        }
+    }
+
+    /// Output size of a windowed op must be exactly floor((in - effectiveKernel) / stride) + 1.
+    func windowShape(_ input: SRAMTile, _ output: SRAMTile, _ k: (Int, Int), _ s: (Int, Int), _ d: (Int, Int)) throws {
+        for (axis, i, o, k, s, d) in [("height", input.height, output.height, k.0, s.0, d.0),
+                                      ("width", input.width, output.width, k.1, s.1, d.1)] {
+            let effective = try add(mul(k - 1, d), 1)
+            guard i >= effective else {
+                throw ProgramError.invalid("input \(axis) \(i) is smaller than the dilated kernel \(effective)")
+            }
+            let expected = (i - effective) / s + 1
+            guard o == expected else {
+                throw ProgramError.invalid("output \(axis) is \(o), the window gives \(expected)")
+            }
+        }
+    }
+
+    /// In-bounds part of a transfer box: first box index and count per dim, or nil if empty.
+    func inBoundsBox(_ t: TransferOp) throws -> (lo: [Int], counts: [Int])? {
+        var tensorLo: [Int] = [], counts: [Int] = []
+        for d in 0..<boxRank {
+            let first = max(0, -t.origin[d])
+            let end = min(t.counts[d], t.extent[d] - t.origin[d])
+            if end <= first { return nil }
+            tensorLo.append(t.origin[d] + first)
+            counts.append(end - first)
+        }
+        return (tensorLo, counts)
+    }
+
+    func notConstants(_ r: Range<Int>) throws {
+        guard r.lowerBound >= constantsEnd else {
+            throw ProgramError.invalid("writes DRAM [\(r.lowerBound), \(r.upperBound)) inside the read-only constants segment [0, \(constantsEnd))")
+        }
+    }
+
+    func hostOutput(_ dst: Range<Int>, _ src: Range<Int>) throws {
+        try notConstants(dst)
+        try disjoint(dst, src, "destination", "source")
+    }
+}
