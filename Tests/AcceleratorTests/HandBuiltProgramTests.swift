@@ -1,0 +1,206 @@
+import Foundation
+import Testing
+@testable import Accelerator
+
+/// Programs built by hand whose outputs and cycle counts are worked out by hand
+/// (df1: DMA setup 100, 32 B/cycle, 64 B bursts, 32x32 matrix unit, 64 lanes).
+@Suite struct HandBuiltProgramTests {
+    /// The example of docs/isa.md: a 3x3 conv, pad 1, bias 0.5, relu, on a
+    /// 1x1x4x4 input holding 1...16, all weights 1.
+    static func conv3x3Program() -> Program {
+        var b = ProgramBuilder()
+        let weights = b.addConstant([Float](repeating: 1, count: 9))  // DRAM [0, 36)
+        let bias = b.addConstant([0.5])                                // DRAM [64, 68)
+        let x = b.addInput("x", shape: [1, 1, 4, 4])                   // DRAM [128, 192)
+        let y = b.addOutput("y", shape: [1, 1, 4, 4])                  // DRAM [192, 256)
+        let (sw, sb, sx, sy) = (0, 64, 128, 320)                       // SRAM addresses
+        b.emit(.load(TransferOp(tensorAt: weights, shape: [9], origin: [0], counts: [9], sramAddr: sw)), nodes: ["conv"])
+        b.emit(.load(TransferOp(tensorAt: bias, shape: [1], origin: [0], counts: [1], sramAddr: sb)), nodes: ["conv"])
+        // Rows and columns -1 and 4 are zero-filled: the padded input, 6x6.
+        b.emit(.load(TransferOp(tensorAt: x, shape: [1, 1, 4, 4], origin: [0, 0, -1, -1], counts: [1, 1, 6, 6], sramAddr: sx)),
+               signal: .matrix, nodes: ["conv"])
+        b.emit(.conv(ConvOp(input: SRAMTile(addr: sx, channels: 1, height: 6, width: 6),
+                            output: SRAMTile(addr: sy, channels: 1, height: 4, width: 4),
+                            weightAddr: sw, biasAddr: sb, kernel: (3, 3), activation: .relu)),
+               wait: .load, signal: .store, nodes: ["conv", "relu"])
+        b.emit(.store(TransferOp(tensorAt: y, shape: [1, 1, 4, 4], origin: [0, 0, 0, 0], counts: [1, 1, 4, 4], sramAddr: sy)),
+               wait: .matrix, nodes: ["relu"])
+        return b.build()
+    }
+
+    @Test func conv3x3OutputsAndCycles() throws {
+        let program = Self.conv3x3Program()
+        let run = try runProgram(program, ["x": NDArray(shape: [1, 1, 4, 4], floats: floats(1...16))])
+        // Sums of each 3x3 neighbourhood of
+        //    1  2  3  4
+        //    5  6  7  8
+        //    9 10 11 12
+        //   13 14 15 16
+        // plus the bias 0.5.
+        let sums: [Float] = [14, 24, 30, 22, 33, 54, 63, 45, 57, 90, 99, 69, 46, 72, 78, 54]
+        #expect(run.outputs["y"] == sums.map { $0 + 0.5 })
+        // load weights: 36 B = 1 burst = 64 B = 2 cycles; starts 0, data 100..102.
+        // load bias: 4 B = 1 burst, 2 cycles; starts 102, data 202..204.
+        // load x: rows 0..3 of x are [128,144),[144,160),... one 64 B run, 2 cycles;
+        //   starts 204, data 304..306, signals matrix at 306.
+        // conv: ceil(1/32)*ceil(1/32)*1 group*4*4 outputs*3*3 taps = 144 cycles, 306..450.
+        // store y: 64 B, 1 burst, 2 cycles; starts 450, data 550..552.
+        #expect(run.schedule.map(\.end) == [102, 204, 306, 450, 552])
+        #expect(run.stats.cycles == 552)
+        #expect(run.stats.loadBusyCycles == 306)
+        #expect(run.stats.matrixBusyCycles == 144)
+        #expect(run.stats.storeBusyCycles == 102)
+        #expect(run.stats.vectorBusyCycles == 0)
+        #expect(run.stats.dramChannelBusyCycles == 8)
+        #expect(run.stats.dramReadBytes == 36 + 4 + 64)
+        #expect(run.stats.dramWriteBytes == 64)
+        #expect(run.stats.dramWeightBytes == 40)
+        #expect(run.stats.dramActivationBytes == 64 + 64)
+        #expect(run.stats.macs == 144)
+        #expect(run.stats.sramPeakBytes == 384)  // y at [320, 384)
+        #expect(run.timingOnly == run.stats)
+    }
+
+    /// Two tiles of 512 values, double-buffered: load, relu in place, store.
+    static func doubleBufferedProgram() -> Program {
+        var b = ProgramBuilder()
+        let x = b.addInput("x", shape: [2, 512])
+        let y = b.addOutput("y", shape: [2, 512])
+        let buffers = [0, 2048]
+        for t in 0..<2 {
+            b.emit(.load(TransferOp(tensorAt: x, shape: [2, 512], origin: [t, 0], counts: [1, 512], sramAddr: buffers[t])),
+                   signal: .vector)
+        }
+        for t in 0..<2 {
+            let tile = SRAMTile(addr: buffers[t], channels: 1, height: 1, width: 512)
+            b.emit(.act(ActOp(input: tile, output: tile, activation: .relu)), wait: .load, signal: .store)
+            b.emit(.store(TransferOp(tensorAt: y, shape: [2, 512], origin: [t, 0], counts: [1, 512], sramAddr: buffers[t])),
+                   wait: .vector)
+        }
+        return b.build()
+    }
+
+    @Test func doubleBufferingOverlaps() throws {
+        let program = Self.doubleBufferedProgram()
+        let input = (0..<1024).map { Float($0 % 7) - 3 }
+        let run = try runProgram(program, ["x": NDArray(shape: [2, 512], floats: input)])
+        #expect(run.outputs["y"] == input.map { max(0, $0) })
+        // A tile is 2048 B = 32 bursts = 64 channel cycles; DMA = 164 cycles; relu = 512/64 = 8.
+        // 0 load t0:   start 0,   data 100..164
+        // 1 load t1:   start 164, data 264..328
+        // 2 act t0:    start 164 (token), end 172
+        // 3 store t0:  start 172, setup to 272, channel busy until 328, data 328..392
+        // 4 act t1:    start 328 (token), end 336
+        // 5 store t1:  start 392 (engine), data 492..556
+        // Serially it would take 2 * (164 + 8 + 164) = 672 cycles.
+        #expect(run.schedule == [(0, 164), (164, 328), (164, 172), (172, 392), (328, 336), (392, 556)]
+            .map { InstructionTiming(start: $0.0, end: $0.1) })
+        #expect(run.stats.cycles == 556)
+        #expect(run.stats.loadBusyCycles == 328)
+        #expect(run.stats.vectorBusyCycles == 16)
+        #expect(run.stats.storeBusyCycles == 328)
+        #expect(run.stats.dramChannelBusyCycles == 256)
+        #expect(run.stats.dramReadBytes == 4096 && run.stats.dramWriteBytes == 4096)
+        #expect(run.stats.dramWeightBytes == 0 && run.stats.dramActivationBytes == 8192)
+        #expect(run.timingOnly == run.stats)
+    }
+
+    /// Bursts: a strided load of 3 separate 8-byte runs costs 3 bursts.
+    @Test func burstRounding() throws {
+        var b = ProgramBuilder()
+        let x = b.addInput("x", shape: [3, 16])
+        let y = b.addOutput("y", shape: [3, 2])
+        b.emit(.load(TransferOp(tensorAt: x, shape: [3, 16], origin: [0, 0], counts: [3, 2], sramAddr: 0)), signal: .store)
+        b.emit(.store(TransferOp(tensorAt: y, shape: [3, 2], origin: [0, 0], counts: [3, 2], sramAddr: 0)), wait: .load)
+        let run = try runProgram(b.build(), ["x": NDArray(shape: [3, 16], floats: floats(0...47))])
+        #expect(run.outputs["y"] == [0, 1, 16, 17, 32, 33])
+        // load: 3 runs of 8 B -> 3 bursts = 192 B = 6 cycles: 0..106.
+        // store: one 24 B run -> 1 burst = 2 cycles: 106, data 206..208.
+        #expect(run.stats.cycles == 208)
+        #expect(run.stats.dramReadBytes == 24 && run.stats.dramWriteBytes == 24)
+    }
+
+    @Test func deadlockIsRejected() throws {
+        var b = ProgramBuilder()
+        let tile = SRAMTile(addr: 0, channels: 1, height: 1, width: 4)
+        // The vector engine waits for the store engine, which waits for the vector engine.
+        b.emit(.act(ActOp(input: tile, output: tile, activation: .relu)), wait: .store, signal: .store)
+        b.emit(.sync(SyncOp(on: .store)), wait: .vector, signal: .vector)
+        let error = #expect(throws: ProgramError.self) { try b.build().validate() }
+        #expect(error?.message.contains("deadlock") == true)
+    }
+
+    @Test func unconsumedTokenIsRejected() throws {
+        var b = ProgramBuilder()
+        b.emit(.sync(SyncOp(on: .load)), signal: .vector)
+        let error = #expect(throws: ProgramError.self) { try b.build().validate() }
+        #expect(error?.message.contains("never consumed") == true)
+    }
+
+    @Test func outOfRangeAccessesAreRejected() throws {
+        func rejects(_ build: (inout ProgramBuilder, Int) -> Void, _ text: String) {
+            var b = ProgramBuilder()
+            let w = b.addConstant([1, 2, 3, 4])
+            build(&b, w)
+            let error = #expect(throws: ProgramError.self) { try b.build().validate() }
+            #expect(error?.message.contains(text) == true, "\(error?.message ?? "")")
+        }
+        let sram = AcceleratorConfig.df1.sramBytes
+        rejects({ b, w in
+            b.emit(.load(TransferOp(tensorAt: w, shape: [4], origin: [0], counts: [4], sramAddr: sram - 8)))
+        }, "SRAM")
+        rejects({ b, w in
+            b.emit(.load(TransferOp(tensorAt: w, shape: [4000], origin: [0], counts: [4000], sramAddr: 0)))
+        }, "DRAM")
+        rejects({ b, w in
+            b.emit(.store(TransferOp(tensorAt: w, shape: [4], origin: [0], counts: [4], sramAddr: 0)))
+        }, "constants")
+        rejects({ b, w in
+            let t = SRAMTile(addr: 0, channels: 1, height: 1, width: 4)
+            b.emit(.act(ActOp(input: t, output: SRAMTile(addr: 8, channels: 1, height: 1, width: 4), activation: .relu)))
+        }, "overlaps")
+        rejects({ b, _ in
+            let t = SRAMTile(addr: 0, channels: 1, height: 5, width: 5)
+            b.emit(.conv(ConvOp(input: t, output: SRAMTile(addr: 400, channels: 1, height: 2, width: 3),
+                                weightAddr: 800, kernel: (3, 3))))
+        }, "output height is 2, the window gives 3")
+        rejects({ b, _ in
+            var op = ActOp(input: SRAMTile(addr: 0, channels: 1, height: 1, width: 4),
+                           output: SRAMTile(addr: 0, channels: 1, height: 1, width: 4), activation: .relu)
+            op.input.addr = -4
+            b.emit(.act(op))
+        }, "does not fit u32")
+    }
+
+    @Test func inputsAreChecked() throws {
+        let program = Self.conv3x3Program()
+        let missing = #expect(throws: ProgramError.self) { try Executor.run(program, inputs: [:]) }
+        #expect(missing?.message == "missing input 'x' (f32 1x1x4x4)")
+        let shape = #expect(throws: ProgramError.self) {
+            try Executor.run(program, inputs: ["x": NDArray(shape: [1, 1, 4, 5], floats: floats(1...20))])
+        }
+        #expect(shape?.message == "input 'x': expected shape 1x1x4x4, got 1x1x4x5")
+        let dtype = #expect(throws: ProgramError.self) {
+            try Executor.run(program, inputs: ["x": NDArray(shape: [1, 1, 4, 4], int64s: (1...16).map(Int64.init))])
+        }
+        #expect(dtype?.message == "input 'x': expected dtype f32, got i64")
+        // Timing-only runs need no inputs and give the same stats.
+        let timing = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true))
+        #expect(timing.stats.cycles == 552)
+    }
+
+    /// The worked example in docs/isa.md states the numbers the executor gives.
+    @Test func documentedExampleMatches() throws {
+        let doc = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/isa.md"), encoding: .utf8)
+        let program = Self.conv3x3Program()
+        let stats = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
+        #expect(doc.contains("total: \(stats.cycles) cycles"))
+        #expect(doc.contains("dram_read_bytes = \(stats.dramReadBytes)"))
+        #expect(doc.contains("dram_weight_bytes = \(stats.dramWeightBytes)"))
+        #expect(doc.contains("macs = \(stats.macs)"))
+        // Every line of the example's disassembly appears verbatim in the document.
+        for line in program.disassembly().split(separator: "\n") where !line.hasPrefix(";") {
+            #expect(doc.contains(line), "docs/isa.md lacks: \(line)")
+        }
+    }
+}

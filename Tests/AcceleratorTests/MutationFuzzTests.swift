@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+@testable import Accelerator
+
+/// Thousands of randomly mutated and truncated .dfx files: each is rejected
+/// with a `ProgramError` or runs within bounds. A crash or hang fails the run.
+@Suite struct MutationFuzzTests {
+    static let inputs = ["x": NDArray(shape: [1, 2, 4, 4], floats: (0..<32).map { Float($0) / 8 - 2 })]
+
+    /// Rewrites the trailing CRC so mutations reach the decoder and validator.
+    static func fixChecksum(_ bytes: inout [UInt8]) {
+        guard bytes.count >= 4 else { return }
+        let crc = CRC32.checksum(bytes[0..<bytes.count - 4])
+        for i in 0..<4 { bytes[bytes.count - 4 + i] = UInt8(truncatingIfNeeded: crc >> (8 * i)) }
+    }
+
+    static func mutate(_ original: [UInt8], _ rng: inout SeededRNG) -> [UInt8] {
+        var bytes = original
+        switch Int.random(in: 0..<10, using: &rng) {
+        case 0:  // truncate
+            bytes.removeLast(Int.random(in: 1...bytes.count, using: &rng))
+        case 1:  // insert or delete a few bytes
+            let at = Int.random(in: 0..<bytes.count, using: &rng)
+            if Bool.random(using: &rng) {
+                bytes.insert(contentsOf: (0..<Int.random(in: 1...8, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }, at: at)
+            } else {
+                bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...8, using: &rng)))
+            }
+        case 2:  // a 32-bit field set to an extreme
+            let at = Int.random(in: 0..<(bytes.count - 4), using: &rng)
+            let value: UInt32 = [0, 1, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0xFFFF_FFFC].randomElement(using: &rng)!
+            for i in 0..<4 { bytes[at + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
+        default:  // flip a few random bits
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= 1 << UInt8.random(in: 0..<8, using: &rng)
+            }
+        }
+        if Int.random(in: 0..<10, using: &rng) < 9 { fixChecksum(&bytes) }
+        return bytes
+    }
+
+    @Test func mutatedProgramsAreRejectedOrRunInBounds() throws {
+        let seeds = [everyOpcodeProgram(), HandBuiltProgramTests.conv3x3Program(), HandBuiltProgramTests.doubleBufferedProgram()]
+        var rng = SeededRNG(seed: 2024)
+        var (rejectedByDecoder, rejectedByValidator, ran) = (0, 0, 0)
+        let options = ExecutionOptions(maxWork: 200_000)
+        for (s, seed) in seeds.enumerated() {
+            let original = try seed.encoded()
+            let inputs: [String: NDArray] = s == 0 ? Self.inputs
+                : s == 1 ? ["x": NDArray(shape: [1, 1, 4, 4], floats: floats(1...16))]
+                : ["x": NDArray(shape: [2, 512], floats: (0..<1024).map(Float.init))]
+            for _ in 0..<1500 {
+                let bytes = Self.mutate(original, &rng)
+                let program: Program
+                do { program = try Program(decoding: bytes) } catch is ProgramError {
+                    rejectedByDecoder += 1
+                    continue
+                }
+                do {
+                    // Inputs whose table entry was mutated are simply dropped.
+                    let usable = inputs.filter { kv in program.inputs.contains { $0.name == kv.key && $0.shape == kv.value.shape && $0.dtype == .f32 } }
+                    let timing = try Executor.run(program, inputs: usable, options: ExecutionOptions(timingOnly: true, maxWork: options.maxWork))
+                    if usable.count == program.inputs.count {
+                        let full = try Executor.run(program, inputs: usable, options: options)
+                        #expect(full.stats == timing.stats)
+                    }
+                    ran += 1
+                } catch is ProgramError {
+                    rejectedByValidator += 1
+                }
+            }
+        }
+        // The mix should exercise all three outcomes.
+        #expect(rejectedByDecoder > 100)
+        #expect(rejectedByValidator > 100)
+        #expect(ran > 100)
+        print("fuzz: \(rejectedByDecoder) rejected by the decoder, \(rejectedByValidator) by the validator, \(ran) ran")
+    }
+
+    /// Every truncation of a valid file is rejected.
+    @Test func everyTruncationIsRejected() throws {
+        let bytes = try everyOpcodeProgram().encoded()
+        for n in 0..<bytes.count {
+            #expect(throws: ProgramError.self) { try Program(decoding: Array(bytes[0..<n])) }
+        }
+    }
+}
