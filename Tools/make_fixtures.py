@@ -78,7 +78,7 @@ def ort_session(model_bytes: bytes, intra_threads: int = 0):
 
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    so.log_severity_level = 3
+    so.log_severity_level = 4  # fatal only: conformance models make onnxruntime log expected errors
     if intra_threads:
         so.intra_op_num_threads = intra_threads
     return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
@@ -148,19 +148,6 @@ def value_shapes(
     onnx.shape_inference.  `feeds` default to seeded random inputs.
     ort_outputs maps every value name onnxruntime produced to its array.
     """
-    if strict:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    else:
-        try:
-            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
-        except Exception:  # noqa: BLE001 - fall back to the declared types
-            inferred = model
-    g = inferred.graph
-    static = {}
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        e = _type_entry(vi.type)
-        if e is not None and vi.name not in static:
-            static[vi.name] = e
     inits = {t.name: t for t in model.graph.initializer}
     names = value_names(model.graph)
 
@@ -169,30 +156,52 @@ def value_shapes(
     if run_ort:
         if feeds is None:
             feeds = random_feeds(model, np.random.default_rng(rng_seed))
-        probe = onnx.ModelProto()
-        probe.CopyFrom(model)
-        existing = {o.name for o in probe.graph.output}
-        for node in probe.graph.node:
-            for o in node.output:
-                if o and o not in existing:
-                    existing.add(o)
-                    vi = onnx.ValueInfoProto()
-                    vi.name = o
-                    probe.graph.output.append(vi)
+        probe = model
         if model_dir is not None:
-            # Sessions from bytes cannot find external data; load it first.
+            # Sessions from bytes cannot find external data; load it into a copy first.
             from onnx.external_data_helper import load_external_data_for_model
 
+            probe = onnx.ModelProto()
+            probe.CopyFrom(model)
             load_external_data_for_model(probe, model_dir)
-        sess = ort_session(probe.SerializeToString())
+        # Expose every node output as a graph output (temporarily: no copy of big models).
+        n_out = len(probe.graph.output)
+        existing = {o.name for o in probe.graph.output}
+        try:
+            for node in probe.graph.node:
+                for o in node.output:
+                    if o and o not in existing:
+                        existing.add(o)
+                        probe.graph.output.add().name = o
+            data = probe.SerializeToString()
+        finally:
+            del probe.graph.output[n_out:]
+        sess = ort_session(data)
+        del data
         out_names = [o.name for o in sess.get_outputs()]
         results = sess.run(out_names, feeds)
+        del sess
         ort_values = dict(zip(out_names, results))
         for k, v in feeds.items():
             observed[k] = (_np_dtype_name(np.asarray(v)), list(np.asarray(v).shape))
         for k, v in ort_values.items():
             v = np.asarray(v)
             observed[k] = (_np_dtype_name(v), list(v.shape))
+
+    static = {}
+    if strict or any(n not in observed and n not in inits for n in names):
+        if strict:  # also validates the model
+            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        else:
+            try:
+                inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+            except Exception:  # noqa: BLE001 - fall back to the declared types
+                inferred = model
+        g = inferred.graph
+        for vi in list(g.input) + list(g.value_info) + list(g.output):
+            e = _type_entry(vi.type)
+            if e is not None and vi.name not in static:
+                static[vi.name] = e
 
     table = {}
     for n in names:
@@ -205,7 +214,9 @@ def value_shapes(
             dt, shape = static[n]
         else:
             continue
-        table[n] = {"dtype": dt, "shape": [int(d) if d is not None else None for d in shape] if shape is not None else None}
+        if shape is not None:
+            shape = [int(d) if d is not None else None for d in shape]
+        table[n] = {"dtype": dt, "shape": shape}
     return table, ort_values
 
 
