@@ -49,7 +49,9 @@ public enum Executor {
         return ExecutionResult(outputs: outputs, stats: stats, schedule: schedule)
     }
 
-    static func checkInputs(_ program: Program, _ inputs: [String: NDArray], required: Bool) throws {
+    /// Checks given inputs against the program's input table: no unknown names,
+    /// matching dtypes and shapes, and (if `required`) none missing.
+    public static func checkInputs(_ program: Program, _ inputs: [String: NDArray], required: Bool) throws {
         let expected = program.inputs
         for name in inputs.keys.sorted() where !expected.contains(where: { $0.name == name }) {
             throw ProgramError("unknown input '\(name)' (the program's inputs: \(expected.map(\.name).joined(separator: ", ")))")
