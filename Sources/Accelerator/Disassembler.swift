@@ -96,7 +96,7 @@ public enum ISADocumentation {
         var out = ""
         for opcode in Opcode.allCases {
             var lister = FieldLister()
-            var op = Operation.empty(opcode)
+            var op = Op.empty(opcode)
             try? op.fields(&lister)
             var encoder = FieldEncoder()
             try? op.fields(&encoder)

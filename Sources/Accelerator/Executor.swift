@@ -76,7 +76,7 @@ struct Machine {
     let sram: Words
     let dram: Words
 
-    func execute(_ op: Operation) {
+    func execute(_ op: Op) {
         switch op {
         case .load(let t): load(t)
         case .store(let t): store(t)

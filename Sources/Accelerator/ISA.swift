@@ -540,7 +540,7 @@ public enum Opcode: UInt8, CaseIterable, Sendable, FieldEnum {
 }
 
 /// What an instruction does: one case per opcode.
-public enum Operation: Equatable, Sendable {
+public enum Op: Equatable, Sendable {
     case load(TransferOp), store(TransferOp)
     case conv(ConvOp), pool(PoolOp), eltwise(EltwiseOp), act(ActOp), matmul(MatMulOp), copy(CopyOp)
     case sync(SyncOp)
@@ -568,7 +568,7 @@ public enum Operation: Equatable, Sendable {
     }
 
     /// The operation of `opcode` with an all-zero payload (what decoders fill in).
-    public static func empty(_ opcode: Opcode) -> Operation {
+    public static func empty(_ opcode: Opcode) -> Op {
         switch opcode {
         case .load: .load(TransferOp())
         case .store: .store(TransferOp())
@@ -590,27 +590,27 @@ public enum Operation: Equatable, Sendable {
 
     /// Runs `c` over the payload's fields (the single opcode -> payload mapping).
     public mutating func fields<C: FieldCoder>(_ c: inout C) throws {
-        func visit<P: FieldGroup>(_ p: P, _ wrap: (P) -> Operation) throws -> Operation {
+        func visit<P: FieldGroup>(_ p: P, _ wrap: (P) -> Op) throws -> Op {
             var p = p
             try p.fields(&c)
             return wrap(p)
         }
         switch self {
-        case .load(let p): self = try visit(p, Operation.load)
-        case .store(let p): self = try visit(p, Operation.store)
-        case .conv(let p): self = try visit(p, Operation.conv)
-        case .pool(let p): self = try visit(p, Operation.pool)
-        case .eltwise(let p): self = try visit(p, Operation.eltwise)
-        case .act(let p): self = try visit(p, Operation.act)
-        case .matmul(let p): self = try visit(p, Operation.matmul)
-        case .copy(let p): self = try visit(p, Operation.copy)
-        case .sync(let p): self = try visit(p, Operation.sync)
-        case .hostCopy(let p): self = try visit(p, Operation.hostCopy)
-        case .hostSoftmax(let p): self = try visit(p, Operation.hostSoftmax)
-        case .hostLRN(let p): self = try visit(p, Operation.hostLRN)
-        case .hostResize(let p): self = try visit(p, Operation.hostResize)
-        case .hostTranspose(let p): self = try visit(p, Operation.hostTranspose)
-        case .hostReduceMean(let p): self = try visit(p, Operation.hostReduceMean)
+        case .load(let p): self = try visit(p, Op.load)
+        case .store(let p): self = try visit(p, Op.store)
+        case .conv(let p): self = try visit(p, Op.conv)
+        case .pool(let p): self = try visit(p, Op.pool)
+        case .eltwise(let p): self = try visit(p, Op.eltwise)
+        case .act(let p): self = try visit(p, Op.act)
+        case .matmul(let p): self = try visit(p, Op.matmul)
+        case .copy(let p): self = try visit(p, Op.copy)
+        case .sync(let p): self = try visit(p, Op.sync)
+        case .hostCopy(let p): self = try visit(p, Op.hostCopy)
+        case .hostSoftmax(let p): self = try visit(p, Op.hostSoftmax)
+        case .hostLRN(let p): self = try visit(p, Op.hostLRN)
+        case .hostResize(let p): self = try visit(p, Op.hostResize)
+        case .hostTranspose(let p): self = try visit(p, Op.hostTranspose)
+        case .hostReduceMean(let p): self = try visit(p, Op.hostReduceMean)
         }
     }
 
@@ -632,11 +632,11 @@ public enum Operation: Equatable, Sendable {
 /// it pops one token from each queue (w -> engine) for w in `wait`; when done,
 /// it pushes one token to each queue (engine -> s) for s in `signal`.
 public struct Instruction: Equatable, Sendable {
-    public var operation: Operation
+    public var operation: Op
     public var wait: EngineSet
     public var signal: EngineSet
 
-    public init(_ operation: Operation, wait: EngineSet = [], signal: EngineSet = []) {
+    public init(_ operation: Op, wait: EngineSet = [], signal: EngineSet = []) {
         (self.operation, self.wait, self.signal) = (operation, wait, signal)
     }
     public var engine: Engine { operation.engine }

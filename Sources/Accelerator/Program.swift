@@ -181,7 +181,7 @@ public struct Program: Equatable, Sendable {
                 guard !wait.hasUnknownBits, !signal.hasUnknownBits else {
                     throw ProgramError.corrupt("token mask names an unknown engine")
                 }
-                var op = Operation.empty(opcode)
+                var op = Op.empty(opcode)
                 try op.fields(&decoder)
                 instructions.append(Instruction(op, wait: wait, signal: signal))
             } catch let e as ProgramError {

@@ -60,7 +60,7 @@ public struct ProgramBuilder {
 
     /// Appends an instruction; returns its index.
     @discardableResult
-    public mutating func emit(_ operation: Operation, wait: EngineSet = [], signal: EngineSet = [],
+    public mutating func emit(_ operation: Op, wait: EngineSet = [], signal: EngineSet = [],
                               nodes: [String] = []) -> Int {
         instructions.append(Instruction(operation, wait: wait, signal: signal))
         debugNames.append(nodes)

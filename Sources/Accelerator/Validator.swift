@@ -129,7 +129,7 @@ struct InstructionChecker {
     let dramBytes: Int
     let constantsEnd: Int
 
-    func check(_ op: Operation) throws -> InstructionFacts {
+    func check(_ op: Op) throws -> InstructionFacts {
         var facts = InstructionFacts()
         func sram(_ r: Range<Int>) -> Range<Int> {
             facts.sramEnd = max(facts.sramEnd, r.upperBound)

@@ -11,7 +11,7 @@ import Testing
         var names: [[String]] = []
         for opcode in Opcode.allCases {
             for i in 0..<25 {
-                var op = Operation.empty(opcode)
+                var op = Op.empty(opcode)
                 try op.fields(&fields)
                 let wait = EngineSet(rawValue: UInt8.random(in: 0..<32, using: &fields.rng))
                 let signal = EngineSet(rawValue: UInt8.random(in: 0..<32, using: &fields.rng))
@@ -36,11 +36,11 @@ import Testing
     @Test func everyFieldIsEncoded() throws {
         for opcode in Opcode.allCases {
             var lister = FieldLister()
-            var empty = Operation.empty(opcode)
+            var empty = Op.empty(opcode)
             try empty.fields(&lister)
             let base = try Program(config: .df1, dramBytes: 0, instructions: [Instruction(empty)]).encoded()
             for k in 0..<lister.rows.count {
-                var op = Operation.empty(opcode)
+                var op = Op.empty(opcode)
                 var poker = FieldPoker(target: k)
                 try op.fields(&poker)
                 let program = Program(config: .df1, dramBytes: 0, instructions: [Instruction(op)])
@@ -53,7 +53,7 @@ import Testing
 
     /// The disassembly format is stable: one line per opcode, zero payloads.
     @Test func disassemblyTextIsStable() {
-        let lines = Opcode.allCases.map { Instruction(Operation.empty($0), wait: .load, signal: [.vector, .host]).text }
+        let lines = Opcode.allCases.map { Instruction(Op.empty($0), wait: .load, signal: [.vector, .host]).text }
         let golden = [
             "load@load wait=[load] signal=[vector,host] n=[0,0,0,0] dram=0 ds=[0,0,0,0] org=[0,0,0,0] ext=[0,0,0,0] sram=0 ss=[0,0,0,0]",
             "store@store wait=[load] signal=[vector,host] n=[0,0,0,0] dram=0 ds=[0,0,0,0] org=[0,0,0,0] ext=[0,0,0,0] sram=0 ss=[0,0,0,0]",

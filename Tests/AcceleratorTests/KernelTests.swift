@@ -1,0 +1,300 @@
+import Foundation
+import Testing
+@testable import Accelerator
+
+/// Each kernel against a naive reference written from the loops in docs/isa.md.
+@Suite struct KernelTests {
+    /// Validates `op` alone, runs it on an SRAM holding `sram` (and a DRAM
+    /// holding `dram`), and returns both memories afterwards.
+    static func execute(_ op: Op, sram: [Float], dram: [Float] = [0]) throws -> (sram: [Float], dram: [Float]) {
+        let checker = InstructionChecker(sramBytes: sram.count * 4, dramBytes: dram.count * 4, constantsEnd: 0)
+        _ = try checker.check(op)
+        let s = Memory(bytes: sram.count * 4), d = Memory(bytes: dram.count * 4)
+        s.write(sram.withUnsafeBytes { Array($0) }[...], at: 0)
+        d.write(dram.withUnsafeBytes { Array($0) }[...], at: 0)
+        Machine(sram: s.view, dram: d.view).execute(op)
+        func back(_ m: Memory) -> [Float] {
+            let bytes = m.read(0, count: m.words * 4)
+            return (0..<m.words).map { i in Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[4 * i + $1]) << (8 * $1) }) }
+        }
+        return (back(s), back(d))
+    }
+
+    static func close(_ a: [Float], _ b: [Float], tolerance: Float = 1e-4) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tolerance * max(1, abs($1)) }
+    }
+
+    static func reference(_ a: FusedActivation, _ v: Float) -> Float {
+        switch a.kind {
+        case .none: v
+        case .relu: max(v, 0)
+        case .leakyRelu: v < 0 ? a.alpha * v : v
+        case .clip: min(max(v, a.alpha), a.beta)
+        case .sigmoid: 1 / (1 + exp(-v))
+        case .hardSigmoid: max(0, min(1, a.alpha * v + a.beta))
+        case .hardSwish: v * max(0, min(1, v / 6 + 0.5))
+        case .tanh: tanh(v)
+        }
+    }
+
+    static let activations: [FusedActivation] = [
+        .none, .relu, FusedActivation(.leakyRelu, alpha: 0.1), FusedActivation(.clip, alpha: -0.5, beta: 0.5),
+        FusedActivation(.sigmoid), FusedActivation(.hardSigmoid, alpha: 0.2, beta: 0.5), FusedActivation(.hardSwish),
+        FusedActivation(.tanh),
+    ]
+
+    @Test func activationValues() throws {
+        let x: [Float] = [-3, -1, -0.25, 0, 0.25, 1, 3, 7]
+        for a in Self.activations {
+            let tile = SRAMTile(addr: 0, channels: 1, height: 1, width: 8)
+            let out = try Self.execute(.act(ActOp(input: tile, output: tile, activation: a)), sram: x).sram
+            #expect(Self.close(out, x.map { Self.reference(a, $0) }), "\(a.kind)")
+        }
+        // A few by hand: hard-swish(1) = 1 * (1/6 + 1/2); clip; leaky relu.
+        let hs = try Self.execute(.act(ActOp(input: SRAMTile(addr: 0, channels: 1, height: 1, width: 1),
+                                             output: SRAMTile(addr: 0, channels: 1, height: 1, width: 1),
+                                             activation: FusedActivation(.hardSwish))), sram: [1]).sram
+        #expect(abs(hs[0] - 2.0 / 3.0) < 1e-6)
+    }
+
+    @Test(arguments: 0..<40) func convMatchesReference(seed: Int) throws {
+        var rng = SeededRNG(seed: UInt64(seed))
+        func r(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
+        let groups = [1, 1, 2, 3][r(0...3)]
+        let depthwise = seed % 5 == 0
+        let cinG = depthwise ? 1 : r(1...3), coutG = depthwise ? r(1...2) : r(1...3)
+        let (cin, cout) = (cinG * (depthwise ? 4 : groups), coutG * (depthwise ? 4 : groups))
+        let g = depthwise ? 4 : groups
+        let (kh, kw, sh, sw, dh, dw) = (r(1...3), r(1...3), r(1...2), r(1...2), r(1...2), r(1...2))
+        let h = (kh - 1) * dh + r(1...5), w = (kw - 1) * dw + r(1...5)
+        let ho = (h - ((kh - 1) * dh + 1)) / sh + 1, wo = (w - ((kw - 1) * dw + 1)) / sw + 1
+        // A strided input tile and a strided output tile.
+        let input = SRAMTile(addr: 0, channels: cin, height: h, width: w, channelStride: h * (w + 2) + 3, rowStride: w + 2)
+        let inWords = cin * input.channelStride
+        let output = SRAMTile(addr: 4 * inWords, channels: cout, height: ho, width: wo,
+                              channelStride: ho * (wo + 1), rowStride: wo + 1)
+        let outWords = cout * output.channelStride
+        let weightAddr = 4 * (inWords + outWords), weightCount = cout * cinG * kh * kw
+        let biasAddr = weightAddr + 4 * weightCount
+        let total = inWords + outWords + weightCount + cout
+        var sram = (0..<total).map { _ in Float.random(in: -1...1, using: &rng) }
+        let window = PadWindow(originY: r(-2...1), originX: r(-2...1), extentH: r(1...h), extentW: r(1...w))
+        let accumulate = r(0...1) == 1, hasBias = r(0...1) == 1
+        let activation = Self.activations[r(0...Self.activations.count - 1)]
+        let op = ConvOp(input: input, output: output, weightAddr: weightAddr, biasAddr: hasBias ? biasAddr : nil,
+                        kernel: (kh, kw), stride: (sh, sw), dilation: (dh, dw), groups: g, window: window,
+                        accumulate: accumulate, activation: activation)
+        #expect(Op.conv(op).engine == (cinG == 1 && g > 1 ? .vector : .matrix))
+        let got = try Self.execute(.conv(op), sram: sram).sram
+
+        for co in 0..<cout {
+            let group = co / coutG
+            for y in 0..<ho {
+                for x in 0..<wo {
+                    let o = inWords + co * output.channelStride + y * output.rowStride + x
+                    var acc: Float = accumulate ? sram[o] : 0
+                    for c in 0..<cinG {
+                        for ky in 0..<kh {
+                            for kx in 0..<kw {
+                                let (iy, ix) = (y * sh + ky * dh, x * sw + kx * dw)
+                                let (ty, tx) = (window.originY + iy, window.originX + ix)
+                                guard ty >= 0, ty < window.extentH, tx >= 0, tx < window.extentW else { continue }
+                                let wv = sram[weightAddr / 4 + ((co * cinG + c) * kh + ky) * kw + kx]
+                                acc += wv * sram[(group * cinG + c) * input.channelStride + iy * input.rowStride + ix]
+                            }
+                        }
+                    }
+                    if hasBias { acc += sram[biasAddr / 4 + co] }
+                    sram[o] = Self.reference(activation, acc)
+                }
+            }
+        }
+        #expect(Self.close(got, sram))
+    }
+
+    @Test(arguments: 0..<30) func poolMatchesReference(seed: Int) throws {
+        var rng = SeededRNG(seed: UInt64(seed) + 1000)
+        func r(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
+        let c = r(1...3)
+        let (kh, kw, sh, sw, dh, dw) = (r(1...3), r(1...3), r(1...2), r(1...2), r(1...2), r(1...2))
+        let h = (kh - 1) * dh + r(1...5), w = (kw - 1) * dw + r(1...5)
+        let ho = (h - ((kh - 1) * dh + 1)) / sh + 1, wo = (w - ((kw - 1) * dw + 1)) / sw + 1
+        let input = SRAMTile(addr: 0, channels: c, height: h, width: w)
+        let output = SRAMTile(addr: 4 * input.elements, channels: c, height: ho, width: wo)
+        var sram = (0..<(input.elements + output.elements)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let window = PadWindow(originY: r(-2...0), originX: r(-2...0), extentH: r(1...h), extentW: r(1...w))
+        let pads = (r(0...2), r(0...2), r(0...2), r(0...2))
+        let kind: PoolKind = r(0...1) == 0 ? .max : .avg
+        let op = PoolOp(kind, input: input, output: output, kernel: (kh, kw), stride: (sh, sw), dilation: (dh, dw),
+                        window: window, countPads: pads)
+        let got = try Self.execute(.pool(op), sram: sram).sram
+        for ch in 0..<c {
+            for y in 0..<ho {
+                for x in 0..<wo {
+                    var values: [Float] = []
+                    var counted = 0
+                    for ky in 0..<kh {
+                        for kx in 0..<kw {
+                            let (iy, ix) = (y * sh + ky * dh, x * sw + kx * dw)
+                            let (ty, tx) = (window.originY + iy, window.originX + ix)
+                            if ty >= -pads.0 && ty < window.extentH + pads.2 && tx >= -pads.1 && tx < window.extentW + pads.3 {
+                                counted += 1
+                            }
+                            if ty >= 0 && ty < window.extentH && tx >= 0 && tx < window.extentW {
+                                values.append(sram[(ch * h + iy) * w + ix])
+                            }
+                        }
+                    }
+                    let v: Float = kind == .max ? (values.max() ?? 0) : (counted == 0 ? 0 : values.reduce(0, +) / Float(counted))
+                    sram[input.elements + (ch * ho + y) * wo + x] = v
+                }
+            }
+        }
+        #expect(Self.close(got, sram))
+    }
+
+    /// ONNX AveragePool, 3x3, pads 1, stride 1 on a 3x3 input of ones:
+    /// count_include_pad=0 gives all ones; =1 gives 4/9, 6/9, 4/9 / 6/9, 1, 6/9 / ...
+    @Test func averagePoolCountIncludePad() throws {
+        // The LOAD zero-filled a 5x5 tile; the window says it is the padded 3x3 tensor.
+        var sram = [Float](repeating: 0, count: 25 + 9)
+        for y in 1...3 { for x in 1...3 { sram[y * 5 + x] = 1 } }
+        let input = SRAMTile(addr: 0, channels: 1, height: 5, width: 5)
+        let output = SRAMTile(addr: 100, channels: 1, height: 3, width: 3)
+        let window = PadWindow(originY: -1, originX: -1, extentH: 3, extentW: 3)
+        let exclude = try Self.execute(.pool(PoolOp(.avg, input: input, output: output, kernel: (3, 3), window: window)),
+                                       sram: sram).sram
+        #expect(Array(exclude[25...]) == [Float](repeating: 1, count: 9))
+        let include = try Self.execute(.pool(PoolOp(.avg, input: input, output: output, kernel: (3, 3), window: window,
+                                                    countPads: (1, 1, 1, 1))), sram: sram).sram
+        #expect(Self.close(Array(include[25...]), [4, 6, 4, 6, 9, 6, 4, 6, 4].map { $0 / 9 }))
+        // Max pool ignores padding even when it holds large values.
+        var garbage = sram
+        garbage[0] = 100
+        let maxPool = try Self.execute(.pool(PoolOp(.max, input: input, output: output, kernel: (3, 3), window: window)),
+                                       sram: garbage).sram
+        #expect(Array(maxPool[25...]) == [Float](repeating: 1, count: 9))
+    }
+
+    @Test func eltwiseAndBroadcast() throws {
+        let a: [Float] = [1, -2, 3, -4, 5, -6, 7, -8]  // 2 x 2 x 2
+        let b: [Float] = [0.5, 2, -1, 1, 3, 3, -3, 0]
+        let bc: [Float] = [10, -10]
+        let sram = a + b + bc + [Float](repeating: 0, count: 8)
+        let ta = SRAMTile(addr: 0, channels: 2, height: 2, width: 2), tb = SRAMTile(addr: 32, channels: 2, height: 2, width: 2)
+        let tc = SRAMTile(addr: 64, channels: 2, height: 1, width: 1), to = SRAMTile(addr: 72, channels: 2, height: 2, width: 2)
+        let ops: [(EltwiseKind, (Float, Float) -> Float)] = [(.add, +), (.sub, -), (.mul, *), (.max, { max($0, $1) })]
+        for (kind, f) in ops {
+            let full = try Self.execute(.eltwise(EltwiseOp(kind, a: ta, b: tb, output: to)), sram: sram).sram
+            #expect(Array(full[18...]) == zip(a, b).map(f))
+            let bcast = try Self.execute(.eltwise(EltwiseOp(kind, a: ta, b: tc, output: to, broadcast: .channel, activation: .relu)),
+                                         sram: sram).sram
+            #expect(Array(bcast[18...]) == a.enumerated().map { max(0, f($1, bc[$0 / 4])) })
+            // In place on a.
+            let inPlace = try Self.execute(.eltwise(EltwiseOp(kind, a: ta, b: tb, output: ta)), sram: sram).sram
+            #expect(Array(inPlace[0..<8]) == zip(a, b).map(f))
+        }
+    }
+
+    @Test func matmulAndCopy() throws {
+        // a 2x3 (row stride 4), w 2x3, bias 2, out 2x2 accumulating onto 100s.
+        let a: [Float] = [1, 2, 3, 0, 4, 5, 6, 0]
+        let w: [Float] = [1, 0, -1, 2, 1, 0]
+        let sram = a + w + [0.5, -0.5] + [100, 100, 100, 100]
+        var op = MatMulOp(m: 2, n: 2, k: 3, aAddr: 0, weightAddr: 32, biasAddr: 56, outAddr: 64, accumulate: true)
+        op.aRowStride = 4
+        let out = try Self.execute(.matmul(op), sram: sram).sram
+        // row 0: [1-3, 2+2] = [-2, 4]; row 1: [4-6, 8+5] = [-2, 13]; + bias + 100.
+        #expect(Array(out[16...]) == [98.5, 103.5, 98.5, 112.5])
+
+        // COPY a 2x3 block out of a 3x4 matrix, transposed by strides.
+        let m: [Float] = (0..<12).map(Float.init)
+        let copy = CopyOp(counts: [1, 1, 2, 3], srcAddr: 4 * 5, srcStrides: [0, 0, 4, 1], dstAddr: 48, dstStrides: [0, 0, 1, 2])
+        let copied = try Self.execute(.copy(copy), sram: m + [Float](repeating: 0, count: 6)).sram
+        #expect(Array(copied[12...]) == [5, 9, 6, 10, 7, 11])
+    }
+
+    @Test func loadZeroFillsAndStoreWritesBack() throws {
+        // DRAM tensor 2x3 at 0; load a 4x5 box from origin (-1, -1) into SRAM 0.
+        let dram: [Float] = [1, 2, 3, 4, 5, 6] + [Float](repeating: 0, count: 6)
+        let load = TransferOp(tensorAt: 0, shape: [2, 3], origin: [-1, -1], counts: [4, 5], sramAddr: 0)
+        let loaded = try Self.execute(.load(load), sram: [Float](repeating: 9, count: 20), dram: dram).sram
+        #expect(loaded == [0, 0, 0, 0, 0,
+                           0, 1, 2, 3, 0,
+                           0, 4, 5, 6, 0,
+                           0, 0, 0, 0, 0])
+        // Store the middle 2x3 of that SRAM box to DRAM at 24 (a 2x3 tensor).
+        var store = TransferOp(tensorAt: 24, shape: [2, 3], origin: [0, 0], counts: [2, 3], sramAddr: 24)
+        store.sramStrides = [0, 0, 5, 1]
+        let stored = try Self.execute(.store(store), sram: loaded, dram: dram).dram
+        #expect(Array(stored[6...]) == [1, 2, 3, 4, 5, 6])
+    }
+
+    @Test func hostSoftmaxAndLRN() throws {
+        let x: [Float] = [1, 2, 3, 4, 0.5, -1]  // [outer 1][axis 3][inner 2]
+        let soft = try Self.execute(.hostSoftmax(HostSoftmaxOp(src: 0, dst: 24, outer: 1, axis: 3, inner: 2)),
+                                    sram: [0], dram: x + [Float](repeating: 0, count: 6)).dram
+        for i in 0..<2 {
+            let column = [x[i], x[2 + i], x[4 + i]]
+            let e = column.map { exp($0) }
+            let s = e.reduce(0, +)
+            #expect(Self.close([soft[6 + i], soft[8 + i], soft[10 + i]], e.map { $0 / s }))
+        }
+        // LRN over 3 channels, size 2: channel c sums c-0 ... c+1.
+        let l = HostLRNOp(src: 0, dst: 24, n: 1, c: 3, spatial: 2, size: 2, alpha: 0.5, beta: 0.75, bias: 2)
+        let lrn = try Self.execute(.hostLRN(l), sram: [0], dram: x + [Float](repeating: 0, count: 6)).dram
+        var expected: [Float] = []
+        for c in 0..<3 {
+            for s in 0..<2 {
+                let sum = (c...min(2, c + 1)).reduce(Float(0)) { $0 + x[$1 * 2 + s] * x[$1 * 2 + s] }
+                expected.append(x[c * 2 + s] / pow(2 + 0.5 / 2 * sum, 0.75))
+            }
+        }
+        #expect(Self.close(Array(lrn[6...]), expected))
+    }
+
+    /// ONNX's resize_upsample_scales_nearest and resize_downsample_scales_nearest cases.
+    @Test func hostResizeMatchesONNXExamples() throws {
+        let up = HostResizeOp(src: 0, dst: 16, inDims: [1, 1, 2, 2], outDims: [1, 1, 4, 6], scales: [1, 1, 2, 3],
+                              coordinateMode: .halfPixel, nearestMode: .roundPreferFloor)
+        let upOut = try Self.execute(.hostResize(up), sram: [0], dram: [1, 2, 3, 4] + [Float](repeating: 0, count: 24)).dram
+        #expect(Array(upOut[4...]) == [1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4])
+        let down = HostResizeOp(src: 0, dst: 32, inDims: [1, 1, 2, 4], outDims: [1, 1, 1, 2], scales: [1, 1, 0.6, 0.6],
+                                coordinateMode: .halfPixel, nearestMode: .roundPreferFloor)
+        let downOut = try Self.execute(.hostResize(down), sram: [0], dram: (1...8).map(Float.init) + [0, 0]).dram
+        #expect(Array(downOut[8...]) == [1, 3])
+        // align_corners and asymmetric/floor, by hand: in 3 -> out 5.
+        #expect((0..<5).map { Machine.nearestIndex($0, scale: 5.0 / 3, inLength: 3, outLength: 5, .alignCorners, .roundPreferCeil) }
+            == [0, 1, 1, 2, 2])
+        #expect((0..<5).map { Machine.nearestIndex($0, scale: 5.0 / 3, inLength: 3, outLength: 5, .asymmetric, .floor) }
+            == [0, 0, 1, 1, 2])
+    }
+
+    @Test func hostTransposeAndReduceMean() throws {
+        let x = (0..<24).map(Float.init)  // 2x3x4
+        let t = HostTransposeOp(src: 0, dst: 96, dims: [1, 1, 1, 2, 3, 4], perm: [0, 1, 2, 5, 3, 4])  // -> 4x2x3
+        let out = try Self.execute(.hostTranspose(t), sram: [0], dram: x + [Float](repeating: 0, count: 24)).dram
+        var expected: [Float] = []
+        for k in 0..<4 { for i in 0..<2 { for j in 0..<3 { expected.append(x[i * 12 + j * 4 + k]) } } }
+        #expect(Array(out[24...]) == expected)
+        let m = HostReduceMeanOp(src: 0, dst: 96, dims: [1, 1, 1, 2, 3, 4], axesMask: 1 << 4 | 1 << 5, keepDims: true)
+        let mean = try Self.execute(.hostReduceMean(m), sram: [0], dram: x + [0, 0]).dram
+        #expect(Array(mean[24...]) == [5.5, 17.5])
+        let copy = CopyOp(counts: [1, 1, 2, 2], srcAddr: 4, srcStrides: [0, 0, 4, 1], dstAddr: 96, dstStrides: [0, 0, 2, 1])
+        let copied = try Self.execute(.hostCopy(copy), sram: [0], dram: x + [0, 0, 0, 0]).dram
+        #expect(Array(copied[24...]) == [1, 2, 5, 6])
+    }
+
+    /// The program with every opcode runs; timing-only stats equal the full run's.
+    @Test func everyOpcodeProgramRuns() throws {
+        let program = everyOpcodeProgram()
+        let run = try runProgram(program, MutationFuzzTests.inputs)
+        #expect(run.stats == run.timingOnly)
+        #expect(Set(program.instructions.map(\.opcode)) == Set(Opcode.allCases))
+        let x = MutationFuzzTests.inputs["x"]!.floats
+        #expect(run.outputs["xcopy"] == x)
+        #expect(abs(run.outputs["prob"]!.reduce(0, +) - 1) < 1e-5)
+        #expect(run.outputs["mean"]!.count == 2)
+        #expect(run.stats.hostBusyCycles > 0 && run.stats.vectorBusyCycles > 0 && run.stats.matrixBusyCycles > 0)
+    }
+}
