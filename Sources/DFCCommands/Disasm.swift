@@ -1,0 +1,21 @@
+import Accelerator
+import ArgumentParser
+import DeepFusion
+import Foundation
+
+/// `dfc disasm`: print a .dfx program, one instruction per line with its ONNX nodes.
+struct Disasm: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a .dfx program: its config and tensors, then one instruction per line with its source ONNX nodes.")
+
+    @Argument(help: "The program to print.")
+    var program: String
+
+    func run() throws {
+        let loaded: Program
+        do { loaded = try Program.read(from: program) } catch let e as ProgramError {
+            throw DFCError(e.message, file: program)
+        }
+        FileHandle.standardOutput.write(Data(loaded.disassembly().utf8))
+    }
+}

@@ -1,0 +1,91 @@
+import Accelerator
+import ArgumentParser
+import DeepFusion
+import Foundation
+
+/// `dfc run`: execute a .dfx program on the modeled accelerator.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a .dfx program on the modeled accelerator.",
+        discussion: "Prints a summary (cycles, DRAM traffic and its weight/activation split) on stderr.")
+
+    @Argument(help: "The program to run.")
+    var program: String
+
+    @Option(name: .customLong("input"),
+            help: ArgumentHelp("Bind a program input to a .npy file (repeatable).", valueName: "NAME=FILE.npy"))
+    var inputs: [String] = []
+
+    @Option(name: .customLong("output-dir"), help: ArgumentHelp("Write each output as NAME.npy here.", valueName: "DIR"))
+    var outputDir: String?
+
+    @Option(name: .customLong("stats"), help: ArgumentHelp("Write the run's statistics as JSON.", valueName: "FILE.json"))
+    var stats: String?
+
+    @Flag(name: .customLong("timing-only"), help: "Skip the arithmetic; cycle and byte counts are unchanged.")
+    var timingOnly = false
+
+    func validate() throws {
+        if timingOnly && outputDir != nil {
+            throw ValidationError("--output-dir needs the outputs, which --timing-only does not compute")
+        }
+    }
+
+    func run() throws {
+        let loaded: Program
+        do { loaded = try Program.read(from: program) } catch let e as ProgramError {
+            throw DFCError(e.message, file: program)
+        }
+        var arrays: [String: NDArray] = [:]
+        for (name, file) in try Self.parseInputs(inputs) {
+            let array: NDArray
+            do { array = try NPY.read(path: file) } catch let e as NPYError { throw DFCError(e.message, file: file) }
+            do { try Executor.checkInputs(loaded, [name: array], required: false) } catch let e as ProgramError {
+                throw DFCError(e.message, file: file)
+            }
+            arrays[name] = array
+        }
+        let result: ExecutionResult
+        do {
+            result = try Executor.run(loaded, inputs: arrays, options: ExecutionOptions(timingOnly: timingOnly))
+        } catch let e as ProgramError {
+            throw DFCError(e.message, file: program)
+        }
+        if let outputDir {
+            do {
+                try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+            } catch {
+                throw DFCError("cannot create directory", file: outputDir)
+            }
+            for name in result.outputs.keys.sorted() {
+                let path = URL(fileURLWithPath: outputDir).appendingPathComponent(Self.fileName(for: name)).path
+                do { try NPY.write(result.outputs[name]!, to: path) } catch { throw DFCError("cannot write file", file: path) }
+            }
+        }
+        if let stats {
+            do { try atomicWrite([UInt8](result.stats.json()), to: stats) } catch {
+                throw DFCError("cannot write file", file: stats)
+            }
+        }
+        let summary = result.stats.summary(clockHz: loaded.config.clockHz)
+        FileHandle.standardError.write(Data((summary + "\n").utf8))
+    }
+
+    /// Parses `NAME=FILE` bindings; a name may be bound once.
+    static func parseInputs(_ specs: [String]) throws -> [(String, String)] {
+        var seen = Set<String>()
+        return try specs.map { spec in
+            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex, spec.index(after: eq) != spec.endIndex else {
+                throw DFCError("--input '\(spec)': expected NAME=FILE.npy")
+            }
+            let name = String(spec[..<eq])
+            guard seen.insert(name).inserted else { throw DFCError("--input binds '\(name)' twice") }
+            return (name, String(spec[spec.index(after: eq)...]))
+        }
+    }
+
+    /// `NAME.npy`, with path separators in ONNX names made harmless.
+    static func fileName(for output: String) -> String {
+        output.replacingOccurrences(of: "/", with: "_") + ".npy"
+    }
+}
