@@ -858,6 +858,15 @@ def _shapes_for(name: str, model: onnx.ModelProto, model_dir: str | None = None)
     else:
         feeds = random_feeds(model, rng)
     table, _ = value_shapes(model, feeds=feeds, strict=True, model_dir=model_dir)
+    # Cross-check: wherever onnx's static inference knows a full shape, it must match what ran.
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True).graph
+    for vi in list(inferred.value_info) + list(inferred.output):
+        e = _type_entry(vi.type)
+        if e is None or e[1] is None or any(d is None for d in e[1]) or vi.name not in table:
+            continue
+        got = table[vi.name]
+        if got["dtype"] != e[0] or got["shape"] != e[1]:
+            raise RuntimeError(f"{name}: {vi.name} inferred {e}, observed {got}")
     return table
 
 
