@@ -102,3 +102,32 @@ public struct Graph: Sendable, Equatable {
         return map
     }
 }
+
+extension Graph {
+    /// Graph inputs that some node uses to define a shape (a Reshape's
+    /// shape, a Resize's scales...): dfc compiles static shapes, so such an
+    /// input must be frozen to a constant before shape inference.
+    public var shapeDefiningInputs: [String] {
+        let inputSet = Set(inputs)
+        var found: Set<String> = []
+        for node in nodes {
+            for i in ShapeRules.shapeDefiningInputs(of: node, opset: opsetVersion) {
+                if let name = node.input(i), inputSet.contains(name) { found.insert(name) }
+            }
+        }
+        return inputs.filter { found.contains($0) }
+    }
+
+    /// Turns graph inputs into constants with the given values.
+    public mutating func freeze(_ values: [String: Tensor]) throws {
+        for (name, tensor) in values.sorted(by: { $0.key < $1.key }) {
+            guard let index = inputs.firstIndex(of: name) else { throw DFCError("cannot freeze '\(name)': not a graph input") }
+            if let declared = self.values[name], declared.dtype != tensor.dtype {
+                throw DFCError("cannot freeze '\(name)': it is \(declared.dtype), the value is \(tensor.dtype)")
+            }
+            inputs.remove(at: index)
+            initializers[name] = tensor
+            self.values[name] = nil
+        }
+    }
+}

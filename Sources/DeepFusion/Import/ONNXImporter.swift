@@ -10,7 +10,7 @@ public enum ONNXImporter {
     /// exporters wrote; the operators dfc supports read the same from there on.
     public static let oldestOpset = 6
     /// The newest default-domain opset whose semantics dfc implements.
-    public static let newestOpset = 25
+    public static let newestOpset = 28
 
     /// Imports the model at `path`. Errors name the file.
     public static func load(path: String) throws -> Graph {
@@ -35,7 +35,7 @@ public enum ONNXImporter {
     }
 
     static func importModel(_ model: ONNXProto.Model, directory: URL?) throws -> Graph {
-        let opset = try defaultOpset(model.opsets)
+        let opset = try defaultOpset(model.opsets, nodes: model.graph.nodes)
         let source = model.graph
         let knownDomains = Set(model.opsets.map(\.domain))
 
@@ -107,15 +107,15 @@ public enum ONNXImporter {
                      nodes: nodes, initializers: initializers, values: values)
     }
 
-    private static func defaultOpset(_ opsets: [(domain: String, version: Int64)]) throws -> Int {
+    /// The default-domain opset; 0 when the model uses only other domains
+    /// (its nodes are then reported as unsupported, all at once).
+    private static func defaultOpset(_ opsets: [(domain: String, version: Int64)], nodes: [ONNXProto.Node]) throws -> Int {
         guard let entry = opsets.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" }) else {
+            if nodes.allSatisfy({ !$0.domain.isEmpty && $0.domain != "ai.onnx" }) { return 0 }
             throw DFCError("the model imports no opset of the default ONNX domain")
         }
-        guard entry.version >= oldestOpset else {
-            throw DFCError("opset \(entry.version) is older than opset \(oldestOpset), the oldest dfc supports")
-        }
-        guard entry.version <= newestOpset else {
-            throw DFCError("opset \(entry.version) is newer than opset \(newestOpset), the newest dfc supports")
+        guard (Int64(oldestOpset)...Int64(newestOpset)).contains(entry.version) else {
+            throw DFCError("opset \(entry.version) is not supported (dfc supports opsets \(oldestOpset) to \(newestOpset))")
         }
         return Int(entry.version)
     }

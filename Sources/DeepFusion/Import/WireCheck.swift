@@ -32,6 +32,11 @@ enum WireCheck {
         }
     }
 
+    /// A damaged first field means the file was never a protobuf at all.
+    private static func failure(_ problem: String, at byte: Int) -> DFCError {
+        byte < 8 ? DFCError("not an ONNX model (no valid protobuf at the start of the file: \(problem))") : DFCError(problem)
+    }
+
     /// Throws a description of the first problem found in `bytes`.
     static func check(_ bytes: UnsafeRawBufferPointer) throws {
         // Each frame: the message being read and where it ends.
@@ -43,10 +48,10 @@ enum WireCheck {
             var result: UInt64 = 0
             var shift: UInt64 = 0
             while true {
-                guard offset < stack.last!.end else { throw DFCError("truncated or corrupted protobuf (varint runs past the end of its message at byte \(offset))") }
+                guard offset < stack.last!.end else { throw failure("truncated or corrupted protobuf (varint runs past the end of its message at byte \(offset))", at: offset) }
                 let byte = bytes[offset]
                 offset += 1
-                guard shift < 64 else { throw DFCError("corrupted protobuf (varint longer than 10 bytes at byte \(offset))") }
+                guard shift < 64 else { throw failure("corrupted protobuf (varint longer than 10 bytes at byte \(offset))", at: offset) }
                 result |= UInt64(byte & 0x7f) << shift
                 shift += 7
                 if byte & 0x80 == 0 { return result }
@@ -64,18 +69,18 @@ enum WireCheck {
             let tagOffset = offset
             let tag = try varint()
             let field = tag >> 3
-            guard field != 0 else { throw DFCError("corrupted protobuf (field number 0 at byte \(tagOffset))") }
+            guard field != 0 else { throw failure("corrupted protobuf (field number 0 at byte \(tagOffset))", at: tagOffset) }
             switch tag & 7 {
             case 0:
                 _ = try varint()
             case 1, 5:
                 let width = tag & 7 == 1 ? 8 : 4
-                guard end - offset >= width else { throw DFCError("truncated protobuf (fixed-width field at byte \(tagOffset) runs past the end)") }
+                guard end - offset >= width else { throw failure("truncated protobuf (fixed-width field at byte \(tagOffset) runs past the end)", at: tagOffset) }
                 offset += width
             case 2:
                 let length = try varint()
                 guard length <= UInt64(end - offset) else {
-                    throw DFCError("truncated protobuf (field \(field) at byte \(tagOffset) claims \(length) bytes, \(end - offset) remain)")
+                    throw failure("truncated protobuf (field \(field) at byte \(tagOffset) claims \(length) bytes, \(end - offset) remain)", at: tagOffset)
                 }
                 if message == .model && field == 7 { sawGraph = true }
                 if let inner = child(of: message, field: field) {
@@ -85,7 +90,7 @@ enum WireCheck {
                     offset += Int(length)
                 }
             default:
-                throw DFCError("corrupted protobuf (invalid wire type \(tag & 7) at byte \(tagOffset))")
+                throw failure("corrupted protobuf (invalid wire type \(tag & 7) at byte \(tagOffset))", at: tagOffset)
             }
         }
         guard sawGraph else { throw DFCError("not an ONNX model (no graph in the protobuf)") }

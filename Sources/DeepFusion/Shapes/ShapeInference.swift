@@ -48,13 +48,14 @@ public struct ShapeInference {
                 graph.values[name] = ValueInfo(TensorType(dtype: info.dtype, shape: bound))
             } else if info.type == nil {
                 throw DFCError("input '\(name)' has shape \(info.shapeText) with unknown dimensions; bind it with --input-shape \(name)=1x3x224x224 (for example)")
-            } else if let type = info.type, type.shape.contains(where: { $0 <= 0 }) {
-                throw DFCError("input '\(name)' has an empty or negative dimension: \(type)")
+            } else if let type = info.type, type.shape.contains(where: { $0 < 0 }) {
+                throw DFCError("input '\(name)' has a negative dimension: \(type)")
             }
         }
     }
 
     private mutating func infer(nodeAt index: Int) throws {
+        if graph.opsetVersion < 7 { try upgradeLegacyBroadcast(nodeAt: index) }
         let node = graph.nodes[index]
         var inputs: [TensorType?] = []
         for name in node.inputs {
@@ -113,5 +114,48 @@ public struct ShapeInference {
                 for (name, tensor) in zip(node.outputs, folded) where !name.isEmpty { constants[name] = tensor }
             }
         }
+    }
+
+    /// Before opset 7, Add/Sub/Mul/Div broadcast their second operand from
+    /// `axis` when `broadcast=1`, and PRelu took a per-channel slope of shape
+    /// [C]. Rewrites such nodes to today's NumPy broadcasting by reshaping
+    /// the constant operand, so nothing downstream sees the old rules.
+    private mutating func upgradeLegacyBroadcast(nodeAt index: Int) throws {
+        var node = graph.nodes[index]
+        guard node.inputs.count == 2, let bName = node.input(1),
+              let a = graph.type(of: node.inputs[0]), let b = graph.type(of: bName) else { return }
+        var target: [Int]?
+        switch node.kind {
+        case .add, .sub, .mul, .div:
+            guard node.int("broadcast", default: 0) == 1 else { return }
+            let rawAxis = node.int("axis", default: a.rank - b.rank)
+            let axis = rawAxis < 0 ? rawAxis + a.rank : rawAxis
+            let trailing = a.rank - axis - b.rank
+            guard axis >= 0, trailing >= 0 else { throw DFCError("node '\(node.name)': legacy broadcast axis \(rawAxis) does not fit \(a) and \(b)") }
+            if trailing > 0 { target = b.shape + Array(repeating: 1, count: trailing) }
+            node.attributes["broadcast"] = nil
+            node.attributes["axis"] = nil
+        case .pRelu:
+            guard b.rank == 1, a.rank >= 3, b.shape[0] == a.shape[1], b.shape[0] > 1 else { return }
+            target = [b.shape[0]] + Array(repeating: 1, count: a.rank - 2)
+        default:
+            return
+        }
+        if let target {
+            guard var tensor = graph.initializers[bName] else {
+                throw DFCError("node '\(node.name)': legacy broadcasting of the computed value '\(bName)' is not supported")
+            }
+            tensor.shape = target
+            let aligned = "\(bName)__aligned"
+            graph.initializers[aligned] = tensor
+            constants[aligned] = tensor
+            node.inputs[1] = aligned
+            let stillUsed = graph.nodes.enumerated().contains { $0.offset != index && $0.element.inputs.contains(bName) }
+            if !stillUsed && !graph.outputs.contains(bName) {
+                graph.initializers[bName] = nil
+                constants[bName] = nil
+            }
+        }
+        graph.nodes[index] = node
     }
 }

@@ -1,6 +1,19 @@
 /// The output types of one node from its input types, per ONNX semantics.
 /// Errors describe the problem without naming the node; the caller adds it.
 enum ShapeRules {
+    /// Inputs that determine an output's shape and so must be known at
+    /// compile time (Reshape's shape, Slice's starts, Resize's scales...).
+    static func shapeDefiningInputs(of node: Node, opset: Int) -> [Int] {
+        switch node.kind {
+        case .reshape, .upsample, .split, .squeeze, .unsqueeze, .reduceMean: return [1]
+        case .slice: return [1, 2, 3, 4]
+        case .pad: return [1, 3]
+        case .resize: return [1, 2, 3]
+        case .constantOfShape: return [0]
+        default: return []
+        }
+    }
+
     struct Context {
         var node: Node
         /// One entry per node input; nil for an omitted optional input.
@@ -54,7 +67,9 @@ enum ShapeRules {
             return [x]
         case .dropout:
             let x = try c.input(0)
-            return node.outputs.count > 1 ? [x, TensorType(dtype: .int64, shape: x.shape)] : [x]
+            // The mask is the input's type before opset 10, boolean after.
+            let mask = TensorType(dtype: c.opset < 10 ? x.dtype : .int64, shape: x.shape)
+            return node.outputs.count > 1 ? [x, mask] : [x]
         case .add, .sub, .mul, .div, .pRelu, .sum:
             return [try broadcast(c)]
         case .maxPool, .averagePool: return try pool(c)
@@ -170,20 +185,30 @@ enum ShapeRules {
         var shape = try c.input(0).shape
         let dtype = try c.input(0).dtype
         for i in 1..<c.inputs.count {
-            var other = try c.input(i).shape
-            if c.opset < 7, c.node.int("broadcast", default: 0) == 1 {
-                // Legacy broadcasting aligns the second operand at `axis`.
-                let axis = c.node.int("axis", default: shape.count - other.count)
-                let a = axis < 0 ? axis + shape.count : axis
-                let trailing = shape.count - a - other.count
-                if trailing > 0 { other += Array(repeating: 1, count: trailing) }
-            }
+            let other = alignedOperand(c.node, opset: c.opset, first: shape, operand: try c.input(i).shape)
             guard let merged = ShapeMath.broadcast(shape, other) else {
                 throw DFCError("shapes \(shape) and \(other) do not broadcast")
             }
             shape = merged
         }
         return TensorType(dtype: dtype, shape: shape)
+    }
+
+    /// The shape a later operand of an element-wise node broadcasts as.
+    /// Before opset 7, `broadcast=1` aligns the second operand at `axis`
+    /// (Add, Sub, Mul, Div), and PRelu's slope of one value per channel
+    /// aligns with the channel axis; from opset 7 on, NumPy rules apply as is.
+    static func alignedOperand(_ node: Node, opset: Int, first: [Int], operand: [Int]) -> [Int] {
+        guard opset < 7 else { return operand }
+        if node.kind == .pRelu {
+            guard operand.count == 1, first.count > 2, operand[0] == first[1], operand[0] != 1 else { return operand }
+            return operand + Array(repeating: 1, count: first.count - 2)
+        }
+        guard node.int("broadcast", default: 0) == 1 else { return operand }
+        let axis = node.int("axis", default: first.count - operand.count)
+        let a = axis < 0 ? axis + first.count : axis
+        let trailing = first.count - a - operand.count
+        return trailing > 0 ? operand + Array(repeating: 1, count: trailing) : operand
     }
 
     private static func pool(_ c: Context) throws -> [TensorType] {
@@ -542,13 +567,16 @@ public struct ConvTransposeGeometry: Sendable, Equatable {
             guard target.count == rank else { throw DFCError("output_shape must have \(rank) values") }
             output = target
             for i in 0..<rank {
+                // An output larger than the full result makes the total
+                // negative; halve it rounding down, as ONNX's reference does.
                 let total = full[i] - target[i]
+                let half = total >= 0 ? total / 2 : -((-total + 1) / 2)
                 if autoPad == "SAME_UPPER" {
-                    begin[i] = total / 2
-                    end[i] = total - total / 2
+                    begin[i] = half
+                    end[i] = total - half
                 } else {
-                    end[i] = total / 2
-                    begin[i] = total - total / 2
+                    end[i] = half
+                    begin[i] = total - half
                 }
             }
         } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {

@@ -1,0 +1,63 @@
+# DeepFusion — build, test and install dfc.
+#
+#   make              release build of dfc
+#   make test         install what the tests need (apt, pip), build, run every test
+#   make install      PREFIX=/usr/local DESTDIR= (staged installs welcome)
+#   make proto        regenerate the protobuf-c code from proto/onnx-subset.proto
+#   make sz           line counts per source folder
+
+SWIFT    ?= swift
+PYTHON   ?= python3
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CACHE    ?= .cache
+# Release builds: the interpreter and executor run whole networks in tests.
+BUILD_FLAGS := -c release -Xswiftc -warnings-as-errors
+TEST_FLAGS  := $(BUILD_FLAGS) -Xswiftc -enable-testing
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
+
+.PHONY: all build test deps apt-deps pip-deps conformance-data install uninstall proto sz clean
+
+all: build
+
+build: apt-deps
+	$(SWIFT) build $(BUILD_FLAGS) --product dfc
+
+test: deps conformance-data
+	$(SWIFT) build $(TEST_FLAGS)
+	DFC_CONFORMANCE_DIR=$(CURDIR)/$(CACHE)/conformance $(SWIFT) test $(TEST_FLAGS)
+
+deps: apt-deps pip-deps
+
+apt-deps:
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "installing $(APT_PACKAGES)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); }
+
+pip-deps:
+	@$(PYTHON) -c "import onnx, onnxruntime, numpy" 2>/dev/null || \
+	  $(PYTHON) -m pip install -q -r Tools/requirements.txt
+
+# ONNX's own test models, with inputs and expected outputs (not in git).
+conformance-data: pip-deps
+	$(PYTHON) Tools/gen_conformance.py $(CACHE)/conformance
+
+install: build
+	install -d "$(DESTDIR)$(PREFIX)/bin"
+	install -m 755 "$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/dfc" "$(DESTDIR)$(PREFIX)/bin/dfc"
+
+uninstall:
+	rm -f "$(DESTDIR)$(PREFIX)/bin/dfc"
+
+# The committed C code in Sources/CONNX comes from this rule.
+proto:
+	protoc-c --c_out=Sources/CONNX -Iproto proto/onnx-subset.proto
+	mv Sources/CONNX/onnx-subset.pb-c.h Sources/CONNX/include/onnx-subset.pb-c.h
+
+sz:
+	@for d in Sources/* Tests/*; do printf '%6d  %s\n' "$$(find $$d -name '*.swift' | xargs cat 2>/dev/null | wc -l)" "$$d"; done
+	@printf '%6d  total Swift\n' "$$(find Sources Tests -name '*.swift' | xargs cat | wc -l)"
+
+clean:
+	rm -rf .build
