@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+
+/// Runs the built `dfc` binary as a user would and captures what it says.
+enum DFCProcess {
+    static let repoRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `dfc` sits next to the test bundle in the build products directory.
+    static var binary: URL {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("dfc")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: "dfc")
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = repoRoot
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read before waiting: a large dump would otherwise fill the pipe.
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+@Suite("dfc compile")
+struct CompileCommandTests {
+    static func fixture(_ name: String) -> String { "Fixtures/onnx/\(name)" }
+
+    /// Bad input: exit status 1, exactly one line on stderr naming the file
+    /// and the problem, nothing on stdout.
+    @Test("bad inputs give one error line and a non-zero exit", arguments: [
+        ("does_not_exist.onnx", [String](), "no such file"),
+        ("empty.onnx", [], "the file is empty"),
+        ("not_onnx.onnx", [], "not an ONNX model"),
+        ("truncated.onnx", [], "truncated protobuf"),
+        ("corrupted.onnx", [], "corrupted protobuf"),
+        ("deep_nesting.onnx", [], "nested deeper than"),
+        ("missing_external.onnx", [], "does_not_exist.bin"),
+        ("unknown_domain.onnx", [], "com.example.custom"),
+        ("unsupported_ops.onnx", [], "topk_1"),
+        ("shape_mismatch.onnx", [], "do not broadcast"),
+        ("conv_channel_mismatch.onnx", [], "expects 5"),
+        ("symbolic_batch.onnx", [], "--input-shape input="),
+        ("tiny_cnn.onnx", ["--input-shape", "input=1x3"], "has rank 2"),
+        ("tiny_cnn.onnx", ["--input-shape", "input=1xAx3"], "positive integers"),
+        ("tiny_cnn.onnx", ["--dump-ir=nonsense"], "unknown pass 'nonsense'"),
+    ])
+    func badInput(file: String, extra: [String], message: String) throws {
+        let path = Self.fixture(file)
+        let result = try DFCProcess.run(["compile", path] + extra)
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("dfc: error: "))
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        if !extra.contains(where: { $0.hasPrefix("--") }) || message.contains("rank") {
+            #expect(result.stderr.contains(path), "the message names the file")
+        }
+    }
+
+    @Test("unsupported ops are all listed with their node names")
+    func allUnsupportedOps() throws {
+        let result = try DFCProcess.run(["compile", Self.fixture("unsupported_ops.onnx")])
+        for name in ["topk_1 ", "einsum_1", "nonzero_1", "TopK", "Einsum", "NonZero"] {
+            #expect(result.stderr.contains(name.trimmingCharacters(in: .whitespaces)), "\(name) missing in \(result.stderr)")
+        }
+    }
+
+    @Test("--dump-ir prints the IR after import and after every pass")
+    func dumpAll() throws {
+        let result = try DFCProcess.run(["compile", Self.fixture("tiny_cnn.onnx"), "--dump-ir"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("// IR after import"))
+        #expect(result.stdout.contains("// IR after infer-shapes"))
+        #expect(result.stdout.contains("= Conv(%input"))
+        #expect(result.stdout.contains(": f32[1,10]"))
+    }
+
+    @Test("--dump-ir=PASS selects stages and the output matches the golden file")
+    func dumpGolden() throws {
+        let result = try DFCProcess.run(["compile", Self.fixture("tiny_cnn.onnx"), "--dump-ir=infer-shapes"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(!result.stdout.contains("// IR after import"))
+        let golden = try String(contentsOf: DFCProcess.repoRoot.appendingPathComponent("Fixtures/ir/tiny_cnn.infer-shapes.ir"), encoding: .utf8)
+        #expect(result.stdout == golden)
+    }
+
+    @Test("--input-shape binds a symbolic dimension")
+    func inputShape() throws {
+        let result = try DFCProcess.run(["compile", Self.fixture("symbolic_batch.onnx"), "--input-shape", "input=2x3x16x16",
+                                         "--dump-ir=infer-shapes"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("input  %input: f32[2,3,16,16]"))
+    }
+}
