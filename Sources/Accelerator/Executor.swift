@@ -75,6 +75,7 @@ public enum Executor {
 struct Machine {
     let sram: Words
     let dram: Words
+    let scratch = Scratch()
 
     func execute(_ op: Op) {
         switch op {

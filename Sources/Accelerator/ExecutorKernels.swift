@@ -87,7 +87,9 @@ extension Machine {
         }
     }
 
-    func conv(_ c: ConvOp) {
+    /// CONV one output row segment at a time (any strides); used when the
+    /// vertical and horizontal strides differ.
+    func convRows(_ c: ConvOp) {
         let input = c.input, output = c.output, win = c.window
         let cinG = input.channels / c.groups, coutG = output.channels / c.groups
         let (ho, wo) = (output.height, output.width)

@@ -51,9 +51,27 @@ struct Words {
         }
     }
 
+    /// Loads 8 consecutive words from word `i`, checked in debug builds.
+    @inline(__always) func load8(_ i: Int) -> SIMD8<Float> {
+        assert(i >= 0 && i + 8 <= count, "memory read out of bounds")
+        return UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
     /// Pointer to `n` words from word `i`, checked in debug builds.
     @inline(__always) func at(_ i: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
         assert(n <= 0 || (i >= 0 && i + n <= count), "memory range out of bounds")
         return base + i
+    }
+}
+
+/// Host-side working space for kernels (not part of the modeled machine),
+/// reused across instructions and grown on demand.
+final class Scratch {
+    private var memory = Memory(bytes: 0)
+
+    /// At least `count` words (contents unspecified).
+    func words(_ count: Int) -> Words {
+        if memory.words < count { memory = Memory(bytes: 4 * count) }
+        return memory.view
     }
 }
