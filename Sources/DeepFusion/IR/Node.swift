@@ -22,9 +22,11 @@ public struct Node: Sendable, Equatable {
     public var inputs: [String]
     public var outputs: [String]
     public var attributes: [String: Attribute]
+    /// An activation applied to every output value (set by canonicalization).
+    public var activation: Activation?
 
     public init(name: String, kind: OpKind, opType: String? = nil, domain: String = "",
-                inputs: [String], outputs: [String], attributes: [String: Attribute] = [:]) {
+                inputs: [String], outputs: [String], attributes: [String: Attribute] = [:], activation: Activation? = nil) {
         self.name = name
         self.kind = kind
         self.opType = opType ?? kind.rawValue
@@ -32,6 +34,7 @@ public struct Node: Sendable, Equatable {
         self.inputs = inputs
         self.outputs = outputs
         self.attributes = attributes
+        self.activation = activation
     }
 
     /// The i-th input's name if present and non-empty.

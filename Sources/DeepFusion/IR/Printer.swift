@@ -34,6 +34,7 @@ public enum IRPrinter {
             let attributes = node.attributes.keys.sorted().map { "\($0)=\(attributeText(node.attributes[$0]!))" }
             text += " {\(attributes.joined(separator: ", "))}"
         }
+        if let activation = node.activation { text += " -> \(activation)" }
         let types = node.outputs.filter { !$0.isEmpty }.map { typeText(graph, $0) }
         if !types.isEmpty { text += " : " + types.joined(separator: ", ") }
         return text + "  # \(node.name)"
