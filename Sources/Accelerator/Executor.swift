@@ -9,8 +9,11 @@ public struct ExecutionOptions: Sendable {
     /// Reject programs whose total work (MACs and element operations) exceeds
     /// this, before running anything. nil: no limit.
     public var maxWork: Int? = nil
-    public init(timingOnly: Bool = false, maxWork: Int? = nil) {
-        (self.timingOnly, self.maxWork) = (timingOnly, maxWork)
+    /// Reject programs in which two engines touch the same memory word (one
+    /// writing) without a token chain ordering them (`Program.checkHazards()`).
+    public var checkHazards = true
+    public init(timingOnly: Bool = false, maxWork: Int? = nil, checkHazards: Bool = true) {
+        (self.timingOnly, self.maxWork, self.checkHazards) = (timingOnly, maxWork, checkHazards)
     }
 }
 
@@ -31,6 +34,7 @@ public enum Executor {
         if let limit = options.maxWork, summary.work > limit {
             throw ProgramError("program needs \(summary.work) element operations, over the limit of \(limit)")
         }
+        if options.checkHazards { try program.checkHazards() }
         try checkInputs(program, inputs, required: !options.timingOnly)
         let (stats, schedule) = program.timing(summary: summary)
         guard !options.timingOnly else { return ExecutionResult(outputs: [:], stats: stats, schedule: schedule) }

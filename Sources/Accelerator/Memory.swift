@@ -75,3 +75,23 @@ final class Scratch {
         return memory.view
     }
 }
+
+/// A zeroed array of UInt32 (lazily, by calloc), for the hazard checker's shadow memory.
+final class ShadowWords {
+    let count: Int
+    let base: UnsafeMutablePointer<UInt32>
+
+    init(count: Int) {
+        self.count = count
+        guard let raw = calloc(max(1, count), 4) else { fatalError("cannot allocate \(count) shadow words") }
+        base = raw.bindMemory(to: UInt32.self, capacity: max(1, count))
+    }
+
+    deinit { free(base) }
+
+    /// Pointer to `n` words from word `i`, checked in debug builds.
+    @inline(__always) func at(_ i: Int, _ n: Int) -> UnsafeMutablePointer<UInt32> {
+        assert(n <= 0 || (i >= 0 && i + n <= count), "shadow range out of bounds")
+        return base + i
+    }
+}

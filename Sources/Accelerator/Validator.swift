@@ -7,7 +7,8 @@ public struct ProgramSummary: Equatable, Sendable {
     /// One past the highest SRAM byte any instruction touches.
     public var sramPeakBytes: Int
     /// Sum over instructions of their element operations (MACs, element
-    /// visits); a bound on the executor's arithmetic.
+    /// visits) and of the sizes of the memory ranges they touch; a bound on
+    /// the executor's and the hazard checker's work.
     public var work: Int
 }
 
@@ -35,7 +36,7 @@ extension Program {
                 try op.fields(&ranges)
                 let facts = try checker.check(instruction.operation)
                 summary.sramPeakBytes = max(summary.sramPeakBytes, facts.sramEnd)
-                let (w, overflow) = summary.work.addingReportingOverflow(facts.work)
+                let (w, overflow) = summary.work.addingReportingOverflow(facts.work + facts.touched)
                 guard !overflow else { throw ProgramError.invalid("total work overflows") }
                 summary.work = w
             } catch let e as ProgramError {
@@ -121,6 +122,8 @@ func shapeText(_ shape: [Int]) -> String { shape.map(String.init).joined(separat
 struct InstructionFacts {
     var sramEnd = 0
     var work = 0
+    /// Bytes / 4 of the memory ranges the instruction's operands span.
+    var touched = 0
 }
 
 /// Per-opcode semantic checks. All arithmetic on field values is overflow-checked.
@@ -133,6 +136,11 @@ struct InstructionChecker {
         var facts = InstructionFacts()
         func sram(_ r: Range<Int>) -> Range<Int> {
             facts.sramEnd = max(facts.sramEnd, r.upperBound)
+            facts.touched += r.count / 4
+            return r
+        }
+        func dram(_ r: Range<Int>) -> Range<Int> {
+            facts.touched += r.count / 4
             return r
         }
         switch op {
@@ -149,7 +157,7 @@ struct InstructionChecker {
             }
             if let (lo, counts) = inBounds {
                 let base = try add(t.dramAddr, mul(4, dot(lo, t.dramStrides)))
-                let r = try memory(base, counts, t.dramStrides, limit: dramBytes, "DRAM box")
+                let r = dram(try memory(base, counts, t.dramStrides, limit: dramBytes, "DRAM box"))
                 if !isLoad { try notConstants(r) }
             }
             facts.work = try product(t.counts)
@@ -220,19 +228,19 @@ struct InstructionChecker {
             break
         case .hostCopy(let c):
             try positive(c.counts, "box count")
-            let s = try memory(c.srcAddr, c.counts, c.srcStrides, limit: dramBytes, "source box")
-            let d = try memory(c.dstAddr, c.counts, c.dstStrides, limit: dramBytes, "destination box")
+            let s = dram(try memory(c.srcAddr, c.counts, c.srcStrides, limit: dramBytes, "source box"))
+            let d = dram(try memory(c.dstAddr, c.counts, c.dstStrides, limit: dramBytes, "destination box"))
             try hostOutput(d, s)
             facts.work = try product(c.counts)
         case .hostSoftmax(let s):
             let n = try product([s.outer, s.axis, s.inner])
             try positive([n], "outer, axis and inner")
-            try hostOutput(try dense(s.dst, n, "destination"), try dense(s.src, n, "source"))
+            try hostOutput(dram(try dense(s.dst, n, "destination")), dram(try dense(s.src, n, "source")))
             facts.work = n
         case .hostLRN(let l):
             let n = try product([l.n, l.c, l.spatial])
             try positive([n, l.size], "n, c, hw and size")
-            try hostOutput(try dense(l.dst, n, "destination"), try dense(l.src, n, "source"))
+            try hostOutput(dram(try dense(l.dst, n, "destination")), dram(try dense(l.src, n, "source")))
             facts.work = try product([n, l.size])
         case .hostResize(let r):
             try positive(r.inDims + r.outDims, "dimensions")
@@ -240,7 +248,7 @@ struct InstructionChecker {
                 throw ProgramError.invalid("resize scale \(s) must be positive and finite")
             }
             let out = try product(r.outDims)
-            try hostOutput(try dense(r.dst, out, "destination"), try dense(r.src, try product(r.inDims), "source"))
+            try hostOutput(dram(try dense(r.dst, out, "destination")), dram(try dense(r.src, try product(r.inDims), "source")))
             facts.work = out
         case .hostTranspose(let t):
             try positive(t.dims, "dimensions")
@@ -248,14 +256,14 @@ struct InstructionChecker {
                 throw ProgramError.invalid("perm \(t.perm) is not a permutation of 0..<\(hostRank)")
             }
             let n = try product(t.dims)
-            try hostOutput(try dense(t.dst, n, "destination"), try dense(t.src, n, "source"))
+            try hostOutput(dram(try dense(t.dst, n, "destination")), dram(try dense(t.src, n, "source")))
             facts.work = n
         case .hostReduceMean(let m):
             try positive(m.dims, "dimensions")
             guard m.axesMask < 1 << hostRank else { throw ProgramError.invalid("axes mask \(m.axesMask) names a dim >= \(hostRank)") }
             let n = try product(m.dims)
             let kept = try product((0..<hostRank).map { m.axesMask & (1 << $0) != 0 ? 1 : m.dims[$0] })
-            try hostOutput(try dense(m.dst, kept, "destination"), try dense(m.src, n, "source"))
+            try hostOutput(dram(try dense(m.dst, kept, "destination")), dram(try dense(m.src, n, "source")))
             facts.work = n
         }
         return facts

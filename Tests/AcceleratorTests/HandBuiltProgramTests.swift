@@ -137,6 +137,58 @@ import Testing
         #expect(error?.message.contains("never consumed") == true)
     }
 
+    @Test func racesAreRejected() throws {
+        let a = SRAMTile(addr: 0, channels: 1, height: 1, width: 16)
+        func program(_ build: (inout ProgramBuilder, Int, Int) -> Void) -> Program {
+            var b = ProgramBuilder()
+            let x = b.addInput("x", shape: [16])
+            let y = b.addOutput("y", shape: [16])
+            build(&b, x, y)
+            return b.build()
+        }
+        func load(_ x: Int) -> Op { .load(TransferOp(tensorAt: x, shape: [16], origin: [0], counts: [16], sramAddr: 0)) }
+        func store(_ y: Int) -> Op { .store(TransferOp(tensorAt: y, shape: [16], origin: [0], counts: [16], sramAddr: 0)) }
+        let relu = Op.act(ActOp(input: a, output: a, activation: .relu))
+        let cases: [(Program, String)] = [
+            // The relu reads what the load writes, with no token.
+            (program { b, x, _ in b.emit(load(x)); b.emit(relu) },
+             "race: instruction 1 (act@vector) uses SRAM byte 0, which instruction 0 (load@load) writes"),
+            // The second load overwrites the buffer the relu still uses.
+            (program { b, x, _ in
+                b.emit(load(x), signal: .vector); b.emit(relu, wait: .load); b.emit(load(x)) },
+             "race: instruction 2 (load@load) uses SRAM byte 0, which instruction 1 (act@vector) writes"),
+            // Write after read: the load overwrites what the eltwise only reads.
+            (program { b, x, _ in
+                b.emit(load(x), signal: .vector)
+                b.emit(.eltwise(EltwiseOp(.add, a: a, b: a, output: SRAMTile(addr: 64, channels: 1, height: 1, width: 16))),
+                       wait: .load)
+                b.emit(load(x)) },
+             "race: instruction 2 (load@load) uses SRAM byte 0, which instruction 1 (eltwise@vector) reads"),
+            // The host reads a DRAM tensor the store writes, with no token.
+            (program { b, x, y in
+                b.emit(load(x), signal: .store); b.emit(store(y), wait: .load)
+                b.emit(.hostSoftmax(HostSoftmaxOp(src: y, dst: x, outer: 1, axis: 16, inner: 1))) },
+             "race: instruction 2 (host.softmax@host) uses DRAM byte 64, which instruction 1 (store@store) writes"),
+        ]
+        for (p, message) in cases {
+            try p.validate()
+            let error = #expect(throws: ProgramError.self) { try p.checkHazards() }
+            #expect(error?.message.hasPrefix("invalid program: " + message) == true, "\(error?.message ?? "")")
+            let run = try Executor.run(p, inputs: ["x": NDArray(shape: [16], floats: floats(1...16))],
+                                       options: ExecutionOptions(checkHazards: false))
+            #expect(run.stats.instructions == p.instructions.count)
+        }
+        // Ordered through a chain: load -> matrix (sync) -> vector.
+        let chained = program { b, x, y in
+            b.emit(load(x), signal: .matrix)
+            b.emit(.sync(SyncOp(on: .matrix)), wait: .load, signal: .vector)
+            b.emit(relu, wait: .matrix, signal: .store)
+            b.emit(store(y), wait: .vector)
+        }
+        let run = try runProgram(chained, ["x": NDArray(shape: [16], floats: (0..<16).map { Float($0) - 8 })])
+        #expect(run.outputs["y"] == (0..<16).map { max(0, Float($0) - 8) })
+    }
+
     @Test func outOfRangeAccessesAreRejected() throws {
         func rejects(_ build: (inout ProgramBuilder, Int) -> Void, _ text: String) {
             var b = ProgramBuilder()
