@@ -58,6 +58,20 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
         throw ConfigError("unknown accelerator '\(nameOrPath)' (presets: \(presetNames.joined(separator: ", ")), or a .json file)")
     }
 
+    /// A preset name or JSON file, then an optional SRAM size override such as
+    /// "512KiB" (what `--accel` and `--sram` give). The result is validated.
+    public static func resolve(_ nameOrPath: String, sram: String?) throws -> AcceleratorConfig {
+        var config = try resolve(nameOrPath)
+        if let sram {
+            guard let bytes = parseSize(sram) else {
+                throw ConfigError("--sram '\(sram)': expected a size like 65536, 512KiB or 2MiB")
+            }
+            config.sramBytes = bytes
+        }
+        try config.validate()
+        return config
+    }
+
     /// Reads a JSON object whose keys override a base config: `"base"` names a
     /// preset (default df1), any other key is a field above (sizes may be
     /// strings like "512KiB"). Unknown keys are rejected. The result is validated.

@@ -148,7 +148,7 @@ struct InstructionChecker {
             let isLoad = op.opcode == .load
             try positive(t.counts, "box count")
             try aligned(t.dramAddr, "dram address")
-            _ = sram(try memory(t.sramAddr, t.counts, t.sramStrides, limit: sramBytes, "SRAM box"))
+            _ = sram(try memory(t.sramAddr, t.counts, t.sramStrides, in: .sram, "SRAM box"))
             let inBounds = try inBoundsBox(t)
             if !isLoad {
                 for d in 0..<boxRank where t.origin[d] < 0 || t.origin[d] + t.counts[d] > t.extent[d] {
@@ -157,7 +157,7 @@ struct InstructionChecker {
             }
             if let (lo, counts) = inBounds {
                 let base = try add(t.dramAddr, mul(4, dot(lo, t.dramStrides)))
-                let r = dram(try memory(base, counts, t.dramStrides, limit: dramBytes, "DRAM box"))
+                let r = dram(try memory(base, counts, t.dramStrides, in: .dram, "DRAM box"))
                 if !isLoad { try notConstants(r) }
             }
             facts.work = try product(t.counts)
@@ -171,11 +171,11 @@ struct InstructionChecker {
             try windowShape(c.input, c.output, (c.kernelH, c.kernelW), (c.strideH, c.strideW), (c.dilationH, c.dilationW))
             let cinG = c.input.channels / c.groups
             let weightCount = try product([c.output.channels, cinG, c.kernelH, c.kernelW])
-            let w = try sram(memory(c.weightAddr, [weightCount], [1], limit: sramBytes, "weights"))
+            let w = try sram(memory(c.weightAddr, [weightCount], [1], in: .sram, "weights"))
             try disjoint(o, i, "output", "input")
             try disjoint(o, w, "output", "weights")
             if c.hasBias {
-                let b = try sram(memory(c.biasAddr, [c.output.channels], [1], limit: sramBytes, "bias"))
+                let b = try sram(memory(c.biasAddr, [c.output.channels], [1], in: .sram, "bias"))
                 try disjoint(o, b, "output", "bias")
             }
             facts.work = try product([c.output.elements, cinG, c.kernelH, c.kernelW])
@@ -220,16 +220,16 @@ struct InstructionChecker {
             facts.work = try product([m.m, m.n, m.k])
         case .copy(let c):
             try positive(c.counts, "box count")
-            let s = try sram(memory(c.srcAddr, c.counts, c.srcStrides, limit: sramBytes, "source box"))
-            let d = try sram(memory(c.dstAddr, c.counts, c.dstStrides, limit: sramBytes, "destination box"))
+            let s = try sram(memory(c.srcAddr, c.counts, c.srcStrides, in: .sram, "source box"))
+            let d = try sram(memory(c.dstAddr, c.counts, c.dstStrides, in: .sram, "destination box"))
             try disjoint(d, s, "destination", "source")
             facts.work = try product(c.counts)
         case .sync:
             break
         case .hostCopy(let c):
             try positive(c.counts, "box count")
-            let s = dram(try memory(c.srcAddr, c.counts, c.srcStrides, limit: dramBytes, "source box"))
-            let d = dram(try memory(c.dstAddr, c.counts, c.dstStrides, limit: dramBytes, "destination box"))
+            let s = dram(try memory(c.srcAddr, c.counts, c.srcStrides, in: .dram, "source box"))
+            let d = dram(try memory(c.dstAddr, c.counts, c.dstStrides, in: .dram, "destination box"))
             try hostOutput(d, s)
             facts.work = try product(c.counts)
         case .hostSoftmax(let s):
@@ -291,26 +291,27 @@ struct InstructionChecker {
         guard addr % 4 == 0 else { throw ProgramError.invalid("\(what) \(addr) is not a multiple of 4") }
     }
 
-    /// Byte range of a strided box of fp32 values at `base`, which must end within `limit`.
-    func memory(_ base: Int, _ counts: [Int], _ strides: [Int], limit: Int, _ what: String) throws -> Range<Int> {
+    /// Byte range of a strided box of fp32 values at `base`, which must end within the memory.
+    func memory(_ base: Int, _ counts: [Int], _ strides: [Int], in space: MemorySpace, _ what: String) throws -> Range<Int> {
         try aligned(base, what)
         let last = try dot(counts.map { $0 - 1 }, strides)
         let end = try add(base, mul(4, add(last, 1)))
+        let limit = space == .sram ? sramBytes : dramBytes
         guard end <= limit else {
-            throw ProgramError.invalid("\(what) [\(base), \(end)) exceeds the \(limit)-byte \(limit == dramBytes ? "DRAM" : "SRAM")")
+            throw ProgramError.invalid("\(what) [\(base), \(end)) exceeds the \(limit)-byte \(space == .sram ? "SRAM" : "DRAM")")
         }
         return base..<end
     }
 
     func dense(_ base: Int, _ count: Int, _ what: String) throws -> Range<Int> {
-        try memory(base, [count], [1], limit: dramBytes, "\(what) tensor")
+        try memory(base, [count], [1], in: .dram, "\(what) tensor")
     }
 
     func matrix(_ base: Int, rows: Int, cols: Int, rowStride: Int, _ what: String) throws -> Range<Int> {
         guard rows == 1 || rowStride >= cols else {
             throw ProgramError.invalid("\(what) row stride \(rowStride) is less than its \(cols) columns")
         }
-        return try memory(base, [rows, cols], [rowStride, 1], limit: sramBytes, what)
+        return try memory(base, [rows, cols], [rowStride, 1], in: .sram, what)
     }
 
     func tile(_ t: SRAMTile, _ what: String) throws -> Range<Int> {
@@ -323,7 +324,7 @@ struct InstructionChecker {
             throw ProgramError.invalid("\(what) tile channel stride \(t.channelStride) is less than its \(plane)-element plane")
         }
         return try memory(t.addr, [t.channels, t.height, t.width], [t.channelStride, t.rowStride, 1],
-                          limit: sramBytes, "\(what) tile")
+                          in: .sram, "\(what) tile")
     }
 
     func sameShape(_ a: SRAMTile, _ b: SRAMTile, _ an: String, _ bn: String) throws {

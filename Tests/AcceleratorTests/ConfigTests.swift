@@ -31,6 +31,15 @@ import Testing
         for (text, expected) in cases { #expect(AcceleratorConfig.parseSize(text) == expected, "\(text)") }
     }
 
+    @Test func sramOverride() throws {
+        #expect(try AcceleratorConfig.resolve("df1", sram: "512KiB").sramBytes == 512 << 10)
+        #expect(try AcceleratorConfig.resolve("df1-large", sram: nil).sramBytes == 4 << 20)
+        let bad = #expect(throws: ConfigError.self) { try AcceleratorConfig.resolve("df1", sram: "big") }
+        #expect(bad?.message == "--sram 'big': expected a size like 65536, 512KiB or 2MiB")
+        let small = #expect(throws: ConfigError.self) { try AcceleratorConfig.resolve("df1", sram: "1KiB") }
+        #expect(small?.message.hasPrefix("sram_bytes = 1024 is smaller than one tile") == true)
+    }
+
     @Test func jsonOverridesAnyField() throws {
         let json = #"{"base": "df1-small", "sram_bytes": "512KiB", "vector_lanes": 128, "name": "mine"}"#
         let c = try AcceleratorConfig.fromJSON(Data(json.utf8))
