@@ -39,8 +39,9 @@ public enum Executor {
         let (stats, schedule) = program.timing(summary: summary)
         guard !options.timingOnly else { return ExecutionResult(outputs: [:], stats: stats, schedule: schedule) }
 
-        let dram = Memory(bytes: program.dramBytes)
-        let sram = Memory(bytes: program.config.sramBytes)
+        guard let dram = Memory(bytes: program.dramBytes), let sram = Memory(bytes: program.config.sramBytes) else {
+            throw ProgramError("cannot allocate \(program.dramBytes) bytes of DRAM and \(program.config.sramBytes) bytes of SRAM")
+        }
         dram.write(program.constants[...], at: 0)
         for t in program.inputs { dram.write(inputs[t.name]!.rawBytes[...], at: t.address) }
         let machine = Machine(sram: sram.view, dram: dram.view)

@@ -125,9 +125,14 @@ extension Program {
         let sramWords = config.sramBytes / 4, dramWords = dramBytes / 4
         // Words wholly inside the constants segment are never written: reads of them need no record.
         let readOnlyWords = constants.count / 4
-        let sramWrites = ShadowWords(count: sramWords), dramWrites = ShadowWords(count: dramWords)
-        let sramReads = (0..<engines).map { _ in ShadowWords(count: sramWords) }
-        let dramReads = (0..<engines).map { _ in ShadowWords(count: dramWords) }
+        guard let sramWrites = ShadowWords(count: sramWords), let dramWrites = ShadowWords(count: dramWords) else {
+            throw ProgramError("cannot allocate memory for the race check")
+        }
+        let sramReads = (0..<engines).compactMap { _ in ShadowWords(count: sramWords) }
+        let dramReads = (0..<engines).compactMap { _ in ShadowWords(count: dramWords) }
+        guard sramReads.count == engines, dramReads.count == engines else {
+            throw ProgramError("cannot allocate memory for the race check")
+        }
         let sramReadBases = sramReads.map(\.base), dramReadBases = dramReads.map(\.base)
         var indices = [[Int]](repeating: [], count: engines)  // per engine: instruction indices in order
         var last = [[UInt32]](repeating: [UInt32](repeating: 0, count: engines), count: engines)

@@ -7,10 +7,11 @@ final class Memory {
     let words: Int
     private let base: UnsafeMutablePointer<Float>
 
-    init(bytes: Int) {
+    /// nil if the host cannot provide the memory.
+    init?(bytes: Int) {
         precondition(bytes >= 0 && bytes % 4 == 0, "memory size must be a multiple of 4")
         words = bytes / 4
-        guard let raw = calloc(max(1, words), 4) else { fatalError("cannot allocate \(bytes) bytes") }
+        guard let raw = calloc(max(1, words), 4) else { return nil }
         base = raw.bindMemory(to: Float.self, capacity: max(1, words))
     }
 
@@ -67,11 +68,12 @@ struct Words {
 /// Host-side working space for kernels (not part of the modeled machine),
 /// reused across instructions and grown on demand.
 final class Scratch {
-    private var memory = Memory(bytes: 0)
+    private var memory = Memory(bytes: 0)!
 
     /// At least `count` words (contents unspecified).
     func words(_ count: Int) -> Words {
-        if memory.words < count { memory = Memory(bytes: 4 * count) }
+        // At most the input of one instruction, which fits in the SRAM already allocated.
+        if memory.words < count { memory = Memory(bytes: 4 * count)! }
         return memory.view
     }
 }
@@ -81,9 +83,10 @@ final class ShadowWords {
     let count: Int
     let base: UnsafeMutablePointer<UInt32>
 
-    init(count: Int) {
+    /// nil if the host cannot provide the memory.
+    init?(count: Int) {
         self.count = count
-        guard let raw = calloc(max(1, count), 4) else { fatalError("cannot allocate \(count) shadow words") }
+        guard let raw = calloc(max(1, count), 4) else { return nil }
         base = raw.bindMemory(to: UInt32.self, capacity: max(1, count))
     }
 

@@ -9,7 +9,7 @@ import Testing
     static func execute(_ op: Op, sram: [Float], dram: [Float] = [0]) throws -> (sram: [Float], dram: [Float]) {
         let checker = InstructionChecker(sramBytes: sram.count * 4, dramBytes: dram.count * 4, constantsEnd: 0)
         _ = try checker.check(op)
-        let s = Memory(bytes: sram.count * 4), d = Memory(bytes: dram.count * 4)
+        let s = Memory(bytes: sram.count * 4)!, d = Memory(bytes: dram.count * 4)!
         s.write(sram.withUnsafeBytes { Array($0) }[...], at: 0)
         d.write(dram.withUnsafeBytes { Array($0) }[...], at: 0)
         Machine(sram: s.view, dram: d.view).execute(op)
