@@ -39,7 +39,7 @@ struct Run: ParsableCommand {
         var arrays: [String: NDArray] = [:]
         for (name, file) in try Self.parseInputs(inputs) {
             let array: NDArray
-            do { array = try NPY.read(path: file) } catch let e as NPYError { throw DFCError(e.message, file: file) }
+            do { array = try Accelerator.NPY.read(path: file) } catch let e as Accelerator.NPYError { throw DFCError(e.message, file: file) }
             do { try Executor.checkInputs(loaded, [name: array], required: false) } catch let e as ProgramError {
                 throw DFCError(e.message, file: file)
             }
@@ -59,7 +59,7 @@ struct Run: ParsableCommand {
             }
             for name in result.outputs.keys.sorted() {
                 let path = URL(fileURLWithPath: outputDir).appendingPathComponent(Self.fileName(for: name)).path
-                do { try NPY.write(result.outputs[name]!, to: path) } catch { throw DFCError("cannot write file", file: path) }
+                do { try Accelerator.NPY.write(result.outputs[name]!, to: path) } catch { throw DFCError("cannot write file", file: path) }
             }
         }
         if let stats {
