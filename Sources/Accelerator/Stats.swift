@@ -15,6 +15,9 @@ public struct ExecutionStats: Codable, Equatable, Sendable {
     public var dramWeightBytes = 0, dramActivationBytes = 0
     /// Bytes host instructions read and write (not part of the DRAM channel traffic).
     public var hostReadBytes = 0, hostWriteBytes = 0
+    /// The least traffic any schedule needs: the constants segment once, plus
+    /// the program's inputs and outputs.
+    public var dramCompulsoryBytes = 0
     /// Multiply-accumulates of CONV and MATMUL.
     public var macs = 0
     /// One past the highest SRAM byte any instruction touches.
@@ -31,6 +34,7 @@ public struct ExecutionStats: Codable, Equatable, Sendable {
         case dramReadBytes = "dram_read_bytes", dramWriteBytes = "dram_write_bytes"
         case dramWeightBytes = "dram_weight_bytes", dramActivationBytes = "dram_activation_bytes"
         case hostReadBytes = "host_read_bytes", hostWriteBytes = "host_write_bytes"
+        case dramCompulsoryBytes = "dram_compulsory_bytes"
         case macs
         case sramPeakBytes = "sram_peak_bytes"
         case instructions
@@ -73,7 +77,8 @@ public struct ExecutionStats: Codable, Equatable, Sendable {
         let traffic = dramReadBytes + dramWriteBytes
         var lines = [
             "cycles: \(cycles) (\(String(format: "%.3f", Double(cycles) / Double(clockHz) * 1e3)) ms at \(clockHz / 1_000_000) MHz)",
-            "dram: \(traffic) bytes (read \(dramReadBytes), write \(dramWriteBytes); weights \(dramWeightBytes) \(pct(dramWeightBytes, traffic)), activations \(dramActivationBytes) \(pct(dramActivationBytes, traffic)))",
+            "dram: \(traffic) bytes (read \(dramReadBytes), write \(dramWriteBytes); weights \(dramWeightBytes) \(pct(dramWeightBytes, traffic)), activations \(dramActivationBytes) \(pct(dramActivationBytes, traffic))); "
+                + "compulsory \(dramCompulsoryBytes)" + (dramCompulsoryBytes > 0 ? String(format: ", traffic/compulsory %.2f", Double(traffic) / Double(dramCompulsoryBytes)) : ""),
             "macs: \(macs), sram peak: \(sramPeakBytes) bytes, instructions: \(instructions)",
         ]
         lines.append("busy: " + Engine.allCases.map { "\($0.name) \(busyCycles($0)) (\(pct(busyCycles($0), cycles)))" }

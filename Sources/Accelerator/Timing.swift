@@ -169,6 +169,7 @@ extension Program {
             stats.macs += cost.macs
         }
         stats.sramPeakBytes = summary.sramPeakBytes
+        stats.dramCompulsoryBytes = constants.count + tensors.reduce(0) { $0 + $1.byteCount }
         stats.instructions = instructions.count
         return (stats, schedule)
     }
