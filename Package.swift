@@ -23,7 +23,7 @@ let package = Package(
         // The modeled accelerator: config, ISA, .dfx container, executor.
         .target(name: "Accelerator"),
         // The compiler: ONNX import, graph IR, passes, reference interpreter.
-        .target(name: "DeepFusion", dependencies: ["CONNX"]),
+        .target(name: "DeepFusion", dependencies: ["CONNX", "Accelerator"]),
         // The command line as a library, so tests can drive it.
         .target(
             name: "DFCCommands",

@@ -1,36 +1,82 @@
+import Accelerator
 import ArgumentParser
 import DeepFusion
 import Foundation
 
-/// `dfc compile`: import an ONNX model and run the compiler pipeline.
+/// `dfc compile`: import an ONNX model, run the pass pipeline, and emit a
+/// `.dfx` program for the modeled accelerator.
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compile an ONNX model.",
-        discussion: "Passes, in order: \(PassRegistry.stageNames.joined(separator: ", ")).")
+        abstract: "Compile an ONNX model into a .dfx program.",
+        discussion: "Stages, in order: \(PassRegistry.stageNames.joined(separator: ", ")), then codegen.")
 
     @Argument(help: "The ONNX model to compile.")
     var model: String
+
+    @Option(name: .short, help: ArgumentHelp("Write the program here (atomically).", valueName: "PROG.dfx"))
+    var output: String?
+
+    @Option(name: .customLong("accel"), help: ArgumentHelp("Accelerator: df1, df1-small, df1-large or a JSON file.", valueName: "NAME|FILE.json"))
+    var accel = "df1"
+
+    @Option(name: .customLong("sram"), help: ArgumentHelp("Override the SRAM size, e.g. 512KiB.", valueName: "SIZE"))
+    var sram: String?
 
     @Option(name: .customLong("input-shape"),
             help: ArgumentHelp("Bind a graph input's shape, e.g. input=1x3x224x224 (repeatable).", valueName: "NAME=SHAPE"))
     var inputShapes: [String] = []
 
+    @Flag(name: .customLong("verify"), help: "Run the program and the reference interpreter on seeded inputs; fail on mismatch.")
+    var verify = false
+
     @Option(name: .customLong("dump-ir"),
             help: ArgumentHelp("Print the IR after import and after each pass; =PASS,... selects stages.", valueName: "PASS,..."))
     var dumpIR: [String] = []
+
+    @Option(name: .customLong("report"), help: ArgumentHelp("Write predicted traffic and cycles, per layer, as JSON.", valueName: "FILE.json"))
+    var report: String?
 
     func run() throws {
         var options = CompileOptions()
         options.inputShapes = try Self.parseInputShapes(inputShapes)
         let stages = try PassManager.dumpStages(from: dumpIR.flatMap { $0.split(separator: ",").map(String.init) })
+        let config: AcceleratorConfig
+        do { config = try AcceleratorConfig.resolve(accel, sram: sram) } catch {
+            throw DFCError("--accel \(accel): \(error)")
+        }
         var graph = try ONNXImporter.load(path: model)
-        let manager = PassManager(dumpStages: stages) { _, text in
+        var reference: Graph?
+        var manager = PassManager(dumpStages: stages) { _, text in
             FileHandle.standardOutput.write(Data(text.utf8))
         }
+        manager.observe = { stage, snapshot in if stage == InferShapes().name { reference = snapshot } }
         do {
             try manager.run(&graph, options: options)
         } catch let error as DFCError {
             throw error.inFile(model)
+        }
+        guard output != nil || verify || report != nil else { return }
+
+        let program: Program, layers: [Codegen.LayerReport]
+        do {
+            (program, layers) = try Codegen.compile(graph, options: Codegen.Options(config: config))
+        } catch let error as DFCError {
+            throw error.inFile(model)
+        }
+        if verify, let reference {
+            let differences = try Verification.run(reference: reference, program: program)
+            for difference in differences where !difference.passed {
+                throw DFCError("--verify failed: \(difference.description)", file: model)
+            }
+            let worst = differences.map(\.relativeL2).max() ?? 0
+            FileHandle.standardError.write(Data("verify: \(differences.count) output\(differences.count == 1 ? "" : "s") match the reference interpreter (worst relative L2 error \(String(format: "%.2g", worst)))\n".utf8))
+        }
+        if let report {
+            let data = try CompileReport(model: model, graph: graph, program: program, layers: layers).json()
+            try atomicWrite([UInt8](data), to: report)
+        }
+        if let output {
+            do { try program.write(to: output) } catch let error as ProgramError { throw DFCError(error.message, file: output) }
         }
     }
 

@@ -6,6 +6,8 @@ public struct PassManager {
     public var dumpStages: Set<String>
     /// Receives each dump: the stage name and the IR text.
     public var dump: (String, String) -> Void
+    /// Sees the graph after every stage (the verifier keeps its oracle this way).
+    public var observe: (String, Graph) -> Void = { _, _ in }
 
     public init(passes: [any Pass] = PassRegistry.pipeline, dumpStages: Set<String> = [],
                 dump: @escaping (String, String) -> Void = { _, _ in }) {
@@ -41,6 +43,7 @@ public struct PassManager {
     }
 
     private func emit(_ stage: String, _ graph: Graph) {
+        observe(stage, graph)
         guard dumpStages.contains(stage) else { return }
         dump(stage, "// IR after \(stage)\n" + IRPrinter.print(graph))
     }

@@ -1,0 +1,180 @@
+import Accelerator
+
+/// A convolution's geometry in the 4-d form codegen works in (1-d
+/// convolutions get height 1).
+struct ConvGeometry {
+    var n, cin, h, w, cout, ho, wo: Int
+    var kh, kw, sh, sw, dh, dw, padTop, padLeft: Int
+    var groups: Int
+
+    var cinPerGroup: Int { cin / groups }
+    var coutPerGroup: Int { cout / groups }
+    var depthwise: Bool { groups > 1 && groups == cin && cout == cin }
+    /// Input rows a band of `rows` output rows reads (halo included).
+    func inputRows(_ rows: Int) -> Int { (rows - 1) * sh + (kh - 1) * dh + 1 }
+    /// Input columns one output row reads, padding included.
+    var inputCols: Int { (wo - 1) * sw + (kw - 1) * dw + 1 }
+    /// Columns of that window inside the tensor.
+    var validCols: Int { min(w, inputCols - padLeft) - max(0, -padLeft) }
+
+    /// Input rows inside the tensor for the band starting at output row `y0`.
+    func validRows(band y0: Int, rows: Int) -> Int {
+        let top = y0 * sh - padTop
+        return max(0, min(h, top + inputRows(rows)) - max(0, top))
+    }
+}
+
+/// How one convolution layer is tiled: bands of output rows, blocks of
+/// output channels (each block a unit of work with its weights), blocks of
+/// input channels accumulated into the same output tile, and the loop order.
+struct ConvTiling: CustomStringConvertible {
+    enum Order {
+        /// For each output-channel block, stream the input bands (weights stay put).
+        case weightsOuter
+        /// For each input band, run every output-channel block (input stays put).
+        case inputOuter
+    }
+
+    /// One block of output channels with the input-channel blocks it sums.
+    struct Unit {
+        var outputs: Range<Int>
+        var inputs: [Range<Int>]
+        /// CONV's groups field for this unit (channels, when depthwise).
+        var convGroups: Int
+        /// Weight channel range along the weight's second axis, per input block.
+        var weightInputs: [Range<Int>]
+    }
+
+    var rows: Int
+    var coutBlock: Int
+    var cinBlock: Int
+    var order: Order
+    /// Whether each unit's weights (all its input blocks) are loaded once.
+    var weightsResident: Bool
+    var depthwise: Bool
+    var units: [Unit]
+    var sramBytes: Int
+    var dramBytes: Int
+    var estimatedCycles: Int
+
+    var description: String {
+        let orderText = order == .weightsOuter ? "weights-outer" : "input-outer"
+        return "rows \(rows), cout block \(coutBlock), cin block \(cinBlock), \(orderText), weights \(weightsResident ? "resident" : "streamed"), SRAM \(sramBytes) B"
+    }
+
+    static func units(_ g: ConvGeometry, coutBlock: Int, cinBlock: Int) -> [Unit] {
+        func split(_ range: Range<Int>, _ size: Int) -> [Range<Int>] {
+            stride(from: range.lowerBound, to: range.upperBound, by: size).map { $0..<min($0 + size, range.upperBound) }
+        }
+        if g.groups == 1 {
+            let ins = split(0..<g.cin, cinBlock)
+            return split(0..<g.cout, coutBlock).map { Unit(outputs: $0, inputs: ins, convGroups: 1, weightInputs: ins) }
+        }
+        if g.depthwise {
+            return split(0..<g.cout, coutBlock).map { Unit(outputs: $0, inputs: [$0], convGroups: $0.count, weightInputs: [0..<1]) }
+        }
+        var result: [Unit] = []
+        for group in 0..<g.groups {
+            let ins = group * g.cinPerGroup..<(group + 1) * g.cinPerGroup
+            for outputs in split(group * g.coutPerGroup..<(group + 1) * g.coutPerGroup, coutBlock) {
+                result.append(Unit(outputs: outputs, inputs: [ins], convGroups: 1, weightInputs: [0..<g.cinPerGroup]))
+            }
+        }
+        return result
+    }
+
+    /// The tiling with the least DRAM traffic (then the fewest estimated
+    /// cycles) that fits `config`'s SRAM, or nil when nothing fits.
+    static func best(_ g: ConvGeometry, hasBias: Bool, config: AcceleratorConfig) -> ConvTiling? {
+        let lanes = config.matrixOutputLanes
+        func blockSizes(_ total: Int) -> [Int] {
+            var sizes = [total]
+            var b = lanes
+            while b < total { sizes.append(b); b *= 2 }
+            if total > 8 { sizes += [8, 16].filter { $0 < total } }
+            return sizes
+        }
+        let coutChoices = g.depthwise ? blockSizes(g.cout) : blockSizes(g.coutPerGroup)
+        let cinChoices = g.groups == 1 ? blockSizes(g.cin) : [g.cinPerGroup]
+        var rowChoices: Set<Int> = []
+        for bands in 1...g.ho { rowChoices.insert((g.ho + bands - 1) / bands) }
+        var best: ConvTiling?
+        for cb in coutChoices {
+            for kb in cinChoices {
+                let units = Self.units(g, coutBlock: cb, cinBlock: kb)
+                for rows in rowChoices.sorted(by: >) {
+                    for order in [Order.weightsOuter, .inputOuter] {
+                        if order == .inputOuter && (g.groups != 1 || kb != g.cin) { continue }
+                        for resident in [true, false] {
+                            guard let candidate = evaluate(g, units: units, rows: rows, cb: cb, kb: kb, order: order,
+                                                           resident: resident, hasBias: hasBias, config: config) else { continue }
+                            if let current = best,
+                               (current.dramBytes, current.estimatedCycles) <= (candidate.dramBytes, candidate.estimatedCycles) { continue }
+                            best = candidate
+                        }
+                    }
+                }
+            }
+        }
+        return best
+    }
+
+    /// SRAM need, exact DRAM bytes and a cycle estimate of one candidate.
+    static func evaluate(_ g: ConvGeometry, units: [Unit], rows: Int, cb: Int, kb: Int, order: Order, resident: Bool,
+                         hasBias: Bool, config: AcceleratorConfig) -> ConvTiling? {
+        let khw = g.kh * g.kw
+        let unitCin = units.map { $0.inputs.reduce(0) { $0 + $1.count } }.max()!
+        let weightCinPerUnit = g.depthwise ? 1 : (g.groups == 1 ? g.cin : g.cinPerGroup)
+        let maxIn = units.flatMap(\.inputs).map(\.count).max()!
+        let inputTile = 4 * maxIn * g.inputRows(rows) * g.inputCols
+        let weightBlock = 4 * cb * (g.depthwise ? 1 : min(kb, weightCinPerUnit)) * khw
+        let weightsAll = 4 * cb * weightCinPerUnit * khw
+        let weightRegion = resident ? weightsAll : 2 * weightBlock
+        let outputTile = 4 * cb * rows * g.wo
+        let bias = hasBias ? 4 * cb : 0
+        let sram = 2 * inputTile + weightRegion + bias + 2 * outputTile
+        guard sram <= config.sramBytes else { return nil }
+        // Resident weights only matter when there is more than one input block to hold.
+        if resident && order == .inputOuter && units.count > 1 { return nil }
+        _ = unitCin
+
+        let bands = stride(from: 0, to: g.ho, by: rows).map { ($0, min(rows, g.ho - $0)) }
+        var inputBytes = 0
+        for unit in units {
+            for (y0, r) in bands {
+                for range in unit.inputs { inputBytes += 4 * range.count * g.validRows(band: y0, rows: r) * g.validCols }
+            }
+        }
+        inputBytes *= g.n
+        if order == .inputOuter {
+            inputBytes = g.n * bands.reduce(0) { $0 + 4 * g.cin * g.validRows(band: $1.0, rows: $1.1) * g.validCols }
+        }
+        let weightTotal = 4 * g.cout * weightCinPerUnit * khw
+        let biasTotal = hasBias ? 4 * g.cout : 0
+        let weightTraffic: Int
+        switch (order, resident) {
+        case (.weightsOuter, true): weightTraffic = weightTotal
+        case (.weightsOuter, false), (.inputOuter, false): weightTraffic = weightTotal * g.n * bands.count
+        case (.inputOuter, true): weightTraffic = weightTotal
+        }
+        let outputBytes = 4 * g.n * g.cout * g.ho * g.wo
+        let biasTraffic = order == .inputOuter && !resident ? biasTotal * g.n * bands.count : biasTotal
+        let dram = inputBytes + weightTraffic + biasTraffic + outputBytes
+        // Cycles: the busiest of DMA channel and compute, plus per-transfer setup.
+        let transfers = g.n * bands.count * units.reduce(0) { $0 + $1.inputs.count } * (resident ? 1 : 2) + g.n * bands.count * units.count
+        let channel = dram / config.dramBytesPerCycle
+        let macsCycles: Int
+        if g.depthwise {
+            macsCycles = (g.n * g.cout * g.ho * g.wo * khw + config.vectorLanes - 1) / config.vectorLanes
+        } else {
+            let perBlock = units.reduce(0) { total, unit in
+                total + unit.inputs.reduce(0) { $0 + ($1.count + config.matrixInputLanes - 1) / config.matrixInputLanes }
+                    * ((unit.outputs.count + config.matrixOutputLanes - 1) / config.matrixOutputLanes)
+            }
+            macsCycles = perBlock * g.n * g.ho * g.wo * khw
+        }
+        let cycles = max(channel + transfers * config.dmaSetupCycles / 2, macsCycles)
+        return ConvTiling(rows: rows, coutBlock: cb, cinBlock: kb, order: order, weightsResident: resident,
+                          depthwise: g.depthwise, units: units, sramBytes: sram, dramBytes: dram, estimatedCycles: cycles)
+    }
+}
