@@ -12,9 +12,10 @@ public enum MemorySpace: Sendable {
 
 extension Op {
     /// Calls `body(space, isWrite, firstWord, wordCount)` for every contiguous
-    /// run of 4-byte words the operation reads, then for every run it writes.
-    /// Only for validated operations.
-    func forEachAccess(_ body: (MemorySpace, Bool, Int, Int) -> Void) {
+    /// run of 4-byte words the operation reads, then for every run it writes
+    /// (exact footprints: strided boxes and tiles by their rows, LOADs by the
+    /// DRAM cells they really read). Only for valid operations.
+    public func forEachAccess(_ body: (MemorySpace, Bool, Int, Int) -> Void) {
         func tile(_ t: SRAMTile, write: Bool) {
             let base = t.addr / 4
             if t.height == 1 || t.rowStride == t.width {
