@@ -219,13 +219,18 @@ extension Machine {
     }
 
     func matmul(_ m: MatMulOp) {
+        let vectorized = m.k / 8 * 8
         for i in 0..<m.m {
-            let a = sram.at(m.aAddr / 4 + i * m.aRowStride, m.k)
+            let aRow = m.aAddr / 4 + i * m.aRowStride
+            let a = sram.at(aRow, m.k)
             let o = sram.at(m.outAddr / 4 + i * m.outRowStride, m.n)
             for j in 0..<m.n {
-                let w = sram.at(m.weightAddr / 4 + j * m.k, m.k)
-                var dot: Float = 0
-                for k in 0..<m.k { dot += a[k] * w[k] }
+                let wRow = m.weightAddr / 4 + j * m.k
+                let w = sram.at(wRow, m.k)
+                var partial = SIMD8<Float>()
+                for k in stride(from: 0, to: vectorized, by: 8) { partial += sram.load8(aRow + k) * sram.load8(wRow + k) }
+                var dot = partial.sum()
+                for k in vectorized..<m.k { dot += a[k] * w[k] }
                 var acc: Float = m.accumulate ? o[j] : 0
                 if m.hasBias { acc += sram[m.biasAddr / 4 + j] }
                 o[j] = acc + dot

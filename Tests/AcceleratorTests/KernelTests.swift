@@ -214,6 +214,25 @@ import Testing
         #expect(Array(copied[12...]) == [5, 9, 6, 10, 7, 11])
     }
 
+    @Test(arguments: [(1, 5, 37), (3, 2, 8), (2, 33, 70)]) func matmulMatchesReference(m: Int, n: Int, k: Int) throws {
+        var rng = SeededRNG(seed: UInt64(m * 1000 + n * 10 + k))
+        let ars = k + 3
+        let sram = (0..<(m * ars + n * k + n + m * n)).map { _ in Float.random(in: -1...1, using: &rng) }
+        var op = MatMulOp(m: m, n: n, k: k, aAddr: 0, weightAddr: 4 * m * ars, biasAddr: 4 * (m * ars + n * k),
+                          outAddr: 4 * (m * ars + n * k + n), activation: FusedActivation(.tanh))
+        op.aRowStride = ars
+        let got = try Self.execute(.matmul(op), sram: sram).sram
+        var expected = sram
+        for i in 0..<m {
+            for j in 0..<n {
+                var acc = sram[m * ars + n * k + j]
+                for l in 0..<k { acc += sram[i * ars + l] * sram[m * ars + j * k + l] }
+                expected[m * ars + n * k + n + i * n + j] = tanh(acc)
+            }
+        }
+        #expect(Self.close(got, expected))
+    }
+
     @Test func loadZeroFillsAndStoreWritesBack() throws {
         // DRAM tensor 2x3 at 0; load a 4x5 box from origin (-1, -1) into SRAM 0.
         let dram: [Float] = [1, 2, 3, 4, 5, 6] + [Float](repeating: 0, count: 6)
