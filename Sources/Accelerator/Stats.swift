@@ -15,8 +15,8 @@ public struct ExecutionStats: Codable, Equatable, Sendable {
     public var dramWeightBytes = 0, dramActivationBytes = 0
     /// Bytes host instructions read and write (not part of the DRAM channel traffic).
     public var hostReadBytes = 0, hostWriteBytes = 0
-    /// The least traffic any schedule needs: the constants segment once, plus
-    /// the program's inputs and outputs.
+    /// The least traffic any schedule needs: every constant word some LOAD
+    /// reads, once, plus the program's inputs and outputs.
     public var dramCompulsoryBytes = 0
     /// Multiply-accumulates of CONV and MATMUL.
     public var macs = 0

@@ -169,8 +169,28 @@ extension Program {
             stats.macs += cost.macs
         }
         stats.sramPeakBytes = summary.sramPeakBytes
-        stats.dramCompulsoryBytes = constants.count + tensors.reduce(0) { $0 + $1.byteCount }
+        stats.dramCompulsoryBytes = constantWordsLoaded() * 4 + tensors.reduce(0) { $0 + $1.byteCount }
         stats.instructions = instructions.count
         return (stats, schedule)
+    }
+
+    /// How many distinct 4-byte words of the constants segment LOADs read
+    /// (every weight once; alignment padding and unused constants excluded).
+    func constantWordsLoaded() -> Int {
+        let words = (constants.count + 3) / 4
+        var seen = [UInt64](repeating: 0, count: (words + 63) / 64)
+        var count = 0
+        for instruction in instructions {
+            guard case .load(let t) = instruction.operation else { continue }
+            forEachDRAMRun(t) { start, bytes in
+                let first = start / 4, end = min(words, (start + bytes) / 4)
+                guard first < end else { return }
+                for w in first..<end where seen[w >> 6] & (1 << (w & 63)) == 0 {
+                    seen[w >> 6] |= 1 << (w & 63)
+                    count += 1
+                }
+            }
+        }
+        return count
     }
 }

@@ -58,7 +58,7 @@ import Testing
         #expect(run.stats.dramActivationBytes == 64 + 64)
         #expect(run.stats.macs == 144)
         #expect(run.stats.sramPeakBytes == 384)  // y at [320, 384)
-        #expect(run.stats.dramCompulsoryBytes == 68 + 64 + 64)  // constants, x, y
+        #expect(run.stats.dramCompulsoryBytes == 40 + 64 + 64)  // weights and bias (not the padding), x, y
         #expect(run.timingOnly == run.stats)
     }
 
