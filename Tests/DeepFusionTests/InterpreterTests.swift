@@ -293,6 +293,22 @@ struct InterpreterTests {
         #expect(declared?.message.contains("declares") == true)
     }
 
+    @Test("a result too large to hold is an error, and empty tensors are fine")
+    func sizes() throws {
+        let fill = Node(name: "big", kind: .constantOfShape, inputs: ["s"], outputs: ["y"])
+        let error = #expect(throws: DFCError.self) {
+            try Interpreter.evaluate(fill, inputs: [Tensor(shape: [3], ints: [1 << 20, 1 << 20, 1 << 20])], opset: 13)
+        }
+        #expect(error?.message.contains("more than") == true)
+        let gemm = Node(name: "gemm", kind: .gemm, inputs: ["a", "b", "c"], outputs: ["y"])
+        let empty = try Interpreter.evaluate(gemm, inputs: [Tensor(shape: [0, 3], floats: []), Tensor(shape: [3, 2], floats: Array(repeating: 1, count: 6)),
+                                                           Tensor(shape: [2], floats: [1, 2])], opset: 13)
+        #expect(empty[0].shape == [0, 2])
+        let matMul = Node(name: "mm", kind: .matMul, inputs: ["a", "b"], outputs: ["y"])
+        let zeroInner = try Interpreter.evaluate(matMul, inputs: [Tensor(shape: [2, 0], floats: []), Tensor(shape: [0, 3], floats: [])], opset: 13)
+        #expect(zeroInner[0] == Tensor(shape: [2, 3], floats: Array(repeating: 0, count: 6)))
+    }
+
     @Test("intermediate values are dropped after their last use; outputs and shared values survive")
     func valueLifetime() throws {
         let nodes = [

@@ -71,8 +71,9 @@ enum Indexing {
     /// `values` of `shape` repeated to `target`.
     static func expand<T>(_ values: [T], shape: [Int], to target: [Int]) -> [T] {
         if shape == target { return values }
+        guard let first = values.first else { return [] }
         let strides = broadcastStrides(shape, to: target)
-        return gather(values, tables: target.map { Array(0..<$0) }, strides: strides, fill: values[0])
+        return gather(values, tables: target.map { Array(0..<$0) }, strides: strides, fill: first)
     }
 
     /// `f(a, b)` element by element, with `a` and `b` broadcast to `shape`.

@@ -76,6 +76,7 @@ public enum Interpreter {
             }
             let arguments = KernelArguments(node: node, inputs: inputs, opset: opset)
             let outputTypes = try ShapeRules.infer(arguments.shapeContext)
+            for type in outputTypes { try checkSize(type) }
             var results = try kernel(for: node.kind)(arguments, outputTypes)
             if let activation = node.activation, let first = results.first {
                 // A fused activation applies to the node's (first) result.
@@ -143,6 +144,21 @@ public enum Interpreter {
     }
 
     // MARK: - Checks
+
+    /// The most elements one computed value may hold (8 GiB of fp32).
+    static let maxElements = 1 << 31
+
+    /// A value too large to allocate is an error, not a crash.
+    private static func checkSize(_ type: TensorType) throws {
+        var count = 1
+        for d in type.shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, d >= 0, product <= maxElements else {
+                throw DFCError("the result \(type) would hold more than \(maxElements) elements")
+            }
+            count = product
+        }
+    }
 
     private static func checkInputs(_ graph: Graph, _ inputs: [String: Tensor]) throws {
         let expected = Set(graph.inputs)

@@ -76,7 +76,7 @@ enum MatrixMultiply {
     /// dot products so it need not be transposed). Spread over the cores.
     static func multiply(m: Int, n: Int, k: Int, a: [Float], b: [Float], transposedB: Bool, into c: inout [Float]) {
         precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n)
-        guard m > 0, n > 0 else { return }
+        guard m > 0, n > 0, k > 0 else { return }
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 let pa = a.baseAddress!, pb = b.baseAddress!
