@@ -13,7 +13,8 @@ struct Run: ParsableCommand {
     var program: String
 
     @Option(name: .customLong("input"),
-            help: ArgumentHelp("Bind a program input to a .npy file (repeatable).", valueName: "NAME=FILE.npy"))
+            help: ArgumentHelp("Bind a program input to a .npy (or ONNX TensorProto .pb) file (repeatable).",
+                               valueName: "NAME=FILE.npy"))
     var inputs: [String] = []
 
     @Option(name: .customLong("output-dir"), help: ArgumentHelp("Write each output as NAME.npy here.", valueName: "DIR"))
@@ -38,8 +39,7 @@ struct Run: ParsableCommand {
         }
         var arrays: [String: NDArray] = [:]
         for (name, file) in try Self.parseInputs(inputs) {
-            let array: NDArray
-            do { array = try Accelerator.NPY.read(path: file) } catch let e as Accelerator.NPYError { throw DFCError(e.message, file: file) }
+            let array = try Self.readTensor(file)
             do { try Executor.checkInputs(loaded, [name: array], required: false) } catch let e as ProgramError {
                 throw DFCError(e.message, file: file)
             }
@@ -81,6 +81,21 @@ struct Run: ParsableCommand {
             let name = String(spec[..<eq])
             guard seen.insert(name).inserted else { throw DFCError("--input binds '\(name)' twice") }
             return (name, String(spec[spec.index(after: eq)...]))
+        }
+    }
+
+    /// A `.npy` file, or an ONNX `TensorProto` `.pb` file (the format of ONNX's test data).
+    static func readTensor(_ file: String) throws -> NDArray {
+        if file.hasSuffix(".pb") {
+            let tensor: Tensor
+            do { tensor = try TensorFile.read(path: file) } catch let e as DFCError { throw e.inFile(file) }
+            switch tensor.storage {
+            case .float(let values): return NDArray(shape: tensor.shape, floats: values)
+            case .int64(let values): return NDArray(shape: tensor.shape, int64s: values)
+            }
+        }
+        do { return try Accelerator.NPY.read(path: file) } catch let e as Accelerator.NPYError {
+            throw DFCError(e.message, file: file)
         }
     }
 

@@ -61,6 +61,15 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: s.path("timing.json"))) == data)
     }
 
+    @Test func readsTensorProtoInputs() throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        try Self.program().write(to: s.path("p.dfx"))
+        try TensorFile.write(Tensor(shape: [1, 2, 3], floats: [-3, -1, 0, 1, 2, -0.5]), name: "x", path: s.path("x.pb"))
+        try Self.run([s.path("p.dfx"), "--input", "x=\(s.path("x.pb"))", "--output-dir", s.path("out")])
+        #expect(try Accelerator.NPY.read(path: s.path("out/y.npy")) == NDArray(shape: [1, 2, 3], floats: [0, 0, 1, 2, 3, 0.5]))
+    }
+
     @Test func inputErrorsNameTheFileAndTheProblem() throws {
         let s = try Scratch()
         defer { s.remove() }
