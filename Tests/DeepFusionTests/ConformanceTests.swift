@@ -177,7 +177,7 @@ struct ConformanceTests {
             Issue.record("the conformance data has no light/\(name)")
         }
         var lines = ["", "Whole networks vs onnxruntime (random weights, batch 1)",
-                     "network:output           rel-L2      bound     max-abs      load s  run s"]
+                     "network:output               rel-L2      bound     max-abs      load s  run s"]
         for entry in networks {
             let caseDirectory = directory.appendingPathComponent(entry.path)
             let bound = entry.tolerance.rel_l2 ?? Self.networkRelativeL2
@@ -193,8 +193,13 @@ struct ConformanceTests {
                     for (name, expected) in set.outputs {
                         guard let value = got[name] else { Issue.record("\(entry.key): no output '\(name)'"); continue }
                         let comparison = TensorComparison(value, expected)
-                        lines.append(Self.padded("\(entry.case):\(name)", 24) + String(format: " %10.2e %10.0e %11.2e %9.1f %6.1f",
-                                            comparison.relativeL2, bound, comparison.maxAbsoluteError, loadTime, runTime))
+                        // A one-hot expected output (a softmax saturated by
+                        // random weights) says little beyond the argmax.
+                        let saturated = expected.dtype == .float32 && expected.count > 1
+                            && expected.floats.filter { abs($0) > 1e-6 }.count == 1
+                        lines.append(Self.padded("\(entry.case):\(name)", 28) + String(format: " %10.2e %10.0e %11.2e %9.1f %6.1f",
+                                            comparison.relativeL2, bound, comparison.maxAbsoluteError, loadTime, runTime)
+                                     + (saturated ? "  (expected output is one-hot: a weak check)" : ""))
                         #expect(comparison.shapeMismatch == nil && comparison.relativeL2 <= bound,
                                 "\(entry.key) output '\(name)': rel-L2 \(comparison.relativeL2) > \(bound) (\(comparison))")
                     }
