@@ -28,6 +28,23 @@ public enum PassRegistry {
     public static let pipeline: [any Pass] = [
         // Every later pass needs concrete shapes; they also validate the model.
         InferShapes(),
+        // Shape chains and Constant nodes become constants first, so every
+        // later pass sees weights, pads and shapes as plain initializers.
+        FoldConstants(),
+        // Pass-through nodes would hide a producer from its real reader.
+        RemoveIdentity(),
+        // One view op; also drops views that keep the shape.
+        CanonicalizeViews(),
+        // Pads join the Conv/pool windows before those windows are scheduled.
+        FoldPad(),
+        // Before fold-batchnorm, which folds into the canonical Gemm's weight.
+        LowerFullyConnected(),
+        // BatchNorm and per-channel Mul/Add leave Conv -> activation adjacent.
+        FoldBatchNorm(),
+        // Last rewrite: every producer has reached its final form.
+        FuseActivations(),
+        // Weights replaced and nodes bypassed above are dropped.
+        EliminateDeadCode(),
     ]
 
     /// Names `--dump-ir` accepts.

@@ -1,0 +1,69 @@
+/// Moves an activation into the node that produces its input, when the
+/// accelerator applies it on that node's way out (CONV, MATMUL, ELTWISE and
+/// POOL all end with a fused activation): the pre-activation tensor is then
+/// never written. The producer takes over the activation's output name.
+///
+/// An activation stays a node when its input is a graph input, a constant,
+/// read by anything else, or produced by a node that cannot take it.
+public struct FuseActivations: Pass {
+    public let name = "fuse-activations"
+    public let summary = "fuse Relu, Clip, LeakyRelu, Sigmoid, HardSwish... into their producer"
+
+    /// Ops whose single output the accelerator can pass through an activation.
+    static let producers: Set<OpKind> = [
+        .conv, .convTranspose, .gemm, .matMul, .add, .sub, .mul, .batchNormalization,
+        .averagePool, .maxPool, .globalAveragePool,
+    ]
+
+    public init() {}
+
+    public func run(_ graph: inout Graph, options: CompileOptions) throws {
+        var index = 0
+        while index < graph.nodes.count {
+            if !Self.fuse(activationAt: index, in: &graph) { index += 1 }
+        }
+    }
+
+    /// Fuses node `index` into its producer if it is a fusable activation;
+    /// true when the node is gone.
+    static func fuse(activationAt index: Int, in graph: inout Graph) -> Bool {
+        let node = graph.nodes[index]
+        guard let activation = activation(of: node, in: graph), let input = node.input(0), let output = node.outputs.first,
+              let producerIndex = graph.producers()[input], graph.isSoleUse(of: input, by: index, consumers: graph.consumers())
+        else { return false }
+        let producer = graph.nodes[producerIndex]
+        guard producers.contains(producer.kind), producer.activation == nil, producer.outputs.count == 1,
+              graph.type(of: input)?.dtype == .float32 else { return false }
+        graph.nodes[producerIndex].activation = activation
+        graph.nodes.remove(at: index)
+        graph.renameValue(input, to: output)
+        return true
+    }
+
+    /// The activation an activation node applies, when its parameters are
+    /// known at compile time.
+    static func activation(of node: Node, in graph: Graph) -> Activation? {
+        switch node.kind {
+        case .relu: return .relu
+        case .leakyRelu: return .leakyRelu(alpha: node.float("alpha", default: 0.01))
+        case .sigmoid: return .sigmoid
+        case .hardSigmoid: return .hardSigmoid(alpha: node.float("alpha", default: 0.2), beta: node.float("beta", default: 0.5))
+        case .hardSwish: return .hardSwish
+        case .tanh: return .tanh
+        case .clip:
+            if graph.opsetVersion < 11 {
+                let limit = Float.greatestFiniteMagnitude
+                return .clip(min: node.float("min", default: -limit), max: node.float("max", default: limit))
+            }
+            func bound(_ index: Int, _ fallback: Float) -> Float? {
+                guard let name = node.input(index) else { return fallback }
+                guard let tensor = graph.initializers[name], tensor.count == 1 else { return nil }
+                return tensor.floats[0]
+            }
+            guard let low = bound(1, -.infinity), let high = bound(2, .infinity) else { return nil }
+            return .clip(min: low, max: high)
+        default:
+            return nil
+        }
+    }
+}
