@@ -175,7 +175,7 @@ public struct Codegen {
         case .gemm:
             let tiling = try lowerFullyConnected(node)
             record(node, engine: "matrix", tiling: tiling, from: start)
-        case .concat, .split, .slice, .pad:
+        case .concat, .split, .slice, .pad, .gather:
             let tiling = try lowerDataMovement(node)
             record(node, engine: tiling.isEmpty ? "view" : "load/store", tiling: tiling.isEmpty ? "in place" : tiling, from: start)
         case .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout:

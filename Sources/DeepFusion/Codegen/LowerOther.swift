@@ -137,14 +137,37 @@ extension Codegen {
                     let xStrides = rowMajorStrides(xShape), yStrides = rowMajorStrides(yShape)
                     let start = ranges.enumerated().reduce(0) { $0 + $1.element.start * xStrides[lead + $1.offset] }
                     let steps = Array(repeating: 1, count: lead) + ranges.map(\.step)
-                    guard steps.allSatisfy({ $0 > 0 }) else { throw DFCError("node '\(node.name)': negative slice steps are not supported") }
-                    let op = CopyOp(counts: yShape, srcAddr: x.address + 4 * start, srcStrides: (0..<boxRank).map { xStrides[$0] * steps[$0] },
-                                    dstAddr: y.address, dstStrides: yStrides)
-                    emit(.hostCopy(op), reads: [x.range], writes: [y.range], node: node)
+                    // Strides are unsigned: an axis walked backwards is copied one index at a time.
+                    let backwards = (0..<boxRank).filter { steps[$0] < 0 }
+                    guard backwards.count <= 1 else { throw DFCError("node '\(node.name)': slices reversing more than one axis are not supported") }
+                    var counts = yShape
+                    var repeats = 1, axis = 0
+                    if let b = backwards.first { (repeats, axis, counts[b]) = (yShape[b], b, 1) }
+                    for r in 0..<repeats {
+                        let source = start + r * steps[axis] * xStrides[axis] * (backwards.isEmpty ? 0 : 1)
+                        let op = CopyOp(counts: counts, srcAddr: x.address + 4 * source,
+                                        srcStrides: (0..<boxRank).map { steps[$0] < 0 ? 0 : xStrides[$0] * steps[$0] },
+                                        dstAddr: y.address + 4 * r * yStrides[axis] * (backwards.isEmpty ? 0 : 1), dstStrides: yStrides)
+                        emit(.hostCopy(op), reads: [x.range], writes: [y.range], node: node)
+                    }
                 }
                 copies = 1
             }
             return copies == 0 ? "" : "copied"
+        case .gather:
+            // One slab copy per index (indices are compile-time constants).
+            let x = location(node.inputs[0]), y = location(node.outputs[0])
+            let axis = ShapeMath.normalize(axis: node.int("axis", default: 0), rank: x.shape.count)!
+            let indices = graph.initializers[node.inputs[1]]!.ints
+            let dim = Int64(x.shape[axis])
+            let source = Self.folded(x.shape, axis: axis)
+            let target = [1, source[1], indices.count, source[3]]
+            for (j, index) in indices.enumerated() {
+                let i = Int(index < 0 ? index + dim : index)
+                copyThroughSRAM(from: Box(location: x, shape: source, origin: [0, 0, i, 0]),
+                                to: Box(location: y, shape: target, origin: [0, 0, j, 0]), counts: [1, source[1], 1, source[3]], node: node)
+            }
+            return "\(indices.count) slab copies"
         case .pad:
             let x = location(node.inputs[0]), y = location(node.outputs[0])
             let context = ShapeRules.Context(node: node, inputs: node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) },
@@ -276,6 +299,13 @@ extension Codegen {
             return nil
         case .concat, .split, .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout:
             return nil
+        case .gather:
+            guard let indices = node.input(1).flatMap({ graph.initializers[$0] }), graph.initializers[node.inputs[0]] == nil else {
+                return "Gather needs constant indices and runtime data"
+            }
+            let axis = ShapeMath.normalize(axis: node.int("axis", default: 0), rank: rank(0)) ?? 0
+            let dim = Int64(graph.type(of: node.inputs[0])!.shape[axis])
+            return indices.ints.allSatisfy { $0 >= -dim && $0 < dim } ? nil : "index out of range"
         case .slice:
             return rank(0) <= 4 ? nil : "slices of rank above 4 are not supported"
         case .pad:

@@ -86,60 +86,52 @@ extension Codegen {
 
     // MARK: - Element-wise
 
-    /// How an operand of an element-wise node lines up with its output.
+    /// How an operand of an element-wise node lines up with its output,
+    /// both viewed as 4-d (shorter shapes padded with leading 1s).
     enum Operand {
-        /// Same shape as the output.
+        /// As many elements as the output, in the same order.
         case full(DRAMPlan.Location)
-        /// One value per channel (axis 1), `count` channels, at a DRAM address.
+        /// One value per index of view axis 1, contiguous, at a DRAM address.
         case channel(address: Int, range: MemoryRange)
+        /// Any other NumPy broadcast: read with stride 0 along broadcast axes.
+        case broadcast(DRAMPlan.Location, strides: [Int])
     }
 
-    /// Classifies a value against output shape `shape`; nil if neither full
-    /// nor per-channel (nor a scalar constant, expanded per channel).
+    /// Classifies `value` against the output `shape` (rank <= 4); nil when it does not broadcast.
     func operand(_ value: String, shape: [Int], node: Node) -> Operand? {
         let type = graph.type(of: value)!
+        let view = Self.padded4(shape)!
         if let address = constantAddress["\(node.name)#\(value)#full"] {
             return .full(DRAMPlan.Location(address: address, shape: shape, dtype: .float32))
         }
-        if type.shape == shape || (type.count == shape.reduce(1, *) && ShapeMath.broadcast(type.shape, shape) == shape) {
-            return .full(location(value))
-        }
         if let address = constantAddress["\(node.name)#\(value)#channel"] {
-            let channels = shape.count >= 2 ? shape[1] : 1
-            return .channel(address: address, range: .dram(address, bytes: 4 * channels))
+            return .channel(address: address, range: .dram(address, bytes: 4 * view[1]))
         }
-        guard shape.count >= 2, ShapeMath.broadcast(type.shape, shape) == shape else { return nil }
-        let aligned = Array(repeating: 1, count: shape.count - type.rank) + type.shape
-        let perChannel = aligned.enumerated().allSatisfy { $0.offset == 1 || $0.element == 1 }
-        guard perChannel, aligned[1] == shape[1] else { return nil }
+        if type.count == shape.reduce(1, *) { return .full(location(value)) }
+        guard ShapeMath.broadcast(type.shape, shape) == shape, type.rank <= boxRank else { return nil }
+        let aligned = Array(repeating: 1, count: boxRank - type.rank) + type.shape
         let l = location(value)
-        return .channel(address: l.address, range: l.range)
+        if (0..<boxRank).allSatisfy({ $0 == 1 || aligned[$0] == 1 }) && aligned[1] == view[1] {
+            return .channel(address: l.address, range: l.range)
+        }
+        let own = rowMajorStrides(aligned)
+        return .broadcast(l, strides: (0..<boxRank).map { aligned[$0] == 1 ? 0 : own[$0] })
     }
 
-    /// Whether an element-wise node's operands are all full or per-channel.
+    /// Whether every operand of an element-wise node broadcasts to its output.
     static func elementwiseOperandsLowerable(_ node: Node, graph: Graph) -> Bool {
-        guard let shape = graph.type(of: node.outputs[0])?.shape else { return false }
+        guard let shape = graph.type(of: node.outputs[0])?.shape, shape.count <= boxRank else { return false }
         for value in node.inputs.prefix(node.kind == .batchNormalization ? 1 : node.inputs.count) where !value.isEmpty {
-            let type = graph.type(of: value)!
-            if type.count == shape.reduce(1, *) { continue }
-            if type.count == 1 && graph.initializers[value] != nil { continue }
-            guard shape.count >= 2, ShapeMath.broadcast(type.shape, shape) == shape else { return false }
-            let aligned = Array(repeating: 1, count: shape.count - type.rank) + type.shape
-            guard aligned.enumerated().allSatisfy({ $0.offset == 1 || $0.element == 1 }) else { return false }
+            guard let type = graph.type(of: value), type.rank <= boxRank, ShapeMath.broadcast(type.shape, shape) == shape else { return false }
         }
+        if node.kind == .batchNormalization { return shape.count >= 2 }
         return true
     }
 
     mutating func lowerElementwise(_ node: Node) throws -> String {
-        let yType = graph.type(of: node.outputs[0])!
+        let shape = graph.type(of: node.outputs[0])!.shape
         let y = location(node.outputs[0])
-        let shape = yType.shape
-        let total = yType.count
-        let channels = shape.count >= 2 ? shape[1] : 1
-        let n = shape.count >= 2 ? shape[0] : 1
-        let inner = shape.count >= 2 ? shape[2...].reduce(1, *) : total
-        // The output viewed as [n][channels][1][inner].
-        let view = [n, channels, 1, inner]
+        let view = Self.padded4(shape)!
 
         // The steps, applied in order to the tile of the first operand.
         enum Step {
@@ -147,26 +139,25 @@ extension Codegen {
             case activation(FusedActivation)
             case preluSlope(Operand)
         }
-        var first: Operand
         var steps: [Step] = []
         let inputs = node.inputs.filter { !$0.isEmpty }
         func requireOperand(_ v: String) throws -> Operand {
             guard let o = operand(v, shape: shape, node: node) else {
-                throw DFCError("node '\(node.name)': operand '\(v)' broadcasts in a way the accelerator does not support")
+                throw DFCError("node '\(node.name)': operand '\(v)' does not broadcast to \(shape)")
             }
             return o
         }
+        var first: Operand
         switch node.kind {
         case .batchNormalization:
             first = try requireOperand(inputs[0])
             let scale = constantAddress["\(node.name)#scale"]!, shift = constantAddress["\(node.name)#shift"]!
-            steps = [.binary(.mul, .channel(address: scale, range: .dram(scale, bytes: 4 * channels))),
-                     .binary(.add, .channel(address: shift, range: .dram(shift, bytes: 4 * channels)))]
+            steps = [.binary(.mul, .channel(address: scale, range: .dram(scale, bytes: 4 * view[1]))),
+                     .binary(.add, .channel(address: shift, range: .dram(shift, bytes: 4 * view[1])))]
         case .add, .sub, .mul, .div, .sum:
             var a = try requireOperand(inputs[0]), b = try requireOperand(inputs[1])
             let kind: EltwiseKind = node.kind == .sub ? .sub : node.kind == .mul || node.kind == .div ? .mul : .add
-            if case .channel = a, case .full = b, kind != .sub { swap(&a, &b) }
-            guard case .full = a else { throw DFCError("node '\(node.name)': the accelerator needs a full-size first operand") }
+            if case .full = a {} else if case .full = b, kind != .sub { swap(&a, &b) }
             first = a
             steps = [.binary(kind, b)]
             for extra in inputs.dropFirst(2) { steps.append(.binary(.add, try requireOperand(extra))) }
@@ -179,85 +170,114 @@ extension Codegen {
             steps = [.activation(activation.fused)]
         }
         if let activation = node.activation { steps.append(.activation(activation.fused)) }
-        guard case .full(let a) = first else { throw DFCError("node '\(node.name)': the first operand must be full-size") }
 
-        // Tiles: [channels block][1][inner chunk]; slots for a, b (full operands), a temporary, and channel vectors.
-        let fullOperands = steps.filter { if case .binary(_, .full) = $0 { return true }; if case .preluSlope(.full) = $0 { return true }; return false }.count
-        let needsTemp = steps.contains { if case .preluSlope = $0 { return true }; return false }
-        let tileSlots = 2 * (1 + (fullOperands > 0 ? 1 : 0) + (needsTemp ? 1 : 0))
-        let vectorBytes = 4 * channels * steps.count
-        let budget = (config.sramBytes - vectorBytes) / tileSlots / 4
-        guard budget >= 1 else { throw DFCError("node '\(node.name)': SRAM too small for an element-wise tile") }
-        var cb = channels, chunk = inner
-        if cb * chunk > budget {
-            if chunk <= budget { cb = max(1, budget / chunk) } else { cb = 1; chunk = budget }
+        // SRAM: double-buffered tiles of the accumulator, a second operand and
+        // a temporary (PRelu), then one per-channel vector per step.
+        let needsOperandTile = steps.contains { step in
+            switch step {
+            case .binary(_, .full), .binary(_, .broadcast), .preluSlope(.full), .preluSlope(.broadcast): return true
+            default: return false
+            }
         }
-        let slot = 4 * cb * chunk
-        let vectorBase = tileSlots * slot
+        let needsTemp = steps.contains { if case .preluSlope = $0 { return true }; return false }
+        let perTurn = 1 + (needsOperandTile ? 1 : 0) + (needsTemp ? 1 : 0)
+        let vectorBytes = 4 * view[1] * steps.count
+        let budget = (config.sramBytes - vectorBytes) / (2 * perTurn) / 4
+        guard budget >= 1 else { throw DFCError("node '\(node.name)': SRAM too small for an element-wise tile") }
+        // Tile [1][cb][rb][wb]: whole rows and planes while they fit.
+        var wb = view[3], rb = view[2], cb = view[1]
+        if wb > budget { (wb, rb, cb) = (budget, 1, 1) }
+        else if rb * wb > budget { (rb, cb) = (budget / wb, 1) }
+        else if cb * rb * wb > budget { cb = budget / (rb * wb) }
+        let slot = 4 * cb * rb * wb
+        let vectorBase = 2 * perTurn * slot
         var turn = 0
 
-        for batch in 0..<n {
-            for c0 in stride(from: 0, to: channels, by: cb) {
-                let cc = min(cb, channels - c0)
-                // Per-channel vectors for this channel block.
+        func load(_ o: Operand, origin: [Int], counts: [Int], into address: Int) -> MemoryRange {
+            var t: TransferOp
+            switch o {
+            case .full(let l):
+                t = TransferOp(tensorAt: l.address, shape: view, origin: origin, counts: counts, sramAddr: address)
+                emit(.load(t), reads: [l.range], writes: [.sram(address, bytes: 4 * t.elements)], node: node)
+            case .broadcast(let l, let strides):
+                t = TransferOp(tensorAt: l.address, shape: view, origin: origin, counts: counts, sramAddr: address)
+                t.dramStrides = strides
+                emit(.load(t), reads: [l.range], writes: [.sram(address, bytes: 4 * t.elements)], node: node)
+            case .channel:
+                preconditionFailure("per-channel operands load once per channel block")
+            }
+            return .sram(address, bytes: 4 * t.elements)
+        }
+
+        for batch in 0..<view[0] {
+            for c0 in stride(from: 0, to: view[1], by: cb) {
+                let cc = min(cb, view[1] - c0)
                 var vectors: [Int: Int] = [:]
                 for (i, step) in steps.enumerated() {
-                    let o: Operand
-                    switch step {
-                    case .binary(_, let x), .preluSlope(let x): o = x
-                    case .activation: continue
+                    guard case .binary(_, .channel(let address, let range)) = step else {
+                        if case .preluSlope(.channel(let address, let range)) = step {
+                            let sram = vectorBase + 4 * view[1] * i
+                            let t = TransferOp(tensorAt: address, shape: [view[1]], origin: [c0], counts: [cc], sramAddr: sram)
+                            emit(.load(t), reads: [range], writes: [.sram(sram, bytes: 4 * cc)], node: node)
+                            vectors[i] = sram
+                        }
+                        continue
                     }
-                    guard case .channel(let address, let range) = o else { continue }
-                    let sram = vectorBase + 4 * channels * i
-                    let load = TransferOp(tensorAt: address, shape: [channels], origin: [c0], counts: [cc], sramAddr: sram)
-                    emit(.load(load), reads: [range], writes: [.sram(sram, bytes: 4 * cc)], node: node)
+                    let sram = vectorBase + 4 * view[1] * i
+                    let t = TransferOp(tensorAt: address, shape: [view[1]], origin: [c0], counts: [cc], sramAddr: sram)
+                    emit(.load(t), reads: [range], writes: [.sram(sram, bytes: 4 * cc)], node: node)
                     vectors[i] = sram
                 }
-                for s0 in stride(from: 0, to: inner, by: chunk) {
-                    let sc = min(chunk, inner - s0)
-                    let base = (turn % 2) * (tileSlots / 2) * slot
-                    turn += 1
-                    let aAddress = base, bAddress = base + slot, tAddress = base + 2 * slot
-                    let tile = SRAMTile(addr: aAddress, channels: cc, height: 1, width: sc)
-                    let bytes = 4 * cc * sc
-                    let range = MemoryRange.sram(aAddress, bytes: bytes)
-                    let load = TransferOp(tensorAt: a.address, shape: view, origin: [batch, c0, 0, s0], counts: [1, cc, 1, sc], sramAddr: aAddress)
-                    emit(.load(load), reads: [a.range], writes: [range], node: node)
-                    for (i, step) in steps.enumerated() {
-                        func operandTile(_ o: Operand) -> (SRAMTile, BroadcastKind, MemoryRange) {
-                            switch o {
-                            case .full(let l):
-                                let t = TransferOp(tensorAt: l.address, shape: view, origin: [batch, c0, 0, s0], counts: [1, cc, 1, sc], sramAddr: bAddress)
-                                emit(.load(t), reads: [l.range], writes: [.sram(bAddress, bytes: bytes)], node: node)
-                                return (SRAMTile(addr: bAddress, channels: cc, height: 1, width: sc), .none, .sram(bAddress, bytes: bytes))
-                            case .channel:
+                for r0 in stride(from: 0, to: view[2], by: rb) {
+                    for w0 in stride(from: 0, to: view[3], by: wb) {
+                        let rr = min(rb, view[2] - r0), ww = min(wb, view[3] - w0)
+                        let origin = [batch, c0, r0, w0], counts = [1, cc, rr, ww]
+                        let base = (turn % 2) * perTurn * slot
+                        turn += 1
+                        let aAddress = base, bAddress = base + slot, tAddress = base + 2 * slot
+                        let tile = SRAMTile(addr: aAddress, channels: cc, height: rr, width: ww)
+                        let range: MemoryRange
+                        switch first {
+                        case .channel(let address, let dramRange):
+                            // A broadcast first operand (e.g. a per-channel tensor minus a full one) is expanded by stride-0 loads.
+                            let l = DRAMPlan.Location(address: address, shape: [dramRange.end - dramRange.start], dtype: .float32)
+                            range = load(.broadcast(l, strides: [0, 1, 0, 0]), origin: origin, counts: counts, into: aAddress)
+                        default:
+                            range = load(first, origin: origin, counts: counts, into: aAddress)
+                        }
+                        func operandTile(_ o: Operand, step i: Int) -> (SRAMTile, BroadcastKind, MemoryRange) {
+                            if case .channel = o {
                                 let address = vectors[i]!
                                 return (SRAMTile(addr: address, channels: cc, height: 1, width: 1), .channel, .sram(address, bytes: 4 * cc))
                             }
+                            let r = load(o, origin: origin, counts: counts, into: bAddress)
+                            return (SRAMTile(addr: bAddress, channels: cc, height: rr, width: ww), .none, r)
                         }
-                        switch step {
-                        case .binary(let kind, let o):
-                            let (b, broadcast, bRange) = operandTile(o)
-                            emit(.eltwise(EltwiseOp(kind, a: tile, b: b, output: tile, broadcast: broadcast)),
-                                 reads: [range, bRange], writes: [range], node: node)
-                        case .activation(let activation):
-                            emit(.act(ActOp(input: tile, output: tile, activation: activation)), reads: [range], writes: [range], node: node)
-                        case .preluSlope(let o):
-                            // prelu(x) = relu(x) + slope * (x - relu(x))
-                            let temp = SRAMTile(addr: tAddress, channels: cc, height: 1, width: sc)
-                            let tRange = MemoryRange.sram(tAddress, bytes: bytes)
-                            emit(.act(ActOp(input: tile, output: temp, activation: .relu)), reads: [range], writes: [tRange], node: node)
-                            emit(.eltwise(EltwiseOp(.sub, a: tile, b: temp, output: tile)), reads: [range, tRange], writes: [range], node: node)
-                            let (b, broadcast, bRange) = operandTile(o)
-                            emit(.eltwise(EltwiseOp(.mul, a: tile, b: b, output: tile, broadcast: broadcast)), reads: [range, bRange], writes: [range], node: node)
-                            emit(.eltwise(EltwiseOp(.add, a: tile, b: temp, output: tile)), reads: [range, tRange], writes: [range], node: node)
+                        for (i, step) in steps.enumerated() {
+                            switch step {
+                            case .binary(let kind, let o):
+                                let (b, broadcast, bRange) = operandTile(o, step: i)
+                                emit(.eltwise(EltwiseOp(kind, a: tile, b: b, output: tile, broadcast: broadcast)),
+                                     reads: [range, bRange], writes: [range], node: node)
+                            case .activation(let activation):
+                                emit(.act(ActOp(input: tile, output: tile, activation: activation)), reads: [range], writes: [range], node: node)
+                            case .preluSlope(let o):
+                                // prelu(x) = relu(x) + slope * (x - relu(x))
+                                let temp = SRAMTile(addr: tAddress, channels: cc, height: rr, width: ww)
+                                let tRange = MemoryRange.sram(tAddress, bytes: 4 * tile.elements)
+                                emit(.act(ActOp(input: tile, output: temp, activation: .relu)), reads: [range], writes: [tRange], node: node)
+                                emit(.eltwise(EltwiseOp(.sub, a: tile, b: temp, output: tile)), reads: [range, tRange], writes: [range], node: node)
+                                let (b, broadcast, bRange) = operandTile(o, step: i)
+                                emit(.eltwise(EltwiseOp(.mul, a: tile, b: b, output: tile, broadcast: broadcast)), reads: [range, bRange], writes: [range], node: node)
+                                emit(.eltwise(EltwiseOp(.add, a: tile, b: temp, output: tile)), reads: [range, tRange], writes: [range], node: node)
+                            }
                         }
+                        let store = TransferOp(tensorAt: y.address, shape: view, origin: origin, counts: counts, sramAddr: aAddress)
+                        emit(.store(store), reads: [range], writes: [y.range], node: node)
                     }
-                    let store = TransferOp(tensorAt: y.address, shape: view, origin: [batch, c0, 0, s0], counts: [1, cc, 1, sc], sramAddr: aAddress)
-                    emit(.store(store), reads: [range], writes: [y.range], node: node)
                 }
             }
         }
-        return "channel block \(cb), chunk \(chunk)"
+        return "tile \(cb)x\(rb)x\(wb)"
     }
 }
