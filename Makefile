@@ -3,6 +3,7 @@
 #   make              release build of dfc
 #   make test         install what the tests need (apt, pip), build, run every test
 #   make install      PREFIX=/usr/local DESTDIR= (staged installs welcome)
+#   make bench        dfc vs onnxruntime on six CNNs; writes docs/bench.md (BENCH_FLAGS=--quick)
 #   make proto        regenerate the protobuf-c code from proto/onnx-subset.proto
 #   make sz           line counts per source folder
 
@@ -17,7 +18,7 @@ TEST_FLAGS  := $(BUILD_FLAGS) -Xswiftc -enable-testing
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
 
-.PHONY: all build test deps apt-deps pip-deps conformance-data install uninstall proto sz clean
+.PHONY: all build test deps apt-deps pip-deps conformance-data bench install uninstall proto sz clean
 
 all: build
 
@@ -42,6 +43,11 @@ pip-deps:
 # ONNX's own test models, with inputs and expected outputs (not in git).
 conformance-data: pip-deps
 	$(PYTHON) Tools/gen_conformance.py $(CACHE)/conformance
+
+# Six benchmark networks (seeded weights, cached in $(CACHE)/bench): traffic, cycles,
+# compile and executor wall time next to onnxruntime's; the table goes to docs/bench.md.
+bench: build pip-deps
+	$(PYTHON) Tools/bench.py --cache $(CACHE)/bench --build-flags="$(BUILD_FLAGS)" $(BENCH_FLAGS)
 
 install: build
 	install -d "$(DESTDIR)$(PREFIX)/bin"
