@@ -116,6 +116,58 @@ struct ConformanceTests {
         }
     }
 
+    /// Edge values for integer attributes: what a corrupt or hostile model might hold.
+    static let hostileInts = [0, -1, -3, 4097, Int(Int32.max)]
+
+    /// Every node of every supported operator case, once per attribute
+    /// mutated to each hostile value, and once with each input replaced by
+    /// a scalar: the interpreter must answer with a result or an error and
+    /// never crash (a crash takes the whole test process down).
+    @Test("mutated attributes and inputs give an error, never a crash")
+    func hostileNodes() throws {
+        let directory = TestPaths.conformance
+        guard let manifest = try? ConformanceManifest.load(from: directory) else {
+            Issue.record("no conformance data at \(directory.path); run `make conformance-data`")
+            return
+        }
+        var evaluated = 0, rejected = 0
+        for entry in manifest.cases where entry.suite == "node" && entry.ops.allSatisfy(Self.supportedOps.contains) {
+            let caseDirectory = directory.appendingPathComponent(entry.path)
+            guard let graph = try? ONNXImporter.load(path: caseDirectory.appendingPathComponent("model.onnx").path),
+                  let set = try? ConformanceDataSet.all(in: caseDirectory, graph: graph).first,
+                  graph.nodes.count == 1, let node = graph.nodes.first else { continue }
+            let inputs = node.inputs.map { $0.isEmpty ? nil : set.inputs[$0] ?? graph.initializers[$0] }
+            var variants: [(Node, [Tensor?])] = []
+            for key in node.attributes.keys.sorted() {
+                for value in Self.hostileInts {
+                    var mutated = node
+                    switch node.attributes[key] {
+                    case .int?: mutated.attributes[key] = .int(value)
+                    case .ints(let list)?:
+                        mutated.attributes[key] = .ints(list.isEmpty ? [value] : list.indices.map { $0 == 0 ? value : list[$0] })
+                    default: continue
+                    }
+                    variants.append((mutated, inputs))
+                }
+            }
+            for i in inputs.indices {
+                var replaced = inputs
+                replaced[i] = inputs[i]?.dtype == .int64 ? Tensor(shape: [], ints: [-7]) : Tensor(shape: [], floats: [2])
+                variants.append((node, replaced))
+            }
+            for (candidate, arguments) in variants {
+                do {
+                    _ = try Interpreter.evaluate(candidate, inputs: arguments, opset: graph.opsetVersion)
+                    evaluated += 1
+                } catch is DFCError {
+                    rejected += 1
+                }
+            }
+        }
+        print("hostile nodes: \(evaluated) evaluated, \(rejected) rejected with an error")
+        #expect(evaluated + rejected > 0)
+    }
+
     /// Rows per supported op (and one line for the unsupported ones): cases
     /// containing the op that ran, passed, failed, or were skipped.
     static func table(_ results: [Result]) -> String {

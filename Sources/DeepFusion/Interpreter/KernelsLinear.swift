@@ -28,7 +28,13 @@ struct Window3 {
 
     var inputCount: Int { input.reduce(1, *) }
     var outputCount: Int { output.reduce(1, *) }
-    var kernelCount: Int { kernel.reduce(1, *) }
+    /// Taps per window; saturates rather than overflowing for hostile kernels.
+    var kernelCount: Int {
+        kernel.reduce(1) { count, k in
+            let (product, overflow) = count.multipliedReportingOverflow(by: k)
+            return overflow ? Int.max : product
+        }
+    }
 
     /// A 1x1 window with stride 1 and no padding reads its input as is.
     var isPointwise: Bool {

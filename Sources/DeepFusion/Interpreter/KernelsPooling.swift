@@ -73,11 +73,9 @@ extension Kernels {
                     count = 1
                     let index = [o / (window.output[1] * window.output[2]), (o / window.output[2]) % window.output[1], o % window.output[2]]
                     for axis in 0..<3 {
-                        var inside = 0
-                        for k in 0..<window.kernel[axis] {
-                            let p = index[axis] * window.strides[axis] + k * window.dilations[axis]
-                            if p < padded[axis] { inside += 1 }
-                        }
+                        // Taps k with index * stride + k * dilation < padded extent.
+                        let room = padded[axis] - index[axis] * window.strides[axis]
+                        let inside = room <= 0 ? 0 : min(window.kernel[axis], (room + window.dilations[axis] - 1) / window.dilations[axis])
                         count *= inside
                     }
                 }
@@ -89,26 +87,28 @@ extension Kernels {
 
     /// Calls `body(outputIndex, inputPositions)` for every output position of
     /// a window, with the (d, h, w) input positions its window covers
-    /// (padding excluded).
+    /// (padding excluded). Only kernel taps that land inside the input are
+    /// visited, so the work stays bounded by the input even for a hostile
+    /// kernel far larger than it.
     private static func forEachWindow(_ window: Window3, _ body: (Int, [(Int, Int, Int)]) -> Void) {
         var positions: [(Int, Int, Int)] = []
-        positions.reserveCapacity(window.kernelCount)
+        positions.reserveCapacity(min(window.inputCount, 1 << 16))
+        /// Input indices `o * stride - pad + k * dilation` inside the input, for k in 0..<kernel.
+        func taps(_ o: Int, _ axis: Int) -> StrideTo<Int> {
+            let start = o * window.strides[axis] - window.padsBegin[axis], step = window.dilations[axis]
+            let first = start >= 0 ? 0 : (-start + step - 1) / step
+            let lastInside = window.input[axis] - 1 - start
+            let end = lastInside < 0 ? 0 : min(window.kernel[axis], lastInside / step + 1)
+            return stride(from: start + first * step, to: start + max(first, end) * step, by: step)
+        }
         var o = 0
         for od in 0..<window.output[0] {
             for oh in 0..<window.output[1] {
                 for ow in 0..<window.output[2] {
                     positions.removeAll(keepingCapacity: true)
-                    for kd in 0..<window.kernel[0] {
-                        let d = od * window.strides[0] - window.padsBegin[0] + kd * window.dilations[0]
-                        guard d >= 0 && d < window.input[0] else { continue }
-                        for kh in 0..<window.kernel[1] {
-                            let h = oh * window.strides[1] - window.padsBegin[1] + kh * window.dilations[1]
-                            guard h >= 0 && h < window.input[1] else { continue }
-                            for kw in 0..<window.kernel[2] {
-                                let w = ow * window.strides[2] - window.padsBegin[2] + kw * window.dilations[2]
-                                guard w >= 0 && w < window.input[2] else { continue }
-                                positions.append((d, h, w))
-                            }
+                    for d in taps(od, 0) {
+                        for h in taps(oh, 1) {
+                            for w in taps(ow, 2) { positions.append((d, h, w)) }
                         }
                     }
                     body(o, positions)
