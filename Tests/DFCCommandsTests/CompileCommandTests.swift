@@ -112,4 +112,12 @@ struct CompileCommandTests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("input  %input: f32[2,3,16,16]"))
     }
+
+    @Test("--dump-ir after canonicalization matches the golden file")
+    func dumpCanonicalGolden() throws {
+        let result = try DFCProcess.run(["compile", Self.fixture("tiny_cnn.onnx"), "--dump-ir=eliminate-dead-code"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let golden = try String(contentsOf: DFCProcess.repoRoot.appendingPathComponent("Fixtures/ir/tiny_cnn.canonical.ir"), encoding: .utf8)
+        #expect(result.stdout == golden)
+    }
 }

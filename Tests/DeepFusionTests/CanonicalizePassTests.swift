@@ -79,10 +79,13 @@ struct CanonicalizePassTests {
         let cast = b.node(.cast, "cast", [raw], ["to": .int(1)])
         let w = b.node(.transpose, "wt", [cast], ["perm": .ints([1, 0])])
         let y = b.node(.gemm, "fc", [flat, w], ["transB": .int(1)])
-        let graph = try b.finish([y])
+        // A large constant made from a small description stays a node.
+        let zeros = b.node(.constantOfShape, "zeros", [b.ints("big", [1, 64, 128, 256])])
+        let z = b.node(.add, "z", [zeros, b.weight("one", [1])])
+        let graph = try b.finish([y, z])
 
         let after = try expectPassPreserves(FoldConstants(), on: graph)
-        #expect(after.nodes.map(\.kind) == [.add, .reshape, .gemm])
+        #expect(after.nodes.map(\.kind) == [.add, .reshape, .gemm, .constantOfShape, .add])
         #expect(after.initializers[target] == Tensor(shape: [2], ints: [1, -1]))
         #expect(after.initializers[w]?.shape == [4, 192])
         #expect(after.initializers["raw"] == nil, "dead constants are dropped")

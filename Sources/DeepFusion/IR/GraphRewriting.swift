@@ -41,10 +41,11 @@ extension Graph {
     }
 
     /// Gives node `index` the constant `tensor` as input `input`. The
-    /// initializer it read is overwritten when nothing else reads it (names
-    /// of weights stay stable); otherwise a new one is made beside it.
+    /// initializer it read is overwritten when nothing else reads it and
+    /// the type stays (names of weights stay stable); otherwise a new one is
+    /// made beside it.
     mutating func setConstantInput(nodeAt index: Int, _ input: Int, to tensor: Tensor, name base: String) {
-        if let current = nodes[index].input(input), initializers[current] != nil, !outputs.contains(current),
+        if let current = nodes[index].input(input), initializers[current]?.type == tensor.type, !outputs.contains(current),
            nodes.indices.allSatisfy({ $0 == index || !nodes[$0].inputs.contains(current) }),
            nodes[index].inputs.filter({ $0 == current }).count == 1 {
             initializers[current] = tensor
@@ -114,7 +115,10 @@ extension Graph {
             live.formUnion(nodes[index].inputs.filter { !$0.isEmpty })
         }
         nodes = nodes.indices.filter { keep[$0] }.map { nodes[$0] }
-        for name in initializers.keys where !live.contains(name) { initializers[name] = nil }
+        for (name, tensor) in initializers where !live.contains(name) {
+            if values[name] == nil { values[name] = ValueInfo(tensor.type) }
+            initializers[name] = nil
+        }
         for index in nodes.indices where [.maxPool, .dropout].contains(nodes[index].kind) {
             while nodes[index].outputs.count > 1, let last = nodes[index].outputs.last, !live.contains(last) {
                 nodes[index].outputs.removeLast()

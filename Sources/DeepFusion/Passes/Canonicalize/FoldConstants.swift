@@ -11,6 +11,9 @@ public struct FoldConstants: Pass {
     public let name = "fold-constants"
     public let summary = "evaluate nodes whose inputs are all constants; drop dead code"
 
+    /// Largest result (in elements) folded when it outgrows the node's inputs.
+    static let sizeLimit = 1 << 20
+
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
@@ -40,6 +43,11 @@ public struct FoldConstants: Pass {
             guard let tensor = graph.initializers[name] else { return nil }
             inputs.append(tensor)
         }
+        // Folding must not blow a small description up into a large
+        // constant (ConstantOfShape of a feature map's shape...).
+        let given = inputs.reduce(0) { $0 + ($1?.count ?? 0) }
+        let made = node.outputs.reduce(0) { $0 + (graph.type(of: $1)?.count ?? 0) }
+        guard made <= max(given, sizeLimit) else { return nil }
         // A node the interpreter rejects (training-mode Dropout...) stays
         // for the later stages to report.
         return try? Interpreter.evaluate(node, inputs: inputs, opset: graph.opsetVersion)

@@ -9,9 +9,10 @@ public struct FuseActivations: Pass {
     public let name = "fuse-activations"
     public let summary = "fuse Relu, Clip, LeakyRelu, Sigmoid, HardSwish... into their producer"
 
-    /// Ops whose single output the accelerator can pass through an activation.
+    /// Ops whose single output the accelerator can pass through an
+    /// activation (Sum is a chain of adds, Div by a constant a multiply).
     static let producers: Set<OpKind> = [
-        .conv, .convTranspose, .gemm, .matMul, .add, .sub, .mul, .batchNormalization,
+        .conv, .convTranspose, .gemm, .matMul, .add, .sub, .mul, .div, .sum, .batchNormalization,
         .averagePool, .maxPool, .globalAveragePool,
     ]
 
