@@ -25,7 +25,7 @@ enum ImportFixtures {
     /// Imports and infers shapes the way `dfc compile` does.
     static func compile(_ path: String, inputShapes: [String: [Int]] = [:]) throws -> Graph {
         var graph = try ONNXImporter.load(path: path)
-        try PassManager().run(&graph, options: CompileOptions(inputShapes: inputShapes))
+        try PassManager(passes: [InferShapes()]).run(&graph, options: CompileOptions(inputShapes: inputShapes))
         return graph
     }
 

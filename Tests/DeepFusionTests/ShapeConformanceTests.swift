@@ -44,7 +44,7 @@ struct ShapeConformanceTests {
             for input in graph.inputs where graph.values[input]?.type == nil {
                 if let type = expected[input] { bindings[input] = type.shape }
             }
-            try PassManager().run(&graph, options: CompileOptions(inputShapes: bindings))
+            try PassManager(passes: [InferShapes()]).run(&graph, options: CompileOptions(inputShapes: bindings))
             let wrong = ImportFixtures.mismatches(graph, expected)
             return wrong.isEmpty ? (.passed, "") : (.failed, wrong.prefix(3).joined(separator: "; "))
         } catch let error as DFCError {
