@@ -539,22 +539,29 @@ def fusion_table(nets: list[Network], config: str) -> str:
     return table(nets, columns, summary=summary)
 
 
-def heavy_layers_table(nets: list[Network], config: str, top: int = 3) -> str:
+def heavy_layers_table(nets: list[Network], config: str, by: str, top: int = 3) -> str:
+    """The `top` layers of each network by DRAM traffic (by="traffic") or by cycles (by="cycles"), from
+    the report's per-layer rows (a layer's cycles run from its first instruction's start to its last
+    one's end, so overlapping layers share time)."""
     rows = []
     for net in nets:
         cell = net.cells.get((config, DEFAULT_VARIANT.key))
         if cell is None or cell.report is None:
             continue
-        total = cell.report["predicted_dram_bytes"] or 1
-        layers = sorted(cell.report.get("layers", []),
-                        key=lambda l: (-(l["dram_read_bytes"] + l["dram_write_bytes"]), l["node"]))
-        for layer in layers[:top]:
-            traffic = layer["dram_read_bytes"] + layer["dram_write_bytes"]
-            rows.append([net.name, layer["node"], layer["op"], f_mb(traffic), f_pct(traffic / total),
+        report = cell.report
+
+        def traffic(layer: dict) -> int:
+            return layer["dram_read_bytes"] + layer["dram_write_bytes"]
+
+        measure = traffic if by == "traffic" else (lambda layer: layer["cycles"])
+        total = (report["predicted_dram_bytes"] if by == "traffic" else report["predicted_cycles"]) or 1
+        for layer in sorted(report.get("layers", []), key=lambda l: (-measure(l), l["node"]))[:top]:
+            rows.append([net.name, layer["node"], layer["op"], layer.get("engine", ""), f_mb(traffic(layer)),
                          f_mb(layer["dram_weight_bytes"]), f_mb(layer["dram_activation_bytes"]),
-                         layer.get("tiling", "")])
-    return md_table(["Network", "layer", "op", "DRAM MB", "share", "weights MB", "activations MB", "tiling"],
-                    rows, ["l", "l", "l", "r", "r", "r", "r", "l"])
+                         f_mcycles(layer["cycles"]), f_pct(measure(layer) / total), layer.get("tiling", "")])
+    share = "share of DRAM" if by == "traffic" else "share of cycles"
+    return md_table(["Network", "layer", "op", "engine", "DRAM MB", "weights MB", "activations MB", "Mcycles",
+                     share, "tiling"], rows, ["l", "l", "l", "l", "r", "r", "r", "r", "r", "l"])
 
 
 # ----------------------------------------------------------------------------- machine
@@ -706,7 +713,9 @@ def main() -> int:
         for config in configs:
             sections.append((f"Deep fusion vs layer-by-layer at {config_label(config)}", fusion_table(nets, config)))
     sections.append(("Traffic and cycles per accelerator config", configs_table(nets, configs, variants)))
-    sections.append((f"Heaviest layers by DRAM traffic at {config_label(primary)}", heavy_layers_table(nets, primary)))
+    sections.append((f"Heaviest layers by DRAM traffic at {config_label(primary)}",
+                     heavy_layers_table(nets, primary, "traffic")))
+    sections.append((f"Slowest layers by cycles at {config_label(primary)}", heavy_layers_table(nets, primary, "cycles")))
 
     for title, text in sections:
         print(f"\n## {title}\n\n{text}")
@@ -767,6 +776,9 @@ def write_doc(path: str, sections: list[tuple[str, str]], failures: list[str], w
         f"  then the median of {ort_repeats} runs (session creation excluded). **dfc / ort**: the ratio of the two.",
         f"- **rel. L2 vs ort**: ||dfc - ort||_2 / ||ort||_2 over the output; the bench fails above {REL_L2_LIMIT:g}.",
         "- **SRAM peak KiB**: the highest SRAM address any instruction touches.",
+        "- **Heaviest / slowest layers**: the report's per-layer rows (the default compile at "
+        f"`{config_label(primary)}`); a layer's",
+        "  cycles run from its first instruction's start to its last one's end, so overlapping layers share time.",
     ]
     if fusion:
         lines += [
