@@ -173,10 +173,14 @@ struct CanonicalizePassTests {
         // Shared weight: the folded copy must not change the other reader.
         let c2 = b.node(.conv, "conv2", [x, "w"], ["pads": .ints([1, 1, 1, 1])])
         let m2 = b.node(.mul, "mul2", [c2, b.weight("scale2", [4, 1, 1])])
-        let graph = try b.finish([w, m2])
+        // A BatchNorm of a graph input stays and absorbs the maps after it.
+        let n = b.node(.batchNormalization, "bn", [x, b.positive("s", [3]), b.weight("o", [3]), b.weight("m", [3]), b.positive("v", [3])])
+        let m3 = b.node(.mul, "mul3", [n, b.weight("scale3", [1, 3, 1, 1])])
+        let a3 = b.node(.add, "add3", [m3, b.weight("shift3", [3, 1, 1])])
+        let graph = try b.finish([w, m2, a3])
 
         let after = try expectPassPreserves(FoldBatchNorm(), on: graph)
-        #expect(after.nodes.map(\.name) == ["conv", "spatial", "conv2"])
+        #expect(after.nodes.map(\.name) == ["conv", "spatial", "conv2", "bn"])
         #expect(after.node("spatial")?.inputs.first == d)
         #expect(after.node("conv")?.inputs[1] != after.node("conv2")?.inputs[1])
     }

@@ -5,7 +5,8 @@
 ///
 /// Only when the producer's output feeds nothing else, so no other reader
 /// sees the changed values. A BatchNormalization that cannot be folded stays
-/// (later stages run it as a per-channel scale and shift).
+/// (later stages run it as a per-channel scale and shift) and absorbs the
+/// per-channel maps after it instead (DenseNet's BatchNorm -> Mul -> Add).
 public struct FoldBatchNorm: Pass {
     public let name = "fold-batchnorm"
     public let summary = "fold BatchNormalization and per-channel Mul/Add/Sub/Div into the preceding Conv or Gemm"
@@ -98,8 +99,9 @@ public struct FoldBatchNorm: Pass {
     }
 }
 
-/// A producer's constant weight and bias, with the output channel of each
-/// weight element, so a per-channel affine map can be folded into them.
+/// A producer's constant weight and bias (a BatchNormalization's scale and
+/// bias), with the output channel of each weight element, so a per-channel
+/// affine map can be folded into them.
 struct WeightLayout {
     var weight: Tensor
     var bias: Tensor
@@ -123,6 +125,11 @@ struct WeightLayout {
             let inputsPerGroup = inputs / group
             channels = perGroup * group
             channel = { i in (i / (perGroup * kernel) / inputsPerGroup) * perGroup + (i / kernel) % perGroup }
+        case .batchNormalization:
+            // Scale and bias play weight and bias: y = scale * normalized(x) + bias.
+            guard node.int("spatial", default: 1) != 0, node.int("training_mode", default: 0) == 0 else { return nil }
+            channels = weight.count
+            channel = { $0 }
         case .gemm:
             // The folded bias is added as is, so beta must be 1.
             guard weight.shape.count == 2, node.float("beta", default: 1) == 1 else { return nil }
