@@ -1,6 +1,7 @@
 # DeepFusion — build, test and install dfc.
 #
 #   make              release build of dfc
+#   make demo         compile, verify and run the ResNet-8 shipped in Fixtures/demo
 #   make test         install what the tests need (apt, pip), build, run every test
 #   make install      PREFIX=/usr/local DESTDIR= (staged installs welcome)
 #   make bench        dfc vs onnxruntime on six CNNs; writes docs/bench.md (BENCH_FLAGS=--quick)
@@ -18,12 +19,25 @@ TEST_FLAGS  := $(BUILD_FLAGS) -Xswiftc -enable-testing
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
 
-.PHONY: all build test deps apt-deps pip-deps conformance-data bench install uninstall proto sz clean
+DEMO_OUT := out/demo
+
+.PHONY: all build demo test deps apt-deps pip-deps conformance-data bench install uninstall proto sz clean
 
 all: build
 
 build: apt-deps
 	$(SWIFT) build $(BUILD_FLAGS) --product dfc
+
+# The bundled example: compile with --verify, run, compare with onnxruntime's output.
+demo: build
+	@mkdir -p $(DEMO_OUT)
+	@BIN="$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)"; \
+	set -e; \
+	echo "\$$ dfc compile Fixtures/demo/resnet8.onnx -o $(DEMO_OUT)/resnet8.dfx --verify --report $(DEMO_OUT)/report.json"; \
+	"$$BIN/dfc" compile Fixtures/demo/resnet8.onnx -o $(DEMO_OUT)/resnet8.dfx --verify --report $(DEMO_OUT)/report.json; \
+	echo "\$$ dfc run $(DEMO_OUT)/resnet8.dfx --input input=Fixtures/demo/resnet8.input.npy --output-dir $(DEMO_OUT) --stats $(DEMO_OUT)/stats.json"; \
+	"$$BIN/dfc" run $(DEMO_OUT)/resnet8.dfx --input input=Fixtures/demo/resnet8.input.npy --output-dir $(DEMO_OUT) --stats $(DEMO_OUT)/stats.json; \
+	"$$BIN/dfc" compare $(DEMO_OUT)/output.npy Fixtures/demo/resnet8.expected.npy
 
 test: deps conformance-data
 	$(SWIFT) build $(TEST_FLAGS)
