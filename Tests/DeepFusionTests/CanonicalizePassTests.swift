@@ -239,7 +239,16 @@ struct CanonicalizePassTests {
         let m = b.node(.mul, "mul", [standalone, standalone])
         let twice = b.node(.relu, "relu2", [m])
         let other = b.node(.sigmoid, "other", [m])
-        let graph = try b.finish([clip, twice, other])
+        // A Concat passes its activation on to every part.
+        let c1 = b.node(.conv, "part1", [x, b.weight("w1", [2, 3, 1, 1])])
+        let p2 = b.node(.averagePool, "part2", [x], ["kernel_shape": .ints([1, 1])])
+        let cat = b.node(.concat, "cat", [c1, p2], ["axis": .int(1)])
+        let catRelu = b.node(.relu, "cat_relu", [cat])
+        // ...unless a part cannot take it (a graph input).
+        let p3 = b.node(.averagePool, "part3", [x], ["kernel_shape": .ints([1, 1])])
+        let cat2 = b.node(.concat, "cat2", [x, p3], ["axis": .int(1)])
+        let cat2Relu = b.node(.relu, "cat2_relu", [cat2])
+        let graph = try b.finish([clip, twice, other, catRelu, cat2Relu])
 
         let after = try expectPassPreserves(FuseActivations(), on: graph)
         #expect(after.node("conv")?.activation == .relu)
@@ -248,7 +257,10 @@ struct CanonicalizePassTests {
         #expect(after.node("gap")?.activation == .sigmoid)
         #expect(after.node("fc")?.activation == .clip(min: 0, max: 0.5))
         #expect(after.producer(of: clip)?.name == "fc", "the graph output keeps its name")
-        #expect(after.nodes.filter { OpKind.unaryElementwise.contains($0.kind) }.map(\.name) == ["tanh", "relu2", "other"])
+        #expect(after.nodes.filter { OpKind.unaryElementwise.contains($0.kind) }.map(\.name) == ["tanh", "relu2", "other", "cat2_relu"])
+        #expect(after.node("part1")?.activation == .relu && after.node("part2")?.activation == .relu)
+        #expect(after.producer(of: catRelu)?.name == "cat")
+        #expect(after.node("part3")?.activation == nil)
     }
 
     @Test("canonicalize-views makes every view a Reshape to a constant shape")

@@ -3,8 +3,9 @@
 /// POOL all end with a fused activation): the pre-activation tensor is then
 /// never written. The producer takes over the activation's output name.
 ///
-/// An activation stays a node when its input is a graph input, a constant,
-/// read by anything else, or produced by a node that cannot take it.
+/// An activation of a Concat moves into each part (ShuffleNet's Concat ->
+/// Relu). An activation stays a node when its input is a graph input, a
+/// constant, read by anything else, or produced by a node that cannot take it.
 public struct FuseActivations: Pass {
     public let name = "fuse-activations"
     public let summary = "fuse Relu, Clip, LeakyRelu, Sigmoid, HardSwish... into their producer"
@@ -29,16 +30,29 @@ public struct FuseActivations: Pass {
     /// true when the node is gone.
     static func fuse(activationAt index: Int, in graph: inout Graph) -> Bool {
         let node = graph.nodes[index]
+        let producerOf = graph.producers(), consumers = graph.consumers()
         guard let activation = activation(of: node, in: graph), let input = node.input(0), let output = node.outputs.first,
-              let producerIndex = graph.producers()[input], graph.isSoleUse(of: input, by: index, consumers: graph.consumers())
+              let producerIndex = producerOf[input], graph.isSoleUse(of: input, by: index, consumers: consumers)
         else { return false }
-        let producer = graph.nodes[producerIndex]
-        guard producers.contains(producer.kind), producer.activation == nil, producer.outputs.count == 1,
-              graph.type(of: input)?.dtype == .float32 else { return false }
-        graph.nodes[producerIndex].activation = activation
+        // An element-wise map commutes with Concat: it moves into every
+        // part, each of which must be able to take it.
+        let targets = graph.nodes[producerIndex].kind == .concat
+            ? graph.nodes[producerIndex].inputs.map { part in
+                producerOf[part].flatMap { graph.isSoleUse(of: part, by: producerIndex, consumers: consumers) ? $0 : nil }
+            }
+            : [producerIndex]
+        guard !targets.isEmpty, targets.allSatisfy({ $0.map { canTake(nodeAt: $0, in: graph) } ?? false }) else { return false }
+        for target in targets.compactMap({ $0 }) { graph.nodes[target].activation = activation }
         graph.nodes.remove(at: index)
         graph.renameValue(input, to: output)
         return true
+    }
+
+    /// Whether node `index` can apply an activation to its result.
+    static func canTake(nodeAt index: Int, in graph: Graph) -> Bool {
+        let node = graph.nodes[index]
+        return producers.contains(node.kind) && node.activation == nil && node.outputs.count == 1
+            && graph.type(of: node.outputs[0])?.dtype == .float32
     }
 
     /// The activation an activation node applies, when its parameters are
