@@ -35,7 +35,7 @@ import Testing
     }
 
     static func run(_ arguments: [String]) throws {
-        var command = try Run.parse(arguments)
+        let command = try Run.parse(arguments)
         try command.run()
     }
 
