@@ -67,6 +67,10 @@ public struct Codegen {
                 addConstant("\(node.name)#shift", Tensor(shape: [shift.count], floats: shift))
             case .add, .sub, .mul, .div, .pRelu:
                 addOperandConstants(node)
+            case .convTranspose:
+                if let w = graph.initializers[node.inputs[1]] {
+                    addConstant("\(node.name)#weights", Self.transposedConvWeights(w, groups: node.int("group", default: 1)))
+                }
             default:
                 break
             }
@@ -122,6 +126,9 @@ public struct Codegen {
     /// Where a runtime value or constant lives in DRAM.
     func location(_ value: String) -> DRAMPlan.Location {
         if let location = plan.locations[value] { return location }
+        if graph.initializers[value] == nil, let address = constantAddress[value] {
+            return DRAMPlan.Location(address: address, shape: [], dtype: .float32)
+        }
         let tensor = graph.initializers[value]!
         return DRAMPlan.Location(address: constantAddress[value]!, shape: tensor.shape, dtype: tensor.dtype)
     }
@@ -162,7 +169,7 @@ public struct Codegen {
     mutating func lower(_ node: Node) throws {
         let start = sequencer.instructions.count
         switch node.kind {
-        case .conv:
+        case .conv, .convTranspose:
             let tiling = try lowerConv(node)
             record(node, engine: tiling.depthwise ? "vector" : "matrix", tiling: tiling.description, from: start)
         case .maxPool, .averagePool, .globalAveragePool, .globalMaxPool:

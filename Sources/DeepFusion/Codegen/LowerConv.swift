@@ -17,13 +17,65 @@ extension Codegen {
             groups: node.int("group", default: 1))
     }
 
+    /// ConvTranspose as a stride-1 convolution of the zero-inserted input
+    /// with the flipped, transposed weights. The zero-inserted input never
+    /// exists in DRAM: each input tile is zeroed in SRAM by an out-of-range
+    /// LOAD (no DRAM traffic) and the real rows are scattered into it by a
+    /// LOAD with strided SRAM placement.
+    func convTransposeGeometry(_ node: Node) throws -> (ConvGeometry, ZeroInsertion) {
+        let x = graph.type(of: node.inputs[0])!, wt = graph.type(of: node.inputs[1])!, y = graph.type(of: node.outputs[0])!
+        let two = x.rank == 4
+        let t = try ConvTransposeGeometry(node: node, spatial: Array(x.shape[2...]), kernel: Array(wt.shape[2...]))
+        let kh = two ? t.kernel[0] : 1, kw = t.kernel.last!
+        let dh = two ? t.dilations[0] : 1, dw = t.dilations.last!
+        let ho = two ? y.shape[2] : 1, wo = y.shape.last!
+        let g = ConvGeometry(n: x.shape[0], cin: x.shape[1], h: ho + dh * (kh - 1), w: wo + dw * (kw - 1),
+                             cout: y.shape[1], ho: ho, wo: wo, kh: kh, kw: kw, sh: 1, sw: 1, dh: dh, dw: dw,
+                             padTop: 0, padLeft: 0, groups: node.int("group", default: 1))
+        let insertion = ZeroInsertion(
+            height: two ? x.shape[2] : 1, width: x.shape.last!,
+            strideH: two ? t.strides[0] : 1, strideW: t.strides.last!,
+            offsetTop: dh * (kh - 1) - (two ? t.padsBegin[0] : 0), offsetLeft: dw * (kw - 1) - t.padsBegin.last!)
+        return (g, insertion)
+    }
+
+    /// Where input row/column i of a ConvTranspose lands in the virtual input.
+    struct ZeroInsertion {
+        var height, width, strideH, strideW, offsetTop, offsetLeft: Int
+    }
+
+    /// ConvTranspose weights [C][M/g][kh][kw] as convolution weights
+    /// [M][C/g][kh][kw], flipped in both spatial axes.
+    static func transposedConvWeights(_ w: Tensor, groups: Int) -> Tensor {
+        let c = w.shape[0], mg = w.shape[1], kh = w.shape.count > 3 ? w.shape[2] : 1, kw = w.shape.last!
+        let cg = c / groups, khw = kh * kw
+        let source = w.floats
+        var out = [Float](repeating: 0, count: source.count)
+        for group in 0..<groups {
+            for m in 0..<mg {
+                for ci in 0..<cg {
+                    for k in 0..<khw {
+                        let from = (((group * cg + ci) * mg + m) * khw) + k
+                        let to = (((group * mg + m) * cg + ci) * khw) + (khw - 1 - k)
+                        out[to] = source[from]
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [mg * groups, cg] + Array(w.shape[2...]), floats: out)
+    }
+
     mutating func lowerConv(_ node: Node) throws -> ConvTiling {
-        let g = try convGeometry(node)
+        let transposed = node.kind == .convTranspose
+        let (g, insertion): (ConvGeometry, ZeroInsertion?) = transposed
+            ? try convTransposeGeometry(node)
+            : (try convGeometry(node), nil)
         let hasBias = node.input(2) != nil
         guard let tiling = ConvTiling.best(g, hasBias: hasBias, config: config) else {
             throw DFCError("node '\(node.name)': no tiling of this convolution fits \(config.sramBytes) bytes of SRAM (one output row is too large)")
         }
-        let x = location(node.inputs[0]), wt = location(node.inputs[1]), y = location(node.outputs[0])
+        let x = location(node.inputs[0]), y = location(node.outputs[0])
+        let wt = transposed ? location("\(node.name)#weights") : location(node.inputs[1])
         let bias = node.input(2).map { location($0) }
         let khw = g.kh * g.kw
         let weightCin = g.depthwise ? 1 : (g.groups == 1 ? g.cin : g.cinPerGroup)
@@ -74,10 +126,32 @@ extension Codegen {
             let address = inputBase + (inputTurn % 2) * inputSlot
             inputTurn += 1
             let height = g.inputRows(rows)
-            let t = TransferOp(tensorAt: x.address, shape: xShape, origin: [n, channels.lowerBound, y0 * g.sh - g.padTop, -g.padLeft],
-                               counts: [1, channels.count, height, g.inputCols], sramAddr: address)
-            emit(.load(t), reads: [x.range], writes: [.sram(address, bytes: 4 * t.elements)], node: node)
-            return SRAMTile(addr: address, channels: channels.count, height: height, width: g.inputCols)
+            let tile = SRAMTile(addr: address, channels: channels.count, height: height, width: g.inputCols)
+            let tileRange = MemoryRange.sram(address, bytes: 4 * tile.elements)
+            guard let z = insertion else {
+                let t = TransferOp(tensorAt: x.address, shape: xShape, origin: [n, channels.lowerBound, y0 * g.sh - g.padTop, -g.padLeft],
+                                   counts: [1, channels.count, height, g.inputCols], sramAddr: address)
+                emit(.load(t), reads: [x.range], writes: [tileRange], node: node)
+                return tile
+            }
+            // Zero the tile: every cell of this box lies outside the tensor.
+            let zero = TransferOp(tensorAt: x.address, shape: xShape, origin: [n, channels.lowerBound, -height, 0],
+                                  counts: [1, channels.count, height, g.inputCols], sramAddr: address)
+            emit(.load(zero), reads: [], writes: [tileRange], node: node)
+            // Input rows and columns that land in this tile.
+            func first(_ offset: Int, _ stride: Int) -> Int { max(0, (offset + stride - 1) / stride) }
+            let row0 = max(0, Self.ceilDivide(y0 - z.offsetTop, z.strideH))
+            let row1 = min(z.height, Self.floorDivide(y0 + height - 1 - z.offsetTop, z.strideH) + 1)
+            let col0 = max(0, Self.ceilDivide(-z.offsetLeft, z.strideW))
+            let col1 = min(z.width, Self.floorDivide(g.inputCols - 1 - z.offsetLeft, z.strideW) + 1)
+            guard row1 > row0, col1 > col0 else { return tile }
+            let tileRow = row0 * z.strideH + z.offsetTop - y0, tileCol = col0 * z.strideW + z.offsetLeft
+            _ = first
+            var t = TransferOp(tensorAt: x.address, shape: [g.n, g.cin, z.height, z.width], origin: [n, channels.lowerBound, row0, col0],
+                               counts: [1, channels.count, row1 - row0, col1 - col0], sramAddr: address + 4 * (tileRow * g.inputCols + tileCol))
+            t.sramStrides = [0, height * g.inputCols, z.strideH * g.inputCols, z.strideW]
+            emit(.load(t), reads: [x.range], writes: [tileRange], node: node)
+            return tile
         }
         func convolve(_ unit: ConvTiling.Unit, block: Int, input: SRAMTile, weights: Int, output: SRAMTile) {
             let last = block == unit.inputs.count - 1
@@ -142,4 +216,7 @@ extension Codegen {
         }
         return tiling
     }
+
+    static func ceilDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
+    static func floorDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
 }

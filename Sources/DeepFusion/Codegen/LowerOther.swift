@@ -269,6 +269,10 @@ extension Codegen {
             let x = graph.type(of: node.inputs[0])!, y = graph.type(of: node.outputs[0])!
             if groups > 1 && !(groups == x.shape[1] && y.shape[1] == x.shape[1]) && y.shape[1] % groups != 0 { return "unsupported grouping" }
             return nil
+        case .convTranspose:
+            guard rank(0) == 3 || rank(0) == 4 else { return "only 1-d and 2-d transposed convolutions are supported" }
+            guard graph.initializers[node.inputs[1]] != nil else { return "ConvTranspose needs constant weights" }
+            return nil
         case .maxPool, .averagePool, .globalAveragePool, .globalMaxPool:
             guard rank(0) == 3 || rank(0) == 4 else { return "only 1-d and 2-d pooling is supported" }
             if node.outputs.count > 1 && !node.outputs[1].isEmpty { return "MaxPool indices are not supported" }
