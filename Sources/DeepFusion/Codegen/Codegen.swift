@@ -67,6 +67,9 @@ public struct Codegen {
                 addConstant("\(node.name)#shift", Tensor(shape: [shift.count], floats: shift))
             case .add, .sub, .mul, .div, .pRelu:
                 addOperandConstants(node)
+            case .pad where Self.padValue(node, graph: graph) != 0:
+                addConstant("\(node.name)#one", Tensor(shape: [1], floats: [1]))
+                addConstant("\(node.name)#value", Tensor(shape: [1], floats: [Self.padValue(node, graph: graph)]))
             case .convTranspose:
                 if let w = graph.initializers[node.inputs[1]] {
                     addConstant("\(node.name)#weights", Self.transposedConvWeights(w, groups: node.int("group", default: 1)))

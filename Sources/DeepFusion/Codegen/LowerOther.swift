@@ -177,9 +177,14 @@ extension Codegen {
                 throw DFCError("node '\(node.name)': pads of rank above 4 are not supported")
             }
             let origin = Array(repeating: 0, count: boxRank - begin.count) + begin.map { -$0 }
-            copyThroughSRAM(from: Box(location: x, shape: xShape, origin: origin),
-                            to: Box(location: y, shape: yShape, origin: [0, 0, 0, 0]), counts: yShape, node: node)
-            return "zero-filled copy"
+            let value = Self.padValue(node, graph: graph)
+            if value == 0 {
+                copyThroughSRAM(from: Box(location: x, shape: xShape, origin: origin),
+                                to: Box(location: y, shape: yShape, origin: [0, 0, 0, 0]), counts: yShape, node: node)
+                return "zero-filled copy"
+            }
+            padWithValue(x: x, xShape: xShape, origin: origin, y: y, yShape: yShape, node: node)
+            return "copy with border value \(value)"
         default:
             throw DFCError("node '\(node.name)': not a data-movement op")
         }
@@ -314,14 +319,66 @@ extension Codegen {
             return rank(0) <= 4 ? nil : "slices of rank above 4 are not supported"
         case .pad:
             let mode = node.string("mode", default: "constant")
-            let value = graph.opsetVersion >= 11 ? node.input(2).flatMap { graph.initializers[$0]?.floats.first } ?? 0 : node.float("value", default: 0)
-            return mode == "constant" && value == 0 && rank(0) <= 4 ? nil : "only zero padding is supported"
+            guard mode == "constant" else { return "only constant padding is supported" }
+            guard graph.opsetVersion < 11 || node.input(2).map({ graph.initializers[$0] != nil }) ?? true else { return "the pad value must be a constant" }
+            return rank(0) <= 4 ? nil : "pads of rank above 4 are not supported"
         case .softmax, .lrn, .transpose, .reduceMean:
             return rank(0) <= hostRank ? nil : "rank above \(hostRank)"
         case .resize, .upsample:
             return rank(0) <= 4 ? nil : "only resizes of rank up to 4 are supported"
         default:
             return "\(node.opType) is not supported on the accelerator"
+        }
+    }
+
+    /// A constant Pad's border value.
+    static func padValue(_ node: Node, graph: Graph) -> Float {
+        graph.opsetVersion >= 11 ? node.input(2).flatMap { graph.initializers[$0]?.floats.first } ?? 0 : node.float("value", default: 0)
+    }
+
+    /// Pad with a non-zero border value v, chunk by chunk in SRAM:
+    /// t = x zero-filled, m = 1 inside x and 0 outside (a stride-0 LOAD of the
+    /// constant 1 zero-fills the border), w = v everywhere;
+    /// then w -= w * m leaves v on the border only, and t += w.
+    mutating func padWithValue(x: DRAMPlan.Location, xShape: [Int], origin: [Int], y: DRAMPlan.Location, yShape: [Int], node: Node) {
+        let one = constantAddress["\(node.name)#one"]!, value = constantAddress["\(node.name)#value"]!
+        let budget = config.sramBytes / 3 / 4
+        var chunk = yShape
+        for d in 0..<boxRank {
+            let inner = chunk[(d + 1)...].reduce(1, *)
+            if inner * chunk[d] <= budget { break }
+            chunk[d] = max(1, budget / inner)
+            if chunk[d] == 1 && inner > budget { continue }
+            break
+        }
+        var index = [Int](repeating: 0, count: boxRank)
+        while true {
+            let size = (0..<boxRank).map { min(chunk[$0], yShape[$0] - index[$0]) }
+            let count = size.reduce(1, *), bytes = 4 * count
+            let t = 0, m = bytes, w = 2 * bytes
+            let tile = { (address: Int) in SRAMTile(addr: address, channels: size[0] * size[1], height: size[2], width: size[3]) }
+            let at = (0..<boxRank).map { origin[$0] + index[$0] }
+            let load = TransferOp(tensorAt: x.address, shape: xShape, origin: at, counts: size, sramAddr: t)
+            emit(.load(load), reads: [x.range], writes: [.sram(t, bytes: bytes)], node: node)
+            var mask = TransferOp(tensorAt: one, shape: xShape, origin: at, counts: size, sramAddr: m)
+            mask.dramStrides = [0, 0, 0, 0]
+            emit(.load(mask), reads: [.dram(one, bytes: 4)], writes: [.sram(m, bytes: bytes)], node: node)
+            var fill = TransferOp(tensorAt: value, shape: size, origin: [0, 0, 0, 0], counts: size, sramAddr: w)
+            fill.dramStrides = [0, 0, 0, 0]
+            emit(.load(fill), reads: [.dram(value, bytes: 4)], writes: [.sram(w, bytes: bytes)], node: node)
+            emit(.eltwise(EltwiseOp(.mul, a: tile(m), b: tile(w), output: tile(m))), reads: [.sram(m, bytes: bytes), .sram(w, bytes: bytes)], writes: [.sram(m, bytes: bytes)], node: node)
+            emit(.eltwise(EltwiseOp(.sub, a: tile(w), b: tile(m), output: tile(w))), reads: [.sram(m, bytes: bytes), .sram(w, bytes: bytes)], writes: [.sram(w, bytes: bytes)], node: node)
+            emit(.eltwise(EltwiseOp(.add, a: tile(t), b: tile(w), output: tile(t))), reads: [.sram(t, bytes: bytes), .sram(w, bytes: bytes)], writes: [.sram(t, bytes: bytes)], node: node)
+            let store = TransferOp(tensorAt: y.address, shape: yShape, origin: index, counts: size, sramAddr: t)
+            emit(.store(store), reads: [.sram(t, bytes: bytes)], writes: [y.range], node: node)
+            var d = boxRank - 1
+            while d >= 0 {
+                index[d] += chunk[d]
+                if index[d] < yShape[d] { break }
+                index[d] = 0
+                d -= 1
+            }
+            if d < 0 { return }
         }
     }
 }
