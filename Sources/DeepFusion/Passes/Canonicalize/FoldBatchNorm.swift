@@ -16,13 +16,13 @@ public struct FoldBatchNorm: Pass {
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
         var index = 0
         while index < graph.nodes.count {
-            if try !Self.fold(nodeAt: index, in: &graph) { index += 1 }
+            if !Self.fold(nodeAt: index, in: &graph) { index += 1 }
         }
     }
 
     /// Folds node `index` into its producer if it is a foldable affine map;
     /// true when the node is gone.
-    static func fold(nodeAt index: Int, in graph: inout Graph) throws -> Bool {
+    static func fold(nodeAt index: Int, in graph: inout Graph) -> Bool {
         let node = graph.nodes[index]
         guard let (operand, map) = affineMap(node, in: graph), let output = node.outputs.first,
               let producerIndex = graph.producers()[operand],

@@ -83,13 +83,15 @@ public struct LowerFullyConnected: Pass {
                               inputs: [last, CanonicalizeViews.shapeConstant(outputType.shape, in: &graph)], outputs: [viewed]))
             last = viewed
         }
+        // A fused activation applies after the bias (and commutes with the view).
         if let addend {
-            after.append(Node(name: graph.uniqueNodeName("\(node.name)_add"), kind: .add, inputs: [last, addend], outputs: [output]))
+            after.append(Node(name: graph.uniqueNodeName("\(node.name)_add"), kind: .add, inputs: [last, addend], outputs: [output],
+                              activation: node.activation))
         }
 
         // Weight and bias are written over B and C when nothing else reads them.
         let gemm = Node(name: node.name, kind: .gemm, inputs: [input, b] + (bias == nil ? [] : [node.inputs[2]]),
-                        outputs: [product], attributes: ["transB": .int(1)], activation: node.activation)
+                        outputs: [product], attributes: ["transB": .int(1)], activation: addend == nil ? node.activation : nil)
         graph.nodes.replaceSubrange(index...index, with: before + [gemm] + after)
         let gemmIndex = index + before.count
         graph.setConstantInput(nodeAt: gemmIndex, 1, to: Tensor(shape: [n, k], floats: w), name: "\(node.name)_weight")
