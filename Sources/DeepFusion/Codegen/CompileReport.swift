@@ -16,7 +16,10 @@ public struct CompileReport {
     /// Every weight once, plus the network's inputs and outputs.
     public var compulsoryBytes: Int {
         var weights = Set<String>()
-        for node in graph.nodes { for input in node.inputs where graph.initializers[input] != nil { weights.insert(input) } }
+        // Float constants a layer reads; int64 ones (shapes, axes) never reach DRAM traffic.
+        for node in graph.nodes {
+            for input in node.inputs where graph.initializers[input]?.dtype == .float32 { weights.insert(input) }
+        }
         let weightBytes = weights.reduce(0) { $0 + graph.initializers[$1]!.count * 4 }
         let io = (graph.inputs + graph.outputs).reduce(0) { $0 + (graph.type(of: $1)?.count ?? 0) * 4 }
         return weightBytes + io

@@ -91,14 +91,15 @@ struct ConvTiling: CustomStringConvertible {
             var sizes = [total]
             var b = lanes
             while b < total { sizes.append(b); b *= 2 }
-            if total > 8 { sizes += [8, 16].filter { $0 < total } }
+            // Narrower blocks waste matrix lanes; they only help a layer fit.
+            if total > 8 { sizes += [8, 16].filter { $0 < total && $0 < lanes } }
             return sizes
         }
         let coutChoices = g.depthwise ? blockSizes(g.cout) : blockSizes(g.coutPerGroup)
         let cinChoices = g.groups == 1 ? blockSizes(g.cin) : [g.cinPerGroup]
         var rowChoices: Set<Int> = []
         for bands in 1...g.ho { rowChoices.insert((g.ho + bands - 1) / bands) }
-        var best: ConvTiling?
+        var candidates: [ConvTiling] = []
         for cb in coutChoices {
             for kb in cinChoices {
                 let units = Self.units(g, coutBlock: cb, cinBlock: kb)
@@ -106,17 +107,20 @@ struct ConvTiling: CustomStringConvertible {
                     for order in [Order.weightsOuter, .inputOuter] {
                         if order == .inputOuter && (g.groups != 1 || kb != g.cin) { continue }
                         for resident in [true, false] {
-                            guard let candidate = evaluate(g, units: units, rows: rows, cb: cb, kb: kb, order: order,
-                                                           resident: resident, hasBias: hasBias, config: config) else { continue }
-                            if let current = best,
-                               (current.dramBytes, current.estimatedCycles) <= (candidate.dramBytes, candidate.estimatedCycles) { continue }
-                            best = candidate
+                            if let candidate = evaluate(g, units: units, rows: rows, cb: cb, kb: kb, order: order,
+                                                        resident: resident, hasBias: hasBias, config: config) {
+                                candidates.append(candidate)
+                            }
                         }
                     }
                 }
             }
         }
-        return best
+        // Least traffic first; among tilings within 2% of it, the fewest cycles
+        // (a slightly larger halo is worth filling the matrix unit's lanes).
+        guard let fewestBytes = candidates.map(\.dramBytes).min() else { return nil }
+        let near = candidates.filter { $0.dramBytes * 100 <= fewestBytes * 102 }
+        return near.min { ($0.estimatedCycles, $0.dramBytes) < ($1.estimatedCycles, $1.dramBytes) }
     }
 
     /// SRAM need, exact DRAM bytes and a cycle estimate of one candidate.

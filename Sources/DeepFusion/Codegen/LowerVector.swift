@@ -154,6 +154,8 @@ extension Codegen {
             let scale = constantAddress["\(node.name)#scale"]!, shift = constantAddress["\(node.name)#shift"]!
             steps = [.binary(.mul, .channel(address: scale, range: .dram(scale, bytes: 4 * view[1]))),
                      .binary(.add, .channel(address: shift, range: .dram(shift, bytes: 4 * view[1])))]
+        case .sum where inputs.count == 1:
+            first = try requireOperand(inputs[0])
         case .add, .sub, .mul, .div, .sum:
             var a = try requireOperand(inputs[0]), b = try requireOperand(inputs[1])
             let kind: EltwiseKind = node.kind == .sub ? .sub : node.kind == .mul || node.kind == .div ? .mul : .add

@@ -150,11 +150,7 @@ public struct ShapeInference {
             graph.initializers[aligned] = tensor
             constants[aligned] = tensor
             node.inputs[1] = aligned
-            let stillUsed = graph.nodes.enumerated().contains { $0.offset != index && $0.element.inputs.contains(bName) }
-            if !stillUsed && !graph.outputs.contains(bName) {
-                graph.initializers[bName] = nil
-                constants[bName] = nil
-            }
+            // The original stays; dead-code elimination drops it once unread.
         }
         graph.nodes[index] = node
     }
