@@ -152,6 +152,11 @@ public struct Codegen {
         for node in graph.nodes {
             if let reason = Self.unlowerableReason(node, graph: graph) { problems.append("\(node.name) (\(node.opType)): \(reason)") }
         }
+        for node in graph.nodes {
+            for output in node.outputs where !output.isEmpty && graph.type(of: output)?.count == 0 {
+                problems.append("\(node.name) (\(node.opType)): produces an empty tensor")
+            }
+        }
         for value in graph.inputs + graph.outputs where graph.type(of: value)?.dtype == .int64 {
             problems.append("\(value): int64 graph inputs and outputs are not supported on the accelerator")
         }

@@ -97,10 +97,39 @@ extension Codegen {
         case broadcast(DRAMPlan.Location, strides: [Int])
     }
 
-    /// Classifies `value` against the output `shape` (rank <= 4); nil when it does not broadcast.
+    /// The 4-d view element-wise lowering works in: [N, C, middle, last],
+    /// axis 1 staying the channel axis whatever the rank (middle spatial
+    /// axes merged). Returns nil for an operand whose broadcasting differs
+    /// across merged axes.
+    static func elementwiseView(_ shape: [Int], output: [Int]) -> (view: [Int], strides: [Int])? {
+        let aligned = Array(repeating: 1, count: max(0, output.count - shape.count)) + shape
+        guard aligned.count == output.count else { return nil }
+        func fold(_ s: [Int]) -> [[Int]] {
+            switch s.count {
+            case 0: return [[], [], [], []]
+            case 1: return [[], [], [], [0]]
+            case 2: return [[0], [1], [], []]
+            case 3: return [[0], [1], [], [2]]
+            default: return [[0], [1], Array(2..<(s.count - 1)), [s.count - 1]]
+            }
+        }
+        let groups = fold(output)
+        let own = ShapeMath.strides(aligned)
+        var view: [Int] = [], strides: [Int] = []
+        for axes in groups {
+            let broadcast = axes.map { aligned[$0] == 1 && output[$0] != 1 }
+            guard broadcast.allSatisfy({ $0 }) || broadcast.allSatisfy({ !$0 }) else { return nil }
+            view.append(axes.reduce(1) { $0 * output[$1] })
+            // Merged axes are contiguous in the operand when it is not broadcast along them.
+            strides.append(broadcast.first == true || axes.isEmpty ? 0 : own[axes.last!])
+        }
+        return (view, strides)
+    }
+
+    /// Classifies `value` against the output `shape`; nil when it does not broadcast.
     func operand(_ value: String, shape: [Int], node: Node) -> Operand? {
         let type = graph.type(of: value)!
-        let view = Self.padded4(shape)!
+        let view = Self.elementwiseView(shape, output: shape)!.view
         if let address = constantAddress["\(node.name)#\(value)#full"] {
             return .full(DRAMPlan.Location(address: address, shape: shape, dtype: .float32))
         }
@@ -108,21 +137,21 @@ extension Codegen {
             return .channel(address: address, range: .dram(address, bytes: 4 * view[1]))
         }
         if type.count == shape.reduce(1, *) { return .full(location(value)) }
-        guard ShapeMath.broadcast(type.shape, shape) == shape, type.rank <= boxRank else { return nil }
-        let aligned = Array(repeating: 1, count: boxRank - type.rank) + type.shape
+        guard ShapeMath.broadcast(type.shape, shape) == shape, let (own, strides) = Self.elementwiseView(type.shape, output: shape) else { return nil }
+        _ = own
         let l = location(value)
-        if (0..<boxRank).allSatisfy({ $0 == 1 || aligned[$0] == 1 }) && aligned[1] == view[1] {
+        if strides[0] == 0 && strides[2] == 0 && strides[3] == 0 && strides[1] != 0 {
             return .channel(address: l.address, range: l.range)
         }
-        let own = rowMajorStrides(aligned)
-        return .broadcast(l, strides: (0..<boxRank).map { aligned[$0] == 1 ? 0 : own[$0] })
+        return .broadcast(l, strides: strides)
     }
 
     /// Whether every operand of an element-wise node broadcasts to its output.
     static func elementwiseOperandsLowerable(_ node: Node, graph: Graph) -> Bool {
-        guard let shape = graph.type(of: node.outputs[0])?.shape, shape.count <= boxRank else { return false }
+        guard let shape = graph.type(of: node.outputs[0])?.shape else { return false }
         for value in node.inputs.prefix(node.kind == .batchNormalization ? 1 : node.inputs.count) where !value.isEmpty {
-            guard let type = graph.type(of: value), type.rank <= boxRank, ShapeMath.broadcast(type.shape, shape) == shape else { return false }
+            guard let type = graph.type(of: value), ShapeMath.broadcast(type.shape, shape) == shape,
+                  type.count == shape.reduce(1, *) || elementwiseView(type.shape, output: shape) != nil else { return false }
         }
         if node.kind == .batchNormalization { return shape.count >= 2 }
         return true
@@ -131,7 +160,7 @@ extension Codegen {
     mutating func lowerElementwise(_ node: Node) throws -> String {
         let shape = graph.type(of: node.outputs[0])!.shape
         let y = location(node.outputs[0])
-        let view = Self.padded4(shape)!
+        let view = Self.elementwiseView(shape, output: shape)!.view
 
         // The steps, applied in order to the tile of the first operand.
         enum Step {
@@ -236,7 +265,7 @@ extension Codegen {
                         let origin = [batch, c0, r0, w0], counts = [1, cc, rr, ww]
                         let base = (turn % 2) * perTurn * slot
                         turn += 1
-                        let aAddress = base, bAddress = base + slot, tAddress = base + 2 * slot
+                        let aAddress = base, bAddress = base + slot, tAddress = base + (perTurn - 1) * slot
                         let tile = SRAMTile(addr: aAddress, channels: cc, height: rr, width: ww)
                         let range: MemoryRange
                         switch first {

@@ -118,6 +118,26 @@ extension Graph {
         return inputs.filter { found.contains($0) }
     }
 
+    /// Graph inputs feeding a parameter slot (a Conv's weight and bias, a
+    /// Gemm's B and C, Clip's bounds, BatchNorm's statistics, Pad's value):
+    /// the accelerator takes those from the program's constants, so a model
+    /// that passes them at run time compiles once they are frozen.
+    public var parameterInputs: [String] {
+        let inputSet = Set(inputs)
+        var found: Set<String> = []
+        for node in nodes {
+            let slots: [Int]
+            switch node.kind {
+            case .conv, .convTranspose, .gemm, .clip: slots = [1, 2]
+            case .batchNormalization: slots = [1, 2, 3, 4]
+            case .pad: slots = [2]
+            default: slots = []
+            }
+            for i in slots { if let name = node.input(i), inputSet.contains(name) { found.insert(name) } }
+        }
+        return inputs.filter { found.contains($0) }
+    }
+
     /// Turns graph inputs into constants with the given values.
     public mutating func freeze(_ values: [String: Tensor]) throws {
         for (name, tensor) in values.sorted(by: { $0.key < $1.key }) {
