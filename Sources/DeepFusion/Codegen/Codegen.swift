@@ -222,24 +222,4 @@ extension Activation {
         case .tanh: return FusedActivation(.tanh)
         }
     }
-
-    /// The activation a standalone activation node computes.
-    static func of(_ node: Node, graph: Graph) -> Activation? {
-        switch node.kind {
-        case .relu: return .relu
-        case .leakyRelu: return .leakyRelu(alpha: node.float("alpha", default: 0.01))
-        case .sigmoid: return .sigmoid
-        case .hardSigmoid: return .hardSigmoid(alpha: node.float("alpha", default: 0.2), beta: node.float("beta", default: 0.5))
-        case .hardSwish: return .hardSwish
-        case .tanh: return .tanh
-        case .clip:
-            if graph.opsetVersion < 11 {
-                return .clip(min: node.float("min", default: -.infinity), max: node.float("max", default: .infinity))
-            }
-            let low = node.input(1).flatMap { graph.initializers[$0]?.floats.first } ?? -.infinity
-            let high = node.input(2).flatMap { graph.initializers[$0]?.floats.first } ?? .infinity
-            return .clip(min: low, max: high)
-        default: return nil
-        }
-    }
 }

@@ -342,15 +342,7 @@ extension Codegen {
     /// then w -= w * m leaves v on the border only, and t += w.
     mutating func padWithValue(x: DRAMPlan.Location, xShape: [Int], origin: [Int], y: DRAMPlan.Location, yShape: [Int], node: Node) {
         let one = constantAddress["\(node.name)#one"]!, value = constantAddress["\(node.name)#value"]!
-        let budget = config.sramBytes / 3 / 4
-        var chunk = yShape
-        for d in 0..<boxRank {
-            let inner = chunk[(d + 1)...].reduce(1, *)
-            if inner * chunk[d] <= budget { break }
-            chunk[d] = max(1, budget / inner)
-            if chunk[d] == 1 && inner > budget { continue }
-            break
-        }
+        let chunk = Self.chunk(yShape, budget: config.sramBytes / 3 / 4)
         var index = [Int](repeating: 0, count: boxRank)
         while true {
             let size = (0..<boxRank).map { min(chunk[$0], yShape[$0] - index[$0]) }
@@ -371,14 +363,7 @@ extension Codegen {
             emit(.eltwise(EltwiseOp(.add, a: tile(t), b: tile(w), output: tile(t))), reads: [.sram(t, bytes: bytes), .sram(w, bytes: bytes)], writes: [.sram(t, bytes: bytes)], node: node)
             let store = TransferOp(tensorAt: y.address, shape: yShape, origin: index, counts: size, sramAddr: t)
             emit(.store(store), reads: [.sram(t, bytes: bytes)], writes: [y.range], node: node)
-            var d = boxRank - 1
-            while d >= 0 {
-                index[d] += chunk[d]
-                if index[d] < yShape[d] { break }
-                index[d] = 0
-                d -= 1
-            }
-            if d < 0 { return }
+            if !Self.advance(&index, by: chunk, within: yShape) { return }
         }
     }
 }

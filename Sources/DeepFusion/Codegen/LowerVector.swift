@@ -196,7 +196,7 @@ extension Codegen {
             first = try requireOperand(inputs[0])
             steps = [.preluSlope(try requireOperand(inputs[1]))]
         default:
-            guard let activation = Activation.of(node, graph: graph) else { throw DFCError("node '\(node.name)': not element-wise") }
+            guard let activation = Activation(of: node, in: graph) else { throw DFCError("node '\(node.name)': not element-wise") }
             first = try requireOperand(inputs[0])
             steps = [.activation(activation.fused)]
         }

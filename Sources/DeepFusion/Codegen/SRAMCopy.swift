@@ -16,16 +16,7 @@ extension Codegen {
     mutating func copyThroughSRAM(from source: Box, to destination: Box, counts: [Int], node: Node) {
         precondition(counts.count == boxRank && source.shape.count == boxRank && destination.shape.count == boxRank)
         guard counts.allSatisfy({ $0 > 0 }) else { return }
-        let budget = config.sramBytes / 2 / 4
-        // Chunk from the outermost axis in: keep inner axes whole while they fit.
-        var chunk = counts
-        for d in 0..<boxRank {
-            let inner = chunk[(d + 1)...].reduce(1, *)
-            if inner * chunk[d] <= budget { break }
-            chunk[d] = max(1, budget / inner)
-            if chunk[d] == 1 && inner > budget { continue }
-            break
-        }
+        let chunk = Self.chunk(counts, budget: config.sramBytes / 2 / 4)
         var slot = 0
         var index = [Int](repeating: 0, count: boxRank)
         while true {
@@ -40,16 +31,32 @@ extension Codegen {
             let store = TransferOp(tensorAt: destination.location.address, shape: destination.shape,
                                    origin: (0..<boxRank).map { destination.origin[$0] + index[$0] }, counts: size, sramAddr: address)
             emit(.store(store), reads: [.sram(address, bytes: bytes)], writes: [destination.location.range], node: node)
-            // Next chunk, odometer order.
-            var d = boxRank - 1
-            while d >= 0 {
-                index[d] += chunk[d]
-                if index[d] < counts[d] { break }
-                index[d] = 0
-                d -= 1
-            }
-            if d < 0 { return }
+            if !Self.advance(&index, by: chunk, within: counts) { return }
         }
+    }
+
+    /// The largest box of at most `budget` elements that keeps inner axes
+    /// whole for as long as they fit (chunks are cut from the outermost axis in).
+    static func chunk(_ counts: [Int], budget: Int) -> [Int] {
+        var chunk = counts
+        for d in 0..<counts.count {
+            let inner = chunk[(d + 1)...].reduce(1, *)
+            if inner * chunk[d] <= budget { break }
+            chunk[d] = max(1, budget / inner)
+            if chunk[d] == 1 && inner > budget { continue }
+            break
+        }
+        return chunk
+    }
+
+    /// Steps `index` to the next chunk's origin in odometer order; false after the last.
+    static func advance(_ index: inout [Int], by chunk: [Int], within counts: [Int]) -> Bool {
+        for d in stride(from: counts.count - 1, through: 0, by: -1) {
+            index[d] += chunk[d]
+            if index[d] < counts[d] { return true }
+            index[d] = 0
+        }
+        return false
     }
 
     /// A location's shape folded to 4 dims around `axis`: [1, outer, axis, inner].

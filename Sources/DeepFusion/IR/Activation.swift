@@ -42,4 +42,32 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         case .tanh: return "tanh"
         }
     }
+
+    /// The activation an activation node applies, when its parameters are
+    /// known at compile time; nil for other nodes.
+    public init?(of node: Node, in graph: Graph) {
+        switch node.kind {
+        case .relu: self = .relu
+        case .leakyRelu: self = .leakyRelu(alpha: node.float("alpha", default: 0.01))
+        case .sigmoid: self = .sigmoid
+        case .hardSigmoid: self = .hardSigmoid(alpha: node.float("alpha", default: 0.2), beta: node.float("beta", default: 0.5))
+        case .hardSwish: self = .hardSwish
+        case .tanh: self = .tanh
+        case .clip:
+            if graph.opsetVersion < 11 {
+                let limit = Float.greatestFiniteMagnitude
+                self = .clip(min: node.float("min", default: -limit), max: node.float("max", default: limit))
+                return
+            }
+            func bound(_ index: Int, _ fallback: Float) -> Float? {
+                guard let name = node.input(index) else { return fallback }
+                guard let tensor = graph.initializers[name], tensor.count == 1 else { return nil }
+                return tensor.floats[0]
+            }
+            guard let low = bound(1, -.infinity), let high = bound(2, .infinity) else { return nil }
+            self = .clip(min: low, max: high)
+        default:
+            return nil
+        }
+    }
 }

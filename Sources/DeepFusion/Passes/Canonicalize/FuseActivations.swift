@@ -31,7 +31,7 @@ public struct FuseActivations: Pass {
     static func fuse(activationAt index: Int, in graph: inout Graph) -> Bool {
         let node = graph.nodes[index]
         let producerOf = graph.producers(), consumers = graph.consumers()
-        guard let activation = activation(of: node, in: graph), let input = node.input(0), let output = node.outputs.first,
+        guard let activation = Activation(of: node, in: graph), let input = node.input(0), let output = node.outputs.first,
               let producerIndex = producerOf[input], graph.isSoleUse(of: input, by: index, consumers: consumers)
         else { return false }
         // An element-wise map commutes with Concat: it moves into every
@@ -53,32 +53,5 @@ public struct FuseActivations: Pass {
         let node = graph.nodes[index]
         return producers.contains(node.kind) && node.activation == nil && node.outputs.count == 1
             && graph.type(of: node.outputs[0])?.dtype == .float32
-    }
-
-    /// The activation an activation node applies, when its parameters are
-    /// known at compile time.
-    static func activation(of node: Node, in graph: Graph) -> Activation? {
-        switch node.kind {
-        case .relu: return .relu
-        case .leakyRelu: return .leakyRelu(alpha: node.float("alpha", default: 0.01))
-        case .sigmoid: return .sigmoid
-        case .hardSigmoid: return .hardSigmoid(alpha: node.float("alpha", default: 0.2), beta: node.float("beta", default: 0.5))
-        case .hardSwish: return .hardSwish
-        case .tanh: return .tanh
-        case .clip:
-            if graph.opsetVersion < 11 {
-                let limit = Float.greatestFiniteMagnitude
-                return .clip(min: node.float("min", default: -limit), max: node.float("max", default: limit))
-            }
-            func bound(_ index: Int, _ fallback: Float) -> Float? {
-                guard let name = node.input(index) else { return fallback }
-                guard let tensor = graph.initializers[name], tensor.count == 1 else { return nil }
-                return tensor.floats[0]
-            }
-            guard let low = bound(1, -.infinity), let high = bound(2, .infinity) else { return nil }
-            return .clip(min: low, max: high)
-        default:
-            return nil
-        }
     }
 }
