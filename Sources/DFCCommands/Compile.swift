@@ -26,6 +26,9 @@ struct Compile: ParsableCommand {
             help: ArgumentHelp("Bind a graph input's shape, e.g. input=1x3x224x224 (repeatable).", valueName: "NAME=SHAPE"))
     var inputShapes: [String] = []
 
+    @Flag(name: .customLong("no-fusion"), help: "Compile layer by layer (the baseline fusion is measured against).")
+    var noFusion = false
+
     @Flag(name: .customLong("verify"), help: "Run the program and the reference interpreter on seeded inputs; fail on mismatch.")
     var verify = false
 
@@ -59,7 +62,7 @@ struct Compile: ParsableCommand {
 
         let program: Program, layers: [Codegen.LayerReport]
         do {
-            (program, layers) = try Codegen.compile(graph, options: Codegen.Options(config: config))
+            (program, layers) = try Codegen.compile(graph, options: Codegen.Options(config: config, fusion: !noFusion))
         } catch let error as DFCError {
             throw error.inFile(model)
         }

@@ -8,7 +8,12 @@ import Foundation
 public struct Codegen {
     public struct Options: Sendable {
         public var config: AcceleratorConfig
-        public init(config: AcceleratorConfig = .df1) { self.config = config }
+        /// Deep fusion; false compiles the best layer-by-layer schedule.
+        public var fusion: Bool
+        public init(config: AcceleratorConfig = .df1, fusion: Bool = true) {
+            self.config = config
+            self.fusion = fusion
+        }
     }
 
     let graph: Graph
@@ -19,7 +24,7 @@ public struct Codegen {
     var constantAddress: [String: Int] = [:]
     var plan: DRAMPlan!
     /// Per-layer decisions, for reports and `--dump-ir`.
-    public private(set) var layers: [LayerReport] = []
+    public internal(set) var layers: [LayerReport] = []
 
     /// What codegen decided for one node.
     public struct LayerReport: Sendable, Equatable {
@@ -31,11 +36,38 @@ public struct Codegen {
     }
 
     public static func compile(_ graph: Graph, options: Options = Options()) throws -> (Program, [LayerReport]) {
-        var codegen = Codegen(graph: graph, config: options.config)
+        let layerByLayer = try compile(graph, config: options.config, groups: [])
+        guard options.fusion else { return layerByLayer }
+        let groups = try FusionPlanner.plan(graph, config: options.config, layerByLayer: layerByLayer)
+        guard !groups.isEmpty else { return layerByLayer }
+        let fused = try compile(graph, config: options.config, groups: groups)
+        // Single-layer groups are the fallback: fusion never makes a program worse.
+        let (lblStats, _) = layerByLayer.0.timing(summary: try layerByLayer.0.validate())
+        let (fusedStats, _) = fused.0.timing(summary: try fused.0.validate())
+        let lblBytes = lblStats.dramReadBytes + lblStats.dramWriteBytes, fusedBytes = fusedStats.dramReadBytes + fusedStats.dramWriteBytes
+        return fusedBytes <= lblBytes && fusedStats.cycles <= lblStats.cycles ? fused : layerByLayer
+    }
+
+    static func compile(_ graph: Graph, config: AcceleratorConfig, groups: [FusionGroup]) throws -> (Program, [LayerReport]) {
+        var codegen = Codegen(graph: graph, config: config)
         try codegen.checkLowerable()
         codegen.addConstants()
-        codegen.plan = try DRAMPlan(graph: graph, base: codegen.constants.count)
-        for node in graph.nodes { try codegen.lower(node) }
+        var groupAt: [Int: FusionGroup] = [:], spans: [Int: Range<Int>] = [:]
+        for group in groups {
+            groupAt[group.nodes.lowerBound] = group
+            for index in group.nodes { spans[index] = group.nodes }
+        }
+        codegen.plan = try DRAMPlan(graph: graph, base: codegen.constants.count, spans: spans)
+        var index = 0
+        while index < graph.nodes.count {
+            if let group = groupAt[index] {
+                try codegen.lowerGroup(group)
+                index = group.nodes.upperBound
+            } else {
+                try codegen.lower(graph.nodes[index])
+                index += 1
+            }
+        }
         var tensors: [TensorInfo] = []
         for input in graph.inputs {
             let location = codegen.plan.locations[input]!
@@ -46,7 +78,7 @@ public struct Codegen {
             tensors.append(TensorInfo(name: output, shape: location.shape, dtype: location.dtype.accelerator, address: location.address, role: .output))
         }
         let end = max(codegen.plan.end, DRAMPlan.align(codegen.constants.count))
-        let program = Program(config: options.config, dramBytes: end, constants: codegen.constants, tensors: tensors,
+        let program = Program(config: config, dramBytes: end, constants: codegen.constants, tensors: tensors,
                               instructions: codegen.sequencer.instructions, debugNames: codegen.sequencer.debugNames)
         return (program, codegen.layers)
     }

@@ -32,7 +32,9 @@ struct DRAMPlan {
 
     static func align(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
 
-    init(graph: Graph, base: Int) throws {
+    /// `spans` maps a node index to the range of nodes executing with it (a
+    /// fusion group runs its layers interleaved, so their values share one lifetime).
+    init(graph: Graph, base: Int, spans: [Int: Range<Int>] = [:]) throws {
         // 1. Aliases: value -> (value whose storage it shares, element offset).
         var alias: [String: (base: String, offset: Int)] = [:]
         let producers = graph.producers()
@@ -79,14 +81,15 @@ struct DRAMPlan {
         // 2. Lifetimes of root buffers, in node indices.
         var first: [String: Int] = [:], last: [String: Int] = [:]
         for (index, node) in graph.nodes.enumerated() {
+            let span = spans[index] ?? index..<(index + 1)
             for output in node.outputs where !output.isEmpty {
                 let r = root(output).0
-                first[r] = min(first[r] ?? index, index)
-                last[r] = max(last[r] ?? index, index)
+                first[r] = min(first[r] ?? span.lowerBound, span.lowerBound)
+                last[r] = max(last[r] ?? span.upperBound - 1, span.upperBound - 1)
             }
             for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil {
                 let r = root(input).0
-                last[r] = max(last[r] ?? index, index)
+                last[r] = max(last[r] ?? span.upperBound - 1, span.upperBound - 1)
             }
         }
 

@@ -1,0 +1,243 @@
+import Accelerator
+
+/// A run of consecutive layers computed band by band: for each band of the
+/// group's output rows, the rows every layer needs are found by walking
+/// receptive fields backwards; only the group's inputs are loaded (with their
+/// halo), intermediates live and die in SRAM, only the output is stored. The
+/// overlap between neighbouring bands is recomputed.
+struct FusionGroup {
+    /// Indices into the graph's nodes, consecutive.
+    var nodes: Range<Int>
+    /// The one value that leaves the group.
+    var output: String
+    /// Activations the group reads from DRAM, in first-use order.
+    var inputs: [String]
+    /// Output rows per band.
+    var rows: Int
+    var bands: [Range<Int>]
+    /// Per band: the rows of every value the band needs (may reach into
+    /// padding, i.e. below 0 or past the height).
+    var needed: [[String: Range<Int>]]
+    /// SRAM layout: where each value's buffer is, its rows and row width.
+    var buffers: [String: Buffer]
+    var weightBytes: Int
+    var sramBytes: Int
+    /// DRAM bytes the group moves: inputs with halo, weights once, output once.
+    var dramBytes: Int
+    var estimatedCycles: Int
+
+    struct Buffer {
+        /// Byte address of slot 0 (two slots for inputs and the output).
+        var address: Int
+        var slots: Int
+        var channels: Int
+        var rows: Int
+        var marginLeft: Int
+        var width: Int
+        var height: Int
+        var rowWidth: Int { marginLeft + width + marginRight }
+        var marginRight: Int
+        /// Another value's buffer this one lives in (Concat parts), and its channel offset.
+        var alias: (value: String, channelOffset: Int)?
+        var slotBytes: Int { 4 * channels * rows * rowWidth }
+    }
+}
+
+extension Codegen {
+    /// Nodes a fusion group may contain: locally independent on rows.
+    static func fusible(_ node: Node, graph: Graph) -> Bool {
+        guard unlowerableReason(node, graph: graph) == nil, node.outputs.count == 1,
+              let y = graph.type(of: node.outputs[0]), y.rank == 4, y.shape[0] == 1 else { return false }
+        let runtime = node.inputs.filter { !$0.isEmpty && graph.initializers[$0] == nil }
+        guard runtime.allSatisfy({ graph.type(of: $0)?.rank == 4 && graph.type(of: $0)?.shape[0] == 1 }) else { return false }
+        switch node.kind {
+        case .conv:
+            return graph.initializers[node.inputs[1]] != nil && node.input(2).map { graph.initializers[$0] != nil } ?? true
+        case .maxPool, .averagePool:
+            return true
+        case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .batchNormalization:
+            return true
+        case .add, .sub, .mul:
+            // Full-size runtime operands, or constants with one value per channel.
+            return node.inputs.allSatisfy { input in
+                if let constant = graph.initializers[input] {
+                    guard constant.shape.count <= 4 else { return false }
+                    let aligned = Array(repeating: 1, count: 4 - constant.shape.count) + constant.shape
+                    return constant.count == 1 || (aligned[1] == y.shape[1] && aligned[0] == 1 && aligned[2] == 1 && aligned[3] == 1)
+                }
+                return graph.type(of: input)?.shape == y.shape
+            } && (node.kind != .sub || graph.initializers[node.inputs[0]] == nil)
+        case .concat:
+            return ShapeMath.normalize(axis: node.int("axis", default: 1), rank: 4) == 1
+        default:
+            return false
+        }
+    }
+
+    /// Row and column reach of a conv or pool node: output rows [lo, hi)
+    /// read input rows [lo*s - pad, (hi-1)*s - pad + (k-1)*d + 1).
+    struct Reach {
+        var kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1, padTop = 0, padLeft = 0
+        func rows(_ out: Range<Int>) -> Range<Int> {
+            guard !out.isEmpty else { return 0..<0 }
+            return (out.lowerBound * sh - padTop)..<((out.upperBound - 1) * sh - padTop + (kh - 1) * dh + 1)
+        }
+        func cols(outputWidth: Int) -> Int { (outputWidth - 1) * sw + (kw - 1) * dw + 1 }
+    }
+
+    func reach(_ node: Node) throws -> Reach {
+        switch node.kind {
+        case .conv:
+            let g = try convGeometry(node)
+            return Reach(kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw, padTop: g.padTop, padLeft: g.padLeft)
+        case .maxPool, .averagePool:
+            let x = graph.type(of: node.inputs[0])!
+            let w = try WindowGeometry(node: node, spatial: Array(x.shape[2...]))
+            return Reach(kh: w.kernel[0], kw: w.kernel[1], sh: w.strides[0], sw: w.strides[1], dh: w.dilations[0], dw: w.dilations[1],
+                         padTop: w.padsBegin[0], padLeft: w.padsBegin[1])
+        default:
+            return Reach()
+        }
+    }
+
+    /// Plans nodes[range] as one group with bands of `rows` output rows; nil
+    /// when it is not a valid group or does not fit the SRAM.
+    func planGroup(_ range: Range<Int>, rows: Int, consumers: [String: [Int]]) throws -> FusionGroup? {
+        let nodes = range.map { graph.nodes[$0] }
+        guard nodes.allSatisfy({ Self.fusible($0, graph: graph) }) else { return nil }
+        let produced = Set(nodes.flatMap(\.outputs))
+        let output = nodes.last!.outputs[0]
+        // Exactly one value leaves the group: the last node's.
+        for value in produced where value != output {
+            guard !graph.outputs.contains(value), (consumers[value] ?? []).allSatisfy({ range.contains($0) }) else { return nil }
+        }
+        var inputs: [String] = []
+        for node in nodes {
+            for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil && !produced.contains(input) && !inputs.contains(input) {
+                inputs.append(input)
+            }
+        }
+        // Concat parts are written in place into the concat's buffer: they must be produced here and read only by it.
+        var alias: [String: (String, Int)] = [:]
+        for node in nodes where node.kind == .concat {
+            var offset = 0
+            for part in node.inputs {
+                guard produced.contains(part), consumers[part]?.count == 1, node.inputs.filter({ $0 == part }).count == 1 else { return nil }
+                alias[part] = (node.outputs[0], offset)
+                offset += graph.type(of: part)!.shape[1]
+            }
+        }
+        let reaches = try nodes.map { try reach($0) }
+        let outputType = graph.type(of: output)!
+        let height = outputType.shape[2]
+        let bands = stride(from: 0, to: height, by: rows).map { $0..<min($0 + rows, height) }
+
+        // Rows each band needs of every value, walking the group backwards.
+        var needed: [[String: Range<Int>]] = []
+        for band in bands {
+            var need: [String: Range<Int>] = [output: band]
+            for (node, reach) in zip(nodes, reaches).reversed() {
+                let v = node.outputs[0]
+                guard let want = need[v] else { return nil }
+                let h = graph.type(of: v)!.shape[2]
+                let computed = max(0, want.lowerBound)..<min(h, want.upperBound)
+                let from = node.kind == .conv || node.kind == .maxPool || node.kind == .averagePool ? reach.rows(computed) : computed
+                for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil {
+                    if let old = need[input] {
+                        need[input] = min(old.lowerBound, from.lowerBound)..<max(old.upperBound, from.upperBound)
+                    } else {
+                        need[input] = from
+                    }
+                }
+            }
+            needed.append(need)
+        }
+
+        // Column margins each value needs for its conv/pool readers.
+        var marginLeft: [String: Int] = [:], marginRight: [String: Int] = [:]
+        for (node, reach) in zip(nodes, reaches) where node.kind == .conv || node.kind == .maxPool || node.kind == .averagePool {
+            let u = node.inputs[0], wu = graph.type(of: u)!.shape[3], wo = graph.type(of: node.outputs[0])!.shape[3]
+            marginLeft[u] = max(marginLeft[u] ?? 0, reach.padLeft)
+            marginRight[u] = max(marginRight[u] ?? 0, reach.cols(outputWidth: wo) - reach.padLeft - wu)
+        }
+        // Parts share their concat's layout.
+        for (part, (whole, _)) in alias {
+            marginLeft[whole] = max(marginLeft[whole] ?? 0, marginLeft[part] ?? 0)
+            marginRight[whole] = max(marginRight[whole] ?? 0, marginRight[part] ?? 0)
+        }
+
+        // SRAM: resident weights and channel vectors, then one buffer per value.
+        var weightBytes = 0
+        for node in nodes {
+            for input in node.inputs where !input.isEmpty { if let t = graph.initializers[input] { weightBytes += DRAMPlan.align(4 * t.count) } }
+            if node.kind == .batchNormalization { weightBytes += 2 * DRAMPlan.align(4 * graph.type(of: node.outputs[0])!.shape[1]) }
+            if node.kind == .add || node.kind == .sub || node.kind == .mul {
+                weightBytes += node.inputs.filter { graph.initializers[$0] != nil }.count * DRAMPlan.align(4 * graph.type(of: node.outputs[0])!.shape[1])
+            }
+        }
+        var buffers: [String: FusionGroup.Buffer] = [:]
+        var cursor = DRAMPlan.align(weightBytes)
+        let values = inputs + nodes.map { $0.outputs[0] }
+        for value in values where alias[value] == nil {
+            let t = graph.type(of: value)!
+            let maxRows = needed.map { $0[value]?.count ?? 0 }.max() ?? 0
+            let slots = inputs.contains(value) || value == output ? 2 : 1
+            let buffer = FusionGroup.Buffer(address: cursor, slots: slots, channels: t.shape[1], rows: max(1, maxRows),
+                                            marginLeft: max(0, marginLeft[value] ?? 0), width: t.shape[3], height: t.shape[2],
+                                            marginRight: max(0, marginRight[value] ?? 0), alias: nil)
+            cursor += DRAMPlan.align(buffer.slotBytes) * slots
+            buffers[value] = buffer
+        }
+        for (part, (whole, offset)) in alias {
+            var buffer = buffers[whole]!
+            buffer.alias = (whole, offset)
+            buffer.channels = graph.type(of: part)!.shape[1]
+            buffers[part] = buffer
+        }
+        guard cursor <= config.sramBytes else { return nil }
+
+        // Exact DRAM bytes: input rows inside the tensor per band, weights once, output once.
+        var dram = 0
+        for need in needed {
+            for input in inputs {
+                let t = graph.type(of: input)!
+                let r = need[input] ?? 0..<0
+                let valid = max(0, min(t.shape[2], r.upperBound) - max(0, r.lowerBound))
+                dram += 4 * t.shape[1] * valid * t.shape[3]
+            }
+        }
+        var weightTraffic = 0
+        for node in nodes {
+            for input in node.inputs where !input.isEmpty { if let t = graph.initializers[input] { weightTraffic += 4 * t.count } }
+            if node.kind == .batchNormalization { weightTraffic += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1] }
+        }
+        dram += weightTraffic + 4 * outputType.count
+        // Cycles: per-band compute on each unit and DMA, the busiest of them.
+        var matrix = 0, vector = 0
+        for need in needed {
+            for node in nodes {
+                let y = graph.type(of: node.outputs[0])!
+                let rowsComputed = max(0, min(y.shape[2], need[node.outputs[0]]!.upperBound) - max(0, need[node.outputs[0]]!.lowerBound))
+                let outputs = y.shape[1] * rowsComputed * y.shape[3]
+                switch node.kind {
+                case .conv:
+                    let g = try convGeometry(node)
+                    if g.depthwise {
+                        vector += (outputs * g.kh * g.kw + config.vectorLanes - 1) / config.vectorLanes
+                    } else {
+                        let lanes = (g.cinPerGroup + config.matrixInputLanes - 1) / config.matrixInputLanes
+                            * ((g.coutPerGroup + config.matrixOutputLanes - 1) / config.matrixOutputLanes) * g.groups
+                        matrix += lanes * rowsComputed * y.shape[3] * g.kh * g.kw
+                    }
+                case .concat: break
+                default: vector += (outputs * 2 + config.vectorLanes - 1) / config.vectorLanes
+                }
+            }
+        }
+        let transfers = bands.count * (inputs.count + 1) + nodes.count
+        let channel = dram / config.dramBytesPerCycle + transfers * config.dmaSetupCycles / 4
+        return FusionGroup(nodes: range, output: output, inputs: inputs, rows: rows, bands: bands, needed: needed,
+                           buffers: buffers, weightBytes: weightBytes, sramBytes: cursor, dramBytes: dram,
+                           estimatedCycles: max(matrix, vector, channel))
+    }
+}

@@ -1,0 +1,73 @@
+import Accelerator
+
+/// Chooses fusion groups by dynamic programming over contiguous intervals of
+/// the node order (every such interval is convex): the cheapest partition in
+/// DRAM bytes, with each single layer costed by its best layer-by-layer
+/// schedule, so the result is never worse than layer by layer.
+enum FusionPlanner {
+    /// Longest run of nodes one group may hold.
+    static let maxGroupLength = 16
+
+    static func plan(_ graph: Graph, config: AcceleratorConfig, layerByLayer: (Program, [Codegen.LayerReport])) throws -> [FusionGroup] {
+        let (program, layers) = layerByLayer
+        let (_, schedule) = program.timing(summary: try program.validate())
+        // Per-node bytes and cycles of the layer-by-layer schedule.
+        var bytes = [Int](repeating: 0, count: graph.nodes.count), cycles = bytes
+        var indexOf: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() { indexOf[node.name] = i }
+        for layer in layers {
+            guard let i = indexOf[layer.node] else { continue }
+            for k in layer.instructions {
+                let cost = config.cost(of: program.instructions[k], constantsBytes: program.constants.count)
+                bytes[i] += cost.dramReadBytes + cost.dramWriteBytes
+            }
+            if !layer.instructions.isEmpty {
+                cycles[i] = schedule[layer.instructions].map(\.end).max()! - schedule[layer.instructions.lowerBound].start
+            }
+        }
+        var codegen = Codegen(graph: graph, config: config)
+        codegen.addConstants()
+        let consumers = graph.consumers()
+        let n = graph.nodes.count
+        var best = [Int](repeating: 0, count: n + 1)
+        var choice = [FusionGroup?](repeating: nil, count: n + 1)
+        for j in 1...max(1, n) where n > 0 {
+            best[j] = best[j - 1] + bytes[j - 1]
+            for i in stride(from: j - 2, through: max(0, j - maxGroupLength), by: -1) {
+                guard Codegen.fusible(graph.nodes[i], graph: graph) else { break }
+                guard let group = try bestGroup(i..<j, codegen: codegen, consumers: consumers) else { continue }
+                let singleCycles = cycles[i..<j].reduce(0, +)
+                if best[i] + group.dramBytes < best[j] && group.estimatedCycles <= singleCycles {
+                    best[j] = best[i] + group.dramBytes
+                    choice[j] = group
+                }
+            }
+        }
+        var groups: [FusionGroup] = []
+        var j = n
+        while j > 0 {
+            if let group = choice[j] {
+                groups.append(group)
+                j = group.nodes.lowerBound
+            } else {
+                j -= 1
+            }
+        }
+        return groups.reversed()
+    }
+
+    /// The tallest bands that fit (fewest bands: least halo traffic and recompute).
+    static func bestGroup(_ range: Range<Int>, codegen: Codegen, consumers: [String: [Int]]) throws -> FusionGroup? {
+        let graph = codegen.graph
+        guard let last = graph.nodes[range.upperBound - 1].outputs.first, let type = graph.type(of: last), type.rank == 4 else { return nil }
+        let height = type.shape[2]
+        var tried: Set<Int> = []
+        for bands in 1...height {
+            let rows = (height + bands - 1) / bands
+            guard tried.insert(rows).inserted else { continue }
+            if let group = try codegen.planGroup(range, rows: rows, consumers: consumers) { return group }
+            if bands > 64 { break }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,172 @@
+import Accelerator
+
+extension Codegen {
+    /// Emits a fusion group: resident weights first, then per band the
+    /// inputs' rows (with halo, zero-filled at the borders), every layer on
+    /// SRAM tiles, and the output's rows.
+    mutating func lowerGroup(_ group: FusionGroup) throws {
+        let nodes = group.nodes.map { graph.nodes[$0] }
+        let start = sequencer.instructions.count
+        let names = nodes.map(\.name)
+        func emitGroup(_ op: Op, reads: [MemoryRange], writes: [MemoryRange]) {
+            sequencer.emit(op, reads: reads, writes: writes, nodes: names)
+        }
+
+        // Resident constants: weights, biases, per-channel vectors.
+        var resident: [String: (address: Int, count: Int)] = [:]
+        var cursor = 0
+        func loadConstant(_ key: String, count: Int) {
+            guard resident[key] == nil else { return }
+            let dram = constantAddress[key]!
+            let t = TransferOp(tensorAt: dram, shape: [count], origin: [0], counts: [count], sramAddr: cursor)
+            emitGroup(.load(t), reads: [.dram(dram, bytes: 4 * count)], writes: [.sram(cursor, bytes: 4 * count)])
+            resident[key] = (cursor, count)
+            cursor += DRAMPlan.align(4 * count)
+        }
+        func channelKey(_ node: Node, _ input: String) -> String {
+            constantAddress["\(node.name)#\(input)#channel"] != nil ? "\(node.name)#\(input)#channel" : input
+        }
+        for node in nodes {
+            let channels = graph.type(of: node.outputs[0])!.shape[1]
+            switch node.kind {
+            case .conv:
+                loadConstant(node.inputs[1], count: graph.initializers[node.inputs[1]]!.count)
+                if let bias = node.input(2) { loadConstant(bias, count: graph.initializers[bias]!.count) }
+            case .batchNormalization:
+                loadConstant("\(node.name)#scale", count: channels)
+                loadConstant("\(node.name)#shift", count: channels)
+            case .add, .sub, .mul:
+                for input in node.inputs where graph.initializers[input] != nil { loadConstant(channelKey(node, input), count: channels) }
+            default:
+                break
+            }
+        }
+
+        for (index, band) in group.bands.enumerated() {
+            let need = group.needed[index]
+            /// The buffer that holds `value` (its concat's, for a part) and the channel offset in it.
+            func home(_ value: String) -> (owner: String, buffer: FusionGroup.Buffer, channelOffset: Int) {
+                let b = group.buffers[value]!
+                if let (owner, offset) = b.alias { return (owner, group.buffers[owner]!, offset) }
+                return (value, b, 0)
+            }
+            func slot(_ owner: String, _ b: FusionGroup.Buffer) -> Int {
+                b.address + (index % b.slots) * DRAMPlan.align(b.slotBytes)
+            }
+            func range(_ value: String) -> MemoryRange {
+                let (owner, b, _) = home(value)
+                return .sram(slot(owner, b), bytes: b.slotBytes)
+            }
+            /// Tensor rows `rows` of `value`, buffer columns from `column`, `width` wide.
+            func tile(_ value: String, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
+                let (owner, b, offset) = home(value)
+                let origin = need[owner]!.lowerBound
+                let channelStride = b.rows * b.rowWidth
+                let channels = group.buffers[value]!.alias == nil ? b.channels : graph.type(of: value)!.shape[1]
+                let address = slot(owner, b) + 4 * (offset * channelStride + (rows.lowerBound - origin) * b.rowWidth + column)
+                return SRAMTile(addr: address, channels: channels, height: rows.count, width: width,
+                                channelStride: channelStride, rowStride: b.rowWidth)
+            }
+            func interior(_ value: String, rows: Range<Int>) -> SRAMTile {
+                let b = group.buffers[value]!
+                return tile(value, rows: rows, column: b.marginLeft, width: b.width)
+            }
+
+            // Inputs: the rows this band needs, borders zero-filled by LOAD.
+            for input in group.inputs {
+                let b = group.buffers[input]!, rows = need[input]!
+                let shape = graph.type(of: input)!.shape
+                var t = TransferOp(tensorAt: location(input).address, shape: shape, origin: [0, 0, rows.lowerBound, -b.marginLeft],
+                                   counts: [1, b.channels, rows.count, b.rowWidth], sramAddr: slot(input, b))
+                t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
+                emitGroup(.load(t), reads: [location(input).range], writes: [range(input)])
+            }
+
+            for node in nodes {
+                let v = node.outputs[0]
+                let y = graph.type(of: v)!
+                let computed = max(0, need[v]!.lowerBound)..<min(y.shape[2], need[v]!.upperBound)
+                guard !computed.isEmpty else { continue }
+                let out = interior(v, rows: computed)
+                switch node.kind {
+                case .conv, .maxPool, .averagePool:
+                    let r = try reach(node)
+                    let u = node.inputs[0], ub = group.buffers[u]!, x = graph.type(of: u)!
+                    let rows = r.rows(computed)
+                    let input = tile(u, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
+                    let window = PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3])
+                    if node.kind == .conv {
+                        let w = resident[node.inputs[1]]!, bias = node.input(2).map { resident[$0]! }
+                        var reads = [range(u), .sram(w.address, bytes: 4 * w.count)]
+                        if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
+                        let op = ConvOp(input: input, output: out, weightAddr: w.address, biasAddr: bias?.address,
+                                        kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
+                                        groups: node.int("group", default: 1), window: window,
+                                        activation: node.activation?.fused ?? .none)
+                        emitGroup(.conv(op), reads: reads, writes: [range(v)])
+                    } else {
+                        let w = try WindowGeometry(node: node, spatial: Array(x.shape[2...]))
+                        let countPads = node.kind == .averagePool && node.int("count_include_pad", default: 0) == 1
+                            ? (w.padsBegin[0], w.padsBegin[1], w.padsEnd[0], w.padsEnd[1]) : (0, 0, 0, 0)
+                        let op = PoolOp(node.kind == .maxPool ? .max : .avg, input: input, output: out, kernel: (r.kh, r.kw),
+                                        stride: (r.sh, r.sw), dilation: (r.dh, r.dw), window: window, countPads: countPads)
+                        emitGroup(.pool(op), reads: [range(u)], writes: [range(v)])
+                        if let activation = node.activation {
+                            emitGroup(.act(ActOp(input: out, output: out, activation: activation.fused)), reads: [range(v)], writes: [range(v)])
+                        }
+                    }
+                case .batchNormalization:
+                    let u = node.inputs[0]
+                    let scale = resident["\(node.name)#scale"]!, shift = resident["\(node.name)#shift"]!
+                    let vector = { (address: Int) in SRAMTile(addr: address, channels: y.shape[1], height: 1, width: 1) }
+                    emitGroup(.eltwise(EltwiseOp(.mul, a: interior(u, rows: computed), b: vector(scale.address), output: out, broadcast: .channel)),
+                              reads: [range(u), .sram(scale.address, bytes: 4 * scale.count)], writes: [range(v)])
+                    emitGroup(.eltwise(EltwiseOp(.add, a: out, b: vector(shift.address), output: out, broadcast: .channel,
+                                                 activation: node.activation?.fused ?? .none)),
+                              reads: [range(v), .sram(shift.address, bytes: 4 * shift.count)], writes: [range(v)])
+                case .add, .sub, .mul:
+                    var operands = node.inputs
+                    if graph.initializers[operands[0]] != nil { operands.swapAt(0, 1) }
+                    let kind: EltwiseKind = node.kind == .add ? .add : node.kind == .sub ? .sub : .mul
+                    let a = interior(operands[0], rows: computed)
+                    var reads = [range(operands[0])]
+                    let b: SRAMTile, broadcast: BroadcastKind
+                    if graph.initializers[operands[1]] != nil {
+                        let c = resident[channelKey(node, operands[1])]!
+                        b = SRAMTile(addr: c.address, channels: y.shape[1], height: 1, width: 1)
+                        broadcast = .channel
+                        reads.append(.sram(c.address, bytes: 4 * c.count))
+                    } else {
+                        b = interior(operands[1], rows: computed)
+                        broadcast = .none
+                        reads.append(range(operands[1]))
+                    }
+                    emitGroup(.eltwise(EltwiseOp(kind, a: a, b: b, output: out, broadcast: broadcast, activation: node.activation?.fused ?? .none)),
+                              reads: reads, writes: [range(v)])
+                case .concat:
+                    break
+                default:
+                    guard let activation = Activation(of: node, in: graph) else { throw DFCError("node '\(node.name)' cannot be fused") }
+                    let u = node.inputs[0]
+                    emitGroup(.act(ActOp(input: interior(u, rows: computed), output: out, activation: activation.fused)),
+                              reads: [range(u)], writes: [range(v)])
+                    if let extra = node.activation {
+                        emitGroup(.act(ActOp(input: out, output: out, activation: extra.fused)), reads: [range(v)], writes: [range(v)])
+                    }
+                }
+            }
+
+            // The output's rows of this band.
+            let y = location(group.output)
+            let b = group.buffers[group.output]!
+            let source = interior(group.output, rows: band)
+            var t = TransferOp(tensorAt: y.address, shape: y.shape, origin: [0, 0, band.lowerBound, 0],
+                               counts: [1, b.channels, band.count, b.width], sramAddr: source.addr)
+            t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
+            emitGroup(.store(t), reads: [range(group.output)], writes: [y.range])
+        }
+        let description = "fused \(nodes.count) layers, \(group.bands.count) band\(group.bands.count == 1 ? "" : "s") of \(group.rows) rows, SRAM \(group.sramBytes) B"
+        layers.append(LayerReport(node: names.joined(separator: "+"), op: "FusionGroup", engine: "fused", tiling: description,
+                                  instructions: start..<sequencer.instructions.count))
+    }
+}
