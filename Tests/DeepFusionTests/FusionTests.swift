@@ -117,4 +117,29 @@ struct FusionTests {
         x = b.conv(x, cin: 32, cout: 16, k: 1, relu: false)
         try Self.check(try b.graph(input: [1, 8, 45, 31], output: x), sram: 48 << 10)
     }
+
+    @Test("halo recompute and halo cache compute the same; caching moves fewer bytes", arguments: [2, 3, 5])
+    func haloModes(rows: Int) throws {
+        var b = Builder()
+        let x = b.conv("x", cin: 4, cout: 8, k: 3, pad: 1)
+        var y = b.conv(x, cin: 8, cout: 8, k: 3, stride: 2, pad: 1)
+        y = b.node(.maxPool, [y], ["kernel_shape": .ints([3, 3]), "strides": .ints([1, 1]), "pads": .ints([1, 1, 1, 1])])
+        y = b.conv(y, cin: 8, cout: 8, k: 3, pad: 2, dilation: 2)
+        let graph = try b.graph(input: [1, 4, 31, 23], output: y)
+        var codegen = Codegen(graph: graph, config: .df1)
+        codegen.addConstants()
+        var bytes: [FusionGroup.Halo: Int] = [:]
+        for halo in [FusionGroup.Halo.recompute, .cache] {
+            let group = try #require(try codegen.planGroup(0..<graph.nodes.count, rows: rows, halo: halo, consumers: graph.consumers()))
+            #expect(group.bands.count > 1)
+            let (program, _) = try Codegen.compile(graph, config: .df1, groups: [group])
+            for difference in try Verification.run(reference: graph, program: program) {
+                #expect(difference.passed, "\(halo): \(difference.description)")
+            }
+            let stats = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
+            #expect(stats.dramReadBytes + stats.dramWriteBytes == group.dramBytes, "the plan predicts the bytes exactly")
+            bytes[halo] = stats.dramReadBytes + stats.dramWriteBytes
+        }
+        #expect(bytes[.cache]! < bytes[.recompute]!)
+    }
 }

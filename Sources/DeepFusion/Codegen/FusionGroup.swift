@@ -4,8 +4,14 @@ import Accelerator
 /// group's output rows, the rows every layer needs are found by walking
 /// receptive fields backwards; only the group's inputs are loaded (with their
 /// halo), intermediates live and die in SRAM, only the output is stored. The
-/// overlap between neighbouring bands is recomputed.
+/// overlap between neighbouring bands is recomputed or cached (see `Halo`).
 struct FusionGroup {
+    /// How the rows neighbouring bands share (the halo) are obtained: reloaded
+    /// and recomputed, or cached, i.e. kept from the previous band and copied
+    /// from one buffer slot to the other, so that every input row is loaded
+    /// once and every intermediate row computed once.
+    enum Halo: String { case recompute, cache }
+    var halo: Halo
     /// Indices into the graph's nodes, consecutive.
     var nodes: Range<Int>
     /// The one value that leaves the group.
@@ -102,7 +108,7 @@ extension Codegen {
 
     /// Plans nodes[range] as one group with bands of `rows` output rows; nil
     /// when it is not a valid group or does not fit the SRAM.
-    func planGroup(_ range: Range<Int>, rows: Int, consumers: [String: [Int]]) throws -> FusionGroup? {
+    func planGroup(_ range: Range<Int>, rows: Int, halo: FusionGroup.Halo, consumers: [String: [Int]]) throws -> FusionGroup? {
         let nodes = range.map { graph.nodes[$0] }
         guard nodes.allSatisfy({ Self.fusible($0, graph: graph) }) else { return nil }
         let produced = Set(nodes.flatMap(\.outputs))
@@ -181,7 +187,7 @@ extension Codegen {
         for value in values where alias[value] == nil {
             let t = graph.type(of: value)!
             let maxRows = needed.map { $0[value]?.count ?? 0 }.max() ?? 0
-            let slots = inputs.contains(value) || value == output ? 2 : 1
+            let slots = halo == .cache || inputs.contains(value) || value == output ? 2 : 1
             let buffer = FusionGroup.Buffer(address: cursor, slots: slots, channels: t.shape[1], rows: max(1, maxRows),
                                             marginLeft: max(0, marginLeft[value] ?? 0), width: t.shape[3], height: t.shape[2],
                                             marginRight: max(0, marginRight[value] ?? 0), alias: nil)
@@ -198,10 +204,11 @@ extension Codegen {
 
         // Exact DRAM bytes: input rows inside the tensor per band, weights once, output once.
         var dram = 0
-        for need in needed {
+        for (index, need) in needed.enumerated() {
+            let previous = index > 0 ? needed[index - 1] : nil
             for input in inputs {
                 let t = graph.type(of: input)!
-                let r = need[input] ?? 0..<0
+                let r = Self.newRows(need[input] ?? 0..<0, previous: previous?[input], halo: halo)
                 let valid = max(0, min(t.shape[2], r.upperBound) - max(0, r.lowerBound))
                 dram += 4 * t.shape[1] * valid * t.shape[3]
             }
@@ -214,10 +221,18 @@ extension Codegen {
         dram += weightTraffic + 4 * outputType.count
         // Cycles: per-band compute on each unit and DMA, the busiest of them.
         var matrix = 0, vector = 0
-        for need in needed {
+        for (index, need) in needed.enumerated() {
+            let previous = index > 0 ? needed[index - 1] : nil
+            if halo == .cache, let previous {
+                for (value, buffer) in buffers where buffer.alias == nil {
+                    let kept = max(0, (previous[value]?.upperBound ?? 0) - (need[value]?.lowerBound ?? 0))
+                    vector += (buffer.channels * kept * buffer.rowWidth + config.vectorLanes - 1) / config.vectorLanes
+                }
+            }
             for node in nodes {
                 let y = graph.type(of: node.outputs[0])!
-                let rowsComputed = max(0, min(y.shape[2], need[node.outputs[0]]!.upperBound) - max(0, need[node.outputs[0]]!.lowerBound))
+                let fresh = Self.newRows(need[node.outputs[0]]!, previous: previous?[node.outputs[0]], halo: halo)
+                let rowsComputed = max(0, min(y.shape[2], fresh.upperBound) - max(0, fresh.lowerBound))
                 let outputs = y.shape[1] * rowsComputed * y.shape[3]
                 switch node.kind {
                 case .conv:
@@ -236,8 +251,16 @@ extension Codegen {
         }
         let transfers = bands.count * (inputs.count + 1) + nodes.count
         let channel = dram / config.dramBytesPerCycle + transfers * config.dmaSetupCycles / 4
-        return FusionGroup(nodes: range, output: output, inputs: inputs, rows: rows, bands: bands, needed: needed,
+        return FusionGroup(halo: halo, nodes: range, output: output, inputs: inputs, rows: rows, bands: bands, needed: needed,
                            buffers: buffers, weightBytes: weightBytes, sramBytes: cursor, dramBytes: dram,
                            estimatedCycles: max(matrix, vector, channel))
+    }
+
+    /// Rows of a value a band must produce itself: all it needs when
+    /// recomputing, only those past the previous band's when caching.
+    static func newRows(_ needed: Range<Int>, previous: Range<Int>?, halo: FusionGroup.Halo) -> Range<Int> {
+        guard halo == .cache, let previous else { return needed }
+        let low = max(needed.lowerBound, previous.upperBound)
+        return low..<max(low, needed.upperBound)
     }
 }

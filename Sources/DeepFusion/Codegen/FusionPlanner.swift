@@ -61,13 +61,19 @@ enum FusionPlanner {
         let graph = codegen.graph
         guard let last = graph.nodes[range.upperBound - 1].outputs.first, let type = graph.type(of: last), type.rank == 4 else { return nil }
         let height = type.shape[2]
-        var tried: Set<Int> = []
-        for bands in 1...height {
-            let rows = (height + bands - 1) / bands
-            guard tried.insert(rows).inserted else { continue }
-            if let group = try codegen.planGroup(range, rows: rows, consumers: consumers) { return group }
-            if bands > 64 { break }
+        var best: FusionGroup?
+        for halo in [FusionGroup.Halo.recompute, .cache] {
+            var tried: Set<Int> = []
+            for bands in 1...height {
+                let rows = (height + bands - 1) / bands
+                guard tried.insert(rows).inserted else { continue }
+                if bands > 64 { break }
+                guard let group = try codegen.planGroup(range, rows: rows, halo: halo, consumers: consumers) else { continue }
+                if best == nil || (group.dramBytes, group.estimatedCycles) < (best!.dramBytes, best!.estimatedCycles) { best = group }
+                // Recomputing: the tallest bands that fit are the best; caching: also try shorter ones once.
+                if halo == .recompute || bands > 8 { break }
+            }
         }
-        return nil
+        return best
     }
 }

@@ -44,6 +44,7 @@ extension Codegen {
 
         for (index, band) in group.bands.enumerated() {
             let need = group.needed[index]
+            let previous = index > 0 ? group.needed[index - 1] : nil
             /// The buffer that holds `value` (its concat's, for a part) and the channel offset in it.
             func home(_ value: String) -> (owner: String, buffer: FusionGroup.Buffer, channelOffset: Int) {
                 let b = group.buffers[value]!
@@ -72,12 +73,31 @@ extension Codegen {
                 return tile(value, rows: rows, column: b.marginLeft, width: b.width)
             }
 
-            // Inputs: the rows this band needs, borders zero-filled by LOAD.
+            // Cached halo: rows this band shares with the previous one move
+            // from the other slot to the top of this band's slot.
+            if group.halo == .cache, let previous {
+                for (owner, b) in group.buffers.sorted(by: { $0.key < $1.key }) where b.alias == nil {
+                    guard let now = need[owner], let before = previous[owner] else { continue }
+                    let kept = before.upperBound - now.lowerBound
+                    guard kept > 0 else { continue }
+                    let channelStride = b.rows * b.rowWidth
+                    let from = b.address + ((index - 1) % b.slots) * DRAMPlan.align(b.slotBytes) + 4 * (now.lowerBound - before.lowerBound) * b.rowWidth
+                    let copy = CopyOp(counts: [1, b.channels, kept, b.rowWidth], srcAddr: from, srcStrides: [0, channelStride, b.rowWidth, 1],
+                                      dstAddr: slot(owner, b), dstStrides: [0, channelStride, b.rowWidth, 1])
+                    let source = MemoryRange.sram(b.address + ((index - 1) % b.slots) * DRAMPlan.align(b.slotBytes), bytes: b.slotBytes)
+                    emitGroup(.copy(copy), reads: [source], writes: [range(owner)])
+                }
+            }
+
+            // Inputs: the rows this band needs (only the new ones when caching), borders zero-filled by LOAD.
             for input in group.inputs {
-                let b = group.buffers[input]!, rows = need[input]!
+                let b = group.buffers[input]!
+                let rows = Self.newRows(need[input]!, previous: previous?[input], halo: group.halo)
+                guard !rows.isEmpty else { continue }
                 let shape = graph.type(of: input)!.shape
                 var t = TransferOp(tensorAt: location(input).address, shape: shape, origin: [0, 0, rows.lowerBound, -b.marginLeft],
-                                   counts: [1, b.channels, rows.count, b.rowWidth], sramAddr: slot(input, b))
+                                   counts: [1, b.channels, rows.count, b.rowWidth],
+                                   sramAddr: slot(input, b) + 4 * (rows.lowerBound - need[input]!.lowerBound) * b.rowWidth)
                 t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
                 emitGroup(.load(t), reads: [location(input).range], writes: [range(input)])
             }
@@ -85,7 +105,8 @@ extension Codegen {
             for node in nodes {
                 let v = node.outputs[0]
                 let y = graph.type(of: v)!
-                let computed = max(0, need[v]!.lowerBound)..<min(y.shape[2], need[v]!.upperBound)
+                let fresh = Self.newRows(need[v]!, previous: previous?[v], halo: group.halo)
+                let computed = max(0, fresh.lowerBound)..<max(max(0, fresh.lowerBound), min(y.shape[2], fresh.upperBound))
                 guard !computed.isEmpty else { continue }
                 let out = interior(v, rows: computed)
                 switch node.kind {
@@ -165,7 +186,7 @@ extension Codegen {
             t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
             emitGroup(.store(t), reads: [range(group.output)], writes: [y.range])
         }
-        let description = "fused \(nodes.count) layers, \(group.bands.count) band\(group.bands.count == 1 ? "" : "s") of \(group.rows) rows, SRAM \(group.sramBytes) B"
+        let description = "fused \(nodes.count) layers, \(group.bands.count) band\(group.bands.count == 1 ? "" : "s") of \(group.rows) rows, halo \(group.halo.rawValue), SRAM \(group.sramBytes) B"
         layers.append(LayerReport(node: names.joined(separator: "+"), op: "FusionGroup", engine: "fused", tiling: description,
                                   instructions: start..<sequencer.instructions.count))
     }
