@@ -142,4 +142,25 @@ struct FusionTests {
         }
         #expect(bytes[.cache]! < bytes[.recompute]!)
     }
+
+    @Test("weights too large to stay resident stream through SRAM once per band")
+    func streamedWeights() throws {
+        var b = Builder()
+        var x = b.conv("x", cin: 8, cout: 64, k: 3, pad: 1)
+        x = b.conv(x, cin: 64, cout: 96, k: 3, pad: 1)
+        x = b.conv(x, cin: 96, cout: 16, k: 1)
+        let graph = try b.graph(input: [1, 8, 12, 12], output: x)
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 256 << 10
+        var codegen = Codegen(graph: graph, config: config)
+        codegen.addConstants()
+        let group = try #require(try codegen.planGroup(0..<graph.nodes.count, rows: 6, halo: .cache, consumers: graph.consumers()))
+        #expect(!group.streamed.isEmpty, "the 221 KB of 3x3 weights cannot stay next to the buffers in 256 KiB")
+        let (program, _) = try Codegen.compile(graph, config: config, groups: [group])
+        for difference in try Verification.run(reference: graph, program: program) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+        let stats = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
+        #expect(stats.dramReadBytes + stats.dramWriteBytes == group.dramBytes)
+    }
 }

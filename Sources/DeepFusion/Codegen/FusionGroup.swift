@@ -26,6 +26,11 @@ struct FusionGroup {
     var needed: [[String: Range<Int>]]
     /// SRAM layout: where each value's buffer is, its rows and row width.
     var buffers: [String: Buffer]
+    /// Convolutions whose weights stream through SRAM in blocks of this many
+    /// output channels (once per band) instead of staying resident.
+    var streamed: [String: Int]
+    /// SRAM address of the two streaming slots.
+    var streamBase: Int
     var weightBytes: Int
     var sramBytes: Int
     /// DRAM bytes the group moves: inputs with halo, weights once, output once.
@@ -173,22 +178,61 @@ extension Codegen {
         }
 
         // SRAM: resident weights and channel vectors, then one buffer per value.
-        var weightBytes = 0
+        // Per-channel vectors are always resident; convolution weights are
+        // resident too unless that does not fit, in which case the largest
+        // convolutions stream blocks of output channels through two slots, once per band.
+        var vectorBytes = 0
         for node in nodes {
-            for input in node.inputs where !input.isEmpty { if let t = graph.initializers[input] { weightBytes += DRAMPlan.align(4 * t.count) } }
-            if node.kind == .batchNormalization { weightBytes += 2 * DRAMPlan.align(4 * graph.type(of: node.outputs[0])!.shape[1]) }
+            if let bias = node.kind == .conv ? node.input(2) : nil { vectorBytes += DRAMPlan.align(4 * graph.initializers[bias]!.count) }
+            if node.kind == .batchNormalization { vectorBytes += 2 * DRAMPlan.align(4 * graph.type(of: node.outputs[0])!.shape[1]) }
             if node.kind == .add || node.kind == .sub || node.kind == .mul {
-                weightBytes += node.inputs.filter { graph.initializers[$0] != nil }.count * DRAMPlan.align(4 * graph.type(of: node.outputs[0])!.shape[1])
+                vectorBytes += node.inputs.filter { graph.initializers[$0] != nil }.count * DRAMPlan.align(4 * graph.type(of: node.outputs[0])!.shape[1])
             }
         }
-        var buffers: [String: FusionGroup.Buffer] = [:]
-        var cursor = DRAMPlan.align(weightBytes)
         let values = inputs + nodes.map { $0.outputs[0] }
+        var bufferBytes = 0
+        var shapes: [String: (rows: Int, slots: Int)] = [:]
         for value in values where alias[value] == nil {
             let t = graph.type(of: value)!
-            let maxRows = needed.map { $0[value]?.count ?? 0 }.max() ?? 0
+            let maxRows = max(1, needed.map { $0[value]?.count ?? 0 }.max() ?? 0)
             let slots = halo == .cache || inputs.contains(value) || value == output ? 2 : 1
-            let buffer = FusionGroup.Buffer(address: cursor, slots: slots, channels: t.shape[1], rows: max(1, maxRows),
+            let rowWidth = max(0, marginLeft[value] ?? 0) + t.shape[3] + max(0, marginRight[value] ?? 0)
+            bufferBytes += DRAMPlan.align(4 * t.shape[1] * maxRows * rowWidth) * slots
+            shapes[value] = (maxRows, slots)
+        }
+        let convs = nodes.filter { $0.kind == .conv }
+        func weightSize(_ node: Node) -> Int { DRAMPlan.align(4 * graph.initializers[node.inputs[1]]!.count) }
+        var streamed: [String: Int] = [:]
+        func blockBytes(_ node: Node, _ block: Int) -> Int {
+            let w = graph.initializers[node.inputs[1]]!
+            return DRAMPlan.align(4 * block * (w.count / w.shape[0]))
+        }
+        func residentBytes() -> Int { convs.filter { streamed[$0.name] == nil }.reduce(vectorBytes) { $0 + weightSize($1) } }
+        func streamRegion() -> Int { streamed.map { name, block in 2 * blockBytes(convs.first { $0.name == name }!, block) }.max() ?? 0 }
+        while residentBytes() + streamRegion() + bufferBytes > config.sramBytes {
+            // Stream the largest resident convolution in the widest blocks that fit.
+            guard let largest = convs.filter({ streamed[$0.name] == nil && $0.int("group", default: 1) == 1 })
+                    .max(by: { weightSize($0) < weightSize($1) }) else { return nil }
+            let cout = graph.initializers[largest.inputs[1]]!.shape[0]
+            streamed[largest.name] = cout
+            let room = config.sramBytes - bufferBytes - residentBytes()
+            var block = cout
+            // Blocks fill the matrix unit's lanes when they can; narrower ones only to fit.
+            while block > 8 && streamRegion() > room {
+                let lanes = block > config.matrixOutputLanes ? config.matrixOutputLanes : 8
+                block = max(8, (block / 2 + lanes - 1) / lanes * lanes)
+                streamed[largest.name] = block
+            }
+            if streamRegion() > room && convs.allSatisfy({ streamed[$0.name] != nil || $0.int("group", default: 1) != 1 }) { return nil }
+        }
+        let weightBytes = residentBytes()
+        let streamBase = DRAMPlan.align(weightBytes)
+        var buffers: [String: FusionGroup.Buffer] = [:]
+        var cursor = streamBase + streamRegion()
+        for value in values where alias[value] == nil {
+            let t = graph.type(of: value)!
+            let (maxRows, slots) = shapes[value]!
+            let buffer = FusionGroup.Buffer(address: cursor, slots: slots, channels: t.shape[1], rows: maxRows,
                                             marginLeft: max(0, marginLeft[value] ?? 0), width: t.shape[3], height: t.shape[2],
                                             marginRight: max(0, marginRight[value] ?? 0), alias: nil)
             cursor += DRAMPlan.align(buffer.slotBytes) * slots
@@ -215,7 +259,11 @@ extension Codegen {
         }
         var weightTraffic = 0
         for node in nodes {
-            for input in node.inputs where !input.isEmpty { if let t = graph.initializers[input] { weightTraffic += 4 * t.count } }
+            for (i, input) in node.inputs.enumerated() where !input.isEmpty {
+                guard let t = graph.initializers[input] else { continue }
+                // Streamed weights cross the channel once per band.
+                weightTraffic += 4 * t.count * (i == 1 && streamed[node.name] != nil ? bands.count : 1)
+            }
             if node.kind == .batchNormalization { weightTraffic += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1] }
         }
         dram += weightTraffic + 4 * outputType.count
@@ -252,7 +300,7 @@ extension Codegen {
         let transfers = bands.count * (inputs.count + 1) + nodes.count
         let channel = dram / config.dramBytesPerCycle + transfers * config.dmaSetupCycles / 4
         return FusionGroup(halo: halo, nodes: range, output: output, inputs: inputs, rows: rows, bands: bands, needed: needed,
-                           buffers: buffers, weightBytes: weightBytes, sramBytes: cursor, dramBytes: dram,
+                           buffers: buffers, streamed: streamed, streamBase: streamBase, weightBytes: weightBytes, sramBytes: cursor, dramBytes: dram,
                            estimatedCycles: max(matrix, vector, channel))
     }
 

@@ -70,8 +70,8 @@ enum FusionPlanner {
                 if bands > 64 { break }
                 guard let group = try codegen.planGroup(range, rows: rows, halo: halo, consumers: consumers) else { continue }
                 if best == nil || (group.dramBytes, group.estimatedCycles) < (best!.dramBytes, best!.estimatedCycles) { best = group }
-                // Recomputing: the tallest bands that fit are the best; caching: also try shorter ones once.
-                if halo == .recompute || bands > 8 { break }
+                // Without streamed weights, taller bands only save bytes: the first fit is the best of its mode.
+                if group.streamed.isEmpty && (halo == .recompute || bands > 8) { break }
             }
         }
         return best

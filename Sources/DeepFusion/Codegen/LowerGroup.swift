@@ -30,7 +30,7 @@ extension Codegen {
             let channels = graph.type(of: node.outputs[0])!.shape[1]
             switch node.kind {
             case .conv:
-                loadConstant(node.inputs[1], count: graph.initializers[node.inputs[1]]!.count)
+                if group.streamed[node.name] == nil { loadConstant(node.inputs[1], count: graph.initializers[node.inputs[1]]!.count) }
                 if let bias = node.input(2) { loadConstant(bias, count: graph.initializers[bias]!.count) }
             case .batchNormalization:
                 loadConstant("\(node.name)#scale", count: channels)
@@ -41,6 +41,13 @@ extension Codegen {
                 break
             }
         }
+
+        // Streamed weights: two slots, each as large as the largest block.
+        let streamSlot = group.streamed.map { name, block -> Int in
+            let w = graph.initializers[nodes.first { $0.name == name }!.inputs[1]]!
+            return DRAMPlan.align(4 * block * (w.count / w.shape[0]))
+        }.max() ?? 0
+        var streamTurn = 0
 
         for (index, band) in group.bands.enumerated() {
             let need = group.needed[index]
@@ -116,7 +123,30 @@ extension Codegen {
                     let rows = r.rows(computed)
                     let input = tile(u, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
                     let window = PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3])
-                    if node.kind == .conv {
+                    if node.kind == .conv, let block = group.streamed[node.name] {
+                        // Blocks of output channels, each with its weights loaded into the other slot.
+                        let weights = graph.initializers[node.inputs[1]]!
+                        let perChannel = weights.count / weights.shape[0]
+                        let bias = node.input(2).map { resident[$0]! }
+                        for o0 in stride(from: 0, to: y.shape[1], by: block) {
+                            let count = min(block, y.shape[1] - o0)
+                            let address = group.streamBase + (streamTurn % 2) * streamSlot
+                            streamTurn += 1
+                            let dram = location(node.inputs[1])
+                            let t = TransferOp(tensorAt: dram.address, shape: [weights.shape[0], perChannel], origin: [o0, 0],
+                                               counts: [count, perChannel], sramAddr: address)
+                            emitGroup(.load(t), reads: [.dram(dram.address, bytes: 4 * weights.count)], writes: [.sram(address, bytes: 4 * count * perChannel)])
+                            var part = out
+                            part.addr += 4 * o0 * out.channelStride
+                            part.channels = count
+                            var reads: [MemoryRange] = [range(u), .sram(address, bytes: 4 * count * perChannel)]
+                            if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
+                            let op = ConvOp(input: input, output: part, weightAddr: address, biasAddr: bias.map { $0.address + 4 * o0 },
+                                            kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw), groups: 1, window: window,
+                                            activation: node.activation?.fused ?? .none)
+                            emitGroup(.conv(op), reads: reads, writes: [range(v)])
+                        }
+                    } else if node.kind == .conv {
                         let w = resident[node.inputs[1]]!, bias = node.input(2).map { resident[$0]! }
                         var reads = [range(u), .sram(w.address, bytes: 4 * w.count)]
                         if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
@@ -186,7 +216,7 @@ extension Codegen {
             t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
             emitGroup(.store(t), reads: [range(group.output)], writes: [y.range])
         }
-        let description = "fused \(nodes.count) layers, \(group.bands.count) band\(group.bands.count == 1 ? "" : "s") of \(group.rows) rows, halo \(group.halo.rawValue), SRAM \(group.sramBytes) B"
+        let description = "fused \(nodes.count) layers, \(group.bands.count) band\(group.bands.count == 1 ? "" : "s") of \(group.rows) rows, halo \(group.halo.rawValue)\(group.streamed.isEmpty ? "" : ", streaming \(group.streamed.keys.sorted().joined(separator: ","))"), SRAM \(group.sramBytes) B"
         layers.append(LayerReport(node: names.joined(separator: "+"), op: "FusionGroup", engine: "fused", tiling: description,
                                   instructions: start..<sequencer.instructions.count))
     }
