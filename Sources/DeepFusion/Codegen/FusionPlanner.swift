@@ -25,8 +25,8 @@ enum FusionPlanner {
                 cycles[i] = schedule[layer.instructions].map(\.end).max()! - schedule[layer.instructions.lowerBound].start
             }
         }
-        var codegen = Codegen(graph: graph, config: config)
-        codegen.addConstants()
+        // Planning reads shapes and geometry only; no constants segment is built here.
+        let codegen = Codegen(graph: graph, config: config)
         let consumers = graph.consumers()
         let n = graph.nodes.count
         var best = [Int](repeating: 0, count: n + 1)
