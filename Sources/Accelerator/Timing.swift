@@ -131,47 +131,12 @@ extension Program {
     /// free and its tokens have arrived; a DMA's data phase also waits for the
     /// DRAM channel, which serves transfers in program order.
     public func timing(summary: ProgramSummary) -> (stats: ExecutionStats, schedule: [InstructionTiming]) {
-        let n = Engine.allCases.count
-        var engineFree = [Int](repeating: 0, count: n)
-        var channelFree = 0
-        var queues = [[Int]](repeating: [], count: n * n)  // token arrival cycles, FIFO
-        var heads = [Int](repeating: 0, count: n * n)
-        var stats = ExecutionStats()
-        var schedule: [InstructionTiming] = []
-        schedule.reserveCapacity(instructions.count)
-        for instruction in instructions {
-            let e = instruction.engine.index
-            var start = engineFree[e]
-            for w in instruction.wait.engines {
-                let q = w.index * n + e
-                start = max(start, queues[q][heads[q]])
-                heads[q] += 1
-            }
-            let cost = config.cost(of: instruction, constantsBytes: constants.count)
-            var end = start + cost.cycles
-            if instruction.opcode == .load || instruction.opcode == .store {
-                let dataStart = max(start + config.dmaSetupCycles, channelFree)
-                end = dataStart + cost.channelCycles
-                channelFree = end
-                stats.dramChannelBusyCycles += cost.channelCycles
-            }
-            engineFree[e] = end
-            for s in instruction.signal.engines { queues[e * n + s.index].append(end) }
-            schedule.append(InstructionTiming(start: start, end: end))
-            stats.cycles = max(stats.cycles, end)
-            stats.addBusy(instruction.engine, cost.cycles)
-            stats.dramReadBytes += cost.dramReadBytes
-            stats.dramWriteBytes += cost.dramWriteBytes
-            stats.dramWeightBytes += cost.dramWeightBytes
-            stats.dramActivationBytes += cost.dramActivationBytes
-            stats.hostReadBytes += cost.hostReadBytes
-            stats.hostWriteBytes += cost.hostWriteBytes
-            stats.macs += cost.macs
-        }
+        let result = config.schedule(instructions, constantsBytes: constants.count)
+        var stats = result.stats
         stats.sramPeakBytes = summary.sramPeakBytes
         stats.dramCompulsoryBytes = constantWordsLoaded() * 4 + tensors.reduce(0) { $0 + $1.byteCount }
         stats.instructions = instructions.count
-        return (stats, schedule)
+        return (stats, result.schedule)
     }
 
     /// How many distinct 4-byte words of the constants segment LOADs read
@@ -192,5 +157,53 @@ extension Program {
             }
         }
         return count
+    }
+}
+
+extension AcceleratorConfig {
+    /// The schedule of an instruction sequence under the timing model: the
+    /// core of `Program.timing`, also used by the compiler to cost a piece of
+    /// a program before the program exists. The instructions should follow
+    /// the token protocol (docs/isa.md, section 2).
+    public func schedule(_ instructions: [Instruction], constantsBytes: Int) -> (stats: ExecutionStats, schedule: [InstructionTiming]) {
+        let n = Engine.allCases.count
+        var engineFree = [Int](repeating: 0, count: n)
+        var channelFree = 0
+        var queues = [[Int]](repeating: [], count: n * n)  // token arrival cycles, FIFO
+        var heads = [Int](repeating: 0, count: n * n)
+        var stats = ExecutionStats()
+        var schedule: [InstructionTiming] = []
+        schedule.reserveCapacity(instructions.count)
+        for instruction in instructions {
+            let e = instruction.engine.index
+            var start = engineFree[e]
+            for w in instruction.wait.engines {
+                let q = w.index * n + e
+                // A missing token (never in a validated program) delays nothing.
+                if heads[q] < queues[q].count { start = max(start, queues[q][heads[q]]) }
+                heads[q] += 1
+            }
+            let cost = cost(of: instruction, constantsBytes: constantsBytes)
+            var end = start + cost.cycles
+            if instruction.opcode == .load || instruction.opcode == .store {
+                let dataStart = max(start + dmaSetupCycles, channelFree)
+                end = dataStart + cost.channelCycles
+                channelFree = end
+                stats.dramChannelBusyCycles += cost.channelCycles
+            }
+            engineFree[e] = end
+            for s in instruction.signal.engines { queues[e * n + s.index].append(end) }
+            schedule.append(InstructionTiming(start: start, end: end))
+            stats.cycles = max(stats.cycles, end)
+            stats.addBusy(instruction.engine, cost.cycles)
+            stats.dramReadBytes += cost.dramReadBytes
+            stats.dramWriteBytes += cost.dramWriteBytes
+            stats.dramWeightBytes += cost.dramWeightBytes
+            stats.dramActivationBytes += cost.dramActivationBytes
+            stats.hostReadBytes += cost.hostReadBytes
+            stats.hostWriteBytes += cost.hostWriteBytes
+            stats.macs += cost.macs
+        }
+        return (stats, schedule)
     }
 }

@@ -22,6 +22,9 @@ public struct Codegen {
     /// The DRAM constants segment and where each constant sits in it.
     var constants: [UInt8] = []
     var constantAddress: [String: Int] = [:]
+    /// Planning codegen: `addConstant` lays constants out without copying them.
+    var layoutOnly = false
+    var layoutEnd = 0
     var plan: DRAMPlan!
     /// Per-layer decisions, for reports and `--dump-ir`.
     public internal(set) var layers: [LayerReport] = []
@@ -137,6 +140,12 @@ public struct Codegen {
 
     mutating func addConstant(_ key: String, _ tensor: Tensor) {
         guard constantAddress[key] == nil else { return }
+        if layoutOnly {
+            // Planning: addresses only, no bytes.
+            constantAddress[key] = DRAMPlan.align(layoutEnd)
+            layoutEnd = DRAMPlan.align(layoutEnd) + tensor.count * (tensor.dtype == .int64 ? 8 : 4)
+            return
+        }
         constants += [UInt8](repeating: 0, count: DRAMPlan.align(constants.count) - constants.count)
         constantAddress[key] = constants.count
         switch tensor.storage {

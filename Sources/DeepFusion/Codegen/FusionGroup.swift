@@ -36,6 +36,8 @@ struct FusionGroup {
     /// DRAM bytes the group moves: inputs with halo, weights once, output once.
     var dramBytes: Int
     var estimatedCycles: Int
+    /// Set for a whole-map group (see `ChannelPlan`); bands then has one entry.
+    var channels: ChannelPlan? = nil
 
     struct Buffer {
         /// Byte address of slot 0 (two slots for inputs and the output).
@@ -50,6 +52,8 @@ struct FusionGroup {
         var marginRight: Int
         /// Another value's buffer this one lives in (Concat parts), and its channel offset.
         var alias: (value: String, channelOffset: Int)?
+        /// Tensor row of the buffer's first row (whole-map groups; negative in padding).
+        var top = 0
         var slotBytes: Int { 4 * channels * rows * rowWidth }
     }
 }
@@ -82,6 +86,14 @@ extension Codegen {
             return ShapeMath.normalize(axis: node.int("axis", default: 1), rank: 4) == 1
         default:
             return false
+        }
+    }
+
+    /// Nodes a group computes on the vector unit one element at a time.
+    static func elementwiseInGroup(_ node: Node) -> Bool {
+        switch node.kind {
+        case .add, .sub, .mul, .batchNormalization, .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh: return true
+        default: return false
         }
     }
 
@@ -144,14 +156,24 @@ extension Codegen {
         let bands = stride(from: 0, to: height, by: rows).map { $0..<min($0 + rows, height) }
 
         // Rows each band needs of every value, walking the group backwards.
+        // When caching, a band computes only the rows of each value past those
+        // earlier bands computed, so it reads only what those fresh rows need:
+        // a buffer holds the rows read in this band (kept ones and fresh ones).
         var needed: [[String: Range<Int>]] = []
         for band in bands {
             var need: [String: Range<Int>] = [output: band]
+            let previous = needed.last
             for (node, reach) in zip(nodes, reaches).reversed() {
                 let v = node.outputs[0]
-                guard let want = need[v] else { return nil }
+                // Nothing reads v in this band: it computes nothing new (its rows are kept below).
+                guard let want = need[v] else {
+                    if previous?[v] != nil { continue }
+                    return nil
+                }
                 let h = graph.type(of: v)!.shape[2]
-                let computed = max(0, want.lowerBound)..<min(h, want.upperBound)
+                let fresh = Self.newRows(want, previous: previous?[v], halo: halo)
+                let computed = max(0, fresh.lowerBound)..<max(max(0, fresh.lowerBound), min(h, fresh.upperBound))
+                guard !computed.isEmpty else { continue }
                 let from = node.kind == .conv || node.kind == .maxPool || node.kind == .averagePool ? reach.rows(computed) : computed
                 for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil {
                     if let old = need[input] {
@@ -161,7 +183,31 @@ extension Codegen {
                     }
                 }
             }
+            // A value nothing reads in this band keeps what it holds.
+            if let previous {
+                for (value, held) in previous where need[value] == nil { need[value] = held }
+                // Rows dropped from a buffer are never read again: every window only moves down.
+                for (value, rows) in need {
+                    if let held = previous[value], rows.lowerBound < held.lowerBound { return nil }
+                }
+            }
             needed.append(need)
+        }
+
+        // Element-wise layers write in place over an operand only they read,
+        // when both hold the same rows in every band: one buffer instead of two.
+        var inPlace: Set<String> = []
+        for (index, node) in zip(range, nodes) where Self.elementwiseInGroup(node) {
+            let v = node.outputs[0]
+            guard alias[v] == nil, !graph.outputs.contains(v) else { continue }
+            for u in node.inputs where produced.contains(u) && graph.type(of: u)?.shape == graph.type(of: v)?.shape {
+                let root = inPlace.contains(u) ? alias[u]!.0 : u
+                guard alias[u] == nil || inPlace.contains(u), consumers[u] == [index],
+                      needed.allSatisfy({ $0[root] == $0[v] }) else { continue }
+                alias[v] = (root, 0)
+                inPlace.insert(v)
+                break
+            }
         }
 
         // Column margins each value needs for its conv/pool readers.
@@ -195,7 +241,8 @@ extension Codegen {
         for value in values where alias[value] == nil {
             let t = graph.type(of: value)!
             let maxRows = max(1, needed.map { $0[value]?.count ?? 0 }.max() ?? 0)
-            let slots = halo == .cache || inputs.contains(value) || value == output ? 2 : 1
+            let sharing = [value] + alias.filter { $0.value.0 == value }.map(\.key)
+            let slots = halo == .cache || inputs.contains(value) || sharing.contains(output) ? 2 : 1
             let rowWidth = max(0, marginLeft[value] ?? 0) + t.shape[3] + max(0, marginRight[value] ?? 0)
             bufferBytes += DRAMPlan.align(4 * t.shape[1] * maxRows * rowWidth) * slots
             shapes[value] = (maxRows, slots)

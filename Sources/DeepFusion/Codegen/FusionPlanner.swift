@@ -25,8 +25,11 @@ enum FusionPlanner {
                 cycles[i] = schedule[layer.instructions].map(\.end).max()! - schedule[layer.instructions.lowerBound].start
             }
         }
-        // Planning reads shapes and geometry only; no constants segment is built here.
-        let codegen = Codegen(graph: graph, config: config)
+        // Planning reads shapes and geometry only: constants get addresses, not bytes.
+        var codegen = Codegen(graph: graph, config: config)
+        codegen.layoutOnly = true
+        codegen.addConstants()
+        codegen.plan = try DRAMPlan(graph: graph, base: DRAMPlan.align(codegen.layoutEnd))
         let consumers = graph.consumers()
         let n = graph.nodes.count
         var best = [Int](repeating: 0, count: n + 1)
@@ -35,11 +38,19 @@ enum FusionPlanner {
             best[j] = best[j - 1] + bytes[j - 1]
             for i in stride(from: j - 2, through: max(0, j - maxGroupLength), by: -1) {
                 guard Codegen.fusible(graph.nodes[i], graph: graph) else { break }
-                guard let group = try bestGroup(i..<j, codegen: codegen, consumers: consumers) else { continue }
                 let singleCycles = cycles[i..<j].reduce(0, +)
-                if best[i] + group.dramBytes < best[j] && group.estimatedCycles <= singleCycles {
-                    best[j] = best[i] + group.dramBytes
-                    choice[j] = group
+                // Cheapest in bytes first; among plans of equal bytes the fastest
+                // (timing model) that is no slower than its layers wins.
+                var chosen: FusionGroup?
+                for var group in try candidates(i..<j, codegen: codegen, consumers: consumers) {
+                    guard best[i] + group.dramBytes < best[j], chosen.map({ $0.dramBytes == group.dramBytes }) ?? true else { break }
+                    group.estimatedCycles = try codegen.simulatedCycles(group)
+                    guard group.estimatedCycles <= min(singleCycles, chosen?.estimatedCycles ?? .max) else { continue }
+                    chosen = group
+                }
+                if let chosen {
+                    best[j] = best[i] + chosen.dramBytes
+                    choice[j] = chosen
                 }
             }
         }
@@ -56,14 +67,17 @@ enum FusionPlanner {
         return groups.reversed()
     }
 
-    /// The tallest bands that fit (fewest bands: least halo traffic and recompute).
-    static func bestGroup(_ range: Range<Int>, codegen: Codegen, consumers: [String: [Int]]) throws -> FusionGroup? {
+    /// Plans for nodes[range], cheapest in DRAM bytes first: per halo mode
+    /// the band height with the fewest bytes (then estimated cycles), and
+    /// whole-map plans per block width.
+    static func candidates(_ range: Range<Int>, codegen: Codegen, consumers: [String: [Int]]) throws -> [FusionGroup] {
         let graph = codegen.graph
-        guard let last = graph.nodes[range.upperBound - 1].outputs.first, let type = graph.type(of: last), type.rank == 4 else { return nil }
+        guard let last = graph.nodes[range.upperBound - 1].outputs.first, let type = graph.type(of: last), type.rank == 4 else { return [] }
         let height = type.shape[2]
-        var best: FusionGroup?
+        var plans: [FusionGroup] = []
         for halo in [FusionGroup.Halo.recompute, .cache] {
             var tried: Set<Int> = []
+            var best: FusionGroup?
             for bands in 1...height {
                 let rows = (height + bands - 1) / bands
                 guard tried.insert(rows).inserted else { continue }
@@ -73,7 +87,20 @@ enum FusionPlanner {
                 // Without streamed weights, taller bands only save bytes: the first fit is the best of its mode.
                 if group.streamed.isEmpty && (halo == .recompute || bands > 8) { break }
             }
+            if let best { plans.append(best) }
         }
-        return best
+        plans += try codegen.planChannelGroup(range, consumers: consumers)
+        return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
+    }
+}
+
+extension Codegen {
+    /// Cycles of a group on its own under the executor's timing model: the
+    /// group is emitted into a scratch sequencer and scheduled.
+    func simulatedCycles(_ group: FusionGroup) throws -> Int {
+        var scratch = self
+        scratch.sequencer = Sequencer()
+        try scratch.lowerGroup(group)
+        return config.schedule(scratch.sequencer.instructions, constantsBytes: 0).stats.cycles
     }
 }

@@ -5,6 +5,7 @@ extension Codegen {
     /// inputs' rows (with halo, zero-filled at the borders), every layer on
     /// SRAM tiles, and the output's rows.
     mutating func lowerGroup(_ group: FusionGroup) throws {
+        if let plan = group.channels { return try lowerChannelGroup(group, plan) }
         let nodes = group.nodes.map { graph.nodes[$0] }
         let start = sequencer.instructions.count
         let names = nodes.map(\.name)
