@@ -37,11 +37,19 @@ struct ChannelPlan {
     var outputSlot: Int, outputBase: Int
 }
 
+/// A buffer or slot pair of a whole-map group and the layers (node
+/// indices) during which it is live.
+struct SRAMItem {
+    var key: String
+    var bytes: Int
+    var live: ClosedRange<Int>
+}
+
 extension Codegen {
     /// Plans nodes[range] as a whole-map group: a few plans per way of
     /// holding the inputs, widest blocks first; none when the layers are
     /// not all convolutions (ungrouped) and element-wise layers, or nothing fits.
-    func planChannelGroup(_ range: Range<Int>, consumers: [String: [Int]]) throws -> [FusionGroup] {
+    func planChannelGroup(_ range: Range<Int>, consumers: [String: [Int]], budget: Int = .max) throws -> [FusionGroup] {
         let nodes = range.map { graph.nodes[$0] }
         guard nodes.allSatisfy({ Self.fusible($0, graph: graph) }) else { return [] }
         guard nodes.allSatisfy({ ($0.kind == .conv && $0.int("group", default: 1) == 1) || Self.elementwiseInGroup($0) }),
@@ -101,6 +109,11 @@ extension Codegen {
         }
         let convs = range.filter { graph.nodes[$0].kind == .conv }
         func weights(_ index: Int) -> Tensor { graph.initializers[graph.nodes[index].inputs[1]]! }
+        var constantDRAM = 0
+        for node in nodes {
+            for input in node.inputs where !input.isEmpty && graph.initializers[input] != nil { constantDRAM += 4 * graph.initializers[input]!.count }
+            if node.kind == .batchNormalization { constantDRAM += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1] }
+        }
         let maxIn = convs.map { weights($0).shape[1] }.max()!
         let maxOut = nodes.map { graph.type(of: $0.outputs[0])!.shape[1] }.max()!
 
@@ -128,6 +141,20 @@ extension Codegen {
             var held = heldInputs
             for index in range where tailStart.map({ index < $0 }) ?? true { held.append(graph.nodes[index].outputs[0]) }
             let tailChannels = tailStart.map { graph.type(of: graph.nodes[$0].outputs[0])!.shape[1] } ?? 0
+            // DRAM bytes do not depend on the blocks: skip what cannot beat the budget.
+            var bytes = 4 * graph.type(of: output)!.count + constantDRAM
+            for input in inputs {
+                bytes += 4 * graph.type(of: input)!.count * (streamedInputs.contains(input) ? nodes.filter { $0.inputs.contains(input) }.count : 1)
+            }
+            guard bytes < budget else { continue }
+            // Live ranges of held values: from their producer (held inputs: before the first layer) to their last reader.
+            var heldItems: [SRAMItem] = []
+            for value in held {
+                let producer = range.first { graph.nodes[$0].outputs[0] == value } ?? range.lowerBound - 1
+                let readers = range.filter { graph.nodes[$0].inputs.contains(value) }
+                let end = value == output ? range.upperBound : (readers.max() ?? producer)
+                heldItems.append(SRAMItem(key: value, bytes: DRAMPlan.align(layout(value, channels: graph.type(of: value)!.shape[1], at: 0).slotBytes), live: producer...end))
+            }
 
             var options: [FusionGroup] = []
             for block in [256, 128, 64, 32, 16] where block <= max(16, maxOut) {
@@ -136,7 +163,7 @@ extension Codegen {
                     var residentWeights = Set(convs.filter { !streamedInputs.contains(graph.nodes[$0].inputs[0]) }.map { graph.nodes[$0].name })
                     var plan: ChannelPlan?
                     while plan == nil {
-                        plan = allocate(range, held: held, heldInputs: heldInputs, streamedInputs: streamedInputs, residentWeights: residentWeights,
+                        plan = allocate(range, held: held, heldItems: heldItems, heldInputs: heldInputs, streamedInputs: streamedInputs, residentWeights: residentWeights,
                                         tailStart: tailStart, tailChannels: tailChannels, block: block, inBlock: inBlock,
                                         constantBytes: constantBytes, layout: layout)
                         guard plan == nil else { break }
@@ -155,7 +182,7 @@ extension Codegen {
     /// SRAM layout of a whole-map plan, nil if it does not fit: constants
     /// first, then every buffer and slot pair placed first-fit over the
     /// positions (layers) during which it is live.
-    private func allocate(_ range: Range<Int>, held: [String], heldInputs: [String], streamedInputs: Set<String>, residentWeights: Set<String>,
+    private func allocate(_ range: Range<Int>, held: [String], heldItems: [SRAMItem], heldInputs: [String], streamedInputs: Set<String>, residentWeights: Set<String>,
                           tailStart: Int?, tailChannels: Int, block: Int, inBlock: Int, constantBytes: Int,
                           layout: (String, Int, Int) -> FusionGroup.Buffer) -> ChannelPlan? {
         let first = range.lowerBound, last = range.upperBound - 1
@@ -188,20 +215,12 @@ extension Codegen {
         let outputSlot = tailStart.map { DRAMPlan.align(4 * min(block, tailChannels) * graph.type(of: graph.nodes[$0].outputs[0])!.shape[2]
                                                         * graph.type(of: graph.nodes[$0].outputs[0])!.shape[3]) } ?? 0
 
-        // Live ranges (positions are node indices; held inputs from before the first).
-        struct Item { var key: String; var bytes: Int; var live: ClosedRange<Int> }
-        var items: [Item] = []
-        for value in held {
-            let producer = range.first { graph.nodes[$0].outputs[0] == value } ?? first - 1
-            let readers = range.filter { graph.nodes[$0].inputs.contains(value) }
-            let end = value == graph.nodes[last].outputs[0] ? last + 1 : (readers.max() ?? producer)
-            items.append(Item(key: value, bytes: DRAMPlan.align(layout(value, graph.type(of: value)!.shape[1], 0).slotBytes), live: producer...end))
-        }
-        if let weightUse, weightSlot > 0 { items.append(Item(key: "#weights", bytes: 2 * weightSlot, live: weightUse)) }
-        if let inputUse, inputSlot > 0 { items.append(Item(key: "#inputs", bytes: 2 * inputSlot, live: inputUse)) }
-        if let tailStart, outputSlot > 0 { items.append(Item(key: "#outputs", bytes: 2 * outputSlot, live: tailStart...last + 1)) }
-        if let tailStart, tailInputSlot > 0 { items.append(Item(key: "#tailInputs", bytes: 2 * tailInputSlot, live: tailStart...last)) }
-        var placed: [(item: Item, address: Int)] = []
+        var items = heldItems
+        if let weightUse, weightSlot > 0 { items.append(SRAMItem(key: "#weights", bytes: 2 * weightSlot, live: weightUse)) }
+        if let inputUse, inputSlot > 0 { items.append(SRAMItem(key: "#inputs", bytes: 2 * inputSlot, live: inputUse)) }
+        if let tailStart, outputSlot > 0 { items.append(SRAMItem(key: "#outputs", bytes: 2 * outputSlot, live: tailStart...last + 1)) }
+        if let tailStart, tailInputSlot > 0 { items.append(SRAMItem(key: "#tailInputs", bytes: 2 * tailInputSlot, live: tailStart...last)) }
+        var placed: [(item: SRAMItem, address: Int)] = []
         for item in items.sorted(by: { ($0.live.lowerBound, -$0.bytes, $0.key) < ($1.live.lowerBound, -$1.bytes, $1.key) }) {
             var address = DRAMPlan.align(constants)
             for other in placed.filter({ $0.item.live.overlaps(item.live) }).sorted(by: { $0.address < $1.address }) {

@@ -42,7 +42,7 @@ enum FusionPlanner {
                 // Cheapest in bytes first; among plans of equal bytes the fastest
                 // (timing model) that is no slower than its layers wins.
                 var chosen: FusionGroup?
-                for var group in try candidates(i..<j, codegen: codegen, consumers: consumers) {
+                for var group in try candidates(i..<j, codegen: codegen, consumers: consumers, budget: best[j] - best[i]) {
                     guard best[i] + group.dramBytes < best[j], chosen.map({ $0.dramBytes == group.dramBytes }) ?? true else { break }
                     group.estimatedCycles = try codegen.simulatedCycles(group)
                     guard group.estimatedCycles <= min(singleCycles, chosen?.estimatedCycles ?? .max) else { continue }
@@ -70,7 +70,7 @@ enum FusionPlanner {
     /// Plans for nodes[range], cheapest in DRAM bytes first: per halo mode
     /// the band height with the fewest bytes (then estimated cycles), and
     /// whole-map plans per block width.
-    static func candidates(_ range: Range<Int>, codegen: Codegen, consumers: [String: [Int]]) throws -> [FusionGroup] {
+    static func candidates(_ range: Range<Int>, codegen: Codegen, consumers: [String: [Int]], budget: Int = .max) throws -> [FusionGroup] {
         let graph = codegen.graph
         guard let last = graph.nodes[range.upperBound - 1].outputs.first, let type = graph.type(of: last), type.rank == 4 else { return [] }
         let height = type.shape[2]
@@ -89,7 +89,7 @@ enum FusionPlanner {
             }
             if let best { plans.append(best) }
         }
-        plans += try codegen.planChannelGroup(range, consumers: consumers)
+        plans += try codegen.planChannelGroup(range, consumers: consumers, budget: budget)
         return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
     }
 }
