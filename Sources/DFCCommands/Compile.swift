@@ -58,14 +58,19 @@ struct Compile: ParsableCommand {
         } catch let error as DFCError {
             throw error.inFile(model)
         }
-        guard output != nil || verify || report != nil else { return }
+        let scheduleDumps = stages.intersection(Codegen.scheduleStages)
+        guard output != nil || verify || report != nil || !scheduleDumps.isEmpty else { return }
 
-        let program: Program, layers: [Codegen.LayerReport]
+        let compilation: Codegen.Compilation
         do {
-            (program, layers) = try Codegen.compile(graph, options: Codegen.Options(config: config, fusion: !noFusion))
+            compilation = try Codegen.schedule(graph, options: Codegen.Options(config: config, fusion: !noFusion),
+                                               dumpStages: scheduleDumps) { _, text in
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
         } catch let error as DFCError {
             throw error.inFile(model)
         }
+        let program = compilation.program
         if verify, let reference {
             let differences = try Verification.run(reference: reference, program: program)
             for difference in differences where !difference.passed {
@@ -75,7 +80,7 @@ struct Compile: ParsableCommand {
             FileHandle.standardError.write(Data("verify: \(differences.count) output\(differences.count == 1 ? "" : "s") match the reference interpreter (worst relative L2 error \(String(format: "%.2g", worst)))\n".utf8))
         }
         if let report {
-            let data = try CompileReport(model: model, graph: graph, program: program, layers: layers).json()
+            let data = try CompileReport(model: model, graph: graph, compilation: compilation).json()
             try atomicWrite([UInt8](data), to: report)
         }
         if let output {

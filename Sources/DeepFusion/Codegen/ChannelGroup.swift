@@ -144,7 +144,15 @@ extension Codegen {
             // DRAM bytes do not depend on the blocks: skip what cannot beat the budget.
             var bytes = 4 * graph.type(of: output)!.count + constantDRAM
             for input in inputs {
-                bytes += 4 * graph.type(of: input)!.count * (streamedInputs.contains(input) ? nodes.filter { $0.inputs.contains(input) }.count : 1)
+                // Loads into a layout read by convolutions move only the rows inside the tensor they read.
+                let t = graph.type(of: input)!
+                let rows = need[input].map { max(0, min(t.shape[2], $0.upperBound) - max(0, $0.lowerBound)) } ?? t.shape[2]
+                let padded = 4 * t.shape[1] * rows * t.shape[3]
+                if streamedInputs.contains(input) {
+                    for node in nodes where node.inputs.contains(input) { bytes += node.kind == .conv ? padded : 4 * t.count }
+                } else {
+                    bytes += padded
+                }
             }
             guard bytes < budget else { continue }
             // Live ranges of held values: from their producer (held inputs: before the first layer) to their last reader.
@@ -185,7 +193,7 @@ extension Codegen {
     private func allocate(_ range: Range<Int>, held: [String], heldItems: [SRAMItem], heldInputs: [String], streamedInputs: Set<String>, residentWeights: Set<String>,
                           tailStart: Int?, tailChannels: Int, block: Int, inBlock: Int, constantBytes: Int,
                           layout: (String, Int, Int) -> FusionGroup.Buffer) -> ChannelPlan? {
-        let first = range.lowerBound, last = range.upperBound - 1
+        let last = range.upperBound - 1
         var constants = constantBytes
         var weightSlot = 0, weightUse: ClosedRange<Int>?
         func use(_ old: ClosedRange<Int>?, _ index: Int) -> ClosedRange<Int> { old.map { min($0.lowerBound, index)...max($0.upperBound, index) } ?? index...index }
@@ -253,9 +261,13 @@ extension Codegen {
         func load(_ bytes: Int) -> Int { config.dmaSetupCycles + (bytes + config.dramBytesPerCycle - 1) / config.dramBytesPerCycle }
         var dram = 0, cycles = 0
         var constantLoads = 0
+        /// Bytes of a load into `layout`: the rows inside the tensor, every column.
+        func loaded(_ layout: FusionGroup.Buffer) -> Int {
+            4 * layout.channels * max(0, min(layout.height, layout.top + layout.rows) - max(0, layout.top)) * layout.width
+        }
         for input in plan.heldInputs {
-            dram += 4 * graph.type(of: input)!.count
-            constantLoads += load(4 * graph.type(of: input)!.count)
+            dram += loaded(plan.buffers[input]!)
+            constantLoads += load(loaded(plan.buffers[input]!))
         }
         for (index, node) in zip(range, nodes) {
             var matrix = 0, vector = 0, loads = 0
@@ -272,7 +284,8 @@ extension Codegen {
             // Streamed inputs this layer reads, block by block.
             for input in node.inputs where plan.streamedInputs.contains(input) {
                 let t = graph.type(of: input)!
-                dram += 4 * t.count
+                let layout = plan.streamedLayout[input]!
+                dram += node.kind == .conv ? loaded(layout) / layout.channels * t.shape[1] : 4 * t.count
                 let size = node.kind == .conv ? plan.inBlock : plan.block
                 for c in stride(from: 0, to: t.shape[1], by: size) { loads += load(4 * min(size, t.shape[1] - c) * t.shape[2] * t.shape[3]) }
             }
@@ -535,10 +548,7 @@ extension Codegen {
             t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
             emitGroup(.store(t), reads: [wholeRange(group.output)], writes: [outputLocation.range])
         }
-        let inputs = plan.streamedInputs.isEmpty ? "inputs held" : "streaming \(plan.streamedInputs.sorted().joined(separator: ",")) in blocks of \(plan.inBlock)"
-        let streamed = nodes.filter { $0.kind == .conv && !plan.residentWeights.contains($0.name) }.map(\.name)
-        let weights = streamed.isEmpty ? "" : ", weights of \(streamed.joined(separator: ",")) in \(plan.block)x\(plan.inBlock) tiles"
-        let description = "fused \(nodes.count) layers, whole map, \(inputs)\(weights)\(plan.tailStart == nil ? "" : ", output in blocks of \(plan.block)"), SRAM \(group.sramBytes) B"
+        let description = "fused \(nodes.count) layers, " + group.tileDescription(graph: graph)
         layers.append(LayerReport(node: names.joined(separator: "+"), op: "FusionGroup", engine: "fused", tiling: description,
                                   instructions: start..<sequencer.instructions.count))
     }

@@ -39,19 +39,18 @@ public struct Codegen {
     }
 
     public static func compile(_ graph: Graph, options: Options = Options()) throws -> (Program, [LayerReport]) {
-        let layerByLayer = try compile(graph, config: options.config, groups: [])
-        guard options.fusion else { return layerByLayer }
-        let groups = try FusionPlanner.plan(graph, config: options.config, layerByLayer: layerByLayer)
-        guard !groups.isEmpty else { return layerByLayer }
-        let fused = try compile(graph, config: options.config, groups: groups)
-        // Single-layer groups are the fallback: fusion never makes a program worse.
-        let (lblStats, _) = layerByLayer.0.timing(summary: try layerByLayer.0.validate())
-        let (fusedStats, _) = fused.0.timing(summary: try fused.0.validate())
-        let lblBytes = lblStats.dramReadBytes + lblStats.dramWriteBytes, fusedBytes = fusedStats.dramReadBytes + fusedStats.dramWriteBytes
-        return fusedBytes <= lblBytes && fusedStats.cycles <= lblStats.cycles ? fused : layerByLayer
+        let result = try schedule(graph, options: options)
+        return (result.program, result.layers)
     }
 
     static func compile(_ graph: Graph, config: AcceleratorConfig, groups: [FusionGroup]) throws -> (Program, [LayerReport]) {
+        let built = try build(graph, config: config, groups: groups)
+        return (built.program, built.layers)
+    }
+
+    /// A program with these groups (none: layer by layer), its per-layer
+    /// rows, and the DRAM plan it was laid out with.
+    static func build(_ graph: Graph, config: AcceleratorConfig, groups: [FusionGroup]) throws -> (program: Program, layers: [LayerReport], memory: DRAMPlan) {
         var codegen = Codegen(graph: graph, config: config)
         try codegen.checkLowerable()
         codegen.addConstants()
@@ -83,7 +82,7 @@ public struct Codegen {
         let end = max(codegen.plan.end, DRAMPlan.align(codegen.constants.count))
         let program = Program(config: config, dramBytes: end, constants: codegen.constants, tensors: tensors,
                               instructions: codegen.sequencer.instructions, debugNames: codegen.sequencer.debugNames)
-        return (program, codegen.layers)
+        return (program, codegen.layers, codegen.plan)
     }
 
     // MARK: - Constants

@@ -8,9 +8,20 @@ public struct CompileReport {
     public var graph: Graph
     public var program: Program
     public var layers: [Codegen.LayerReport]
+    /// The layer-by-layer program of the same graph and its rows, and the fusion groups (empty without fusion).
+    public var layerByLayer: (program: Program, layers: [Codegen.LayerReport])?
+    public var groups: [Codegen.GroupReport] = []
+    public var fellBack = false
 
     public init(model: String, graph: Graph, program: Program, layers: [Codegen.LayerReport]) {
         (self.model, self.graph, self.program, self.layers) = (model, graph, program, layers)
+    }
+
+    public init(model: String, graph: Graph, compilation: Codegen.Compilation) {
+        self.init(model: model, graph: graph, program: compilation.program, layers: compilation.layers)
+        layerByLayer = (compilation.layerByLayer, compilation.layerByLayerLayers)
+        groups = compilation.groups
+        fellBack = compilation.fellBack
     }
 
     /// Every weight once, plus the network's inputs and outputs.
@@ -25,11 +36,11 @@ public struct CompileReport {
         return weightBytes + io
     }
 
-    public func json() throws -> Data {
+    /// Program-wide predictions and one row per layer (a fusion group is one row).
+    static func figures(_ program: Program, _ layers: [Codegen.LayerReport]) -> [String: Any] {
         let constants = program.constants.count
-        var costs: [InstructionCost] = []
-        for instruction in program.instructions { costs.append(program.config.cost(of: instruction, constantsBytes: constants)) }
-        let (stats, schedule) = program.timing(summary: try program.validate())
+        let costs = program.instructions.map { program.config.cost(of: $0, constantsBytes: constants) }
+        let (stats, schedule) = program.config.schedule(program.instructions, constantsBytes: constants)
         var rows: [[String: Any]] = []
         for layer in layers {
             let slice = costs[layer.instructions]
@@ -43,26 +54,43 @@ public struct CompileReport {
                 "dram_weight_bytes": slice.reduce(0) { $0 + $1.dramWeightBytes },
                 "dram_activation_bytes": slice.reduce(0) { $0 + $1.dramActivationBytes },
                 "macs": slice.reduce(0) { $0 + $1.macs },
-                "cycles": end - start,
+                "cycles": end - start, "start_cycle": start, "end_cycle": end,
             ])
         }
-        let predicted = costs.reduce(0) { $0 + $1.dramReadBytes + $1.dramWriteBytes }
-        let object: [String: Any] = [
-            "model": model,
-            "accelerator": program.config.name,
-            "sram_bytes": program.config.sramBytes,
-            "predicted_dram_bytes": predicted,
+        return [
+            "predicted_dram_bytes": costs.reduce(0) { $0 + $1.dramReadBytes + $1.dramWriteBytes },
             "predicted_dram_read_bytes": costs.reduce(0) { $0 + $1.dramReadBytes },
             "predicted_dram_write_bytes": costs.reduce(0) { $0 + $1.dramWriteBytes },
             "predicted_dram_weight_bytes": costs.reduce(0) { $0 + $1.dramWeightBytes },
             "predicted_dram_activation_bytes": costs.reduce(0) { $0 + $1.dramActivationBytes },
             "predicted_cycles": stats.cycles,
-            "compulsory_bytes": compulsoryBytes,
-            "traffic_over_compulsory": Double(predicted) / Double(max(1, compulsoryBytes)),
             "macs": stats.macs,
             "instructions": program.instructions.count,
             "layers": rows,
         ]
+    }
+
+    public func json() throws -> Data {
+        _ = try program.validate()
+        var object = Self.figures(program, layers)
+        let predicted = object["predicted_dram_bytes"] as! Int
+        object["model"] = model
+        object["accelerator"] = program.config.name
+        object["sram_bytes"] = program.config.sramBytes
+        object["compulsory_bytes"] = compulsoryBytes
+        object["traffic_over_compulsory"] = Double(predicted) / Double(max(1, compulsoryBytes))
+        if let layerByLayer {
+            object["layer_by_layer"] = Self.figures(layerByLayer.program, layerByLayer.layers)
+            object["fusion_fell_back"] = fellBack
+            object["groups"] = groups.map { group -> [String: Any] in
+                [
+                    "layers": group.layers, "tiling": group.tiling, "ends": group.end,
+                    "predicted_dram_bytes": group.predictedDRAMBytes, "predicted_cycles": group.predictedCycles,
+                    "layer_by_layer_dram_bytes": group.layerByLayerDRAMBytes, "layer_by_layer_cycles": group.layerByLayerCycles,
+                    "saved_dram_bytes": group.layerByLayerDRAMBytes - group.predictedDRAMBytes,
+                ]
+            }
+        }
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     }
 }

@@ -127,13 +127,9 @@ extension Codegen {
     /// when it is not a valid group or does not fit the SRAM.
     func planGroup(_ range: Range<Int>, rows: Int, halo: FusionGroup.Halo, consumers: [String: [Int]]) throws -> FusionGroup? {
         let nodes = range.map { graph.nodes[$0] }
-        guard nodes.allSatisfy({ Self.fusible($0, graph: graph) }) else { return nil }
+        guard Self.structureProblem(range, graph: graph, consumers: consumers) == nil else { return nil }
         let produced = Set(nodes.flatMap(\.outputs))
         let output = nodes.last!.outputs[0]
-        // Exactly one value leaves the group: the last node's.
-        for value in produced where value != output {
-            guard !graph.outputs.contains(value), (consumers[value] ?? []).allSatisfy({ range.contains($0) }) else { return nil }
-        }
         var inputs: [String] = []
         for node in nodes {
             for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil && !produced.contains(input) && !inputs.contains(input) {
@@ -145,7 +141,6 @@ extension Codegen {
         for node in nodes where node.kind == .concat {
             var offset = 0
             for part in node.inputs {
-                guard produced.contains(part), consumers[part]?.count == 1, node.inputs.filter({ $0 == part }).count == 1 else { return nil }
                 alias[part] = (node.outputs[0], offset)
                 offset += graph.type(of: part)!.shape[1]
             }

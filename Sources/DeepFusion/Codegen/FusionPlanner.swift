@@ -4,27 +4,27 @@ import Accelerator
 /// the node order (every such interval is convex): the cheapest partition in
 /// DRAM bytes, with each single layer costed by its best layer-by-layer
 /// schedule, so the result is never worse than layer by layer.
+/// The partition the planner chose: groups and single layers in node
+/// order, each with its layer-by-layer cost and why it ends where it does.
+struct FusionPlan {
+    struct Segment {
+        var nodes: Range<Int>
+        /// Nil for a layer compiled on its own.
+        var group: FusionGroup?
+        var layerByLayerBytes: Int
+        var layerByLayerCycles: Int
+        var end: String
+    }
+    var segments: [Segment]
+    var groups: [FusionGroup] { segments.compactMap(\.group) }
+}
+
 enum FusionPlanner {
     /// Longest run of nodes one group may hold.
     static let maxGroupLength = 16
 
-    static func plan(_ graph: Graph, config: AcceleratorConfig, layerByLayer: (Program, [Codegen.LayerReport])) throws -> [FusionGroup] {
-        let (program, layers) = layerByLayer
-        let (_, schedule) = program.timing(summary: try program.validate())
-        // Per-node bytes and cycles of the layer-by-layer schedule.
-        var bytes = [Int](repeating: 0, count: graph.nodes.count), cycles = bytes
-        var indexOf: [String: Int] = [:]
-        for (i, node) in graph.nodes.enumerated() { indexOf[node.name] = i }
-        for layer in layers {
-            guard let i = indexOf[layer.node] else { continue }
-            for k in layer.instructions {
-                let cost = config.cost(of: program.instructions[k], constantsBytes: program.constants.count)
-                bytes[i] += cost.dramReadBytes + cost.dramWriteBytes
-            }
-            if !layer.instructions.isEmpty {
-                cycles[i] = schedule[layer.instructions].map(\.end).max()! - schedule[layer.instructions.lowerBound].start
-            }
-        }
+    static func plan(_ graph: Graph, config: AcceleratorConfig, layerByLayer: (Program, [Codegen.LayerReport])) throws -> FusionPlan {
+        let (bytes, cycles) = layerCosts(graph, layerByLayer: layerByLayer)
         // Planning reads shapes and geometry only: constants get addresses, not bytes.
         var codegen = Codegen(graph: graph, config: config)
         codegen.layoutOnly = true
@@ -54,17 +54,79 @@ enum FusionPlanner {
                 }
             }
         }
-        var groups: [FusionGroup] = []
+        // The partition, walked back from the end; single layers between groups are their own segments.
+        var segments: [FusionPlan.Segment] = []
         var j = n
         while j > 0 {
-            if let group = choice[j] {
-                groups.append(group)
-                j = group.nodes.lowerBound
-            } else {
-                j -= 1
+            let range = choice[j].map { $0.nodes } ?? (j - 1)..<j
+            segments.append(FusionPlan.Segment(nodes: range, group: choice[j], layerByLayerBytes: bytes[range].reduce(0, +),
+                                               layerByLayerCycles: cycles[range].reduce(0, +), end: ""))
+            j = range.lowerBound
+        }
+        segments.reverse()
+        // Why each segment ends where it does.
+        for k in segments.indices {
+            let range = segments[k].nodes
+            segments[k].end = try endReason(range, graph: graph, best: best, cycles: cycles, codegen: codegen, consumers: consumers)
+        }
+        return FusionPlan(segments: segments)
+    }
+
+    /// Per-node DRAM bytes and cycles of the layer-by-layer program (a
+    /// layer's cycles run from its first instruction's start to its last one's end).
+    static func layerCosts(_ graph: Graph, layerByLayer: (Program, [Codegen.LayerReport])) -> (bytes: [Int], cycles: [Int]) {
+        let (program, layers) = layerByLayer
+        let config = program.config
+        let schedule = config.schedule(program.instructions, constantsBytes: program.constants.count).schedule
+        var bytes = [Int](repeating: 0, count: graph.nodes.count), cycles = bytes
+        var indexOf: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() { indexOf[node.name] = i }
+        for layer in layers {
+            guard let i = indexOf[layer.node] else { continue }
+            for k in layer.instructions {
+                let cost = config.cost(of: program.instructions[k], constantsBytes: program.constants.count)
+                bytes[i] += cost.dramReadBytes + cost.dramWriteBytes
+            }
+            if !layer.instructions.isEmpty {
+                cycles[i] = schedule[layer.instructions].map(\.end).max()! - schedule[layer.instructions.lowerBound].start
             }
         }
-        return groups.reversed()
+        return (bytes, cycles)
+    }
+
+    /// Why the segment nodes[range] of the chosen partition does not take in the next layer.
+    static func endReason(_ range: Range<Int>, graph: Graph, best: [Int], cycles: [Int], codegen: Codegen,
+                          consumers: [String: [Int]]) throws -> String {
+        let n = graph.nodes.count
+        guard range.upperBound < n else { return "end of the graph" }
+        let next = graph.nodes[range.upperBound]
+        guard Codegen.fusible(next, graph: graph) else {
+            return "next layer \(next.name) cannot be fused (\(Codegen.notFusibleReason(next, graph: graph)))"
+        }
+        let last = graph.nodes[range.upperBound - 1]
+        guard Codegen.fusible(last, graph: graph) else {
+            return "\(last.name) cannot be fused (\(Codegen.notFusibleReason(last, graph: graph)))"
+        }
+        guard range.count < maxGroupLength else { return "a group holds at most \(maxGroupLength) layers" }
+        let extended = range.lowerBound..<(range.upperBound + 1)
+        if let problem = Codegen.structureProblem(extended, graph: graph, consumers: consumers) {
+            return "\(next.name) cannot join: \(problem)"
+        }
+        let plans = try candidates(extended, codegen: codegen, consumers: consumers)
+        guard let cheapest = plans.first else {
+            return "no tiling of the group with \(next.name) fits \(codegen.config.sramBytes) bytes of SRAM"
+        }
+        let joined = best[range.lowerBound] + cheapest.dramBytes
+        if joined > best[extended.upperBound] {
+            return "splitting before \(next.name) is cheaper by \(joined - best[extended.upperBound]) bytes"
+        }
+        let layerCycles = cycles[extended].reduce(0, +)
+        var fastest = Int.max
+        for plan in plans where plan.dramBytes == cheapest.dramBytes { fastest = min(fastest, try codegen.simulatedCycles(plan)) }
+        if fastest > layerCycles {
+            return "joining \(next.name) would move \(best[extended.upperBound] - joined) fewer bytes but take \(fastest) cycles, more than its layers' \(layerCycles)"
+        }
+        return "the partition of the layers after it is cheaper overall"
     }
 
     /// Plans for nodes[range], cheapest in DRAM bytes first: per halo mode

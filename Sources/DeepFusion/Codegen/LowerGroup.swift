@@ -217,7 +217,7 @@ extension Codegen {
             t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
             emitGroup(.store(t), reads: [range(group.output)], writes: [y.range])
         }
-        let description = "fused \(nodes.count) layers, \(group.bands.count) band\(group.bands.count == 1 ? "" : "s") of \(group.rows) rows, halo \(group.halo.rawValue)\(group.streamed.isEmpty ? "" : ", streaming \(group.streamed.keys.sorted().joined(separator: ","))"), SRAM \(group.sramBytes) B"
+        let description = "fused \(nodes.count) layers, " + group.tileDescription(graph: graph)
         layers.append(LayerReport(node: names.joined(separator: "+"), op: "FusionGroup", engine: "fused", tiling: description,
                                   instructions: start..<sequencer.instructions.count))
     }

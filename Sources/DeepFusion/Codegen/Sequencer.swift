@@ -93,12 +93,13 @@ struct Sequencer {
             accesses.append(Access(range: range, lastWriter: index, readers: []))
         }
         for range in reads {
-            var exact = false
-            for i in accesses.indices where accesses[i].range.overlaps(range) {
-                exact = exact || accesses[i].range == range
+            // A reader joins the record of exactly its range, or gets its own: joining a
+            // larger overlapping record would make later writes to other parts of it wait for this read.
+            if let i = accesses.lastIndex(where: { $0.range == range }) {
                 if accesses[i].readers.last != index { accesses[i].readers.append(index) }
+            } else {
+                accesses.append(Access(range: range, lastWriter: nil, readers: [index]))
             }
-            if !exact { accesses.append(Access(range: range, lastWriter: nil, readers: [index])) }
         }
         for i in accesses.indices where accesses[i].readers.count > 8 {
             // On one engine only the newest reader matters.

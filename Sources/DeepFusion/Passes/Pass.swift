@@ -47,6 +47,6 @@ public enum PassRegistry {
         EliminateDeadCode(),
     ]
 
-    /// Names `--dump-ir` accepts.
-    public static var stageNames: [String] { [importStage] + pipeline.map(\.name) }
+    /// Names `--dump-ir` accepts: the graph passes, then the scheduling stages codegen runs.
+    public static var stageNames: [String] { [importStage] + pipeline.map(\.name) + Codegen.scheduleStages }
 }
