@@ -316,12 +316,13 @@ struct InstructionChecker {
 
     func tile(_ t: SRAMTile, _ what: String) throws -> Range<Int> {
         try positive([t.channels, t.height, t.width], "\(what) tile dimensions")
-        guard t.height == 1 || t.rowStride >= t.width else {
-            throw ProgramError.invalid("\(what) tile row stride \(t.rowStride) is less than its width \(t.width)")
-        }
+        // No cell shared by two (ch, y, x): channel planes apart (channel-major), or rows of all channels apart (row-major).
         let plane = try add(mul(t.height - 1, t.rowStride), t.width)
-        guard t.channels == 1 || t.channelStride >= plane else {
-            throw ProgramError.invalid("\(what) tile channel stride \(t.channelStride) is less than its \(plane)-element plane")
+        let channelMajor = (t.height == 1 || t.rowStride >= t.width) && (t.channels == 1 || t.channelStride >= plane)
+        let rowMajor = try (t.channels == 1 || t.channelStride >= t.width)
+            && (t.height == 1 || t.rowStride >= add(mul(t.channels - 1, t.channelStride), t.width))
+        guard channelMajor || rowMajor else {
+            throw ProgramError.invalid("\(what) tile overlaps itself (channel stride \(t.channelStride), row stride \(t.rowStride) for \(t.channels)x\(t.height)x\(t.width))")
         }
         return try memory(t.addr, [t.channels, t.height, t.width], [t.channelStride, t.rowStride, 1],
                           in: .sram, "\(what) tile")

@@ -55,6 +55,9 @@ struct FusionGroup {
         /// Tensor row of the buffer's first row (whole-map groups; negative in padding).
         var top = 0
         var slotBytes: Int { 4 * channels * rows * rowWidth }
+        /// Band buffers keep rows outermost ([row][channel][column]), so the
+        /// rows a band keeps for the next are one contiguous block.
+        var rowStride: Int { channels * rowWidth }
     }
 }
 
@@ -125,7 +128,9 @@ extension Codegen {
 
     /// Plans nodes[range] as one group with bands of `rows` output rows; nil
     /// when it is not a valid group or does not fit the SRAM.
-    func planGroup(_ range: Range<Int>, rows: Int, halo: FusionGroup.Halo, consumers: [String: [Int]]) throws -> FusionGroup? {
+    /// `maxSlots` 1 makes every buffer single: loads, stores and the cached
+    /// halo's copies then wait for the band before them (less SRAM, less overlap).
+    func planGroup(_ range: Range<Int>, rows: Int, halo: FusionGroup.Halo, consumers: [String: [Int]], maxSlots: Int = 2) throws -> FusionGroup? {
         let nodes = range.map { graph.nodes[$0] }
         guard Self.structureProblem(range, graph: graph, consumers: consumers) == nil else { return nil }
         let produced = Set(nodes.flatMap(\.outputs))
@@ -237,7 +242,7 @@ extension Codegen {
             let t = graph.type(of: value)!
             let maxRows = max(1, needed.map { $0[value]?.count ?? 0 }.max() ?? 0)
             let sharing = [value] + alias.filter { $0.value.0 == value }.map(\.key)
-            let slots = halo == .cache || inputs.contains(value) || sharing.contains(output) ? 2 : 1
+            let slots = min(maxSlots, halo == .cache || inputs.contains(value) || sharing.contains(output) ? 2 : 1)
             let rowWidth = max(0, marginLeft[value] ?? 0) + t.shape[3] + max(0, marginRight[value] ?? 0)
             bufferBytes += DRAMPlan.align(4 * t.shape[1] * maxRows * rowWidth) * slots
             shapes[value] = (maxRows, slots)

@@ -144,7 +144,14 @@ enum FusionPlanner {
                 let rows = (height + bands - 1) / bands
                 guard tried.insert(rows).inserted else { continue }
                 if bands > 64 { break }
-                guard let group = try codegen.planGroup(range, rows: rows, halo: halo, consumers: consumers) else { continue }
+                // Double-buffered when it fits with resident weights; single buffers otherwise.
+                var plan = try codegen.planGroup(range, rows: rows, halo: halo, consumers: consumers)
+                if plan == nil || !plan!.streamed.isEmpty,
+                   let single = try codegen.planGroup(range, rows: rows, halo: halo, consumers: consumers, maxSlots: 1),
+                   plan == nil || single.dramBytes < plan!.dramBytes {
+                    plan = single
+                }
+                guard let group = plan else { continue }
                 if best == nil || (group.dramBytes, group.estimatedCycles) < (best!.dramBytes, best!.estimatedCycles) { best = group }
                 // Without streamed weights, taller bands only save bytes: the first fit is the best of its mode.
                 if group.streamed.isEmpty && (halo == .recompute || bands > 8) { break }

@@ -57,6 +57,7 @@ extension FusionGroup {
             return "whole map, \(inputs)\(weights)\(tail), SRAM \(sramBytes) B"
         }
         let streaming = streamed.isEmpty ? "" : ", streaming \(streamed.keys.sorted().map { "\($0) in blocks of \(streamed[$0]!)" }.joined(separator: ","))"
-        return "\(bands.count) band\(bands.count == 1 ? "" : "s") of \(rows) rows, halo \(halo.rawValue)\(streaming), SRAM \(sramBytes) B"
+        let single = buffers.values.allSatisfy { $0.slots == 1 } && bands.count > 1 ? ", single-buffered" : ""
+        return "\(bands.count) band\(bands.count == 1 ? "" : "s") of \(rows) rows, halo \(halo.rawValue)\(streaming)\(single), SRAM \(sramBytes) B"
     }
 }

@@ -70,11 +70,10 @@ extension Codegen {
             func tile(_ value: String, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
                 let (owner, b, offset) = home(value)
                 let origin = need[owner]!.lowerBound
-                let channelStride = b.rows * b.rowWidth
                 let channels = group.buffers[value]!.alias == nil ? b.channels : graph.type(of: value)!.shape[1]
-                let address = slot(owner, b) + 4 * (offset * channelStride + (rows.lowerBound - origin) * b.rowWidth + column)
+                let address = slot(owner, b) + 4 * (offset * b.rowWidth + (rows.lowerBound - origin) * b.rowStride + column)
                 return SRAMTile(addr: address, channels: channels, height: rows.count, width: width,
-                                channelStride: channelStride, rowStride: b.rowWidth)
+                                channelStride: b.rowWidth, rowStride: b.rowStride)
             }
             func interior(_ value: String, rows: Range<Int>) -> SRAMTile {
                 let b = group.buffers[value]!
@@ -88,10 +87,25 @@ extension Codegen {
                     guard let now = need[owner], let before = previous[owner] else { continue }
                     let kept = before.upperBound - now.lowerBound
                     guard kept > 0 else { continue }
-                    let channelStride = b.rows * b.rowWidth
-                    let from = b.address + ((index - 1) % b.slots) * DRAMPlan.align(b.slotBytes) + 4 * (now.lowerBound - before.lowerBound) * b.rowWidth
-                    let copy = CopyOp(counts: [1, b.channels, kept, b.rowWidth], srcAddr: from, srcStrides: [0, channelStride, b.rowWidth, 1],
-                                      dstAddr: slot(owner, b), dstStrides: [0, channelStride, b.rowWidth, 1])
+                    // Rows are outermost in a band buffer: kept rows are one contiguous block.
+                    let shift = now.lowerBound - before.lowerBound
+                    func rowsCopy(count: Int, from: Int, to: Int) -> CopyOp {
+                        CopyOp(counts: [1, 1, count, b.rowStride], srcAddr: from, srcStrides: [0, 0, b.rowStride, 1],
+                               dstAddr: to, dstStrides: [0, 0, b.rowStride, 1])
+                    }
+                    if b.slots == 1 {
+                        // One slot: the kept rows move up within it, in chunks no taller than
+                        // the shift, so that each copy's source and destination are disjoint.
+                        guard shift > 0 else { continue }
+                        for first in stride(from: 0, to: kept, by: shift) {
+                            let copy = rowsCopy(count: min(shift, kept - first), from: b.address + 4 * (first + shift) * b.rowStride,
+                                                to: b.address + 4 * first * b.rowStride)
+                            emitGroup(.copy(copy), reads: [range(owner)], writes: [range(owner)])
+                        }
+                        continue
+                    }
+                    let from = b.address + ((index - 1) % b.slots) * DRAMPlan.align(b.slotBytes) + 4 * shift * b.rowStride
+                    let copy = rowsCopy(count: kept, from: from, to: slot(owner, b))
                     let source = MemoryRange.sram(b.address + ((index - 1) % b.slots) * DRAMPlan.align(b.slotBytes), bytes: b.slotBytes)
                     emitGroup(.copy(copy), reads: [source], writes: [range(owner)])
                 }
@@ -105,8 +119,8 @@ extension Codegen {
                 let shape = graph.type(of: input)!.shape
                 var t = TransferOp(tensorAt: location(input).address, shape: shape, origin: [0, 0, rows.lowerBound, -b.marginLeft],
                                    counts: [1, b.channels, rows.count, b.rowWidth],
-                                   sramAddr: slot(input, b) + 4 * (rows.lowerBound - need[input]!.lowerBound) * b.rowWidth)
-                t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
+                                   sramAddr: slot(input, b) + 4 * (rows.lowerBound - need[input]!.lowerBound) * b.rowStride)
+                t.sramStrides = [0, b.rowWidth, b.rowStride, 1]
                 emitGroup(.load(t), reads: [location(input).range], writes: [range(input)])
             }
 
@@ -214,7 +228,7 @@ extension Codegen {
             let source = interior(group.output, rows: band)
             var t = TransferOp(tensorAt: y.address, shape: y.shape, origin: [0, 0, band.lowerBound, 0],
                                counts: [1, b.channels, band.count, b.width], sramAddr: source.addr)
-            t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
+            t.sramStrides = [0, b.rowWidth, b.rowStride, 1]
             emitGroup(.store(t), reads: [range(group.output)], writes: [y.range])
         }
         let description = "fused \(nodes.count) layers, " + group.tileDescription(graph: graph)
