@@ -70,6 +70,7 @@ public struct Program: Equatable, Sendable {
     /// The file bytes: header, body, CRC-32 of everything before it.
     public func encoded() throws -> [UInt8] {
         var w = ByteWriter()
+        w.bytes.reserveCapacity(constants.count + 64 * instructions.count + 4096)
         w.bytes.append(contentsOf: Self.magic)
         w.u16(Self.formatVersion)
         w.u16(0)
@@ -235,10 +236,26 @@ public func atomicWrite(_ bytes: [UInt8], to path: String) throws {
     let url = URL(fileURLWithPath: path)
     let temp = url.deletingLastPathComponent()
         .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
-    do {
-        try Data(bytes).write(to: temp)
-    } catch {
-        throw ProgramError("cannot write \(path): \(error.localizedDescription)")
+    // Straight from the array (no copy into a Data first: programs carry every weight).
+    let fd = open(temp.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw ProgramError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    var failure: Int32 = 0
+    bytes.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                failure = errno
+                return
+            }
+            offset += written
+        }
+    }
+    if close(fd) != 0 && failure == 0 { failure = errno }
+    guard failure == 0 else {
+        unlink(temp.path)
+        throw ProgramError("cannot write \(path): \(String(cString: strerror(failure)))")
     }
     guard rename(temp.path, url.path) == 0 else {
         try? FileManager.default.removeItem(at: temp)

@@ -104,13 +104,24 @@ public func forEachDRAMRun(_ t: TransferOp, _ body: (Int, Int) -> Void) {
         }
     }
     let s = t.dramStrides, o = t.origin
-    for i0 in lo[0]..<hi[0] {
-        for i1 in lo[1]..<hi[1] {
-            for i2 in lo[2]..<hi[2] {
-                let row = t.dramAddr + 4 * ((o[0] + i0) * s[0] + (o[1] + i1) * s[1] + (o[2] + i2) * s[2])
-                if s[3] == 1 {
-                    emit(row + 4 * (o[3] + lo[3]), 4 * (hi[3] - lo[3]))
-                } else {
+    if s[3] == 1 {
+        // Dims inside `m` are whole and dense, so each step of the dims outside
+        // it is one contiguous range (the same runs, found without walking rows).
+        var m = boxRank - 1
+        while m > 0 && o[m] + lo[m] == 0 && o[m] + hi[m] == t.extent[m] && s[m - 1] == t.extent[m] * s[m] { m -= 1 }
+        func walk(_ d: Int, _ base: Int) {
+            if d == m {
+                emit(base + 4 * (o[m] + lo[m]) * s[m], 4 * (hi[m] - lo[m]) * s[m])
+                return
+            }
+            for i in lo[d]..<hi[d] { walk(d + 1, base + 4 * (o[d] + i) * s[d]) }
+        }
+        walk(0, t.dramAddr)
+    } else {
+        for i0 in lo[0]..<hi[0] {
+            for i1 in lo[1]..<hi[1] {
+                for i2 in lo[2]..<hi[2] {
+                    let row = t.dramAddr + 4 * ((o[0] + i0) * s[0] + (o[1] + i1) * s[1] + (o[2] + i2) * s[2])
                     for i3 in lo[3]..<hi[3] { emit(row + 4 * (o[3] + i3) * s[3], 4) }
                 }
             }
@@ -143,18 +154,20 @@ extension Program {
     /// (every weight once; alignment padding and unused constants excluded).
     func constantWordsLoaded() -> Int {
         let words = (constants.count + 3) / 4
-        var seen = [UInt64](repeating: 0, count: (words + 63) / 64)
-        var count = 0
+        // Word ranges the LOADs read in the constants segment, merged.
+        var ranges: [Range<Int>] = []
         for instruction in instructions {
             guard case .load(let t) = instruction.operation else { continue }
             forEachDRAMRun(t) { start, bytes in
                 let first = start / 4, end = min(words, (start + bytes) / 4)
-                guard first < end else { return }
-                for w in first..<end where seen[w >> 6] & (1 << (w & 63)) == 0 {
-                    seen[w >> 6] |= 1 << (w & 63)
-                    count += 1
-                }
+                if first < end { ranges.append(first..<end) }
             }
+        }
+        ranges.sort { $0.lowerBound < $1.lowerBound }
+        var count = 0, reached = 0
+        for range in ranges where range.upperBound > reached {
+            count += range.upperBound - max(range.lowerBound, reached)
+            reached = range.upperBound
         }
         return count
     }

@@ -49,9 +49,9 @@ extension Codegen {
     /// Plans nodes[range] as a whole-map group: a few plans per way of
     /// holding the inputs, widest blocks first; none when the layers are
     /// not all convolutions (ungrouped) and element-wise layers, or nothing fits.
-    func planChannelGroup(_ range: Range<Int>, consumers: [String: [Int]], budget: Int = .max) throws -> [FusionGroup] {
+    func planChannelGroup(_ range: Range<Int>, consumers: [String: [Int]], budget: Int = .max, checked: Bool = false) throws -> [FusionGroup] {
         let nodes = range.map { graph.nodes[$0] }
-        guard nodes.allSatisfy({ Self.fusible($0, graph: graph) }) else { return [] }
+        guard checked || nodes.allSatisfy({ Self.fusible($0, graph: graph) }) else { return [] }
         guard nodes.allSatisfy({ ($0.kind == .conv && $0.int("group", default: 1) == 1) || Self.elementwiseInGroup($0) }),
               let lastConv = range.last(where: { graph.nodes[$0].kind == .conv }) else { return [] }
         let produced = Set(nodes.flatMap(\.outputs))
@@ -74,7 +74,7 @@ extension Codegen {
             let fromChain = graph.nodes[index].inputs.filter { input in (lastConv..<index).contains { graph.nodes[$0].outputs[0] == input } }
             guard fromChain == [previous], consumers[previous] == [index] else { return [] }
         }
-        let reaches = try nodes.map { try reach($0) }
+        let reaches = try zip(range, nodes).map { index, node in try knownReaches?[index] ?? reach(node) }
 
         // Rows (padding included) and column margins each value is read with.
         var need: [String: Range<Int>] = [:], marginLeft: [String: Int] = [:], marginRight: [String: Int] = [:]
@@ -182,7 +182,7 @@ extension Codegen {
                     if let plan { options.append(try channelGroupCost(range, inputs: inputs, output: output, plan: plan)) }
                 }
             }
-            plans += options.sorted { $0.estimatedCycles < $1.estimatedCycles }.prefix(3)
+            plans += options.sorted { $0.estimatedCycles < $1.estimatedCycles }.prefix(2)
         }
         return plans
     }

@@ -24,6 +24,8 @@ public struct Codegen {
     var constantAddress: [String: Int] = [:]
     /// Planning codegen: `addConstant` lays constants out without copying them.
     var layoutOnly = false
+    /// Planning: every node's row reach, computed once.
+    var knownReaches: [Reach]?
     var layoutEnd = 0
     var plan: DRAMPlan!
     /// Per-layer decisions, for reports and `--dump-ir`.
@@ -50,10 +52,17 @@ public struct Codegen {
 
     /// A program with these groups (none: layer by layer), its per-layer
     /// rows, and the DRAM plan it was laid out with.
-    static func build(_ graph: Graph, config: AcceleratorConfig, groups: [FusionGroup]) throws -> (program: Program, layers: [LayerReport], memory: DRAMPlan) {
+    /// `constants`: the segment and addresses of an earlier build of the same graph (they do not depend on the groups).
+    static func build(_ graph: Graph, config: AcceleratorConfig, groups: [FusionGroup],
+                      constants: (bytes: [UInt8], addresses: [String: Int])? = nil)
+        throws -> (program: Program, layers: [LayerReport], memory: DRAMPlan, constantAddress: [String: Int]) {
         var codegen = Codegen(graph: graph, config: config)
         try codegen.checkLowerable()
-        codegen.addConstants()
+        if let constants {
+            (codegen.constants, codegen.constantAddress) = constants
+        } else {
+            codegen.addConstants()
+        }
         var groupAt: [Int: FusionGroup] = [:], spans: [Int: Range<Int>] = [:]
         for group in groups {
             groupAt[group.nodes.lowerBound] = group
@@ -82,7 +91,7 @@ public struct Codegen {
         let end = max(codegen.plan.end, DRAMPlan.align(codegen.constants.count))
         let program = Program(config: config, dramBytes: end, constants: codegen.constants, tensors: tensors,
                               instructions: codegen.sequencer.instructions, debugNames: codegen.sequencer.debugNames)
-        return (program, codegen.layers, codegen.plan)
+        return (program, codegen.layers, codegen.plan, codegen.constantAddress)
     }
 
     // MARK: - Constants

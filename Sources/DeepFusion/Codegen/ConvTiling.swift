@@ -100,15 +100,22 @@ struct ConvTiling: CustomStringConvertible {
         var rowChoices: Set<Int> = []
         for bands in 1...g.ho { rowChoices.insert((g.ho + bands - 1) / bands) }
         var candidates: [ConvTiling] = []
+        let rowsTried = rowChoices.sorted(by: >)
+        // Input rows inside the tensor, summed over the bands, per band height.
+        var validRows: [Int: Int] = [:]
+        for rows in rowsTried {
+            validRows[rows] = stride(from: 0, to: g.ho, by: rows).reduce(0) { $0 + g.validRows(band: $1, rows: min(rows, g.ho - $1)) }
+        }
         for cb in coutChoices {
             for kb in cinChoices {
                 let units = Self.units(g, coutBlock: cb, cinBlock: kb)
-                for rows in rowChoices.sorted(by: >) {
+                let work = UnitWork(units, config: config)
+                for rows in rowsTried {
                     for order in [Order.weightsOuter, .inputOuter] {
                         if order == .inputOuter && (g.groups != 1 || kb != g.cin) { continue }
                         for resident in [true, false] {
-                            if let candidate = evaluate(g, units: units, rows: rows, cb: cb, kb: kb, order: order,
-                                                        resident: resident, hasBias: hasBias, config: config) {
+                            if let candidate = evaluate(g, units: units, work: work, rows: rows, validRows: validRows[rows]!, cb: cb, kb: kb,
+                                                        order: order, resident: resident, hasBias: hasBias, config: config) {
                                 candidates.append(candidate)
                             }
                         }
@@ -124,12 +131,28 @@ struct ConvTiling: CustomStringConvertible {
     }
 
     /// SRAM need, exact DRAM bytes and a cycle estimate of one candidate.
-    static func evaluate(_ g: ConvGeometry, units: [Unit], rows: Int, cb: Int, kb: Int, order: Order, resident: Bool,
-                         hasBias: Bool, config: AcceleratorConfig) -> ConvTiling? {
+    /// What the cost of a set of units needs, computed once per block choice.
+    struct UnitWork {
+        /// Widest input block; input channels summed over units and blocks; input blocks; matrix passes per output position.
+        var maxIn = 0, inputChannels = 0, inputBlocks = 0, lanePasses = 0
+        init(_ units: [Unit], config: AcceleratorConfig) {
+            for unit in units {
+                for range in unit.inputs {
+                    maxIn = max(maxIn, range.count)
+                    inputChannels += range.count
+                    inputBlocks += 1
+                    lanePasses += (range.count + config.matrixInputLanes - 1) / config.matrixInputLanes
+                        * ((unit.outputs.count + config.matrixOutputLanes - 1) / config.matrixOutputLanes)
+                }
+            }
+        }
+    }
+
+    static func evaluate(_ g: ConvGeometry, units: [Unit], work: UnitWork, rows: Int, validRows: Int, cb: Int, kb: Int, order: Order,
+                         resident: Bool, hasBias: Bool, config: AcceleratorConfig) -> ConvTiling? {
         let khw = g.kh * g.kw
-        let unitCin = units.map { $0.inputs.reduce(0) { $0 + $1.count } }.max()!
         let weightCinPerUnit = g.depthwise ? 1 : (g.groups == 1 ? g.cin : g.cinPerGroup)
-        let maxIn = units.flatMap(\.inputs).map(\.count).max()!
+        let maxIn = work.maxIn
         let inputTile = 4 * maxIn * g.inputRows(rows) * g.inputCols
         let weightBlock = 4 * cb * (g.depthwise ? 1 : min(kb, weightCinPerUnit)) * khw
         let weightsAll = 4 * cb * weightCinPerUnit * khw
@@ -140,42 +163,32 @@ struct ConvTiling: CustomStringConvertible {
         guard sram <= config.sramBytes else { return nil }
         // Resident weights only matter when there is more than one input block to hold.
         if resident && order == .inputOuter && units.count > 1 { return nil }
-        _ = unitCin
 
-        let bands = stride(from: 0, to: g.ho, by: rows).map { ($0, min(rows, g.ho - $0)) }
-        var inputBytes = 0
-        for unit in units {
-            for (y0, r) in bands {
-                for range in unit.inputs { inputBytes += 4 * range.count * g.validRows(band: y0, rows: r) * g.validCols }
-            }
-        }
-        inputBytes *= g.n
+        let bandCount = (g.ho + rows - 1) / rows
+        // Every unit reads each of its input blocks' valid rows once per band.
+        var inputBytes = g.n * 4 * work.inputChannels * validRows * g.validCols
         if order == .inputOuter {
-            inputBytes = g.n * bands.reduce(0) { $0 + 4 * g.cin * g.validRows(band: $1.0, rows: $1.1) * g.validCols }
+            inputBytes = g.n * 4 * g.cin * validRows * g.validCols
         }
         let weightTotal = 4 * g.cout * weightCinPerUnit * khw
         let biasTotal = hasBias ? 4 * g.cout : 0
         let weightTraffic: Int
         switch (order, resident) {
         case (.weightsOuter, true): weightTraffic = weightTotal
-        case (.weightsOuter, false), (.inputOuter, false): weightTraffic = weightTotal * g.n * bands.count
+        case (.weightsOuter, false), (.inputOuter, false): weightTraffic = weightTotal * g.n * bandCount
         case (.inputOuter, true): weightTraffic = weightTotal
         }
         let outputBytes = 4 * g.n * g.cout * g.ho * g.wo
-        let biasTraffic = order == .inputOuter && !resident ? biasTotal * g.n * bands.count : biasTotal
+        let biasTraffic = order == .inputOuter && !resident ? biasTotal * g.n * bandCount : biasTotal
         let dram = inputBytes + weightTraffic + biasTraffic + outputBytes
         // Cycles: the busiest of DMA channel and compute, plus per-transfer setup.
-        let transfers = g.n * bands.count * units.reduce(0) { $0 + $1.inputs.count } * (resident ? 1 : 2) + g.n * bands.count * units.count
+        let transfers = g.n * bandCount * work.inputBlocks * (resident ? 1 : 2) + g.n * bandCount * units.count
         let channel = dram / config.dramBytesPerCycle
         let macsCycles: Int
         if g.depthwise {
             macsCycles = (g.n * g.cout * g.ho * g.wo * khw + config.vectorLanes - 1) / config.vectorLanes
         } else {
-            let perBlock = units.reduce(0) { total, unit in
-                total + unit.inputs.reduce(0) { $0 + ($1.count + config.matrixInputLanes - 1) / config.matrixInputLanes }
-                    * ((unit.outputs.count + config.matrixOutputLanes - 1) / config.matrixOutputLanes)
-            }
-            macsCycles = perBlock * g.n * g.ho * g.wo * khw
+            macsCycles = work.lanePasses * g.n * g.ho * g.wo * khw
         }
         let cycles = max(channel + transfers * config.dmaSetupCycles / 2, macsCycles)
         return ConvTiling(rows: rows, coutBlock: cb, cinBlock: kb, order: order, weightsResident: resident,

@@ -130,9 +130,11 @@ extension Codegen {
     /// when it is not a valid group or does not fit the SRAM.
     /// `maxSlots` 1 makes every buffer single: loads, stores and the cached
     /// halo's copies then wait for the band before them (less SRAM, less overlap).
-    func planGroup(_ range: Range<Int>, rows: Int, halo: FusionGroup.Halo, consumers: [String: [Int]], maxSlots: Int = 2) throws -> FusionGroup? {
+    /// `checked`: the caller already knows `structureProblem` finds nothing.
+    func planGroup(_ range: Range<Int>, rows: Int, halo: FusionGroup.Halo, consumers: [String: [Int]], maxSlots: Int = 2,
+                   checked: Bool = false) throws -> FusionGroup? {
         let nodes = range.map { graph.nodes[$0] }
-        guard Self.structureProblem(range, graph: graph, consumers: consumers) == nil else { return nil }
+        guard checked || Self.structureProblem(range, graph: graph, consumers: consumers) == nil else { return nil }
         let produced = Set(nodes.flatMap(\.outputs))
         let output = nodes.last!.outputs[0]
         var inputs: [String] = []
@@ -150,7 +152,7 @@ extension Codegen {
                 offset += graph.type(of: part)!.shape[1]
             }
         }
-        let reaches = try nodes.map { try reach($0) }
+        let reaches = try zip(range, nodes).map { index, node in try knownReaches?[index] ?? reach(node) }
         let outputType = graph.type(of: output)!
         let height = outputType.shape[2]
         let bands = stride(from: 0, to: height, by: rows).map { $0..<min($0 + rows, height) }

@@ -1,4 +1,5 @@
 import Accelerator
+import Foundation
 
 /// Chooses fusion groups by dynamic programming over contiguous intervals of
 /// the node order (every such interval is convex): the cheapest partition in
@@ -19,6 +20,40 @@ struct FusionPlan {
     var groups: [FusionGroup] { segments.compactMap(\.group) }
 }
 
+/// What every planning task reads, shared read-only across threads.
+final class PlanningState: @unchecked Sendable {
+    let codegen: Codegen
+    let consumers: [String: [Int]]
+    init(codegen: Codegen, consumers: [String: [Int]]) { (self.codegen, self.consumers) = (codegen, consumers) }
+
+    /// `body` over `items` on all cores; results in item order; the first error is rethrown.
+    func map<T>(_ items: [Int], _ body: (Int, PlanningState) throws -> T) throws -> [T] {
+        guard items.count > 1 else { return try items.map { try body($0, self) } }
+        let results = ResultSlots<T>(count: items.count)
+        withoutActuallyEscaping(body) { body in
+            let task = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: items.count) { k in
+                results.set(k, Result { try task.value(items[k], self) })
+            }
+        }
+        return try results.values().map { try $0.get() }
+    }
+}
+
+/// Results written by concurrent tasks, one slot each.
+private final class ResultSlots<T>: @unchecked Sendable {
+    private var slots: [Result<T, any Error>?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ k: Int, _ value: Result<T, any Error>) { lock.withLock { slots[k] = value } }
+    func values() -> [Result<T, any Error>] { lock.withLock { slots.map { $0! } } }
+}
+
+private struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
 enum FusionPlanner {
     /// Longest run of nodes one group may hold.
     static let maxGroupLength = 16
@@ -30,27 +65,44 @@ enum FusionPlanner {
         codegen.layoutOnly = true
         codegen.addConstants()
         codegen.plan = try DRAMPlan(graph: graph, base: DRAMPlan.align(codegen.layoutEnd))
+        // Only fusible nodes (4-d maps) have a row reach; groups hold nothing else.
+        codegen.knownReaches = try graph.nodes.map { Codegen.fusible($0, graph: graph) ? try codegen.reach($0) : Codegen.Reach() }
         let consumers = graph.consumers()
         let n = graph.nodes.count
+        let fusible = graph.nodes.map { Codegen.fusible($0, graph: graph) }
         var best = [Int](repeating: 0, count: n + 1)
         var choice = [FusionGroup?](repeating: nil, count: n + 1)
+        let shared = PlanningState(codegen: codegen, consumers: consumers)
         for j in 1...max(1, n) where n > 0 {
             best[j] = best[j - 1] + bytes[j - 1]
+            // Starts of groups ending at j, longest last.
+            var starts: [Int] = []
             for i in stride(from: j - 2, through: max(0, j - maxGroupLength), by: -1) {
-                guard Codegen.fusible(graph.nodes[i], graph: graph) else { break }
+                guard fusible[i] else { break }
+                starts.append(i)
+            }
+            // Each start's pick is independent given the budget before any of them
+            // improves best[j] (a looser budget only costs work), so they run on all
+            // cores; combining them in order then gives what a sequential search gives.
+            let budget = best[j]
+            let prefix = best
+            let picks = try shared.map(starts) { i, state -> FusionGroup? in
                 let singleCycles = cycles[i..<j].reduce(0, +)
                 // Cheapest in bytes first; among plans of equal bytes the fastest
                 // (timing model) that is no slower than its layers wins.
                 var chosen: FusionGroup?
-                for var group in try candidates(i..<j, codegen: codegen, consumers: consumers, budget: best[j] - best[i]) {
-                    guard best[i] + group.dramBytes < best[j], chosen.map({ $0.dramBytes == group.dramBytes }) ?? true else { break }
-                    group.estimatedCycles = try codegen.simulatedCycles(group)
+                for var group in try candidates(i..<j, codegen: state.codegen, consumers: state.consumers, budget: budget - prefix[i]) {
+                    guard prefix[i] + group.dramBytes < budget, chosen.map({ $0.dramBytes == group.dramBytes }) ?? true else { break }
+                    group.estimatedCycles = try state.codegen.simulatedCycles(group)
                     guard group.estimatedCycles <= min(singleCycles, chosen?.estimatedCycles ?? .max) else { continue }
                     chosen = group
                 }
-                if let chosen {
-                    best[j] = best[i] + chosen.dramBytes
-                    choice[j] = chosen
+                return chosen
+            }
+            for (i, pick) in zip(starts, picks) {
+                if let pick, best[i] + pick.dramBytes < best[j] {
+                    best[j] = best[i] + pick.dramBytes
+                    choice[j] = pick
                 }
             }
         }
@@ -65,10 +117,10 @@ enum FusionPlanner {
         }
         segments.reverse()
         // Why each segment ends where it does.
-        for k in segments.indices {
-            let range = segments[k].nodes
-            segments[k].end = try endReason(range, graph: graph, best: best, cycles: cycles, codegen: codegen, consumers: consumers)
+        let ends = try shared.map(Array(segments.indices)) { k, state in
+            try endReason(segments[k].nodes, graph: graph, best: best, cycles: cycles, codegen: state.codegen, consumers: state.consumers)
         }
+        for k in segments.indices { segments[k].end = ends[k] }
         return FusionPlan(segments: segments)
     }
 
@@ -134,10 +186,25 @@ enum FusionPlanner {
     /// whole-map plans per block width.
     static func candidates(_ range: Range<Int>, codegen: Codegen, consumers: [String: [Int]], budget: Int = .max) throws -> [FusionGroup] {
         let graph = codegen.graph
-        guard let last = graph.nodes[range.upperBound - 1].outputs.first, let type = graph.type(of: last), type.rank == 4 else { return [] }
+        guard let last = graph.nodes[range.upperBound - 1].outputs.first, let type = graph.type(of: last), type.rank == 4,
+              Codegen.structureProblem(range, graph: graph, consumers: consumers) == nil else { return [] }
         let height = type.shape[2]
         var plans: [FusionGroup] = []
+        // No plan moves less than its weights once, its output once and a
+        // quarter of each input (a strided layer may skip rows).
+        let produced = Set(range.flatMap { graph.nodes[$0].outputs })
+        var floor = 4 * type.count, seen: Set<String> = []
+        for index in range {
+            for input in graph.nodes[index].inputs where !input.isEmpty && !produced.contains(input) && seen.insert(input).inserted {
+                floor += graph.initializers[input].map { 4 * $0.count } ?? (graph.type(of: input)?.count ?? 0)
+            }
+        }
+        guard floor < budget else { return [] }
         for halo in [FusionGroup.Halo.recompute, .cache] {
+            // Buffers only grow with taller bands: if the shortest bands tried do not fit
+            // even single-buffered, no band height does.
+            let shortest = (height + 63) / 64
+            guard try codegen.planGroup(range, rows: shortest, halo: halo, consumers: consumers, maxSlots: 1, checked: true) != nil else { continue }
             var tried: Set<Int> = []
             var best: FusionGroup?
             for bands in 1...height {
@@ -145,9 +212,9 @@ enum FusionPlanner {
                 guard tried.insert(rows).inserted else { continue }
                 if bands > 64 { break }
                 // Double-buffered when it fits with resident weights; single buffers otherwise.
-                var plan = try codegen.planGroup(range, rows: rows, halo: halo, consumers: consumers)
+                var plan = try codegen.planGroup(range, rows: rows, halo: halo, consumers: consumers, checked: true)
                 if plan == nil || !plan!.streamed.isEmpty,
-                   let single = try codegen.planGroup(range, rows: rows, halo: halo, consumers: consumers, maxSlots: 1),
+                   let single = try codegen.planGroup(range, rows: rows, halo: halo, consumers: consumers, maxSlots: 1, checked: true),
                    plan == nil || single.dramBytes < plan!.dramBytes {
                     plan = single
                 }
@@ -158,7 +225,7 @@ enum FusionPlanner {
             }
             if let best { plans.append(best) }
         }
-        plans += try codegen.planChannelGroup(range, consumers: consumers, budget: budget)
+        plans += try codegen.planChannelGroup(range, consumers: consumers, budget: budget, checked: true)
         return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
     }
 }

@@ -53,8 +53,9 @@ extension Codegen {
         var fellBack = false
         let groups = plan.groups
         if !groups.isEmpty {
-            let fused = try build(graph, config: config, groups: groups)
-            // Single-layer groups are the fallback: fusion never makes a program worse.
+            let fused = try build(graph, config: config, groups: groups,
+                                  constants: (layerByLayer.program.constants, layerByLayer.constantAddress))
+                // Single-layer groups are the fallback: fusion never makes a program worse.
             let (lblStats, _) = layerByLayer.program.timing(summary: try layerByLayer.program.validate())
             let (fusedStats, _) = fused.program.timing(summary: try fused.program.validate())
             let lblBytes = lblStats.dramReadBytes + lblStats.dramWriteBytes, fusedBytes = fusedStats.dramReadBytes + fusedStats.dramWriteBytes

@@ -107,6 +107,8 @@ struct WeightLayout {
     var bias: Tensor
     /// The output channel weight element `i` contributes to.
     var channel: (Int) -> Int
+    /// Set when each output channel's weights are one contiguous run of this many (Conv).
+    var run: Int?
 
     init?(_ node: Node, in graph: Graph) {
         guard let w = node.input(1), let weight = graph.initializers[w], weight.dtype == .float32 else { return nil }
@@ -116,6 +118,7 @@ struct WeightLayout {
             channels = weight.shape[0]
             let perChannel = weight.count / max(1, channels)
             channel = { $0 / perChannel }
+            run = perChannel
         case .convTranspose:
             // Weight is C x M/group x kernel; output channel (c / (C/group)) * M/group + m.
             let group = node.int("group", default: 1)
@@ -154,7 +157,16 @@ struct WeightLayout {
     /// Makes the node compute `scale[c] * y + shift[c]` instead of `y`.
     mutating func apply(scale: [Double], shift: [Double]) {
         var w = weight.floats
-        for i in w.indices { w[i] = Float(Double(w[i]) * scale[channel(i)]) }
+        if let run, run > 0 {
+            w.withUnsafeMutableBufferPointer { w in
+                for c in 0..<(w.count / run) {
+                    let s = scale[c]
+                    for i in (c * run)..<((c + 1) * run) { w[i] = Float(Double(w[i]) * s) }
+                }
+            }
+        } else {
+            for i in w.indices { w[i] = Float(Double(w[i]) * scale[channel(i)]) }
+        }
         weight = Tensor(shape: weight.shape, floats: w)
         let b = bias.floats
         bias = Tensor(shape: bias.shape, floats: b.indices.map { Float(Double(b[$0]) * scale[$0] + shift[$0]) })
