@@ -131,6 +131,32 @@ import Testing
         #expect(error?.message.contains("deadlock") == true)
     }
 
+    /// A row-major tile ([row][channel][col]): a LOAD scatters an NCHW tensor
+    /// into it, an ELTWISE reads it, a STORE gathers it back; a tile whose
+    /// strides make two cells share a word is rejected.
+    @Test func rowMajorTiles() throws {
+        var b = ProgramBuilder()
+        let x = b.addInput("x", shape: [1, 2, 3, 4])
+        let y = b.addOutput("y", shape: [1, 2, 3, 4])
+        // Row r of channel c at word r*8 + c*4: channel stride 4, row stride 8.
+        let tile = SRAMTile(addr: 0, channels: 2, height: 3, width: 4, channelStride: 4, rowStride: 8)
+        var load = TransferOp(tensorAt: x, shape: [1, 2, 3, 4], origin: [0, 0, 0, 0], counts: [1, 2, 3, 4], sramAddr: 0)
+        load.sramStrides = [0, 4, 8, 1]
+        b.emit(.load(load), signal: .vector)
+        b.emit(.eltwise(EltwiseOp(.add, a: tile, b: tile, output: tile)), wait: .load, signal: .store)
+        var store = TransferOp(tensorAt: y, shape: [1, 2, 3, 4], origin: [0, 0, 0, 0], counts: [1, 2, 3, 4], sramAddr: 0)
+        store.sramStrides = [0, 4, 8, 1]
+        b.emit(.store(store), wait: .vector)
+        let run = try runProgram(b.build(), ["x": NDArray(shape: [1, 2, 3, 4], floats: floats(1...24))])
+        #expect(run.outputs["y"] == floats(1...24).map { 2 * $0 })
+
+        var bad = ProgramBuilder()
+        let overlapping = SRAMTile(addr: 0, channels: 2, height: 3, width: 4, channelStride: 4, rowStride: 4)
+        bad.emit(.act(ActOp(input: overlapping, output: overlapping, activation: .relu)))
+        let error = #expect(throws: ProgramError.self) { try bad.build().validate() }
+        #expect(error?.message.contains("overlaps itself") == true)
+    }
+
     @Test func unconsumedTokenIsRejected() throws {
         var b = ProgramBuilder()
         b.emit(.sync(SyncOp(on: .load)), signal: .vector)

@@ -120,4 +120,34 @@ struct CompileCommandTests {
         let golden = try String(contentsOf: DFCProcess.repoRoot.appendingPathComponent("Fixtures/ir/tiny_cnn.canonical.ir"), encoding: .utf8)
         #expect(result.stdout == golden)
     }
+
+    @Test("--dump-ir=fuse,tile,plan-memory shows the groups, why each ends, tiles, predictions and the DRAM layout")
+    func dumpSchedule() throws {
+        let result = try DFCProcess.run(["compile", "Fixtures/demo/resnet8.onnx", "--dump-ir=fuse,tile,plan-memory"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let out = result.stdout
+        #expect(out.contains("// schedule after fuse: "))
+        #expect(out.contains("  group "), "at least one group")
+        #expect(out.contains("// ends: end of the graph"))
+        #expect(out.contains("cannot be fused (a global op"), "the global pool ends a group")
+        #expect(out.contains("// schedule after tile: "))
+        #expect(out.contains(", halo ") || out.contains("whole map"))
+        #expect(out.contains("SRAM "))
+        #expect(out.contains("  total DRAM "))
+        #expect(out.contains("// schedule after plan-memory: constants "))
+        #expect(out.contains("  %input: [0x"))
+        // Stages print in pipeline order and nothing else is printed.
+        let fuse = try #require(out.range(of: "after fuse")), tile = try #require(out.range(of: "after tile"))
+        #expect(fuse.lowerBound < tile.lowerBound)
+        #expect(!out.contains("// IR after"))
+    }
+
+    @Test("--no-fusion --dump-ir=fuse lists every layer on its own")
+    func dumpScheduleNoFusion() throws {
+        let result = try DFCProcess.run(["compile", "Fixtures/demo/resnet8.onnx", "--no-fusion", "--dump-ir=fuse"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("0 groups"))
+        #expect(!result.stdout.contains("  group "))
+        #expect(result.stdout.contains("// ends: fusion is off"))
+    }
 }
