@@ -97,6 +97,10 @@ class Cell:
     bytes_ok: bool | None = None
     byte_mismatches: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Per fusion group: the cost model's bytes against its instructions' bytes
+    # (must be equal) and its cycles against the time the group adds in the program.
+    groups: int = 0
+    worst_group_cycle_err: float | None = None
 
     @property
     def compile_s(self) -> float | None:
@@ -314,10 +318,37 @@ def check_bytes(cell: Cell) -> None:
     cell.bytes_ok = not cell.byte_mismatches
     if not cell.bytes_ok:
         cell.fail("DRAM bytes: " + "; ".join(cell.byte_mismatches))
+    check_groups(cell)
     predicted, executed = report["predicted_cycles"], stats["cycles"]
     if executed and abs(predicted - executed) / executed > CYCLE_PREDICTION_LIMIT:
         cell.warnings.append(f"predicted cycles {predicted} vs executed {executed} "
                              f"({(predicted - executed) / executed:+.1%})")
+
+
+def check_groups(cell: Cell) -> None:
+    """The planner's per-group predictions (report "groups") against the program's rows."""
+    report = cell.report
+    groups = iter(report.get("groups", []))
+    reached, worst, count = 0, None, 0
+    for row in report["layers"]:
+        end = row["end_cycle"] if row["instructions"] else reached
+        if row["op"] == "FusionGroup":
+            group = next(groups, None)
+            if group is None or "+".join(group["layers"]) != row["node"]:
+                cell.fail(f"report groups do not match the program's rows at {row['node']}")
+                return
+            executed = row["dram_read_bytes"] + row["dram_write_bytes"]
+            if group["predicted_dram_bytes"] != executed:
+                cell.fail(f"group {row['node']}: predicted {group['predicted_dram_bytes']} bytes, instructions move {executed}")
+            added = end - reached
+            err = abs(group["predicted_cycles"] / added - 1) if added > 0 else 0.0
+            worst = err if worst is None else max(worst, err)
+            if err > CYCLE_PREDICTION_LIMIT:
+                cell.warnings.append(f"group {row['node']}: predicted {group['predicted_cycles']} cycles, adds {added} "
+                                     f"({err:.1%})")
+            count += 1
+        reached = max(reached, end)
+    cell.groups, cell.worst_group_cycle_err = count, worst
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -521,6 +552,9 @@ def fusion_table(nets: list[Network], config: str) -> str:
         Column("fused Mcycles", metric(lambda lr, ls, fr, fs: f_mcycles(fs["cycles"]))),
         Column("speedup", metric(lambda lr, ls, fr, fs: f_ratio(ls["cycles"] / fs["cycles"]) + "x")),
         Column("compile s (fused)", lambda n: f_s(pair(n)[1].compile_s) if pair(n)[1] else DASH),
+        Column("groups", lambda n: str(pair(n)[1].groups) if ok(pair(n)[1]) else DASH),
+        Column("worst group cycles err", lambda n: f_pct(pair(n)[1].worst_group_cycle_err)
+               if ok(pair(n)[1]) and pair(n)[1].worst_group_cycle_err is not None else DASH),
     ]
     act, tot, speed = [], [], []
     for net in nets:
@@ -535,7 +569,7 @@ def fusion_table(nets: list[Network], config: str) -> str:
     if len(nets) > 1 and tot:
         g = geomean(speed)
         summary = ["mean", "", "", f_pct(statistics.mean(act)) if act else DASH, f_pct(statistics.mean(tot)), "",
-                   "", "", (f_ratio(g) + "x (geomean)") if g else DASH, ""]
+                   "", "", (f_ratio(g) + "x (geomean)") if g else DASH, "", "", ""]
     return table(nets, columns, summary=summary)
 
 
@@ -785,6 +819,10 @@ def write_doc(path: str, sections: list[tuple[str, str]], failures: list[str], w
             "- **layer-by-layer / fused**: `dfc compile --no-fusion` against the default (fused) compile at the",
             "  same config. **activation reduction** = 1 - fused activation bytes / layer-by-layer activation bytes;",
             "  **total reduction** likewise for all DRAM bytes; **speedup** = layer-by-layer cycles / fused cycles.",
+            "- **groups**: fusion groups in the fused program. For each, the planner's cost model predicts its DRAM",
+            "  bytes (the bench fails unless they equal what its instructions move) and its cycles; **worst group",
+            "  cycles err** is the largest |predicted / actual - 1| over the groups, where actual is the time the",
+            "  group adds to the executor's schedule (from the end of everything before it to its own end).",
         ]
     lines.append("")
     for title, text in sections:
