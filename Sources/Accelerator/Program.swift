@@ -91,6 +91,7 @@ public struct Program: Equatable, Sendable {
 
         w.u32(UInt32(instructions.count))
         var encoder = FieldEncoder(w: w)
+        w = ByteWriter()  // the encoder holds the only reference: its appends do not copy the bytes so far
         for (i, instruction) in instructions.enumerated() {
             encoder.w.u8(instruction.opcode.rawValue)
             encoder.w.u8(instruction.wait.rawValue)
