@@ -153,38 +153,68 @@ extension Codegen {
             }
         }
         let reaches = try zip(range, nodes).map { index, node in try knownReaches?[index] ?? reach(node) }
+        var floorsForWarmUp: [String: Int]?
         let outputType = graph.type(of: output)!
         let height = outputType.shape[2]
-        let bands = stride(from: 0, to: height, by: rows).map { $0..<min($0 + rows, height) }
+        var bands = stride(from: 0, to: height, by: rows).map { $0..<min($0 + rows, height) }
 
         // Rows each band needs of every value, walking the group backwards.
         // When caching, a band computes only the rows of each value past those
         // earlier bands computed, so it reads only what those fresh rows need:
         // a buffer holds the rows read in this band (kept ones and fresh ones).
-        var needed: [[String: Range<Int>]] = []
-        for band in bands {
-            var need: [String: Range<Int>] = [output: band]
-            let previous = needed.last
+        // `requests` are virtual rows above the map (warm-up bands, below): they
+        // hold no data, but the rows of the map their windows reach are needed.
+        func walk(_ band: Range<Int>, previous: [String: Range<Int>]?, floors: [String: Int]?) -> [String: Range<Int>]? {
+            var need: [String: Range<Int>] = [:], requests: [String: Range<Int>] = [:]
+            if band.upperBound > 0 { need[output] = band } else { requests[output] = band }
+            func add(_ rows: Range<Int>, to value: String, in map: inout [String: Range<Int>]) {
+                guard !rows.isEmpty else { return }
+                map[value] = map[value].map { min($0.lowerBound, rows.lowerBound)..<max($0.upperBound, rows.upperBound) } ?? rows
+            }
             for (node, reach) in zip(nodes, reaches).reversed() {
                 let v = node.outputs[0]
+                let window = node.kind == .conv || node.kind == .maxPool || node.kind == .averagePool
+                let inputs = node.inputs.filter { !$0.isEmpty && graph.initializers[$0] == nil }
+                if let request = requests[v] {
+                    let reached = window ? reach.rows(request) : request
+                    for input in inputs {
+                        let floor = floors?[input] ?? 0
+                        add(max(floor, reached.lowerBound)..<max(floor, reached.upperBound), to: input, in: &need)
+                        add(reached.lowerBound..<min(floor, reached.upperBound), to: input, in: &requests)
+                    }
+                }
                 // Nothing reads v in this band: it computes nothing new (its rows are kept below).
                 guard let want = need[v] else {
-                    if previous?[v] != nil { continue }
+                    if previous?[v] != nil || band.upperBound <= 0 || requests[v] != nil { continue }
                     return nil
                 }
                 let h = graph.type(of: v)!.shape[2]
                 let fresh = Self.newRows(want, previous: previous?[v], halo: halo)
                 let computed = max(0, fresh.lowerBound)..<max(max(0, fresh.lowerBound), min(h, fresh.upperBound))
                 guard !computed.isEmpty else { continue }
-                let from = node.kind == .conv || node.kind == .maxPool || node.kind == .averagePool ? reach.rows(computed) : computed
-                for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil {
-                    if let old = need[input] {
-                        need[input] = min(old.lowerBound, from.lowerBound)..<max(old.upperBound, from.upperBound)
-                    } else {
-                        need[input] = from
-                    }
-                }
+                let from = window ? reach.rows(computed) : computed
+                for input in inputs { add(from, to: input, in: &need) }
             }
+            return need
+        }
+        if halo == .cache, let first = walk(bands[0], previous: nil, floors: nil) {
+            // Warm-up bands of virtual rows above the map fill the pipeline one
+            // window step at a time, so no band computes more of a value than
+            // the steady state does (the first band would otherwise hold every
+            // layer's lookahead at once, and size every buffer by it).
+            let lookahead = zip(nodes, reaches).reduce(0) { total, pair in
+                let (node, reach) = pair
+                guard node.kind == .conv || node.kind == .maxPool || node.kind == .averagePool else { return total }
+                return total + max(0, (reach.kh - 1) * reach.dh - reach.padTop)
+            }
+            let warmUp = (lookahead + rows - 1) / rows
+            bands = stride(from: -warmUp * rows, to: 0, by: rows).map { $0..<($0 + rows) } + bands
+            floorsForWarmUp = first.mapValues { min(0, $0.lowerBound) }
+        }
+        var needed: [[String: Range<Int>]] = []
+        for band in bands {
+            let previous = needed.last
+            guard var need = walk(band, previous: previous, floors: floorsForWarmUp) else { return nil }
             // A value nothing reads in this band keeps what it holds.
             if let previous {
                 for (value, held) in previous where need[value] == nil { need[value] = held }
@@ -306,12 +336,19 @@ extension Codegen {
                 dram += 4 * t.shape[1] * valid * t.shape[3]
             }
         }
+        func computingBands(_ node: Node) -> Int {
+            let v = node.outputs[0], h = graph.type(of: v)!.shape[2]
+            return needed.indices.filter { index in
+                let fresh = Self.newRows(needed[index][v] ?? 0..<0, previous: index > 0 ? needed[index - 1][v] : nil, halo: halo)
+                return min(h, fresh.upperBound) > max(0, fresh.lowerBound)
+            }.count
+        }
         var weightTraffic = 0
         for node in nodes {
             for (i, input) in node.inputs.enumerated() where !input.isEmpty {
                 guard let t = graph.initializers[input] else { continue }
-                // Streamed weights cross the channel once per band.
-                weightTraffic += 4 * t.count * (i == 1 && streamed[node.name] != nil ? bands.count : 1)
+                // Streamed weights cross the channel once per band that computes rows of this layer.
+                weightTraffic += 4 * t.count * (i == 1 && streamed[node.name] != nil ? computingBands(node) : 1)
             }
             if node.kind == .batchNormalization { weightTraffic += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1] }
         }
@@ -328,7 +365,7 @@ extension Codegen {
             }
             for node in nodes {
                 let y = graph.type(of: node.outputs[0])!
-                let fresh = Self.newRows(need[node.outputs[0]]!, previous: previous?[node.outputs[0]], halo: halo)
+                let fresh = Self.newRows(need[node.outputs[0]] ?? 0..<0, previous: previous?[node.outputs[0]], halo: halo)
                 let rowsComputed = max(0, min(y.shape[2], fresh.upperBound) - max(0, fresh.lowerBound))
                 let outputs = y.shape[1] * rowsComputed * y.shape[3]
                 switch node.kind {

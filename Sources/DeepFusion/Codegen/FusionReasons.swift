@@ -57,7 +57,9 @@ extension FusionGroup {
             return "whole map, \(inputs)\(weights)\(tail), SRAM \(sramBytes) B"
         }
         let streaming = streamed.isEmpty ? "" : ", streaming \(streamed.keys.sorted().map { "\($0) in blocks of \(streamed[$0]!)" }.joined(separator: ","))"
+        let real = bands.filter { $0.upperBound > 0 }.count, warmUp = bands.count - real
         let single = buffers.values.allSatisfy { $0.slots == 1 } && bands.count > 1 ? ", single-buffered" : ""
-        return "\(bands.count) band\(bands.count == 1 ? "" : "s") of \(rows) rows, halo \(halo.rawValue)\(streaming)\(single), SRAM \(sramBytes) B"
+        let warm = warmUp > 0 ? " after \(warmUp) warm-up band\(warmUp == 1 ? "" : "s")" : ""
+        return "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(single), SRAM \(sramBytes) B"
     }
 }

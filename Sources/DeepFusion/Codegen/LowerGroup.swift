@@ -114,12 +114,13 @@ extension Codegen {
             // Inputs: the rows this band needs (only the new ones when caching), borders zero-filled by LOAD.
             for input in group.inputs {
                 let b = group.buffers[input]!
-                let rows = Self.newRows(need[input]!, previous: previous?[input], halo: group.halo)
+                guard let wanted = need[input] else { continue }
+                let rows = Self.newRows(wanted, previous: previous?[input], halo: group.halo)
                 guard !rows.isEmpty else { continue }
                 let shape = graph.type(of: input)!.shape
                 var t = TransferOp(tensorAt: location(input).address, shape: shape, origin: [0, 0, rows.lowerBound, -b.marginLeft],
                                    counts: [1, b.channels, rows.count, b.rowWidth],
-                                   sramAddr: slot(input, b) + 4 * (rows.lowerBound - need[input]!.lowerBound) * b.rowStride)
+                                   sramAddr: slot(input, b) + 4 * (rows.lowerBound - wanted.lowerBound) * b.rowStride)
                 t.sramStrides = [0, b.rowWidth, b.rowStride, 1]
                 emitGroup(.load(t), reads: [location(input).range], writes: [range(input)])
             }
@@ -127,7 +128,8 @@ extension Codegen {
             for node in nodes {
                 let v = node.outputs[0]
                 let y = graph.type(of: v)!
-                let fresh = Self.newRows(need[v]!, previous: previous?[v], halo: group.halo)
+                guard let wanted = need[v] else { continue }
+                let fresh = Self.newRows(wanted, previous: previous?[v], halo: group.halo)
                 let computed = max(0, fresh.lowerBound)..<max(max(0, fresh.lowerBound), min(y.shape[2], fresh.upperBound))
                 guard !computed.isEmpty else { continue }
                 let out = interior(v, rows: computed)
@@ -222,7 +224,8 @@ extension Codegen {
                 }
             }
 
-            // The output's rows of this band.
+            // The output's rows of this band (none in a warm-up band).
+            guard band.upperBound > 0 else { continue }
             let y = location(group.output)
             let b = group.buffers[group.output]!
             let source = interior(group.output, rows: band)
