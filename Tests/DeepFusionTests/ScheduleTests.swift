@@ -72,15 +72,18 @@ struct ScheduleTests {
     }
 
     /// Per group of the chosen schedule: predicted bytes against the bytes of
-    /// its instructions, predicted cycles against the time it adds to the
-    /// program (from the end of what came before to its own end).
+    /// its instructions (equal), predicted cycles against the time it adds to
+    /// the program (from the end of what came before to its own end): within
+    /// 5% over all groups of the network, and within 10% for each group (the
+    /// model schedules a group alone; in the program its first weight loads
+    /// may overlap the group before it).
     static func checkCostModel(_ graph: Graph, config: AcceleratorConfig, name: String) throws -> (groups: Int, worst: Double) {
         let compilation = try Codegen.schedule(graph, options: Codegen.Options(config: config))
         let program = compilation.program
         let constants = program.constants.count
         let (_, schedule) = config.schedule(program.instructions, constantsBytes: constants)
         var groups = compilation.groups.makeIterator()
-        var reached = 0, worst = 0.0, count = 0
+        var reached = 0, worst = 0.0, count = 0, predictedTotal = 0, addedTotal = 0
         for layer in compilation.layers {
             let end = layer.instructions.map { schedule[$0].end }.max() ?? reached
             defer { reached = max(reached, end) }
@@ -95,14 +98,18 @@ struct ScheduleTests {
             #expect(bytes == group.predictedDRAMBytes, "\(name) \(layer.node): bytes")
             let added = end - reached
             let error = abs(Double(group.predictedCycles) / Double(max(1, added)) - 1)
-            #expect(error <= 0.05, "\(name) \(layer.node): \(group.predictedCycles) predicted cycles, \(added) in the program")
+            #expect(error <= 0.10, "\(name) \(layer.node): \(group.predictedCycles) predicted cycles, \(added) in the program")
             worst = max(worst, error)
+            predictedTotal += group.predictedCycles
+            addedTotal += added
             count += 1
         }
+        let total = abs(Double(predictedTotal) / Double(max(1, addedTotal)) - 1)
+        #expect(total <= 0.05, "\(name): groups predicted \(predictedTotal) cycles, \(addedTotal) in the program")
         return (count, worst)
     }
 
-    @Test("cost model on real networks: bytes exact, cycles within 5% of the executor, per group",
+    @Test("cost model on real networks: bytes exact; cycles within 5% of the executor over the groups, 10% per group",
           arguments: ["resnet50", "inception_v1", "squeezenet"])
     func costModel(network: String) throws {
         let file = TestPaths.conformance.appendingPathComponent("light/\(network)/model.onnx")

@@ -19,6 +19,9 @@ struct ChannelPlan {
     /// in an input slot (rows and column margins the convolutions read).
     var streamedInputs: Set<String>
     var streamedLayout: [String: FusionGroup.Buffer]
+    /// A streamed input whose first channels are held instead (loaded once,
+    /// read by every reader from SRAM): the input and its buffer of those channels.
+    var partial: (input: String, buffer: FusionGroup.Buffer)?
     /// Whole buffers: intermediates and held inputs.
     var buffers: [String: FusionGroup.Buffer]
     var heldInputs: [String]
@@ -148,11 +151,8 @@ extension Codegen {
                 let t = graph.type(of: input)!
                 let rows = need[input].map { max(0, min(t.shape[2], $0.upperBound) - max(0, $0.lowerBound)) } ?? t.shape[2]
                 let padded = 4 * t.shape[1] * rows * t.shape[3]
-                if streamedInputs.contains(input) {
-                    for node in nodes where node.inputs.contains(input) { bytes += node.kind == .conv ? padded : 4 * t.count }
-                } else {
-                    bytes += padded
-                }
+                // At best a streamed input is held whole (see `partial`): once.
+                bytes += padded
             }
             guard bytes < budget else { continue }
             // Live ranges of held values: from their producer (held inputs: before the first layer) to their last reader.
@@ -179,7 +179,30 @@ extension Codegen {
                                 .max(by: { weights($0).count < weights($1).count }) else { break }
                         residentWeights.remove(graph.nodes[largest].name)
                     }
-                    if let plan { options.append(try channelGroupCost(range, inputs: inputs, output: output, plan: plan)) }
+                    guard var plan else { continue }
+                    // Hold as many leading channels of a streamed input as fit (fits only
+                    // get harder as they grow): those are read from DRAM once instead of per reader.
+                    if streamedInputs.count == 1, let input = streamedInputs.first {
+                        let step = max(block, inBlock), channels = graph.type(of: input)!.shape[1]
+                        var low = 0, high = channels / step - (channels % step == 0 ? 1 : 0)
+                        while low < high {
+                            let mid = (low + high + 1) / 2
+                            if allocate(range, held: held, heldItems: heldItems, heldInputs: heldInputs, streamedInputs: streamedInputs,
+                                        residentWeights: plan.residentWeights, tailStart: tailStart, tailChannels: tailChannels, block: block,
+                                        inBlock: inBlock, constantBytes: constantBytes, layout: layout, partial: (input, mid * step)) != nil {
+                                low = mid
+                            } else {
+                                high = mid - 1
+                            }
+                        }
+                        if low > 0, let better = allocate(range, held: held, heldItems: heldItems, heldInputs: heldInputs, streamedInputs: streamedInputs,
+                                                          residentWeights: plan.residentWeights, tailStart: tailStart, tailChannels: tailChannels,
+                                                          block: block, inBlock: inBlock, constantBytes: constantBytes, layout: layout,
+                                                          partial: (input, low * step)) {
+                            plan = better
+                        }
+                    }
+                    options.append(try channelGroupCost(range, inputs: inputs, output: output, plan: plan))
                 }
             }
             plans += options.sorted { $0.estimatedCycles < $1.estimatedCycles }.prefix(2)
@@ -192,7 +215,7 @@ extension Codegen {
     /// positions (layers) during which it is live.
     private func allocate(_ range: Range<Int>, held: [String], heldItems: [SRAMItem], heldInputs: [String], streamedInputs: Set<String>, residentWeights: Set<String>,
                           tailStart: Int?, tailChannels: Int, block: Int, inBlock: Int, constantBytes: Int,
-                          layout: (String, Int, Int) -> FusionGroup.Buffer) -> ChannelPlan? {
+                          layout: (String, Int, Int) -> FusionGroup.Buffer, partial: (input: String, channels: Int)? = nil) -> ChannelPlan? {
         let last = range.upperBound - 1
         var constants = constantBytes
         var weightSlot = 0, weightUse: ClosedRange<Int>?
@@ -224,6 +247,11 @@ extension Codegen {
                                                         * graph.type(of: graph.nodes[$0].outputs[0])!.shape[3]) } ?? 0
 
         var items = heldItems
+        if let partial {
+            let readers = range.filter { graph.nodes[$0].inputs.contains(partial.input) }
+            items.append(SRAMItem(key: "#partial", bytes: DRAMPlan.align(layout(partial.input, partial.channels, 0).slotBytes),
+                                  live: (range.lowerBound - 1)...(readers.max() ?? range.lowerBound)))
+        }
         if let weightUse, weightSlot > 0 { items.append(SRAMItem(key: "#weights", bytes: 2 * weightSlot, live: weightUse)) }
         if let inputUse, inputSlot > 0 { items.append(SRAMItem(key: "#inputs", bytes: 2 * inputSlot, live: inputUse)) }
         if let tailStart, outputSlot > 0 { items.append(SRAMItem(key: "#outputs", bytes: 2 * outputSlot, live: tailStart...last + 1)) }
@@ -246,7 +274,8 @@ extension Codegen {
         for input in streamedInputs {
             streamedLayout[input] = layout(input, min(inBlock, graph.type(of: input)!.shape[1]), address["#inputs"] ?? 0)
         }
-        return ChannelPlan(block: block, inBlock: inBlock, streamedInputs: streamedInputs, streamedLayout: streamedLayout, buffers: buffers,
+        let held = partial.map { ($0.input, layout($0.input, $0.channels, address["#partial"]!)) }
+        return ChannelPlan(block: block, inBlock: inBlock, streamedInputs: streamedInputs, streamedLayout: streamedLayout, partial: held, buffers: buffers,
                            heldInputs: heldInputs, residentWeights: residentWeights, tailStart: tailStart, constantsEnd: constants,
                            weightSlot: weightSlot, weightBase: address["#weights"] ?? 0, inputSlot: inputSlot, inputBase: address["#inputs"] ?? 0,
                            tailInputSlot: tailInputSlot, tailInputBase: address["#tailInputs"] ?? 0, outputSlot: outputSlot, outputBase: address["#outputs"] ?? 0)
@@ -269,6 +298,10 @@ extension Codegen {
             dram += loaded(plan.buffers[input]!)
             constantLoads += load(loaded(plan.buffers[input]!))
         }
+        if let partial = plan.partial {
+            dram += loaded(partial.buffer)
+            constantLoads += load(loaded(partial.buffer))
+        }
         for (index, node) in zip(range, nodes) {
             var matrix = 0, vector = 0, loads = 0
             for input in node.inputs where !input.isEmpty && graph.initializers[input] != nil {
@@ -285,9 +318,12 @@ extension Codegen {
             for input in node.inputs where plan.streamedInputs.contains(input) {
                 let t = graph.type(of: input)!
                 let layout = plan.streamedLayout[input]!
-                dram += node.kind == .conv ? loaded(layout) / layout.channels * t.shape[1] : 4 * t.count
+                // Channels below `first` are held (read from SRAM, loaded once above).
+                let first = plan.partial?.input == input ? plan.partial!.buffer.channels : 0
+                let streamed = t.shape[1] - first
+                dram += node.kind == .conv ? loaded(layout) / layout.channels * streamed : 4 * streamed * t.shape[2] * t.shape[3]
                 let size = node.kind == .conv ? plan.inBlock : plan.block
-                for c in stride(from: 0, to: t.shape[1], by: size) { loads += load(4 * min(size, t.shape[1] - c) * t.shape[2] * t.shape[3]) }
+                for c in stride(from: first, to: t.shape[1], by: size) { loads += load(4 * min(size, t.shape[1] - c) * t.shape[2] * t.shape[3]) }
             }
             let y = graph.type(of: node.outputs[0])!
             if node.kind == .conv {
@@ -385,6 +421,14 @@ extension Codegen {
             emitGroup(.load(t), reads: [location(input).range], writes: [wholeRange(input)])
         }
 
+        // The held leading channels of a streamed input: one load, borders zero-filled.
+        if let (input, b) = plan.partial {
+            let shape = graph.type(of: input)!.shape
+            var t = TransferOp(tensorAt: location(input).address, shape: shape, origin: [0, 0, b.top, -b.marginLeft],
+                               counts: [1, b.channels, b.rows, b.rowWidth], sramAddr: b.address)
+            t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
+            emitGroup(.load(t), reads: [location(input).range], writes: [.sram(b.address, bytes: b.slotBytes)])
+        }
         var inputTurn = 0, tailInputTurn = 0, weightTurn = 0, outputTurn = 0
         func nextSlot(_ base: Int, _ size: Int, _ turn: inout Int) -> Int {
             defer { turn += 1 }
@@ -409,6 +453,13 @@ extension Codegen {
         /// next input slot: with the rows and margins convolutions read (`padded`) or dense.
         func streamInput(_ input: String, _ channels: Range<Int>, padded: Bool) -> (SRAMTile, MemoryRange) {
             let shape = graph.type(of: input)!.shape
+            if let (held, b) = plan.partial, held == input, channels.upperBound <= b.channels {
+                // Held: the same channels straight from their buffer.
+                let channelStride = b.rows * b.rowWidth
+                let tile = SRAMTile(addr: b.address + 4 * (channels.lowerBound * channelStride - b.top * b.rowWidth + b.marginLeft),
+                                    channels: channels.count, height: shape[2], width: shape[3], channelStride: channelStride, rowStride: b.rowWidth)
+                return (tile, .sram(b.address, bytes: b.slotBytes))
+            }
             let address = padded ? nextSlot(plan.inputBase, plan.inputSlot, &inputTurn) : nextSlot(plan.tailInputBase, plan.tailInputSlot, &tailInputTurn)
             let b = plan.streamedLayout[input]!
             let top = padded ? b.top : 0, rows = padded ? b.rows : shape[2]

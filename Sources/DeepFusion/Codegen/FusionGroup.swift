@@ -180,7 +180,8 @@ extension Codegen {
                     for input in inputs {
                         let floor = floors?[input] ?? 0
                         add(max(floor, reached.lowerBound)..<max(floor, reached.upperBound), to: input, in: &need)
-                        add(reached.lowerBound..<min(floor, reached.upperBound), to: input, in: &requests)
+                        let above = min(floor, reached.upperBound)
+                        if above > reached.lowerBound { add(reached.lowerBound..<above, to: input, in: &requests) }
                     }
                 }
                 // Nothing reads v in this band: it computes nothing new (its rows are kept below).

@@ -49,8 +49,9 @@ extension FusionGroup {
     /// One line: how the group is tiled and what it holds in SRAM.
     func tileDescription(graph: Graph) -> String {
         if let plan = channels {
+            let held = plan.partial.map { " (its first \($0.buffer.channels) channels held)" } ?? ""
             let inputs = plan.streamedInputs.isEmpty
-                ? "inputs held" : "streaming \(plan.streamedInputs.sorted().joined(separator: ",")) in blocks of \(plan.inBlock) channels"
+                ? "inputs held" : "streaming \(plan.streamedInputs.sorted().joined(separator: ",")) in blocks of \(plan.inBlock) channels\(held)"
             let streamed = nodes.map { graph.nodes[$0] }.filter { $0.kind == .conv && !plan.residentWeights.contains($0.name) }.map(\.name)
             let weights = streamed.isEmpty ? "" : ", weights of \(streamed.joined(separator: ",")) in \(plan.block)x\(plan.inBlock) tiles"
             let tail = plan.tailStart.map { ", output in blocks of \(plan.block) channels from \(graph.nodes[$0].name)" } ?? ""
