@@ -210,8 +210,15 @@ enum CRC32 {
         return tables
     }()
 
-    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
+    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 { update(start, bytes) ^ start }
+
+    /// The register before the first byte; the checksum is the register after the last byte XOR this.
+    static let start: UInt32 = 0xFFFF_FFFF
+
+    /// The register after `bytes`, given the register before them: a checksum
+    /// can be taken over pieces that are never joined in memory.
+    static func update(_ register: UInt32, _ bytes: ArraySlice<UInt8>) -> UInt32 {
+        var crc = register
         let flat = tables.flatMap { $0 }
         flat.withUnsafeBufferPointer { t in
             bytes.withUnsafeBufferPointer { data in
@@ -232,6 +239,6 @@ enum CRC32 {
                 }
             }
         }
-        return crc ^ 0xFFFF_FFFF
+        return crc
     }
 }

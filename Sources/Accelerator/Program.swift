@@ -69,15 +69,26 @@ public struct Program: Equatable, Sendable {
 
     /// The file bytes: header, body, CRC-32 of everything before it.
     public func encoded() throws -> [UInt8] {
+        let (head, tail) = try encodedParts()
+        var bytes = head
+        bytes.reserveCapacity(head.count + constants.count + tail.count)
+        bytes += constants
+        bytes += tail
+        return bytes
+    }
+
+    /// The file around the constants segment, which is not copied: the bytes
+    /// before it and the bytes after it (whose CRC-32 covers the segment too).
+    func encodedParts() throws -> (head: [UInt8], tail: [UInt8]) {
         var w = ByteWriter()
-        w.bytes.reserveCapacity(constants.count + 64 * instructions.count + 4096)
         w.bytes.append(contentsOf: Self.magic)
         w.u16(Self.formatVersion)
         w.u16(0)
         config.encode(&w)
         w.u64(UInt64(max(0, dramBytes)))
         w.u64(UInt64(constants.count))
-        w.bytes.append(contentsOf: constants)
+        let head = w.bytes
+        w = ByteWriter()
 
         w.u32(UInt32(tensors.count))
         for t in tensors {
@@ -113,8 +124,11 @@ public struct Program: Equatable, Sendable {
             w.u32(UInt32(list.count))
             for n in list { w.u32(UInt32(index[n]!)) }
         }
-        w.u32(CRC32.checksum(w.bytes[...]))
-        return w.bytes
+        var crc = CRC32.update(CRC32.start, head[...])
+        crc = CRC32.update(crc, constants[...])
+        crc = CRC32.update(crc, w.bytes[...])
+        w.u32(crc ^ CRC32.start)
+        return (head, w.bytes)
     }
 
     /// Decodes a .dfx file; every count, length and code is checked, so hostile
@@ -222,7 +236,9 @@ public struct Program: Equatable, Sendable {
 
     /// Writes atomically: a temporary file in the same directory, then rename.
     public func write(to path: String) throws {
-        try atomicWrite(try encoded(), to: path)
+        // In three pieces: the constants segment is written from where it is.
+        let (head, tail) = try encodedParts()
+        try atomicWrite([head, constants, tail], to: path)
     }
 }
 
@@ -234,6 +250,11 @@ private func hex(_ v: UInt32) -> String {
 /// Writes `bytes` to a temporary file next to `path`, then renames it over `path`,
 /// so readers never see a partial file.
 public func atomicWrite(_ bytes: [UInt8], to path: String) throws {
+    try atomicWrite([bytes], to: path)
+}
+
+/// `atomicWrite(_:to:)` of the concatenation of `parts`, which are never joined in memory.
+public func atomicWrite(_ parts: [[UInt8]], to path: String) throws {
     let url = URL(fileURLWithPath: path)
     let temp = url.deletingLastPathComponent()
         .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
@@ -241,16 +262,18 @@ public func atomicWrite(_ bytes: [UInt8], to path: String) throws {
     let fd = open(temp.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw ProgramError("cannot write \(path): \(String(cString: strerror(errno)))") }
     var failure: Int32 = 0
-    bytes.withUnsafeBytes { buffer in
-        var offset = 0
-        while offset < buffer.count {
-            let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                failure = errno
-                return
+    for bytes in parts where failure == 0 {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                offset += written
             }
-            offset += written
         }
     }
     if close(fd) != 0 && failure == 0 { failure = errno }
