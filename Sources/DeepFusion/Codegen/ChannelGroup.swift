@@ -165,8 +165,10 @@ extension Codegen {
             }
 
             var options: [FusionGroup] = []
-            for block in [256, 128, 64, 32, 16] where block <= max(16, maxOut) {
-                for inBlock in [maxIn, 256, 128, 64, 32, 16] where inBlock <= maxIn {
+            // Blocks of 16 to 128 channels (wider ones rarely fit beside whole maps and
+            // are no faster on a 32-lane matrix unit; narrower ones waste lanes).
+            for block in [128, 64, 32, 16] where block <= max(16, maxOut) {
+                for inBlock in Set([min(maxIn, 128), 64, 32, 16]).sorted(by: >) where inBlock <= maxIn {
                     // Weights resident where they fit, the largest streamed first.
                     var residentWeights = Set(convs.filter { !streamedInputs.contains(graph.nodes[$0].inputs[0]) }.map { graph.nodes[$0].name })
                     var plan: ChannelPlan?
@@ -179,33 +181,34 @@ extension Codegen {
                                 .max(by: { weights($0).count < weights($1).count }) else { break }
                         residentWeights.remove(graph.nodes[largest].name)
                     }
-                    guard var plan else { continue }
-                    // Hold as many leading channels of a streamed input as fit (fits only
-                    // get harder as they grow): those are read from DRAM once instead of per reader.
-                    if streamedInputs.count == 1, let input = streamedInputs.first {
-                        let step = max(block, inBlock), channels = graph.type(of: input)!.shape[1]
-                        var low = 0, high = channels / step - (channels % step == 0 ? 1 : 0)
-                        while low < high {
-                            let mid = (low + high + 1) / 2
-                            if allocate(range, held: held, heldItems: heldItems, heldInputs: heldInputs, streamedInputs: streamedInputs,
-                                        residentWeights: plan.residentWeights, tailStart: tailStart, tailChannels: tailChannels, block: block,
-                                        inBlock: inBlock, constantBytes: constantBytes, layout: layout, partial: (input, mid * step)) != nil {
-                                low = mid
-                            } else {
-                                high = mid - 1
-                            }
-                        }
-                        if low > 0, let better = allocate(range, held: held, heldItems: heldItems, heldInputs: heldInputs, streamedInputs: streamedInputs,
-                                                          residentWeights: plan.residentWeights, tailStart: tailStart, tailChannels: tailChannels,
-                                                          block: block, inBlock: inBlock, constantBytes: constantBytes, layout: layout,
-                                                          partial: (input, low * step)) {
-                            plan = better
-                        }
-                    }
+                    guard let plan else { continue }
                     options.append(try channelGroupCost(range, inputs: inputs, output: output, plan: plan))
                 }
             }
-            plans += options.sorted { $0.estimatedCycles < $1.estimatedCycles }.prefix(2)
+            // Hold as many leading channels of a streamed input as fit: those are read from
+            // DRAM once instead of once per reader. The free SRAM gives the count; a
+            // fragmented layout may take a step or two less.
+            if streamedInputs.count == 1, let input = streamedInputs.first {
+                let channels = graph.type(of: input)!.shape[1]
+                let perChannel = layout(input, channels: 1, at: 0).slotBytes
+                for k in options.indices {
+                    let plan = options[k].channels!
+                    let step = max(plan.block, plan.inBlock)
+                    var blocks = min((channels - 1) / step, (config.sramBytes - options[k].sramBytes) / (perChannel * step))
+                    while blocks > 0 {
+                        if let better = allocate(range, held: held, heldItems: heldItems, heldInputs: heldInputs, streamedInputs: streamedInputs,
+                                                 residentWeights: plan.residentWeights, tailStart: tailStart, tailChannels: tailChannels,
+                                                 block: plan.block, inBlock: plan.inBlock, constantBytes: constantBytes, layout: layout,
+                                                 partial: (input, blocks * step)) {
+                            options[k] = try channelGroupCost(range, inputs: inputs, output: output, plan: better)
+                            break
+                        }
+                        blocks -= 1
+                    }
+                }
+            }
+            // The fewest bytes, then the best cycle estimates.
+            plans += options.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }.prefix(2)
         }
         return plans
     }

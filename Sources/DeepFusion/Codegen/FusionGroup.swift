@@ -356,6 +356,8 @@ extension Codegen {
         dram += weightTraffic + 4 * outputType.count
         // Cycles: per-band compute on each unit and DMA, the busiest of them.
         var matrix = 0, vector = 0
+        let geometries = try nodes.map { $0.kind == .conv ? try convGeometry($0) : nil }
+        let types = nodes.map { graph.type(of: $0.outputs[0])! }
         for (index, need) in needed.enumerated() {
             let previous = index > 0 ? needed[index - 1] : nil
             if halo == .cache, let previous {
@@ -364,14 +366,14 @@ extension Codegen {
                     vector += (buffer.channels * kept * buffer.rowWidth + config.vectorLanes - 1) / config.vectorLanes
                 }
             }
-            for node in nodes {
-                let y = graph.type(of: node.outputs[0])!
+            for (k, node) in nodes.enumerated() {
+                let y = types[k]
                 let fresh = Self.newRows(need[node.outputs[0]] ?? 0..<0, previous: previous?[node.outputs[0]], halo: halo)
                 let rowsComputed = max(0, min(y.shape[2], fresh.upperBound) - max(0, fresh.lowerBound))
                 let outputs = y.shape[1] * rowsComputed * y.shape[3]
                 switch node.kind {
                 case .conv:
-                    let g = try convGeometry(node)
+                    let g = geometries[k]!
                     if g.depthwise {
                         vector += (outputs * g.kh * g.kw + config.vectorLanes - 1) / config.vectorLanes
                     } else {
