@@ -64,7 +64,7 @@ struct Compile: ParsableCommand {
         let compilation: Codegen.Compilation
         do {
             compilation = try Codegen.schedule(graph, options: Codegen.Options(config: config, fusion: !noFusion),
-                                               dumpStages: scheduleDumps) { _, text in
+                                               dumpStages: scheduleDumps, explain: report != nil) { _, text in
                 FileHandle.standardOutput.write(Data(text.utf8))
             }
         } catch let error as DFCError {

@@ -58,7 +58,9 @@ enum FusionPlanner {
     /// Longest run of nodes one group may hold.
     static let maxGroupLength = 16
 
-    static func plan(_ graph: Graph, config: AcceleratorConfig, layerByLayer: (Program, [Codegen.LayerReport])) throws -> FusionPlan {
+    /// `explain`: also say why each segment ends where it does (for `--dump-ir=fuse` and `--report`).
+    static func plan(_ graph: Graph, config: AcceleratorConfig, layerByLayer: (Program, [Codegen.LayerReport]),
+                     explain: Bool = true) throws -> FusionPlan {
         let (bytes, cycles) = layerCosts(graph, layerByLayer: layerByLayer)
         // Planning reads shapes and geometry only: constants get addresses, not bytes.
         var codegen = Codegen(graph: graph, config: config)
@@ -117,6 +119,7 @@ enum FusionPlanner {
         }
         segments.reverse()
         // Why each segment ends where it does.
+        guard explain else { return FusionPlan(segments: segments) }
         let ends = try shared.map(Array(segments.indices)) { k, state in
             try endReason(segments[k].nodes, graph: graph, best: best, cycles: cycles, codegen: state.codegen, consumers: state.consumers)
         }

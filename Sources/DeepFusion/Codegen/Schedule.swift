@@ -35,13 +35,16 @@ extension Codegen {
     }
 
     /// Runs the scheduling stages and codegen; `dump` receives each stage named in `dumpStages`.
-    public static func schedule(_ graph: Graph, options: Options, dumpStages: Set<String> = [],
+    /// `explain`: say why each group ends where it does (`GroupReport.end`;
+    /// always when `fuse` is dumped), which costs some planning time.
+    public static func schedule(_ graph: Graph, options: Options, dumpStages: Set<String> = [], explain: Bool = true,
                                 dump: (String, String) -> Void = { _, _ in }) throws -> Compilation {
         let config = options.config
         let layerByLayer = try build(graph, config: config, groups: [])
         var plan = FusionPlan(segments: [])
         if options.fusion {
-            plan = try FusionPlanner.plan(graph, config: config, layerByLayer: (layerByLayer.program, layerByLayer.layers))
+            plan = try FusionPlanner.plan(graph, config: config, layerByLayer: (layerByLayer.program, layerByLayer.layers),
+                                          explain: explain || dumpStages.contains("fuse"))
         } else {
             plan = FusionPlanner.layerByLayerPlan(graph, layerByLayer: (layerByLayer.program, layerByLayer.layers))
         }
