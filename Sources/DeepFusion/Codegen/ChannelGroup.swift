@@ -102,14 +102,7 @@ extension Codegen {
                                       marginRight: max(0, marginRight[value] ?? 0), alias: nil, top: rows.lowerBound)
         }
 
-        var constantBytes = 0
-        for node in nodes {
-            if let bias = node.kind == .conv ? node.input(2) : nil { constantBytes += DRAMPlan.align(4 * graph.initializers[bias]!.count) }
-            if node.kind == .batchNormalization { constantBytes += 2 * DRAMPlan.align(4 * graph.type(of: node.outputs[0])!.shape[1]) }
-            if node.kind == .add || node.kind == .sub || node.kind == .mul {
-                constantBytes += node.inputs.filter { graph.initializers[$0] != nil }.count * DRAMPlan.align(4 * graph.type(of: node.outputs[0])!.shape[1])
-            }
-        }
+        let constantBytes = groupVectorBytes(nodes)
         let convs = range.filter { graph.nodes[$0].kind == .conv }
         func weights(_ index: Int) -> Tensor { graph.initializers[graph.nodes[index].inputs[1]]! }
         var constantDRAM = 0
@@ -371,34 +364,8 @@ extension Codegen {
         }
 
         // Resident constants, in node order: whole weights, biases, per-channel vectors.
-        var resident: [String: (address: Int, count: Int)] = [:]
-        var cursor = 0
-        func loadConstant(_ key: String, count: Int) {
-            guard resident[key] == nil else { return }
-            let dram = constantAddress[key]!
-            let t = TransferOp(tensorAt: dram, shape: [count], origin: [0], counts: [count], sramAddr: cursor)
-            emitGroup(.load(t), reads: [.dram(dram, bytes: 4 * count)], writes: [.sram(cursor, bytes: 4 * count)])
-            resident[key] = (cursor, count)
-            cursor += DRAMPlan.align(4 * count)
-        }
-        func channelKey(_ node: Node, _ input: String) -> String {
-            constantAddress["\(node.name)#\(input)#channel"] != nil ? "\(node.name)#\(input)#channel" : input
-        }
-        for node in nodes {
-            let channels = graph.type(of: node.outputs[0])!.shape[1]
-            switch node.kind {
-            case .conv:
-                if plan.residentWeights.contains(node.name) { loadConstant(node.inputs[1], count: graph.initializers[node.inputs[1]]!.count) }
-                if let bias = node.input(2) { loadConstant(bias, count: graph.initializers[bias]!.count) }
-            case .batchNormalization:
-                loadConstant("\(node.name)#scale", count: channels)
-                loadConstant("\(node.name)#shift", count: channels)
-            case .add, .sub, .mul:
-                for input in node.inputs where graph.initializers[input] != nil { loadConstant(channelKey(node, input), count: channels) }
-            default:
-                break
-            }
-        }
+        let resident = loadGroupConstants(nodes, names: names) { plan.residentWeights.contains($0.name) }
+        let cursor = resident.values.map { $0.address + DRAMPlan.align(4 * $0.count) }.max() ?? 0
         guard cursor <= plan.constantsEnd else { throw DFCError("internal error: whole-map group constants overflow their region") }
 
         func wholeRange(_ value: String) -> MemoryRange {
@@ -524,7 +491,7 @@ extension Codegen {
                 let kind: EltwiseKind = node.kind == .add ? .add : node.kind == .sub ? .sub : .mul
                 let (a, aRange) = tile(operands[0])
                 if graph.initializers[operands[1]] != nil {
-                    let c = resident[channelKey(node, operands[1])]!
+                    let c = resident[groupChannelKey(node, operands[1])]!
                     emitGroup(.eltwise(EltwiseOp(kind, a: a, b: vector(c.address), output: out, broadcast: .channel, activation: node.activation?.fused ?? .none)),
                               reads: [aRange, .sram(c.address, bytes: 4 * c.count)], writes: [outRange])
                 } else {

@@ -260,14 +260,7 @@ extension Codegen {
         // Per-channel vectors are always resident; convolution weights are
         // resident too unless that does not fit, in which case the largest
         // convolutions stream blocks of output channels through two slots, once per band.
-        var vectorBytes = 0
-        for node in nodes {
-            if let bias = node.kind == .conv ? node.input(2) : nil { vectorBytes += DRAMPlan.align(4 * graph.initializers[bias]!.count) }
-            if node.kind == .batchNormalization { vectorBytes += 2 * DRAMPlan.align(4 * graph.type(of: node.outputs[0])!.shape[1]) }
-            if node.kind == .add || node.kind == .sub || node.kind == .mul {
-                vectorBytes += node.inputs.filter { graph.initializers[$0] != nil }.count * DRAMPlan.align(4 * graph.type(of: node.outputs[0])!.shape[1])
-            }
-        }
+        let vectorBytes = groupVectorBytes(nodes)
         let values = inputs + nodes.map { $0.outputs[0] }
         var bufferBytes = 0
         var shapes: [String: (rows: Int, slots: Int)] = [:]

@@ -14,34 +14,7 @@ extension Codegen {
         }
 
         // Resident constants: weights, biases, per-channel vectors.
-        var resident: [String: (address: Int, count: Int)] = [:]
-        var cursor = 0
-        func loadConstant(_ key: String, count: Int) {
-            guard resident[key] == nil else { return }
-            let dram = constantAddress[key]!
-            let t = TransferOp(tensorAt: dram, shape: [count], origin: [0], counts: [count], sramAddr: cursor)
-            emitGroup(.load(t), reads: [.dram(dram, bytes: 4 * count)], writes: [.sram(cursor, bytes: 4 * count)])
-            resident[key] = (cursor, count)
-            cursor += DRAMPlan.align(4 * count)
-        }
-        func channelKey(_ node: Node, _ input: String) -> String {
-            constantAddress["\(node.name)#\(input)#channel"] != nil ? "\(node.name)#\(input)#channel" : input
-        }
-        for node in nodes {
-            let channels = graph.type(of: node.outputs[0])!.shape[1]
-            switch node.kind {
-            case .conv:
-                if group.streamed[node.name] == nil { loadConstant(node.inputs[1], count: graph.initializers[node.inputs[1]]!.count) }
-                if let bias = node.input(2) { loadConstant(bias, count: graph.initializers[bias]!.count) }
-            case .batchNormalization:
-                loadConstant("\(node.name)#scale", count: channels)
-                loadConstant("\(node.name)#shift", count: channels)
-            case .add, .sub, .mul:
-                for input in node.inputs where graph.initializers[input] != nil { loadConstant(channelKey(node, input), count: channels) }
-            default:
-                break
-            }
-        }
+        let resident = loadGroupConstants(nodes, names: names) { group.streamed[$0.name] == nil }
 
         // Streamed weights: two slots, each as large as the largest block.
         let streamSlot = group.streamed.map { name, block -> Int in
@@ -200,7 +173,7 @@ extension Codegen {
                     var reads = [range(operands[0])]
                     let b: SRAMTile, broadcast: BroadcastKind
                     if graph.initializers[operands[1]] != nil {
-                        let c = resident[channelKey(node, operands[1])]!
+                        let c = resident[groupChannelKey(node, operands[1])]!
                         b = SRAMTile(addr: c.address, channels: y.shape[1], height: 1, width: 1)
                         broadcast = .channel
                         reads.append(.sram(c.address, bytes: 4 * c.count))
@@ -237,5 +210,61 @@ extension Codegen {
         let description = "fused \(nodes.count) layers, " + group.tileDescription(graph: graph)
         layers.append(LayerReport(node: names.joined(separator: "+"), op: "FusionGroup", engine: "fused", tiling: description,
                                   instructions: start..<sequencer.instructions.count))
+    }
+}
+
+extension Codegen {
+    /// The constants key of a per-channel operand of an element-wise node
+    /// (a scalar is repeated per channel under its own key).
+    func groupChannelKey(_ node: Node, _ input: String) -> String {
+        constantAddress["\(node.name)#\(input)#channel"] != nil ? "\(node.name)#\(input)#channel" : input
+    }
+
+    /// Loads a group's resident constants into SRAM from address 0, in node
+    /// order: convolution weights where `residentWeights` says so, biases,
+    /// BatchNorm scales and shifts, per-channel operands. Returns where each
+    /// key went; `groupVectorBytes` plus the resident weights is where they end.
+    mutating func loadGroupConstants(_ nodes: [Node], names: [String],
+                                     residentWeights: (Node) -> Bool) -> [String: (address: Int, count: Int)] {
+        var resident: [String: (address: Int, count: Int)] = [:]
+        var cursor = 0
+        func load(_ key: String, count: Int) {
+            guard resident[key] == nil else { return }
+            let dram = constantAddress[key]!
+            let t = TransferOp(tensorAt: dram, shape: [count], origin: [0], counts: [count], sramAddr: cursor)
+            sequencer.emit(.load(t), reads: [.dram(dram, bytes: 4 * count)], writes: [.sram(cursor, bytes: 4 * count)], nodes: names)
+            resident[key] = (cursor, count)
+            cursor += DRAMPlan.align(4 * count)
+        }
+        for node in nodes {
+            let channels = graph.type(of: node.outputs[0])!.shape[1]
+            switch node.kind {
+            case .conv:
+                if residentWeights(node) { load(node.inputs[1], count: graph.initializers[node.inputs[1]]!.count) }
+                if let bias = node.input(2) { load(bias, count: graph.initializers[bias]!.count) }
+            case .batchNormalization:
+                load("\(node.name)#scale", count: channels)
+                load("\(node.name)#shift", count: channels)
+            case .add, .sub, .mul:
+                for input in node.inputs where graph.initializers[input] != nil { load(groupChannelKey(node, input), count: channels) }
+            default:
+                break
+            }
+        }
+        return resident
+    }
+
+    /// SRAM bytes of a group's biases and per-channel vectors (always resident).
+    func groupVectorBytes(_ nodes: [Node]) -> Int {
+        var bytes = 0
+        for node in nodes {
+            let channels = graph.type(of: node.outputs[0])!.shape[1]
+            if let bias = node.kind == .conv ? node.input(2) : nil { bytes += DRAMPlan.align(4 * graph.initializers[bias]!.count) }
+            if node.kind == .batchNormalization { bytes += 2 * DRAMPlan.align(4 * channels) }
+            if node.kind == .add || node.kind == .sub || node.kind == .mul {
+                bytes += node.inputs.filter { graph.initializers[$0] != nil }.count * DRAMPlan.align(4 * channels)
+            }
+        }
+        return bytes
     }
 }
