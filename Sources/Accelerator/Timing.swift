@@ -13,7 +13,29 @@ public struct InstructionCost: Equatable, Sendable {
     public var macs = 0
 }
 
-@inline(__always) func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
+/// The quotient rounded up (b > 0, a >= 0).
+@inline(__always) public func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
+
+/// The engines' cycle formulas, each written once. `cost(of:)` prices
+/// instructions with them, and the compiler's estimates are sums of them,
+/// so a plan is costed by the same arithmetic the executor times it with.
+extension AcceleratorConfig {
+    /// A LOAD or STORE whose contiguous runs, each rounded up to whole bursts, add up to `burstBytes`.
+    @inlinable public func transferCycles(burstBytes: Int) -> Int { dmaSetupCycles + channelCycles(burstBytes: burstBytes) }
+
+    /// The part of a transfer that occupies the shared DRAM channel.
+    @inlinable public func channelCycles(burstBytes: Int) -> Int { ceilDiv(burstBytes, dramBytesPerCycle) }
+
+    /// The matrix unit on `positions` output positions (times taps) of a
+    /// convolution with these channels per group: one block of input lanes
+    /// by one block of output lanes per cycle.
+    @inlinable public func matrixCycles(inputChannels: Int, outputChannels: Int, groups: Int = 1, positions: Int) -> Int {
+        ceilDiv(inputChannels, matrixInputLanes) * ceilDiv(outputChannels, matrixOutputLanes) * groups * positions
+    }
+
+    /// The vector unit on `elements` results (times taps, for windows and depthwise convolutions).
+    @inlinable public func vectorCycles(elements: Int) -> Int { ceilDiv(elements, vectorLanes) }
+}
 
 extension AcceleratorConfig {
     /// The cost of a valid instruction (call `Program.validate()` first) in a
@@ -28,8 +50,8 @@ extension AcceleratorConfig {
                 weight += max(0, min(start + bytes, constantsBytes) - start)
                 burstBytes += ceilDiv(bytes, dramBurstBytes) * dramBurstBytes
             }
-            c.channelCycles = ceilDiv(burstBytes, dramBytesPerCycle)
-            c.cycles = dmaSetupCycles + c.channelCycles
+            c.channelCycles = channelCycles(burstBytes: burstBytes)
+            c.cycles = transferCycles(burstBytes: burstBytes)
             if instruction.opcode == .load { c.dramReadBytes = requested } else { c.dramWriteBytes = requested }
             c.dramWeightBytes = weight
             c.dramActivationBytes = requested - weight
@@ -38,21 +60,21 @@ extension AcceleratorConfig {
             let positions = p.output.height * p.output.width * p.kernelH * p.kernelW
             c.macs = p.output.channels * cinG * positions
             if p.isDepthwise {
-                c.cycles = ceilDiv(p.output.channels * positions, vectorLanes)
+                c.cycles = vectorCycles(elements: p.output.channels * positions)
             } else {
-                c.cycles = ceilDiv(cinG, matrixInputLanes) * ceilDiv(coutG, matrixOutputLanes) * p.groups * positions
+                c.cycles = matrixCycles(inputChannels: cinG, outputChannels: coutG, groups: p.groups, positions: positions)
             }
         case .matmul(let p):
             c.macs = p.m * p.n * p.k
-            c.cycles = ceilDiv(p.k, matrixInputLanes) * ceilDiv(p.n, matrixOutputLanes) * p.m
+            c.cycles = matrixCycles(inputChannels: p.k, outputChannels: p.n, positions: p.m)
         case .pool(let p):
-            c.cycles = ceilDiv(p.output.elements * p.kernelH * p.kernelW, vectorLanes)
+            c.cycles = vectorCycles(elements: p.output.elements * p.kernelH * p.kernelW)
         case .eltwise(let p):
-            c.cycles = ceilDiv(p.output.elements, vectorLanes)
+            c.cycles = vectorCycles(elements: p.output.elements)
         case .act(let p):
-            c.cycles = ceilDiv(p.output.elements, vectorLanes)
+            c.cycles = vectorCycles(elements: p.output.elements)
         case .copy(let p):
-            c.cycles = ceilDiv(p.elements, vectorLanes)
+            c.cycles = vectorCycles(elements: p.elements)
         case .sync:
             c.cycles = 0
         case .hostCopy(let p):

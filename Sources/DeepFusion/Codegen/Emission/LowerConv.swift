@@ -1,49 +1,6 @@
 import Accelerator
 
-extension Codegen {
-    /// The 4-d geometry of a Conv node (rank-3 inputs become height 1).
-    func convGeometry(_ node: Node) throws -> ConvGeometry {
-        let x = graph.type(of: node.inputs[0])!, wt = graph.type(of: node.inputs[1])!, y = graph.type(of: node.outputs[0])!
-        let spatial = Array(x.shape[2...])
-        let window = try WindowGeometry(node: node, spatial: spatial, kernel: Array(wt.shape[2...]))
-        let two = spatial.count == 2
-        return ConvGeometry(
-            n: x.shape[0], cin: x.shape[1], h: two ? x.shape[2] : 1, w: x.shape.last!,
-            cout: y.shape[1], ho: two ? y.shape[2] : 1, wo: y.shape.last!,
-            kh: two ? window.kernel[0] : 1, kw: window.kernel.last!,
-            sh: two ? window.strides[0] : 1, sw: window.strides.last!,
-            dh: two ? window.dilations[0] : 1, dw: window.dilations.last!,
-            padTop: two ? window.padsBegin[0] : 0, padLeft: window.padsBegin.last!,
-            groups: node.int("group", default: 1))
-    }
-
-    /// ConvTranspose as a stride-1 convolution of the zero-inserted input
-    /// with the flipped, transposed weights. The zero-inserted input never
-    /// exists in DRAM: each input tile is zeroed in SRAM by an out-of-range
-    /// LOAD (no DRAM traffic) and the real rows are scattered into it by a
-    /// LOAD with strided SRAM placement.
-    func convTransposeGeometry(_ node: Node) throws -> (ConvGeometry, ZeroInsertion) {
-        let x = graph.type(of: node.inputs[0])!, wt = graph.type(of: node.inputs[1])!, y = graph.type(of: node.outputs[0])!
-        let two = x.rank == 4
-        let t = try ConvTransposeGeometry(node: node, spatial: Array(x.shape[2...]), kernel: Array(wt.shape[2...]))
-        let kh = two ? t.kernel[0] : 1, kw = t.kernel.last!
-        let dh = two ? t.dilations[0] : 1, dw = t.dilations.last!
-        let ho = two ? y.shape[2] : 1, wo = y.shape.last!
-        let g = ConvGeometry(n: x.shape[0], cin: x.shape[1], h: ho + dh * (kh - 1), w: wo + dw * (kw - 1),
-                             cout: y.shape[1], ho: ho, wo: wo, kh: kh, kw: kw, sh: 1, sw: 1, dh: dh, dw: dw,
-                             padTop: 0, padLeft: 0, groups: node.int("group", default: 1))
-        let insertion = ZeroInsertion(
-            height: two ? x.shape[2] : 1, width: x.shape.last!,
-            strideH: two ? t.strides[0] : 1, strideW: t.strides.last!,
-            offsetTop: dh * (kh - 1) - (two ? t.padsBegin[0] : 0), offsetLeft: dw * (kw - 1) - t.padsBegin.last!)
-        return (g, insertion)
-    }
-
-    /// Where input row/column i of a ConvTranspose lands in the virtual input.
-    struct ZeroInsertion {
-        var height, width, strideH, strideW, offsetTop, offsetLeft: Int
-    }
-
+extension Emitter {
     /// ConvTranspose weights [C][M/g][kh][kw] as convolution weights
     /// [M][C/g][kh][kw], flipped in both spatial axes.
     static func transposedConvWeights(_ w: Tensor, groups: Int) -> Tensor {
@@ -68,8 +25,8 @@ extension Codegen {
     mutating func lowerConv(_ node: Node) throws -> ConvTiling {
         let transposed = node.kind == .convTranspose
         let (g, insertion): (ConvGeometry, ZeroInsertion?) = transposed
-            ? try convTransposeGeometry(node)
-            : (try convGeometry(node), nil)
+            ? try graph.convTransposeGeometry(node)
+            : (try graph.convGeometry(node), nil)
         let hasBias = node.input(2) != nil
         guard let tiling = ConvTiling.best(g, hasBias: hasBias, config: config) else {
             throw DFCError("node '\(node.name)': no tiling of this convolution fits \(config.sramBytes) bytes of SRAM (one output row is too large)")
@@ -140,10 +97,10 @@ extension Codegen {
             emit(.load(zero), reads: [], writes: [tileRange], node: node)
             // Input rows and columns that land in this tile.
             func first(_ offset: Int, _ stride: Int) -> Int { max(0, (offset + stride - 1) / stride) }
-            let row0 = max(0, Self.ceilDivide(y0 - z.offsetTop, z.strideH))
-            let row1 = min(z.height, Self.floorDivide(y0 + height - 1 - z.offsetTop, z.strideH) + 1)
-            let col0 = max(0, Self.ceilDivide(-z.offsetLeft, z.strideW))
-            let col1 = min(z.width, Self.floorDivide(g.inputCols - 1 - z.offsetLeft, z.strideW) + 1)
+            let row0 = max(0, ZeroInsertion.ceilDivide(y0 - z.offsetTop, z.strideH))
+            let row1 = min(z.height, ZeroInsertion.floorDivide(y0 + height - 1 - z.offsetTop, z.strideH) + 1)
+            let col0 = max(0, ZeroInsertion.ceilDivide(-z.offsetLeft, z.strideW))
+            let col1 = min(z.width, ZeroInsertion.floorDivide(g.inputCols - 1 - z.offsetLeft, z.strideW) + 1)
             guard row1 > row0, col1 > col0 else { return tile }
             let tileRow = row0 * z.strideH + z.offsetTop - y0, tileCol = col0 * z.strideW + z.offsetLeft
             _ = first
@@ -217,6 +174,4 @@ extension Codegen {
         return tiling
     }
 
-    static func ceilDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
-    static func floorDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
 }

@@ -1,6 +1,6 @@
 import Accelerator
 
-extension Codegen {
+extension Emitter {
     // MARK: - Fully connected
 
     /// Gemm in canonical form: y[M][N] = A[M][K] * W[N][K]^T + bias[N].

@@ -1,6 +1,6 @@
 import Accelerator
 
-extension Codegen {
+extension Emitter {
     // MARK: - Pooling
 
     mutating func lowerPool(_ node: Node) throws -> String {

@@ -1,6 +1,6 @@
 import Accelerator
 
-extension Codegen {
+extension Emitter {
     /// A 4-d box of a DRAM tensor: the tensor's location viewed as `shape`,
     /// and the box's origin (may be negative or run past the extent: LOAD
     /// zero-fills those cells).

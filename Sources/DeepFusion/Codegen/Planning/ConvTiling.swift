@@ -1,29 +1,5 @@
 import Accelerator
 
-/// A convolution's geometry in the 4-d form codegen works in (1-d
-/// convolutions get height 1).
-struct ConvGeometry {
-    var n, cin, h, w, cout, ho, wo: Int
-    var kh, kw, sh, sw, dh, dw, padTop, padLeft: Int
-    var groups: Int
-
-    var cinPerGroup: Int { cin / groups }
-    var coutPerGroup: Int { cout / groups }
-    var depthwise: Bool { groups > 1 && groups == cin && cout == cin }
-    /// Input rows a band of `rows` output rows reads (halo included).
-    func inputRows(_ rows: Int) -> Int { (rows - 1) * sh + (kh - 1) * dh + 1 }
-    /// Input columns one output row reads, padding included.
-    var inputCols: Int { (wo - 1) * sw + (kw - 1) * dw + 1 }
-    /// Columns of that window inside the tensor.
-    var validCols: Int { min(w, inputCols - padLeft) - max(0, -padLeft) }
-
-    /// Input rows inside the tensor for the band starting at output row `y0`.
-    func validRows(band y0: Int, rows: Int) -> Int {
-        let top = y0 * sh - padTop
-        return max(0, min(h, top + inputRows(rows)) - max(0, top))
-    }
-}
-
 /// How one convolution layer is tiled: bands of output rows, blocks of
 /// output channels (each block a unit of work with its weights), blocks of
 /// input channels accumulated into the same output tile, and the loop order.
@@ -141,8 +117,7 @@ struct ConvTiling: CustomStringConvertible {
                     maxIn = max(maxIn, range.count)
                     inputChannels += range.count
                     inputBlocks += 1
-                    lanePasses += (range.count + config.matrixInputLanes - 1) / config.matrixInputLanes
-                        * ((unit.outputs.count + config.matrixOutputLanes - 1) / config.matrixOutputLanes)
+                    lanePasses += config.matrixCycles(inputChannels: range.count, outputChannels: unit.outputs.count, positions: 1)
                 }
             }
         }
@@ -181,16 +156,15 @@ struct ConvTiling: CustomStringConvertible {
         let outputBytes = 4 * g.n * g.cout * g.ho * g.wo
         let biasTraffic = order == .inputOuter && !resident ? biasTotal * g.n * bandCount : biasTotal
         let dram = inputBytes + weightTraffic + biasTraffic + outputBytes
-        // Cycles: the busiest of DMA channel and compute, plus per-transfer setup.
+        // Cycles: the busiest of DMA channel and compute, half of each transfer's setup exposed.
         let transfers = g.n * bandCount * work.inputBlocks * (resident ? 1 : 2) + g.n * bandCount * units.count
-        let channel = dram / config.dramBytesPerCycle
-        let macsCycles: Int
+        var engines = CostModel.Work()
         if g.depthwise {
-            macsCycles = (g.n * g.cout * g.ho * g.wo * khw + config.vectorLanes - 1) / config.vectorLanes
+            engines.vector = config.vectorCycles(elements: g.n * g.cout * g.ho * g.wo * khw)
         } else {
-            macsCycles = work.lanePasses * g.n * g.ho * g.wo * khw
+            engines.matrix = work.lanePasses * g.n * g.ho * g.wo * khw
         }
-        let cycles = max(channel + transfers * config.dmaSetupCycles / 2, macsCycles)
+        let cycles = engines.overlapped(dramBytes: dram, transfers: transfers, setupShare: 2, config: config)
         return ConvTiling(rows: rows, coutBlock: cb, cinBlock: kb, order: order, weightsResident: resident,
                           depthwise: g.depthwise, units: units, sramBytes: sram, dramBytes: dram, estimatedCycles: cycles)
     }

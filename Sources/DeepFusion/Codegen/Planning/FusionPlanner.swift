@@ -1,80 +1,37 @@
 import Accelerator
-import Foundation
 
-/// Chooses fusion groups by dynamic programming over contiguous intervals of
-/// the node order (every such interval is convex): the cheapest partition in
-/// DRAM bytes, with each single layer costed by its best layer-by-layer
-/// schedule, so the result is never worse than layer by layer.
 /// The partition the planner chose: groups and single layers in node
 /// order, each with its layer-by-layer cost and why it ends where it does.
 struct FusionPlan {
     struct Segment {
         var nodes: Range<Int>
         /// Nil for a layer compiled on its own.
-        var group: FusionGroup?
+        var group: GroupPlan?
         var layerByLayerBytes: Int
         var layerByLayerCycles: Int
         var end: String
     }
     var segments: [Segment]
-    var groups: [FusionGroup] { segments.compactMap(\.group) }
+    var groups: [GroupPlan] { segments.compactMap(\.group) }
 }
 
-/// What every planning task reads, shared read-only across threads.
-final class PlanningState: @unchecked Sendable {
-    let codegen: Codegen
-    let consumers: [String: [Int]]
-    init(codegen: Codegen, consumers: [String: [Int]]) { (self.codegen, self.consumers) = (codegen, consumers) }
-
-    /// `body` over `items` on all cores; results in item order; the first error is rethrown.
-    func map<T>(_ items: [Int], _ body: (Int, PlanningState) throws -> T) throws -> [T] {
-        guard items.count > 1 else { return try items.map { try body($0, self) } }
-        let results = ResultSlots<T>(count: items.count)
-        withoutActuallyEscaping(body) { body in
-            let task = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: items.count) { k in
-                results.set(k, Result { try task.value(items[k], self) })
-            }
-        }
-        return try results.values().map { try $0.get() }
-    }
-}
-
-/// Results written by concurrent tasks, one slot each.
-private final class ResultSlots<T>: @unchecked Sendable {
-    private var slots: [Result<T, any Error>?]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ k: Int, _ value: Result<T, any Error>) { lock.withLock { slots[k] = value } }
-    func values() -> [Result<T, any Error>] { lock.withLock { slots.map { $0! } } }
-}
-
-private struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
+/// Chooses fusion groups by dynamic programming over contiguous intervals of
+/// the node order (every such interval is convex): the cheapest partition in
+/// DRAM bytes, with each single layer costed by its best layer-by-layer
+/// schedule, so the result is never worse than layer by layer.
 enum FusionPlanner {
     /// Longest run of nodes one group may hold.
     static let maxGroupLength = 16
 
     /// `explain`: also say why each segment ends where it does (for `--dump-ir=fuse` and `--report`).
-    static func plan(_ graph: Graph, config: AcceleratorConfig, layerByLayer: (Program, [Codegen.LayerReport]),
+    static func plan(_ context: PlanningContext, layerByLayer: (Program, [Codegen.LayerReport]),
                      explain: Bool = true) throws -> FusionPlan {
+        let graph = context.graph
         let (bytes, cycles) = layerCosts(graph, layerByLayer: layerByLayer)
-        // Planning reads shapes and geometry only: constants get addresses, not bytes.
-        var codegen = Codegen(graph: graph, config: config)
-        codegen.layoutOnly = true
-        codegen.addConstants()
-        codegen.plan = try DRAMPlan(graph: graph, base: DRAMPlan.align(codegen.layoutEnd))
-        // Only fusible nodes (4-d maps) have a row reach; groups hold nothing else.
-        codegen.knownReaches = try graph.nodes.map { Codegen.fusible($0, graph: graph) ? try codegen.reach($0) : Codegen.Reach() }
-        let consumers = graph.consumers()
         let n = graph.nodes.count
-        let fusible = graph.nodes.map { Codegen.fusible($0, graph: graph) }
+        let fusible = graph.nodes.map { FusionRules.fusible($0, graph: graph) }
         var best = [Int](repeating: 0, count: n + 1)
-        var choice = [FusionGroup?](repeating: nil, count: n + 1)
-        let shared = PlanningState(codegen: codegen, consumers: consumers)
+        var choice = [GroupPlan?](repeating: nil, count: n + 1)
         for j in 1...max(1, n) where n > 0 {
             best[j] = best[j - 1] + bytes[j - 1]
             // Starts of groups ending at j, longest last.
@@ -88,14 +45,14 @@ enum FusionPlanner {
             // cores; combining them in order then gives what a sequential search gives.
             let budget = best[j]
             let prefix = best
-            let picks = try shared.map(starts) { i, state -> FusionGroup? in
+            let picks = try context.map(starts) { i -> GroupPlan? in
                 let singleCycles = cycles[i..<j].reduce(0, +)
                 // Cheapest in bytes first; among plans of equal bytes the fastest
                 // (timing model) that is no slower than its layers wins.
-                var chosen: FusionGroup?
-                for var group in try candidates(i..<j, codegen: state.codegen, consumers: state.consumers, budget: budget - prefix[i]) {
+                var chosen: GroupPlan?
+                for var group in try candidates(i..<j, context: context, budget: budget - prefix[i]) {
                     guard prefix[i] + group.dramBytes < budget, chosen.map({ $0.dramBytes == group.dramBytes }) ?? true else { break }
-                    group.estimatedCycles = try state.codegen.simulatedCycles(group)
+                    group.estimatedCycles = try context.simulatedCycles(group)
                     guard group.estimatedCycles <= min(singleCycles, chosen?.estimatedCycles ?? .max) else { continue }
                     chosen = group
                 }
@@ -120,8 +77,8 @@ enum FusionPlanner {
         segments.reverse()
         // Why each segment ends where it does.
         guard explain else { return FusionPlan(segments: segments) }
-        let ends = try shared.map(Array(segments.indices)) { k, state in
-            try endReason(segments[k].nodes, graph: graph, best: best, cycles: cycles, codegen: state.codegen, consumers: state.consumers)
+        let ends = try context.map(Array(segments.indices)) { k in
+            try endReason(segments[k].nodes, context: context, best: best, cycles: cycles)
         }
         for k in segments.indices { segments[k].end = ends[k] }
         return FusionPlan(segments: segments)
@@ -150,26 +107,26 @@ enum FusionPlanner {
     }
 
     /// Why the segment nodes[range] of the chosen partition does not take in the next layer.
-    static func endReason(_ range: Range<Int>, graph: Graph, best: [Int], cycles: [Int], codegen: Codegen,
-                          consumers: [String: [Int]]) throws -> String {
+    static func endReason(_ range: Range<Int>, context: PlanningContext, best: [Int], cycles: [Int]) throws -> String {
+        let graph = context.graph
         let n = graph.nodes.count
         guard range.upperBound < n else { return "end of the graph" }
         let next = graph.nodes[range.upperBound]
-        guard Codegen.fusible(next, graph: graph) else {
-            return "next layer \(next.name) cannot be fused (\(Codegen.notFusibleReason(next, graph: graph)))"
+        guard FusionRules.fusible(next, graph: graph) else {
+            return "next layer \(next.name) cannot be fused (\(FusionRules.notFusibleReason(next, graph: graph)))"
         }
         let last = graph.nodes[range.upperBound - 1]
-        guard Codegen.fusible(last, graph: graph) else {
-            return "\(last.name) cannot be fused (\(Codegen.notFusibleReason(last, graph: graph)))"
+        guard FusionRules.fusible(last, graph: graph) else {
+            return "\(last.name) cannot be fused (\(FusionRules.notFusibleReason(last, graph: graph)))"
         }
         guard range.count < maxGroupLength else { return "a group holds at most \(maxGroupLength) layers" }
         let extended = range.lowerBound..<(range.upperBound + 1)
-        if let problem = Codegen.structureProblem(extended, graph: graph, consumers: consumers) {
+        if let problem = FusionRules.structureProblem(extended, graph: graph, consumers: context.consumers) {
             return "\(next.name) cannot join: \(problem)"
         }
-        let plans = try candidates(extended, codegen: codegen, consumers: consumers)
+        let plans = try candidates(extended, context: context)
         guard let cheapest = plans.first else {
-            return "no tiling of the group with \(next.name) fits \(codegen.config.sramBytes) bytes of SRAM"
+            return "no tiling of the group with \(next.name) fits \(context.config.sramBytes) bytes of SRAM"
         }
         let joined = best[range.lowerBound] + cheapest.dramBytes
         if joined > best[extended.upperBound] {
@@ -177,7 +134,7 @@ enum FusionPlanner {
         }
         let layerCycles = cycles[extended].reduce(0, +)
         var fastest = Int.max
-        for plan in plans where plan.dramBytes == cheapest.dramBytes { fastest = min(fastest, try codegen.simulatedCycles(plan)) }
+        for plan in plans where plan.dramBytes == cheapest.dramBytes { fastest = min(fastest, try context.simulatedCycles(plan)) }
         if fastest > layerCycles {
             return "joining \(next.name) would move \(best[extended.upperBound] - joined) fewer bytes but take \(fastest) cycles, more than its layers' \(layerCycles)"
         }
@@ -187,12 +144,12 @@ enum FusionPlanner {
     /// Plans for nodes[range], cheapest in DRAM bytes first: per halo mode
     /// the band height with the fewest bytes (then estimated cycles), and
     /// whole-map plans per block width.
-    static func candidates(_ range: Range<Int>, codegen: Codegen, consumers: [String: [Int]], budget: Int = .max) throws -> [FusionGroup] {
-        let graph = codegen.graph
+    static func candidates(_ range: Range<Int>, context: PlanningContext, budget: Int = .max) throws -> [GroupPlan] {
+        let graph = context.graph
         guard let last = graph.nodes[range.upperBound - 1].outputs.first, let type = graph.type(of: last), type.rank == 4,
-              Codegen.structureProblem(range, graph: graph, consumers: consumers) == nil else { return [] }
+              FusionRules.structureProblem(range, graph: graph, consumers: context.consumers) == nil else { return [] }
         let height = type.shape[2]
-        var plans: [FusionGroup] = []
+        var plans: [GroupPlan] = []
         // No plan moves less than its weights once, its output once and a
         // quarter of each input (a strided layer may skip rows).
         let produced = Set(range.flatMap { graph.nodes[$0].outputs })
@@ -203,21 +160,21 @@ enum FusionPlanner {
             }
         }
         guard floor < budget else { return [] }
-        for halo in [FusionGroup.Halo.recompute, .cache] {
+        for halo in [BandPlan.Halo.recompute, .cache] {
             // Buffers only grow with taller bands: if the shortest bands tried do not fit
             // even single-buffered, no band height does.
             let shortest = (height + 63) / 64
-            guard try codegen.planGroup(range, rows: shortest, halo: halo, consumers: consumers, maxSlots: 1, checked: true) != nil else { continue }
+            guard try context.planBands(range, rows: shortest, halo: halo, maxSlots: 1, checked: true) != nil else { continue }
             var tried: Set<Int> = []
-            var best: FusionGroup?
+            var best: BandPlan?
             for bands in 1...height {
                 let rows = (height + bands - 1) / bands
                 guard tried.insert(rows).inserted else { continue }
                 if bands > 64 { break }
                 // Double-buffered when it fits with resident weights; single buffers otherwise.
-                var plan = try codegen.planGroup(range, rows: rows, halo: halo, consumers: consumers, checked: true)
+                var plan = try context.planBands(range, rows: rows, halo: halo, checked: true)
                 if plan == nil || !plan!.streamed.isEmpty,
-                   let single = try codegen.planGroup(range, rows: rows, halo: halo, consumers: consumers, maxSlots: 1, checked: true),
+                   let single = try context.planBands(range, rows: rows, halo: halo, maxSlots: 1, checked: true),
                    plan == nil || single.dramBytes < plan!.dramBytes {
                     plan = single
                 }
@@ -226,20 +183,9 @@ enum FusionPlanner {
                 // Without streamed weights, taller bands only save bytes: the first fit is the best of its mode.
                 if group.streamed.isEmpty && (halo == .recompute || bands > 8) { break }
             }
-            if let best { plans.append(best) }
+            if let best { plans.append(.bands(best)) }
         }
-        plans += try codegen.planChannelGroup(range, consumers: consumers, budget: budget, checked: true)
+        plans += try context.planWholeMap(range, budget: budget, checked: true).map { .wholeMap($0) }
         return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
-    }
-}
-
-extension Codegen {
-    /// Cycles of a group on its own under the executor's timing model: the
-    /// group is emitted into a scratch sequencer and scheduled.
-    func simulatedCycles(_ group: FusionGroup) throws -> Int {
-        var scratch = self
-        scratch.sequencer = Sequencer()
-        try scratch.lowerGroup(group)
-        return config.schedule(scratch.sequencer.instructions, constantsBytes: 0).stats.cycles
     }
 }

@@ -1,7 +1,34 @@
-/// Why groups are what they are: the structural rules a run of layers must
-/// follow to be one group, and the reason each group of a plan ends where it
-/// does (shown by `--dump-ir=fuse`).
-extension Codegen {
+/// The structural rules a run of layers must follow to be one fusion group,
+/// and why a layer or a run breaks them (shown by `--dump-ir=fuse`).
+enum FusionRules {
+    /// Whether a group may hold `node`: a row-local kind (see `OpKind.isRowLocal`)
+    /// on one 4-d map, with constant weights and per-channel constant operands.
+    static func fusible(_ node: Node, graph: Graph) -> Bool {
+        guard node.kind.isRowLocal, Emitter.unlowerableReason(node, graph: graph) == nil, node.outputs.count == 1,
+              let y = graph.type(of: node.outputs[0]), y.rank == 4, y.shape[0] == 1 else { return false }
+        let runtime = node.inputs.filter { !$0.isEmpty && graph.initializers[$0] == nil }
+        guard runtime.allSatisfy({ graph.type(of: $0)?.rank == 4 && graph.type(of: $0)?.shape[0] == 1 }) else { return false }
+        switch node.kind {
+        case .conv:
+            return graph.initializers[node.inputs[1]] != nil && node.input(2).map { graph.initializers[$0] != nil } ?? true
+        case .add, .sub, .mul:
+            // Full-size runtime operands, or constants with one value per channel.
+            return node.inputs.allSatisfy { perChannelOrFull($0, output: y, graph: graph) }
+                && (node.kind != .sub || graph.initializers[node.inputs[0]] == nil)
+        case .concat:
+            return ShapeMath.normalize(axis: node.int("axis", default: 1), rank: 4) == 1
+        default:
+            return true
+        }
+    }
+
+    private static func perChannelOrFull(_ input: String, output y: TensorType, graph: Graph) -> Bool {
+        guard let constant = graph.initializers[input] else { return graph.type(of: input)?.shape == y.shape }
+        guard constant.shape.count <= 4 else { return false }
+        let aligned = Array(repeating: 1, count: 4 - constant.shape.count) + constant.shape
+        return constant.count == 1 || (aligned[1] == y.shape[1] && aligned[0] == 1 && aligned[2] == 1 && aligned[3] == 1)
+    }
+
     /// Why nodes[range] cannot be one group whatever the tiling, or nil.
     static func structureProblem(_ range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> String? {
         for index in range where !fusible(graph.nodes[index], graph: graph) {
@@ -30,37 +57,9 @@ extension Codegen {
 
     /// Why a node cannot be part of any group.
     static func notFusibleReason(_ node: Node, graph: Graph) -> String {
-        if let reason = unlowerableReason(node, graph: graph) { return reason }
-        switch node.kind {
-        case .globalAveragePool, .globalMaxPool, .reduceMean, .softmax: return "a global op: every output needs the whole map"
-        case .gemm, .matMul: return "a fully connected layer: every output needs every input"
-        case .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout: return "a view of its input's DRAM"
-        case .lrn, .resize, .upsample, .transpose: return "runs on the host"
-        case .concat: return "concatenates along an axis other than channels"
-        case .split, .slice, .pad, .gather: return "moves data in DRAM"
-        default:
-            if graph.type(of: node.outputs[0])?.rank != 4 { return "its output is not a 4-d map" }
-            return "not row-local with constant weights"
-        }
-    }
-}
-
-extension FusionGroup {
-    /// One line: how the group is tiled and what it holds in SRAM.
-    func tileDescription(graph: Graph) -> String {
-        if let plan = channels {
-            let held = plan.partial.map { " (its first \($0.buffer.channels) channels held)" } ?? ""
-            let inputs = plan.streamedInputs.isEmpty
-                ? "inputs held" : "streaming \(plan.streamedInputs.sorted().joined(separator: ",")) in blocks of \(plan.inBlock) channels\(held)"
-            let streamed = nodes.map { graph.nodes[$0] }.filter { $0.kind == .conv && !plan.residentWeights.contains($0.name) }.map(\.name)
-            let weights = streamed.isEmpty ? "" : ", weights of \(streamed.joined(separator: ",")) in \(plan.block)x\(plan.inBlock) tiles"
-            let tail = plan.tailStart.map { ", output in blocks of \(plan.block) channels from \(graph.nodes[$0].name)" } ?? ""
-            return "whole map, \(inputs)\(weights)\(tail), SRAM \(sramBytes) B"
-        }
-        let streaming = streamed.isEmpty ? "" : ", streaming \(streamed.keys.sorted().map { "\($0) in blocks of \(streamed[$0]!)" }.joined(separator: ","))"
-        let real = bands.filter { $0.upperBound > 0 }.count, warmUp = bands.count - real
-        let single = buffers.values.allSatisfy { $0.slots == 1 } && bands.count > 1 ? ", single-buffered" : ""
-        let warm = warmUp > 0 ? " after \(warmUp) warm-up band\(warmUp == 1 ? "" : "s")" : ""
-        return "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(single), SRAM \(sramBytes) B"
+        if let reason = Emitter.unlowerableReason(node, graph: graph) { return reason }
+        if let reason = node.kind.notFusibleReason { return reason }
+        if graph.type(of: node.outputs[0])?.rank != 4 { return "its output is not a 4-d map" }
+        return "not row-local with constant weights"
     }
 }
