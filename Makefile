@@ -41,7 +41,7 @@ demo: build
 
 test: deps conformance-data
 	$(SWIFT) build $(TEST_FLAGS)
-	DFC_CONFORMANCE_DIR=$(CURDIR)/$(CACHE)/conformance $(SWIFT) test $(TEST_FLAGS)
+	DFC_VERIFY_STAGES=1 DFC_CONFORMANCE_DIR=$(CURDIR)/$(CACHE)/conformance $(SWIFT) test $(TEST_FLAGS)
 
 deps: apt-deps pip-deps
 

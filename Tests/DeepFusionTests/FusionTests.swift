@@ -126,13 +126,12 @@ struct FusionTests {
         y = b.node(.maxPool, [y], ["kernel_shape": .ints([3, 3]), "strides": .ints([1, 1]), "pads": .ints([1, 1, 1, 1])])
         y = b.conv(y, cin: 8, cout: 8, k: 3, pad: 2, dilation: 2)
         let graph = try b.graph(input: [1, 4, 31, 23], output: y)
-        var codegen = Codegen(graph: graph, config: .df1)
-        codegen.addConstants()
-        var bytes: [FusionGroup.Halo: Int] = [:]
-        for halo in [FusionGroup.Halo.recompute, .cache] {
-            let group = try #require(try codegen.planGroup(0..<graph.nodes.count, rows: rows, halo: halo, consumers: graph.consumers()))
+        let context = try PlanningContext(graph: graph, config: .df1)
+        var bytes: [BandPlan.Halo: Int] = [:]
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            let group = try #require(try context.planBands(0..<graph.nodes.count, rows: rows, halo: halo))
             #expect(group.bands.count > 1)
-            let (program, _) = try Codegen.compile(graph, config: .df1, groups: [group])
+            let (program, _) = try Codegen.compile(graph, config: .df1, groups: [.bands(group)])
             for difference in try Verification.run(reference: graph, program: program) {
                 #expect(difference.passed, "\(halo): \(difference.description)")
             }
@@ -152,11 +151,10 @@ struct FusionTests {
         let graph = try b.graph(input: [1, 8, 12, 12], output: x)
         var config = AcceleratorConfig.df1
         config.sramBytes = 256 << 10
-        var codegen = Codegen(graph: graph, config: config)
-        codegen.addConstants()
-        let group = try #require(try codegen.planGroup(0..<graph.nodes.count, rows: 6, halo: .cache, consumers: graph.consumers()))
+        let context = try PlanningContext(graph: graph, config: config)
+        let group = try #require(try context.planBands(0..<graph.nodes.count, rows: 6, halo: .cache))
         #expect(!group.streamed.isEmpty, "the 221 KB of 3x3 weights cannot stay next to the buffers in 256 KiB")
-        let (program, _) = try Codegen.compile(graph, config: config, groups: [group])
+        let (program, _) = try Codegen.compile(graph, config: config, groups: [.bands(group)])
         for difference in try Verification.run(reference: graph, program: program) {
             #expect(difference.passed, "\(difference.description)")
         }

@@ -23,7 +23,7 @@ struct ScheduleTests {
 
     /// Compiles with `group` (other layers on their own), checks the outputs
     /// against the interpreter, and returns the bytes the group's instructions move.
-    static func runAndCount(_ graph: Graph, _ group: FusionGroup, config: AcceleratorConfig) throws -> Int {
+    static func runAndCount(_ graph: Graph, _ group: GroupPlan, config: AcceleratorConfig) throws -> Int {
         let (program, layers) = try Codegen.compile(graph, config: config, groups: [group])
         for difference in try Verification.run(reference: graph, program: program) {
             #expect(difference.passed, "\(group.tileDescription(graph: graph)): \(difference.description)")
@@ -40,35 +40,62 @@ struct ScheduleTests {
         let graph = try Self.bottleneck(channels: 96, width: 48, size: 9)
         var config = AcceleratorConfig.df1
         config.sramBytes = 96 << 10
-        var codegen = Codegen(graph: graph, config: config)
-        codegen.addConstants()
+        let context = try PlanningContext(graph: graph, config: config)
         // The block without the stem: its input is read by the first conv and by the Add.
-        let plans = try codegen.planChannelGroup(1..<graph.nodes.count, consumers: graph.consumers())
-        #expect(plans.contains { $0.channels!.streamedInputs.isEmpty }, "a plan holding the input")
-        #expect(plans.contains { !$0.channels!.streamedInputs.isEmpty }, "a plan streaming the input")
-        #expect(plans.contains { $0.channels!.residentWeights.count < 3 }, "a plan streaming weight tiles")
-        #expect(plans.allSatisfy { $0.channels!.tailStart == 3 && $0.sramBytes <= config.sramBytes })
+        let plans = try context.planWholeMap(1..<graph.nodes.count)
+        #expect(plans.contains { $0.streamedInputs.isEmpty }, "a plan holding the input")
+        #expect(plans.contains { !$0.streamedInputs.isEmpty }, "a plan streaming the input")
+        #expect(plans.contains { $0.residentWeights.count < 3 }, "a plan streaming weight tiles")
+        #expect(plans.allSatisfy { $0.tailStart == 3 && $0.sramBytes <= config.sramBytes })
         for plan in plans {
-            let counted = try Self.runAndCount(graph, plan, config: config)
+            let counted = try Self.runAndCount(graph, .wholeMap(plan), config: config)
             #expect(counted == plan.dramBytes, "\(plan.tileDescription(graph: graph)): predicted \(plan.dramBytes), executed \(counted)")
         }
     }
 
-    @Test("single-buffered band plans compute the same and need less SRAM", arguments: [FusionGroup.Halo.recompute, .cache])
-    func singleBuffered(halo: FusionGroup.Halo) throws {
+    @Test("the planners' estimates are the timing model's instruction formulas")
+    func costModelSharesTimingFormulas() throws {
+        var b = Builder()
+        let y = b.conv("x", cin: 40, cout: 72, k: 3, pad: 1)
+        let graph = try b.graph(input: [1, 40, 10, 12], output: y)
+        let config = AcceleratorConfig.df1
+        let context = try PlanningContext(graph: graph, config: config)
+        // One band over the whole map: every output position of the layer in CONV instructions.
+        let plan = try #require(try context.planBands(0..<1, rows: 10, halo: .recompute))
+        let (program, _) = try Codegen.compile(graph, config: config, groups: [.bands(plan)])
+        let costs = program.instructions.map { config.cost(of: $0, constantsBytes: program.constants.count) }
+        let convCycles = zip(program.instructions, costs).filter { $0.0.opcode == .conv }.reduce(0) { $0 + $1.1.cycles }
+        var work = CostModel.Work()
+        work.add(conv: try graph.convGeometry(graph.nodes[0]), outputRows: 10, config: config)
+        #expect(convCycles > 0 && work.matrix == convCycles, "estimate \(work.matrix), timing model \(convCycles)")
+        // A transfer of whole bursts costs what the estimate charges for it.
+        var checked = 0
+        for (instruction, cost) in zip(program.instructions, costs) {
+            guard case .load(let t) = instruction.operation else { continue }
+            var wholeBursts = true
+            forEachDRAMRun(t) { _, bytes in wholeBursts = wholeBursts && bytes % config.dramBurstBytes == 0 }
+            guard wholeBursts else { continue }
+            #expect(cost.cycles == CostModel.transfer(cost.dramReadBytes, config: config))
+            checked += 1
+        }
+        #expect(checked > 0)
+        #expect(plan.dramBytes == costs.reduce(0) { $0 + $1.dramReadBytes + $1.dramWriteBytes })
+    }
+
+    @Test("single-buffered band plans compute the same and need less SRAM", arguments: [BandPlan.Halo.recompute, .cache])
+    func singleBuffered(halo: BandPlan.Halo) throws {
         var b = Builder()
         let x = b.conv("x", cin: 4, cout: 8, k: 3, pad: 1)
         var y = b.conv(x, cin: 8, cout: 8, k: 3, stride: 2, pad: 1)
         y = b.conv(y, cin: 8, cout: 8, k: 3, pad: 2, dilation: 2)
         let graph = try b.graph(input: [1, 4, 29, 23], output: y)
-        var codegen = Codegen(graph: graph, config: .df1)
-        codegen.addConstants()
-        let double = try #require(try codegen.planGroup(0..<graph.nodes.count, rows: 3, halo: halo, consumers: graph.consumers()))
-        let single = try #require(try codegen.planGroup(0..<graph.nodes.count, rows: 3, halo: halo, consumers: graph.consumers(), maxSlots: 1))
+        let context = try PlanningContext(graph: graph, config: .df1)
+        let double = try #require(try context.planBands(0..<graph.nodes.count, rows: 3, halo: halo))
+        let single = try #require(try context.planBands(0..<graph.nodes.count, rows: 3, halo: halo, maxSlots: 1))
         #expect(single.buffers.values.allSatisfy { $0.slots == 1 })
         #expect(single.sramBytes < double.sramBytes)
         #expect(single.dramBytes == double.dramBytes)
-        #expect(try Self.runAndCount(graph, single, config: .df1) == single.dramBytes)
+        #expect(try Self.runAndCount(graph, .bands(single), config: .df1) == single.dramBytes)
     }
 
     /// Per group of the chosen schedule: predicted bytes against the bytes of
