@@ -1,5 +1,6 @@
 /// Small edits the rewriting passes share: fresh names, rewiring uses,
-/// removing nodes, dropping dead code.
+/// removing nodes, dropping dead code. Edits that move edges go through
+/// `GraphRewriter`, which keeps the driver's use-def index in step.
 ///
 /// Rewrites never delete entries from `values`: the type recorded for a
 /// value of the imported model stays available under its name (the printer
@@ -40,68 +41,9 @@ extension Graph {
         return name
     }
 
-    /// Gives node `index` the constant `tensor` as input `input`. The
-    /// initializer it read is overwritten when nothing else reads it and
-    /// the type stays (names of weights stay stable); otherwise a new one is
-    /// made beside it.
-    mutating func setConstantInput(nodeAt index: Int, _ input: Int, to tensor: Tensor, name base: String) {
-        if let current = nodes[index].input(input), initializers[current]?.type == tensor.type, !outputs.contains(current),
-           nodes.indices.allSatisfy({ $0 == index || !nodes[$0].inputs.contains(current) }),
-           nodes[index].inputs.filter({ $0 == current }).count == 1 {
-            initializers[current] = tensor
-            return
-        }
-        let name = addConstant(tensor, name: base)
-        while nodes[index].inputs.count <= input { nodes[index].inputs.append("") }
-        nodes[index].inputs[input] = name
-    }
-
-    /// Every node input that reads `old` reads `new` instead.
-    mutating func replaceAllUses(of old: String, with new: String) {
-        for i in nodes.indices where nodes[i].inputs.contains(old) {
-            nodes[i].inputs = nodes[i].inputs.map { $0 == old ? new : $0 }
-        }
-    }
-
-    /// Renames a value where it is defined, read and listed as an output.
-    mutating func renameValue(_ old: String, to new: String) {
-        for i in nodes.indices where nodes[i].outputs.contains(old) {
-            nodes[i].outputs = nodes[i].outputs.map { $0 == old ? new : $0 }
-        }
-        replaceAllUses(of: old, with: new)
-        outputs = outputs.map { $0 == old ? new : $0 }
-        if let info = values[old], values[new] == nil { values[new] = info }
-    }
-
     mutating func removeNodes(at indices: Set<Int>) {
         guard !indices.isEmpty else { return }
         nodes = nodes.indices.filter { !indices.contains($0) }.map { nodes[$0] }
-    }
-
-    /// True when node `index` is the only reader of `value` (reading it
-    /// once) and the value is not a graph output: the node may then change
-    /// or absorb what produces it.
-    func isSoleUse(of value: String, by index: Int, consumers: [String: [Int]]) -> Bool {
-        consumers[value] == [index] && !outputs.contains(value)
-    }
-
-    /// Removes node `index`, which passes its input `input` through
-    /// unchanged as `output`, rewiring readers of `output` to `input`. When
-    /// `output` is a graph output, the producer of `input` is renamed to
-    /// keep that name instead. Returns false, changing nothing, when no name
-    /// can be kept (both ends are graph inputs, constants or outputs).
-    @discardableResult
-    mutating func bypass(nodeAt index: Int, input: String, output: String) -> Bool {
-        if !outputs.contains(output) {
-            nodes.remove(at: index)
-            replaceAllUses(of: output, with: input)
-            return true
-        }
-        let producedByNode = nodes.indices.contains { $0 != index && nodes[$0].outputs.contains(input) }
-        guard producedByNode, !outputs.contains(input) else { return false }
-        nodes.remove(at: index)
-        renameValue(input, to: output)
-        return true
     }
 
     /// Drops nodes and initializers no graph output depends on, and the
@@ -124,5 +66,96 @@ extension Graph {
                 nodes[index].outputs.removeLast()
             }
         }
+    }
+}
+
+/// The graph a rewrite rule edits, with its use-def index. Rules change a
+/// node's inputs and outputs only through these methods; initializers,
+/// value types and other node fields they may set on `graph` directly.
+struct GraphRewriter {
+    var graph: Graph
+    private(set) var uses: UseDefIndex
+
+    init(_ graph: Graph) {
+        self.graph = graph
+        uses = UseDefIndex(graph.nodes)
+    }
+
+    mutating func removeNode(at position: Int) {
+        uses.remove(graph.nodes.remove(at: position), at: position)
+    }
+
+    mutating func replaceNode(at position: Int, with node: Node) {
+        uses.update(at: position, from: graph.nodes[position], to: node)
+        graph.nodes[position] = node
+    }
+
+    /// Puts `nodes` where the node at `position` stood.
+    mutating func replaceNode(at position: Int, with nodes: [Node]) {
+        removeNode(at: position)
+        for (offset, node) in nodes.enumerated() {
+            graph.nodes.insert(node, at: position + offset)
+            uses.insert(node, at: position + offset)
+        }
+    }
+
+    /// Every node input that reads `old` reads `new` instead.
+    mutating func replaceAllUses(of old: String, with new: String) {
+        for position in Set(uses.consumers(of: old)) {
+            graph.nodes[position].inputs = graph.nodes[position].inputs.map { $0 == old ? new : $0 }
+        }
+        uses.replaceAllUses(of: old, with: new)
+    }
+
+    /// Renames a value where it is defined, read and listed as an output.
+    mutating func renameValue(_ old: String, to new: String) {
+        if let position = uses.producer(of: old) {
+            graph.nodes[position].outputs = graph.nodes[position].outputs.map { $0 == old ? new : $0 }
+            uses.renameDefinition(old, to: new)
+        }
+        replaceAllUses(of: old, with: new)
+        graph.outputs = graph.outputs.map { $0 == old ? new : $0 }
+        if let info = graph.values[old], graph.values[new] == nil { graph.values[new] = info }
+    }
+
+    /// True when node `position` is the only reader of `value` (reading it
+    /// once) and the value is not a graph output: the node may then change
+    /// or absorb what produces it.
+    func isSoleUse(of value: String, by position: Int) -> Bool {
+        uses.consumers(of: value) == [position] && !graph.outputs.contains(value)
+    }
+
+    /// Gives node `position` the constant `tensor` as input `input`. The
+    /// initializer it read is overwritten when nothing else reads it and
+    /// the type stays (names of weights stay stable); otherwise a new one is
+    /// made beside it.
+    mutating func setConstantInput(nodeAt position: Int, _ input: Int, to tensor: Tensor, name base: String) {
+        if let current = graph.nodes[position].input(input), graph.initializers[current]?.type == tensor.type,
+           isSoleUse(of: current, by: position) {
+            graph.initializers[current] = tensor
+            return
+        }
+        let name = graph.addConstant(tensor, name: base)
+        var node = graph.nodes[position]
+        while node.inputs.count <= input { node.inputs.append("") }
+        node.inputs[input] = name
+        replaceNode(at: position, with: node)
+    }
+
+    /// Removes node `position`, which passes its input `input` through
+    /// unchanged as `output`, rewiring readers of `output` to `input`. When
+    /// `output` is a graph output, the producer of `input` is renamed to
+    /// keep that name instead. Returns false, changing nothing, when no name
+    /// can be kept (both ends are graph inputs, constants or outputs).
+    mutating func bypass(nodeAt position: Int, input: String, output: String) -> Bool {
+        if !graph.outputs.contains(output) {
+            removeNode(at: position)
+            replaceAllUses(of: output, with: input)
+            return true
+        }
+        guard let producer = uses.producer(of: input), producer != position, !graph.outputs.contains(input) else { return false }
+        removeNode(at: position)
+        renameValue(input, to: output)
+        return true
     }
 }

@@ -11,28 +11,29 @@ public struct CanonicalizeViews: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
-        var index = 0
-        while index < graph.nodes.count {
-            let node = graph.nodes[index]
-            guard Self.kinds.contains(node.kind), var source = node.input(0), let output = node.outputs.first,
-                  let type = graph.type(of: output), let sourceType = graph.type(of: source) else {
-                index += 1
-                continue
-            }
-            if sourceType.shape == type.shape, graph.bypass(nodeAt: index, input: source, output: output) { continue }
-            // Zeros in a Reshape shape copy input dims unless `allowzero` (opset 14).
-            guard !type.shape.contains(0) || graph.opsetVersion >= 14 else { index += 1; continue }
-            if let producer = graph.producers()[source], graph.nodes[producer].kind == .reshape,
-               let inner = graph.nodes[producer].input(0) {
-                source = inner
-            }
-            var attributes: [String: Attribute] = [:]
-            if type.shape.contains(0) { attributes["allowzero"] = .int(1) }
-            let shape = Self.shapeConstant(type.shape, in: &graph)
-            graph.nodes[index] = Node(name: node.name, kind: .reshape, inputs: [source, shape], outputs: [output],
-                                      attributes: attributes)
-            index += 1
+        try graph.rewrite(with: [Self.canonicalize(viewAt:in:)])
+    }
+
+    /// Makes node `index` the canonical Reshape if it is a view whose
+    /// shapes are known, reading past a Reshape that produces its input.
+    static func canonicalize(viewAt index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
+        let node = rewriter.graph.nodes[index]
+        guard kinds.contains(node.kind), var source = node.input(0), let output = node.outputs.first,
+              let type = rewriter.graph.type(of: output), let sourceType = rewriter.graph.type(of: source) else { return .failure }
+        if sourceType.shape == type.shape, rewriter.bypass(nodeAt: index, input: source, output: output) { return .erased }
+        // Zeros in a Reshape shape copy input dims unless `allowzero` (opset 14).
+        guard !type.shape.contains(0) || rewriter.graph.opsetVersion >= 14 else { return .failure }
+        if let producer = rewriter.uses.producer(of: source), rewriter.graph.nodes[producer].kind == .reshape,
+           let inner = rewriter.graph.nodes[producer].input(0) {
+            source = inner
         }
+        var attributes: [String: Attribute] = [:]
+        if type.shape.contains(0) { attributes["allowzero"] = .int(1) }
+        let shape = shapeConstant(type.shape, in: &rewriter.graph)
+        let view = Node(name: node.name, kind: .reshape, inputs: [source, shape], outputs: [output], attributes: attributes)
+        guard view != node else { return .failure }
+        rewriter.replaceNode(at: index, with: view)
+        return .rewritten
     }
 
     /// The name of an int64 constant holding `shape`, shared by every view

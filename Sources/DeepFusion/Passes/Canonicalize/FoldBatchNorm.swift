@@ -14,30 +14,26 @@ public struct FoldBatchNorm: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
-        var index = 0
-        while index < graph.nodes.count {
-            if !Self.fold(nodeAt: index, in: &graph) { index += 1 }
-        }
+        try graph.rewrite(with: [Self.fold(nodeAt:in:)])
     }
 
-    /// Folds node `index` into its producer if it is a foldable affine map;
-    /// true when the node is gone.
-    static func fold(nodeAt index: Int, in graph: inout Graph) -> Bool {
-        let node = graph.nodes[index]
-        guard let (operand, map) = affineMap(node, in: graph), let output = node.outputs.first,
-              let producerIndex = graph.producers()[operand],
-              graph.isSoleUse(of: operand, by: index, consumers: graph.consumers()) else { return false }
-        let producer = graph.nodes[producerIndex]
+    /// Folds node `index` into its producer if it is a foldable affine map.
+    static func fold(nodeAt index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
+        let node = rewriter.graph.nodes[index]
+        guard let (operand, map) = affineMap(node, in: rewriter.graph), let output = node.outputs.first,
+              let producerIndex = rewriter.uses.producer(of: operand),
+              rewriter.isSoleUse(of: operand, by: index) else { return .failure }
+        let producer = rewriter.graph.nodes[producerIndex]
         guard producer.activation == nil, producer.outputs.count == 1,
-              let channels = graph.type(of: operand)?.shape.dropFirst().first,
-              var layout = WeightLayout(producer, in: graph) else { return false }
-        guard let scale = map.scale(channels), let shift = map.shift(channels) else { return false }
+              let channels = rewriter.graph.type(of: operand)?.shape.dropFirst().first,
+              var layout = WeightLayout(producer, in: rewriter.graph) else { return .failure }
+        guard let scale = map.scale(channels), let shift = map.shift(channels) else { return .failure }
         layout.apply(scale: scale, shift: shift)
-        graph.setConstantInput(nodeAt: producerIndex, 1, to: layout.weight, name: "\(producer.name)_weight")
-        graph.setConstantInput(nodeAt: producerIndex, 2, to: layout.bias, name: "\(producer.name)_bias")
-        graph.nodes.remove(at: index)
-        graph.renameValue(operand, to: output)
-        return true
+        rewriter.setConstantInput(nodeAt: producerIndex, 1, to: layout.weight, name: "\(producer.name)_weight")
+        rewriter.setConstantInput(nodeAt: producerIndex, 2, to: layout.bias, name: "\(producer.name)_bias")
+        rewriter.removeNode(at: index)
+        rewriter.renameValue(operand, to: output)
+        return .erased
     }
 
     /// `y = scale[c] * x + shift[c]` per channel c, each a single value or one per channel.

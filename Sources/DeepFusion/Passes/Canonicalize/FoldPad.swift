@@ -13,33 +13,30 @@ public struct FoldPad: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
-        var index = 0
-        while index < graph.nodes.count {
-            if try !Self.fold(padAt: index, in: &graph) { index += 1 }
-        }
+        try graph.rewrite(with: [Self.fold(padAt:in:)])
     }
 
-    /// Folds Pad node `index` into all its readers when each can take it;
-    /// true when the Pad is gone.
-    static func fold(padAt index: Int, in graph: inout Graph) throws -> Bool {
-        let pad = graph.nodes[index]
-        guard pad.kind == .pad, let input = pad.input(0), let output = pad.outputs.first, !graph.outputs.contains(output),
-              let type = graph.type(of: input), type.rank >= 3,
-              let (begin, end, value) = amounts(pad, rank: type.rank, in: graph),
+    /// Folds Pad node `index` into all its readers when each can take it.
+    static func fold(padAt index: Int, in rewriter: inout GraphRewriter) throws -> RewriteResult {
+        let pad = rewriter.graph.nodes[index]
+        guard pad.kind == .pad, let input = pad.input(0), let output = pad.outputs.first,
+              !rewriter.graph.outputs.contains(output), let type = rewriter.graph.type(of: input), type.rank >= 3,
+              let (begin, end, value) = amounts(pad, rank: type.rank, in: rewriter.graph),
               begin.prefix(2).allSatisfy({ $0 == 0 }), end.prefix(2).allSatisfy({ $0 == 0 }),
-              (begin + end).allSatisfy({ $0 >= 0 }) else { return false }
-        let readers = graph.consumers()[output] ?? []
-        guard !readers.isEmpty else { return false }
+              (begin + end).allSatisfy({ $0 >= 0 }) else { return .failure }
+        let readers = rewriter.uses.consumers(of: output)
+        guard !readers.isEmpty else { return .failure }
         var rewritten: [Int: Node] = [:]
         for reader in Set(readers) {
             guard let node = try absorbing(begin: Array(begin.dropFirst(2)), end: Array(end.dropFirst(2)), value: value,
-                                           into: graph.nodes[reader], input: output, source: type, in: graph) else { return false }
+                                           into: rewriter.graph.nodes[reader], input: output, source: type,
+                                           in: rewriter.graph) else { return .failure }
             rewritten[reader] = node
         }
-        for (reader, node) in rewritten { graph.nodes[reader] = node }
-        graph.nodes.remove(at: index)
-        graph.replaceAllUses(of: output, with: input)
-        return true
+        for (reader, node) in rewritten { rewriter.replaceNode(at: reader, with: node) }
+        rewriter.removeNode(at: index)
+        rewriter.replaceAllUses(of: output, with: input)
+        return .erased
     }
 
     /// Begin and end pads per axis and the pad value, for constant mode.

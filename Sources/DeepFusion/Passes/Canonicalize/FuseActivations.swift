@@ -20,32 +20,29 @@ public struct FuseActivations: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
-        var index = 0
-        while index < graph.nodes.count {
-            if !Self.fuse(activationAt: index, in: &graph) { index += 1 }
-        }
+        try graph.rewrite(with: [Self.fuse(activationAt:in:)])
     }
 
-    /// Fuses node `index` into its producer if it is a fusable activation;
-    /// true when the node is gone.
-    static func fuse(activationAt index: Int, in graph: inout Graph) -> Bool {
-        let node = graph.nodes[index]
-        let producerOf = graph.producers(), consumers = graph.consumers()
-        guard let activation = Activation(of: node, in: graph), let input = node.input(0), let output = node.outputs.first,
-              let producerIndex = producerOf[input], graph.isSoleUse(of: input, by: index, consumers: consumers)
-        else { return false }
+    /// Fuses node `index` into its producer if it is a fusable activation.
+    static func fuse(activationAt index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
+        let node = rewriter.graph.nodes[index]
+        guard let activation = Activation(of: node, in: rewriter.graph), let input = node.input(0),
+              let output = node.outputs.first, let producerIndex = rewriter.uses.producer(of: input),
+              rewriter.isSoleUse(of: input, by: index) else { return .failure }
         // An element-wise map commutes with Concat: it moves into every
         // part, each of which must be able to take it.
-        let targets = graph.nodes[producerIndex].kind == .concat
-            ? graph.nodes[producerIndex].inputs.map { part in
-                producerOf[part].flatMap { graph.isSoleUse(of: part, by: producerIndex, consumers: consumers) ? $0 : nil }
+        let producer = rewriter.graph.nodes[producerIndex]
+        let targets = producer.kind == .concat
+            ? producer.inputs.map { part in
+                rewriter.uses.producer(of: part).flatMap { rewriter.isSoleUse(of: part, by: producerIndex) ? $0 : nil }
             }
             : [producerIndex]
-        guard !targets.isEmpty, targets.allSatisfy({ $0.map { canTake(nodeAt: $0, in: graph) } ?? false }) else { return false }
-        for target in targets.compactMap({ $0 }) { graph.nodes[target].activation = activation }
-        graph.nodes.remove(at: index)
-        graph.renameValue(input, to: output)
-        return true
+        guard !targets.isEmpty, targets.allSatisfy({ $0.map { canTake(nodeAt: $0, in: rewriter.graph) } ?? false })
+        else { return .failure }
+        for target in targets.compactMap({ $0 }) { rewriter.graph.nodes[target].activation = activation }
+        rewriter.removeNode(at: index)
+        rewriter.renameValue(input, to: output)
+        return .erased
     }
 
     /// Whether node `index` can apply an activation to its result.

@@ -15,21 +15,40 @@ public struct LowerFullyConnected: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
-        var index = 0
-        while index < graph.nodes.count {
-            index = Self.lower(nodeAt: index, in: &graph) + 1
-        }
+        try graph.rewrite(with: [Self.lower(nodeAt:in:)])
     }
 
-    /// Rewrites node `index` if it is a fully-connected layer not yet in the
-    /// canonical form; returns the index of the last node of the rewrite.
-    static func lower(nodeAt index: Int, in graph: inout Graph) -> Int {
-        let node = graph.nodes[index]
+    /// Replaces node `index` by its canonical form if it is a
+    /// fully-connected layer not yet in that form.
+    static func lower(nodeAt index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
+        let node = rewriter.graph.nodes[index]
+        guard let lowered = lowering(node, in: &rewriter.graph) else { return .failure }
+        rewriter.replaceNode(at: index, with: lowered.nodes)
+        let gemmIndex = index + lowered.gemmOffset
+        rewriter.setConstantInput(nodeAt: gemmIndex, 1, to: lowered.weight, name: "\(node.name)_weight")
+        if let bias = lowered.bias { rewriter.setConstantInput(nodeAt: gemmIndex, 2, to: bias, name: "\(node.name)_bias") }
+        return .expanded(lowered.nodes.count)
+    }
+
+    /// The nodes standing for a fully-connected layer, the Gemm among them
+    /// still reading the old B and C: the weight and bias are written over
+    /// those once it is in the graph, when nothing else reads them.
+    struct Lowered {
+        var nodes: [Node]
+        var gemmOffset: Int
+        var weight: Tensor
+        var bias: Tensor?
+    }
+
+    /// The canonical form of `node`, nil when it is not a fully-connected
+    /// layer or already canonical; adds the constants and value types the
+    /// new nodes need.
+    static func lowering(_ node: Node, in graph: inout Graph) -> Lowered? {
         guard [.gemm, .matMul].contains(node.kind), let a = node.input(0), let b = node.input(1),
               let output = node.outputs.first, let weight = graph.initializers[b], weight.dtype == .float32,
               weight.shape.count == 2, let aType = graph.type(of: a), let outputType = graph.type(of: output),
-              graph.initializers[a] == nil else { return index }
-        if node.kind == .gemm && isCanonical(node, in: graph) || node.kind == .matMul && aType.rank < 2 { return index }
+              graph.initializers[a] == nil else { return nil }
+        if node.kind == .gemm && isCanonical(node, in: graph) || node.kind == .matMul && aType.rank < 2 { return nil }
 
         let transposedB = node.kind == .gemm && node.int("transB", default: 0) != 0
         let alpha = node.kind == .gemm ? node.float("alpha", default: 1) : 1
@@ -50,7 +69,7 @@ public struct LowerFullyConnected: Pass {
                     addend = graph.addConstant(Tensor(shape: constant.shape, floats: scaled), name: "\(node.name)_bias")
                 }
             } else {
-                guard beta == 1 else { return index }
+                guard beta == 1 else { return nil }
                 addend = c
             }
         }
@@ -89,14 +108,9 @@ public struct LowerFullyConnected: Pass {
                               activation: node.activation))
         }
 
-        // Weight and bias are written over B and C when nothing else reads them.
         let gemm = Node(name: node.name, kind: .gemm, inputs: [input, b] + (bias == nil ? [] : [node.inputs[2]]),
                         outputs: [product], attributes: ["transB": .int(1)], activation: addend == nil ? node.activation : nil)
-        graph.nodes.replaceSubrange(index...index, with: before + [gemm] + after)
-        let gemmIndex = index + before.count
-        graph.setConstantInput(nodeAt: gemmIndex, 1, to: Tensor(shape: [n, k], floats: w), name: "\(node.name)_weight")
-        if let bias { graph.setConstantInput(nodeAt: gemmIndex, 2, to: bias, name: "\(node.name)_bias") }
-        return gemmIndex + after.count
+        return Lowered(nodes: before + [gemm] + after, gemmOffset: before.count, weight: Tensor(shape: [n, k], floats: w), bias: bias)
     }
 
     /// Already `Gemm(A, W[N,K], bias[N]?)` with transB=1 and default transA, alpha, beta.

@@ -8,24 +8,28 @@ public struct RemoveIdentity: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
-        var index = 0
-        while index < graph.nodes.count {
-            let node = graph.nodes[index]
-            guard Self.isPassThrough(node, in: graph), let input = node.input(0),
-                  let output = node.outputs.first, !output.isEmpty else {
-                index += 1
-                continue
-            }
-            if node.kind == .dropout, let mask = node.outputs.dropFirst().first, !mask.isEmpty {
-                guard let type = graph.type(of: mask) else { index += 1; continue }
-                let ones = type.dtype == .float32
-                    ? Tensor(shape: type.shape, floats: Array(repeating: 1, count: type.count))
-                    : Tensor(shape: type.shape, ints: Array(repeating: 1, count: type.count))
-                graph.nodes[index].outputs.removeLast(graph.nodes[index].outputs.count - 1)
-                graph.initializers[mask] = ones
-            }
-            if !graph.bypass(nodeAt: index, input: input, output: output) { index += 1 }
+        try graph.rewrite(with: [Self.remove(passThroughAt:in:)])
+    }
+
+    /// Removes node `index` if it passes its input through; a Dropout whose
+    /// mask cannot be removed at least loses the mask.
+    static func remove(passThroughAt index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
+        let node = rewriter.graph.nodes[index]
+        guard isPassThrough(node, in: rewriter.graph), let input = node.input(0),
+              let output = node.outputs.first, !output.isEmpty else { return .failure }
+        var result = RewriteResult.failure
+        if node.kind == .dropout, let mask = node.outputs.dropFirst().first, !mask.isEmpty {
+            guard let type = rewriter.graph.type(of: mask) else { return .failure }
+            let ones = type.dtype == .float32
+                ? Tensor(shape: type.shape, floats: Array(repeating: 1, count: type.count))
+                : Tensor(shape: type.shape, ints: Array(repeating: 1, count: type.count))
+            var unmasked = node
+            unmasked.outputs.removeLast(node.outputs.count - 1)
+            rewriter.replaceNode(at: index, with: unmasked)
+            rewriter.graph.initializers[mask] = ones
+            result = .rewritten
         }
+        return rewriter.bypass(nodeAt: index, input: input, output: output) ? .erased : result
     }
 
     /// Identity, or a Dropout that is known not to be in training mode.
