@@ -41,11 +41,6 @@ extension Graph {
         return name
     }
 
-    mutating func removeNodes(at indices: Set<Int>) {
-        guard !indices.isEmpty else { return }
-        nodes = nodes.indices.filter { !indices.contains($0) }.map { nodes[$0] }
-    }
-
     /// Drops nodes and initializers no graph output depends on, and the
     /// trailing optional outputs nobody reads (MaxPool's indices, Dropout's
     /// mask), which the kernels then need not compute.

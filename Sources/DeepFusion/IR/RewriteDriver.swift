@@ -22,7 +22,9 @@ extension Graph {
     /// Offers every node, in graph order, to `rules` (the first that does
     /// not fail wins) in one forward sweep. Nodes are in topological order,
     /// so a rule always sees its producers in their rewritten form: a chain
-    /// (Conv -> BatchNorm -> Mul) folds in one sweep. True when a rule fired.
+    /// (Conv -> BatchNorm -> Mul) folds in one sweep, and every pass so far
+    /// needs no second one. True when a rule fired, so a pass that does need
+    /// a fixed point can sweep until it returns false.
     @discardableResult
     mutating func rewrite(with rules: [RewriteRule]) throws -> Bool {
         var rewriter = GraphRewriter(self)
@@ -36,8 +38,7 @@ extension Graph {
             var result = RewriteResult.failure
             for rule in rules where result == .failure { result = try rule(position, &rewriter) }
             switch result {
-            case .failure: position += 1
-            case .rewritten: position += 1
+            case .failure, .rewritten: position += 1
             case .erased: break
             case .expanded(let count): position += count
             }

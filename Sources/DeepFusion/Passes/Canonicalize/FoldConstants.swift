@@ -17,16 +17,20 @@ public struct FoldConstants: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
-        var folded: Set<Int> = []
-        for (index, node) in graph.nodes.enumerated() {
-            guard let results = Self.evaluate(node, in: graph) else { continue }
-            for (name, tensor) in zip(node.outputs, results) where !name.isEmpty {
-                graph.initializers[name] = tensor
-            }
-            folded.insert(index)
-        }
-        graph.removeNodes(at: folded)
+        try graph.rewrite(with: [Self.fold(nodeAt:in:)])
         graph.eliminateDeadCode()
+    }
+
+    /// Replaces node `index` by constants holding its outputs, if they are
+    /// known at compile time.
+    static func fold(nodeAt index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
+        let node = rewriter.graph.nodes[index]
+        guard let results = evaluate(node, in: rewriter.graph) else { return .failure }
+        for (name, tensor) in zip(node.outputs, results) where !name.isEmpty {
+            rewriter.graph.initializers[name] = tensor
+        }
+        rewriter.removeNode(at: index)
+        return .erased
     }
 
     /// The outputs of `node` when they are known at compile time, else nil.

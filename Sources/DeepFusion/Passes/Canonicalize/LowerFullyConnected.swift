@@ -57,22 +57,7 @@ public struct LowerFullyConnected: Pass {
         if alpha != 1 { w = w.map { $0 * alpha } }
         let (n, k) = transposedB ? (weight.shape[0], weight.shape[1]) : (weight.shape[1], weight.shape[0])
 
-        // The bias: per column into the Gemm, otherwise a separate Add.
-        var bias: Tensor?
-        var addend: String?
-        if let c = node.input(2) {
-            if let constant = graph.initializers[c] {
-                let scaled = beta == 1 ? constant.floats : constant.floats.map { $0 * beta }
-                if constant.count == 1 || (constant.count == n && constant.shape.last == n) {
-                    bias = Tensor(shape: [n], floats: scaled.count == 1 ? Array(repeating: scaled[0], count: n) : scaled)
-                } else {
-                    addend = graph.addConstant(Tensor(shape: constant.shape, floats: scaled), name: "\(node.name)_bias")
-                }
-            } else {
-                guard beta == 1 else { return nil }
-                addend = c
-            }
-        }
+        guard let (bias, addend) = splitBias(of: node, beta: beta, columns: n, in: &graph) else { return nil }
 
         var before: [Node] = [], after: [Node] = []
         var input = a
@@ -111,6 +96,20 @@ public struct LowerFullyConnected: Pass {
         let gemm = Node(name: node.name, kind: .gemm, inputs: [input, b] + (bias == nil ? [] : [node.inputs[2]]),
                         outputs: [product], attributes: ["transB": .int(1)], activation: addend == nil ? node.activation : nil)
         return Lowered(nodes: before + [gemm] + after, gemmOffset: before.count, weight: Tensor(shape: [n, k], floats: w), bias: bias)
+    }
+
+    /// The bias of a Gemm with `columns` outputs, scaled by `beta`: one
+    /// value per column goes into the Gemm, anything else is added after it
+    /// (the value to add); nil when a computed C would need scaling.
+    static func splitBias(of node: Node, beta: Float, columns n: Int,
+                          in graph: inout Graph) -> (bias: Tensor?, addend: String?)? {
+        guard let c = node.input(2) else { return (nil, nil) }
+        guard let constant = graph.initializers[c] else { return beta == 1 ? (nil, c) : nil }
+        let scaled = beta == 1 ? constant.floats : constant.floats.map { $0 * beta }
+        if constant.count == 1 || (constant.count == n && constant.shape.last == n) {
+            return (Tensor(shape: [n], floats: scaled.count == 1 ? Array(repeating: scaled[0], count: n) : scaled), nil)
+        }
+        return (nil, graph.addConstant(Tensor(shape: constant.shape, floats: scaled), name: "\(node.name)_bias"))
     }
 
     /// Already `Gemm(A, W[N,K], bias[N]?)` with transB=1 and default transA, alpha, beta.
