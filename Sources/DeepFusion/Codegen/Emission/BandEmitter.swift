@@ -135,10 +135,9 @@ extension Emitter {
             let weights = graph.initializers[node.inputs[1]]!
             let perChannel = weights.count / weights.shape[0]
             let bias = node.input(2).map { resident[$0]! }
-            let streamSlot = streamSlotBytes(slots.plan)
             for o0 in stride(from: 0, to: y.shape[1], by: block) {
                 let count = min(block, y.shape[1] - o0)
-                let address = slots.plan.streamBase + (streamTurn % 2) * streamSlot
+                let address = slots.plan.streamBase + (streamTurn % 2) * slots.plan.streamSlot
                 streamTurn += 1
                 let dram = location(node.inputs[1])
                 let t = TransferOp(tensorAt: dram.address, shape: [weights.shape[0], perChannel], origin: [o0, 0],
@@ -173,14 +172,5 @@ extension Emitter {
                 emit(.act(ActOp(input: out, output: out, activation: activation.fused)), reads: [slots.range(v)], writes: [slots.range(v)])
             }
         }
-    }
-
-    /// Streamed weights: two slots, each as large as the largest block.
-    private func streamSlotBytes(_ plan: BandPlan) -> Int {
-        plan.streamed.map { name, block -> Int in
-            let node = plan.nodes.map { graph.nodes[$0] }.first { $0.name == name }!
-            let w = graph.initializers[node.inputs[1]]!
-            return DRAMPlan.align(4 * block * (w.count / w.shape[0]))
-        }.max() ?? 0
     }
 }

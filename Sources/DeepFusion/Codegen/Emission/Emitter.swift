@@ -31,10 +31,10 @@ struct Emitter {
     }
 
     /// The program of `graph` with these groups (none: layer by layer), laid
-    /// out with `layout` (whose DRAM plan must have been made for the same groups).
+    /// out with `layout` (whose DRAM plan must have been made for the same
+    /// groups). The caller has run `checkLowerable`.
     static func build(_ graph: Graph, config: AcceleratorConfig, layout: ProgramLayout, groups: [GroupPlan]) throws -> Built {
         var emitter = Emitter(graph: graph, config: config, layout: layout)
-        try checkLowerable(graph)
         var groupAt: [Int: GroupPlan] = [:]
         for group in groups { groupAt[group.nodes.lowerBound] = group }
         var index = 0

@@ -28,8 +28,9 @@ struct BandPlan {
     /// Convolutions whose weights stream through SRAM in blocks of this many
     /// output channels (once per band) instead of staying resident.
     var streamed: [String: Int]
-    /// SRAM address of the two streaming slots.
+    /// SRAM address of the two streaming slots, and the bytes of one (the largest block).
     var streamBase: Int
+    var streamSlot: Int
     /// SRAM bytes of the resident constants (weights and per-channel vectors), from address 0.
     var weightBytes: Int
     var sramBytes: Int

@@ -224,7 +224,7 @@ extension PlanningContext {
         guard cursor <= config.sramBytes else { return nil }
         return BandPlan(halo: halo, nodes: layers.range, output: layers.output, inputs: layers.inputs, rows: 0, bands: [],
                         needed: needed, buffers: buffers, streamed: weights.streamed, streamBase: weights.streamBase,
-                        weightBytes: weights.residentBytes, sramBytes: cursor, dramBytes: 0, estimatedCycles: 0)
+                        streamSlot: weights.streamRegion / 2, weightBytes: weights.residentBytes, sramBytes: cursor, dramBytes: 0, estimatedCycles: 0)
     }
 
     /// Which convolutions stream their weights, in blocks of how many output

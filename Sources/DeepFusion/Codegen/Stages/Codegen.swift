@@ -58,6 +58,7 @@ public enum Codegen {
 
     /// The program with exactly these groups (other layers on their own), for tests and tools.
     static func compile(_ graph: Graph, config: AcceleratorConfig, groups: [GroupPlan]) throws -> (Program, [LayerReport]) {
+        try Emitter.checkLowerable(graph)
         var spans: [Int: Range<Int>] = [:]
         for group in groups { for index in group.nodes { spans[index] = group.nodes } }
         let layout = try ProgramLayout(graph: graph, constants: ConstantSegment(graph: graph), spans: spans)
