@@ -52,8 +52,8 @@ public enum ONNXImporter {
                 if role == "input" { throw DFCError("input '\(info.name)' has no tensor type") }
                 return
             }
-            guard let dtype = TensorDecoding.dtype(forElementType: code) else {
-                throw DFCError("\(role) '\(info.name)' has element type \(TensorDecoding.elementTypeName(code)), which dfc does not support")
+            guard let dtype = DType(onnxCode: code) else {
+                throw DFCError("\(role) '\(info.name)' has element type \(ONNXElementType.name(of: code)), which dfc does not support")
             }
             values[info.name] = ValueInfo(dtype: dtype, dims: info.dims)
         }

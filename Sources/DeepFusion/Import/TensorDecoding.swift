@@ -3,42 +3,11 @@ import Foundation
 /// Turns a TensorProto's fields into an IR `Tensor`: floating types become
 /// fp32, integer and boolean types int64, with every size checked.
 enum TensorDecoding {
-    /// ONNX TensorProto.DataType codes dfc reads, with their width in raw_data.
-    enum ElementType: Int32 {
-        case float = 1, uint8 = 2, int8 = 3, uint16 = 4, int16 = 5, int32 = 6, int64 = 7
-        case bool = 9, float16 = 10, double = 11, uint32 = 12, uint64 = 13, bfloat16 = 16
-
-        var rawWidth: Int {
-            switch self {
-            case .uint8, .int8, .bool: return 1
-            case .uint16, .int16, .float16, .bfloat16: return 2
-            case .float, .int32, .uint32: return 4
-            case .int64, .double, .uint64: return 8
-            }
-        }
-
-        var isFloating: Bool { [.float, .float16, .double, .bfloat16].contains(self) }
-        var dtype: DType { isFloating ? .float32 : .int64 }
-    }
-
-    /// The IR dtype for an ONNX element type code, or a message saying why not.
-    static func dtype(forElementType code: Int32) -> DType? {
-        ElementType(rawValue: code)?.dtype
-    }
-
-    static func elementTypeName(_ code: Int32) -> String {
-        let names: [Int32: String] = [0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128",
-                                      17: "FLOAT8E4M3FN", 18: "FLOAT8E4M3FNUZ", 19: "FLOAT8E5M2", 20: "FLOAT8E5M2FNUZ",
-                                      21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1"]
-        if let known = ElementType(rawValue: code) { return "\(known)".uppercased() }
-        return names[code] ?? "type \(code)"
-    }
-
     /// Decodes `data`; `externalBase` is the directory external data is relative to.
     static func decode(_ data: ONNXProto.TensorData, externalBase: URL?) throws -> Tensor {
         let label = data.name.isEmpty ? "tensor" : "tensor '\(data.name)'"
-        guard let type = ElementType(rawValue: data.dataType) else {
-            throw DFCError("\(label) has element type \(elementTypeName(data.dataType)), which dfc does not support")
+        guard let type = ONNXElementType(rawValue: data.dataType) else {
+            throw DFCError("\(label) has element type \(ONNXElementType.name(of: data.dataType)), which dfc does not support")
         }
         var shape: [Int] = []
         var count = 1
@@ -87,7 +56,7 @@ enum TensorDecoding {
         }
     }
 
-    private static func fromRaw(_ bytes: [UInt8], type: ElementType, shape: [Int], count: Int, label: String) throws -> Tensor {
+    private static func fromRaw(_ bytes: [UInt8], type: ONNXElementType, shape: [Int], count: Int, label: String) throws -> Tensor {
         guard bytes.count == count * type.rawWidth else {
             throw DFCError("\(label) has \(bytes.count) bytes of data, expected \(count * type.rawWidth) for shape \(shape)")
         }

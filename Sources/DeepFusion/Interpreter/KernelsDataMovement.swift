@@ -232,8 +232,8 @@ extension Kernels {
     static func cast(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
         let x = try args.input(0)
         let to = args.node.int("to") ?? 0
-        guard let target = TensorDecoding.ElementType(rawValue: Int32(truncatingIfNeeded: to)) else {
-            throw DFCError("cast to \(TensorDecoding.elementTypeName(Int32(truncatingIfNeeded: to))) is not supported")
+        guard let target = ONNXElementType(rawValue: Int32(truncatingIfNeeded: to)) else {
+            throw DFCError("cast to \(ONNXElementType.name(of: Int32(truncatingIfNeeded: to))) is not supported")
         }
         if target.isFloating {
             var values = x.floats

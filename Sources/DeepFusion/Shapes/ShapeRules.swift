@@ -145,8 +145,8 @@ enum ShapeRules {
     /// The IR dtype a Cast produces.
     static func castTarget(_ node: Node) throws -> DType {
         guard let to = node.int("to") else { throw DFCError("missing 'to' attribute") }
-        guard let dtype = TensorDecoding.dtype(forElementType: Int32(truncatingIfNeeded: to)) else {
-            throw DFCError("cast to \(TensorDecoding.elementTypeName(Int32(truncatingIfNeeded: to))) is not supported")
+        guard let dtype = DType(onnxCode: Int32(truncatingIfNeeded: to)) else {
+            throw DFCError("cast to \(ONNXElementType.name(of: Int32(truncatingIfNeeded: to))) is not supported")
         }
         return dtype
     }
