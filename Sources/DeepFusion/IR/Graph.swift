@@ -111,7 +111,7 @@ extension Graph {
         let inputSet = Set(inputs)
         var found: Set<String> = []
         for node in nodes {
-            for i in ShapeRules.shapeDefiningInputs(of: node, opset: opsetVersion) {
+            for i in node.kind.shapeDefiningInputs {
                 if let name = node.input(i), inputSet.contains(name) { found.insert(name) }
             }
         }

@@ -70,6 +70,19 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     /// Ops whose output is a reinterpretation of their input's data.
     public static let views: Set<OpKind> = [.flatten, .reshape, .squeeze, .unsqueeze, .identity, .dropout]
 
+    /// Input positions that determine an output's shape and so must be known
+    /// at compile time (Reshape's shape, Slice's starts, Resize's scales...).
+    public var shapeDefiningInputs: [Int] {
+        switch self {
+        case .reshape, .upsample, .split, .squeeze, .unsqueeze, .reduceMean: return [1]
+        case .slice: return [1, 2, 3, 4]
+        case .pad: return [1, 3]
+        case .resize: return [1, 2, 3]
+        case .constantOfShape: return [0]
+        default: return []
+        }
+    }
+
     /// The kind for an ONNX `op_type` in the default domain.
     public init(onnxType: String) {
         self = OpKind(rawValue: onnxType).flatMap { $0 == .opaque ? nil : $0 } ?? .opaque

@@ -1,19 +1,6 @@
 /// The output types of one node from its input types, per ONNX semantics.
 /// Errors describe the problem without naming the node; the caller adds it.
 enum ShapeRules {
-    /// Inputs that determine an output's shape and so must be known at
-    /// compile time (Reshape's shape, Slice's starts, Resize's scales...).
-    static func shapeDefiningInputs(of node: Node, opset: Int) -> [Int] {
-        switch node.kind {
-        case .reshape, .upsample, .split, .squeeze, .unsqueeze, .reduceMean: return [1]
-        case .slice: return [1, 2, 3, 4]
-        case .pad: return [1, 3]
-        case .resize: return [1, 2, 3]
-        case .constantOfShape: return [0]
-        default: return []
-        }
-    }
-
     struct Context {
         var node: Node
         /// One entry per node input; nil for an omitted optional input.
