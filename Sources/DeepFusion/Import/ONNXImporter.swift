@@ -140,24 +140,3 @@ public enum ONNXImporter {
         }
     }
 }
-
-extension Graph {
-    /// Throws one error listing every node dfc cannot handle, each with its
-    /// name and op type (and domain, when it is not ONNX's own).
-    public func checkSupported() throws {
-        let unsupported = nodes.filter { $0.kind == .opaque }
-        guard !unsupported.isEmpty else { return }
-        // Group by op type so a model with hundreds of one op stays readable;
-        // every node is still named.
-        var groups: [String: [String]] = [:]
-        for node in unsupported {
-            let op = node.domain.isEmpty ? node.opType : "\(node.domain)::\(node.opType) (domain '\(node.domain)' is not supported)"
-            groups[op, default: []].append(node.name)
-        }
-        let items = groups.keys.sorted().map { op in
-            let names = groups[op]!
-            return "\(op) (\(names.count == 1 ? "node" : "\(names.count) nodes"): \(names.joined(separator: ", ")))"
-        }
-        throw DFCError("unsupported operator\(groups.count == 1 ? "" : "s"): \(items.joined(separator: "; "))")
-    }
-}
