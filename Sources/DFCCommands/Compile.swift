@@ -8,7 +8,10 @@ import Foundation
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compile an ONNX model into a .dfx program.",
-        discussion: "Stages, in order: \(PassRegistry.stageNames.joined(separator: ", ")), then codegen.")
+        discussion: "Stages, in order: \(stageNames.joined(separator: ", ")), then codegen.")
+
+    /// Names `--dump-ir` accepts: the graph passes, then the scheduling stages codegen runs.
+    static let stageNames = PassRegistry.stageNames + Codegen.scheduleStages
 
     @Argument(help: "The ONNX model to compile.")
     var model: String
@@ -42,7 +45,8 @@ struct Compile: ParsableCommand {
     func run() throws {
         var options = CompileOptions()
         options.inputShapes = try Self.parseInputShapes(inputShapes)
-        let stages = try PassManager.dumpStages(from: dumpIR.flatMap { $0.split(separator: ",").map(String.init) })
+        let stages = try PassManager.dumpStages(from: dumpIR.flatMap { $0.split(separator: ",").map(String.init) },
+                                                valid: Self.stageNames)
         let config: AcceleratorConfig
         do { config = try AcceleratorConfig.resolve(accel, sram: sram) } catch {
             throw DFCError("--accel \(accel): \(error)")

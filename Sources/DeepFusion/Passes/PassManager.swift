@@ -16,9 +16,8 @@ public struct PassManager {
         self.dump = dump
     }
 
-    /// Resolves `--dump-ir` values: "all" or a list of stage names.
-    public static func dumpStages(from requested: [String]) throws -> Set<String> {
-        let valid = PassRegistry.stageNames
+    /// Resolves `--dump-ir` values: "all" or a list of names from `valid`.
+    public static func dumpStages(from requested: [String], valid: [String]) throws -> Set<String> {
         if requested.contains("all") { return Set(valid) }
         for name in requested where !valid.contains(name) {
             throw DFCError("--dump-ir: unknown pass '\(name)' (passes: \(valid.joined(separator: ", ")))")
