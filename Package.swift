@@ -20,15 +20,23 @@ let package = Package(
         ),
         // protoc-c output for proto/onnx-subset.proto (regenerate: make proto).
         .target(name: "CONNX", dependencies: ["CProtobufC"]),
+        // The graph IR: tensors, nodes, the closed op set, shape inference, NPY files.
+        .target(name: "GraphIR"),
+        // ONNX protobuf (and TensorProto files) -> graph IR; the only Swift that touches C.
+        .target(name: "ONNXImport", dependencies: ["GraphIR", "CONNX"]),
+        // Plain fp32 kernels that evaluate any graph: the oracle for passes and codegen.
+        .target(name: "ReferenceInterpreter", dependencies: ["GraphIR"]),
+        // The pass protocol, registry and manager, and the canonicalizing passes.
+        .target(name: "GraphPasses", dependencies: ["GraphIR", "ReferenceInterpreter"]),
         // The modeled accelerator: config, ISA, .dfx container, executor.
         .target(name: "Accelerator"),
-        // The compiler: ONNX import, graph IR, passes, reference interpreter.
-        .target(name: "DeepFusion", dependencies: ["CONNX", "Accelerator"]),
-        // The command line as a library, so tests can drive it.
+        // The compiler back end: fusion planning, scheduling, codegen to a .dfx program.
+        .target(name: "DeepFusion", dependencies: ["GraphIR", "GraphPasses", "Accelerator"]),
+        // The command line as a library, so tests can drive it; also the --verify oracle.
         .target(
             name: "DFCCommands",
             dependencies: [
-                "DeepFusion", "Accelerator",
+                "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "DeepFusion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -2,6 +2,9 @@ import Accelerator
 import ArgumentParser
 import DeepFusion
 import Foundation
+import GraphIR
+import GraphPasses
+import ONNXImport
 
 /// `dfc compile`: import an ONNX model, run the pass pipeline, and emit a
 /// `.dfx` program for the modeled accelerator.

@@ -2,6 +2,7 @@ import Accelerator
 import ArgumentParser
 import DeepFusion
 import Foundation
+import GraphIR
 
 /// `dfc disasm`: print a .dfx program, one instruction per line with its ONNX nodes.
 struct Disasm: ParsableCommand {

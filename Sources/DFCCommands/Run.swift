@@ -2,6 +2,8 @@ import Accelerator
 import ArgumentParser
 import DeepFusion
 import Foundation
+import GraphIR
+import ONNXImport
 
 /// `dfc run`: execute a .dfx program on the modeled accelerator.
 struct Run: ParsableCommand {

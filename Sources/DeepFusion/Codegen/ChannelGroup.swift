@@ -1,4 +1,5 @@
 import Accelerator
+import GraphIR
 
 /// Whole-map groups: one band that covers the whole output, for layers whose
 /// maps are small but whose channels and weights are many (the late stages

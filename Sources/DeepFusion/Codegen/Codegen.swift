@@ -1,5 +1,7 @@
 import Accelerator
 import Foundation
+import GraphIR
+import enum GraphIR.DType
 
 /// Turns a canonical, shape-inferred graph into a program for the modeled
 /// accelerator, layer by layer: every layer reads its inputs from DRAM and

@@ -1,5 +1,6 @@
 import Accelerator
 import Foundation
+import GraphIR
 
 /// What `--report` writes: predicted traffic and cycles for the program, the
 /// compulsory traffic no schedule can avoid, and one row per layer.

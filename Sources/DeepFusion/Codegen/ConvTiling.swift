@@ -1,4 +1,5 @@
 import Accelerator
+import GraphIR
 
 /// A convolution's geometry in the 4-d form codegen works in (1-d
 /// convolutions get height 1).

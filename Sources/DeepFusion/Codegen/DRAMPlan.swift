@@ -1,4 +1,6 @@
 import Accelerator
+import GraphIR
+import enum GraphIR.DType
 
 /// DRAM addresses for every runtime value of a graph.
 ///

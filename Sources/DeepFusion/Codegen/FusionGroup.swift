@@ -1,4 +1,5 @@
 import Accelerator
+import GraphIR
 
 /// A run of consecutive layers computed band by band: for each band of the
 /// group's output rows, the rows every layer needs are found by walking

@@ -1,5 +1,6 @@
 import Accelerator
 import Foundation
+import GraphIR
 
 /// Chooses fusion groups by dynamic programming over contiguous intervals of
 /// the node order (every such interval is convex): the cheapest partition in

@@ -1,3 +1,5 @@
+import GraphIR
+
 /// Why groups are what they are: the structural rules a run of layers must
 /// follow to be one group, and the reason each group of a plan ends where it
 /// does (shown by `--dump-ir=fuse`).

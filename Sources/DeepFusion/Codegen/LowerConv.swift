@@ -1,4 +1,5 @@
 import Accelerator
+import GraphIR
 
 extension Codegen {
     /// The 4-d geometry of a Conv node (rank-3 inputs become height 1).

@@ -1,4 +1,5 @@
 import Accelerator
+import GraphIR
 
 extension Codegen {
     /// Emits a fusion group: resident weights first, then per band the

@@ -1,4 +1,5 @@
 import Accelerator
+import GraphIR
 
 extension Codegen {
     // MARK: - Fully connected

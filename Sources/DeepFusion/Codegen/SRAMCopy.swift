@@ -1,4 +1,5 @@
 import Accelerator
+import GraphIR
 
 extension Codegen {
     /// A 4-d box of a DRAM tensor: the tensor's location viewed as `shape`,

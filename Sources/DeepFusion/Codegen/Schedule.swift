@@ -1,4 +1,5 @@
 import Accelerator
+import GraphIR
 
 /// The scheduling stages after the graph passes: `fuse` partitions the
 /// layers into groups, `tile` fixes each group's tiles (the planner chooses

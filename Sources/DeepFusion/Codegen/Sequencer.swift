@@ -1,4 +1,5 @@
 import Accelerator
+import GraphIR
 
 /// A byte range of SRAM or DRAM that an instruction reads or writes.
 struct MemoryRange: Equatable {

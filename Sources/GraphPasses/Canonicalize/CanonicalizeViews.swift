@@ -1,0 +1,48 @@
+import GraphIR
+
+/// Turns every view (Flatten, Squeeze, Unsqueeze, Reshape) into one form,
+/// Reshape to a constant of its inferred output shape, so later stages know
+/// a single view op; the data never moves. A view that keeps the shape is
+/// removed, and a view of a view reads the original tensor.
+public struct CanonicalizeViews: Pass {
+    public let name = "canonicalize-views"
+    public let summary = "make Flatten, Squeeze, Unsqueeze and Reshape one Reshape to a constant shape"
+
+    static let kinds: Set<OpKind> = [.flatten, .squeeze, .unsqueeze, .reshape]
+
+    public init() {}
+
+    public func run(_ graph: inout Graph, options: CompileOptions) throws {
+        var index = 0
+        while index < graph.nodes.count {
+            let node = graph.nodes[index]
+            guard Self.kinds.contains(node.kind), var source = node.input(0), let output = node.outputs.first,
+                  let type = graph.type(of: output), let sourceType = graph.type(of: source) else {
+                index += 1
+                continue
+            }
+            if sourceType.shape == type.shape, graph.bypass(nodeAt: index, input: source, output: output) { continue }
+            // Zeros in a Reshape shape copy input dims unless `allowzero` (opset 14).
+            guard !type.shape.contains(0) || graph.opsetVersion >= 14 else { index += 1; continue }
+            if let producer = graph.producers()[source], graph.nodes[producer].kind == .reshape,
+               let inner = graph.nodes[producer].input(0) {
+                source = inner
+            }
+            var attributes: [String: Attribute] = [:]
+            if type.shape.contains(0) { attributes["allowzero"] = .int(1) }
+            let shape = Self.shapeConstant(type.shape, in: &graph)
+            graph.nodes[index] = Node(name: node.name, kind: .reshape, inputs: [source, shape], outputs: [output],
+                                      attributes: attributes)
+            index += 1
+        }
+    }
+
+    /// The name of an int64 constant holding `shape`, shared by every view
+    /// to that shape.
+    static func shapeConstant(_ shape: [Int], in graph: inout Graph) -> String {
+        let tensor = Tensor(shape: [shape.count], ints: shape.map { Int64($0) })
+        let base = "shape_" + (shape.isEmpty ? "scalar" : shape.map(String.init).joined(separator: "x"))
+        if graph.initializers[base] == tensor { return base }
+        return graph.addConstant(tensor, name: base)
+    }
+}
