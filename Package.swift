@@ -41,8 +41,21 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "dfc", dependencies: ["DFCCommands"]),
-        .testTarget(name: "DeepFusionTests", dependencies: ["DeepFusion"]),
+
+        // Helpers the test targets share: repository paths, seeded data, tensor comparison, fixtures.
+        .target(name: "TestSupport", dependencies: ["GraphIR", "ONNXImport", "GraphPasses"]),
+        .testTarget(name: "GraphIRTests", dependencies: ["GraphIR", "ONNXImport", "GraphPasses", "TestSupport"]),
+        .testTarget(name: "ONNXImportTests", dependencies: ["GraphIR", "ONNXImport", "TestSupport"]),
+        .testTarget(name: "InterpreterTests", dependencies: ["GraphIR", "ONNXImport", "ReferenceInterpreter", "TestSupport"]),
+        .testTarget(
+            name: "GraphPassesTests",
+            dependencies: ["GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "TestSupport"]
+        ),
+        .testTarget(
+            name: "CompilerTests",
+            dependencies: ["GraphIR", "ONNXImport", "GraphPasses", "Accelerator", "DeepFusion", "DFCCommands", "TestSupport"]
+        ),
         .testTarget(name: "AcceleratorTests", dependencies: ["Accelerator"]),
-        .testTarget(name: "DFCCommandsTests", dependencies: ["DFCCommands", "DeepFusion"]),
+        .testTarget(name: "DFCCommandsTests", dependencies: ["DFCCommands", "GraphIR", "ONNXImport", "Accelerator"]),
     ]
 )

@@ -1,16 +1,17 @@
 import Foundation
-@testable import DeepFusion
+import GraphIR
+import GraphPasses
+import ONNXImport
 
 /// Locates the committed ONNX fixtures and their expected shapes.
-enum ImportFixtures {
-    static let root = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let directory = root.appendingPathComponent("Fixtures/onnx")
+package enum ImportFixtures {
+    package static let root = TestPaths.repository
+    package static let directory = root.appendingPathComponent("Fixtures/onnx")
 
-    static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    package static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     /// `NAME.shapes.json`: value -> (dtype, shape), as onnxruntime observed them.
-    static func expectedShapes(_ jsonPath: String) throws -> [String: TensorType] {
+    package static func expectedShapes(_ jsonPath: String) throws -> [String: TensorType] {
         let data = try Data(contentsOf: URL(fileURLWithPath: jsonPath))
         let object = try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]] ?? [:]
         var result: [String: TensorType] = [:]
@@ -23,14 +24,14 @@ enum ImportFixtures {
     }
 
     /// Imports and infers shapes the way `dfc compile` does.
-    static func compile(_ path: String, inputShapes: [String: [Int]] = [:]) throws -> Graph {
+    package static func compile(_ path: String, inputShapes: [String: [Int]] = [:]) throws -> Graph {
         var graph = try ONNXImporter.load(path: path)
         try PassManager(passes: [InferShapes()]).run(&graph, options: CompileOptions(inputShapes: inputShapes))
         return graph
     }
 
     /// Values whose inferred type differs from the expected one, as readable lines.
-    static func mismatches(_ graph: Graph, _ expected: [String: TensorType]) -> [String] {
+    package static func mismatches(_ graph: Graph, _ expected: [String: TensorType]) -> [String] {
         expected.keys.sorted().compactMap { name in
             let want = expected[name]!
             guard let got = graph.type(of: name) else { return "\(name): no type inferred, expected \(want)" }

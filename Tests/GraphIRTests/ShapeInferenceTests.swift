@@ -1,6 +1,7 @@
 import Foundation
+import TestSupport
 import Testing
-@testable import DeepFusion
+@testable import GraphIR
 
 @Suite("Shape inference")
 struct ShapeInferenceTests {

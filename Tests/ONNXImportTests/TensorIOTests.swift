@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import DeepFusion
+@testable import GraphIR
+@testable import ONNXImport
 
 @Suite("Tensor files: .npy and TensorProto .pb")
 struct TensorIOTests {

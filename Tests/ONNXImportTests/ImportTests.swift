@@ -1,6 +1,8 @@
 import Foundation
+import TestSupport
 import Testing
-@testable import DeepFusion
+@testable import GraphIR
+@testable import ONNXImport
 
 @Suite("ONNX import")
 struct ImportTests {

@@ -1,7 +1,12 @@
 import Accelerator
+import DFCCommands
 import Foundation
+import TestSupport
 import Testing
 @testable import DeepFusion
+@testable import GraphIR
+@testable import GraphPasses
+@testable import ONNXImport
 
 /// Whole pipeline: import, passes, codegen, executor — checked against the
 /// reference interpreter, the expected outputs of ONNX's tests, and the

@@ -1,6 +1,9 @@
 import Foundation
+import TestSupport
 import Testing
-@testable import DeepFusion
+@testable import GraphIR
+@testable import GraphPasses
+@testable import ONNXImport
 
 /// Shape inference over ONNX's own test models (node tests, PyTorch exports,
 /// the `light/` real networks), compared with the shapes onnxruntime observed.

@@ -1,7 +1,12 @@
 import Accelerator
+import DFCCommands
 import Foundation
+import TestSupport
 import Testing
 @testable import DeepFusion
+@testable import GraphIR
+@testable import GraphPasses
+@testable import ONNXImport
 
 /// The scheduling stages: whole-map and single-buffered plans compute what
 /// the interpreter computes and move exactly the bytes they predict, and the

@@ -1,18 +1,16 @@
 import Foundation
-import Testing
-@testable import DeepFusion
+import GraphIR
 
 /// Where the tests find the repository and the generated conformance data.
-enum TestPaths {
+package enum TestPaths {
     /// The repository root, from this file's place in it.
-    static let repository = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()   // Support
-        .deletingLastPathComponent()   // DeepFusionTests
-        .deletingLastPathComponent()   // Tests
+    package static let repository = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()   // TestSupport
+        .deletingLastPathComponent()   // Sources
         .deletingLastPathComponent()
 
     /// `DFC_CONFORMANCE_DIR`, else `<repo>/.cache/conformance` (written by `make conformance-data`).
-    static var conformance: URL {
+    package static var conformance: URL {
         if let env = ProcessInfo.processInfo.environment["DFC_CONFORMANCE_DIR"], !env.isEmpty {
             return URL(fileURLWithPath: env)
         }
@@ -22,12 +20,12 @@ enum TestPaths {
 
 /// SplitMix64: a small, seedable generator so random test data is the same
 /// on every run and platform.
-struct SeededGenerator: RandomNumberGenerator {
+package struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    package init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= 0x9e37_79b9_7f4a_7c15
         var z = state
         z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
@@ -36,10 +34,10 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 
     /// Uniform in [-1, 1).
-    mutating func nextSigned() -> Float { Float(Double(next() >> 11) * 0x1p-53 * 2 - 1) }
+    package mutating func nextSigned() -> Float { Float(Double(next() >> 11) * 0x1p-53 * 2 - 1) }
 
     /// A tensor of `type`: fp32 uniform in [-1, 1), int64 uniform in `integers`.
-    mutating func tensor(_ type: TensorType, integers: ClosedRange<Int64> = 0...3) -> Tensor {
+    package mutating func tensor(_ type: TensorType, integers: ClosedRange<Int64> = 0...3) -> Tensor {
         switch type.dtype {
         case .float32: return Tensor(shape: type.shape, floats: (0..<type.count).map { _ in nextSigned() })
         case .int64: return Tensor(shape: type.shape, ints: (0..<type.count).map { _ in Int64.random(in: integers, using: &self) })
@@ -48,17 +46,17 @@ struct SeededGenerator: RandomNumberGenerator {
 }
 
 /// How far a computed tensor is from an expected one.
-struct TensorComparison: CustomStringConvertible {
-    var shapeMismatch: String?
+package struct TensorComparison: CustomStringConvertible {
+    package var shapeMismatch: String?
     /// Elements outside `atol + rtol * |expected|` (or unequal integers).
-    var mismatches = 0
-    var count = 0
-    var maxAbsoluteError: Double = 0
+    package var mismatches = 0
+    package var count = 0
+    package var maxAbsoluteError: Double = 0
     /// ||got - expected|| / ||expected|| (0 when both are 0).
-    var relativeL2: Double = 0
-    var firstMismatch: String?
+    package var relativeL2: Double = 0
+    package var firstMismatch: String?
 
-    init(_ got: Tensor, _ expected: Tensor, rtol: Double = 1e-4, atol: Double = 1e-5) {
+    package init(_ got: Tensor, _ expected: Tensor, rtol: Double = 1e-4, atol: Double = 1e-5) {
         guard got.shape == expected.shape, got.dtype == expected.dtype else {
             shapeMismatch = "got \(got.type), expected \(expected.type)"
             return
@@ -97,9 +95,9 @@ struct TensorComparison: CustomStringConvertible {
     }
 
     /// Within the element-wise tolerance.
-    var passes: Bool { shapeMismatch == nil && mismatches == 0 }
+    package var passes: Bool { shapeMismatch == nil && mismatches == 0 }
 
-    var description: String {
+    package var description: String {
         if let shapeMismatch { return shapeMismatch }
         if mismatches == 0 { return "ok (max abs error \(maxAbsoluteError), rel-L2 \(relativeL2))" }
         return "\(mismatches) of \(count) elements out of tolerance, first \(firstMismatch ?? "?"); max abs error \(maxAbsoluteError), rel-L2 \(relativeL2)"

@@ -1,6 +1,9 @@
 import Foundation
+import TestSupport
 import Testing
-@testable import DeepFusion
+@testable import GraphIR
+@testable import GraphPasses
+@testable import ReferenceInterpreter
 
 /// Seeded random inputs for every graph input, from the graph's types
 /// (shape inference must have made them concrete).

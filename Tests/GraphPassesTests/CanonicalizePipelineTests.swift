@@ -1,6 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
-@testable import DeepFusion
+@testable import GraphIR
+@testable import GraphPasses
+@testable import ONNXImport
+@testable import ReferenceInterpreter
 
 /// The whole canonicalization pipeline on real graphs: what it computes
 /// must not change, and what it leaves must be in canonical form.

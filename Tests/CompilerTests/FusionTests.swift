@@ -1,7 +1,9 @@
 import Accelerator
+import DFCCommands
 import Foundation
 import Testing
 @testable import DeepFusion
+@testable import GraphIR
 
 /// Deep fusion on the hard cases, each forced into several bands by a small
 /// SRAM, checked against the reference interpreter.

@@ -1,6 +1,9 @@
 import Foundation
+import TestSupport
 import Testing
-@testable import DeepFusion
+@testable import GraphIR
+@testable import ONNXImport
+@testable import ReferenceInterpreter
 
 /// The reference interpreter against ONNX's own test cases (node tests,
 /// PyTorch exports) and against onnxruntime on whole networks (`light/`

@@ -1,40 +1,41 @@
 import Foundation
-@testable import DeepFusion
+import GraphIR
+import ONNXImport
 
 /// The conformance material `Tools/gen_conformance.py` writes: a manifest
 /// of cases, each a model with data sets of input and expected output
 /// `.pb` files.
-struct ConformanceManifest: Decodable, Sendable {
-    struct TensorDescription: Decodable, Sendable {
-        var name: String
-        var dtype: String
-        var shape: [Int]
+package struct ConformanceManifest: Decodable, Sendable {
+    package struct TensorDescription: Decodable, Sendable {
+        package var name: String
+        package var dtype: String
+        package var shape: [Int]
     }
 
-    struct Tolerance: Decodable, Sendable {
-        var rtol: Double?
-        var atol: Double?
-        var rel_l2: Double?
+    package struct Tolerance: Decodable, Sendable {
+        package var rtol: Double?
+        package var atol: Double?
+        package var rel_l2: Double?
     }
 
-    struct Entry: Decodable, Sendable {
-        var suite: String
-        var `case`: String
-        var path: String
-        var ops: [String]
-        var opset: Int?
-        var inputs: [TensorDescription]
-        var outputs: [TensorDescription]
-        var tolerance: Tolerance
-        var notes: String?
+    package struct Entry: Decodable, Sendable {
+        package var suite: String
+        package var `case`: String
+        package var path: String
+        package var ops: [String]
+        package var opset: Int?
+        package var inputs: [TensorDescription]
+        package var outputs: [TensorDescription]
+        package var tolerance: Tolerance
+        package var notes: String?
 
-        var key: String { "\(suite)/\(self.case)" }
+        package var key: String { "\(suite)/\(self.case)" }
     }
 
-    var cases: [Entry]
+    package var cases: [Entry]
 
     /// Reads `manifest.json` under `directory`, or explains how to make it.
-    static func load(from directory: URL) throws -> ConformanceManifest {
+    package static func load(from directory: URL) throws -> ConformanceManifest {
         let url = directory.appendingPathComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw DFCError("no conformance data at \(directory.path) (manifest.json is missing); run `make conformance-data` or set DFC_CONFORMANCE_DIR")
@@ -45,12 +46,12 @@ struct ConformanceManifest: Decodable, Sendable {
 
 /// One data set of a case: inputs by graph input name, expected outputs by
 /// graph output name.
-struct ConformanceDataSet {
-    var inputs: [String: Tensor]
-    var outputs: [(name: String, tensor: Tensor)]
+package struct ConformanceDataSet {
+    package var inputs: [String: Tensor]
+    package var outputs: [(name: String, tensor: Tensor)]
 
     /// Every `test_data_set_*` directory of the case at `directory`, for `graph`.
-    static func all(in directory: URL, graph: Graph) throws -> [ConformanceDataSet] {
+    package static func all(in directory: URL, graph: Graph) throws -> [ConformanceDataSet] {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
             .filter { $0.hasPrefix("test_data_set_") }.sorted()
         guard !names.isEmpty else { throw DFCError("no test_data_set_* in \(directory.lastPathComponent)") }
@@ -82,38 +83,38 @@ struct ConformanceDataSet {
 /// `Tools/conformance_skips.json`: cases whose ops are all supported but
 /// which exercise a feature outside the supported subset, each group with
 /// its reason.
-struct ConformanceSkips: Decodable {
-    struct Group: Decodable {
-        var reason: String
-        var cases: [String]
+package struct ConformanceSkips: Decodable {
+    package struct Group: Decodable {
+        package var reason: String
+        package var cases: [String]
     }
 
     /// Cases checked at a looser element-wise tolerance than the default.
-    struct Tolerance: Decodable {
-        var reason: String
-        var rtol: Double
-        var atol: Double
-        var cases: [String]
+    package struct Tolerance: Decodable {
+        package var reason: String
+        package var rtol: Double
+        package var atol: Double
+        package var cases: [String]
     }
 
-    var groups: [Group]
-    var tolerances: [Tolerance]
+    package var groups: [Group]
+    package var tolerances: [Tolerance]
 
     /// Reason by "suite/case".
-    var reasons: [String: String] {
+    package var reasons: [String: String] {
         var map: [String: String] = [:]
         for group in groups { for key in group.cases { map[key] = group.reason } }
         return map
     }
 
     /// (rtol, atol) by "suite/case", for the cases given one.
-    var looserTolerances: [String: (rtol: Double, atol: Double)] {
+    package var looserTolerances: [String: (rtol: Double, atol: Double)] {
         var map: [String: (rtol: Double, atol: Double)] = [:]
         for group in tolerances { for key in group.cases { map[key] = (group.rtol, group.atol) } }
         return map
     }
 
-    static func load() throws -> ConformanceSkips {
+    package static func load() throws -> ConformanceSkips {
         let url = TestPaths.repository.appendingPathComponent("Tools/conformance_skips.json")
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw DFCError("Tools/conformance_skips.json is missing")

@@ -1,5 +1,7 @@
+import TestSupport
 import Testing
-@testable import DeepFusion
+@testable import GraphIR
+@testable import GraphPasses
 
 /// Builds a small graph node by node; `finish` infers its shapes.
 struct GraphBuilder {
