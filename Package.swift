@@ -6,7 +6,10 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "dfc", targets: ["dfc"]),
-        .library(name: "DeepFusion", targets: ["DeepFusion"]),
+        .library(
+            name: "DeepFusion",
+            targets: ["GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "Compiler"]
+        ),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,21 +23,42 @@ let package = Package(
         ),
         // protoc-c output for proto/onnx-subset.proto (regenerate: make proto).
         .target(name: "CONNX", dependencies: ["CProtobufC"]),
+        // The graph IR: tensors, nodes, the closed op set, shape inference, NPY files.
+        .target(name: "GraphIR"),
+        // ONNX protobuf (and TensorProto files) -> graph IR; the only Swift that touches C.
+        .target(name: "ONNXImport", dependencies: ["GraphIR", "CONNX"]),
+        // Plain fp32 kernels that evaluate any graph: the oracle for passes and codegen.
+        .target(name: "ReferenceInterpreter", dependencies: ["GraphIR"]),
+        // The pass protocol, registry and manager, and the canonicalizing passes.
+        .target(name: "GraphPasses", dependencies: ["GraphIR", "ReferenceInterpreter"]),
         // The modeled accelerator: config, ISA, .dfx container, executor.
         .target(name: "Accelerator"),
-        // The compiler: ONNX import, graph IR, passes, reference interpreter.
-        .target(name: "DeepFusion", dependencies: ["CONNX", "Accelerator"]),
-        // The command line as a library, so tests can drive it.
+        // The compiler: fusion planning, memory layout, emission, the scheduling stages.
+        .target(name: "Compiler", dependencies: ["GraphIR", "Accelerator"]),
+        // The command line as a library, so tests can drive it; also the --verify oracle.
         .target(
             name: "DFCCommands",
             dependencies: [
-                "DeepFusion", "Accelerator",
+                "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "Compiler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "dfc", dependencies: ["DFCCommands"]),
-        .testTarget(name: "DeepFusionTests", dependencies: ["DeepFusion"]),
+
+        // Helpers the test targets share: repository paths, seeded data, tensor comparison, fixtures.
+        .target(name: "TestSupport", dependencies: ["GraphIR", "ONNXImport", "GraphPasses"]),
+        .testTarget(name: "GraphIRTests", dependencies: ["GraphIR", "ONNXImport", "GraphPasses", "TestSupport"]),
+        .testTarget(name: "ONNXImportTests", dependencies: ["GraphIR", "ONNXImport", "TestSupport"]),
+        .testTarget(name: "InterpreterTests", dependencies: ["GraphIR", "ONNXImport", "ReferenceInterpreter", "TestSupport"]),
+        .testTarget(
+            name: "GraphPassesTests",
+            dependencies: ["GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "TestSupport"]
+        ),
+        .testTarget(
+            name: "CompilerTests",
+            dependencies: ["GraphIR", "ONNXImport", "GraphPasses", "Accelerator", "Compiler", "DFCCommands", "TestSupport"]
+        ),
         .testTarget(name: "AcceleratorTests", dependencies: ["Accelerator"]),
-        .testTarget(name: "DFCCommandsTests", dependencies: ["DFCCommands", "DeepFusion"]),
+        .testTarget(name: "DFCCommandsTests", dependencies: ["DFCCommands", "GraphIR", "ONNXImport", "Accelerator"]),
     ]
 )

@@ -1,6 +1,8 @@
 import ArgumentParser
-import DeepFusion
+import Compiler
 import Foundation
+import GraphIR
+import ONNXImport
 
 /// `dfc compare`: do two tensor files hold the same values, within fp32 tolerance?
 struct Compare: ParsableCommand {

@@ -1,14 +1,20 @@
 import Accelerator
 import ArgumentParser
-import DeepFusion
+import Compiler
 import Foundation
+import GraphIR
+import GraphPasses
+import ONNXImport
 
 /// `dfc compile`: import an ONNX model, run the pass pipeline, and emit a
 /// `.dfx` program for the modeled accelerator.
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compile an ONNX model into a .dfx program.",
-        discussion: "Stages, in order: \(PassRegistry.stageNames.joined(separator: ", ")), then codegen.")
+        discussion: "Stages, in order: \(stageNames.joined(separator: ", ")), then codegen.")
+
+    /// Names `--dump-ir` accepts: the graph passes, then the scheduling stages codegen runs.
+    static let stageNames = PassRegistry.stageNames + Codegen.scheduleStages
 
     @Argument(help: "The ONNX model to compile.")
     var model: String
@@ -42,7 +48,8 @@ struct Compile: ParsableCommand {
     func run() throws {
         var options = CompileOptions()
         options.inputShapes = try Self.parseInputShapes(inputShapes)
-        let stages = try PassManager.dumpStages(from: dumpIR.flatMap { $0.split(separator: ",").map(String.init) })
+        let stages = try PassManager.dumpStages(from: dumpIR.flatMap { $0.split(separator: ",").map(String.init) },
+                                                valid: Self.stageNames)
         let config: AcceleratorConfig
         do { config = try AcceleratorConfig.resolve(accel, sram: sram) } catch {
             throw DFCError("--accel \(accel): \(error)")

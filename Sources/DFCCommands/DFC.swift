@@ -1,6 +1,7 @@
 import ArgumentParser
-import DeepFusion
+import Compiler
 import Foundation
+import GraphIR
 
 /// The `dfc` command: it only lists the subcommands.
 public struct DFC: ParsableCommand {

@@ -1,7 +1,8 @@
 import Accelerator
 import ArgumentParser
-import DeepFusion
+import Compiler
 import Foundation
+import GraphIR
 
 /// `dfc disasm`: print a .dfx program, one instruction per line with its ONNX nodes.
 struct Disasm: ParsableCommand {

@@ -1,7 +1,9 @@
 import Accelerator
 import ArgumentParser
-import DeepFusion
+import Compiler
 import Foundation
+import GraphIR
+import ONNXImport
 
 /// `dfc run`: execute a .dfx program on the modeled accelerator.
 struct Run: ParsableCommand {

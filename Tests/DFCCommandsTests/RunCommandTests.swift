@@ -1,6 +1,7 @@
 import Accelerator
-import DeepFusion
 import Foundation
+import GraphIR
+import ONNXImport
 import Testing
 @testable import DFCCommands
 

@@ -1,0 +1,177 @@
+import Accelerator
+import GraphIR
+
+/// Where one band of a band plan keeps each value: the slot of its buffer
+/// this band uses and the tiles of given rows in it.
+private struct BandSlots {
+    let plan: BandPlan
+    let graph: Graph
+    let index: Int
+    var need: [String: Range<Int>] { plan.needed[index] }
+    var previous: [String: Range<Int>]? { index > 0 ? plan.needed[index - 1] : nil }
+
+    /// The buffer that holds `value` (its concat's, for a part) and the channel offset in it.
+    func home(_ value: String) -> (owner: String, buffer: SRAMBuffer, channelOffset: Int) {
+        let b = plan.buffers[value]!
+        if let (owner, offset) = b.alias { return (owner, plan.buffers[owner]!, offset) }
+        return (value, b, 0)
+    }
+    func slot(_ b: SRAMBuffer, band: Int? = nil) -> Int { b.address + ((band ?? index) % b.slots) * DRAMPlan.align(b.slotBytes) }
+    func range(_ value: String) -> MemoryRange {
+        let (_, b, _) = home(value)
+        return .sram(slot(b), bytes: b.slotBytes)
+    }
+    /// Tensor rows `rows` of `value`, buffer columns from `column`, `width` wide.
+    func tile(_ value: String, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
+        let (owner, b, offset) = home(value)
+        let origin = need[owner]!.lowerBound
+        let channels = plan.buffers[value]!.alias == nil ? b.channels : graph.type(of: value)!.shape[1]
+        let address = slot(b) + 4 * (offset * b.rowWidth + (rows.lowerBound - origin) * b.rowStride + column)
+        return SRAMTile(addr: address, channels: channels, height: rows.count, width: width,
+                        channelStride: b.rowWidth, rowStride: b.rowStride)
+    }
+    func interior(_ value: String, rows: Range<Int>) -> SRAMTile {
+        let b = plan.buffers[value]!
+        return tile(value, rows: rows, column: b.marginLeft, width: b.width)
+    }
+}
+
+extension Emitter {
+    /// Emits a band plan: resident constants first, then per band the cached
+    /// halo's copies, the inputs' rows (with halo, zero-filled at the
+    /// borders), every layer on SRAM tiles, and the output's rows.
+    mutating func emitBands(_ group: BandPlan) throws {
+        let nodes = group.nodes.map { graph.nodes[$0] }
+        let names = nodes.map(\.name)
+        let resident = loadGroupConstants(nodes, names: names) { group.streamed[$0.name] == nil }
+        var streamTurn = 0
+        for (index, band) in group.bands.enumerated() {
+            let slots = BandSlots(plan: group, graph: graph, index: index)
+            if group.halo == .cache, index > 0 { emitHaloCopies(slots, names: names) }
+            emitBandInputs(slots, names: names)
+            for node in nodes {
+                let y = graph.type(of: node.outputs[0])!
+                let computed = group.computedRows(node.outputs[0], band: index, height: y.shape[2])
+                guard slots.need[node.outputs[0]] != nil, !computed.isEmpty else { continue }
+                try emitBandLayer(node, rows: computed, slots: slots, resident: resident, names: names, streamTurn: &streamTurn)
+            }
+            // The output's rows of this band (none in a warm-up band).
+            guard band.upperBound > 0 else { continue }
+            let y = location(group.output)
+            let b = group.buffers[group.output]!
+            let source = slots.interior(group.output, rows: band)
+            var t = TransferOp(tensorAt: y.address, shape: y.shape, origin: [0, 0, band.lowerBound, 0],
+                               counts: [1, b.channels, band.count, b.width], sramAddr: source.addr)
+            t.sramStrides = [0, b.rowWidth, b.rowStride, 1]
+            sequencer.emit(.store(t), reads: [slots.range(group.output)], writes: [y.range], nodes: names)
+        }
+    }
+
+    /// Cached halo: rows this band shares with the previous one move from
+    /// the other slot to the top of this band's slot (rows are outermost in
+    /// a band buffer, so kept rows are one contiguous block).
+    private mutating func emitHaloCopies(_ slots: BandSlots, names: [String]) {
+        guard let previous = slots.previous else { return }
+        for (owner, b) in slots.plan.buffers.sorted(by: { $0.key < $1.key }) where b.alias == nil {
+            guard let now = slots.need[owner], let before = previous[owner] else { continue }
+            let kept = before.upperBound - now.lowerBound
+            guard kept > 0 else { continue }
+            let shift = now.lowerBound - before.lowerBound
+            func rowsCopy(count: Int, from: Int, to: Int) -> CopyOp {
+                CopyOp(counts: [1, 1, count, b.rowStride], srcAddr: from, srcStrides: [0, 0, b.rowStride, 1],
+                       dstAddr: to, dstStrides: [0, 0, b.rowStride, 1])
+            }
+            if b.slots == 1 {
+                // One slot: the kept rows move up within it, in chunks no taller than
+                // the shift, so that each copy's source and destination are disjoint.
+                guard shift > 0 else { continue }
+                for first in stride(from: 0, to: kept, by: shift) {
+                    let copy = rowsCopy(count: min(shift, kept - first), from: b.address + 4 * (first + shift) * b.rowStride,
+                                        to: b.address + 4 * first * b.rowStride)
+                    sequencer.emit(.copy(copy), reads: [slots.range(owner)], writes: [slots.range(owner)], nodes: names)
+                }
+                continue
+            }
+            let source = slots.slot(b, band: slots.index - 1)
+            let copy = rowsCopy(count: kept, from: source + 4 * shift * b.rowStride, to: slots.slot(b))
+            sequencer.emit(.copy(copy), reads: [.sram(source, bytes: b.slotBytes)], writes: [slots.range(owner)], nodes: names)
+        }
+    }
+
+    /// Inputs: the rows this band needs (only the new ones when caching), borders zero-filled by LOAD.
+    private mutating func emitBandInputs(_ slots: BandSlots, names: [String]) {
+        for input in slots.plan.inputs {
+            let b = slots.plan.buffers[input]!
+            guard let wanted = slots.need[input] else { continue }
+            let rows = BandPlan.newRows(wanted, previous: slots.previous?[input], halo: slots.plan.halo)
+            guard !rows.isEmpty else { continue }
+            let t = paddedLoad(input, channels: 0..<b.channels, rows: rows, columns: -b.marginLeft..<(b.rowWidth - b.marginLeft),
+                               at: slots.slot(b) + 4 * (rows.lowerBound - wanted.lowerBound) * b.rowStride,
+                               strides: [0, b.rowWidth, b.rowStride, 1])
+            sequencer.emit(.load(t), reads: [location(input).range], writes: [slots.range(input)], nodes: names)
+        }
+    }
+
+    /// One layer's fresh rows `rows` of this band.
+    private mutating func emitBandLayer(_ node: Node, rows computed: Range<Int>, slots: BandSlots, resident: ResidentConstants,
+                                        names: [String], streamTurn: inout Int) throws {
+        let v = node.outputs[0], y = graph.type(of: v)!
+        let out = slots.interior(v, rows: computed)
+        func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange]) {
+            sequencer.emit(op, reads: reads, writes: writes, nodes: names)
+        }
+        guard node.kind.hasWindow else {
+            if node.kind == .concat { return }
+            try emitGroupElementwise(node, channels: 0..<y.shape[1], output: (out, slots.range(v)), resident: resident,
+                                     names: names) { (slots.interior($0, rows: computed), slots.range($0)) }
+            return
+        }
+        let r = try graph.reach(node)
+        let u = node.inputs[0], ub = slots.plan.buffers[u]!, x = graph.type(of: u)!
+        let rows = r.rows(computed)
+        let input = slots.tile(u, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
+        let window = PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3])
+        if node.kind == .conv, let block = slots.plan.streamed[node.name] {
+            // Blocks of output channels, each with its weights loaded into the other slot.
+            let weights = graph.initializers[node.inputs[1]]!
+            let perChannel = weights.count / weights.shape[0]
+            let bias = node.input(2).map { resident[$0]! }
+            for o0 in stride(from: 0, to: y.shape[1], by: block) {
+                let count = min(block, y.shape[1] - o0)
+                let address = slots.plan.streamBase + (streamTurn % 2) * slots.plan.streamSlot
+                streamTurn += 1
+                let dram = location(node.inputs[1])
+                let t = TransferOp(tensorAt: dram.address, shape: [weights.shape[0], perChannel], origin: [o0, 0],
+                                   counts: [count, perChannel], sramAddr: address)
+                emit(.load(t), reads: [.dram(dram.address, bytes: 4 * weights.count)], writes: [.sram(address, bytes: 4 * count * perChannel)])
+                var part = out
+                part.addr += 4 * o0 * out.channelStride
+                part.channels = count
+                var reads: [MemoryRange] = [slots.range(u), .sram(address, bytes: 4 * count * perChannel)]
+                if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
+                let op = ConvOp(input: input, output: part, weightAddr: address, biasAddr: bias.map { $0.address + 4 * o0 },
+                                kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw), groups: 1, window: window,
+                                activation: node.activation?.fused ?? .none)
+                emit(.conv(op), reads: reads, writes: [slots.range(v)])
+            }
+        } else if node.kind == .conv {
+            let w = resident[node.inputs[1]]!, bias = node.input(2).map { resident[$0]! }
+            var reads = [slots.range(u), .sram(w.address, bytes: 4 * w.count)]
+            if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
+            let op = ConvOp(input: input, output: out, weightAddr: w.address, biasAddr: bias?.address,
+                            kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
+                            groups: node.int("group", default: 1), window: window, activation: node.activation?.fused ?? .none)
+            emit(.conv(op), reads: reads, writes: [slots.range(v)])
+        } else {
+            let w = try WindowGeometry(node: node, spatial: Array(x.shape[2...]))
+            let countPads = node.kind == .averagePool && node.int("count_include_pad", default: 0) == 1
+                ? (w.padsBegin[0], w.padsBegin[1], w.padsEnd[0], w.padsEnd[1]) : (0, 0, 0, 0)
+            let op = PoolOp(node.kind == .maxPool ? .max : .avg, input: input, output: out, kernel: (r.kh, r.kw),
+                            stride: (r.sh, r.sw), dilation: (r.dh, r.dw), window: window, countPads: countPads)
+            emit(.pool(op), reads: [slots.range(u)], writes: [slots.range(v)])
+            if let activation = node.activation {
+                emit(.act(ActOp(input: out, output: out, activation: activation.fused)), reads: [slots.range(v)], writes: [slots.range(v)])
+            }
+        }
+    }
+}

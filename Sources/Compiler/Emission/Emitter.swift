@@ -1,0 +1,163 @@
+import Accelerator
+import Foundation
+import GraphIR
+import enum GraphIR.DType
+
+/// Turns a scheduled graph into instructions: every fusion group as its plan
+/// says (`emit(_:)` with a `GroupPlan`), every other layer on its own, reading
+/// its inputs from DRAM and writing its output to DRAM, tiled as well as the
+/// SRAM allows. The emitter decides nothing about the partition or a group's
+/// tiles; it only writes down what the plans say. Ops the accelerator lacks
+/// become HOST instructions.
+struct Emitter {
+    let graph: Graph
+    let config: AcceleratorConfig
+    let layout: ProgramLayout
+    var sequencer = Sequencer()
+    /// Per-layer rows, for reports and `--dump-ir`.
+    var layers: [Codegen.LayerReport] = []
+
+    init(graph: Graph, config: AcceleratorConfig, layout: ProgramLayout) {
+        (self.graph, self.config, self.layout) = (graph, config, layout)
+    }
+
+    var constantAddress: [String: Int] { layout.constants.addresses }
+    var plan: DRAMPlan { layout.memory }
+    func location(_ value: String) -> DRAMPlan.Location { layout.location(value) }
+
+    /// A program, its per-layer rows and its layout.
+    struct Built {
+        var program: Program
+        var layers: [Codegen.LayerReport]
+        var layout: ProgramLayout
+    }
+
+    /// The program of `graph` with these groups (none: layer by layer), laid
+    /// out with `layout` (whose DRAM plan must have been made for the same
+    /// groups). The caller has run `checkLowerable`.
+    static func build(_ graph: Graph, config: AcceleratorConfig, layout: ProgramLayout, groups: [GroupPlan]) throws -> Built {
+        var emitter = Emitter(graph: graph, config: config, layout: layout)
+        var groupAt: [Int: GroupPlan] = [:]
+        for group in groups { groupAt[group.nodes.lowerBound] = group }
+        var index = 0
+        while index < graph.nodes.count {
+            if let group = groupAt[index] {
+                try emitter.emit(group)
+                index = group.nodes.upperBound
+            } else {
+                try emitter.lower(graph.nodes[index])
+                index += 1
+            }
+        }
+        let program = Program(config: config, dramBytes: layout.end, constants: layout.constants.bytes,
+                              tensors: tensorInfos(graph, layout: layout),
+                              instructions: emitter.sequencer.instructions, debugNames: emitter.sequencer.debugNames)
+        return Built(program: program, layers: emitter.layers, layout: layout)
+    }
+
+    /// The named input and output tensors of the program.
+    static func tensorInfos(_ graph: Graph, layout: ProgramLayout) -> [TensorInfo] {
+        var tensors: [TensorInfo] = []
+        for input in graph.inputs {
+            let location = layout.memory.locations[input]!
+            tensors.append(TensorInfo(name: input, shape: location.shape, dtype: location.dtype.accelerator,
+                                      address: location.address, role: .input))
+        }
+        for output in graph.outputs {
+            let location = layout.location(output)
+            tensors.append(TensorInfo(name: output, shape: location.shape, dtype: location.dtype.accelerator,
+                                      address: location.address, role: .output))
+        }
+        return tensors
+    }
+
+    /// Ops the emitter knows how to lower; anything else is reported, all at once.
+    static func checkLowerable(_ graph: Graph) throws {
+        var problems: [String] = []
+        for node in graph.nodes {
+            if let reason = unlowerableReason(node, graph: graph) { problems.append("\(node.name) (\(node.opType)): \(reason)") }
+        }
+        for node in graph.nodes {
+            for output in node.outputs where !output.isEmpty && graph.type(of: output)?.count == 0 {
+                problems.append("\(node.name) (\(node.opType)): produces an empty tensor")
+            }
+        }
+        for value in graph.inputs + graph.outputs where graph.type(of: value)?.dtype == .int64 {
+            problems.append("\(value): int64 graph inputs and outputs are not supported on the accelerator")
+        }
+        guard problems.isEmpty else {
+            throw DFCError("cannot lower to the accelerator: \(problems.joined(separator: "; "))")
+        }
+    }
+
+    mutating func record(_ node: Node, engine: String, tiling: String, from start: Int) {
+        layers.append(Codegen.LayerReport(node: node.name, op: node.opType, engine: engine, tiling: tiling,
+                                          instructions: start..<sequencer.instructions.count))
+    }
+
+    mutating func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange], node: Node) {
+        sequencer.emit(op, reads: reads, writes: writes, nodes: [node.name])
+    }
+
+    /// Emits a fusion group as its plan says.
+    mutating func emit(_ group: GroupPlan) throws {
+        let start = sequencer.instructions.count
+        switch group {
+        case .bands(let plan): try emitBands(plan)
+        case .wholeMap(let plan): try emitWholeMap(plan)
+        }
+        let names = group.nodes.map { graph.nodes[$0].name }
+        let description = "fused \(names.count) layers, " + group.tileDescription(graph: graph)
+        layers.append(Codegen.LayerReport(node: names.joined(separator: "+"), op: "FusionGroup", engine: "fused",
+                                          tiling: description, instructions: start..<sequencer.instructions.count))
+    }
+
+    /// Emits one layer on its own.
+    mutating func lower(_ node: Node) throws {
+        let start = sequencer.instructions.count
+        switch node.kind.pattern {
+        case .convolution:
+            let tiling = try lowerConv(node)
+            record(node, engine: tiling.depthwise ? "vector" : "matrix", tiling: tiling.description, from: start)
+        case .window, .global:
+            let tiling = try lowerPool(node)
+            record(node, engine: "vector", tiling: tiling, from: start)
+        case .elementwise:
+            let tiling = try lowerElementwise(node)
+            record(node, engine: "vector", tiling: tiling, from: start)
+        case .fullyConnected:
+            let tiling = try lowerFullyConnected(node)
+            record(node, engine: "matrix", tiling: tiling, from: start)
+        case .dataMovement:
+            let tiling = try lowerDataMovement(node)
+            record(node, engine: tiling.isEmpty ? "view" : "load/store", tiling: tiling.isEmpty ? "in place" : tiling, from: start)
+        case .view:
+            try lowerView(node)
+            record(node, engine: "view", tiling: "shares its input's DRAM", from: start)
+        case .host:
+            try lowerHost(node)
+            record(node, engine: "host", tiling: "whole tensor in DRAM", from: start)
+        case .notLowered:
+            throw DFCError("node '\(node.name)' (\(node.opType)) cannot be lowered")
+        }
+    }
+}
+
+extension DType {
+    var accelerator: Accelerator.DType { self == .float32 ? .f32 : .i64 }
+}
+
+extension Activation {
+    /// The ISA's encoding of this activation.
+    var fused: FusedActivation {
+        switch self {
+        case .relu: return FusedActivation(.relu)
+        case .leakyRelu(let alpha): return FusedActivation(.leakyRelu, alpha: alpha)
+        case .clip(let low, let high): return FusedActivation(.clip, alpha: low, beta: high)
+        case .sigmoid: return FusedActivation(.sigmoid)
+        case .hardSigmoid(let alpha, let beta): return FusedActivation(.hardSigmoid, alpha: alpha, beta: beta)
+        case .hardSwish: return FusedActivation(.hardSwish)
+        case .tanh: return FusedActivation(.tanh)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import Accelerator
+import GraphIR
+
+/// A byte range of SRAM or DRAM that an instruction reads or writes.
+struct MemoryRange: Equatable {
+    enum Space { case sram, dram }
+    var space: Space
+    var start: Int
+    var end: Int
+
+    static func sram(_ start: Int, bytes: Int) -> MemoryRange { MemoryRange(space: .sram, start: start, end: start + bytes) }
+    static func dram(_ start: Int, bytes: Int) -> MemoryRange { MemoryRange(space: .dram, start: start, end: start + bytes) }
+
+    func overlaps(_ other: MemoryRange) -> Bool { space == other.space && start < other.end && other.start < end }
+    func covers(_ other: MemoryRange) -> Bool { space == other.space && start <= other.start && other.end <= end }
+}
+
+/// Collects instructions and derives their dependency tokens from the memory
+/// they touch: codegen states what each instruction reads and writes and
+/// never places a token by hand.
+///
+/// Each engine runs in program order, so only hazards across engines need
+/// tokens. An instruction must start after the newest earlier instruction on
+/// each other engine that wrote what it reads (RAW) or touched what it writes
+/// (WAR, WAW). Vector clocks record what each engine already knows has
+/// finished, directly or through a chain of tokens; only a hazard not yet
+/// covered costs a token (a wait here, a signal on the producer). Queues stay
+/// FIFO because both ends are added in program order.
+struct Sequencer {
+    private(set) var instructions: [Instruction] = []
+    private(set) var debugNames: [[String]] = []
+
+    private static let engineCount = Engine.allCases.count
+
+    /// Per access: the range, its newest writer and the readers since.
+    private struct Access {
+        var range: MemoryRange
+        var lastWriter: Int?
+        var readers: [Int]
+    }
+    private var accesses: [Access] = []
+    /// clocks[i][e]: the newest instruction of engine e known finished when i starts (i itself for its engine).
+    private var clocks: [[Int]] = []
+    /// The clock of each engine's newest instruction.
+    private var frontier = [[Int]](repeating: [Int](repeating: -1, count: engineCount), count: engineCount)
+    private var used = [Bool](repeating: false, count: engineCount)
+    private var pruned = false
+
+    /// Appends `op`, which reads `reads` and writes `writes`; returns its index.
+    @discardableResult
+    mutating func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange], nodes: [String]) -> Int {
+        let index = instructions.count
+        let engine = Int(op.engine.rawValue)
+        var after = [Int](repeating: -1, count: Self.engineCount)
+        func depend(on producer: Int?) {
+            guard let producer else { return }
+            let e = Int(instructions[producer].engine.rawValue)
+            after[e] = max(after[e], producer)
+        }
+        if pruned && !used[engine] {
+            // Records this engine might conflict with may be gone: order it after everything.
+            for e in 0..<Self.engineCount where used[e] { after[e] = max(after[e], frontier[e][e]) }
+        }
+        for access in accesses {
+            let readHit = reads.contains { $0.overlaps(access.range) }
+            let writeHit = writes.contains { $0.overlaps(access.range) }
+            if readHit || writeHit { depend(on: access.lastWriter) }
+            if writeHit { access.readers.forEach { depend(on: $0) } }
+        }
+        var clock = frontier[engine]
+        var wait: EngineSet = []
+        for source in 0..<Self.engineCount where source != engine {
+            let producer = after[source]
+            guard producer > clock[source] else { continue }
+            let sourceEngine = Engine(rawValue: UInt8(source))!
+            instructions[producer].signal.insert(EngineSet([op.engine]))
+            wait.insert(EngineSet([sourceEngine]))
+            for e in 0..<Self.engineCount { clock[e] = max(clock[e], clocks[producer][e]) }
+        }
+        clock[engine] = index
+        clocks.append(clock)
+        frontier[engine] = clock
+        used[engine] = true
+        instructions.append(Instruction(op, wait: wait, signal: []))
+        debugNames.append(nodes)
+        record(index, reads: reads, writes: writes)
+        return index
+    }
+
+    private mutating func record(_ index: Int, reads: [MemoryRange], writes: [MemoryRange]) {
+        for range in writes {
+            // A write that covers older records replaces them.
+            accesses.removeAll { range.covers($0.range) }
+            accesses.append(Access(range: range, lastWriter: index, readers: []))
+        }
+        for range in reads {
+            // A reader joins the record of exactly its range, or gets its own: joining a
+            // larger overlapping record would make later writes to other parts of it wait for this read.
+            if let i = accesses.lastIndex(where: { $0.range == range }) {
+                if accesses[i].readers.last != index { accesses[i].readers.append(index) }
+            } else {
+                accesses.append(Access(range: range, lastWriter: nil, readers: [index]))
+            }
+        }
+        for i in accesses.indices where accesses[i].readers.count > 8 {
+            // On one engine only the newest reader matters.
+            var newest: [Engine: Int] = [:]
+            for r in accesses[i].readers { newest[instructions[r].engine] = max(newest[instructions[r].engine] ?? -1, r) }
+            accesses[i].readers = newest.values.sorted()
+        }
+        if accesses.count > 128 { prune() }
+    }
+
+    /// Drops records no later instruction can need a token for: every engine
+    /// in use already knows their instructions finished.
+    private mutating func prune() {
+        func settled(_ producer: Int) -> Bool {
+            let s = Int(instructions[producer].engine.rawValue)
+            return (0..<Self.engineCount).allSatisfy { !used[$0] || frontier[$0][s] >= producer }
+        }
+        let before = accesses.count
+        accesses.removeAll { access in (access.lastWriter.map(settled) ?? true) && access.readers.allSatisfy(settled) }
+        if accesses.count < before { pruned = true }
+    }
+}

@@ -1,0 +1,67 @@
+import GraphIR
+
+/// A run of consecutive layers computed band by band: for each band of the
+/// group's output rows, the rows every layer needs are found by walking
+/// receptive fields backwards; only the group's inputs are loaded (with their
+/// halo), intermediates live and die in SRAM, only the output is stored. The
+/// overlap between neighbouring bands is recomputed or cached (see `Halo`).
+struct BandPlan {
+    /// How the rows neighbouring bands share (the halo) are obtained: reloaded
+    /// and recomputed, or cached, i.e. kept from the previous band and copied
+    /// from one buffer slot to the other, so that every input row is loaded
+    /// once and every intermediate row computed once.
+    enum Halo: String { case recompute, cache }
+    var halo: Halo
+    /// Indices into the graph's nodes, consecutive.
+    var nodes: Range<Int>
+    /// The one value that leaves the group.
+    var output: String
+    /// Activations the group reads from DRAM, in first-use order.
+    var inputs: [String]
+    /// Output rows per band.
+    var rows: Int
+    /// The bands, warm-up bands of virtual rows above the map (negative) first.
+    var bands: [Range<Int>]
+    /// Per band: the rows of every value the band needs (may reach into
+    /// padding, i.e. below 0 or past the height).
+    var needed: [[String: Range<Int>]]
+    /// SRAM layout: where each value's buffer is, its rows and row width.
+    var buffers: [String: SRAMBuffer]
+    /// Convolutions whose weights stream through SRAM in blocks of this many
+    /// output channels (once per band) instead of staying resident.
+    var streamed: [String: Int]
+    /// SRAM address of the two streaming slots, and the bytes of one (the largest block).
+    var streamBase: Int
+    var streamSlot: Int
+    /// SRAM bytes of the resident constants (weights and per-channel vectors), from address 0.
+    var weightBytes: Int
+    var sramBytes: Int
+    /// DRAM bytes the group moves: inputs with halo, weights once, output once.
+    var dramBytes: Int
+    var estimatedCycles: Int
+
+    var tileDescription: String {
+        let streaming = streamed.isEmpty ? "" : ", streaming "
+            + streamed.keys.sorted().map { "\($0) in blocks of \(streamed[$0]!)" }.joined(separator: ",")
+        let real = bands.filter { $0.upperBound > 0 }.count, warmUp = bands.count - real
+        let single = buffers.values.allSatisfy { $0.slots == 1 } && bands.count > 1 ? ", single-buffered" : ""
+        let warm = warmUp > 0 ? " after \(warmUp) warm-up band\(warmUp == 1 ? "" : "s")" : ""
+        return "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(single), SRAM \(sramBytes) B"
+    }
+
+    /// Rows of a value a band must produce itself: all it needs when
+    /// recomputing, only those past the previous band's when caching.
+    static func newRows(_ needed: Range<Int>, previous: Range<Int>?, halo: Halo) -> Range<Int> {
+        guard halo == .cache, let previous else { return needed }
+        let low = max(needed.lowerBound, previous.upperBound)
+        return low..<max(low, needed.upperBound)
+    }
+
+    /// Rows of `value` band `index` computes: the fresh rows inside the map.
+    func computedRows(_ value: String, band index: Int, height: Int) -> Range<Int> {
+        let previous = index > 0 ? needed[index - 1][value] : nil
+        let fresh = Self.newRows(needed[index][value] ?? 0..<0, previous: previous, halo: halo)
+        let low = max(0, fresh.lowerBound)
+        return low..<max(low, min(height, fresh.upperBound))
+    }
+}

@@ -1,0 +1,338 @@
+import Accelerator
+import GraphIR
+
+/// The layers of a band group and what every planning phase reads about them.
+private struct BandLayers {
+    let range: Range<Int>
+    let nodes: [Node]
+    let reaches: [Reach]
+    /// The one value that leaves the group, and the activations it reads from DRAM (first use first).
+    let output: String
+    let inputs: [String]
+    let produced: Set<String>
+    /// Values that live in another value's buffer: Concat parts in their
+    /// concat's (at a channel offset), in-place element-wise results in their operand's.
+    var alias: [String: (String, Int)] = [:]
+}
+
+/// Per value: the column margins its window readers need beyond the map.
+private typealias Margins = (left: [String: Int], right: [String: Int])
+
+extension PlanningContext {
+    /// Plans nodes[range] as one group with bands of `rows` output rows; nil
+    /// when it is not a valid group or does not fit the SRAM.
+    /// `maxSlots` 1 makes every buffer single: loads, stores and the cached
+    /// halo's copies then wait for the band before them (less SRAM, less overlap).
+    /// `checked`: the caller already knows `FusionRules.structureProblem` finds nothing.
+    func planBands(_ range: Range<Int>, rows: Int, halo: BandPlan.Halo, maxSlots: Int = 2,
+                   checked: Bool = false) throws -> BandPlan? {
+        guard checked || FusionRules.structureProblem(range, graph: graph, consumers: consumers) == nil else { return nil }
+        var layers = bandLayers(range)
+        guard let (bands, needed) = bandRows(layers, rows: rows, halo: halo) else { return nil }
+        let inPlace = inPlaceAliases(layers, needed: needed)
+        layers.alias.merge(inPlace) { old, _ in old }
+        let margins = columnMargins(layers)
+        guard var plan = allocateBandSRAM(layers, needed: needed, margins: margins, halo: halo, maxSlots: maxSlots) else {
+            return nil
+        }
+        plan.rows = rows
+        plan.bands = bands
+        plan.dramBytes = countBandBytes(layers, plan: plan)
+        plan.estimatedCycles = try estimateBandCycles(layers, plan: plan)
+        return plan
+    }
+
+    private func bandLayers(_ range: Range<Int>) -> BandLayers {
+        let nodes = range.map { graph.nodes[$0] }
+        let produced = Set(nodes.flatMap(\.outputs))
+        var inputs: [String] = []
+        for node in nodes {
+            for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil
+                && !produced.contains(input) && !inputs.contains(input) {
+                inputs.append(input)
+            }
+        }
+        var layers = BandLayers(range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
+                                inputs: inputs, produced: produced)
+        // Concat parts are written in place into the concat's buffer: they must be produced here and read only by it.
+        for node in nodes where node.kind == .concat {
+            var offset = 0
+            for part in node.inputs {
+                layers.alias[part] = (node.outputs[0], offset)
+                offset += graph.type(of: part)!.shape[1]
+            }
+        }
+        return layers
+    }
+
+    // MARK: - Rows per band (receptive fields walked backwards)
+
+    /// The bands (warm-up bands first when caching) and, per band, the rows
+    /// of every value it needs; nil when some band would need a row a buffer
+    /// already dropped or a value nothing reads.
+    private func bandRows(_ layers: BandLayers, rows: Int, halo: BandPlan.Halo)
+        -> (bands: [Range<Int>], needed: [[String: Range<Int>]])? {
+        let height = graph.type(of: layers.output)!.shape[2]
+        var bands = stride(from: 0, to: height, by: rows).map { $0..<min($0 + rows, height) }
+        var floors: [String: Int]?
+        if halo == .cache, let first = walk(layers, band: bands[0], previous: nil, floors: nil, halo: halo) {
+            // Warm-up bands of virtual rows above the map fill the pipeline one
+            // window step at a time, so no band computes more of a value than
+            // the steady state does (the first band would otherwise hold every
+            // layer's lookahead at once, and size every buffer by it).
+            let lookahead = zip(layers.nodes, layers.reaches).reduce(0) { total, pair in
+                guard pair.0.kind.hasWindow else { return total }
+                return total + max(0, (pair.1.kh - 1) * pair.1.dh - pair.1.padTop)
+            }
+            let warmUp = ceilDiv(lookahead, rows)
+            bands = stride(from: -warmUp * rows, to: 0, by: rows).map { $0..<($0 + rows) } + bands
+            floors = first.mapValues { min(0, $0.lowerBound) }
+        }
+        var needed: [[String: Range<Int>]] = []
+        for band in bands {
+            let previous = needed.last
+            guard var need = walk(layers, band: band, previous: previous, floors: floors, halo: halo) else { return nil }
+            // A value nothing reads in this band keeps what it holds.
+            if let previous {
+                for (value, held) in previous where need[value] == nil { need[value] = held }
+                // Rows dropped from a buffer are never read again: every window only moves down.
+                for (value, rows) in need {
+                    if let held = previous[value], rows.lowerBound < held.lowerBound { return nil }
+                }
+            }
+            needed.append(need)
+        }
+        return (bands, needed)
+    }
+
+    /// Rows one band needs of every value, walking the group backwards.
+    /// When caching, a band computes only the rows of each value past those
+    /// earlier bands computed, so it reads only what those fresh rows need:
+    /// a buffer holds the rows read in this band (kept ones and fresh ones).
+    /// `requests` are virtual rows above the map (warm-up bands): they hold
+    /// no data, but the rows of the map their windows reach are needed.
+    private func walk(_ layers: BandLayers, band: Range<Int>, previous: [String: Range<Int>]?, floors: [String: Int]?,
+                      halo: BandPlan.Halo) -> [String: Range<Int>]? {
+        var need: [String: Range<Int>] = [:], requests: [String: Range<Int>] = [:]
+        if band.upperBound > 0 { need[layers.output] = band } else { requests[layers.output] = band }
+        func add(_ rows: Range<Int>, to value: String, in map: inout [String: Range<Int>]) {
+            guard !rows.isEmpty else { return }
+            map[value] = map[value].map { min($0.lowerBound, rows.lowerBound)..<max($0.upperBound, rows.upperBound) } ?? rows
+        }
+        for (node, reach) in zip(layers.nodes, layers.reaches).reversed() {
+            let v = node.outputs[0]
+            let window = node.kind.hasWindow
+            let inputs = node.inputs.filter { !$0.isEmpty && graph.initializers[$0] == nil }
+            if let request = requests[v] {
+                let reached = window ? reach.rows(request) : request
+                for input in inputs {
+                    let floor = floors?[input] ?? 0
+                    add(max(floor, reached.lowerBound)..<max(floor, reached.upperBound), to: input, in: &need)
+                    let above = min(floor, reached.upperBound)
+                    if above > reached.lowerBound { add(reached.lowerBound..<above, to: input, in: &requests) }
+                }
+            }
+            // Nothing reads v in this band: it computes nothing new (its rows are kept below).
+            guard let want = need[v] else {
+                if previous?[v] != nil || band.upperBound <= 0 || requests[v] != nil { continue }
+                return nil
+            }
+            let h = graph.type(of: v)!.shape[2]
+            let fresh = BandPlan.newRows(want, previous: previous?[v], halo: halo)
+            let computed = max(0, fresh.lowerBound)..<max(max(0, fresh.lowerBound), min(h, fresh.upperBound))
+            guard !computed.isEmpty else { continue }
+            let from = window ? reach.rows(computed) : computed
+            for input in inputs { add(from, to: input, in: &need) }
+        }
+        return need
+    }
+
+    // MARK: - SRAM
+
+    /// Element-wise layers write in place over an operand only they read,
+    /// when both hold the same rows in every band: one buffer instead of two.
+    private func inPlaceAliases(_ layers: BandLayers, needed: [[String: Range<Int>]]) -> [String: (String, Int)] {
+        var alias = layers.alias
+        var inPlace: [String: (String, Int)] = [:]
+        for (index, node) in zip(layers.range, layers.nodes) where node.kind.isGroupElementwise {
+            let v = node.outputs[0]
+            guard alias[v] == nil, !graph.outputs.contains(v) else { continue }
+            for u in node.inputs where layers.produced.contains(u) && graph.type(of: u)?.shape == graph.type(of: v)?.shape {
+                let root = inPlace[u] != nil ? alias[u]!.0 : u
+                guard alias[u] == nil || inPlace[u] != nil, consumers[u] == [index],
+                      needed.allSatisfy({ $0[root] == $0[v] }) else { continue }
+                alias[v] = (root, 0)
+                inPlace[v] = (root, 0)
+                break
+            }
+        }
+        return inPlace
+    }
+
+    /// Column margins each value needs for its conv/pool readers; parts share their concat's.
+    private func columnMargins(_ layers: BandLayers) -> Margins {
+        var left: [String: Int] = [:], right: [String: Int] = [:]
+        for (node, reach) in zip(layers.nodes, layers.reaches) where node.kind.hasWindow {
+            let u = node.inputs[0], wu = graph.type(of: u)!.shape[3], wo = graph.type(of: node.outputs[0])!.shape[3]
+            left[u] = max(left[u] ?? 0, reach.padLeft)
+            right[u] = max(right[u] ?? 0, reach.cols(outputWidth: wo) - reach.padLeft - wu)
+        }
+        for (part, (whole, _)) in layers.alias {
+            left[whole] = max(left[whole] ?? 0, left[part] ?? 0)
+            right[whole] = max(right[whole] ?? 0, right[part] ?? 0)
+        }
+        return (left, right)
+    }
+
+    /// SRAM: resident weights and channel vectors, then one buffer per value.
+    /// Per-channel vectors are always resident; convolution weights are
+    /// resident too unless that does not fit, in which case the largest
+    /// convolutions stream blocks of output channels through two slots, once
+    /// per band. Nil when nothing fits. Fills the plan's layout fields only.
+    private func allocateBandSRAM(_ layers: BandLayers, needed: [[String: Range<Int>]], margins: Margins,
+                                  halo: BandPlan.Halo, maxSlots: Int) -> BandPlan? {
+        let values = layers.inputs + layers.nodes.map { $0.outputs[0] }
+        var bufferBytes = 0
+        var shapes: [String: (rows: Int, slots: Int)] = [:]
+        for value in values where layers.alias[value] == nil {
+            let t = graph.type(of: value)!
+            let maxRows = max(1, needed.map { $0[value]?.count ?? 0 }.max() ?? 0)
+            let sharing = [value] + layers.alias.filter { $0.value.0 == value }.map(\.key)
+            let double = halo == .cache || layers.inputs.contains(value) || sharing.contains(layers.output)
+            let slots = min(maxSlots, double ? 2 : 1)
+            let rowWidth = max(0, margins.left[value] ?? 0) + t.shape[3] + max(0, margins.right[value] ?? 0)
+            bufferBytes += DRAMPlan.align(4 * t.shape[1] * maxRows * rowWidth) * slots
+            shapes[value] = (maxRows, slots)
+        }
+        guard let weights = streamedWeights(layers.nodes, bufferBytes: bufferBytes) else { return nil }
+        var buffers: [String: SRAMBuffer] = [:]
+        var cursor = weights.streamBase + weights.streamRegion
+        for value in values where layers.alias[value] == nil {
+            let t = graph.type(of: value)!
+            let (maxRows, slots) = shapes[value]!
+            let buffer = SRAMBuffer(address: cursor, slots: slots, channels: t.shape[1], rows: maxRows,
+                                    marginLeft: max(0, margins.left[value] ?? 0), width: t.shape[3], height: t.shape[2],
+                                    marginRight: max(0, margins.right[value] ?? 0), alias: nil)
+            cursor += DRAMPlan.align(buffer.slotBytes) * slots
+            buffers[value] = buffer
+        }
+        for (part, (whole, offset)) in layers.alias {
+            var buffer = buffers[whole]!
+            buffer.alias = (whole, offset)
+            buffer.channels = graph.type(of: part)!.shape[1]
+            buffers[part] = buffer
+        }
+        guard cursor <= config.sramBytes else { return nil }
+        return BandPlan(halo: halo, nodes: layers.range, output: layers.output, inputs: layers.inputs, rows: 0, bands: [],
+                        needed: needed, buffers: buffers, streamed: weights.streamed, streamBase: weights.streamBase,
+                        streamSlot: weights.streamRegion / 2, weightBytes: weights.residentBytes, sramBytes: cursor, dramBytes: 0, estimatedCycles: 0)
+    }
+
+    /// Which convolutions stream their weights, in blocks of how many output
+    /// channels, so that resident constants, the two streaming slots and
+    /// `bufferBytes` of buffers fit; nil when no choice fits.
+    private func streamedWeights(_ nodes: [Node], bufferBytes: Int)
+        -> (streamed: [String: Int], residentBytes: Int, streamBase: Int, streamRegion: Int)? {
+        let vectorBytes = groupVectorBytes(nodes)
+        let convs = nodes.filter { $0.kind == .conv }
+        func weightSize(_ node: Node) -> Int { DRAMPlan.align(4 * graph.initializers[node.inputs[1]]!.count) }
+        var streamed: [String: Int] = [:]
+        func blockBytes(_ node: Node, _ block: Int) -> Int {
+            let w = graph.initializers[node.inputs[1]]!
+            return DRAMPlan.align(4 * block * (w.count / w.shape[0]))
+        }
+        func residentBytes() -> Int { convs.filter { streamed[$0.name] == nil }.reduce(vectorBytes) { $0 + weightSize($1) } }
+        func streamRegion() -> Int {
+            streamed.map { name, block in 2 * blockBytes(convs.first { $0.name == name }!, block) }.max() ?? 0
+        }
+        while residentBytes() + streamRegion() + bufferBytes > config.sramBytes {
+            // Stream the largest resident convolution in the widest blocks that fit.
+            guard let largest = convs.filter({ streamed[$0.name] == nil && $0.int("group", default: 1) == 1 })
+                    .max(by: { weightSize($0) < weightSize($1) }) else { return nil }
+            let cout = graph.initializers[largest.inputs[1]]!.shape[0]
+            streamed[largest.name] = cout
+            let room = config.sramBytes - bufferBytes - residentBytes()
+            var block = cout
+            // Blocks fill the matrix unit's lanes when they can; narrower ones only to fit.
+            while block > 8 && streamRegion() > room {
+                let lanes = block > config.matrixOutputLanes ? config.matrixOutputLanes : 8
+                block = max(8, (block / 2 + lanes - 1) / lanes * lanes)
+                streamed[largest.name] = block
+            }
+            if streamRegion() > room && convs.allSatisfy({ streamed[$0.name] != nil || $0.int("group", default: 1) != 1 }) {
+                return nil
+            }
+        }
+        let resident = residentBytes()
+        return (streamed, resident, DRAMPlan.align(resident), streamRegion())
+    }
+
+    // MARK: - Cost
+
+    /// Exact DRAM bytes: input rows inside the tensor per band, weights once
+    /// (streamed weights once per band that computes their layer), output once.
+    private func countBandBytes(_ layers: BandLayers, plan: BandPlan) -> Int {
+        var dram = 0
+        for (index, need) in plan.needed.enumerated() {
+            let previous = index > 0 ? plan.needed[index - 1] : nil
+            for input in layers.inputs {
+                let t = graph.type(of: input)!
+                let r = BandPlan.newRows(need[input] ?? 0..<0, previous: previous?[input], halo: plan.halo)
+                let valid = max(0, min(t.shape[2], r.upperBound) - max(0, r.lowerBound))
+                dram += 4 * t.shape[1] * valid * t.shape[3]
+            }
+        }
+        for node in layers.nodes {
+            let h = graph.type(of: node.outputs[0])!.shape[2]
+            let computingBands = plan.needed.indices.filter { !plan.computedRows(node.outputs[0], band: $0, height: h).isEmpty }.count
+            for (i, input) in node.inputs.enumerated() where !input.isEmpty {
+                guard let t = graph.initializers[input] else { continue }
+                dram += 4 * t.count * (i == 1 && plan.streamed[node.name] != nil ? computingBands : 1)
+            }
+            if node.kind == .batchNormalization { dram += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1] }
+        }
+        return dram + 4 * graph.type(of: layers.output)!.count
+    }
+
+    /// A quick cycle estimate, the busiest of the matrix unit, the vector
+    /// unit and the DRAM channel over all bands (see `CostModel`); the
+    /// planner then simulates the finalists for their real cycles.
+    private func estimateBandCycles(_ layers: BandLayers, plan: BandPlan) throws -> Int {
+        var work = CostModel.Work()
+        let geometries = try layers.nodes.map { $0.kind == .conv ? try graph.convGeometry($0) : nil }
+        for index in plan.needed.indices {
+            if plan.halo == .cache, index > 0 {
+                let (need, previous) = (plan.needed[index], plan.needed[index - 1])
+                for (value, buffer) in plan.buffers where buffer.alias == nil {
+                    let kept = max(0, (previous[value]?.upperBound ?? 0) - (need[value]?.lowerBound ?? 0))
+                    work.vector += config.vectorCycles(elements: buffer.channels * kept * buffer.rowWidth)
+                }
+            }
+            for (k, node) in layers.nodes.enumerated() {
+                let y = graph.type(of: node.outputs[0])!
+                let rows = plan.computedRows(node.outputs[0], band: index, height: y.shape[2]).count
+                switch node.kind {
+                case .conv: work.add(conv: geometries[k]!, outputRows: rows, config: config)
+                case .concat: break
+                default: work.vector += config.vectorCycles(elements: y.shape[1] * rows * y.shape[3] * 2)
+                }
+            }
+        }
+        let transfers = plan.bands.count * (layers.inputs.count + 1) + layers.nodes.count
+        return work.overlapped(dramBytes: plan.dramBytes, transfers: transfers, setupShare: 4, config: config)
+    }
+
+    /// SRAM bytes of a group's biases and per-channel vectors (always resident).
+    func groupVectorBytes(_ nodes: [Node]) -> Int {
+        var bytes = 0
+        for node in nodes {
+            let channels = graph.type(of: node.outputs[0])!.shape[1]
+            if let bias = node.kind == .conv ? node.input(2) : nil { bytes += DRAMPlan.align(4 * graph.initializers[bias]!.count) }
+            if node.kind == .batchNormalization { bytes += 2 * DRAMPlan.align(4 * channels) }
+            if node.kind == .add || node.kind == .sub || node.kind == .mul {
+                bytes += node.inputs.filter { graph.initializers[$0] != nil }.count * DRAMPlan.align(4 * channels)
+            }
+        }
+        return bytes
+    }
+}

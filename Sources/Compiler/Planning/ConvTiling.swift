@@ -1,0 +1,172 @@
+import Accelerator
+import GraphIR
+
+/// How one convolution layer is tiled: bands of output rows, blocks of
+/// output channels (each block a unit of work with its weights), blocks of
+/// input channels accumulated into the same output tile, and the loop order.
+struct ConvTiling: CustomStringConvertible {
+    enum Order {
+        /// For each output-channel block, stream the input bands (weights stay put).
+        case weightsOuter
+        /// For each input band, run every output-channel block (input stays put).
+        case inputOuter
+    }
+
+    /// One block of output channels with the input-channel blocks it sums.
+    struct Unit {
+        var outputs: Range<Int>
+        var inputs: [Range<Int>]
+        /// CONV's groups field for this unit (channels, when depthwise).
+        var convGroups: Int
+        /// Weight channel range along the weight's second axis, per input block.
+        var weightInputs: [Range<Int>]
+    }
+
+    var rows: Int
+    var coutBlock: Int
+    var cinBlock: Int
+    var order: Order
+    /// Whether each unit's weights (all its input blocks) are loaded once.
+    var weightsResident: Bool
+    var depthwise: Bool
+    var units: [Unit]
+    var sramBytes: Int
+    var dramBytes: Int
+    var estimatedCycles: Int
+
+    var description: String {
+        let orderText = order == .weightsOuter ? "weights-outer" : "input-outer"
+        return "rows \(rows), cout block \(coutBlock), cin block \(cinBlock), \(orderText), weights \(weightsResident ? "resident" : "streamed"), SRAM \(sramBytes) B"
+    }
+
+    static func units(_ g: ConvGeometry, coutBlock: Int, cinBlock: Int) -> [Unit] {
+        func split(_ range: Range<Int>, _ size: Int) -> [Range<Int>] {
+            stride(from: range.lowerBound, to: range.upperBound, by: size).map { $0..<min($0 + size, range.upperBound) }
+        }
+        if g.groups == 1 {
+            let ins = split(0..<g.cin, cinBlock)
+            return split(0..<g.cout, coutBlock).map { Unit(outputs: $0, inputs: ins, convGroups: 1, weightInputs: ins) }
+        }
+        if g.depthwise {
+            return split(0..<g.cout, coutBlock).map { Unit(outputs: $0, inputs: [$0], convGroups: $0.count, weightInputs: [0..<1]) }
+        }
+        var result: [Unit] = []
+        for group in 0..<g.groups {
+            let ins = group * g.cinPerGroup..<(group + 1) * g.cinPerGroup
+            for outputs in split(group * g.coutPerGroup..<(group + 1) * g.coutPerGroup, coutBlock) {
+                result.append(Unit(outputs: outputs, inputs: [ins], convGroups: 1, weightInputs: [0..<g.cinPerGroup]))
+            }
+        }
+        return result
+    }
+
+    /// The tiling with the least DRAM traffic (then the fewest estimated
+    /// cycles) that fits `config`'s SRAM, or nil when nothing fits.
+    static func best(_ g: ConvGeometry, hasBias: Bool, config: AcceleratorConfig) -> ConvTiling? {
+        let lanes = config.matrixOutputLanes
+        func blockSizes(_ total: Int) -> [Int] {
+            var sizes = [total]
+            var b = lanes
+            while b < total { sizes.append(b); b *= 2 }
+            // Narrower blocks waste matrix lanes; they only help a layer fit.
+            if total > 8 { sizes += [8, 16].filter { $0 < total && $0 < lanes } }
+            return sizes
+        }
+        let coutChoices = g.depthwise ? blockSizes(g.cout) : blockSizes(g.coutPerGroup)
+        let cinChoices = g.groups == 1 ? blockSizes(g.cin) : [g.cinPerGroup]
+        var rowChoices: Set<Int> = []
+        for bands in 1...g.ho { rowChoices.insert((g.ho + bands - 1) / bands) }
+        var candidates: [ConvTiling] = []
+        let rowsTried = rowChoices.sorted(by: >)
+        // Input rows inside the tensor, summed over the bands, per band height.
+        var validRows: [Int: Int] = [:]
+        for rows in rowsTried {
+            validRows[rows] = stride(from: 0, to: g.ho, by: rows).reduce(0) { $0 + g.validRows(band: $1, rows: min(rows, g.ho - $1)) }
+        }
+        for cb in coutChoices {
+            for kb in cinChoices {
+                let units = Self.units(g, coutBlock: cb, cinBlock: kb)
+                let work = UnitWork(units, config: config)
+                for rows in rowsTried {
+                    for order in [Order.weightsOuter, .inputOuter] {
+                        if order == .inputOuter && (g.groups != 1 || kb != g.cin) { continue }
+                        for resident in [true, false] {
+                            if let candidate = evaluate(g, units: units, work: work, rows: rows, validRows: validRows[rows]!, cb: cb, kb: kb,
+                                                        order: order, resident: resident, hasBias: hasBias, config: config) {
+                                candidates.append(candidate)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Least traffic first; among tilings within 2% of it, the fewest cycles
+        // (a slightly larger halo is worth filling the matrix unit's lanes).
+        guard let fewestBytes = candidates.map(\.dramBytes).min() else { return nil }
+        let near = candidates.filter { $0.dramBytes * 100 <= fewestBytes * 102 }
+        return near.min { ($0.estimatedCycles, $0.dramBytes) < ($1.estimatedCycles, $1.dramBytes) }
+    }
+
+    /// SRAM need, exact DRAM bytes and a cycle estimate of one candidate.
+    /// What the cost of a set of units needs, computed once per block choice.
+    struct UnitWork {
+        /// Widest input block; input channels summed over units and blocks; input blocks; matrix passes per output position.
+        var maxIn = 0, inputChannels = 0, inputBlocks = 0, lanePasses = 0
+        init(_ units: [Unit], config: AcceleratorConfig) {
+            for unit in units {
+                for range in unit.inputs {
+                    maxIn = max(maxIn, range.count)
+                    inputChannels += range.count
+                    inputBlocks += 1
+                    lanePasses += config.matrixCycles(inputChannels: range.count, outputChannels: unit.outputs.count, positions: 1)
+                }
+            }
+        }
+    }
+
+    static func evaluate(_ g: ConvGeometry, units: [Unit], work: UnitWork, rows: Int, validRows: Int, cb: Int, kb: Int, order: Order,
+                         resident: Bool, hasBias: Bool, config: AcceleratorConfig) -> ConvTiling? {
+        let khw = g.kh * g.kw
+        let weightCinPerUnit = g.depthwise ? 1 : (g.groups == 1 ? g.cin : g.cinPerGroup)
+        let maxIn = work.maxIn
+        let inputTile = 4 * maxIn * g.inputRows(rows) * g.inputCols
+        let weightBlock = 4 * cb * (g.depthwise ? 1 : min(kb, weightCinPerUnit)) * khw
+        let weightsAll = 4 * cb * weightCinPerUnit * khw
+        let weightRegion = resident ? weightsAll : 2 * weightBlock
+        let outputTile = 4 * cb * rows * g.wo
+        let bias = hasBias ? 4 * cb : 0
+        let sram = 2 * inputTile + weightRegion + bias + 2 * outputTile
+        guard sram <= config.sramBytes else { return nil }
+        // Resident weights only matter when there is more than one input block to hold.
+        if resident && order == .inputOuter && units.count > 1 { return nil }
+
+        let bandCount = (g.ho + rows - 1) / rows
+        // Every unit reads each of its input blocks' valid rows once per band.
+        var inputBytes = g.n * 4 * work.inputChannels * validRows * g.validCols
+        if order == .inputOuter {
+            inputBytes = g.n * 4 * g.cin * validRows * g.validCols
+        }
+        let weightTotal = 4 * g.cout * weightCinPerUnit * khw
+        let biasTotal = hasBias ? 4 * g.cout : 0
+        let weightTraffic: Int
+        switch (order, resident) {
+        case (.weightsOuter, true): weightTraffic = weightTotal
+        case (.weightsOuter, false), (.inputOuter, false): weightTraffic = weightTotal * g.n * bandCount
+        case (.inputOuter, true): weightTraffic = weightTotal
+        }
+        let outputBytes = 4 * g.n * g.cout * g.ho * g.wo
+        let biasTraffic = order == .inputOuter && !resident ? biasTotal * g.n * bandCount : biasTotal
+        let dram = inputBytes + weightTraffic + biasTraffic + outputBytes
+        // Cycles: the busiest of DMA channel and compute, half of each transfer's setup exposed.
+        let transfers = g.n * bandCount * work.inputBlocks * (resident ? 1 : 2) + g.n * bandCount * units.count
+        var engines = CostModel.Work()
+        if g.depthwise {
+            engines.vector = config.vectorCycles(elements: g.n * g.cout * g.ho * g.wo * khw)
+        } else {
+            engines.matrix = work.lanePasses * g.n * g.ho * g.wo * khw
+        }
+        let cycles = engines.overlapped(dramBytes: dram, transfers: transfers, setupShare: 2, config: config)
+        return ConvTiling(rows: rows, coutBlock: cb, cinBlock: kb, order: order, weightsResident: resident,
+                          depthwise: g.depthwise, units: units, sramBytes: sram, dramBytes: dram, estimatedCycles: cycles)
+    }
+}

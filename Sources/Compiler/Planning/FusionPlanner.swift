@@ -1,0 +1,192 @@
+import Accelerator
+import GraphIR
+
+/// The partition the planner chose: groups and single layers in node
+/// order, each with its layer-by-layer cost and why it ends where it does.
+struct FusionPlan {
+    struct Segment {
+        var nodes: Range<Int>
+        /// Nil for a layer compiled on its own.
+        var group: GroupPlan?
+        var layerByLayerBytes: Int
+        var layerByLayerCycles: Int
+        var end: String
+    }
+    var segments: [Segment]
+    var groups: [GroupPlan] { segments.compactMap(\.group) }
+}
+
+/// Chooses fusion groups by dynamic programming over contiguous intervals of
+/// the node order (every such interval is convex): the cheapest partition in
+/// DRAM bytes, with each single layer costed by its best layer-by-layer
+/// schedule, so the result is never worse than layer by layer.
+enum FusionPlanner {
+    /// Longest run of nodes one group may hold.
+    static let maxGroupLength = 16
+
+    /// `explain`: also say why each segment ends where it does (for `--dump-ir=fuse` and `--report`).
+    static func plan(_ context: PlanningContext, layerByLayer: (Program, [Codegen.LayerReport]),
+                     explain: Bool = true) throws -> FusionPlan {
+        let graph = context.graph
+        let (bytes, cycles) = layerCosts(graph, layerByLayer: layerByLayer)
+        let n = graph.nodes.count
+        let fusible = graph.nodes.map { FusionRules.fusible($0, graph: graph) }
+        var best = [Int](repeating: 0, count: n + 1)
+        var choice = [GroupPlan?](repeating: nil, count: n + 1)
+        for j in 1...max(1, n) where n > 0 {
+            best[j] = best[j - 1] + bytes[j - 1]
+            // Starts of groups ending at j, longest last.
+            var starts: [Int] = []
+            for i in stride(from: j - 2, through: max(0, j - maxGroupLength), by: -1) {
+                guard fusible[i] else { break }
+                starts.append(i)
+            }
+            // Each start's pick is independent given the budget before any of them
+            // improves best[j] (a looser budget only costs work), so they run on all
+            // cores; combining them in order then gives what a sequential search gives.
+            let budget = best[j]
+            let prefix = best
+            let picks = try context.map(starts) { i -> GroupPlan? in
+                let singleCycles = cycles[i..<j].reduce(0, +)
+                // Cheapest in bytes first; among plans of equal bytes the fastest
+                // (timing model) that is no slower than its layers wins.
+                var chosen: GroupPlan?
+                for var group in try candidates(i..<j, context: context, budget: budget - prefix[i]) {
+                    guard prefix[i] + group.dramBytes < budget, chosen.map({ $0.dramBytes == group.dramBytes }) ?? true else { break }
+                    group.estimatedCycles = try context.simulatedCycles(group)
+                    guard group.estimatedCycles <= min(singleCycles, chosen?.estimatedCycles ?? .max) else { continue }
+                    chosen = group
+                }
+                return chosen
+            }
+            for (i, pick) in zip(starts, picks) {
+                if let pick, best[i] + pick.dramBytes < best[j] {
+                    best[j] = best[i] + pick.dramBytes
+                    choice[j] = pick
+                }
+            }
+        }
+        // The partition, walked back from the end; single layers between groups are their own segments.
+        var segments: [FusionPlan.Segment] = []
+        var j = n
+        while j > 0 {
+            let range = choice[j].map { $0.nodes } ?? (j - 1)..<j
+            segments.append(FusionPlan.Segment(nodes: range, group: choice[j], layerByLayerBytes: bytes[range].reduce(0, +),
+                                               layerByLayerCycles: cycles[range].reduce(0, +), end: ""))
+            j = range.lowerBound
+        }
+        segments.reverse()
+        // Why each segment ends where it does.
+        guard explain else { return FusionPlan(segments: segments) }
+        let ends = try context.map(Array(segments.indices)) { k in
+            try endReason(segments[k].nodes, context: context, best: best, cycles: cycles)
+        }
+        for k in segments.indices { segments[k].end = ends[k] }
+        return FusionPlan(segments: segments)
+    }
+
+    /// Per-node DRAM bytes and cycles of the layer-by-layer program (a
+    /// layer's cycles run from its first instruction's start to its last one's end).
+    static func layerCosts(_ graph: Graph, layerByLayer: (Program, [Codegen.LayerReport])) -> (bytes: [Int], cycles: [Int]) {
+        let (program, layers) = layerByLayer
+        let config = program.config
+        let schedule = config.schedule(program.instructions, constantsBytes: program.constants.count).schedule
+        var bytes = [Int](repeating: 0, count: graph.nodes.count), cycles = bytes
+        var indexOf: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() { indexOf[node.name] = i }
+        for layer in layers {
+            guard let i = indexOf[layer.node] else { continue }
+            for k in layer.instructions {
+                let cost = config.cost(of: program.instructions[k], constantsBytes: program.constants.count)
+                bytes[i] += cost.dramReadBytes + cost.dramWriteBytes
+            }
+            if !layer.instructions.isEmpty {
+                cycles[i] = schedule[layer.instructions].map(\.end).max()! - schedule[layer.instructions.lowerBound].start
+            }
+        }
+        return (bytes, cycles)
+    }
+
+    /// Why the segment nodes[range] of the chosen partition does not take in the next layer.
+    static func endReason(_ range: Range<Int>, context: PlanningContext, best: [Int], cycles: [Int]) throws -> String {
+        let graph = context.graph
+        let n = graph.nodes.count
+        guard range.upperBound < n else { return "end of the graph" }
+        let next = graph.nodes[range.upperBound]
+        guard FusionRules.fusible(next, graph: graph) else {
+            return "next layer \(next.name) cannot be fused (\(FusionRules.notFusibleReason(next, graph: graph)))"
+        }
+        let last = graph.nodes[range.upperBound - 1]
+        guard FusionRules.fusible(last, graph: graph) else {
+            return "\(last.name) cannot be fused (\(FusionRules.notFusibleReason(last, graph: graph)))"
+        }
+        guard range.count < maxGroupLength else { return "a group holds at most \(maxGroupLength) layers" }
+        let extended = range.lowerBound..<(range.upperBound + 1)
+        if let problem = FusionRules.structureProblem(extended, graph: graph, consumers: context.consumers) {
+            return "\(next.name) cannot join: \(problem)"
+        }
+        let plans = try candidates(extended, context: context)
+        guard let cheapest = plans.first else {
+            return "no tiling of the group with \(next.name) fits \(context.config.sramBytes) bytes of SRAM"
+        }
+        let joined = best[range.lowerBound] + cheapest.dramBytes
+        if joined > best[extended.upperBound] {
+            return "splitting before \(next.name) is cheaper by \(joined - best[extended.upperBound]) bytes"
+        }
+        let layerCycles = cycles[extended].reduce(0, +)
+        var fastest = Int.max
+        for plan in plans where plan.dramBytes == cheapest.dramBytes { fastest = min(fastest, try context.simulatedCycles(plan)) }
+        if fastest > layerCycles {
+            return "joining \(next.name) would move \(best[extended.upperBound] - joined) fewer bytes but take \(fastest) cycles, more than its layers' \(layerCycles)"
+        }
+        return "the partition of the layers after it is cheaper overall"
+    }
+
+    /// Plans for nodes[range], cheapest in DRAM bytes first: per halo mode
+    /// the band height with the fewest bytes (then estimated cycles), and
+    /// whole-map plans per block width.
+    static func candidates(_ range: Range<Int>, context: PlanningContext, budget: Int = .max) throws -> [GroupPlan] {
+        let graph = context.graph
+        guard let last = graph.nodes[range.upperBound - 1].outputs.first, let type = graph.type(of: last), type.rank == 4,
+              FusionRules.structureProblem(range, graph: graph, consumers: context.consumers) == nil else { return [] }
+        let height = type.shape[2]
+        var plans: [GroupPlan] = []
+        // No plan moves less than its weights once, its output once and a
+        // quarter of each input (a strided layer may skip rows).
+        let produced = Set(range.flatMap { graph.nodes[$0].outputs })
+        var floor = 4 * type.count, seen: Set<String> = []
+        for index in range {
+            for input in graph.nodes[index].inputs where !input.isEmpty && !produced.contains(input) && seen.insert(input).inserted {
+                floor += graph.initializers[input].map { 4 * $0.count } ?? (graph.type(of: input)?.count ?? 0)
+            }
+        }
+        guard floor < budget else { return [] }
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            // Buffers only grow with taller bands: if the shortest bands tried do not fit
+            // even single-buffered, no band height does.
+            let shortest = (height + 63) / 64
+            guard try context.planBands(range, rows: shortest, halo: halo, maxSlots: 1, checked: true) != nil else { continue }
+            var tried: Set<Int> = []
+            var best: BandPlan?
+            for bands in 1...height {
+                let rows = (height + bands - 1) / bands
+                guard tried.insert(rows).inserted else { continue }
+                if bands > 64 { break }
+                // Double-buffered when it fits with resident weights; single buffers otherwise.
+                var plan = try context.planBands(range, rows: rows, halo: halo, checked: true)
+                if plan == nil || !plan!.streamed.isEmpty,
+                   let single = try context.planBands(range, rows: rows, halo: halo, maxSlots: 1, checked: true),
+                   plan == nil || single.dramBytes < plan!.dramBytes {
+                    plan = single
+                }
+                guard let group = plan else { continue }
+                if best == nil || (group.dramBytes, group.estimatedCycles) < (best!.dramBytes, best!.estimatedCycles) { best = group }
+                // Without streamed weights, taller bands only save bytes: the first fit is the best of its mode.
+                if group.streamed.isEmpty && (halo == .recompute || bands > 8) { break }
+            }
+            if let best { plans.append(.bands(best)) }
+        }
+        plans += try context.planWholeMap(range, budget: budget, checked: true).map { .wholeMap($0) }
+        return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
+    }
+}

@@ -1,0 +1,67 @@
+import GraphIR
+
+/// The structural rules a run of layers must follow to be one fusion group,
+/// and why a layer or a run breaks them (shown by `--dump-ir=fuse`).
+enum FusionRules {
+    /// Whether a group may hold `node`: a row-local kind (see `OpKind.isRowLocal`)
+    /// on one 4-d map, with constant weights and per-channel constant operands.
+    static func fusible(_ node: Node, graph: Graph) -> Bool {
+        guard node.kind.isRowLocal, Emitter.unlowerableReason(node, graph: graph) == nil, node.outputs.count == 1,
+              let y = graph.type(of: node.outputs[0]), y.rank == 4, y.shape[0] == 1 else { return false }
+        let runtime = node.inputs.filter { !$0.isEmpty && graph.initializers[$0] == nil }
+        guard runtime.allSatisfy({ graph.type(of: $0)?.rank == 4 && graph.type(of: $0)?.shape[0] == 1 }) else { return false }
+        switch node.kind {
+        case .conv:
+            return graph.initializers[node.inputs[1]] != nil && node.input(2).map { graph.initializers[$0] != nil } ?? true
+        case .add, .sub, .mul:
+            // Full-size runtime operands, or constants with one value per channel.
+            return node.inputs.allSatisfy { perChannelOrFull($0, output: y, graph: graph) }
+                && (node.kind != .sub || graph.initializers[node.inputs[0]] == nil)
+        case .concat:
+            return ShapeMath.normalize(axis: node.int("axis", default: 1), rank: 4) == 1
+        default:
+            return true
+        }
+    }
+
+    private static func perChannelOrFull(_ input: String, output y: TensorType, graph: Graph) -> Bool {
+        guard let constant = graph.initializers[input] else { return graph.type(of: input)?.shape == y.shape }
+        guard constant.shape.count <= 4 else { return false }
+        let aligned = Array(repeating: 1, count: 4 - constant.shape.count) + constant.shape
+        return constant.count == 1 || (aligned[1] == y.shape[1] && aligned[0] == 1 && aligned[2] == 1 && aligned[3] == 1)
+    }
+
+    /// Why nodes[range] cannot be one group whatever the tiling, or nil.
+    static func structureProblem(_ range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> String? {
+        for index in range where !fusible(graph.nodes[index], graph: graph) {
+            return "\(graph.nodes[index].name) cannot be fused (\(notFusibleReason(graph.nodes[index], graph: graph)))"
+        }
+        let nodes = range.map { graph.nodes[$0] }
+        let produced = Set(nodes.flatMap(\.outputs))
+        let output = nodes.last!.outputs[0]
+        // Exactly one value leaves the group: the last node's.
+        for value in produced.sorted() where value != output {
+            if graph.outputs.contains(value) { return "\(value) is a graph output" }
+            if let outside = (consumers[value] ?? []).first(where: { !range.contains($0) }) {
+                return "\(value) is also read by \(graph.nodes[outside].name), outside the group"
+            }
+        }
+        // Concat parts are written in place into the concat's buffer: produced here, read only by it.
+        for node in nodes where node.kind == .concat {
+            for part in node.inputs {
+                guard produced.contains(part), consumers[part]?.count == 1, node.inputs.filter({ $0 == part }).count == 1 else {
+                    return "\(node.name) concatenates \(part), which is not produced in the group for it alone"
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Why a node cannot be part of any group.
+    static func notFusibleReason(_ node: Node, graph: Graph) -> String {
+        if let reason = Emitter.unlowerableReason(node, graph: graph) { return reason }
+        if let reason = node.kind.notFusibleReason { return reason }
+        if graph.type(of: node.outputs[0])?.rank != 4 { return "its output is not a 4-d map" }
+        return "not row-local with constant weights"
+    }
+}

@@ -1,0 +1,75 @@
+import GraphIR
+
+/// How the compiler treats each op kind, in one place (as TVM keeps op
+/// patterns next to the ops): which emitter lowers a layer on its own, and
+/// whether a fusion group can hold it. Planners and emitters read these
+/// properties; they never list op kinds themselves.
+enum LoweringPattern {
+    /// Conv, ConvTranspose: the matrix unit (depthwise on the vector unit); row-local.
+    case convolution
+    /// MaxPool, AveragePool: a sliding window on the vector unit; row-local.
+    case window
+    /// GlobalAveragePool, GlobalMaxPool: every output needs the whole map.
+    case global
+    /// Activations, BatchNormalization, broadcasting arithmetic: the vector unit, element by element.
+    case elementwise
+    /// Gemm in canonical form: every output needs every input.
+    case fullyConnected
+    /// Concat, Split, Slice, Pad, Gather: copies through SRAM, or nothing when planned in place.
+    case dataMovement
+    /// Reshape and friends: share their input's DRAM.
+    case view
+    /// Softmax, LRN, Resize, Transpose, ReduceMean: host instructions on whole DRAM tensors.
+    case host
+    /// Folded away before codegen (constants, shape arithmetic) or not lowered at all.
+    case notLowered
+}
+
+extension OpKind {
+    var pattern: LoweringPattern {
+        if OpKind.unaryElementwise.contains(self) { return .elementwise }
+        switch self {
+        case .conv, .convTranspose: return .convolution
+        case .maxPool, .averagePool: return .window
+        case .globalAveragePool, .globalMaxPool: return .global
+        case .add, .sub, .mul, .div, .sum, .pRelu, .batchNormalization: return .elementwise
+        case .gemm: return .fullyConnected
+        case .concat, .split, .slice, .pad, .gather: return .dataMovement
+        case .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout: return .view
+        case .softmax, .lrn, .resize, .upsample, .transpose, .reduceMean: return .host
+        default: return .notLowered
+        }
+    }
+
+    /// Element-wise kinds a fusion group computes on its SRAM tiles, one
+    /// output element from the same element of each operand (per-channel
+    /// constants broadcast).
+    var isGroupElementwise: Bool {
+        OpKind.unaryElementwise.contains(self) || [.add, .sub, .mul, .batchNormalization].contains(self)
+    }
+
+    /// Kinds whose output rows read a window of input rows (a receptive field wider than one row).
+    var hasWindow: Bool { self == .conv || self == .maxPool || self == .averagePool }
+
+    /// Kinds a fusion group may hold, shapes and constants permitting: each
+    /// band of output rows depends only on a band of input rows.
+    var isRowLocal: Bool {
+        isGroupElementwise || hasWindow || self == .concat
+    }
+
+    /// Why no fusion group can hold this kind, for `--dump-ir=fuse`; nil for row-local kinds.
+    var notFusibleReason: String? {
+        switch self {
+        case .globalAveragePool, .globalMaxPool, .reduceMean, .softmax: return "a global op: every output needs the whole map"
+        case .gemm, .matMul: return "a fully connected layer: every output needs every input"
+        case .concat: return "concatenates along an axis other than channels"
+        default: break
+        }
+        switch pattern {
+        case .view: return "a view of its input's DRAM"
+        case .host: return "runs on the host"
+        case .dataMovement: return "moves data in DRAM"
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Accelerator
+import Foundation
+import GraphIR
+
+/// What every planning step reads, shared read-only across threads: the
+/// graph, the accelerator, the layer-by-layer layout (planning reads
+/// addresses and shapes, never constant bytes), each node's row reach and
+/// each value's readers. Planning never emits; to cost a plan with the
+/// timing model it hands the plan to a scratch `Emitter`.
+final class PlanningContext: @unchecked Sendable {
+    let graph: Graph
+    let config: AcceleratorConfig
+    let layout: ProgramLayout
+    let consumers: [String: [Int]]
+    /// Row reach of every fusible node (others get the identity reach).
+    let reaches: [Reach]
+
+    init(graph: Graph, config: AcceleratorConfig, layout: ProgramLayout) throws {
+        (self.graph, self.config, self.layout) = (graph, config, layout)
+        consumers = graph.consumers()
+        reaches = try graph.nodes.map { FusionRules.fusible($0, graph: graph) ? try graph.reach($0) : Reach() }
+    }
+
+    /// A context with its own constants segment and layer-by-layer layout (tests, tools).
+    convenience init(graph: Graph, config: AcceleratorConfig) throws {
+        try self.init(graph: graph, config: config, layout: ProgramLayout(graph: graph, constants: ConstantSegment(graph: graph)))
+    }
+
+    /// Cycles of a group on its own under the executor's timing model: the
+    /// plan is emitted into a scratch sequencer and scheduled.
+    func simulatedCycles(_ group: GroupPlan) throws -> Int {
+        var scratch = Emitter(graph: graph, config: config, layout: layout)
+        try scratch.emit(group)
+        return config.schedule(scratch.sequencer.instructions, constantsBytes: 0).stats.cycles
+    }
+
+    /// `body` over `items` on all cores; results in item order; the first error is rethrown.
+    func map<T>(_ items: [Int], _ body: (Int) throws -> T) throws -> [T] {
+        guard items.count > 1 else { return try items.map(body) }
+        let results = ResultSlots<T>(count: items.count)
+        withoutActuallyEscaping(body) { body in
+            let task = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: items.count) { k in
+                results.set(k, Result { try task.value(items[k]) })
+            }
+        }
+        return try results.values().map { try $0.get() }
+    }
+}
+
+/// Results written by concurrent tasks, one slot each.
+private final class ResultSlots<T>: @unchecked Sendable {
+    private var slots: [Result<T, any Error>?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ k: Int, _ value: Result<T, any Error>) { lock.withLock { slots[k] = value } }
+    func values() -> [Result<T, any Error>] { lock.withLock { slots.map { $0! } } }
+}
+
+private struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,189 @@
+import Accelerator
+import GraphIR
+
+/// SRAM layout and cost of whole-map plans.
+extension PlanningContext {
+    /// SRAM layout of a whole-map plan, nil if it does not fit: constants
+    /// first, then every buffer and slot pair placed first-fit over the
+    /// positions (layers) during which it is live. Bytes and cycles are left to `wholeMapCost`.
+    func allocate(_ layers: WholeMapLayers, _ request: AllocationRequest) -> WholeMapPlan? {
+        let (range, holding) = (layers.range, request.holding)
+        let (block, inBlock) = (request.block, request.inBlock)
+        let slots = slotSizes(layers, request)
+        var items = holding.heldItems
+        if let partial = request.partial {
+            let readers = range.filter { graph.nodes[$0].inputs.contains(partial.input) }
+            let bytes = layers.layout(partial.input, channels: partial.channels, at: 0, graph: graph).slotBytes
+            items.append(SRAMItem(key: "#partial", bytes: DRAMPlan.align(bytes),
+                                  live: (range.lowerBound - 1)...(readers.max() ?? range.lowerBound)))
+        }
+        let last = range.upperBound - 1
+        if let use = slots.weightUse, slots.weight > 0 { items.append(SRAMItem(key: "#weights", bytes: 2 * slots.weight, live: use)) }
+        if let use = slots.inputUse, slots.input > 0 { items.append(SRAMItem(key: "#inputs", bytes: 2 * slots.input, live: use)) }
+        if let tailStart = holding.tailStart, slots.output > 0 {
+            items.append(SRAMItem(key: "#outputs", bytes: 2 * slots.output, live: tailStart...last + 1))
+        }
+        if let tailStart = holding.tailStart, slots.tailInput > 0 {
+            items.append(SRAMItem(key: "#tailInputs", bytes: 2 * slots.tailInput, live: tailStart...last))
+        }
+        guard let address = Self.firstFit(items, from: DRAMPlan.align(slots.constants), capacity: config.sramBytes) else { return nil }
+        var buffers: [String: SRAMBuffer] = [:]
+        for value in holding.held {
+            buffers[value] = layers.layout(value, channels: graph.type(of: value)!.shape[1], at: address[value]!, graph: graph)
+        }
+        var streamedLayout: [String: SRAMBuffer] = [:]
+        for input in holding.streamedInputs {
+            let channels = min(inBlock, graph.type(of: input)!.shape[1])
+            streamedLayout[input] = layers.layout(input, channels: channels, at: address["#inputs"] ?? 0, graph: graph)
+        }
+        let partial = request.partial.map {
+            ($0.input, layers.layout($0.input, channels: $0.channels, at: address["#partial"]!, graph: graph))
+        }
+        return WholeMapPlan(nodes: range, output: layers.output, inputs: layers.inputs, block: block, inBlock: inBlock,
+                            streamedInputs: holding.streamedInputs, streamedLayout: streamedLayout, partial: partial,
+                            buffers: buffers, heldInputs: holding.heldInputs, residentWeights: request.residentWeights,
+                            tailStart: holding.tailStart, constantsEnd: slots.constants,
+                            weightSlot: slots.weight, weightBase: address["#weights"] ?? 0,
+                            inputSlot: slots.input, inputBase: address["#inputs"] ?? 0,
+                            tailInputSlot: slots.tailInput, tailInputBase: address["#tailInputs"] ?? 0,
+                            outputSlot: slots.output, outputBase: address["#outputs"] ?? 0)
+    }
+
+    /// Resident constants' bytes and the size (one slot of two) and live layers of each slot pair.
+    private func slotSizes(_ layers: WholeMapLayers, _ request: AllocationRequest)
+        -> (constants: Int, weight: Int, weightUse: ClosedRange<Int>?, input: Int, inputUse: ClosedRange<Int>?,
+            tailInput: Int, output: Int) {
+        let (range, holding) = (layers.range, request.holding)
+        let (block, inBlock) = (request.block, request.inBlock)
+        func use(_ old: ClosedRange<Int>?, _ index: Int) -> ClosedRange<Int> {
+            old.map { min($0.lowerBound, index)...max($0.upperBound, index) } ?? index...index
+        }
+        var constants = layers.vectorBytes
+        var weightSlot = 0, weightUse: ClosedRange<Int>?
+        for index in range where graph.nodes[index].kind == .conv {
+            let node = graph.nodes[index], w = graph.initializers[node.inputs[1]]!
+            if request.residentWeights.contains(node.name) {
+                constants += DRAMPlan.align(4 * w.count)
+            } else {
+                let taps = w.count / (w.shape[0] * w.shape[1])
+                weightSlot = max(weightSlot, DRAMPlan.align(4 * min(block, w.shape[0]) * min(inBlock, w.shape[1]) * taps))
+                weightUse = use(weightUse, index)
+            }
+        }
+        var inputSlot = 0, inputUse: ClosedRange<Int>?, tailInputSlot = 0, outputSlot = 0
+        for input in holding.streamedInputs {
+            let channels = graph.type(of: input)!.shape[1]
+            for index in range where graph.nodes[index].inputs.contains(input) && holding.tailStart.map({ index < $0 }) ?? true {
+                inputUse = use(inputUse, index)
+                let bytes = layers.layout(input, channels: min(inBlock, channels), at: 0, graph: graph).slotBytes
+                inputSlot = max(inputSlot, DRAMPlan.align(bytes))
+            }
+        }
+        if let tailStart = holding.tailStart {
+            let t = graph.type(of: graph.nodes[tailStart].outputs[0])!
+            let blockBytes = DRAMPlan.align(4 * min(block, holding.tailChannels) * t.shape[2] * t.shape[3])
+            if holding.streamedInputs.contains(where: { input in
+                range.contains { $0 >= tailStart && graph.nodes[$0].inputs.contains(input) }
+            }) {
+                tailInputSlot = blockBytes
+            }
+            outputSlot = blockBytes
+        }
+        return (constants, weightSlot, weightUse, inputSlot, inputUse, tailInputSlot, outputSlot)
+    }
+
+    /// Places items first-fit, earliest-live and largest first, each at the
+    /// lowest address not taken by an item live at the same time; nil when one does not fit.
+    static func firstFit(_ items: [SRAMItem], from base: Int, capacity: Int) -> [String: Int]? {
+        var placed: [(item: SRAMItem, address: Int)] = []
+        for item in items.sorted(by: { ($0.live.lowerBound, -$0.bytes, $0.key) < ($1.live.lowerBound, -$1.bytes, $1.key) }) {
+            var address = base
+            for other in placed.filter({ $0.item.live.overlaps(item.live) }).sorted(by: { $0.address < $1.address }) {
+                if address + item.bytes <= other.address { break }
+                address = max(address, other.address + other.item.bytes)
+            }
+            guard address + item.bytes <= capacity else { return nil }
+            placed.append((item, address))
+        }
+        var address: [String: Int] = [:]
+        for (item, at) in placed { address[item.key] = at }
+        return address
+    }
+
+    /// Exact DRAM bytes and a quick cycle estimate of a whole-map plan (the
+    /// planner then schedules the emitted group for its real cycles): layer
+    /// by layer, the busier of the matrix unit and the load engine (each
+    /// load costs its setup and its data), plus vector work and stores.
+    func wholeMapCost(_ layers: WholeMapLayers, plan: WholeMapPlan) throws -> WholeMapPlan {
+        var plan = plan
+        func load(_ bytes: Int) -> Int { CostModel.transfer(bytes, config: config) }
+        var dram = 0, cycles = 0, constantLoads = 0
+        /// Bytes of a load into `layout`: the rows inside the tensor, every column.
+        func loaded(_ layout: SRAMBuffer) -> Int {
+            4 * layout.channels * max(0, min(layout.height, layout.top + layout.rows) - max(0, layout.top)) * layout.width
+        }
+        for buffer in plan.heldInputs.map({ plan.buffers[$0]! }) + (plan.partial.map { [$0.buffer] } ?? []) {
+            dram += loaded(buffer)
+            constantLoads += load(loaded(buffer))
+        }
+        for (index, node) in zip(layers.range, layers.nodes) {
+            var loads = 0
+            for input in node.inputs where !input.isEmpty && graph.initializers[input] != nil {
+                let bytes = 4 * graph.initializers[input]!.count
+                dram += bytes
+                if node.kind == .conv && input == node.inputs[1] && !plan.residentWeights.contains(node.name) { continue }
+                constantLoads += load(bytes)
+            }
+            if node.kind == .batchNormalization {
+                dram += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1]
+                constantLoads += 2 * load(4 * graph.type(of: node.outputs[0])!.shape[1])
+            }
+            // Streamed inputs this layer reads, block by block.
+            for input in node.inputs where plan.streamedInputs.contains(input) {
+                let t = graph.type(of: input)!
+                let layout = plan.streamedLayout[input]!
+                // Channels below `first` are held (read from SRAM, loaded once above).
+                let first = plan.partial?.input == input ? plan.partial!.buffer.channels : 0
+                let streamed = t.shape[1] - first
+                dram += node.kind == .conv ? loaded(layout) / layout.channels * streamed : 4 * streamed * t.shape[2] * t.shape[3]
+                let size = node.kind == .conv ? plan.inBlock : plan.block
+                for c in stride(from: first, to: t.shape[1], by: size) {
+                    loads += load(4 * min(size, t.shape[1] - c) * t.shape[2] * t.shape[3])
+                }
+            }
+            cycles += try layerCycles(node, index: index, plan: plan, loads: loads)
+        }
+        let outputType = graph.type(of: layers.output)!
+        dram += 4 * outputType.count
+        let stores = plan.tailStart == nil ? 1 : ceilDiv(outputType.shape[1], plan.block)
+        cycles += constantLoads + (plan.tailStart == nil ? load(4 * outputType.count) : load(4 * outputType.count / stores))
+        plan.sramBytes = ([plan.constantsEnd, plan.weightBase + 2 * plan.weightSlot, plan.inputBase + 2 * plan.inputSlot,
+                           plan.tailInputBase + 2 * plan.tailInputSlot, plan.outputBase + 2 * plan.outputSlot]
+                          + plan.buffers.values.map { $0.address + $0.slotBytes }).max()!
+        plan.dramBytes = dram
+        plan.estimatedCycles = cycles
+        return plan
+    }
+
+    /// One layer of a whole-map plan: the busier of the matrix unit and its
+    /// `loads` (input blocks, weight tiles), plus its vector work.
+    private func layerCycles(_ node: Node, index: Int, plan: WholeMapPlan, loads: Int) throws -> Int {
+        guard node.kind == .conv else {
+            let y = graph.type(of: node.outputs[0])!
+            return max(0, loads) + config.vectorCycles(elements: y.count * (node.kind == .batchNormalization ? 2 : 1))
+        }
+        var matrix = 0, loads = loads
+        let g = try graph.convGeometry(node)
+        let resident = plan.residentWeights.contains(node.name)
+        func blocks(_ count: Int, _ size: Int) -> [Int] { stride(from: 0, to: count, by: size).map { min(size, count - $0) } }
+        let inBlocks = resident ? [g.cin] : blocks(g.cin, plan.inBlock)
+        let outBlocks = resident && plan.tailStart != index ? [g.cout] : blocks(g.cout, plan.block)
+        for cin in inBlocks {
+            for cout in outBlocks {
+                matrix += config.matrixCycles(inputChannels: cin, outputChannels: cout, positions: g.ho * g.wo * g.kh * g.kw)
+                if !resident { loads += CostModel.transfer(4 * cin * cout * g.kh * g.kw, config: config) }
+            }
+        }
+        return max(matrix, loads)
+    }
+}

@@ -1,0 +1,59 @@
+import GraphIR
+
+/// Whole-map groups: one band that covers the whole output, for layers whose
+/// maps are small but whose channels and weights are many (the late stages
+/// of a ResNet). Intermediates are held whole in SRAM. A group input that
+/// does not fit is streamed in blocks of channels: into the convolutions
+/// that read it (accumulating over input-channel blocks) and into the tail.
+/// Weights are resident or stream once in [output block, input block]
+/// tiles. The tail (the last convolution, when it reads a held value, and
+/// the element-wise chain after it) runs one block of output channels at a
+/// time, and each block is stored as soon as it is done. SRAM is shared
+/// over time: a buffer or slot occupies its bytes only while it is live.
+struct WholeMapPlan {
+    /// Indices into the graph's nodes, consecutive.
+    var nodes: Range<Int>
+    /// The one value that leaves the group, and the activations it reads from DRAM (first use first).
+    var output: String
+    var inputs: [String]
+    /// Output channels per block (the tail, weight tiles).
+    var block: Int
+    /// Input channels per block (streamed inputs, weight tiles).
+    var inBlock: Int
+    /// Group inputs streamed in channel blocks, and the layout of one block
+    /// in an input slot (rows and column margins the convolutions read).
+    var streamedInputs: Set<String>
+    var streamedLayout: [String: SRAMBuffer]
+    /// A streamed input whose first channels are held instead (loaded once,
+    /// read by every reader from SRAM): the input and its buffer of those channels.
+    var partial: (input: String, buffer: SRAMBuffer)?
+    /// Whole buffers: intermediates and held inputs.
+    var buffers: [String: SRAMBuffer]
+    var heldInputs: [String]
+    /// Convolutions whose weights are loaded whole at the start.
+    var residentWeights: Set<String>
+    /// Index (into the graph's nodes) of the first per-block layer; nil when
+    /// the output is held whole and stored at the end.
+    var tailStart: Int?
+    /// SRAM: end of the resident constants; two slots each for weight tiles,
+    /// input blocks and output blocks.
+    var constantsEnd: Int
+    var weightSlot: Int, weightBase: Int
+    var inputSlot: Int, inputBase: Int
+    /// Blocks of streamed inputs the tail reads have their own two slots.
+    var tailInputSlot: Int, tailInputBase: Int
+    var outputSlot: Int, outputBase: Int
+    var sramBytes = 0
+    var dramBytes = 0
+    var estimatedCycles = 0
+
+    func tileDescription(graph: Graph) -> String {
+        let held = partial.map { " (its first \($0.buffer.channels) channels held)" } ?? ""
+        let inputs = streamedInputs.isEmpty
+            ? "inputs held" : "streaming \(streamedInputs.sorted().joined(separator: ",")) in blocks of \(inBlock) channels\(held)"
+        let streamed = nodes.map { graph.nodes[$0] }.filter { $0.kind == .conv && !residentWeights.contains($0.name) }.map(\.name)
+        let weights = streamed.isEmpty ? "" : ", weights of \(streamed.joined(separator: ",")) in \(block)x\(inBlock) tiles"
+        let tail = tailStart.map { ", output in blocks of \(block) channels from \(graph.nodes[$0].name)" } ?? ""
+        return "whole map, \(inputs)\(weights)\(tail), SRAM \(sramBytes) B"
+    }
+}

@@ -1,0 +1,239 @@
+import Accelerator
+import GraphIR
+
+/// A buffer or slot pair of a whole-map group and the layers (node
+/// indices) during which it is live.
+struct SRAMItem {
+    var key: String
+    var bytes: Int
+    var live: ClosedRange<Int>
+}
+
+/// What every phase of whole-map planning reads about nodes[range].
+struct WholeMapLayers {
+    let range: Range<Int>
+    let nodes: [Node]
+    let output: String
+    let inputs: [String]
+    let lastConv: Int
+    /// The element-wise chain after the last convolution.
+    let tailNodes: [Int]
+    let convs: [Int]
+    /// Rows (padding included) and column margins each value is read with.
+    var need: [String: Range<Int>] = [:]
+    var marginLeft: [String: Int] = [:], marginRight: [String: Int] = [:]
+    /// SRAM bytes of biases and per-channel vectors; DRAM bytes of every constant the layers read.
+    var vectorBytes = 0, constantDRAM = 0
+
+    init(range: Range<Int>, nodes: [Node], output: String, inputs: [String], lastConv: Int, convs: [Int]) {
+        (self.range, self.nodes, self.output, self.inputs) = (range, nodes, output, inputs)
+        (self.lastConv, self.convs) = (lastConv, convs)
+        tailNodes = Array(range[(lastConv + 1)...])
+    }
+
+    /// The buffer of `channels` channels of `value`, whole map, with the rows and margins its readers need.
+    func layout(_ value: String, channels: Int, at address: Int, graph: Graph) -> SRAMBuffer {
+        let t = graph.type(of: value)!
+        let rows = need[value] ?? 0..<t.shape[2]
+        return SRAMBuffer(address: address, slots: 1, channels: channels, rows: rows.count,
+                          marginLeft: max(0, marginLeft[value] ?? 0), width: t.shape[3], height: t.shape[2],
+                          marginRight: max(0, marginRight[value] ?? 0), alias: nil, top: rows.lowerBound)
+    }
+}
+
+/// One way of holding a whole-map group's inputs.
+struct Holding {
+    var streamedInputs: Set<String>
+    /// The first per-block layer: the last convolution if it reads a held value, else the one after it.
+    var tailStart: Int?
+    var tailChannels: Int
+    var heldInputs: [String]
+    /// Values held whole (held inputs and layers before the tail), with their live ranges.
+    var held: [String]
+    var heldItems: [SRAMItem]
+}
+
+/// What one SRAM allocation must fit.
+struct AllocationRequest {
+    var holding: Holding
+    var residentWeights: Set<String>
+    var block: Int
+    var inBlock: Int
+    var partial: (input: String, channels: Int)? = nil
+}
+
+extension PlanningContext {
+    /// Plans nodes[range] as a whole-map group: a few plans per way of
+    /// holding the inputs, widest blocks first; none when the layers are
+    /// not all convolutions (ungrouped) and element-wise layers, or nothing fits.
+    func planWholeMap(_ range: Range<Int>, budget: Int = .max, checked: Bool = false) throws -> [WholeMapPlan] {
+        guard let layers = try wholeMapLayers(range, checked: checked) else { return [] }
+        var plans: [WholeMapPlan] = []
+        for holdInputs in [true, false] {
+            guard let holding = holding(layers, holdInputs: holdInputs) else { continue }
+            // DRAM bytes do not depend on the blocks: skip what cannot beat the budget.
+            guard byteFloor(layers) < budget else { continue }
+            var options: [WholeMapPlan] = []
+            // Blocks of 16 to 128 channels (wider ones rarely fit beside whole maps and
+            // are no faster on a 32-lane matrix unit; narrower ones waste lanes).
+            let maxIn = layers.convs.map { weights($0).shape[1] }.max()!
+            let maxOut = layers.nodes.map { graph.type(of: $0.outputs[0])!.shape[1] }.max()!
+            for block in [128, 64, 32, 16] where block <= max(16, maxOut) {
+                for inBlock in Set([min(maxIn, 128), 64, 32, 16]).sorted(by: >) where inBlock <= maxIn {
+                    if let plan = try fitWeights(layers, holding: holding, block: block, inBlock: inBlock) { options.append(plan) }
+                }
+            }
+            try holdLeadingChannels(layers, holding: holding, options: &options)
+            // The fewest bytes, then the best cycle estimates.
+            plans += options.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }.prefix(2)
+        }
+        return plans
+    }
+
+    private func weights(_ index: Int) -> Tensor { graph.initializers[graph.nodes[index].inputs[1]]! }
+
+    /// The group's shape, or nil when it is no whole-map group: convolutions
+    /// (ungrouped) and element-wise layers, one value leaving, and after the
+    /// last convolution a chain each link of which reads the one before it.
+    private func wholeMapLayers(_ range: Range<Int>, checked: Bool) throws -> WholeMapLayers? {
+        let nodes = range.map { graph.nodes[$0] }
+        guard checked || nodes.allSatisfy({ FusionRules.fusible($0, graph: graph) }) else { return nil }
+        guard nodes.allSatisfy({ ($0.kind == .conv && $0.int("group", default: 1) == 1) || $0.kind.isGroupElementwise }),
+              let lastConv = range.last(where: { graph.nodes[$0].kind == .conv }) else { return nil }
+        let produced = Set(nodes.flatMap(\.outputs))
+        let output = nodes.last!.outputs[0]
+        for value in produced where value != output {
+            guard !graph.outputs.contains(value), (consumers[value] ?? []).allSatisfy({ range.contains($0) }) else { return nil }
+        }
+        var inputs: [String] = []
+        for node in nodes {
+            for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil
+                && !produced.contains(input) && !inputs.contains(input) {
+                inputs.append(input)
+            }
+        }
+        var layers = WholeMapLayers(range: range, nodes: nodes, output: output, inputs: inputs, lastConv: lastConv,
+                                    convs: range.filter { graph.nodes[$0].kind == .conv })
+        // The tail is worked on in place, one block at a time: nothing else may read its links.
+        for index in layers.tailNodes {
+            let previous = graph.nodes[index - 1].outputs[0]
+            let fromChain = graph.nodes[index].inputs.filter { input in
+                (lastConv..<index).contains { graph.nodes[$0].outputs[0] == input }
+            }
+            guard fromChain == [previous], consumers[previous] == [index] else { return nil }
+        }
+        readExtents(&layers)
+        layers.vectorBytes = groupVectorBytes(nodes)
+        for node in nodes {
+            for input in node.inputs where !input.isEmpty && graph.initializers[input] != nil {
+                layers.constantDRAM += 4 * graph.initializers[input]!.count
+            }
+            if node.kind == .batchNormalization { layers.constantDRAM += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1] }
+        }
+        return layers
+    }
+
+    /// Rows (padding included) and column margins each value is read with.
+    private func readExtents(_ layers: inout WholeMapLayers) {
+        for (index, node) in zip(layers.range, layers.nodes) {
+            let r = reaches[index]
+            let v = node.outputs[0], h = graph.type(of: v)!.shape[2]
+            let rows = node.kind == .conv ? r.rows(0..<h) : 0..<h
+            for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil {
+                let old = layers.need[input] ?? rows
+                layers.need[input] = min(old.lowerBound, rows.lowerBound)..<max(old.upperBound, rows.upperBound)
+            }
+            if node.kind == .conv {
+                let u = node.inputs[0], wu = graph.type(of: u)!.shape[3], wo = graph.type(of: v)!.shape[3]
+                layers.marginLeft[u] = max(layers.marginLeft[u] ?? 0, r.padLeft)
+                layers.marginRight[u] = max(layers.marginRight[u] ?? 0, r.cols(outputWidth: wo) - r.padLeft - wu)
+            }
+        }
+    }
+
+    /// Holding every input whole, or streaming those that only convolutions
+    /// (by input block) and the tail read; nil when that way does not apply.
+    private func holding(_ layers: WholeMapLayers, holdInputs: Bool) -> Holding? {
+        let range = layers.range
+        var streamedInputs: Set<String> = []
+        if !holdInputs {
+            for input in layers.inputs {
+                let readers = range.filter { graph.nodes[$0].inputs.contains(input) }
+                if readers.allSatisfy({ (graph.nodes[$0].kind == .conv && graph.nodes[$0].inputs[0] == input) || $0 > layers.lastConv }) {
+                    streamedInputs.insert(input)
+                }
+            }
+            guard !streamedInputs.isEmpty else { return nil }
+        }
+        let tailStart = !streamedInputs.contains(graph.nodes[layers.lastConv].inputs[0]) ? layers.lastConv : layers.tailNodes.first
+        // Element-wise layers before the tail read only held values.
+        guard range.allSatisfy({ index in
+            tailStart.map { index >= $0 } ?? false || graph.nodes[index].kind == .conv
+                || graph.nodes[index].inputs.allSatisfy { !streamedInputs.contains($0) }
+        }) else { return nil }
+        let heldInputs = layers.inputs.filter { !streamedInputs.contains($0) }
+        var held = heldInputs
+        for index in range where tailStart.map({ index < $0 }) ?? true { held.append(graph.nodes[index].outputs[0]) }
+        // Live ranges of held values: from their producer (held inputs: before the first layer) to their last reader.
+        var heldItems: [SRAMItem] = []
+        for value in held {
+            let producer = range.first { graph.nodes[$0].outputs[0] == value } ?? range.lowerBound - 1
+            let readers = range.filter { graph.nodes[$0].inputs.contains(value) }
+            let end = value == layers.output ? range.upperBound : (readers.max() ?? producer)
+            let bytes = layers.layout(value, channels: graph.type(of: value)!.shape[1], at: 0, graph: graph).slotBytes
+            heldItems.append(SRAMItem(key: value, bytes: DRAMPlan.align(bytes), live: producer...end))
+        }
+        let tailChannels = tailStart.map { graph.type(of: graph.nodes[$0].outputs[0])!.shape[1] } ?? 0
+        return Holding(streamedInputs: streamedInputs, tailStart: tailStart, tailChannels: tailChannels,
+                       heldInputs: heldInputs, held: held, heldItems: heldItems)
+    }
+
+    /// No whole-map plan moves less: the output, every constant once, and
+    /// every input once (at best a streamed input is held whole, see `partial`).
+    private func byteFloor(_ layers: WholeMapLayers) -> Int {
+        var bytes = 4 * graph.type(of: layers.output)!.count + layers.constantDRAM
+        for input in layers.inputs {
+            // Loads into a layout read by convolutions move only the rows inside the tensor they read.
+            let t = graph.type(of: input)!
+            let rows = layers.need[input].map { max(0, min(t.shape[2], $0.upperBound) - max(0, $0.lowerBound)) } ?? t.shape[2]
+            bytes += 4 * t.shape[1] * rows * t.shape[3]
+        }
+        return bytes
+    }
+
+    /// The plan for these blocks with as many resident weights as fit (the
+    /// largest streamed first), costed; nil when nothing fits.
+    private func fitWeights(_ layers: WholeMapLayers, holding: Holding, block: Int, inBlock: Int) throws -> WholeMapPlan? {
+        var resident = Set(layers.convs.filter { !holding.streamedInputs.contains(graph.nodes[$0].inputs[0]) }.map { graph.nodes[$0].name })
+        while true {
+            let request = AllocationRequest(holding: holding, residentWeights: resident, block: block, inBlock: inBlock)
+            if let plan = allocate(layers, request) { return try wholeMapCost(layers, plan: plan) }
+            guard let largest = layers.convs.filter({ resident.contains(graph.nodes[$0].name) })
+                    .max(by: { weights($0).count < weights($1).count }) else { return nil }
+            resident.remove(graph.nodes[largest].name)
+        }
+    }
+
+    /// Holds as many leading channels of a streamed input as fit: those are read from
+    /// DRAM once instead of once per reader. The free SRAM gives the count; a
+    /// fragmented layout may take a step or two less.
+    private func holdLeadingChannels(_ layers: WholeMapLayers, holding: Holding, options: inout [WholeMapPlan]) throws {
+        guard holding.streamedInputs.count == 1, let input = holding.streamedInputs.first else { return }
+        let channels = graph.type(of: input)!.shape[1]
+        let perChannel = layers.layout(input, channels: 1, at: 0, graph: graph).slotBytes
+        for k in options.indices {
+            let plan = options[k]
+            let step = max(plan.block, plan.inBlock)
+            var blocks = min((channels - 1) / step, (config.sramBytes - plan.sramBytes) / (perChannel * step))
+            while blocks > 0 {
+                let request = AllocationRequest(holding: holding, residentWeights: plan.residentWeights, block: plan.block,
+                                                inBlock: plan.inBlock, partial: (input, blocks * step))
+                if let better = allocate(layers, request) {
+                    options[k] = try wholeMapCost(layers, plan: better)
+                    break
+                }
+                blocks -= 1
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Accelerator
+import GraphIR
+
+/// The compiler's entry points after the graph passes: the scheduling
+/// stages (`ScheduleManager.pipeline`: fuse, tile, plan-memory, emit) turn a
+/// canonical, shape-inferred graph into a program for the modeled accelerator.
+public enum Codegen {
+    public struct Options: Sendable {
+        public var config: AcceleratorConfig
+        /// Deep fusion; false compiles the best layer-by-layer schedule.
+        public var fusion: Bool
+        public init(config: AcceleratorConfig = .df1, fusion: Bool = true) {
+            self.config = config
+            self.fusion = fusion
+        }
+    }
+
+    /// What the emitter did for one layer or fusion group.
+    public struct LayerReport: Sendable, Equatable {
+        public var node: String
+        public var op: String
+        public var engine: String
+        public var tiling: String
+        public var instructions: Range<Int>
+    }
+
+    /// Stage names `--dump-ir` accepts after the graph passes.
+    public static var scheduleStages: [String] { ScheduleManager.pipeline.map(\.name) }
+
+    /// Everything the compiler decided, for `--report` and `--dump-ir`.
+    public struct Compilation {
+        public var program: Program
+        public var layers: [LayerReport]
+        /// The layer-by-layer program of the same graph (with `--no-fusion`, the program itself).
+        public var layerByLayer: Program
+        public var layerByLayerLayers: [LayerReport]
+        /// The fusion groups of the program, with their predictions and layer-by-layer cost.
+        public var groups: [GroupReport]
+        /// True when fusion found groups but the fused program was not better and layer by layer was kept.
+        public var fellBack: Bool
+    }
+
+    /// One fusion group: its layers, its tiles, what the cost model
+    /// predicted, what its layers cost layer by layer, and why it ends where it does.
+    public struct GroupReport: Sendable, Equatable {
+        public var layers: [String]
+        public var tiling: String
+        public var predictedDRAMBytes: Int
+        public var predictedCycles: Int
+        public var layerByLayerDRAMBytes: Int
+        public var layerByLayerCycles: Int
+        public var end: String
+    }
+
+    public static func compile(_ graph: Graph, options: Options = Options()) throws -> (Program, [LayerReport]) {
+        let result = try schedule(graph, options: options)
+        return (result.program, result.layers)
+    }
+
+    /// The program with exactly these groups (other layers on their own), for tests and tools.
+    static func compile(_ graph: Graph, config: AcceleratorConfig, groups: [GroupPlan]) throws -> (Program, [LayerReport]) {
+        try Emitter.checkLowerable(graph)
+        var spans: [Int: Range<Int>] = [:]
+        for group in groups { for index in group.nodes { spans[index] = group.nodes } }
+        let layout = try ProgramLayout(graph: graph, constants: ConstantSegment(graph: graph), spans: spans)
+        let built = try Emitter.build(graph, config: config, layout: layout, groups: groups)
+        return (built.program, built.layers)
+    }
+
+    /// Runs the scheduling stages; `dump` receives each stage named in `dumpStages`.
+    /// `explain`: say why each group ends where it does (`GroupReport.end`;
+    /// always on when `fuse` is dumped).
+    public static func schedule(_ graph: Graph, options: Options, dumpStages: Set<String> = [], explain: Bool = true,
+                                dump: (String, String) -> Void = { _, _ in }) throws -> Compilation {
+        try Emitter.checkLowerable(graph)
+        let constants = ConstantSegment(graph: graph)
+        let layout = try ProgramLayout(graph: graph, constants: constants)
+        let layerByLayer = try Emitter.build(graph, config: options.config, layout: layout, groups: [])
+        var state = ScheduleState(graph: graph, options: options, explain: explain || dumpStages.contains("fuse"),
+                                  constants: constants, layerByLayer: layerByLayer)
+        try withoutActuallyEscaping(dump) { dump in
+            try ScheduleManager(dumpStages: dumpStages, dump: dump).run(&state)
+        }
+        let result = state.result!
+        let reports = state.fellBack ? [] : state.plan.segments.compactMap { segment -> GroupReport? in
+            guard let group = segment.group else { return nil }
+            return GroupReport(layers: group.nodes.map { graph.nodes[$0].name }, tiling: group.tileDescription(graph: graph),
+                               predictedDRAMBytes: group.dramBytes, predictedCycles: group.estimatedCycles,
+                               layerByLayerDRAMBytes: segment.layerByLayerBytes, layerByLayerCycles: segment.layerByLayerCycles,
+                               end: segment.end)
+        }
+        return Compilation(program: result.program, layers: result.layers, layerByLayer: layerByLayer.program,
+                           layerByLayerLayers: layerByLayer.layers, groups: reports, fellBack: state.fellBack)
+    }
+}
+
+extension FusionPlanner {
+    /// Every layer on its own (`--no-fusion`), for the stage dumps.
+    static func layerByLayerPlan(_ graph: Graph, layerByLayer: (Program, [Codegen.LayerReport])) -> FusionPlan {
+        let (bytes, cycles) = layerCosts(graph, layerByLayer: layerByLayer)
+        return FusionPlan(segments: graph.nodes.indices.map {
+            FusionPlan.Segment(nodes: $0..<($0 + 1), group: nil, layerByLayerBytes: bytes[$0], layerByLayerCycles: cycles[$0],
+                               end: "fusion is off")
+        })
+    }
+}

@@ -1,0 +1,97 @@
+import Accelerator
+import Foundation
+import GraphIR
+
+/// What `--report` writes: predicted traffic and cycles for the program, the
+/// compulsory traffic no schedule can avoid, and one row per layer.
+public struct CompileReport {
+    public var model: String
+    public var graph: Graph
+    public var program: Program
+    public var layers: [Codegen.LayerReport]
+    /// The layer-by-layer program of the same graph and its rows, and the fusion groups (empty without fusion).
+    public var layerByLayer: (program: Program, layers: [Codegen.LayerReport])?
+    public var groups: [Codegen.GroupReport] = []
+    public var fellBack = false
+
+    public init(model: String, graph: Graph, program: Program, layers: [Codegen.LayerReport]) {
+        (self.model, self.graph, self.program, self.layers) = (model, graph, program, layers)
+    }
+
+    public init(model: String, graph: Graph, compilation: Codegen.Compilation) {
+        self.init(model: model, graph: graph, program: compilation.program, layers: compilation.layers)
+        layerByLayer = (compilation.layerByLayer, compilation.layerByLayerLayers)
+        groups = compilation.groups
+        fellBack = compilation.fellBack
+    }
+
+    /// Every weight once, plus the network's inputs and outputs.
+    public var compulsoryBytes: Int {
+        var weights = Set<String>()
+        // Float constants a layer reads; int64 ones (shapes, axes) never reach DRAM traffic.
+        for node in graph.nodes {
+            for input in node.inputs where graph.initializers[input]?.dtype == .float32 { weights.insert(input) }
+        }
+        let weightBytes = weights.reduce(0) { $0 + graph.initializers[$1]!.count * 4 }
+        let io = (graph.inputs + graph.outputs).reduce(0) { $0 + (graph.type(of: $1)?.count ?? 0) * 4 }
+        return weightBytes + io
+    }
+
+    /// Program-wide predictions and one row per layer (a fusion group is one row).
+    static func figures(_ program: Program, _ layers: [Codegen.LayerReport]) -> [String: Any] {
+        let constants = program.constants.count
+        let costs = program.instructions.map { program.config.cost(of: $0, constantsBytes: constants) }
+        let (stats, schedule) = program.config.schedule(program.instructions, constantsBytes: constants)
+        var rows: [[String: Any]] = []
+        for layer in layers {
+            let slice = costs[layer.instructions]
+            let start = layer.instructions.isEmpty ? 0 : schedule[layer.instructions.lowerBound].start
+            let end = layer.instructions.isEmpty ? 0 : schedule[layer.instructions].map(\.end).max()!
+            rows.append([
+                "node": layer.node, "op": layer.op, "engine": layer.engine, "tiling": layer.tiling,
+                "instructions": layer.instructions.count,
+                "dram_read_bytes": slice.reduce(0) { $0 + $1.dramReadBytes },
+                "dram_write_bytes": slice.reduce(0) { $0 + $1.dramWriteBytes },
+                "dram_weight_bytes": slice.reduce(0) { $0 + $1.dramWeightBytes },
+                "dram_activation_bytes": slice.reduce(0) { $0 + $1.dramActivationBytes },
+                "macs": slice.reduce(0) { $0 + $1.macs },
+                "cycles": end - start, "start_cycle": start, "end_cycle": end,
+            ])
+        }
+        return [
+            "predicted_dram_bytes": costs.reduce(0) { $0 + $1.dramReadBytes + $1.dramWriteBytes },
+            "predicted_dram_read_bytes": costs.reduce(0) { $0 + $1.dramReadBytes },
+            "predicted_dram_write_bytes": costs.reduce(0) { $0 + $1.dramWriteBytes },
+            "predicted_dram_weight_bytes": costs.reduce(0) { $0 + $1.dramWeightBytes },
+            "predicted_dram_activation_bytes": costs.reduce(0) { $0 + $1.dramActivationBytes },
+            "predicted_cycles": stats.cycles,
+            "macs": stats.macs,
+            "instructions": program.instructions.count,
+            "layers": rows,
+        ]
+    }
+
+    public func json() throws -> Data {
+        _ = try program.validate()
+        var object = Self.figures(program, layers)
+        let predicted = object["predicted_dram_bytes"] as! Int
+        object["model"] = model
+        object["accelerator"] = program.config.name
+        object["sram_bytes"] = program.config.sramBytes
+        object["compulsory_bytes"] = compulsoryBytes
+        object["traffic_over_compulsory"] = Double(predicted) / Double(max(1, compulsoryBytes))
+        if let layerByLayer {
+            object["layer_by_layer"] = Self.figures(layerByLayer.program, layerByLayer.layers)
+            object["fusion_fell_back"] = fellBack
+            object["groups"] = groups.map { group -> [String: Any] in
+                [
+                    "layers": group.layers, "tiling": group.tiling, "ends": group.end,
+                    "predicted_dram_bytes": group.predictedDRAMBytes, "predicted_cycles": group.predictedCycles,
+                    "layer_by_layer_dram_bytes": group.layerByLayerDRAMBytes, "layer_by_layer_cycles": group.layerByLayerCycles,
+                    "saved_dram_bytes": group.layerByLayerDRAMBytes - group.predictedDRAMBytes,
+                ]
+            }
+        }
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    }
+}

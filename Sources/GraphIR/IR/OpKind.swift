@@ -1,0 +1,90 @@
+/// The closed set of operators dfc understands, named as ONNX names them.
+/// Anything else is imported as `.opaque` so that errors can name it.
+public enum OpKind: String, Sendable, CaseIterable, Hashable {
+    // Convolution and linear algebra: the matrix unit's work.
+    case conv = "Conv"
+    case convTranspose = "ConvTranspose"
+    case gemm = "Gemm"
+    case matMul = "MatMul"
+
+    // Normalization, folded into convolutions by canonicalization.
+    case batchNormalization = "BatchNormalization"
+    case lrn = "LRN"
+
+    // Activations: element-wise, one input.
+    case relu = "Relu"
+    case leakyRelu = "LeakyRelu"
+    case clip = "Clip"
+    case sigmoid = "Sigmoid"
+    case hardSigmoid = "HardSigmoid"
+    case hardSwish = "HardSwish"
+    case tanh = "Tanh"
+
+    // Element-wise with NumPy broadcasting.
+    case add = "Add"
+    case sub = "Sub"
+    case mul = "Mul"
+    case div = "Div"
+    case sum = "Sum"
+    case pRelu = "PRelu"
+
+    // Pooling and reductions over spatial or given axes.
+    case maxPool = "MaxPool"
+    case averagePool = "AveragePool"
+    case globalAveragePool = "GlobalAveragePool"
+    case globalMaxPool = "GlobalMaxPool"
+    case reduceMean = "ReduceMean"
+    case softmax = "Softmax"
+
+    // Data movement: layout, slicing, joining, resampling.
+    case concat = "Concat"
+    case split = "Split"
+    case slice = "Slice"
+    case pad = "Pad"
+    case resize = "Resize"
+    case upsample = "Upsample"
+    case transpose = "Transpose"
+    case gather = "Gather"
+
+    // Views: change the shape, never the data.
+    case flatten = "Flatten"
+    case reshape = "Reshape"
+    case squeeze = "Squeeze"
+    case unsqueeze = "Unsqueeze"
+    case identity = "Identity"
+    case dropout = "Dropout"
+
+    // Constants and shape arithmetic, folded away before codegen.
+    case constant = "Constant"
+    case constantOfShape = "ConstantOfShape"
+    case shape = "Shape"
+    case cast = "Cast"
+
+    // Not in the supported set; `Node.opType` says what it was.
+    case opaque = "<opaque>"
+
+    /// Activations that take one tensor and map each element on its own.
+    public static let unaryElementwise: Set<OpKind> = [.relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh]
+    /// Binary (or n-ary) element-wise ops with broadcasting.
+    public static let broadcastElementwise: Set<OpKind> = [.add, .sub, .mul, .div, .sum, .pRelu]
+    /// Ops whose output is a reinterpretation of their input's data.
+    public static let views: Set<OpKind> = [.flatten, .reshape, .squeeze, .unsqueeze, .identity, .dropout]
+
+    /// Input positions that determine an output's shape and so must be known
+    /// at compile time (Reshape's shape, Slice's starts, Resize's scales...).
+    public var shapeDefiningInputs: [Int] {
+        switch self {
+        case .reshape, .upsample, .split, .squeeze, .unsqueeze, .reduceMean: return [1]
+        case .slice: return [1, 2, 3, 4]
+        case .pad: return [1, 3]
+        case .resize: return [1, 2, 3]
+        case .constantOfShape: return [0]
+        default: return []
+        }
+    }
+
+    /// The kind for an ONNX `op_type` in the default domain.
+    public init(onnxType: String) {
+        self = OpKind(rawValue: onnxType).flatMap { $0 == .opaque ? nil : $0 } ?? .opaque
+    }
+}

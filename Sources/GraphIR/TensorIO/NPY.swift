@@ -1,0 +1,201 @@
+import Foundation
+
+/// NumPy `.npy` files holding a little-endian float32 or int64 array in C
+/// order, the two element types of the IR. Anything else (other dtypes,
+/// big-endian data, Fortran order, pickled objects) is rejected with a
+/// message saying what the file holds.
+public enum NPY {
+    static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
+
+    /// Reads the `.npy` file at `path`. Errors name the file.
+    public static func read(path: String) throws -> Tensor {
+        do {
+            guard let data = FileManager.default.contents(atPath: path) else { throw DFCError("cannot read the file") }
+            return try decode(data)
+        } catch let error as DFCError {
+            throw error.inFile(path)
+        }
+    }
+
+    /// Writes `tensor` to `path` atomically (no partial file on failure).
+    public static func write(_ tensor: Tensor, path: String) throws {
+        do {
+            try encode(tensor).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch let error as DFCError {
+            throw error.inFile(path)
+        } catch {
+            throw DFCError("cannot write the file: \(error.localizedDescription)", file: path)
+        }
+    }
+
+    public static func decode(_ data: Data) throws -> Tensor {
+        let bytes = [UInt8](data)
+        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw DFCError("not a NumPy .npy file (bad magic)") }
+        let major = bytes[6]
+        let headerLength: Int, headerStart: Int
+        switch major {
+        case 1:
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+            headerStart = 10
+        case 2, 3:
+            guard bytes.count >= 12 else { throw DFCError("truncated .npy header") }
+            headerLength = (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
+            headerStart = 12
+        default:
+            throw DFCError(".npy format version \(major).\(bytes[7]) is not supported (1.0 to 3.0)")
+        }
+        guard headerStart + headerLength <= bytes.count else { throw DFCError("truncated .npy header") }
+        guard let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: major == 3 ? .utf8 : .isoLatin1) else {
+            throw DFCError("unreadable .npy header")
+        }
+        var parser = HeaderParser(header)
+        let fields = try parser.dictionary()
+        guard case .string(let descr)? = fields["descr"] else { throw DFCError(".npy header has no 'descr'") }
+        guard case .bool(let fortran)? = fields["fortran_order"] else { throw DFCError(".npy header has no 'fortran_order'") }
+        guard case .tuple(let shape)? = fields["shape"] else { throw DFCError(".npy header has no 'shape'") }
+        guard !fortran else { throw DFCError("Fortran-order arrays are not supported (save a C-order array)") }
+        let dtype: DType
+        switch descr {
+        case "<f4": dtype = .float32
+        case "<i8": dtype = .int64
+        case ">f4", ">i8": throw DFCError("big-endian arrays ('\(descr)') are not supported (little-endian float32 or int64 only)")
+        default: throw DFCError("dtype '\(descr)' is not supported (float32 '<f4' or int64 '<i8' only)")
+        }
+        var count = 1
+        for d in shape {
+            guard d >= 0, d <= Int(Int32.max) else { throw DFCError("invalid dimension \(d) in shape \(shape)") }
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= 1 << 32 else { throw DFCError("array of shape \(shape) is too large") }
+            count = product
+        }
+        let payload = bytes.count - headerStart - headerLength
+        let expected = count * dtype.byteSize
+        guard payload == expected else {
+            throw DFCError("array of shape \(shape) needs \(expected) bytes of \(dtype) data, the file has \(payload)")
+        }
+        let start = headerStart + headerLength
+        return bytes.withUnsafeBytes { raw in
+            switch dtype {
+            case .float32:
+                return Tensor(shape: shape, floats: (0..<count).map {
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self)))
+                })
+            case .int64:
+                return Tensor(shape: shape, ints: (0..<count).map {
+                    Int64(littleEndian: raw.loadUnaligned(fromByteOffset: start + 8 * $0, as: Int64.self))
+                })
+            }
+        }
+    }
+
+    /// Version 1.0 `.npy` bytes, header padded to a multiple of 64 bytes.
+    public static func encode(_ tensor: Tensor) -> Data {
+        let descr = tensor.dtype == .float32 ? "<f4" : "<i8"
+        let shape: String
+        switch tensor.shape.count {
+        case 0: shape = "()"
+        case 1: shape = "(\(tensor.shape[0]),)"
+        default: shape = "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
+        }
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }"
+        let unpadded = magic.count + 4 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        var out = Data(magic + [1, 0])
+        let length = UInt16(header.utf8.count)
+        out.append(contentsOf: [UInt8(length & 0xff), UInt8(length >> 8)])
+        out.append(contentsOf: Array(header.utf8))
+        out.append(contentsOf: littleEndianBytes(tensor))
+        return out
+    }
+
+    /// The values as little-endian bytes.
+    package static func littleEndianBytes(_ tensor: Tensor) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(tensor.count * tensor.dtype.byteSize)
+        switch tensor.storage {
+        case .float(let values):
+            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+        case .int64(let values):
+            for v in values { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+        }
+        return bytes
+    }
+
+    /// The subset of Python literal syntax `.npy` headers use: a dict of
+    /// string keys to strings, booleans and tuples of integers.
+    struct HeaderParser {
+        enum Value: Equatable {
+            case string(String)
+            case bool(Bool)
+            case tuple([Int])
+        }
+
+        var characters: [Character]
+        var position = 0
+
+        init(_ text: String) { characters = Array(text) }
+
+        mutating func dictionary() throws -> [String: Value] {
+            try expect("{")
+            var result: [String: Value] = [:]
+            while true {
+                skipSpace()
+                if peek == "}" { position += 1; return result }
+                guard case .string(let key) = try value() else { throw malformed("a string key") }
+                try expect(":")
+                result[key] = try value()
+                skipSpace()
+                if peek == "," { position += 1 }
+            }
+        }
+
+        private mutating func value() throws -> Value {
+            skipSpace()
+            guard let c = peek else { throw malformed("a value") }
+            if c == "'" || c == "\"" {
+                position += 1
+                var text = ""
+                while let d = peek, d != c { text.append(d); position += 1 }
+                try expect(c)
+                return .string(text)
+            }
+            if c == "(" {
+                position += 1
+                var items: [Int] = []
+                while true {
+                    skipSpace()
+                    if peek == ")" { position += 1; return .tuple(items) }
+                    var digits = ""
+                    while let d = peek, d.isNumber || d == "-" { digits.append(d); position += 1 }
+                    // Python 2 era writers append L to long integers.
+                    if peek == "L" { position += 1 }
+                    guard let n = Int(digits) else { throw malformed("an integer dimension") }
+                    items.append(n)
+                    skipSpace()
+                    if peek == "," { position += 1 }
+                }
+            }
+            for (word, flag) in [("True", true), ("False", false)] where characters[position...].starts(with: word) {
+                position += word.count
+                return .bool(flag)
+            }
+            throw malformed("a string, boolean or tuple")
+        }
+
+        private var peek: Character? { position < characters.count ? characters[position] : nil }
+
+        private mutating func skipSpace() {
+            while let c = peek, c.isWhitespace { position += 1 }
+        }
+
+        private mutating func expect(_ c: Character) throws {
+            skipSpace()
+            guard peek == c else { throw malformed("'\(c)'") }
+            position += 1
+        }
+
+        private func malformed(_ what: String) -> DFCError {
+            DFCError("malformed .npy header (expected \(what) at offset \(position)): \(String(characters).trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+}

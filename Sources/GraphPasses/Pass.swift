@@ -1,0 +1,55 @@
+import GraphIR
+
+/// Options every pass may read; the command line fills them.
+public struct CompileOptions: Sendable {
+    /// Shapes bound to graph inputs by `--input-shape NAME=1x3x224x224`.
+    public var inputShapes: [String: [Int]] = [:]
+
+    public init(inputShapes: [String: [Int]] = [:]) {
+        self.inputShapes = inputShapes
+    }
+}
+
+/// A named transformation of the graph. Passes only transform; printing and
+/// verification belong to the `PassManager`.
+public protocol Pass: Sendable {
+    /// Kebab-case name, used by `--dump-ir=NAME`.
+    var name: String { get }
+    /// One line for `--help` and the IR dump header.
+    var summary: String { get }
+    func run(_ graph: inout Graph, options: CompileOptions) throws
+}
+
+/// Every pass dfc knows, in pipeline order; the command line and `--help`
+/// are driven from this list.
+public enum PassRegistry {
+    /// The name under which the freshly imported graph is dumped.
+    public static let importStage = "import"
+
+    /// The default pipeline, top to bottom.
+    public static let pipeline: [any Pass] = [
+        // Every later pass needs concrete shapes; they also validate the model.
+        InferShapes(),
+        // Shape chains and Constant nodes become constants first, so every
+        // later pass sees weights, pads and shapes as plain initializers.
+        FoldConstants(),
+        // Pass-through nodes would hide a producer from its real reader.
+        RemoveIdentity(),
+        // One view op; also drops views that keep the shape.
+        CanonicalizeViews(),
+        // Pads join the Conv/pool windows before those windows are scheduled.
+        FoldPad(),
+        // Before fold-batchnorm, which folds into the canonical Gemm's weight.
+        LowerFullyConnected(),
+        // BatchNorm and per-channel Mul/Add leave Conv -> activation adjacent.
+        FoldBatchNorm(),
+        // Last rewrite: every producer has reached its final form.
+        FuseActivations(),
+        // Weights replaced and nodes bypassed above are dropped.
+        EliminateDeadCode(),
+    ]
+
+    /// The graph stages `--dump-ir` can print: the import, then every pass.
+    /// (The command line appends the scheduling stages codegen runs.)
+    public static var stageNames: [String] { [importStage] + pipeline.map(\.name) }
+}

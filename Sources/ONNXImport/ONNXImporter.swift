@@ -1,0 +1,143 @@
+import Foundation
+import GraphIR
+
+/// Reads an ONNX model file into the graph IR.
+///
+/// The graph comes back exactly as the file describes it (Constant nodes
+/// stay nodes, unsupported ops become `.opaque` nodes); `checkSupported`
+/// and shape inference decide whether dfc can go on with it.
+public enum ONNXImporter {
+    /// The oldest default-domain opset accepted. Opset 6 is what early PyTorch
+    /// exporters wrote; the operators dfc supports read the same from there on.
+    public static let oldestOpset = 6
+    /// The newest default-domain opset whose semantics dfc implements.
+    public static let newestOpset = 28
+
+    /// Imports the model at `path`. Errors name the file.
+    public static func load(path: String) throws -> Graph {
+        let url = URL(fileURLWithPath: path)
+        do {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw DFCError("no such file")
+            }
+            guard !isDirectory.boolValue else { throw DFCError("is a directory, not an ONNX model") }
+            guard let data = FileManager.default.contents(atPath: path) else { throw DFCError("cannot read the file") }
+            guard !data.isEmpty else { throw DFCError("the file is empty, not an ONNX model") }
+            return try importModel(ONNXProtobuf.decodeModel(data), directory: url.deletingLastPathComponent())
+        } catch let error as DFCError {
+            throw error.inFile(path)
+        }
+    }
+
+    /// Imports a model already in memory; external data resolves against `directory`.
+    public static func load(data: Data, directory: URL? = nil) throws -> Graph {
+        try importModel(ONNXProtobuf.decodeModel(data), directory: directory)
+    }
+
+    static func importModel(_ model: ONNXProto.Model, directory: URL?) throws -> Graph {
+        let opset = try defaultOpset(model.opsets, nodes: model.graph.nodes)
+        let source = model.graph
+        let knownDomains = Set(model.opsets.map(\.domain))
+
+        var initializers: [String: Tensor] = [:]
+        for data in source.initializers {
+            guard !data.name.isEmpty else { throw DFCError("an initializer has no name") }
+            guard initializers[data.name] == nil else { throw DFCError("initializer '\(data.name)' is defined twice") }
+            initializers[data.name] = try TensorDecoding.decode(data, externalBase: directory)
+        }
+
+        var values: [String: ValueInfo] = [:]
+        func declare(_ info: ONNXProto.ValueInfo, role: String) throws {
+            guard let code = info.elementType else {
+                if role == "input" { throw DFCError("input '\(info.name)' has no tensor type") }
+                return
+            }
+            guard let dtype = DType(onnxCode: code) else {
+                throw DFCError("\(role) '\(info.name)' has element type \(ONNXElementType.name(of: code)), which dfc does not support")
+            }
+            values[info.name] = ValueInfo(dtype: dtype, dims: info.dims)
+        }
+
+        var inputs: [String] = []
+        for info in source.inputs {
+            guard !info.name.isEmpty else { throw DFCError("a graph input has no name") }
+            // Models from IR version 3 list their weights as inputs too.
+            if initializers[info.name] != nil { continue }
+            try declare(info, role: "input")
+            inputs.append(info.name)
+        }
+        for info in source.valueInfo where initializers[info.name] == nil { try declare(info, role: "value") }
+        for info in source.outputs where initializers[info.name] == nil { try declare(info, role: "output") }
+
+        var nodes: [Node] = []
+        var usedNames: Set<String> = []
+        var defined = Set(inputs).union(initializers.keys)
+        for (index, proto) in source.nodes.enumerated() {
+            let domain = proto.domain == "ai.onnx" ? "" : proto.domain
+            var name = proto.name.isEmpty ? "\(proto.opType)_\(index)" : proto.name
+            if usedNames.contains(name) { name = "\(name)_\(index)" }
+            usedNames.insert(name)
+            let kind = domain.isEmpty ? OpKind(onnxType: proto.opType) : .opaque
+            var attributes: [String: Attribute] = [:]
+            for (key, value) in proto.attributes {
+                attributes[key] = try convert(value, node: name, attribute: key, directory: directory)
+            }
+            for input in proto.inputs where !input.isEmpty && !defined.contains(input) {
+                throw DFCError("node '\(name)' (\(proto.opType)) reads '\(input)', which no input, initializer or earlier node defines")
+            }
+            for output in proto.outputs where !output.isEmpty {
+                guard !defined.contains(output) else { throw DFCError("value '\(output)' is defined twice (again by node '\(name)')") }
+                defined.insert(output)
+            }
+            if !domain.isEmpty && !knownDomains.contains(domain) && !knownDomains.contains(proto.domain) {
+                throw DFCError("node '\(name)' uses domain '\(proto.domain)', which the model does not import")
+            }
+            nodes.append(Node(name: name, kind: kind, opType: proto.opType, domain: domain,
+                              inputs: proto.inputs, outputs: proto.outputs, attributes: attributes))
+        }
+
+        var outputs: [String] = []
+        for info in source.outputs {
+            guard defined.contains(info.name) else { throw DFCError("graph output '\(info.name)' is never computed") }
+            outputs.append(info.name)
+        }
+        guard !outputs.isEmpty else { throw DFCError("the graph has no outputs") }
+
+        return Graph(name: source.name, opsetVersion: opset, inputs: inputs, outputs: outputs,
+                     nodes: nodes, initializers: initializers, values: values)
+    }
+
+    /// The default-domain opset; 0 when the model uses only other domains
+    /// (its nodes are then reported as unsupported, all at once).
+    private static func defaultOpset(_ opsets: [(domain: String, version: Int64)], nodes: [ONNXProto.Node]) throws -> Int {
+        guard let entry = opsets.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" }) else {
+            if nodes.allSatisfy({ !$0.domain.isEmpty && $0.domain != "ai.onnx" }) { return 0 }
+            throw DFCError("the model imports no opset of the default ONNX domain")
+        }
+        guard (Int64(oldestOpset)...Int64(newestOpset)).contains(entry.version) else {
+            throw DFCError("opset \(entry.version) is not supported (dfc supports opsets \(oldestOpset) to \(newestOpset))")
+        }
+        return Int(entry.version)
+    }
+
+    private static func convert(_ value: ONNXProto.AttributeValue, node: String, attribute: String, directory: URL?) throws -> Attribute {
+        func int(_ v: Int64) throws -> Int {
+            guard let i = Int(exactly: v) else { throw DFCError("node '\(node)': attribute '\(attribute)' is out of range") }
+            return i
+        }
+        switch value {
+        case .int(let v): return .int(try int(v))
+        case .float(let v): return .float(v)
+        case .bytes(let b): return .string(String(decoding: b, as: UTF8.self))
+        case .ints(let v): return .ints(try v.map(int))
+        case .floats(let v): return .floats(v)
+        case .strings(let v): return .strings(v.map { String(decoding: $0, as: UTF8.self) })
+        case .tensor(let t):
+            do { return .tensor(try TensorDecoding.decode(t, externalBase: directory)) }
+            catch let error as DFCError { throw DFCError("node '\(node)', attribute '\(attribute)': \(error.message)") }
+        case .tensors: return .unsupported("tensors")
+        case .other(let what): return .unsupported(what)
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Accelerator
+import DFCCommands
+import Foundation
+import TestSupport
+import Testing
+@testable import Compiler
+@testable import GraphIR
+@testable import GraphPasses
+@testable import ONNXImport
+
+/// Whole pipeline: import, passes, codegen, executor — checked against the
+/// reference interpreter, the expected outputs of ONNX's tests, and the
+/// predicted DRAM byte count.
+@Suite("Codegen end to end")
+struct CodegenEndToEndTests {
+    static func compile(_ graph: Graph, config: AcceleratorConfig = .df1) throws -> (canonical: Graph, program: Program) {
+        var canonical = graph
+        try PassManager().run(&canonical, options: CompileOptions())
+        let (program, _) = try Codegen.compile(canonical, options: Codegen.Options(config: config))
+        return (canonical, program)
+    }
+
+    /// Bytes the compiler predicts from its own instruction stream.
+    static func predictedBytes(_ program: Program) -> Int {
+        program.instructions.reduce(0) { total, instruction in
+            let cost = program.config.cost(of: instruction, constantsBytes: program.constants.count)
+            return total + cost.dramReadBytes + cost.dramWriteBytes
+        }
+    }
+
+    static func run(_ program: Program, _ inputs: [String: Tensor]) throws -> ExecutionResult {
+        var arrays: [String: NDArray] = [:]
+        for (name, tensor) in inputs {
+            switch tensor.storage {
+            case .float(let v): arrays[name] = NDArray(shape: tensor.shape, floats: v)
+            case .int64(let v): arrays[name] = NDArray(shape: tensor.shape, int64s: v)
+            }
+        }
+        return try Executor.run(program, inputs: arrays)
+    }
+
+    @Test("fixtures verify against the interpreter, at every SRAM preset", arguments: [
+        "tiny_cnn", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
+        "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data",
+    ])
+    func fixtures(name: String) throws {
+        let reference = try ImportFixtures.compile(ImportFixtures.path("\(name).onnx"))
+        for config in ["df1", "df1-small", "df1-large"].compactMap(AcceleratorConfig.preset(named:)) {
+            let (_, program) = try Self.compile(reference, config: config)
+            for difference in try Verification.run(reference: reference, program: program) {
+                #expect(difference.passed, "\(name) at \(config.name): \(difference.description)")
+            }
+            let stats = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
+            #expect(Self.predictedBytes(program) == stats.dramReadBytes + stats.dramWriteBytes)
+        }
+    }
+
+    @Test("the same model and flags give a byte-identical program")
+    func deterministic() throws {
+        let graph = try ImportFixtures.compile(ImportFixtures.path("tiny_cnn.onnx"))
+        let first = try Self.compile(graph).program.encoded()
+        let second = try Self.compile(graph).program.encoded()
+        #expect(first == second)
+    }
+
+    /// Every ONNX test case whose ops the importer supports: compile, run on
+    /// the accelerator, compare with the expected outputs. Cases codegen
+    /// cannot lower are listed with the reason.
+    @Test("ONNX test models run on the accelerator and match their expected outputs")
+    func conformance() throws {
+        let directory = TestPaths.conformance
+        let manifest = try ConformanceManifest.load(from: directory)
+        let skips = try ConformanceSkips.load()
+        let skipped = skips.reasons
+        var passed = 0, failed: [String] = [], unlowerable: [String] = [], unsupported = 0
+        for entry in manifest.cases where skipped[entry.key] == nil {
+            let caseDirectory = directory.appendingPathComponent(entry.path)
+            var graph: Graph
+            do {
+                graph = try ONNXImporter.load(path: caseDirectory.appendingPathComponent("model.onnx").path)
+                try graph.checkSupported()
+            } catch { unsupported += 1; continue }
+            do {
+                let sets = try ConformanceDataSet.all(in: caseDirectory, graph: graph)
+                // Shapes are static and weights are program constants on this accelerator.
+                let frozen = graph.shapeDefiningInputs + graph.parameterInputs
+                try graph.freeze(sets[0].inputs.filter { frozen.contains($0.key) })
+                var bindings: [String: [Int]] = [:]
+                for input in graph.inputs where graph.values[input]?.type == nil { bindings[input] = sets[0].inputs[input]?.shape }
+                try PassManager(passes: [InferShapes()]).run(&graph, options: CompileOptions(inputShapes: bindings))
+                let program: Program
+                do {
+                    program = try Self.compile(graph).program
+                } catch let error as DFCError {
+                    unlowerable.append("\(entry.key): \(error.message)")
+                    continue
+                }
+                let inputs = sets[0].inputs.filter { graph.inputs.contains($0.key) }
+                let result = try Self.run(program, inputs)
+                var ok = Self.predictedBytes(program) == result.stats.dramReadBytes + result.stats.dramWriteBytes
+                if !ok { failed.append("\(entry.key): predicted bytes differ from executed") }
+                let tolerance = skips.looserTolerances[entry.key] ?? (entry.tolerance.rtol ?? 1e-4, entry.tolerance.atol ?? 1e-5)
+                for (name, expected) in sets[0].outputs {
+                    guard let array = result.outputs[name] else { ok = false; failed.append("\(entry.key): no output \(name)"); continue }
+                    let got: Tensor
+                    switch array.storage {
+                    case .f32(let v): got = Tensor(shape: array.shape, floats: v)
+                    case .i64(let v): got = Tensor(shape: array.shape, ints: v)
+                    }
+                    let comparison = TensorComparison(got, expected, rtol: tolerance.0, atol: tolerance.1)
+                    let good = entry.tolerance.rel_l2.map { comparison.shapeMismatch == nil && comparison.relativeL2 <= max($0, 1e-4) } ?? comparison.passes
+                    if !good { ok = false; failed.append("\(entry.key) output \(name): \(comparison)") }
+                }
+                if ok { passed += 1 }
+            } catch {
+                failed.append("\(entry.key): \(error)")
+            }
+        }
+        print("codegen conformance: \(passed) passed, \(failed.count) failed, \(unlowerable.count) not lowerable, \(unsupported) with unsupported ops")
+        print("not lowerable to the accelerator:\n" + unlowerable.map { "  " + $0 }.joined(separator: "\n"))
+        #expect(failed.isEmpty, "\(failed.count) failures:\n\(failed.joined(separator: "\n"))")
+        #expect(passed >= 270, "fewer ONNX test models run on the accelerator than before")
+    }
+}

@@ -1,0 +1,166 @@
+import Accelerator
+import DFCCommands
+import Foundation
+import Testing
+@testable import Compiler
+@testable import GraphIR
+
+/// Deep fusion on the hard cases, each forced into several bands by a small
+/// SRAM, checked against the reference interpreter.
+@Suite("Deep fusion")
+struct FusionTests {
+    /// Builds small NCHW graphs with seeded weights.
+    struct Builder {
+        var nodes: [Node] = []
+        var initializers: [String: Tensor] = [:]
+        var random = SeededRandom(seed: 7)
+        var count = 0
+
+        mutating func weight(_ shape: [Int], scale: Float = 0.3) -> String {
+            count += 1
+            let name = "w\(count)"
+            initializers[name] = Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in random.normal() * scale })
+            return name
+        }
+
+        mutating func node(_ kind: OpKind, _ inputs: [String], _ attributes: [String: Attribute] = [:], activation: Activation? = nil) -> String {
+            count += 1
+            let output = "v\(count)"
+            nodes.append(Node(name: "\(kind.rawValue.lowercased())\(count)", kind: kind, inputs: inputs, outputs: [output],
+                              attributes: attributes, activation: activation))
+            return output
+        }
+
+        mutating func conv(_ x: String, cin: Int, cout: Int, k: Int, stride: Int = 1, pad: Int = 0, dilation: Int = 1,
+                           group: Int = 1, relu: Bool = true) -> String {
+            let w = weight([cout, cin / group, k, k]), b = weight([cout], scale: 0.1)
+            return node(.conv, [x, w, b], ["kernel_shape": .ints([k, k]), "strides": .ints([stride, stride]),
+                                           "pads": .ints([pad, pad, pad, pad]), "dilations": .ints([dilation, dilation]),
+                                           "group": .int(group)], activation: relu ? .relu : nil)
+        }
+
+        func graph(input: [Int], output: String) throws -> Graph {
+            var g = Graph(name: "fusion", opsetVersion: 13, inputs: ["x"], outputs: [output], nodes: nodes,
+                          initializers: initializers, values: ["x": ValueInfo(TensorType(dtype: .float32, shape: input))])
+            try ShapeInference.run(&g)
+            return g
+        }
+    }
+
+    static func check(_ graph: Graph, sram: Int, file: String = #fileID, line: Int = #line) throws {
+        var config = AcceleratorConfig.df1
+        config.sramBytes = sram
+        let (fused, layers) = try Codegen.compile(graph, options: Codegen.Options(config: config))
+        let (baseline, _) = try Codegen.compile(graph, options: Codegen.Options(config: config, fusion: false))
+        let groups = layers.filter { $0.op == "FusionGroup" }
+        #expect(!groups.isEmpty, "no fusion group formed")
+        #expect(groups.contains { !$0.tiling.contains(" 1 band ") }, "expected several bands: \(groups.map(\.tiling))")
+        for difference in try Verification.run(reference: graph, program: fused) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+        let f = try Executor.run(fused, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
+        let b = try Executor.run(baseline, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
+        #expect(f.dramReadBytes + f.dramWriteBytes < b.dramReadBytes + b.dramWriteBytes)
+        #expect(f.cycles <= b.cycles)
+    }
+
+    @Test("stride-2 and dilated convolutions inside a group, odd sizes, bands that do not divide the output")
+    func stridedAndDilated() throws {
+        var b = Builder()
+        var x = b.conv("x", cin: 3, cout: 8, k: 3, pad: 1)
+        x = b.conv(x, cin: 8, cout: 8, k: 3, stride: 2, pad: 1)
+        x = b.conv(x, cin: 8, cout: 8, k: 3, pad: 2, dilation: 2)
+        try Self.check(try b.graph(input: [1, 3, 37, 29], output: x), sram: 24 << 10)
+    }
+
+    @Test("pooling with padding at the borders and ceil mode")
+    func paddedPooling() throws {
+        var b = Builder()
+        var x = b.conv("x", cin: 4, cout: 8, k: 3, pad: 1)
+        x = b.node(.maxPool, [x], ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])])
+        x = b.conv(x, cin: 8, cout: 8, k: 1)
+        x = b.node(.averagePool, [x], ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "ceil_mode": .int(1),
+                                       "pads": .ints([1, 1, 0, 0]), "count_include_pad": .int(0)])
+        x = b.conv(x, cin: 8, cout: 4, k: 3, pad: 1)
+        try Self.check(try b.graph(input: [1, 4, 41, 35], output: x), sram: 24 << 10)
+    }
+
+    @Test("a residual block with its shortcut Add inside the group")
+    func residual() throws {
+        var b = Builder()
+        let x = b.conv("x", cin: 8, cout: 16, k: 3, pad: 1)
+        var y = b.conv(x, cin: 16, cout: 16, k: 3, pad: 1)
+        y = b.conv(y, cin: 16, cout: 16, k: 3, pad: 1, relu: false)
+        let sum = b.node(.add, [y, x], activation: .relu)
+        try Self.check(try b.graph(input: [1, 8, 30, 30], output: sum), sram: 48 << 10)
+    }
+
+    @Test("a Concat of branches with different receptive fields")
+    func inceptionBranches() throws {
+        var b = Builder()
+        let x = b.conv("x", cin: 4, cout: 8, k: 1)
+        let a = b.conv(x, cin: 8, cout: 4, k: 1)
+        let c = b.conv(x, cin: 8, cout: 4, k: 5, pad: 2)
+        let p = b.node(.maxPool, [x], ["kernel_shape": .ints([3, 3]), "strides": .ints([1, 1]), "pads": .ints([1, 1, 1, 1])])
+        let d = b.conv(p, cin: 8, cout: 4, k: 1)
+        let cat = b.node(.concat, [a, c, d], ["axis": .int(1)])
+        let out = b.conv(cat, cin: 12, cout: 8, k: 3, pad: 1)
+        try Self.check(try b.graph(input: [1, 4, 33, 27], output: out), sram: 40 << 10)
+    }
+
+    @Test("a depthwise-separable block with ReLU6")
+    func depthwiseSeparable() throws {
+        var b = Builder()
+        var x = b.conv("x", cin: 8, cout: 32, k: 1)
+        x = b.conv(x, cin: 32, cout: 32, k: 3, stride: 2, pad: 1, group: 32)
+        x = b.node(.clip, [x, b.weight([], scale: 0), b.weight([], scale: 0)])
+        b.initializers[b.nodes.last!.inputs[1]] = Tensor(shape: [], floats: [0])
+        b.initializers[b.nodes.last!.inputs[2]] = Tensor(shape: [], floats: [6])
+        x = b.conv(x, cin: 32, cout: 16, k: 1, relu: false)
+        try Self.check(try b.graph(input: [1, 8, 45, 31], output: x), sram: 48 << 10)
+    }
+
+    @Test("halo recompute and halo cache compute the same; caching moves fewer bytes", arguments: [2, 3, 5])
+    func haloModes(rows: Int) throws {
+        var b = Builder()
+        let x = b.conv("x", cin: 4, cout: 8, k: 3, pad: 1)
+        var y = b.conv(x, cin: 8, cout: 8, k: 3, stride: 2, pad: 1)
+        y = b.node(.maxPool, [y], ["kernel_shape": .ints([3, 3]), "strides": .ints([1, 1]), "pads": .ints([1, 1, 1, 1])])
+        y = b.conv(y, cin: 8, cout: 8, k: 3, pad: 2, dilation: 2)
+        let graph = try b.graph(input: [1, 4, 31, 23], output: y)
+        let context = try PlanningContext(graph: graph, config: .df1)
+        var bytes: [BandPlan.Halo: Int] = [:]
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            let group = try #require(try context.planBands(0..<graph.nodes.count, rows: rows, halo: halo))
+            #expect(group.bands.count > 1)
+            let (program, _) = try Codegen.compile(graph, config: .df1, groups: [.bands(group)])
+            for difference in try Verification.run(reference: graph, program: program) {
+                #expect(difference.passed, "\(halo): \(difference.description)")
+            }
+            let stats = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
+            #expect(stats.dramReadBytes + stats.dramWriteBytes == group.dramBytes, "the plan predicts the bytes exactly")
+            bytes[halo] = stats.dramReadBytes + stats.dramWriteBytes
+        }
+        #expect(bytes[.cache]! < bytes[.recompute]!)
+    }
+
+    @Test("weights too large to stay resident stream through SRAM once per band")
+    func streamedWeights() throws {
+        var b = Builder()
+        var x = b.conv("x", cin: 8, cout: 64, k: 3, pad: 1)
+        x = b.conv(x, cin: 64, cout: 96, k: 3, pad: 1)
+        x = b.conv(x, cin: 96, cout: 16, k: 1)
+        let graph = try b.graph(input: [1, 8, 12, 12], output: x)
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 256 << 10
+        let context = try PlanningContext(graph: graph, config: config)
+        let group = try #require(try context.planBands(0..<graph.nodes.count, rows: 6, halo: .cache))
+        #expect(!group.streamed.isEmpty, "the 221 KB of 3x3 weights cannot stay next to the buffers in 256 KiB")
+        let (program, _) = try Codegen.compile(graph, config: config, groups: [.bands(group)])
+        for difference in try Verification.run(reference: graph, program: program) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+        let stats = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
+        #expect(stats.dramReadBytes + stats.dramWriteBytes == group.dramBytes)
+    }
+}
