@@ -20,8 +20,8 @@ Steps:
      (atomically).
 
 Compile variants: every variant in VARIANTS whose flag `dfc compile --help` mentions is one
-more column set. Today that is only the default; once `--no-fusion` exists, the layer-by-layer
-variant and the fused-vs-layer-by-layer tables appear without changes here.
+more column set: the default (fused) and `--no-fusion` (layer by layer), which also gives the
+fused-vs-layer-by-layer tables.
 
 A failing cell (compile error, run error, byte mismatch, output mismatch > 1e-4 relative L2)
 is shown as "error: ..." and the run goes on; the exit status is 1 if anything failed.
@@ -61,7 +61,7 @@ NETWORKS: list[tuple[str, str]] = [
 DEFAULT_CONFIGS = ["df1", "df1-small", "df1-large"]
 PRIMARY_CONFIG = "df1"  # executor wall time and the onnxruntime comparison are measured here
 REL_L2_LIMIT = 1e-4
-CYCLE_PREDICTION_LIMIT = 0.05  # DESIGN.md: predicted cycles within 5% (a warning, not a failure)
+CYCLE_PREDICTION_LIMIT = 0.05  # the design goal: predicted cycles within 5% (a warning, not a failure)
 SUBPROCESS_TIMEOUT_S = 1800
 
 

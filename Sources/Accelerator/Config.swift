@@ -31,7 +31,7 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
         case hostElementsPerCycle = "host_elements_per_cycle"
     }
 
-    /// The built-in default (docs/isa.md, DESIGN.md).
+    /// The built-in default (docs/isa.md).
     public static let df1 = AcceleratorConfig(
         name: "df1", clockHz: 1_000_000_000, matrixInputLanes: 32, matrixOutputLanes: 32,
         vectorLanes: 64, sramBytes: 1 << 20, dramBytesPerCycle: 32, dmaSetupCycles: 100,
