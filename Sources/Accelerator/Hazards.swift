@@ -10,108 +10,124 @@ public enum MemorySpace: Sendable {
     case sram, dram
 }
 
+/// Receives `(space, isWrite, firstWord, wordCount)` for one contiguous run of words.
+public typealias AccessRun = (MemorySpace, Bool, Int, Int) -> Void
+
 extension Op {
     /// Calls `body(space, isWrite, firstWord, wordCount)` for every contiguous
     /// run of 4-byte words the operation reads, then for every run it writes
     /// (exact footprints: strided boxes and tiles by their rows, LOADs by the
     /// DRAM cells they really read). Only for valid operations.
-    public func forEachAccess(_ body: (MemorySpace, Bool, Int, Int) -> Void) {
-        func tile(_ t: SRAMTile, write: Bool) {
-            let base = t.addr / 4
-            if t.height == 1 || t.rowStride == t.width {
-                let plane = (t.height - 1) * t.rowStride + t.width
-                if t.channels == 1 || t.channelStride == plane {
-                    body(.sram, write, base, (t.channels - 1) * t.channelStride + plane)
-                } else {
-                    for ch in 0..<t.channels { body(.sram, write, base + ch * t.channelStride, plane) }
-                }
-            } else {
-                for ch in 0..<t.channels {
-                    for y in 0..<t.height { body(.sram, write, base + ch * t.channelStride + y * t.rowStride, t.width) }
-                }
-            }
-        }
-        func box(_ space: MemorySpace, write: Bool, _ addr: Int, _ counts: [Int], _ strides: [Int]) {
-            for i0 in 0..<counts[0] {
-                for i1 in 0..<counts[1] {
-                    for i2 in 0..<counts[2] {
-                        let row = addr / 4 + i0 * strides[0] + i1 * strides[1] + i2 * strides[2]
-                        if strides[3] == 1 {
-                            body(space, write, row, counts[3])
-                        } else if strides[3] == 0 {
-                            body(space, write, row, 1)
-                        } else {
-                            for i3 in 0..<counts[3] { body(space, write, row + i3 * strides[3], 1) }
-                        }
-                    }
-                }
-            }
-        }
-        func dense(_ space: MemorySpace, write: Bool, _ addr: Int, _ count: Int, if condition: Bool = true) {
-            if condition { body(space, write, addr / 4, count) }
-        }
-        func rows(_ addr: Int, _ rows: Int, _ cols: Int, _ stride: Int, write: Bool) {
-            if rows == 1 || stride == cols {
-                body(.sram, write, addr / 4, rows * cols)
-            } else {
-                for r in 0..<rows { body(.sram, write, addr / 4 + r * stride, cols) }
-            }
-        }
-        func dramRuns(_ t: TransferOp, write: Bool) {
-            forEachDRAMRun(t) { start, bytes in body(.dram, write, start / 4, bytes / 4) }
-        }
-
+    public func forEachAccess(_ body: AccessRun) {
         switch self {
         case .load(let t):
-            dramRuns(t, write: false)
-            box(.sram, write: true, t.sramAddr, t.counts, t.sramStrides)
+            forEachDRAMRun(t) { start, bytes in body(.dram, false, start / 4, bytes / 4) }
+            boxRuns(.sram, write: true, t.sramAddr, t.counts, t.sramStrides, body)
         case .store(let t):
-            box(.sram, write: false, t.sramAddr, t.counts, t.sramStrides)
-            dramRuns(t, write: true)
+            boxRuns(.sram, write: false, t.sramAddr, t.counts, t.sramStrides, body)
+            forEachDRAMRun(t) { start, bytes in body(.dram, true, start / 4, bytes / 4) }
         case .conv(let c):
-            tile(c.input, write: false)
-            dense(.sram, write: false, c.weightAddr, c.output.channels * (c.input.channels / c.groups) * c.kernelH * c.kernelW)
-            dense(.sram, write: false, c.biasAddr, c.output.channels, if: c.hasBias)
-            tile(c.output, write: true)
+            tileRuns(c.input, write: false, body)
+            body(.sram, false, c.weightAddr / 4, c.output.channels * (c.input.channels / c.groups) * c.kernelH * c.kernelW)
+            if c.hasBias { body(.sram, false, c.biasAddr / 4, c.output.channels) }
+            tileRuns(c.output, write: true, body)
         case .pool(let p):
-            tile(p.input, write: false)
-            tile(p.output, write: true)
+            tileRuns(p.input, write: false, body)
+            tileRuns(p.output, write: true, body)
         case .eltwise(let e):
-            tile(e.a, write: false)
-            tile(e.b, write: false)
-            tile(e.output, write: true)
+            tileRuns(e.a, write: false, body)
+            tileRuns(e.b, write: false, body)
+            tileRuns(e.output, write: true, body)
         case .act(let a):
-            tile(a.input, write: false)
-            tile(a.output, write: true)
+            tileRuns(a.input, write: false, body)
+            tileRuns(a.output, write: true, body)
         case .matmul(let m):
-            rows(m.aAddr, m.m, m.k, m.aRowStride, write: false)
-            dense(.sram, write: false, m.weightAddr, m.n * m.k)
-            dense(.sram, write: false, m.biasAddr, m.n, if: m.hasBias)
-            rows(m.outAddr, m.m, m.n, m.outRowStride, write: true)
+            rowRuns(m.aAddr, m.m, m.k, m.aRowStride, write: false, body)
+            body(.sram, false, m.weightAddr / 4, m.n * m.k)
+            if m.hasBias { body(.sram, false, m.biasAddr / 4, m.n) }
+            rowRuns(m.outAddr, m.m, m.n, m.outRowStride, write: true, body)
         case .copy(let c):
-            box(.sram, write: false, c.srcAddr, c.counts, c.srcStrides)
-            box(.sram, write: true, c.dstAddr, c.counts, c.dstStrides)
+            boxRuns(.sram, write: false, c.srcAddr, c.counts, c.srcStrides, body)
+            boxRuns(.sram, write: true, c.dstAddr, c.counts, c.dstStrides, body)
         case .sync:
             break
-        case .hostCopy(let c):
-            box(.dram, write: false, c.srcAddr, c.counts, c.srcStrides)
-            box(.dram, write: true, c.dstAddr, c.counts, c.dstStrides)
-        case .hostSoftmax(let s):
-            dense(.dram, write: false, s.src, s.outer * s.axis * s.inner)
-            dense(.dram, write: true, s.dst, s.outer * s.axis * s.inner)
-        case .hostLRN(let l):
-            dense(.dram, write: false, l.src, l.n * l.c * l.spatial)
-            dense(.dram, write: true, l.dst, l.n * l.c * l.spatial)
-        case .hostResize(let r):
-            dense(.dram, write: false, r.src, r.inDims.reduce(1, *))
-            dense(.dram, write: true, r.dst, r.outDims.reduce(1, *))
-        case .hostTranspose(let t):
-            dense(.dram, write: false, t.src, t.dims.reduce(1, *))
-            dense(.dram, write: true, t.dst, t.dims.reduce(1, *))
-        case .hostReduceMean(let m):
-            dense(.dram, write: false, m.src, m.dims.reduce(1, *))
-            dense(.dram, write: true, m.dst, (0..<hostRank).reduce(1) { m.axesMask & (1 << $1) != 0 ? $0 : $0 * m.dims[$1] })
+        case .hostCopy, .hostSoftmax, .hostLRN, .hostResize, .hostTranspose, .hostReduceMean:
+            forEachHostAccess(body)
         }
+    }
+
+    /// HOST instructions: a strided box copy, or a dense source and destination.
+    private func forEachHostAccess(_ body: AccessRun) {
+        switch self {
+        case .hostCopy(let c):
+            boxRuns(.dram, write: false, c.srcAddr, c.counts, c.srcStrides, body)
+            boxRuns(.dram, write: true, c.dstAddr, c.counts, c.dstStrides, body)
+        case .hostSoftmax(let s):
+            denseRuns(from: s.src, s.outer * s.axis * s.inner, to: s.dst, s.outer * s.axis * s.inner, body)
+        case .hostLRN(let l):
+            denseRuns(from: l.src, l.n * l.c * l.spatial, to: l.dst, l.n * l.c * l.spatial, body)
+        case .hostResize(let r):
+            denseRuns(from: r.src, r.inDims.reduce(1, *), to: r.dst, r.outDims.reduce(1, *), body)
+        case .hostTranspose(let t):
+            denseRuns(from: t.src, t.dims.reduce(1, *), to: t.dst, t.dims.reduce(1, *), body)
+        case .hostReduceMean(let m):
+            denseRuns(from: m.src, m.dims.reduce(1, *),
+                      to: m.dst, (0..<hostRank).reduce(1) { m.axesMask & (1 << $1) != 0 ? $0 : $0 * m.dims[$1] }, body)
+        default:
+            preconditionFailure("not a host instruction")
+        }
+    }
+}
+
+/// A dense DRAM read of `readCount` words at `source`, then a dense write of `writeCount` at `destination`.
+private func denseRuns(from source: Int, _ readCount: Int, to destination: Int, _ writeCount: Int, _ body: AccessRun) {
+    body(.dram, false, source / 4, readCount)
+    body(.dram, true, destination / 4, writeCount)
+}
+
+/// An SRAM tile's words: one run when its rows and channels are contiguous,
+/// else one per channel plane or per row.
+private func tileRuns(_ t: SRAMTile, write: Bool, _ body: AccessRun) {
+    let base = t.addr / 4
+    if t.height == 1 || t.rowStride == t.width {
+        let plane = (t.height - 1) * t.rowStride + t.width
+        if t.channels == 1 || t.channelStride == plane {
+            body(.sram, write, base, (t.channels - 1) * t.channelStride + plane)
+        } else {
+            for ch in 0..<t.channels { body(.sram, write, base + ch * t.channelStride, plane) }
+        }
+    } else {
+        for ch in 0..<t.channels {
+            for y in 0..<t.height { body(.sram, write, base + ch * t.channelStride + y * t.rowStride, t.width) }
+        }
+    }
+}
+
+/// A strided 4-d box's words: one run per innermost row when it is
+/// contiguous, else one per word.
+private func boxRuns(_ space: MemorySpace, write: Bool, _ addr: Int, _ counts: [Int], _ strides: [Int], _ body: AccessRun) {
+    for i0 in 0..<counts[0] {
+        for i1 in 0..<counts[1] {
+            for i2 in 0..<counts[2] {
+                let row = addr / 4 + i0 * strides[0] + i1 * strides[1] + i2 * strides[2]
+                if strides[3] == 1 {
+                    body(space, write, row, counts[3])
+                } else if strides[3] == 0 {
+                    body(space, write, row, 1)
+                } else {
+                    for i3 in 0..<counts[3] { body(space, write, row + i3 * strides[3], 1) }
+                }
+            }
+        }
+    }
+}
+
+/// A matrix's words in SRAM: one run when its rows are contiguous.
+private func rowRuns(_ addr: Int, _ rows: Int, _ cols: Int, _ stride: Int, write: Bool, _ body: AccessRun) {
+    if rows == 1 || stride == cols {
+        body(.sram, write, addr / 4, rows * cols)
+    } else {
+        for r in 0..<rows { body(.sram, write, addr / 4 + r * stride, cols) }
     }
 }
 

@@ -80,115 +80,140 @@ extension Emitter {
 
     // MARK: - Data movement
 
-    /// Concat, Split, Slice and Pad: nothing when planned in place, else a
-    /// copy through SRAM (Pad's border comes from LOAD's zero fill).
+    /// Concat, Split, Slice, Gather and Pad: nothing when planned in place,
+    /// else a copy through SRAM (Pad's border comes from LOAD's zero fill).
     mutating func lowerDataMovement(_ node: Node) throws -> String {
         switch node.kind {
-        case .concat:
-            let out = location(node.outputs[0])
-            let rank = out.shape.count
-            let axis = ShapeMath.normalize(axis: node.int("axis", default: 1), rank: rank)!
-            var offset = 0
-            var copies = 0
-            let stride = out.shape[(axis + 1)...].reduce(1, *)
-            for input in node.inputs where !input.isEmpty {
-                let source = location(input)
-                let here = offset
-                offset += source.shape[axis]
-                if plan.locations[input] != nil && source.address == out.address + 4 * here * stride && out.shape[..<axis].reduce(1, *) == 1 { continue }
-                let shape = Self.folded(source.shape, axis: axis), outShape = Self.folded(out.shape, axis: axis)
-                copyThroughSRAM(from: Box(location: source, shape: shape, origin: [0, 0, 0, 0]),
-                                to: Box(location: out, shape: outShape, origin: [0, 0, here, 0]), counts: shape, node: node)
-                copies += 1
-            }
-            return copies == 0 ? "" : "\(copies) input\(copies == 1 ? "" : "s") copied"
-        case .split, .slice:
-            let x = location(node.inputs[0])
-            let xType = graph.type(of: node.inputs[0])!
-            let offsets = DRAMPlan.sliceOffsets(node, graph: graph, input: xType)
-            var copies = 0
-            if node.kind == .split {
-                let axis = ShapeMath.normalize(axis: node.int("axis", default: 0), rank: xType.rank)!
-                var start = 0
-                for (output, offset) in zip(node.outputs, offsets) where !output.isEmpty {
-                    let y = location(output)
-                    defer { start += y.shape[axis] }
-                    if let offset, y.address == x.address + 4 * offset { continue }
-                    copyThroughSRAM(from: Box(location: x, shape: Self.folded(x.shape, axis: axis), origin: [0, 0, start, 0]),
-                                    to: Box(location: y, shape: Self.folded(y.shape, axis: axis), origin: [0, 0, 0, 0]),
-                                    counts: Self.folded(y.shape, axis: axis), node: node)
-                    copies += 1
-                }
-            } else {
-                let y = location(node.outputs[0])
-                if let offset = offsets.first ?? nil, y.address == x.address + 4 * offset { return "" }
-                let context = ShapeRules.Context(node: node, inputs: node.inputs.map { graph.type(of: $0) }, opset: graph.opsetVersion,
-                                                 constant: { [initializers = graph.initializers] in initializers[$0] })
-                let ranges = try ShapeRules.sliceRanges(context, shape: xType.shape)
-                guard let xShape = Self.padded4(x.shape), let yShape = Self.padded4(y.shape) else {
-                    throw DFCError("node '\(node.name)': slices of rank above 4 are not supported")
-                }
-                let lead = boxRank - ranges.count
-                if ranges.allSatisfy({ $0.step == 1 }) {
-                    let origin = Array(repeating: 0, count: lead) + ranges.map(\.start)
-                    copyThroughSRAM(from: Box(location: x, shape: xShape, origin: origin),
-                                    to: Box(location: y, shape: yShape, origin: [0, 0, 0, 0]), counts: yShape, node: node)
-                } else {
-                    // Strided slices run on the host.
-                    let xStrides = rowMajorStrides(xShape), yStrides = rowMajorStrides(yShape)
-                    let start = ranges.enumerated().reduce(0) { $0 + $1.element.start * xStrides[lead + $1.offset] }
-                    let steps = Array(repeating: 1, count: lead) + ranges.map(\.step)
-                    // Strides are unsigned: an axis walked backwards is copied one index at a time.
-                    let backwards = (0..<boxRank).filter { steps[$0] < 0 }
-                    guard backwards.count <= 1 else { throw DFCError("node '\(node.name)': slices reversing more than one axis are not supported") }
-                    var counts = yShape
-                    var repeats = 1, axis = 0
-                    if let b = backwards.first { (repeats, axis, counts[b]) = (yShape[b], b, 1) }
-                    for r in 0..<repeats {
-                        let source = start + r * steps[axis] * xStrides[axis] * (backwards.isEmpty ? 0 : 1)
-                        let op = CopyOp(counts: counts, srcAddr: x.address + 4 * source,
-                                        srcStrides: (0..<boxRank).map { steps[$0] < 0 ? 0 : xStrides[$0] * steps[$0] },
-                                        dstAddr: y.address + 4 * r * yStrides[axis] * (backwards.isEmpty ? 0 : 1), dstStrides: yStrides)
-                        emit(.hostCopy(op), reads: [x.range], writes: [y.range], node: node)
-                    }
-                }
-                copies = 1
-            }
-            return copies == 0 ? "" : "copied"
-        case .gather:
-            // One slab copy per index (indices are compile-time constants).
-            let x = location(node.inputs[0]), y = location(node.outputs[0])
-            let axis = ShapeMath.normalize(axis: node.int("axis", default: 0), rank: x.shape.count)!
-            let indices = graph.initializers[node.inputs[1]]!.ints
-            let dim = Int64(x.shape[axis])
-            let source = Self.folded(x.shape, axis: axis)
-            let target = [1, source[1], indices.count, source[3]]
-            for (j, index) in indices.enumerated() {
-                let i = Int(index < 0 ? index + dim : index)
-                copyThroughSRAM(from: Box(location: x, shape: source, origin: [0, 0, i, 0]),
-                                to: Box(location: y, shape: target, origin: [0, 0, j, 0]), counts: [1, source[1], 1, source[3]], node: node)
-            }
-            return "\(indices.count) slab copies"
-        case .pad:
-            let x = location(node.inputs[0]), y = location(node.outputs[0])
-            let context = ShapeRules.Context(node: node, inputs: node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) },
-                                             opset: graph.opsetVersion, constant: { [initializers = graph.initializers] in initializers[$0] })
-            let (begin, _) = try ShapeRules.padAmounts(context, rank: x.shape.count)
-            guard let xShape = Self.padded4(x.shape), let yShape = Self.padded4(y.shape) else {
-                throw DFCError("node '\(node.name)': pads of rank above 4 are not supported")
-            }
-            let origin = Array(repeating: 0, count: boxRank - begin.count) + begin.map { -$0 }
-            let value = Self.padValue(node, graph: graph)
-            if value == 0 {
-                copyThroughSRAM(from: Box(location: x, shape: xShape, origin: origin),
-                                to: Box(location: y, shape: yShape, origin: [0, 0, 0, 0]), counts: yShape, node: node)
-                return "zero-filled copy"
-            }
-            padWithValue(x: x, xShape: xShape, origin: origin, y: y, yShape: yShape, node: node)
-            return "copy with border value \(value)"
-        default:
-            throw DFCError("node '\(node.name)': not a data-movement op")
+        case .concat: return lowerConcat(node)
+        case .split: return lowerSplit(node)
+        case .slice: return try lowerSlice(node)
+        case .gather: return lowerGather(node)
+        case .pad: return try lowerPad(node)
+        default: throw DFCError("node '\(node.name)': not a data-movement op")
         }
+    }
+
+    /// Copies each input not planned in place into its slice of the output.
+    mutating func lowerConcat(_ node: Node) -> String {
+        let out = location(node.outputs[0])
+        let rank = out.shape.count
+        let axis = ShapeMath.normalize(axis: node.int("axis", default: 1), rank: rank)!
+        var offset = 0
+        var copies = 0
+        let stride = out.shape[(axis + 1)...].reduce(1, *)
+        for input in node.inputs where !input.isEmpty {
+            let source = location(input)
+            let here = offset
+            offset += source.shape[axis]
+            if plan.locations[input] != nil && source.address == out.address + 4 * here * stride && out.shape[..<axis].reduce(1, *) == 1 { continue }
+            let shape = Self.folded(source.shape, axis: axis), outShape = Self.folded(out.shape, axis: axis)
+            copyThroughSRAM(from: Box(location: source, shape: shape, origin: [0, 0, 0, 0]),
+                            to: Box(location: out, shape: outShape, origin: [0, 0, here, 0]), counts: shape, node: node)
+            copies += 1
+        }
+        return copies == 0 ? "" : "\(copies) input\(copies == 1 ? "" : "s") copied"
+    }
+
+    /// Copies each output not planned in place out of its slice of the input.
+    mutating func lowerSplit(_ node: Node) -> String {
+        let x = location(node.inputs[0])
+        let xType = graph.type(of: node.inputs[0])!
+        let offsets = DRAMPlan.sliceOffsets(node, graph: graph, input: xType)
+        var copies = 0
+        let axis = ShapeMath.normalize(axis: node.int("axis", default: 0), rank: xType.rank)!
+        var start = 0
+        for (output, offset) in zip(node.outputs, offsets) where !output.isEmpty {
+            let y = location(output)
+            defer { start += y.shape[axis] }
+            if let offset, y.address == x.address + 4 * offset { continue }
+            copyThroughSRAM(from: Box(location: x, shape: Self.folded(x.shape, axis: axis), origin: [0, 0, start, 0]),
+                            to: Box(location: y, shape: Self.folded(y.shape, axis: axis), origin: [0, 0, 0, 0]),
+                            counts: Self.folded(y.shape, axis: axis), node: node)
+            copies += 1
+        }
+        return copies == 0 ? "" : "copied"
+    }
+
+    /// Nothing when planned in place; a unit-step slice is one copy through
+    /// SRAM, a strided one runs on the host.
+    mutating func lowerSlice(_ node: Node) throws -> String {
+        let x = location(node.inputs[0]), y = location(node.outputs[0])
+        let xType = graph.type(of: node.inputs[0])!
+        let offsets = DRAMPlan.sliceOffsets(node, graph: graph, input: xType)
+        if let offset = offsets.first ?? nil, y.address == x.address + 4 * offset { return "" }
+        let context = ShapeRules.Context(node: node, inputs: node.inputs.map { graph.type(of: $0) }, opset: graph.opsetVersion,
+                                         constant: { [initializers = graph.initializers] in initializers[$0] })
+        let ranges = try ShapeRules.sliceRanges(context, shape: xType.shape)
+        guard let xShape = Self.padded4(x.shape), let yShape = Self.padded4(y.shape) else {
+            throw DFCError("node '\(node.name)': slices of rank above 4 are not supported")
+        }
+        let lead = boxRank - ranges.count
+        if ranges.allSatisfy({ $0.step == 1 }) {
+            let origin = Array(repeating: 0, count: lead) + ranges.map(\.start)
+            copyThroughSRAM(from: Box(location: x, shape: xShape, origin: origin),
+                            to: Box(location: y, shape: yShape, origin: [0, 0, 0, 0]), counts: yShape, node: node)
+        } else {
+            try hostStridedSlice(node, x: x, xShape: xShape, y: y, yShape: yShape, ranges: ranges)
+        }
+        return "copied"
+    }
+
+    /// A slice with steps other than 1 as HOST copies. Strides are unsigned:
+    /// an axis walked backwards is copied one index at a time.
+    mutating func hostStridedSlice(_ node: Node, x: DRAMPlan.Location, xShape: [Int], y: DRAMPlan.Location, yShape: [Int],
+                                   ranges: [(start: Int, step: Int, count: Int)]) throws {
+        let lead = boxRank - ranges.count
+        let xStrides = rowMajorStrides(xShape), yStrides = rowMajorStrides(yShape)
+        let start = ranges.enumerated().reduce(0) { $0 + $1.element.start * xStrides[lead + $1.offset] }
+        let steps = Array(repeating: 1, count: lead) + ranges.map(\.step)
+        let backwards = (0..<boxRank).filter { steps[$0] < 0 }
+        guard backwards.count <= 1 else { throw DFCError("node '\(node.name)': slices reversing more than one axis are not supported") }
+        var counts = yShape
+        var repeats = 1, axis = 0
+        if let b = backwards.first { (repeats, axis, counts[b]) = (yShape[b], b, 1) }
+        for r in 0..<repeats {
+            let source = start + r * steps[axis] * xStrides[axis] * (backwards.isEmpty ? 0 : 1)
+            let op = CopyOp(counts: counts, srcAddr: x.address + 4 * source,
+                            srcStrides: (0..<boxRank).map { steps[$0] < 0 ? 0 : xStrides[$0] * steps[$0] },
+                            dstAddr: y.address + 4 * r * yStrides[axis] * (backwards.isEmpty ? 0 : 1), dstStrides: yStrides)
+            emit(.hostCopy(op), reads: [x.range], writes: [y.range], node: node)
+        }
+    }
+
+    /// One slab copy per index (indices are compile-time constants).
+    mutating func lowerGather(_ node: Node) -> String {
+        let x = location(node.inputs[0]), y = location(node.outputs[0])
+        let axis = ShapeMath.normalize(axis: node.int("axis", default: 0), rank: x.shape.count)!
+        let indices = graph.initializers[node.inputs[1]]!.ints
+        let dim = Int64(x.shape[axis])
+        let source = Self.folded(x.shape, axis: axis)
+        let target = [1, source[1], indices.count, source[3]]
+        for (j, index) in indices.enumerated() {
+            let i = Int(index < 0 ? index + dim : index)
+            copyThroughSRAM(from: Box(location: x, shape: source, origin: [0, 0, i, 0]),
+                            to: Box(location: y, shape: target, origin: [0, 0, j, 0]), counts: [1, source[1], 1, source[3]], node: node)
+        }
+        return "\(indices.count) slab copies"
+    }
+
+    /// A zero border comes from LOAD's zero fill; any other value is written separately.
+    mutating func lowerPad(_ node: Node) throws -> String {
+        let x = location(node.inputs[0]), y = location(node.outputs[0])
+        let context = ShapeRules.Context(node: node, inputs: node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) },
+                                         opset: graph.opsetVersion, constant: { [initializers = graph.initializers] in initializers[$0] })
+        let (begin, _) = try ShapeRules.padAmounts(context, rank: x.shape.count)
+        guard let xShape = Self.padded4(x.shape), let yShape = Self.padded4(y.shape) else {
+            throw DFCError("node '\(node.name)': pads of rank above 4 are not supported")
+        }
+        let origin = Array(repeating: 0, count: boxRank - begin.count) + begin.map { -$0 }
+        let value = Self.padValue(node, graph: graph)
+        if value == 0 {
+            copyThroughSRAM(from: Box(location: x, shape: xShape, origin: origin),
+                            to: Box(location: y, shape: yShape, origin: [0, 0, 0, 0]), counts: yShape, node: node)
+            return "zero-filled copy"
+        }
+        padWithValue(x: x, xShape: xShape, origin: origin, y: y, yShape: yShape, node: node)
+        return "copy with border value \(value)"
     }
 
     /// Views share their input's DRAM; when planning could not alias them

@@ -15,11 +15,13 @@ extension Emitter {
     /// A LOAD of channels × rows × columns of `value` into SRAM at `address`,
     /// rows and columns counted in tensor coordinates (negative or past the
     /// end in padding, which LOAD zero-fills). `strides` places the box in
-    /// SRAM (nil: dense [channel][row][column]).
+    /// SRAM (nil: dense [channel][row][column]). A 1-d map [N][C][W] is
+    /// loaded as [N][C][1][W], the 4-d view its layers work in.
     func paddedLoad(_ value: String, batch: Int = 0, channels: Range<Int>, rows: Range<Int>, columns: Range<Int>,
                     at address: Int, strides: [Int]? = nil) -> TransferOp {
         let location = location(value)
-        var t = TransferOp(tensorAt: location.address, shape: location.shape,
+        let shape = location.shape.count == 3 ? [location.shape[0], location.shape[1], 1, location.shape[2]] : location.shape
+        var t = TransferOp(tensorAt: location.address, shape: shape,
                            origin: [batch, channels.lowerBound, rows.lowerBound, columns.lowerBound],
                            counts: [1, channels.count, rows.count, columns.count], sramAddr: address)
         if let strides { t.sramStrides = strides }
