@@ -1,5 +1,6 @@
 import Foundation
 import GraphIR
+import Tensors
 
 extension Kernels {
     /// `Indexing.gather` on either element type, reshaped to `shape`.

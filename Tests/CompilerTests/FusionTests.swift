@@ -1,6 +1,7 @@
 import Accelerator
 import DFCCommands
 import Foundation
+import Tensors
 import Testing
 @testable import Compiler
 @testable import GraphIR

@@ -1,3 +1,4 @@
+import Tensors
 import TestSupport
 import Testing
 @testable import GraphIR
@@ -6,7 +7,7 @@ import Testing
 /// Builds a small graph node by node; `finish` infers its shapes.
 struct GraphBuilder {
     var graph: Graph
-    var generator = SeededGenerator(seed: 11)
+    var generator = SeededRandom(seed: 11)
 
     init(opset: Int = 13) {
         graph = Graph(name: "test", opsetVersion: opset, inputs: [], outputs: [], nodes: [], initializers: [:], values: [:])

@@ -1,3 +1,5 @@
+import Tensors
+
 /// Evaluates the small shape computations exporters leave in graphs
 /// (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) when every input is
 /// known at compile time, so that shape inference can see through them.

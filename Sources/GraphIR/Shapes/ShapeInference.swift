@@ -1,3 +1,5 @@
+import Tensors
+
 /// Static shape inference over the whole graph.
 ///
 /// Walks nodes in order, computing each output's dtype and shape from its

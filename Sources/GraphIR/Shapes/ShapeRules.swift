@@ -1,3 +1,5 @@
+import Tensors
+
 /// The output types of one node from its input types, per ONNX semantics.
 /// Errors describe the problem without naming the node; the caller adds it.
 package enum ShapeRules {
