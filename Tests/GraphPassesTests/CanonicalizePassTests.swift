@@ -51,7 +51,7 @@ struct GraphBuilder {
     func finish(_ outputs: [String]) throws -> Graph {
         var graph = self.graph
         graph.outputs = outputs
-        try ShapeInference.run(&graph)
+        try ShapeInference.run(&graph, evaluate: InferShapes.evaluate)
         return graph
     }
 }

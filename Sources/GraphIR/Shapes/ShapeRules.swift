@@ -109,7 +109,7 @@ package enum ShapeRules {
         case .gemm: return [try gemm(c)]
         case .matMul: return [try matMul(c)]
         case .constant:
-            guard let value = try ConstantEvaluation.constantValue(node) else { throw DFCError("no value attribute") }
+            guard let value = try node.constantValue() else { throw DFCError("no value attribute") }
             return [value.type]
         case .constantOfShape:
             guard let shape = try c.constantInput(0, "shape") else { throw DFCError("shape is required") }
