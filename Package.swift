@@ -8,7 +8,7 @@ let package = Package(
         .executable(name: "dfc", targets: ["dfc"]),
         .library(
             name: "DeepFusion",
-            targets: ["GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "Compiler"]
+            targets: ["Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "Compiler"]
         ),
     ],
     dependencies: [
@@ -23,42 +23,45 @@ let package = Package(
         ),
         // protoc-c output for proto/onnx-subset.proto (regenerate: make proto).
         .target(name: "CONNX", dependencies: ["CProtobufC"]),
-        // The graph IR: tensors, nodes, the closed op set, shape inference, NPY files.
-        .target(name: "GraphIR"),
+        // The tensor value, its dtype, .npy files, the seeded generator and the comparator everyone shares.
+        .target(name: "Tensors"),
+        // The graph IR: nodes, the closed op set, shape inference.
+        .target(name: "GraphIR", dependencies: ["Tensors"]),
         // ONNX protobuf (and TensorProto files) -> graph IR; the only Swift that touches C.
-        .target(name: "ONNXImport", dependencies: ["GraphIR", "CONNX"]),
+        .target(name: "ONNXImport", dependencies: ["Tensors", "GraphIR", "CONNX"]),
         // Plain fp32 kernels that evaluate any graph: the oracle for passes and codegen.
-        .target(name: "ReferenceInterpreter", dependencies: ["GraphIR"]),
+        .target(name: "ReferenceInterpreter", dependencies: ["Tensors", "GraphIR"]),
         // The pass protocol, registry and manager, and the canonicalizing passes.
-        .target(name: "GraphPasses", dependencies: ["GraphIR", "ReferenceInterpreter"]),
+        .target(name: "GraphPasses", dependencies: ["Tensors", "GraphIR", "ReferenceInterpreter"]),
         // The modeled accelerator: config, ISA, .dfx container, executor.
-        .target(name: "Accelerator"),
+        .target(name: "Accelerator", dependencies: ["Tensors"]),
         // The compiler: fusion planning, memory layout, emission, the scheduling stages.
-        .target(name: "Compiler", dependencies: ["GraphIR", "Accelerator"]),
+        .target(name: "Compiler", dependencies: ["Tensors", "GraphIR", "Accelerator"]),
         // The command line as a library, so tests can drive it; also the --verify oracle.
         .target(
             name: "DFCCommands",
             dependencies: [
-                "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "Compiler",
+                "Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "Compiler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "dfc", dependencies: ["DFCCommands"]),
 
-        // Helpers the test targets share: repository paths, seeded data, tensor comparison, fixtures.
-        .target(name: "TestSupport", dependencies: ["GraphIR", "ONNXImport", "GraphPasses"]),
-        .testTarget(name: "GraphIRTests", dependencies: ["GraphIR", "ONNXImport", "GraphPasses", "TestSupport"]),
-        .testTarget(name: "ONNXImportTests", dependencies: ["GraphIR", "ONNXImport", "TestSupport"]),
-        .testTarget(name: "InterpreterTests", dependencies: ["GraphIR", "ONNXImport", "ReferenceInterpreter", "TestSupport"]),
+        // Helpers the test targets share: repository paths, seeded test tensors, fixtures.
+        .target(name: "TestSupport", dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "GraphIRTests", dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses", "TestSupport"]),
+        .testTarget(name: "ONNXImportTests", dependencies: ["Tensors", "GraphIR", "ONNXImport", "TestSupport"]),
+        .testTarget(name: "InterpreterTests", dependencies: ["Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "TestSupport"]),
         .testTarget(
             name: "GraphPassesTests",
-            dependencies: ["GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "TestSupport"]
+            dependencies: ["Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "TestSupport"]
         ),
         .testTarget(
             name: "CompilerTests",
-            dependencies: ["GraphIR", "ONNXImport", "GraphPasses", "Accelerator", "Compiler", "DFCCommands", "TestSupport"]
+            dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses", "Accelerator", "Compiler", "DFCCommands", "TestSupport"]
         ),
-        .testTarget(name: "AcceleratorTests", dependencies: ["Accelerator"]),
-        .testTarget(name: "DFCCommandsTests", dependencies: ["DFCCommands", "GraphIR", "ONNXImport", "Accelerator"]),
+        .testTarget(name: "AcceleratorTests", dependencies: ["Tensors", "Accelerator"]),
+        .testTarget(name: "DFCCommandsTests", dependencies: ["DFCCommands", "Tensors", "GraphIR", "ONNXImport", "Accelerator"]),
     ]
 )

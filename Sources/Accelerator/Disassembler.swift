@@ -47,7 +47,7 @@ extension Program {
         lines.append("; dfx version \(Self.formatVersion), config \(c.name): sram \(c.sramBytes) B, matrix \(c.matrixInputLanes)x\(c.matrixOutputLanes), vector \(c.vectorLanes), dram \(c.dramBytesPerCycle) B/cycle, burst \(c.dramBurstBytes) B, dma setup \(c.dmaSetupCycles), host setup \(c.hostSetupCycles) + 1/\(c.hostElementsPerCycle) per element, clock \(c.clockHz) Hz")
         lines.append("; dram \(dramBytes) bytes, constants [0, \(constants.count))")
         for t in tensors {
-            lines.append("; \(t.role.name) \(t.name): \(t.dtype.name) \(shapeText(t.shape)) at \(t.address)")
+            lines.append("; \(t.role.name) \(t.name): \(t.dtype) \(shapeText(t.shape)) at \(t.address)")
         }
         let width = String(max(0, instructions.count - 1)).count
         for (i, instruction) in instructions.enumerated() {

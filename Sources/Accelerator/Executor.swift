@@ -1,3 +1,5 @@
+import Tensors
+
 // Runs a program: validate everything first, then the timing model, then
 // (unless timing-only) the functional model in program order. Program order is
 // one schedule the tokens allow (the validator checks this), so the functional
@@ -19,7 +21,7 @@ public struct ExecutionOptions: Sendable {
 
 public struct ExecutionResult: Sendable {
     /// Output tensors by name (empty for a timing-only run).
-    public var outputs: [String: NDArray]
+    public var outputs: [String: Tensor]
     public var stats: ExecutionStats
     /// Start and end cycle of every instruction.
     public var schedule: [InstructionTiming]
@@ -28,7 +30,7 @@ public struct ExecutionResult: Sendable {
 public enum Executor {
     /// Validates and runs `program`. Inputs are checked against the tensor table
     /// (names, shapes, dtypes); in a timing-only run they may be omitted.
-    public static func run(_ program: Program, inputs: [String: NDArray],
+    public static func run(_ program: Program, inputs: [String: Tensor],
                            options: ExecutionOptions = ExecutionOptions()) throws -> ExecutionResult {
         let summary = try program.validate()
         if let limit = options.maxWork, summary.work > limit {
@@ -43,12 +45,12 @@ public enum Executor {
             throw ProgramError("cannot allocate \(program.dramBytes) bytes of DRAM and \(program.config.sramBytes) bytes of SRAM")
         }
         dram.write(program.constants[...], at: 0)
-        for t in program.inputs { dram.write(inputs[t.name]!.rawBytes[...], at: t.address) }
+        for t in program.inputs { dram.write(inputs[t.name]!.littleEndianBytes[...], at: t.address) }
         let machine = Machine(sram: sram.view, dram: dram.view)
         for instruction in program.instructions { machine.execute(instruction.operation) }
-        var outputs: [String: NDArray] = [:]
+        var outputs: [String: Tensor] = [:]
         for t in program.outputs {
-            outputs[t.name] = NDArray(shape: t.shape, dtype: t.dtype, rawBytes: dram.read(t.address, count: t.byteCount))
+            outputs[t.name] = Tensor(shape: t.shape, dtype: t.dtype, littleEndianBytes: dram.read(t.address, count: t.byteCount)[...])
         }
         withExtendedLifetime((dram, sram)) {}
         return ExecutionResult(outputs: outputs, stats: stats, schedule: schedule)
@@ -56,18 +58,18 @@ public enum Executor {
 
     /// Checks given inputs against the program's input table: no unknown names,
     /// matching dtypes and shapes, and (if `required`) none missing.
-    public static func checkInputs(_ program: Program, _ inputs: [String: NDArray], required: Bool) throws {
+    public static func checkInputs(_ program: Program, _ inputs: [String: Tensor], required: Bool) throws {
         let expected = program.inputs
         for name in inputs.keys.sorted() where !expected.contains(where: { $0.name == name }) {
             throw ProgramError("unknown input '\(name)' (the program's inputs: \(expected.map(\.name).joined(separator: ", ")))")
         }
         for t in expected {
             guard let given = inputs[t.name] else {
-                if required { throw ProgramError("missing input '\(t.name)' (\(t.dtype.name) \(shapeText(t.shape)))") }
+                if required { throw ProgramError("missing input '\(t.name)' (\(t.dtype) \(shapeText(t.shape)))") }
                 continue
             }
             guard given.dtype == t.dtype else {
-                throw ProgramError("input '\(t.name)': expected dtype \(t.dtype.name), got \(given.dtype.name)")
+                throw ProgramError("input '\(t.name)': expected dtype \(t.dtype), got \(given.dtype)")
             }
             guard given.shape == t.shape else {
                 throw ProgramError("input '\(t.name)': expected shape \(shapeText(t.shape)), got \(shapeText(given.shape))")

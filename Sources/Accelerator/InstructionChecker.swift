@@ -1,3 +1,5 @@
+import Tensors
+
 /// What checking one instruction establishes.
 struct InstructionFacts {
     var sramEnd = 0

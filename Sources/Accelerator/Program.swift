@@ -1,11 +1,8 @@
 import Foundation
+import Tensors
 
-/// Element type of a DRAM tensor.
-public enum DType: UInt8, Sendable, CaseIterable, FieldEnum {
-    case f32 = 1, i64 = 2
-    public var bytes: Int { self == .f32 ? 4 : 8 }
-    public var name: String { String(describing: self) }
-}
+/// The element type of a DRAM tensor, stored as its raw byte (1 = f32, 2 = i64).
+extension DType: FieldEnum {}
 
 public enum TensorRole: UInt8, Sendable, CaseIterable, FieldEnum {
     case input = 1, output = 2
@@ -20,11 +17,11 @@ public struct TensorInfo: Equatable, Sendable {
     public var address: Int
     public var role: TensorRole
 
-    public init(name: String, shape: [Int], dtype: DType = .f32, address: Int, role: TensorRole) {
+    public init(name: String, shape: [Int], dtype: DType = .float32, address: Int, role: TensorRole) {
         (self.name, self.shape, self.dtype, self.address, self.role) = (name, shape, dtype, address, role)
     }
     public var elements: Int { shape.reduce(1, *) }
-    public var byteCount: Int { elements * dtype.bytes }
+    public var byteCount: Int { elements * dtype.byteSize }
 }
 
 /// A program for the modeled accelerator: what a .dfx file holds.

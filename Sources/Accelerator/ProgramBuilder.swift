@@ -1,3 +1,5 @@
+import Tensors
+
 /// Assembles a `Program`: constants first, then DRAM buffers and named
 /// tensors, then instructions. Used by the compiler's codegen and by tests.
 ///
@@ -40,21 +42,21 @@ public struct ProgramBuilder {
     }
 
     /// Declares a program input in a fresh DRAM buffer; returns its address.
-    public mutating func addInput(_ name: String, shape: [Int], dtype: DType = .f32) -> Int {
-        let address = allocate(bytes: shape.reduce(1, *) * dtype.bytes)
+    public mutating func addInput(_ name: String, shape: [Int], dtype: DType = .float32) -> Int {
+        let address = allocate(bytes: shape.reduce(1, *) * dtype.byteSize)
         tensors.append(TensorInfo(name: name, shape: shape, dtype: dtype, address: address, role: .input))
         return address
     }
 
     /// Declares a program output in a fresh DRAM buffer; returns its address.
-    public mutating func addOutput(_ name: String, shape: [Int], dtype: DType = .f32) -> Int {
-        let address = allocate(bytes: shape.reduce(1, *) * dtype.bytes)
+    public mutating func addOutput(_ name: String, shape: [Int], dtype: DType = .float32) -> Int {
+        let address = allocate(bytes: shape.reduce(1, *) * dtype.byteSize)
         addOutput(name, shape: shape, dtype: dtype, at: address)
         return address
     }
 
     /// Declares a program output at an existing address (e.g. an input buffer or a constant).
-    public mutating func addOutput(_ name: String, shape: [Int], dtype: DType = .f32, at address: Int) {
+    public mutating func addOutput(_ name: String, shape: [Int], dtype: DType = .float32, at address: Int) {
         tensors.append(TensorInfo(name: name, shape: shape, dtype: dtype, address: address, role: .output))
     }
 

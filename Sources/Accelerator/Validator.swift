@@ -53,7 +53,7 @@ extension Program {
         for t in tensors {
             guard !t.name.isEmpty else { throw ProgramError.invalid("a tensor has an empty name") }
             guard seen.insert(t.name).inserted else { throw ProgramError.invalid("tensor name '\(t.name)' appears twice") }
-            var bytes = t.dtype.bytes
+            var bytes = t.dtype.byteSize
             for d in t.shape {
                 guard d >= 0 else { throw ProgramError.invalid("tensor '\(t.name)' has a negative dimension") }
                 let (b, overflow) = bytes.multipliedReportingOverflow(by: d)

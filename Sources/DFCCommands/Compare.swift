@@ -3,6 +3,7 @@ import Compiler
 import Foundation
 import GraphIR
 import ONNXImport
+import Tensors
 
 /// `dfc compare`: do two tensor files hold the same values, within fp32 tolerance?
 struct Compare: ParsableCommand {
@@ -27,10 +28,12 @@ struct Compare: ParsableCommand {
         guard got.shape == want.shape else {
             throw DFCError("shape \(got.shape) differs from \(expected)'s \(want.shape)", file: actual)
         }
-        let difference = Verification.compare((expected as NSString).lastPathComponent, expected: want.floats, actual: got.floats)
-        guard difference.relativeL2 <= relativeL2 || difference.maxAbsolute <= absolute else {
-            throw DFCError("differs from \(expected): max |diff| \(String(format: "%.3g", difference.maxAbsolute)) at index \(difference.worstIndex), relative L2 error \(String(format: "%.3g", difference.relativeL2))", file: actual)
+        // Compared as fp32 values, so an int64 file can be checked against a float one.
+        let difference = TensorComparison(Tensor(shape: got.shape, floats: got.floats), Tensor(shape: want.shape, floats: want.floats))
+        let (maxAbsolute, relative) = (String(format: "%.3g", difference.maxAbsoluteError), String(format: "%.3g", difference.relativeL2))
+        guard difference.passes(relativeL2Limit: relativeL2, absoluteLimit: absolute) else {
+            throw DFCError("differs from \(expected): max |diff| \(maxAbsolute) at index \(difference.worstIndex), relative L2 error \(relative)", file: actual)
         }
-        print("\(actual) matches \(expected) (max |diff| \(String(format: "%.3g", difference.maxAbsolute)), relative L2 error \(String(format: "%.3g", difference.relativeL2)))")
+        print("\(actual) matches \(expected) (max |diff| \(maxAbsolute), relative L2 error \(relative))")
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import GraphIR
 import GraphPasses
 import ONNXImport
+import Tensors
 
 /// `dfc compile`: import an ONNX model, run the pass pipeline, and emit a
 /// `.dfx` program for the modeled accelerator.
@@ -83,7 +84,7 @@ struct Compile: ParsableCommand {
             for difference in differences where !difference.passed {
                 throw DFCError("--verify failed: \(difference.description)", file: model)
             }
-            let worst = differences.map(\.relativeL2).max() ?? 0
+            let worst = differences.map(\.comparison.relativeL2).max() ?? 0
             FileHandle.standardError.write(Data("verify: \(differences.count) output\(differences.count == 1 ? "" : "s") match the reference interpreter (worst relative L2 error \(String(format: "%.2g", worst)))\n".utf8))
         }
         if let report {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Compiler
 import Foundation
 import GraphIR
+import Tensors
 
 /// The `dfc` command: it only lists the subcommands.
 public struct DFC: ParsableCommand {

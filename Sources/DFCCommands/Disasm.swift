@@ -3,6 +3,7 @@ import ArgumentParser
 import Compiler
 import Foundation
 import GraphIR
+import Tensors
 
 /// `dfc disasm`: print a .dfx program, one instruction per line with its ONNX nodes.
 struct Disasm: ParsableCommand {

@@ -4,6 +4,7 @@ import Compiler
 import Foundation
 import GraphIR
 import ONNXImport
+import Tensors
 
 /// `dfc run`: execute a .dfx program on the modeled accelerator.
 struct Run: ParsableCommand {
@@ -39,7 +40,7 @@ struct Run: ParsableCommand {
         do { loaded = try Program.read(from: program) } catch let e as ProgramError {
             throw DFCError(e.message, file: program)
         }
-        var arrays: [String: NDArray] = [:]
+        var arrays: [String: Tensor] = [:]
         for (name, file) in try Self.parseInputs(inputs) {
             let array = try Self.readTensor(file)
             do { try Executor.checkInputs(loaded, [name: array], required: false) } catch let e as ProgramError {
@@ -61,7 +62,7 @@ struct Run: ParsableCommand {
             }
             for name in result.outputs.keys.sorted() {
                 let path = URL(fileURLWithPath: outputDir).appendingPathComponent(Self.fileName(for: name)).path
-                do { try Accelerator.NPY.write(result.outputs[name]!, to: path) } catch { throw DFCError("cannot write file", file: path) }
+                do { try NPY.write(result.outputs[name]!, to: path) } catch { throw DFCError("cannot write file", file: path) }
             }
         }
         if let stats {
@@ -87,17 +88,11 @@ struct Run: ParsableCommand {
     }
 
     /// A `.npy` file, or an ONNX `TensorProto` `.pb` file (the format of ONNX's test data).
-    static func readTensor(_ file: String) throws -> NDArray {
-        if file.hasSuffix(".pb") {
-            let tensor: Tensor
-            do { tensor = try TensorFile.read(path: file) } catch let e as DFCError { throw e.inFile(file) }
-            switch tensor.storage {
-            case .float(let values): return NDArray(shape: tensor.shape, floats: values)
-            case .int64(let values): return NDArray(shape: tensor.shape, int64s: values)
-            }
-        }
-        do { return try Accelerator.NPY.read(path: file) } catch let e as Accelerator.NPYError {
-            throw DFCError(e.message, file: file)
+    static func readTensor(_ file: String) throws -> Tensor {
+        do {
+            return try file.hasSuffix(".pb") ? TensorFile.read(path: file) : NPY.read(path: file)
+        } catch let e as DFCError {
+            throw e.inFile(file)
         }
     }
 

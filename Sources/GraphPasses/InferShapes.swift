@@ -1,4 +1,5 @@
 import GraphIR
+import ReferenceInterpreter
 
 /// Gives every value a concrete dtype and shape (see `ShapeInference`).
 public struct InferShapes: Pass {
@@ -8,6 +9,12 @@ public struct InferShapes: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
-        try ShapeInference.run(&graph, inputShapes: options.inputShapes)
+        try ShapeInference.run(&graph, inputShapes: options.inputShapes, evaluate: Self.evaluate)
+    }
+
+    /// Small constant computations are folded with the interpreter's kernels,
+    /// as fold-constants folds them; a node it rejects stays unknown.
+    public static let evaluate: ShapeInference.ConstantEvaluator = { node, inputs, opset in
+        try? Interpreter.evaluate(node, inputs: inputs, opset: opset)
     }
 }

@@ -1,4 +1,5 @@
 import GraphIR
+import Tensors
 
 /// Runs passes in order, verifying the graph after each one and printing it
 /// after the stages the user asked to see.

@@ -1,5 +1,6 @@
 import Foundation
 import GraphIR
+import Tensors
 
 /// Reads an ONNX model file into the graph IR.
 ///

@@ -1,6 +1,7 @@
 import CONNX
 import Foundation
 import GraphIR
+import Tensors
 
 /// Plain Swift copies of the ONNX messages dfc reads. `ONNXProtobuf` fills
 /// them from libprotobuf-c's structures; nothing else touches C.

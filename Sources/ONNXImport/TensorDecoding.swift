@@ -1,5 +1,6 @@
 import Foundation
 import GraphIR
+import Tensors
 
 /// Turns a TensorProto's fields into an IR `Tensor`: floating types become
 /// fp32, integer and boolean types int64, with every size checked.

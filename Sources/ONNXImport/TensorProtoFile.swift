@@ -1,5 +1,6 @@
 import Foundation
 import GraphIR
+import Tensors
 
 /// ONNX `TensorProto` files (`.pb`), the format of ONNX's own test data.
 /// Reading accepts every encoding the importer accepts for weights;
@@ -51,7 +52,7 @@ public enum TensorProtoFile {
             varint(UInt64(name.utf8.count), &out)
             out += Array(name.utf8)
         }
-        let raw = NPY.littleEndianBytes(tensor)
+        let raw = tensor.littleEndianBytes
         varint(Field.rawData, &out)
         varint(UInt64(raw.count), &out)
         out += raw
@@ -77,7 +78,7 @@ public enum TensorFile {
     }
 
     public static func write(_ tensor: Tensor, name: String = "", path: String) throws {
-        if path.hasSuffix(".npy") { return try NPY.write(tensor, path: path) }
+        if path.hasSuffix(".npy") { return try NPY.write(tensor, to: path) }
         if path.hasSuffix(".pb") { return try TensorProtoFile.write(tensor, name: name, path: path) }
         throw DFCError("unknown tensor file type (expected .npy or .pb)", file: path)
     }

@@ -1,4 +1,5 @@
 import GraphIR
+import Tensors
 
 /// A pre-flight walk over the protobuf wire format of an ONNX model.
 ///

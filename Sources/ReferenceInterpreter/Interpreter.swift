@@ -1,4 +1,5 @@
 import GraphIR
+import Tensors
 
 /// The reference interpreter: evaluates a graph on whole tensors with plain
 /// fp32 kernels (int64 where ONNX computes on integers). It is the oracle

@@ -1,5 +1,6 @@
 import Foundation
 import GraphIR
+import Tensors
 
 extension Kernels {
     /// `Indexing.gather` on either element type, reshaped to `shape`.
@@ -208,7 +209,7 @@ extension Kernels {
     // MARK: Constants and shapes
 
     static func constant(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
-        guard let value = try ConstantEvaluation.constantValue(args.node) else { throw DFCError("no value attribute") }
+        guard let value = try args.node.constantValue() else { throw DFCError("no value attribute") }
         return [value]
     }
 

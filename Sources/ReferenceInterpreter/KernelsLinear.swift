@@ -1,4 +1,5 @@
 import GraphIR
+import Tensors
 
 /// A sliding window over one to three spatial axes, as three axes: missing
 /// leading axes have extent 1, so one loop nest serves 1-D, 2-D and 3-D.

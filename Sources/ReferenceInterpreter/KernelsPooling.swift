@@ -1,5 +1,6 @@
 import Foundation
 import GraphIR
+import Tensors
 
 extension Kernels {
     // MARK: Windowed pooling

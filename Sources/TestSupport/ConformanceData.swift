@@ -1,6 +1,7 @@
 import Foundation
 import GraphIR
 import ONNXImport
+import Tensors
 
 /// The conformance material `Tools/gen_conformance.py` writes: a manifest
 /// of cases, each a model with data sets of input and expected output

@@ -2,6 +2,7 @@ import Foundation
 import GraphIR
 import GraphPasses
 import ONNXImport
+import Tensors
 
 /// Locates the committed ONNX fixtures and their expected shapes.
 package enum ImportFixtures {

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import Testing
 @testable import Accelerator
 
@@ -30,7 +31,7 @@ import Testing
 
     @Test func conv3x3OutputsAndCycles() throws {
         let program = Self.conv3x3Program()
-        let run = try runProgram(program, ["x": NDArray(shape: [1, 1, 4, 4], floats: floats(1...16))])
+        let run = try runProgram(program, ["x": Tensor(shape: [1, 1, 4, 4], floats: floats(1...16))])
         // Sums of each 3x3 neighbourhood of
         //    1  2  3  4
         //    5  6  7  8
@@ -84,7 +85,7 @@ import Testing
     @Test func doubleBufferingOverlaps() throws {
         let program = Self.doubleBufferedProgram()
         let input = (0..<1024).map { Float($0 % 7) - 3 }
-        let run = try runProgram(program, ["x": NDArray(shape: [2, 512], floats: input)])
+        let run = try runProgram(program, ["x": Tensor(shape: [2, 512], floats: input)])
         #expect(run.outputs["y"] == input.map { max(0, $0) })
         // A tile is 2048 B = 32 bursts = 64 channel cycles; DMA = 164 cycles; relu = 512/64 = 8.
         // 0 load t0:   start 0,   data 100..164
@@ -113,7 +114,7 @@ import Testing
         let y = b.addOutput("y", shape: [3, 2])
         b.emit(.load(TransferOp(tensorAt: x, shape: [3, 16], origin: [0, 0], counts: [3, 2], sramAddr: 0)), signal: .store)
         b.emit(.store(TransferOp(tensorAt: y, shape: [3, 2], origin: [0, 0], counts: [3, 2], sramAddr: 0)), wait: .load)
-        let run = try runProgram(b.build(), ["x": NDArray(shape: [3, 16], floats: floats(0...47))])
+        let run = try runProgram(b.build(), ["x": Tensor(shape: [3, 16], floats: floats(0...47))])
         #expect(run.outputs["y"] == [0, 1, 16, 17, 32, 33])
         // load: 3 runs of 8 B -> 3 bursts = 192 B = 6 cycles: 0..106.
         // store: one 24 B run -> 1 burst = 2 cycles: 106, data 206..208.
@@ -147,7 +148,7 @@ import Testing
         var store = TransferOp(tensorAt: y, shape: [1, 2, 3, 4], origin: [0, 0, 0, 0], counts: [1, 2, 3, 4], sramAddr: 0)
         store.sramStrides = [0, 4, 8, 1]
         b.emit(.store(store), wait: .vector)
-        let run = try runProgram(b.build(), ["x": NDArray(shape: [1, 2, 3, 4], floats: floats(1...24))])
+        let run = try runProgram(b.build(), ["x": Tensor(shape: [1, 2, 3, 4], floats: floats(1...24))])
         #expect(run.outputs["y"] == floats(1...24).map { 2 * $0 })
 
         var bad = ProgramBuilder()
@@ -201,7 +202,7 @@ import Testing
             try p.validate()
             let error = #expect(throws: ProgramError.self) { try p.checkHazards() }
             #expect(error?.message.hasPrefix("invalid program: " + message) == true, "\(error?.message ?? "")")
-            let run = try Executor.run(p, inputs: ["x": NDArray(shape: [16], floats: floats(1...16))],
+            let run = try Executor.run(p, inputs: ["x": Tensor(shape: [16], floats: floats(1...16))],
                                        options: ExecutionOptions(checkHazards: false))
             #expect(run.stats.instructions == p.instructions.count)
         }
@@ -212,7 +213,7 @@ import Testing
             b.emit(relu, wait: .matrix, signal: .store)
             b.emit(store(y), wait: .vector)
         }
-        let run = try runProgram(chained, ["x": NDArray(shape: [16], floats: (0..<16).map { Float($0) - 8 })])
+        let run = try runProgram(chained, ["x": Tensor(shape: [16], floats: (0..<16).map { Float($0) - 8 })])
         #expect(run.outputs["y"] == (0..<16).map { max(0, Float($0) - 8) })
     }
 
@@ -256,11 +257,11 @@ import Testing
         let missing = #expect(throws: ProgramError.self) { try Executor.run(program, inputs: [:]) }
         #expect(missing?.message == "missing input 'x' (f32 1x1x4x4)")
         let shape = #expect(throws: ProgramError.self) {
-            try Executor.run(program, inputs: ["x": NDArray(shape: [1, 1, 4, 5], floats: floats(1...20))])
+            try Executor.run(program, inputs: ["x": Tensor(shape: [1, 1, 4, 5], floats: floats(1...20))])
         }
         #expect(shape?.message == "input 'x': expected shape 1x1x4x4, got 1x1x4x5")
         let dtype = #expect(throws: ProgramError.self) {
-            try Executor.run(program, inputs: ["x": NDArray(shape: [1, 1, 4, 4], int64s: (1...16).map(Int64.init))])
+            try Executor.run(program, inputs: ["x": Tensor(shape: [1, 1, 4, 4], ints: (1...16).map(Int64.init))])
         }
         #expect(dtype?.message == "input 'x': expected dtype f32, got i64")
         // Timing-only runs need no inputs and give the same stats.

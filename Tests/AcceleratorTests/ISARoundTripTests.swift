@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import Testing
 @testable import Accelerator
 
@@ -6,7 +7,7 @@ import Testing
     /// Every opcode, many random payloads: encode -> decode gives the same
     /// program, re-encoding gives the same bytes, and the disassembly agrees.
     @Test func everyOpcodeAndFieldRoundTrips() throws {
-        var fields = RandomFields(rng: SeededRNG(seed: 42))
+        var fields = RandomFields(rng: SeededRandom(seed: 42))
         var instructions: [Instruction] = []
         var names: [[String]] = []
         for opcode in Opcode.allCases {
@@ -22,8 +23,8 @@ import Testing
         var config = AcceleratorConfig.df1
         config.sramBytes = 3 << 18
         let program = Program(config: config, dramBytes: 4096, constants: [1, 2, 3, 4, 5],
-                              tensors: [TensorInfo(name: "x", shape: [1, 3, 2], dtype: .f32, address: 64, role: .input),
-                                        TensorInfo(name: "y", shape: [], dtype: .i64, address: 128, role: .output)],
+                              tensors: [TensorInfo(name: "x", shape: [1, 3, 2], dtype: .float32, address: 64, role: .input),
+                                        TensorInfo(name: "y", shape: [], dtype: .int64, address: 128, role: .output)],
                               instructions: instructions, debugNames: names)
         let bytes = try program.encoded()
         let decoded = try Program(decoding: bytes)

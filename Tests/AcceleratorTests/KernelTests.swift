@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import Testing
 @testable import Accelerator
 
@@ -58,7 +59,7 @@ import Testing
     }
 
     @Test(arguments: 0..<40) func convMatchesReference(seed: Int) throws {
-        var rng = SeededRNG(seed: UInt64(seed))
+        var rng = SeededRandom(seed: UInt64(seed))
         func r(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
         let groups = [1, 1, 2, 3][r(0...3)]
         let depthwise = seed % 5 == 0
@@ -113,7 +114,7 @@ import Testing
     }
 
     @Test(arguments: 0..<30) func poolMatchesReference(seed: Int) throws {
-        var rng = SeededRNG(seed: UInt64(seed) + 1000)
+        var rng = SeededRandom(seed: UInt64(seed) + 1000)
         func r(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
         let c = r(1...3)
         let (kh, kw, sh, sw, dh, dw) = (r(1...3), r(1...3), r(1...2), r(1...2), r(1...2), r(1...2))
@@ -215,7 +216,7 @@ import Testing
     }
 
     @Test(arguments: [(1, 5, 37), (3, 2, 8), (2, 33, 70)]) func matmulMatchesReference(m: Int, n: Int, k: Int) throws {
-        var rng = SeededRNG(seed: UInt64(m * 1000 + n * 10 + k))
+        var rng = SeededRandom(seed: UInt64(m * 1000 + n * 10 + k))
         let ars = k + 3
         let sram = (0..<(m * ars + n * k + n + m * n)).map { _ in Float.random(in: -1...1, using: &rng) }
         var op = MatMulOp(m: m, n: n, k: k, aAddr: 0, weightAddr: 4 * m * ars, biasAddr: 4 * (m * ars + n * k),

@@ -1,11 +1,12 @@
 import Foundation
+import Tensors
 import Testing
 @testable import Accelerator
 
 /// Thousands of randomly mutated and truncated .dfx files: each is rejected
 /// with a `ProgramError` or runs within bounds. A crash or hang fails the run.
 @Suite struct MutationFuzzTests {
-    static let inputs = ["x": NDArray(shape: [1, 2, 4, 4], floats: (0..<32).map { Float($0) / 8 - 2 })]
+    static let inputs = ["x": Tensor(shape: [1, 2, 4, 4], floats: (0..<32).map { Float($0) / 8 - 2 })]
 
     /// Rewrites the trailing CRC so mutations reach the decoder and validator.
     static func fixChecksum(_ bytes: inout [UInt8]) {
@@ -14,7 +15,7 @@ import Testing
         for i in 0..<4 { bytes[bytes.count - 4 + i] = UInt8(truncatingIfNeeded: crc >> (8 * i)) }
     }
 
-    static func mutate(_ original: [UInt8], _ rng: inout SeededRNG) -> [UInt8] {
+    static func mutate(_ original: [UInt8], _ rng: inout SeededRandom) -> [UInt8] {
         var bytes = original
         switch Int.random(in: 0..<10, using: &rng) {
         case 0:  // truncate
@@ -41,14 +42,14 @@ import Testing
 
     @Test func mutatedProgramsAreRejectedOrRunInBounds() throws {
         let seeds = [everyOpcodeProgram(), HandBuiltProgramTests.conv3x3Program(), HandBuiltProgramTests.doubleBufferedProgram()]
-        var rng = SeededRNG(seed: 2024)
+        var rng = SeededRandom(seed: 2024)
         var (rejectedByDecoder, rejectedByValidator, ran) = (0, 0, 0)
         let options = ExecutionOptions(maxWork: 200_000)
         for (s, seed) in seeds.enumerated() {
             let original = try seed.encoded()
-            let inputs: [String: NDArray] = s == 0 ? Self.inputs
-                : s == 1 ? ["x": NDArray(shape: [1, 1, 4, 4], floats: floats(1...16))]
-                : ["x": NDArray(shape: [2, 512], floats: (0..<1024).map(Float.init))]
+            let inputs: [String: Tensor] = s == 0 ? Self.inputs
+                : s == 1 ? ["x": Tensor(shape: [1, 1, 4, 4], floats: floats(1...16))]
+                : ["x": Tensor(shape: [2, 512], floats: (0..<1024).map(Float.init))]
             for _ in 0..<1500 {
                 let bytes = Self.mutate(original, &rng)
                 let program: Program
@@ -58,7 +59,7 @@ import Testing
                 }
                 do {
                     // Inputs whose table entry was mutated are simply dropped.
-                    let usable = inputs.filter { kv in program.inputs.contains { $0.name == kv.key && $0.shape == kv.value.shape && $0.dtype == .f32 } }
+                    let usable = inputs.filter { kv in program.inputs.contains { $0.name == kv.key && $0.shape == kv.value.shape && $0.dtype == .float32 } }
                     let timing = try Executor.run(program, inputs: usable, options: ExecutionOptions(timingOnly: true, maxWork: options.maxWork))
                     if usable.count == program.inputs.count {
                         let full = try Executor.run(program, inputs: usable, options: options)

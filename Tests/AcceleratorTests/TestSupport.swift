@@ -1,22 +1,10 @@
 import Foundation
 @testable import Accelerator
-
-/// A small deterministic generator (SplitMix64), so failures reproduce.
-struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import Tensors
 
 /// Fills every field with a random value of its width (finite floats).
 struct RandomFields: FieldCoder {
-    var rng: SeededRNG
+    var rng: SeededRandom
 
     mutating func int(_ name: String, _ value: inout Int, _ width: FieldWidth) throws {
         value = Int.random(in: width == .u64 ? 0...Int(UInt32.max) * 4 : width.range, using: &rng)
@@ -47,7 +35,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath)
 func floats(_ range: ClosedRange<Int>) -> [Float] { range.map(Float.init) }
 
 /// Runs a program fully and timing-only; returns the outputs and both stats.
-func runProgram(_ program: Program, _ inputs: [String: NDArray]) throws
+func runProgram(_ program: Program, _ inputs: [String: Tensor]) throws
     -> (outputs: [String: [Float]], stats: ExecutionStats, timingOnly: ExecutionStats, schedule: [InstructionTiming]) {
     let full = try Executor.run(program, inputs: inputs)
     let timing = try Executor.run(program, inputs: inputs, options: ExecutionOptions(timingOnly: true))

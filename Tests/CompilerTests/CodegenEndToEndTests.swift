@@ -1,6 +1,7 @@
 import Accelerator
 import DFCCommands
 import Foundation
+import Tensors
 import TestSupport
 import Testing
 @testable import Compiler
@@ -29,11 +30,11 @@ struct CodegenEndToEndTests {
     }
 
     static func run(_ program: Program, _ inputs: [String: Tensor]) throws -> ExecutionResult {
-        var arrays: [String: NDArray] = [:]
+        var arrays: [String: Tensor] = [:]
         for (name, tensor) in inputs {
             switch tensor.storage {
-            case .float(let v): arrays[name] = NDArray(shape: tensor.shape, floats: v)
-            case .int64(let v): arrays[name] = NDArray(shape: tensor.shape, int64s: v)
+            case .float(let v): arrays[name] = Tensor(shape: tensor.shape, floats: v)
+            case .int64(let v): arrays[name] = Tensor(shape: tensor.shape, ints: v)
             }
         }
         return try Executor.run(program, inputs: arrays)
@@ -101,12 +102,7 @@ struct CodegenEndToEndTests {
                 if !ok { failed.append("\(entry.key): predicted bytes differ from executed") }
                 let tolerance = skips.looserTolerances[entry.key] ?? (entry.tolerance.rtol ?? 1e-4, entry.tolerance.atol ?? 1e-5)
                 for (name, expected) in sets[0].outputs {
-                    guard let array = result.outputs[name] else { ok = false; failed.append("\(entry.key): no output \(name)"); continue }
-                    let got: Tensor
-                    switch array.storage {
-                    case .f32(let v): got = Tensor(shape: array.shape, floats: v)
-                    case .i64(let v): got = Tensor(shape: array.shape, ints: v)
-                    }
+                    guard let got = result.outputs[name] else { ok = false; failed.append("\(entry.key): no output \(name)"); continue }
                     let comparison = TensorComparison(got, expected, rtol: tolerance.0, atol: tolerance.1)
                     let good = entry.tolerance.rel_l2.map { comparison.shapeMismatch == nil && comparison.relativeL2 <= max($0, 1e-4) } ?? comparison.passes
                     if !good { ok = false; failed.append("\(entry.key) output \(name): \(comparison)") }

@@ -2,6 +2,7 @@ import Accelerator
 import Foundation
 import GraphIR
 import ONNXImport
+import Tensors
 import Testing
 @testable import DFCCommands
 
@@ -44,10 +45,10 @@ import Testing
         let s = try Scratch()
         defer { s.remove() }
         try Self.program().write(to: s.path("p.dfx"))
-        try Accelerator.NPY.write(NDArray(shape: [1, 2, 3], floats: [-3, -1, 0, 1, 2, -0.5]), to: s.path("x.npy"))
+        try NPY.write(Tensor(shape: [1, 2, 3], floats: [-3, -1, 0, 1, 2, -0.5]), to: s.path("x.npy"))
         try Self.run([s.path("p.dfx"), "--input", "x=\(s.path("x.npy"))", "--output-dir", s.path("out"),
                       "--stats", s.path("stats.json")])
-        #expect(try Accelerator.NPY.read(path: s.path("out/y.npy")) == NDArray(shape: [1, 2, 3], floats: [0, 0, 1, 2, 3, 0.5]))
+        #expect(try NPY.read(path: s.path("out/y.npy")) == Tensor(shape: [1, 2, 3], floats: [0, 0, 1, 2, 3, 0.5]))
         let data = try Data(contentsOf: URL(fileURLWithPath: s.path("stats.json")))
         let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Int])
         for key in ["cycles", "dram_read_bytes", "dram_write_bytes", "dram_weight_bytes", "dram_activation_bytes", "macs",
@@ -68,7 +69,7 @@ import Testing
         try Self.program().write(to: s.path("p.dfx"))
         try TensorFile.write(Tensor(shape: [1, 2, 3], floats: [-3, -1, 0, 1, 2, -0.5]), name: "x", path: s.path("x.pb"))
         try Self.run([s.path("p.dfx"), "--input", "x=\(s.path("x.pb"))", "--output-dir", s.path("out")])
-        #expect(try Accelerator.NPY.read(path: s.path("out/y.npy")) == NDArray(shape: [1, 2, 3], floats: [0, 0, 1, 2, 3, 0.5]))
+        #expect(try NPY.read(path: s.path("out/y.npy")) == Tensor(shape: [1, 2, 3], floats: [0, 0, 1, 2, 3, 0.5]))
     }
 
     @Test func inputErrorsNameTheFileAndTheProblem() throws {
@@ -76,8 +77,8 @@ import Testing
         defer { s.remove() }
         let dfx = s.path("p.dfx")
         try Self.program().write(to: dfx)
-        try Accelerator.NPY.write(NDArray(shape: [2, 3], floats: [1, 2, 3, 4, 5, 6]), to: s.path("bad.npy"))
-        try Accelerator.NPY.write(NDArray(shape: [1, 2, 3], int64s: [1, 2, 3, 4, 5, 6]), to: s.path("int.npy"))
+        try NPY.write(Tensor(shape: [2, 3], floats: [1, 2, 3, 4, 5, 6]), to: s.path("bad.npy"))
+        try NPY.write(Tensor(shape: [1, 2, 3], ints: [1, 2, 3, 4, 5, 6]), to: s.path("int.npy"))
         try Data("not numpy".utf8).write(to: URL(fileURLWithPath: s.path("junk.npy")))
         let cases: [([String], DFCError)] = [
             ([dfx], DFCError("missing input 'x' (f32 1x2x3)", file: dfx)),

@@ -1,3 +1,4 @@
+import Tensors
 import TestSupport
 import Testing
 @testable import GraphIR
@@ -6,7 +7,7 @@ import Testing
 /// Builds a small graph node by node; `finish` infers its shapes.
 struct GraphBuilder {
     var graph: Graph
-    var generator = SeededGenerator(seed: 11)
+    var generator = SeededRandom(seed: 11)
 
     init(opset: Int = 13) {
         graph = Graph(name: "test", opsetVersion: opset, inputs: [], outputs: [], nodes: [], initializers: [:], values: [:])
@@ -50,7 +51,7 @@ struct GraphBuilder {
     func finish(_ outputs: [String]) throws -> Graph {
         var graph = self.graph
         graph.outputs = outputs
-        try ShapeInference.run(&graph)
+        try ShapeInference.run(&graph, evaluate: InferShapes.evaluate)
         return graph
     }
 }

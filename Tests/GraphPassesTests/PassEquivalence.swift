@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import TestSupport
 import Testing
 @testable import GraphIR
@@ -8,7 +9,7 @@ import Testing
 /// Seeded random inputs for every graph input, from the graph's types
 /// (shape inference must have made them concrete).
 func randomInputs(for graph: Graph, seed: UInt64) throws -> [String: Tensor] {
-    var generator = SeededGenerator(seed: seed)
+    var generator = SeededRandom(seed: seed)
     var inputs: [String: Tensor] = [:]
     for name in graph.inputs {
         guard let type = graph.type(of: name) else {

@@ -1,3 +1,4 @@
+import Tensors
 import Testing
 @testable import GraphIR
 @testable import GraphPasses

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import TestSupport
 import Testing
 @testable import GraphIR
@@ -89,7 +90,7 @@ struct InterpreterTests {
     ])
     func convMatchesNaive(_ c: (Int, Int, Int, Int, Int, Int, Int, Int)) throws {
         let (channels, maps, size, kernel, stride, pad, dilation, group) = c
-        var rng = SeededGenerator(seed: 7)
+        var rng = SeededRandom(seed: 7)
         let x = rng.tensor(Self.f32([2, channels, size, size + 1]))
         let w = rng.tensor(Self.f32([maps, channels / group, kernel, kernel]))
         let b = rng.tensor(Self.f32([maps]))
@@ -105,7 +106,7 @@ struct InterpreterTests {
 
     @Test("Gemm with transposes, alpha, beta and a broadcast C")
     func gemm() throws {
-        var rng = SeededGenerator(seed: 3)
+        var rng = SeededRandom(seed: 3)
         for (transA, transB) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
             let (m, k, n) = (5, 7, 6)
             let a = rng.tensor(Self.f32(transA == 1 ? [k, m] : [m, k]))
@@ -133,7 +134,7 @@ struct InterpreterTests {
 
     @Test("MatMul broadcasts batch axes and promotes vectors")
     func matMul() throws {
-        var rng = SeededGenerator(seed: 5)
+        var rng = SeededRandom(seed: 5)
         let a = rng.tensor(Self.f32([2, 1, 3, 4]))
         let b = rng.tensor(Self.f32([3, 4, 5]))
         let node = Node(name: "mm", kind: .matMul, inputs: ["a", "b"], outputs: ["y"])

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import TestSupport
 import Testing
 @testable import GraphIR

@@ -1,7 +1,7 @@
 import Accelerator
 import Foundation
 import GraphIR
-import enum GraphIR.DType
+import Tensors
 
 /// Turns a scheduled graph into instructions: every fusion group as its plan
 /// says (`emit(_:)` with a `GroupPlan`), every other layer on its own, reading
@@ -60,12 +60,12 @@ struct Emitter {
         var tensors: [TensorInfo] = []
         for input in graph.inputs {
             let location = layout.memory.locations[input]!
-            tensors.append(TensorInfo(name: input, shape: location.shape, dtype: location.dtype.accelerator,
+            tensors.append(TensorInfo(name: input, shape: location.shape, dtype: location.dtype,
                                       address: location.address, role: .input))
         }
         for output in graph.outputs {
             let location = layout.location(output)
-            tensors.append(TensorInfo(name: output, shape: location.shape, dtype: location.dtype.accelerator,
+            tensors.append(TensorInfo(name: output, shape: location.shape, dtype: location.dtype,
                                       address: location.address, role: .output))
         }
         return tensors
@@ -141,10 +141,6 @@ struct Emitter {
             throw DFCError("node '\(node.name)' (\(node.opType)) cannot be lowered")
         }
     }
-}
-
-extension DType {
-    var accelerator: Accelerator.DType { self == .float32 ? .f32 : .i64 }
 }
 
 extension Activation {

@@ -1,5 +1,6 @@
 import Accelerator
 import GraphIR
+import Tensors
 
 extension Emitter {
     /// ConvTranspose weights [C][M/g][kh][kw] as convolution weights

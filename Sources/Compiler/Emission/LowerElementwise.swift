@@ -1,5 +1,6 @@
 import Accelerator
 import GraphIR
+import Tensors
 
 /// One step of an element-wise node, applied in order to the tile of its
 /// first operand.

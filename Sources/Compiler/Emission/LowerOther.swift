@@ -1,5 +1,6 @@
 import Accelerator
 import GraphIR
+import Tensors
 
 extension Emitter {
     // MARK: - Fully connected

@@ -1,5 +1,6 @@
 import Accelerator
 import GraphIR
+import Tensors
 
 /// Layer-by-layer pooling: MaxPool, AveragePool and their global forms, tiled
 /// over batches, channel blocks and bands of output rows, each tile loaded

@@ -1,5 +1,6 @@
 import Accelerator
 import GraphIR
+import Tensors
 
 /// An SRAM tile and the byte range the sequencer tracks it by.
 typealias TileRef = (tile: SRAMTile, range: MemoryRange)

@@ -1,5 +1,6 @@
 import Accelerator
 import GraphIR
+import Tensors
 
 /// The state of one whole-map group's emission: its plan, where its
 /// constants went, and whose turn each double-buffered slot pair is.

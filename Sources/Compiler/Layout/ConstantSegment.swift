@@ -1,6 +1,6 @@
 import Accelerator
 import GraphIR
-import enum GraphIR.DType
+import Tensors
 
 /// The DRAM constants segment of a program: every initializer a lowered
 /// instruction reads, plus values derived at compile time (folded

@@ -1,6 +1,6 @@
 import Accelerator
 import GraphIR
-import enum GraphIR.DType
+import Tensors
 
 /// DRAM addresses for every runtime value of a graph.
 ///

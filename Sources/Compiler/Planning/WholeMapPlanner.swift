@@ -1,5 +1,6 @@
 import Accelerator
 import GraphIR
+import Tensors
 
 /// A buffer or slot pair of a whole-map group and the layers (node
 /// indices) during which it is live.

@@ -1,6 +1,7 @@
 import Accelerator
 import Foundation
 import GraphIR
+import Tensors
 
 /// What the scheduling stages hand each other, from the graph the graph
 /// passes left to the emitted program.

@@ -1,5 +1,6 @@
 import Accelerator
 import GraphIR
+import Tensors
 
 /// `fuse`: the partition into fusion groups and single layers, and each
 /// group's tiles (see `FusionPlanner`).

@@ -1,3 +1,5 @@
+import Tensors
+
 /// One dimension as a model declares it: a number, a symbol ("N"), or nothing.
 public enum Dim: Sendable, Hashable, CustomStringConvertible {
     case known(Int)

@@ -1,3 +1,5 @@
+import Tensors
+
 /// Small edits the rewriting passes share: fresh names, rewiring uses,
 /// removing nodes, dropping dead code. Edits that move edges go through
 /// `GraphRewriter`, which keeps the driver's use-def index in step.

@@ -1,3 +1,5 @@
+import Tensors
+
 /// One attribute value, as ONNX types them.
 public enum Attribute: Sendable, Equatable {
     case int(Int)

@@ -1,3 +1,5 @@
+import Tensors
+
 /// ONNX `TensorProto.DataType` codes dfc reads, with their width in
 /// `raw_data`. The table sits with the IR because Cast names its target type
 /// by this code: shape inference and the interpreter read it as well as the

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// The text form of the IR: one line per input, constant, node and output,
 /// deterministic so that dumps can be diffed. Weights are summarized.

@@ -1,21 +1,30 @@
+import Tensors
+
 /// Static shape inference over the whole graph.
 ///
 /// Walks nodes in order, computing each output's dtype and shape from its
 /// inputs' types and, for shape-like inputs (Reshape's shape, Slice's starts,
 /// Resize's scales...), their constant values. Small constant computations
 /// (Shape -> Gather -> Concat chains from PyTorch) are evaluated on the way,
-/// so shapes they determine become known.
+/// with the evaluator the caller passes, so shapes they determine become known.
 public struct ShapeInference {
+    /// Evaluates one node on its inputs (nil for an absent optional one), or
+    /// gives nil. The graph passes give the reference interpreter, which
+    /// GraphIR cannot import, so fold-constants and shape inference compute
+    /// constants with the same kernels.
+    public typealias ConstantEvaluator = @Sendable (_ node: Node, _ inputs: [Tensor?], _ opset: Int) -> [Tensor]?
+
     /// Largest tensor evaluated at compile time while inferring shapes.
     static let constantLimit = 1 << 16
 
     var graph: Graph
     /// Values known at compile time: initializers and folded small results.
     var constants: [String: Tensor]
+    var evaluate: ConstantEvaluator
 
     /// Infers every value's type; `inputShapes` binds graph inputs' shapes.
-    public static func run(_ graph: inout Graph, inputShapes: [String: [Int]] = [:]) throws {
-        var inference = ShapeInference(graph: graph, constants: graph.initializers)
+    public static func run(_ graph: inout Graph, inputShapes: [String: [Int]] = [:], evaluate: @escaping ConstantEvaluator) throws {
+        var inference = ShapeInference(graph: graph, constants: graph.initializers, evaluate: evaluate)
         try inference.bindInputs(inputShapes)
         for index in inference.graph.nodes.indices {
             try inference.infer(nodeAt: index)
@@ -109,8 +118,14 @@ public struct ShapeInference {
             case .float(let v): constants[output] = Tensor(shape: [picks.count], floats: picks.map { v[$0] })
             }
         default:
-            let inputs = node.inputs.map { $0.isEmpty ? nil : constants[$0] }
-            if let folded = try ConstantEvaluation.evaluate(node, inputs: inputs, limit: Self.constantLimit) {
+            guard result.allSatisfy({ $0.count <= Self.constantLimit }) else { return }
+            var inputs: [Tensor?] = []
+            for name in node.inputs {
+                if name.isEmpty { inputs.append(nil); continue }
+                guard let tensor = constants[name], tensor.count <= Self.constantLimit else { return }
+                inputs.append(tensor)
+            }
+            if let folded = evaluate(node, inputs, graph.opsetVersion) {
                 for (name, tensor) in zip(node.outputs, folded) where !name.isEmpty { constants[name] = tensor }
             }
         }

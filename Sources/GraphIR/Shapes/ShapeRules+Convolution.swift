@@ -1,3 +1,5 @@
+import Tensors
+
 // Shape rules of the convolution family: Conv, ConvTranspose, pooling and
 // BatchNormalization (all N x C x spatial).
 

@@ -1,3 +1,5 @@
+import Tensors
+
 // Shape rules of data movement: Concat, Split, Slice, Pad, Gather and
 // Resize. The helpers that resolve their arguments are shared with the
 // interpreter and the compiler.

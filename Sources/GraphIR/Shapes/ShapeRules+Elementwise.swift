@@ -1,3 +1,5 @@
+import Tensors
+
 // Shape rules of element-wise operators: activations keep their input's
 // type, arithmetic broadcasts its operands.
 

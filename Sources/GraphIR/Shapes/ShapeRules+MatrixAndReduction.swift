@@ -1,3 +1,5 @@
+import Tensors
+
 // Shape rules of matrix products and reductions: Gemm, MatMul and
 // ReduceMean.
 

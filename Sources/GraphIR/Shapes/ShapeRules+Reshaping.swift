@@ -1,3 +1,5 @@
+import Tensors
+
 // Shape rules of operators that only rearrange dims: Reshape, Flatten,
 // Squeeze, Unsqueeze and Transpose.
 

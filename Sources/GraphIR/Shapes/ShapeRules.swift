@@ -1,3 +1,5 @@
+import Tensors
+
 /// The output types of one node from its input types, per ONNX semantics.
 /// Errors describe the problem without naming the node; the caller adds it.
 package enum ShapeRules {
@@ -80,7 +82,7 @@ package enum ShapeRules {
     // MARK: - Constants, Shape and Cast
 
     static func constant(_ c: Context) throws -> TensorType {
-        guard let value = try ConstantEvaluation.constantValue(c.node) else { throw DFCError("no value attribute") }
+        guard let value = try c.node.constantValue() else { throw DFCError("no value attribute") }
         return value.type
     }
 

@@ -1,3 +1,5 @@
+import Tensors
+
 /// The resolved sliding-window parameters of a Conv, ConvTranspose or pool
 /// node: every ONNX default and `auto_pad` mode turned into explicit numbers.
 public struct WindowGeometry: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import GraphIR
+import Tensors
 
 /// Turns every view (Flatten, Squeeze, Unsqueeze, Reshape) into one form,
 /// Reshape to a constant of its inferred output shape, so later stages know

@@ -1,4 +1,5 @@
 import GraphIR
+import Tensors
 
 /// Folds a per-output-channel affine map that follows a Conv,
 /// ConvTranspose or fully-connected Gemm into that node's weight and bias:

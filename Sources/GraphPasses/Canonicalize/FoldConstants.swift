@@ -1,5 +1,6 @@
 import GraphIR
 import ReferenceInterpreter
+import Tensors
 /// Evaluates at compile time every node whose result does not depend on
 /// the graph inputs, and keeps only its result as a constant.
 ///

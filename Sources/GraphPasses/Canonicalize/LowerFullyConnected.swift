@@ -1,5 +1,6 @@
 import GraphIR
 import ReferenceInterpreter
+import Tensors
 /// Gives every fully-connected layer one form, the one the MATMUL
 /// instruction computes: `Gemm(A, W, bias)` with `transB=1` (W is a constant
 /// [N, K], one row per output), transA=0, alpha=1, beta=1 and a bias of one

@@ -1,4 +1,5 @@
 import GraphIR
+import Tensors
 
 /// Removes Identity and inference-mode Dropout, which pass their input
 /// through unchanged. A Dropout mask that is read becomes a constant of

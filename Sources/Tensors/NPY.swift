@@ -1,7 +1,7 @@
 import Foundation
 
 /// NumPy `.npy` files holding a little-endian float32 or int64 array in C
-/// order, the two element types of the IR. Anything else (other dtypes,
+/// order, the two element types. Anything else (other dtypes,
 /// big-endian data, Fortran order, pickled objects) is rejected with a
 /// message saying what the file holds.
 public enum NPY {
@@ -18,7 +18,7 @@ public enum NPY {
     }
 
     /// Writes `tensor` to `path` atomically (no partial file on failure).
-    public static func write(_ tensor: Tensor, path: String) throws {
+    public static func write(_ tensor: Tensor, to path: String) throws {
         do {
             try encode(tensor).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch let error as DFCError {
@@ -28,9 +28,9 @@ public enum NPY {
         }
     }
 
-    public static func decode(_ data: Data) throws -> Tensor {
+    public static func decode(_ data: some Sequence<UInt8>) throws -> Tensor {
         let bytes = [UInt8](data)
-        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw DFCError("not a NumPy .npy file (bad magic)") }
+        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw DFCError("not a .npy file (bad magic)") }
         let major = bytes[6]
         let headerLength: Int, headerStart: Int
         switch major {
@@ -38,13 +38,13 @@ public enum NPY {
             headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
             headerStart = 10
         case 2, 3:
-            guard bytes.count >= 12 else { throw DFCError("truncated .npy header") }
+            guard bytes.count >= 12 else { throw DFCError("truncated header") }
             headerLength = (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
             headerStart = 12
         default:
             throw DFCError(".npy format version \(major).\(bytes[7]) is not supported (1.0 to 3.0)")
         }
-        guard headerStart + headerLength <= bytes.count else { throw DFCError("truncated .npy header") }
+        guard headerStart + headerLength <= bytes.count else { throw DFCError("truncated header") }
         guard let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: major == 3 ? .utf8 : .isoLatin1) else {
             throw DFCError("unreadable .npy header")
         }
@@ -63,7 +63,8 @@ public enum NPY {
         }
         var count = 1
         for d in shape {
-            guard d >= 0, d <= Int(Int32.max) else { throw DFCError("invalid dimension \(d) in shape \(shape)") }
+            guard d >= 0 else { throw DFCError("invalid dimension \(d) in shape \(shape)") }
+            guard d <= Int(Int32.max) else { throw DFCError("dimension \(d) in shape \(shape) is too large") }
             let (product, overflow) = count.multipliedReportingOverflow(by: d)
             guard !overflow, product <= 1 << 32 else { throw DFCError("array of shape \(shape) is too large") }
             count = product
@@ -71,21 +72,10 @@ public enum NPY {
         let payload = bytes.count - headerStart - headerLength
         let expected = count * dtype.byteSize
         guard payload == expected else {
-            throw DFCError("array of shape \(shape) needs \(expected) bytes of \(dtype) data, the file has \(payload)")
+            let problem = payload < expected ? "truncated data" : "\(payload - expected) extra bytes after the data"
+            throw DFCError("\(problem): array of shape \(shape) needs \(expected) bytes of \(dtype) data, the file has \(payload)")
         }
-        let start = headerStart + headerLength
-        return bytes.withUnsafeBytes { raw in
-            switch dtype {
-            case .float32:
-                return Tensor(shape: shape, floats: (0..<count).map {
-                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self)))
-                })
-            case .int64:
-                return Tensor(shape: shape, ints: (0..<count).map {
-                    Int64(littleEndian: raw.loadUnaligned(fromByteOffset: start + 8 * $0, as: Int64.self))
-                })
-            }
-        }
+        return Tensor(shape: shape, dtype: dtype, littleEndianBytes: bytes[(headerStart + headerLength)...])
     }
 
     /// Version 1.0 `.npy` bytes, header padded to a multiple of 64 bytes.
@@ -104,21 +94,8 @@ public enum NPY {
         let length = UInt16(header.utf8.count)
         out.append(contentsOf: [UInt8(length & 0xff), UInt8(length >> 8)])
         out.append(contentsOf: Array(header.utf8))
-        out.append(contentsOf: littleEndianBytes(tensor))
+        out.append(contentsOf: tensor.littleEndianBytes)
         return out
-    }
-
-    /// The values as little-endian bytes.
-    package static func littleEndianBytes(_ tensor: Tensor) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(tensor.count * tensor.dtype.byteSize)
-        switch tensor.storage {
-        case .float(let values):
-            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
-        case .int64(let values):
-            for v in values { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-        }
-        return bytes
     }
 
     /// The subset of Python literal syntax `.npy` headers use: a dict of

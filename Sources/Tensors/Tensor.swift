@@ -1,0 +1,81 @@
+/// Element types: everything floating point is fp32, integer tensors
+/// (shapes, indices, axes) are int64. The raw value is the dtype byte of a
+/// `.dfx` tensor record, so it must not change.
+public enum DType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case float32 = 1
+    case int64 = 2
+
+    /// The name IR dumps and the disassembler print.
+    public var description: String { self == .float32 ? "f32" : "i64" }
+    public var byteSize: Int { self == .float32 ? 4 : 8 }
+}
+
+/// A dense, row-major tensor value: a weight or constant of the IR, a value
+/// in the reference interpreter, a program input or output, a `.npy` file.
+public struct Tensor: Sendable, Equatable {
+    public enum Storage: Sendable, Equatable {
+        case float([Float])
+        case int64([Int64])
+    }
+
+    public var shape: [Int]
+    public var storage: Storage
+
+    public init(shape: [Int], floats: [Float]) {
+        precondition(shape.reduce(1, *) == floats.count, "shape \(shape) does not hold \(floats.count) values")
+        self.shape = shape
+        self.storage = .float(floats)
+    }
+
+    public init(shape: [Int], ints: [Int64]) {
+        precondition(shape.reduce(1, *) == ints.count, "shape \(shape) does not hold \(ints.count) values")
+        self.shape = shape
+        self.storage = .int64(ints)
+    }
+
+    /// Decodes `shape.reduce(1, *)` little-endian values of `dtype`.
+    public init(shape: [Int], dtype: DType, littleEndianBytes bytes: ArraySlice<UInt8>) {
+        let count = shape.reduce(1, *)
+        precondition(bytes.count == count * dtype.byteSize, "shape \(shape) does not hold \(bytes.count) bytes of \(dtype)")
+        self.shape = shape
+        storage = bytes.withUnsafeBytes { raw in
+            switch dtype {
+            case .float32:
+                .float((0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) })
+            case .int64:
+                .int64((0..<count).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
+            }
+        }
+    }
+
+    public var dtype: DType {
+        if case .float = storage { return .float32 }
+        return .int64
+    }
+
+    public var count: Int { shape.reduce(1, *) }
+
+    /// The values as fp32 (int64 values converted).
+    public var floats: [Float] {
+        switch storage {
+        case .float(let values): return values
+        case .int64(let values): return values.map { Float($0) }
+        }
+    }
+
+    /// The values as int64 (fp32 values truncated toward zero, as ONNX Cast does).
+    public var ints: [Int64] {
+        switch storage {
+        case .int64(let values): return values
+        case .float(let values): return values.map { $0.isFinite ? Int64(clamping: Int64(exactly: $0.rounded(.towardZero)) ?? 0) : 0 }
+        }
+    }
+
+    /// The values as little-endian bytes (the layout of `.npy` data, DRAM and TensorProto raw data).
+    public var littleEndianBytes: [UInt8] {
+        switch storage {
+        case .float(let values): values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) }
+        case .int64(let values): values.map { $0.littleEndian }.withUnsafeBytes { Array($0) }
+        }
+    }
+}
