@@ -7,6 +7,7 @@
 #   make bench        dfc vs onnxruntime on six CNNs; writes docs/bench.md (BENCH_FLAGS=--quick)
 #   make proto        regenerate the protobuf-c code from proto/onnx-subset.proto
 #   make sz           line counts per source folder
+#   make lint         swift-format check (120 columns, .swift-format); make format rewrites in place
 
 SWIFT    ?= swift
 PYTHON   ?= python3
@@ -21,7 +22,7 @@ APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
 
 DEMO_OUT := out/demo
 
-.PHONY: all build demo test deps apt-deps pip-deps conformance-data bench install uninstall proto sz clean
+.PHONY: all build demo test deps apt-deps pip-deps conformance-data bench install uninstall proto sz lint format clean
 
 all: build
 
@@ -74,6 +75,15 @@ uninstall:
 proto:
 	protoc-c --c_out=Sources/CONNX -Iproto proto/onnx-subset.proto
 	mv Sources/CONNX/onnx-subset.pb-c.h Sources/CONNX/include/onnx-subset.pb-c.h
+
+SWIFT_SOURCES := Sources Tests Package.swift
+
+# swift-format ships with the Swift toolchain; the rules are in .swift-format.
+lint:
+	$(SWIFT) format lint --strict --recursive $(SWIFT_SOURCES)
+
+format:
+	$(SWIFT) format format --in-place --recursive $(SWIFT_SOURCES)
 
 sz:
 	@for d in Sources/* Tests/*; do printf '%6d  %s\n' "$$(find $$d -name '*.swift' | xargs cat 2>/dev/null | wc -l)" "$$d"; done

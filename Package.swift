@@ -8,11 +8,13 @@ let package = Package(
         .executable(name: "dfc", targets: ["dfc"]),
         .library(
             name: "DeepFusion",
-            targets: ["Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "Compiler"]
-        ),
+            targets: [
+                "Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "Compiler"
+            ]
+        )
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // libprotobuf-c, found through pkg-config; no code of its own.
@@ -42,7 +44,7 @@ let package = Package(
             name: "DFCCommands",
             dependencies: [
                 "Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "Compiler",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]
         ),
         .executableTarget(name: "dfc", dependencies: ["DFCCommands"]),
@@ -50,18 +52,25 @@ let package = Package(
         // Helpers the test targets share: repository paths, seeded test tensors, fixtures.
         .target(name: "TestSupport", dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "GraphIRTests", dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses", "TestSupport"]),
+        .testTarget(
+            name: "GraphIRTests", dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses", "TestSupport"]),
         .testTarget(name: "ONNXImportTests", dependencies: ["Tensors", "GraphIR", "ONNXImport", "TestSupport"]),
-        .testTarget(name: "InterpreterTests", dependencies: ["Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "TestSupport"]),
+        .testTarget(
+            name: "InterpreterTests",
+            dependencies: ["Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "TestSupport"]),
         .testTarget(
             name: "GraphPassesTests",
             dependencies: ["Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "TestSupport"]
         ),
         .testTarget(
             name: "CompilerTests",
-            dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses", "Accelerator", "Compiler", "DFCCommands", "TestSupport"]
+            dependencies: [
+                "Tensors", "GraphIR", "ONNXImport", "GraphPasses", "Accelerator", "Compiler", "DFCCommands",
+                "TestSupport"
+            ]
         ),
         .testTarget(name: "AcceleratorTests", dependencies: ["Tensors", "Accelerator"]),
-        .testTarget(name: "DFCCommandsTests", dependencies: ["DFCCommands", "Tensors", "GraphIR", "ONNXImport", "Accelerator"]),
+        .testTarget(
+            name: "DFCCommandsTests", dependencies: ["DFCCommands", "Tensors", "GraphIR", "ONNXImport", "Accelerator"])
     ]
 )

@@ -158,7 +158,9 @@ struct FieldDecoder: FieldCoder {
     }
     mutating func enumeration<E: FieldEnum>(_ name: String, _ value: inout E) throws {
         let b = try r.u8()
-        guard let e = E(rawValue: b) else { throw ProgramError.corrupt("field \(name) = \(b) is not a valid \(E.self)") }
+        guard let e = E(rawValue: b) else {
+            throw ProgramError.corrupt("field \(name) = \(b) is not a valid \(E.self)")
+        }
         value = e
     }
     mutating func group<G: FieldGroup>(_ name: String, _ value: inout G) throws { try value.fields(&self) }
@@ -225,9 +227,15 @@ enum CRC32 {
                 var i = 0
                 let n = data.count
                 while i + 8 <= n {
-                    let lo = crc ^ (UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24)
-                    let hi = UInt32(data[i + 4]) | UInt32(data[i + 5]) << 8 | UInt32(data[i + 6]) << 16 | UInt32(data[i + 7]) << 24
-                    crc = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+                    let lo =
+                        crc
+                        ^ (UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3])
+                            << 24)
+                    let hi =
+                        UInt32(data[i + 4]) | UInt32(data[i + 5]) << 8 | UInt32(data[i + 6]) << 16 | UInt32(data[i + 7])
+                        << 24
+                    crc =
+                        t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
                         ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
                         ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
                         ^ t[1 * 256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]

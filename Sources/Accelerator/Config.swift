@@ -55,7 +55,8 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
         if nameOrPath.hasSuffix(".json") || FileManager.default.fileExists(atPath: nameOrPath) {
             return try load(jsonFile: nameOrPath)
         }
-        throw ConfigError("unknown accelerator '\(nameOrPath)' (presets: \(presetNames.joined(separator: ", ")), or a .json file)")
+        throw ConfigError(
+            "unknown accelerator '\(nameOrPath)' (presets: \(presetNames.joined(separator: ", ")), or a .json file)")
     }
 
     /// A preset name or JSON file, then an optional SRAM size override such as
@@ -97,7 +98,9 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
         }
         for key in dict.keys.sorted() where key != "base" {
             guard let field = CodingKeys(rawValue: key) else {
-                throw ConfigError("unknown key '\(key)' (known: base, \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw ConfigError(
+                    "unknown key '\(key)' (known: base, \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
             }
             switch (field, dict[key]!) {
             case (.name, .string(let s)): config.name = s
@@ -155,7 +158,7 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
         guard !digits.isEmpty, let n = Int(digits) else { return nil }
         let units: [String: Int] = [
             "": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 1000, "m": 1 << 20, "mib": 1 << 20,
-            "mb": 1_000_000, "g": 1 << 30, "gib": 1 << 30, "gb": 1_000_000_000,
+            "mb": 1_000_000, "g": 1 << 30, "gib": 1 << 30, "gb": 1_000_000_000
         ]
         let suffix = s.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()
         guard let unit = units[suffix] else { return nil }
@@ -168,13 +171,14 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
         .clockHz: 1...1 << 40, .matrixInputLanes: 1...4096, .matrixOutputLanes: 1...4096,
         .vectorLanes: 1...65536, .sramBytes: 4...1 << 30, .dramBytesPerCycle: 1...1 << 20,
         .dmaSetupCycles: 0...1 << 30, .dramBurstBytes: 4...1 << 20, .hostSetupCycles: 0...1 << 30,
-        .hostElementsPerCycle: 1...1 << 20,
+        .hostElementsPerCycle: 1...1 << 20
     ]
 
     /// The smallest SRAM that holds one tile of anything: a matrix-unit weight
     /// block with one input and one output vector, or three vector-unit rows.
     public var minimumSRAMBytes: Int {
-        max(4 * (matrixInputLanes * matrixOutputLanes + matrixInputLanes + matrixOutputLanes),
+        max(
+            4 * (matrixInputLanes * matrixOutputLanes + matrixInputLanes + matrixOutputLanes),
             4 * 3 * vectorLanes, dramBurstBytes)
     }
 
@@ -193,8 +197,9 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
         if sramBytes % 4 != 0 { throw ConfigError("sram_bytes = \(sramBytes) is not a multiple of 4") }
         if dramBurstBytes % 4 != 0 { throw ConfigError("dram_burst_bytes = \(dramBurstBytes) is not a multiple of 4") }
         if sramBytes < minimumSRAMBytes {
-            throw ConfigError("sram_bytes = \(sramBytes) is smaller than one tile (\(minimumSRAMBytes) bytes: "
-                + "a \(matrixInputLanes)x\(matrixOutputLanes) weight block with its input and output vectors)")
+            throw ConfigError(
+                "sram_bytes = \(sramBytes) is smaller than one tile (\(minimumSRAMBytes) bytes: "
+                    + "a \(matrixInputLanes)x\(matrixOutputLanes) weight block with its input and output vectors)")
         }
         if name.utf8.count > 255 { throw ConfigError("name is longer than 255 bytes") }
     }
@@ -233,11 +238,17 @@ enum JSONScalar: Decodable, CustomStringConvertible {
 
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if let i = try? c.decode(Int.self) { self = .int(i) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let b = try? c.decode(Bool.self) { self = .other(String(b)) }
-        else if let d = try? c.decode(Double.self) { self = .other(String(d)) }
-        else { self = .other("a JSON array, object or null") }
+        if let i = try? c.decode(Int.self) {
+            self = .int(i)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let b = try? c.decode(Bool.self) {
+            self = .other(String(b))
+        } else if let d = try? c.decode(Double.self) {
+            self = .other(String(d))
+        } else {
+            self = .other("a JSON array, object or null")
+        }
     }
 
     var description: String {

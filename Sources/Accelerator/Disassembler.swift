@@ -5,7 +5,9 @@
 struct FieldPrinter: FieldCoder {
     var parts: [String] = []
 
-    mutating func int(_ name: String, _ value: inout Int, _ width: FieldWidth) throws { parts.append("\(name)=\(value)") }
+    mutating func int(_ name: String, _ value: inout Int, _ width: FieldWidth) throws {
+        parts.append("\(name)=\(value)")
+    }
     mutating func ints(_ name: String, _ values: inout [Int], count: Int, _ width: FieldWidth) throws {
         parts.append("\(name)=[\(values.map(String.init).joined(separator: ","))]")
     }
@@ -44,7 +46,9 @@ extension Program {
     public func disassembly() -> String {
         var lines: [String] = []
         let c = config
-        lines.append("; dfx version \(Self.formatVersion), config \(c.name): sram \(c.sramBytes) B, matrix \(c.matrixInputLanes)x\(c.matrixOutputLanes), vector \(c.vectorLanes), dram \(c.dramBytesPerCycle) B/cycle, burst \(c.dramBurstBytes) B, dma setup \(c.dmaSetupCycles), host setup \(c.hostSetupCycles) + 1/\(c.hostElementsPerCycle) per element, clock \(c.clockHz) Hz")
+        lines.append(
+            "; dfx version \(Self.formatVersion), config \(c.name): sram \(c.sramBytes) B, matrix \(c.matrixInputLanes)x\(c.matrixOutputLanes), vector \(c.vectorLanes), dram \(c.dramBytesPerCycle) B/cycle, burst \(c.dramBurstBytes) B, dma setup \(c.dmaSetupCycles), host setup \(c.hostSetupCycles) + 1/\(c.hostElementsPerCycle) per element, clock \(c.clockHz) Hz"
+        )
         lines.append("; dram \(dramBytes) bytes, constants [0, \(constants.count))")
         for t in tensors {
             lines.append("; \(t.role.name) \(t.name): \(t.dtype) \(shapeText(t.shape)) at \(t.address)")

@@ -30,8 +30,10 @@ public struct ExecutionResult: Sendable {
 public enum Executor {
     /// Validates and runs `program`. Inputs are checked against the tensor table
     /// (names, shapes, dtypes); in a timing-only run they may be omitted.
-    public static func run(_ program: Program, inputs: [String: Tensor],
-                           options: ExecutionOptions = ExecutionOptions()) throws -> ExecutionResult {
+    public static func run(
+        _ program: Program, inputs: [String: Tensor],
+        options: ExecutionOptions = ExecutionOptions()
+    ) throws -> ExecutionResult {
         let summary = try program.validate()
         if let limit = options.maxWork, summary.work > limit {
             throw ProgramError("program needs \(summary.work) element operations, over the limit of \(limit)")
@@ -42,7 +44,8 @@ public enum Executor {
         guard !options.timingOnly else { return ExecutionResult(outputs: [:], stats: stats, schedule: schedule) }
 
         guard let dram = Memory(bytes: program.dramBytes), let sram = Memory(bytes: program.config.sramBytes) else {
-            throw ProgramError("cannot allocate \(program.dramBytes) bytes of DRAM and \(program.config.sramBytes) bytes of SRAM")
+            throw ProgramError(
+                "cannot allocate \(program.dramBytes) bytes of DRAM and \(program.config.sramBytes) bytes of SRAM")
         }
         dram.write(program.constants[...], at: 0)
         for t in program.inputs { dram.write(inputs[t.name]!.littleEndianBytes[...], at: t.address) }
@@ -50,7 +53,8 @@ public enum Executor {
         for instruction in program.instructions { machine.execute(instruction.operation) }
         var outputs: [String: Tensor] = [:]
         for t in program.outputs {
-            outputs[t.name] = Tensor(shape: t.shape, dtype: t.dtype, littleEndianBytes: dram.read(t.address, count: t.byteCount)[...])
+            outputs[t.name] = Tensor(
+                shape: t.shape, dtype: t.dtype, littleEndianBytes: dram.read(t.address, count: t.byteCount)[...])
         }
         withExtendedLifetime((dram, sram)) {}
         return ExecutionResult(outputs: outputs, stats: stats, schedule: schedule)
@@ -61,7 +65,8 @@ public enum Executor {
     public static func checkInputs(_ program: Program, _ inputs: [String: Tensor], required: Bool) throws {
         let expected = program.inputs
         for name in inputs.keys.sorted() where !expected.contains(where: { $0.name == name }) {
-            throw ProgramError("unknown input '\(name)' (the program's inputs: \(expected.map(\.name).joined(separator: ", ")))")
+            throw ProgramError(
+                "unknown input '\(name)' (the program's inputs: \(expected.map(\.name).joined(separator: ", ")))")
         }
         for t in expected {
             guard let given = inputs[t.name] else {
@@ -72,7 +77,8 @@ public enum Executor {
                 throw ProgramError("input '\(t.name)': expected dtype \(t.dtype), got \(given.dtype)")
             }
             guard given.shape == t.shape else {
-                throw ProgramError("input '\(t.name)': expected shape \(shapeText(t.shape)), got \(shapeText(given.shape))")
+                throw ProgramError(
+                    "input '\(t.name)': expected shape \(shapeText(t.shape)), got \(shapeText(given.shape))")
             }
         }
     }

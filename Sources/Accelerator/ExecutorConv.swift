@@ -69,7 +69,9 @@ extension Machine {
     /// outputs at a time, every tap accumulated in SIMD registers. `base` is
     /// the group's first input word in the scratch copy `x`.
     @inline(__always)
-    private func convBlock(_ c: ConvOp, x: Words, offsets: UnsafeBufferPointer<Int>, base: Int, firstChannel co0: Int, block: Int) {
+    private func convBlock(
+        _ c: ConvOp, x: Words, offsets: UnsafeBufferPointer<Int>, base: Int, firstChannel co0: Int, block: Int
+    ) {
         let s = c.strideH, lanes = Self.convLanes
         let taps = offsets.count
         let span = (c.output.height - 1) * c.input.width + c.output.width
@@ -85,8 +87,9 @@ extension Machine {
                     v = x.load8(first + offsets[t])
                 } else {
                     let i = first + offsets[t]
-                    v = SIMD8(x[i], x[i + s], x[i + 2 * s], x[i + 3 * s],
-                              x[i + 4 * s], x[i + 5 * s], x[i + 6 * s], x[i + 7 * s])
+                    v = SIMD8(
+                        x[i], x[i + s], x[i + 2 * s], x[i + 3 * s],
+                        x[i + 4 * s], x[i + 5 * s], x[i + 6 * s], x[i + 7 * s])
                 }
                 a0 += sram[w0 + t] * v
                 a1 += sram[w1 + t] * v
@@ -125,8 +128,9 @@ extension Machine {
         let output = c.output
         for co in channels {
             for oh in 0..<output.height {
-                activate(sram.at(output.addr / 4 + co * output.channelStride + oh * output.rowStride, output.width),
-                         output.width, c.activation)
+                activate(
+                    sram.at(output.addr / 4 + co * output.channelStride + oh * output.rowStride, output.width),
+                    output.width, c.activation)
             }
         }
     }

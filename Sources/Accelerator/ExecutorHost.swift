@@ -44,8 +44,10 @@ extension Machine {
     }
 
     /// The input index ONNX Resize (mode nearest) reads for output index `x` on one axis.
-    static func nearestIndex(_ x: Int, scale: Float, inLength: Int, outLength: Int,
-                             _ coordinate: CoordinateMode, _ nearest: NearestMode) -> Int {
+    static func nearestIndex(
+        _ x: Int, scale: Float, inLength: Int, outLength: Int,
+        _ coordinate: CoordinateMode, _ nearest: NearestMode
+    ) -> Int {
         let xf = Float(x)
         let original: Float
         switch coordinate {
@@ -57,8 +59,10 @@ extension Machine {
         }
         var r: Float
         switch nearest {
-        case .roundPreferFloor: r = original == original.rounded(.down) + 0.5 ? original.rounded(.down) : original.rounded()
-        case .roundPreferCeil: r = original == original.rounded(.down) + 0.5 ? original.rounded(.up) : original.rounded()
+        case .roundPreferFloor:
+            r = original == original.rounded(.down) + 0.5 ? original.rounded(.down) : original.rounded()
+        case .roundPreferCeil:
+            r = original == original.rounded(.down) + 0.5 ? original.rounded(.up) : original.rounded()
         case .floor: r = original.rounded(.down)
         case .ceil: r = original.rounded(.up)
         }
@@ -70,8 +74,9 @@ extension Machine {
     func resize(_ r: HostResizeOp) {
         let maps = (0..<4).map { d in
             (0..<r.outDims[d]).map {
-                Self.nearestIndex($0, scale: r.scales[d], inLength: r.inDims[d], outLength: r.outDims[d],
-                                  r.coordinateMode, r.nearestMode)
+                Self.nearestIndex(
+                    $0, scale: r.scales[d], inLength: r.inDims[d], outLength: r.outDims[d],
+                    r.coordinateMode, r.nearestMode)
             }
         }
         let inStrides = rowMajorStrides(r.inDims)

@@ -228,7 +228,9 @@ extension Machine {
                 let wRow = m.weightAddr / 4 + j * m.k
                 let w = sram.at(wRow, m.k)
                 var partial = SIMD8<Float>()
-                for k in stride(from: 0, to: vectorized, by: 8) { partial += sram.load8(aRow + k) * sram.load8(wRow + k) }
+                for k in stride(from: 0, to: vectorized, by: 8) {
+                    partial += sram.load8(aRow + k) * sram.load8(wRow + k)
+                }
                 var dot = partial.sum()
                 for k in vectorized..<m.k { dot += a[k] * w[k] }
                 var acc: Float = m.accumulate ? o[j] : 0

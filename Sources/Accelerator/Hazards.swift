@@ -28,7 +28,9 @@ extension Op {
             forEachDRAMRun(t) { start, bytes in body(.dram, true, start / 4, bytes / 4) }
         case .conv(let c):
             tileRuns(c.input, write: false, body)
-            body(.sram, false, c.weightAddr / 4, c.output.channels * (c.input.channels / c.groups) * c.kernelH * c.kernelW)
+            body(
+                .sram, false, c.weightAddr / 4,
+                c.output.channels * (c.input.channels / c.groups) * c.kernelH * c.kernelW)
             if c.hasBias { body(.sram, false, c.biasAddr / 4, c.output.channels) }
             tileRuns(c.output, write: true, body)
         case .pool(let p):
@@ -71,8 +73,9 @@ extension Op {
         case .hostTranspose(let t):
             denseRuns(from: t.src, t.dims.reduce(1, *), to: t.dst, t.dims.reduce(1, *), body)
         case .hostReduceMean(let m):
-            denseRuns(from: m.src, m.dims.reduce(1, *),
-                      to: m.dst, (0..<hostRank).reduce(1) { m.axesMask & (1 << $1) != 0 ? $0 : $0 * m.dims[$1] }, body)
+            denseRuns(
+                from: m.src, m.dims.reduce(1, *),
+                to: m.dst, (0..<hostRank).reduce(1) { m.axesMask & (1 << $1) != 0 ? $0 : $0 * m.dims[$1] }, body)
         default:
             preconditionFailure("not a host instruction")
         }
@@ -105,7 +108,9 @@ private func tileRuns(_ t: SRAMTile, write: Bool, _ body: AccessRun) {
 
 /// A strided 4-d box's words: one run per innermost row when it is
 /// contiguous, else one per word.
-private func boxRuns(_ space: MemorySpace, write: Bool, _ addr: Int, _ counts: [Int], _ strides: [Int], _ body: AccessRun) {
+private func boxRuns(
+    _ space: MemorySpace, write: Bool, _ addr: Int, _ counts: [Int], _ strides: [Int], _ body: AccessRun
+) {
     for i0 in 0..<counts[0] {
         for i1 in 0..<counts[1] {
             for i2 in 0..<counts[2] {
@@ -204,7 +209,8 @@ extension Program {
                 throw ProgramError.invalid(
                     "race: instruction \(i) (\(instruction.opcode.mnemonic)@\(instruction.engine.name)) uses "
                         + "\(c.space == .sram ? "SRAM" : "DRAM") byte \(4 * c.word), which instruction \(c.other) "
-                        + "(\(other.opcode.mnemonic)@\(other.engine.name)) \(c.write ? "writes" : "reads"), and no chain of tokens orders them")
+                        + "(\(other.opcode.mnemonic)@\(other.engine.name)) \(c.write ? "writes" : "reads"), and no chain of tokens orders them"
+                )
             }
             last[e] = clock
             for s in instruction.signal.engines { queues[e * engines + s.index].append(clock) }

@@ -11,8 +11,9 @@ public struct SRAMTile: FieldGroup {
     public init() {}
     /// A dense [C][H][W] tile.
     public init(addr: Int, channels: Int, height: Int, width: Int) {
-        self.init(addr: addr, channels: channels, height: height, width: width,
-                  channelStride: height * width, rowStride: width)
+        self.init(
+            addr: addr, channels: channels, height: height, width: width,
+            channelStride: height * width, rowStride: width)
     }
     public init(addr: Int, channels: Int, height: Int, width: Int, channelStride: Int, rowStride: Int) {
         (self.addr, self.channels, self.height, self.width) = (addr, channels, height, width)
@@ -130,10 +131,12 @@ public struct ConvOp: FieldGroup {
     public var groups = 0
     public var activation = FusedActivation()
     public init() {}
-    public init(input: SRAMTile, output: SRAMTile, weightAddr: Int, biasAddr: Int? = nil,
-                kernel: (Int, Int), stride: (Int, Int) = (1, 1), dilation: (Int, Int) = (1, 1),
-                groups: Int = 1, window: PadWindow? = nil, accumulate: Bool = false,
-                activation: FusedActivation = .none) {
+    public init(
+        input: SRAMTile, output: SRAMTile, weightAddr: Int, biasAddr: Int? = nil,
+        kernel: (Int, Int), stride: (Int, Int) = (1, 1), dilation: (Int, Int) = (1, 1),
+        groups: Int = 1, window: PadWindow? = nil, accumulate: Bool = false,
+        activation: FusedActivation = .none
+    ) {
         (self.input, self.output, self.weightAddr) = (input, output, weightAddr)
         self.biasAddr = biasAddr ?? 0
         self.hasBias = biasAddr != nil
@@ -176,9 +179,11 @@ public struct PoolOp: FieldGroup {
     public var kernelH = 0, kernelW = 0, strideH = 0, strideW = 0, dilationH = 0, dilationW = 0
     public var padTop = 0, padLeft = 0, padBottom = 0, padRight = 0
     public init() {}
-    public init(_ kind: PoolKind, input: SRAMTile, output: SRAMTile, kernel: (Int, Int),
-                stride: (Int, Int) = (1, 1), dilation: (Int, Int) = (1, 1), window: PadWindow? = nil,
-                countPads: (top: Int, left: Int, bottom: Int, right: Int) = (0, 0, 0, 0)) {
+    public init(
+        _ kind: PoolKind, input: SRAMTile, output: SRAMTile, kernel: (Int, Int),
+        stride: (Int, Int) = (1, 1), dilation: (Int, Int) = (1, 1), window: PadWindow? = nil,
+        countPads: (top: Int, left: Int, bottom: Int, right: Int) = (0, 0, 0, 0)
+    ) {
         (self.kind, self.input, self.output) = (kind, input, output)
         (kernelH, kernelW, strideH, strideW, dilationH, dilationW) =
             (kernel.0, kernel.1, stride.0, stride.1, dilation.0, dilation.1)
@@ -217,8 +222,10 @@ public struct EltwiseOp: FieldGroup {
     public var kind = EltwiseKind.add, broadcast = BroadcastKind.none
     public var activation = FusedActivation()
     public init() {}
-    public init(_ kind: EltwiseKind, a: SRAMTile, b: SRAMTile, output: SRAMTile,
-                broadcast: BroadcastKind = .none, activation: FusedActivation = .none) {
+    public init(
+        _ kind: EltwiseKind, a: SRAMTile, b: SRAMTile, output: SRAMTile,
+        broadcast: BroadcastKind = .none, activation: FusedActivation = .none
+    ) {
         (self.kind, self.a, self.b, self.output, self.broadcast, self.activation) =
             (kind, a, b, output, broadcast, activation)
     }
@@ -255,8 +262,10 @@ public struct MatMulOp: FieldGroup {
     public var hasBias = false, accumulate = false
     public var activation = FusedActivation()
     public init() {}
-    public init(m: Int, n: Int, k: Int, aAddr: Int, weightAddr: Int, biasAddr: Int? = nil, outAddr: Int,
-                accumulate: Bool = false, activation: FusedActivation = .none) {
+    public init(
+        m: Int, n: Int, k: Int, aAddr: Int, weightAddr: Int, biasAddr: Int? = nil, outAddr: Int,
+        accumulate: Bool = false, activation: FusedActivation = .none
+    ) {
         (self.m, self.n, self.k, self.aAddr, self.aRowStride) = (m, n, k, aAddr, k)
         (self.weightAddr, self.biasAddr, self.hasBias) = (weightAddr, biasAddr ?? 0, biasAddr != nil)
         (self.outAddr, self.outRowStride, self.accumulate, self.activation) = (outAddr, n, accumulate, activation)
@@ -361,8 +370,10 @@ public struct HostResizeOp: FieldGroup {
     public var scales = [Float](repeating: 0, count: 4)
     public var coordinateMode = CoordinateMode.halfPixel, nearestMode = NearestMode.roundPreferFloor
     public init() {}
-    public init(src: Int, dst: Int, inDims: [Int], outDims: [Int], scales: [Float],
-                coordinateMode: CoordinateMode, nearestMode: NearestMode) {
+    public init(
+        src: Int, dst: Int, inDims: [Int], outDims: [Int], scales: [Float],
+        coordinateMode: CoordinateMode, nearestMode: NearestMode
+    ) {
         (self.src, self.dst, self.inDims, self.outDims, self.scales) = (src, dst, inDims, outDims, scales)
         (self.coordinateMode, self.nearestMode) = (coordinateMode, nearestMode)
     }

@@ -58,7 +58,9 @@ struct InstructionChecker {
         let inBounds = try inBoundsBox(t)
         if !isLoad {
             for d in 0..<boxRank where t.origin[d] < 0 || t.origin[d] + t.counts[d] > t.extent[d] {
-                throw ProgramError.invalid("store box dim \(d) [\(t.origin[d]), \(t.origin[d] + t.counts[d])) leaves the tensor extent \(t.extent[d])")
+                throw ProgramError.invalid(
+                    "store box dim \(d) [\(t.origin[d]), \(t.origin[d] + t.counts[d])) leaves the tensor extent \(t.extent[d])"
+                )
             }
         }
         if let (lo, counts) = inBounds {
@@ -72,10 +74,13 @@ struct InstructionChecker {
     /// CONV: groups divide both channel counts, the window fits, operands stay apart.
     func checkConv(_ c: ConvOp, _ facts: inout InstructionFacts) throws {
         let i = try facts.sram(tile(c.input, "input")), o = try facts.sram(tile(c.output, "output"))
-        try positive([c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW, c.groups],
-                     "kernel, stride, dilation and groups")
+        try positive(
+            [c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW, c.groups],
+            "kernel, stride, dilation and groups")
         guard c.input.channels % c.groups == 0, c.output.channels % c.groups == 0 else {
-            throw ProgramError.invalid("groups \(c.groups) does not divide input channels \(c.input.channels) and output channels \(c.output.channels)")
+            throw ProgramError.invalid(
+                "groups \(c.groups) does not divide input channels \(c.input.channels) and output channels \(c.output.channels)"
+            )
         }
         try windowShape(c.input, c.output, (c.kernelH, c.kernelW), (c.strideH, c.strideW), (c.dilationH, c.dilationW))
         let cinG = c.input.channels / c.groups
@@ -93,7 +98,8 @@ struct InstructionChecker {
     /// POOL: channels kept, the window fits, output apart from input.
     func checkPool(_ p: PoolOp, _ facts: inout InstructionFacts) throws {
         let i = try facts.sram(tile(p.input, "input")), o = try facts.sram(tile(p.output, "output"))
-        try positive([p.kernelH, p.kernelW, p.strideH, p.strideW, p.dilationH, p.dilationW], "kernel, stride and dilation")
+        try positive(
+            [p.kernelH, p.kernelW, p.strideH, p.strideW, p.dilationH, p.dilationW], "kernel, stride and dilation")
         guard p.input.channels == p.output.channels else {
             throw ProgramError.invalid("pool input has \(p.input.channels) channels, output \(p.output.channels)")
         }
@@ -104,13 +110,15 @@ struct InstructionChecker {
 
     /// ELTWISE: same shapes (or a per-channel b); in place or disjoint.
     func checkEltwise(_ e: EltwiseOp, _ facts: inout InstructionFacts) throws {
-        let a = try facts.sram(tile(e.a, "a")), b = try facts.sram(tile(e.b, "b")), o = try facts.sram(tile(e.output, "output"))
+        let a = try facts.sram(tile(e.a, "a")), b = try facts.sram(tile(e.b, "b")),
+            o = try facts.sram(tile(e.output, "output"))
         try sameShape(e.a, e.output, "a", "output")
         switch e.broadcast {
         case .none: try sameShape(e.b, e.a, "b", "a")
         case .channel:
             guard e.b.channels == e.a.channels, e.b.height == 1, e.b.width == 1 else {
-                throw ProgramError.invalid("per-channel b must be \(e.a.channels)x1x1, got \(e.b.channels)x\(e.b.height)x\(e.b.width)")
+                throw ProgramError.invalid(
+                    "per-channel b must be \(e.a.channels)x1x1, got \(e.b.channels)x\(e.b.height)x\(e.b.width)")
             }
         }
         if e.output != e.a { try disjoint(o, a, "output", "a") }
@@ -176,7 +184,9 @@ struct InstructionChecker {
                 throw ProgramError.invalid("resize scale \(s) must be positive and finite")
             }
             let out = try product(r.outDims)
-            try hostOutput(facts.dram(try dense(r.dst, out, "destination")), facts.dram(try dense(r.src, try product(r.inDims), "source")))
+            try hostOutput(
+                facts.dram(try dense(r.dst, out, "destination")),
+                facts.dram(try dense(r.src, try product(r.inDims), "source")))
             facts.work = out
         case .hostTranspose(let t):
             try positive(t.dims, "dimensions")
@@ -188,7 +198,9 @@ struct InstructionChecker {
             facts.work = n
         case .hostReduceMean(let m):
             try positive(m.dims, "dimensions")
-            guard m.axesMask < 1 << hostRank else { throw ProgramError.invalid("axes mask \(m.axesMask) names a dim >= \(hostRank)") }
+            guard m.axesMask < 1 << hostRank else {
+                throw ProgramError.invalid("axes mask \(m.axesMask) names a dim >= \(hostRank)")
+            }
             let n = try product(m.dims)
             let kept = try product((0..<hostRank).map { m.axesMask & (1 << $0) != 0 ? 1 : m.dims[$0] })
             try hostOutput(facts.dram(try dense(m.dst, kept, "destination")), facts.dram(try dense(m.src, n, "source")))
@@ -221,13 +233,16 @@ struct InstructionChecker {
     }
 
     /// Byte range of a strided box of fp32 values at `base`, which must end within the memory.
-    func memory(_ base: Int, _ counts: [Int], _ strides: [Int], in space: MemorySpace, _ what: String) throws -> Range<Int> {
+    func memory(_ base: Int, _ counts: [Int], _ strides: [Int], in space: MemorySpace, _ what: String) throws -> Range<
+        Int
+    > {
         try aligned(base, what)
         let last = try dot(counts.map { $0 - 1 }, strides)
         let end = try add(base, mul(4, add(last, 1)))
         let limit = space == .sram ? sramBytes : dramBytes
         guard end <= limit else {
-            throw ProgramError.invalid("\(what) [\(base), \(end)) exceeds the \(limit)-byte \(space == .sram ? "SRAM" : "DRAM")")
+            throw ProgramError.invalid(
+                "\(what) [\(base), \(end)) exceeds the \(limit)-byte \(space == .sram ? "SRAM" : "DRAM")")
         }
         return base..<end
     }
@@ -248,31 +263,39 @@ struct InstructionChecker {
         // No cell shared by two (ch, y, x): channel planes apart (channel-major), or rows of all channels apart (row-major).
         let plane = try add(mul(t.height - 1, t.rowStride), t.width)
         let channelMajor = (t.height == 1 || t.rowStride >= t.width) && (t.channels == 1 || t.channelStride >= plane)
-        let rowMajor = try (t.channels == 1 || t.channelStride >= t.width)
+        let rowMajor =
+            try (t.channels == 1 || t.channelStride >= t.width)
             && (t.height == 1 || t.rowStride >= add(mul(t.channels - 1, t.channelStride), t.width))
         guard channelMajor || rowMajor else {
-            throw ProgramError.invalid("\(what) tile overlaps itself (channel stride \(t.channelStride), row stride \(t.rowStride) for \(t.channels)x\(t.height)x\(t.width))")
+            throw ProgramError.invalid(
+                "\(what) tile overlaps itself (channel stride \(t.channelStride), row stride \(t.rowStride) for \(t.channels)x\(t.height)x\(t.width))"
+            )
         }
-        return try memory(t.addr, [t.channels, t.height, t.width], [t.channelStride, t.rowStride, 1],
-                          in: .sram, "\(what) tile")
+        return try memory(
+            t.addr, [t.channels, t.height, t.width], [t.channelStride, t.rowStride, 1],
+            in: .sram, "\(what) tile")
     }
 
     func sameShape(_ a: SRAMTile, _ b: SRAMTile, _ an: String, _ bn: String) throws {
         guard (a.channels, a.height, a.width) == (b.channels, b.height, b.width) else {
-            throw ProgramError.invalid("\(an) is \(a.channels)x\(a.height)x\(a.width) but \(bn) is \(b.channels)x\(b.height)x\(b.width)")
+            throw ProgramError.invalid(
+                "\(an) is \(a.channels)x\(a.height)x\(a.width) but \(bn) is \(b.channels)x\(b.height)x\(b.width)")
         }
     }
 
     func disjoint(_ a: Range<Int>, _ b: Range<Int>, _ an: String, _ bn: String) throws {
         guard !a.overlaps(b) else {
-            throw ProgramError.invalid("\(an) [\(a.lowerBound), \(a.upperBound)) overlaps \(bn) [\(b.lowerBound), \(b.upperBound))")
+            throw ProgramError.invalid(
+                "\(an) [\(a.lowerBound), \(a.upperBound)) overlaps \(bn) [\(b.lowerBound), \(b.upperBound))")
         }
     }
 
     /// Output size of a windowed op must be exactly floor((in - effectiveKernel) / stride) + 1.
     func windowShape(_ input: SRAMTile, _ output: SRAMTile, _ k: (Int, Int), _ s: (Int, Int), _ d: (Int, Int)) throws {
-        for (axis, i, o, k, s, d) in [("height", input.height, output.height, k.0, s.0, d.0),
-                                      ("width", input.width, output.width, k.1, s.1, d.1)] {
+        for (axis, i, o, k, s, d) in [
+            ("height", input.height, output.height, k.0, s.0, d.0),
+            ("width", input.width, output.width, k.1, s.1, d.1)
+        ] {
             let effective = try add(mul(k - 1, d), 1)
             guard i >= effective else {
                 throw ProgramError.invalid("input \(axis) \(i) is smaller than the dilated kernel \(effective)")
@@ -299,7 +322,9 @@ struct InstructionChecker {
 
     func notConstants(_ r: Range<Int>) throws {
         guard r.lowerBound >= constantsEnd else {
-            throw ProgramError.invalid("writes DRAM [\(r.lowerBound), \(r.upperBound)) inside the read-only constants segment [0, \(constantsEnd))")
+            throw ProgramError.invalid(
+                "writes DRAM [\(r.lowerBound), \(r.upperBound)) inside the read-only constants segment [0, \(constantsEnd))"
+            )
         }
     }
 

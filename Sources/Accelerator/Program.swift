@@ -38,8 +38,10 @@ public struct Program: Equatable, Sendable {
     /// The ONNX node names each instruction came from (same count as `instructions`).
     public var debugNames: [[String]]
 
-    public init(config: AcceleratorConfig, dramBytes: Int, constants: [UInt8] = [], tensors: [TensorInfo] = [],
-                instructions: [Instruction] = [], debugNames: [[String]]? = nil) {
+    public init(
+        config: AcceleratorConfig, dramBytes: Int, constants: [UInt8] = [], tensors: [TensorInfo] = [],
+        instructions: [Instruction] = [], debugNames: [[String]]? = nil
+    ) {
         (self.config, self.dramBytes, self.constants, self.tensors, self.instructions) =
             (config, dramBytes, constants, tensors, instructions)
         self.debugNames = debugNames ?? Array(repeating: [], count: instructions.count)
@@ -166,10 +168,16 @@ public struct Program: Equatable, Sendable {
         for _ in 0..<tensorCount {
             let name = try r.string(maxBytes: Limits.nameBytes, what: "tensor name")
             let dtypeCode = try r.u8(), roleCode = try r.u8()
-            guard let dtype = DType(rawValue: dtypeCode) else { throw ProgramError.corrupt("tensor '\(name)' has unknown dtype \(dtypeCode)") }
-            guard let role = TensorRole(rawValue: roleCode) else { throw ProgramError.corrupt("tensor '\(name)' has unknown role \(roleCode)") }
+            guard let dtype = DType(rawValue: dtypeCode) else {
+                throw ProgramError.corrupt("tensor '\(name)' has unknown dtype \(dtypeCode)")
+            }
+            guard let role = TensorRole(rawValue: roleCode) else {
+                throw ProgramError.corrupt("tensor '\(name)' has unknown role \(roleCode)")
+            }
             let rank = Int(try r.u8())
-            guard rank <= Limits.tensorRank else { throw ProgramError.corrupt("tensor '\(name)' has rank \(rank) > \(Limits.tensorRank)") }
+            guard rank <= Limits.tensorRank else {
+                throw ProgramError.corrupt("tensor '\(name)' has rank \(rank) > \(Limits.tensorRank)")
+            }
             var shape: [Int] = []
             for _ in 0..<rank {
                 let d = try r.u64()
@@ -177,7 +185,9 @@ public struct Program: Equatable, Sendable {
                 shape.append(Int(d))
             }
             let address = try r.u64()
-            guard address <= dram else { throw ProgramError.corrupt("tensor '\(name)' address \(address) is outside DRAM") }
+            guard address <= dram else {
+                throw ProgramError.corrupt("tensor '\(name)' address \(address) is outside DRAM")
+            }
             tensors.append(TensorInfo(name: name, shape: shape, dtype: dtype, address: Int(address), role: role))
         }
 
@@ -210,7 +220,8 @@ public struct Program: Equatable, Sendable {
         debugNames = []
         debugNames.reserveCapacity(instructionCount)
         for i in 0..<instructionCount {
-            let n = try r.count(max: Limits.namesPerInstruction, minItemBytes: 4, what: "debug names of instruction \(i)")
+            let n = try r.count(
+                max: Limits.namesPerInstruction, minItemBytes: 4, what: "debug names of instruction \(i)")
             var list: [String] = []
             for _ in 0..<n {
                 let k = Int(try r.u32())
@@ -219,7 +230,9 @@ public struct Program: Equatable, Sendable {
             }
             debugNames.append(list)
         }
-        guard r.remaining == 0 else { throw ProgramError.corrupt("\(r.remaining) unexpected bytes before the checksum") }
+        guard r.remaining == 0 else {
+            throw ProgramError.corrupt("\(r.remaining) unexpected bytes before the checksum")
+        }
     }
 
     // MARK: Files
@@ -254,7 +267,9 @@ public func atomicWrite(_ bytes: [UInt8], to path: String) throws {
 public func atomicWrite(_ parts: [[UInt8]], to path: String) throws {
     let url = URL(fileURLWithPath: path)
     let temp = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
+        .appendingPathComponent(
+            ".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+        )
     // Straight from the array (no copy into a Data first: programs carry every weight).
     let fd = open(temp.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw ProgramError("cannot write \(path): \(String(cString: strerror(errno)))") }

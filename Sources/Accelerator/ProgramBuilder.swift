@@ -62,8 +62,10 @@ public struct ProgramBuilder {
 
     /// Appends an instruction; returns its index.
     @discardableResult
-    public mutating func emit(_ operation: Op, wait: EngineSet = [], signal: EngineSet = [],
-                              nodes: [String] = []) -> Int {
+    public mutating func emit(
+        _ operation: Op, wait: EngineSet = [], signal: EngineSet = [],
+        nodes: [String] = []
+    ) -> Int {
         instructions.append(Instruction(operation, wait: wait, signal: signal))
         debugNames.append(nodes)
         return instructions.count - 1
@@ -72,7 +74,8 @@ public struct ProgramBuilder {
     /// The program (not validated; `Program.validate()` or the executor does that).
     public func build() -> Program {
         let end = Self.align(dramEnd ?? constants.count)
-        return Program(config: config, dramBytes: end, constants: constants, tensors: tensors,
-                       instructions: instructions, debugNames: debugNames)
+        return Program(
+            config: config, dramBytes: end, constants: constants, tensors: tensors,
+            instructions: instructions, debugNames: debugNames)
     }
 }

@@ -78,11 +78,16 @@ public struct ExecutionStats: Codable, Equatable, Sendable {
         var lines = [
             "cycles: \(cycles) (\(String(format: "%.3f", Double(cycles) / Double(clockHz) * 1e3)) ms at \(clockHz / 1_000_000) MHz)",
             "dram: \(traffic) bytes (read \(dramReadBytes), write \(dramWriteBytes); weights \(dramWeightBytes) \(pct(dramWeightBytes, traffic)), activations \(dramActivationBytes) \(pct(dramActivationBytes, traffic))); "
-                + "compulsory \(dramCompulsoryBytes)" + (dramCompulsoryBytes > 0 ? String(format: ", traffic/compulsory %.2f", Double(traffic) / Double(dramCompulsoryBytes)) : ""),
-            "macs: \(macs), sram peak: \(sramPeakBytes) bytes, instructions: \(instructions)",
+                + "compulsory \(dramCompulsoryBytes)"
+                + (dramCompulsoryBytes > 0
+                    ? String(format: ", traffic/compulsory %.2f", Double(traffic) / Double(dramCompulsoryBytes)) : ""),
+            "macs: \(macs), sram peak: \(sramPeakBytes) bytes, instructions: \(instructions)"
         ]
-        lines.append("busy: " + Engine.allCases.map { "\($0.name) \(busyCycles($0)) (\(pct(busyCycles($0), cycles)))" }
-            .joined(separator: ", ") + ", dram channel \(dramChannelBusyCycles) (\(pct(dramChannelBusyCycles, cycles)))")
+        lines.append(
+            "busy: "
+                + Engine.allCases.map { "\($0.name) \(busyCycles($0)) (\(pct(busyCycles($0), cycles)))" }
+                .joined(separator: ", ")
+                + ", dram channel \(dramChannelBusyCycles) (\(pct(dramChannelBusyCycles, cycles)))")
         if hostReadBytes + hostWriteBytes > 0 {
             lines.append("host: read \(hostReadBytes), write \(hostWriteBytes) bytes")
         }

@@ -21,7 +21,9 @@ public struct InstructionCost: Equatable, Sendable {
 /// so a plan is costed by the same arithmetic the executor times it with.
 extension AcceleratorConfig {
     /// A LOAD or STORE whose contiguous runs, each rounded up to whole bursts, add up to `burstBytes`.
-    @inlinable public func transferCycles(burstBytes: Int) -> Int { dmaSetupCycles + channelCycles(burstBytes: burstBytes) }
+    @inlinable public func transferCycles(burstBytes: Int) -> Int {
+        dmaSetupCycles + channelCycles(burstBytes: burstBytes)
+    }
 
     /// The part of a transfer that occupies the shared DRAM channel.
     @inlinable public func channelCycles(burstBytes: Int) -> Int { ceilDiv(burstBytes, dramBytesPerCycle) }
@@ -29,7 +31,8 @@ extension AcceleratorConfig {
     /// The matrix unit on `positions` output positions (times taps) of a
     /// convolution with these channels per group: one block of input lanes
     /// by one block of output lanes per cycle.
-    @inlinable public func matrixCycles(inputChannels: Int, outputChannels: Int, groups: Int = 1, positions: Int) -> Int {
+    @inlinable public func matrixCycles(inputChannels: Int, outputChannels: Int, groups: Int = 1, positions: Int) -> Int
+    {
         ceilDiv(inputChannels, matrixInputLanes) * ceilDiv(outputChannels, matrixOutputLanes) * groups * positions
     }
 
@@ -62,7 +65,8 @@ extension AcceleratorConfig {
             if p.isDepthwise {
                 c.cycles = vectorCycles(elements: p.output.channels * positions)
             } else {
-                c.cycles = matrixCycles(inputChannels: cinG, outputChannels: coutG, groups: p.groups, positions: positions)
+                c.cycles = matrixCycles(
+                    inputChannels: cinG, outputChannels: coutG, groups: p.groups, positions: positions)
             }
         case .matmul(let p):
             c.macs = p.m * p.n * p.k
@@ -200,7 +204,9 @@ extension AcceleratorConfig {
     /// core of `Program.timing`, also used by the compiler to cost a piece of
     /// a program before the program exists. The instructions should follow
     /// the token protocol (docs/isa.md, section 2).
-    public func schedule(_ instructions: [Instruction], constantsBytes: Int) -> (stats: ExecutionStats, schedule: [InstructionTiming]) {
+    public func schedule(_ instructions: [Instruction], constantsBytes: Int) -> (
+        stats: ExecutionStats, schedule: [InstructionTiming]
+    ) {
         let n = Engine.allCases.count
         var engineFree = [Int](repeating: 0, count: n)
         var channelFree = 0

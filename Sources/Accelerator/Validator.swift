@@ -21,13 +21,16 @@ extension Program {
             throw ProgramError.invalid("DRAM size \(dramBytes) must be a multiple of 4 in 0...\(Limits.dramBytes)")
         }
         guard constants.count <= dramBytes else {
-            throw ProgramError.invalid("constants segment (\(constants.count) bytes) is larger than DRAM (\(dramBytes))")
+            throw ProgramError.invalid(
+                "constants segment (\(constants.count) bytes) is larger than DRAM (\(dramBytes))")
         }
         guard debugNames.count == instructions.count else {
-            throw ProgramError.invalid("debug map has \(debugNames.count) entries for \(instructions.count) instructions")
+            throw ProgramError.invalid(
+                "debug map has \(debugNames.count) entries for \(instructions.count) instructions")
         }
         try validateTensors()
-        let checker = InstructionChecker(sramBytes: config.sramBytes, dramBytes: dramBytes, constantsEnd: constants.count)
+        let checker = InstructionChecker(
+            sramBytes: config.sramBytes, dramBytes: dramBytes, constantsEnd: constants.count)
         var summary = ProgramSummary(sramPeakBytes: 0, work: 0)
         for (i, instruction) in instructions.enumerated() {
             do {
@@ -52,7 +55,9 @@ extension Program {
         var inputRanges: [(String, Range<Int>)] = []
         for t in tensors {
             guard !t.name.isEmpty else { throw ProgramError.invalid("a tensor has an empty name") }
-            guard seen.insert(t.name).inserted else { throw ProgramError.invalid("tensor name '\(t.name)' appears twice") }
+            guard seen.insert(t.name).inserted else {
+                throw ProgramError.invalid("tensor name '\(t.name)' appears twice")
+            }
             var bytes = t.dtype.byteSize
             for d in t.shape {
                 guard d >= 0 else { throw ProgramError.invalid("tensor '\(t.name)' has a negative dimension") }
@@ -63,7 +68,9 @@ extension Program {
                 bytes = b
             }
             guard t.address >= 0, t.address % 4 == 0, t.address <= dramBytes - bytes else {
-                throw ProgramError.invalid("tensor '\(t.name)' at \(t.address) (\(bytes) bytes) is outside DRAM (\(dramBytes) bytes) or misaligned")
+                throw ProgramError.invalid(
+                    "tensor '\(t.name)' at \(t.address) (\(bytes) bytes) is outside DRAM (\(dramBytes) bytes) or misaligned"
+                )
             }
             let range = t.address..<t.address + bytes
             if t.role == .input {
@@ -90,23 +97,28 @@ extension Program {
             let e = instruction.engine
             for w in instruction.wait.engines {
                 guard w != e else {
-                    throw ProgramError.invalid("instruction \(i) (\(instruction.opcode.mnemonic)) waits on its own engine \(e.name)")
+                    throw ProgramError.invalid(
+                        "instruction \(i) (\(instruction.opcode.mnemonic)) waits on its own engine \(e.name)")
                 }
                 guard queues[w.index * n + e.index] > 0 else {
-                    throw ProgramError.invalid("instruction \(i) (\(instruction.opcode.mnemonic) on \(e.name)) waits for a token from \(w.name) that no earlier instruction signals: the program would deadlock")
+                    throw ProgramError.invalid(
+                        "instruction \(i) (\(instruction.opcode.mnemonic) on \(e.name)) waits for a token from \(w.name) that no earlier instruction signals: the program would deadlock"
+                    )
                 }
                 queues[w.index * n + e.index] -= 1
             }
             for s in instruction.signal.engines {
                 guard s != e else {
-                    throw ProgramError.invalid("instruction \(i) (\(instruction.opcode.mnemonic)) signals its own engine \(e.name)")
+                    throw ProgramError.invalid(
+                        "instruction \(i) (\(instruction.opcode.mnemonic)) signals its own engine \(e.name)")
                 }
                 queues[e.index * n + s.index] += 1
             }
         }
         for src in Engine.allCases {
             for dst in Engine.allCases where queues[src.index * n + dst.index] > 0 {
-                throw ProgramError.invalid("\(queues[src.index * n + dst.index]) token(s) from \(src.name) to \(dst.name) are never consumed")
+                throw ProgramError.invalid(
+                    "\(queues[src.index * n + dst.index]) token(s) from \(src.name) to \(dst.name) are never consumed")
             }
         }
     }

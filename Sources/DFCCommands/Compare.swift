@@ -29,10 +29,15 @@ struct Compare: ParsableCommand {
             throw DFCError("shape \(got.shape) differs from \(expected)'s \(want.shape)", file: actual)
         }
         // Compared as fp32 values, so an int64 file can be checked against a float one.
-        let difference = TensorComparison(Tensor(shape: got.shape, floats: got.floats), Tensor(shape: want.shape, floats: want.floats))
-        let (maxAbsolute, relative) = (String(format: "%.3g", difference.maxAbsoluteError), String(format: "%.3g", difference.relativeL2))
+        let difference = TensorComparison(
+            Tensor(shape: got.shape, floats: got.floats), Tensor(shape: want.shape, floats: want.floats))
+        let (maxAbsolute, relative) = (
+            String(format: "%.3g", difference.maxAbsoluteError), String(format: "%.3g", difference.relativeL2)
+        )
         guard difference.passes(relativeL2Limit: relativeL2, absoluteLimit: absolute) else {
-            throw DFCError("differs from \(expected): max |diff| \(maxAbsolute) at index \(difference.worstIndex), relative L2 error \(relative)", file: actual)
+            throw DFCError(
+                "differs from \(expected): max |diff| \(maxAbsolute) at index \(difference.worstIndex), relative L2 error \(relative)",
+                file: actual)
         }
         print("\(actual) matches \(expected) (max |diff| \(maxAbsolute), relative L2 error \(relative))")
     }

@@ -23,34 +23,44 @@ struct Compile: ParsableCommand {
     @Option(name: .short, help: ArgumentHelp("Write the program here (atomically).", valueName: "PROG.dfx"))
     var output: String?
 
-    @Option(name: .customLong("accel"), help: ArgumentHelp("Accelerator: df1, df1-small, df1-large or a JSON file.", valueName: "NAME|FILE.json"))
+    @Option(
+        name: .customLong("accel"),
+        help: ArgumentHelp("Accelerator: df1, df1-small, df1-large or a JSON file.", valueName: "NAME|FILE.json"))
     var accel = "df1"
 
     @Option(name: .customLong("sram"), help: ArgumentHelp("Override the SRAM size, e.g. 512KiB.", valueName: "SIZE"))
     var sram: String?
 
-    @Option(name: .customLong("input-shape"),
-            help: ArgumentHelp("Bind a graph input's shape, e.g. input=1x3x224x224 (repeatable).", valueName: "NAME=SHAPE"))
+    @Option(
+        name: .customLong("input-shape"),
+        help: ArgumentHelp("Bind a graph input's shape, e.g. input=1x3x224x224 (repeatable).", valueName: "NAME=SHAPE"))
     var inputShapes: [String] = []
 
     @Flag(name: .customLong("no-fusion"), help: "Compile layer by layer (the baseline fusion is measured against).")
     var noFusion = false
 
-    @Flag(name: .customLong("verify"), help: "Run the program and the reference interpreter on seeded inputs; fail on mismatch.")
+    @Flag(
+        name: .customLong("verify"),
+        help: "Run the program and the reference interpreter on seeded inputs; fail on mismatch.")
     var verify = false
 
-    @Option(name: .customLong("dump-ir"),
-            help: ArgumentHelp("Print the IR after import and after each pass; =PASS,... selects stages.", valueName: "PASS,..."))
+    @Option(
+        name: .customLong("dump-ir"),
+        help: ArgumentHelp(
+            "Print the IR after import and after each pass; =PASS,... selects stages.", valueName: "PASS,..."))
     var dumpIR: [String] = []
 
-    @Option(name: .customLong("report"), help: ArgumentHelp("Write predicted traffic and cycles, per layer, as JSON.", valueName: "FILE.json"))
+    @Option(
+        name: .customLong("report"),
+        help: ArgumentHelp("Write predicted traffic and cycles, per layer, as JSON.", valueName: "FILE.json"))
     var report: String?
 
     func run() throws {
         var options = CompileOptions()
         options.inputShapes = try Self.parseInputShapes(inputShapes)
-        let stages = try PassManager.dumpStages(from: dumpIR.flatMap { $0.split(separator: ",").map(String.init) },
-                                                valid: Self.stageNames)
+        let stages = try PassManager.dumpStages(
+            from: dumpIR.flatMap { $0.split(separator: ",").map(String.init) },
+            valid: Self.stageNames)
         let config: AcceleratorConfig
         do { config = try AcceleratorConfig.resolve(accel, sram: sram) } catch {
             throw DFCError("--accel \(accel): \(error)")
@@ -71,8 +81,10 @@ struct Compile: ParsableCommand {
 
         let compilation: Codegen.Compilation
         do {
-            compilation = try Codegen.schedule(graph, options: Codegen.Options(config: config, fusion: !noFusion),
-                                               dumpStages: scheduleDumps, explain: report != nil) { _, text in
+            compilation = try Codegen.schedule(
+                graph, options: Codegen.Options(config: config, fusion: !noFusion),
+                dumpStages: scheduleDumps, explain: report != nil
+            ) { _, text in
                 FileHandle.standardOutput.write(Data(text.utf8))
             }
         } catch let error as DFCError {
@@ -85,14 +97,19 @@ struct Compile: ParsableCommand {
                 throw DFCError("--verify failed: \(difference.description)", file: model)
             }
             let worst = differences.map(\.comparison.relativeL2).max() ?? 0
-            FileHandle.standardError.write(Data("verify: \(differences.count) output\(differences.count == 1 ? "" : "s") match the reference interpreter (worst relative L2 error \(String(format: "%.2g", worst)))\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "verify: \(differences.count) output\(differences.count == 1 ? "" : "s") match the reference interpreter (worst relative L2 error \(String(format: "%.2g", worst)))\n"
+                        .utf8))
         }
         if let report {
             let data = try CompileReport(model: model, graph: graph, compilation: compilation).json()
             try atomicWrite([UInt8](data), to: report)
         }
         if let output {
-            do { try program.write(to: output) } catch let error as ProgramError { throw DFCError(error.message, file: output) }
+            do { try program.write(to: output) } catch let error as ProgramError {
+                throw DFCError(error.message, file: output)
+            }
         }
     }
 
@@ -104,7 +121,9 @@ struct Compile: ParsableCommand {
                 throw DFCError("--input-shape '\(spec)': expected NAME=DIMxDIMx...")
             }
             let name = String(spec[..<eq])
-            let dims = spec[spec.index(after: eq)...].split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+            let dims = spec[spec.index(after: eq)...].split(separator: "x", omittingEmptySubsequences: false).map {
+                Int($0)
+            }
             guard !dims.isEmpty, dims.allSatisfy({ ($0 ?? 0) > 0 }) else {
                 throw DFCError("--input-shape '\(spec)': dimensions must be positive integers separated by 'x'")
             }

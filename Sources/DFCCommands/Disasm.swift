@@ -8,7 +8,8 @@ import Tensors
 /// `dfc disasm`: print a .dfx program, one instruction per line with its ONNX nodes.
 struct Disasm: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a .dfx program: its config and tensors, then one instruction per line with its source ONNX nodes.")
+        abstract:
+            "Print a .dfx program: its config and tensors, then one instruction per line with its source ONNX nodes.")
 
     @Argument(help: "The program to print.")
     var program: String

@@ -15,15 +15,19 @@ struct Run: ParsableCommand {
     @Argument(help: "The program to run.")
     var program: String
 
-    @Option(name: .customLong("input"),
-            help: ArgumentHelp("Bind a program input to a .npy (or ONNX TensorProto .pb) file (repeatable).",
-                               valueName: "NAME=FILE.npy"))
+    @Option(
+        name: .customLong("input"),
+        help: ArgumentHelp(
+            "Bind a program input to a .npy (or ONNX TensorProto .pb) file (repeatable).",
+            valueName: "NAME=FILE.npy"))
     var inputs: [String] = []
 
-    @Option(name: .customLong("output-dir"), help: ArgumentHelp("Write each output as NAME.npy here.", valueName: "DIR"))
+    @Option(
+        name: .customLong("output-dir"), help: ArgumentHelp("Write each output as NAME.npy here.", valueName: "DIR"))
     var outputDir: String?
 
-    @Option(name: .customLong("stats"), help: ArgumentHelp("Write the run's statistics as JSON.", valueName: "FILE.json"))
+    @Option(
+        name: .customLong("stats"), help: ArgumentHelp("Write the run's statistics as JSON.", valueName: "FILE.json"))
     var stats: String?
 
     @Flag(name: .customLong("timing-only"), help: "Skip the arithmetic; cycle and byte counts are unchanged.")
@@ -62,7 +66,9 @@ struct Run: ParsableCommand {
             }
             for name in result.outputs.keys.sorted() {
                 let path = URL(fileURLWithPath: outputDir).appendingPathComponent(Self.fileName(for: name)).path
-                do { try NPY.write(result.outputs[name]!, to: path) } catch { throw DFCError("cannot write file", file: path) }
+                do { try NPY.write(result.outputs[name]!, to: path) } catch {
+                    throw DFCError("cannot write file", file: path)
+                }
             }
         }
         if let stats {
@@ -78,7 +84,8 @@ struct Run: ParsableCommand {
     static func parseInputs(_ specs: [String]) throws -> [(String, String)] {
         var seen = Set<String>()
         return try specs.map { spec in
-            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex, spec.index(after: eq) != spec.endIndex else {
+            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex, spec.index(after: eq) != spec.endIndex
+            else {
                 throw DFCError("--input '\(spec)': expected NAME=FILE.npy")
             }
             let name = String(spec[..<eq])

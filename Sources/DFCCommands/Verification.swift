@@ -29,7 +29,8 @@ public enum Verification {
 
         public var description: String {
             if let mismatch = comparison.shapeMismatch { return "output '\(output)': \(mismatch)" }
-            return "output '\(output)': max |diff| \(String(format: "%.3g", comparison.maxAbsoluteError)) at index \(comparison.worstIndex), relative L2 error \(String(format: "%.3g", comparison.relativeL2)) (limit \(relativeL2Limit))"
+            return
+                "output '\(output)': max |diff| \(String(format: "%.3g", comparison.maxAbsoluteError)) at index \(comparison.worstIndex), relative L2 error \(String(format: "%.3g", comparison.relativeL2)) (limit \(relativeL2Limit))"
         }
     }
 
@@ -46,7 +47,8 @@ public enum Verification {
         }
         return reference.outputs.map { name in
             let missing = Tensor(shape: [0], floats: [])
-            return Difference(output: name, comparison: TensorComparison(result.outputs[name] ?? missing, expected[name] ?? missing))
+            return Difference(
+                output: name, comparison: TensorComparison(result.outputs[name] ?? missing, expected[name] ?? missing))
         }
     }
 }

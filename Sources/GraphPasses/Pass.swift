@@ -46,7 +46,7 @@ public enum PassRegistry {
         // Last rewrite: every producer has reached its final form.
         FuseActivations(),
         // Weights replaced and nodes bypassed above are dropped.
-        EliminateDeadCode(),
+        EliminateDeadCode()
     ]
 
     /// The graph stages `--dump-ir` can print: the import, then every pass.

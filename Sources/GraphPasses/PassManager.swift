@@ -12,8 +12,10 @@ public struct PassManager {
     /// Sees the graph after every stage (the verifier keeps its oracle this way).
     public var observe: (String, Graph) -> Void = { _, _ in }
 
-    public init(passes: [any Pass] = PassRegistry.pipeline, dumpStages: Set<String> = [],
-                dump: @escaping (String, String) -> Void = { _, _ in }) {
+    public init(
+        passes: [any Pass] = PassRegistry.pipeline, dumpStages: Set<String> = [],
+        dump: @escaping (String, String) -> Void = { _, _ in }
+    ) {
         self.passes = passes
         self.dumpStages = dumpStages
         self.dump = dump

@@ -55,7 +55,9 @@ public enum ONNXImporter {
                 return
             }
             guard let dtype = DType(onnxCode: code) else {
-                throw DFCError("\(role) '\(info.name)' has element type \(ONNXElementType.name(of: code)), which dfc does not support")
+                throw DFCError(
+                    "\(role) '\(info.name)' has element type \(ONNXElementType.name(of: code)), which dfc does not support"
+                )
             }
             values[info.name] = ValueInfo(dtype: dtype, dims: info.dims)
         }
@@ -85,17 +87,23 @@ public enum ONNXImporter {
                 attributes[key] = try convert(value, node: name, attribute: key, directory: directory)
             }
             for input in proto.inputs where !input.isEmpty && !defined.contains(input) {
-                throw DFCError("node '\(name)' (\(proto.opType)) reads '\(input)', which no input, initializer or earlier node defines")
+                throw DFCError(
+                    "node '\(name)' (\(proto.opType)) reads '\(input)', which no input, initializer or earlier node defines"
+                )
             }
             for output in proto.outputs where !output.isEmpty {
-                guard !defined.contains(output) else { throw DFCError("value '\(output)' is defined twice (again by node '\(name)')") }
+                guard !defined.contains(output) else {
+                    throw DFCError("value '\(output)' is defined twice (again by node '\(name)')")
+                }
                 defined.insert(output)
             }
             if !domain.isEmpty && !knownDomains.contains(domain) && !knownDomains.contains(proto.domain) {
                 throw DFCError("node '\(name)' uses domain '\(proto.domain)', which the model does not import")
             }
-            nodes.append(Node(name: name, kind: kind, opType: proto.opType, domain: domain,
-                              inputs: proto.inputs, outputs: proto.outputs, attributes: attributes))
+            nodes.append(
+                Node(
+                    name: name, kind: kind, opType: proto.opType, domain: domain,
+                    inputs: proto.inputs, outputs: proto.outputs, attributes: attributes))
         }
 
         var outputs: [String] = []
@@ -105,26 +113,34 @@ public enum ONNXImporter {
         }
         guard !outputs.isEmpty else { throw DFCError("the graph has no outputs") }
 
-        return Graph(name: source.name, opsetVersion: opset, inputs: inputs, outputs: outputs,
-                     nodes: nodes, initializers: initializers, values: values)
+        return Graph(
+            name: source.name, opsetVersion: opset, inputs: inputs, outputs: outputs,
+            nodes: nodes, initializers: initializers, values: values)
     }
 
     /// The default-domain opset; 0 when the model uses only other domains
     /// (its nodes are then reported as unsupported, all at once).
-    private static func defaultOpset(_ opsets: [(domain: String, version: Int64)], nodes: [ONNXProto.Node]) throws -> Int {
+    private static func defaultOpset(_ opsets: [(domain: String, version: Int64)], nodes: [ONNXProto.Node]) throws
+        -> Int
+    {
         guard let entry = opsets.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" }) else {
             if nodes.allSatisfy({ !$0.domain.isEmpty && $0.domain != "ai.onnx" }) { return 0 }
             throw DFCError("the model imports no opset of the default ONNX domain")
         }
         guard (Int64(oldestOpset)...Int64(newestOpset)).contains(entry.version) else {
-            throw DFCError("opset \(entry.version) is not supported (dfc supports opsets \(oldestOpset) to \(newestOpset))")
+            throw DFCError(
+                "opset \(entry.version) is not supported (dfc supports opsets \(oldestOpset) to \(newestOpset))")
         }
         return Int(entry.version)
     }
 
-    private static func convert(_ value: ONNXProto.AttributeValue, node: String, attribute: String, directory: URL?) throws -> Attribute {
+    private static func convert(_ value: ONNXProto.AttributeValue, node: String, attribute: String, directory: URL?)
+        throws -> Attribute
+    {
         func int(_ v: Int64) throws -> Int {
-            guard let i = Int(exactly: v) else { throw DFCError("node '\(node)': attribute '\(attribute)' is out of range") }
+            guard let i = Int(exactly: v) else {
+                throw DFCError("node '\(node)': attribute '\(attribute)' is out of range")
+            }
             return i
         }
         switch value {
@@ -135,8 +151,9 @@ public enum ONNXImporter {
         case .floats(let v): return .floats(v)
         case .strings(let v): return .strings(v.map { String(decoding: $0, as: UTF8.self) })
         case .tensor(let t):
-            do { return .tensor(try TensorDecoding.decode(t, externalBase: directory)) }
-            catch let error as DFCError { throw DFCError("node '\(node)', attribute '\(attribute)': \(error.message)") }
+            do { return .tensor(try TensorDecoding.decode(t, externalBase: directory)) } catch let error as DFCError {
+                throw DFCError("node '\(node)', attribute '\(attribute)': \(error.message)")
+            }
         case .tensors: return .unsupported("tensors")
         case .other(let what): return .unsupported(what)
         }

@@ -73,7 +73,7 @@ enum ONNXProtobuf {
         try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) -> ONNXProto.Model in
             try WireCheck.check(buffer)
             guard let base = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                  let model = onnx__model_proto__unpack(nil, buffer.count, base)
+                let model = onnx__model_proto__unpack(nil, buffer.count, base)
             else { throw DFCError("truncated or corrupted protobuf (libprotobuf-c could not decode it)") }
             defer { onnx__model_proto__free_unpacked(model, nil) }
             guard let graph = model.pointee.graph else { throw DFCError("not an ONNX model (no graph)") }
@@ -91,7 +91,7 @@ enum ONNXProtobuf {
     static func decodeTensor(_ data: Data) throws -> ONNXProto.TensorData {
         try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) -> ONNXProto.TensorData in
             guard let base = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                  let tensor = onnx__tensor_proto__unpack(nil, buffer.count, base)
+                let tensor = onnx__tensor_proto__unpack(nil, buffer.count, base)
             else { throw DFCError("not a TensorProto (truncated or corrupted protobuf)") }
             defer { onnx__tensor_proto__free_unpacked(tensor, nil) }
             return copyTensor(tensor.pointee)
@@ -110,7 +110,9 @@ enum ONNXProtobuf {
         return Array(UnsafeBufferPointer(start: pointer, count: count))
     }
 
-    private static func pointers<T>(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<T>?>?, _ count: Int) -> [UnsafeMutablePointer<T>] {
+    private static func pointers<T>(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<T>?>?, _ count: Int)
+        -> [UnsafeMutablePointer<T>]
+    {
         array(pointer, count).compactMap { $0 }
     }
 
@@ -135,20 +137,30 @@ enum ONNXProtobuf {
             domain: string(node.domain),
             inputs: array(node.input, node.n_input).map { string($0) },
             outputs: array(node.output, node.n_output).map { string($0) },
-            attributes: pointers(node.attribute, node.n_attribute).map { (string($0.pointee.name), copyAttribute($0.pointee)) })
+            attributes: pointers(node.attribute, node.n_attribute).map {
+                (string($0.pointee.name), copyAttribute($0.pointee))
+            })
     }
 
     private static func copyAttribute(_ a: Onnx__AttributeProto) -> ONNXProto.AttributeValue {
         // Old exporters omit `type`; infer it from whichever field is set.
         var type = a.has_type != 0 ? a.type : ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED
         if type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED {
-            if a.has_i != 0 { type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT }
-            else if a.has_f != 0 { type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT }
-            else if a.has_s != 0 { type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING }
-            else if a.t != nil { type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR }
-            else if a.n_ints > 0 { type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS }
-            else if a.n_floats > 0 { type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS }
-            else if a.n_strings > 0 { type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS }
+            if a.has_i != 0 {
+                type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT
+            } else if a.has_f != 0 {
+                type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT
+            } else if a.has_s != 0 {
+                type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING
+            } else if a.t != nil {
+                type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR
+            } else if a.n_ints > 0 {
+                type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS
+            } else if a.n_floats > 0 {
+                type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS
+            } else if a.n_strings > 0 {
+                type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS
+            }
         }
         switch type {
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: return .int(a.i)
@@ -160,8 +172,10 @@ enum ONNXProtobuf {
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS: return .ints(array(a.ints, a.n_ints))
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS: return .floats(array(a.floats, a.n_floats))
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS: return .strings(array(a.strings, a.n_strings).map(bytes))
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS: return .tensors(pointers(a.tensors, a.n_tensors).map { copyTensor($0.pointee) })
-        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS: return .other("graph")
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS:
+            return .tensors(pointers(a.tensors, a.n_tensors).map { copyTensor($0.pointee) })
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS:
+            return .other("graph")
         default: return .other("attribute type \(type.rawValue)")
         }
     }
@@ -169,14 +183,15 @@ enum ONNXProtobuf {
     private static func copyValueInfo(_ info: Onnx__ValueInfoProto) -> ONNXProto.ValueInfo {
         var result = ONNXProto.ValueInfo(name: string(info.name), elementType: nil, dims: nil)
         guard let type = info.type, type.pointee.value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE,
-              let tensorType = type.pointee.tensor_type
+            let tensorType = type.pointee.tensor_type
         else { return result }
         if tensorType.pointee.has_elem_type != 0 { result.elementType = tensorType.pointee.elem_type }
         if let shape = tensorType.pointee.shape {
             result.dims = pointers(shape.pointee.dim, shape.pointee.n_dim).map { dim -> Dim in
                 switch dim.pointee.value_case {
                 case ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE: return .known(Int(dim.pointee.dim_value))
-                case ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM: return .symbolic(string(dim.pointee.dim_param))
+                case ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM:
+                    return .symbolic(string(dim.pointee.dim_param))
                 default: return .unknown
                 }
             }

@@ -9,7 +9,8 @@ enum TensorDecoding {
     static func decode(_ data: ONNXProto.TensorData, externalBase: URL?) throws -> Tensor {
         let label = data.name.isEmpty ? "tensor" : "tensor '\(data.name)'"
         guard let type = ONNXElementType(rawValue: data.dataType) else {
-            throw DFCError("\(label) has element type \(ONNXElementType.name(of: data.dataType)), which dfc does not support")
+            throw DFCError(
+                "\(label) has element type \(ONNXElementType.name(of: data.dataType)), which dfc does not support")
         }
         var shape: [Int] = []
         var count = 1
@@ -22,7 +23,9 @@ enum TensorDecoding {
         }
 
         func expect(_ n: Int, _ what: String) throws {
-            guard n == count else { throw DFCError("\(label) has \(n) \(what) values, expected \(count) for shape \(shape)") }
+            guard n == count else {
+                throw DFCError("\(label) has \(n) \(what) values, expected \(count) for shape \(shape)")
+            }
         }
 
         switch data.payload {
@@ -46,8 +49,12 @@ enum TensorDecoding {
         case .int32s(let values):
             try expect(values.count, "int32_data")
             switch type {
-            case .float16: return Tensor(shape: shape, floats: values.map { halfToFloat(UInt16(truncatingIfNeeded: $0)) })
-            case .bfloat16: return Tensor(shape: shape, floats: values.map { Float(bitPattern: UInt32(UInt16(truncatingIfNeeded: $0)) << 16) })
+            case .float16:
+                return Tensor(shape: shape, floats: values.map { halfToFloat(UInt16(truncatingIfNeeded: $0)) })
+            case .bfloat16:
+                return Tensor(
+                    shape: shape, floats: values.map { Float(bitPattern: UInt32(UInt16(truncatingIfNeeded: $0)) << 16) }
+                )
             default: return Tensor(shape: shape, ints: values.map { Int64($0) })
             }
         case .strings:
@@ -58,21 +65,30 @@ enum TensorDecoding {
         }
     }
 
-    private static func fromRaw(_ bytes: [UInt8], type: ONNXElementType, shape: [Int], count: Int, label: String) throws -> Tensor {
+    private static func fromRaw(_ bytes: [UInt8], type: ONNXElementType, shape: [Int], count: Int, label: String) throws
+        -> Tensor
+    {
         guard bytes.count == count * type.rawWidth else {
-            throw DFCError("\(label) has \(bytes.count) bytes of data, expected \(count * type.rawWidth) for shape \(shape)")
+            throw DFCError(
+                "\(label) has \(bytes.count) bytes of data, expected \(count * type.rawWidth) for shape \(shape)")
         }
         return bytes.withUnsafeBytes { raw -> Tensor in
             func load<T: FixedWidthInteger>(_: T.Type, _ i: Int) -> T {
                 T(littleEndian: raw.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self))
             }
             switch type {
-            case .float: return Tensor(shape: shape, floats: (0..<count).map { Float(bitPattern: load(UInt32.self, $0)) })
-            case .double: return Tensor(shape: shape, floats: (0..<count).map { Float(Double(bitPattern: load(UInt64.self, $0))) })
+            case .float:
+                return Tensor(shape: shape, floats: (0..<count).map { Float(bitPattern: load(UInt32.self, $0)) })
+            case .double:
+                return Tensor(
+                    shape: shape, floats: (0..<count).map { Float(Double(bitPattern: load(UInt64.self, $0))) })
             case .float16: return Tensor(shape: shape, floats: (0..<count).map { halfToFloat(load(UInt16.self, $0)) })
-            case .bfloat16: return Tensor(shape: shape, floats: (0..<count).map { Float(bitPattern: UInt32(load(UInt16.self, $0)) << 16) })
+            case .bfloat16:
+                return Tensor(
+                    shape: shape, floats: (0..<count).map { Float(bitPattern: UInt32(load(UInt16.self, $0)) << 16) })
             case .int64: return Tensor(shape: shape, ints: (0..<count).map { load(Int64.self, $0) })
-            case .uint64: return Tensor(shape: shape, ints: (0..<count).map { Int64(truncatingIfNeeded: load(UInt64.self, $0)) })
+            case .uint64:
+                return Tensor(shape: shape, ints: (0..<count).map { Int64(truncatingIfNeeded: load(UInt64.self, $0)) })
             case .int32: return Tensor(shape: shape, ints: (0..<count).map { Int64(load(Int32.self, $0)) })
             case .uint32: return Tensor(shape: shape, ints: (0..<count).map { Int64(load(UInt32.self, $0)) })
             case .int16: return Tensor(shape: shape, ints: (0..<count).map { Int64(load(Int16.self, $0)) })
@@ -101,7 +117,9 @@ enum TensorDecoding {
 
     /// Reads a tensor's bytes from its side file. The location must stay
     /// inside the model's directory: a model may not read arbitrary files.
-    private static func readExternal(_ entries: [String: String], base: URL?, byteCount: Int, label: String) throws -> [UInt8] {
+    private static func readExternal(_ entries: [String: String], base: URL?, byteCount: Int, label: String) throws
+        -> [UInt8]
+    {
         guard let location = entries["location"], !location.isEmpty else {
             throw DFCError("\(label) is stored externally but names no location")
         }
@@ -109,28 +127,39 @@ enum TensorDecoding {
         guard !location.hasPrefix("/"), !location.contains("\\"), !parts.contains("..") else {
             throw DFCError("\(label): external data location '\(location)' leaves the model's directory")
         }
-        guard let base else { throw DFCError("\(label) is stored externally, but the model has no directory to resolve '\(location)' in") }
+        guard let base else {
+            throw DFCError("\(label) is stored externally, but the model has no directory to resolve '\(location)' in")
+        }
         let url = base.appendingPathComponent(location)
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw DFCError("\(label): external data file '\(location)' not found next to the model")
         }
         defer { try? handle.close() }
-        let offset = try entries["offset"].map { text -> UInt64 in
-            guard let v = UInt64(text) else { throw DFCError("\(label): external data offset '\(text)' is not a number") }
-            return v
-        } ?? 0
+        let offset =
+            try entries["offset"].map { text -> UInt64 in
+                guard let v = UInt64(text) else {
+                    throw DFCError("\(label): external data offset '\(text)' is not a number")
+                }
+                return v
+            } ?? 0
         if let lengthText = entries["length"] {
             guard let length = Int(lengthText), length == byteCount else {
-                throw DFCError("\(label): external data length \(lengthText) does not match the \(byteCount) bytes its shape needs")
+                throw DFCError(
+                    "\(label): external data length \(lengthText) does not match the \(byteCount) bytes its shape needs"
+                )
             }
         }
         let fileSize = (try? handle.seekToEnd()) ?? 0
         guard offset <= fileSize, UInt64(byteCount) <= fileSize - offset else {
-            throw DFCError("\(label): external data file '\(location)' is too short (needs \(byteCount) bytes at offset \(offset), has \(fileSize))")
+            throw DFCError(
+                "\(label): external data file '\(location)' is too short (needs \(byteCount) bytes at offset \(offset), has \(fileSize))"
+            )
         }
         try handle.seek(toOffset: offset)
         let data = try handle.read(upToCount: byteCount) ?? Data()
-        guard data.count == byteCount else { throw DFCError("\(label): could not read \(byteCount) bytes from '\(location)'") }
+        guard data.count == byteCount else {
+            throw DFCError("\(label): could not read \(byteCount) bytes from '\(location)'")
+        }
         return [UInt8](data)
     }
 }

@@ -33,10 +33,10 @@ public enum TensorProtoFile {
 
     /// Field numbers and wire types of the TensorProto fields written.
     private enum Field {
-        static let dims: UInt64 = 1 << 3 | 0        // repeated int64, varint
-        static let dataType: UInt64 = 2 << 3 | 0    // int32, varint
-        static let name: UInt64 = 8 << 3 | 2        // string, length-delimited
-        static let rawData: UInt64 = 9 << 3 | 2     // bytes, length-delimited
+        static let dims: UInt64 = 1 << 3 | 0  // repeated int64, varint
+        static let dataType: UInt64 = 2 << 3 | 0  // int32, varint
+        static let name: UInt64 = 8 << 3 | 2  // string, length-delimited
+        static let rawData: UInt64 = 9 << 3 | 2  // bytes, length-delimited
     }
 
     public static func encode(_ tensor: Tensor, name: String = "") -> Data {
@@ -46,7 +46,7 @@ public enum TensorProtoFile {
             varint(UInt64(d), &out)
         }
         varint(Field.dataType, &out)
-        varint(tensor.dtype == .float32 ? 1 : 7, &out)   // FLOAT, INT64
+        varint(tensor.dtype == .float32 ? 1 : 7, &out)  // FLOAT, INT64
         if !name.isEmpty {
             varint(Field.name, &out)
             varint(UInt64(name.utf8.count), &out)

@@ -13,7 +13,10 @@ enum WireCheck {
 
     /// The schema's message-typed fields: (message, field number) -> message.
     /// Only these are descended into; protobuf-c treats the rest as opaque.
-    private enum Message { case model, graph, node, attribute, tensor, segment, entry, valueInfo, type, tensorType, shape, dimension, opset, opaque }
+    private enum Message {
+        case model, graph, node, attribute, tensor, segment, entry, valueInfo, type, tensorType, shape, dimension,
+            opset, opaque
+    }
 
     private static func child(of message: Message, field: UInt64) -> Message? {
         switch (message, field) {
@@ -37,7 +40,8 @@ enum WireCheck {
 
     /// A damaged first field means the file was never a protobuf at all.
     private static func failure(_ problem: String, at byte: Int) -> DFCError {
-        byte < 8 ? DFCError("not an ONNX model (no valid protobuf at the start of the file: \(problem))") : DFCError(problem)
+        byte < 8
+            ? DFCError("not an ONNX model (no valid protobuf at the start of the file: \(problem))") : DFCError(problem)
     }
 
     /// Throws a description of the first problem found in `bytes`.
@@ -51,10 +55,16 @@ enum WireCheck {
             var result: UInt64 = 0
             var shift: UInt64 = 0
             while true {
-                guard offset < stack.last!.end else { throw failure("truncated or corrupted protobuf (varint runs past the end of its message at byte \(offset))", at: offset) }
+                guard offset < stack.last!.end else {
+                    throw failure(
+                        "truncated or corrupted protobuf (varint runs past the end of its message at byte \(offset))",
+                        at: offset)
+                }
                 let byte = bytes[offset]
                 offset += 1
-                guard shift < 64 else { throw failure("corrupted protobuf (varint longer than 10 bytes at byte \(offset))", at: offset) }
+                guard shift < 64 else {
+                    throw failure("corrupted protobuf (varint longer than 10 bytes at byte \(offset))", at: offset)
+                }
                 result |= UInt64(byte & 0x7f) << shift
                 shift += 7
                 if byte & 0x80 == 0 { return result }
@@ -72,22 +82,31 @@ enum WireCheck {
             let tagOffset = offset
             let tag = try varint()
             let field = tag >> 3
-            guard field != 0 else { throw failure("corrupted protobuf (field number 0 at byte \(tagOffset))", at: tagOffset) }
+            guard field != 0 else {
+                throw failure("corrupted protobuf (field number 0 at byte \(tagOffset))", at: tagOffset)
+            }
             switch tag & 7 {
             case 0:
                 _ = try varint()
             case 1, 5:
                 let width = tag & 7 == 1 ? 8 : 4
-                guard end - offset >= width else { throw failure("truncated protobuf (fixed-width field at byte \(tagOffset) runs past the end)", at: tagOffset) }
+                guard end - offset >= width else {
+                    throw failure(
+                        "truncated protobuf (fixed-width field at byte \(tagOffset) runs past the end)", at: tagOffset)
+                }
                 offset += width
             case 2:
                 let length = try varint()
                 guard length <= UInt64(end - offset) else {
-                    throw failure("truncated protobuf (field \(field) at byte \(tagOffset) claims \(length) bytes, \(end - offset) remain)", at: tagOffset)
+                    throw failure(
+                        "truncated protobuf (field \(field) at byte \(tagOffset) claims \(length) bytes, \(end - offset) remain)",
+                        at: tagOffset)
                 }
                 if message == .model && field == 7 { sawGraph = true }
                 if let inner = child(of: message, field: field) {
-                    guard stack.count < maxDepth else { throw DFCError("protobuf nested deeper than \(maxDepth) messages; refusing to decode") }
+                    guard stack.count < maxDepth else {
+                        throw DFCError("protobuf nested deeper than \(maxDepth) messages; refusing to decode")
+                    }
                     stack.append((inner, offset + Int(length)))
                 } else {
                     offset += Int(length)

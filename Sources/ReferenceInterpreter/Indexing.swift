@@ -80,8 +80,10 @@ enum Indexing {
 
     /// `f(a, b)` element by element, with `a` and `b` broadcast to `shape`.
     @inline(__always)
-    static func binary<T, U>(_ a: [T], _ aShape: [Int], _ b: [T], _ bShape: [Int], to shape: [Int],
-                             _ f: (T, T) -> U) -> [U] {
+    static func binary<T, U>(
+        _ a: [T], _ aShape: [Int], _ b: [T], _ bShape: [Int], to shape: [Int],
+        _ f: (T, T) -> U
+    ) -> [U] {
         let total = shape.reduce(1, *)
         if aShape == shape && bShape == shape {
             return [U](unsafeUninitializedCapacity: total) { out, initialized in
@@ -118,7 +120,9 @@ enum Indexing {
                     var index = [Int](repeating: 0, count: rank)
                     var offA = 0, offB = 0, o = 0
                     while o < total {
-                        for j in 0..<inner { out.initializeElement(at: o + j, to: f(a[offA + j * ia], b[offB + j * ib])) }
+                        for j in 0..<inner {
+                            out.initializeElement(at: o + j, to: f(a[offA + j * ia], b[offB + j * ib]))
+                        }
                         o += inner
                         var d = rank - 2
                         while d >= 0 {

@@ -36,7 +36,8 @@ public enum Interpreter {
             for name in node.inputs {
                 if name.isEmpty { arguments.append(nil); continue }
                 guard let value = values[name] ?? graph.initializers[name] else {
-                    throw DFCError("node '\(node.name)' (\(node.opType)) reads '\(name)', which is not defined before it")
+                    throw DFCError(
+                        "node '\(node.name)' (\(node.opType)) reads '\(name)', which is not defined before it")
                 }
                 arguments.append(value)
             }
@@ -92,7 +93,8 @@ public enum Interpreter {
             // The kernels and ShapeRules must agree; a disagreement is a bug
             // here, reported rather than passed on.
             for (index, (tensor, type)) in zip(results, outputTypes).enumerated() where tensor.type != type {
-                throw DFCError("internal error: output \(index) computed as \(tensor.type), but its shape rule gives \(type)")
+                throw DFCError(
+                    "internal error: output \(index) computed as \(tensor.type), but its shape rule gives \(type)")
             }
             guard results.count >= node.outputs.count else {
                 throw DFCError("produces \(results.count) outputs, but the node names \(node.outputs.count)")
@@ -167,7 +169,9 @@ public enum Interpreter {
         let expected = Set(graph.inputs)
         let unknown = inputs.keys.filter { !expected.contains($0) }.sorted()
         guard unknown.isEmpty else {
-            throw DFCError("no graph input named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (inputs: \(graph.inputs.joined(separator: ", ")))")
+            throw DFCError(
+                "no graph input named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (inputs: \(graph.inputs.joined(separator: ", ")))"
+            )
         }
         let missing = graph.inputs.filter { inputs[$0] == nil }
         guard missing.isEmpty else {
@@ -180,7 +184,8 @@ public enum Interpreter {
                 throw DFCError("input '\(name)' must be \(info.dtype), got \(tensor.dtype)")
             }
             guard let dims = info.dims else { continue }
-            let agrees = dims.count == tensor.shape.count
+            let agrees =
+                dims.count == tensor.shape.count
                 && zip(dims, tensor.shape).allSatisfy { d, v in d.value.map { $0 == v } ?? true }
             guard agrees else {
                 throw DFCError("input '\(name)' has shape \(tensor.type), but the graph declares \(info.shapeText)")
@@ -194,13 +199,16 @@ public enum Interpreter {
         guard let info = graph.values[name] else { return }
         let shapeAgrees: Bool
         if let dims = info.dims {
-            shapeAgrees = dims.count == tensor.shape.count
+            shapeAgrees =
+                dims.count == tensor.shape.count
                 && zip(dims, tensor.shape).allSatisfy { d, v in d.value.map { $0 == v } ?? true }
         } else {
             shapeAgrees = true
         }
         guard shapeAgrees && info.dtype == tensor.dtype else {
-            throw DFCError("node '\(node.name)' (\(node.opType)): value '\(name)' computes as \(tensor.type), but the graph declares \(info.shapeText)")
+            throw DFCError(
+                "node '\(node.name)' (\(node.opType)): value '\(name)' computes as \(tensor.type), but the graph declares \(info.shapeText)"
+            )
         }
     }
 }
@@ -214,10 +222,14 @@ struct KernelArguments {
     /// The shape-rule context over these inputs: every input is a constant.
     var shapeContext: ShapeRules.Context {
         let node = self.node, inputs = self.inputs
-        return ShapeRules.Context(node: node, inputs: inputs.map { $0?.type }, opset: opset, constant: { name in
-            guard !name.isEmpty, let index = node.inputs.firstIndex(of: name), index < inputs.count else { return nil }
-            return inputs[index]
-        })
+        return ShapeRules.Context(
+            node: node, inputs: inputs.map { $0?.type }, opset: opset,
+            constant: { name in
+                guard !name.isEmpty, let index = node.inputs.firstIndex(of: name), index < inputs.count else {
+                    return nil
+                }
+                return inputs[index]
+            })
     }
 
     func input(_ index: Int) throws -> Tensor {

@@ -135,7 +135,8 @@ extension Kernels {
                     let offset = Double(n) / 2 * (1 - adjustment)
                     position = offset + (o + 0.5) / scale - 0.5
                 case "tf_crop_and_resize":
-                    position = m > 1
+                    position =
+                        m > 1
                         ? roiStart * Double(n - 1) + o * (roiEnd - roiStart) * Double(n - 1) / Double(m - 1)
                         : 0.5 * (roiStart + roiEnd) * Double(n - 1)
                     if position < 0 || position > Double(n - 1) { return Indexing.outside }
@@ -144,8 +145,10 @@ extension Kernels {
                 }
                 let index: Double
                 switch rounding {
-                case "round_prefer_floor": index = position == position.rounded(.down) + 0.5 ? position.rounded(.down) : position.rounded()
-                case "round_prefer_ceil": index = position == position.rounded(.down) + 0.5 ? position.rounded(.up) : position.rounded()
+                case "round_prefer_floor":
+                    index = position == position.rounded(.down) + 0.5 ? position.rounded(.down) : position.rounded()
+                case "round_prefer_ceil":
+                    index = position == position.rounded(.down) + 0.5 ? position.rounded(.up) : position.rounded()
                 case "floor": index = position.rounded(.down)
                 case "ceil": index = position.rounded(.up)
                 default: throw DFCError("nearest_mode '\(rounding)' is not supported")
@@ -162,7 +165,11 @@ extension Kernels {
         let x = try args.input(0)
         let perm = args.node.ints("perm") ?? Array(x.shape.indices.reversed())
         let strides = ShapeMath.strides(x.shape)
-        return [select(x, tables: perm.map { Array(0..<x.shape[$0]) }, strides: perm.map { strides[$0] }, shape: types[0].shape)]
+        return [
+            select(
+                x, tables: perm.map { Array(0..<x.shape[$0]) }, strides: perm.map { strides[$0] }, shape: types[0].shape
+            )
+        ]
     }
 
     static func gather(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
@@ -172,7 +179,9 @@ extension Kernels {
         let bound = data.shape[axis]
         let picks = try indices.ints.map { i -> Int in
             let j = i < 0 ? i + Int64(bound) : i
-            guard j >= 0 && j < Int64(bound) else { throw DFCError("index \(i) is out of range for axis \(axis) of size \(bound)") }
+            guard j >= 0 && j < Int64(bound) else {
+                throw DFCError("index \(i) is out of range for axis \(axis) of size \(bound)")
+            }
             return Int(j)
         }
         var tables = data.shape.map { Array(0..<$0) }
@@ -200,7 +209,8 @@ extension Kernels {
             throw DFCError("training-mode Dropout is not supported (it is random)")
         }
         // The mask is boolean (int64 here) from opset 10, the input's type before.
-        let mask = types.count > 1 && types[1].dtype == .float32
+        let mask =
+            types.count > 1 && types[1].dtype == .float32
             ? Tensor(shape: x.shape, floats: Array(repeating: 1, count: x.count))
             : Tensor(shape: x.shape, ints: Array(repeating: 1, count: x.count))
         return [x, mask]

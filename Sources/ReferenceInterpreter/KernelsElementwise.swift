@@ -15,7 +15,8 @@ extension Kernels {
             case .relu: return [Tensor(shape: x.shape, ints: values.map { max($0, 0) })]
             case .clip:
                 let (low, high) = try clipBounds(args, integer: true)
-                let lo = Int64(exactly: low.rounded(.up)) ?? Int64.min, hi = Int64(exactly: high.rounded(.down)) ?? Int64.max
+                let lo = Int64(exactly: low.rounded(.up)) ?? Int64.min,
+                    hi = Int64(exactly: high.rounded(.down)) ?? Int64.max
                 return [Tensor(shape: x.shape, ints: values.map { min(max($0, lo), hi) })]
             default: throw DFCError("input must be floating point, got \(x.type)")
             }
@@ -52,8 +53,10 @@ extension Kernels {
     /// Clip's bounds: attributes before opset 11, optional scalar inputs after.
     private static func clipBounds(_ args: KernelArguments, integer: Bool) throws -> (Double, Double) {
         if args.opset < 11 {
-            return (Double(args.node.float("min", default: -Float.greatestFiniteMagnitude)),
-                    Double(args.node.float("max", default: Float.greatestFiniteMagnitude)))
+            return (
+                Double(args.node.float("min", default: -Float.greatestFiniteMagnitude)),
+                Double(args.node.float("max", default: Float.greatestFiniteMagnitude))
+            )
         }
         func bound(_ index: Int, _ fallback: Double) throws -> Double {
             guard let t = args.optional(index) else { return fallback }
@@ -91,7 +94,8 @@ extension Kernels {
                 case .sub: result = Indexing.binary(a, accumulated.shape, b, aligned, to: shape) { $0 - $1 }
                 case .mul: result = Indexing.binary(a, accumulated.shape, b, aligned, to: shape) { $0 * $1 }
                 case .div: result = Indexing.binary(a, accumulated.shape, b, aligned, to: shape) { $0 / $1 }
-                case .pRelu: result = Indexing.binary(a, accumulated.shape, b, aligned, to: shape) { $0 < 0 ? $0 * $1 : $0 }
+                case .pRelu:
+                    result = Indexing.binary(a, accumulated.shape, b, aligned, to: shape) { $0 < 0 ? $0 * $1 : $0 }
                 default: throw DFCError("not an element-wise op")
                 }
                 accumulated = Tensor(shape: shape, floats: result)
@@ -101,11 +105,14 @@ extension Kernels {
                 case .add, .sum: result = Indexing.binary(a, accumulated.shape, b, aligned, to: shape) { $0 &+ $1 }
                 case .sub: result = Indexing.binary(a, accumulated.shape, b, aligned, to: shape) { $0 &- $1 }
                 case .mul: result = Indexing.binary(a, accumulated.shape, b, aligned, to: shape) { $0 &* $1 }
-                case .pRelu: result = Indexing.binary(a, accumulated.shape, b, aligned, to: shape) { $0 < 0 ? $0 &* $1 : $0 }
+                case .pRelu:
+                    result = Indexing.binary(a, accumulated.shape, b, aligned, to: shape) { $0 < 0 ? $0 &* $1 : $0 }
                 case .div:
                     guard !b.contains(0) else { throw DFCError("integer division by zero") }
                     // Truncates toward zero, as C and onnxruntime do.
-                    result = Indexing.binary(a, accumulated.shape, b, aligned, to: shape) { $0.dividedReportingOverflow(by: $1).partialValue }
+                    result = Indexing.binary(a, accumulated.shape, b, aligned, to: shape) {
+                        $0.dividedReportingOverflow(by: $1).partialValue
+                    }
                 default: throw DFCError("not an element-wise op")
                 }
                 accumulated = Tensor(shape: shape, ints: result)
@@ -122,11 +129,13 @@ extension Kernels {
     static func batchNormalization(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
         let node = args.node
         if node.int("training_mode", default: 0) != 0 || node.outputs.dropFirst().contains(where: { !$0.isEmpty }) {
-            throw DFCError("training-mode BatchNormalization (batch statistics and running-mean outputs) is not supported")
+            throw DFCError(
+                "training-mode BatchNormalization (batch statistics and running-mean outputs) is not supported")
         }
         let x = try args.input(0)
         let values = try args.floats(0)
-        let scale = try args.floats(1), bias = try args.floats(2), mean = try args.floats(3), variance = try args.floats(4)
+        let scale = try args.floats(1), bias = try args.floats(2), mean = try args.floats(3),
+            variance = try args.floats(4)
         let epsilon = node.float("epsilon", default: 1e-5)
         let channels = x.shape[1], inner = x.shape[2...].reduce(1, *), outer = x.shape[0]
         var out = [Float](repeating: 0, count: values.count)

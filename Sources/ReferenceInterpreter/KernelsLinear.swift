@@ -25,8 +25,9 @@ struct Window3 {
     }
 
     init(_ geometry: WindowGeometry, input: [Int], output: [Int]) throws {
-        try self.init(input: input, output: output, kernel: geometry.kernel, strides: geometry.strides,
-                      dilations: geometry.dilations, padsBegin: geometry.padsBegin)
+        try self.init(
+            input: input, output: output, kernel: geometry.kernel, strides: geometry.strides,
+            dilations: geometry.dilations, padsBegin: geometry.padsBegin)
     }
 
     var inputCount: Int { input.reduce(1, *) }
@@ -82,7 +83,8 @@ extension Kernels {
         // one column chunk's work when there is a single group.
         let chunk = max(64, min(positions, (1 << 20) / k))
         let chunks = (positions + chunk - 1) / chunk
-        let rowParts = group == 1 ? Parallel.chunks(mapsPerGroup, parts: max(1, Parallel.width * 2 / chunks)) : [0..<mapsPerGroup]
+        let rowParts =
+            group == 1 ? Parallel.chunks(mapsPerGroup, parts: max(1, Parallel.width * 2 / chunks)) : [0..<mapsPerGroup]
         let tasks = batch * group * chunks * rowParts.count
         xs.withUnsafeBufferPointer { px in
             ws.withUnsafeBufferPointer { pw in
@@ -95,18 +97,23 @@ extension Kernels {
                     let p0 = c * chunk, count = min(chunk, positions - p0)
                     let image = px.baseAddress! + (n * channels + g * channelsPerGroup) * inputSize
                     let weights = pw.baseAddress! + g * mapsPerGroup * k
-                    let target = shared.pointer(at: (n * maps + g * mapsPerGroup) * positions,
-                                                length: mapsPerGroup * positions) + p0
+                    let target =
+                        shared.pointer(
+                            at: (n * maps + g * mapsPerGroup) * positions,
+                            length: mapsPerGroup * positions) + p0
                     if pointwise {
-                        MatrixMultiply.accumulate(rows: rowParts[part], n: count, k: k, a: weights, lda: k,
-                                                  b: image + p0, ldb: positions, c: target, ldc: positions)
+                        MatrixMultiply.accumulate(
+                            rows: rowParts[part], n: count, k: k, a: weights, lda: k,
+                            b: image + p0, ldb: positions, c: target, ldc: positions)
                     } else {
                         var columns = [Float](repeating: 0, count: k * count)
                         columns.withUnsafeMutableBufferPointer { col in
-                            im2col(image, channels: channelsPerGroup, window: window, first: p0, count: count,
-                                   into: col.baseAddress!)
-                            MatrixMultiply.accumulate(rows: rowParts[part], n: count, k: k, a: weights, lda: k,
-                                                      b: col.baseAddress!, ldb: count, c: target, ldc: positions)
+                            im2col(
+                                image, channels: channelsPerGroup, window: window, first: p0, count: count,
+                                into: col.baseAddress!)
+                            MatrixMultiply.accumulate(
+                                rows: rowParts[part], n: count, k: k, a: weights, lda: k,
+                                b: col.baseAddress!, ldb: count, c: target, ldc: positions)
                         }
                     }
                 }
@@ -117,8 +124,10 @@ extension Kernels {
 
     /// Writes the im2col rows (channel, kd, kh, kw) for output positions
     /// `first..<first + count` (flattened od, oh, ow); padding reads as 0.
-    static func im2col(_ image: UnsafePointer<Float>, channels: Int, window: Window3, first: Int, count: Int,
-                       into columns: UnsafeMutablePointer<Float>) {
+    static func im2col(
+        _ image: UnsafePointer<Float>, channels: Int, window: Window3, first: Int, count: Int,
+        into columns: UnsafeMutablePointer<Float>
+    ) {
         let (inD, inH, inW) = (window.input[0], window.input[1], window.input[2])
         let (outH, outW) = (window.output[1], window.output[2])
         let (kD, kH, kW) = (window.kernel[0], window.kernel[1], window.kernel[2])
@@ -166,8 +175,9 @@ extension Kernels {
         let outShape = types[0].shape
         let spatial = Array(x.shape[2...])
         let geometry = try ConvTransposeGeometry(node: args.node, spatial: spatial, kernel: Array(w.shape[2...]))
-        let window = try Window3(input: Array(outShape[2...]), output: spatial, kernel: geometry.kernel,
-                                 strides: geometry.strides, dilations: geometry.dilations, padsBegin: geometry.padsBegin)
+        let window = try Window3(
+            input: Array(outShape[2...]), output: spatial, kernel: geometry.kernel,
+            strides: geometry.strides, dilations: geometry.dilations, padsBegin: geometry.padsBegin)
         let batch = x.shape[0], channels = x.shape[1], maps = outShape[1]
         let channelsPerGroup = channels / group, mapsPerGroup = maps / group
         if let bias, bias.count != maps { throw DFCError("bias has \(bias.count) values, expected \(maps)") }
@@ -255,10 +265,12 @@ extension Kernels {
         }
         let batchCount = batch.reduce(1, *)
         let tables = batch.map { Array(0..<$0) }
-        let aIndex = Indexing.gather(Array(0..<aBatch.reduce(1, *)), tables: tables,
-                                     strides: Indexing.broadcastStrides(aBatch, to: batch), fill: 0)
-        let bIndex = Indexing.gather(Array(0..<bBatch.reduce(1, *)), tables: tables,
-                                     strides: Indexing.broadcastStrides(bBatch, to: batch), fill: 0)
+        let aIndex = Indexing.gather(
+            Array(0..<aBatch.reduce(1, *)), tables: tables,
+            strides: Indexing.broadcastStrides(aBatch, to: batch), fill: 0)
+        let bIndex = Indexing.gather(
+            Array(0..<bBatch.reduce(1, *)), tables: tables,
+            strides: Indexing.broadcastStrides(bBatch, to: batch), fill: 0)
         var out = [Float](repeating: 0, count: batchCount * m * n)
         for i in 0..<batchCount {
             var product = [Float](repeating: 0, count: m * n)
@@ -272,6 +284,7 @@ extension Kernels {
 
     package static func transpose2D<T>(_ values: [T], rows: Int, columns: Int) -> [T] {
         guard let first = values.first else { return values }
-        return Indexing.gather(values, tables: [Array(0..<columns), Array(0..<rows)], strides: [1, columns], fill: first)
+        return Indexing.gather(
+            values, tables: [Array(0..<columns), Array(0..<rows)], strides: [1, columns], fill: first)
     }
 }

@@ -17,16 +17,20 @@ extension Kernels {
         let planes = x.shape[0] * x.shape[1]
         switch x.storage {
         case .float(let values):
-            let (out, indices) = maxPool(values, planes: planes, window: window, columnMajor: columnMajor, lowest: -Float.infinity)
+            let (out, indices) = maxPool(
+                values, planes: planes, window: window, columnMajor: columnMajor, lowest: -Float.infinity)
             return [Tensor(shape: types[0].shape, floats: out), Tensor(shape: types[0].shape, ints: indices)]
         case .int64(let values):
-            let (out, indices) = maxPool(values, planes: planes, window: window, columnMajor: columnMajor, lowest: Int64.min)
+            let (out, indices) = maxPool(
+                values, planes: planes, window: window, columnMajor: columnMajor, lowest: Int64.min)
             return [Tensor(shape: types[0].shape, ints: out), Tensor(shape: types[0].shape, ints: indices)]
         }
     }
 
-    private static func maxPool<T: Comparable>(_ values: [T], planes: Int, window: Window3, columnMajor: Bool,
-                                               lowest: T) -> ([T], [Int64]) {
+    private static func maxPool<T: Comparable>(
+        _ values: [T], planes: Int, window: Window3, columnMajor: Bool,
+        lowest: T
+    ) -> ([T], [Int64]) {
         let inSize = window.inputCount, outSize = window.outputCount
         var out = [T](repeating: lowest, count: planes * outSize)
         var indices = [Int64](repeating: 0, count: planes * outSize)
@@ -73,11 +77,16 @@ extension Kernels {
                 var count = positions.count
                 if includePad {
                     count = 1
-                    let index = [o / (window.output[1] * window.output[2]), (o / window.output[2]) % window.output[1], o % window.output[2]]
+                    let index = [
+                        o / (window.output[1] * window.output[2]), (o / window.output[2]) % window.output[1],
+                        o % window.output[2]
+                    ]
                     for axis in 0..<3 {
                         // Taps k with index * stride + k * dilation < padded extent.
                         let room = padded[axis] - index[axis] * window.strides[axis]
-                        let inside = room <= 0 ? 0 : min(window.kernel[axis], (room + window.dilations[axis] - 1) / window.dilations[axis])
+                        let inside =
+                            room <= 0
+                            ? 0 : min(window.kernel[axis], (room + window.dilations[axis] - 1) / window.dilations[axis])
                         count *= inside
                     }
                 }
@@ -145,7 +154,8 @@ extension Kernels {
         let reduced = x.shape.indices.filter { axes.contains($0) }
         let order = kept + reduced
         let strides = ShapeMath.strides(x.shape)
-        let moved = Indexing.gather(values, tables: order.map { Array(0..<x.shape[$0]) }, strides: order.map { strides[$0] }, fill: 0)
+        let moved = Indexing.gather(
+            values, tables: order.map { Array(0..<x.shape[$0]) }, strides: order.map { strides[$0] }, fill: 0)
         let block = reduced.map { x.shape[$0] }.reduce(1, *)
         let count = types[0].count
         guard block > 0 else { throw DFCError("the mean of an empty set of elements is undefined") }
@@ -163,11 +173,14 @@ extension Kernels {
         let x = try args.input(0)
         let values = try args.floats(0)
         let rank = x.shape.count
-        guard let axis = ShapeMath.normalize(axis: args.node.int("axis", default: args.opset >= 13 ? -1 : 1), rank: rank) else {
+        guard
+            let axis = ShapeMath.normalize(axis: args.node.int("axis", default: args.opset >= 13 ? -1 : 1), rank: rank)
+        else {
             throw DFCError("axis out of range for \(x.type)")
         }
         let outer = x.shape[..<axis].reduce(1, *)
-        let (length, inner) = args.opset >= 13
+        let (length, inner) =
+            args.opset >= 13
             ? (x.shape[axis], x.shape[(axis + 1)...].reduce(1, *))
             : (x.shape[axis...].reduce(1, *), 1)
         var out = [Float](repeating: 0, count: values.count)

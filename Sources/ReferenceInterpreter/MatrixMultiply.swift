@@ -12,10 +12,12 @@ enum MatrixMultiply {
 
     /// `c[i, j] += sum over p of a[i, p] * b[p, j]` for `i` in `rows`,
     /// `j` in `0..<n`, `p` in `0..<k`; row-major with leading dimensions.
-    static func accumulate(rows: Range<Int>, n: Int, k: Int,
-                           a: UnsafePointer<Float>, lda: Int,
-                           b: UnsafePointer<Float>, ldb: Int,
-                           c: UnsafeMutablePointer<Float>, ldc: Int) {
+    static func accumulate(
+        rows: Range<Int>, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         var k0 = 0
         while k0 < k {
             let k1 = min(k, k0 + reductionBlock)
@@ -95,16 +97,18 @@ enum MatrixMultiply {
                     let parts = Parallel.chunks(m, parts: Parallel.width * 2)
                     Parallel.forEach(parts.count, writing: &c) { task, out in
                         let rows = parts[task]
-                        accumulate(rows: rows, n: n, k: k, a: pa, lda: k, b: pb, ldb: n,
-                                   c: out.pointer(at: 0, length: m * n), ldc: n)
+                        accumulate(
+                            rows: rows, n: n, k: k, a: pa, lda: k, b: pb, ldb: n,
+                            c: out.pointer(at: 0, length: m * n), ldc: n)
                     }
                 } else {
                     // Few rows: split the columns instead.
                     let parts = Parallel.chunks(n, parts: n * k * m >= 1 << 16 ? Parallel.width * 2 : 1)
                     Parallel.forEach(parts.count, writing: &c) { task, out in
                         let columns = parts[task]
-                        accumulate(rows: 0..<m, n: columns.count, k: k, a: pa, lda: k, b: pb + columns.lowerBound, ldb: n,
-                                   c: out.pointer(at: 0, length: m * n) + columns.lowerBound, ldc: n)
+                        accumulate(
+                            rows: 0..<m, n: columns.count, k: k, a: pa, lda: k, b: pb + columns.lowerBound, ldb: n,
+                            c: out.pointer(at: 0, length: m * n) + columns.lowerBound, ldc: n)
                     }
                 }
             }

@@ -30,8 +30,10 @@ enum Parallel {
     /// Runs `task(i)` for every `i` in `0..<tasks`, spread over the cores
     /// when there is more than one task. Each task must write only its own
     /// part of `buffer`.
-    static func forEach<Element>(_ tasks: Int, writing buffer: inout [Element],
-                                 _ task: (Int, Shared<Element>) -> Void) {
+    static func forEach<Element>(
+        _ tasks: Int, writing buffer: inout [Element],
+        _ task: (Int, Shared<Element>) -> Void
+    ) {
         guard !buffer.isEmpty, tasks > 0 else { return }
         buffer.withUnsafeMutableBufferPointer { raw in
             let shared = Shared(base: raw.baseAddress!, count: raw.count)

@@ -45,20 +45,26 @@ public enum NPY {
             throw DFCError(".npy format version \(major).\(bytes[7]) is not supported (1.0 to 3.0)")
         }
         guard headerStart + headerLength <= bytes.count else { throw DFCError("truncated header") }
-        guard let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: major == 3 ? .utf8 : .isoLatin1) else {
+        guard
+            let header = String(
+                bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: major == 3 ? .utf8 : .isoLatin1)
+        else {
             throw DFCError("unreadable .npy header")
         }
         var parser = HeaderParser(header)
         let fields = try parser.dictionary()
         guard case .string(let descr)? = fields["descr"] else { throw DFCError(".npy header has no 'descr'") }
-        guard case .bool(let fortran)? = fields["fortran_order"] else { throw DFCError(".npy header has no 'fortran_order'") }
+        guard case .bool(let fortran)? = fields["fortran_order"] else {
+            throw DFCError(".npy header has no 'fortran_order'")
+        }
         guard case .tuple(let shape)? = fields["shape"] else { throw DFCError(".npy header has no 'shape'") }
         guard !fortran else { throw DFCError("Fortran-order arrays are not supported (save a C-order array)") }
         let dtype: DType
         switch descr {
         case "<f4": dtype = .float32
         case "<i8": dtype = .int64
-        case ">f4", ">i8": throw DFCError("big-endian arrays ('\(descr)') are not supported (little-endian float32 or int64 only)")
+        case ">f4", ">i8":
+            throw DFCError("big-endian arrays ('\(descr)') are not supported (little-endian float32 or int64 only)")
         default: throw DFCError("dtype '\(descr)' is not supported (float32 '<f4' or int64 '<i8' only)")
         }
         var count = 1
@@ -73,7 +79,8 @@ public enum NPY {
         let expected = count * dtype.byteSize
         guard payload == expected else {
             let problem = payload < expected ? "truncated data" : "\(payload - expected) extra bytes after the data"
-            throw DFCError("\(problem): array of shape \(shape) needs \(expected) bytes of \(dtype) data, the file has \(payload)")
+            throw DFCError(
+                "\(problem): array of shape \(shape) needs \(expected) bytes of \(dtype) data, the file has \(payload)")
         }
         return Tensor(shape: shape, dtype: dtype, littleEndianBytes: bytes[(headerStart + headerLength)...])
     }
@@ -172,7 +179,9 @@ public enum NPY {
         }
 
         private func malformed(_ what: String) -> DFCError {
-            DFCError("malformed .npy header (expected \(what) at offset \(position)): \(String(characters).trimmingCharacters(in: .whitespacesAndNewlines))")
+            DFCError(
+                "malformed .npy header (expected \(what) at offset \(position)): \(String(characters).trimmingCharacters(in: .whitespacesAndNewlines))"
+            )
         }
     }
 }

@@ -36,14 +36,21 @@ public struct Tensor: Sendable, Equatable {
     /// Decodes `shape.reduce(1, *)` little-endian values of `dtype`.
     public init(shape: [Int], dtype: DType, littleEndianBytes bytes: ArraySlice<UInt8>) {
         let count = shape.reduce(1, *)
-        precondition(bytes.count == count * dtype.byteSize, "shape \(shape) does not hold \(bytes.count) bytes of \(dtype)")
+        precondition(
+            bytes.count == count * dtype.byteSize, "shape \(shape) does not hold \(bytes.count) bytes of \(dtype)")
         self.shape = shape
         storage = bytes.withUnsafeBytes { raw in
             switch dtype {
             case .float32:
-                .float((0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) })
+                .float(
+                    (0..<count).map {
+                        Float(
+                            bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))
+                        )
+                    })
             case .int64:
-                .int64((0..<count).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
+                .int64(
+                    (0..<count).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
             }
         }
     }
@@ -67,7 +74,8 @@ public struct Tensor: Sendable, Equatable {
     public var ints: [Int64] {
         switch storage {
         case .int64(let values): return values
-        case .float(let values): return values.map { $0.isFinite ? Int64(clamping: Int64(exactly: $0.rounded(.towardZero)) ?? 0) : 0 }
+        case .float(let values):
+            return values.map { $0.isFinite ? Int64(clamping: Int64(exactly: $0.rounded(.towardZero)) ?? 0) : 0 }
         }
     }
 

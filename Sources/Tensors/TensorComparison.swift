@@ -40,7 +40,9 @@ public struct TensorComparison: Sendable, CustomStringConvertible {
                 // Both NaN, or the same infinity: the two computations agree.
                 if x.isNaN && y.isNaN || x.isInfinite && x == y { continue }
                 let error = abs(x - y)
-                if !(error <= maxAbsoluteError) { (maxAbsoluteError, worstIndex) = (error.isNaN ? .infinity : error, i) }
+                if !(error <= maxAbsoluteError) {
+                    (maxAbsoluteError, worstIndex) = (error.isNaN ? .infinity : error, i)
+                }
                 if error.isFinite {
                     diffSquares += error * error
                     expectedSquares += y * y
@@ -69,6 +71,7 @@ public struct TensorComparison: Sendable, CustomStringConvertible {
     public var description: String {
         if let shapeMismatch { return shapeMismatch }
         if mismatches == 0 { return "ok (max abs error \(maxAbsoluteError), rel-L2 \(relativeL2))" }
-        return "\(mismatches) of \(count) elements out of tolerance, first \(firstMismatch ?? "?"); max abs error \(maxAbsoluteError) at index \(worstIndex), rel-L2 \(relativeL2)"
+        return
+            "\(mismatches) of \(count) elements out of tolerance, first \(firstMismatch ?? "?"); max abs error \(maxAbsoluteError) at index \(worstIndex), rel-L2 \(relativeL2)"
     }
 }

@@ -39,7 +39,9 @@ package struct ConformanceManifest: Decodable, Sendable {
     package static func load(from directory: URL) throws -> ConformanceManifest {
         let url = directory.appendingPathComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw DFCError("no conformance data at \(directory.path) (manifest.json is missing); run `make conformance-data` or set DFC_CONFORMANCE_DIR")
+            throw DFCError(
+                "no conformance data at \(directory.path) (manifest.json is missing); run `make conformance-data` or set DFC_CONFORMANCE_DIR"
+            )
         }
         return try JSONDecoder().decode(ConformanceManifest.self, from: data)
     }
@@ -74,7 +76,10 @@ package struct ConformanceDataSet {
                 inputs[key] = tensor
             }
             let outputs = try tensors("output").enumerated().map { i, pair in
-                (name: graph.outputs.contains(pair.0) ? pair.0 : (i < graph.outputs.count ? graph.outputs[i] : pair.0), tensor: pair.1)
+                (
+                    name: graph.outputs.contains(pair.0)
+                        ? pair.0 : (i < graph.outputs.count ? graph.outputs[i] : pair.0), tensor: pair.1
+                )
             }
             return ConformanceDataSet(inputs: inputs, outputs: outputs)
         }

@@ -6,8 +6,8 @@ import Tensors
 package enum TestPaths {
     /// The repository root, from this file's place in it.
     package static let repository = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()   // TestSupport
-        .deletingLastPathComponent()   // Sources
+        .deletingLastPathComponent()  // TestSupport
+        .deletingLastPathComponent()  // Sources
         .deletingLastPathComponent()
 
     /// `DFC_CONFORMANCE_DIR`, else `<repo>/.cache/conformance` (written by `make conformance-data`).
@@ -24,7 +24,9 @@ extension SeededRandom {
     package mutating func tensor(_ type: TensorType, integers: ClosedRange<Int64> = 0...3) -> Tensor {
         switch type.dtype {
         case .float32: return Tensor(shape: type.shape, floats: (0..<type.count).map { _ in nextSigned() })
-        case .int64: return Tensor(shape: type.shape, ints: (0..<type.count).map { _ in Int64.random(in: integers, using: &self) })
+        case .int64:
+            return Tensor(
+                shape: type.shape, ints: (0..<type.count).map { _ in Int64.random(in: integers, using: &self) })
         }
     }
 }

@@ -26,7 +26,7 @@ import Testing
         let cases: [(String, Int?)] = [
             ("65536", 65536), ("512KiB", 512 << 10), ("512K", 512 << 10), ("1MiB", 1 << 20), ("1M", 1 << 20),
             ("2MB", 2_000_000), ("4kb", 4000), ("1GiB", 1 << 30), ("100B", 100), (" 8 KiB ", 8192),
-            ("", nil), ("KiB", nil), ("1.5MiB", nil), ("12XB", nil), ("-4", nil), ("99999999999999999999", nil),
+            ("", nil), ("KiB", nil), ("1.5MiB", nil), ("12XB", nil), ("-4", nil), ("99999999999999999999", nil)
         ]
         for (text, expected) in cases { #expect(AcceleratorConfig.parseSize(text) == expected, "\(text)") }
     }
@@ -64,7 +64,7 @@ import Testing
             (#"{"vector_lanes": 1.5}"#, "'vector_lanes' must be an integer, got 1.5"),
             (#"{"vector_lanes": true}"#, "'vector_lanes' must be an integer, got true"),
             (#"{"sram_bytes": "lots"}"#, "cannot read size 'lots'"),
-            (#"[1, 2]"#, "not a JSON object"),
+            (#"[1, 2]"#, "not a JSON object")
         ]
         for (json, message) in cases {
             let error = #expect(throws: ConfigError.self) { try AcceleratorConfig.fromJSON(Data(json.utf8)) }

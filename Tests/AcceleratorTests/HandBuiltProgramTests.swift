@@ -11,21 +11,30 @@ import Testing
     static func conv3x3Program() -> Program {
         var b = ProgramBuilder()
         let weights = b.addConstant([Float](repeating: 1, count: 9))  // DRAM [0, 36)
-        let bias = b.addConstant([0.5])                                // DRAM [64, 68)
-        let x = b.addInput("x", shape: [1, 1, 4, 4])                   // DRAM [128, 192)
-        let y = b.addOutput("y", shape: [1, 1, 4, 4])                  // DRAM [192, 256)
-        let (sw, sb, sx, sy) = (0, 64, 128, 320)                       // SRAM addresses
-        b.emit(.load(TransferOp(tensorAt: weights, shape: [9], origin: [0], counts: [9], sramAddr: sw)), nodes: ["conv"])
+        let bias = b.addConstant([0.5])  // DRAM [64, 68)
+        let x = b.addInput("x", shape: [1, 1, 4, 4])  // DRAM [128, 192)
+        let y = b.addOutput("y", shape: [1, 1, 4, 4])  // DRAM [192, 256)
+        let (sw, sb, sx, sy) = (0, 64, 128, 320)  // SRAM addresses
+        b.emit(
+            .load(TransferOp(tensorAt: weights, shape: [9], origin: [0], counts: [9], sramAddr: sw)), nodes: ["conv"])
         b.emit(.load(TransferOp(tensorAt: bias, shape: [1], origin: [0], counts: [1], sramAddr: sb)), nodes: ["conv"])
         // Rows and columns -1 and 4 are zero-filled: the padded input, 6x6.
-        b.emit(.load(TransferOp(tensorAt: x, shape: [1, 1, 4, 4], origin: [0, 0, -1, -1], counts: [1, 1, 6, 6], sramAddr: sx)),
-               signal: .matrix, nodes: ["conv"])
-        b.emit(.conv(ConvOp(input: SRAMTile(addr: sx, channels: 1, height: 6, width: 6),
-                            output: SRAMTile(addr: sy, channels: 1, height: 4, width: 4),
-                            weightAddr: sw, biasAddr: sb, kernel: (3, 3), activation: .relu)),
-               wait: .load, signal: .store, nodes: ["conv", "relu"])
-        b.emit(.store(TransferOp(tensorAt: y, shape: [1, 1, 4, 4], origin: [0, 0, 0, 0], counts: [1, 1, 4, 4], sramAddr: sy)),
-               wait: .matrix, nodes: ["relu"])
+        b.emit(
+            .load(
+                TransferOp(tensorAt: x, shape: [1, 1, 4, 4], origin: [0, 0, -1, -1], counts: [1, 1, 6, 6], sramAddr: sx)
+            ),
+            signal: .matrix, nodes: ["conv"])
+        b.emit(
+            .conv(
+                ConvOp(
+                    input: SRAMTile(addr: sx, channels: 1, height: 6, width: 6),
+                    output: SRAMTile(addr: sy, channels: 1, height: 4, width: 4),
+                    weightAddr: sw, biasAddr: sb, kernel: (3, 3), activation: .relu)),
+            wait: .load, signal: .store, nodes: ["conv", "relu"])
+        b.emit(
+            .store(
+                TransferOp(tensorAt: y, shape: [1, 1, 4, 4], origin: [0, 0, 0, 0], counts: [1, 1, 4, 4], sramAddr: sy)),
+            wait: .matrix, nodes: ["relu"])
         return b.build()
     }
 
@@ -70,14 +79,17 @@ import Testing
         let y = b.addOutput("y", shape: [2, 512])
         let buffers = [0, 2048]
         for t in 0..<2 {
-            b.emit(.load(TransferOp(tensorAt: x, shape: [2, 512], origin: [t, 0], counts: [1, 512], sramAddr: buffers[t])),
-                   signal: .vector)
+            b.emit(
+                .load(TransferOp(tensorAt: x, shape: [2, 512], origin: [t, 0], counts: [1, 512], sramAddr: buffers[t])),
+                signal: .vector)
         }
         for t in 0..<2 {
             let tile = SRAMTile(addr: buffers[t], channels: 1, height: 1, width: 512)
             b.emit(.act(ActOp(input: tile, output: tile, activation: .relu)), wait: .load, signal: .store)
-            b.emit(.store(TransferOp(tensorAt: y, shape: [2, 512], origin: [t, 0], counts: [1, 512], sramAddr: buffers[t])),
-                   wait: .vector)
+            b.emit(
+                .store(
+                    TransferOp(tensorAt: y, shape: [2, 512], origin: [t, 0], counts: [1, 512], sramAddr: buffers[t])),
+                wait: .vector)
         }
         return b.build()
     }
@@ -95,8 +107,10 @@ import Testing
         // 4 act t1:    start 328 (token), end 336
         // 5 store t1:  start 392 (engine), data 492..556
         // Serially it would take 2 * (164 + 8 + 164) = 672 cycles.
-        #expect(run.schedule == [(0, 164), (164, 328), (164, 172), (172, 392), (328, 336), (392, 556)]
-            .map { InstructionTiming(start: $0.0, end: $0.1) })
+        #expect(
+            run.schedule
+                == [(0, 164), (164, 328), (164, 172), (172, 392), (328, 336), (392, 556)]
+                .map { InstructionTiming(start: $0.0, end: $0.1) })
         #expect(run.stats.cycles == 556)
         #expect(run.stats.loadBusyCycles == 328)
         #expect(run.stats.vectorBusyCycles == 16)
@@ -112,7 +126,8 @@ import Testing
         var b = ProgramBuilder()
         let x = b.addInput("x", shape: [3, 16])
         let y = b.addOutput("y", shape: [3, 2])
-        b.emit(.load(TransferOp(tensorAt: x, shape: [3, 16], origin: [0, 0], counts: [3, 2], sramAddr: 0)), signal: .store)
+        b.emit(
+            .load(TransferOp(tensorAt: x, shape: [3, 16], origin: [0, 0], counts: [3, 2], sramAddr: 0)), signal: .store)
         b.emit(.store(TransferOp(tensorAt: y, shape: [3, 2], origin: [0, 0], counts: [3, 2], sramAddr: 0)), wait: .load)
         let run = try runProgram(b.build(), ["x": Tensor(shape: [3, 16], floats: floats(0...47))])
         #expect(run.outputs["y"] == [0, 1, 16, 17, 32, 33])
@@ -145,7 +160,8 @@ import Testing
         load.sramStrides = [0, 4, 8, 1]
         b.emit(.load(load), signal: .vector)
         b.emit(.eltwise(EltwiseOp(.add, a: tile, b: tile, output: tile)), wait: .load, signal: .store)
-        var store = TransferOp(tensorAt: y, shape: [1, 2, 3, 4], origin: [0, 0, 0, 0], counts: [1, 2, 3, 4], sramAddr: 0)
+        var store = TransferOp(
+            tensorAt: y, shape: [1, 2, 3, 4], origin: [0, 0, 0, 0], counts: [1, 2, 3, 4], sramAddr: 0)
         store.sramStrides = [0, 4, 8, 1]
         b.emit(.store(store), wait: .vector)
         let run = try runProgram(b.build(), ["x": Tensor(shape: [1, 2, 3, 4], floats: floats(1...24))])
@@ -174,36 +190,56 @@ import Testing
             build(&b, x, y)
             return b.build()
         }
-        func load(_ x: Int) -> Op { .load(TransferOp(tensorAt: x, shape: [16], origin: [0], counts: [16], sramAddr: 0)) }
-        func store(_ y: Int) -> Op { .store(TransferOp(tensorAt: y, shape: [16], origin: [0], counts: [16], sramAddr: 0)) }
+        func load(_ x: Int) -> Op {
+            .load(TransferOp(tensorAt: x, shape: [16], origin: [0], counts: [16], sramAddr: 0))
+        }
+        func store(_ y: Int) -> Op {
+            .store(TransferOp(tensorAt: y, shape: [16], origin: [0], counts: [16], sramAddr: 0))
+        }
         let relu = Op.act(ActOp(input: a, output: a, activation: .relu))
         let cases: [(Program, String)] = [
             // The relu reads what the load writes, with no token.
-            (program { b, x, _ in b.emit(load(x)); b.emit(relu) },
-             "race: instruction 1 (act@vector) uses SRAM byte 0, which instruction 0 (load@load) writes"),
+            (
+                program { b, x, _ in
+                    b.emit(load(x)); b.emit(relu)
+                },
+                "race: instruction 1 (act@vector) uses SRAM byte 0, which instruction 0 (load@load) writes"
+            ),
             // The second load overwrites the buffer the relu still uses.
-            (program { b, x, _ in
-                b.emit(load(x), signal: .vector); b.emit(relu, wait: .load); b.emit(load(x)) },
-             "race: instruction 2 (load@load) uses SRAM byte 0, which instruction 1 (act@vector) writes"),
+            (
+                program { b, x, _ in
+                    b.emit(load(x), signal: .vector); b.emit(relu, wait: .load); b.emit(load(x))
+                },
+                "race: instruction 2 (load@load) uses SRAM byte 0, which instruction 1 (act@vector) writes"
+            ),
             // Write after read: the load overwrites what the eltwise only reads.
-            (program { b, x, _ in
-                b.emit(load(x), signal: .vector)
-                b.emit(.eltwise(EltwiseOp(.add, a: a, b: a, output: SRAMTile(addr: 64, channels: 1, height: 1, width: 16))),
-                       wait: .load)
-                b.emit(load(x)) },
-             "race: instruction 2 (load@load) uses SRAM byte 0, which instruction 1 (eltwise@vector) reads"),
+            (
+                program { b, x, _ in
+                    b.emit(load(x), signal: .vector)
+                    b.emit(
+                        .eltwise(
+                            EltwiseOp(.add, a: a, b: a, output: SRAMTile(addr: 64, channels: 1, height: 1, width: 16))),
+                        wait: .load)
+                    b.emit(load(x))
+                },
+                "race: instruction 2 (load@load) uses SRAM byte 0, which instruction 1 (eltwise@vector) reads"
+            ),
             // The host reads a DRAM tensor the store writes, with no token.
-            (program { b, x, y in
-                b.emit(load(x), signal: .store); b.emit(store(y), wait: .load)
-                b.emit(.hostSoftmax(HostSoftmaxOp(src: y, dst: x, outer: 1, axis: 16, inner: 1))) },
-             "race: instruction 2 (host.softmax@host) uses DRAM byte 64, which instruction 1 (store@store) writes"),
+            (
+                program { b, x, y in
+                    b.emit(load(x), signal: .store); b.emit(store(y), wait: .load)
+                    b.emit(.hostSoftmax(HostSoftmaxOp(src: y, dst: x, outer: 1, axis: 16, inner: 1)))
+                },
+                "race: instruction 2 (host.softmax@host) uses DRAM byte 64, which instruction 1 (store@store) writes"
+            )
         ]
         for (p, message) in cases {
             try p.validate()
             let error = #expect(throws: ProgramError.self) { try p.checkHazards() }
             #expect(error?.message.hasPrefix("invalid program: " + message) == true, "\(error?.message ?? "")")
-            let run = try Executor.run(p, inputs: ["x": Tensor(shape: [16], floats: floats(1...16))],
-                                       options: ExecutionOptions(checkHazards: false))
+            let run = try Executor.run(
+                p, inputs: ["x": Tensor(shape: [16], floats: floats(1...16))],
+                options: ExecutionOptions(checkHazards: false))
             #expect(run.stats.instructions == p.instructions.count)
         }
         // Ordered through a chain: load -> matrix (sync) -> vector.
@@ -226,30 +262,43 @@ import Testing
             #expect(error?.message.contains(text) == true, "\(error?.message ?? "")")
         }
         let sram = AcceleratorConfig.df1.sramBytes
-        rejects({ b, w in
-            b.emit(.load(TransferOp(tensorAt: w, shape: [4], origin: [0], counts: [4], sramAddr: sram - 8)))
-        }, "SRAM")
-        rejects({ b, w in
-            b.emit(.load(TransferOp(tensorAt: w, shape: [4000], origin: [0], counts: [4000], sramAddr: 0)))
-        }, "DRAM")
-        rejects({ b, w in
-            b.emit(.store(TransferOp(tensorAt: w, shape: [4], origin: [0], counts: [4], sramAddr: 0)))
-        }, "constants")
-        rejects({ b, w in
-            let t = SRAMTile(addr: 0, channels: 1, height: 1, width: 4)
-            b.emit(.act(ActOp(input: t, output: SRAMTile(addr: 8, channels: 1, height: 1, width: 4), activation: .relu)))
-        }, "overlaps")
-        rejects({ b, _ in
-            let t = SRAMTile(addr: 0, channels: 1, height: 5, width: 5)
-            b.emit(.conv(ConvOp(input: t, output: SRAMTile(addr: 400, channels: 1, height: 2, width: 3),
-                                weightAddr: 800, kernel: (3, 3))))
-        }, "output height is 2, the window gives 3")
-        rejects({ b, _ in
-            var op = ActOp(input: SRAMTile(addr: 0, channels: 1, height: 1, width: 4),
-                           output: SRAMTile(addr: 0, channels: 1, height: 1, width: 4), activation: .relu)
-            op.input.addr = -4
-            b.emit(.act(op))
-        }, "does not fit u32")
+        rejects(
+            { b, w in
+                b.emit(.load(TransferOp(tensorAt: w, shape: [4], origin: [0], counts: [4], sramAddr: sram - 8)))
+            }, "SRAM")
+        rejects(
+            { b, w in
+                b.emit(.load(TransferOp(tensorAt: w, shape: [4000], origin: [0], counts: [4000], sramAddr: 0)))
+            }, "DRAM")
+        rejects(
+            { b, w in
+                b.emit(.store(TransferOp(tensorAt: w, shape: [4], origin: [0], counts: [4], sramAddr: 0)))
+            }, "constants")
+        rejects(
+            { b, w in
+                let t = SRAMTile(addr: 0, channels: 1, height: 1, width: 4)
+                b.emit(
+                    .act(
+                        ActOp(input: t, output: SRAMTile(addr: 8, channels: 1, height: 1, width: 4), activation: .relu))
+                )
+            }, "overlaps")
+        rejects(
+            { b, _ in
+                let t = SRAMTile(addr: 0, channels: 1, height: 5, width: 5)
+                b.emit(
+                    .conv(
+                        ConvOp(
+                            input: t, output: SRAMTile(addr: 400, channels: 1, height: 2, width: 3),
+                            weightAddr: 800, kernel: (3, 3))))
+            }, "output height is 2, the window gives 3")
+        rejects(
+            { b, _ in
+                var op = ActOp(
+                    input: SRAMTile(addr: 0, channels: 1, height: 1, width: 4),
+                    output: SRAMTile(addr: 0, channels: 1, height: 1, width: 4), activation: .relu)
+                op.input.addr = -4
+                b.emit(.act(op))
+            }, "does not fit u32")
     }
 
     @Test func inputsAreChecked() throws {

@@ -22,10 +22,13 @@ import Testing
         }
         var config = AcceleratorConfig.df1
         config.sramBytes = 3 << 18
-        let program = Program(config: config, dramBytes: 4096, constants: [1, 2, 3, 4, 5],
-                              tensors: [TensorInfo(name: "x", shape: [1, 3, 2], dtype: .float32, address: 64, role: .input),
-                                        TensorInfo(name: "y", shape: [], dtype: .int64, address: 128, role: .output)],
-                              instructions: instructions, debugNames: names)
+        let program = Program(
+            config: config, dramBytes: 4096, constants: [1, 2, 3, 4, 5],
+            tensors: [
+                TensorInfo(name: "x", shape: [1, 3, 2], dtype: .float32, address: 64, role: .input),
+                TensorInfo(name: "y", shape: [], dtype: .int64, address: 128, role: .output)
+            ],
+            instructions: instructions, debugNames: names)
         let bytes = try program.encoded()
         let decoded = try Program(decoding: bytes)
         #expect(decoded == program)
@@ -70,7 +73,7 @@ import Testing
             "host.lrn@host wait=[load] signal=[vector,host] src=0 dst=0 n=0 c=0 hw=0 size=0 alpha=0.0 beta=0.0 bias=0.0",
             "host.resize@host wait=[load] signal=[vector,host] src=0 dst=0 in=[0,0,0,0] out=[0,0,0,0] scale=[0.0,0.0,0.0,0.0] coord=halfPixel nearest=roundPreferFloor",
             "host.transpose@host wait=[load] signal=[vector,host] src=0 dst=0 dims=[0,0,0,0,0,0] perm=[0,0,0,0,0,0]",
-            "host.reduce_mean@host wait=[load] signal=[vector,host] src=0 dst=0 dims=[0,0,0,0,0,0] axes=0 keepdims=0",
+            "host.reduce_mean@host wait=[load] signal=[vector,host] src=0 dst=0 dims=[0,0,0,0,0,0] axes=0 keepdims=0"
         ]
         #expect(lines == golden)
     }
@@ -101,8 +104,10 @@ import Testing
             return bytes
         }
         #expect(try Program(decoding: patched(syncAt + 3, 1)).instructions[0].engine == .matrix)
-        for (offset, value, text) in [(syncAt, 99, "unknown opcode"), (syncAt + 1, 0x40, "unknown engine"),
-                                      (syncAt + 3, 9, "not a valid Engine")] {
+        for (offset, value, text) in [
+            (syncAt, 99, "unknown opcode"), (syncAt + 1, 0x40, "unknown engine"),
+            (syncAt + 3, 9, "not a valid Engine")
+        ] {
             let error = #expect(throws: ProgramError.self) { try Program(decoding: patched(offset, UInt8(value))) }
             #expect(error?.message.contains(text) == true, "\(error?.message ?? "")")
         }

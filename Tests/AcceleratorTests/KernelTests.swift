@@ -16,7 +16,9 @@ import Testing
         Machine(sram: s.view, dram: d.view).execute(op)
         func back(_ m: Memory) -> [Float] {
             let bytes = m.read(0, count: m.words * 4)
-            return (0..<m.words).map { i in Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[4 * i + $1]) << (8 * $1) }) }
+            return (0..<m.words).map { i in
+                Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[4 * i + $1]) << (8 * $1) })
+            }
         }
         return (back(s), back(d))
     }
@@ -41,7 +43,7 @@ import Testing
     static let activations: [FusedActivation] = [
         .none, .relu, FusedActivation(.leakyRelu, alpha: 0.1), FusedActivation(.clip, alpha: -0.5, beta: 0.5),
         FusedActivation(.sigmoid), FusedActivation(.hardSigmoid, alpha: 0.2, beta: 0.5), FusedActivation(.hardSwish),
-        FusedActivation(.tanh),
+        FusedActivation(.tanh)
     ]
 
     @Test func activationValues() throws {
@@ -52,9 +54,13 @@ import Testing
             #expect(Self.close(out, x.map { Self.reference(a, $0) }), "\(a.kind)")
         }
         // A few by hand: hard-swish(1) = 1 * (1/6 + 1/2); clip; leaky relu.
-        let hs = try Self.execute(.act(ActOp(input: SRAMTile(addr: 0, channels: 1, height: 1, width: 1),
-                                             output: SRAMTile(addr: 0, channels: 1, height: 1, width: 1),
-                                             activation: FusedActivation(.hardSwish))), sram: [1]).sram
+        let hs = try Self.execute(
+            .act(
+                ActOp(
+                    input: SRAMTile(addr: 0, channels: 1, height: 1, width: 1),
+                    output: SRAMTile(addr: 0, channels: 1, height: 1, width: 1),
+                    activation: FusedActivation(.hardSwish))), sram: [1]
+        ).sram
         #expect(abs(hs[0] - 2.0 / 3.0) < 1e-6)
     }
 
@@ -70,10 +76,12 @@ import Testing
         let h = (kh - 1) * dh + r(1...5), w = (kw - 1) * dw + r(1...5)
         let ho = (h - ((kh - 1) * dh + 1)) / sh + 1, wo = (w - ((kw - 1) * dw + 1)) / sw + 1
         // A strided input tile and a strided output tile.
-        let input = SRAMTile(addr: 0, channels: cin, height: h, width: w, channelStride: h * (w + 2) + 3, rowStride: w + 2)
+        let input = SRAMTile(
+            addr: 0, channels: cin, height: h, width: w, channelStride: h * (w + 2) + 3, rowStride: w + 2)
         let inWords = cin * input.channelStride
-        let output = SRAMTile(addr: 4 * inWords, channels: cout, height: ho, width: wo,
-                              channelStride: ho * (wo + 1), rowStride: wo + 1)
+        let output = SRAMTile(
+            addr: 4 * inWords, channels: cout, height: ho, width: wo,
+            channelStride: ho * (wo + 1), rowStride: wo + 1)
         let outWords = cout * output.channelStride
         let weightAddr = 4 * (inWords + outWords), weightCount = cout * cinG * kh * kw
         let biasAddr = weightAddr + 4 * weightCount
@@ -82,9 +90,10 @@ import Testing
         let window = PadWindow(originY: r(-2...1), originX: r(-2...1), extentH: r(1...h), extentW: r(1...w))
         let accumulate = r(0...1) == 1, hasBias = r(0...1) == 1
         let activation = Self.activations[r(0...Self.activations.count - 1)]
-        let op = ConvOp(input: input, output: output, weightAddr: weightAddr, biasAddr: hasBias ? biasAddr : nil,
-                        kernel: (kh, kw), stride: (sh, sw), dilation: (dh, dw), groups: g, window: window,
-                        accumulate: accumulate, activation: activation)
+        let op = ConvOp(
+            input: input, output: output, weightAddr: weightAddr, biasAddr: hasBias ? biasAddr : nil,
+            kernel: (kh, kw), stride: (sh, sw), dilation: (dh, dw), groups: g, window: window,
+            accumulate: accumulate, activation: activation)
         #expect(Op.conv(op).engine == (cinG == 1 && g > 1 ? .vector : .matrix))
         let got = try Self.execute(.conv(op), sram: sram).sram
 
@@ -126,8 +135,9 @@ import Testing
         let window = PadWindow(originY: r(-2...0), originX: r(-2...0), extentH: r(1...h), extentW: r(1...w))
         let pads = (r(0...2), r(0...2), r(0...2), r(0...2))
         let kind: PoolKind = r(0...1) == 0 ? .max : .avg
-        let op = PoolOp(kind, input: input, output: output, kernel: (kh, kw), stride: (sh, sw), dilation: (dh, dw),
-                        window: window, countPads: pads)
+        let op = PoolOp(
+            kind, input: input, output: output, kernel: (kh, kw), stride: (sh, sw), dilation: (dh, dw),
+            window: window, countPads: pads)
         let got = try Self.execute(.pool(op), sram: sram).sram
         for ch in 0..<c {
             for y in 0..<ho {
@@ -138,7 +148,9 @@ import Testing
                         for kx in 0..<kw {
                             let (iy, ix) = (y * sh + ky * dh, x * sw + kx * dw)
                             let (ty, tx) = (window.originY + iy, window.originX + ix)
-                            if ty >= -pads.0 && ty < window.extentH + pads.2 && tx >= -pads.1 && tx < window.extentW + pads.3 {
+                            if ty >= -pads.0 && ty < window.extentH + pads.2 && tx >= -pads.1
+                                && tx < window.extentW + pads.3
+                            {
                                 counted += 1
                             }
                             if ty >= 0 && ty < window.extentH && tx >= 0 && tx < window.extentW {
@@ -146,7 +158,8 @@ import Testing
                             }
                         }
                     }
-                    let v: Float = kind == .max ? (values.max() ?? 0) : (counted == 0 ? 0 : values.reduce(0, +) / Float(counted))
+                    let v: Float =
+                        kind == .max ? (values.max() ?? 0) : (counted == 0 ? 0 : values.reduce(0, +) / Float(counted))
                     sram[input.elements + (ch * ho + y) * wo + x] = v
                 }
             }
@@ -163,17 +176,25 @@ import Testing
         let input = SRAMTile(addr: 0, channels: 1, height: 5, width: 5)
         let output = SRAMTile(addr: 100, channels: 1, height: 3, width: 3)
         let window = PadWindow(originY: -1, originX: -1, extentH: 3, extentW: 3)
-        let exclude = try Self.execute(.pool(PoolOp(.avg, input: input, output: output, kernel: (3, 3), window: window)),
-                                       sram: sram).sram
+        let exclude = try Self.execute(
+            .pool(PoolOp(.avg, input: input, output: output, kernel: (3, 3), window: window)),
+            sram: sram
+        ).sram
         #expect(Array(exclude[25...]) == [Float](repeating: 1, count: 9))
-        let include = try Self.execute(.pool(PoolOp(.avg, input: input, output: output, kernel: (3, 3), window: window,
-                                                    countPads: (1, 1, 1, 1))), sram: sram).sram
+        let include = try Self.execute(
+            .pool(
+                PoolOp(
+                    .avg, input: input, output: output, kernel: (3, 3), window: window,
+                    countPads: (1, 1, 1, 1))), sram: sram
+        ).sram
         #expect(Self.close(Array(include[25...]), [4, 6, 4, 6, 9, 6, 4, 6, 4].map { $0 / 9 }))
         // Max pool ignores padding even when it holds large values.
         var garbage = sram
         garbage[0] = 100
-        let maxPool = try Self.execute(.pool(PoolOp(.max, input: input, output: output, kernel: (3, 3), window: window)),
-                                       sram: garbage).sram
+        let maxPool = try Self.execute(
+            .pool(PoolOp(.max, input: input, output: output, kernel: (3, 3), window: window)),
+            sram: garbage
+        ).sram
         #expect(Array(maxPool[25...]) == [Float](repeating: 1, count: 9))
     }
 
@@ -182,14 +203,18 @@ import Testing
         let b: [Float] = [0.5, 2, -1, 1, 3, 3, -3, 0]
         let bc: [Float] = [10, -10]
         let sram = a + b + bc + [Float](repeating: 0, count: 8)
-        let ta = SRAMTile(addr: 0, channels: 2, height: 2, width: 2), tb = SRAMTile(addr: 32, channels: 2, height: 2, width: 2)
-        let tc = SRAMTile(addr: 64, channels: 2, height: 1, width: 1), to = SRAMTile(addr: 72, channels: 2, height: 2, width: 2)
+        let ta = SRAMTile(addr: 0, channels: 2, height: 2, width: 2),
+            tb = SRAMTile(addr: 32, channels: 2, height: 2, width: 2)
+        let tc = SRAMTile(addr: 64, channels: 2, height: 1, width: 1),
+            to = SRAMTile(addr: 72, channels: 2, height: 2, width: 2)
         let ops: [(EltwiseKind, (Float, Float) -> Float)] = [(.add, +), (.sub, -), (.mul, *), (.max, { max($0, $1) })]
         for (kind, f) in ops {
             let full = try Self.execute(.eltwise(EltwiseOp(kind, a: ta, b: tb, output: to)), sram: sram).sram
             #expect(Array(full[18...]) == zip(a, b).map(f))
-            let bcast = try Self.execute(.eltwise(EltwiseOp(kind, a: ta, b: tc, output: to, broadcast: .channel, activation: .relu)),
-                                         sram: sram).sram
+            let bcast = try Self.execute(
+                .eltwise(EltwiseOp(kind, a: ta, b: tc, output: to, broadcast: .channel, activation: .relu)),
+                sram: sram
+            ).sram
             #expect(Array(bcast[18...]) == a.enumerated().map { max(0, f($1, bc[$0 / 4])) })
             // In place on a.
             let inPlace = try Self.execute(.eltwise(EltwiseOp(kind, a: ta, b: tb, output: ta)), sram: sram).sram
@@ -210,7 +235,8 @@ import Testing
 
         // COPY a 2x3 block out of a 3x4 matrix, transposed by strides.
         let m: [Float] = (0..<12).map(Float.init)
-        let copy = CopyOp(counts: [1, 1, 2, 3], srcAddr: 4 * 5, srcStrides: [0, 0, 4, 1], dstAddr: 48, dstStrides: [0, 0, 1, 2])
+        let copy = CopyOp(
+            counts: [1, 1, 2, 3], srcAddr: 4 * 5, srcStrides: [0, 0, 4, 1], dstAddr: 48, dstStrides: [0, 0, 1, 2])
         let copied = try Self.execute(.copy(copy), sram: m + [Float](repeating: 0, count: 6)).sram
         #expect(Array(copied[12...]) == [5, 9, 6, 10, 7, 11])
     }
@@ -219,8 +245,9 @@ import Testing
         var rng = SeededRandom(seed: UInt64(m * 1000 + n * 10 + k))
         let ars = k + 3
         let sram = (0..<(m * ars + n * k + n + m * n)).map { _ in Float.random(in: -1...1, using: &rng) }
-        var op = MatMulOp(m: m, n: n, k: k, aAddr: 0, weightAddr: 4 * m * ars, biasAddr: 4 * (m * ars + n * k),
-                          outAddr: 4 * (m * ars + n * k + n), activation: FusedActivation(.tanh))
+        var op = MatMulOp(
+            m: m, n: n, k: k, aAddr: 0, weightAddr: 4 * m * ars, biasAddr: 4 * (m * ars + n * k),
+            outAddr: 4 * (m * ars + n * k + n), activation: FusedActivation(.tanh))
         op.aRowStride = ars
         let got = try Self.execute(.matmul(op), sram: sram).sram
         var expected = sram
@@ -239,10 +266,13 @@ import Testing
         let dram: [Float] = [1, 2, 3, 4, 5, 6] + [Float](repeating: 0, count: 6)
         let load = TransferOp(tensorAt: 0, shape: [2, 3], origin: [-1, -1], counts: [4, 5], sramAddr: 0)
         let loaded = try Self.execute(.load(load), sram: [Float](repeating: 9, count: 20), dram: dram).sram
-        #expect(loaded == [0, 0, 0, 0, 0,
-                           0, 1, 2, 3, 0,
-                           0, 4, 5, 6, 0,
-                           0, 0, 0, 0, 0])
+        #expect(
+            loaded == [
+                0, 0, 0, 0, 0,
+                0, 1, 2, 3, 0,
+                0, 4, 5, 6, 0,
+                0, 0, 0, 0, 0
+            ])
         // Store the middle 2x3 of that SRAM box to DRAM at 24 (a 2x3 tensor).
         var store = TransferOp(tensorAt: 24, shape: [2, 3], origin: [0, 0], counts: [2, 3], sramAddr: 24)
         store.sramStrides = [0, 0, 5, 1]
@@ -252,8 +282,10 @@ import Testing
 
     @Test func hostSoftmaxAndLRN() throws {
         let x: [Float] = [1, 2, 3, 4, 0.5, -1]  // [outer 1][axis 3][inner 2]
-        let soft = try Self.execute(.hostSoftmax(HostSoftmaxOp(src: 0, dst: 24, outer: 1, axis: 3, inner: 2)),
-                                    sram: [0], dram: x + [Float](repeating: 0, count: 6)).dram
+        let soft = try Self.execute(
+            .hostSoftmax(HostSoftmaxOp(src: 0, dst: 24, outer: 1, axis: 3, inner: 2)),
+            sram: [0], dram: x + [Float](repeating: 0, count: 6)
+        ).dram
         for i in 0..<2 {
             let column = [x[i], x[2 + i], x[4 + i]]
             let e = column.map { exp($0) }
@@ -275,19 +307,26 @@ import Testing
 
     /// ONNX's resize_upsample_scales_nearest and resize_downsample_scales_nearest cases.
     @Test func hostResizeMatchesONNXExamples() throws {
-        let up = HostResizeOp(src: 0, dst: 16, inDims: [1, 1, 2, 2], outDims: [1, 1, 4, 6], scales: [1, 1, 2, 3],
-                              coordinateMode: .halfPixel, nearestMode: .roundPreferFloor)
-        let upOut = try Self.execute(.hostResize(up), sram: [0], dram: [1, 2, 3, 4] + [Float](repeating: 0, count: 24)).dram
+        let up = HostResizeOp(
+            src: 0, dst: 16, inDims: [1, 1, 2, 2], outDims: [1, 1, 4, 6], scales: [1, 1, 2, 3],
+            coordinateMode: .halfPixel, nearestMode: .roundPreferFloor)
+        let upOut = try Self.execute(.hostResize(up), sram: [0], dram: [1, 2, 3, 4] + [Float](repeating: 0, count: 24))
+            .dram
         #expect(Array(upOut[4...]) == [1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4])
-        let down = HostResizeOp(src: 0, dst: 32, inDims: [1, 1, 2, 4], outDims: [1, 1, 1, 2], scales: [1, 1, 0.6, 0.6],
-                                coordinateMode: .halfPixel, nearestMode: .roundPreferFloor)
+        let down = HostResizeOp(
+            src: 0, dst: 32, inDims: [1, 1, 2, 4], outDims: [1, 1, 1, 2], scales: [1, 1, 0.6, 0.6],
+            coordinateMode: .halfPixel, nearestMode: .roundPreferFloor)
         let downOut = try Self.execute(.hostResize(down), sram: [0], dram: (1...8).map(Float.init) + [0, 0]).dram
         #expect(Array(downOut[8...]) == [1, 3])
         // align_corners and asymmetric/floor, by hand: in 3 -> out 5.
-        #expect((0..<5).map { Machine.nearestIndex($0, scale: 5.0 / 3, inLength: 3, outLength: 5, .alignCorners, .roundPreferCeil) }
-            == [0, 1, 1, 2, 2])
-        #expect((0..<5).map { Machine.nearestIndex($0, scale: 5.0 / 3, inLength: 3, outLength: 5, .asymmetric, .floor) }
-            == [0, 0, 1, 1, 2])
+        #expect(
+            (0..<5).map {
+                Machine.nearestIndex($0, scale: 5.0 / 3, inLength: 3, outLength: 5, .alignCorners, .roundPreferCeil)
+            }
+                == [0, 1, 1, 2, 2])
+        #expect(
+            (0..<5).map { Machine.nearestIndex($0, scale: 5.0 / 3, inLength: 3, outLength: 5, .asymmetric, .floor) }
+                == [0, 0, 1, 1, 2])
     }
 
     @Test func hostTransposeAndReduceMean() throws {
@@ -300,7 +339,8 @@ import Testing
         let m = HostReduceMeanOp(src: 0, dst: 96, dims: [1, 1, 1, 2, 3, 4], axesMask: 1 << 4 | 1 << 5, keepDims: true)
         let mean = try Self.execute(.hostReduceMean(m), sram: [0], dram: x + [0, 0]).dram
         #expect(Array(mean[24...]) == [5.5, 17.5])
-        let copy = CopyOp(counts: [1, 1, 2, 2], srcAddr: 4, srcStrides: [0, 0, 4, 1], dstAddr: 96, dstStrides: [0, 0, 2, 1])
+        let copy = CopyOp(
+            counts: [1, 1, 2, 2], srcAddr: 4, srcStrides: [0, 0, 4, 1], dstAddr: 96, dstStrides: [0, 0, 2, 1])
         let copied = try Self.execute(.hostCopy(copy), sram: [0], dram: x + [0, 0, 0, 0]).dram
         #expect(Array(copied[24...]) == [1, 2, 5, 6])
     }

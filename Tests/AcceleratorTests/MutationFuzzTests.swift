@@ -23,7 +23,10 @@ import Testing
         case 1:  // insert or delete a few bytes
             let at = Int.random(in: 0..<bytes.count, using: &rng)
             if Bool.random(using: &rng) {
-                bytes.insert(contentsOf: (0..<Int.random(in: 1...8, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }, at: at)
+                bytes.insert(
+                    contentsOf: (0..<Int.random(in: 1...8, using: &rng)).map { _ in
+                        UInt8.random(in: 0...255, using: &rng)
+                    }, at: at)
             } else {
                 bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...8, using: &rng)))
             }
@@ -41,15 +44,20 @@ import Testing
     }
 
     @Test func mutatedProgramsAreRejectedOrRunInBounds() throws {
-        let seeds = [everyOpcodeProgram(), HandBuiltProgramTests.conv3x3Program(), HandBuiltProgramTests.doubleBufferedProgram()]
+        let seeds = [
+            everyOpcodeProgram(), HandBuiltProgramTests.conv3x3Program(), HandBuiltProgramTests.doubleBufferedProgram()
+        ]
         var rng = SeededRandom(seed: 2024)
         var (rejectedByDecoder, rejectedByValidator, ran) = (0, 0, 0)
         let options = ExecutionOptions(maxWork: 200_000)
         for (s, seed) in seeds.enumerated() {
             let original = try seed.encoded()
-            let inputs: [String: Tensor] = s == 0 ? Self.inputs
-                : s == 1 ? ["x": Tensor(shape: [1, 1, 4, 4], floats: floats(1...16))]
-                : ["x": Tensor(shape: [2, 512], floats: (0..<1024).map(Float.init))]
+            let inputs: [String: Tensor] =
+                s == 0
+                ? Self.inputs
+                : s == 1
+                    ? ["x": Tensor(shape: [1, 1, 4, 4], floats: floats(1...16))]
+                    : ["x": Tensor(shape: [2, 512], floats: (0..<1024).map(Float.init))]
             for _ in 0..<1500 {
                 let bytes = Self.mutate(original, &rng)
                 let program: Program
@@ -59,8 +67,13 @@ import Testing
                 }
                 do {
                     // Inputs whose table entry was mutated are simply dropped.
-                    let usable = inputs.filter { kv in program.inputs.contains { $0.name == kv.key && $0.shape == kv.value.shape && $0.dtype == .float32 } }
-                    let timing = try Executor.run(program, inputs: usable, options: ExecutionOptions(timingOnly: true, maxWork: options.maxWork))
+                    let usable = inputs.filter { kv in
+                        program.inputs.contains {
+                            $0.name == kv.key && $0.shape == kv.value.shape && $0.dtype == .float32
+                        }
+                    }
+                    let timing = try Executor.run(
+                        program, inputs: usable, options: ExecutionOptions(timingOnly: true, maxWork: options.maxWork))
                     if usable.count == program.inputs.count {
                         let full = try Executor.run(program, inputs: usable, options: options)
                         #expect(full.stats == timing.stats)

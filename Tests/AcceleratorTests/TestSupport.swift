@@ -17,7 +17,9 @@ struct RandomFields: FieldCoder {
             values.append(v)
         }
     }
-    mutating func float(_ name: String, _ value: inout Float) throws { value = Float.random(in: -1000...1000, using: &rng) }
+    mutating func float(_ name: String, _ value: inout Float) throws {
+        value = Float.random(in: -1000...1000, using: &rng)
+    }
     mutating func floats(_ name: String, _ values: inout [Float], count: Int) throws {
         values = (0..<count).map { _ in Float.random(in: -1000...1000, using: &rng) }
     }
@@ -36,7 +38,8 @@ func floats(_ range: ClosedRange<Int>) -> [Float] { range.map(Float.init) }
 
 /// Runs a program fully and timing-only; returns the outputs and both stats.
 func runProgram(_ program: Program, _ inputs: [String: Tensor]) throws
-    -> (outputs: [String: [Float]], stats: ExecutionStats, timingOnly: ExecutionStats, schedule: [InstructionTiming]) {
+    -> (outputs: [String: [Float]], stats: ExecutionStats, timingOnly: ExecutionStats, schedule: [InstructionTiming])
+{
     let full = try Executor.run(program, inputs: inputs)
     let timing = try Executor.run(program, inputs: inputs, options: ExecutionOptions(timingOnly: true))
     return (full.outputs.mapValues(\.floats), full.stats, timing.stats, full.schedule)
@@ -63,38 +66,66 @@ func everyOpcodeProgram() -> Program {
     b.emit(.load(TransferOp(tensorAt: convB, shape: [2], origin: [0], counts: [2], sramAddr: sB)), nodes: ["conv"])
     b.emit(.load(TransferOp(tensorAt: fcW, shape: [24], origin: [0], counts: [24], sramAddr: sMW)), nodes: ["fc"])
     b.emit(.load(TransferOp(tensorAt: fcB, shape: [3], origin: [0], counts: [3], sramAddr: sMB)), nodes: ["fc"])
-    b.emit(.load(TransferOp(tensorAt: x, shape: [1, 2, 4, 4], origin: [0, 0, -1, -1], counts: [1, 2, 6, 6], sramAddr: sX)),
-           signal: [.matrix, .vector], nodes: ["conv"])
+    b.emit(
+        .load(TransferOp(tensorAt: x, shape: [1, 2, 4, 4], origin: [0, 0, -1, -1], counts: [1, 2, 6, 6], sramAddr: sX)),
+        signal: [.matrix, .vector], nodes: ["conv"])
     let y = SRAMTile(addr: sY, channels: 2, height: 4, width: 4)
-    b.emit(.conv(ConvOp(input: SRAMTile(addr: sX, channels: 2, height: 6, width: 6), output: y, weightAddr: sW,
-                        biasAddr: sB, kernel: (3, 3), activation: FusedActivation(.leakyRelu, alpha: 0.1))),
-           wait: .load, signal: .vector, nodes: ["conv", "leaky"])
+    b.emit(
+        .conv(
+            ConvOp(
+                input: SRAMTile(addr: sX, channels: 2, height: 6, width: 6), output: y, weightAddr: sW,
+                biasAddr: sB, kernel: (3, 3), activation: FusedActivation(.leakyRelu, alpha: 0.1))),
+        wait: .load, signal: .vector, nodes: ["conv", "leaky"])
     let p = SRAMTile(addr: sP, channels: 2, height: 2, width: 2)
-    b.emit(.pool(PoolOp(.max, input: y, output: p, kernel: (2, 2), stride: (2, 2))), wait: [.load, .matrix], nodes: ["pool"])
+    b.emit(
+        .pool(PoolOp(.max, input: y, output: p, kernel: (2, 2), stride: (2, 2))), wait: [.load, .matrix],
+        nodes: ["pool"])
     let e = SRAMTile(addr: sE, channels: 2, height: 2, width: 2)
-    b.emit(.eltwise(EltwiseOp(.add, a: p, b: SRAMTile(addr: sB, channels: 2, height: 1, width: 1), output: e,
-                              broadcast: .channel, activation: .relu)), nodes: ["add"])
+    b.emit(
+        .eltwise(
+            EltwiseOp(
+                .add, a: p, b: SRAMTile(addr: sB, channels: 2, height: 1, width: 1), output: e,
+                broadcast: .channel, activation: .relu)), nodes: ["add"])
     b.emit(.act(ActOp(input: e, output: e, activation: FusedActivation(.sigmoid))), nodes: ["sigmoid"])
     let c = SRAMTile(addr: sC, channels: 2, height: 2, width: 2)
-    b.emit(.copy(CopyOp(counts: [1, 2, 2, 2], srcAddr: sE, srcStrides: [0, 4, 2, 1], dstAddr: sC, dstStrides: [0, 4, 2, 1])),
-           nodes: ["concat"])
-    b.emit(.conv(ConvOp(input: c, output: SRAMTile(addr: sD, channels: 2, height: 2, width: 2), weightAddr: sW,
-                        kernel: (1, 1), groups: 2)), signal: .matrix, nodes: ["dwconv"])
-    b.emit(.matmul(MatMulOp(m: 1, n: 3, k: 8, aAddr: sD, weightAddr: sMW, biasAddr: sMB, outAddr: sM)),
-           wait: .vector, signal: .store, nodes: ["fc"])
-    b.emit(.store(TransferOp(tensorAt: fc, shape: [3], origin: [0], counts: [3], sramAddr: sM)),
-           wait: .matrix, signal: .host, nodes: ["fc"])
-    b.emit(.hostSoftmax(HostSoftmaxOp(src: fc, dst: prob, outer: 1, axis: 3, inner: 1)), wait: .store, nodes: ["softmax"])
-    b.emit(.hostCopy(CopyOp(counts: [1, 1, 1, 32], srcAddr: x, srcStrides: [0, 0, 0, 1], dstAddr: xcopy,
-                            dstStrides: [0, 0, 0, 1])), nodes: ["identity"])
-    b.emit(.hostLRN(HostLRNOp(src: x, dst: lrn, n: 1, c: 2, spatial: 16, size: 3, alpha: 1e-4, beta: 0.75, bias: 1)),
-           nodes: ["lrn"])
-    b.emit(.hostResize(HostResizeOp(src: x, dst: up, inDims: [1, 2, 4, 4], outDims: [1, 2, 8, 8], scales: [1, 1, 2, 2],
-                                    coordinateMode: .asymmetric, nearestMode: .floor)), nodes: ["resize"])
-    b.emit(.hostTranspose(HostTransposeOp(src: x, dst: xt, dims: [1, 1, 1, 2, 4, 4], perm: [0, 1, 2, 4, 5, 3])),
-           nodes: ["transpose"])
-    b.emit(.hostReduceMean(HostReduceMeanOp(src: x, dst: mean, dims: [1, 1, 1, 2, 4, 4], axesMask: 0b110000,
-                                            keepDims: true)), nodes: ["mean"])
+    b.emit(
+        .copy(
+            CopyOp(counts: [1, 2, 2, 2], srcAddr: sE, srcStrides: [0, 4, 2, 1], dstAddr: sC, dstStrides: [0, 4, 2, 1])),
+        nodes: ["concat"])
+    b.emit(
+        .conv(
+            ConvOp(
+                input: c, output: SRAMTile(addr: sD, channels: 2, height: 2, width: 2), weightAddr: sW,
+                kernel: (1, 1), groups: 2)), signal: .matrix, nodes: ["dwconv"])
+    b.emit(
+        .matmul(MatMulOp(m: 1, n: 3, k: 8, aAddr: sD, weightAddr: sMW, biasAddr: sMB, outAddr: sM)),
+        wait: .vector, signal: .store, nodes: ["fc"])
+    b.emit(
+        .store(TransferOp(tensorAt: fc, shape: [3], origin: [0], counts: [3], sramAddr: sM)),
+        wait: .matrix, signal: .host, nodes: ["fc"])
+    b.emit(
+        .hostSoftmax(HostSoftmaxOp(src: fc, dst: prob, outer: 1, axis: 3, inner: 1)), wait: .store, nodes: ["softmax"])
+    b.emit(
+        .hostCopy(
+            CopyOp(
+                counts: [1, 1, 1, 32], srcAddr: x, srcStrides: [0, 0, 0, 1], dstAddr: xcopy,
+                dstStrides: [0, 0, 0, 1])), nodes: ["identity"])
+    b.emit(
+        .hostLRN(HostLRNOp(src: x, dst: lrn, n: 1, c: 2, spatial: 16, size: 3, alpha: 1e-4, beta: 0.75, bias: 1)),
+        nodes: ["lrn"])
+    b.emit(
+        .hostResize(
+            HostResizeOp(
+                src: x, dst: up, inDims: [1, 2, 4, 4], outDims: [1, 2, 8, 8], scales: [1, 1, 2, 2],
+                coordinateMode: .asymmetric, nearestMode: .floor)), nodes: ["resize"])
+    b.emit(
+        .hostTranspose(HostTransposeOp(src: x, dst: xt, dims: [1, 1, 1, 2, 4, 4], perm: [0, 1, 2, 4, 5, 3])),
+        nodes: ["transpose"])
+    b.emit(
+        .hostReduceMean(
+            HostReduceMeanOp(
+                src: x, dst: mean, dims: [1, 1, 1, 2, 4, 4], axesMask: 0b110000,
+                keepDims: true)), nodes: ["mean"])
     b.emit(.sync(SyncOp(on: .load)))
     return b.build()
 }

@@ -14,7 +14,8 @@ import Testing
 /// predicted DRAM byte count.
 @Suite("Codegen end to end")
 struct CodegenEndToEndTests {
-    static func compile(_ graph: Graph, config: AcceleratorConfig = .df1) throws -> (canonical: Graph, program: Program) {
+    static func compile(_ graph: Graph, config: AcceleratorConfig = .df1) throws -> (canonical: Graph, program: Program)
+    {
         var canonical = graph
         try PassManager().run(&canonical, options: CompileOptions())
         let (program, _) = try Codegen.compile(canonical, options: Codegen.Options(config: config))
@@ -40,10 +41,12 @@ struct CodegenEndToEndTests {
         return try Executor.run(program, inputs: arrays)
     }
 
-    @Test("fixtures verify against the interpreter, at every SRAM preset", arguments: [
-        "tiny_cnn", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
-        "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data",
-    ])
+    @Test(
+        "fixtures verify against the interpreter, at every SRAM preset",
+        arguments: [
+            "tiny_cnn", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
+            "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data"
+        ])
     func fixtures(name: String) throws {
         let reference = try ImportFixtures.compile(ImportFixtures.path("\(name).onnx"))
         for config in ["df1", "df1-small", "df1-large"].compactMap(AcceleratorConfig.preset(named:)) {
@@ -87,7 +90,9 @@ struct CodegenEndToEndTests {
                 let frozen = graph.shapeDefiningInputs + graph.parameterInputs
                 try graph.freeze(sets[0].inputs.filter { frozen.contains($0.key) })
                 var bindings: [String: [Int]] = [:]
-                for input in graph.inputs where graph.values[input]?.type == nil { bindings[input] = sets[0].inputs[input]?.shape }
+                for input in graph.inputs where graph.values[input]?.type == nil {
+                    bindings[input] = sets[0].inputs[input]?.shape
+                }
                 try PassManager(passes: [InferShapes()]).run(&graph, options: CompileOptions(inputShapes: bindings))
                 let program: Program
                 do {
@@ -100,11 +105,17 @@ struct CodegenEndToEndTests {
                 let result = try Self.run(program, inputs)
                 var ok = Self.predictedBytes(program) == result.stats.dramReadBytes + result.stats.dramWriteBytes
                 if !ok { failed.append("\(entry.key): predicted bytes differ from executed") }
-                let tolerance = skips.looserTolerances[entry.key] ?? (entry.tolerance.rtol ?? 1e-4, entry.tolerance.atol ?? 1e-5)
+                let tolerance =
+                    skips.looserTolerances[entry.key] ?? (entry.tolerance.rtol ?? 1e-4, entry.tolerance.atol ?? 1e-5)
                 for (name, expected) in sets[0].outputs {
-                    guard let got = result.outputs[name] else { ok = false; failed.append("\(entry.key): no output \(name)"); continue }
+                    guard let got = result.outputs[name] else {
+                        ok = false; failed.append("\(entry.key): no output \(name)"); continue
+                    }
                     let comparison = TensorComparison(got, expected, rtol: tolerance.0, atol: tolerance.1)
-                    let good = entry.tolerance.rel_l2.map { comparison.shapeMismatch == nil && comparison.relativeL2 <= max($0, 1e-4) } ?? comparison.passes
+                    let good =
+                        entry.tolerance.rel_l2.map {
+                            comparison.shapeMismatch == nil && comparison.relativeL2 <= max($0, 1e-4)
+                        } ?? comparison.passes
                     if !good { ok = false; failed.append("\(entry.key) output \(name): \(comparison)") }
                 }
                 if ok { passed += 1 }
@@ -112,7 +123,9 @@ struct CodegenEndToEndTests {
                 failed.append("\(entry.key): \(error)")
             }
         }
-        print("codegen conformance: \(passed) passed, \(failed.count) failed, \(unlowerable.count) not lowerable, \(unsupported) with unsupported ops")
+        print(
+            "codegen conformance: \(passed) passed, \(failed.count) failed, \(unlowerable.count) not lowerable, \(unsupported) with unsupported ops"
+        )
         print("not lowerable to the accelerator:\n" + unlowerable.map { "  " + $0 }.joined(separator: "\n"))
         #expect(failed.isEmpty, "\(failed.count) failures:\n\(failed.joined(separator: "\n"))")
         #expect(passed >= 270, "fewer ONNX test models run on the accelerator than before")

@@ -21,29 +21,41 @@ struct FusionTests {
         mutating func weight(_ shape: [Int], scale: Float = 0.3) -> String {
             count += 1
             let name = "w\(count)"
-            initializers[name] = Tensor(shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in random.normal() * scale })
+            initializers[name] = Tensor(
+                shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in random.normal() * scale })
             return name
         }
 
-        mutating func node(_ kind: OpKind, _ inputs: [String], _ attributes: [String: Attribute] = [:], activation: Activation? = nil) -> String {
+        mutating func node(
+            _ kind: OpKind, _ inputs: [String], _ attributes: [String: Attribute] = [:], activation: Activation? = nil
+        ) -> String {
             count += 1
             let output = "v\(count)"
-            nodes.append(Node(name: "\(kind.rawValue.lowercased())\(count)", kind: kind, inputs: inputs, outputs: [output],
-                              attributes: attributes, activation: activation))
+            nodes.append(
+                Node(
+                    name: "\(kind.rawValue.lowercased())\(count)", kind: kind, inputs: inputs, outputs: [output],
+                    attributes: attributes, activation: activation))
             return output
         }
 
-        mutating func conv(_ x: String, cin: Int, cout: Int, k: Int, stride: Int = 1, pad: Int = 0, dilation: Int = 1,
-                           group: Int = 1, relu: Bool = true) -> String {
+        mutating func conv(
+            _ x: String, cin: Int, cout: Int, k: Int, stride: Int = 1, pad: Int = 0, dilation: Int = 1,
+            group: Int = 1, relu: Bool = true
+        ) -> String {
             let w = weight([cout, cin / group, k, k]), b = weight([cout], scale: 0.1)
-            return node(.conv, [x, w, b], ["kernel_shape": .ints([k, k]), "strides": .ints([stride, stride]),
-                                           "pads": .ints([pad, pad, pad, pad]), "dilations": .ints([dilation, dilation]),
-                                           "group": .int(group)], activation: relu ? .relu : nil)
+            return node(
+                .conv, [x, w, b],
+                [
+                    "kernel_shape": .ints([k, k]), "strides": .ints([stride, stride]),
+                    "pads": .ints([pad, pad, pad, pad]), "dilations": .ints([dilation, dilation]),
+                    "group": .int(group)
+                ], activation: relu ? .relu : nil)
         }
 
         func graph(input: [Int], output: String) throws -> Graph {
-            var g = Graph(name: "fusion", opsetVersion: 13, inputs: ["x"], outputs: [output], nodes: nodes,
-                          initializers: initializers, values: ["x": ValueInfo(TensorType(dtype: .float32, shape: input))])
+            var g = Graph(
+                name: "fusion", opsetVersion: 13, inputs: ["x"], outputs: [output], nodes: nodes,
+                initializers: initializers, values: ["x": ValueInfo(TensorType(dtype: .float32, shape: input))])
             try ShapeInference.run(&g, evaluate: InferShapes.evaluate)
             return g
         }
@@ -79,10 +91,15 @@ struct FusionTests {
     func paddedPooling() throws {
         var b = Builder()
         var x = b.conv("x", cin: 4, cout: 8, k: 3, pad: 1)
-        x = b.node(.maxPool, [x], ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])])
+        x = b.node(
+            .maxPool, [x], ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])])
         x = b.conv(x, cin: 8, cout: 8, k: 1)
-        x = b.node(.averagePool, [x], ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "ceil_mode": .int(1),
-                                       "pads": .ints([1, 1, 0, 0]), "count_include_pad": .int(0)])
+        x = b.node(
+            .averagePool, [x],
+            [
+                "kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "ceil_mode": .int(1),
+                "pads": .ints([1, 1, 0, 0]), "count_include_pad": .int(0)
+            ])
         x = b.conv(x, cin: 8, cout: 4, k: 3, pad: 1)
         try Self.check(try b.graph(input: [1, 4, 41, 35], output: x), sram: 24 << 10)
     }
@@ -103,7 +120,8 @@ struct FusionTests {
         let x = b.conv("x", cin: 4, cout: 8, k: 1)
         let a = b.conv(x, cin: 8, cout: 4, k: 1)
         let c = b.conv(x, cin: 8, cout: 4, k: 5, pad: 2)
-        let p = b.node(.maxPool, [x], ["kernel_shape": .ints([3, 3]), "strides": .ints([1, 1]), "pads": .ints([1, 1, 1, 1])])
+        let p = b.node(
+            .maxPool, [x], ["kernel_shape": .ints([3, 3]), "strides": .ints([1, 1]), "pads": .ints([1, 1, 1, 1])])
         let d = b.conv(p, cin: 8, cout: 4, k: 1)
         let cat = b.node(.concat, [a, c, d], ["axis": .int(1)])
         let out = b.conv(cat, cin: 12, cout: 8, k: 3, pad: 1)
@@ -127,7 +145,8 @@ struct FusionTests {
         var b = Builder()
         let x = b.conv("x", cin: 4, cout: 8, k: 3, pad: 1)
         var y = b.conv(x, cin: 8, cout: 8, k: 3, stride: 2, pad: 1)
-        y = b.node(.maxPool, [y], ["kernel_shape": .ints([3, 3]), "strides": .ints([1, 1]), "pads": .ints([1, 1, 1, 1])])
+        y = b.node(
+            .maxPool, [y], ["kernel_shape": .ints([3, 3]), "strides": .ints([1, 1]), "pads": .ints([1, 1, 1, 1])])
         y = b.conv(y, cin: 8, cout: 8, k: 3, pad: 2, dilation: 2)
         let graph = try b.graph(input: [1, 4, 31, 23], output: y)
         let context = try PlanningContext(graph: graph, config: .df1)
@@ -140,7 +159,8 @@ struct FusionTests {
                 #expect(difference.passed, "\(halo): \(difference.description)")
             }
             let stats = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
-            #expect(stats.dramReadBytes + stats.dramWriteBytes == group.dramBytes, "the plan predicts the bytes exactly")
+            #expect(
+                stats.dramReadBytes + stats.dramWriteBytes == group.dramBytes, "the plan predicts the bytes exactly")
             bytes[halo] = stats.dramReadBytes + stats.dramWriteBytes
         }
         #expect(bytes[.cache]! < bytes[.recompute]!)

@@ -54,7 +54,9 @@ struct ScheduleTests {
         #expect(plans.allSatisfy { $0.tailStart == 3 && $0.sramBytes <= config.sramBytes })
         for plan in plans {
             let counted = try Self.runAndCount(graph, .wholeMap(plan), config: config)
-            #expect(counted == plan.dramBytes, "\(plan.tileDescription(graph: graph)): predicted \(plan.dramBytes), executed \(counted)")
+            #expect(
+                counted == plan.dramBytes,
+                "\(plan.tileDescription(graph: graph)): predicted \(plan.dramBytes), executed \(counted)")
         }
     }
 
@@ -87,7 +89,8 @@ struct ScheduleTests {
         #expect(plan.dramBytes == costs.reduce(0) { $0 + $1.dramReadBytes + $1.dramWriteBytes })
     }
 
-    @Test("single-buffered band plans compute the same and need less SRAM", arguments: [BandPlan.Halo.recompute, .cache])
+    @Test(
+        "single-buffered band plans compute the same and need less SRAM", arguments: [BandPlan.Halo.recompute, .cache])
     func singleBuffered(halo: BandPlan.Halo) throws {
         var b = Builder()
         let x = b.conv("x", cin: 4, cout: 8, k: 3, pad: 1)
@@ -109,7 +112,9 @@ struct ScheduleTests {
     /// 5% over all groups of the network, and within 10% for each group (the
     /// model schedules a group alone; in the program its first weight loads
     /// may overlap the group before it).
-    static func checkCostModel(_ graph: Graph, config: AcceleratorConfig, name: String) throws -> (groups: Int, worst: Double) {
+    static func checkCostModel(_ graph: Graph, config: AcceleratorConfig, name: String) throws -> (
+        groups: Int, worst: Double
+    ) {
         let compilation = try Codegen.schedule(graph, options: Codegen.Options(config: config))
         let program = compilation.program
         let constants = program.constants.count
@@ -130,7 +135,9 @@ struct ScheduleTests {
             #expect(bytes == group.predictedDRAMBytes, "\(name) \(layer.node): bytes")
             let added = end - reached
             let error = abs(Double(group.predictedCycles) / Double(max(1, added)) - 1)
-            #expect(error <= 0.10, "\(name) \(layer.node): \(group.predictedCycles) predicted cycles, \(added) in the program")
+            #expect(
+                error <= 0.10,
+                "\(name) \(layer.node): \(group.predictedCycles) predicted cycles, \(added) in the program")
             worst = max(worst, error)
             predictedTotal += group.predictedCycles
             addedTotal += added
@@ -141,20 +148,24 @@ struct ScheduleTests {
         return (count, worst)
     }
 
-    @Test("cost model on real networks: bytes exact; cycles within 5% of the executor over the groups, 10% per group",
-          arguments: ["resnet50", "inception_v1", "squeezenet"])
+    @Test(
+        "cost model on real networks: bytes exact; cycles within 5% of the executor over the groups, 10% per group",
+        arguments: ["resnet50", "inception_v1", "squeezenet"])
     func costModel(network: String) throws {
         let file = TestPaths.conformance.appendingPathComponent("light/\(network)/model.onnx")
         var graph = try ONNXImporter.load(path: file.path)
         try PassManager().run(&graph, options: CompileOptions())
         let (groups, worst) = try Self.checkCostModel(graph, config: .df1, name: network)
         #expect(groups >= 5, "\(network): only \(groups) groups")
-        print("cost model \(network) at df1: \(groups) groups, worst cycle error \(String(format: "%.1f%%", worst * 100))")
+        print(
+            "cost model \(network) at df1: \(groups) groups, worst cycle error \(String(format: "%.1f%%", worst * 100))"
+        )
     }
 
     @Test("the demo ResNet-8 fuses, verifies, and its report rows add up")
     func demoReport() throws {
-        var graph = try ONNXImporter.load(path: TestPaths.repository.appendingPathComponent("Fixtures/demo/resnet8.onnx").path)
+        var graph = try ONNXImporter.load(
+            path: TestPaths.repository.appendingPathComponent("Fixtures/demo/resnet8.onnx").path)
         try PassManager().run(&graph, options: CompileOptions())
         let compilation = try Codegen.schedule(graph, options: Codegen.Options(config: .df1))
         #expect(!compilation.fellBack)
@@ -166,7 +177,8 @@ struct ScheduleTests {
         let report = try CompileReport(model: "resnet8", graph: graph, compilation: compilation).json()
         let object = try #require(try JSONSerialization.jsonObject(with: report) as? [String: Any])
         let baseline = try #require(object["layer_by_layer"] as? [String: Any])
-        let fused = try #require(object["predicted_dram_bytes"] as? Int), unfused = try #require(baseline["predicted_dram_bytes"] as? Int)
+        let fused = try #require(object["predicted_dram_bytes"] as? Int),
+            unfused = try #require(baseline["predicted_dram_bytes"] as? Int)
         let rows = try #require(object["groups"] as? [[String: Any]])
         let saved = rows.reduce(0) { $0 + ($1["saved_dram_bytes"] as! Int) }
         #expect(fused < unfused)

@@ -36,8 +36,9 @@ enum DFCProcess {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 }
 
@@ -47,23 +48,25 @@ struct CompileCommandTests {
 
     /// Bad input: exit status 1, exactly one line on stderr naming the file
     /// and the problem, nothing on stdout.
-    @Test("bad inputs give one error line and a non-zero exit", arguments: [
-        ("does_not_exist.onnx", [String](), "no such file"),
-        ("empty.onnx", [], "the file is empty"),
-        ("not_onnx.onnx", [], "not an ONNX model"),
-        ("truncated.onnx", [], "truncated protobuf"),
-        ("corrupted.onnx", [], "corrupted protobuf"),
-        ("deep_nesting.onnx", [], "nested deeper than"),
-        ("missing_external.onnx", [], "does_not_exist.bin"),
-        ("unknown_domain.onnx", [], "com.example.custom"),
-        ("unsupported_ops.onnx", [], "topk_1"),
-        ("shape_mismatch.onnx", [], "do not broadcast"),
-        ("conv_channel_mismatch.onnx", [], "expects 5"),
-        ("symbolic_batch.onnx", [], "--input-shape input="),
-        ("tiny_cnn.onnx", ["--input-shape", "input=1x3"], "has rank 2"),
-        ("tiny_cnn.onnx", ["--input-shape", "input=1xAx3"], "positive integers"),
-        ("tiny_cnn.onnx", ["--dump-ir=nonsense"], "unknown pass 'nonsense'"),
-    ])
+    @Test(
+        "bad inputs give one error line and a non-zero exit",
+        arguments: [
+            ("does_not_exist.onnx", [String](), "no such file"),
+            ("empty.onnx", [], "the file is empty"),
+            ("not_onnx.onnx", [], "not an ONNX model"),
+            ("truncated.onnx", [], "truncated protobuf"),
+            ("corrupted.onnx", [], "corrupted protobuf"),
+            ("deep_nesting.onnx", [], "nested deeper than"),
+            ("missing_external.onnx", [], "does_not_exist.bin"),
+            ("unknown_domain.onnx", [], "com.example.custom"),
+            ("unsupported_ops.onnx", [], "topk_1"),
+            ("shape_mismatch.onnx", [], "do not broadcast"),
+            ("conv_channel_mismatch.onnx", [], "expects 5"),
+            ("symbolic_batch.onnx", [], "--input-shape input="),
+            ("tiny_cnn.onnx", ["--input-shape", "input=1x3"], "has rank 2"),
+            ("tiny_cnn.onnx", ["--input-shape", "input=1xAx3"], "positive integers"),
+            ("tiny_cnn.onnx", ["--dump-ir=nonsense"], "unknown pass 'nonsense'")
+        ])
     func badInput(file: String, extra: [String], message: String) throws {
         let path = Self.fixture(file)
         let result = try DFCProcess.run(["compile", path] + extra)
@@ -82,7 +85,9 @@ struct CompileCommandTests {
     func allUnsupportedOps() throws {
         let result = try DFCProcess.run(["compile", Self.fixture("unsupported_ops.onnx")])
         for name in ["topk_1 ", "einsum_1", "nonzero_1", "TopK", "Einsum", "NonZero"] {
-            #expect(result.stderr.contains(name.trimmingCharacters(in: .whitespaces)), "\(name) missing in \(result.stderr)")
+            #expect(
+                result.stderr.contains(name.trimmingCharacters(in: .whitespaces)), "\(name) missing in \(result.stderr)"
+            )
         }
     }
 
@@ -101,14 +106,18 @@ struct CompileCommandTests {
         let result = try DFCProcess.run(["compile", Self.fixture("tiny_cnn.onnx"), "--dump-ir=infer-shapes"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(!result.stdout.contains("// IR after import"))
-        let golden = try String(contentsOf: DFCProcess.repoRoot.appendingPathComponent("Fixtures/ir/tiny_cnn.infer-shapes.ir"), encoding: .utf8)
+        let golden = try String(
+            contentsOf: DFCProcess.repoRoot.appendingPathComponent("Fixtures/ir/tiny_cnn.infer-shapes.ir"),
+            encoding: .utf8)
         #expect(result.stdout == golden)
     }
 
     @Test("--input-shape binds a symbolic dimension")
     func inputShape() throws {
-        let result = try DFCProcess.run(["compile", Self.fixture("symbolic_batch.onnx"), "--input-shape", "input=2x3x16x16",
-                                         "--dump-ir=infer-shapes"])
+        let result = try DFCProcess.run([
+            "compile", Self.fixture("symbolic_batch.onnx"), "--input-shape", "input=2x3x16x16",
+            "--dump-ir=infer-shapes"
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("input  %input: f32[2,3,16,16]"))
     }
@@ -117,7 +126,9 @@ struct CompileCommandTests {
     func dumpCanonicalGolden() throws {
         let result = try DFCProcess.run(["compile", Self.fixture("tiny_cnn.onnx"), "--dump-ir=eliminate-dead-code"])
         #expect(result.status == 0, "\(result.stderr)")
-        let golden = try String(contentsOf: DFCProcess.repoRoot.appendingPathComponent("Fixtures/ir/tiny_cnn.canonical.ir"), encoding: .utf8)
+        let golden = try String(
+            contentsOf: DFCProcess.repoRoot.appendingPathComponent("Fixtures/ir/tiny_cnn.canonical.ir"), encoding: .utf8
+        )
         #expect(result.stdout == golden)
     }
 

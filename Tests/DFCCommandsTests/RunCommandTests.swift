@@ -15,14 +15,19 @@ import Testing
         let x = b.addInput("x", shape: [1, 2, 3])
         let y = b.addOutput("y", shape: [1, 2, 3])
         b.emit(.load(TransferOp(tensorAt: one, shape: [1], origin: [0], counts: [1], sramAddr: 0)), nodes: ["add"])
-        b.emit(.load(TransferOp(tensorAt: x, shape: [1, 2, 3], origin: [0, 0, 0], counts: [1, 2, 3], sramAddr: 64)),
-               signal: .vector, nodes: ["add"])
+        b.emit(
+            .load(TransferOp(tensorAt: x, shape: [1, 2, 3], origin: [0, 0, 0], counts: [1, 2, 3], sramAddr: 64)),
+            signal: .vector, nodes: ["add"])
         let tile = SRAMTile(addr: 64, channels: 1, height: 2, width: 3)
-        b.emit(.eltwise(EltwiseOp(.add, a: tile, b: SRAMTile(addr: 0, channels: 1, height: 1, width: 1), output: tile,
-                                  broadcast: .channel, activation: .relu)),
-               wait: .load, signal: .store, nodes: ["add", "relu"])
-        b.emit(.store(TransferOp(tensorAt: y, shape: [1, 2, 3], origin: [0, 0, 0], counts: [1, 2, 3], sramAddr: 64)),
-               wait: .vector, nodes: ["relu"])
+        b.emit(
+            .eltwise(
+                EltwiseOp(
+                    .add, a: tile, b: SRAMTile(addr: 0, channels: 1, height: 1, width: 1), output: tile,
+                    broadcast: .channel, activation: .relu)),
+            wait: .load, signal: .store, nodes: ["add", "relu"])
+        b.emit(
+            .store(TransferOp(tensorAt: y, shape: [1, 2, 3], origin: [0, 0, 0], counts: [1, 2, 3], sramAddr: 64)),
+            wait: .vector, nodes: ["relu"])
         return b.build()
     }
 
@@ -46,14 +51,18 @@ import Testing
         defer { s.remove() }
         try Self.program().write(to: s.path("p.dfx"))
         try NPY.write(Tensor(shape: [1, 2, 3], floats: [-3, -1, 0, 1, 2, -0.5]), to: s.path("x.npy"))
-        try Self.run([s.path("p.dfx"), "--input", "x=\(s.path("x.npy"))", "--output-dir", s.path("out"),
-                      "--stats", s.path("stats.json")])
+        try Self.run([
+            s.path("p.dfx"), "--input", "x=\(s.path("x.npy"))", "--output-dir", s.path("out"),
+            "--stats", s.path("stats.json")
+        ])
         #expect(try NPY.read(path: s.path("out/y.npy")) == Tensor(shape: [1, 2, 3], floats: [0, 0, 1, 2, 3, 0.5]))
         let data = try Data(contentsOf: URL(fileURLWithPath: s.path("stats.json")))
         let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Int])
-        for key in ["cycles", "dram_read_bytes", "dram_write_bytes", "dram_weight_bytes", "dram_activation_bytes", "macs",
-                    "sram_peak_bytes", "load_busy_cycles", "matrix_busy_cycles", "vector_busy_cycles", "store_busy_cycles",
-                    "host_busy_cycles"] {
+        for key in [
+            "cycles", "dram_read_bytes", "dram_write_bytes", "dram_weight_bytes", "dram_activation_bytes", "macs",
+            "sram_peak_bytes", "load_busy_cycles", "matrix_busy_cycles", "vector_busy_cycles", "store_busy_cycles",
+            "host_busy_cycles"
+        ] {
             #expect(json[key] != nil, "stats lack \(key)")
         }
         #expect(json["dram_weight_bytes"] == 4 && json["dram_activation_bytes"] == 48)
@@ -82,14 +91,23 @@ import Testing
         try Data("not numpy".utf8).write(to: URL(fileURLWithPath: s.path("junk.npy")))
         let cases: [([String], DFCError)] = [
             ([dfx], DFCError("missing input 'x' (f32 1x2x3)", file: dfx)),
-            ([dfx, "--input", "x=\(s.path("bad.npy"))"],
-             DFCError("input 'x': expected shape 1x2x3, got 2x3", file: s.path("bad.npy"))),
-            ([dfx, "--input", "x=\(s.path("int.npy"))"],
-             DFCError("input 'x': expected dtype f32, got i64", file: s.path("int.npy"))),
-            ([dfx, "--input", "z=\(s.path("bad.npy"))"],
-             DFCError("unknown input 'z' (the program's inputs: x)", file: s.path("bad.npy"))),
-            ([dfx, "--input", "x=\(s.path("junk.npy"))"], DFCError("not a .npy file (bad magic)", file: s.path("junk.npy"))),
-            ([dfx, "--input", "x"], DFCError("--input 'x': expected NAME=FILE.npy")),
+            (
+                [dfx, "--input", "x=\(s.path("bad.npy"))"],
+                DFCError("input 'x': expected shape 1x2x3, got 2x3", file: s.path("bad.npy"))
+            ),
+            (
+                [dfx, "--input", "x=\(s.path("int.npy"))"],
+                DFCError("input 'x': expected dtype f32, got i64", file: s.path("int.npy"))
+            ),
+            (
+                [dfx, "--input", "z=\(s.path("bad.npy"))"],
+                DFCError("unknown input 'z' (the program's inputs: x)", file: s.path("bad.npy"))
+            ),
+            (
+                [dfx, "--input", "x=\(s.path("junk.npy"))"],
+                DFCError("not a .npy file (bad magic)", file: s.path("junk.npy"))
+            ),
+            ([dfx, "--input", "x"], DFCError("--input 'x': expected NAME=FILE.npy"))
         ]
         for (arguments, expected) in cases {
             let error = #expect(throws: DFCError.self) { try Self.run(arguments) }

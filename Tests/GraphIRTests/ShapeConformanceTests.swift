@@ -27,7 +27,9 @@ struct ShapeConformanceTests {
         }
     }
 
-    enum Outcome: String, CaseIterable { case passed, failed, unsupportedOp = "unsupported op", unsupportedFeature = "unsupported feature" }
+    enum Outcome: String, CaseIterable {
+        case passed, failed, unsupportedOp = "unsupported op", unsupportedFeature = "unsupported feature"
+    }
 
     static func check(_ testCase: Case) -> (Outcome, String) {
         let model = testCase.directory.appendingPathComponent("model.onnx").path
@@ -76,12 +78,19 @@ struct ShapeConformanceTests {
             }
         }
         var report = "shape inference on ONNX test models:\n"
-        report += "  suite                 " + Outcome.allCases.map { $0.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0) }.joined() + "\n"
+        report +=
+            "  suite                 "
+            + Outcome.allCases.map { $0.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0) }.joined() + "\n"
         for suite in table.keys.sorted() {
             report += "  " + suite.padding(toLength: 22, withPad: " ", startingAt: 0)
-            report += Outcome.allCases.map { String(table[suite]![$0, default: 0]).padding(toLength: 20, withPad: " ", startingAt: 0) }.joined() + "\n"
+            report +=
+                Outcome.allCases.map {
+                    String(table[suite]![$0, default: 0]).padding(toLength: 20, withPad: " ", startingAt: 0)
+                }.joined() + "\n"
         }
-        print(report + "  cases skipped for features outside the supported subset:\n" + featureSkips.map { "    " + $0 }.joined(separator: "\n"))
+        print(
+            report + "  cases skipped for features outside the supported subset:\n"
+                + featureSkips.map { "    " + $0 }.joined(separator: "\n"))
         #expect(failures.isEmpty, "\(failures.count) failures:\n\(failures.joined(separator: "\n"))")
         let light = table["light"] ?? [:]
         #expect(light[.passed, default: 0] == 9, "all nine light/ networks must import and infer")

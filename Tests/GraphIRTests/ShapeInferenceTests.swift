@@ -11,7 +11,7 @@ struct ShapeInferenceTests {
         ("tiny_cnn", [:]), ("ops_conv", [:]), ("ops_eltwise", [:]), ("ops_shape", [:]), ("ops_misc", [:]),
         ("pytorch_shape_chain", [:]), ("opset7", [:]), ("weights_fp16", [:]), ("weights_fp64", [:]),
         ("weights_int", [:]), ("initializer_as_input", [:]), ("external_data", [:]), ("external_data_offsets", [:]),
-        ("symbolic_batch", ["input": [1, 3, 16, 16]]), ("no_shape", ["input": [1, 3, 4, 4]]),
+        ("symbolic_batch", ["input": [1, 3, 16, 16]]), ("no_shape", ["input": [1, 3, 4, 4]])
     ]
 
     @Test("every value's shape matches what onnxruntime observed", arguments: fixtures)
@@ -24,20 +24,23 @@ struct ShapeInferenceTests {
 
     @Test("--input-shape binds a symbolic batch")
     func symbolicBatch() throws {
-        let graph = try ImportFixtures.compile(ImportFixtures.path("symbolic_batch.onnx"), inputShapes: ["input": [4, 3, 16, 16]])
+        let graph = try ImportFixtures.compile(
+            ImportFixtures.path("symbolic_batch.onnx"), inputShapes: ["input": [4, 3, 16, 16]])
         let output = try #require(graph.type(of: graph.outputs[0]))
         #expect(output.shape == [4, 4, 16, 16])
     }
 
-    @Test("unknown shapes and bad bindings are errors naming the value", arguments: [
-        ("symbolic_batch", [String: [Int]](), "input 'input' has shape f32[N,3,16,16]"),
-        ("no_shape", [:], "input 'input'"),
-        ("symbolic_batch", ["input": [1, 3, 16]], "has rank 3"),
-        ("symbolic_batch", ["input": [1, 4, 16, 16]], "contradicts the model's fixed 3"),
-        ("tiny_cnn", ["image": [1, 3, 32, 32]], "'image', which is not a graph input"),
-        ("shape_mismatch", [:], "do not broadcast"),
-        ("conv_channel_mismatch", [:], "expects 5"),
-    ])
+    @Test(
+        "unknown shapes and bad bindings are errors naming the value",
+        arguments: [
+            ("symbolic_batch", [String: [Int]](), "input 'input' has shape f32[N,3,16,16]"),
+            ("no_shape", [:], "input 'input'"),
+            ("symbolic_batch", ["input": [1, 3, 16]], "has rank 3"),
+            ("symbolic_batch", ["input": [1, 4, 16, 16]], "contradicts the model's fixed 3"),
+            ("tiny_cnn", ["image": [1, 3, 32, 32]], "'image', which is not a graph input"),
+            ("shape_mismatch", [:], "do not broadcast"),
+            ("conv_channel_mismatch", [:], "expects 5")
+        ])
     func errors(name: String, bindings: [String: [Int]], message: String) {
         do {
             _ = try ImportFixtures.compile(ImportFixtures.path("\(name).onnx"), inputShapes: bindings)
@@ -52,9 +55,15 @@ struct ShapeInferenceTests {
     @Test("window arithmetic follows ONNX (floor, ceil mode, SAME padding)")
     func windows() {
         #expect(ShapeMath.windowOutput(input: 224, kernel: 7, stride: 2, dilation: 1, padBegin: 3, padEnd: 3) == 112)
-        #expect(ShapeMath.windowOutput(input: 16, kernel: 3, stride: 2, dilation: 1, padBegin: 1, padEnd: 1, ceilMode: true) == 9)
-        #expect(ShapeMath.windowOutput(input: 5, kernel: 2, stride: 2, dilation: 1, padBegin: 0, padEnd: 0, ceilMode: true) == 3)
-        #expect(ShapeMath.windowOutput(input: 4, kernel: 2, stride: 2, dilation: 1, padBegin: 0, padEnd: 0, ceilMode: true) == 2)
+        #expect(
+            ShapeMath.windowOutput(input: 16, kernel: 3, stride: 2, dilation: 1, padBegin: 1, padEnd: 1, ceilMode: true)
+                == 9)
+        #expect(
+            ShapeMath.windowOutput(input: 5, kernel: 2, stride: 2, dilation: 1, padBegin: 0, padEnd: 0, ceilMode: true)
+                == 3)
+        #expect(
+            ShapeMath.windowOutput(input: 4, kernel: 2, stride: 2, dilation: 1, padBegin: 0, padEnd: 0, ceilMode: true)
+                == 2)
         #expect(ShapeMath.autoPads(mode: "SAME_UPPER", input: 7, kernel: 3, stride: 2, dilation: 1) == (1, 1))
         #expect(ShapeMath.autoPads(mode: "SAME_LOWER", input: 8, kernel: 4, stride: 1, dilation: 1) == (2, 1))
         #expect(ShapeMath.broadcast([1, 3, 1, 5], [3, 4, 1]) == [1, 3, 4, 5])

@@ -10,7 +10,8 @@ struct GraphBuilder {
     var generator = SeededRandom(seed: 11)
 
     init(opset: Int = 13) {
-        graph = Graph(name: "test", opsetVersion: opset, inputs: [], outputs: [], nodes: [], initializers: [:], values: [:])
+        graph = Graph(
+            name: "test", opsetVersion: opset, inputs: [], outputs: [], nodes: [], initializers: [:], values: [:])
     }
 
     mutating func input(_ name: String, _ shape: [Int]) -> String {
@@ -27,7 +28,8 @@ struct GraphBuilder {
     /// A constant of seeded random values in [low, low + 1).
     mutating func positive(_ name: String, _ shape: [Int], low: Float = 0.5) -> String {
         let count = shape.reduce(1, *)
-        return constant(name, Tensor(shape: shape, floats: (0..<count).map { _ in low + (generator.nextSigned() + 1) / 2 }))
+        return constant(
+            name, Tensor(shape: shape, floats: (0..<count).map { _ in low + (generator.nextSigned() + 1) / 2 }))
     }
 
     mutating func constant(_ name: String, _ tensor: Tensor) -> String {
@@ -41,8 +43,10 @@ struct GraphBuilder {
 
     /// Appends a node named `name` whose outputs are `name`, `name_1`...; returns the first.
     @discardableResult
-    mutating func node(_ kind: OpKind, _ name: String, _ inputs: [String], _ attributes: [String: Attribute] = [:],
-                       outputs: Int = 1) -> String {
+    mutating func node(
+        _ kind: OpKind, _ name: String, _ inputs: [String], _ attributes: [String: Attribute] = [:],
+        outputs: Int = 1
+    ) -> String {
         let names = (0..<outputs).map { $0 == 0 ? name : "\(name)_\($0)" }
         graph.nodes.append(Node(name: name, kind: kind, inputs: inputs, outputs: names, attributes: attributes))
         return name
@@ -73,7 +77,8 @@ struct CanonicalizePassTests {
         let shifted = b.node(.add, "shift", [x, c])
         // PyTorch's flatten idiom: Shape -> Gather -> Unsqueeze -> Concat -> Reshape.
         let shape = b.node(.shape, "shape", [shifted])
-        let batch = b.node(.gather, "batch", [shape, b.constant("zero", Tensor(shape: [], ints: [0]))], ["axis": .int(0)])
+        let batch = b.node(
+            .gather, "batch", [shape, b.constant("zero", Tensor(shape: [], ints: [0]))], ["axis": .int(0)])
         let batch1 = b.node(.unsqueeze, "batch1", [batch, b.ints("axes0", [0])])
         let target = b.node(.concat, "target", [batch1, b.ints("minus1", [-1])], ["axis": .int(0)])
         let flat = b.node(.reshape, "flat", [shifted, target])
@@ -136,13 +141,18 @@ struct CanonicalizePassTests {
         var b = GraphBuilder()
         let x = b.input("x", [1, 4, 6, 6])
         func bn(_ b: inout GraphBuilder, _ name: String, _ input: String, _ channels: Int) -> String {
-            b.node(.batchNormalization, name, [input, b.positive("\(name)_s", [channels]), b.weight("\(name)_b", [channels]),
-                                               b.weight("\(name)_m", [channels]), b.positive("\(name)_v", [channels])],
-                   ["epsilon": .float(1e-3)])
+            b.node(
+                .batchNormalization, name,
+                [
+                    input, b.positive("\(name)_s", [channels]), b.weight("\(name)_b", [channels]),
+                    b.weight("\(name)_m", [channels]), b.positive("\(name)_v", [channels])
+                ],
+                ["epsilon": .float(1e-3)])
         }
         let c1 = b.node(.conv, "c1", [x, b.weight("w1", [6, 2, 3, 3]), b.weight("b1", [6])], ["group": .int(2)])
         let n1 = bn(&b, "bn1", c1, 6)
-        let t1 = b.node(.convTranspose, "t1", [n1, b.weight("wt", [6, 2, 2, 2])], ["group": .int(2), "strides": .ints([2, 2])])
+        let t1 = b.node(
+            .convTranspose, "t1", [n1, b.weight("wt", [6, 2, 2, 2])], ["group": .int(2), "strides": .ints([2, 2])])
         let n2 = bn(&b, "bn2", t1, 4)
         let pooled = b.node(.globalAveragePool, "gap", [n2])
         let flat = b.node(.flatten, "flat", [pooled])
@@ -177,7 +187,9 @@ struct CanonicalizePassTests {
         let c2 = b.node(.conv, "conv2", [x, "w"], ["pads": .ints([1, 1, 1, 1])])
         let m2 = b.node(.mul, "mul2", [c2, b.weight("scale2", [4, 1, 1])])
         // A BatchNorm of a graph input stays and absorbs the maps after it.
-        let n = b.node(.batchNormalization, "bn", [x, b.positive("s", [3]), b.weight("o", [3]), b.weight("m", [3]), b.positive("v", [3])])
+        let n = b.node(
+            .batchNormalization, "bn",
+            [x, b.positive("s", [3]), b.weight("o", [3]), b.weight("m", [3]), b.positive("v", [3])])
         let m3 = b.node(.mul, "mul3", [n, b.weight("scale3", [1, 3, 1, 1])])
         let a3 = b.node(.add, "add3", [m3, b.weight("shift3", [3, 1, 1])])
         let graph = try b.finish([w, m2, a3])
@@ -194,7 +206,9 @@ struct CanonicalizePassTests {
         let x = b.input("x", [1, 2, 7, 7])
         let pads = b.ints("pads", [0, 0, 1, 2, 0, 0, 2, 1])
         let p = b.node(.pad, "pad", [x, pads])
-        let c = b.node(.conv, "conv", [p, b.weight("w", [3, 2, 3, 3])], ["auto_pad": .string("SAME_UPPER"), "strides": .ints([2, 2])])
+        let c = b.node(
+            .conv, "conv", [p, b.weight("w", [3, 2, 3, 3])],
+            ["auto_pad": .string("SAME_UPPER"), "strides": .ints([2, 2])])
         let avg = b.node(.averagePool, "avg", [p], ["kernel_shape": .ints([3, 3])])
         // Pads the channels: stays.
         let q = b.node(.pad, "pad_c", [x, b.ints("pads_c", [0, 1, 0, 0, 0, 1, 0, 0])])
@@ -205,7 +219,8 @@ struct CanonicalizePassTests {
         let mp = b.node(.maxPool, "max", [r], ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2])])
         // With ceil_mode the last window would start in the folded padding: stays.
         let r2 = b.node(.pad, "pad_inf_ceil", [x, pads, low])
-        let mc = b.node(.maxPool, "max_ceil", [r2], ["kernel_shape": .ints([2, 2]), "ceil_mode": .int(1), "strides": .ints([2, 2])])
+        let mc = b.node(
+            .maxPool, "max_ceil", [r2], ["kernel_shape": .ints([2, 2]), "ceil_mode": .int(1), "strides": .ints([2, 2])])
         let z = b.node(.pad, "pad_zero", [x, pads])
         let mz = b.node(.maxPool, "max_zero", [z], ["kernel_shape": .ints([2, 2])])
         let graph = try b.finish([c, avg, cq, mp, mc, mz])
@@ -235,8 +250,12 @@ struct CanonicalizePassTests {
         let s = b.node(.sigmoid, "sigmoid", [g])
         let f = b.node(.flatten, "flat", [s])
         let fc = b.node(.gemm, "fc", [f, b.weight("wf", [5, 4])], ["transB": .int(1)])
-        let clip = b.node(.clip, "clip", [fc, b.constant("zero", Tensor(shape: [], floats: [0])),
-                                          b.constant("six", Tensor(shape: [], floats: [0.5]))])
+        let clip = b.node(
+            .clip, "clip",
+            [
+                fc, b.constant("zero", Tensor(shape: [], floats: [0])),
+                b.constant("six", Tensor(shape: [], floats: [0.5]))
+            ])
         // On a graph input, and on a value read twice: both stay.
         let standalone = b.node(.tanh, "tanh", [x])
         let m = b.node(.mul, "mul", [standalone, standalone])
@@ -260,7 +279,10 @@ struct CanonicalizePassTests {
         #expect(after.node("gap")?.activation == .sigmoid)
         #expect(after.node("fc")?.activation == .clip(min: 0, max: 0.5))
         #expect(after.producer(of: clip)?.name == "fc", "the graph output keeps its name")
-        #expect(after.nodes.filter { OpKind.unaryElementwise.contains($0.kind) }.map(\.name) == ["tanh", "relu2", "other", "cat2_relu"])
+        #expect(
+            after.nodes.filter { OpKind.unaryElementwise.contains($0.kind) }.map(\.name) == [
+                "tanh", "relu2", "other", "cat2_relu"
+            ])
         #expect(after.node("part1")?.activation == .relu && after.node("part2")?.activation == .relu)
         #expect(after.producer(of: catRelu)?.name == "cat")
         #expect(after.node("part3")?.activation == nil)
@@ -289,8 +311,9 @@ struct CanonicalizePassTests {
     func lowerFullyConnected() throws {
         var b = GraphBuilder()
         let x = b.input("x", [6, 3])
-        let g1 = b.node(.gemm, "g1", [x, b.weight("b1", [6, 4]), b.weight("c1", [1, 4])],
-                        ["transA": .int(1), "alpha": .float(0.5), "beta": .float(2)])
+        let g1 = b.node(
+            .gemm, "g1", [x, b.weight("b1", [6, 4]), b.weight("c1", [1, 4])],
+            ["transA": .int(1), "alpha": .float(0.5), "beta": .float(2)])
         let g2 = b.node(.gemm, "g2", [g1, b.weight("b2", [4, 5]), b.weight("c2", [3, 5])])
         let v = b.input("v", [2, 3, 5])
         let mm = b.node(.matMul, "mm", [v, b.weight("b3", [5, 7])])

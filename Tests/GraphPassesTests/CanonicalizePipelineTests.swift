@@ -24,17 +24,22 @@ struct CanonicalizePipelineTests {
     /// Runs both graphs on the same seeded inputs and compares every output,
     /// element-wise or, for deep networks, by relative L2 error (bounded as
     /// the conformance tests bound them against onnxruntime).
-    static func expectSameResults(_ reference: Graph, _ canonical: Graph, relativeL2: Double? = nil,
-                                  sourceLocation: SourceLocation = #_sourceLocation) throws {
-        #expect(canonical.inputs == reference.inputs && canonical.outputs == reference.outputs, sourceLocation: sourceLocation)
+    static func expectSameResults(
+        _ reference: Graph, _ canonical: Graph, relativeL2: Double? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        #expect(
+            canonical.inputs == reference.inputs && canonical.outputs == reference.outputs,
+            sourceLocation: sourceLocation)
         let inputs = try randomInputs(for: reference, seed: 3)
         let expected = try Interpreter.run(reference, inputs: inputs)
         let got = try Interpreter.run(canonical, inputs: inputs)
         for name in reference.outputs {
             let comparison = TensorComparison(try #require(got[name]), try #require(expected[name]))
             if let relativeL2 {
-                #expect(comparison.shapeMismatch == nil && comparison.relativeL2 <= relativeL2, "\(name): \(comparison)",
-                        sourceLocation: sourceLocation)
+                #expect(
+                    comparison.shapeMismatch == nil && comparison.relativeL2 <= relativeL2, "\(name): \(comparison)",
+                    sourceLocation: sourceLocation)
             } else {
                 #expect(comparison.passes, "\(name): \(comparison)", sourceLocation: sourceLocation)
             }
@@ -44,27 +49,34 @@ struct CanonicalizePipelineTests {
     /// What no canonical graph contains: constant subgraphs, pass-through
     /// and view ops other than Reshape, non-canonical fully-connected layers.
     static func expectCanonical(_ graph: Graph, sourceLocation: SourceLocation = #_sourceLocation) {
-        let gone: Set<OpKind> = [.constant, .constantOfShape, .shape, .identity, .dropout, .flatten, .squeeze, .unsqueeze]
+        let gone: Set<OpKind> = [
+            .constant, .constantOfShape, .shape, .identity, .dropout, .flatten, .squeeze, .unsqueeze
+        ]
         let left = graph.nodes.filter { gone.contains($0.kind) }.map(\.name)
         #expect(left.isEmpty, "left in \(graph.name): \(left)", sourceLocation: sourceLocation)
         for node in graph.nodes {
-            #expect(node.inputs.contains { !$0.isEmpty && graph.initializers[$0] == nil },
-                    "\(node.name) computes a constant", sourceLocation: sourceLocation)
+            #expect(
+                node.inputs.contains { !$0.isEmpty && graph.initializers[$0] == nil },
+                "\(node.name) computes a constant", sourceLocation: sourceLocation)
             if node.kind == .reshape, let shape = node.input(1) {
-                #expect(graph.initializers[shape]?.ints.map { Int($0) } == graph.type(of: node.outputs[0])?.shape,
-                        "\(node.name): not a view to a constant shape", sourceLocation: sourceLocation)
+                #expect(
+                    graph.initializers[shape]?.ints.map { Int($0) } == graph.type(of: node.outputs[0])?.shape,
+                    "\(node.name): not a view to a constant shape", sourceLocation: sourceLocation)
             }
             if node.kind == .gemm, graph.initializers[node.inputs[1]] != nil {
-                #expect(LowerFullyConnected.isCanonical(node, in: graph), "\(node.name) is not canonical",
-                        sourceLocation: sourceLocation)
+                #expect(
+                    LowerFullyConnected.isCanonical(node, in: graph), "\(node.name) is not canonical",
+                    sourceLocation: sourceLocation)
             }
         }
     }
 
-    @Test("fixtures compute the same after canonicalization", arguments: [
-        "tiny_cnn", "ops_conv", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
-        "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input",
-    ])
+    @Test(
+        "fixtures compute the same after canonicalization",
+        arguments: [
+            "tiny_cnn", "ops_conv", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
+            "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input"
+        ])
     func fixture(name: String) throws {
         let (reference, canonical) = try Self.compile(ImportFixtures.path("\(name).onnx"))
         try Self.expectSameResults(reference, canonical)
@@ -74,7 +86,10 @@ struct CanonicalizePipelineTests {
     @Test("tiny_cnn: BatchNorm folded, Relu fused into Conv and Add, Flatten a view")
     func tinyCNN() throws {
         let (_, graph) = try Self.compile(ImportFixtures.path("tiny_cnn.onnx"))
-        #expect(graph.nodes.map(\.kind) == [.conv, .maxPool, .conv, .add, .conv, .globalAveragePool, .reshape, .gemm, .softmax])
+        #expect(
+            graph.nodes.map(\.kind) == [
+                .conv, .maxPool, .conv, .add, .conv, .globalAveragePool, .reshape, .gemm, .softmax
+            ])
         #expect(graph.node("conv1")?.activation == .relu)
         #expect(graph.node("add1")?.activation == .relu)
         #expect(!graph.initializers.keys.contains { $0.hasPrefix("bn1") })
@@ -98,7 +113,9 @@ struct CanonicalizePipelineTests {
         #expect(canonical.nodes.filter { gone.contains($0.kind) }.isEmpty)
         let convs = canonical.nodes.filter { $0.kind == .conv }
         #expect(convs.count == 53)
-        #expect(convs.filter { $0.activation == .relu }.count == 33, "three convs per block end without Relu before the residual sum")
+        #expect(
+            convs.filter { $0.activation == .relu }.count == 33,
+            "three convs per block end without Relu before the residual sum")
         #expect(canonical.nodes.filter { $0.kind == .sum && $0.activation == .relu }.count == 16)
         Self.expectCanonical(canonical)
         try Self.expectSameResults(reference, canonical, relativeL2: 1e-4)

@@ -26,10 +26,12 @@ func randomInputs(for graph: Graph, seed: UInt64) throws -> [String: Tensor] {
 /// by a pass, such as folding BatchNorm into Conv, stays far inside them).
 /// Returns the transformed graph so callers can inspect it.
 @discardableResult
-func expectPassPreserves(_ pass: any Pass, on graph: Graph, seed: UInt64 = 0,
-                         options: CompileOptions = CompileOptions(),
-                         rtol: Double = 1e-4, atol: Double = 1e-5,
-                         sourceLocation: SourceLocation = #_sourceLocation) throws -> Graph {
+func expectPassPreserves(
+    _ pass: any Pass, on graph: Graph, seed: UInt64 = 0,
+    options: CompileOptions = CompileOptions(),
+    rtol: Double = 1e-4, atol: Double = 1e-5,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws -> Graph {
     var after = graph
     try pass.run(&after, options: options)
     try after.verify(requireTypes: false)
@@ -44,7 +46,8 @@ func expectPassPreserves(_ pass: any Pass, on graph: Graph, seed: UInt64 = 0,
             continue
         }
         let comparison = TensorComparison(g, e, rtol: rtol, atol: atol)
-        #expect(comparison.passes, "\(pass.name) changed output '\(name)': \(comparison)", sourceLocation: sourceLocation)
+        #expect(
+            comparison.passes, "\(pass.name) changed output '\(name)': \(comparison)", sourceLocation: sourceLocation)
     }
     return after
 }

@@ -23,12 +23,15 @@ struct PassEquivalenceTests {
     @Test("the pass-equivalence helper accepts a faithful pass and catches a wrong one")
     func passEquivalence() throws {
         let nodes = [
-            Node(name: "conv", kind: .conv, inputs: ["x", "w"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]),
-            Node(name: "relu", kind: .relu, inputs: ["c"], outputs: ["y"]),
+            Node(
+                name: "conv", kind: .conv, inputs: ["x", "w"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]
+            ),
+            Node(name: "relu", kind: .relu, inputs: ["c"], outputs: ["y"])
         ]
         var rng = SeededRandom(seed: 11)
-        var g = Graph(name: "test", opsetVersion: 13, inputs: ["x"], outputs: ["y"], nodes: nodes,
-                      initializers: ["w": rng.tensor(Self.f32([3, 2, 3, 3]))], values: ["x": ValueInfo(Self.f32([1, 2, 5, 5]))])
+        var g = Graph(
+            name: "test", opsetVersion: 13, inputs: ["x"], outputs: ["y"], nodes: nodes,
+            initializers: ["w": rng.tensor(Self.f32([3, 2, 3, 3]))], values: ["x": ValueInfo(Self.f32([1, 2, 5, 5]))])
         try ShapeInference.run(&g, evaluate: InferShapes.evaluate)
         try expectPassPreserves(InferShapes(), on: g, seed: 1)
         withKnownIssue("a pass that changes the result must fail the check") {

@@ -35,7 +35,8 @@ struct RewriteDriverTests {
     static func bypassIdentity(_ position: Int, _ rewriter: inout GraphRewriter) -> RewriteResult {
         let node = rewriter.graph.nodes[position]
         guard node.kind == .identity, let input = node.input(0), let output = node.outputs.first,
-              rewriter.bypass(nodeAt: position, input: input, output: output) else { return .failure }
+            rewriter.bypass(nodeAt: position, input: input, output: output)
+        else { return .failure }
         return .erased
     }
 
@@ -46,10 +47,12 @@ struct RewriteDriverTests {
         guard node.kind == .relu, let input = node.input(0), let output = node.outputs.first else { return .failure }
         let middle = rewriter.graph.uniqueName("\(output)_pre")
         rewriter.graph.values[middle] = rewriter.graph.values[output]
-        rewriter.replaceNode(at: position, with: [
-            Node(name: node.name, kind: .relu, inputs: [input], outputs: [middle]),
-            Node(name: "\(node.name)_sigmoid", kind: .sigmoid, inputs: [middle], outputs: [output]),
-        ])
+        rewriter.replaceNode(
+            at: position,
+            with: [
+                Node(name: node.name, kind: .relu, inputs: [input], outputs: [middle]),
+                Node(name: "\(node.name)_sigmoid", kind: .sigmoid, inputs: [middle], outputs: [output])
+            ])
         return .expanded(2)
     }
 

@@ -37,8 +37,10 @@ struct ConformanceTests {
     }
 
     /// Runs one operator case: every data set, every output within tolerance.
-    static func run(_ entry: ConformanceManifest.Entry, skips: [String: String],
-                    tolerances: [String: (rtol: Double, atol: Double)], directory: URL) -> Outcome {
+    static func run(
+        _ entry: ConformanceManifest.Entry, skips: [String: String],
+        tolerances: [String: (rtol: Double, atol: Double)], directory: URL
+    ) -> Outcome {
         let unsupported = entry.ops.filter { !supportedOps.contains($0) }
         if !unsupported.isEmpty { return .unsupported(unsupported) }
         if let reason = skips[entry.key] { return .listed(reason) }
@@ -61,8 +63,10 @@ struct ConformanceTests {
     }
 
     /// Every case of the op-level suites, two at a time per core.
-    static func runAll(_ entries: [ConformanceManifest.Entry], skips: [String: String],
-                       tolerances: [String: (rtol: Double, atol: Double)], directory: URL) async -> [Result] {
+    static func runAll(
+        _ entries: [ConformanceManifest.Entry], skips: [String: String],
+        tolerances: [String: (rtol: Double, atol: Double)], directory: URL
+    ) async -> [Result] {
         await withTaskGroup(of: (Int, Outcome).self) { group in
             var outcomes = [Outcome?](repeating: nil, count: entries.count)
             var next = 0
@@ -100,9 +104,13 @@ struct ConformanceTests {
         // are all supported (otherwise it is skipped as unsupported anyway).
         let known = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         for key in skips.keys.sorted() {
-            guard let entry = known[key] else { Issue.record("conformance_skips.json lists '\(key)', which is not in the manifest"); continue }
+            guard let entry = known[key] else {
+                Issue.record("conformance_skips.json lists '\(key)', which is not in the manifest"); continue
+            }
             let unsupported = entry.ops.filter { !Self.supportedOps.contains($0) }
-            if !unsupported.isEmpty { Issue.record("conformance_skips.json lists '\(key)', whose op(s) \(unsupported) are unsupported anyway") }
+            if !unsupported.isEmpty {
+                Issue.record("conformance_skips.json lists '\(key)', whose op(s) \(unsupported) are unsupported anyway")
+            }
         }
 
         let start = Date()
@@ -112,7 +120,8 @@ struct ConformanceTests {
         }
         let results = await Self.runAll(entries, skips: skips, tolerances: tolerances, directory: directory)
         print(Self.table(results))
-        print(String(format: "operator conformance: %d cases in %.1f s", results.count, Date().timeIntervalSince(start)))
+        print(
+            String(format: "operator conformance: %d cases in %.1f s", results.count, Date().timeIntervalSince(start)))
         for result in results {
             if case .failed(let message) = result.outcome {
                 Issue.record("\(result.entry.key) [\(result.entry.ops.joined(separator: ","))]: \(message)")
@@ -138,8 +147,9 @@ struct ConformanceTests {
         for entry in manifest.cases where entry.suite == "node" && entry.ops.allSatisfy(Self.supportedOps.contains) {
             let caseDirectory = directory.appendingPathComponent(entry.path)
             guard let graph = try? ONNXImporter.load(path: caseDirectory.appendingPathComponent("model.onnx").path),
-                  let set = try? ConformanceDataSet.all(in: caseDirectory, graph: graph).first,
-                  graph.nodes.count == 1, let node = graph.nodes.first else { continue }
+                let set = try? ConformanceDataSet.all(in: caseDirectory, graph: graph).first,
+                graph.nodes.count == 1, let node = graph.nodes.first
+            else { continue }
             let inputs = node.inputs.map { $0.isEmpty ? nil : set.inputs[$0] ?? graph.initializers[$0] }
             var variants: [(Node, [Tensor?])] = []
             for key in node.attributes.keys.sorted() {
@@ -148,7 +158,8 @@ struct ConformanceTests {
                     switch node.attributes[key] {
                     case .int?: mutated.attributes[key] = .int(value)
                     case .ints(let list)?:
-                        mutated.attributes[key] = .ints(list.isEmpty ? [value] : list.indices.map { $0 == 0 ? value : list[$0] })
+                        mutated.attributes[key] = .ints(
+                            list.isEmpty ? [value] : list.indices.map { $0 == 0 ? value : list[$0] })
                     default: continue
                     }
                     variants.append((mutated, inputs))
@@ -156,7 +167,8 @@ struct ConformanceTests {
             }
             for i in inputs.indices {
                 var replaced = inputs
-                replaced[i] = inputs[i]?.dtype == .int64 ? Tensor(shape: [], ints: [-7]) : Tensor(shape: [], floats: [2])
+                replaced[i] =
+                    inputs[i]?.dtype == .int64 ? Tensor(shape: [], ints: [-7]) : Tensor(shape: [], floats: [2])
                 variants.append((node, replaced))
             }
             for (candidate, arguments) in variants {
@@ -191,12 +203,17 @@ struct ConformanceTests {
             }
             if case .unsupported(let ops) = result.outcome { for op in ops { unsupportedOps[op, default: 0] += 1 } }
         }
-        var lines = ["", "Interpreter conformance per op (node, pytorch-converted, pytorch-operator)",
-                     "op                     run  passed  failed  skipped:listed  skipped:unsupported"]
+        var lines = [
+            "", "Interpreter conformance per op (node, pytorch-converted, pytorch-operator)",
+            "op                     run  passed  failed  skipped:listed  skipped:unsupported"
+        ]
         var total = Row()
         for op in supportedOps.sorted() {
             let row = rows[op] ?? Row()
-            lines.append(padded(op, 20) + String(format: " %5d %7d %7d %15d %20d", row.run, row.passed, row.failed, row.listed, row.unsupported))
+            lines.append(
+                padded(op, 20)
+                    + String(
+                        format: " %5d %7d %7d %15d %20d", row.run, row.passed, row.failed, row.listed, row.unsupported))
         }
         for result in results {
             switch result.outcome {
@@ -206,10 +223,15 @@ struct ConformanceTests {
             case .unsupported: total.unsupported += 1
             }
         }
-        lines.append(padded("all cases", 20) + String(format: " %5d %7d %7d %15d %20d", total.run, total.passed, total.failed, total.listed, total.unsupported))
+        lines.append(
+            padded("all cases", 20)
+                + String(
+                    format: " %5d %7d %7d %15d %20d", total.run, total.passed, total.failed, total.listed,
+                    total.unsupported))
         let outside = unsupportedOps.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-        lines.append("skipped as unsupported: \(outside.count) ops outside the supported set, e.g. "
-                     + outside.prefix(12).map { "\($0.key) (\($0.value))" }.joined(separator: ", "))
+        lines.append(
+            "skipped as unsupported: \(outside.count) ops outside the supported set, e.g. "
+                + outside.prefix(12).map { "\($0.key) (\($0.value))" }.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }
 
@@ -228,12 +250,16 @@ struct ConformanceTests {
             return
         }
         let networks = manifest.cases.filter { $0.suite == "light" }
-        let required = ["resnet50", "inception_v1", "squeezenet", "vgg19", "bvlc_alexnet", "densenet121", "shufflenet", "zfnet512"]
+        let required = [
+            "resnet50", "inception_v1", "squeezenet", "vgg19", "bvlc_alexnet", "densenet121", "shufflenet", "zfnet512"
+        ]
         for name in required where !networks.contains(where: { $0.case == name }) {
             Issue.record("the conformance data has no light/\(name)")
         }
-        var lines = ["", "Whole networks vs onnxruntime (random weights, batch 1)",
-                     "network:output               rel-L2      bound     max-abs      load s  run s"]
+        var lines = [
+            "", "Whole networks vs onnxruntime (random weights, batch 1)",
+            "network:output               rel-L2      bound     max-abs      load s  run s"
+        ]
         for entry in networks {
             let caseDirectory = directory.appendingPathComponent(entry.path)
             let bound = entry.tolerance.rel_l2 ?? Self.networkRelativeL2
@@ -251,13 +277,18 @@ struct ConformanceTests {
                         let comparison = TensorComparison(value, expected)
                         // A one-hot expected output (a softmax saturated by
                         // random weights) says little beyond the argmax.
-                        let saturated = expected.dtype == .float32 && expected.count > 1
+                        let saturated =
+                            expected.dtype == .float32 && expected.count > 1
                             && expected.floats.filter { abs($0) > 1e-6 }.count == 1
-                        lines.append(Self.padded("\(entry.case):\(name)", 28) + String(format: " %10.2e %10.0e %11.2e %9.1f %6.1f",
-                                            comparison.relativeL2, bound, comparison.maxAbsoluteError, loadTime, runTime)
-                                     + (saturated ? "  (expected output is one-hot: a weak check)" : ""))
-                        #expect(comparison.shapeMismatch == nil && comparison.relativeL2 <= bound,
-                                "\(entry.key) output '\(name)': rel-L2 \(comparison.relativeL2) > \(bound) (\(comparison))")
+                        lines.append(
+                            Self.padded("\(entry.case):\(name)", 28)
+                                + String(
+                                    format: " %10.2e %10.0e %11.2e %9.1f %6.1f",
+                                    comparison.relativeL2, bound, comparison.maxAbsoluteError, loadTime, runTime)
+                                + (saturated ? "  (expected output is one-hot: a weak check)" : ""))
+                        #expect(
+                            comparison.shapeMismatch == nil && comparison.relativeL2 <= bound,
+                            "\(entry.key) output '\(name)': rel-L2 \(comparison.relativeL2) > \(bound) (\(comparison))")
                     }
                 }
             } catch {

@@ -72,15 +72,17 @@ struct ImportTests {
     }
 
     /// Every bad input gives one error naming the file and the problem.
-    @Test("bad inputs are rejected with a clear message", arguments: [
-        ("does_not_exist.onnx", "no such file"),
-        ("empty.onnx", "the file is empty"),
-        ("not_onnx.onnx", "not an ONNX model"),
-        ("truncated.onnx", "truncated protobuf"),
-        ("corrupted.onnx", "corrupted protobuf"),
-        ("deep_nesting.onnx", "nested deeper than"),
-        ("missing_external.onnx", "external data file 'does_not_exist.bin' not found"),
-    ])
+    @Test(
+        "bad inputs are rejected with a clear message",
+        arguments: [
+            ("does_not_exist.onnx", "no such file"),
+            ("empty.onnx", "the file is empty"),
+            ("not_onnx.onnx", "not an ONNX model"),
+            ("truncated.onnx", "truncated protobuf"),
+            ("corrupted.onnx", "corrupted protobuf"),
+            ("deep_nesting.onnx", "nested deeper than"),
+            ("missing_external.onnx", "external data file 'does_not_exist.bin' not found")
+        ])
     func badInputs(file: String, message: String) {
         let path = ImportFixtures.path(file)
         do {
@@ -123,10 +125,12 @@ struct ImportTests {
 
     @Test("external data may not leave the model's directory")
     func externalDataEscape() throws {
-        let data = ONNXProto.TensorData(name: "w", dims: [2], dataType: 1,
-                                        payload: .external(["location": "../secret.bin"]))
+        let data = ONNXProto.TensorData(
+            name: "w", dims: [2], dataType: 1,
+            payload: .external(["location": "../secret.bin"]))
         #expect(throws: DFCError.self) { try TensorDecoding.decode(data, externalBase: ImportFixtures.directory) }
-        let absolute = ONNXProto.TensorData(name: "w", dims: [2], dataType: 1, payload: .external(["location": "/etc/passwd"]))
+        let absolute = ONNXProto.TensorData(
+            name: "w", dims: [2], dataType: 1, payload: .external(["location": "/etc/passwd"]))
         #expect(throws: DFCError.self) { try TensorDecoding.decode(absolute, externalBase: ImportFixtures.directory) }
     }
 

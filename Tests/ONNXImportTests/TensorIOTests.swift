@@ -10,7 +10,7 @@ struct TensorIOTests {
         Tensor(shape: [2, 3], floats: [0, -1.5, 3.25, .infinity, -0.0, 1e-30]),
         Tensor(shape: [4], ints: [0, -1, Int64.max, Int64.min]),
         Tensor(shape: [], floats: [42]),
-        Tensor(shape: [1, 0, 3], floats: []),
+        Tensor(shape: [1, 0, 3], floats: [])
     ]
 
     static func temporaryDirectory() throws -> URL {
@@ -42,23 +42,29 @@ struct TensorIOTests {
 
     @Test(".npy as NumPy writes it, versions 1 and 2")
     func npyFromNumPy() throws {
-        let payload: [UInt8] = [0, 0, 128, 63, 0, 0, 0, 64]   // 1.0, 2.0 little-endian
+        let payload: [UInt8] = [0, 0, 128, 63, 0, 0, 0, 64]  // 1.0, 2.0 little-endian
         for version: UInt8 in [1, 2] {
-            let data = Self.npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 1), }", payload: payload, version: version)
+            let data = Self.npy(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 1), }", payload: payload, version: version)
             #expect(try NPY.decode(data) == Tensor(shape: [2, 1], floats: [1, 2]))
         }
     }
 
-    @Test(".npy files dfc cannot use are rejected with the reason", arguments: [
-        ("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", [0, 0, 0, 0], "big-endian"),
-        ("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", [0, 0, 0, 0, 0, 0, 0, 0], "dtype '<f8' is not supported"),
-        ("{'descr': '|u1', 'fortran_order': False, 'shape': (1,), }", [0], "dtype '|u1' is not supported"),
-        ("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", [0, 0, 0, 0], "Fortran-order"),
-        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", [0, 0, 0, 0], "needs 8 bytes"),
-        ("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", [0, 0, 0, 0, 0], "needs 4 bytes"),
-        ("{'descr': '<f4', 'shape': (1,), }", [0, 0, 0, 0], "no 'fortran_order'"),
-        ("{'descr': '<f4', 'fortran_order': False, 'shape': (1,  }", [0, 0, 0, 0], "malformed"),
-    ] as [(String, [UInt8], String)])
+    @Test(
+        ".npy files dfc cannot use are rejected with the reason",
+        arguments: [
+            ("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", [0, 0, 0, 0], "big-endian"),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", [0, 0, 0, 0, 0, 0, 0, 0],
+                "dtype '<f8' is not supported"
+            ),
+            ("{'descr': '|u1', 'fortran_order': False, 'shape': (1,), }", [0], "dtype '|u1' is not supported"),
+            ("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", [0, 0, 0, 0], "Fortran-order"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", [0, 0, 0, 0], "needs 8 bytes"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", [0, 0, 0, 0, 0], "needs 4 bytes"),
+            ("{'descr': '<f4', 'shape': (1,), }", [0, 0, 0, 0], "no 'fortran_order'"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (1,  }", [0, 0, 0, 0], "malformed")
+        ] as [(String, [UInt8], String)])
     func npyRejects(_ header: String, _ payload: [UInt8], _ message: String) throws {
         let error = #expect(throws: DFCError.self) { try NPY.decode(Self.npy(header, payload: payload)) }
         #expect(error?.message.contains(message) == true, "\(error?.message ?? "no error") should say \(message)")
@@ -107,7 +113,9 @@ struct TensorIOTests {
             #expect(try TensorFile.read(path: path) == tensor)
         }
         #expect(try TensorProtoFile.read(path: directory.appendingPathComponent("t.pb").path).name == "x")
-        let error = #expect(throws: DFCError.self) { try TensorFile.write(tensor, path: directory.appendingPathComponent("t.txt").path) }
+        let error = #expect(throws: DFCError.self) {
+            try TensorFile.write(tensor, path: directory.appendingPathComponent("t.txt").path)
+        }
         #expect(error?.message.contains(".npy or .pb") == true)
     }
 }

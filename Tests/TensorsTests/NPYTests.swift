@@ -22,14 +22,17 @@ import Testing
             #expect((bytes.count - array.littleEndianBytes.count) % 64 == 0)
             #expect(try NPY.decode(bytes) == array)
         }
-        #expect(String(decoding: NPY.encode(a)[10..<70], as: UTF8.self).hasPrefix("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"))
+        #expect(
+            String(decoding: NPY.encode(a)[10..<70], as: UTF8.self).hasPrefix(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"))
         #expect(String(decoding: NPY.encode(b)[10..<70], as: UTF8.self).contains("'shape': (4,)"))
     }
 
     @Test func readsVersion2And3Headers() throws {
         let data: [Float] = [1, 2, 3]
         for version: UInt8 in [2, 3] {
-            let bytes = Self.header("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", version: version)
+            let bytes =
+                Self.header("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", version: version)
                 + data.withUnsafeBytes { Array($0) }
             #expect(try NPY.decode(bytes) == Tensor(shape: [3], floats: data))
         }
@@ -38,14 +41,23 @@ import Testing
     @Test func rejectsWhatItCannotRead() {
         let four = [Float](repeating: 1, count: 4).withUnsafeBytes { Array($0) }
         let cases: [([UInt8], String)] = [
-            (Self.header("{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }") + four + four, "dtype '<f8' is not supported"),
+            (
+                Self.header("{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }") + four + four,
+                "dtype '<f8' is not supported"
+            ),
             (Self.header("{'descr': '>f4', 'fortran_order': False, 'shape': (4,), }") + four, "big-endian"),
             (Self.header("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }") + four, "Fortran-order"),
             (Self.header("{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }") + four, "truncated data"),
             (Self.header("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }") + four, "extra bytes"),
-            (Array(Self.header("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }").prefix(30)), "truncated header"),
+            (
+                Array(Self.header("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }").prefix(30)),
+                "truncated header"
+            ),
             (Array("hello world".utf8), "not a .npy file"),
-            (Self.header("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999), }"), "too large"),
+            (
+                Self.header("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999), }"),
+                "too large"
+            )
         ]
         for (bytes, message) in cases {
             let error = #expect(throws: DFCError.self) { try NPY.decode(bytes) }

@@ -16,7 +16,9 @@ import Tensors
         #expect(TensorComparison(nan, nan).passes(relativeL2Limit: 1e-4))
         let c = TensorComparison(Tensor(shape: [2], floats: [.nan, 1]), Tensor(shape: [2], floats: [0, 1]))
         #expect(c.maxAbsoluteError == .infinity && !c.passes(relativeL2Limit: 1e-4))
-        #expect(!TensorComparison(Tensor(shape: [1], floats: [.infinity]), Tensor(shape: [1], floats: [1])).passes(relativeL2Limit: 1))
+        #expect(
+            !TensorComparison(Tensor(shape: [1], floats: [.infinity]), Tensor(shape: [1], floats: [1])).passes(
+                relativeL2Limit: 1))
     }
 
     @Test func shapesAndDtypesMustAgree() {

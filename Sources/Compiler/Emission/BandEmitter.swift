@@ -16,7 +16,9 @@ private struct BandSlots {
         if let (owner, offset) = b.alias { return (owner, plan.buffers[owner]!, offset) }
         return (value, b, 0)
     }
-    func slot(_ b: SRAMBuffer, band: Int? = nil) -> Int { b.address + ((band ?? index) % b.slots) * DRAMPlan.align(b.slotBytes) }
+    func slot(_ b: SRAMBuffer, band: Int? = nil) -> Int {
+        b.address + ((band ?? index) % b.slots) * DRAMPlan.align(b.slotBytes)
+    }
     func range(_ value: String) -> MemoryRange {
         let (_, b, _) = home(value)
         return .sram(slot(b), bytes: b.slotBytes)
@@ -27,8 +29,9 @@ private struct BandSlots {
         let origin = need[owner]!.lowerBound
         let channels = plan.buffers[value]!.alias == nil ? b.channels : graph.type(of: value)!.shape[1]
         let address = slot(b) + 4 * (offset * b.rowWidth + (rows.lowerBound - origin) * b.rowStride + column)
-        return SRAMTile(addr: address, channels: channels, height: rows.count, width: width,
-                        channelStride: b.rowWidth, rowStride: b.rowStride)
+        return SRAMTile(
+            addr: address, channels: channels, height: rows.count, width: width,
+            channelStride: b.rowWidth, rowStride: b.rowStride)
     }
     func interior(_ value: String, rows: Range<Int>) -> SRAMTile {
         let b = plan.buffers[value]!
@@ -53,15 +56,17 @@ extension Emitter {
                 let y = graph.type(of: node.outputs[0])!
                 let computed = group.computedRows(node.outputs[0], band: index, height: y.shape[2])
                 guard slots.need[node.outputs[0]] != nil, !computed.isEmpty else { continue }
-                try emitBandLayer(node, rows: computed, slots: slots, resident: resident, names: names, streamTurn: &streamTurn)
+                try emitBandLayer(
+                    node, rows: computed, slots: slots, resident: resident, names: names, streamTurn: &streamTurn)
             }
             // The output's rows of this band (none in a warm-up band).
             guard band.upperBound > 0 else { continue }
             let y = location(group.output)
             let b = group.buffers[group.output]!
             let source = slots.interior(group.output, rows: band)
-            var t = TransferOp(tensorAt: y.address, shape: y.shape, origin: [0, 0, band.lowerBound, 0],
-                               counts: [1, b.channels, band.count, b.width], sramAddr: source.addr)
+            var t = TransferOp(
+                tensorAt: y.address, shape: y.shape, origin: [0, 0, band.lowerBound, 0],
+                counts: [1, b.channels, band.count, b.width], sramAddr: source.addr)
             t.sramStrides = [0, b.rowWidth, b.rowStride, 1]
             sequencer.emit(.store(t), reads: [slots.range(group.output)], writes: [y.range], nodes: names)
         }
@@ -78,23 +83,26 @@ extension Emitter {
             guard kept > 0 else { continue }
             let shift = now.lowerBound - before.lowerBound
             func rowsCopy(count: Int, from: Int, to: Int) -> CopyOp {
-                CopyOp(counts: [1, 1, count, b.rowStride], srcAddr: from, srcStrides: [0, 0, b.rowStride, 1],
-                       dstAddr: to, dstStrides: [0, 0, b.rowStride, 1])
+                CopyOp(
+                    counts: [1, 1, count, b.rowStride], srcAddr: from, srcStrides: [0, 0, b.rowStride, 1],
+                    dstAddr: to, dstStrides: [0, 0, b.rowStride, 1])
             }
             if b.slots == 1 {
                 // One slot: the kept rows move up within it, in chunks no taller than
                 // the shift, so that each copy's source and destination are disjoint.
                 guard shift > 0 else { continue }
                 for first in stride(from: 0, to: kept, by: shift) {
-                    let copy = rowsCopy(count: min(shift, kept - first), from: b.address + 4 * (first + shift) * b.rowStride,
-                                        to: b.address + 4 * first * b.rowStride)
+                    let copy = rowsCopy(
+                        count: min(shift, kept - first), from: b.address + 4 * (first + shift) * b.rowStride,
+                        to: b.address + 4 * first * b.rowStride)
                     sequencer.emit(.copy(copy), reads: [slots.range(owner)], writes: [slots.range(owner)], nodes: names)
                 }
                 continue
             }
             let source = slots.slot(b, band: slots.index - 1)
             let copy = rowsCopy(count: kept, from: source + 4 * shift * b.rowStride, to: slots.slot(b))
-            sequencer.emit(.copy(copy), reads: [.sram(source, bytes: b.slotBytes)], writes: [slots.range(owner)], nodes: names)
+            sequencer.emit(
+                .copy(copy), reads: [.sram(source, bytes: b.slotBytes)], writes: [slots.range(owner)], nodes: names)
         }
     }
 
@@ -105,16 +113,19 @@ extension Emitter {
             guard let wanted = slots.need[input] else { continue }
             let rows = BandPlan.newRows(wanted, previous: slots.previous?[input], halo: slots.plan.halo)
             guard !rows.isEmpty else { continue }
-            let t = paddedLoad(input, channels: 0..<b.channels, rows: rows, columns: -b.marginLeft..<(b.rowWidth - b.marginLeft),
-                               at: slots.slot(b) + 4 * (rows.lowerBound - wanted.lowerBound) * b.rowStride,
-                               strides: [0, b.rowWidth, b.rowStride, 1])
+            let t = paddedLoad(
+                input, channels: 0..<b.channels, rows: rows, columns: -b.marginLeft..<(b.rowWidth - b.marginLeft),
+                at: slots.slot(b) + 4 * (rows.lowerBound - wanted.lowerBound) * b.rowStride,
+                strides: [0, b.rowWidth, b.rowStride, 1])
             sequencer.emit(.load(t), reads: [location(input).range], writes: [slots.range(input)], nodes: names)
         }
     }
 
     /// One layer's fresh rows `rows` of this band.
-    private mutating func emitBandLayer(_ node: Node, rows computed: Range<Int>, slots: BandSlots, resident: ResidentConstants,
-                                        names: [String], streamTurn: inout Int) throws {
+    private mutating func emitBandLayer(
+        _ node: Node, rows computed: Range<Int>, slots: BandSlots, resident: ResidentConstants,
+        names: [String], streamTurn: inout Int
+    ) throws {
         let v = node.outputs[0], y = graph.type(of: v)!
         let out = slots.interior(v, rows: computed)
         func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange]) {
@@ -122,8 +133,10 @@ extension Emitter {
         }
         guard node.kind.hasWindow else {
             if node.kind == .concat { return }
-            try emitGroupElementwise(node, channels: 0..<y.shape[1], output: (out, slots.range(v)), resident: resident,
-                                     names: names) { (slots.interior($0, rows: computed), slots.range($0)) }
+            try emitGroupElementwise(
+                node, channels: 0..<y.shape[1], output: (out, slots.range(v)), resident: resident,
+                names: names
+            ) { (slots.interior($0, rows: computed), slots.range($0)) }
             return
         }
         let r = try graph.reach(node)
@@ -141,36 +154,45 @@ extension Emitter {
                 let address = slots.plan.streamBase + (streamTurn % 2) * slots.plan.streamSlot
                 streamTurn += 1
                 let dram = location(node.inputs[1])
-                let t = TransferOp(tensorAt: dram.address, shape: [weights.shape[0], perChannel], origin: [o0, 0],
-                                   counts: [count, perChannel], sramAddr: address)
-                emit(.load(t), reads: [.dram(dram.address, bytes: 4 * weights.count)], writes: [.sram(address, bytes: 4 * count * perChannel)])
+                let t = TransferOp(
+                    tensorAt: dram.address, shape: [weights.shape[0], perChannel], origin: [o0, 0],
+                    counts: [count, perChannel], sramAddr: address)
+                emit(
+                    .load(t), reads: [.dram(dram.address, bytes: 4 * weights.count)],
+                    writes: [.sram(address, bytes: 4 * count * perChannel)])
                 var part = out
                 part.addr += 4 * o0 * out.channelStride
                 part.channels = count
                 var reads: [MemoryRange] = [slots.range(u), .sram(address, bytes: 4 * count * perChannel)]
                 if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
-                let op = ConvOp(input: input, output: part, weightAddr: address, biasAddr: bias.map { $0.address + 4 * o0 },
-                                kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw), groups: 1, window: window,
-                                activation: node.activation?.fused ?? .none)
+                let op = ConvOp(
+                    input: input, output: part, weightAddr: address, biasAddr: bias.map { $0.address + 4 * o0 },
+                    kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw), groups: 1, window: window,
+                    activation: node.activation?.fused ?? .none)
                 emit(.conv(op), reads: reads, writes: [slots.range(v)])
             }
         } else if node.kind == .conv {
             let w = resident[node.inputs[1]]!, bias = node.input(2).map { resident[$0]! }
             var reads = [slots.range(u), .sram(w.address, bytes: 4 * w.count)]
             if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
-            let op = ConvOp(input: input, output: out, weightAddr: w.address, biasAddr: bias?.address,
-                            kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
-                            groups: node.int("group", default: 1), window: window, activation: node.activation?.fused ?? .none)
+            let op = ConvOp(
+                input: input, output: out, weightAddr: w.address, biasAddr: bias?.address,
+                kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
+                groups: node.int("group", default: 1), window: window, activation: node.activation?.fused ?? .none)
             emit(.conv(op), reads: reads, writes: [slots.range(v)])
         } else {
             let w = try WindowGeometry(node: node, spatial: Array(x.shape[2...]))
-            let countPads = node.kind == .averagePool && node.int("count_include_pad", default: 0) == 1
+            let countPads =
+                node.kind == .averagePool && node.int("count_include_pad", default: 0) == 1
                 ? (w.padsBegin[0], w.padsBegin[1], w.padsEnd[0], w.padsEnd[1]) : (0, 0, 0, 0)
-            let op = PoolOp(node.kind == .maxPool ? .max : .avg, input: input, output: out, kernel: (r.kh, r.kw),
-                            stride: (r.sh, r.sw), dilation: (r.dh, r.dw), window: window, countPads: countPads)
+            let op = PoolOp(
+                node.kind == .maxPool ? .max : .avg, input: input, output: out, kernel: (r.kh, r.kw),
+                stride: (r.sh, r.sw), dilation: (r.dh, r.dw), window: window, countPads: countPads)
             emit(.pool(op), reads: [slots.range(u)], writes: [slots.range(v)])
             if let activation = node.activation {
-                emit(.act(ActOp(input: out, output: out, activation: activation.fused)), reads: [slots.range(v)], writes: [slots.range(v)])
+                emit(
+                    .act(ActOp(input: out, output: out, activation: activation.fused)), reads: [slots.range(v)],
+                    writes: [slots.range(v)])
             }
         }
     }

@@ -35,7 +35,9 @@ struct Emitter {
     /// The program of `graph` with these groups (none: layer by layer), laid
     /// out with `layout` (whose DRAM plan must have been made for the same
     /// groups). The caller has run `checkLowerable`.
-    static func build(_ graph: Graph, config: AcceleratorConfig, layout: ProgramLayout, groups: [GroupPlan]) throws -> Built {
+    static func build(_ graph: Graph, config: AcceleratorConfig, layout: ProgramLayout, groups: [GroupPlan]) throws
+        -> Built
+    {
         var emitter = Emitter(graph: graph, config: config, layout: layout)
         var groupAt: [Int: GroupPlan] = [:]
         for group in groups { groupAt[group.nodes.lowerBound] = group }
@@ -49,9 +51,10 @@ struct Emitter {
                 index += 1
             }
         }
-        let program = Program(config: config, dramBytes: layout.end, constants: layout.constants.bytes,
-                              tensors: tensorInfos(graph, layout: layout),
-                              instructions: emitter.sequencer.instructions, debugNames: emitter.sequencer.debugNames)
+        let program = Program(
+            config: config, dramBytes: layout.end, constants: layout.constants.bytes,
+            tensors: tensorInfos(graph, layout: layout),
+            instructions: emitter.sequencer.instructions, debugNames: emitter.sequencer.debugNames)
         return Built(program: program, layers: emitter.layers, layout: layout)
     }
 
@@ -60,13 +63,17 @@ struct Emitter {
         var tensors: [TensorInfo] = []
         for input in graph.inputs {
             let location = layout.memory.locations[input]!
-            tensors.append(TensorInfo(name: input, shape: location.shape, dtype: location.dtype,
-                                      address: location.address, role: .input))
+            tensors.append(
+                TensorInfo(
+                    name: input, shape: location.shape, dtype: location.dtype,
+                    address: location.address, role: .input))
         }
         for output in graph.outputs {
             let location = layout.location(output)
-            tensors.append(TensorInfo(name: output, shape: location.shape, dtype: location.dtype,
-                                      address: location.address, role: .output))
+            tensors.append(
+                TensorInfo(
+                    name: output, shape: location.shape, dtype: location.dtype,
+                    address: location.address, role: .output))
         }
         return tensors
     }
@@ -75,7 +82,9 @@ struct Emitter {
     static func checkLowerable(_ graph: Graph) throws {
         var problems: [String] = []
         for node in graph.nodes {
-            if let reason = unlowerableReason(node, graph: graph) { problems.append("\(node.name) (\(node.opType)): \(reason)") }
+            if let reason = unlowerableReason(node, graph: graph) {
+                problems.append("\(node.name) (\(node.opType)): \(reason)")
+            }
         }
         for node in graph.nodes {
             for output in node.outputs where !output.isEmpty && graph.type(of: output)?.count == 0 {
@@ -91,8 +100,10 @@ struct Emitter {
     }
 
     mutating func record(_ node: Node, engine: String, tiling: String, from start: Int) {
-        layers.append(Codegen.LayerReport(node: node.name, op: node.opType, engine: engine, tiling: tiling,
-                                          instructions: start..<sequencer.instructions.count))
+        layers.append(
+            Codegen.LayerReport(
+                node: node.name, op: node.opType, engine: engine, tiling: tiling,
+                instructions: start..<sequencer.instructions.count))
     }
 
     mutating func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange], node: Node) {
@@ -108,8 +119,10 @@ struct Emitter {
         }
         let names = group.nodes.map { graph.nodes[$0].name }
         let description = "fused \(names.count) layers, " + group.tileDescription(graph: graph)
-        layers.append(Codegen.LayerReport(node: names.joined(separator: "+"), op: "FusionGroup", engine: "fused",
-                                          tiling: description, instructions: start..<sequencer.instructions.count))
+        layers.append(
+            Codegen.LayerReport(
+                node: names.joined(separator: "+"), op: "FusionGroup", engine: "fused",
+                tiling: description, instructions: start..<sequencer.instructions.count))
     }
 
     /// Emits one layer on its own.
@@ -130,7 +143,9 @@ struct Emitter {
             record(node, engine: "matrix", tiling: tiling, from: start)
         case .dataMovement:
             let tiling = try lowerDataMovement(node)
-            record(node, engine: tiling.isEmpty ? "view" : "load/store", tiling: tiling.isEmpty ? "in place" : tiling, from: start)
+            record(
+                node, engine: tiling.isEmpty ? "view" : "load/store", tiling: tiling.isEmpty ? "in place" : tiling,
+                from: start)
         case .view:
             try lowerView(node)
             record(node, engine: "view", tiling: "shares its input's DRAM", from: start)

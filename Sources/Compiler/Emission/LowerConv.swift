@@ -28,11 +28,14 @@ extension Emitter {
     /// `ConvTiling` chooses (ConvTranspose as a stride-1 convolution of its
     /// zero-inserted input with flipped weights).
     mutating func lowerConv(_ node: Node) throws -> ConvTiling {
-        let (g, insertion): (ConvGeometry, ZeroInsertion?) = node.kind == .convTranspose
+        let (g, insertion): (ConvGeometry, ZeroInsertion?) =
+            node.kind == .convTranspose
             ? try graph.convTransposeGeometry(node)
             : (try graph.convGeometry(node), nil)
         guard let tiling = ConvTiling.best(g, hasBias: node.input(2) != nil, config: config) else {
-            throw DFCError("node '\(node.name)': no tiling of this convolution fits \(config.sramBytes) bytes of SRAM (one output row is too large)")
+            throw DFCError(
+                "node '\(node.name)': no tiling of this convolution fits \(config.sramBytes) bytes of SRAM (one output row is too large)"
+            )
         }
         var conv = ConvLowering(node: node, geometry: g, insertion: insertion, tiling: tiling, emitter: self)
         switch tiling.order {
@@ -65,7 +68,8 @@ struct ConvLowering {
         (self.node, self.g, self.insertion, self.tiling) = (node, g, insertion, tiling)
         x = emitter.location(node.inputs[0])
         y = emitter.location(node.outputs[0])
-        weights = node.kind == .convTranspose ? emitter.location("\(node.name)#weights") : emitter.location(node.inputs[1])
+        weights =
+            node.kind == .convTranspose ? emitter.location("\(node.name)#weights") : emitter.location(node.inputs[1])
         bias = node.input(2).map { emitter.location($0) }
         khw = g.kh * g.kw
         weightCin = g.depthwise ? 1 : (g.groups == 1 ? g.cin : g.cinPerGroup)
@@ -126,15 +130,18 @@ struct ConvLowering {
 
     func loadWeights(_ unit: ConvTiling.Unit, _ block: Int, at address: Int, _ e: inout Emitter) {
         let inputs = unit.weightInputs[block]
-        let t = TransferOp(tensorAt: weights.address, shape: [1, g.cout, weightCin, khw], origin: [0, unit.outputs.lowerBound, inputs.lowerBound, 0],
-                           counts: [1, unit.outputs.count, inputs.count, khw], sramAddr: address)
+        let t = TransferOp(
+            tensorAt: weights.address, shape: [1, g.cout, weightCin, khw],
+            origin: [0, unit.outputs.lowerBound, inputs.lowerBound, 0],
+            counts: [1, unit.outputs.count, inputs.count, khw], sramAddr: address)
         e.emit(.load(t), reads: [weights.range], writes: [.sram(address, bytes: 4 * t.elements)], node: node)
     }
 
     func loadBias(_ unit: ConvTiling.Unit, _ e: inout Emitter) {
         guard let bias else { return }
-        let t = TransferOp(tensorAt: bias.address, shape: [g.cout], origin: [unit.outputs.lowerBound],
-                           counts: [unit.outputs.count], sramAddr: biasBase)
+        let t = TransferOp(
+            tensorAt: bias.address, shape: [g.cout], origin: [unit.outputs.lowerBound],
+            counts: [unit.outputs.count], sramAddr: biasBase)
         e.emit(.load(t), reads: [bias.range], writes: [.sram(biasBase, bytes: 4 * t.elements)], node: node)
     }
 
@@ -171,8 +178,9 @@ struct ConvLowering {
         let tile = SRAMTile(addr: address, channels: channels.count, height: height, width: g.inputCols)
         guard let insertion else {
             let top = y0 * g.sh - g.padTop
-            let t = e.paddedLoad(node.inputs[0], batch: n, channels: channels, rows: top..<(top + height),
-                                 columns: -g.padLeft..<(g.inputCols - g.padLeft), at: address)
+            let t = e.paddedLoad(
+                node.inputs[0], batch: n, channels: channels, rows: top..<(top + height),
+                columns: -g.padLeft..<(g.inputCols - g.padLeft), at: address)
             e.emit(.load(t), reads: [x.range], writes: [.sram(address, bytes: 4 * tile.elements)], node: node)
             return tile
         }
@@ -183,11 +191,14 @@ struct ConvLowering {
     /// ConvTranspose's input tile: zeroed by a LOAD wholly outside the
     /// tensor, then the real rows and columns that land in it scattered in
     /// by a LOAD with strided SRAM placement.
-    func loadZeroInserted(_ z: ZeroInsertion, _ n: Int, _ channels: Range<Int>, band y0: Int, tile: SRAMTile, _ e: inout Emitter) {
+    func loadZeroInserted(
+        _ z: ZeroInsertion, _ n: Int, _ channels: Range<Int>, band y0: Int, tile: SRAMTile, _ e: inout Emitter
+    ) {
         let address = tile.addr, height = tile.height
         let tileRange = MemoryRange.sram(address, bytes: 4 * tile.elements)
-        let zero = TransferOp(tensorAt: x.address, shape: [g.n, g.cin, g.h, g.w], origin: [n, channels.lowerBound, -height, 0],
-                              counts: [1, channels.count, height, g.inputCols], sramAddr: address)
+        let zero = TransferOp(
+            tensorAt: x.address, shape: [g.n, g.cin, g.h, g.w], origin: [n, channels.lowerBound, -height, 0],
+            counts: [1, channels.count, height, g.inputCols], sramAddr: address)
         e.emit(.load(zero), reads: [], writes: [tileRange], node: node)
         let row0 = max(0, ZeroInsertion.ceilDivide(y0 - z.offsetTop, z.strideH))
         let row1 = min(z.height, ZeroInsertion.floorDivide(y0 + height - 1 - z.offsetTop, z.strideH) + 1)
@@ -195,20 +206,25 @@ struct ConvLowering {
         let col1 = min(z.width, ZeroInsertion.floorDivide(g.inputCols - 1 - z.offsetLeft, z.strideW) + 1)
         guard row1 > row0, col1 > col0 else { return }
         let tileRow = row0 * z.strideH + z.offsetTop - y0, tileCol = col0 * z.strideW + z.offsetLeft
-        var t = TransferOp(tensorAt: x.address, shape: [g.n, g.cin, z.height, z.width], origin: [n, channels.lowerBound, row0, col0],
-                           counts: [1, channels.count, row1 - row0, col1 - col0], sramAddr: address + 4 * (tileRow * g.inputCols + tileCol))
+        var t = TransferOp(
+            tensorAt: x.address, shape: [g.n, g.cin, z.height, z.width], origin: [n, channels.lowerBound, row0, col0],
+            counts: [1, channels.count, row1 - row0, col1 - col0],
+            sramAddr: address + 4 * (tileRow * g.inputCols + tileCol))
         t.sramStrides = [0, height * g.inputCols, z.strideH * g.inputCols, z.strideW]
         e.emit(.load(t), reads: [x.range], writes: [tileRange], node: node)
     }
 
     /// One CONV over an input block, accumulating after the first; the bias
     /// enters with the first block and the activation with the last.
-    func convolve(_ unit: ConvTiling.Unit, block: Int, input: SRAMTile, weights: Int, output: SRAMTile, _ e: inout Emitter) {
+    func convolve(
+        _ unit: ConvTiling.Unit, block: Int, input: SRAMTile, weights: Int, output: SRAMTile, _ e: inout Emitter
+    ) {
         let hasBias = bias != nil
         let last = block == unit.inputs.count - 1
-        let op = ConvOp(input: input, output: output, weightAddr: weights, biasAddr: block == 0 && hasBias ? biasBase : nil,
-                        kernel: (g.kh, g.kw), stride: (g.sh, g.sw), dilation: (g.dh, g.dw), groups: unit.convGroups,
-                        accumulate: block > 0, activation: last ? activation : .none)
+        let op = ConvOp(
+            input: input, output: output, weightAddr: weights, biasAddr: block == 0 && hasBias ? biasBase : nil,
+            kernel: (g.kh, g.kw), stride: (g.sh, g.sw), dilation: (g.dh, g.dw), groups: unit.convGroups,
+            accumulate: block > 0, activation: last ? activation : .none)
         let weightBytes = 4 * unit.outputs.count * unit.weightInputs[block].count * khw
         var reads: [MemoryRange] = [.sram(input.addr, bytes: 4 * input.elements), .sram(weights, bytes: weightBytes)]
         if hasBias && block == 0 { reads.append(.sram(biasBase, bytes: 4 * unit.outputs.count)) }
@@ -223,8 +239,9 @@ struct ConvLowering {
     }
 
     func store(_ n: Int, _ unit: ConvTiling.Unit, band y0: Int, tile: SRAMTile, _ e: inout Emitter) {
-        let t = TransferOp(tensorAt: y.address, shape: [g.n, g.cout, g.ho, g.wo], origin: [n, unit.outputs.lowerBound, y0, 0],
-                           counts: [1, unit.outputs.count, tile.height, g.wo], sramAddr: tile.addr)
+        let t = TransferOp(
+            tensorAt: y.address, shape: [g.n, g.cout, g.ho, g.wo], origin: [n, unit.outputs.lowerBound, y0, 0],
+            counts: [1, unit.outputs.count, tile.height, g.wo], sramAddr: tile.addr)
         e.emit(.store(t), reads: [.sram(tile.addr, bytes: 4 * tile.elements)], writes: [y.range], node: node)
     }
 }

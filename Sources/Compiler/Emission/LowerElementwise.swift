@@ -13,7 +13,8 @@ enum ElementwiseStep {
     /// block, not once per tile.
     var channelOperand: (address: Int, range: MemoryRange)? {
         switch self {
-        case .binary(_, .channel(let address, let range)), .preluSlope(.channel(let address, let range)): return (address, range)
+        case .binary(_, .channel(let address, let range)), .preluSlope(.channel(let address, let range)):
+            return (address, range)
         default: return nil
         }
     }
@@ -39,15 +40,21 @@ struct ElementwiseTiling {
 
     /// Nil when not even one element per tile fits beside the vectors.
     init?(steps: [ElementwiseStep], view: [Int], sramBytes: Int) {
-        let needsTemp = steps.contains { if case .preluSlope = $0 { return true }; return false }
+        let needsTemp = steps.contains {
+            if case .preluSlope = $0 { return true }; return false
+        }
         perTurn = 1 + (steps.contains(where: \.needsOperandTile) ? 1 : 0) + (needsTemp ? 1 : 0)
         let vectorBytes = 4 * view[1] * steps.count
         let budget = (sramBytes - vectorBytes) / (2 * perTurn) / 4
         guard budget >= 1 else { return nil }
         (columns, rows, channels) = (view[3], view[2], view[1])
-        if columns > budget { (columns, rows, channels) = (budget, 1, 1) }
-        else if rows * columns > budget { (rows, channels) = (budget / columns, 1) }
-        else if channels * rows * columns > budget { channels = budget / (rows * columns) }
+        if columns > budget {
+            (columns, rows, channels) = (budget, 1, 1)
+        } else if rows * columns > budget {
+            (rows, channels) = (budget / columns, 1)
+        } else if channels * rows * columns > budget {
+            channels = budget / (rows * columns)
+        }
     }
 
     var slot: Int { 4 * channels * rows * columns }
@@ -60,7 +67,9 @@ struct ElementwiseBox {
     var origin: [Int], counts: [Int]
     var accumulator: Int, operand: Int, temporary: Int
 
-    func tile(at address: Int) -> SRAMTile { SRAMTile(addr: address, channels: counts[1], height: counts[2], width: counts[3]) }
+    func tile(at address: Int) -> SRAMTile {
+        SRAMTile(addr: address, channels: counts[1], height: counts[2], width: counts[3])
+    }
 }
 
 /// Layer-by-layer element-wise ops: BatchNormalization, broadcasting
@@ -117,7 +126,9 @@ extension Emitter {
             return .channel(address: address, range: .dram(address, bytes: 4 * view[1]))
         }
         if type.count == shape.reduce(1, *) { return .full(location(value)) }
-        guard ShapeMath.broadcast(type.shape, shape) == shape, let (own, strides) = Self.elementwiseView(type.shape, output: shape) else { return nil }
+        guard ShapeMath.broadcast(type.shape, shape) == shape,
+            let (own, strides) = Self.elementwiseView(type.shape, output: shape)
+        else { return nil }
         _ = own
         let l = location(value)
         if strides[0] == 0 && strides[2] == 0 && strides[3] == 0 && strides[1] != 0 {
@@ -131,7 +142,8 @@ extension Emitter {
         guard let shape = graph.type(of: node.outputs[0])?.shape else { return false }
         for value in node.inputs.prefix(node.kind == .batchNormalization ? 1 : node.inputs.count) where !value.isEmpty {
             guard let type = graph.type(of: value), ShapeMath.broadcast(type.shape, shape) == shape,
-                  type.count == shape.reduce(1, *) || elementwiseView(type.shape, output: shape) != nil else { return false }
+                type.count == shape.reduce(1, *) || elementwiseView(type.shape, output: shape) != nil
+            else { return false }
         }
         if node.kind == .batchNormalization { return shape.count >= 2 }
         return true
@@ -149,14 +161,16 @@ extension Emitter {
         for batch in 0..<view[0] {
             for c0 in stride(from: 0, to: view[1], by: cb) {
                 let cc = min(cb, view[1] - c0)
-                let vectors = loadChannelVectors(node, steps: steps, view: view, channels: c0..<(c0 + cc), base: tiling.vectorBase)
+                let vectors = loadChannelVectors(
+                    node, steps: steps, view: view, channels: c0..<(c0 + cc), base: tiling.vectorBase)
                 for r0 in stride(from: 0, to: view[2], by: rb) {
                     for w0 in stride(from: 0, to: view[3], by: wb) {
                         let base = (turn % 2) * tiling.perTurn * tiling.slot
                         turn += 1
-                        let box = ElementwiseBox(origin: [batch, c0, r0, w0], counts: [1, cc, min(rb, view[2] - r0), min(wb, view[3] - w0)],
-                                                 accumulator: base, operand: base + tiling.slot,
-                                                 temporary: base + (tiling.perTurn - 1) * tiling.slot)
+                        let box = ElementwiseBox(
+                            origin: [batch, c0, r0, w0], counts: [1, cc, min(rb, view[2] - r0), min(wb, view[3] - w0)],
+                            accumulator: base, operand: base + tiling.slot,
+                            temporary: base + (tiling.perTurn - 1) * tiling.slot)
                         emitElementwiseTile(node, first: first, steps: steps, view: view, box: box, vectors: vectors)
                     }
                 }
@@ -168,7 +182,8 @@ extension Emitter {
     /// What the node computes: the operand its tile starts from and the
     /// steps applied to it (a BatchNormalization is a per-channel multiply
     /// and add; a commutative op starts from its full operand).
-    func elementwiseSteps(_ node: Node, shape: [Int], view: [Int]) throws -> (first: Operand, steps: [ElementwiseStep]) {
+    func elementwiseSteps(_ node: Node, shape: [Int], view: [Int]) throws -> (first: Operand, steps: [ElementwiseStep])
+    {
         let inputs = node.inputs.filter { !$0.isEmpty }
         func requireOperand(_ v: String) throws -> Operand {
             guard let o = operand(v, shape: shape, node: node) else {
@@ -182,8 +197,10 @@ extension Emitter {
         case .batchNormalization:
             first = try requireOperand(inputs[0])
             let scale = constantAddress["\(node.name)#scale"]!, shift = constantAddress["\(node.name)#shift"]!
-            steps = [.binary(.mul, .channel(address: scale, range: .dram(scale, bytes: 4 * view[1]))),
-                     .binary(.add, .channel(address: shift, range: .dram(shift, bytes: 4 * view[1])))]
+            steps = [
+                .binary(.mul, .channel(address: scale, range: .dram(scale, bytes: 4 * view[1]))),
+                .binary(.add, .channel(address: shift, range: .dram(shift, bytes: 4 * view[1])))
+            ]
         case .sum where inputs.count == 1:
             first = try requireOperand(inputs[0])
         case .add, .sub, .mul, .div, .sum:
@@ -197,7 +214,9 @@ extension Emitter {
             first = try requireOperand(inputs[0])
             steps = [.preluSlope(try requireOperand(inputs[1]))]
         default:
-            guard let activation = Activation(of: node, in: graph) else { throw DFCError("node '\(node.name)': not element-wise") }
+            guard let activation = Activation(of: node, in: graph) else {
+                throw DFCError("node '\(node.name)': not element-wise")
+            }
             first = try requireOperand(inputs[0])
             steps = [.activation(activation.fused)]
         }
@@ -207,12 +226,16 @@ extension Emitter {
 
     /// LOADs each step's per-channel operand for one channel block, at the
     /// step's own vector slot; returns the SRAM address by step index.
-    mutating func loadChannelVectors(_ node: Node, steps: [ElementwiseStep], view: [Int], channels: Range<Int>, base: Int) -> [Int: Int] {
+    mutating func loadChannelVectors(
+        _ node: Node, steps: [ElementwiseStep], view: [Int], channels: Range<Int>, base: Int
+    ) -> [Int: Int] {
         var vectors: [Int: Int] = [:]
         for (i, step) in steps.enumerated() {
             guard let (address, range) = step.channelOperand else { continue }
             let sram = base + 4 * view[1] * i
-            let t = TransferOp(tensorAt: address, shape: [view[1]], origin: [channels.lowerBound], counts: [channels.count], sramAddr: sram)
+            let t = TransferOp(
+                tensorAt: address, shape: [view[1]], origin: [channels.lowerBound], counts: [channels.count],
+                sramAddr: sram)
             emit(.load(t), reads: [range], writes: [.sram(sram, bytes: 4 * channels.count)], node: node)
             vectors[i] = sram
         }
@@ -220,7 +243,9 @@ extension Emitter {
     }
 
     /// LOADs a box of a full or broadcast operand into SRAM at `address`.
-    mutating func loadOperandTile(_ o: Operand, view: [Int], box: ElementwiseBox, into address: Int, node: Node) -> MemoryRange {
+    mutating func loadOperandTile(_ o: Operand, view: [Int], box: ElementwiseBox, into address: Int, node: Node)
+        -> MemoryRange
+    {
         var t: TransferOp
         switch o {
         case .full(let l):
@@ -237,15 +262,18 @@ extension Emitter {
     }
 
     /// One tile: LOAD the first operand, apply each step in place, STORE.
-    mutating func emitElementwiseTile(_ node: Node, first: Operand, steps: [ElementwiseStep], view: [Int], box: ElementwiseBox,
-                                      vectors: [Int: Int]) {
+    mutating func emitElementwiseTile(
+        _ node: Node, first: Operand, steps: [ElementwiseStep], view: [Int], box: ElementwiseBox,
+        vectors: [Int: Int]
+    ) {
         let tile = box.tile(at: box.accumulator)
         let range: MemoryRange
         switch first {
         case .channel(let address, let dramRange):
             // A broadcast first operand (e.g. a per-channel tensor minus a full one) is expanded by stride-0 loads.
             let l = DRAMPlan.Location(address: address, shape: [dramRange.end - dramRange.start], dtype: .float32)
-            range = loadOperandTile(.broadcast(l, strides: [0, 1, 0, 0]), view: view, box: box, into: box.accumulator, node: node)
+            range = loadOperandTile(
+                .broadcast(l, strides: [0, 1, 0, 0]), view: view, box: box, into: box.accumulator, node: node)
         default:
             range = loadOperandTile(first, view: view, box: box, into: box.accumulator, node: node)
         }
@@ -253,33 +281,50 @@ extension Emitter {
             switch step {
             case .binary(let kind, let o):
                 let (b, broadcast, bRange) = operandTile(o, step: i, view: view, box: box, vectors: vectors, node: node)
-                emit(.eltwise(EltwiseOp(kind, a: tile, b: b, output: tile, broadcast: broadcast)),
-                     reads: [range, bRange], writes: [range], node: node)
+                emit(
+                    .eltwise(EltwiseOp(kind, a: tile, b: b, output: tile, broadcast: broadcast)),
+                    reads: [range, bRange], writes: [range], node: node)
             case .activation(let activation):
-                emit(.act(ActOp(input: tile, output: tile, activation: activation)), reads: [range], writes: [range], node: node)
+                emit(
+                    .act(ActOp(input: tile, output: tile, activation: activation)), reads: [range], writes: [range],
+                    node: node)
             case .preluSlope(let o):
                 // prelu(x) = relu(x) + slope * (x - relu(x))
                 let temp = box.tile(at: box.temporary)
                 let tRange = MemoryRange.sram(box.temporary, bytes: 4 * tile.elements)
-                emit(.act(ActOp(input: tile, output: temp, activation: .relu)), reads: [range], writes: [tRange], node: node)
-                emit(.eltwise(EltwiseOp(.sub, a: tile, b: temp, output: tile)), reads: [range, tRange], writes: [range], node: node)
+                emit(
+                    .act(ActOp(input: tile, output: temp, activation: .relu)), reads: [range], writes: [tRange],
+                    node: node)
+                emit(
+                    .eltwise(EltwiseOp(.sub, a: tile, b: temp, output: tile)), reads: [range, tRange], writes: [range],
+                    node: node)
                 let (b, broadcast, bRange) = operandTile(o, step: i, view: view, box: box, vectors: vectors, node: node)
-                emit(.eltwise(EltwiseOp(.mul, a: tile, b: b, output: tile, broadcast: broadcast)), reads: [range, bRange], writes: [range], node: node)
-                emit(.eltwise(EltwiseOp(.add, a: tile, b: temp, output: tile)), reads: [range, tRange], writes: [range], node: node)
+                emit(
+                    .eltwise(EltwiseOp(.mul, a: tile, b: b, output: tile, broadcast: broadcast)),
+                    reads: [range, bRange], writes: [range], node: node)
+                emit(
+                    .eltwise(EltwiseOp(.add, a: tile, b: temp, output: tile)), reads: [range, tRange], writes: [range],
+                    node: node)
             }
         }
         let y = location(node.outputs[0])
-        let store = TransferOp(tensorAt: y.address, shape: view, origin: box.origin, counts: box.counts, sramAddr: box.accumulator)
+        let store = TransferOp(
+            tensorAt: y.address, shape: view, origin: box.origin, counts: box.counts, sramAddr: box.accumulator)
         emit(.store(store), reads: [range], writes: [y.range], node: node)
     }
 
     /// A step's second operand as a tile: its per-channel vector, or a box
     /// loaded into the operand slot.
-    mutating func operandTile(_ o: Operand, step i: Int, view: [Int], box: ElementwiseBox, vectors: [Int: Int],
-                              node: Node) -> (SRAMTile, BroadcastKind, MemoryRange) {
+    mutating func operandTile(
+        _ o: Operand, step i: Int, view: [Int], box: ElementwiseBox, vectors: [Int: Int],
+        node: Node
+    ) -> (SRAMTile, BroadcastKind, MemoryRange) {
         if case .channel = o {
             let address = vectors[i]!
-            return (SRAMTile(addr: address, channels: box.counts[1], height: 1, width: 1), .channel, .sram(address, bytes: 4 * box.counts[1]))
+            return (
+                SRAMTile(addr: address, channels: box.counts[1], height: 1, width: 1), .channel,
+                .sram(address, bytes: 4 * box.counts[1])
+            )
         }
         let r = loadOperandTile(o, view: view, box: box, into: box.operand, node: node)
         return (box.tile(at: box.operand), .none, r)

@@ -29,7 +29,8 @@ extension Emitter {
             }
         }
         guard let (nb, kb, resident) = choice else {
-            throw DFCError("node '\(node.name)': no tiling of this fully-connected layer fits \(config.sramBytes) bytes of SRAM")
+            throw DFCError(
+                "node '\(node.name)': no tiling of this fully-connected layer fits \(config.sramBytes) bytes of SRAM")
         }
         let aRegion = resident ? 4 * m * k : 2 * 4 * m * kb
         let weightSlot = 4 * nb * kb
@@ -57,23 +58,29 @@ extension Emitter {
                     aAddress = (aTurn % 2) * 4 * m * kb
                     aTurn += 1
                     aRowStride = kc
-                    let t = TransferOp(tensorAt: a.address, shape: [m, k], origin: [0, k0], counts: [m, kc], sramAddr: aAddress)
+                    let t = TransferOp(
+                        tensorAt: a.address, shape: [m, k], origin: [0, k0], counts: [m, kc], sramAddr: aAddress)
                     emit(.load(t), reads: [a.range], writes: [.sram(aAddress, bytes: 4 * m * kc)], node: node)
                 }
                 let wAddress = aRegion + (weightTurn % 2) * weightSlot
                 weightTurn += 1
-                let t = TransferOp(tensorAt: w.address, shape: [n, k], origin: [n0, k0], counts: [nc, kc], sramAddr: wAddress)
+                let t = TransferOp(
+                    tensorAt: w.address, shape: [n, k], origin: [n0, k0], counts: [nc, kc], sramAddr: wAddress)
                 emit(.load(t), reads: [w.range], writes: [.sram(wAddress, bytes: 4 * nc * kc)], node: node)
-                var op = MatMulOp(m: m, n: nc, k: kc, aAddr: aAddress, weightAddr: wAddress,
-                                  biasAddr: k0 == 0 && bias != nil ? biasBase : nil, outAddr: outAddress,
-                                  accumulate: k0 > 0, activation: k0 + kc == k ? activation : .none)
+                var op = MatMulOp(
+                    m: m, n: nc, k: kc, aAddr: aAddress, weightAddr: wAddress,
+                    biasAddr: k0 == 0 && bias != nil ? biasBase : nil, outAddr: outAddress,
+                    accumulate: k0 > 0, activation: k0 + kc == k ? activation : .none)
                 op.aRowStride = aRowStride
-                var reads: [MemoryRange] = [.sram(aAddress, bytes: 4 * ((m - 1) * aRowStride + kc)), .sram(wAddress, bytes: 4 * nc * kc)]
+                var reads: [MemoryRange] = [
+                    .sram(aAddress, bytes: 4 * ((m - 1) * aRowStride + kc)), .sram(wAddress, bytes: 4 * nc * kc)
+                ]
                 if k0 == 0 && bias != nil { reads.append(.sram(biasBase, bytes: 4 * nc)) }
                 if k0 > 0 { reads.append(.sram(outAddress, bytes: 4 * m * nc)) }
                 emit(.matmul(op), reads: reads, writes: [.sram(outAddress, bytes: 4 * m * nc)], node: node)
             }
-            let t = TransferOp(tensorAt: y.address, shape: [m, n], origin: [0, n0], counts: [m, nc], sramAddr: outAddress)
+            let t = TransferOp(
+                tensorAt: y.address, shape: [m, n], origin: [0, n0], counts: [m, nc], sramAddr: outAddress)
             emit(.store(t), reads: [.sram(outAddress, bytes: 4 * m * nc)], writes: [y.range], node: node)
         }
         return "n block \(nb), k block \(kb), input \(resident ? "resident" : "streamed")"
@@ -106,10 +113,15 @@ extension Emitter {
             let source = location(input)
             let here = offset
             offset += source.shape[axis]
-            if plan.locations[input] != nil && source.address == out.address + 4 * here * stride && out.shape[..<axis].reduce(1, *) == 1 { continue }
+            if plan.locations[input] != nil && source.address == out.address + 4 * here * stride
+                && out.shape[..<axis].reduce(1, *) == 1
+            {
+                continue
+            }
             let shape = Self.folded(source.shape, axis: axis), outShape = Self.folded(out.shape, axis: axis)
-            copyThroughSRAM(from: Box(location: source, shape: shape, origin: [0, 0, 0, 0]),
-                            to: Box(location: out, shape: outShape, origin: [0, 0, here, 0]), counts: shape, node: node)
+            copyThroughSRAM(
+                from: Box(location: source, shape: shape, origin: [0, 0, 0, 0]),
+                to: Box(location: out, shape: outShape, origin: [0, 0, here, 0]), counts: shape, node: node)
             copies += 1
         }
         return copies == 0 ? "" : "\(copies) input\(copies == 1 ? "" : "s") copied"
@@ -127,9 +139,10 @@ extension Emitter {
             let y = location(output)
             defer { start += y.shape[axis] }
             if let offset, y.address == x.address + 4 * offset { continue }
-            copyThroughSRAM(from: Box(location: x, shape: Self.folded(x.shape, axis: axis), origin: [0, 0, start, 0]),
-                            to: Box(location: y, shape: Self.folded(y.shape, axis: axis), origin: [0, 0, 0, 0]),
-                            counts: Self.folded(y.shape, axis: axis), node: node)
+            copyThroughSRAM(
+                from: Box(location: x, shape: Self.folded(x.shape, axis: axis), origin: [0, 0, start, 0]),
+                to: Box(location: y, shape: Self.folded(y.shape, axis: axis), origin: [0, 0, 0, 0]),
+                counts: Self.folded(y.shape, axis: axis), node: node)
             copies += 1
         }
         return copies == 0 ? "" : "copied"
@@ -142,8 +155,9 @@ extension Emitter {
         let xType = graph.type(of: node.inputs[0])!
         let offsets = DRAMPlan.sliceOffsets(node, graph: graph, input: xType)
         if let offset = offsets.first ?? nil, y.address == x.address + 4 * offset { return "" }
-        let context = ShapeRules.Context(node: node, inputs: node.inputs.map { graph.type(of: $0) }, opset: graph.opsetVersion,
-                                         constant: { [initializers = graph.initializers] in initializers[$0] })
+        let context = ShapeRules.Context(
+            node: node, inputs: node.inputs.map { graph.type(of: $0) }, opset: graph.opsetVersion,
+            constant: { [initializers = graph.initializers] in initializers[$0] })
         let ranges = try ShapeRules.sliceRanges(context, shape: xType.shape)
         guard let xShape = Self.padded4(x.shape), let yShape = Self.padded4(y.shape) else {
             throw DFCError("node '\(node.name)': slices of rank above 4 are not supported")
@@ -151,8 +165,9 @@ extension Emitter {
         let lead = boxRank - ranges.count
         if ranges.allSatisfy({ $0.step == 1 }) {
             let origin = Array(repeating: 0, count: lead) + ranges.map(\.start)
-            copyThroughSRAM(from: Box(location: x, shape: xShape, origin: origin),
-                            to: Box(location: y, shape: yShape, origin: [0, 0, 0, 0]), counts: yShape, node: node)
+            copyThroughSRAM(
+                from: Box(location: x, shape: xShape, origin: origin),
+                to: Box(location: y, shape: yShape, origin: [0, 0, 0, 0]), counts: yShape, node: node)
         } else {
             try hostStridedSlice(node, x: x, xShape: xShape, y: y, yShape: yShape, ranges: ranges)
         }
@@ -161,22 +176,27 @@ extension Emitter {
 
     /// A slice with steps other than 1 as HOST copies. Strides are unsigned:
     /// an axis walked backwards is copied one index at a time.
-    mutating func hostStridedSlice(_ node: Node, x: DRAMPlan.Location, xShape: [Int], y: DRAMPlan.Location, yShape: [Int],
-                                   ranges: [(start: Int, step: Int, count: Int)]) throws {
+    mutating func hostStridedSlice(
+        _ node: Node, x: DRAMPlan.Location, xShape: [Int], y: DRAMPlan.Location, yShape: [Int],
+        ranges: [(start: Int, step: Int, count: Int)]
+    ) throws {
         let lead = boxRank - ranges.count
         let xStrides = rowMajorStrides(xShape), yStrides = rowMajorStrides(yShape)
         let start = ranges.enumerated().reduce(0) { $0 + $1.element.start * xStrides[lead + $1.offset] }
         let steps = Array(repeating: 1, count: lead) + ranges.map(\.step)
         let backwards = (0..<boxRank).filter { steps[$0] < 0 }
-        guard backwards.count <= 1 else { throw DFCError("node '\(node.name)': slices reversing more than one axis are not supported") }
+        guard backwards.count <= 1 else {
+            throw DFCError("node '\(node.name)': slices reversing more than one axis are not supported")
+        }
         var counts = yShape
         var repeats = 1, axis = 0
         if let b = backwards.first { (repeats, axis, counts[b]) = (yShape[b], b, 1) }
         for r in 0..<repeats {
             let source = start + r * steps[axis] * xStrides[axis] * (backwards.isEmpty ? 0 : 1)
-            let op = CopyOp(counts: counts, srcAddr: x.address + 4 * source,
-                            srcStrides: (0..<boxRank).map { steps[$0] < 0 ? 0 : xStrides[$0] * steps[$0] },
-                            dstAddr: y.address + 4 * r * yStrides[axis] * (backwards.isEmpty ? 0 : 1), dstStrides: yStrides)
+            let op = CopyOp(
+                counts: counts, srcAddr: x.address + 4 * source,
+                srcStrides: (0..<boxRank).map { steps[$0] < 0 ? 0 : xStrides[$0] * steps[$0] },
+                dstAddr: y.address + 4 * r * yStrides[axis] * (backwards.isEmpty ? 0 : 1), dstStrides: yStrides)
             emit(.hostCopy(op), reads: [x.range], writes: [y.range], node: node)
         }
     }
@@ -191,8 +211,10 @@ extension Emitter {
         let target = [1, source[1], indices.count, source[3]]
         for (j, index) in indices.enumerated() {
             let i = Int(index < 0 ? index + dim : index)
-            copyThroughSRAM(from: Box(location: x, shape: source, origin: [0, 0, i, 0]),
-                            to: Box(location: y, shape: target, origin: [0, 0, j, 0]), counts: [1, source[1], 1, source[3]], node: node)
+            copyThroughSRAM(
+                from: Box(location: x, shape: source, origin: [0, 0, i, 0]),
+                to: Box(location: y, shape: target, origin: [0, 0, j, 0]), counts: [1, source[1], 1, source[3]],
+                node: node)
         }
         return "\(indices.count) slab copies"
     }
@@ -200,8 +222,9 @@ extension Emitter {
     /// A zero border comes from LOAD's zero fill; any other value is written separately.
     mutating func lowerPad(_ node: Node) throws -> String {
         let x = location(node.inputs[0]), y = location(node.outputs[0])
-        let context = ShapeRules.Context(node: node, inputs: node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) },
-                                         opset: graph.opsetVersion, constant: { [initializers = graph.initializers] in initializers[$0] })
+        let context = ShapeRules.Context(
+            node: node, inputs: node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) },
+            opset: graph.opsetVersion, constant: { [initializers = graph.initializers] in initializers[$0] })
         let (begin, _) = try ShapeRules.padAmounts(context, rank: x.shape.count)
         guard let xShape = Self.padded4(x.shape), let yShape = Self.padded4(y.shape) else {
             throw DFCError("node '\(node.name)': pads of rank above 4 are not supported")
@@ -209,8 +232,9 @@ extension Emitter {
         let origin = Array(repeating: 0, count: boxRank - begin.count) + begin.map { -$0 }
         let value = Self.padValue(node, graph: graph)
         if value == 0 {
-            copyThroughSRAM(from: Box(location: x, shape: xShape, origin: origin),
-                            to: Box(location: y, shape: yShape, origin: [0, 0, 0, 0]), counts: yShape, node: node)
+            copyThroughSRAM(
+                from: Box(location: x, shape: xShape, origin: origin),
+                to: Box(location: y, shape: yShape, origin: [0, 0, 0, 0]), counts: yShape, node: node)
             return "zero-filled copy"
         }
         padWithValue(x: x, xShape: xShape, origin: origin, y: y, yShape: yShape, node: node)
@@ -223,8 +247,9 @@ extension Emitter {
         let x = location(node.inputs[0]), y = location(node.outputs[0])
         guard x.address != y.address || plan.locations[node.inputs[0]] == nil else { return }
         let count = y.shape.reduce(1, *)
-        copyThroughSRAM(from: Box(location: x, shape: [1, 1, 1, count], origin: [0, 0, 0, 0]),
-                        to: Box(location: y, shape: [1, 1, 1, count], origin: [0, 0, 0, 0]), counts: [1, 1, 1, count], node: node)
+        copyThroughSRAM(
+            from: Box(location: x, shape: [1, 1, 1, count], origin: [0, 0, 0, 0]),
+            to: Box(location: y, shape: [1, 1, 1, count], origin: [0, 0, 0, 0]), counts: [1, 1, 1, count], node: node)
     }
 
     // MARK: - Host
@@ -236,52 +261,73 @@ extension Emitter {
         switch node.kind {
         case .softmax:
             let rank = xType.rank
-            let axis = ShapeMath.normalize(axis: node.int("axis", default: graph.opsetVersion >= 13 ? -1 : 1), rank: rank)!
+            let axis = ShapeMath.normalize(
+                axis: node.int("axis", default: graph.opsetVersion >= 13 ? -1 : 1), rank: rank)!
             let outer = xType.shape[..<axis].reduce(1, *)
-            let (axisSize, inner) = graph.opsetVersion >= 13
+            let (axisSize, inner) =
+                graph.opsetVersion >= 13
                 ? (xType.shape[axis], xType.shape[(axis + 1)...].reduce(1, *))
                 : (xType.shape[axis...].reduce(1, *), 1)
-            emit(.hostSoftmax(HostSoftmaxOp(src: x.address, dst: y.address, outer: outer, axis: axisSize, inner: inner)),
-                 reads: reads, writes: writes, node: node)
+            emit(
+                .hostSoftmax(HostSoftmaxOp(src: x.address, dst: y.address, outer: outer, axis: axisSize, inner: inner)),
+                reads: reads, writes: writes, node: node)
         case .lrn:
-            emit(.hostLRN(HostLRNOp(src: x.address, dst: y.address, n: xType.shape[0], c: xType.shape[1],
-                                    spatial: xType.shape[2...].reduce(1, *), size: node.int("size", default: 1),
-                                    alpha: node.float("alpha", default: 1e-4), beta: node.float("beta", default: 0.75),
-                                    bias: node.float("bias", default: 1))), reads: reads, writes: writes, node: node)
+            emit(
+                .hostLRN(
+                    HostLRNOp(
+                        src: x.address, dst: y.address, n: xType.shape[0], c: xType.shape[1],
+                        spatial: xType.shape[2...].reduce(1, *), size: node.int("size", default: 1),
+                        alpha: node.float("alpha", default: 1e-4), beta: node.float("beta", default: 0.75),
+                        bias: node.float("bias", default: 1))), reads: reads, writes: writes, node: node)
         case .resize, .upsample:
-            let context = ShapeRules.Context(node: node, inputs: node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) },
-                                             opset: graph.opsetVersion, constant: { [initializers = graph.initializers] in initializers[$0] })
+            let context = ShapeRules.Context(
+                node: node, inputs: node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) },
+                opset: graph.opsetVersion, constant: { [initializers = graph.initializers] in initializers[$0] })
             let (shape, scales) = try ShapeRules.resizeShape(context, input: xType)
             let legacy = node.kind == .upsample || graph.opsetVersion < 11
             let transform = legacy ? "asymmetric" : node.string("coordinate_transformation_mode", default: "half_pixel")
             let rounding = legacy ? "floor" : node.string("nearest_mode", default: "round_prefer_floor")
-            let modes: [String: CoordinateMode] = ["half_pixel": .halfPixel, "asymmetric": .asymmetric, "align_corners": .alignCorners,
-                                                   "pytorch_half_pixel": .pytorchHalfPixel, "tf_half_pixel_for_nearest": .tfHalfPixelForNN]
-            let roundings: [String: NearestMode] = ["round_prefer_floor": .roundPreferFloor, "round_prefer_ceil": .roundPreferCeil,
-                                                    "floor": .floor, "ceil": .ceil]
-            guard let mode = modes[transform], let nearest = roundings[rounding], let inDims = Self.padded4(xType.shape),
-                  let outDims = Self.padded4(shape) else {
+            let modes: [String: CoordinateMode] = [
+                "half_pixel": .halfPixel, "asymmetric": .asymmetric, "align_corners": .alignCorners,
+                "pytorch_half_pixel": .pytorchHalfPixel, "tf_half_pixel_for_nearest": .tfHalfPixelForNN
+            ]
+            let roundings: [String: NearestMode] = [
+                "round_prefer_floor": .roundPreferFloor, "round_prefer_ceil": .roundPreferCeil,
+                "floor": .floor, "ceil": .ceil
+            ]
+            guard let mode = modes[transform], let nearest = roundings[rounding],
+                let inDims = Self.padded4(xType.shape),
+                let outDims = Self.padded4(shape)
+            else {
                 throw DFCError("node '\(node.name)': this Resize is not supported on the accelerator's host")
             }
             let factors = Array(repeating: Float(1), count: boxRank - scales.count) + scales.map { Float($0) }
-            emit(.hostResize(HostResizeOp(src: x.address, dst: y.address, inDims: inDims, outDims: outDims, scales: factors,
-                                          coordinateMode: mode, nearestMode: nearest)), reads: reads, writes: writes, node: node)
+            emit(
+                .hostResize(
+                    HostResizeOp(
+                        src: x.address, dst: y.address, inDims: inDims, outDims: outDims, scales: factors,
+                        coordinateMode: mode, nearestMode: nearest)), reads: reads, writes: writes, node: node)
         case .transpose:
             let perm = node.ints("perm") ?? Array((0..<xType.rank).reversed())
             let lead = hostRank - xType.rank
             let dims = Array(repeating: 1, count: lead) + xType.shape
             let fullPerm = Array(0..<lead) + perm.map { $0 + lead }
-            emit(.hostTranspose(HostTransposeOp(src: x.address, dst: y.address, dims: dims, perm: fullPerm)),
-                 reads: reads, writes: writes, node: node)
+            emit(
+                .hostTranspose(HostTransposeOp(src: x.address, dst: y.address, dims: dims, perm: fullPerm)),
+                reads: reads, writes: writes, node: node)
         case .reduceMean:
-            let context = ShapeRules.Context(node: node, inputs: node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) },
-                                             opset: graph.opsetVersion, constant: { [initializers = graph.initializers] in initializers[$0] })
+            let context = ShapeRules.Context(
+                node: node, inputs: node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) },
+                opset: graph.opsetVersion, constant: { [initializers = graph.initializers] in initializers[$0] })
             let axes = try ShapeRules.reduceAxes(context, rank: xType.rank)
             let lead = hostRank - xType.rank
             let mask = axes.reduce(0) { $0 | 1 << ($1 + lead) }
-            emit(.hostReduceMean(HostReduceMeanOp(src: x.address, dst: y.address, dims: Array(repeating: 1, count: lead) + xType.shape,
-                                                  axesMask: mask, keepDims: node.int("keepdims", default: 1) != 0)),
-                 reads: reads, writes: writes, node: node)
+            emit(
+                .hostReduceMean(
+                    HostReduceMeanOp(
+                        src: x.address, dst: y.address, dims: Array(repeating: 1, count: lead) + xType.shape,
+                        axesMask: mask, keepDims: node.int("keepdims", default: 1) != 0)),
+                reads: reads, writes: writes, node: node)
         default:
             throw DFCError("node '\(node.name)': not a host op")
         }
@@ -299,7 +345,9 @@ extension Emitter {
             guard rank(0) == 3 || rank(0) == 4 else { return "only 1-d and 2-d convolutions are supported" }
             let groups = node.int("group", default: 1)
             let x = graph.type(of: node.inputs[0])!, y = graph.type(of: node.outputs[0])!
-            if groups > 1 && !(groups == x.shape[1] && y.shape[1] == x.shape[1]) && y.shape[1] % groups != 0 { return "unsupported grouping" }
+            if groups > 1 && !(groups == x.shape[1] && y.shape[1] == x.shape[1]) && y.shape[1] % groups != 0 {
+                return "unsupported grouping"
+            }
             return nil
         case .convTranspose:
             guard rank(0) == 3 || rank(0) == 4 else { return "only 1-d and 2-d transposed convolutions are supported" }
@@ -308,35 +356,50 @@ extension Emitter {
         case .maxPool, .averagePool, .globalAveragePool, .globalMaxPool:
             guard rank(0) == 3 || rank(0) == 4 else { return "only 1-d and 2-d pooling is supported" }
             if node.outputs.count > 1 && !node.outputs[1].isEmpty { return "MaxPool indices are not supported" }
-            if node.activation != nil && node.kind != .maxPool && node.kind != .averagePool && node.kind != .globalAveragePool && node.kind != .globalMaxPool { return "fused activation" }
+            if node.activation != nil && node.kind != .maxPool && node.kind != .averagePool
+                && node.kind != .globalAveragePool && node.kind != .globalMaxPool
+            {
+                return "fused activation"
+            }
             return nil
         case .gemm:
             guard node.int("transA", default: 0) == 0, node.int("transB", default: 0) == 1,
-                  node.float("alpha", default: 1) == 1, node.float("beta", default: 1) == 1,
-                  graph.initializers[node.inputs[1]] != nil else { return "only canonical fully-connected Gemm (constant weight, transB=1) is supported" }
+                node.float("alpha", default: 1) == 1, node.float("beta", default: 1) == 1,
+                graph.initializers[node.inputs[1]] != nil
+            else { return "only canonical fully-connected Gemm (constant weight, transB=1) is supported" }
             if let bias = node.input(2), graph.type(of: bias)?.shape != [graph.type(of: node.inputs[1])!.shape[0]] {
                 return "the bias must have one value per output"
             }
             return nil
         case .add, .sub, .mul, .sum, .pRelu, .batchNormalization:
-            if node.kind == .batchNormalization && (1...4).contains(where: { node.input($0).map { graph.initializers[$0] == nil } ?? true }) {
+            if node.kind == .batchNormalization
+                && (1...4).contains(where: { node.input($0).map { graph.initializers[$0] == nil } ?? true })
+            {
                 return "BatchNormalization with runtime statistics"
             }
-            return elementwiseOperandsLowerable(node, graph: graph) ? nil : "broadcasting other than per-channel is not supported"
+            return elementwiseOperandsLowerable(node, graph: graph)
+                ? nil : "broadcasting other than per-channel is not supported"
         case .div:
-            guard let b = node.input(1), graph.initializers[b] != nil else { return "division by a runtime tensor is not supported" }
-            return elementwiseOperandsLowerable(node, graph: graph) ? nil : "broadcasting other than per-channel is not supported"
+            guard let b = node.input(1), graph.initializers[b] != nil else {
+                return "division by a runtime tensor is not supported"
+            }
+            return elementwiseOperandsLowerable(node, graph: graph)
+                ? nil : "broadcasting other than per-channel is not supported"
         case .relu, .leakyRelu, .sigmoid, .hardSigmoid, .hardSwish, .tanh:
             return nil
         case .clip:
-            if graph.opsetVersion >= 11, (1...2).contains(where: { node.input($0).map { graph.initializers[$0] == nil } ?? false }) {
+            if graph.opsetVersion >= 11,
+                (1...2).contains(where: { node.input($0).map { graph.initializers[$0] == nil } ?? false })
+            {
                 return "Clip bounds must be constants"
             }
             return nil
         case .concat, .split, .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout:
             return nil
         case .gather:
-            guard let indices = node.input(1).flatMap({ graph.initializers[$0] }), graph.initializers[node.inputs[0]] == nil else {
+            guard let indices = node.input(1).flatMap({ graph.initializers[$0] }),
+                graph.initializers[node.inputs[0]] == nil
+            else {
                 return "Gather needs constant indices and runtime data"
             }
             let axis = ShapeMath.normalize(axis: node.int("axis", default: 0), rank: rank(0)) ?? 0
@@ -347,7 +410,9 @@ extension Emitter {
         case .pad:
             let mode = node.string("mode", default: "constant")
             guard mode == "constant" else { return "only constant padding is supported" }
-            guard graph.opsetVersion < 11 || node.input(2).map({ graph.initializers[$0] != nil }) ?? true else { return "the pad value must be a constant" }
+            guard graph.opsetVersion < 11 || node.input(2).map({ graph.initializers[$0] != nil }) ?? true else {
+                return "the pad value must be a constant"
+            }
             return rank(0) <= 4 ? nil : "pads of rank above 4 are not supported"
         case .softmax, .lrn, .transpose, .reduceMean:
             return rank(0) <= hostRank ? nil : "rank above \(hostRank)"
@@ -360,14 +425,17 @@ extension Emitter {
 
     /// A constant Pad's border value.
     static func padValue(_ node: Node, graph: Graph) -> Float {
-        graph.opsetVersion >= 11 ? node.input(2).flatMap { graph.initializers[$0]?.floats.first } ?? 0 : node.float("value", default: 0)
+        graph.opsetVersion >= 11
+            ? node.input(2).flatMap { graph.initializers[$0]?.floats.first } ?? 0 : node.float("value", default: 0)
     }
 
     /// Pad with a non-zero border value v, chunk by chunk in SRAM:
     /// t = x zero-filled, m = 1 inside x and 0 outside (a stride-0 LOAD of the
     /// constant 1 zero-fills the border), w = v everywhere;
     /// then w -= w * m leaves v on the border only, and t += w.
-    mutating func padWithValue(x: DRAMPlan.Location, xShape: [Int], origin: [Int], y: DRAMPlan.Location, yShape: [Int], node: Node) {
+    mutating func padWithValue(
+        x: DRAMPlan.Location, xShape: [Int], origin: [Int], y: DRAMPlan.Location, yShape: [Int], node: Node
+    ) {
         let one = constantAddress["\(node.name)#one"]!, value = constantAddress["\(node.name)#value"]!
         let chunk = Self.chunk(yShape, budget: config.sramBytes / 3 / 4)
         var index = [Int](repeating: 0, count: boxRank)
@@ -375,7 +443,9 @@ extension Emitter {
             let size = (0..<boxRank).map { min(chunk[$0], yShape[$0] - index[$0]) }
             let count = size.reduce(1, *), bytes = 4 * count
             let t = 0, m = bytes, w = 2 * bytes
-            let tile = { (address: Int) in SRAMTile(addr: address, channels: size[0] * size[1], height: size[2], width: size[3]) }
+            let tile = { (address: Int) in
+                SRAMTile(addr: address, channels: size[0] * size[1], height: size[2], width: size[3])
+            }
             let at = (0..<boxRank).map { origin[$0] + index[$0] }
             let load = TransferOp(tensorAt: x.address, shape: xShape, origin: at, counts: size, sramAddr: t)
             emit(.load(load), reads: [x.range], writes: [.sram(t, bytes: bytes)], node: node)
@@ -385,9 +455,15 @@ extension Emitter {
             var fill = TransferOp(tensorAt: value, shape: size, origin: [0, 0, 0, 0], counts: size, sramAddr: w)
             fill.dramStrides = [0, 0, 0, 0]
             emit(.load(fill), reads: [.dram(value, bytes: 4)], writes: [.sram(w, bytes: bytes)], node: node)
-            emit(.eltwise(EltwiseOp(.mul, a: tile(m), b: tile(w), output: tile(m))), reads: [.sram(m, bytes: bytes), .sram(w, bytes: bytes)], writes: [.sram(m, bytes: bytes)], node: node)
-            emit(.eltwise(EltwiseOp(.sub, a: tile(w), b: tile(m), output: tile(w))), reads: [.sram(m, bytes: bytes), .sram(w, bytes: bytes)], writes: [.sram(w, bytes: bytes)], node: node)
-            emit(.eltwise(EltwiseOp(.add, a: tile(t), b: tile(w), output: tile(t))), reads: [.sram(t, bytes: bytes), .sram(w, bytes: bytes)], writes: [.sram(t, bytes: bytes)], node: node)
+            emit(
+                .eltwise(EltwiseOp(.mul, a: tile(m), b: tile(w), output: tile(m))),
+                reads: [.sram(m, bytes: bytes), .sram(w, bytes: bytes)], writes: [.sram(m, bytes: bytes)], node: node)
+            emit(
+                .eltwise(EltwiseOp(.sub, a: tile(w), b: tile(m), output: tile(w))),
+                reads: [.sram(m, bytes: bytes), .sram(w, bytes: bytes)], writes: [.sram(w, bytes: bytes)], node: node)
+            emit(
+                .eltwise(EltwiseOp(.add, a: tile(t), b: tile(w), output: tile(t))),
+                reads: [.sram(t, bytes: bytes), .sram(w, bytes: bytes)], writes: [.sram(t, bytes: bytes)], node: node)
             let store = TransferOp(tensorAt: y.address, shape: yShape, origin: index, counts: size, sramAddr: t)
             emit(.store(store), reads: [.sram(t, bytes: bytes)], writes: [y.range], node: node)
             if !Self.advance(&index, by: chunk, within: yShape) { return }

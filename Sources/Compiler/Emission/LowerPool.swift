@@ -22,8 +22,9 @@ extension Emitter {
                 for y0 in stride(from: 0, to: g.ho, by: rows) {
                     let inAddress = (turn % 2) * inputSlot, outAddress = 2 * inputSlot + (turn % 2) * outputSlot
                     turn += 1
-                    emitPoolTile(node, g, kind: kind, countPads: countPads, batch: batch, channels: channels,
-                                 band: y0..<min(y0 + rows, g.ho), input: inAddress, output: outAddress)
+                    emitPoolTile(
+                        node, g, kind: kind, countPads: countPads, batch: batch, channels: channels,
+                        band: y0..<min(y0 + rows, g.ho), input: inAddress, output: outAddress)
                 }
             }
         }
@@ -40,8 +41,9 @@ extension Emitter {
         let n = xType.shape[0], c = xType.shape[1]
         let h = two ? xType.shape[2] : 1, w = xType.shape.last!
         let ho = two ? yType.shape[2] : 1, wo = yType.shape.last!
-        var g = ConvGeometry(n: n, cin: c, h: h, w: w, cout: c, ho: ho, wo: wo, kh: h, kw: w, sh: 1, sw: 1, dh: 1, dw: 1,
-                             padTop: 0, padLeft: 0, groups: c)
+        var g = ConvGeometry(
+            n: n, cin: c, h: h, w: w, cout: c, ho: ho, wo: wo, kh: h, kw: w, sh: 1, sw: 1, dh: 1, dw: 1,
+            padTop: 0, padLeft: 0, groups: c)
         var countPads: CountedPads = (top: 0, left: 0, bottom: 0, right: 0)
         guard !global else { return (g, countPads) }
         let window = try WindowGeometry(node: node, spatial: Array(xType.shape[2...]))
@@ -73,7 +75,8 @@ extension Emitter {
                 let sram = 2 * 4 * cb * g.inputRows(rows) * g.inputCols + 2 * 4 * cb * rows * wo
                 guard sram <= config.sramBytes else { continue }
                 let bands = stride(from: 0, to: ho, by: rows).map { ($0, min(rows, ho - $0)) }
-                let bytes = 4 * n * c * (bands.reduce(0) { $0 + g.validRows(band: $1.0, rows: $1.1) * g.validCols } + ho * wo)
+                let bytes =
+                    4 * n * c * (bands.reduce(0) { $0 + g.validRows(band: $1.0, rows: $1.1) * g.validCols } + ho * wo)
                 if choice == nil || bytes < choice!.bytes { choice = (cb, rows, bytes) }
                 break
             }
@@ -86,25 +89,36 @@ extension Emitter {
 
     /// One tile: LOAD the input rows the output `band` reads (padding
     /// zero-filled), POOL, the node's activation if any, STORE.
-    mutating func emitPoolTile(_ node: Node, _ g: ConvGeometry, kind: PoolKind, countPads: CountedPads, batch: Int,
-                               channels: Range<Int>, band: Range<Int>, input inAddress: Int, output outAddress: Int) {
+    mutating func emitPoolTile(
+        _ node: Node, _ g: ConvGeometry, kind: PoolKind, countPads: CountedPads, batch: Int,
+        channels: Range<Int>, band: Range<Int>, input inAddress: Int, output outAddress: Int
+    ) {
         let top = band.lowerBound * g.sh - g.padTop
-        let load = paddedLoad(node.inputs[0], batch: batch, channels: channels, rows: top..<(top + g.inputRows(band.count)),
-                              columns: -g.padLeft..<(g.inputCols - g.padLeft), at: inAddress)
-        emit(.load(load), reads: [location(node.inputs[0]).range], writes: [.sram(inAddress, bytes: 4 * load.elements)], node: node)
-        let input = SRAMTile(addr: inAddress, channels: channels.count, height: g.inputRows(band.count), width: g.inputCols)
+        let load = paddedLoad(
+            node.inputs[0], batch: batch, channels: channels, rows: top..<(top + g.inputRows(band.count)),
+            columns: -g.padLeft..<(g.inputCols - g.padLeft), at: inAddress)
+        emit(
+            .load(load), reads: [location(node.inputs[0]).range], writes: [.sram(inAddress, bytes: 4 * load.elements)],
+            node: node)
+        let input = SRAMTile(
+            addr: inAddress, channels: channels.count, height: g.inputRows(band.count), width: g.inputCols)
         let output = SRAMTile(addr: outAddress, channels: channels.count, height: band.count, width: g.wo)
         let outputRange = MemoryRange.sram(outAddress, bytes: 4 * output.elements)
-        let pool = PoolOp(kind, input: input, output: output, kernel: (g.kh, g.kw), stride: (g.sh, g.sw),
-                          dilation: (g.dh, g.dw), window: PadWindow(originY: top, originX: -g.padLeft, extentH: g.h, extentW: g.w),
-                          countPads: countPads)
+        let pool = PoolOp(
+            kind, input: input, output: output, kernel: (g.kh, g.kw), stride: (g.sh, g.sw),
+            dilation: (g.dh, g.dw), window: PadWindow(originY: top, originX: -g.padLeft, extentH: g.h, extentW: g.w),
+            countPads: countPads)
         emit(.pool(pool), reads: [.sram(inAddress, bytes: 4 * input.elements)], writes: [outputRange], node: node)
         if let activation = node.activation {
-            emit(.act(ActOp(input: output, output: output, activation: activation.fused)), reads: [outputRange], writes: [outputRange], node: node)
+            emit(
+                .act(ActOp(input: output, output: output, activation: activation.fused)), reads: [outputRange],
+                writes: [outputRange], node: node)
         }
         let y = location(node.outputs[0])
-        let store = TransferOp(tensorAt: y.address, shape: [g.n, g.cout, g.ho, g.wo], origin: [batch, channels.lowerBound, band.lowerBound, 0],
-                               counts: [1, channels.count, band.count, g.wo], sramAddr: outAddress)
+        let store = TransferOp(
+            tensorAt: y.address, shape: [g.n, g.cout, g.ho, g.wo],
+            origin: [batch, channels.lowerBound, band.lowerBound, 0],
+            counts: [1, channels.count, band.count, g.wo], sramAddr: outAddress)
         emit(.store(store), reads: [outputRange], writes: [y.range], node: node)
     }
 }

@@ -25,12 +25,14 @@ extension Emitter {
             let address = (slot % 2) * (config.sramBytes / 2)
             slot += 1
             let bytes = 4 * size.reduce(1, *)
-            var load = TransferOp(tensorAt: source.location.address, shape: source.shape,
-                                  origin: (0..<boxRank).map { source.origin[$0] + index[$0] }, counts: size, sramAddr: address)
+            var load = TransferOp(
+                tensorAt: source.location.address, shape: source.shape,
+                origin: (0..<boxRank).map { source.origin[$0] + index[$0] }, counts: size, sramAddr: address)
             load.extent = source.shape
             emit(.load(load), reads: [source.location.range], writes: [.sram(address, bytes: bytes)], node: node)
-            let store = TransferOp(tensorAt: destination.location.address, shape: destination.shape,
-                                   origin: (0..<boxRank).map { destination.origin[$0] + index[$0] }, counts: size, sramAddr: address)
+            let store = TransferOp(
+                tensorAt: destination.location.address, shape: destination.shape,
+                origin: (0..<boxRank).map { destination.origin[$0] + index[$0] }, counts: size, sramAddr: address)
             emit(.store(store), reads: [.sram(address, bytes: bytes)], writes: [destination.location.range], node: node)
             if !Self.advance(&index, by: chunk, within: counts) { return }
         }

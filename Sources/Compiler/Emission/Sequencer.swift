@@ -8,8 +8,12 @@ struct MemoryRange: Equatable {
     var start: Int
     var end: Int
 
-    static func sram(_ start: Int, bytes: Int) -> MemoryRange { MemoryRange(space: .sram, start: start, end: start + bytes) }
-    static func dram(_ start: Int, bytes: Int) -> MemoryRange { MemoryRange(space: .dram, start: start, end: start + bytes) }
+    static func sram(_ start: Int, bytes: Int) -> MemoryRange {
+        MemoryRange(space: .sram, start: start, end: start + bytes)
+    }
+    static func dram(_ start: Int, bytes: Int) -> MemoryRange {
+        MemoryRange(space: .dram, start: start, end: start + bytes)
+    }
 
     func overlaps(_ other: MemoryRange) -> Bool { space == other.space && start < other.end && other.start < end }
     func covers(_ other: MemoryRange) -> Bool { space == other.space && start <= other.start && other.end <= end }
@@ -105,7 +109,9 @@ struct Sequencer {
         for i in accesses.indices where accesses[i].readers.count > 8 {
             // On one engine only the newest reader matters.
             var newest: [Engine: Int] = [:]
-            for r in accesses[i].readers { newest[instructions[r].engine] = max(newest[instructions[r].engine] ?? -1, r) }
+            for r in accesses[i].readers {
+                newest[instructions[r].engine] = max(newest[instructions[r].engine] ?? -1, r)
+            }
             accesses[i].readers = newest.values.sorted()
         }
         if accesses.count > 128 { prune() }

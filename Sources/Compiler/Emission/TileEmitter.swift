@@ -18,13 +18,17 @@ extension Emitter {
     /// end in padding, which LOAD zero-fills). `strides` places the box in
     /// SRAM (nil: dense [channel][row][column]). A 1-d map [N][C][W] is
     /// loaded as [N][C][1][W], the 4-d view its layers work in.
-    func paddedLoad(_ value: String, batch: Int = 0, channels: Range<Int>, rows: Range<Int>, columns: Range<Int>,
-                    at address: Int, strides: [Int]? = nil) -> TransferOp {
+    func paddedLoad(
+        _ value: String, batch: Int = 0, channels: Range<Int>, rows: Range<Int>, columns: Range<Int>,
+        at address: Int, strides: [Int]? = nil
+    ) -> TransferOp {
         let location = location(value)
-        let shape = location.shape.count == 3 ? [location.shape[0], location.shape[1], 1, location.shape[2]] : location.shape
-        var t = TransferOp(tensorAt: location.address, shape: shape,
-                           origin: [batch, channels.lowerBound, rows.lowerBound, columns.lowerBound],
-                           counts: [1, channels.count, rows.count, columns.count], sramAddr: address)
+        let shape =
+            location.shape.count == 3 ? [location.shape[0], location.shape[1], 1, location.shape[2]] : location.shape
+        var t = TransferOp(
+            tensorAt: location.address, shape: shape,
+            origin: [batch, channels.lowerBound, rows.lowerBound, columns.lowerBound],
+            counts: [1, channels.count, rows.count, columns.count], sramAddr: address)
         if let strides { t.sramStrides = strides }
         return t
     }
@@ -34,25 +38,32 @@ extension Emitter {
     /// from the group's resident vectors. The result goes to `output`, with
     /// the node's fused activation folded into the last instruction when the
     /// ISA allows it.
-    mutating func emitGroupElementwise(_ node: Node, channels: Range<Int>, output: TileRef, resident: ResidentConstants,
-                                       names: [String], operand: (String) -> TileRef) throws {
+    mutating func emitGroupElementwise(
+        _ node: Node, channels: Range<Int>, output: TileRef, resident: ResidentConstants,
+        names: [String], operand: (String) -> TileRef
+    ) throws {
         let (out, outRange) = output
         func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange]) {
             sequencer.emit(op, reads: reads, writes: writes, nodes: names)
         }
         func vector(_ key: String) -> (SRAMTile, MemoryRange) {
             let c = resident[key]!
-            return (SRAMTile(addr: c.address + 4 * channels.lowerBound, channels: channels.count, height: 1, width: 1),
-                    .sram(c.address, bytes: 4 * c.count))
+            return (
+                SRAMTile(addr: c.address + 4 * channels.lowerBound, channels: channels.count, height: 1, width: 1),
+                .sram(c.address, bytes: 4 * c.count)
+            )
         }
         let activation = node.activation?.fused ?? .none
         switch node.kind {
         case .batchNormalization:
             let (a, aRange) = operand(node.inputs[0])
             let (scale, scaleRange) = vector("\(node.name)#scale"), (shift, shiftRange) = vector("\(node.name)#shift")
-            emit(.eltwise(EltwiseOp(.mul, a: a, b: scale, output: out, broadcast: .channel)), reads: [aRange, scaleRange], writes: [outRange])
-            emit(.eltwise(EltwiseOp(.add, a: out, b: shift, output: out, broadcast: .channel, activation: activation)),
-                 reads: [outRange, shiftRange], writes: [outRange])
+            emit(
+                .eltwise(EltwiseOp(.mul, a: a, b: scale, output: out, broadcast: .channel)),
+                reads: [aRange, scaleRange], writes: [outRange])
+            emit(
+                .eltwise(EltwiseOp(.add, a: out, b: shift, output: out, broadcast: .channel, activation: activation)),
+                reads: [outRange, shiftRange], writes: [outRange])
         case .add, .sub, .mul:
             var operands = node.inputs
             if graph.initializers[operands[0]] != nil { operands.swapAt(0, 1) }
@@ -60,18 +71,25 @@ extension Emitter {
             let (a, aRange) = operand(operands[0])
             if graph.initializers[operands[1]] != nil {
                 let (b, bRange) = vector(layout.constants.channelKey(node, operands[1]))
-                emit(.eltwise(EltwiseOp(kind, a: a, b: b, output: out, broadcast: .channel, activation: activation)),
-                     reads: [aRange, bRange], writes: [outRange])
+                emit(
+                    .eltwise(EltwiseOp(kind, a: a, b: b, output: out, broadcast: .channel, activation: activation)),
+                    reads: [aRange, bRange], writes: [outRange])
             } else {
                 let (b, bRange) = operand(operands[1])
-                emit(.eltwise(EltwiseOp(kind, a: a, b: b, output: out, activation: activation)), reads: [aRange, bRange], writes: [outRange])
+                emit(
+                    .eltwise(EltwiseOp(kind, a: a, b: b, output: out, activation: activation)), reads: [aRange, bRange],
+                    writes: [outRange])
             }
         default:
-            guard let own = Activation(of: node, in: graph) else { throw DFCError("node '\(node.name)' cannot be fused") }
+            guard let own = Activation(of: node, in: graph) else {
+                throw DFCError("node '\(node.name)' cannot be fused")
+            }
             let (a, aRange) = operand(node.inputs[0])
             emit(.act(ActOp(input: a, output: out, activation: own.fused)), reads: [aRange], writes: [outRange])
             if let extra = node.activation {
-                emit(.act(ActOp(input: out, output: out, activation: extra.fused)), reads: [outRange], writes: [outRange])
+                emit(
+                    .act(ActOp(input: out, output: out, activation: extra.fused)), reads: [outRange], writes: [outRange]
+                )
             }
         }
     }
@@ -80,14 +98,18 @@ extension Emitter {
     /// order: convolution weights where `residentWeights` says so, biases,
     /// BatchNorm scales and shifts, per-channel operands. Returns where each
     /// key went; `groupVectorBytes` plus the resident weights is where they end.
-    mutating func loadGroupConstants(_ nodes: [Node], names: [String], residentWeights: (Node) -> Bool) -> ResidentConstants {
+    mutating func loadGroupConstants(_ nodes: [Node], names: [String], residentWeights: (Node) -> Bool)
+        -> ResidentConstants
+    {
         var resident: ResidentConstants = [:]
         var cursor = 0
         func load(_ key: String, count: Int) {
             guard resident[key] == nil else { return }
             let dram = constantAddress[key]!
             let t = TransferOp(tensorAt: dram, shape: [count], origin: [0], counts: [count], sramAddr: cursor)
-            sequencer.emit(.load(t), reads: [.dram(dram, bytes: 4 * count)], writes: [.sram(cursor, bytes: 4 * count)], nodes: names)
+            sequencer.emit(
+                .load(t), reads: [.dram(dram, bytes: 4 * count)], writes: [.sram(cursor, bytes: 4 * count)],
+                nodes: names)
             resident[key] = (cursor, count)
             cursor += DRAMPlan.align(4 * count)
         }

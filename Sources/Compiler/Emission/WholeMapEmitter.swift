@@ -18,8 +18,10 @@ private struct WholeMapState {
     func interior(_ value: String, _ channels: Range<Int>) -> SRAMTile { Self.interior(plan.buffers[value]!, channels) }
     static func interior(_ b: SRAMBuffer, _ channels: Range<Int>) -> SRAMTile {
         let channelStride = b.rows * b.rowWidth
-        return SRAMTile(addr: b.address + 4 * (channels.lowerBound * channelStride - b.top * b.rowWidth + b.marginLeft),
-                        channels: channels.count, height: b.height, width: b.width, channelStride: channelStride, rowStride: b.rowWidth)
+        return SRAMTile(
+            addr: b.address + 4 * (channels.lowerBound * channelStride - b.top * b.rowWidth + b.marginLeft),
+            channels: channels.count, height: b.height, width: b.width, channelStride: channelStride,
+            rowStride: b.rowWidth)
     }
     func held(_ value: String, _ channels: Range<Int>) -> TileRef { (interior(value, channels), wholeRange(value)) }
     static func next(_ base: Int, _ size: Int, _ turn: inout Int) -> Int {
@@ -41,15 +43,20 @@ extension Emitter {
         let names = nodes.map(\.name)
         let resident = loadGroupConstants(nodes, names: names) { plan.residentWeights.contains($0.name) }
         let cursor = resident.values.map { $0.address + DRAMPlan.align(4 * $0.count) }.max() ?? 0
-        guard cursor <= plan.constantsEnd else { throw DFCError("internal error: whole-map group constants overflow their region") }
+        guard cursor <= plan.constantsEnd else {
+            throw DFCError("internal error: whole-map group constants overflow their region")
+        }
         var state = WholeMapState(plan: plan, names: names, resident: resident)
         // Held inputs and the held leading channels of a streamed input: one load each, borders zero-filled.
-        let heldLoads = plan.heldInputs.map { ($0, plan.buffers[$0]!) } + (plan.partial.map { [($0.input, $0.buffer)] } ?? [])
+        let heldLoads =
+            plan.heldInputs.map { ($0, plan.buffers[$0]!) } + (plan.partial.map { [($0.input, $0.buffer)] } ?? [])
         for (input, b) in heldLoads {
-            let t = paddedLoad(input, channels: 0..<b.channels, rows: b.top..<(b.top + b.rows),
-                               columns: -b.marginLeft..<(b.rowWidth - b.marginLeft), at: b.address,
-                               strides: [0, b.rows * b.rowWidth, b.rowWidth, 1])
-            sequencer.emit(.load(t), reads: [location(input).range], writes: [.sram(b.address, bytes: b.slotBytes)], nodes: names)
+            let t = paddedLoad(
+                input, channels: 0..<b.channels, rows: b.top..<(b.top + b.rows),
+                columns: -b.marginLeft..<(b.rowWidth - b.marginLeft), at: b.address,
+                strides: [0, b.rows * b.rowWidth, b.rowWidth, 1])
+            sequencer.emit(
+                .load(t), reads: [location(input).range], writes: [.sram(b.address, bytes: b.slotBytes)], nodes: names)
         }
         for (index, node) in zip(plan.nodes, nodes) where plan.tailStart.map({ index < $0 }) ?? true {
             try emitWholeMapLayer(node, state: &state)
@@ -58,8 +65,9 @@ extension Emitter {
         guard let tailStart = plan.tailStart else {
             // The output, held whole, stored at the end.
             let b = plan.buffers[plan.output]!
-            var t = TransferOp(tensorAt: output.address, shape: output.shape, origin: [0, 0, 0, 0],
-                               counts: [1, b.channels, b.height, b.width], sramAddr: state.interior(plan.output, 0..<b.channels).addr)
+            var t = TransferOp(
+                tensorAt: output.address, shape: output.shape, origin: [0, 0, 0, 0],
+                counts: [1, b.channels, b.height, b.width], sramAddr: state.interior(plan.output, 0..<b.channels).addr)
             t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
             sequencer.emit(.store(t), reads: [state.wholeRange(plan.output)], writes: [output.range], nodes: names)
             return
@@ -82,8 +90,9 @@ extension Emitter {
                 let input = streamInput(u, inputs, padded: true, state: &state)
                 for outputs in blocks(y.shape[1], plan.block) {
                     let weights = weightTile(node, outputs: outputs, inputs: inputs, state: &state)
-                    try convolve(node, input: input, output: state.held(v, outputs), weights: weights, outputs: outputs,
-                                 accumulate: k > 0, last: k == parts.count - 1, state: state)
+                    try convolve(
+                        node, input: input, output: state.held(v, outputs), weights: weights, outputs: outputs,
+                        accumulate: k > 0, last: k == parts.count - 1, state: state)
                 }
             }
         case .conv:
@@ -92,8 +101,10 @@ extension Emitter {
             }
         default:
             let (held, graph) = (state, graph)
-            try emitGroupElementwise(node, channels: 0..<y.shape[1], output: held.held(v, 0..<y.shape[1]),
-                                     resident: state.resident, names: state.names) {
+            try emitGroupElementwise(
+                node, channels: 0..<y.shape[1], output: held.held(v, 0..<y.shape[1]),
+                resident: state.resident, names: state.names
+            ) {
                 held.held($0, 0..<graph.type(of: $0)!.shape[1])
             }
         }
@@ -105,8 +116,10 @@ extension Emitter {
         let head = graph.nodes[tailStart]
         let y = graph.type(of: head.outputs[0])!
         let address = WholeMapState.next(plan.outputBase, plan.outputSlot, &state.outputTurn)
-        let slot = (SRAMTile(addr: address, channels: outputs.count, height: y.shape[2], width: y.shape[3]),
-                    MemoryRange.sram(address, bytes: 4 * outputs.count * y.shape[2] * y.shape[3]))
+        let slot = (
+            SRAMTile(addr: address, channels: outputs.count, height: y.shape[2], width: y.shape[3]),
+            MemoryRange.sram(address, bytes: 4 * outputs.count * y.shape[2] * y.shape[3])
+        )
         var first = tailStart
         if head.kind == .conv {
             try convolveHeld(head, outputs: outputs, into: slot, state: &state)
@@ -125,37 +138,48 @@ extension Emitter {
                     operands[value, default: []].append(streamInput(value, outputs, padded: false, state: &state))
                 }
             }
-            try emitGroupElementwise(node, channels: outputs, output: slot, resident: state.resident, names: state.names) {
+            try emitGroupElementwise(
+                node, channels: outputs, output: slot, resident: state.resident, names: state.names
+            ) {
                 operands[$0]!.removeFirst()
             }
         }
         let output = location(plan.output)
-        let t = TransferOp(tensorAt: output.address, shape: output.shape, origin: [0, outputs.lowerBound, 0, 0],
-                           counts: [1, outputs.count, y.shape[2], y.shape[3]], sramAddr: address)
+        let t = TransferOp(
+            tensorAt: output.address, shape: output.shape, origin: [0, outputs.lowerBound, 0, 0],
+            counts: [1, outputs.count, y.shape[2], y.shape[3]], sramAddr: address)
         sequencer.emit(.store(t), reads: [slot.1], writes: [output.range], nodes: state.names)
     }
 
     /// The weights of `node` for these output and input channels: a
     /// resident range, or a tile loaded into the next weight slot.
-    private mutating func weightTile(_ node: Node, outputs: Range<Int>, inputs: Range<Int>, state: inout WholeMapState) -> MemoryRange {
+    private mutating func weightTile(_ node: Node, outputs: Range<Int>, inputs: Range<Int>, state: inout WholeMapState)
+        -> MemoryRange
+    {
         let w = graph.initializers[node.inputs[1]]!
         let khw = w.count / (w.shape[0] * w.shape[1])
         if let r = state.resident[node.inputs[1]] {
-            return .sram(r.address + 4 * outputs.lowerBound * w.shape[1] * khw, bytes: 4 * outputs.count * w.shape[1] * khw)
+            return .sram(
+                r.address + 4 * outputs.lowerBound * w.shape[1] * khw, bytes: 4 * outputs.count * w.shape[1] * khw)
         }
         let address = WholeMapState.next(state.plan.weightBase, state.plan.weightSlot, &state.weightTurn)
         let dram = location(node.inputs[1])
-        let t = TransferOp(tensorAt: dram.address, shape: [1, w.shape[0], w.shape[1], khw], origin: [0, outputs.lowerBound, inputs.lowerBound, 0],
-                           counts: [1, outputs.count, inputs.count, khw], sramAddr: address)
-        sequencer.emit(.load(t), reads: [.dram(dram.address, bytes: 4 * w.count)], writes: [.sram(address, bytes: 4 * t.elements)],
-                       nodes: state.names)
+        let t = TransferOp(
+            tensorAt: dram.address, shape: [1, w.shape[0], w.shape[1], khw],
+            origin: [0, outputs.lowerBound, inputs.lowerBound, 0],
+            counts: [1, outputs.count, inputs.count, khw], sramAddr: address)
+        sequencer.emit(
+            .load(t), reads: [.dram(dram.address, bytes: 4 * w.count)], writes: [.sram(address, bytes: 4 * t.elements)],
+            nodes: state.names)
         return .sram(address, bytes: 4 * t.elements)
     }
 
     /// Channels `channels` of a streamed input, whole map, from its held
     /// leading channels or loaded into the next input slot: with the rows
     /// and margins convolutions read (`padded`) or dense.
-    private mutating func streamInput(_ input: String, _ channels: Range<Int>, padded: Bool, state: inout WholeMapState) -> TileRef {
+    private mutating func streamInput(_ input: String, _ channels: Range<Int>, padded: Bool, state: inout WholeMapState)
+        -> TileRef
+    {
         let plan = state.plan
         let shape = graph.type(of: input)!.shape
         if let (held, b) = plan.partial, held == input, channels.upperBound <= b.channels {
@@ -163,22 +187,30 @@ extension Emitter {
             (tile.height, tile.width) = (shape[2], shape[3])
             return (tile, .sram(b.address, bytes: b.slotBytes))
         }
-        let address = padded ? WholeMapState.next(plan.inputBase, plan.inputSlot, &state.inputTurn)
+        let address =
+            padded
+            ? WholeMapState.next(plan.inputBase, plan.inputSlot, &state.inputTurn)
             : WholeMapState.next(plan.tailInputBase, plan.tailInputSlot, &state.tailInputTurn)
         let b = plan.streamedLayout[input]!
         let top = padded ? b.top : 0, rows = padded ? b.rows : shape[2]
         let left = padded ? b.marginLeft : 0, rowWidth = padded ? b.rowWidth : shape[3]
-        let t = paddedLoad(input, channels: channels, rows: top..<(top + rows), columns: -left..<(rowWidth - left), at: address,
-                           strides: [0, rows * rowWidth, rowWidth, 1])
-        sequencer.emit(.load(t), reads: [location(input).range], writes: [.sram(address, bytes: 4 * t.elements)], nodes: state.names)
-        let tile = SRAMTile(addr: address + 4 * (-top * rowWidth + left), channels: channels.count, height: shape[2], width: shape[3],
-                            channelStride: rows * rowWidth, rowStride: rowWidth)
+        let t = paddedLoad(
+            input, channels: channels, rows: top..<(top + rows), columns: -left..<(rowWidth - left), at: address,
+            strides: [0, rows * rowWidth, rowWidth, 1])
+        sequencer.emit(
+            .load(t), reads: [location(input).range], writes: [.sram(address, bytes: 4 * t.elements)],
+            nodes: state.names)
+        let tile = SRAMTile(
+            addr: address + 4 * (-top * rowWidth + left), channels: channels.count, height: shape[2], width: shape[3],
+            channelStride: rows * rowWidth, rowStride: rowWidth)
         return (tile, .sram(address, bytes: 4 * t.elements))
     }
 
     /// One CONV instruction: `input` starts at tensor row 0, column 0 of the input channels it covers.
-    private mutating func convolve(_ node: Node, input: TileRef, output: TileRef, weights: MemoryRange, outputs: Range<Int>,
-                                   accumulate: Bool, last: Bool, state: WholeMapState) throws {
+    private mutating func convolve(
+        _ node: Node, input: TileRef, output: TileRef, weights: MemoryRange, outputs: Range<Int>,
+        accumulate: Bool, last: Bool, state: WholeMapState
+    ) throws {
         let r = try graph.reach(node)
         let x = graph.type(of: node.inputs[0])!, y = graph.type(of: node.outputs[0])!
         let rows = r.rows(0..<y.shape[2])
@@ -187,10 +219,12 @@ extension Emitter {
         tile.height = rows.count
         tile.width = r.cols(outputWidth: y.shape[3])
         let bias = accumulate ? nil : node.input(2).map { state.resident[$0]! }
-        let op = ConvOp(input: tile, output: output.0, weightAddr: weights.start, biasAddr: bias.map { $0.address + 4 * outputs.lowerBound },
-                        kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw), groups: 1,
-                        window: PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3]),
-                        accumulate: accumulate, activation: last ? node.activation?.fused ?? .none : .none)
+        let op = ConvOp(
+            input: tile, output: output.0, weightAddr: weights.start,
+            biasAddr: bias.map { $0.address + 4 * outputs.lowerBound },
+            kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw), groups: 1,
+            window: PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3]),
+            accumulate: accumulate, activation: last ? node.activation?.fused ?? .none : .none)
         var reads = [input.1, weights]
         if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
         if accumulate { reads.append(output.1) }
@@ -199,13 +233,16 @@ extension Emitter {
 
     /// A convolution reading a held value, into `output` (output channels
     /// `outputs`), over input-channel blocks unless its weights are resident.
-    private mutating func convolveHeld(_ node: Node, outputs: Range<Int>, into output: TileRef, state: inout WholeMapState) throws {
+    private mutating func convolveHeld(
+        _ node: Node, outputs: Range<Int>, into output: TileRef, state: inout WholeMapState
+    ) throws {
         let u = node.inputs[0], cin = graph.type(of: u)!.shape[1]
         let parts = state.resident[node.inputs[1]] != nil ? [0..<cin] : blocks(cin, state.plan.inBlock)
         for (k, inputs) in parts.enumerated() {
             let weights = weightTile(node, outputs: outputs, inputs: inputs, state: &state)
-            try convolve(node, input: state.held(u, inputs), output: output, weights: weights, outputs: outputs,
-                         accumulate: k > 0, last: k == parts.count - 1, state: state)
+            try convolve(
+                node, input: state.held(u, inputs), output: output, weights: weights, outputs: outputs,
+                accumulate: k > 0, last: k == parts.count - 1, state: state)
         }
     }
 }

@@ -48,16 +48,21 @@ struct DRAMPlan {
         for node in graph.nodes {
             switch node.kind {
             case .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout:
-                guard let input = node.input(0), graph.initializers[input] == nil, isFree(node.outputs[0]) else { break }
+                guard let input = node.input(0), graph.initializers[input] == nil, isFree(node.outputs[0]) else {
+                    break
+                }
                 alias[node.outputs[0]] = (input, 0)
             case .concat:
                 let out = type(node.outputs[0])
                 guard let axis = ShapeMath.normalize(axis: node.int("axis", default: 1), rank: out.rank),
-                      out.shape[..<axis].reduce(1, *) == 1 else { break }
+                    out.shape[..<axis].reduce(1, *) == 1
+                else { break }
                 var offset = 0
                 for input in node.inputs where !input.isEmpty {
                     // A value feeding the same concat twice can only be written once.
-                    if isFree(input), node.inputs.filter({ $0 == input }).count == 1 { alias[input] = (node.outputs[0], offset) }
+                    if isFree(input), node.inputs.filter({ $0 == input }).count == 1 {
+                        alias[input] = (node.outputs[0], offset)
+                    }
                     offset += type(input).count
                 }
             case .split, .slice:
@@ -149,7 +154,8 @@ struct DRAMPlan {
         let strides = ShapeMath.strides(x.shape)
         if node.kind == .split {
             guard let axis = ShapeMath.normalize(axis: node.int("axis", default: 0), rank: x.rank),
-                  x.shape[..<axis].reduce(1, *) == 1 else { return node.outputs.map { _ in nil } }
+                x.shape[..<axis].reduce(1, *) == 1
+            else { return node.outputs.map { _ in nil } }
             var offset = 0
             return node.outputs.map { output in
                 let here = offset
@@ -157,8 +163,9 @@ struct DRAMPlan {
                 return here
             }
         }
-        let context = ShapeRules.Context(node: node, inputs: node.inputs.map { graph.type(of: $0) }, opset: graph.opsetVersion,
-                                         constant: { graph.initializers[$0] })
+        let context = ShapeRules.Context(
+            node: node, inputs: node.inputs.map { graph.type(of: $0) }, opset: graph.opsetVersion,
+            constant: { graph.initializers[$0] })
         guard let ranges = try? ShapeRules.sliceRanges(context, shape: x.shape) else { return [nil] }
         let cut = ranges.indices.filter { ranges[$0].count != x.shape[$0] || ranges[$0].start != 0 }
         guard cut.count <= 1 else { return [nil] }

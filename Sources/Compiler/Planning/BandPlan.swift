@@ -41,12 +41,16 @@ struct BandPlan {
     var estimatedCycles: Int
 
     var tileDescription: String {
-        let streaming = streamed.isEmpty ? "" : ", streaming "
-            + streamed.keys.sorted().map { "\($0) in blocks of \(streamed[$0]!)" }.joined(separator: ",")
+        let streaming =
+            streamed.isEmpty
+            ? ""
+            : ", streaming "
+                + streamed.keys.sorted().map { "\($0) in blocks of \(streamed[$0]!)" }.joined(separator: ",")
         let real = bands.filter { $0.upperBound > 0 }.count, warmUp = bands.count - real
         let single = buffers.values.allSatisfy { $0.slots == 1 } && bands.count > 1 ? ", single-buffered" : ""
         let warm = warmUp > 0 ? " after \(warmUp) warm-up band\(warmUp == 1 ? "" : "s")" : ""
-        return "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(single), SRAM \(sramBytes) B"
+        return
+            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(single), SRAM \(sramBytes) B"
     }
 
     /// Rows of a value a band must produce itself: all it needs when

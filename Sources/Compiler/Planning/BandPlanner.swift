@@ -24,15 +24,20 @@ extension PlanningContext {
     /// `maxSlots` 1 makes every buffer single: loads, stores and the cached
     /// halo's copies then wait for the band before them (less SRAM, less overlap).
     /// `checked`: the caller already knows `FusionRules.structureProblem` finds nothing.
-    func planBands(_ range: Range<Int>, rows: Int, halo: BandPlan.Halo, maxSlots: Int = 2,
-                   checked: Bool = false) throws -> BandPlan? {
-        guard checked || FusionRules.structureProblem(range, graph: graph, consumers: consumers) == nil else { return nil }
+    func planBands(
+        _ range: Range<Int>, rows: Int, halo: BandPlan.Halo, maxSlots: Int = 2,
+        checked: Bool = false
+    ) throws -> BandPlan? {
+        guard checked || FusionRules.structureProblem(range, graph: graph, consumers: consumers) == nil else {
+            return nil
+        }
         var layers = bandLayers(range)
         guard let (bands, needed) = bandRows(layers, rows: rows, halo: halo) else { return nil }
         let inPlace = inPlaceAliases(layers, needed: needed)
         layers.alias.merge(inPlace) { old, _ in old }
         let margins = columnMargins(layers)
-        guard var plan = allocateBandSRAM(layers, needed: needed, margins: margins, halo: halo, maxSlots: maxSlots) else {
+        guard var plan = allocateBandSRAM(layers, needed: needed, margins: margins, halo: halo, maxSlots: maxSlots)
+        else {
             return nil
         }
         plan.rows = rows
@@ -47,13 +52,16 @@ extension PlanningContext {
         let produced = Set(nodes.flatMap(\.outputs))
         var inputs: [String] = []
         for node in nodes {
-            for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil
-                && !produced.contains(input) && !inputs.contains(input) {
+            for input in node.inputs
+            where !input.isEmpty && graph.initializers[input] == nil
+                && !produced.contains(input) && !inputs.contains(input)
+            {
                 inputs.append(input)
             }
         }
-        var layers = BandLayers(range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
-                                inputs: inputs, produced: produced)
+        var layers = BandLayers(
+            range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
+            inputs: inputs, produced: produced)
         // Concat parts are written in place into the concat's buffer: they must be produced here and read only by it.
         for node in nodes where node.kind == .concat {
             var offset = 0
@@ -71,7 +79,8 @@ extension PlanningContext {
     /// of every value it needs; nil when some band would need a row a buffer
     /// already dropped or a value nothing reads.
     private func bandRows(_ layers: BandLayers, rows: Int, halo: BandPlan.Halo)
-        -> (bands: [Range<Int>], needed: [[String: Range<Int>]])? {
+        -> (bands: [Range<Int>], needed: [[String: Range<Int>]])?
+    {
         let height = graph.type(of: layers.output)!.shape[2]
         var bands = stride(from: 0, to: height, by: rows).map { $0..<min($0 + rows, height) }
         var floors: [String: Int]?
@@ -91,7 +100,9 @@ extension PlanningContext {
         var needed: [[String: Range<Int>]] = []
         for band in bands {
             let previous = needed.last
-            guard var need = walk(layers, band: band, previous: previous, floors: floors, halo: halo) else { return nil }
+            guard var need = walk(layers, band: band, previous: previous, floors: floors, halo: halo) else {
+                return nil
+            }
             // A value nothing reads in this band keeps what it holds.
             if let previous {
                 for (value, held) in previous where need[value] == nil { need[value] = held }
@@ -111,13 +122,16 @@ extension PlanningContext {
     /// a buffer holds the rows read in this band (kept ones and fresh ones).
     /// `requests` are virtual rows above the map (warm-up bands): they hold
     /// no data, but the rows of the map their windows reach are needed.
-    private func walk(_ layers: BandLayers, band: Range<Int>, previous: [String: Range<Int>]?, floors: [String: Int]?,
-                      halo: BandPlan.Halo) -> [String: Range<Int>]? {
+    private func walk(
+        _ layers: BandLayers, band: Range<Int>, previous: [String: Range<Int>]?, floors: [String: Int]?,
+        halo: BandPlan.Halo
+    ) -> [String: Range<Int>]? {
         var need: [String: Range<Int>] = [:], requests: [String: Range<Int>] = [:]
         if band.upperBound > 0 { need[layers.output] = band } else { requests[layers.output] = band }
         func add(_ rows: Range<Int>, to value: String, in map: inout [String: Range<Int>]) {
             guard !rows.isEmpty else { return }
-            map[value] = map[value].map { min($0.lowerBound, rows.lowerBound)..<max($0.upperBound, rows.upperBound) } ?? rows
+            map[value] =
+                map[value].map { min($0.lowerBound, rows.lowerBound)..<max($0.upperBound, rows.upperBound) } ?? rows
         }
         for (node, reach) in zip(layers.nodes, layers.reaches).reversed() {
             let v = node.outputs[0]
@@ -157,10 +171,12 @@ extension PlanningContext {
         for (index, node) in zip(layers.range, layers.nodes) where node.kind.isGroupElementwise {
             let v = node.outputs[0]
             guard alias[v] == nil, !graph.outputs.contains(v) else { continue }
-            for u in node.inputs where layers.produced.contains(u) && graph.type(of: u)?.shape == graph.type(of: v)?.shape {
+            for u in node.inputs
+            where layers.produced.contains(u) && graph.type(of: u)?.shape == graph.type(of: v)?.shape {
                 let root = inPlace[u] != nil ? alias[u]!.0 : u
                 guard alias[u] == nil || inPlace[u] != nil, consumers[u] == [index],
-                      needed.allSatisfy({ $0[root] == $0[v] }) else { continue }
+                    needed.allSatisfy({ $0[root] == $0[v] })
+                else { continue }
                 alias[v] = (root, 0)
                 inPlace[v] = (root, 0)
                 break
@@ -189,8 +205,10 @@ extension PlanningContext {
     /// resident too unless that does not fit, in which case the largest
     /// convolutions stream blocks of output channels through two slots, once
     /// per band. Nil when nothing fits. Fills the plan's layout fields only.
-    private func allocateBandSRAM(_ layers: BandLayers, needed: [[String: Range<Int>]], margins: Margins,
-                                  halo: BandPlan.Halo, maxSlots: Int) -> BandPlan? {
+    private func allocateBandSRAM(
+        _ layers: BandLayers, needed: [[String: Range<Int>]], margins: Margins,
+        halo: BandPlan.Halo, maxSlots: Int
+    ) -> BandPlan? {
         let values = layers.inputs + layers.nodes.map { $0.outputs[0] }
         var bufferBytes = 0
         var shapes: [String: (rows: Int, slots: Int)] = [:]
@@ -210,9 +228,10 @@ extension PlanningContext {
         for value in values where layers.alias[value] == nil {
             let t = graph.type(of: value)!
             let (maxRows, slots) = shapes[value]!
-            let buffer = SRAMBuffer(address: cursor, slots: slots, channels: t.shape[1], rows: maxRows,
-                                    marginLeft: max(0, margins.left[value] ?? 0), width: t.shape[3], height: t.shape[2],
-                                    marginRight: max(0, margins.right[value] ?? 0), alias: nil)
+            let buffer = SRAMBuffer(
+                address: cursor, slots: slots, channels: t.shape[1], rows: maxRows,
+                marginLeft: max(0, margins.left[value] ?? 0), width: t.shape[3], height: t.shape[2],
+                marginRight: max(0, margins.right[value] ?? 0), alias: nil)
             cursor += DRAMPlan.align(buffer.slotBytes) * slots
             buffers[value] = buffer
         }
@@ -223,16 +242,19 @@ extension PlanningContext {
             buffers[part] = buffer
         }
         guard cursor <= config.sramBytes else { return nil }
-        return BandPlan(halo: halo, nodes: layers.range, output: layers.output, inputs: layers.inputs, rows: 0, bands: [],
-                        needed: needed, buffers: buffers, streamed: weights.streamed, streamBase: weights.streamBase,
-                        streamSlot: weights.streamRegion / 2, weightBytes: weights.residentBytes, sramBytes: cursor, dramBytes: 0, estimatedCycles: 0)
+        return BandPlan(
+            halo: halo, nodes: layers.range, output: layers.output, inputs: layers.inputs, rows: 0, bands: [],
+            needed: needed, buffers: buffers, streamed: weights.streamed, streamBase: weights.streamBase,
+            streamSlot: weights.streamRegion / 2, weightBytes: weights.residentBytes, sramBytes: cursor, dramBytes: 0,
+            estimatedCycles: 0)
     }
 
     /// Which convolutions stream their weights, in blocks of how many output
     /// channels, so that resident constants, the two streaming slots and
     /// `bufferBytes` of buffers fit; nil when no choice fits.
     private func streamedWeights(_ nodes: [Node], bufferBytes: Int)
-        -> (streamed: [String: Int], residentBytes: Int, streamBase: Int, streamRegion: Int)? {
+        -> (streamed: [String: Int], residentBytes: Int, streamBase: Int, streamRegion: Int)?
+    {
         let vectorBytes = groupVectorBytes(nodes)
         let convs = nodes.filter { $0.kind == .conv }
         func weightSize(_ node: Node) -> Int { DRAMPlan.align(4 * graph.initializers[node.inputs[1]]!.count) }
@@ -241,14 +263,18 @@ extension PlanningContext {
             let w = graph.initializers[node.inputs[1]]!
             return DRAMPlan.align(4 * block * (w.count / w.shape[0]))
         }
-        func residentBytes() -> Int { convs.filter { streamed[$0.name] == nil }.reduce(vectorBytes) { $0 + weightSize($1) } }
+        func residentBytes() -> Int {
+            convs.filter { streamed[$0.name] == nil }.reduce(vectorBytes) { $0 + weightSize($1) }
+        }
         func streamRegion() -> Int {
             streamed.map { name, block in 2 * blockBytes(convs.first { $0.name == name }!, block) }.max() ?? 0
         }
         while residentBytes() + streamRegion() + bufferBytes > config.sramBytes {
             // Stream the largest resident convolution in the widest blocks that fit.
-            guard let largest = convs.filter({ streamed[$0.name] == nil && $0.int("group", default: 1) == 1 })
-                    .max(by: { weightSize($0) < weightSize($1) }) else { return nil }
+            guard
+                let largest = convs.filter({ streamed[$0.name] == nil && $0.int("group", default: 1) == 1 })
+                    .max(by: { weightSize($0) < weightSize($1) })
+            else { return nil }
             let cout = graph.initializers[largest.inputs[1]]!.shape[0]
             streamed[largest.name] = cout
             let room = config.sramBytes - bufferBytes - residentBytes()
@@ -259,7 +285,9 @@ extension PlanningContext {
                 block = max(8, (block / 2 + lanes - 1) / lanes * lanes)
                 streamed[largest.name] = block
             }
-            if streamRegion() > room && convs.allSatisfy({ streamed[$0.name] != nil || $0.int("group", default: 1) != 1 }) {
+            if streamRegion() > room
+                && convs.allSatisfy({ streamed[$0.name] != nil || $0.int("group", default: 1) != 1 })
+            {
                 return nil
             }
         }
@@ -284,7 +312,9 @@ extension PlanningContext {
         }
         for node in layers.nodes {
             let h = graph.type(of: node.outputs[0])!.shape[2]
-            let computingBands = plan.needed.indices.filter { !plan.computedRows(node.outputs[0], band: $0, height: h).isEmpty }.count
+            let computingBands = plan.needed.indices.filter {
+                !plan.computedRows(node.outputs[0], band: $0, height: h).isEmpty
+            }.count
             for (i, input) in node.inputs.enumerated() where !input.isEmpty {
                 guard let t = graph.initializers[input] else { continue }
                 dram += 4 * t.count * (i == 1 && plan.streamed[node.name] != nil ? computingBands : 1)
@@ -327,7 +357,9 @@ extension PlanningContext {
         var bytes = 0
         for node in nodes {
             let channels = graph.type(of: node.outputs[0])!.shape[1]
-            if let bias = node.kind == .conv ? node.input(2) : nil { bytes += DRAMPlan.align(4 * graph.initializers[bias]!.count) }
+            if let bias = node.kind == .conv ? node.input(2) : nil {
+                bytes += DRAMPlan.align(4 * graph.initializers[bias]!.count)
+            }
             if node.kind == .batchNormalization { bytes += 2 * DRAMPlan.align(4 * channels) }
             if node.kind == .add || node.kind == .sub || node.kind == .mul {
                 bytes += node.inputs.filter { graph.initializers[$0] != nil }.count * DRAMPlan.align(4 * channels)

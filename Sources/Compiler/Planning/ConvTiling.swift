@@ -36,7 +36,8 @@ struct ConvTiling: CustomStringConvertible {
 
     var description: String {
         let orderText = order == .weightsOuter ? "weights-outer" : "input-outer"
-        return "rows \(rows), cout block \(coutBlock), cin block \(cinBlock), \(orderText), weights \(weightsResident ? "resident" : "streamed"), SRAM \(sramBytes) B"
+        return
+            "rows \(rows), cout block \(coutBlock), cin block \(cinBlock), \(orderText), weights \(weightsResident ? "resident" : "streamed"), SRAM \(sramBytes) B"
     }
 
     static func units(_ g: ConvGeometry, coutBlock: Int, cinBlock: Int) -> [Unit] {
@@ -48,7 +49,9 @@ struct ConvTiling: CustomStringConvertible {
             return split(0..<g.cout, coutBlock).map { Unit(outputs: $0, inputs: ins, convGroups: 1, weightInputs: ins) }
         }
         if g.depthwise {
-            return split(0..<g.cout, coutBlock).map { Unit(outputs: $0, inputs: [$0], convGroups: $0.count, weightInputs: [0..<1]) }
+            return split(0..<g.cout, coutBlock).map {
+                Unit(outputs: $0, inputs: [$0], convGroups: $0.count, weightInputs: [0..<1])
+            }
         }
         var result: [Unit] = []
         for group in 0..<g.groups {
@@ -81,7 +84,9 @@ struct ConvTiling: CustomStringConvertible {
         // Input rows inside the tensor, summed over the bands, per band height.
         var validRows: [Int: Int] = [:]
         for rows in rowsTried {
-            validRows[rows] = stride(from: 0, to: g.ho, by: rows).reduce(0) { $0 + g.validRows(band: $1, rows: min(rows, g.ho - $1)) }
+            validRows[rows] = stride(from: 0, to: g.ho, by: rows).reduce(0) {
+                $0 + g.validRows(band: $1, rows: min(rows, g.ho - $1))
+            }
         }
         for cb in coutChoices {
             for kb in cinChoices {
@@ -91,8 +96,10 @@ struct ConvTiling: CustomStringConvertible {
                     for order in [Order.weightsOuter, .inputOuter] {
                         if order == .inputOuter && (g.groups != 1 || kb != g.cin) { continue }
                         for resident in [true, false] {
-                            if let candidate = evaluate(g, units: units, work: work, rows: rows, validRows: validRows[rows]!, cb: cb, kb: kb,
-                                                        order: order, resident: resident, hasBias: hasBias, config: config) {
+                            if let candidate = evaluate(
+                                g, units: units, work: work, rows: rows, validRows: validRows[rows]!, cb: cb, kb: kb,
+                                order: order, resident: resident, hasBias: hasBias, config: config)
+                            {
                                 candidates.append(candidate)
                             }
                         }
@@ -118,14 +125,17 @@ struct ConvTiling: CustomStringConvertible {
                     maxIn = max(maxIn, range.count)
                     inputChannels += range.count
                     inputBlocks += 1
-                    lanePasses += config.matrixCycles(inputChannels: range.count, outputChannels: unit.outputs.count, positions: 1)
+                    lanePasses += config.matrixCycles(
+                        inputChannels: range.count, outputChannels: unit.outputs.count, positions: 1)
                 }
             }
         }
     }
 
-    static func evaluate(_ g: ConvGeometry, units: [Unit], work: UnitWork, rows: Int, validRows: Int, cb: Int, kb: Int, order: Order,
-                         resident: Bool, hasBias: Bool, config: AcceleratorConfig) -> ConvTiling? {
+    static func evaluate(
+        _ g: ConvGeometry, units: [Unit], work: UnitWork, rows: Int, validRows: Int, cb: Int, kb: Int, order: Order,
+        resident: Bool, hasBias: Bool, config: AcceleratorConfig
+    ) -> ConvTiling? {
         let khw = g.kh * g.kw
         let weightCinPerUnit = g.depthwise ? 1 : (g.groups == 1 ? g.cin : g.cinPerGroup)
         let maxIn = work.maxIn
@@ -166,7 +176,8 @@ struct ConvTiling: CustomStringConvertible {
             engines.matrix = work.lanePasses * g.n * g.ho * g.wo * khw
         }
         let cycles = engines.overlapped(dramBytes: dram, transfers: transfers, setupShare: 2, config: config)
-        return ConvTiling(rows: rows, coutBlock: cb, cinBlock: kb, order: order, weightsResident: resident,
-                          depthwise: g.depthwise, units: units, sramBytes: sram, dramBytes: dram, estimatedCycles: cycles)
+        return ConvTiling(
+            rows: rows, coutBlock: cb, cinBlock: kb, order: order, weightsResident: resident,
+            depthwise: g.depthwise, units: units, sramBytes: sram, dramBytes: dram, estimatedCycles: cycles)
     }
 }

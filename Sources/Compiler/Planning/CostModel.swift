@@ -20,8 +20,9 @@ enum CostModel {
             if g.depthwise {
                 vector += config.vectorCycles(elements: g.cout * positions)
             } else {
-                matrix += config.matrixCycles(inputChannels: g.cinPerGroup, outputChannels: g.coutPerGroup,
-                                              groups: g.groups, positions: positions)
+                matrix += config.matrixCycles(
+                    inputChannels: g.cinPerGroup, outputChannels: g.coutPerGroup,
+                    groups: g.groups, positions: positions)
             }
         }
 

@@ -25,8 +25,10 @@ enum FusionPlanner {
     static let maxGroupLength = 16
 
     /// `explain`: also say why each segment ends where it does (for `--dump-ir=fuse` and `--report`).
-    static func plan(_ context: PlanningContext, layerByLayer: (Program, [Codegen.LayerReport]),
-                     explain: Bool = true) throws -> FusionPlan {
+    static func plan(
+        _ context: PlanningContext, layerByLayer: (Program, [Codegen.LayerReport]),
+        explain: Bool = true
+    ) throws -> FusionPlan {
         let graph = context.graph
         let (bytes, cycles) = layerCosts(graph, layerByLayer: layerByLayer)
         let n = graph.nodes.count
@@ -52,7 +54,8 @@ enum FusionPlanner {
                 // (timing model) that is no slower than its layers wins.
                 var chosen: GroupPlan?
                 for var group in try candidates(i..<j, context: context, budget: budget - prefix[i]) {
-                    guard prefix[i] + group.dramBytes < budget, chosen.map({ $0.dramBytes == group.dramBytes }) ?? true else { break }
+                    guard prefix[i] + group.dramBytes < budget, chosen.map({ $0.dramBytes == group.dramBytes }) ?? true
+                    else { break }
                     group.estimatedCycles = try context.simulatedCycles(group)
                     guard group.estimatedCycles <= min(singleCycles, chosen?.estimatedCycles ?? .max) else { continue }
                     chosen = group
@@ -71,8 +74,10 @@ enum FusionPlanner {
         var j = n
         while j > 0 {
             let range = choice[j].map { $0.nodes } ?? (j - 1)..<j
-            segments.append(FusionPlan.Segment(nodes: range, group: choice[j], layerByLayerBytes: bytes[range].reduce(0, +),
-                                               layerByLayerCycles: cycles[range].reduce(0, +), end: ""))
+            segments.append(
+                FusionPlan.Segment(
+                    nodes: range, group: choice[j], layerByLayerBytes: bytes[range].reduce(0, +),
+                    layerByLayerCycles: cycles[range].reduce(0, +), end: ""))
             j = range.lowerBound
         }
         segments.reverse()
@@ -87,7 +92,9 @@ enum FusionPlanner {
 
     /// Per-node DRAM bytes and cycles of the layer-by-layer program (a
     /// layer's cycles run from its first instruction's start to its last one's end).
-    static func layerCosts(_ graph: Graph, layerByLayer: (Program, [Codegen.LayerReport])) -> (bytes: [Int], cycles: [Int]) {
+    static func layerCosts(_ graph: Graph, layerByLayer: (Program, [Codegen.LayerReport])) -> (
+        bytes: [Int], cycles: [Int]
+    ) {
         let (program, layers) = layerByLayer
         let config = program.config
         let schedule = config.schedule(program.instructions, constantsBytes: program.constants.count).schedule
@@ -101,7 +108,8 @@ enum FusionPlanner {
                 bytes[i] += cost.dramReadBytes + cost.dramWriteBytes
             }
             if !layer.instructions.isEmpty {
-                cycles[i] = schedule[layer.instructions].map(\.end).max()! - schedule[layer.instructions.lowerBound].start
+                cycles[i] =
+                    schedule[layer.instructions].map(\.end).max()! - schedule[layer.instructions.lowerBound].start
             }
         }
         return (bytes, cycles)
@@ -135,9 +143,12 @@ enum FusionPlanner {
         }
         let layerCycles = cycles[extended].reduce(0, +)
         var fastest = Int.max
-        for plan in plans where plan.dramBytes == cheapest.dramBytes { fastest = min(fastest, try context.simulatedCycles(plan)) }
+        for plan in plans where plan.dramBytes == cheapest.dramBytes {
+            fastest = min(fastest, try context.simulatedCycles(plan))
+        }
         if fastest > layerCycles {
-            return "joining \(next.name) would move \(best[extended.upperBound] - joined) fewer bytes but take \(fastest) cycles, more than its layers' \(layerCycles)"
+            return
+                "joining \(next.name) would move \(best[extended.upperBound] - joined) fewer bytes but take \(fastest) cycles, more than its layers' \(layerCycles)"
         }
         return "the partition of the layers after it is cheaper overall"
     }
@@ -147,8 +158,10 @@ enum FusionPlanner {
     /// whole-map plans per block width.
     static func candidates(_ range: Range<Int>, context: PlanningContext, budget: Int = .max) throws -> [GroupPlan] {
         let graph = context.graph
-        guard let last = graph.nodes[range.upperBound - 1].outputs.first, let type = graph.type(of: last), type.rank == 4,
-              FusionRules.structureProblem(range, graph: graph, consumers: context.consumers) == nil else { return [] }
+        guard let last = graph.nodes[range.upperBound - 1].outputs.first, let type = graph.type(of: last),
+            type.rank == 4,
+            FusionRules.structureProblem(range, graph: graph, consumers: context.consumers) == nil
+        else { return [] }
         let height = type.shape[2]
         var plans: [GroupPlan] = []
         // No plan moves less than its weights once, its output once and a
@@ -156,7 +169,8 @@ enum FusionPlanner {
         let produced = Set(range.flatMap { graph.nodes[$0].outputs })
         var floor = 4 * type.count, seen: Set<String> = []
         for index in range {
-            for input in graph.nodes[index].inputs where !input.isEmpty && !produced.contains(input) && seen.insert(input).inserted {
+            for input in graph.nodes[index].inputs
+            where !input.isEmpty && !produced.contains(input) && seen.insert(input).inserted {
                 floor += graph.initializers[input].map { 4 * $0.count } ?? (graph.type(of: input)?.count ?? 0)
             }
         }
@@ -165,7 +179,9 @@ enum FusionPlanner {
             // Buffers only grow with taller bands: if the shortest bands tried do not fit
             // even single-buffered, no band height does.
             let shortest = (height + 63) / 64
-            guard try context.planBands(range, rows: shortest, halo: halo, maxSlots: 1, checked: true) != nil else { continue }
+            guard try context.planBands(range, rows: shortest, halo: halo, maxSlots: 1, checked: true) != nil else {
+                continue
+            }
             var tried: Set<Int> = []
             var best: BandPlan?
             for bands in 1...height {
@@ -175,12 +191,15 @@ enum FusionPlanner {
                 // Double-buffered when it fits with resident weights; single buffers otherwise.
                 var plan = try context.planBands(range, rows: rows, halo: halo, checked: true)
                 if plan == nil || !plan!.streamed.isEmpty,
-                   let single = try context.planBands(range, rows: rows, halo: halo, maxSlots: 1, checked: true),
-                   plan == nil || single.dramBytes < plan!.dramBytes {
+                    let single = try context.planBands(range, rows: rows, halo: halo, maxSlots: 1, checked: true),
+                    plan == nil || single.dramBytes < plan!.dramBytes
+                {
                     plan = single
                 }
                 guard let group = plan else { continue }
-                if best == nil || (group.dramBytes, group.estimatedCycles) < (best!.dramBytes, best!.estimatedCycles) { best = group }
+                if best == nil || (group.dramBytes, group.estimatedCycles) < (best!.dramBytes, best!.estimatedCycles) {
+                    best = group
+                }
                 // Without streamed weights, taller bands only save bytes: the first fit is the best of its mode.
                 if group.streamed.isEmpty && (halo == .recompute || bands > 8) { break }
             }

@@ -7,12 +7,16 @@ enum FusionRules {
     /// on one 4-d map, with constant weights and per-channel constant operands.
     static func fusible(_ node: Node, graph: Graph) -> Bool {
         guard node.kind.isRowLocal, Emitter.unlowerableReason(node, graph: graph) == nil, node.outputs.count == 1,
-              let y = graph.type(of: node.outputs[0]), y.rank == 4, y.shape[0] == 1 else { return false }
+            let y = graph.type(of: node.outputs[0]), y.rank == 4, y.shape[0] == 1
+        else { return false }
         let runtime = node.inputs.filter { !$0.isEmpty && graph.initializers[$0] == nil }
-        guard runtime.allSatisfy({ graph.type(of: $0)?.rank == 4 && graph.type(of: $0)?.shape[0] == 1 }) else { return false }
+        guard runtime.allSatisfy({ graph.type(of: $0)?.rank == 4 && graph.type(of: $0)?.shape[0] == 1 }) else {
+            return false
+        }
         switch node.kind {
         case .conv:
-            return graph.initializers[node.inputs[1]] != nil && node.input(2).map { graph.initializers[$0] != nil } ?? true
+            return graph.initializers[node.inputs[1]] != nil
+                && node.input(2).map { graph.initializers[$0] != nil } ?? true
         case .add, .sub, .mul:
             // Full-size runtime operands, or constants with one value per channel.
             return node.inputs.allSatisfy { perChannelOrFull($0, output: y, graph: graph) }
@@ -28,7 +32,8 @@ enum FusionRules {
         guard let constant = graph.initializers[input] else { return graph.type(of: input)?.shape == y.shape }
         guard constant.shape.count <= 4 else { return false }
         let aligned = Array(repeating: 1, count: 4 - constant.shape.count) + constant.shape
-        return constant.count == 1 || (aligned[1] == y.shape[1] && aligned[0] == 1 && aligned[2] == 1 && aligned[3] == 1)
+        return constant.count == 1
+            || (aligned[1] == y.shape[1] && aligned[0] == 1 && aligned[2] == 1 && aligned[3] == 1)
     }
 
     /// Why nodes[range] cannot be one group whatever the tiling, or nil.
@@ -49,7 +54,9 @@ enum FusionRules {
         // Concat parts are written in place into the concat's buffer: produced here, read only by it.
         for node in nodes where node.kind == .concat {
             for part in node.inputs {
-                guard produced.contains(part), consumers[part]?.count == 1, node.inputs.filter({ $0 == part }).count == 1 else {
+                guard produced.contains(part), consumers[part]?.count == 1,
+                    node.inputs.filter({ $0 == part }).count == 1
+                else {
                     return "\(node.name) concatenates \(part), which is not produced in the group for it alone"
                 }
             }

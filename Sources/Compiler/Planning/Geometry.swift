@@ -42,12 +42,15 @@ extension Graph {
         switch node.kind {
         case .conv:
             let g = try convGeometry(node)
-            return Reach(kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw, padTop: g.padTop, padLeft: g.padLeft)
+            return Reach(
+                kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw, padTop: g.padTop, padLeft: g.padLeft)
         case .maxPool, .averagePool:
             let x = self.type(of: node.inputs[0])!
             let w = try WindowGeometry(node: node, spatial: Array(x.shape[2...]))
-            return Reach(kh: w.kernel[0], kw: w.kernel[1], sh: w.strides[0], sw: w.strides[1], dh: w.dilations[0], dw: w.dilations[1],
-                         padTop: w.padsBegin[0], padLeft: w.padsBegin[1])
+            return Reach(
+                kh: w.kernel[0], kw: w.kernel[1], sh: w.strides[0], sw: w.strides[1], dh: w.dilations[0],
+                dw: w.dilations[1],
+                padTop: w.padsBegin[0], padLeft: w.padsBegin[1])
         default:
             return Reach()
         }
@@ -81,9 +84,10 @@ extension Graph {
         let kh = two ? t.kernel[0] : 1, kw = t.kernel.last!
         let dh = two ? t.dilations[0] : 1, dw = t.dilations.last!
         let ho = two ? y.shape[2] : 1, wo = y.shape.last!
-        let g = ConvGeometry(n: x.shape[0], cin: x.shape[1], h: ho + dh * (kh - 1), w: wo + dw * (kw - 1),
-                             cout: y.shape[1], ho: ho, wo: wo, kh: kh, kw: kw, sh: 1, sw: 1, dh: dh, dw: dw,
-                             padTop: 0, padLeft: 0, groups: node.int("group", default: 1))
+        let g = ConvGeometry(
+            n: x.shape[0], cin: x.shape[1], h: ho + dh * (kh - 1), w: wo + dw * (kw - 1),
+            cout: y.shape[1], ho: ho, wo: wo, kh: kh, kw: kw, sh: 1, sw: 1, dh: dh, dw: dw,
+            padTop: 0, padLeft: 0, groups: node.int("group", default: 1))
         let insertion = ZeroInsertion(
             height: two ? x.shape[2] : 1, width: x.shape.last!,
             strideH: two ? t.strides[0] : 1, strideW: t.strides.last!,

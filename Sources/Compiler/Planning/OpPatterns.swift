@@ -60,7 +60,8 @@ extension OpKind {
     /// Why no fusion group can hold this kind, for `--dump-ir=fuse`; nil for row-local kinds.
     var notFusibleReason: String? {
         switch self {
-        case .globalAveragePool, .globalMaxPool, .reduceMean, .softmax: return "a global op: every output needs the whole map"
+        case .globalAveragePool, .globalMaxPool, .reduceMean, .softmax:
+            return "a global op: every output needs the whole map"
         case .gemm, .matMul: return "a fully connected layer: every output needs every input"
         case .concat: return "concatenates along an axis other than channels"
         default: break

@@ -23,7 +23,8 @@ final class PlanningContext: @unchecked Sendable {
 
     /// A context with its own constants segment and layer-by-layer layout (tests, tools).
     convenience init(graph: Graph, config: AcceleratorConfig) throws {
-        try self.init(graph: graph, config: config, layout: ProgramLayout(graph: graph, constants: ConstantSegment(graph: graph)))
+        try self.init(
+            graph: graph, config: config, layout: ProgramLayout(graph: graph, constants: ConstantSegment(graph: graph)))
     }
 
     /// Cycles of a group on its own under the executor's timing model: the

@@ -14,22 +14,30 @@ extension PlanningContext {
         if let partial = request.partial {
             let readers = range.filter { graph.nodes[$0].inputs.contains(partial.input) }
             let bytes = layers.layout(partial.input, channels: partial.channels, at: 0, graph: graph).slotBytes
-            items.append(SRAMItem(key: "#partial", bytes: DRAMPlan.align(bytes),
-                                  live: (range.lowerBound - 1)...(readers.max() ?? range.lowerBound)))
+            items.append(
+                SRAMItem(
+                    key: "#partial", bytes: DRAMPlan.align(bytes),
+                    live: (range.lowerBound - 1)...(readers.max() ?? range.lowerBound)))
         }
         let last = range.upperBound - 1
-        if let use = slots.weightUse, slots.weight > 0 { items.append(SRAMItem(key: "#weights", bytes: 2 * slots.weight, live: use)) }
-        if let use = slots.inputUse, slots.input > 0 { items.append(SRAMItem(key: "#inputs", bytes: 2 * slots.input, live: use)) }
+        if let use = slots.weightUse, slots.weight > 0 {
+            items.append(SRAMItem(key: "#weights", bytes: 2 * slots.weight, live: use))
+        }
+        if let use = slots.inputUse, slots.input > 0 {
+            items.append(SRAMItem(key: "#inputs", bytes: 2 * slots.input, live: use))
+        }
         if let tailStart = holding.tailStart, slots.output > 0 {
             items.append(SRAMItem(key: "#outputs", bytes: 2 * slots.output, live: tailStart...last + 1))
         }
         if let tailStart = holding.tailStart, slots.tailInput > 0 {
             items.append(SRAMItem(key: "#tailInputs", bytes: 2 * slots.tailInput, live: tailStart...last))
         }
-        guard let address = Self.firstFit(items, from: DRAMPlan.align(slots.constants), capacity: config.sramBytes) else { return nil }
+        guard let address = Self.firstFit(items, from: DRAMPlan.align(slots.constants), capacity: config.sramBytes)
+        else { return nil }
         var buffers: [String: SRAMBuffer] = [:]
         for value in holding.held {
-            buffers[value] = layers.layout(value, channels: graph.type(of: value)!.shape[1], at: address[value]!, graph: graph)
+            buffers[value] = layers.layout(
+                value, channels: graph.type(of: value)!.shape[1], at: address[value]!, graph: graph)
         }
         var streamedLayout: [String: SRAMBuffer] = [:]
         for input in holding.streamedInputs {
@@ -39,20 +47,24 @@ extension PlanningContext {
         let partial = request.partial.map {
             ($0.input, layers.layout($0.input, channels: $0.channels, at: address["#partial"]!, graph: graph))
         }
-        return WholeMapPlan(nodes: range, output: layers.output, inputs: layers.inputs, block: block, inBlock: inBlock,
-                            streamedInputs: holding.streamedInputs, streamedLayout: streamedLayout, partial: partial,
-                            buffers: buffers, heldInputs: holding.heldInputs, residentWeights: request.residentWeights,
-                            tailStart: holding.tailStart, constantsEnd: slots.constants,
-                            weightSlot: slots.weight, weightBase: address["#weights"] ?? 0,
-                            inputSlot: slots.input, inputBase: address["#inputs"] ?? 0,
-                            tailInputSlot: slots.tailInput, tailInputBase: address["#tailInputs"] ?? 0,
-                            outputSlot: slots.output, outputBase: address["#outputs"] ?? 0)
+        return WholeMapPlan(
+            nodes: range, output: layers.output, inputs: layers.inputs, block: block, inBlock: inBlock,
+            streamedInputs: holding.streamedInputs, streamedLayout: streamedLayout, partial: partial,
+            buffers: buffers, heldInputs: holding.heldInputs, residentWeights: request.residentWeights,
+            tailStart: holding.tailStart, constantsEnd: slots.constants,
+            weightSlot: slots.weight, weightBase: address["#weights"] ?? 0,
+            inputSlot: slots.input, inputBase: address["#inputs"] ?? 0,
+            tailInputSlot: slots.tailInput, tailInputBase: address["#tailInputs"] ?? 0,
+            outputSlot: slots.output, outputBase: address["#outputs"] ?? 0)
     }
 
     /// Resident constants' bytes and the size (one slot of two) and live layers of each slot pair.
     private func slotSizes(_ layers: WholeMapLayers, _ request: AllocationRequest)
-        -> (constants: Int, weight: Int, weightUse: ClosedRange<Int>?, input: Int, inputUse: ClosedRange<Int>?,
-            tailInput: Int, output: Int) {
+        -> (
+            constants: Int, weight: Int, weightUse: ClosedRange<Int>?, input: Int, inputUse: ClosedRange<Int>?,
+            tailInput: Int, output: Int
+        )
+    {
         let (range, holding) = (layers.range, request.holding)
         let (block, inBlock) = (request.block, request.inBlock)
         func use(_ old: ClosedRange<Int>?, _ index: Int) -> ClosedRange<Int> {
@@ -66,14 +78,16 @@ extension PlanningContext {
                 constants += DRAMPlan.align(4 * w.count)
             } else {
                 let taps = w.count / (w.shape[0] * w.shape[1])
-                weightSlot = max(weightSlot, DRAMPlan.align(4 * min(block, w.shape[0]) * min(inBlock, w.shape[1]) * taps))
+                weightSlot = max(
+                    weightSlot, DRAMPlan.align(4 * min(block, w.shape[0]) * min(inBlock, w.shape[1]) * taps))
                 weightUse = use(weightUse, index)
             }
         }
         var inputSlot = 0, inputUse: ClosedRange<Int>?, tailInputSlot = 0, outputSlot = 0
         for input in holding.streamedInputs {
             let channels = graph.type(of: input)!.shape[1]
-            for index in range where graph.nodes[index].inputs.contains(input) && holding.tailStart.map({ index < $0 }) ?? true {
+            for index in range
+            where graph.nodes[index].inputs.contains(input) && holding.tailStart.map({ index < $0 }) ?? true {
                 inputUse = use(inputUse, index)
                 let bytes = layers.layout(input, channels: min(inBlock, channels), at: 0, graph: graph).slotBytes
                 inputSlot = max(inputSlot, DRAMPlan.align(bytes))
@@ -96,7 +110,9 @@ extension PlanningContext {
     /// lowest address not taken by an item live at the same time; nil when one does not fit.
     static func firstFit(_ items: [SRAMItem], from base: Int, capacity: Int) -> [String: Int]? {
         var placed: [(item: SRAMItem, address: Int)] = []
-        for item in items.sorted(by: { ($0.live.lowerBound, -$0.bytes, $0.key) < ($1.live.lowerBound, -$1.bytes, $1.key) }) {
+        for item in items.sorted(by: {
+            ($0.live.lowerBound, -$0.bytes, $0.key) < ($1.live.lowerBound, -$1.bytes, $1.key)
+        }) {
             var address = base
             for other in placed.filter({ $0.item.live.overlaps(item.live) }).sorted(by: { $0.address < $1.address }) {
                 if address + item.bytes <= other.address { break }
@@ -120,7 +136,8 @@ extension PlanningContext {
         var dram = 0, cycles = 0, constantLoads = 0
         /// Bytes of a load into `layout`: the rows inside the tensor, every column.
         func loaded(_ layout: SRAMBuffer) -> Int {
-            4 * layout.channels * max(0, min(layout.height, layout.top + layout.rows) - max(0, layout.top)) * layout.width
+            4 * layout.channels * max(0, min(layout.height, layout.top + layout.rows) - max(0, layout.top))
+                * layout.width
         }
         for buffer in plan.heldInputs.map({ plan.buffers[$0]! }) + (plan.partial.map { [$0.buffer] } ?? []) {
             dram += loaded(buffer)
@@ -131,7 +148,9 @@ extension PlanningContext {
             for input in node.inputs where !input.isEmpty && graph.initializers[input] != nil {
                 let bytes = 4 * graph.initializers[input]!.count
                 dram += bytes
-                if node.kind == .conv && input == node.inputs[1] && !plan.residentWeights.contains(node.name) { continue }
+                if node.kind == .conv && input == node.inputs[1] && !plan.residentWeights.contains(node.name) {
+                    continue
+                }
                 constantLoads += load(bytes)
             }
             if node.kind == .batchNormalization {
@@ -145,7 +164,9 @@ extension PlanningContext {
                 // Channels below `first` are held (read from SRAM, loaded once above).
                 let first = plan.partial?.input == input ? plan.partial!.buffer.channels : 0
                 let streamed = t.shape[1] - first
-                dram += node.kind == .conv ? loaded(layout) / layout.channels * streamed : 4 * streamed * t.shape[2] * t.shape[3]
+                dram +=
+                    node.kind == .conv
+                    ? loaded(layout) / layout.channels * streamed : 4 * streamed * t.shape[2] * t.shape[3]
                 let size = node.kind == .conv ? plan.inBlock : plan.block
                 for c in stride(from: first, to: t.shape[1], by: size) {
                     loads += load(4 * min(size, t.shape[1] - c) * t.shape[2] * t.shape[3])
@@ -156,10 +177,14 @@ extension PlanningContext {
         let outputType = graph.type(of: layers.output)!
         dram += 4 * outputType.count
         let stores = plan.tailStart == nil ? 1 : ceilDiv(outputType.shape[1], plan.block)
-        cycles += constantLoads + (plan.tailStart == nil ? load(4 * outputType.count) : load(4 * outputType.count / stores))
-        plan.sramBytes = ([plan.constantsEnd, plan.weightBase + 2 * plan.weightSlot, plan.inputBase + 2 * plan.inputSlot,
-                           plan.tailInputBase + 2 * plan.tailInputSlot, plan.outputBase + 2 * plan.outputSlot]
-                          + plan.buffers.values.map { $0.address + $0.slotBytes }).max()!
+        cycles +=
+            constantLoads + (plan.tailStart == nil ? load(4 * outputType.count) : load(4 * outputType.count / stores))
+        plan.sramBytes =
+            ([
+                plan.constantsEnd, plan.weightBase + 2 * plan.weightSlot, plan.inputBase + 2 * plan.inputSlot,
+                plan.tailInputBase + 2 * plan.tailInputSlot, plan.outputBase + 2 * plan.outputSlot
+            ]
+            + plan.buffers.values.map { $0.address + $0.slotBytes }).max()!
         plan.dramBytes = dram
         plan.estimatedCycles = cycles
         return plan
@@ -175,12 +200,15 @@ extension PlanningContext {
         var matrix = 0, loads = loads
         let g = try graph.convGeometry(node)
         let resident = plan.residentWeights.contains(node.name)
-        func blocks(_ count: Int, _ size: Int) -> [Int] { stride(from: 0, to: count, by: size).map { min(size, count - $0) } }
+        func blocks(_ count: Int, _ size: Int) -> [Int] {
+            stride(from: 0, to: count, by: size).map { min(size, count - $0) }
+        }
         let inBlocks = resident ? [g.cin] : blocks(g.cin, plan.inBlock)
         let outBlocks = resident && plan.tailStart != index ? [g.cout] : blocks(g.cout, plan.block)
         for cin in inBlocks {
             for cout in outBlocks {
-                matrix += config.matrixCycles(inputChannels: cin, outputChannels: cout, positions: g.ho * g.wo * g.kh * g.kw)
+                matrix += config.matrixCycles(
+                    inputChannels: cin, outputChannels: cout, positions: g.ho * g.wo * g.kh * g.kw)
                 if !resident { loads += CostModel.transfer(4 * cin * cout * g.kh * g.kw, config: config) }
             }
         }

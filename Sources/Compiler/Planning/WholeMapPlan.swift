@@ -49,10 +49,14 @@ struct WholeMapPlan {
 
     func tileDescription(graph: Graph) -> String {
         let held = partial.map { " (its first \($0.buffer.channels) channels held)" } ?? ""
-        let inputs = streamedInputs.isEmpty
-            ? "inputs held" : "streaming \(streamedInputs.sorted().joined(separator: ",")) in blocks of \(inBlock) channels\(held)"
-        let streamed = nodes.map { graph.nodes[$0] }.filter { $0.kind == .conv && !residentWeights.contains($0.name) }.map(\.name)
-        let weights = streamed.isEmpty ? "" : ", weights of \(streamed.joined(separator: ",")) in \(block)x\(inBlock) tiles"
+        let inputs =
+            streamedInputs.isEmpty
+            ? "inputs held"
+            : "streaming \(streamedInputs.sorted().joined(separator: ",")) in blocks of \(inBlock) channels\(held)"
+        let streamed = nodes.map { graph.nodes[$0] }.filter { $0.kind == .conv && !residentWeights.contains($0.name) }
+            .map(\.name)
+        let weights =
+            streamed.isEmpty ? "" : ", weights of \(streamed.joined(separator: ",")) in \(block)x\(inBlock) tiles"
         let tail = tailStart.map { ", output in blocks of \(block) channels from \(graph.nodes[$0].name)" } ?? ""
         return "whole map, \(inputs)\(weights)\(tail), SRAM \(sramBytes) B"
     }

@@ -36,9 +36,10 @@ struct WholeMapLayers {
     func layout(_ value: String, channels: Int, at address: Int, graph: Graph) -> SRAMBuffer {
         let t = graph.type(of: value)!
         let rows = need[value] ?? 0..<t.shape[2]
-        return SRAMBuffer(address: address, slots: 1, channels: channels, rows: rows.count,
-                          marginLeft: max(0, marginLeft[value] ?? 0), width: t.shape[3], height: t.shape[2],
-                          marginRight: max(0, marginRight[value] ?? 0), alias: nil, top: rows.lowerBound)
+        return SRAMBuffer(
+            address: address, slots: 1, channels: channels, rows: rows.count,
+            marginLeft: max(0, marginLeft[value] ?? 0), width: t.shape[3], height: t.shape[2],
+            marginRight: max(0, marginRight[value] ?? 0), alias: nil, top: rows.lowerBound)
     }
 }
 
@@ -81,12 +82,15 @@ extension PlanningContext {
             let maxOut = layers.nodes.map { graph.type(of: $0.outputs[0])!.shape[1] }.max()!
             for block in [128, 64, 32, 16] where block <= max(16, maxOut) {
                 for inBlock in Set([min(maxIn, 128), 64, 32, 16]).sorted(by: >) where inBlock <= maxIn {
-                    if let plan = try fitWeights(layers, holding: holding, block: block, inBlock: inBlock) { options.append(plan) }
+                    if let plan = try fitWeights(layers, holding: holding, block: block, inBlock: inBlock) {
+                        options.append(plan)
+                    }
                 }
             }
             try holdLeadingChannels(layers, holding: holding, options: &options)
             // The fewest bytes, then the best cycle estimates.
-            plans += options.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }.prefix(2)
+            plans += options.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }.prefix(
+                2)
         }
         return plans
     }
@@ -99,22 +103,29 @@ extension PlanningContext {
     private func wholeMapLayers(_ range: Range<Int>, checked: Bool) throws -> WholeMapLayers? {
         let nodes = range.map { graph.nodes[$0] }
         guard checked || nodes.allSatisfy({ FusionRules.fusible($0, graph: graph) }) else { return nil }
-        guard nodes.allSatisfy({ ($0.kind == .conv && $0.int("group", default: 1) == 1) || $0.kind.isGroupElementwise }),
-              let lastConv = range.last(where: { graph.nodes[$0].kind == .conv }) else { return nil }
+        guard
+            nodes.allSatisfy({ ($0.kind == .conv && $0.int("group", default: 1) == 1) || $0.kind.isGroupElementwise }),
+            let lastConv = range.last(where: { graph.nodes[$0].kind == .conv })
+        else { return nil }
         let produced = Set(nodes.flatMap(\.outputs))
         let output = nodes.last!.outputs[0]
         for value in produced where value != output {
-            guard !graph.outputs.contains(value), (consumers[value] ?? []).allSatisfy({ range.contains($0) }) else { return nil }
+            guard !graph.outputs.contains(value), (consumers[value] ?? []).allSatisfy({ range.contains($0) }) else {
+                return nil
+            }
         }
         var inputs: [String] = []
         for node in nodes {
-            for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil
-                && !produced.contains(input) && !inputs.contains(input) {
+            for input in node.inputs
+            where !input.isEmpty && graph.initializers[input] == nil
+                && !produced.contains(input) && !inputs.contains(input)
+            {
                 inputs.append(input)
             }
         }
-        var layers = WholeMapLayers(range: range, nodes: nodes, output: output, inputs: inputs, lastConv: lastConv,
-                                    convs: range.filter { graph.nodes[$0].kind == .conv })
+        var layers = WholeMapLayers(
+            range: range, nodes: nodes, output: output, inputs: inputs, lastConv: lastConv,
+            convs: range.filter { graph.nodes[$0].kind == .conv })
         // The tail is worked on in place, one block at a time: nothing else may read its links.
         for index in layers.tailNodes {
             let previous = graph.nodes[index - 1].outputs[0]
@@ -129,7 +140,9 @@ extension PlanningContext {
             for input in node.inputs where !input.isEmpty && graph.initializers[input] != nil {
                 layers.constantDRAM += 4 * graph.initializers[input]!.count
             }
-            if node.kind == .batchNormalization { layers.constantDRAM += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1] }
+            if node.kind == .batchNormalization {
+                layers.constantDRAM += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1]
+            }
         }
         return layers
     }
@@ -160,18 +173,23 @@ extension PlanningContext {
         if !holdInputs {
             for input in layers.inputs {
                 let readers = range.filter { graph.nodes[$0].inputs.contains(input) }
-                if readers.allSatisfy({ (graph.nodes[$0].kind == .conv && graph.nodes[$0].inputs[0] == input) || $0 > layers.lastConv }) {
+                if readers.allSatisfy({
+                    (graph.nodes[$0].kind == .conv && graph.nodes[$0].inputs[0] == input) || $0 > layers.lastConv
+                }) {
                     streamedInputs.insert(input)
                 }
             }
             guard !streamedInputs.isEmpty else { return nil }
         }
-        let tailStart = !streamedInputs.contains(graph.nodes[layers.lastConv].inputs[0]) ? layers.lastConv : layers.tailNodes.first
+        let tailStart =
+            !streamedInputs.contains(graph.nodes[layers.lastConv].inputs[0]) ? layers.lastConv : layers.tailNodes.first
         // Element-wise layers before the tail read only held values.
-        guard range.allSatisfy({ index in
-            tailStart.map { index >= $0 } ?? false || graph.nodes[index].kind == .conv
-                || graph.nodes[index].inputs.allSatisfy { !streamedInputs.contains($0) }
-        }) else { return nil }
+        guard
+            range.allSatisfy({ index in
+                tailStart.map { index >= $0 } ?? false || graph.nodes[index].kind == .conv
+                    || graph.nodes[index].inputs.allSatisfy { !streamedInputs.contains($0) }
+            })
+        else { return nil }
         let heldInputs = layers.inputs.filter { !streamedInputs.contains($0) }
         var held = heldInputs
         for index in range where tailStart.map({ index < $0 }) ?? true { held.append(graph.nodes[index].outputs[0]) }
@@ -185,8 +203,9 @@ extension PlanningContext {
             heldItems.append(SRAMItem(key: value, bytes: DRAMPlan.align(bytes), live: producer...end))
         }
         let tailChannels = tailStart.map { graph.type(of: graph.nodes[$0].outputs[0])!.shape[1] } ?? 0
-        return Holding(streamedInputs: streamedInputs, tailStart: tailStart, tailChannels: tailChannels,
-                       heldInputs: heldInputs, held: held, heldItems: heldItems)
+        return Holding(
+            streamedInputs: streamedInputs, tailStart: tailStart, tailChannels: tailChannels,
+            heldInputs: heldInputs, held: held, heldItems: heldItems)
     }
 
     /// No whole-map plan moves less: the output, every constant once, and
@@ -196,7 +215,8 @@ extension PlanningContext {
         for input in layers.inputs {
             // Loads into a layout read by convolutions move only the rows inside the tensor they read.
             let t = graph.type(of: input)!
-            let rows = layers.need[input].map { max(0, min(t.shape[2], $0.upperBound) - max(0, $0.lowerBound)) } ?? t.shape[2]
+            let rows =
+                layers.need[input].map { max(0, min(t.shape[2], $0.upperBound) - max(0, $0.lowerBound)) } ?? t.shape[2]
             bytes += 4 * t.shape[1] * rows * t.shape[3]
         }
         return bytes
@@ -204,13 +224,20 @@ extension PlanningContext {
 
     /// The plan for these blocks with as many resident weights as fit (the
     /// largest streamed first), costed; nil when nothing fits.
-    private func fitWeights(_ layers: WholeMapLayers, holding: Holding, block: Int, inBlock: Int) throws -> WholeMapPlan? {
-        var resident = Set(layers.convs.filter { !holding.streamedInputs.contains(graph.nodes[$0].inputs[0]) }.map { graph.nodes[$0].name })
+    private func fitWeights(_ layers: WholeMapLayers, holding: Holding, block: Int, inBlock: Int) throws
+        -> WholeMapPlan?
+    {
+        var resident = Set(
+            layers.convs.filter { !holding.streamedInputs.contains(graph.nodes[$0].inputs[0]) }.map {
+                graph.nodes[$0].name
+            })
         while true {
             let request = AllocationRequest(holding: holding, residentWeights: resident, block: block, inBlock: inBlock)
             if let plan = allocate(layers, request) { return try wholeMapCost(layers, plan: plan) }
-            guard let largest = layers.convs.filter({ resident.contains(graph.nodes[$0].name) })
-                    .max(by: { weights($0).count < weights($1).count }) else { return nil }
+            guard
+                let largest = layers.convs.filter({ resident.contains(graph.nodes[$0].name) })
+                    .max(by: { weights($0).count < weights($1).count })
+            else { return nil }
             resident.remove(graph.nodes[largest].name)
         }
     }
@@ -227,8 +254,9 @@ extension PlanningContext {
             let step = max(plan.block, plan.inBlock)
             var blocks = min((channels - 1) / step, (config.sramBytes - plan.sramBytes) / (perChannel * step))
             while blocks > 0 {
-                let request = AllocationRequest(holding: holding, residentWeights: plan.residentWeights, block: plan.block,
-                                                inBlock: plan.inBlock, partial: (input, blocks * step))
+                let request = AllocationRequest(
+                    holding: holding, residentWeights: plan.residentWeights, block: plan.block,
+                    inBlock: plan.inBlock, partial: (input, blocks * step))
                 if let better = allocate(layers, request) {
                     options[k] = try wholeMapCost(layers, plan: better)
                     break

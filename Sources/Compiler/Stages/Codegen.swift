@@ -58,7 +58,9 @@ public enum Codegen {
     }
 
     /// The program with exactly these groups (other layers on their own), for tests and tools.
-    static func compile(_ graph: Graph, config: AcceleratorConfig, groups: [GroupPlan]) throws -> (Program, [LayerReport]) {
+    static func compile(_ graph: Graph, config: AcceleratorConfig, groups: [GroupPlan]) throws -> (
+        Program, [LayerReport]
+    ) {
         try Emitter.checkLowerable(graph)
         var spans: [Int: Range<Int>] = [:]
         for group in groups { for index in group.nodes { spans[index] = group.nodes } }
@@ -70,27 +72,35 @@ public enum Codegen {
     /// Runs the scheduling stages; `dump` receives each stage named in `dumpStages`.
     /// `explain`: say why each group ends where it does (`GroupReport.end`;
     /// always on when `fuse` is dumped).
-    public static func schedule(_ graph: Graph, options: Options, dumpStages: Set<String> = [], explain: Bool = true,
-                                dump: (String, String) -> Void = { _, _ in }) throws -> Compilation {
+    public static func schedule(
+        _ graph: Graph, options: Options, dumpStages: Set<String> = [], explain: Bool = true,
+        dump: (String, String) -> Void = { _, _ in }
+    ) throws -> Compilation {
         try Emitter.checkLowerable(graph)
         let constants = ConstantSegment(graph: graph)
         let layout = try ProgramLayout(graph: graph, constants: constants)
         let layerByLayer = try Emitter.build(graph, config: options.config, layout: layout, groups: [])
-        var state = ScheduleState(graph: graph, options: options, explain: explain || dumpStages.contains("fuse"),
-                                  constants: constants, layerByLayer: layerByLayer)
+        var state = ScheduleState(
+            graph: graph, options: options, explain: explain || dumpStages.contains("fuse"),
+            constants: constants, layerByLayer: layerByLayer)
         try withoutActuallyEscaping(dump) { dump in
             try ScheduleManager(dumpStages: dumpStages, dump: dump).run(&state)
         }
         let result = state.result!
-        let reports = state.fellBack ? [] : state.plan.segments.compactMap { segment -> GroupReport? in
-            guard let group = segment.group else { return nil }
-            return GroupReport(layers: group.nodes.map { graph.nodes[$0].name }, tiling: group.tileDescription(graph: graph),
-                               predictedDRAMBytes: group.dramBytes, predictedCycles: group.estimatedCycles,
-                               layerByLayerDRAMBytes: segment.layerByLayerBytes, layerByLayerCycles: segment.layerByLayerCycles,
-                               end: segment.end)
-        }
-        return Compilation(program: result.program, layers: result.layers, layerByLayer: layerByLayer.program,
-                           layerByLayerLayers: layerByLayer.layers, groups: reports, fellBack: state.fellBack)
+        let reports =
+            state.fellBack
+            ? []
+            : state.plan.segments.compactMap { segment -> GroupReport? in
+                guard let group = segment.group else { return nil }
+                return GroupReport(
+                    layers: group.nodes.map { graph.nodes[$0].name }, tiling: group.tileDescription(graph: graph),
+                    predictedDRAMBytes: group.dramBytes, predictedCycles: group.estimatedCycles,
+                    layerByLayerDRAMBytes: segment.layerByLayerBytes, layerByLayerCycles: segment.layerByLayerCycles,
+                    end: segment.end)
+            }
+        return Compilation(
+            program: result.program, layers: result.layers, layerByLayer: layerByLayer.program,
+            layerByLayerLayers: layerByLayer.layers, groups: reports, fellBack: state.fellBack)
     }
 }
 
@@ -98,9 +108,11 @@ extension FusionPlanner {
     /// Every layer on its own (`--no-fusion`), for the stage dumps.
     static func layerByLayerPlan(_ graph: Graph, layerByLayer: (Program, [Codegen.LayerReport])) -> FusionPlan {
         let (bytes, cycles) = layerCosts(graph, layerByLayer: layerByLayer)
-        return FusionPlan(segments: graph.nodes.indices.map {
-            FusionPlan.Segment(nodes: $0..<($0 + 1), group: nil, layerByLayerBytes: bytes[$0], layerByLayerCycles: cycles[$0],
-                               end: "fusion is off")
-        })
+        return FusionPlan(
+            segments: graph.nodes.indices.map {
+                FusionPlan.Segment(
+                    nodes: $0..<($0 + 1), group: nil, layerByLayerBytes: bytes[$0], layerByLayerCycles: cycles[$0],
+                    end: "fusion is off")
+            })
     }
 }

@@ -55,7 +55,7 @@ public struct CompileReport {
                 "dram_weight_bytes": slice.reduce(0) { $0 + $1.dramWeightBytes },
                 "dram_activation_bytes": slice.reduce(0) { $0 + $1.dramActivationBytes },
                 "macs": slice.reduce(0) { $0 + $1.macs },
-                "cycles": end - start, "start_cycle": start, "end_cycle": end,
+                "cycles": end - start, "start_cycle": start, "end_cycle": end
             ])
         }
         return [
@@ -67,7 +67,7 @@ public struct CompileReport {
             "predicted_cycles": stats.cycles,
             "macs": stats.macs,
             "instructions": program.instructions.count,
-            "layers": rows,
+            "layers": rows
         ]
     }
 
@@ -87,8 +87,9 @@ public struct CompileReport {
                 [
                     "layers": group.layers, "tiling": group.tiling, "ends": group.end,
                     "predicted_dram_bytes": group.predictedDRAMBytes, "predicted_cycles": group.predictedCycles,
-                    "layer_by_layer_dram_bytes": group.layerByLayerDRAMBytes, "layer_by_layer_cycles": group.layerByLayerCycles,
-                    "saved_dram_bytes": group.layerByLayerDRAMBytes - group.predictedDRAMBytes,
+                    "layer_by_layer_dram_bytes": group.layerByLayerDRAMBytes,
+                    "layer_by_layer_cycles": group.layerByLayerCycles,
+                    "saved_dram_bytes": group.layerByLayerDRAMBytes - group.predictedDRAMBytes
                 ]
             }
         }

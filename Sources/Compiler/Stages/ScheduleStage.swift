@@ -51,7 +51,7 @@ struct ScheduleManager {
         // DRAM addresses depend on which values live together, i.e. on the groups.
         PlanMemory(),
         // Instructions last; a fused program that loses to layer by layer is replaced by it.
-        Emit(),
+        Emit()
     ]
 
     var dumpStages: Set<String> = []

@@ -14,7 +14,8 @@ struct Fuse: ScheduleStage {
             state.plan = FusionPlanner.layerByLayerPlan(state.graph, layerByLayer: layerByLayer)
             return
         }
-        let context = try PlanningContext(graph: state.graph, config: state.options.config, layout: state.layerByLayer.layout)
+        let context = try PlanningContext(
+            graph: state.graph, config: state.options.config, layout: state.layerByLayer.layout)
         state.plan = try FusionPlanner.plan(context, layerByLayer: layerByLayer, explain: state.explain)
     }
 
@@ -29,11 +30,14 @@ struct Fuse: ScheduleStage {
             next = segment.nodes.upperBound
             guard let group = segment.group else { continue }
             guard group.nodes == segment.nodes, group.sramBytes <= state.options.config.sramBytes,
-                  FusionRules.structureProblem(group.nodes, graph: state.graph, consumers: consumers) == nil else {
+                FusionRules.structureProblem(group.nodes, graph: state.graph, consumers: consumers) == nil
+            else {
                 throw DFCError("internal error: group at layer \(segment.nodes.lowerBound) is not a valid group")
             }
         }
-        guard next == state.graph.nodes.count else { throw DFCError("internal error: the partition ends at layer \(next)") }
+        guard next == state.graph.nodes.count else {
+            throw DFCError("internal error: the partition ends at layer \(next)")
+        }
     }
 
     /// One line per group or single layer, with why it ends there.
@@ -41,12 +45,16 @@ struct Fuse: ScheduleStage {
         let (graph, plan, config) = (state.graph, state.plan, state.options.config)
         let groups = plan.segments.filter { $0.group != nil }
         let layers = groups.reduce(0) { $0 + $1.nodes.count }
-        var lines = ["// schedule after fuse: \(groups.count) group\(groups.count == 1 ? "" : "s") over \(layers) of "
-            + "\(graph.nodes.count) layers, accelerator \(config.name) (SRAM \(config.sramBytes) B)"
-            + (state.options.fusion ? "" : ", --no-fusion")]
+        var lines = [
+            "// schedule after fuse: \(groups.count) group\(groups.count == 1 ? "" : "s") over \(layers) of "
+                + "\(graph.nodes.count) layers, accelerator \(config.name) (SRAM \(config.sramBytes) B)"
+                + (state.options.fusion ? "" : ", --no-fusion")
+        ]
         for segment in plan.segments {
             let names = segment.nodes.map { graph.nodes[$0].name }
-            lines.append("  \(segment.group == nil ? "layer" : "group") \(names.joined(separator: "+"))  // ends: \(segment.end)")
+            lines.append(
+                "  \(segment.group == nil ? "layer" : "group") \(names.joined(separator: "+"))  // ends: \(segment.end)"
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -61,12 +69,15 @@ struct Tile: ScheduleStage {
     func run(_ state: inout ScheduleState) throws {
         let single = Dictionary(state.layerByLayer.layers.map { ($0.node, $0.tiling) }, uniquingKeysWith: { a, _ in a })
         state.tiles = state.plan.segments.map { segment in
-            segment.group?.tileDescription(graph: state.graph) ?? single[state.graph.nodes[segment.nodes.lowerBound].name] ?? "-"
+            segment.group?.tileDescription(graph: state.graph) ?? single[
+                state.graph.nodes[segment.nodes.lowerBound].name] ?? "-"
         }
     }
 
     func verify(_ state: ScheduleState) throws {
-        guard state.tiles.count == state.plan.segments.count else { throw DFCError("internal error: a segment has no tiling") }
+        guard state.tiles.count == state.plan.segments.count else {
+            throw DFCError("internal error: a segment has no tiling")
+        }
     }
 
     /// Each group's tiles, SRAM, predicted bytes and cycles against its layers on their own.
@@ -77,8 +88,9 @@ struct Tile: ScheduleStage {
             let names = segment.nodes.map { graph.nodes[$0].name }
             if let group = segment.group {
                 lines.append("  group \(names.joined(separator: "+")): \(tiles)")
-                lines.append("    DRAM \(group.dramBytes) B [\(segment.layerByLayerBytes) B], "
-                    + "cycles \(group.estimatedCycles) [\(segment.layerByLayerCycles)]")
+                lines.append(
+                    "    DRAM \(group.dramBytes) B [\(segment.layerByLayerBytes) B], "
+                        + "cycles \(group.estimatedCycles) [\(segment.layerByLayerCycles)]")
             } else {
                 lines.append("  layer \(names[0]): \(tiles)")
                 lines.append("    DRAM \(segment.layerByLayerBytes) B, cycles \(segment.layerByLayerCycles)")
@@ -86,8 +98,9 @@ struct Tile: ScheduleStage {
         }
         let fused = state.plan.segments.reduce(0) { $0 + ($1.group?.dramBytes ?? $1.layerByLayerBytes) }
         let baseline = state.plan.segments.reduce(0) { $0 + $1.layerByLayerBytes }
-        lines.append("  total DRAM \(fused) B predicted, \(baseline) B layer by layer "
-            + "(\(megabytes(fused)) MB vs \(megabytes(baseline)) MB)")
+        lines.append(
+            "  total DRAM \(fused) B predicted, \(baseline) B layer by layer "
+                + "(\(megabytes(fused)) MB vs \(megabytes(baseline)) MB)")
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -101,7 +114,8 @@ struct Tile: ScheduleStage {
 /// a group's values share one lifetime, so the layout follows the partition.
 struct PlanMemory: ScheduleStage {
     let name = "plan-memory"
-    let summary = "lay out DRAM: constants, inputs, outputs, and an arena of intermediates reused after their last reader"
+    let summary =
+        "lay out DRAM: constants, inputs, outputs, and an arena of intermediates reused after their last reader"
 
     func run(_ state: inout ScheduleState) throws {
         let groups = state.plan.groups
@@ -118,7 +132,7 @@ struct PlanMemory: ScheduleStage {
     func verify(_ state: ScheduleState) throws {
         guard let layout = state.layout else { throw DFCError("internal error: no DRAM layout") }
         for (value, location) in layout.memory.locations.sorted(by: { $0.key < $1.key })
-            where location.address < state.constants.bytes.count || location.address + location.bytes > layout.end {
+        where location.address < state.constants.bytes.count || location.address + location.bytes > layout.end {
             throw DFCError("internal error: \(value) is laid out outside the program's DRAM")
         }
     }
@@ -126,13 +140,18 @@ struct PlanMemory: ScheduleStage {
     /// Where every runtime value lives in DRAM.
     func dump(_ state: ScheduleState) -> String {
         let memory = state.layout!.memory
-        var lines = ["// schedule after plan-memory: constants \(state.constants.bytes.count) B, intermediates arena "
-            + "\(memory.arenaBytes) B (\(memory.arenaBytesWithoutReuse) B without reuse), DRAM \(state.layout!.end) B"]
+        var lines = [
+            "// schedule after plan-memory: constants \(state.constants.bytes.count) B, intermediates arena "
+                + "\(memory.arenaBytes) B (\(memory.arenaBytesWithoutReuse) B without reuse), DRAM \(state.layout!.end) B"
+        ]
         var seen: Set<String> = []
         let hex = { (n: Int) in "0x" + String(n, radix: 16) }
-        for value in state.graph.inputs + state.graph.nodes.flatMap(\.outputs) where !value.isEmpty && seen.insert(value).inserted {
+        for value in state.graph.inputs + state.graph.nodes.flatMap(\.outputs)
+        where !value.isEmpty && seen.insert(value).inserted {
             guard let location = memory.locations[value] else { continue }
-            lines.append("  %\(value): [\(hex(location.address)), \(hex(location.address + location.bytes))) \(location.bytes) B")
+            lines.append(
+                "  %\(value): [\(hex(location.address)), \(hex(location.address + location.bytes))) \(location.bytes) B"
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }

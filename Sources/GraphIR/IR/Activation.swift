@@ -50,7 +50,8 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         case .relu: self = .relu
         case .leakyRelu: self = .leakyRelu(alpha: node.float("alpha", default: 0.01))
         case .sigmoid: self = .sigmoid
-        case .hardSigmoid: self = .hardSigmoid(alpha: node.float("alpha", default: 0.2), beta: node.float("beta", default: 0.5))
+        case .hardSigmoid:
+            self = .hardSigmoid(alpha: node.float("alpha", default: 0.2), beta: node.float("beta", default: 0.5))
         case .hardSwish: self = .hardSwish
         case .tanh: self = .tanh
         case .clip:

@@ -11,7 +11,8 @@ extension Node {
         if case .floats(let v)? = attributes["value_floats"] { return Tensor(shape: [v.count], floats: v) }
         if case .int(let v)? = attributes["value_int"] { return Tensor(shape: [], ints: [Int64(v)]) }
         if case .ints(let v)? = attributes["value_ints"] { return Tensor(shape: [v.count], ints: v.map(Int64.init)) }
-        if attributes["sparse_value"] != nil || attributes["value_string"] != nil || attributes["value_strings"] != nil {
+        if attributes["sparse_value"] != nil || attributes["value_string"] != nil || attributes["value_strings"] != nil
+        {
             throw DFCError("sparse and string constants are not supported")
         }
         return nil

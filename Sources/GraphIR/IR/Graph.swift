@@ -69,8 +69,10 @@ public struct Graph: Sendable, Equatable {
     /// Type information for every value the graph mentions.
     public var values: [String: ValueInfo]
 
-    public init(name: String, opsetVersion: Int, inputs: [String], outputs: [String], nodes: [Node],
-                initializers: [String: Tensor], values: [String: ValueInfo]) {
+    public init(
+        name: String, opsetVersion: Int, inputs: [String], outputs: [String], nodes: [Node],
+        initializers: [String: Tensor], values: [String: ValueInfo]
+    ) {
         self.name = name
         self.opsetVersion = opsetVersion
         self.inputs = inputs
@@ -143,7 +145,9 @@ extension Graph {
     /// Turns graph inputs into constants with the given values.
     public mutating func freeze(_ values: [String: Tensor]) throws {
         for (name, tensor) in values.sorted(by: { $0.key < $1.key }) {
-            guard let index = inputs.firstIndex(of: name) else { throw DFCError("cannot freeze '\(name)': not a graph input") }
+            guard let index = inputs.firstIndex(of: name) else {
+                throw DFCError("cannot freeze '\(name)': not a graph input")
+            }
             if let declared = self.values[name], declared.dtype != tensor.dtype {
                 throw DFCError("cannot freeze '\(name)': it is \(declared.dtype), the value is \(tensor.dtype)")
             }
@@ -164,7 +168,9 @@ extension Graph {
         // every node is still named.
         var groups: [String: [String]] = [:]
         for node in unsupported {
-            let op = node.domain.isEmpty ? node.opType : "\(node.domain)::\(node.opType) (domain '\(node.domain)' is not supported)"
+            let op =
+                node.domain.isEmpty
+                ? node.opType : "\(node.domain)::\(node.opType) (domain '\(node.domain)' is not supported)"
             groups[op, default: []].append(node.name)
         }
         let items = groups.keys.sorted().map { op in

@@ -128,7 +128,8 @@ package struct GraphRewriter {
     /// made beside it.
     package mutating func setConstantInput(nodeAt position: Int, _ input: Int, to tensor: Tensor, name base: String) {
         if let current = graph.nodes[position].input(input), graph.initializers[current]?.type == tensor.type,
-           isSoleUse(of: current, by: position) {
+            isSoleUse(of: current, by: position)
+        {
             graph.initializers[current] = tensor
             return
         }
@@ -150,7 +151,9 @@ package struct GraphRewriter {
             replaceAllUses(of: output, with: input)
             return true
         }
-        guard let producer = uses.producer(of: input), producer != position, !graph.outputs.contains(input) else { return false }
+        guard let producer = uses.producer(of: input), producer != position, !graph.outputs.contains(input) else {
+            return false
+        }
         removeNode(at: position)
         renameValue(input, to: output)
         return true

@@ -27,8 +27,10 @@ public struct Node: Sendable, Equatable {
     /// An activation applied to every output value (set by canonicalization).
     public var activation: Activation?
 
-    public init(name: String, kind: OpKind, opType: String? = nil, domain: String = "",
-                inputs: [String], outputs: [String], attributes: [String: Attribute] = [:], activation: Activation? = nil) {
+    public init(
+        name: String, kind: OpKind, opType: String? = nil, domain: String = "",
+        inputs: [String], outputs: [String], attributes: [String: Attribute] = [:], activation: Activation? = nil
+    ) {
         self.name = name
         self.kind = kind
         self.opType = opType ?? kind.rawValue

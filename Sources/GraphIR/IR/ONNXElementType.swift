@@ -24,9 +24,11 @@ package enum ONNXElementType: Int32, Sendable {
 
     /// The ONNX name of any code (FLOAT, INT64, ...), also of codes dfc does not read.
     package static func name(of code: Int32) -> String {
-        let names: [Int32: String] = [0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128",
-                                      17: "FLOAT8E4M3FN", 18: "FLOAT8E4M3FNUZ", 19: "FLOAT8E5M2", 20: "FLOAT8E5M2FNUZ",
-                                      21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1"]
+        let names: [Int32: String] = [
+            0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128",
+            17: "FLOAT8E4M3FN", 18: "FLOAT8E4M3FNUZ", 19: "FLOAT8E5M2", 20: "FLOAT8E5M2FNUZ",
+            21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1"
+        ]
         if let known = ONNXElementType(rawValue: code) { return "\(known)".uppercased() }
         return names[code] ?? "type \(code)"
     }

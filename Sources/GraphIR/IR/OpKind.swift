@@ -64,7 +64,9 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case opaque = "<opaque>"
 
     /// Activations that take one tensor and map each element on its own.
-    public static let unaryElementwise: Set<OpKind> = [.relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh]
+    public static let unaryElementwise: Set<OpKind> = [
+        .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh
+    ]
     /// Binary (or n-ary) element-wise ops with broadcasting.
     public static let broadcastElementwise: Set<OpKind> = [.add, .sub, .mul, .div, .sum, .pRelu]
     /// Ops whose output is a reinterpretation of their input's data.

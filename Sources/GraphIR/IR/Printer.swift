@@ -71,7 +71,8 @@ public enum IRPrinter {
         let values = tensor.floats
         let low = values.min() ?? 0, high = values.max() ?? 0
         let mean = values.reduce(0.0) { $0 + Double($1) } / Double(max(1, values.count))
-        return "\(type) (\(tensor.count) values in [\(number(low)), \(number(high))], mean \(String(format: "%.4g", mean)))"
+        return
+            "\(type) (\(tensor.count) values in [\(number(low)), \(number(high))], mean \(String(format: "%.4g", mean)))"
     }
 
     static func number(_ v: Float) -> String {
@@ -79,6 +80,8 @@ public enum IRPrinter {
     }
 
     static func quoted(_ s: String) -> String {
-        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") + "\""
+        "\""
+            + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n") + "\""
     }
 }

@@ -117,11 +117,14 @@ package struct UseDefIndex {
 
     /// True when the index says what maps built afresh from `nodes` say.
     package func matches(_ nodes: [Node]) -> Bool {
-        let graph = Graph(name: "", opsetVersion: 0, inputs: [], outputs: [], nodes: nodes, initializers: [:], values: [:])
+        let graph = Graph(
+            name: "", opsetVersion: 0, inputs: [], outputs: [], nodes: nodes, initializers: [:], values: [:])
         let fresh = (producers: graph.producers(), consumers: graph.consumers())
         return idAt.count == nodes.count
-            && producerID.count == fresh.producers.count && fresh.producers.allSatisfy { producer(of: $0.key) == $0.value }
-            && readerIDs.count == fresh.consumers.count && fresh.consumers.allSatisfy { consumers(of: $0.key) == $0.value }
+            && producerID.count == fresh.producers.count
+            && fresh.producers.allSatisfy { producer(of: $0.key) == $0.value }
+            && readerIDs.count == fresh.consumers.count
+            && fresh.consumers.allSatisfy { consumers(of: $0.key) == $0.value }
     }
 
     private mutating func renumber(from position: Int) {

@@ -23,7 +23,9 @@ public struct ShapeInference {
     var evaluate: ConstantEvaluator
 
     /// Infers every value's type; `inputShapes` binds graph inputs' shapes.
-    public static func run(_ graph: inout Graph, inputShapes: [String: [Int]] = [:], evaluate: @escaping ConstantEvaluator) throws {
+    public static func run(
+        _ graph: inout Graph, inputShapes: [String: [Int]] = [:], evaluate: @escaping ConstantEvaluator
+    ) throws {
         var inference = ShapeInference(graph: graph, constants: graph.initializers, evaluate: evaluate)
         try inference.bindInputs(inputShapes)
         for index in inference.graph.nodes.indices {
@@ -43,20 +45,28 @@ public struct ShapeInference {
         for name in graph.inputs {
             guard let info = graph.values[name] else { throw DFCError("input '\(name)' has no type") }
             if let bound = bindings[name] {
-                guard bound.allSatisfy({ $0 > 0 }) else { throw DFCError("--input-shape \(name): dimensions must be positive") }
+                guard bound.allSatisfy({ $0 > 0 }) else {
+                    throw DFCError("--input-shape \(name): dimensions must be positive")
+                }
                 if let dims = info.dims {
                     guard dims.count == bound.count else {
-                        throw DFCError("--input-shape \(name)=\(bound.map(String.init).joined(separator: "x")) has rank \(bound.count), but the model declares rank \(dims.count) (\(info.shapeText))")
+                        throw DFCError(
+                            "--input-shape \(name)=\(bound.map(String.init).joined(separator: "x")) has rank \(bound.count), but the model declares rank \(dims.count) (\(info.shapeText))"
+                        )
                     }
                     for (d, b) in zip(dims, bound) {
                         if let v = d.value, v != b {
-                            throw DFCError("--input-shape \(name): dimension \(b) contradicts the model's fixed \(v) (\(info.shapeText))")
+                            throw DFCError(
+                                "--input-shape \(name): dimension \(b) contradicts the model's fixed \(v) (\(info.shapeText))"
+                            )
                         }
                     }
                 }
                 graph.values[name] = ValueInfo(TensorType(dtype: info.dtype, shape: bound))
             } else if info.type == nil {
-                throw DFCError("input '\(name)' has shape \(info.shapeText) with unknown dimensions; bind it with --input-shape \(name)=1x3x224x224 (for example)")
+                throw DFCError(
+                    "input '\(name)' has shape \(info.shapeText) with unknown dimensions; bind it with --input-shape \(name)=1x3x224x224 (for example)"
+                )
             } else if let type = info.type, type.shape.contains(where: { $0 < 0 }) {
                 throw DFCError("input '\(name)' has a negative dimension: \(type)")
             }
@@ -75,8 +85,9 @@ public struct ShapeInference {
             inputs.append(type)
         }
         let known = constants
-        let context = ShapeRules.Context(node: node, inputs: inputs, opset: graph.opsetVersion,
-                                         constant: { name in name.isEmpty ? nil : known[name] })
+        let context = ShapeRules.Context(
+            node: node, inputs: inputs, opset: graph.opsetVersion,
+            constant: { name in name.isEmpty ? nil : known[name] })
         let result: [TensorType]
         do {
             result = try ShapeRules.infer(context)
@@ -85,9 +96,13 @@ public struct ShapeInference {
         }
         for (output, type) in zip(node.outputs, result) where !output.isEmpty {
             if let declared = graph.values[output]?.dims {
-                let agrees = declared.count == type.rank && zip(declared, type.shape).allSatisfy { d, v in d.value.map { $0 == v } ?? true }
+                let agrees =
+                    declared.count == type.rank
+                    && zip(declared, type.shape).allSatisfy { d, v in d.value.map { $0 == v } ?? true }
                 guard agrees else {
-                    throw DFCError("value '\(output)' (from node '\(node.name)'): the model declares shape \(graph.values[output]!.shapeText), but the inputs give \(type)")
+                    throw DFCError(
+                        "value '\(output)' (from node '\(node.name)'): the model declares shape \(graph.values[output]!.shapeText), but the inputs give \(type)"
+                    )
                 }
             }
             graph.values[output] = ValueInfo(type)
@@ -111,7 +126,8 @@ public struct ShapeInference {
             constants[output] = reshaped
         case .slice:
             guard let x = first, x.shape.count == 1, x.count <= Self.constantLimit,
-                  let range = try ShapeRules.sliceRanges(context, shape: x.shape).first else { return }
+                let range = try ShapeRules.sliceRanges(context, shape: x.shape).first
+            else { return }
             let picks = (0..<range.count).map { range.start + $0 * range.step }
             switch x.storage {
             case .int64(let v): constants[output] = Tensor(shape: [picks.count], ints: picks.map { v[$0] })
@@ -138,7 +154,8 @@ public struct ShapeInference {
     private mutating func upgradeLegacyBroadcast(nodeAt index: Int) throws {
         var node = graph.nodes[index]
         guard node.inputs.count == 2, let bName = node.input(1),
-              let a = graph.type(of: node.inputs[0]), let b = graph.type(of: bName) else { return }
+            let a = graph.type(of: node.inputs[0]), let b = graph.type(of: bName)
+        else { return }
         var target: [Int]?
         switch node.kind {
         case .add, .sub, .mul, .div:
@@ -146,7 +163,9 @@ public struct ShapeInference {
             let rawAxis = node.int("axis", default: a.rank - b.rank)
             let axis = rawAxis < 0 ? rawAxis + a.rank : rawAxis
             let trailing = a.rank - axis - b.rank
-            guard axis >= 0, trailing >= 0 else { throw DFCError("node '\(node.name)': legacy broadcast axis \(rawAxis) does not fit \(a) and \(b)") }
+            guard axis >= 0, trailing >= 0 else {
+                throw DFCError("node '\(node.name)': legacy broadcast axis \(rawAxis) does not fit \(a) and \(b)")
+            }
             if trailing > 0 { target = b.shape + Array(repeating: 1, count: trailing) }
             node.attributes["broadcast"] = nil
             node.attributes["axis"] = nil
@@ -158,7 +177,8 @@ public struct ShapeInference {
         }
         if let target {
             guard var tensor = graph.initializers[bName] else {
-                throw DFCError("node '\(node.name)': legacy broadcasting of the computed value '\(bName)' is not supported")
+                throw DFCError(
+                    "node '\(node.name)': legacy broadcasting of the computed value '\(bName)' is not supported")
             }
             tensor.shape = target
             let aligned = "\(bName)__aligned"

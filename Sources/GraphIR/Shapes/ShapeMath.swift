@@ -33,7 +33,9 @@ public enum ShapeMath {
 
     /// The elements one axis of a Slice selects: first index, step and count,
     /// after ONNX's clamping of out-of-range starts and ends.
-    public static func sliceRange(start: Int64, end: Int64, step: Int64, dim: Int) -> (start: Int, step: Int, count: Int) {
+    public static func sliceRange(start: Int64, end: Int64, step: Int64, dim: Int) -> (
+        start: Int, step: Int, count: Int
+    ) {
         let d = Int64(dim)
         var s = start < 0 ? start + d : start
         var e = end < 0 ? end + d : end
@@ -50,8 +52,10 @@ public enum ShapeMath {
     }
 
     /// Output extent of a sliding window (convolution or pooling) along one axis.
-    public static func windowOutput(input: Int, kernel: Int, stride: Int, dilation: Int,
-                                    padBegin: Int, padEnd: Int, ceilMode: Bool = false) -> Int {
+    public static func windowOutput(
+        input: Int, kernel: Int, stride: Int, dilation: Int,
+        padBegin: Int, padEnd: Int, ceilMode: Bool = false
+    ) -> Int {
         let effective = dilation * (kernel - 1) + 1
         let span = input + padBegin + padEnd - effective
         guard span >= 0 else { return 0 }
@@ -63,7 +67,9 @@ public enum ShapeMath {
     }
 
     /// Explicit begin/end pads for ONNX `auto_pad`, given the output extent it implies.
-    public static func autoPads(mode: String, input: Int, kernel: Int, stride: Int, dilation: Int) -> (begin: Int, end: Int) {
+    public static func autoPads(mode: String, input: Int, kernel: Int, stride: Int, dilation: Int) -> (
+        begin: Int, end: Int
+    ) {
         guard mode == "SAME_UPPER" || mode == "SAME_LOWER" else { return (0, 0) }
         let out = (input + stride - 1) / stride
         let effective = dilation * (kernel - 1) + 1

@@ -6,10 +6,14 @@ import Tensors
 extension ShapeRules {
     static func conv(_ c: Context) throws -> TensorType {
         let x = try c.input(0), w = try c.input(1)
-        guard x.rank >= 3, w.rank == x.rank else { throw DFCError("input \(x) and weight \(w) must both be N x C x spatial") }
+        guard x.rank >= 3, w.rank == x.rank else {
+            throw DFCError("input \(x) and weight \(w) must both be N x C x spatial")
+        }
         let group = c.node.int("group", default: 1)
         guard group > 0, x.shape[1] == w.shape[1] * group, w.shape[0] % group == 0 else {
-            throw DFCError("input has \(x.shape[1]) channels, but the weight \(w.shape) with group \(group) expects \(w.shape[1] * group)")
+            throw DFCError(
+                "input has \(x.shape[1]) channels, but the weight \(w.shape) with group \(group) expects \(w.shape[1] * group)"
+            )
         }
         if let b = c.optionalInput(2), b.shape != [w.shape[0]] {
             throw DFCError("bias has shape \(b.shape), expected [\(w.shape[0])]")
@@ -27,9 +31,12 @@ extension ShapeRules {
             throw DFCError("input \(x) and weight \(w) do not agree (weight is C x M/group x kernel)")
         }
         let group = c.node.int("group", default: 1)
-        guard group > 0, w.shape[0] % group == 0 else { throw DFCError("group \(group) does not divide \(w.shape[0]) channels") }
+        guard group > 0, w.shape[0] % group == 0 else {
+            throw DFCError("group \(group) does not divide \(w.shape[0]) channels")
+        }
         let channels = w.shape[1] * group
-        let geometry = try ConvTransposeGeometry(node: c.node, spatial: Array(x.shape[2...]), kernel: Array(w.shape[2...]))
+        let geometry = try ConvTransposeGeometry(
+            node: c.node, spatial: Array(x.shape[2...]), kernel: Array(w.shape[2...]))
         guard geometry.output.allSatisfy({ $0 > 0 }) else { throw DFCError("output would be empty") }
         return TensorType(dtype: .float32, shape: [x.shape[0], channels] + geometry.output)
     }
@@ -39,7 +46,9 @@ extension ShapeRules {
         guard x.rank >= 2 else { throw DFCError("input must have a channel axis, got \(x)") }
         for i in 1...4 {
             let p = try c.input(i)
-            guard p.shape == [x.shape[1]] else { throw DFCError("parameter \(i) has shape \(p.shape), expected [\(x.shape[1])]") }
+            guard p.shape == [x.shape[1]] else {
+                throw DFCError("parameter \(i) has shape \(p.shape), expected [\(x.shape[1])]")
+            }
         }
         let stat = TensorType(dtype: .float32, shape: [x.shape[1]])
         return [x] + Array(repeating: stat, count: max(0, c.node.outputs.count - 1))
@@ -79,7 +88,8 @@ public struct ConvTransposeGeometry: Sendable, Equatable {
         let dilations = node.ints("dilations") ?? Array(repeating: 1, count: rank)
         let outputPadding = node.ints("output_padding") ?? Array(repeating: 0, count: rank)
         guard strides.count == rank, dilations.count == rank, outputPadding.count == rank,
-              strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 }) else {
+            strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 })
+        else {
             throw DFCError("strides, dilations and output_padding must have \(rank) valid values")
         }
         var begin = [Int](repeating: 0, count: rank), end = begin

@@ -15,7 +15,7 @@ extension ShapeRules {
         for i in 0..<c.inputs.count {
             let t = try c.input(i)
             guard t.rank == first.rank, t.dtype == first.dtype,
-                  (0..<t.rank).allSatisfy({ $0 == axis || t.shape[$0] == first.shape[$0] })
+                (0..<t.rank).allSatisfy({ $0 == axis || t.shape[$0] == first.shape[$0] })
             else { throw DFCError("input \(i) \(t) does not match \(first) outside axis \(axis)") }
             shape[axis] += t.shape[axis]
         }
@@ -36,7 +36,9 @@ extension ShapeRules {
             let chunk = (dim + parts - 1) / parts
             return (0..<parts).map { max(0, min(chunk, dim - $0 * chunk)) }
         }
-        guard outputs > 0, dim % outputs == 0 else { throw DFCError("cannot split \(dim) evenly into \(outputs) outputs") }
+        guard outputs > 0, dim % outputs == 0 else {
+            throw DFCError("cannot split \(dim) evenly into \(outputs) outputs")
+        }
         return Array(repeating: dim / outputs, count: outputs)
     }
 
@@ -65,7 +67,9 @@ extension ShapeRules {
             axes = try c.constantInput(3, "axes")?.ints
             steps = try c.constantInput(4, "steps")?.ints
         } else {
-            guard let s = c.node.ints("starts"), let e = c.node.ints("ends") else { throw DFCError("starts and ends are required") }
+            guard let s = c.node.ints("starts"), let e = c.node.ints("ends") else {
+                throw DFCError("starts and ends are required")
+            }
             starts = s.map(Int64.init)
             ends = e.map(Int64.init)
             axes = c.node.ints("axes")?.map(Int64.init)
@@ -78,7 +82,9 @@ extension ShapeRules {
         var ranges = shape.map { (start: 0, step: 1, count: $0) }
         var seen: Set<Int> = []
         for i in starts.indices {
-            guard let axis = ShapeMath.normalize(axis: Int(clamping: axisList[i]), rank: shape.count), seen.insert(axis).inserted else {
+            guard let axis = ShapeMath.normalize(axis: Int(clamping: axisList[i]), rank: shape.count),
+                seen.insert(axis).inserted
+            else {
                 throw DFCError("axis \(axisList[i]) is out of range or repeated")
             }
             guard stepList[i] != 0 else { throw DFCError("step must not be 0") }
@@ -105,11 +111,15 @@ extension ShapeRules {
         var axes = Array(0..<rank)
         if let given = try c.constantInput(3, "axes") {
             axes = try given.ints.map { a in
-                guard let n = ShapeMath.normalize(axis: Int(a), rank: rank) else { throw DFCError("axis \(a) out of range") }
+                guard let n = ShapeMath.normalize(axis: Int(a), rank: rank) else {
+                    throw DFCError("axis \(a) out of range")
+                }
                 return n
             }
         }
-        guard pads.count == 2 * axes.count else { throw DFCError("pads has \(pads.count) values, expected \(2 * axes.count)") }
+        guard pads.count == 2 * axes.count else {
+            throw DFCError("pads has \(pads.count) values, expected \(2 * axes.count)")
+        }
         var begin = [Int](repeating: 0, count: rank), end = begin
         for (i, axis) in axes.enumerated() {
             begin[axis] = pads[i]
@@ -121,7 +131,9 @@ extension ShapeRules {
     static func pad(_ c: Context) throws -> TensorType {
         let x = try c.input(0)
         let mode = c.node.string("mode", default: "constant")
-        guard ["constant", "reflect", "edge"].contains(mode) else { throw DFCError("pad mode '\(mode)' is not supported") }
+        guard ["constant", "reflect", "edge"].contains(mode) else {
+            throw DFCError("pad mode '\(mode)' is not supported")
+        }
         let (begin, end) = try padAmounts(c, rank: x.rank)
         let shape = (0..<x.rank).map { x.shape[$0] + begin[$0] + end[$0] }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw DFCError("negative pads remove more than \(x) has") }
@@ -145,14 +157,18 @@ extension ShapeRules {
         var axes = Array(0..<x.rank)
         if let given = node.ints("axes") {
             axes = try given.map { a in
-                guard let n = ShapeMath.normalize(axis: a, rank: x.rank) else { throw DFCError("axis \(a) out of range") }
+                guard let n = ShapeMath.normalize(axis: a, rank: x.rank) else {
+                    throw DFCError("axis \(a) out of range")
+                }
                 return n
             }
         }
         var shape = x.shape
         var factors = [Double](repeating: 1, count: x.rank)
         if let sizes, !sizes.isEmpty {
-            guard sizes.count == axes.count else { throw DFCError("sizes has \(sizes.count) values, expected \(axes.count)") }
+            guard sizes.count == axes.count else {
+                throw DFCError("sizes has \(sizes.count) values, expected \(axes.count)")
+            }
             let policy = node.string("keep_aspect_ratio_policy", default: "stretch")
             var ratios = axes.indices.map { Double(sizes[$0]) / Double(x.shape[axes[$0]]) }
             if policy != "stretch" {
@@ -164,7 +180,9 @@ extension ShapeRules {
             }
             for (i, axis) in axes.enumerated() { factors[axis] = ratios[i] }
         } else if let scales {
-            guard scales.count == axes.count else { throw DFCError("scales has \(scales.count) values, expected \(axes.count)") }
+            guard scales.count == axes.count else {
+                throw DFCError("scales has \(scales.count) values, expected \(axes.count)")
+            }
             for (i, axis) in axes.enumerated() {
                 guard scales[i] > 0 else { throw DFCError("scales must be positive") }
                 factors[axis] = Double(scales[i])
@@ -197,6 +215,7 @@ extension ShapeRules {
                 throw DFCError("index \(bad) is out of range for axis \(axis) of size \(bound)")
             }
         }
-        return TensorType(dtype: data.dtype, shape: Array(data.shape[..<axis]) + indices.shape + Array(data.shape[(axis + 1)...]))
+        return TensorType(
+            dtype: data.dtype, shape: Array(data.shape[..<axis]) + indices.shape + Array(data.shape[(axis + 1)...]))
     }
 }

@@ -6,7 +6,9 @@ import Tensors
 extension ShapeRules {
     static func unary(_ c: Context) throws -> TensorType {
         let x = try c.input(0)
-        if c.node.kind == .softmax, ShapeMath.normalize(axis: c.node.int("axis", default: c.opset >= 13 ? -1 : 1), rank: x.rank) == nil {
+        if c.node.kind == .softmax,
+            ShapeMath.normalize(axis: c.node.int("axis", default: c.opset >= 13 ? -1 : 1), rank: x.rank) == nil
+        {
             throw DFCError("axis out of range for \(x)")
         }
         return x

@@ -40,7 +40,9 @@ extension ShapeRules {
             return c.node.int("noop_with_empty_axes", default: 0) == 1 ? [] : Array(0..<rank)
         }
         return try raw.map { a in
-            guard let n = ShapeMath.normalize(axis: a, rank: rank) else { throw DFCError("axis \(a) out of range for rank \(rank)") }
+            guard let n = ShapeMath.normalize(axis: a, rank: rank) else {
+                throw DFCError("axis \(a) out of range for rank \(rank)")
+            }
             return n
         }
     }

@@ -15,7 +15,9 @@ extension ShapeRules {
     static func transpose(_ c: Context) throws -> TensorType {
         let x = try c.input(0)
         let perm = c.node.ints("perm") ?? Array((0..<x.rank).reversed())
-        guard perm.sorted() == Array(0..<x.rank) else { throw DFCError("perm \(perm) is not a permutation of \(x.rank) axes") }
+        guard perm.sorted() == Array(0..<x.rank) else {
+            throw DFCError("perm \(perm) is not a permutation of \(x.rank) axes")
+        }
         return TensorType(dtype: x.dtype, shape: perm.map { x.shape[$0] })
     }
 
@@ -33,7 +35,9 @@ extension ShapeRules {
                 guard i < input.count else { throw DFCError("0 in shape \(requested) has no input dimension to copy") }
                 shape.append(input[i])
             default:
-                guard r >= 0, r <= Int64(Int32.max) else { throw DFCError("invalid dimension \(r) in shape \(requested)") }
+                guard r >= 0, r <= Int64(Int32.max) else {
+                    throw DFCError("invalid dimension \(r) in shape \(requested)")
+                }
                 shape.append(Int(r))
             }
         }
@@ -43,7 +47,9 @@ extension ShapeRules {
             guard known > 0, total % known == 0 else { throw DFCError("cannot reshape \(input) to \(requested)") }
             shape[i] = total / known
         }
-        guard shape.reduce(1, *) == total else { throw DFCError("cannot reshape \(input) (\(total) elements) to \(requested)") }
+        guard shape.reduce(1, *) == total else {
+            throw DFCError("cannot reshape \(input) (\(total) elements) to \(requested)")
+        }
         return shape
     }
 
@@ -67,12 +73,13 @@ extension ShapeRules {
         let raw = try c.intList(attribute: "axes", input: 1, sinceOpset: 13)
         let axes: Set<Int>
         if let raw, !raw.isEmpty {
-            axes = Set(try raw.map { a in
-                guard let n = ShapeMath.normalize(axis: a, rank: x.rank), x.shape[n] == 1 else {
-                    throw DFCError("cannot squeeze axis \(a) of \(x)")
-                }
-                return n
-            })
+            axes = Set(
+                try raw.map { a in
+                    guard let n = ShapeMath.normalize(axis: a, rank: x.rank), x.shape[n] == 1 else {
+                        throw DFCError("cannot squeeze axis \(a) of \(x)")
+                    }
+                    return n
+                })
         } else {
             axes = Set(x.shape.indices.filter { x.shape[$0] == 1 })
         }
@@ -81,7 +88,9 @@ extension ShapeRules {
 
     static func unsqueeze(_ c: Context) throws -> TensorType {
         let x = try c.input(0)
-        guard let raw = try c.intList(attribute: "axes", input: 1, sinceOpset: 13) else { throw DFCError("axes are required") }
+        guard let raw = try c.intList(attribute: "axes", input: 1, sinceOpset: 13) else {
+            throw DFCError("axes are required")
+        }
         let rank = x.rank + raw.count
         let axes = try raw.map { a in
             guard let n = ShapeMath.normalize(axis: a, rank: rank) else { throw DFCError("axis \(a) out of range") }

@@ -28,7 +28,9 @@ package enum ShapeRules {
         /// The constant value of input `i`, or nil when the input is omitted.
         func constantInput(_ i: Int, _ what: String) throws -> Tensor? {
             guard let name = node.input(i) else { return nil }
-            guard let value = constant(name) else { throw DFCError("\(what) ('\(name)') must be a compile-time constant") }
+            guard let value = constant(name) else {
+                throw DFCError("\(what) ('\(name)') must be a compile-time constant")
+            }
             return value
         }
 

@@ -42,8 +42,9 @@ public struct WindowGeometry: Sendable, Equatable {
         case "SAME_UPPER", "SAME_LOWER":
             if node.kind != .convTranspose {
                 for i in 0..<rank {
-                    (begin[i], end[i]) = ShapeMath.autoPads(mode: autoPad, input: spatial[i], kernel: k[i],
-                                                            stride: strides[i], dilation: dilations[i])
+                    (begin[i], end[i]) = ShapeMath.autoPads(
+                        mode: autoPad, input: spatial[i], kernel: k[i],
+                        stride: strides[i], dilation: dilations[i])
                 }
             }
         default:
@@ -60,8 +61,9 @@ public struct WindowGeometry: Sendable, Equatable {
     /// Output extents of a convolution or pooling window over `spatial`.
     public func outputExtents(_ spatial: [Int]) -> [Int] {
         spatial.indices.map { i in
-            ShapeMath.windowOutput(input: spatial[i], kernel: kernel[i], stride: strides[i], dilation: dilations[i],
-                                   padBegin: padsBegin[i], padEnd: padsEnd[i], ceilMode: ceilMode)
+            ShapeMath.windowOutput(
+                input: spatial[i], kernel: kernel[i], stride: strides[i], dilation: dilations[i],
+                padBegin: padsBegin[i], padEnd: padsEnd[i], ceilMode: ceilMode)
         }
     }
 }

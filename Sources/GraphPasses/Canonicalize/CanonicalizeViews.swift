@@ -22,18 +22,23 @@ public struct CanonicalizeViews: Pass {
     static func canonicalize(viewAt index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
         let node = rewriter.graph.nodes[index]
         guard kinds.contains(node.kind), var source = node.input(0), let output = node.outputs.first,
-              let type = rewriter.graph.type(of: output), let sourceType = rewriter.graph.type(of: source) else { return .failure }
-        if sourceType.shape == type.shape, rewriter.bypass(nodeAt: index, input: source, output: output) { return .erased }
+            let type = rewriter.graph.type(of: output), let sourceType = rewriter.graph.type(of: source)
+        else { return .failure }
+        if sourceType.shape == type.shape, rewriter.bypass(nodeAt: index, input: source, output: output) {
+            return .erased
+        }
         // Zeros in a Reshape shape copy input dims unless `allowzero` (opset 14).
         guard !type.shape.contains(0) || rewriter.graph.opsetVersion >= 14 else { return .failure }
         if let producer = rewriter.uses.producer(of: source), rewriter.graph.nodes[producer].kind == .reshape,
-           let inner = rewriter.graph.nodes[producer].input(0) {
+            let inner = rewriter.graph.nodes[producer].input(0)
+        {
             source = inner
         }
         var attributes: [String: Attribute] = [:]
         if type.shape.contains(0) { attributes["allowzero"] = .int(1) }
         let shape = shapeConstant(type.shape, in: &rewriter.graph)
-        let view = Node(name: node.name, kind: .reshape, inputs: [source, shape], outputs: [output], attributes: attributes)
+        let view = Node(
+            name: node.name, kind: .reshape, inputs: [source, shape], outputs: [output], attributes: attributes)
         guard view != node else { return .failure }
         rewriter.replaceNode(at: index, with: view)
         return .rewritten

@@ -24,12 +24,14 @@ public struct FoldBatchNorm: Pass {
     static func fold(nodeAt index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
         let node = rewriter.graph.nodes[index]
         guard let (operand, map) = affineMap(node, in: rewriter.graph), let output = node.outputs.first,
-              let producerIndex = rewriter.uses.producer(of: operand),
-              rewriter.isSoleUse(of: operand, by: index) else { return .failure }
+            let producerIndex = rewriter.uses.producer(of: operand),
+            rewriter.isSoleUse(of: operand, by: index)
+        else { return .failure }
         let producer = rewriter.graph.nodes[producerIndex]
         guard producer.activation == nil, producer.outputs.count == 1,
-              let channels = rewriter.graph.type(of: operand)?.shape.dropFirst().first,
-              var layout = WeightLayout(producer, in: rewriter.graph) else { return .failure }
+            let channels = rewriter.graph.type(of: operand)?.shape.dropFirst().first,
+            var layout = WeightLayout(producer, in: rewriter.graph)
+        else { return .failure }
         guard let scale = map.scale(channels), let shift = map.shift(channels) else { return .failure }
         layout.apply(scale: scale, shift: shift)
         rewriter.setConstantInput(nodeAt: producerIndex, 1, to: layout.weight, name: "\(producer.name)_weight")
@@ -59,10 +61,13 @@ public struct FoldBatchNorm: Pass {
         switch node.kind {
         case .batchNormalization:
             guard let x = node.input(0), node.outputs.filter({ !$0.isEmpty }).count == 1,
-                  node.int("spatial", default: 1) != 0, node.int("training_mode", default: 0) == 0 else { return nil }
+                node.int("spatial", default: 1) != 0, node.int("training_mode", default: 0) == 0
+            else { return nil }
             let parameters = (1...4).compactMap { node.input($0).flatMap { graph.initializers[$0] } }
             guard parameters.count == 4 else { return nil }
-            let (gamma, beta, mean, variance) = (parameters[0].floats, parameters[1].floats, parameters[2].floats, parameters[3].floats)
+            let (gamma, beta, mean, variance) = (
+                parameters[0].floats, parameters[1].floats, parameters[2].floats, parameters[3].floats
+            )
             let epsilon = Double(node.float("epsilon", default: 1e-5))
             let scale = gamma.indices.map { Double(gamma[$0]) / (Double(variance[$0]) + epsilon).squareRoot() }
             let shift = beta.indices.map { Double(beta[$0]) - Double(mean[$0]) * scale[$0] }
@@ -73,7 +78,8 @@ public struct FoldBatchNorm: Pass {
             let swapped = graph.initializers[a] != nil && [.add, .mul].contains(node.kind)
             let (x, k) = swapped ? (b, a) : (a, b)
             guard let constant = graph.initializers[k], constant.dtype == .float32,
-                  let xType = graph.type(of: x), let values = channelValues(constant, along: xType.shape) else { return nil }
+                let xType = graph.type(of: x), let values = channelValues(constant, along: xType.shape)
+            else { return nil }
             switch node.kind {
             case .add: return (x, AffineMap(scale: [1], shift: values))
             case .sub: return (x, AffineMap(scale: [1], shift: values.map { -$0 }))
@@ -91,7 +97,8 @@ public struct FoldBatchNorm: Pass {
     /// it and varies at most along axis 1: one value, or one per channel.
     static func channelValues(_ constant: Tensor, along shape: [Int]) -> [Double]? {
         guard shape.count >= 2, constant.shape.count <= shape.count,
-              ShapeMath.broadcast(shape, constant.shape) == shape else { return nil }
+            ShapeMath.broadcast(shape, constant.shape) == shape
+        else { return nil }
         let aligned = Array(repeating: 1, count: shape.count - constant.shape.count) + constant.shape
         guard aligned.enumerated().allSatisfy({ $0.offset == 1 || $0.element == 1 }) else { return nil }
         return constant.floats.map(Double.init)
@@ -146,8 +153,11 @@ struct WeightLayout {
         if let b = node.input(2) {
             // Conv's bias is [M]; Gemm's C must be one value per column.
             guard let bias = graph.initializers[b], bias.dtype == .float32,
-                  bias.count == 1 || (bias.count == channels && bias.shape.last == channels) else { return nil }
-            self.bias = Tensor(shape: [channels], floats: bias.count == 1 ? Array(repeating: bias.floats[0], count: channels) : bias.floats)
+                bias.count == 1 || (bias.count == channels && bias.shape.last == channels)
+            else { return nil }
+            self.bias = Tensor(
+                shape: [channels],
+                floats: bias.count == 1 ? Array(repeating: bias.floats[0], count: channels) : bias.floats)
         } else {
             self.bias = Tensor(shape: [channels], floats: Array(repeating: 0, count: channels))
         }

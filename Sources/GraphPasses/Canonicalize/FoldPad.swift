@@ -22,17 +22,21 @@ public struct FoldPad: Pass {
     static func fold(padAt index: Int, in rewriter: inout GraphRewriter) throws -> RewriteResult {
         let pad = rewriter.graph.nodes[index]
         guard pad.kind == .pad, let input = pad.input(0), let output = pad.outputs.first,
-              !rewriter.graph.outputs.contains(output), let type = rewriter.graph.type(of: input), type.rank >= 3,
-              let (begin, end, value) = amounts(pad, rank: type.rank, in: rewriter.graph),
-              begin.prefix(2).allSatisfy({ $0 == 0 }), end.prefix(2).allSatisfy({ $0 == 0 }),
-              (begin + end).allSatisfy({ $0 >= 0 }) else { return .failure }
+            !rewriter.graph.outputs.contains(output), let type = rewriter.graph.type(of: input), type.rank >= 3,
+            let (begin, end, value) = amounts(pad, rank: type.rank, in: rewriter.graph),
+            begin.prefix(2).allSatisfy({ $0 == 0 }), end.prefix(2).allSatisfy({ $0 == 0 }),
+            (begin + end).allSatisfy({ $0 >= 0 })
+        else { return .failure }
         let readers = rewriter.uses.consumers(of: output)
         guard !readers.isEmpty else { return .failure }
         var rewritten: [Int: Node] = [:]
         for reader in Set(readers) {
-            guard let node = try absorbing(begin: Array(begin.dropFirst(2)), end: Array(end.dropFirst(2)), value: value,
-                                           into: rewriter.graph.nodes[reader], input: output, source: type,
-                                           in: rewriter.graph) else { return .failure }
+            guard
+                let node = try absorbing(
+                    begin: Array(begin.dropFirst(2)), end: Array(end.dropFirst(2)), value: value,
+                    into: rewriter.graph.nodes[reader], input: output, source: type,
+                    in: rewriter.graph)
+            else { return .failure }
             rewritten[reader] = node
         }
         for (reader, node) in rewritten { rewriter.replaceNode(at: reader, with: node) }
@@ -44,8 +48,9 @@ public struct FoldPad: Pass {
     /// Begin and end pads per axis and the pad value, for constant mode.
     static func amounts(_ pad: Node, rank: Int, in graph: Graph) -> (begin: [Int], end: [Int], value: Float)? {
         guard pad.string("mode", default: "constant") == "constant" else { return nil }
-        let context = ShapeRules.Context(node: pad, inputs: [], opset: graph.opsetVersion,
-                                         constant: { graph.initializers[$0] })
+        let context = ShapeRules.Context(
+            node: pad, inputs: [], opset: graph.opsetVersion,
+            constant: { graph.initializers[$0] })
         guard let (begin, end) = try? ShapeRules.padAmounts(context, rank: rank) else { return nil }
         var value: Float = 0
         if graph.opsetVersion < 11 {
@@ -59,8 +64,10 @@ public struct FoldPad: Pass {
 
     /// `node` reading the padded value `input` directly from the unpadded
     /// one, with `begin`/`end` added to its spatial pads; nil when it cannot.
-    static func absorbing(begin: [Int], end: [Int], value: Float, into node: Node, input: String,
-                          source type: TensorType, in graph: Graph) throws -> Node? {
+    static func absorbing(
+        begin: [Int], end: [Int], value: Float, into node: Node, input: String,
+        source type: TensorType, in graph: Graph
+    ) throws -> Node? {
         guard node.inputs.first == input, node.inputs.dropFirst().allSatisfy({ $0 != input }) else { return nil }
         var node = node
         let spatial = (0..<begin.count).map { type.shape[$0 + 2] + begin[$0] + end[$0] }
@@ -82,7 +89,9 @@ public struct FoldPad: Pass {
         let window = try WindowGeometry(node: node, spatial: spatial, kernel: kernel)
         if node.kind == .averagePool && node.int("count_include_pad", default: 0) == 0 {
             // The explicit Pad's zeros count toward the divisor; the pool's own pads do not.
-            guard (window.padsBegin + window.padsEnd).allSatisfy({ $0 == 0 }), graph.opsetVersion >= 7 else { return nil }
+            guard (window.padsBegin + window.padsEnd).allSatisfy({ $0 == 0 }), graph.opsetVersion >= 7 else {
+                return nil
+            }
             node.attributes["count_include_pad"] = .int(1)
         }
         node.attributes["auto_pad"] = nil

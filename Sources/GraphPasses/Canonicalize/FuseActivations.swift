@@ -16,7 +16,7 @@ public struct FuseActivations: Pass {
     /// activation (Sum is a chain of adds, Div by a constant a multiply).
     static let producers: Set<OpKind> = [
         .conv, .convTranspose, .gemm, .matMul, .add, .sub, .mul, .div, .sum, .batchNormalization,
-        .averagePool, .maxPool, .globalAveragePool,
+        .averagePool, .maxPool, .globalAveragePool
     ]
 
     public init() {}
@@ -29,12 +29,14 @@ public struct FuseActivations: Pass {
     static func fuse(activationAt index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
         let node = rewriter.graph.nodes[index]
         guard let activation = Activation(of: node, in: rewriter.graph), let input = node.input(0),
-              let output = node.outputs.first, let producerIndex = rewriter.uses.producer(of: input),
-              rewriter.isSoleUse(of: input, by: index) else { return .failure }
+            let output = node.outputs.first, let producerIndex = rewriter.uses.producer(of: input),
+            rewriter.isSoleUse(of: input, by: index)
+        else { return .failure }
         // An element-wise map commutes with Concat: it moves into every
         // part, each of which must be able to take it.
         let producer = rewriter.graph.nodes[producerIndex]
-        let targets = producer.kind == .concat
+        let targets =
+            producer.kind == .concat
             ? producer.inputs.map { part in
                 rewriter.uses.producer(of: part).flatMap { rewriter.isSoleUse(of: part, by: producerIndex) ? $0 : nil }
             }

@@ -19,11 +19,13 @@ public struct RemoveIdentity: Pass {
     static func remove(passThroughAt index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
         let node = rewriter.graph.nodes[index]
         guard isPassThrough(node, in: rewriter.graph), let input = node.input(0),
-              let output = node.outputs.first, !output.isEmpty else { return .failure }
+            let output = node.outputs.first, !output.isEmpty
+        else { return .failure }
         var result = RewriteResult.failure
         if node.kind == .dropout, let mask = node.outputs.dropFirst().first, !mask.isEmpty {
             guard let type = rewriter.graph.type(of: mask) else { return .failure }
-            let ones = type.dtype == .float32
+            let ones =
+                type.dtype == .float32
                 ? Tensor(shape: type.shape, floats: Array(repeating: 1, count: type.count))
                 : Tensor(shape: type.shape, ints: Array(repeating: 1, count: type.count))
             var unmasked = node
