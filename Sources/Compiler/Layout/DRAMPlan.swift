@@ -37,90 +37,18 @@ struct DRAMPlan {
     /// `spans` maps a node index to the range of nodes executing with it (a
     /// fusion group runs its layers interleaved, so their values share one lifetime).
     init(graph: Graph, base: Int, spans: [Int: Range<Int>] = [:]) throws {
-        // 1. Aliases: value -> (value whose storage it shares, element offset).
-        var alias: [String: (base: String, offset: Int)] = [:]
-        let producers = graph.producers()
-        let outputs = Set(graph.outputs)
-        func type(_ v: String) -> TensorType { graph.type(of: v)! }
-        func isFree(_ v: String) -> Bool {
-            alias[v] == nil && producers[v] != nil && !outputs.contains(v) && graph.initializers[v] == nil
-        }
-        for node in graph.nodes {
-            switch node.kind {
-            case .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout:
-                guard let input = node.input(0), graph.initializers[input] == nil, isFree(node.outputs[0]) else {
-                    break
-                }
-                alias[node.outputs[0]] = (input, 0)
-            case .concat:
-                let out = type(node.outputs[0])
-                guard let axis = ShapeMath.normalize(axis: node.int("axis", default: 1), rank: out.rank),
-                    out.shape[..<axis].reduce(1, *) == 1
-                else { break }
-                var offset = 0
-                for input in node.inputs where !input.isEmpty {
-                    // A value feeding the same concat twice can only be written once.
-                    if isFree(input), node.inputs.filter({ $0 == input }).count == 1 {
-                        alias[input] = (node.outputs[0], offset)
-                    }
-                    offset += type(input).count
-                }
-            case .split, .slice:
-                guard let input = node.input(0), graph.initializers[input] == nil else { break }
-                let x = type(input)
-                let offsets = Self.sliceOffsets(node, graph: graph, input: x)
-                for (output, offset) in zip(node.outputs, offsets) where !output.isEmpty && isFree(output) {
-                    if let offset { alias[output] = (input, offset) }
-                }
-            default:
-                break
-            }
-        }
-        func root(_ v: String) -> (String, Int) {
-            var name = v, offset = 0
-            while let next = alias[name] {
-                offset += next.offset
-                name = next.base
-            }
-            return (name, offset)
-        }
-
-        // 2. Lifetimes of root buffers, in node indices.
-        var first: [String: Int] = [:], last: [String: Int] = [:]
-        for (index, node) in graph.nodes.enumerated() {
-            let span = spans[index] ?? index..<(index + 1)
-            for output in node.outputs where !output.isEmpty {
-                let r = root(output).0
-                first[r] = min(first[r] ?? span.lowerBound, span.lowerBound)
-                last[r] = max(last[r] ?? span.upperBound - 1, span.upperBound - 1)
-            }
-            for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil {
-                let r = root(input).0
-                last[r] = max(last[r] ?? span.upperBound - 1, span.upperBound - 1)
-            }
-        }
-
-        // 3. Pinned buffers: inputs, then outputs, in declaration order.
-        var rootAddress: [String: Int] = [:]
-        var cursor = Self.align(base)
-        for input in graph.inputs {
-            rootAddress[input] = cursor
-            cursor = Self.align(cursor + type(input).count * type(input).dtype.byteSize)
-        }
-        for output in graph.outputs {
-            let r = root(output).0
-            guard rootAddress[r] == nil, graph.initializers[r] == nil else { continue }
-            rootAddress[r] = cursor
-            cursor = Self.align(cursor + type(r).count * type(r).dtype.byteSize)
-        }
-
-        // 4. Intermediates: first fit over the arena, freeing after last use.
-        let arenaBase = cursor
+        let aliases = Aliases(graph: graph)
+        let (first, last) = Self.lifetimes(graph, aliases: aliases, spans: spans)
+        let pinned = Self.pinned(graph, aliases: aliases, base: base)
+        var rootAddress = pinned.addresses
+        let arenaBase = pinned.end
+        // Intermediates: first fit over the arena, freeing after last use.
         var live: [(start: Int, end: Int, until: Int)] = []
         let roots = first.keys.filter { rootAddress[$0] == nil }.sorted { (first[$0]!, $0) < (first[$1]!, $1) }
         var arenaEnd = 0
         for r in roots {
-            let size = Self.align(type(r).count * type(r).dtype.byteSize)
+            let type = graph.type(of: r)!
+            let size = Self.align(type.count * type.dtype.byteSize)
             arenaBytesWithoutReuse += size
             live.removeAll { $0.until < first[r]! }
             live.sort { $0.start < $1.start }
@@ -135,16 +63,111 @@ struct DRAMPlan {
         }
         arenaBytes = arenaEnd
         end = Self.align(arenaBase + arenaEnd)
-
-        // 5. Every runtime value's location.
+        // Every runtime value's location: its root's address plus its offset.
         var values = Set(graph.inputs)
         for node in graph.nodes { values.formUnion(node.outputs.filter { !$0.isEmpty }) }
         for v in values {
-            let (r, offset) = root(v)
+            let (r, offset) = aliases.root(v)
             guard let address = rootAddress[r] else { continue }
-            let t = type(v)
+            let t = graph.type(of: v)!
             locations[v] = Location(address: address + offset * t.dtype.byteSize, shape: t.shape, dtype: t.dtype)
         }
+    }
+
+    /// Values that share another value's storage: views share their input's,
+    /// Concat parts (along an outermost non-unit axis) are written into their
+    /// slice of the result, contiguous Split/Slice outputs read their slice in place.
+    struct Aliases {
+        /// value -> (value whose storage it shares, element offset in it).
+        private var alias: [String: (base: String, offset: Int)] = [:]
+
+        init(graph: Graph) {
+            let producers = graph.producers()
+            let outputs = Set(graph.outputs)
+            func isFree(_ v: String, _ alias: [String: (base: String, offset: Int)]) -> Bool {
+                alias[v] == nil && producers[v] != nil && !outputs.contains(v) && graph.initializers[v] == nil
+            }
+            for node in graph.nodes {
+                switch node.kind {
+                case .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout:
+                    guard let input = node.input(0), graph.initializers[input] == nil, isFree(node.outputs[0], alias)
+                    else {
+                        break
+                    }
+                    alias[node.outputs[0]] = (input, 0)
+                case .concat:
+                    let out = graph.type(of: node.outputs[0])!
+                    guard let axis = ShapeMath.normalize(axis: node.int("axis", default: 1), rank: out.rank),
+                        out.shape[..<axis].reduce(1, *) == 1
+                    else { break }
+                    var offset = 0
+                    for input in node.inputs where !input.isEmpty {
+                        // A value feeding the same concat twice can only be written once.
+                        if isFree(input, alias), node.inputs.filter({ $0 == input }).count == 1 {
+                            alias[input] = (node.outputs[0], offset)
+                        }
+                        offset += graph.type(of: input)!.count
+                    }
+                case .split, .slice:
+                    guard let input = node.input(0), graph.initializers[input] == nil else { break }
+                    let offsets = DRAMPlan.sliceOffsets(node, graph: graph, input: graph.type(of: input)!)
+                    for (output, offset) in zip(node.outputs, offsets) where !output.isEmpty && isFree(output, alias) {
+                        if let offset { alias[output] = (input, offset) }
+                    }
+                default:
+                    break
+                }
+            }
+        }
+
+        /// The value that owns `v`'s storage, and `v`'s element offset in it.
+        func root(_ v: String) -> (String, Int) {
+            var name = v, offset = 0
+            while let next = alias[name] {
+                offset += next.offset
+                name = next.base
+            }
+            return (name, offset)
+        }
+    }
+
+    /// First and last node index during which each root buffer is live.
+    private static func lifetimes(_ graph: Graph, aliases: Aliases, spans: [Int: Range<Int>])
+        -> (first: [String: Int], last: [String: Int])
+    {
+        var first: [String: Int] = [:], last: [String: Int] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            let span = spans[index] ?? index..<(index + 1)
+            for output in node.outputs where !output.isEmpty {
+                let r = aliases.root(output).0
+                first[r] = min(first[r] ?? span.lowerBound, span.lowerBound)
+                last[r] = max(last[r] ?? span.upperBound - 1, span.upperBound - 1)
+            }
+            for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil {
+                let r = aliases.root(input).0
+                last[r] = max(last[r] ?? span.upperBound - 1, span.upperBound - 1)
+            }
+        }
+        return (first, last)
+    }
+
+    /// Pinned buffers: graph inputs, then graph outputs, in declaration order
+    /// from `base`; returns their addresses and where the arena begins.
+    private static func pinned(_ graph: Graph, aliases: Aliases, base: Int) -> (addresses: [String: Int], end: Int) {
+        var rootAddress: [String: Int] = [:]
+        var cursor = align(base)
+        func place(_ value: String) {
+            let type = graph.type(of: value)!
+            rootAddress[value] = cursor
+            cursor = align(cursor + type.count * type.dtype.byteSize)
+        }
+        for input in graph.inputs { place(input) }
+        for output in graph.outputs {
+            let r = aliases.root(output).0
+            guard rootAddress[r] == nil, graph.initializers[r] == nil else { continue }
+            place(r)
+        }
+        return (rootAddress, cursor)
     }
 
     /// Element offsets of a Split's or Slice's outputs inside their input when
