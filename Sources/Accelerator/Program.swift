@@ -162,8 +162,18 @@ public struct Program: Equatable, Sendable {
         }
         constants = Array(try r.bytes(Int(constantCount), what: "constants segment"))
 
+        tensors = try Self.decodeTensors(&r, dram: dram)
+        instructions = try Self.decodeInstructions(&r)
+        debugNames = try Self.decodeDebugNames(&r, instructions: instructions.count)
+        guard r.remaining == 0 else {
+            throw ProgramError.corrupt("\(r.remaining) unexpected bytes before the checksum")
+        }
+    }
+
+    /// The named input and output tensors.
+    private static func decodeTensors(_ r: inout ByteReader, dram: UInt64) throws -> [TensorInfo] {
         let tensorCount = try r.count(max: Limits.tensors, minItemBytes: 15, what: "tensor")
-        tensors = []
+        var tensors: [TensorInfo] = []
         tensors.reserveCapacity(tensorCount)
         for _ in 0..<tensorCount {
             let name = try r.string(maxBytes: Limits.nameBytes, what: "tensor name")
@@ -190,9 +200,13 @@ public struct Program: Equatable, Sendable {
             }
             tensors.append(TensorInfo(name: name, shape: shape, dtype: dtype, address: Int(address), role: role))
         }
+        return tensors
+    }
 
+    /// The instruction stream, each field through the one ISA definition (`Op.fields`).
+    private static func decodeInstructions(_ r: inout ByteReader) throws -> [Instruction] {
         let instructionCount = try r.count(max: Limits.instructions, minItemBytes: 4, what: "instruction")
-        instructions = []
+        var instructions: [Instruction] = []
         instructions.reserveCapacity(instructionCount)
         var decoder = FieldDecoder(r: r)
         for i in 0..<instructionCount {
@@ -212,12 +226,17 @@ public struct Program: Equatable, Sendable {
             }
         }
         r = decoder.r
+        return instructions
+    }
 
+    /// The debug map: a string table, then per instruction indices into it.
+    private static func decodeDebugNames(_ r: inout ByteReader, instructions instructionCount: Int) throws -> [[String]]
+    {
         let stringCount = try r.count(max: Limits.debugStrings, minItemBytes: 4, what: "debug string")
         var strings: [String] = []
         strings.reserveCapacity(stringCount)
         for _ in 0..<stringCount { strings.append(try r.string(maxBytes: Limits.nameBytes, what: "debug name")) }
-        debugNames = []
+        var debugNames: [[String]] = []
         debugNames.reserveCapacity(instructionCount)
         for i in 0..<instructionCount {
             let n = try r.count(
@@ -230,9 +249,7 @@ public struct Program: Equatable, Sendable {
             }
             debugNames.append(list)
         }
-        guard r.remaining == 0 else {
-            throw ProgramError.corrupt("\(r.remaining) unexpected bytes before the checksum")
-        }
+        return debugNames
     }
 
     // MARK: Files

@@ -73,10 +73,30 @@ public enum ONNXImporter {
         for info in source.valueInfo where initializers[info.name] == nil { try declare(info, role: "value") }
         for info in source.outputs where initializers[info.name] == nil { try declare(info, role: "output") }
 
+        var defined = Set(inputs).union(initializers.keys)
+        let nodes = try importNodes(source.nodes, knownDomains: knownDomains, directory: directory, defined: &defined)
+
+        var outputs: [String] = []
+        for info in source.outputs {
+            guard defined.contains(info.name) else { throw DFCError("graph output '\(info.name)' is never computed") }
+            outputs.append(info.name)
+        }
+        guard !outputs.isEmpty else { throw DFCError("the graph has no outputs") }
+
+        return Graph(
+            name: source.name, opsetVersion: opset, inputs: inputs, outputs: outputs,
+            nodes: nodes, initializers: initializers, values: values)
+    }
+
+    /// The nodes in file order: unique names, attributes converted, every
+    /// input defined before it is read and every output defined once.
+    private static func importNodes(
+        _ protos: [ONNXProto.Node], knownDomains: Set<String>, directory: URL?,
+        defined: inout Set<String>
+    ) throws -> [Node] {
         var nodes: [Node] = []
         var usedNames: Set<String> = []
-        var defined = Set(inputs).union(initializers.keys)
-        for (index, proto) in source.nodes.enumerated() {
+        for (index, proto) in protos.enumerated() {
             let domain = proto.domain == "ai.onnx" ? "" : proto.domain
             var name = proto.name.isEmpty ? "\(proto.opType)_\(index)" : proto.name
             if usedNames.contains(name) { name = "\(name)_\(index)" }
@@ -105,17 +125,7 @@ public enum ONNXImporter {
                     name: name, kind: kind, opType: proto.opType, domain: domain,
                     inputs: proto.inputs, outputs: proto.outputs, attributes: attributes))
         }
-
-        var outputs: [String] = []
-        for info in source.outputs {
-            guard defined.contains(info.name) else { throw DFCError("graph output '\(info.name)' is never computed") }
-            outputs.append(info.name)
-        }
-        guard !outputs.isEmpty else { throw DFCError("the graph has no outputs") }
-
-        return Graph(
-            name: source.name, opsetVersion: opset, inputs: inputs, outputs: outputs,
-            nodes: nodes, initializers: initializers, values: values)
+        return nodes
     }
 
     /// The default-domain opset; 0 when the model uses only other domains
