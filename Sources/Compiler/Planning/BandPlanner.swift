@@ -50,15 +50,7 @@ extension PlanningContext {
     private func bandLayers(_ range: Range<Int>) -> BandLayers {
         let nodes = range.map { graph.nodes[$0] }
         let produced = Set(nodes.flatMap(\.outputs))
-        var inputs: [String] = []
-        for node in nodes {
-            for input in node.inputs
-            where !input.isEmpty && graph.initializers[input] == nil
-                && !produced.contains(input) && !inputs.contains(input)
-            {
-                inputs.append(input)
-            }
-        }
+        let inputs = groupInputs(nodes, produced: produced)
         var layers = BandLayers(
             range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
             inputs: inputs, produced: produced)

@@ -27,6 +27,21 @@ final class PlanningContext: @unchecked Sendable {
             graph: graph, config: config, layout: ProgramLayout(graph: graph, constants: ConstantSegment(graph: graph)))
     }
 
+    /// The activations a run of layers reads from DRAM: runtime values it
+    /// reads but does not produce, in first-use order.
+    func groupInputs(_ nodes: [Node], produced: Set<String>) -> [String] {
+        var inputs: [String] = []
+        for node in nodes {
+            for input in node.inputs
+            where !input.isEmpty && graph.initializers[input] == nil && !produced.contains(input)
+                && !inputs.contains(input)
+            {
+                inputs.append(input)
+            }
+        }
+        return inputs
+    }
+
     /// Cycles of a group on its own under the executor's timing model: the
     /// plan is emitted into a scratch sequencer and scheduled.
     func simulatedCycles(_ group: GroupPlan) throws -> Int {

@@ -114,15 +114,7 @@ extension PlanningContext {
                 return nil
             }
         }
-        var inputs: [String] = []
-        for node in nodes {
-            for input in node.inputs
-            where !input.isEmpty && graph.initializers[input] == nil
-                && !produced.contains(input) && !inputs.contains(input)
-            {
-                inputs.append(input)
-            }
-        }
+        let inputs = groupInputs(nodes, produced: produced)
         var layers = WholeMapLayers(
             range: range, nodes: nodes, output: output, inputs: inputs, lastConv: lastConv,
             convs: range.filter { graph.nodes[$0].kind == .conv })
