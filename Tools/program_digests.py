@@ -2,7 +2,7 @@
 """Compile the bench networks at every config and print one SHA-256 per program.
 
 Usage: python3 Tools/program_digests.py --dfc PATH [--cache .cache/bench] [--models a,b] [--configs df1,...]
-                                        [--check FILE] [--write FILE] [--jobs 2]
+                                        [--check FILE] [--write FILE] [--jobs 2] [--flags "--objective traffic"]
 
 The refactoring gate: a change that must not alter any program is checked by
 writing the digests before it (`--write before.txt`) and comparing after it
@@ -26,12 +26,12 @@ MODELS = ["resnet50", "vgg16", "mobilenet_v2", "inception_v1", "squeezenet1_0", 
 CONFIGS = ["df1", "df1-small", "df1-large"]
 
 
-def digest(dfc: str, model: str, config: str, fusion: bool) -> tuple[str, str, float]:
+def digest(dfc: str, model: str, config: str, fusion: bool, flags: list[str]) -> tuple[str, str, float]:
     """Compiles one program into a temporary folder; returns its key, SHA-256 and seconds."""
     key = f"{os.path.basename(model)[:-5]} {config}{'' if fusion else ' --no-fusion'}"
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "p.dfx")
-        cmd = [dfc, "compile", model, "-o", out, "--accel", config] + ([] if fusion else ["--no-fusion"])
+        cmd = [dfc, "compile", model, "-o", out, "--accel", config] + ([] if fusion else ["--no-fusion"]) + flags
         start = time.monotonic()
         run = subprocess.run(cmd, capture_output=True, text=True)
         seconds = time.monotonic() - start
@@ -49,6 +49,7 @@ def main() -> int:
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--no-fusion", action="store_true", help="also the layer-by-layer programs")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--flags", default="", help="more dfc compile flags, e.g. '--objective traffic'")
     parser.add_argument("--write", help="write the digests here")
     parser.add_argument("--check", help="compare with digests written earlier; exit 1 on any difference")
     args = parser.parse_args()
@@ -64,7 +65,7 @@ def main() -> int:
             if args.no_fusion:
                 work.append((model, config, False))
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda w: digest(args.dfc, *w), work))
+        results = list(pool.map(lambda w: digest(args.dfc, *w, args.flags.split()), work))
     lines = [f"{key}: {sha}" for key, sha, _ in results]
     for (key, sha, seconds) in results:
         print(f"{key:40s} {sha[:16]}  {seconds:5.1f} s")

@@ -39,6 +39,20 @@ struct Compile: ParsableCommand {
     @Flag(name: .customLong("no-fusion"), help: "Compile layer by layer (the baseline fusion is measured against).")
     var noFusion = false
 
+    @Option(
+        name: .customLong("objective"),
+        help: ArgumentHelp(
+            "What the tiler and the fusion planner minimise: traffic (DRAM bytes), latency (cycles), energy, or edp (energy x cycles). Default: \(Objective.default).",
+            valueName: "traffic|latency|energy|edp"))
+    var objective: String = Objective.default.rawValue
+
+    @Option(
+        name: .customLong("max-group-length"),
+        help: ArgumentHelp(
+            "The longest run of layers one fusion group may hold (bounds compile time). Default: \(Codegen.Options.defaultMaxGroupLength).",
+            valueName: "N"))
+    var maxGroupLength: Int = Codegen.Options.defaultMaxGroupLength
+
     @Flag(
         name: .customLong("verify"),
         help: "Run the program and the reference interpreter on seeded inputs; fail on mismatch.")
@@ -65,6 +79,14 @@ struct Compile: ParsableCommand {
         do { config = try AcceleratorConfig.resolve(accel, sram: sram) } catch {
             throw DFCError("--accel \(accel): \(error)")
         }
+        guard let objective = Objective(rawValue: objective) else {
+            throw DFCError(
+                "--objective \(self.objective): expected one of \(Objective.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        guard (2...4096).contains(maxGroupLength) else {
+            throw DFCError("--max-group-length \(maxGroupLength): expected a number from 2 to 4096")
+        }
         var graph = try ONNXImporter.load(path: model)
         var reference: Graph?
         var manager = PassManager(dumpStages: stages) { _, text in
@@ -82,7 +104,9 @@ struct Compile: ParsableCommand {
         let compilation: Codegen.Compilation
         do {
             compilation = try Codegen.schedule(
-                graph, options: Codegen.Options(config: config, fusion: !noFusion),
+                graph,
+                options: Codegen.Options(
+                    config: config, fusion: !noFusion, objective: objective, maxGroupLength: maxGroupLength),
                 dumpStages: scheduleDumps, explain: report != nil
             ) { _, text in
                 FileHandle.standardOutput.write(Data(text.utf8))
@@ -103,7 +127,9 @@ struct Compile: ParsableCommand {
                         .utf8))
         }
         if let report {
-            let data = try CompileReport(model: model, graph: graph, compilation: compilation).json()
+            var compileReport = CompileReport(model: model, graph: graph, compilation: compilation)
+            compileReport.objective = objective
+            let data = try compileReport.json()
             try atomicWrite([UInt8](data), to: report)
         }
         if let output {

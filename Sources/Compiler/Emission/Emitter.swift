@@ -12,13 +12,15 @@ import Tensors
 struct Emitter {
     let graph: Graph
     let config: AcceleratorConfig
+    /// What single layers' tilings are chosen by.
+    let objective: Objective
     let layout: ProgramLayout
     var sequencer = Sequencer()
     /// Per-layer rows, for reports and `--dump-ir`.
     var layers: [Codegen.LayerReport] = []
 
-    init(graph: Graph, config: AcceleratorConfig, layout: ProgramLayout) {
-        (self.graph, self.config, self.layout) = (graph, config, layout)
+    init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) {
+        (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
     }
 
     var constantAddress: [String: Int] { layout.constants.addresses }
@@ -35,10 +37,11 @@ struct Emitter {
     /// The program of `graph` with these groups (none: layer by layer), laid
     /// out with `layout` (whose DRAM plan must have been made for the same
     /// groups). The caller has run `checkLowerable`.
-    static func build(_ graph: Graph, config: AcceleratorConfig, layout: ProgramLayout, groups: [GroupPlan]) throws
-        -> Built
-    {
-        var emitter = Emitter(graph: graph, config: config, layout: layout)
+    static func build(
+        _ graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout,
+        groups: [GroupPlan]
+    ) throws -> Built {
+        var emitter = Emitter(graph: graph, config: config, objective: objective, layout: layout)
         var groupAt: [Int: GroupPlan] = [:]
         for group in groups { groupAt[group.nodes.lowerBound] = group }
         var index = 0

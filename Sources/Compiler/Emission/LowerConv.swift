@@ -32,7 +32,8 @@ extension Emitter {
             node.kind == .convTranspose
             ? try graph.convTransposeGeometry(node)
             : (try graph.convGeometry(node), nil)
-        guard let tiling = ConvTiling.best(g, hasBias: node.input(2) != nil, config: config) else {
+        guard let tiling = ConvTiling.best(g, hasBias: node.input(2) != nil, config: config, objective: objective)
+        else {
             throw DFCError(
                 "node '\(node.name)': no tiling of this convolution fits \(config.sramBytes) bytes of SRAM (one output row is too large)"
             )

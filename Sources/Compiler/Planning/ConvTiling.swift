@@ -63,9 +63,13 @@ struct ConvTiling: CustomStringConvertible {
         return result
     }
 
-    /// The tiling with the least DRAM traffic (then the fewest estimated
-    /// cycles) that fits `config`'s SRAM, or nil when nothing fits.
-    static func best(_ g: ConvGeometry, hasBias: Bool, config: AcceleratorConfig) -> ConvTiling? {
+    /// The best tiling under `objective` that fits `config`'s SRAM, or nil
+    /// when nothing fits. Traffic: the least DRAM traffic, then the fewest
+    /// estimated cycles; latency: the reverse; energy and EDP: the estimated
+    /// energy (DRAM bytes and MACs) and its product with the cycles.
+    static func best(
+        _ g: ConvGeometry, hasBias: Bool, config: AcceleratorConfig, objective: Objective = .traffic
+    ) -> ConvTiling? {
         let lanes = config.matrixOutputLanes
         func blockSizes(_ total: Int) -> [Int] {
             var sizes = [total]
@@ -107,11 +111,24 @@ struct ConvTiling: CustomStringConvertible {
                 }
             }
         }
-        // Least traffic first; among tilings within 2% of it, the fewest cycles
-        // (a slightly larger halo is worth filling the matrix unit's lanes).
         guard let fewestBytes = candidates.map(\.dramBytes).min() else { return nil }
-        let near = candidates.filter { $0.dramBytes * 100 <= fewestBytes * 102 }
-        return near.min { ($0.estimatedCycles, $0.dramBytes) < ($1.estimatedCycles, $1.dramBytes) }
+        switch objective {
+        case .traffic:
+            // Least traffic first; among tilings within 2% of it, the fewest cycles
+            // (a slightly larger halo is worth filling the matrix unit's lanes).
+            let near = candidates.filter { $0.dramBytes * 100 <= fewestBytes * 102 }
+            return near.min { ($0.estimatedCycles, $0.dramBytes) < ($1.estimatedCycles, $1.dramBytes) }
+        case .latency, .energy, .edp:
+            // MACs do not depend on the tiling: energy differs by DRAM bytes and, through them, SRAM writes.
+            let macs = g.n * g.cout * g.cinPerGroup * g.ho * g.wo * g.kh * g.kw
+            let costs = candidates.map {
+                PlanCost(
+                    bytes: $0.dramBytes, cycles: $0.estimatedCycles,
+                    energy: config.energy.femtojoules(dramBytes: $0.dramBytes, sramWriteBytes: $0.dramBytes, macs: macs)
+                )
+            }
+            return zip(candidates, costs).min { objective.prefers($0.1, over: $1.1) }!.0
+        }
     }
 
     /// SRAM need, exact DRAM bytes and a cycle estimate of one candidate.

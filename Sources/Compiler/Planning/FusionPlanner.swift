@@ -8,35 +8,42 @@ struct FusionPlan {
         var nodes: Range<Int>
         /// Nil for a layer compiled on its own.
         var group: GroupPlan?
-        var layerByLayerBytes: Int
-        var layerByLayerCycles: Int
+        /// The segment's layers compiled on their own.
+        var layerByLayer: PlanCost
+        /// The group simulated on its own (the layers' own cost for a single layer).
+        var cost: PlanCost
         var end: String
+        var layerByLayerBytes: Int { layerByLayer.bytes }
+        var layerByLayerCycles: Int { layerByLayer.cycles }
     }
     var segments: [Segment]
+    /// The longest group the search considered.
+    var maxGroupLength = 0
     var groups: [GroupPlan] { segments.compactMap(\.group) }
 }
 
 /// Chooses fusion groups by dynamic programming over contiguous intervals of
-/// the node order (every such interval is convex): the cheapest partition in
-/// DRAM bytes, with each single layer costed by its best layer-by-layer
-/// schedule, so the result is never worse than layer by layer.
+/// the node order (every such interval is convex): the cheapest partition
+/// under the objective, with each single layer costed by its best
+/// layer-by-layer schedule, so the result is never worse than layer by layer.
 enum FusionPlanner {
-    /// Longest run of nodes one group may hold.
-    static let maxGroupLength = 16
-
     /// `explain`: also say why each segment ends where it does (for `--dump-ir=fuse` and `--report`).
+    /// `maxGroupLength`: the longest run of nodes one group may hold.
     static func plan(
         _ context: PlanningContext, layerByLayer: (Program, [Codegen.LayerReport]),
-        explain: Bool = true
+        maxGroupLength: Int = Codegen.Options.defaultMaxGroupLength, explain: Bool = true
     ) throws -> FusionPlan {
         let graph = context.graph
-        let (bytes, cycles) = layerCosts(graph, layerByLayer: layerByLayer)
+        let objective = context.objective
+        let single = layerCosts(graph, layerByLayer: layerByLayer)
+        let whole = single.reduce(PlanCost(), +)
+        let score = { (cost: PlanCost) in objective.additive(cost, scale: whole) }
         let n = graph.nodes.count
         let fusible = graph.nodes.map { FusionRules.fusible($0, graph: graph) }
-        var best = [Int](repeating: 0, count: n + 1)
-        var choice = [GroupPlan?](repeating: nil, count: n + 1)
+        var best = [Double](repeating: 0, count: n + 1)
+        var choice = [(GroupPlan, PlanCost)?](repeating: nil, count: n + 1)
         for j in 1...max(1, n) where n > 0 {
-            best[j] = best[j - 1] + bytes[j - 1]
+            best[j] = best[j - 1] + score(single[j - 1])
             // Starts of groups ending at j, longest last.
             var starts: [Int] = []
             for i in stride(from: j - 2, through: max(0, j - maxGroupLength), by: -1) {
@@ -46,25 +53,24 @@ enum FusionPlanner {
             // Each start's pick is independent given the budget before any of them
             // improves best[j] (a looser budget only costs work), so they run on all
             // cores; combining them in order then gives what a sequential search gives.
-            let budget = best[j]
             let prefix = best
-            let picks = try context.map(starts) { i -> GroupPlan? in
-                let singleCycles = cycles[i..<j].reduce(0, +)
-                // Cheapest in bytes first; among plans of equal bytes the fastest
-                // (timing model) that is no slower than its layers wins.
-                var chosen: GroupPlan?
-                for var group in try candidates(i..<j, context: context, budget: budget - prefix[i]) {
-                    guard prefix[i] + group.dramBytes < budget, chosen.map({ $0.dramBytes == group.dramBytes }) ?? true
-                    else { break }
-                    group.estimatedCycles = try context.simulatedCycles(group)
-                    guard group.estimatedCycles <= min(singleCycles, chosen?.estimatedCycles ?? .max) else { continue }
-                    chosen = group
+            let picks = try context.map(starts) { i -> (GroupPlan, PlanCost)? in
+                let layers = single[i..<j].reduce(PlanCost(), +)
+                if objective == .traffic {
+                    return try pickByTraffic(i..<j, context: context, layers: layers, budget: best[j] - prefix[i])
+                }
+                var chosen: (GroupPlan, PlanCost)?
+                for var group in try candidates(i..<j, context: context) {
+                    let cost = try context.simulate(group)
+                    group.estimatedCycles = cost.cycles
+                    guard objective.accepts(cost, against: layers) else { continue }
+                    if chosen == nil || objective.prefers(cost, over: chosen!.1) { chosen = (group, cost) }
                 }
                 return chosen
             }
             for (i, pick) in zip(starts, picks) {
-                if let pick, best[i] + pick.dramBytes < best[j] {
-                    best[j] = best[i] + pick.dramBytes
+                if let pick, best[i] + score(pick.1) < best[j] {
+                    best[j] = best[i] + score(pick.1)
                     choice[j] = pick
                 }
             }
@@ -73,50 +79,72 @@ enum FusionPlanner {
         var segments: [FusionPlan.Segment] = []
         var j = n
         while j > 0 {
-            let range = choice[j].map { $0.nodes } ?? (j - 1)..<j
+            let range = choice[j].map { $0.0.nodes } ?? (j - 1)..<j
+            let layers = single[range].reduce(PlanCost(), +)
             segments.append(
                 FusionPlan.Segment(
-                    nodes: range, group: choice[j], layerByLayerBytes: bytes[range].reduce(0, +),
-                    layerByLayerCycles: cycles[range].reduce(0, +), end: ""))
+                    nodes: range, group: choice[j]?.0, layerByLayer: layers, cost: choice[j]?.1 ?? layers, end: ""))
             j = range.lowerBound
         }
         segments.reverse()
         // Why each segment ends where it does.
-        guard explain else { return FusionPlan(segments: segments) }
+        guard explain else { return FusionPlan(segments: segments, maxGroupLength: maxGroupLength) }
         let ends = try context.map(Array(segments.indices)) { k in
-            try endReason(segments[k].nodes, context: context, best: best, cycles: cycles)
+            try endReason(
+                segments[k].nodes, context: context, best: best, single: single, score: score,
+                maxGroupLength: maxGroupLength)
         }
         for k in segments.indices { segments[k].end = ends[k] }
-        return FusionPlan(segments: segments)
+        return FusionPlan(segments: segments, maxGroupLength: maxGroupLength)
     }
 
-    /// Per-node DRAM bytes and cycles of the layer-by-layer program (a
+    /// The traffic objective's pick for one interval: the cheapest plan in
+    /// bytes that beats `budget`; among plans of equal bytes the fastest
+    /// (timing model) that is no slower than its layers.
+    static func pickByTraffic(_ range: Range<Int>, context: PlanningContext, layers: PlanCost, budget: Double) throws
+        -> (GroupPlan, PlanCost)?
+    {
+        var chosen: (GroupPlan, PlanCost)?
+        for var group in try candidates(range, context: context, budget: Int(budget)) {
+            guard Double(group.dramBytes) < budget, chosen.map({ $0.0.dramBytes == group.dramBytes }) ?? true
+            else { break }
+            let cost = try context.simulate(group)
+            group.estimatedCycles = cost.cycles
+            guard cost.cycles <= min(layers.cycles, chosen?.1.cycles ?? .max) else { continue }
+            chosen = (group, cost)
+        }
+        return chosen
+    }
+
+    /// Per-node DRAM bytes, cycles and energy of the layer-by-layer program (a
     /// layer's cycles run from its first instruction's start to its last one's end).
-    static func layerCosts(_ graph: Graph, layerByLayer: (Program, [Codegen.LayerReport])) -> (
-        bytes: [Int], cycles: [Int]
-    ) {
+    static func layerCosts(_ graph: Graph, layerByLayer: (Program, [Codegen.LayerReport])) -> [PlanCost] {
         let (program, layers) = layerByLayer
         let config = program.config
         let schedule = config.schedule(program.instructions, constantsBytes: program.constants.count).schedule
-        var bytes = [Int](repeating: 0, count: graph.nodes.count), cycles = bytes
+        var costs = [PlanCost](repeating: PlanCost(), count: graph.nodes.count)
         var indexOf: [String: Int] = [:]
         for (i, node) in graph.nodes.enumerated() { indexOf[node.name] = i }
         for layer in layers {
             guard let i = indexOf[layer.node] else { continue }
             for k in layer.instructions {
                 let cost = config.cost(of: program.instructions[k], constantsBytes: program.constants.count)
-                bytes[i] += cost.dramReadBytes + cost.dramWriteBytes
+                costs[i].bytes += cost.dramReadBytes + cost.dramWriteBytes
+                costs[i].energy += config.energyFemtojoules(cost)
             }
             if !layer.instructions.isEmpty {
-                cycles[i] =
+                costs[i].cycles =
                     schedule[layer.instructions].map(\.end).max()! - schedule[layer.instructions.lowerBound].start
             }
         }
-        return (bytes, cycles)
+        return costs
     }
 
     /// Why the segment nodes[range] of the chosen partition does not take in the next layer.
-    static func endReason(_ range: Range<Int>, context: PlanningContext, best: [Int], cycles: [Int]) throws -> String {
+    static func endReason(
+        _ range: Range<Int>, context: PlanningContext, best: [Double], single: [PlanCost],
+        score: (PlanCost) -> Double, maxGroupLength: Int
+    ) throws -> String {
         let graph = context.graph
         let n = graph.nodes.count
         guard range.upperBound < n else { return "end of the graph" }
@@ -128,27 +156,38 @@ enum FusionPlanner {
         guard FusionRules.fusible(last, graph: graph) else {
             return "\(last.name) cannot be fused (\(FusionRules.notFusibleReason(last, graph: graph)))"
         }
-        guard range.count < maxGroupLength else { return "a group holds at most \(maxGroupLength) layers" }
+        guard range.count < maxGroupLength else {
+            return "a group holds at most \(maxGroupLength) layers (--max-group-length)"
+        }
         let extended = range.lowerBound..<(range.upperBound + 1)
         if let problem = FusionRules.structureProblem(extended, graph: graph, consumers: context.consumers) {
             return "\(next.name) cannot join: \(problem)"
         }
         let plans = try candidates(extended, context: context)
-        guard let cheapest = plans.first else {
+        guard !plans.isEmpty else {
             return "no tiling of the group with \(next.name) fits \(context.config.sramBytes) bytes of SRAM"
         }
-        let joined = best[range.lowerBound] + cheapest.dramBytes
+        let objective = context.objective
+        let layers = single[extended].reduce(PlanCost(), +)
+        // The plan the search would take for the extended group (bytes first under traffic).
+        var pick: PlanCost?
+        for plan in plans {
+            if objective == .traffic && pick != nil && plan.dramBytes > pick!.bytes { break }
+            let cost = try context.simulate(plan)
+            if pick == nil || objective.prefers(cost, over: pick!) { pick = cost }
+        }
+        let cost = pick!
+        let joined = best[range.lowerBound] + score(cost)
+        let unit = objective.unit
         if joined > best[extended.upperBound] {
-            return "splitting before \(next.name) is cheaper by \(joined - best[extended.upperBound]) bytes"
+            return "splitting before \(next.name) is cheaper by \(objective.amount(joined - best[extended.upperBound]))"
         }
-        let layerCycles = cycles[extended].reduce(0, +)
-        var fastest = Int.max
-        for plan in plans where plan.dramBytes == cheapest.dramBytes {
-            fastest = min(fastest, try context.simulatedCycles(plan))
-        }
-        if fastest > layerCycles {
+        if objective == .traffic, cost.cycles > layers.cycles {
             return
-                "joining \(next.name) would move \(best[extended.upperBound] - joined) fewer bytes but take \(fastest) cycles, more than its layers' \(layerCycles)"
+                "joining \(next.name) would move \(Int(best[extended.upperBound] - joined)) fewer bytes but take \(cost.cycles) cycles, more than its layers' \(layers.cycles)"
+        }
+        if !objective.accepts(cost, against: layers) {
+            return "joining \(next.name) would cost more \(unit) than its layers on their own"
         }
         return "the partition of the layers after it is cheaper overall"
     }
@@ -163,6 +202,7 @@ enum FusionPlanner {
             FusionRules.structureProblem(range, graph: graph, consumers: context.consumers) == nil
         else { return [] }
         let height = type.shape[2]
+        let objective = context.objective
         var plans: [GroupPlan] = []
         // No plan moves less than its weights once, its output once and a
         // quarter of each input (a strided layer may skip rows).
@@ -197,7 +237,10 @@ enum FusionPlanner {
                     plan = single
                 }
                 guard let group = plan else { continue }
-                if best == nil || (group.dramBytes, group.estimatedCycles) < (best!.dramBytes, best!.estimatedCycles) {
+                if best == nil
+                    || objective.quickKey(group.dramBytes, group.estimatedCycles)
+                        < objective.quickKey(best!.dramBytes, best!.estimatedCycles)
+                {
                     best = group
                 }
                 // Without streamed weights, taller bands only save bytes: the first fit is the best of its mode.

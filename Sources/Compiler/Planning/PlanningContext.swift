@@ -10,21 +10,24 @@ import GraphIR
 final class PlanningContext: @unchecked Sendable {
     let graph: Graph
     let config: AcceleratorConfig
+    /// What plans are ranked by.
+    let objective: Objective
     let layout: ProgramLayout
     let consumers: [String: [Int]]
     /// Row reach of every fusible node (others get the identity reach).
     let reaches: [Reach]
 
-    init(graph: Graph, config: AcceleratorConfig, layout: ProgramLayout) throws {
-        (self.graph, self.config, self.layout) = (graph, config, layout)
+    init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) throws {
+        (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
         consumers = graph.consumers()
         reaches = try graph.nodes.map { FusionRules.fusible($0, graph: graph) ? try graph.reach($0) : Reach() }
     }
 
     /// A context with its own constants segment and layer-by-layer layout (tests, tools).
-    convenience init(graph: Graph, config: AcceleratorConfig) throws {
+    convenience init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic) throws {
         try self.init(
-            graph: graph, config: config, layout: ProgramLayout(graph: graph, constants: ConstantSegment(graph: graph)))
+            graph: graph, config: config, objective: objective,
+            layout: ProgramLayout(graph: graph, constants: ConstantSegment(graph: graph)))
     }
 
     /// The activations a run of layers reads from DRAM: runtime values it
@@ -44,10 +47,15 @@ final class PlanningContext: @unchecked Sendable {
 
     /// Cycles of a group on its own under the executor's timing model: the
     /// plan is emitted into a scratch sequencer and scheduled.
-    func simulatedCycles(_ group: GroupPlan) throws -> Int {
-        var scratch = Emitter(graph: graph, config: config, layout: layout)
+    func simulatedCycles(_ group: GroupPlan) throws -> Int { try simulate(group).cycles }
+
+    /// Bytes, cycles and energy of a group on its own under the executor's timing model.
+    func simulate(_ group: GroupPlan) throws -> PlanCost {
+        var scratch = Emitter(graph: graph, config: config, objective: objective, layout: layout)
         try scratch.emit(group)
-        return config.schedule(scratch.sequencer.instructions, constantsBytes: 0).stats.cycles
+        var cost = PlanCost(config.schedule(scratch.sequencer.instructions, constantsBytes: 0).stats)
+        cost.bytes = group.dramBytes
+        return cost
     }
 
     /// `body` over `items` on all cores; results in item order; the first error is rethrown.

@@ -88,9 +88,11 @@ extension PlanningContext {
                 }
             }
             try holdLeadingChannels(layers, holding: holding, options: &options)
-            // The fewest bytes, then the best cycle estimates.
-            plans += options.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }.prefix(
-                2)
+            // The best two by the objective's quick key (traffic: the fewest bytes, then cycles).
+            plans += options.sorted {
+                objective.quickKey($0.dramBytes, $0.estimatedCycles)
+                    < objective.quickKey($1.dramBytes, $1.estimatedCycles)
+            }.prefix(2)
         }
         return plans
     }

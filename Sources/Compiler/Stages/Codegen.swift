@@ -9,9 +9,19 @@ public enum Codegen {
         public var config: AcceleratorConfig
         /// Deep fusion; false compiles the best layer-by-layer schedule.
         public var fusion: Bool
-        public init(config: AcceleratorConfig = .df1, fusion: Bool = true) {
-            self.config = config
-            self.fusion = fusion
+        /// What the tiler and the fusion planner minimise.
+        public var objective: Objective
+        /// Longest run of layers one fusion group may hold (a compile-time bound, reported by `--dump-ir=fuse`).
+        public var maxGroupLength: Int
+        /// Sixteen layers cover a ResNet bottleneck pair or an inception block; longer groups rarely fit 1 MiB.
+        public static let defaultMaxGroupLength = 16
+        public init(
+            config: AcceleratorConfig = .df1, fusion: Bool = true, objective: Objective = .default,
+            maxGroupLength: Int = Options.defaultMaxGroupLength
+        ) {
+            (self.config, self.fusion, self.objective, self.maxGroupLength) = (
+                config, fusion, objective, maxGroupLength
+            )
         }
     }
 
@@ -79,7 +89,8 @@ public enum Codegen {
         try Emitter.checkLowerable(graph)
         let constants = ConstantSegment(graph: graph)
         let layout = try ProgramLayout(graph: graph, constants: constants)
-        let layerByLayer = try Emitter.build(graph, config: options.config, layout: layout, groups: [])
+        let layerByLayer = try Emitter.build(
+            graph, config: options.config, objective: options.objective, layout: layout, groups: [])
         var state = ScheduleState(
             graph: graph, options: options, explain: explain || dumpStages.contains("fuse"),
             constants: constants, layerByLayer: layerByLayer)
@@ -107,12 +118,11 @@ public enum Codegen {
 extension FusionPlanner {
     /// Every layer on its own (`--no-fusion`), for the stage dumps.
     static func layerByLayerPlan(_ graph: Graph, layerByLayer: (Program, [Codegen.LayerReport])) -> FusionPlan {
-        let (bytes, cycles) = layerCosts(graph, layerByLayer: layerByLayer)
+        let costs = layerCosts(graph, layerByLayer: layerByLayer)
         return FusionPlan(
             segments: graph.nodes.indices.map {
                 FusionPlan.Segment(
-                    nodes: $0..<($0 + 1), group: nil, layerByLayerBytes: bytes[$0], layerByLayerCycles: cycles[$0],
-                    end: "fusion is off")
+                    nodes: $0..<($0 + 1), group: nil, layerByLayer: costs[$0], cost: costs[$0], end: "fusion is off")
             })
     }
 }

@@ -13,6 +13,8 @@ public struct CompileReport {
     public var layerByLayer: (program: Program, layers: [Codegen.LayerReport])?
     public var groups: [Codegen.GroupReport] = []
     public var fellBack = false
+    /// The objective the program was compiled for (nil: not recorded).
+    public var objective: Objective?
 
     public init(model: String, graph: Graph, program: Program, layers: [Codegen.LayerReport]) {
         (self.model, self.graph, self.program, self.layers) = (model, graph, program, layers)
@@ -65,6 +67,8 @@ public struct CompileReport {
             "predicted_dram_weight_bytes": costs.reduce(0) { $0 + $1.dramWeightBytes },
             "predicted_dram_activation_bytes": costs.reduce(0) { $0 + $1.dramActivationBytes },
             "predicted_cycles": stats.cycles,
+            "predicted_energy_fj": stats.energyFemtojoules,
+            "predicted_energy_delay_fj_cycles": Double(stats.energyFemtojoules) * Double(stats.cycles),
             "macs": stats.macs,
             "instructions": program.instructions.count,
             "layers": rows
@@ -77,9 +81,13 @@ public struct CompileReport {
         let predicted = object["predicted_dram_bytes"] as! Int
         object["model"] = model
         object["accelerator"] = program.config.name
+        if let objective { object["objective"] = objective.rawValue }
         object["sram_bytes"] = program.config.sramBytes
         object["compulsory_bytes"] = compulsoryBytes
         object["traffic_over_compulsory"] = Double(predicted) / Double(max(1, compulsoryBytes))
+        let floor = try LayerFloor.cycles(graph, config: program.config).reduce(0, +)
+        object["layer_floor_cycles"] = floor
+        object["cycles_over_layer_floor"] = Double(object["predicted_cycles"] as! Int) / Double(max(1, floor))
         if let layerByLayer {
             object["layer_by_layer"] = Self.figures(layerByLayer.program, layerByLayer.layers)
             object["fusion_fell_back"] = fellBack

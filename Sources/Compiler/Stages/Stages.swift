@@ -15,8 +15,10 @@ struct Fuse: ScheduleStage {
             return
         }
         let context = try PlanningContext(
-            graph: state.graph, config: state.options.config, layout: state.layerByLayer.layout)
-        state.plan = try FusionPlanner.plan(context, layerByLayer: layerByLayer, explain: state.explain)
+            graph: state.graph, config: state.options.config, objective: state.options.objective,
+            layout: state.layerByLayer.layout)
+        state.plan = try FusionPlanner.plan(
+            context, layerByLayer: layerByLayer, maxGroupLength: state.options.maxGroupLength, explain: state.explain)
     }
 
     /// Segments cover the nodes in order; groups are valid and fit the SRAM.
@@ -48,7 +50,9 @@ struct Fuse: ScheduleStage {
         var lines = [
             "// schedule after fuse: \(groups.count) group\(groups.count == 1 ? "" : "s") over \(layers) of "
                 + "\(graph.nodes.count) layers, accelerator \(config.name) (SRAM \(config.sramBytes) B)"
-                + (state.options.fusion ? "" : ", --no-fusion")
+                + (state.options.fusion
+                    ? ", objective \(state.options.objective), groups of at most \(plan.maxGroupLength) layers"
+                    : ", --no-fusion")
         ]
         for segment in plan.segments {
             let names = segment.nodes.map { graph.nodes[$0].name }
@@ -158,8 +162,8 @@ struct PlanMemory: ScheduleStage {
 }
 
 /// `emit`: the instructions. Fusion never makes a program worse: a fused
-/// program that moves more bytes or takes more cycles than the
-/// layer-by-layer one is replaced by it.
+/// program that is worse than the layer-by-layer one in the objective
+/// (under traffic: more bytes or more cycles) is replaced by it.
 struct Emit: ScheduleStage {
     let name = "emit"
     let summary = "emit the instructions; keep layer by layer when the fused program is not better"
@@ -170,12 +174,19 @@ struct Emit: ScheduleStage {
             state.result = state.layerByLayer
             return
         }
-        let fused = try Emitter.build(state.graph, config: state.options.config, layout: layout, groups: groups)
+        let fused = try Emitter.build(
+            state.graph, config: state.options.config, objective: state.options.objective, layout: layout,
+            groups: groups)
         let baseline = state.layerByLayer.program
         let (lbl, _) = baseline.timing(summary: try baseline.validate())
         let (mine, _) = fused.program.timing(summary: try fused.program.validate())
-        let lblBytes = lbl.dramReadBytes + lbl.dramWriteBytes, fusedBytes = mine.dramReadBytes + mine.dramWriteBytes
-        if fusedBytes <= lblBytes && mine.cycles <= lbl.cycles {
+        let (lblCost, fusedCost) = (PlanCost(lbl), PlanCost(mine))
+        // Traffic also keeps the cycles no worse; the other objectives judge by their own figure.
+        let better =
+            state.options.objective == .traffic
+            ? fusedCost.bytes <= lblCost.bytes && fusedCost.cycles <= lblCost.cycles
+            : state.options.objective.accepts(fusedCost, against: lblCost)
+        if better {
             state.result = fused
         } else {
             state.result = state.layerByLayer
