@@ -62,8 +62,10 @@ struct ConvLowering {
     let weightCin: Int
     let inputSlot: Int, weightBlock: Int, outputSlot: Int
     let weightBase: Int, biasBase: Int, outputBase: Int
+    /// Folded taps: the two slots of the rebuilt input band (after the output slots).
+    let foldBase: Int, foldSlot: Int
     let activation: FusedActivation
-    var inputTurn = 0, weightTurn = 0, outputTurn = 0
+    var inputTurn = 0, weightTurn = 0, outputTurn = 0, foldTurn = 0
 
     init(node: Node, geometry g: ConvGeometry, insertion: ZeroInsertion?, tiling: ConvTiling, emitter: Emitter) {
         (self.node, self.g, self.insertion, self.tiling) = (node, g, insertion, tiling)
@@ -82,6 +84,8 @@ struct ConvLowering {
         weightBase = 2 * inputSlot
         biasBase = weightBase + weightRegion
         outputBase = biasBase + (bias != nil ? 4 * tiling.coutBlock : 0)
+        foldBase = outputBase + 2 * outputSlot
+        foldSlot = tiling.foldTaps ? 4 * g.cin * khw * tiling.rows * g.wo : 0
         activation = node.activation?.fused ?? .none
     }
 
@@ -99,7 +103,7 @@ struct ConvLowering {
                 for (y0, rows) in bands {
                     let out = outputTile(unit, rows: rows)
                     for (block, channels) in unit.inputs.enumerated() {
-                        let input = loadInput(n, channels, band: y0, rows: rows, &e)
+                        let input = foldTaps(loadInput(n, channels, band: y0, rows: rows, &e), rows: rows, &e)
                         let weights = tiling.weightsResident ? offsets[block] : streamedWeights(unit, block, &e)
                         convolve(unit, block: block, input: input, weights: weights, output: out, &e)
                     }
@@ -115,7 +119,7 @@ struct ConvLowering {
         if resident { loadResidentWeights(tiling.units[0], &e) }
         for n in 0..<g.n {
             for (y0, rows) in bands {
-                let input = loadInput(n, 0..<g.cin, band: y0, rows: rows, &e)
+                let input = foldTaps(loadInput(n, 0..<g.cin, band: y0, rows: rows, &e), rows: rows, &e)
                 for unit in tiling.units {
                     if !resident { loadBias(unit, &e) }
                     let weights = resident ? weightBase : streamedWeights(unit, 0, &e)
@@ -215,6 +219,30 @@ struct ConvLowering {
         e.emit(.load(t), reads: [x.range], writes: [tileRange], node: node)
     }
 
+    /// With folded taps, the band rebuilt as `cin * kh * kw` channels of
+    /// `rows` x `wo` (channel c * kh * kw + ky * kw + kx holds tap (ky, kx)
+    /// of channel c, the weights' own order), one COPY per tap; otherwise `input`.
+    mutating func foldTaps(_ input: SRAMTile, rows: Int, _ e: inout Emitter) -> SRAMTile {
+        guard tiling.foldTaps else { return input }
+        let address = foldBase + (foldTurn % 2) * foldSlot
+        foldTurn += 1
+        let folded = SRAMTile(addr: address, channels: input.channels * khw, height: rows, width: g.wo)
+        let source = MemoryRange.sram(input.addr, bytes: 4 * input.elements)
+        for ky in 0..<g.kh {
+            for kx in 0..<g.kw {
+                let tap = ky * g.kw + kx
+                let op = CopyOp(
+                    counts: [1, input.channels, rows, g.wo],
+                    srcAddr: input.addr + 4 * (ky * g.dh * input.width + kx * g.dw),
+                    srcStrides: [0, input.height * input.width, g.sh * input.width, g.sw],
+                    dstAddr: address + 4 * tap * rows * g.wo, dstStrides: [0, khw * rows * g.wo, g.wo, 1])
+                e.emit(
+                    .copy(op), reads: [source], writes: [.sram(address, bytes: 4 * folded.elements)], node: node)
+            }
+        }
+        return folded
+    }
+
     /// One CONV over an input block, accumulating after the first; the bias
     /// enters with the first block and the activation with the last.
     func convolve(
@@ -224,7 +252,8 @@ struct ConvLowering {
         let last = block == unit.inputs.count - 1
         let op = ConvOp(
             input: input, output: output, weightAddr: weights, biasAddr: block == 0 && hasBias ? biasBase : nil,
-            kernel: (g.kh, g.kw), stride: (g.sh, g.sw), dilation: (g.dh, g.dw), groups: unit.convGroups,
+            kernel: tiling.foldTaps ? (1, 1) : (g.kh, g.kw), stride: tiling.foldTaps ? (1, 1) : (g.sh, g.sw),
+            dilation: tiling.foldTaps ? (1, 1) : (g.dh, g.dw), groups: unit.convGroups,
             accumulate: block > 0, activation: last ? activation : .none)
         let weightBytes = 4 * unit.outputs.count * unit.weightInputs[block].count * khw
         var reads: [MemoryRange] = [.sram(input.addr, bytes: 4 * input.elements), .sram(weights, bytes: weightBytes)]

@@ -29,6 +29,11 @@ struct ConvTiling: CustomStringConvertible {
     /// Whether each unit's weights (all its input blocks) are loaded once.
     var weightsResident: Bool
     var depthwise: Bool
+    /// Kernel taps folded into channels: each input band is rebuilt in SRAM
+    /// (COPY, vector unit) as `cin * kh * kw` channels of the output's size,
+    /// which a 1×1 convolution reads, so a layer with few input channels
+    /// fills the matrix unit's input lanes (im2col).
+    var foldTaps = false
     var units: [Unit]
     var sramBytes: Int
     var dramBytes: Int
@@ -36,8 +41,9 @@ struct ConvTiling: CustomStringConvertible {
 
     var description: String {
         let orderText = order == .weightsOuter ? "weights-outer" : "input-outer"
+        let folded = foldTaps ? ", taps folded into channels" : ""
         return
-            "rows \(rows), cout block \(coutBlock), cin block \(cinBlock), \(orderText), weights \(weightsResident ? "resident" : "streamed"), SRAM \(sramBytes) B"
+            "rows \(rows), cout block \(coutBlock), cin block \(cinBlock)\(folded), \(orderText), weights \(weightsResident ? "resident" : "streamed"), SRAM \(sramBytes) B"
     }
 
     static func units(_ g: ConvGeometry, coutBlock: Int, cinBlock: Int) -> [Unit] {
@@ -92,19 +98,27 @@ struct ConvTiling: CustomStringConvertible {
                 $0 + g.validRows(band: $1, rows: min(rows, g.ho - $1))
             }
         }
+        // Folding taps into channels pays when the input channels fill fewer matrix passes that way.
+        let khw = g.kh * g.kw
+        let foldable =
+            g.groups == 1 && khw > 1
+            && ceilDiv(g.cin * khw, config.matrixInputLanes) < khw * ceilDiv(g.cin, config.matrixInputLanes)
         for cb in coutChoices {
             for kb in cinChoices {
                 let units = Self.units(g, coutBlock: cb, cinBlock: kb)
                 let work = UnitWork(units, config: config)
-                for rows in rowsTried {
-                    for order in [Order.weightsOuter, .inputOuter] {
-                        if order == .inputOuter && (g.groups != 1 || kb != g.cin) { continue }
-                        for resident in [true, false] {
-                            if let candidate = evaluate(
-                                g, units: units, work: work, rows: rows, validRows: validRows[rows]!, cb: cb, kb: kb,
-                                order: order, resident: resident, hasBias: hasBias, config: config)
-                            {
-                                candidates.append(candidate)
+                for fold in foldable && kb == g.cin ? [false, true] : [false] {
+                    for rows in rowsTried {
+                        for order in [Order.weightsOuter, .inputOuter] {
+                            if order == .inputOuter && (g.groups != 1 || kb != g.cin) { continue }
+                            for resident in [true, false] {
+                                if let candidate = evaluate(
+                                    g, units: units, work: work, rows: rows, validRows: validRows[rows]!, cb: cb,
+                                    kb: kb, order: order, resident: resident, fold: fold, hasBias: hasBias,
+                                    config: config)
+                                {
+                                    candidates.append(candidate)
+                                }
                             }
                         }
                     }
@@ -151,7 +165,7 @@ struct ConvTiling: CustomStringConvertible {
 
     static func evaluate(
         _ g: ConvGeometry, units: [Unit], work: UnitWork, rows: Int, validRows: Int, cb: Int, kb: Int, order: Order,
-        resident: Bool, hasBias: Bool, config: AcceleratorConfig
+        resident: Bool, fold: Bool = false, hasBias: Bool, config: AcceleratorConfig
     ) -> ConvTiling? {
         let khw = g.kh * g.kw
         let weightCinPerUnit = g.depthwise ? 1 : (g.groups == 1 ? g.cin : g.cinPerGroup)
@@ -162,7 +176,9 @@ struct ConvTiling: CustomStringConvertible {
         let weightRegion = resident ? weightsAll : 2 * weightBlock
         let outputTile = 4 * cb * rows * g.wo
         let bias = hasBias ? 4 * cb : 0
-        let sram = 2 * inputTile + weightRegion + bias + 2 * outputTile
+        // Folded taps: two slots of the rebuilt band, cin * kh * kw channels of the output's rows and columns.
+        let foldedTile = fold ? 4 * g.cin * khw * rows * g.wo : 0
+        let sram = 2 * inputTile + 2 * foldedTile + weightRegion + bias + 2 * outputTile
         guard sram <= config.sramBytes else { return nil }
         // Resident weights only matter when there is more than one input block to hold.
         if resident && order == .inputOuter && units.count > 1 { return nil }
@@ -189,12 +205,22 @@ struct ConvTiling: CustomStringConvertible {
         var engines = CostModel.Work()
         if g.depthwise {
             engines.vector = config.vectorCycles(elements: g.n * g.cout * g.ho * g.wo * khw)
+        } else if fold {
+            let positions = g.n * g.ho * g.wo
+            engines.matrix = units.reduce(0) {
+                $0 + config.matrixCycles(
+                    inputChannels: g.cin * khw, outputChannels: $1.outputs.count, positions: positions)
+            }
+            // One COPY per tap rebuilds each band: once per band, or once per unit and band.
+            let builds = order == .inputOuter ? 1 : units.count
+            engines.vector = builds * bandCount * khw * config.vectorCycles(elements: g.n * g.cin * rows * g.wo)
         } else {
             engines.matrix = work.lanePasses * g.n * g.ho * g.wo * khw
         }
         let cycles = engines.overlapped(dramBytes: dram, transfers: transfers, setupShare: 2, config: config)
         return ConvTiling(
             rows: rows, coutBlock: cb, cinBlock: kb, order: order, weightsResident: resident,
-            depthwise: g.depthwise, units: units, sramBytes: sram, dramBytes: dram, estimatedCycles: cycles)
+            depthwise: g.depthwise, foldTaps: fold, units: units, sramBytes: sram, dramBytes: dram,
+            estimatedCycles: cycles)
     }
 }
