@@ -43,7 +43,9 @@ extension Instruction {
 extension Program {
     /// The whole program as text: a header of `;` comment lines (config, DRAM,
     /// tensors), then one instruction per line with its ONNX node names.
-    public func disassembly() -> String {
+    /// `timing`: each line also gives the cycles the timing model runs the
+    /// instruction in, `[start, end)`.
+    public func disassembly(timing: Bool = false) -> String {
         var lines: [String] = []
         let c = config
         lines.append(
@@ -54,9 +56,16 @@ extension Program {
             lines.append("; \(t.role.name) \(t.name): \(t.dtype) \(shapeText(t.shape)) at \(t.address)")
         }
         let width = String(max(0, instructions.count - 1)).count
+        let schedule = timing ? config.schedule(instructions, constantsBytes: constants.count).schedule : []
+        let cycleWidth = String(schedule.map(\.end).max() ?? 0).count
+        func padded(_ n: Int) -> String {
+            let s = String(n); return String(repeating: " ", count: cycleWidth - s.count) + s
+        }
         for (i, instruction) in instructions.enumerated() {
             let index = String(i)
-            var line = String(repeating: " ", count: width - index.count) + index + "  " + instruction.text
+            var line = String(repeating: " ", count: width - index.count) + index + "  "
+            if timing { line += "[\(padded(schedule[i].start)), \(padded(schedule[i].end)))  " }
+            line += instruction.text
             let names = i < debugNames.count ? debugNames[i] : []
             if !names.isEmpty { line += "  ; " + names.joined(separator: ", ") }
             lines.append(line)

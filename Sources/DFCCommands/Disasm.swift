@@ -14,11 +14,14 @@ struct Disasm: ParsableCommand {
     @Argument(help: "The program to print.")
     var program: String
 
+    @Flag(name: .customLong("timing"), help: "Prefix each instruction with the cycles it runs in, [start, end).")
+    var timing = false
+
     func run() throws {
         let loaded: Program
         do { loaded = try Program.read(from: program) } catch let e as ProgramError {
             throw DFCError(e.message, file: program)
         }
-        FileHandle.standardOutput.write(Data(loaded.disassembly().utf8))
+        FileHandle.standardOutput.write(Data(loaded.disassembly(timing: timing).utf8))
     }
 }

@@ -42,22 +42,46 @@ private struct BandSlots {
 extension Emitter {
     /// Emits a band plan: resident constants first, then per band the cached
     /// halo's copies, the inputs' rows (with halo, zero-filled at the
-    /// borders), every layer on SRAM tiles, and the output's rows.
+    /// borders), every layer on SRAM tiles, and the output's rows. An
+    /// input's rows for the next band are fetched as soon as this band's
+    /// last reader of it is emitted, so the load overlaps the band's
+    /// remaining layers even when the input has a single slot.
     mutating func emitBands(_ group: BandPlan) throws {
         let nodes = group.nodes.map { graph.nodes[$0] }
         let names = nodes.map(\.name)
         let resident = loadGroupConstants(nodes, names: names) { group.streamed[$0.name] == nil }
         var streamTurn = 0
+        var fetched: Set<String> = []
         for (index, band) in group.bands.enumerated() {
             let slots = BandSlots(plan: group, graph: graph, index: index)
-            if group.halo == .cache, index > 0 { emitHaloCopies(slots, names: names) }
-            emitBandInputs(slots, names: names)
-            for node in nodes {
+            let inputs = Set(group.inputs).subtracting(fetched)
+            if group.halo == .cache, index > 0 { emitHaloCopies(slots, names: names, only: inputs, andBuffers: true) }
+            emitBandInputs(slots, names: names, only: inputs)
+            // The layers computing in this band, and the last of them to read each input.
+            let computing = nodes.filter { node in
+                let y = graph.type(of: node.outputs[0])!
+                return slots.need[node.outputs[0]] != nil
+                    && !group.computedRows(node.outputs[0], band: index, height: y.shape[2]).isEmpty
+            }
+            var lastReader: [String: String] = [:]
+            for node in computing {
+                for input in node.inputs where group.inputs.contains(input) { lastReader[input] = node.name }
+            }
+            let next = index + 1 < group.bands.count ? BandSlots(plan: group, graph: graph, index: index + 1) : nil
+            fetched = []
+            func prefetch(_ ready: Set<String>) {
+                guard let next, !ready.isEmpty else { return }
+                if group.halo == .cache { emitHaloCopies(next, names: names, only: ready, andBuffers: false) }
+                emitBandInputs(next, names: names, only: ready)
+                fetched.formUnion(ready)
+            }
+            prefetch(Set(group.inputs.filter { lastReader[$0] == nil }))
+            for node in computing {
                 let y = graph.type(of: node.outputs[0])!
                 let computed = group.computedRows(node.outputs[0], band: index, height: y.shape[2])
-                guard slots.need[node.outputs[0]] != nil, !computed.isEmpty else { continue }
                 try emitBandLayer(
                     node, rows: computed, slots: slots, resident: resident, names: names, streamTurn: &streamTurn)
+                prefetch(Set(group.inputs.filter { lastReader[$0] == node.name }))
             }
             // The output's rows of this band (none in a warm-up band).
             guard band.upperBound > 0 else { continue }
@@ -75,9 +99,13 @@ extension Emitter {
     /// Cached halo: rows this band shares with the previous one move from
     /// the other slot to the top of this band's slot (rows are outermost in
     /// a band buffer, so kept rows are one contiguous block).
-    private mutating func emitHaloCopies(_ slots: BandSlots, names: [String]) {
+    /// `only` and `andBuffers`: copy only these inputs' buffers, plus (when
+    /// `andBuffers`) every buffer that is not a group input.
+    private mutating func emitHaloCopies(_ slots: BandSlots, names: [String], only: Set<String>, andBuffers: Bool) {
         guard let previous = slots.previous else { return }
+        let inputs = Set(slots.plan.inputs)
         for (owner, b) in slots.plan.buffers.sorted(by: { $0.key < $1.key }) where b.alias == nil {
+            guard only.contains(owner) || (andBuffers && !inputs.contains(owner)) else { continue }
             guard let now = slots.need[owner], let before = previous[owner] else { continue }
             let kept = before.upperBound - now.lowerBound
             guard kept > 0 else { continue }
@@ -107,8 +135,8 @@ extension Emitter {
     }
 
     /// Inputs: the rows this band needs (only the new ones when caching), borders zero-filled by LOAD.
-    private mutating func emitBandInputs(_ slots: BandSlots, names: [String]) {
-        for input in slots.plan.inputs {
+    private mutating func emitBandInputs(_ slots: BandSlots, names: [String], only: Set<String>) {
+        for input in slots.plan.inputs where only.contains(input) {
             let b = slots.plan.buffers[input]!
             guard let wanted = slots.need[input] else { continue }
             let rows = BandPlan.newRows(wanted, previous: slots.previous?[input], halo: slots.plan.halo)

@@ -106,7 +106,7 @@ struct Emitter {
         layers.append(
             Codegen.LayerReport(
                 node: node.name, op: node.opType, engine: engine, tiling: tiling,
-                instructions: start..<sequencer.instructions.count))
+                instructions: start..<sequencer.instructions.count, members: [node.name]))
     }
 
     mutating func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange], node: Node) {
@@ -125,7 +125,7 @@ struct Emitter {
         layers.append(
             Codegen.LayerReport(
                 node: names.joined(separator: "+"), op: "FusionGroup", engine: "fused",
-                tiling: description, instructions: start..<sequencer.instructions.count))
+                tiling: description, instructions: start..<sequencer.instructions.count, members: names))
     }
 
     /// Emits one layer on its own.

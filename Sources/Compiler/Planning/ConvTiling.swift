@@ -208,8 +208,9 @@ struct ConvTiling: CustomStringConvertible {
         } else if fold {
             let positions = g.n * g.ho * g.wo
             engines.matrix = units.reduce(0) {
-                $0 + config.matrixCycles(
-                    inputChannels: g.cin * khw, outputChannels: $1.outputs.count, positions: positions)
+                $0
+                    + config.matrixCycles(
+                        inputChannels: g.cin * khw, outputChannels: $1.outputs.count, positions: positions)
             }
             // One COPY per tap rebuilds each band: once per band, or once per unit and band.
             let builds = order == .inputOuter ? 1 : units.count

@@ -222,6 +222,11 @@ enum FusionPlanner {
             guard try context.planBands(range, rows: shortest, halo: halo, maxSlots: 1, checked: true) != nil else {
                 continue
             }
+            if objective != .traffic,
+                let double = try doubleBuffered(range, height: height, halo: halo, context: context)
+            {
+                plans.append(.bands(double))
+            }
             var tried: Set<Int> = []
             var best: BandPlan?
             for bands in 1...height {
@@ -250,5 +255,24 @@ enum FusionPlanner {
         }
         plans += try context.planWholeMap(range, budget: budget, checked: true).map { .wholeMap($0) }
         return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
+    }
+
+    /// The tallest bands that fit double-buffered with resident weights, so
+    /// that loads and stores overlap the compute of the bands before and
+    /// after. The quick estimates do not see buffering, and the objectives
+    /// other than traffic weigh time against bytes, so this plan goes to
+    /// simulation beside the one with the best estimate.
+    static func doubleBuffered(_ range: Range<Int>, height: Int, halo: BandPlan.Halo, context: PlanningContext)
+        throws -> BandPlan?
+    {
+        var tried: Set<Int> = []
+        for bands in 1...min(height, 64) {
+            let rows = (height + bands - 1) / bands
+            guard tried.insert(rows).inserted else { continue }
+            if let plan = try context.planBands(range, rows: rows, halo: halo, checked: true), plan.streamed.isEmpty {
+                return plan
+            }
+        }
+        return nil
     }
 }

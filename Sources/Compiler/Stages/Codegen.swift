@@ -32,6 +32,8 @@ public enum Codegen {
         public var engine: String
         public var tiling: String
         public var instructions: Range<Int>
+        /// The ONNX nodes the row covers (one, or a fusion group's).
+        public var members: [String]
     }
 
     /// Stage names `--dump-ir` accepts after the graph passes.

@@ -40,7 +40,7 @@ public struct CompileReport {
     }
 
     /// Program-wide predictions and one row per layer (a fusion group is one row).
-    static func figures(_ program: Program, _ layers: [Codegen.LayerReport]) -> [String: Any] {
+    static func figures(_ program: Program, _ layers: [Codegen.LayerReport], floors: [String: Int]) -> [String: Any] {
         let constants = program.constants.count
         let costs = program.instructions.map { program.config.cost(of: $0, constantsBytes: constants) }
         let (stats, schedule) = program.config.schedule(program.instructions, constantsBytes: constants)
@@ -49,6 +49,13 @@ public struct CompileReport {
             let slice = costs[layer.instructions]
             let start = layer.instructions.isEmpty ? 0 : schedule[layer.instructions.lowerBound].start
             let end = layer.instructions.isEmpty ? 0 : schedule[layer.instructions].map(\.end).max()!
+            // Busy cycles per engine, and of the DRAM channel: what bounds the row.
+            var busy: [String: Int] = Dictionary(uniqueKeysWithValues: Engine.allCases.map { ($0.name, 0) })
+            busy["dram_channel"] = 0
+            for k in layer.instructions {
+                busy[program.instructions[k].engine.name]! += costs[k].cycles
+                busy["dram_channel"]! += costs[k].channelCycles
+            }
             rows.append([
                 "node": layer.node, "op": layer.op, "engine": layer.engine, "tiling": layer.tiling,
                 "instructions": layer.instructions.count,
@@ -57,7 +64,9 @@ public struct CompileReport {
                 "dram_weight_bytes": slice.reduce(0) { $0 + $1.dramWeightBytes },
                 "dram_activation_bytes": slice.reduce(0) { $0 + $1.dramActivationBytes },
                 "macs": slice.reduce(0) { $0 + $1.macs },
-                "cycles": end - start, "start_cycle": start, "end_cycle": end
+                "cycles": end - start, "start_cycle": start, "end_cycle": end,
+                "layer_floor_cycles": layer.members.reduce(0) { $0 + (floors[$1] ?? 0) },
+                "busy_cycles": busy
             ])
         }
         return [
@@ -77,7 +86,9 @@ public struct CompileReport {
 
     public func json() throws -> Data {
         _ = try program.validate()
-        var object = Self.figures(program, layers)
+        let nodeFloors = try LayerFloor.cycles(graph, config: program.config)
+        let floors = Dictionary(zip(graph.nodes.map(\.name), nodeFloors), uniquingKeysWith: +)
+        var object = Self.figures(program, layers, floors: floors)
         let predicted = object["predicted_dram_bytes"] as! Int
         object["model"] = model
         object["accelerator"] = program.config.name
@@ -85,11 +96,11 @@ public struct CompileReport {
         object["sram_bytes"] = program.config.sramBytes
         object["compulsory_bytes"] = compulsoryBytes
         object["traffic_over_compulsory"] = Double(predicted) / Double(max(1, compulsoryBytes))
-        let floor = try LayerFloor.cycles(graph, config: program.config).reduce(0, +)
+        let floor = nodeFloors.reduce(0, +)
         object["layer_floor_cycles"] = floor
         object["cycles_over_layer_floor"] = Double(object["predicted_cycles"] as! Int) / Double(max(1, floor))
         if let layerByLayer {
-            object["layer_by_layer"] = Self.figures(layerByLayer.program, layerByLayer.layers)
+            object["layer_by_layer"] = Self.figures(layerByLayer.program, layerByLayer.layers, floors: floors)
             object["fusion_fell_back"] = fellBack
             object["groups"] = groups.map { group -> [String: Any] in
                 [
