@@ -45,10 +45,11 @@ import Testing
         let c = try AcceleratorConfig.fromJSON(Data(json.utf8))
         #expect(c.sramBytes == 512 << 10 && c.vectorLanes == 128 && c.name == "mine")
         #expect(c.dmaSetupCycles == 100)
-        // Every key can be overridden.
-        for key in AcceleratorConfig.CodingKeys.allCases where key != .name {
+        // Every key can be overridden (the SRAM energies follow a new SRAM size).
+        for key in AcceleratorConfig.integerFields {
             var expected = AcceleratorConfig.df1
             expected[key] = expected[key] * 2
+            expected.energy = .horowitz45nm(sramBytes: expected.sramBytes)
             let c = try AcceleratorConfig.fromJSON(Data(#"{"\#(key.rawValue)": \#(expected[key])}"#.utf8))
             #expect(c == expected, "\(key.rawValue)")
         }
