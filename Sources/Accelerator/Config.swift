@@ -46,12 +46,14 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
 
     /// Named presets, by name. Their SRAM energies are the defaults for their SRAM sizes.
     public static let presets: [String: AcceleratorConfig] = {
-        var small = df1, large = df1
+        var small = df1, large = df1, lowBandwidth = df1
         (small.name, small.sramBytes) = ("df1-small", 256 << 10)
         small.energy.followSRAMSize(small.sramBytes)
         (large.name, large.sramBytes) = ("df1-large", 4 << 20)
         large.energy.followSRAMSize(large.sramBytes)
-        return ["df1": df1, "df1-small": small, "df1-large": large]
+        // DRAM a quarter as fast: the regime where traffic, not compute, sets the time.
+        (lowBandwidth.name, lowBandwidth.dramBytesPerCycle) = ("df1-lowbw", 8)
+        return ["df1": df1, "df1-small": small, "df1-large": large, "df1-lowbw": lowBandwidth]
     }()
 
     public static var presetNames: [String] { presets.keys.sorted() }

@@ -14,9 +14,14 @@ import Testing
     }
 
     @Test func presetsResolveByName() throws {
-        #expect(AcceleratorConfig.presetNames == ["df1", "df1-large", "df1-small"])
+        #expect(AcceleratorConfig.presetNames == ["df1", "df1-large", "df1-lowbw", "df1-small"])
         #expect(try AcceleratorConfig.resolve("df1-small").sramBytes == 256 << 10)
         #expect(try AcceleratorConfig.resolve("df1-large").sramBytes == 4 << 20)
+        // df1-lowbw is df1 with a quarter of the DRAM bandwidth, nothing else.
+        var lowBandwidth = try AcceleratorConfig.resolve("df1-lowbw")
+        #expect(lowBandwidth.dramBytesPerCycle == 8)
+        (lowBandwidth.name, lowBandwidth.dramBytesPerCycle) = ("df1", 32)
+        #expect(lowBandwidth == .df1)
         for name in AcceleratorConfig.presetNames { try AcceleratorConfig.resolve(name).validate() }
         let error = #expect(throws: ConfigError.self) { try AcceleratorConfig.resolve("df2") }
         #expect(error?.message.hasPrefix("unknown accelerator 'df2'") == true)

@@ -26,7 +26,7 @@ import Testing
             #expect(EnergyModel.sramFemtojoulesPerByte(sramBytes: bytes) == femtojoules, "\(bytes)")
         }
         let presets: [(String, Int)] = [
-            ("df1", 12_500), ("df1-small", 6_250), ("df1-large", 25_000)
+            ("df1", 12_500), ("df1-small", 6_250), ("df1-large", 25_000), ("df1-lowbw", 12_500)
         ]
         for (name, sram) in presets {
             let energy = try AcceleratorConfig.resolve(name).energy
