@@ -16,6 +16,8 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
     public var dramBurstBytes: Int
     public var hostSetupCycles: Int
     public var hostElementsPerCycle: Int
+    /// Energy per DRAM byte, SRAM byte, MAC and vector element (docs/isa.md, "Energy").
+    public var energy: EnergyModel
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case name
@@ -29,45 +31,63 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
         case dramBurstBytes = "dram_burst_bytes"
         case hostSetupCycles = "host_setup_cycles"
         case hostElementsPerCycle = "host_elements_per_cycle"
+        case energy
     }
+
+    /// The integer fields: every key but `name` and `energy`, in encoding order.
+    public static let integerFields = CodingKeys.allCases.filter { $0 != .name && $0 != .energy }
 
     /// The built-in default (docs/isa.md).
     public static let df1 = AcceleratorConfig(
         name: "df1", clockHz: 1_000_000_000, matrixInputLanes: 32, matrixOutputLanes: 32,
         vectorLanes: 64, sramBytes: 1 << 20, dramBytesPerCycle: 32, dmaSetupCycles: 100,
-        dramBurstBytes: 64, hostSetupCycles: 1000, hostElementsPerCycle: 4)
+        dramBurstBytes: 64, hostSetupCycles: 1000, hostElementsPerCycle: 4,
+        energy: .horowitz45nm(sramBytes: 1 << 20))
 
-    /// Named presets, by name.
+    /// Named presets, by name. Their SRAM energies are the defaults for their SRAM sizes.
     public static let presets: [String: AcceleratorConfig] = {
-        var small = df1, large = df1
+        var small = df1, large = df1, lowBandwidth = df1
         (small.name, small.sramBytes) = ("df1-small", 256 << 10)
+        small.energy.followSRAMSize(small.sramBytes)
         (large.name, large.sramBytes) = ("df1-large", 4 << 20)
-        return ["df1": df1, "df1-small": small, "df1-large": large]
+        large.energy.followSRAMSize(large.sramBytes)
+        // DRAM a quarter as fast: the regime where traffic, not compute, sets the time.
+        (lowBandwidth.name, lowBandwidth.dramBytesPerCycle) = ("df1-lowbw", 8)
+        return ["df1": df1, "df1-small": small, "df1-large": large, "df1-lowbw": lowBandwidth]
     }()
 
     public static var presetNames: [String] { presets.keys.sorted() }
 
     public static func preset(named name: String) -> AcceleratorConfig? { presets[name] }
 
+    /// A config as read from a preset or a JSON file, and the energies the file
+    /// gave (SRAM energies it did not give follow the SRAM size).
+    typealias Source = (config: AcceleratorConfig, givenEnergies: Set<EnergyModel.CodingKeys>)
+
     /// A preset name, or a JSON file (see `load(jsonFile:)`).
-    public static func resolve(_ nameOrPath: String) throws -> AcceleratorConfig {
-        if let p = preset(named: nameOrPath) { return p }
+    public static func resolve(_ nameOrPath: String) throws -> AcceleratorConfig { try source(nameOrPath).config }
+
+    static func source(_ nameOrPath: String) throws -> Source {
+        if let p = preset(named: nameOrPath) { return (p, []) }
         if nameOrPath.hasSuffix(".json") || FileManager.default.fileExists(atPath: nameOrPath) {
-            return try load(jsonFile: nameOrPath)
+            return try readJSON(nameOrPath)
         }
         throw ConfigError(
             "unknown accelerator '\(nameOrPath)' (presets: \(presetNames.joined(separator: ", ")), or a .json file)")
     }
 
     /// A preset name or JSON file, then an optional SRAM size override such as
-    /// "512KiB" (what `--accel` and `--sram` give). The result is validated.
+    /// "512KiB" (what `--accel` and `--sram` give); the SRAM energies follow the
+    /// new size unless the JSON file gave them. The result is validated.
     public static func resolve(_ nameOrPath: String, sram: String?) throws -> AcceleratorConfig {
-        var config = try resolve(nameOrPath)
+        let read = try source(nameOrPath)
+        var config = read.config
         if let sram {
             guard let bytes = parseSize(sram) else {
                 throw ConfigError("--sram '\(sram)': expected a size like 65536, 512KiB or 2MiB")
             }
             config.sramBytes = bytes
+            config.energy.followSRAMSize(bytes, keeping: read.givenEnergies)
         }
         try config.validate()
         return config
@@ -75,17 +95,28 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
 
     /// Reads a JSON object whose keys override a base config: `"base"` names a
     /// preset (default df1), any other key is a field above (sizes may be
-    /// strings like "512KiB"). Unknown keys are rejected. The result is validated.
-    public static func load(jsonFile path: String) throws -> AcceleratorConfig {
+    /// strings like "512KiB") or an energy in picojoules (`energy_mac_pj`, ...,
+    /// decimals allowed). SRAM energies not given are the default for the final
+    /// SRAM size. Unknown keys are rejected. The result is validated.
+    public static func load(jsonFile path: String) throws -> AcceleratorConfig { try readJSON(path).config }
+
+    static func readJSON(_ path: String) throws -> Source {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError("\(path): cannot read file")
         }
-        do { return try fromJSON(data) } catch let e as ConfigError {
+        do { return try parseJSON(data) } catch let e as ConfigError {
             throw ConfigError("\(path): \(e.message)")
         }
     }
 
-    public static func fromJSON(_ data: Data) throws -> AcceleratorConfig {
+    public static func fromJSON(_ data: Data) throws -> AcceleratorConfig { try parseJSON(data).config }
+
+    /// Every key a config file may have.
+    public static var fileKeys: [String] {
+        ["base", "name"] + integerFields.map(\.rawValue) + EnergyModel.CodingKeys.allCases.map(\.fileKey)
+    }
+
+    static func parseJSON(_ data: Data) throws -> Source {
         guard let dict = try? JSONDecoder().decode([String: JSONScalar].self, from: data) else {
             throw ConfigError("not a JSON object of strings and numbers")
         }
@@ -96,11 +127,15 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
             }
             config = p
         }
+        var givenEnergies = Set<EnergyModel.CodingKeys>()
         for key in dict.keys.sorted() where key != "base" {
-            guard let field = CodingKeys(rawValue: key) else {
-                throw ConfigError(
-                    "unknown key '\(key)' (known: base, \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")))"
-                )
+            if let energy = EnergyModel.CodingKeys(fileKey: key) {
+                config.energy[energy] = try femtojoules(fromPicojoules: dict[key]!, key: key)
+                givenEnergies.insert(energy)
+                continue
+            }
+            guard let field = CodingKeys(rawValue: key), field != .energy else {
+                throw ConfigError("unknown key '\(key)' (known: \(fileKeys.joined(separator: ", ")))")
             }
             switch (field, dict[key]!) {
             case (.name, .string(let s)): config.name = s
@@ -112,15 +147,31 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
             case (_, let v): throw ConfigError("'\(key)' must be an integer, got \(v)")
             }
         }
+        config.energy.followSRAMSize(config.sramBytes, keeping: givenEnergies)
         try config.validate()
-        return config
+        return (config, givenEnergies)
     }
 
-    /// Integer fields by key (every key but `name`).
+    /// A config file's energy (picojoules, decimals allowed) in whole femtojoules, rounded to nearest.
+    static func femtojoules(fromPicojoules value: JSONScalar, key: String) throws -> Int {
+        let maximum = Double(EnergyModel.maximumFemtojoules) / 1000
+        let picojoules: Double
+        switch value {
+        case .int(let n): picojoules = Double(n)
+        case .number(let d): picojoules = d
+        default: throw ConfigError("'\(key)' must be a number of picojoules, got \(value)")
+        }
+        guard picojoules.isFinite, (0...maximum).contains(picojoules) else {
+            throw ConfigError("'\(key)' = \(value) picojoules is outside 0...\(Int(maximum))")
+        }
+        return Int((picojoules * 1000).rounded())
+    }
+
+    /// Integer fields by key (`integerFields`; `name` and `energy` read as 0 and ignore writes).
     subscript(field: CodingKeys) -> Int {
         get {
             switch field {
-            case .name: 0
+            case .name, .energy: 0
             case .clockHz: clockHz
             case .matrixInputLanes: matrixInputLanes
             case .matrixOutputLanes: matrixOutputLanes
@@ -135,7 +186,7 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
         }
         set {
             switch field {
-            case .name: break
+            case .name, .energy: break
             case .clockHz: clockHz = newValue
             case .matrixInputLanes: matrixInputLanes = newValue
             case .matrixOutputLanes: matrixOutputLanes = newValue
@@ -184,7 +235,7 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
 
     /// Throws a `ConfigError` naming the first invalid field.
     public func validate() throws {
-        for key in CodingKeys.allCases where key != .name {
+        for key in Self.integerFields {
             let range = Self.limits[key]!
             let v = self[key]
             if v <= 0 && range.lowerBound > 0 {
@@ -202,21 +253,31 @@ public struct AcceleratorConfig: Codable, Equatable, Sendable {
                     + "a \(matrixInputLanes)x\(matrixOutputLanes) weight block with its input and output vectors)")
         }
         if name.utf8.count > 255 { throw ConfigError("name is longer than 255 bytes") }
+        try energy.validate()
     }
 
-    /// Binary layout inside a .dfx: the name, then every integer field as u64.
+    /// Binary layout inside a .dfx: the name, then every integer field as u64,
+    /// then every energy (femtojoules) as u64.
     func encode(_ w: inout ByteWriter) {
         w.string(name)
-        for key in CodingKeys.allCases where key != .name { w.u64(UInt64(self[key])) }
+        for key in Self.integerFields { w.u64(UInt64(self[key])) }
+        for key in EnergyModel.CodingKeys.allCases { w.u64(UInt64(max(0, energy[key]))) }
     }
 
     static func decode(_ r: inout ByteReader) throws -> AcceleratorConfig {
         var config = df1
         config.name = try r.string(maxBytes: 255, what: "config name")
-        for key in CodingKeys.allCases where key != .name {
+        for key in integerFields {
             let v = try r.u64()
             guard v <= UInt64(Int.max) else { throw ProgramError.corrupt("config field \(key.rawValue) out of range") }
             config[key] = Int(v)
+        }
+        for key in EnergyModel.CodingKeys.allCases {
+            let v = try r.u64()
+            guard v <= UInt64(EnergyModel.maximumFemtojoules) else {
+                throw ProgramError.corrupt("config energy \(key.rawValue) = \(v) is out of range")
+            }
+            config.energy[key] = Int(v)
         }
         do { try config.validate() } catch let e as ConfigError {
             throw ProgramError.corrupt("invalid config: \(e.message)")
@@ -234,7 +295,7 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 
 /// One value of a config JSON object.
 enum JSONScalar: Decodable, CustomStringConvertible {
-    case int(Int), string(String), other(String)
+    case int(Int), number(Double), string(String), other(String)
 
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -245,7 +306,7 @@ enum JSONScalar: Decodable, CustomStringConvertible {
         } else if let b = try? c.decode(Bool.self) {
             self = .other(String(b))
         } else if let d = try? c.decode(Double.self) {
-            self = .other(String(d))
+            self = .number(d)
         } else {
             self = .other("a JSON array, object or null")
         }
@@ -254,6 +315,7 @@ enum JSONScalar: Decodable, CustomStringConvertible {
     var description: String {
         switch self {
         case .int(let i): String(i)
+        case .number(let d): String(d)
         case .string(let s): "'\(s)'"
         case .other(let s): s
         }

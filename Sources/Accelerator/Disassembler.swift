@@ -51,6 +51,10 @@ extension Program {
         lines.append(
             "; dfx version \(Self.formatVersion), config \(c.name): sram \(c.sramBytes) B, matrix \(c.matrixInputLanes)x\(c.matrixOutputLanes), vector \(c.vectorLanes), dram \(c.dramBytesPerCycle) B/cycle, burst \(c.dramBurstBytes) B, dma setup \(c.dmaSetupCycles), host setup \(c.hostSetupCycles) + 1/\(c.hostElementsPerCycle) per element, clock \(c.clockHz) Hz"
         )
+        let e = c.energy
+        lines.append(
+            "; energy pJ: dram \(picojoulesText(e.dramFemtojoulesPerByte))/B, sram read \(picojoulesText(e.sramReadFemtojoulesPerByte))/B, sram write \(picojoulesText(e.sramWriteFemtojoulesPerByte))/B, mac \(picojoulesText(e.macFemtojoules)), vector element \(picojoulesText(e.vectorElementFemtojoules))"
+        )
         lines.append("; dram \(dramBytes) bytes, constants [0, \(constants.count))")
         for t in tensors {
             lines.append("; \(t.role.name) \(t.name): \(t.dtype) \(shapeText(t.shape)) at \(t.address)")

@@ -1,7 +1,7 @@
 import Foundation
 
-/// What a run costs, from the timing model (docs/isa.md, "Timing"). Identical
-/// for a full run and a `--timing-only` run.
+/// What a run costs, from the timing and energy models (docs/isa.md, "Timing"
+/// and "Energy"). Identical for a full run and a `--timing-only` run.
 public struct ExecutionStats: Codable, Equatable, Sendable {
     /// Cycle at which the last instruction finishes.
     public var cycles = 0
@@ -20,6 +20,15 @@ public struct ExecutionStats: Codable, Equatable, Sendable {
     public var dramCompulsoryBytes = 0
     /// Multiply-accumulates of CONV and MATMUL.
     public var macs = 0
+    /// Bytes instructions read from and write to SRAM (docs/isa.md, "Energy").
+    public var sramReadBytes = 0, sramWriteBytes = 0
+    /// Elements the vector unit processes (results times taps).
+    public var vectorElements = 0
+    /// Energy in femtojoules: the total, and its parts spent on DRAM traffic,
+    /// SRAM traffic, MACs and vector elements.
+    public var energyFemtojoules = 0
+    public var dramEnergyFemtojoules = 0, sramEnergyFemtojoules = 0
+    public var macEnergyFemtojoules = 0, vectorEnergyFemtojoules = 0
     /// One past the highest SRAM byte any instruction touches.
     public var sramPeakBytes = 0
     public var instructions = 0
@@ -36,9 +45,33 @@ public struct ExecutionStats: Codable, Equatable, Sendable {
         case hostReadBytes = "host_read_bytes", hostWriteBytes = "host_write_bytes"
         case dramCompulsoryBytes = "dram_compulsory_bytes"
         case macs
+        case sramReadBytes = "sram_read_bytes", sramWriteBytes = "sram_write_bytes"
+        case vectorElements = "vector_elements"
+        case energyFemtojoules = "energy_fj"
+        case dramEnergyFemtojoules = "energy_dram_fj", sramEnergyFemtojoules = "energy_sram_fj"
+        case macEnergyFemtojoules = "energy_mac_fj", vectorEnergyFemtojoules = "energy_vector_fj"
         case sramPeakBytes = "sram_peak_bytes"
         case instructions
     }
+
+    /// The energy fields as one value (setting it sets the total too).
+    public var energy: EnergyBreakdown {
+        get {
+            EnergyBreakdown(
+                dramFemtojoules: dramEnergyFemtojoules, sramFemtojoules: sramEnergyFemtojoules,
+                macFemtojoules: macEnergyFemtojoules, vectorFemtojoules: vectorEnergyFemtojoules)
+        }
+        set {
+            dramEnergyFemtojoules = newValue.dramFemtojoules
+            sramEnergyFemtojoules = newValue.sramFemtojoules
+            macEnergyFemtojoules = newValue.macFemtojoules
+            vectorEnergyFemtojoules = newValue.vectorFemtojoules
+            energyFemtojoules = newValue.totalFemtojoules
+        }
+    }
+
+    public var energyPicojoules: Double { Double(energyFemtojoules) / 1e3 }
+    public var energyMicrojoules: Double { Double(energyFemtojoules) / 1e9 }
 
     public func busyCycles(_ engine: Engine) -> Int {
         switch engine {
@@ -88,6 +121,13 @@ public struct ExecutionStats: Codable, Equatable, Sendable {
                 + Engine.allCases.map { "\($0.name) \(busyCycles($0)) (\(pct(busyCycles($0), cycles)))" }
                 .joined(separator: ", ")
                 + ", dram channel \(dramChannelBusyCycles) (\(pct(dramChannelBusyCycles, cycles)))")
+        let energyShares = [
+            ("dram", dramEnergyFemtojoules), ("sram", sramEnergyFemtojoules), ("mac", macEnergyFemtojoules),
+            ("vector", vectorEnergyFemtojoules)
+        ].map { "\($0) \(pct($1, energyFemtojoules))" }
+        lines.append(
+            "energy: \(String(format: "%.3f", energyMicrojoules)) µJ (\(energyShares.joined(separator: ", "))); "
+                + "sram read \(sramReadBytes), write \(sramWriteBytes) bytes, vector elements \(vectorElements)")
         if hostReadBytes + hostWriteBytes > 0 {
             lines.append("host: read \(hostReadBytes), write \(hostWriteBytes) bytes")
         }

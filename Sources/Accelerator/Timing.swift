@@ -1,6 +1,7 @@
-// The timing model. Every formula here is written out in docs/isa.md
-// ("Timing"); keep the two in step. Costs depend only on the instructions, never
-// on data, so a timing-only run gives the same numbers as a full run.
+// The timing model, and the counts the energy model prices. Every formula here
+// is written out in docs/isa.md ("Timing", "Energy"); keep the two in step.
+// Costs depend only on the instructions, never on data, so a timing-only run
+// gives the same numbers as a full run.
 
 /// The cost of one instruction on its engine.
 public struct InstructionCost: Equatable, Sendable {
@@ -11,6 +12,10 @@ public struct InstructionCost: Equatable, Sendable {
     public var dramReadBytes = 0, dramWriteBytes = 0, dramWeightBytes = 0, dramActivationBytes = 0
     public var hostReadBytes = 0, hostWriteBytes = 0
     public var macs = 0
+    /// SRAM bytes read and written (docs/isa.md, "Energy"): zero for host instructions.
+    public var sramReadBytes = 0, sramWriteBytes = 0
+    /// Elements the vector unit processes: what its cycles are counted from.
+    public var vectorElements = 0
 }
 
 /// The quotient rounded up (b > 0, a >= 0).
@@ -55,7 +60,14 @@ extension AcceleratorConfig {
             }
             c.channelCycles = channelCycles(burstBytes: burstBytes)
             c.cycles = transferCycles(burstBytes: burstBytes)
-            if instruction.opcode == .load { c.dramReadBytes = requested } else { c.dramWriteBytes = requested }
+            // The SRAM side of a transfer is every cell of the box, zero-filled ones included.
+            if instruction.opcode == .load {
+                c.dramReadBytes = requested
+                c.sramWriteBytes = 4 * t.elements
+            } else {
+                c.dramWriteBytes = requested
+                c.sramReadBytes = 4 * t.elements
+            }
             c.dramWeightBytes = weight
             c.dramActivationBytes = requested - weight
         case .conv(let p):
@@ -63,22 +75,32 @@ extension AcceleratorConfig {
             let positions = p.output.height * p.output.width * p.kernelH * p.kernelW
             c.macs = p.output.channels * cinG * positions
             if p.isDepthwise {
-                c.cycles = vectorCycles(elements: p.output.channels * positions)
+                vector(&c, elements: p.output.channels * positions)
             } else {
                 c.cycles = matrixCycles(
                     inputChannels: cinG, outputChannels: coutG, groups: p.groups, positions: positions)
             }
+            let weights = p.output.channels * cinG * p.kernelH * p.kernelW
+            let bias = p.hasBias ? p.output.channels : 0, accumulated = p.accumulate ? p.output.elements : 0
+            c.sramReadBytes = 4 * (p.input.elements + weights + bias + accumulated)
+            c.sramWriteBytes = 4 * p.output.elements
         case .matmul(let p):
             c.macs = p.m * p.n * p.k
             c.cycles = matrixCycles(inputChannels: p.k, outputChannels: p.n, positions: p.m)
+            c.sramReadBytes = 4 * (p.m * p.k + p.n * p.k + (p.hasBias ? p.n : 0) + (p.accumulate ? p.m * p.n : 0))
+            c.sramWriteBytes = 4 * p.m * p.n
         case .pool(let p):
-            c.cycles = vectorCycles(elements: p.output.elements * p.kernelH * p.kernelW)
+            vector(&c, elements: p.output.elements * p.kernelH * p.kernelW)
+            (c.sramReadBytes, c.sramWriteBytes) = (4 * p.input.elements, 4 * p.output.elements)
         case .eltwise(let p):
-            c.cycles = vectorCycles(elements: p.output.elements)
+            vector(&c, elements: p.output.elements)
+            (c.sramReadBytes, c.sramWriteBytes) = (4 * (p.a.elements + p.b.elements), 4 * p.output.elements)
         case .act(let p):
-            c.cycles = vectorCycles(elements: p.output.elements)
+            vector(&c, elements: p.output.elements)
+            (c.sramReadBytes, c.sramWriteBytes) = (4 * p.input.elements, 4 * p.output.elements)
         case .copy(let p):
-            c.cycles = vectorCycles(elements: p.elements)
+            vector(&c, elements: p.elements)
+            (c.sramReadBytes, c.sramWriteBytes) = (4 * p.elements, 4 * p.elements)
         case .sync:
             c.cycles = 0
         case .hostCopy(let p):
@@ -101,6 +123,11 @@ extension AcceleratorConfig {
             host(&c, work: n, read: n, written: kept)
         }
         return c
+    }
+
+    private func vector(_ c: inout InstructionCost, elements: Int) {
+        c.cycles = vectorCycles(elements: elements)
+        c.vectorElements = elements
     }
 
     private func host(_ c: inout InstructionCost, work: Int, read: Int, written: Int) {
@@ -244,7 +271,13 @@ extension AcceleratorConfig {
             stats.hostReadBytes += cost.hostReadBytes
             stats.hostWriteBytes += cost.hostWriteBytes
             stats.macs += cost.macs
+            stats.sramReadBytes += cost.sramReadBytes
+            stats.sramWriteBytes += cost.sramWriteBytes
+            stats.vectorElements += cost.vectorElements
         }
+        stats.energy = energy.breakdown(
+            dramBytes: stats.dramReadBytes + stats.dramWriteBytes, sramReadBytes: stats.sramReadBytes,
+            sramWriteBytes: stats.sramWriteBytes, macs: stats.macs, vectorElements: stats.vectorElements)
         return (stats, schedule)
     }
 }

@@ -25,7 +25,9 @@ struct Compile: ParsableCommand {
 
     @Option(
         name: .customLong("accel"),
-        help: ArgumentHelp("Accelerator: df1, df1-small, df1-large or a JSON file.", valueName: "NAME|FILE.json"))
+        help: ArgumentHelp(
+            "Accelerator: \(AcceleratorConfig.presetNames.joined(separator: ", ")) or a JSON file.",
+            valueName: "NAME|FILE.json"))
     var accel = "df1"
 
     @Option(name: .customLong("sram"), help: ArgumentHelp("Override the SRAM size, e.g. 512KiB.", valueName: "SIZE"))

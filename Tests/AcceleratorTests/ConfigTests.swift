@@ -14,9 +14,14 @@ import Testing
     }
 
     @Test func presetsResolveByName() throws {
-        #expect(AcceleratorConfig.presetNames == ["df1", "df1-large", "df1-small"])
+        #expect(AcceleratorConfig.presetNames == ["df1", "df1-large", "df1-lowbw", "df1-small"])
         #expect(try AcceleratorConfig.resolve("df1-small").sramBytes == 256 << 10)
         #expect(try AcceleratorConfig.resolve("df1-large").sramBytes == 4 << 20)
+        // df1-lowbw is df1 with a quarter of the DRAM bandwidth, nothing else.
+        var lowBandwidth = try AcceleratorConfig.resolve("df1-lowbw")
+        #expect(lowBandwidth.dramBytesPerCycle == 8)
+        (lowBandwidth.name, lowBandwidth.dramBytesPerCycle) = ("df1", 32)
+        #expect(lowBandwidth == .df1)
         for name in AcceleratorConfig.presetNames { try AcceleratorConfig.resolve(name).validate() }
         let error = #expect(throws: ConfigError.self) { try AcceleratorConfig.resolve("df2") }
         #expect(error?.message.hasPrefix("unknown accelerator 'df2'") == true)
@@ -45,10 +50,11 @@ import Testing
         let c = try AcceleratorConfig.fromJSON(Data(json.utf8))
         #expect(c.sramBytes == 512 << 10 && c.vectorLanes == 128 && c.name == "mine")
         #expect(c.dmaSetupCycles == 100)
-        // Every key can be overridden.
-        for key in AcceleratorConfig.CodingKeys.allCases where key != .name {
+        // Every key can be overridden (the SRAM energies follow a new SRAM size).
+        for key in AcceleratorConfig.integerFields {
             var expected = AcceleratorConfig.df1
             expected[key] = expected[key] * 2
+            expected.energy = .horowitz45nm(sramBytes: expected.sramBytes)
             let c = try AcceleratorConfig.fromJSON(Data(#"{"\#(key.rawValue)": \#(expected[key])}"#.utf8))
             #expect(c == expected, "\(key.rawValue)")
         }

@@ -327,6 +327,9 @@ import Testing
         #expect(doc.contains("dram_read_bytes = \(stats.dramReadBytes)"))
         #expect(doc.contains("dram_weight_bytes = \(stats.dramWeightBytes)"))
         #expect(doc.contains("macs = \(stats.macs)"))
+        #expect(doc.contains("sram_read_bytes = \(stats.sramReadBytes)"))
+        #expect(doc.contains("sram_write_bytes = \(stats.sramWriteBytes)"))
+        #expect(doc.contains("energy_fj = \(stats.energyFemtojoules)"))
         // Every line of the example's disassembly appears verbatim in the document.
         for line in program.disassembly().split(separator: "\n") where !line.hasPrefix(";") {
             #expect(doc.contains(line), "docs/isa.md lacks: \(line)")
