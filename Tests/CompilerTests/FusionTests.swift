@@ -64,8 +64,10 @@ struct FusionTests {
     static func check(_ graph: Graph, sram: Int, file: String = #fileID, line: Int = #line) throws {
         var config = AcceleratorConfig.df1
         config.sramBytes = sram
-        let (fused, layers) = try Codegen.compile(graph, options: Codegen.Options(config: config))
-        let (baseline, _) = try Codegen.compile(graph, options: Codegen.Options(config: config, fusion: false))
+        // Under traffic, fusion keeps both bytes and cycles no worse than layer by layer.
+        let (fused, layers) = try Codegen.compile(graph, options: Codegen.Options(config: config, objective: .traffic))
+        let (baseline, _) = try Codegen.compile(
+            graph, options: Codegen.Options(config: config, fusion: false, objective: .traffic))
         let groups = layers.filter { $0.op == "FusionGroup" }
         #expect(!groups.isEmpty, "no fusion group formed")
         #expect(groups.contains { !$0.tiling.contains(" 1 band ") }, "expected several bands: \(groups.map(\.tiling))")
@@ -76,6 +78,13 @@ struct FusionTests {
         let b = try Executor.run(baseline, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
         #expect(f.dramReadBytes + f.dramWriteBytes < b.dramReadBytes + b.dramWriteBytes)
         #expect(f.cycles <= b.cycles)
+        // The default objective is no worse than layer by layer in its own figure.
+        let objective = Objective.default
+        let mine = try Codegen.schedule(graph, options: Codegen.Options(config: config, objective: objective))
+        let cost = { (p: Program) in
+            PlanCost(p.config.schedule(p.instructions, constantsBytes: p.constants.count).stats)
+        }
+        #expect(objective.accepts(cost(mine.program), against: cost(mine.layerByLayer)))
     }
 
     @Test("stride-2 and dilated convolutions inside a group, odd sizes, bands that do not divide the output")

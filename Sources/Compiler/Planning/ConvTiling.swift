@@ -138,8 +138,9 @@ struct ConvTiling: CustomStringConvertible {
             let costs = candidates.map {
                 PlanCost(
                     bytes: $0.dramBytes, cycles: $0.estimatedCycles,
-                    energy: config.energy.femtojoules(dramBytes: $0.dramBytes, sramWriteBytes: $0.dramBytes, macs: macs)
-                )
+                    energy: config.energy.femtojoules(
+                        dramBytes: $0.dramBytes, sramReadBytes: 0, sramWriteBytes: $0.dramBytes, macs: macs,
+                        vectorElements: 0))
             }
             return zip(candidates, costs).min { objective.prefers($0.1, over: $1.1) }!.0
         }

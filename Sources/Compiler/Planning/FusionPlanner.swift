@@ -130,7 +130,9 @@ enum FusionPlanner {
             for k in layer.instructions {
                 let cost = config.cost(of: program.instructions[k], constantsBytes: program.constants.count)
                 costs[i].bytes += cost.dramReadBytes + cost.dramWriteBytes
-                costs[i].energy += config.energyFemtojoules(cost)
+                costs[i].energy += config.energy.femtojoules(
+                    dramBytes: cost.dramReadBytes + cost.dramWriteBytes, sramReadBytes: cost.sramReadBytes,
+                    sramWriteBytes: cost.sramWriteBytes, macs: cost.macs, vectorElements: cost.vectorElements)
             }
             if !layer.instructions.isEmpty {
                 costs[i].cycles =

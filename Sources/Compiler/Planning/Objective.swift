@@ -15,7 +15,7 @@ public enum Objective: String, CaseIterable, Sendable, CustomStringConvertible {
     public var description: String { rawValue }
 
     /// What a user gets without `--objective` (README, "Objectives").
-    public static let `default` = Objective.latency
+    public static let `default` = Objective.edp
 }
 
 /// The three figures every plan, layer and program is judged by.
