@@ -40,6 +40,25 @@ struct ObjectiveTests {
         #expect(costs.values.allSatisfy { $0.energy > 0 })
     }
 
+    @Test("under latency, more SRAM never makes a program slower")
+    func moreSRAMNeverSlower() throws {
+        let file = TestPaths.conformance.appendingPathComponent("light/squeezenet/model.onnx")
+        var graph = try ONNXImporter.load(path: file.path)
+        try PassManager().run(&graph, options: CompileOptions())
+        var previous = Int.max
+        for size in [256 << 10, 512 << 10, 1 << 20, 2 << 20] {
+            var config = AcceleratorConfig.df1
+            config.sramBytes = size
+            let compilation = try Codegen.schedule(
+                graph, options: Codegen.Options(config: config, objective: .latency), explain: false)
+            #expect(compilation.program.config.sramBytes == size)
+            #expect(compilation.plannedSRAMBytes <= size)
+            let cycles = Self.figures(compilation.program).cycles
+            #expect(cycles <= previous, "\(size) B of SRAM: \(cycles) cycles, \(previous) with half of it")
+            previous = cycles
+        }
+    }
+
     @Test("a 3-channel stem folds its taps into channels: fewer cycles, same bytes, same outputs")
     func foldedTaps() throws {
         var b = Builder()

@@ -32,18 +32,38 @@ extension Emitter {
             node.kind == .convTranspose
             ? try graph.convTransposeGeometry(node)
             : (try graph.convGeometry(node), nil)
-        guard let tiling = ConvTiling.best(g, hasBias: node.input(2) != nil, config: config, objective: objective)
-        else {
+        let ranked = ConvTiling.ranked(g, hasBias: node.input(2) != nil, config: config, objective: objective)
+        guard var tiling = ranked.first else {
             throw DFCError(
                 "node '\(node.name)': no tiling of this convolution fits \(config.sramBytes) bytes of SRAM (one output row is too large)"
             )
         }
+        if objective != .traffic {
+            // The estimates do not see how well a tiling's loads overlap its compute:
+            // the front runners are timed by the timing model, the best one kept.
+            var best: PlanCost?
+            for candidate in ranked.prefix(Self.simulatedTilings) {
+                var scratch = Emitter(graph: graph, config: config, objective: objective, layout: layout)
+                scratch.emitConv(node, geometry: g, insertion: insertion, tiling: candidate)
+                let cost = PlanCost(config.schedule(scratch.sequencer.instructions, constantsBytes: 0).stats)
+                if best == nil || objective.prefers(cost, over: best!) { (best, tiling) = (cost, candidate) }
+            }
+        }
+        emitConv(node, geometry: g, insertion: insertion, tiling: tiling)
+        return tiling
+    }
+
+    /// How many of a convolution's best-estimated tilings the timing model decides between (objectives but traffic).
+    static let simulatedTilings = 6
+
+    private mutating func emitConv(
+        _ node: Node, geometry g: ConvGeometry, insertion: ZeroInsertion?, tiling: ConvTiling
+    ) {
         var conv = ConvLowering(node: node, geometry: g, insertion: insertion, tiling: tiling, emitter: self)
         switch tiling.order {
         case .weightsOuter: conv.emitWeightsOuter(&self)
         case .inputOuter: conv.emitInputOuter(&self)
         }
-        return tiling
     }
 }
 

@@ -38,12 +38,21 @@ struct ConvTiling: CustomStringConvertible {
     var sramBytes: Int
     var dramBytes: Int
     var estimatedCycles: Int
+    /// The estimate with the pipeline's fill and drain: one step of the less
+    /// busy side is exposed (a second opinion for ranking, see `ranked`).
+    var pipelinedCycles = 0
 
     var description: String {
         let orderText = order == .weightsOuter ? "weights-outer" : "input-outer"
         let folded = foldTaps ? ", taps folded into channels" : ""
         return
             "rows \(rows), cout block \(coutBlock), cin block \(cinBlock)\(folded), \(orderText), weights \(weightsResident ? "resident" : "streamed"), SRAM \(sramBytes) B"
+    }
+
+    /// The same choices (and so the same instructions).
+    func same(as other: ConvTiling) -> Bool {
+        (rows, coutBlock, cinBlock, order, weightsResident, foldTaps)
+            == (other.rows, other.coutBlock, other.cinBlock, other.order, other.weightsResident, other.foldTaps)
     }
 
     static func units(_ g: ConvGeometry, coutBlock: Int, cinBlock: Int) -> [Unit] {
@@ -76,6 +85,13 @@ struct ConvTiling: CustomStringConvertible {
     static func best(
         _ g: ConvGeometry, hasBias: Bool, config: AcceleratorConfig, objective: Objective = .traffic
     ) -> ConvTiling? {
+        ranked(g, hasBias: hasBias, config: config, objective: objective).first
+    }
+
+    /// Every tiling that fits, best first under `objective` by the quick estimates.
+    static func ranked(
+        _ g: ConvGeometry, hasBias: Bool, config: AcceleratorConfig, objective: Objective = .traffic
+    ) -> [ConvTiling] {
         let lanes = config.matrixOutputLanes
         func blockSizes(_ total: Int) -> [Int] {
             var sizes = [total]
@@ -125,13 +141,13 @@ struct ConvTiling: CustomStringConvertible {
                 }
             }
         }
-        guard let fewestBytes = candidates.map(\.dramBytes).min() else { return nil }
+        guard let fewestBytes = candidates.map(\.dramBytes).min() else { return [] }
         switch objective {
         case .traffic:
             // Least traffic first; among tilings within 2% of it, the fewest cycles
             // (a slightly larger halo is worth filling the matrix unit's lanes).
             let near = candidates.filter { $0.dramBytes * 100 <= fewestBytes * 102 }
-            return near.min { ($0.estimatedCycles, $0.dramBytes) < ($1.estimatedCycles, $1.dramBytes) }
+            return near.sorted { ($0.estimatedCycles, $0.dramBytes) < ($1.estimatedCycles, $1.dramBytes) }
         case .latency, .energy, .edp:
             // MACs do not depend on the tiling: energy differs by DRAM bytes and, through them, SRAM writes.
             let macs = g.n * g.cout * g.cinPerGroup * g.ho * g.wo * g.kh * g.kw
@@ -142,7 +158,17 @@ struct ConvTiling: CustomStringConvertible {
                         dramBytes: $0.dramBytes, sramReadBytes: 0, sramWriteBytes: $0.dramBytes, macs: macs,
                         vectorElements: 0))
             }
-            return zip(candidates, costs).min { objective.prefers($0.1, over: $1.1) }!.0
+            // Half the front runners by the plain estimate, half by the one with fill and drain
+            // (large tiles overlap less), so that the timing model sees both kinds.
+            let plain = zip(candidates, costs).sorted { objective.prefers($0.1, over: $1.1) }.map(\.0)
+            var piped = costs
+            for k in piped.indices { piped[k].cycles = candidates[k].pipelinedCycles }
+            let second = zip(candidates, piped).sorted { objective.prefers($0.1, over: $1.1) }.map(\.0)
+            var merged: [ConvTiling] = []
+            for k in plain.indices {
+                for t in [plain[k], second[k]] where !merged.contains(where: { $0.same(as: t) }) { merged.append(t) }
+            }
+            return merged
         }
     }
 
@@ -220,9 +246,12 @@ struct ConvTiling: CustomStringConvertible {
             engines.matrix = work.lanePasses * g.n * g.ho * g.wo * khw
         }
         let cycles = engines.overlapped(dramBytes: dram, transfers: transfers, setupShare: 2, config: config)
+        let steps = g.n * bandCount * (order == .inputOuter ? 1 : units.count)
+        let channel = dram / config.dramBytesPerCycle + transfers * config.dmaSetupCycles / 2
+        let exposed = min(max(engines.matrix, engines.vector), channel) / max(1, steps)
         return ConvTiling(
             rows: rows, coutBlock: cb, cinBlock: kb, order: order, weightsResident: resident,
             depthwise: g.depthwise, foldTaps: fold, units: units, sramBytes: sram, dramBytes: dram,
-            estimatedCycles: cycles)
+            estimatedCycles: cycles, pipelinedCycles: cycles + exposed)
     }
 }

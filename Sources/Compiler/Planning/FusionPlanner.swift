@@ -250,8 +250,9 @@ enum FusionPlanner {
                 {
                     best = group
                 }
-                // Without streamed weights, taller bands only save bytes: the first fit is the best of its mode.
-                if group.streamed.isEmpty && (halo == .recompute || bands > 8) { break }
+                // Without streamed weights, taller bands only save bytes: under traffic the first fit is the
+                // best of its mode. The other objectives weigh the overlap more bands give against their bytes.
+                if objective == .traffic && group.streamed.isEmpty && (halo == .recompute || bands > 8) { break }
             }
             if let best { plans.append(.bands(best)) }
         }

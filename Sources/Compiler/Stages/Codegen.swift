@@ -50,6 +50,8 @@ public enum Codegen {
         public var groups: [GroupReport]
         /// True when fusion found groups but the fused program was not better and layer by layer was kept.
         public var fellBack: Bool
+        /// The SRAM size the program was planned for (at most the config's; see `sramBudgets`).
+        public var plannedSRAMBytes: Int
     }
 
     /// One fusion group: its layers, its tiles, what the cost model
@@ -88,6 +90,53 @@ public enum Codegen {
         _ graph: Graph, options: Options, dumpStages: Set<String> = [], explain: Bool = true,
         dump: (String, String) -> Void = { _, _ in }
     ) throws -> Compilation {
+        let budgets = sramBudgets(options)
+        guard budgets.count > 1 else {
+            return try scheduleOnce(graph, options: options, dumpStages: dumpStages, explain: explain, dump: dump)
+        }
+        // Latency: a program planned for less SRAM also runs in more, so the
+        // smaller budgets are planned too and the fastest program is kept;
+        // more SRAM then never makes a program slower.
+        var best: (Compilation, Int)?
+        for budget in budgets {
+            var capped = options
+            capped.config.sramBytes = budget
+            var compilation = try scheduleOnce(graph, options: capped, explain: explain)
+            compilation.program.config = options.config
+            compilation.layerByLayer.config = options.config
+            let cycles = options.config.schedule(
+                compilation.program.instructions, constantsBytes: compilation.program.constants.count
+            ).stats.cycles
+            if best == nil || cycles < best!.1 { best = (compilation, cycles) }
+        }
+        guard !dumpStages.isEmpty else { return best!.0 }
+        var chosen = options
+        chosen.config.sramBytes = best!.0.plannedSRAMBytes
+        // The winner again, with its dumps, stamped with the real config.
+        var compilation = try scheduleOnce(graph, options: chosen, dumpStages: dumpStages, explain: explain, dump: dump)
+        compilation.program.config = options.config
+        compilation.layerByLayer.config = options.config
+        return compilation
+    }
+
+    /// The SRAM sizes a compile plans for: the config's, and under latency
+    /// every power-of-two size below it down to 256 KiB.
+    static func sramBudgets(_ options: Options) -> [Int] {
+        var budgets = [options.config.sramBytes]
+        guard options.objective == .latency, options.fusion else { return budgets }
+        var budget = 1 << (Int.bitWidth - 1 - options.config.sramBytes.leadingZeroBitCount)
+        if budget == options.config.sramBytes { budget /= 2 }
+        while budget >= max(256 << 10, options.config.minimumSRAMBytes) {
+            budgets.append(budget)
+            budget /= 2
+        }
+        return budgets
+    }
+
+    static func scheduleOnce(
+        _ graph: Graph, options: Options, dumpStages: Set<String> = [], explain: Bool = true,
+        dump: (String, String) -> Void = { _, _ in }
+    ) throws -> Compilation {
         try Emitter.checkLowerable(graph)
         let constants = ConstantSegment(graph: graph)
         let layout = try ProgramLayout(graph: graph, constants: constants)
@@ -113,7 +162,8 @@ public enum Codegen {
             }
         return Compilation(
             program: result.program, layers: result.layers, layerByLayer: layerByLayer.program,
-            layerByLayerLayers: layerByLayer.layers, groups: reports, fellBack: state.fellBack)
+            layerByLayerLayers: layerByLayer.layers, groups: reports, fellBack: state.fellBack,
+            plannedSRAMBytes: options.config.sramBytes)
     }
 }
 

@@ -15,6 +15,8 @@ public struct CompileReport {
     public var fellBack = false
     /// The objective the program was compiled for (nil: not recorded).
     public var objective: Objective?
+    /// The SRAM size the program was planned for, when less than the config's.
+    public var plannedSRAMBytes: Int?
 
     public init(model: String, graph: Graph, program: Program, layers: [Codegen.LayerReport]) {
         (self.model, self.graph, self.program, self.layers) = (model, graph, program, layers)
@@ -25,6 +27,7 @@ public struct CompileReport {
         layerByLayer = (compilation.layerByLayer, compilation.layerByLayerLayers)
         groups = compilation.groups
         fellBack = compilation.fellBack
+        plannedSRAMBytes = compilation.plannedSRAMBytes
     }
 
     /// Every weight once, plus the network's inputs and outputs.
@@ -94,6 +97,7 @@ public struct CompileReport {
         object["accelerator"] = program.config.name
         if let objective { object["objective"] = objective.rawValue }
         object["sram_bytes"] = program.config.sramBytes
+        object["planned_sram_bytes"] = plannedSRAMBytes ?? program.config.sramBytes
         object["compulsory_bytes"] = compulsoryBytes
         object["traffic_over_compulsory"] = Double(predicted) / Double(max(1, compulsoryBytes))
         let floor = nodeFloors.reduce(0, +)
