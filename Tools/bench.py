@@ -58,7 +58,7 @@ NETWORKS: list[tuple[str, str]] = [
     ("squeezenet1_0", "SqueezeNet 1.0"),
     ("alexnet", "AlexNet"),
 ]
-DEFAULT_CONFIGS = ["df1", "df1-small", "df1-large"]
+DEFAULT_CONFIGS = ["df1", "df1-small", "df1-large", "df1-lowbw"]
 PRIMARY_CONFIG = "df1"  # executor wall time and the onnxruntime comparison are measured here
 REL_L2_LIMIT = 1e-4
 CYCLE_PREDICTION_LIMIT = 0.05  # the design goal: predicted cycles within 5% (a warning, not a failure)
@@ -74,11 +74,16 @@ class Variant:
     label: str
     flags: tuple[str, ...] = ()
     requires: str | None = None
+    primary_only: bool = False  # compiled (with --timing-only runs) at the primary config only
 
 
 DEFAULT_VARIANT = Variant("default", "dfc (default)")
 NO_FUSION = Variant("no-fusion", "layer-by-layer (--no-fusion)", ("--no-fusion",), "--no-fusion")
-VARIANTS: list[Variant] = [DEFAULT_VARIANT, NO_FUSION]
+# The objectives besides the default, each at the primary config.
+OBJECTIVES = ["traffic", "latency", "energy", "edp"]
+OBJECTIVE_VARIANTS = [Variant(f"objective-{o}", f"--objective {o}", ("--objective", o), "--objective", True)
+                      for o in OBJECTIVES]
+VARIANTS: list[Variant] = [DEFAULT_VARIANT, NO_FUSION, *OBJECTIVE_VARIANTS]
 
 
 @dataclass
@@ -374,6 +379,10 @@ def f_mcycles(c: float | None) -> str:
     return DASH if c is None else f"{c / 1e6:.2f}"
 
 
+def f_uj(fj: float | None) -> str:
+    return DASH if fj is None else f"{fj / 1e9:.0f}"
+
+
 def f_ms(s: float | None) -> str:
     if s is None:
         return DASH
@@ -468,6 +477,17 @@ def summary_table(nets: list[Network], config: str, compile_repeats: int, run_re
             return n.ort_error or DASH
         return f_sci(c.rel_l2) + ("" if c.rel_l2 <= REL_L2_LIMIT else " FAIL")
 
+    def floor(c: Cell, n: Network) -> str:
+        return f_mcycles(c.report["layer_floor_cycles"]) if "layer_floor_cycles" in c.report else DASH
+
+    def over_floor(c: Cell, n: Network) -> str:
+        if not c.stats or not c.report.get("layer_floor_cycles"):
+            return DASH
+        return f_ratio(c.stats["cycles"] / c.report["layer_floor_cycles"])
+
+    def energy(c: Cell, n: Network) -> str:
+        return f_uj(c.stats.get("energy_fj")) if c.stats else DASH
+
     columns = [
         col(f"compile s (best of {compile_repeats})", lambda c, n: f_s(c.compile_s), errors_here=True),
         col("DRAM MB", rep("predicted_dram_bytes")),
@@ -476,6 +496,9 @@ def summary_table(nets: list[Network], config: str, compile_repeats: int, run_re
         col("compulsory MB", rep("compulsory_bytes")),
         col("DRAM / compulsory", traffic_ratio),
         col("Mcycles", cycles),
+        col("layer floor Mcycles", floor),
+        col("cycles / floor", over_floor),
+        col("energy µJ", energy),
         col("pred = exec bytes", bytes_check),
         col(f"dfc run ms (median of {run_repeats})", lambda c, n: f_ms(c.run_s)),
         Column(f"onnxruntime ms (median of {ort_repeats})", lambda n: f_ms(n.ort_s)),
@@ -492,6 +515,38 @@ def summary_table(nets: list[Network], config: str, compile_repeats: int, run_re
     return table(nets, columns, summary=summary if len(nets) > 1 else None)
 
 
+def objectives_table(nets: list[Network], config: str) -> str:
+    """The default compile and each --objective at one config: traffic, cycles, energy, EDP."""
+    headers = ["Network", "objective", "DRAM MB", "DRAM / traffic's", "Mcycles", "cycles / floor",
+               "energy µJ", "EDP µJ·ms", "pred = exec bytes"]
+    rows = []
+    for net in nets:
+        by = {v.key: net.cells.get((config, v.key)) for v in [DEFAULT_VARIANT, *OBJECTIVE_VARIANTS]}
+        least = by.get("objective-traffic")
+        least_bytes = least.report["predicted_dram_bytes"] if least and least.report else None
+        for variant in [DEFAULT_VARIANT, *OBJECTIVE_VARIANTS]:
+            cell = by[variant.key]
+            name = "default" if variant is DEFAULT_VARIANT else variant.flags[1]
+            if cell is None or cell.report is None or cell.stats is None:
+                rows.append([net.name, name, cell_error(cell) or DASH] + [""] * (len(headers) - 3))
+                continue
+            r, s = cell.report, cell.stats
+            floor = r.get("layer_floor_cycles")
+            energy_j = s.get("energy_fj", 0) / 1e15
+            rows.append([
+                net.name, name, f_mb(r["predicted_dram_bytes"]),
+                f_ratio(r["predicted_dram_bytes"] / least_bytes) if least_bytes else DASH,
+                f_mcycles(s["cycles"]), f_ratio(s["cycles"] / floor) if floor else DASH,
+                f_uj(s.get("energy_fj")),
+                f"{energy_j * 1e6 * s['cycles'] / cell_clock_hz(r) * 1e3:.1f}",
+                "yes" if cell.bytes_ok else "NO"])
+    return md_table(headers, rows, ["l", "l"] + ["r"] * 6 + ["l"])
+
+
+def cell_clock_hz(report: dict) -> float:
+    return float(report.get("clock_hz", 1e9))
+
+
 def configs_table(nets: list[Network], configs: list[str], variants: list[Variant]) -> str:
     headers = ["Network", "config", "SRAM"] + (["variant"] if len(variants) > 1 else []) + [
         "compile s", "DRAM MB", "weights MB", "activations MB", "DRAM / compulsory", "Mcycles",
@@ -501,6 +556,8 @@ def configs_table(nets: list[Network], configs: list[str], variants: list[Varian
         for config in configs:
             for variant in variants:
                 cell = net.cells.get((config, variant.key))
+                if cell is None and variant.primary_only:
+                    continue
                 lead = [net.name, config_label(config)]
                 sram = f_sram(cell.report["sram_bytes"]) if cell and cell.report else DASH
                 lead.append(sram)
@@ -713,6 +770,8 @@ def main() -> int:
             log(f"bench: {net.name}: onnxruntime {f_ms(net.ort_s)} ms" + (f" ({net.ort_error})" if net.ort_error else ""))
             for config in configs:
                 for variant in variants:
+                    if variant.primary_only and config != primary:
+                        continue
                     cell = Cell(config, variant)
                     net.cells[(config, variant.key)] = cell
                     tag = f"{key}.{len(net.cells)}"
@@ -754,6 +813,8 @@ def main() -> int:
     if NO_FUSION in variants:
         for config in configs:
             sections.append((f"Deep fusion vs layer-by-layer at {config_label(config)}", fusion_table(nets, config)))
+    if any(v.primary_only for v in variants):
+        sections.append((f"Objectives at {config_label(primary)}", objectives_table(nets, primary)))
     sections.append(("Traffic and cycles per accelerator config", configs_table(nets, configs, variants)))
     sections.append((f"Heaviest layers by DRAM traffic at {config_label(primary)}",
                      heavy_layers_table(nets, primary, "traffic")))
@@ -818,6 +879,15 @@ def write_doc(path: str, sections: list[tuple[str, str]], failures: list[str], w
         f"  then the median of {ort_repeats} runs (session creation excluded). **dfc / ort**: the ratio of the two.",
         f"- **rel. L2 vs ort**: ||dfc - ort||_2 / ||ort||_2 over the output; the bench fails above {REL_L2_LIMIT:g}.",
         "- **SRAM peak KiB**: the highest SRAM address any instruction touches.",
+        "- **layer floor Mcycles**: the sum over layers of the larger of the layer's MAC cycles on the matrix",
+        "  array (channels rounded up to lane blocks; depthwise on the vector unit) and its weight bytes over the",
+        "  DRAM bandwidth (`--report` `layer_floor_cycles`); **cycles / floor** the program's cycles against it",
+        "  (not a strict bound: prefetching across layers and folding taps into channels can beat it).",
+        "- **energy µJ**: one inference under the config's energy model (docs/isa.md section 8), from the",
+        "  executor's stats; **EDP** energy x modeled time.",
+        "- **Objectives**: the default compile and `--objective traffic|latency|energy|edp` at the primary",
+        "  config; **DRAM / traffic's** is the bytes against what `--objective traffic` moves.",
+        "- **df1-lowbw**: df1 with 8 DRAM bytes per cycle, the regime where traffic decides speed.",
         "- **Heaviest / slowest layers**: the report's per-layer rows (the default compile at "
         f"`{config_label(primary)}`); a layer's",
         "  cycles run from its first instruction's start to its last one's end, so overlapping layers share time.",

@@ -97,6 +97,7 @@ public struct CompileReport {
         object["accelerator"] = program.config.name
         if let objective { object["objective"] = objective.rawValue }
         object["sram_bytes"] = program.config.sramBytes
+        object["clock_hz"] = program.config.clockHz
         object["planned_sram_bytes"] = plannedSRAMBytes ?? program.config.sramBytes
         object["compulsory_bytes"] = compulsoryBytes
         object["traffic_over_compulsory"] = Double(predicted) / Double(max(1, compulsoryBytes))
