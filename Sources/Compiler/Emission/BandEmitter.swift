@@ -199,6 +199,29 @@ extension Emitter {
                     activation: node.activation?.fused ?? .none)
                 emit(.conv(op), reads: reads, writes: [slots.range(v)])
             }
+        } else if node.kind == .conv, let scratch = slots.plan.folded[node.name] {
+            // Taps folded into channels: the band rebuilt in the scratch, one COPY per tap, read by a 1x1 CONV.
+            let w = resident[node.inputs[1]]!, bias = node.input(2).map { resident[$0]! }
+            let count = computed.count, width = y.shape[3], taps = r.kh * r.kw
+            let folded = SRAMTile(addr: scratch, channels: input.channels * taps, height: count, width: width)
+            let scratchRange = MemoryRange.sram(scratch, bytes: 4 * folded.elements)
+            for ky in 0..<r.kh {
+                for kx in 0..<r.kw {
+                    let copy = CopyOp(
+                        counts: [1, input.channels, count, width],
+                        srcAddr: input.addr + 4 * (ky * r.dh * input.rowStride + kx * r.dw),
+                        srcStrides: [0, input.channelStride, r.sh * input.rowStride, r.sw],
+                        dstAddr: scratch + 4 * (ky * r.kw + kx) * count * width,
+                        dstStrides: [0, taps * count * width, width, 1])
+                    emit(.copy(copy), reads: [slots.range(u)], writes: [scratchRange])
+                }
+            }
+            var reads = [scratchRange, .sram(w.address, bytes: 4 * w.count)]
+            if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
+            let op = ConvOp(
+                input: folded, output: out, weightAddr: w.address, biasAddr: bias?.address, kernel: (1, 1),
+                stride: (1, 1), dilation: (1, 1), groups: 1, activation: node.activation?.fused ?? .none)
+            emit(.conv(op), reads: reads, writes: [slots.range(v)])
         } else if node.kind == .conv {
             let w = resident[node.inputs[1]]!, bias = node.input(2).map { resident[$0]! }
             var reads = [slots.range(u), .sram(w.address, bytes: 4 * w.count)]

@@ -35,6 +35,10 @@ struct BandPlan {
     var streamSlot: Int
     /// SRAM bytes of the resident constants (weights and per-channel vectors), from address 0.
     var weightBytes: Int
+    /// Convolutions of the group's inputs with few input channels whose taps
+    /// fold into channels (see `ConvTiling.foldTaps`): the SRAM address of
+    /// the scratch each band's input is rebuilt in.
+    var folded: [String: Int] = [:]
     var sramBytes: Int
     /// DRAM bytes the group moves: inputs with halo, weights once, output once.
     var dramBytes: Int
@@ -49,8 +53,10 @@ struct BandPlan {
         let real = bands.filter { $0.upperBound > 0 }.count, warmUp = bands.count - real
         let single = buffers.values.allSatisfy { $0.slots == 1 } && bands.count > 1 ? ", single-buffered" : ""
         let warm = warmUp > 0 ? " after \(warmUp) warm-up band\(warmUp == 1 ? "" : "s")" : ""
+        let folding =
+            folded.isEmpty ? "" : ", taps folded into channels in " + folded.keys.sorted().joined(separator: ",")
         return
-            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(single), SRAM \(sramBytes) B"
+            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(folding)\(single), SRAM \(sramBytes) B"
     }
 
     /// Rows of a value a band must produce itself: all it needs when

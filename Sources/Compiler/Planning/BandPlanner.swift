@@ -42,9 +42,30 @@ extension PlanningContext {
         }
         plan.rows = rows
         plan.bands = bands
+        if objective != .traffic { foldTaps(layers, plan: &plan) }
         plan.dramBytes = countBandBytes(layers, plan: plan)
         plan.estimatedCycles = try estimateBandCycles(layers, plan: plan)
         return plan
+    }
+
+    /// Convolutions reading a group input (whose padding the loads zero-fill)
+    /// with few input channels fold their taps into channels when that takes
+    /// fewer matrix passes, each with a scratch for the rebuilt band, as far
+    /// as the SRAM allows. Traffic keeps its plans as they are.
+    private func foldTaps(_ layers: BandLayers, plan: inout BandPlan) {
+        for node in layers.nodes where node.kind == .conv && plan.streamed[node.name] == nil {
+            guard layers.inputs.contains(node.inputs[0]), let g = try? graph.convGeometry(node), g.groups == 1,
+                g.n == 1, ConvTiling.folds(g, config: config)
+            else { continue }
+            let height = graph.type(of: node.outputs[0])!.shape[2]
+            let rows =
+                plan.needed.indices.map { plan.computedRows(node.outputs[0], band: $0, height: height).count }
+                .max() ?? 0
+            let bytes = DRAMPlan.align(4 * g.cin * g.kh * g.kw * rows * g.wo)
+            guard rows > 0, plan.sramBytes + bytes <= config.sramBytes else { continue }
+            plan.folded[node.name] = plan.sramBytes
+            plan.sramBytes += bytes
+        }
     }
 
     private func bandLayers(_ range: Range<Int>) -> BandLayers {
@@ -334,6 +355,11 @@ extension PlanningContext {
                 let y = graph.type(of: node.outputs[0])!
                 let rows = plan.computedRows(node.outputs[0], band: index, height: y.shape[2]).count
                 switch node.kind {
+                case .conv where plan.folded[node.name] != nil:
+                    let g = geometries[k]!
+                    work.matrix += config.matrixCycles(
+                        inputChannels: g.cin * g.kh * g.kw, outputChannels: g.cout, positions: rows * g.wo)
+                    work.vector += g.kh * g.kw * config.vectorCycles(elements: g.cin * rows * g.wo)
                 case .conv: work.add(conv: geometries[k]!, outputRows: rows, config: config)
                 case .concat: break
                 default: work.vector += config.vectorCycles(elements: y.shape[1] * rows * y.shape[3] * 2)

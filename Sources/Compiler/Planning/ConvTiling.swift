@@ -49,6 +49,13 @@ struct ConvTiling: CustomStringConvertible {
             "rows \(rows), cout block \(coutBlock), cin block \(cinBlock)\(folded), \(orderText), weights \(weightsResident ? "resident" : "streamed"), SRAM \(sramBytes) B"
     }
 
+    /// Whether folding taps into channels pays: the input channels fill fewer matrix passes that way.
+    static func folds(_ g: ConvGeometry, config: AcceleratorConfig) -> Bool {
+        let khw = g.kh * g.kw
+        return g.groups == 1 && khw > 1
+            && ceilDiv(g.cin * khw, config.matrixInputLanes) < khw * ceilDiv(g.cin, config.matrixInputLanes)
+    }
+
     /// The same choices (and so the same instructions).
     func same(as other: ConvTiling) -> Bool {
         (rows, coutBlock, cinBlock, order, weightsResident, foldTaps)
@@ -125,11 +132,7 @@ struct ConvTiling: CustomStringConvertible {
                 $0 + g.validRows(band: $1, rows: min(rows, g.ho - $1))
             }
         }
-        // Folding taps into channels pays when the input channels fill fewer matrix passes that way.
-        let khw = g.kh * g.kw
-        let foldable =
-            g.groups == 1 && khw > 1
-            && ceilDiv(g.cin * khw, config.matrixInputLanes) < khw * ceilDiv(g.cin, config.matrixInputLanes)
+        let foldable = folds(g, config: config)
         for cb in coutChoices {
             for kb in cinChoices {
                 let units = Self.units(g, coutBlock: cb, cinBlock: kb)
