@@ -98,6 +98,7 @@ struct Machine {
         case .pool(let p): pool(p)
         case .eltwise(let e): eltwise(e)
         case .act(let a): act(a)
+        case .lrn(let l): lrn(l)
         case .matmul(let m): matmul(m)
         case .copy(let c): copyBox(c, from: sram, to: sram)
         case .sync: break

@@ -26,18 +26,18 @@ extension Machine {
     /// [c - floor((size-1)/2), c + ceil((size-1)/2)]) ^ beta.
     func lrn(_ l: HostLRNOp) {
         let src = l.src / 4, dst = l.dst / 4
-        let before = (l.size - 1) / 2, after = l.size - 1 - before
         for n in 0..<l.n {
             for c in 0..<l.c {
-                let lo = max(0, c - before), hi = min(l.c - 1, c + after)
+                let window = lrnWindow(c, channels: l.c, size: l.size)
                 for s in 0..<l.spatial {
                     var sum: Float = 0
-                    for k in lo...hi {
+                    for k in window {
                         let v = dram[src + (n * l.c + k) * l.spatial + s]
                         sum += v * v
                     }
                     let i = (n * l.c + c) * l.spatial + s
-                    dram[dst + i] = dram[src + i] / Foundation.pow(l.bias + l.alpha / Float(l.size) * sum, l.beta)
+                    dram[dst + i] = lrnNormalized(
+                        dram[src + i], sumOfSquares: sum, size: l.size, alpha: l.alpha, beta: l.beta, bias: l.bias)
                 }
             }
         }

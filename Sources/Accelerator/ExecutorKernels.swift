@@ -22,6 +22,22 @@ func activate(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ a: FusedActivation) 
     }
 }
 
+/// The channels LRN sums over for channel `c` of `channels`: the window
+/// [c - floor((size-1)/2), c + ceil((size-1)/2)], clipped to the tensor.
+@inline(__always) func lrnWindow(_ c: Int, channels: Int, size: Int) -> ClosedRange<Int> {
+    let before = (size - 1) / 2
+    return max(0, c - before)...min(channels - 1, c + size - 1 - before)
+}
+
+/// ONNX LRN of `x` given the sum of squares over its window. HOST.LRN and
+/// LRN both end in this expression, summing the squares in channel order as
+/// the reference interpreter does, so the three agree bit for bit.
+@inline(__always) func lrnNormalized(_ x: Float, sumOfSquares: Float, size: Int, alpha: Float, beta: Float, bias: Float)
+    -> Float
+{
+    x / Foundation.pow(bias + alpha / Float(size) * sumOfSquares, beta)
+}
+
 extension Machine {
     func load(_ t: TransferOp) {
         let c = t.counts, o = t.origin, e = t.extent, ds = t.dramStrides, ss = t.sramStrides
@@ -214,6 +230,33 @@ extension Machine {
                 let o = sram.at(a.output.addr / 4 + ch * a.output.channelStride + y * a.output.rowStride, w)
                 if o != i { o.update(from: i, count: w) }
                 activate(o, w, a.activation)
+            }
+        }
+    }
+
+    /// One row at a time: the row of every channel is copied to scratch
+    /// first, so the output may overwrite the input.
+    func lrn(_ l: LRNOp) {
+        let (channels, w) = (l.input.channels, l.input.width)
+        let rows = scratch.words(channels * w + w)
+        let sums = rows.at(channels * w, w)
+        for y in 0..<l.output.height {
+            for ch in 0..<channels {
+                let source = sram.at(l.input.addr / 4 + ch * l.input.channelStride + y * l.input.rowStride, w)
+                rows.at(ch * w, w).update(from: source, count: w)
+            }
+            for ch in 0..<channels {
+                sums.update(repeating: 0, count: w)
+                for k in lrnWindow(ch, channels: channels, size: l.size) {
+                    let v = rows.at(k * w, w)
+                    for x in 0..<w { sums[x] += v[x] * v[x] }
+                }
+                let v = rows.at(ch * w, w)
+                let o = sram.at(l.output.addr / 4 + ch * l.output.channelStride + y * l.output.rowStride, w)
+                for x in 0..<w {
+                    o[x] = lrnNormalized(
+                        v[x], sumOfSquares: sums[x], size: l.size, alpha: l.alpha, beta: l.beta, bias: l.bias)
+                }
             }
         }
     }

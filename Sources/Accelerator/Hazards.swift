@@ -43,6 +43,9 @@ extension Op {
         case .act(let a):
             tileRuns(a.input, write: false, body)
             tileRuns(a.output, write: true, body)
+        case .lrn(let l):
+            tileRuns(l.input, write: false, body)
+            tileRuns(l.output, write: true, body)
         case .matmul(let m):
             rowRuns(m.aAddr, m.m, m.k, m.aRowStride, write: false, body)
             body(.sram, false, m.weightAddr / 4, m.n * m.k)

@@ -103,6 +103,8 @@ public enum Opcode: UInt8, CaseIterable, Sendable, FieldEnum {
     case sync
     // Host ops on DRAM tensors.
     case hostCopy, hostSoftmax, hostLRN, hostResize, hostTranspose, hostReduceMean
+    // Compute added later, numbered after the rest (opcodes are never renumbered).
+    case lrn = 16
 
     public var mnemonic: String {
         switch self {
@@ -121,6 +123,7 @@ public enum Opcode: UInt8, CaseIterable, Sendable, FieldEnum {
         case .hostResize: "host.resize"
         case .hostTranspose: "host.transpose"
         case .hostReduceMean: "host.reduce_mean"
+        case .lrn: "lrn"
         }
     }
 }
@@ -132,6 +135,7 @@ public enum Op: Equatable, Sendable {
     case sync(SyncOp)
     case hostCopy(CopyOp), hostSoftmax(HostSoftmaxOp), hostLRN(HostLRNOp), hostResize(HostResizeOp)
     case hostTranspose(HostTransposeOp), hostReduceMean(HostReduceMeanOp)
+    case lrn(LRNOp)
 
     public var opcode: Opcode {
         switch self {
@@ -150,6 +154,7 @@ public enum Op: Equatable, Sendable {
         case .hostResize: .hostResize
         case .hostTranspose: .hostTranspose
         case .hostReduceMean: .hostReduceMean
+        case .lrn: .lrn
         }
     }
 
@@ -171,6 +176,7 @@ public enum Op: Equatable, Sendable {
         case .hostResize: .hostResize(HostResizeOp())
         case .hostTranspose: .hostTranspose(HostTransposeOp())
         case .hostReduceMean: .hostReduceMean(HostReduceMeanOp())
+        case .lrn: .lrn(LRNOp())
         }
     }
 
@@ -197,6 +203,7 @@ public enum Op: Equatable, Sendable {
         case .hostResize(let p): self = try visit(p, Op.hostResize)
         case .hostTranspose(let p): self = try visit(p, Op.hostTranspose)
         case .hostReduceMean(let p): self = try visit(p, Op.hostReduceMean)
+        case .lrn(let p): self = try visit(p, Op.lrn)
         }
     }
 
@@ -207,7 +214,7 @@ public enum Op: Equatable, Sendable {
         case .store: .store
         case .conv(let p): p.isDepthwise ? .vector : .matrix
         case .matmul: .matrix
-        case .pool, .eltwise, .act, .copy: .vector
+        case .pool, .eltwise, .act, .copy, .lrn: .vector
         case .sync(let p): p.engine
         case .hostCopy, .hostSoftmax, .hostLRN, .hostResize, .hostTranspose, .hostReduceMean: .host
         }

@@ -254,6 +254,29 @@ public struct ActOp: FieldGroup {
     }
 }
 
+/// LRN (ONNX LRN) across the channels of a tile that holds every channel of
+/// its tensor: out(c, y, x) = in(c, y, x) / (bias + alpha / size * sum of
+/// in(c', y, x)^2 over c' in [c - floor((size-1)/2), c + ceil((size-1)/2)]
+/// within the tile's channels) ^ beta. out may be in exactly.
+public struct LRNOp: FieldGroup {
+    public var input = SRAMTile(), output = SRAMTile()
+    public var size = 0
+    public var alpha: Float = 0, beta: Float = 0, bias: Float = 0
+    public init() {}
+    public init(input: SRAMTile, output: SRAMTile, size: Int, alpha: Float, beta: Float, bias: Float) {
+        (self.input, self.output, self.size) = (input, output, size)
+        (self.alpha, self.beta, self.bias) = (alpha, beta, bias)
+    }
+    public mutating func fields<C: FieldCoder>(_ c: inout C) throws {
+        try c.group("in", &input)
+        try c.group("out", &output)
+        try c.int("size", &size, .u16)
+        try c.float("alpha", &alpha)
+        try c.float("beta", &beta)
+        try c.float("bias", &bias)
+    }
+}
+
 /// MATMUL: out[m][n] = act((accumulate ? out[m][n] : 0) + (hasBias ? bias[n] : 0)
 /// + sum_k a[m][k] * w[n][k]); a rows `aRowStride` elements apart, w dense [N][K].
 public struct MatMulOp: FieldGroup {

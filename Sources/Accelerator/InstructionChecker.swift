@@ -39,6 +39,7 @@ struct InstructionChecker {
         case .pool(let p): try checkPool(p, &facts)
         case .eltwise(let e): try checkEltwise(e, &facts)
         case .act(let a): try checkAct(a, &facts)
+        case .lrn(let l): try checkLRN(l, &facts)
         case .matmul(let m): try checkMatMul(m, &facts)
         case .copy(let c): try checkCopy(c, &facts)
         case .sync: break
@@ -132,6 +133,19 @@ struct InstructionChecker {
         try sameShape(a.input, a.output, "input", "output")
         if a.output != a.input { try disjoint(o, i, "output", "input") }
         facts.work = a.output.elements
+    }
+
+    /// LRN: same shapes, in place or disjoint, a window of at least one
+    /// channel (at most 65535, the field's width) and finite parameters.
+    func checkLRN(_ l: LRNOp, _ facts: inout InstructionFacts) throws {
+        let i = try facts.sram(tile(l.input, "input")), o = try facts.sram(tile(l.output, "output"))
+        try sameShape(l.input, l.output, "input", "output")
+        if l.output != l.input { try disjoint(o, i, "output", "input") }
+        try positive([l.size], "LRN size")
+        for (name, value) in [("alpha", l.alpha), ("beta", l.beta), ("bias", l.bias)] where !value.isFinite {
+            throw ProgramError.invalid("LRN \(name) \(value) is not finite")
+        }
+        facts.work = try product([l.output.elements, l.size])
     }
 
     /// MATMUL: matrices within SRAM, output apart from every operand.

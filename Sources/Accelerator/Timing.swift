@@ -98,6 +98,10 @@ extension AcceleratorConfig {
         case .act(let p):
             vector(&c, elements: p.output.elements)
             (c.sramReadBytes, c.sramWriteBytes) = (4 * p.input.elements, 4 * p.output.elements)
+        case .lrn(let p):
+            // One multiply-add per window channel per output, as the host's count.
+            vector(&c, elements: p.output.elements * p.size)
+            (c.sramReadBytes, c.sramWriteBytes) = (4 * p.input.elements, 4 * p.output.elements)
         case .copy(let p):
             vector(&c, elements: p.elements)
             (c.sramReadBytes, c.sramWriteBytes) = (4 * p.elements, 4 * p.elements)

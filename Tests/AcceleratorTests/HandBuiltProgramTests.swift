@@ -253,28 +253,30 @@ import Testing
         #expect(run.outputs["y"] == (0..<16).map { max(0, Float($0) - 8) })
     }
 
+    /// The program `build` writes (after a 4-value constant at `w`) is rejected with a message containing `text`.
+    static func rejects(_ build: (inout ProgramBuilder, Int) -> Void, _ text: String) {
+        var b = ProgramBuilder()
+        let w = b.addConstant([1, 2, 3, 4])
+        build(&b, w)
+        let error = #expect(throws: ProgramError.self) { try b.build().validate() }
+        #expect(error?.message.contains(text) == true, "\(error?.message ?? "")")
+    }
+
     @Test func outOfRangeAccessesAreRejected() throws {
-        func rejects(_ build: (inout ProgramBuilder, Int) -> Void, _ text: String) {
-            var b = ProgramBuilder()
-            let w = b.addConstant([1, 2, 3, 4])
-            build(&b, w)
-            let error = #expect(throws: ProgramError.self) { try b.build().validate() }
-            #expect(error?.message.contains(text) == true, "\(error?.message ?? "")")
-        }
         let sram = AcceleratorConfig.df1.sramBytes
-        rejects(
+        Self.rejects(
             { b, w in
                 b.emit(.load(TransferOp(tensorAt: w, shape: [4], origin: [0], counts: [4], sramAddr: sram - 8)))
             }, "SRAM")
-        rejects(
+        Self.rejects(
             { b, w in
                 b.emit(.load(TransferOp(tensorAt: w, shape: [4000], origin: [0], counts: [4000], sramAddr: 0)))
             }, "DRAM")
-        rejects(
+        Self.rejects(
             { b, w in
                 b.emit(.store(TransferOp(tensorAt: w, shape: [4], origin: [0], counts: [4], sramAddr: 0)))
             }, "constants")
-        rejects(
+        Self.rejects(
             { b, w in
                 let t = SRAMTile(addr: 0, channels: 1, height: 1, width: 4)
                 b.emit(
@@ -282,7 +284,7 @@ import Testing
                         ActOp(input: t, output: SRAMTile(addr: 8, channels: 1, height: 1, width: 4), activation: .relu))
                 )
             }, "overlaps")
-        rejects(
+        Self.rejects(
             { b, _ in
                 let t = SRAMTile(addr: 0, channels: 1, height: 5, width: 5)
                 b.emit(
@@ -291,7 +293,7 @@ import Testing
                             input: t, output: SRAMTile(addr: 400, channels: 1, height: 2, width: 3),
                             weightAddr: 800, kernel: (3, 3))))
             }, "output height is 2, the window gives 3")
-        rejects(
+        Self.rejects(
             { b, _ in
                 var op = ActOp(
                     input: SRAMTile(addr: 0, channels: 1, height: 1, width: 4),
@@ -299,6 +301,28 @@ import Testing
                 op.input.addr = -4
                 b.emit(.act(op))
             }, "does not fit u32")
+    }
+
+    @Test func lrnOperandsAreChecked() throws {
+        let tile = SRAMTile(addr: 0, channels: 3, height: 2, width: 4)
+        func lrn(_ edit: (inout LRNOp) -> Void) -> (inout ProgramBuilder, Int) -> Void {
+            var op = LRNOp(
+                input: tile, output: SRAMTile(addr: 4 * tile.elements, channels: 3, height: 2, width: 4), size: 5,
+                alpha: 1e-4, beta: 0.75, bias: 1)
+            edit(&op)
+            return { [op] b, _ in b.emit(.lrn(op)) }
+        }
+        var valid = ProgramBuilder()
+        lrn { $0.output = tile }(&valid, 0)
+        lrn { _ in }(&valid, 0)
+        #expect(throws: Never.self) { try valid.build().validate() }
+        Self.rejects(lrn { $0.size = 0 }, "LRN size must be >= 1, got 0")
+        Self.rejects(lrn { $0.size = 1 << 16 }, "does not fit u16")
+        Self.rejects(lrn { $0.beta = .nan }, "LRN beta nan is not finite")
+        Self.rejects(lrn { $0.alpha = .infinity }, "LRN alpha inf is not finite")
+        Self.rejects(lrn { $0.output.addr = 16 }, "overlaps")
+        Self.rejects(lrn { $0.output.height = 1 }, "input is 3x2x4 but output is 3x1x4")
+        Self.rejects(lrn { $0.output.addr = AcceleratorConfig.df1.sramBytes - 16 }, "SRAM")
     }
 
     @Test func inputsAreChecked() throws {

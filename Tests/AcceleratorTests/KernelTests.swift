@@ -305,6 +305,55 @@ import Testing
         #expect(Self.close(Array(lrn[6...]), expected))
     }
 
+    /// LRN on strided (channel-major and row-major) tiles, odd and even
+    /// channel counts and window sizes, out of place and in place, against
+    /// the loops of docs/isa.md; dense tiles give HOST.LRN's bits exactly.
+    @Test(arguments: 0..<24) func lrnMatchesReference(seed: Int) throws {
+        var rng = SeededRandom(seed: UInt64(seed) + 2000)
+        func r(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
+        let (c, h, w) = (r(1...9), r(1...4), r(1...7))
+        let size = [1, 3, 5, 2, 4, 11][seed % 6]
+        let (alpha, beta, bias) = (Float(r(1...20)) * 0.05, Float(r(1...8)) * 0.125, Float(r(1...4)) * 0.5)
+        let rowMajor = seed % 3 == 1, inPlace = seed % 4 == 3
+        let input =
+            rowMajor
+            ? SRAMTile(addr: 0, channels: c, height: h, width: w, channelStride: w + 1, rowStride: c * (w + 1) + 2)
+            : SRAMTile(addr: 0, channels: c, height: h, width: w, channelStride: h * (w + 2) + 1, rowStride: w + 2)
+        let inWords = rowMajor ? h * input.rowStride : c * input.channelStride
+        let output = inPlace ? input : SRAMTile(addr: 4 * inWords, channels: c, height: h, width: w)
+        let sram = (0..<(inWords + c * h * w)).map { _ in Float.random(in: -3...3, using: &rng) }
+        let op = LRNOp(input: input, output: output, size: size, alpha: alpha, beta: beta, bias: bias)
+        #expect(Op.lrn(op).engine == .vector)
+        let got = try Self.execute(.lrn(op), sram: sram).sram
+
+        func at(_ t: SRAMTile, _ ch: Int, _ y: Int, _ x: Int) -> Int {
+            t.addr / 4 + ch * t.channelStride + y * t.rowStride + x
+        }
+        var expected = sram
+        var dense: [Float] = []
+        for ch in 0..<c {
+            for y in 0..<h {
+                for x in 0..<w {
+                    dense.append(sram[at(input, ch, y, x)])
+                    var sum: Float = 0
+                    for k in max(0, ch - (size - 1) / 2)...min(c - 1, ch + size / 2) {
+                        sum += sram[at(input, k, y, x)] * sram[at(input, k, y, x)]
+                    }
+                    expected[at(output, ch, y, x)] =
+                        sram[at(input, ch, y, x)] / pow(bias + alpha / Float(size) * sum, beta)
+                }
+            }
+        }
+        #expect(Self.close(got, expected), "c \(c) h \(h) w \(w) size \(size)")
+        // HOST.LRN on the same values, dense in DRAM: identical bits.
+        let host = HostLRNOp(
+            src: 0, dst: 4 * dense.count, n: 1, c: c, spatial: h * w, size: size, alpha: alpha, beta: beta, bias: bias)
+        let hostOut = try Self.execute(.hostLRN(host), sram: [0], dram: dense + dense).dram
+        var tileOut: [Float] = []
+        for ch in 0..<c { for y in 0..<h { for x in 0..<w { tileOut.append(got[at(output, ch, y, x)]) } } }
+        #expect(Array(hostOut[dense.count...]) == tileOut)
+    }
+
     /// ONNX's resize_upsample_scales_nearest and resize_downsample_scales_nearest cases.
     @Test func hostResizeMatchesONNXExamples() throws {
         let up = HostResizeOp(
@@ -355,6 +404,8 @@ import Testing
         #expect(run.outputs["xcopy"] == x)
         #expect(abs(run.outputs["prob"]!.reduce(0, +) - 1) < 1e-5)
         #expect(run.outputs["mean"]!.count == 2)
+        // LRN on the vector unit and HOST.LRN share their arithmetic: the same bits.
+        #expect(run.outputs["lrn_tile"] == run.outputs["lrn"])
         #expect(run.stats.hostBusyCycles > 0 && run.stats.vectorBusyCycles > 0 && run.stats.matrixBusyCycles > 0)
     }
 }

@@ -57,10 +57,12 @@ func everyOpcodeProgram() -> Program {
     let prob = b.addOutput("prob", shape: [1, 3])
     let xcopy = b.addOutput("xcopy", shape: [2, 4, 4])
     let lrn = b.addOutput("lrn", shape: [1, 2, 4, 4])
+    let lrnTile = b.addOutput("lrn_tile", shape: [1, 2, 4, 4])
     let up = b.addOutput("up", shape: [1, 2, 8, 8])
     let xt = b.addOutput("xt", shape: [1, 4, 4, 2])
     let mean = b.addOutput("mean", shape: [1, 2, 1, 1])
     let (sW, sB, sMW, sMB, sX, sY, sP, sE, sC, sD, sM) = (0, 256, 320, 448, 512, 1024, 1280, 1344, 1408, 1472, 1536)
+    let sL = 1600
 
     b.emit(.load(TransferOp(tensorAt: convW, shape: [36], origin: [0], counts: [36], sramAddr: sW)), nodes: ["conv"])
     b.emit(.load(TransferOp(tensorAt: convB, shape: [2], origin: [0], counts: [2], sramAddr: sB)), nodes: ["conv"])
@@ -80,6 +82,18 @@ func everyOpcodeProgram() -> Program {
     b.emit(
         .pool(PoolOp(.max, input: y, output: p, kernel: (2, 2), stride: (2, 2))), wait: [.load, .matrix],
         nodes: ["pool"])
+    // LRN on the interior of the padded input tile (strided), as HOST.LRN does on x below.
+    let interior = SRAMTile(addr: sX + 4 * 7, channels: 2, height: 4, width: 4, channelStride: 36, rowStride: 6)
+    b.emit(
+        .lrn(
+            LRNOp(
+                input: interior, output: SRAMTile(addr: sL, channels: 2, height: 4, width: 4), size: 3, alpha: 1e-4,
+                beta: 0.75, bias: 1)), signal: .store, nodes: ["lrn_tile"])
+    b.emit(
+        .store(
+            TransferOp(tensorAt: lrnTile, shape: [1, 2, 4, 4], origin: [0, 0, 0, 0], counts: [1, 2, 4, 4], sramAddr: sL)
+        ),
+        wait: .vector, nodes: ["lrn_tile"])
     let e = SRAMTile(addr: sE, channels: 2, height: 2, width: 2)
     b.emit(
         .eltwise(

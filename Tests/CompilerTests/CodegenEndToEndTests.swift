@@ -67,6 +67,76 @@ struct CodegenEndToEndTests {
         #expect(first == second)
     }
 
+    /// An LRN graph x -> LRN(size) -> y, alpha and bias away from their defaults.
+    static func lrnGraph(shape: [Int], size: Int) throws -> Graph {
+        var b = FusionTests.Builder()
+        let y = b.node(
+            .lrn, ["x"], ["size": .int(size), "alpha": .float(0.02), "beta": .float(0.75), "bias": .float(1.5)])
+        return try b.graph(input: shape, output: y)
+    }
+
+    @Test(
+        "LRN runs on the vector unit, every channel in a tile of rows, with the interpreter's bits",
+        arguments: [
+            ([1, 5, 40, 9], 5), ([2, 8, 13, 4], 3), ([1, 3, 50], 1), ([1, 6, 3, 7, 5], 4), ([1, 64, 12, 12], 5)
+        ])
+    func lrnOnTheVectorUnit(shape: [Int], size: Int) throws {
+        let graph = try Self.lrnGraph(shape: shape, size: size)
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 16 << 10
+        let (program, layers) = try Codegen.compile(graph, options: Codegen.Options(config: config))
+        #expect(layers.map(\.engine) == ["vector"])
+        let opcodes = program.instructions.map(\.opcode)
+        #expect(opcodes.contains(.lrn) && !opcodes.contains(.hostLRN))
+        for difference in try Verification.run(reference: graph, program: program) {
+            #expect(difference.comparison.maxAbsoluteError == 0, "\(difference.description)")
+        }
+        let run = try Executor.run(program, inputs: Verification.randomInputs(for: graph))
+        #expect(Self.predictedBytes(program) == run.stats.dramReadBytes + run.stats.dramWriteBytes)
+        // Double buffering: with several tiles, some LRN runs while a LOAD moves the next tile.
+        let lrns = program.instructions.indices.filter { opcodes[$0] == .lrn }
+        if lrns.count > 1 {
+            let overlapped = lrns.contains { i in
+                program.instructions.indices.contains { j in
+                    opcodes[j] == .load && run.schedule[j].start < run.schedule[i].end
+                        && run.schedule[i].start < run.schedule[j].end
+                }
+            }
+            #expect(overlapped, "no LRN overlaps a LOAD")
+        }
+    }
+
+    @Test("LRN falls back to HOST.LRN when one row of every channel does not fit the SRAM")
+    func lrnOnTheHost() throws {
+        let graph = try Self.lrnGraph(shape: [1, 64, 2, 40], size: 5)
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 8 << 10
+        let (program, layers) = try Codegen.compile(graph, options: Codegen.Options(config: config))
+        #expect(layers.map(\.engine) == ["host"])
+        #expect(program.instructions.map(\.opcode) == [.hostLRN])
+        for difference in try Verification.run(reference: graph, program: program) {
+            #expect(difference.comparison.maxAbsoluteError == 0, "\(difference.description)")
+        }
+    }
+
+    @Test("conv -> LRN -> conv verifies, with LRN on the vector unit and outside any fusion group")
+    func convLRNConv() throws {
+        var b = FusionTests.Builder()
+        var y = b.conv("x", cin: 3, cout: 16, k: 3, pad: 1)
+        y = b.node(.lrn, [y], ["size": .int(5), "alpha": .float(1e-4), "beta": .float(0.75), "bias": .float(1)])
+        y = b.conv(y, cin: 16, cout: 8, k: 1)
+        let graph = try b.graph(input: [1, 3, 20, 20], output: y)
+        for config in ["df1", "df1-small"].compactMap(AcceleratorConfig.preset(named:)) {
+            let (program, layers) = try Codegen.compile(graph, options: Codegen.Options(config: config))
+            for difference in try Verification.run(reference: graph, program: program) {
+                #expect(difference.passed, "\(config.name): \(difference.description)")
+            }
+            let opcodes = program.instructions.map(\.opcode)
+            #expect(opcodes.contains(.lrn) && !opcodes.contains(.hostLRN))
+            #expect(layers.contains { $0.op == "LRN" && $0.engine == "vector" && $0.members == [$0.node] })
+        }
+    }
+
     /// Every ONNX test case whose ops the importer supports: compile, run on
     /// the accelerator, compare with the expected outputs. Cases codegen
     /// cannot lower are listed with the reason.

@@ -152,6 +152,9 @@ struct Emitter {
         case .view:
             try lowerView(node)
             record(node, engine: "view", tiling: "shares its input's DRAM", from: start)
+        case .crossChannel:
+            let (engine, tiling) = try lowerLRN(node)
+            record(node, engine: engine, tiling: tiling, from: start)
         case .host:
             try lowerHost(node)
             record(node, engine: "host", tiling: "whole tensor in DRAM", from: start)

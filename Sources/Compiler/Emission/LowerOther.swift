@@ -271,14 +271,6 @@ extension Emitter {
             emit(
                 .hostSoftmax(HostSoftmaxOp(src: x.address, dst: y.address, outer: outer, axis: axisSize, inner: inner)),
                 reads: reads, writes: writes, node: node)
-        case .lrn:
-            emit(
-                .hostLRN(
-                    HostLRNOp(
-                        src: x.address, dst: y.address, n: xType.shape[0], c: xType.shape[1],
-                        spatial: xType.shape[2...].reduce(1, *), size: node.int("size", default: 1),
-                        alpha: node.float("alpha", default: 1e-4), beta: node.float("beta", default: 0.75),
-                        bias: node.float("bias", default: 1))), reads: reads, writes: writes, node: node)
         case .resize, .upsample:
             let context = ShapeRules.Context(
                 node: node, inputs: node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) },

@@ -17,6 +17,7 @@ extension Emitter {
         case .elementwise: return elementwiseReason(node, graph: graph)
         case .dataMovement: return dataMovementReason(node, graph: graph, rank: rank)
         case .view: return nil
+        case .crossChannel: return rank >= 3 ? nil : "LRN needs an N x C x spatial input"
         case .host:
             if node.kind == .resize || node.kind == .upsample {
                 return rank <= 4 ? nil : "only resizes of rank up to 4 are supported"

@@ -19,7 +19,10 @@ enum LoweringPattern {
     case dataMovement
     /// Reshape and friends: share their input's DRAM.
     case view
-    /// Softmax, LRN, Resize, Transpose, ReduceMean: host instructions on whole DRAM tensors.
+    /// LRN: a window across all channels on the vector unit, tiled over rows
+    /// (HOST.LRN when one row of every channel does not fit); never fused.
+    case crossChannel
+    /// Softmax, Resize, Transpose, ReduceMean: host instructions on whole DRAM tensors.
     case host
     /// Folded away before codegen (constants, shape arithmetic) or not lowered at all.
     case notLowered
@@ -36,7 +39,8 @@ extension OpKind {
         case .gemm: return .fullyConnected
         case .concat, .split, .slice, .pad, .gather: return .dataMovement
         case .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout: return .view
-        case .softmax, .lrn, .resize, .upsample, .transpose, .reduceMean: return .host
+        case .lrn: return .crossChannel
+        case .softmax, .resize, .upsample, .transpose, .reduceMean: return .host
         default: return .notLowered
         }
     }
@@ -68,6 +72,7 @@ extension OpKind {
         }
         switch pattern {
         case .view: return "a view of its input's DRAM"
+        case .crossChannel: return "a window across all channels, lowered layer by layer"
         case .host: return "runs on the host"
         case .dataMovement: return "moves data in DRAM"
         default: return nil
