@@ -57,6 +57,7 @@ NETWORKS: list[tuple[str, str]] = [
     ("inception_v1", "Inception v1"),
     ("squeezenet1_0", "SqueezeNet 1.0"),
     ("alexnet", "AlexNet"),
+    ("resnet18", "ResNet-18"),
 ]
 DEFAULT_CONFIGS = ["df1", "df1-small", "df1-large", "df1-lowbw"]
 PRIMARY_CONFIG = "df1"  # executor wall time and the onnxruntime comparison are measured here

@@ -199,6 +199,25 @@ def resnet50() -> Net:
     return net
 
 
+def resnet18() -> Net:
+    """ResNet-18: basic blocks of two 3x3 convolutions, a 1x1 projection where the shape changes."""
+    net = Net("resnet18", 107)
+    x = net.conv_bn_act("input", 64, 7, 2, 3)
+    x = net.maxpool(x, 3, 2, 1)
+    for stage, width in enumerate([64, 128, 256, 512]):
+        for b in range(2):
+            stride = 2 if (b == 0 and stage > 0) else 1
+            y = net.conv_bn_act(x, width, 3, stride, 1)
+            y = net.bn(net.conv(y, width, 3, 1, 1, bias=False))
+            short = x
+            if b == 0 and stage > 0:
+                short = net.bn(net.conv(x, width, 1, stride, bias=False))
+            x = net.relu(net.add(y, short))
+    x = net.flatten(net.gap(x))
+    net.softmax(net.gemm(x, 1000))
+    return net
+
+
 def vgg16() -> Net:
     net = Net("vgg16", 102)
     x = "input"
@@ -311,6 +330,7 @@ MODELS = {
     "inception_v1": inception_v1,
     "squeezenet1_0": squeezenet1_0,
     "alexnet": alexnet,
+    "resnet18": resnet18,
 }
 
 
