@@ -555,6 +555,38 @@ def symbolic_batch() -> onnx.ModelProto:
     return _model(g)
 
 
+def negative_dims() -> onnx.ModelProto:
+    """Dynamic dims as some exporters write them: dim_value -1 on the batch of the input,
+    of a value_info and of the output ([-1, 2])."""
+    rng = np.random.default_rng(9)
+    F = TensorProto.FLOAT
+    inits = [_init("conv_w", _he(rng, (4, 3, 3, 3))), _init("conv_b", _small(rng, 4, 0.01)),
+             _init("fc_w", _he(rng, (2, 4))), _init("fc_b", _small(rng, 2, 0.01))]
+    nodes = [
+        helper.make_node("Conv", ["input", "conv_w", "conv_b"], ["conv_out"], name="conv",
+                         kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["conv_out"], ["relu_out"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["relu_out"], ["gap_out"], name="gap"),
+        helper.make_node("Flatten", ["gap_out"], ["flat"], name="flatten"),
+        helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["output"], name="fc", transB=1),
+    ]
+    g = helper.make_graph(nodes, "negative_dims", [_vi("input", F, [-1, 3, 16, 16])],
+                          [_vi("output", F, [-1, 2])], inits,
+                          value_info=[_vi("conv_out", F, [-1, 4, 16, 16])])
+    return _model(g)
+
+
+def unknown_spatial() -> onnx.ModelProto:
+    """Symbolic height and width besides the batch: no default, the error suggests the model's own dims."""
+    rng = np.random.default_rng(10)
+    F = TensorProto.FLOAT
+    inits = [_init("conv_w", _he(rng, (4, 3, 3, 3)))]
+    nodes = [helper.make_node("Conv", ["input", "conv_w"], ["output"], name="conv", kernel_shape=[3, 3])]
+    g = helper.make_graph(nodes, "unknown_spatial", [_vi("input", F, ["N", 3, "H", "W"])],
+                          [_vi("output", F, ["N", 4, "H2", "W2"])], inits)
+    return _model(g)
+
+
 def no_shape() -> onnx.ModelProto:
     F = TensorProto.FLOAT
     inp = onnx.ValueInfoProto()
@@ -822,6 +854,8 @@ VALID = [
     ("opset7", opset7),
     ("symbolic_batch", symbolic_batch),
     ("no_shape", no_shape),
+    ("negative_dims", negative_dims),
+    ("unknown_spatial", unknown_spatial),
     ("weights_fp16", lambda: weights_float(np.float16, 11)),
     ("weights_fp64", lambda: weights_float(np.float64, 12)),
     ("weights_int", weights_int),
@@ -832,6 +866,8 @@ VALID = [
 PROBE_SHAPES = {
     "symbolic_batch": {"input": [1, 3, 16, 16]},
     "no_shape": {"input": [1, 3, 4, 4]},
+    "negative_dims": {"input": [1, 3, 16, 16]},
+    "unknown_spatial": {"input": [1, 3, 12, 20]},
 }
 
 # Valid for onnxruntime but rejected by onnx.checker: its graph input deliberately has no shape field.
@@ -862,7 +898,8 @@ def _shapes_for(name: str, model: onnx.ModelProto, model_dir: str | None = None)
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True).graph
     for vi in list(inferred.value_info) + list(inferred.output):
         e = _type_entry(vi.type)
-        if e is None or e[1] is None or any(d is None for d in e[1]) or vi.name not in table:
+        # Dims of -1 are how some exporters write "unknown": not a static shape either.
+        if e is None or e[1] is None or any(d is None or d < 0 for d in e[1]) or vi.name not in table:
             continue
         got = table[vi.name]
         if got["dtype"] != e[0] or got["shape"] != e[1]:

@@ -74,6 +74,8 @@ struct Compile: ParsableCommand {
     func run() throws {
         var options = CompileOptions()
         options.inputShapes = try Self.parseInputShapes(inputShapes)
+        let model = self.model
+        options.note = { line in FileHandle.standardError.write(Data("dfc: note: \(model): \(line)\n".utf8)) }
         let stages = try PassManager.dumpStages(
             from: dumpIR.flatMap { $0.split(separator: ",").map(String.init) },
             valid: Self.stageNames)

@@ -4,9 +4,13 @@ import GraphIR
 public struct CompileOptions: Sendable {
     /// Shapes bound to graph inputs by `--input-shape NAME=1x3x224x224`.
     public var inputShapes: [String: [Int]] = [:]
+    /// Receives one line per decision the user should know of (a batch
+    /// defaulted to 1, a fixed dim overridden); `dfc compile` prints them on stderr.
+    public var note: @Sendable (String) -> Void
 
-    public init(inputShapes: [String: [Int]] = [:]) {
+    public init(inputShapes: [String: [Int]] = [:], note: @escaping @Sendable (String) -> Void = { _ in }) {
         self.inputShapes = inputShapes
+        self.note = note
     }
 }
 

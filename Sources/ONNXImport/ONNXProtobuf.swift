@@ -189,7 +189,10 @@ enum ONNXProtobuf {
         if let shape = tensorType.pointee.shape {
             result.dims = pointers(shape.pointee.dim, shape.pointee.n_dim).map { dim -> Dim in
                 switch dim.pointee.value_case {
-                case ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE: return .known(Int(dim.pointee.dim_value))
+                case ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE:
+                    // Exporters write an unknown dim as -1: unknown, bound by --input-shape. A 0 stays
+                    // a real empty axis (ONNX's own test models use them).
+                    return dim.pointee.dim_value >= 0 ? .known(Int(dim.pointee.dim_value)) : .unknown
                 case ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM:
                     return .symbolic(string(dim.pointee.dim_param))
                 default: return .unknown

@@ -26,9 +26,12 @@ package enum ImportFixtures {
     }
 
     /// Imports and infers shapes the way `dfc compile` does.
-    package static func compile(_ path: String, inputShapes: [String: [Int]] = [:]) throws -> Graph {
+    package static func compile(
+        _ path: String, inputShapes: [String: [Int]] = [:], note: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws -> Graph {
         var graph = try ONNXImporter.load(path: path)
-        try PassManager(passes: [InferShapes()]).run(&graph, options: CompileOptions(inputShapes: inputShapes))
+        try PassManager(passes: [InferShapes()]).run(
+            &graph, options: CompileOptions(inputShapes: inputShapes, note: note))
         return graph
     }
 

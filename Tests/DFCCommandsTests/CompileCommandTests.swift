@@ -62,7 +62,7 @@ struct CompileCommandTests {
             ("unsupported_ops.onnx", [], "topk_1"),
             ("shape_mismatch.onnx", [], "do not broadcast"),
             ("conv_channel_mismatch.onnx", [], "expects 5"),
-            ("symbolic_batch.onnx", [], "--input-shape input="),
+            ("unknown_spatial.onnx", [], "--input-shape input=1x3xHxW"),
             ("tiny_cnn.onnx", ["--input-shape", "input=1x3"], "has rank 2"),
             ("tiny_cnn.onnx", ["--input-shape", "input=1xAx3"], "positive integers"),
             ("tiny_cnn.onnx", ["--dump-ir=nonsense"], "unknown pass 'nonsense'")
@@ -120,6 +120,24 @@ struct CompileCommandTests {
         ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("input  %input: f32[2,3,16,16]"))
+    }
+
+    @Test("a -1 batch defaults to 1 with a note; an overridden fixed dim is noted; both verify")
+    func dynamicDims() throws {
+        let batch = try DFCProcess.run([
+            "compile", Self.fixture("negative_dims.onnx"), "--verify", "--dump-ir=infer-shapes"
+        ])
+        #expect(batch.status == 0, "\(batch.stderr)")
+        #expect(batch.stdout.contains("input  %input: f32[1,3,16,16]"))
+        #expect(batch.stdout.contains("output %output: f32[1,2]"))
+        #expect(batch.stderr.contains("dfc: note: "), "\(batch.stderr)")
+        #expect(batch.stderr.contains("defaults to 1"))
+        let override = try DFCProcess.run([
+            "compile", Self.fixture("tiny_cnn.onnx"), "--input-shape", "input=1x3x48x40", "--verify"
+        ])
+        #expect(override.status == 0, "\(override.stderr)")
+        #expect(
+            override.stderr.contains("overrides the model's fixed f32[1,3,32,32] (axis 2 32 -> 48, axis 3 32 -> 40)"))
     }
 
     @Test("--dump-ir after canonicalization matches the golden file")

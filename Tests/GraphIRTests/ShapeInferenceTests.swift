@@ -11,7 +11,8 @@ struct ShapeInferenceTests {
         ("tiny_cnn", [:]), ("ops_conv", [:]), ("ops_eltwise", [:]), ("ops_shape", [:]), ("ops_misc", [:]),
         ("pytorch_shape_chain", [:]), ("opset7", [:]), ("weights_fp16", [:]), ("weights_fp64", [:]),
         ("weights_int", [:]), ("initializer_as_input", [:]), ("external_data", [:]), ("external_data_offsets", [:]),
-        ("symbolic_batch", ["input": [1, 3, 16, 16]]), ("no_shape", ["input": [1, 3, 4, 4]])
+        ("symbolic_batch", ["input": [1, 3, 16, 16]]), ("no_shape", ["input": [1, 3, 4, 4]]),
+        ("symbolic_batch", [:]), ("negative_dims", [:]), ("unknown_spatial", ["input": [1, 3, 12, 20]])
     ]
 
     @Test("every value's shape matches what onnxruntime observed", arguments: fixtures)
@@ -33,10 +34,11 @@ struct ShapeInferenceTests {
     @Test(
         "unknown shapes and bad bindings are errors naming the value",
         arguments: [
-            ("symbolic_batch", [String: [Int]](), "input 'input' has shape f32[N,3,16,16]"),
-            ("no_shape", [:], "input 'input'"),
+            ("unknown_spatial", [String: [Int]](), "bind them with --input-shape input=1x3xHxW"),
+            ("no_shape", [:], "input 'input' has no declared shape"),
             ("symbolic_batch", ["input": [1, 3, 16]], "has rank 3"),
-            ("symbolic_batch", ["input": [1, 4, 16, 16]], "contradicts the model's fixed 3"),
+            // Overriding a fixed dim is allowed; the node the new size cannot pass is named.
+            ("symbolic_batch", ["input": [1, 4, 16, 16]], "node 'conv' (Conv)"),
             ("tiny_cnn", ["image": [1, 3, 32, 32]], "'image', which is not a graph input"),
             ("shape_mismatch", [:], "do not broadcast"),
             ("conv_channel_mismatch", [:], "expects 5")
@@ -50,6 +52,21 @@ struct ShapeInferenceTests {
         } catch {
             Issue.record("unexpected error \(error)")
         }
+    }
+
+    @Test("an unknown batch defaults to 1 and a fixed dim may be overridden, each with a note")
+    func notes() throws {
+        let lines = NoteLines()
+        for (name, bindings) in [("negative_dims", [String: [Int]]()), ("tiny_cnn", ["input": [1, 3, 48, 40]])] {
+            let graph = try ImportFixtures.compile(
+                ImportFixtures.path("\(name).onnx"), inputShapes: bindings, note: { lines.add($0) })
+            #expect(graph.outputs.allSatisfy { graph.type(of: $0) != nil })
+        }
+        #expect(lines.all.count == 2)
+        #expect(
+            lines.all.first?.contains("the batch (axis 0, declared f32[?,3,16,16]) is unknown and defaults to 1")
+                == true)
+        #expect(lines.all.last?.contains("axis 2 32 -> 48, axis 3 32 -> 40") == true)
     }
 
     @Test("window arithmetic follows ONNX (floor, ceil mode, SAME padding)")
@@ -72,4 +89,12 @@ struct ShapeInferenceTests {
         #expect(ShapeMath.sliceRange(start: -1, end: Int64.min, step: -2, dim: 5) == (4, -2, 3))
         #expect(ShapeMath.sliceRange(start: 1, end: Int64.max, step: 1, dim: 5) == (1, 1, 4))
     }
+}
+
+/// Lines a compile notes, in order.
+final class NoteLines: @unchecked Sendable {
+    private var lines: [String] = []
+    private let lock = NSLock()
+    var all: [String] { lock.withLock { lines } }
+    func add(_ line: String) { lock.withLock { lines.append(line) } }
 }

@@ -23,11 +23,14 @@ public struct ShapeInference {
     var evaluate: ConstantEvaluator
 
     /// Infers every value's type; `inputShapes` binds graph inputs' shapes.
+    /// `note` receives a line for each dim the user did not bind but the
+    /// compile decided (a batch defaulted to 1) or overrode.
     public static func run(
-        _ graph: inout Graph, inputShapes: [String: [Int]] = [:], evaluate: @escaping ConstantEvaluator
+        _ graph: inout Graph, inputShapes: [String: [Int]] = [:], note: (String) -> Void = { _ in },
+        evaluate: @escaping ConstantEvaluator
     ) throws {
         var inference = ShapeInference(graph: graph, constants: graph.initializers, evaluate: evaluate)
-        try inference.bindInputs(inputShapes)
+        try inference.bindInputs(inputShapes, note: note)
         for index in inference.graph.nodes.indices {
             try inference.infer(nodeAt: index)
         }
@@ -37,7 +40,12 @@ public struct ShapeInference {
         graph = inference.graph
     }
 
-    private mutating func bindInputs(_ bindings: [String: [Int]]) throws {
+    /// Unknown dims (symbolic, missing, or written as -1 or 0) are bound by
+    /// `--input-shape`; an unbound batch alone defaults to 1. A binding may
+    /// also override a fixed dim: the model's declared shapes inside the
+    /// graph are then re-inferred rather than checked.
+    private mutating func bindInputs(_ bindings: [String: [Int]], note: (String) -> Void) throws {
+        var overridden = false
         for name in bindings.keys.sorted() where !graph.inputs.contains(name) {
             let list = graph.inputs.joined(separator: ", ")
             throw DFCError("--input-shape names '\(name)', which is not a graph input (inputs: \(list))")
@@ -54,23 +62,60 @@ public struct ShapeInference {
                             "--input-shape \(name)=\(bound.map(String.init).joined(separator: "x")) has rank \(bound.count), but the model declares rank \(dims.count) (\(info.shapeText))"
                         )
                     }
-                    for (d, b) in zip(dims, bound) {
-                        if let v = d.value, v != b {
-                            throw DFCError(
-                                "--input-shape \(name): dimension \(b) contradicts the model's fixed \(v) (\(info.shapeText))"
-                            )
-                        }
+                    let changed = zip(dims, bound).enumerated().compactMap { axis, pair -> String? in
+                        guard let v = pair.0.value, v != pair.1 else { return nil }
+                        return "axis \(axis) \(v) -> \(pair.1)"
+                    }
+                    if !changed.isEmpty {
+                        note(
+                            "input '\(name)': --input-shape overrides the model's fixed \(info.shapeText) (\(changed.joined(separator: ", "))); the shapes the model declares inside are re-inferred"
+                        )
+                        overridden = true
                     }
                 }
                 graph.values[name] = ValueInfo(TensorType(dtype: info.dtype, shape: bound))
             } else if info.type == nil {
+                // A batch alone may stay unbound: it defaults to 1.
+                if let dims = info.dims, dims.count >= 2, dims[0].value == nil,
+                    dims.dropFirst().allSatisfy({ $0.value != nil })
+                {
+                    let shape = [1] + dims.dropFirst().map { $0.value! }
+                    note(
+                        "input '\(name)': the batch (axis 0, declared \(info.shapeText)) is unknown and defaults to 1; bind it with --input-shape \(name)=\(shape.map(String.init).joined(separator: "x"))"
+                    )
+                    graph.values[name] = ValueInfo(TensorType(dtype: info.dtype, shape: shape))
+                    continue
+                }
+                guard info.dims != nil else {
+                    throw DFCError(
+                        "input '\(name)' has no declared shape; bind it with --input-shape \(name)=DIMS, e.g. \(name)=1x3x224x224"
+                    )
+                }
                 throw DFCError(
-                    "input '\(name)' has shape \(info.shapeText) with unknown dimensions; bind it with --input-shape \(name)=1x3x224x224 (for example)"
+                    "input '\(name)' has shape \(info.shapeText) with unknown dimensions; \(Self.suggestion(name, info))"
                 )
-            } else if let type = info.type, type.shape.contains(where: { $0 < 0 }) {
-                throw DFCError("input '\(name)' has a negative dimension: \(type)")
             }
         }
+        // After an override, shapes declared inside the model describe the old size.
+        guard overridden else { return }
+        let inputs = Set(graph.inputs)
+        for (value, info) in graph.values
+        where !inputs.contains(value) && graph.initializers[value] == nil && info.dims != nil {
+            graph.values[value] = ValueInfo(dtype: info.dtype, dims: nil)
+        }
+    }
+
+    /// How to bind an input, from the model's own dims: known ones as they
+    /// are, an unknown batch as 1, the other unknown ones by their names.
+    static func suggestion(_ name: String, _ info: ValueInfo) -> String {
+        let dims = info.dims ?? []
+        let parts = dims.enumerated().map { axis, d -> String in
+            if let v = d.value { return String(v) }
+            if axis == 0 { return "1" }
+            if case .symbolic(let s) = d, !s.isEmpty { return s }
+            return "D\(axis)"
+        }
+        return "bind them with --input-shape \(name)=\(parts.joined(separator: "x")), with a number for each named dim"
     }
 
     private mutating func infer(nodeAt index: Int) throws {
