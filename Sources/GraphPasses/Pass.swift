@@ -39,6 +39,9 @@ public enum PassRegistry {
         FoldConstants(),
         // Pass-through nodes would hide a producer from its real reader.
         RemoveIdentity(),
+        // Exporters' spelled-out HardSwish and Div by constants, before the
+        // per-channel Mul folding and activation fusion see them.
+        CanonicalizeArithmetic(),
         // One view op; also drops views that keep the shape.
         CanonicalizeViews(),
         // Pads join the Conv/pool windows before those windows are scheduled.

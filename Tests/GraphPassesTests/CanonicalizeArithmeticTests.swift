@@ -1,0 +1,93 @@
+import Tensors
+import TestSupport
+import Testing
+@testable import GraphIR
+@testable import GraphPasses
+
+/// Exporter idioms: HardSwish spelled out in arithmetic, Div by a constant.
+@Suite("Canonicalize arithmetic")
+struct CanonicalizeArithmeticTests {
+    static func f32(_ shape: [Int]) -> TensorType { TensorType(dtype: .float32, shape: shape) }
+    static func scalar(_ v: Float) -> Tensor { Tensor(shape: [], floats: [v]) }
+
+    /// conv -> `tail` (nodes reading "c", ending in "y"), with the constants the idioms use.
+    static func graph(_ tail: [Node], extra: [String: Tensor] = [:]) throws -> Graph {
+        var rng = SeededRandom(seed: 5)
+        var initializers: [String: Tensor] = [
+            "w": rng.tensor(f32([4, 2, 3, 3])), "three": scalar(3), "zero": scalar(0), "six": scalar(6),
+            "sixth": scalar(1 / 6)
+        ]
+        initializers.merge(extra) { a, _ in a }
+        let conv = Node(
+            name: "conv", kind: .conv, inputs: ["x", "w"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])])
+        var g = Graph(
+            name: "idiom", opsetVersion: 13, inputs: ["x"], outputs: ["y"], nodes: [conv] + tail,
+            initializers: initializers, values: ["x": ValueInfo(f32([1, 2, 6, 6]))])
+        try ShapeInference.run(&g, evaluate: InferShapes.evaluate)
+        return g
+    }
+
+    static let shiftedRelu6 = [
+        Node(name: "add3", kind: .add, inputs: ["c", "three"], outputs: ["s"]),
+        Node(name: "clip", kind: .clip, inputs: ["s", "zero", "six"], outputs: ["r"])
+    ]
+
+    @Test(
+        "HardSwish spelled out becomes one HardSwish",
+        arguments: [
+            // x * Clip(x+3, 0, 6) / 6
+            shiftedRelu6 + [
+                Node(name: "mul", kind: .mul, inputs: ["c", "r"], outputs: ["m"]),
+                Node(name: "div", kind: .div, inputs: ["m", "six"], outputs: ["y"])
+            ],
+            // x * (Clip(x+3, 0, 6) / 6), operands swapped
+            shiftedRelu6 + [
+                Node(name: "div", kind: .div, inputs: ["r", "six"], outputs: ["h"]),
+                Node(name: "mul", kind: .mul, inputs: ["h", "c"], outputs: ["y"])
+            ],
+            // (Clip(3+x, 0, 6) * x) * (1/6)
+            [
+                Node(name: "add3", kind: .add, inputs: ["three", "c"], outputs: ["s"]),
+                Node(name: "clip", kind: .clip, inputs: ["s", "zero", "six"], outputs: ["r"]),
+                Node(name: "mul", kind: .mul, inputs: ["r", "c"], outputs: ["m"]),
+                Node(name: "scale", kind: .mul, inputs: ["m", "sixth"], outputs: ["y"])
+            ],
+            // x * HardSigmoid(x) with alpha 1/6
+            [
+                Node(
+                    name: "hsig", kind: .hardSigmoid, inputs: ["c"], outputs: ["h"],
+                    attributes: ["alpha": .float(1 / 6), "beta": .float(0.5)]),
+                Node(name: "mul", kind: .mul, inputs: ["c", "h"], outputs: ["y"])
+            ]
+        ])
+    func hardSwish(tail: [Node]) throws {
+        let g = try Self.graph(tail)
+        var after = try expectPassPreserves(CanonicalizeArithmetic(), on: g, seed: 3)
+        try EliminateDeadCode().run(&after, options: CompileOptions())
+        #expect(after.nodes.map(\.kind) == [.conv, .hardSwish], "\(after.nodes.map(\.name))")
+    }
+
+    @Test("a Div by a constant becomes a Mul; other Divs and near-idioms stay")
+    func divByConstant() throws {
+        let g = try Self.graph(
+            [Node(name: "div", kind: .div, inputs: ["c", "d"], outputs: ["y"])],
+            extra: ["d": Tensor(shape: [4, 1, 1], floats: [2, -4, 0.5, 8])])
+        let after = try expectPassPreserves(CanonicalizeArithmetic(), on: g, seed: 4)
+        #expect(after.nodes.map(\.kind) == [.conv, .mul])
+        // A zero in the divisor stays a Div (x / 0 is inf, not x * inf when x is 0).
+        let zero = try Self.graph(
+            [Node(name: "div", kind: .div, inputs: ["c", "d"], outputs: ["y"])],
+            extra: ["d": Tensor(shape: [4, 1, 1], floats: [2, 0, 1, 1])])
+        #expect(try expectPassPreserves(CanonicalizeArithmetic(), on: zero).nodes.map(\.kind) == [.conv, .div])
+        // Clip(x+3, 0, 5) is not the HardSwish idiom: it stays (the Div becomes a Mul).
+        var near =
+            Self.shiftedRelu6 + [
+                Node(name: "mul", kind: .mul, inputs: ["c", "r"], outputs: ["m"]),
+                Node(name: "div", kind: .div, inputs: ["m", "six"], outputs: ["y"])
+            ]
+        near[1].inputs = ["s", "zero", "five"]
+        let other = try Self.graph(near, extra: ["five": Self.scalar(5)])
+        let kinds = try expectPassPreserves(CanonicalizeArithmetic(), on: other).nodes.map(\.kind)
+        #expect(!kinds.contains(.hardSwish) && !kinds.contains(.div))
+    }
+}
