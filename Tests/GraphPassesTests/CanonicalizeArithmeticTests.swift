@@ -3,6 +3,7 @@ import TestSupport
 import Testing
 @testable import GraphIR
 @testable import GraphPasses
+@testable import ReferenceInterpreter
 
 /// Exporter idioms: HardSwish spelled out in arithmetic, Div by a constant.
 @Suite("Canonicalize arithmetic")
@@ -65,6 +66,23 @@ struct CanonicalizeArithmeticTests {
         var after = try expectPassPreserves(CanonicalizeArithmetic(), on: g, seed: 3)
         try EliminateDeadCode().run(&after, options: CompileOptions())
         #expect(after.nodes.map(\.kind) == [.conv, .hardSwish], "\(after.nodes.map(\.name))")
+    }
+
+    @Test("through the whole pipeline the HardSwish ends as the convolution's fused activation")
+    func fusesIntoProducer() throws {
+        var g = try Self.graph(
+            Self.shiftedRelu6 + [
+                Node(name: "mul", kind: .mul, inputs: ["c", "r"], outputs: ["m"]),
+                Node(name: "div", kind: .div, inputs: ["m", "six"], outputs: ["y"])
+            ])
+        let before = g
+        try PassManager().run(&g, options: CompileOptions())
+        #expect(g.nodes.count == 1, "\(g.nodes.map(\.name))")
+        #expect(g.nodes.first?.activation == .hardSwish)
+        let inputs = try randomInputs(for: before, seed: 9)
+        let expected = try Interpreter.run(before, inputs: inputs)["y"]!
+        let got = try Interpreter.run(g, inputs: inputs)["y"]!
+        #expect(TensorComparison(got, expected, rtol: 1e-4, atol: 1e-5).passes)
     }
 
     @Test("a Div by a constant becomes a Mul; other Divs and near-idioms stay")

@@ -13,7 +13,9 @@ public struct CanonicalizeArithmetic: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
-        try graph.rewrite(with: [Self.hardSwish(at:in:), Self.divByConstant(at:in:)])
+        // The idioms' intermediate nodes are dropped at once, so the HardSwish is
+        // its producer's only reader and fuses into it.
+        if try graph.rewrite(with: [Self.hardSwish(at:in:), Self.divByConstant(at:in:)]) { graph.eliminateDeadCode() }
     }
 
     /// Div(x, c) with a float constant c free of zeros becomes Mul(x, 1/c).
