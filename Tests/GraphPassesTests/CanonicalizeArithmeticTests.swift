@@ -85,6 +85,25 @@ struct CanonicalizeArithmeticTests {
         #expect(TensorComparison(got, expected, rtol: 1e-4, atol: 1e-5).passes)
     }
 
+    @Test("a Transpose pair that cancels (NHWC and back) goes; one that does not stays")
+    func transposePairs() throws {
+        func pair(_ second: [Int]) throws -> Graph {
+            try Self.graph([
+                Node(
+                    name: "nhwc", kind: .transpose, inputs: ["c"], outputs: ["t"],
+                    attributes: ["perm": .ints([0, 2, 3, 1])]),
+                Node(
+                    name: "back", kind: .transpose, inputs: ["t"], outputs: ["u"], attributes: ["perm": .ints(second)]),
+                Node(name: "relu", kind: .relu, inputs: ["u"], outputs: ["y"])
+            ])
+        }
+        var cancelled = try expectPassPreserves(CanonicalizeArithmetic(), on: try pair([0, 3, 1, 2]), seed: 6)
+        try EliminateDeadCode().run(&cancelled, options: CompileOptions())
+        #expect(cancelled.nodes.map(\.kind) == [.conv, .relu])
+        let kept = try expectPassPreserves(CanonicalizeArithmetic(), on: try pair([0, 2, 3, 1]), seed: 6)
+        #expect(kept.nodes.map(\.kind) == [.conv, .transpose, .transpose, .relu])
+    }
+
     @Test("a Div by a constant becomes a Mul; other Divs and near-idioms stay")
     func divByConstant() throws {
         let g = try Self.graph(

@@ -5,17 +5,22 @@ import Tensors
 /// HardSwish spelled out (x·Clip(x+3, 0, 6)/6, x·Relu6(x+3)/6 written as a
 /// Clip, x·HardSigmoid(x)) becomes one HardSwish, and a Div by a float
 /// constant becomes a Mul by its reciprocal (element-wise with a constant,
-/// which groups take in; a Div does not fuse).
+/// which groups take in; a Div does not fuse), and a Transpose undone by the
+/// next Transpose (NHWC exporters' pairs) disappears.
 public struct CanonicalizeArithmetic: Pass {
     public let name = "canonicalize-arithmetic"
-    public let summary = "HardSwish spelled out in arithmetic becomes HardSwish; Div by a constant becomes Mul"
+    public let summary =
+        "HardSwish spelled out in arithmetic becomes HardSwish; Div by a constant becomes Mul; Transpose pairs that cancel go"
 
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
         // The idioms' intermediate nodes are dropped at once, so the HardSwish is
         // its producer's only reader and fuses into it.
-        if try graph.rewrite(with: [Self.hardSwish(at:in:), Self.divByConstant(at:in:)]) { graph.eliminateDeadCode() }
+        if try graph.rewrite(with: [Self.hardSwish(at:in:), Self.divByConstant(at:in:), Self.cancelTransposes(at:in:)])
+        {
+            graph.eliminateDeadCode()
+        }
     }
 
     /// Div(x, c) with a float constant c free of zeros becomes Mul(x, 1/c).
@@ -34,6 +39,21 @@ public struct CanonicalizeArithmetic: Pass {
         mul.inputs = [node.inputs[0], reciprocal]
         rewriter.replaceNode(at: index, with: mul)
         return .rewritten
+    }
+
+    /// Transpose(Transpose(x, p), q) with q undoing p reads x: the second
+    /// Transpose's readers read x (the first stays for any other reader).
+    static func cancelTransposes(at index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
+        let node = rewriter.graph.nodes[index]
+        guard node.kind == .transpose, node.activation == nil, let middle = node.input(0),
+            let first = rewriter.uses.producer(of: middle).map({ rewriter.graph.nodes[$0] }), first.kind == .transpose,
+            first.activation == nil, let x = first.input(0), let rank = rewriter.graph.type(of: x)?.rank,
+            let output = node.outputs.first
+        else { return .failure }
+        let reversed = Array((0..<rank).reversed())
+        let p = first.ints("perm") ?? reversed, q = node.ints("perm") ?? reversed
+        guard p.count == rank, q.count == rank, q.indices.allSatisfy({ p[q[$0]] == $0 }) else { return .failure }
+        return rewriter.bypass(nodeAt: index, input: x, output: output) ? .erased : .failure
     }
 
     /// The node that ends a spelled-out HardSwish of some x becomes HardSwish(x):
