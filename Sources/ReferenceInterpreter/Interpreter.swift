@@ -141,6 +141,8 @@ public enum Interpreter {
 
         case .constant: return Kernels.constant
         case .constantOfShape: return Kernels.constantOfShape
+        case .range: return Kernels.range
+        case .expand: return Kernels.expand
         case .shape: return Kernels.shape
         case .cast: return Kernels.cast
 

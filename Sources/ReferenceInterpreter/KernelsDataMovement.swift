@@ -233,6 +233,30 @@ extension Kernels {
         }
     }
 
+    /// start, start + delta, ... while before limit (ONNX Range).
+    static func range(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
+        let (start, limit, delta) = (try args.input(0), try args.input(1), try args.input(2))
+        let count = try ShapeRules.rangeCount(start: start, limit: limit, delta: delta)
+        switch (start.storage, delta.storage) {
+        case (.int64(let s), .int64(let d)):
+            return [Tensor(shape: [count], ints: (0..<count).map { s[0] + Int64($0) * d[0] })]
+        case (.float(let s), .float(let d)):
+            return [Tensor(shape: [count], floats: (0..<count).map { s[0] + Float($0) * d[0] })]
+        default:
+            throw DFCError("start, limit and delta must have one element type")
+        }
+    }
+
+    /// x repeated along the axes where it has 1 (or fewer axes) to the broadcast shape.
+    static func expand(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
+        let x = try args.input(0)
+        let target = types[0].shape
+        switch x.storage {
+        case .float(let v): return [Tensor(shape: target, floats: Indexing.expand(v, shape: x.shape, to: target))]
+        case .int64(let v): return [Tensor(shape: target, ints: Indexing.expand(v, shape: x.shape, to: target))]
+        }
+    }
+
     static func shape(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
         let x = try args.input(0)
         let range = ShapeRules.shapeRange(args.node, rank: x.shape.count)

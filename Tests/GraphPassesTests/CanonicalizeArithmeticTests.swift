@@ -104,6 +104,34 @@ struct CanonicalizeArithmeticTests {
         #expect(kept.nodes.map(\.kind) == [.conv, .transpose, .transpose, .relu])
     }
 
+    @Test("an anchor grid built with Range and Expand from constants folds away at compile time")
+    func rangeExpandFold() throws {
+        let ints = { (v: [Int64]) in Tensor(shape: [v.count], ints: v) }
+        var g = try Self.graph(
+            [
+                Node(name: "range", kind: .range, inputs: ["r0", "r6", "r1"], outputs: ["cols"]),
+                Node(name: "row", kind: .reshape, inputs: ["cols", "rowShape"], outputs: ["row"]),
+                Node(name: "grid", kind: .expand, inputs: ["row", "gridShape"], outputs: ["grid"]),
+                Node(name: "add", kind: .add, inputs: ["c", "grid"], outputs: ["y"])
+            ],
+            extra: [
+                "r0": Self.scalar(0), "r6": Self.scalar(6), "r1": Self.scalar(1),
+                "rowShape": ints([1, 1, 1, 6]), "gridShape": ints([1, 4, 6, 1])
+            ])
+        #expect(g.type(of: "grid")?.shape == [1, 4, 6, 6])
+        let before = g
+        try PassManager().run(&g, options: CompileOptions())
+        #expect(!g.nodes.contains { $0.kind == .range || $0.kind == .expand }, "\(g.nodes.map(\.name))")
+        let inputs = try randomInputs(for: before, seed: 2)
+        let expected = try Interpreter.run(before, inputs: inputs)["y"]!
+        #expect(TensorComparison(try Interpreter.run(g, inputs: inputs)["y"]!, expected, rtol: 1e-5, atol: 1e-6).passes)
+        // Range's values: 0, 1, ..., 5 along the last axis, the same in every row and channel.
+        let add = try #require(g.nodes.first { $0.kind == .add })
+        let grid = try #require(add.inputs.compactMap { g.initializers[$0] }.first)
+        #expect(grid.shape == [1, 4, 6, 6])
+        #expect(Array(grid.floats.prefix(7)) == [0, 1, 2, 3, 4, 5, 0])
+    }
+
     @Test("a Div by a constant becomes a Mul; other Divs and near-idioms stay")
     func divByConstant() throws {
         let g = try Self.graph(

@@ -59,6 +59,9 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case constantOfShape = "ConstantOfShape"
     case shape = "Shape"
     case cast = "Cast"
+    /// Shape arithmetic (anchor grids): folded at compile time when its inputs are constants.
+    case range = "Range"
+    case expand = "Expand"
 
     // Not in the supported set; `Node.opType` says what it was.
     case opaque = "<opaque>"
@@ -81,6 +84,8 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
         case .pad: return [1, 3]
         case .resize: return [1, 2, 3]
         case .constantOfShape: return [0]
+        case .expand: return [1]
+        case .range: return [0, 1, 2]
         default: return []
         }
     }

@@ -74,6 +74,8 @@ package enum ShapeRules {
         case .matMul: return [try matMul(c)]
         case .constant: return [try constant(c)]
         case .constantOfShape: return [try constantOfShape(c)]
+        case .range: return [try range(c)]
+        case .expand: return [try expand(c)]
         case .shape: return [try shapeOf(c)]
         case .cast: return [try cast(c)]
         case .opaque:
@@ -95,6 +97,44 @@ package enum ShapeRules {
         }
         let dtype = c.node.tensor("value")?.dtype ?? .float32
         return TensorType(dtype: dtype, shape: shape.ints.map { Int($0) })
+    }
+
+    /// Range(start, limit, delta): max(ceil((limit - start) / delta), 0) values; the three must be constants.
+    static func range(_ c: Context) throws -> TensorType {
+        guard let start = try c.constantInput(0, "start"), let limit = try c.constantInput(1, "limit"),
+            let delta = try c.constantInput(2, "delta")
+        else { throw DFCError("start, limit and delta must be constants") }
+        guard start.count == 1, limit.count == 1, delta.count == 1, start.dtype == limit.dtype,
+            start.dtype == delta.dtype
+        else { throw DFCError("start, limit and delta must be scalars of one type") }
+        let count = try rangeCount(start: start, limit: limit, delta: delta)
+        return TensorType(dtype: start.dtype, shape: [count])
+    }
+
+    /// How many values Range produces (at most 2^31, to bound hostile models).
+    package static func rangeCount(start: Tensor, limit: Tensor, delta: Tensor) throws -> Int {
+        let (s, l, d): (Double, Double, Double) =
+            start.dtype == .int64
+            ? (Double(start.ints[0]), Double(limit.ints[0]), Double(delta.ints[0]))
+            : (Double(start.floats[0]), Double(limit.floats[0]), Double(delta.floats[0]))
+        guard d != 0, s.isFinite, l.isFinite, d.isFinite else { throw DFCError("delta must be non-zero and finite") }
+        let count = max(0, ((l - s) / d).rounded(.up))
+        guard count <= Double(Int32.max) else { throw DFCError("Range would produce \(count) values") }
+        return Int(count)
+    }
+
+    /// Expand: x broadcast with a constant shape (either side's 1s stretch).
+    static func expand(_ c: Context) throws -> TensorType {
+        let x = try c.input(0)
+        guard let shape = try c.constantInput(1, "shape") else { throw DFCError("shape must be a constant") }
+        guard shape.shape.count == 1, shape.ints.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) }) else {
+            throw DFCError("shape must be a list of non-negative dimensions, got \(shape.ints)")
+        }
+        let target = shape.ints.map { Int($0) }
+        guard let result = ShapeMath.broadcast(x.shape, target) else {
+            throw DFCError("input \(x) does not broadcast to \(target)")
+        }
+        return TensorType(dtype: x.dtype, shape: result)
     }
 
     /// The type of a Shape node's output (named so as not to shadow `shape` parameters).
