@@ -716,6 +716,15 @@ def shape_mismatch() -> onnx.ModelProto:
     return _model(g)
 
 
+def huge_dims() -> onnx.ModelProto:
+    """A Relu whose input declares f32[1,3,2^40,2^40]: the element count overflows a 64-bit integer."""
+    F = TensorProto.FLOAT
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    g = helper.make_graph(nodes, "huge_dims", [_vi("x", F, [1, 3, 2**40, 2**40])],
+                          [_vi("y", F, [1, 3, 2**40, 2**40])])
+    return _model(g)
+
+
 def conv_channel_mismatch() -> onnx.ModelProto:
     rng = np.random.default_rng(10)
     F = TensorProto.FLOAT
@@ -879,6 +888,7 @@ BAD = [
     ("unknown_domain", unknown_domain),
     ("shape_mismatch", shape_mismatch),
     ("conv_channel_mismatch", conv_channel_mismatch),
+    ("huge_dims", huge_dims),
 ]
 
 

@@ -63,6 +63,7 @@ struct CompileCommandTests {
             ("shape_mismatch.onnx", [], "do not broadcast"),
             ("conv_channel_mismatch.onnx", [], "expects 5"),
             ("unknown_spatial.onnx", [], "--input-shape input=1x3xHxW"),
+            ("huge_dims.onnx", [], "above the limit of 2^31 elements per tensor"),
             ("tiny_cnn.onnx", ["--input-shape", "input=1x3"], "has rank 2"),
             ("tiny_cnn.onnx", ["--input-shape", "input=1xAx3"], "positive integers"),
             ("tiny_cnn.onnx", ["--dump-ir=nonsense"], "unknown pass 'nonsense'")

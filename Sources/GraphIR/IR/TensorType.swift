@@ -10,7 +10,24 @@ public struct TensorType: Sendable, Hashable, CustomStringConvertible {
         self.shape = shape
     }
 
-    public var count: Int { shape.reduce(1, *) }
+    /// Elements, saturating at `Int.max` instead of trapping on a hostile
+    /// shape; shape inference rejects anything past `maxElements` first.
+    public var count: Int { checkedCount ?? .max }
+
+    /// Elements, or nil when the product overflows.
+    public var checkedCount: Int? {
+        var product = 1
+        for d in shape {
+            let (next, overflow) = product.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            product = next
+        }
+        return product
+    }
+
+    /// The most elements one tensor may have: 2^31 (8 GiB of fp32). Larger
+    /// declared or inferred shapes are an error naming the value.
+    public static let maxElements = 1 << 31
     public var rank: Int { shape.count }
     public var description: String { "\(dtype)[\(shape.map(String.init).joined(separator: ","))]" }
 }

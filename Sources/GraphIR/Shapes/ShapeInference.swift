@@ -31,6 +31,9 @@ public struct ShapeInference {
     ) throws {
         var inference = ShapeInference(graph: graph, constants: graph.initializers, evaluate: evaluate)
         try inference.bindInputs(inputShapes, note: note)
+        for input in inference.graph.inputs {
+            if let type = inference.graph.type(of: input) { try Self.checkSize(type, of: "input '\(input)'") }
+        }
         for index in inference.graph.nodes.indices {
             try inference.infer(nodeAt: index)
         }
@@ -105,6 +108,16 @@ public struct ShapeInference {
         }
     }
 
+    /// A type within `TensorType.maxElements`, or an error naming the value.
+    static func checkSize(_ type: TensorType, of what: String) throws {
+        guard type.shape.allSatisfy({ $0 >= 0 }), let count = type.checkedCount, count <= TensorType.maxElements
+        else {
+            let elements = type.checkedCount.map { "\($0) elements" } ?? "more elements than an Int holds"
+            throw DFCError(
+                "\(what) has shape \(type): \(elements), above the limit of 2^31 elements per tensor")
+        }
+    }
+
     /// How to bind an input, from the model's own dims: known ones as they
     /// are, an unknown batch as 1, the other unknown ones by their names.
     static func suggestion(_ name: String, _ info: ValueInfo) -> String {
@@ -150,6 +163,7 @@ public struct ShapeInference {
                     )
                 }
             }
+            try Self.checkSize(type, of: "value '\(output)' (from node '\(node.name)')")
             graph.values[output] = ValueInfo(type)
         }
         try fold(node, context: context, result: result)
