@@ -56,12 +56,6 @@ struct ConvTiling: CustomStringConvertible {
             && ceilDiv(g.cin * khw, config.matrixInputLanes) < khw * ceilDiv(g.cin, config.matrixInputLanes)
     }
 
-    /// The same choices (and so the same instructions).
-    func same(as other: ConvTiling) -> Bool {
-        (rows, coutBlock, cinBlock, order, weightsResident, foldTaps)
-            == (other.rows, other.coutBlock, other.cinBlock, other.order, other.weightsResident, other.foldTaps)
-    }
-
     static func units(_ g: ConvGeometry, coutBlock: Int, cinBlock: Int) -> [Unit] {
         func split(_ range: Range<Int>, _ size: Int) -> [Range<Int>] {
             stride(from: range.lowerBound, to: range.upperBound, by: size).map { $0..<min($0 + size, range.upperBound) }
@@ -180,13 +174,18 @@ struct ConvTiling: CustomStringConvertible {
             }
             // Half the front runners by the plain estimate, half by the one with fill and drain
             // (large tiles overlap less), so that the timing model sees both kinds.
-            let plain = zip(candidates, costs).sorted { objective.prefers($0.1, over: $1.1) }.map(\.0)
+            // Every candidate is a distinct choice, so the two orders interleave by index.
+            let plain = candidates.indices.sorted { objective.prefers(costs[$0], over: costs[$1]) }
             var piped = costs
             for k in piped.indices { piped[k].cycles = candidates[k].pipelinedCycles }
-            let second = zip(candidates, piped).sorted { objective.prefers($0.1, over: $1.1) }.map(\.0)
+            let second = candidates.indices.sorted { objective.prefers(piped[$0], over: piped[$1]) }
+            var taken = [Bool](repeating: false, count: candidates.count)
             var merged: [ConvTiling] = []
             for k in plain.indices {
-                for t in [plain[k], second[k]] where !merged.contains(where: { $0.same(as: t) }) { merged.append(t) }
+                for i in [plain[k], second[k]] where !taken[i] {
+                    taken[i] = true
+                    merged.append(candidates[i])
+                }
             }
             return merged
         }

@@ -10,15 +10,11 @@ struct FusionPlan {
         var group: GroupPlan?
         /// The segment's layers compiled on their own.
         var layerByLayer: PlanCost
-        /// The group simulated on its own (the layers' own cost for a single layer).
-        var cost: PlanCost
         var end: String
         var layerByLayerBytes: Int { layerByLayer.bytes }
         var layerByLayerCycles: Int { layerByLayer.cycles }
     }
     var segments: [Segment]
-    /// The longest group the search considered.
-    var maxGroupLength = 0
     var groups: [GroupPlan] { segments.compactMap(\.group) }
 }
 
@@ -83,19 +79,19 @@ enum FusionPlanner {
             let layers = single[range].reduce(PlanCost(), +)
             segments.append(
                 FusionPlan.Segment(
-                    nodes: range, group: choice[j]?.0, layerByLayer: layers, cost: choice[j]?.1 ?? layers, end: ""))
+                    nodes: range, group: choice[j]?.0, layerByLayer: layers, end: ""))
             j = range.lowerBound
         }
         segments.reverse()
         // Why each segment ends where it does.
-        guard explain else { return FusionPlan(segments: segments, maxGroupLength: maxGroupLength) }
+        guard explain else { return FusionPlan(segments: segments) }
         let ends = try context.map(Array(segments.indices)) { k in
             try endReason(
                 segments[k].nodes, context: context, best: best, single: single, score: score,
                 maxGroupLength: maxGroupLength)
         }
         for k in segments.indices { segments[k].end = ends[k] }
-        return FusionPlan(segments: segments, maxGroupLength: maxGroupLength)
+        return FusionPlan(segments: segments)
     }
 
     /// The traffic objective's pick for one interval: the cheapest plan in

@@ -174,7 +174,7 @@ extension FusionPlanner {
         return FusionPlan(
             segments: graph.nodes.indices.map {
                 FusionPlan.Segment(
-                    nodes: $0..<($0 + 1), group: nil, layerByLayer: costs[$0], cost: costs[$0], end: "fusion is off")
+                    nodes: $0..<($0 + 1), group: nil, layerByLayer: costs[$0], end: "fusion is off")
             })
     }
 }

@@ -51,7 +51,7 @@ struct Fuse: ScheduleStage {
             "// schedule after fuse: \(groups.count) group\(groups.count == 1 ? "" : "s") over \(layers) of "
                 + "\(graph.nodes.count) layers, accelerator \(config.name) (SRAM \(config.sramBytes) B)"
                 + (state.options.fusion
-                    ? ", objective \(state.options.objective), groups of at most \(plan.maxGroupLength) layers"
+                    ? ", objective \(state.options.objective), groups of at most \(state.options.maxGroupLength) layers"
                     : ", --no-fusion")
         ]
         for segment in plan.segments {
