@@ -63,8 +63,9 @@ struct ScheduleTests {
     @Test("the planners' estimates are the timing model's instruction formulas")
     func costModelSharesTimingFormulas() throws {
         var b = Builder()
-        let y = b.conv("x", cin: 40, cout: 72, k: 3, pad: 1)
-        let graph = try b.graph(input: [1, 40, 10, 12], output: y)
+        // 64 input channels: two whole lane blocks, so the taps are not folded into channels.
+        let y = b.conv("x", cin: 64, cout: 72, k: 3, pad: 1)
+        let graph = try b.graph(input: [1, 64, 10, 12], output: y)
         let config = AcceleratorConfig.df1
         let context = try PlanningContext(graph: graph, config: config)
         // One band over the whole map: every output position of the layer in CONV instructions.

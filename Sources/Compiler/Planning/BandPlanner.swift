@@ -42,7 +42,7 @@ extension PlanningContext {
         }
         plan.rows = rows
         plan.bands = bands
-        if objective != .traffic { foldTaps(layers, plan: &plan) }
+        foldTaps(layers, plan: &plan)
         plan.dramBytes = countBandBytes(layers, plan: plan)
         plan.estimatedCycles = try estimateBandCycles(layers, plan: plan)
         return plan
@@ -51,7 +51,9 @@ extension PlanningContext {
     /// Convolutions reading a group input (whose padding the loads zero-fill)
     /// with few input channels fold their taps into channels when that takes
     /// fewer matrix passes, each with a scratch for the rebuilt band, as far
-    /// as the SRAM allows. Traffic keeps its plans as they are.
+    /// as the SRAM allows. Folding moves no DRAM bytes, so every objective
+    /// folds: an unfolded stem in a group would lose to the folded lone
+    /// stem on cycles, and traffic would then refuse the group.
     private func foldTaps(_ layers: BandLayers, plan: inout BandPlan) {
         for node in layers.nodes where node.kind == .conv && plan.streamed[node.name] == nil {
             guard layers.inputs.contains(node.inputs[0]), let g = try? graph.convGeometry(node), g.groups == 1,
