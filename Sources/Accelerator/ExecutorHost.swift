@@ -43,20 +43,30 @@ extension Machine {
         }
     }
 
+    /// The input coordinate ONNX Resize maps output index `x` of one axis
+    /// to. The resized length is the input's times the scale, a fraction
+    /// when the scale is (as in ONNX's reference), else the output length.
+    static func resizeCoordinate(
+        _ x: Int, scale: Float, inLength: Int, outLength: Int, _ coordinate: CoordinateMode
+    ) -> Float {
+        let xf = Float(x)
+        let scaled = Float(inLength) * scale
+        let resized = abs(scaled - Float(outLength)) < 1e-3 ? Float(outLength) : scaled
+        switch coordinate {
+        case .halfPixel: return (xf + 0.5) / scale - 0.5
+        case .pytorchHalfPixel: return resized > 1 ? (xf + 0.5) / scale - 0.5 : 0
+        case .alignCorners: return resized > 1 ? xf * Float(inLength - 1) / (resized - 1) : 0
+        case .asymmetric: return xf / scale
+        case .tfHalfPixelForNN: return (xf + 0.5) / scale
+        }
+    }
+
     /// The input index ONNX Resize (mode nearest) reads for output index `x` on one axis.
     static func nearestIndex(
         _ x: Int, scale: Float, inLength: Int, outLength: Int,
         _ coordinate: CoordinateMode, _ nearest: NearestMode
     ) -> Int {
-        let xf = Float(x)
-        let original: Float
-        switch coordinate {
-        case .halfPixel: original = (xf + 0.5) / scale - 0.5
-        case .pytorchHalfPixel: original = outLength > 1 ? (xf + 0.5) / scale - 0.5 : 0
-        case .alignCorners: original = outLength == 1 ? 0 : xf * Float(inLength - 1) / Float(outLength - 1)
-        case .asymmetric: original = xf / scale
-        case .tfHalfPixelForNN: original = (xf + 0.5) / scale
-        }
+        let original = resizeCoordinate(x, scale: scale, inLength: inLength, outLength: outLength, coordinate)
         var r: Float
         switch nearest {
         case .roundPreferFloor:
@@ -72,6 +82,7 @@ extension Machine {
     }
 
     func resize(_ r: HostResizeOp) {
+        if r.mode == .linear { return linearResize(r) }
         let maps = (0..<4).map { d in
             (0..<r.outDims[d]).map {
                 Self.nearestIndex(
@@ -92,6 +103,32 @@ extension Machine {
                 }
             }
         }
+    }
+
+    /// Linear resize, one axis at a time from the last: each output index
+    /// blends the two input neighbours of its coordinate (clamped to the
+    /// edges); axes kept at their size and scale 1 are not touched.
+    func linearResize(_ r: HostResizeOp) {
+        var dims = r.inDims
+        var values = (0..<dims.reduce(1, *)).map { dram[r.src / 4 + $0] }
+        for axis in (0..<4).reversed() where r.inDims[axis] != r.outDims[axis] || r.scales[axis] != 1 {
+            let n = dims[axis], m = r.outDims[axis]
+            let outer = dims[..<axis].reduce(1, *), inner = dims[(axis + 1)...].reduce(1, *)
+            var next = [Float](repeating: 0, count: outer * m * inner)
+            for j in 0..<m {
+                let c = Self.resizeCoordinate(j, scale: r.scales[axis], inLength: n, outLength: m, r.coordinateMode)
+                let low = c.rounded(.down), weight = c - low
+                let base = low.isFinite ? Int(max(min(low, Float(n)), -1)) : 0
+                let i0 = min(max(base, 0), n - 1), i1 = min(max(base + 1, 0), n - 1)
+                for o in 0..<outer {
+                    let a = (o * n + i0) * inner, b = (o * n + i1) * inner, out = (o * m + j) * inner
+                    for i in 0..<inner { next[out + i] = (1 - weight) * values[a + i] + weight * values[b + i] }
+                }
+            }
+            values = next
+            dims[axis] = m
+        }
+        for (i, v) in values.enumerated() { dram[r.dst / 4 + i] = v }
     }
 
     func transpose(_ t: HostTransposeOp) {

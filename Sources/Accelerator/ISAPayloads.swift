@@ -379,26 +379,30 @@ public struct HostLRNOp: FieldGroup {
     }
 }
 
-/// ONNX Resize coordinate_transformation_mode values supported for nearest.
+/// ONNX Resize coordinate_transformation_mode values.
 public enum CoordinateMode: UInt8, FieldEnum {
     case halfPixel = 0, asymmetric, alignCorners, pytorchHalfPixel, tfHalfPixelForNN
 }
 /// ONNX Resize nearest_mode values.
 public enum NearestMode: UInt8, FieldEnum { case roundPreferFloor = 0, roundPreferCeil, floor, ceil }
 
-/// HOST.RESIZE: nearest-neighbour resize of a dense 4-d DRAM tensor.
+/// ONNX Resize mode values: nearest neighbour, or linear in every resized axis.
+public enum ResizeMode: UInt8, FieldEnum { case nearest = 0, linear }
+
+/// HOST.RESIZE: nearest-neighbour or (multi)linear resize of a dense 4-d DRAM tensor.
 public struct HostResizeOp: FieldGroup {
     public var src = 0, dst = 0
     public var inDims = [Int](repeating: 0, count: 4), outDims = [Int](repeating: 0, count: 4)
     public var scales = [Float](repeating: 0, count: 4)
     public var coordinateMode = CoordinateMode.halfPixel, nearestMode = NearestMode.roundPreferFloor
+    public var mode = ResizeMode.nearest
     public init() {}
     public init(
         src: Int, dst: Int, inDims: [Int], outDims: [Int], scales: [Float],
-        coordinateMode: CoordinateMode, nearestMode: NearestMode
+        coordinateMode: CoordinateMode, nearestMode: NearestMode, mode: ResizeMode = .nearest
     ) {
         (self.src, self.dst, self.inDims, self.outDims, self.scales) = (src, dst, inDims, outDims, scales)
-        (self.coordinateMode, self.nearestMode) = (coordinateMode, nearestMode)
+        (self.coordinateMode, self.nearestMode, self.mode) = (coordinateMode, nearestMode, mode)
     }
     public mutating func fields<C: FieldCoder>(_ c: inout C) throws {
         try c.int("src", &src, .u64)
@@ -408,6 +412,7 @@ public struct HostResizeOp: FieldGroup {
         try c.floats("scale", &scales, count: 4)
         try c.enumeration("coord", &coordinateMode)
         try c.enumeration("nearest", &nearestMode)
+        try c.enumeration("mode", &mode)
     }
 }
 

@@ -53,7 +53,7 @@ public struct Program: Equatable, Sendable {
     // MARK: Format
 
     public static let magic: [UInt8] = [0x44, 0x46, 0x58, 0x1A]  // "DFX\x1A"
-    public static let formatVersion: UInt16 = 2
+    public static let formatVersion: UInt16 = 3
 
     /// Sanity limits the decoder enforces before allocating anything.
     public enum Limits {

@@ -116,8 +116,10 @@ extension AcceleratorConfig {
             let n = p.n * p.c * p.spatial
             host(&c, work: n * p.size, read: n, written: n)
         case .hostResize(let p):
+            // Linear blends two neighbours per resized axis.
             let out = p.outDims.reduce(1, *)
-            host(&c, work: out, read: p.inDims.reduce(1, *), written: out)
+            let axes = (0..<4).filter { p.inDims[$0] != p.outDims[$0] || p.scales[$0] != 1 }.count
+            host(&c, work: p.mode == .linear ? out << axes : out, read: p.inDims.reduce(1, *), written: out)
         case .hostTranspose(let p):
             let n = p.dims.reduce(1, *)
             host(&c, work: n, read: n, written: n)

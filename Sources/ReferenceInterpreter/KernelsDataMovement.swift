@@ -90,14 +90,14 @@ extension Kernels {
         return [select(x, tables: tables, strides: ShapeMath.strides(x.shape), shape: shape, fill: value)]
     }
 
-    /// Nearest-neighbour Resize and Upsample: each output coordinate is
+    /// Resize and Upsample, nearest or linear: each output coordinate is
     /// mapped back to the input by the coordinate transformation mode, then
-    /// rounded by the nearest mode.
+    /// rounded by the nearest mode or blended from its two neighbours (the
+    /// neighbours clamped to the input, as ONNX pads with the edge values).
     static func resize(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
         let x = try args.input(0)
         let node = args.node
         let mode = node.string("mode", default: "nearest")
-        guard mode == "nearest" else { throw DFCError("\(mode) interpolation is not supported (only nearest)") }
         let (shape, scales) = try ShapeRules.resizeShape(args.shapeContext, input: x.type)
         // Upsample and opset-10 Resize index as floor(out / scale).
         let legacy = node.kind == .upsample || args.opset < 11
@@ -110,7 +110,8 @@ extension Kernels {
             roi = r.floats
         }
         let axesList = node.ints("axes")?.map { ShapeMath.normalize(axis: $0, rank: x.shape.count) ?? 0 }
-        let tables: [[Int]] = try x.shape.indices.map { axis in
+        // Per axis, the input coordinate of each output index; nil outside the crop.
+        let positions: [[Double?]] = try x.shape.indices.map { axis in
             let n = x.shape[axis], m = shape[axis], scale = scales[axis]
             var roiStart = 0.0, roiEnd = 1.0
             if !roi.isEmpty {
@@ -121,28 +122,39 @@ extension Kernels {
                     roiEnd = Double(roi[k + axes.count])
                 }
             }
-            return try (0..<m).map { i -> Int in
+            // The resized length is the input's times the scale, a fraction
+            // when the scale is (as in ONNX's reference), else the output length.
+            let scaled = Double(n) * scale
+            let resized = abs(scaled - Double(m)) < 1e-3 ? Double(m) : scaled
+            return try (0..<m).map { i -> Double? in
                 let o = Double(i)
-                let position: Double
                 switch transform {
-                case "half_pixel": position = (o + 0.5) / scale - 0.5
-                case "pytorch_half_pixel": position = m > 1 ? (o + 0.5) / scale - 0.5 : 0
-                case "align_corners": position = m > 1 ? o * Double(n - 1) / Double(m - 1) : 0
-                case "asymmetric": position = o / scale
-                case "tf_half_pixel_for_nearest": position = (o + 0.5) / scale
+                case "half_pixel": return (o + 0.5) / scale - 0.5
+                case "pytorch_half_pixel": return resized > 1 ? (o + 0.5) / scale - 0.5 : 0
+                case "align_corners": return resized > 1 ? o * Double(n - 1) / (resized - 1) : 0
+                case "asymmetric": return o / scale
+                case "tf_half_pixel_for_nearest": return (o + 0.5) / scale
                 case "half_pixel_symmetric":
                     let adjustment = Double(m) / (scale * Double(n))
                     let offset = Double(n) / 2 * (1 - adjustment)
-                    position = offset + (o + 0.5) / scale - 0.5
+                    return offset + (o + 0.5) / scale - 0.5
                 case "tf_crop_and_resize":
-                    position =
+                    let position =
                         m > 1
                         ? roiStart * Double(n - 1) + o * (roiEnd - roiStart) * Double(n - 1) / Double(m - 1)
                         : 0.5 * (roiStart + roiEnd) * Double(n - 1)
-                    if position < 0 || position > Double(n - 1) { return Indexing.outside }
+                    return position < 0 || position > Double(n - 1) ? nil : position
                 default:
                     throw DFCError("coordinate_transformation_mode '\(transform)' is not supported")
                 }
+            }
+        }
+        if mode == "linear" {
+            return [linearResize(x, positions: positions, shape: shape, extrapolation: extrapolation)]
+        }
+        let tables: [[Int]] = try x.shape.indices.map { axis in
+            try positions[axis].map { position -> Int in
+                guard let position else { return Indexing.outside }
                 let index: Double
                 switch rounding {
                 case "round_prefer_floor":
@@ -153,10 +165,40 @@ extension Kernels {
                 case "ceil": index = position.rounded(.up)
                 default: throw DFCError("nearest_mode '\(rounding)' is not supported")
                 }
-                return min(max(Int(index), 0), n - 1)
+                return min(max(Int(index), 0), x.shape[axis] - 1)
             }
         }
         return [select(x, tables: tables, strides: ShapeMath.strides(x.shape), shape: shape, fill: extrapolation)]
+    }
+
+    /// Linear Resize, one axis at a time in double precision: along each
+    /// axis an output value blends the input values at floor(p) and
+    /// floor(p) + 1 (clamped) by the fraction of p; an output index outside
+    /// the crop gets the extrapolation value.
+    private static func linearResize(
+        _ x: Tensor, positions: [[Double?]], shape: [Int], extrapolation: Double
+    ) -> Tensor {
+        var values = x.floats.map(Double.init)
+        var dims = x.shape
+        for axis in dims.indices.reversed() {
+            let n = dims[axis], m = shape[axis]
+            let identity = n == m && positions[axis].enumerated().allSatisfy { $0.element == Double($0.offset) }
+            if identity { continue }
+            let outer = dims[..<axis].reduce(1, *), inner = dims[(axis + 1)...].reduce(1, *)
+            var next = [Double](repeating: extrapolation, count: outer * m * inner)
+            for (j, position) in positions[axis].enumerated() {
+                guard let position else { continue }
+                let low = position.rounded(.down), weight = position - low
+                let i0 = min(max(Int(low), 0), n - 1), i1 = min(max(Int(low) + 1, 0), n - 1)
+                for o in 0..<outer {
+                    let a = (o * n + i0) * inner, b = (o * n + i1) * inner, out = (o * m + j) * inner
+                    for i in 0..<inner { next[out + i] = (1 - weight) * values[a + i] + weight * values[b + i] }
+                }
+            }
+            values = next
+            dims[axis] = m
+        }
+        return Tensor(shape: shape, floats: values.map(Float.init))
     }
 
     // MARK: Layout and indexing

@@ -71,7 +71,7 @@ import Testing
             "host.copy@host wait=[load] signal=[vector,host] n=[0,0,0,0] src=0 ss=[0,0,0,0] dst=0 ds=[0,0,0,0]",
             "host.softmax@host wait=[load] signal=[vector,host] src=0 dst=0 outer=0 axis=0 inner=0",
             "host.lrn@host wait=[load] signal=[vector,host] src=0 dst=0 n=0 c=0 hw=0 size=0 alpha=0.0 beta=0.0 bias=0.0",
-            "host.resize@host wait=[load] signal=[vector,host] src=0 dst=0 in=[0,0,0,0] out=[0,0,0,0] scale=[0.0,0.0,0.0,0.0] coord=halfPixel nearest=roundPreferFloor",
+            "host.resize@host wait=[load] signal=[vector,host] src=0 dst=0 in=[0,0,0,0] out=[0,0,0,0] scale=[0.0,0.0,0.0,0.0] coord=halfPixel nearest=roundPreferFloor mode=nearest",
             "host.transpose@host wait=[load] signal=[vector,host] src=0 dst=0 dims=[0,0,0,0,0,0] perm=[0,0,0,0,0,0]",
             "host.reduce_mean@host wait=[load] signal=[vector,host] src=0 dst=0 dims=[0,0,0,0,0,0] axes=0 keepdims=0",
             "lrn@vector wait=[load] signal=[vector,host] in={addr=0 c=0 h=0 w=0 cs=0 rs=0} out={addr=0 c=0 h=0 w=0 cs=0 rs=0} size=0 alpha=0.0 beta=0.0 bias=0.0"

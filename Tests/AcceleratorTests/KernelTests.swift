@@ -378,6 +378,35 @@ import Testing
                 == [0, 0, 1, 1, 2])
     }
 
+    /// ONNX's resize_upsample_scales_linear, ..._align_corners and
+    /// resize_downsample_scales_linear examples.
+    @Test func hostLinearResizeMatchesONNXExamples() throws {
+        func run(_ x: [Float], _ inDims: [Int], _ outDims: [Int], _ scales: [Float], _ mode: CoordinateMode) throws
+            -> [Float]
+        {
+            let count = outDims.reduce(1, *)
+            let op = HostResizeOp(
+                src: 0, dst: 4 * x.count, inDims: inDims, outDims: outDims, scales: scales, coordinateMode: mode,
+                nearestMode: .floor, mode: .linear)
+            let out = try Self.execute(.hostResize(op), sram: [0], dram: x + [Float](repeating: 0, count: count)).dram
+            return Array(out[x.count...])
+        }
+        func close(_ a: [Float], _ b: [Float]) -> Bool {
+            a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) < 1e-5 }
+        }
+        let up = try run([1, 2, 3, 4], [1, 1, 2, 2], [1, 1, 4, 4], [1, 1, 2, 2], .halfPixel)
+        #expect(close(up, [1, 1.25, 1.75, 2, 1.5, 1.75, 2.25, 2.5, 2.5, 2.75, 3.25, 3.5, 3, 3.25, 3.75, 4]), "\(up)")
+        let corners = try run([1, 2, 3, 4], [1, 1, 2, 2], [1, 1, 4, 4], [1, 1, 2, 2], .alignCorners)
+        let third: Float = 1.0 / 3
+        let expected: [Float] = [
+            1, 1 + third, 2 - third, 2, 2 - third, 2, 2 + third, 3 - third,
+            2 + third, 3 - third, 3, 3 + third, 3, 3 + third, 4 - third, 4
+        ]
+        #expect(close(corners, expected), "\(corners)")
+        let down = try run((1...8).map(Float.init), [1, 1, 2, 4], [1, 1, 1, 2], [1, 1, 0.6, 0.6], .halfPixel)
+        #expect(close(down, [2.6666665, 4.3333331]), "\(down)")
+    }
+
     @Test func hostTransposeAndReduceMean() throws {
         let x = (0..<24).map(Float.init)  // 2x3x4
         let t = HostTransposeOp(src: 0, dst: 96, dims: [1, 1, 1, 2, 3, 4], perm: [0, 1, 2, 5, 3, 4])  // -> 4x2x3

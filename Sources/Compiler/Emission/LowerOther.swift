@@ -254,6 +254,12 @@ extension Emitter {
 
     // MARK: - Host
 
+    /// The coordinate_transformation_mode values HOST.RESIZE implements.
+    static let coordinateModes: [String: CoordinateMode] = [
+        "half_pixel": .halfPixel, "asymmetric": .asymmetric, "align_corners": .alignCorners,
+        "pytorch_half_pixel": .pytorchHalfPixel, "tf_half_pixel_for_nearest": .tfHalfPixelForNN
+    ]
+
     mutating func lowerHost(_ node: Node) throws {
         let xType = graph.type(of: node.inputs[0])!
         let x = location(node.inputs[0]), y = location(node.outputs[0])
@@ -279,15 +285,13 @@ extension Emitter {
             let legacy = node.kind == .upsample || graph.opsetVersion < 11
             let transform = legacy ? "asymmetric" : node.string("coordinate_transformation_mode", default: "half_pixel")
             let rounding = legacy ? "floor" : node.string("nearest_mode", default: "round_prefer_floor")
-            let modes: [String: CoordinateMode] = [
-                "half_pixel": .halfPixel, "asymmetric": .asymmetric, "align_corners": .alignCorners,
-                "pytorch_half_pixel": .pytorchHalfPixel, "tf_half_pixel_for_nearest": .tfHalfPixelForNN
-            ]
             let roundings: [String: NearestMode] = [
                 "round_prefer_floor": .roundPreferFloor, "round_prefer_ceil": .roundPreferCeil,
                 "floor": .floor, "ceil": .ceil
             ]
-            guard let mode = modes[transform], let nearest = roundings[rounding],
+            let interpolations: [String: ResizeMode] = ["nearest": .nearest, "linear": .linear]
+            guard let mode = Self.coordinateModes[transform], let nearest = roundings[rounding],
+                let interpolation = interpolations[node.string("mode", default: "nearest")],
                 let inDims = Self.padded4(xType.shape),
                 let outDims = Self.padded4(shape)
             else {
@@ -298,7 +302,8 @@ extension Emitter {
                 .hostResize(
                     HostResizeOp(
                         src: x.address, dst: y.address, inDims: inDims, outDims: outDims, scales: factors,
-                        coordinateMode: mode, nearestMode: nearest)), reads: reads, writes: writes, node: node)
+                        coordinateMode: mode, nearestMode: nearest, mode: interpolation)), reads: reads,
+                writes: writes, node: node)
         case .transpose:
             let perm = node.ints("perm") ?? Array((0..<xType.rank).reversed())
             let lead = hostRank - xType.rank

@@ -197,8 +197,13 @@ extension ShapeRules {
     static func resize(_ c: Context) throws -> TensorType {
         let x = try c.input(0)
         let mode = c.node.string("mode", default: "nearest")
-        guard mode == "nearest" else { throw DFCError("\(mode) interpolation is not supported (only nearest)") }
-        let (shape, _) = try resizeShape(c, input: x)
+        guard mode == "nearest" || mode == "linear" else {
+            throw DFCError("\(mode) interpolation is not supported (nearest and linear are)")
+        }
+        let (shape, scales) = try resizeShape(c, input: x)
+        if c.node.int("antialias", default: 0) != 0, mode == "linear", scales.contains(where: { $0 < 1 }) {
+            throw DFCError("antialiased downscaling is not supported")
+        }
         guard shape.allSatisfy({ $0 > 0 }) else { throw DFCError("output \(shape) would be empty") }
         return TensorType(dtype: x.dtype, shape: shape)
     }
