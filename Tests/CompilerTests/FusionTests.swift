@@ -149,6 +149,33 @@ struct FusionTests {
         try Self.check(try b.graph(input: [1, 8, 45, 31], output: x), sram: 48 << 10)
     }
 
+    @Test("a squeeze-excitation scale, a runtime channel vector, is applied inside the group that consumes it")
+    func squeezeExcitation() throws {
+        var b = Builder()
+        let x = b.conv("x", cin: 8, cout: 32, k: 1)
+        let dw = b.conv(x, cin: 32, cout: 32, k: 3, pad: 1, group: 32)
+        let pooled = b.node(.globalAveragePool, [dw])
+        let squeezed = b.conv(pooled, cin: 32, cout: 8, k: 1)
+        let excited = b.node(.sigmoid, [b.conv(squeezed, cin: 8, cout: 32, k: 1, relu: false)])
+        let scaled = b.node(.mul, [excited, dw])  // the vector first: operands are put in order
+        let out = b.conv(scaled, cin: 32, cout: 16, k: 1, relu: false)
+        let graph = try b.graph(input: [1, 8, 29, 23], output: out)
+        try Self.check(graph, sram: 48 << 10)
+        let mul = graph.nodes.first { $0.kind == .mul }!
+        #expect(FusionRules.fusible(mul, graph: graph))
+        let context = try PlanningContext(graph: graph, config: .df1)
+        let range = graph.nodes.firstIndex { $0.kind == .mul }!..<graph.nodes.count
+        #expect(try context.planWholeMap(range).isEmpty, "whole-map plans do not take channel vectors")
+        let group = try #require(try context.planBands(range, rows: 4, halo: .cache))
+        #expect(group.inputs == [dw], "the vector is resident, not read by rows")
+        let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(group)])
+        #expect(layers.contains { $0.op == "FusionGroup" && $0.members.contains(mul.name) })
+        for difference in try Verification.run(reference: graph, program: program) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+        #expect(try ScheduleTests.runAndCount(graph, .bands(group), config: .df1) == group.dramBytes)
+    }
+
     @Test("halo recompute and halo cache compute the same; caching moves fewer bytes", arguments: [2, 3, 5])
     func haloModes(rows: Int) throws {
         var b = Builder()

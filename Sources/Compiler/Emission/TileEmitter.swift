@@ -66,11 +66,15 @@ extension Emitter {
                 reads: [outRange, shiftRange], writes: [outRange])
         case .add, .sub, .mul:
             var operands = node.inputs
-            if graph.initializers[operands[0]] != nil { operands.swapAt(0, 1) }
+            func perChannel(_ input: String) -> Bool {
+                graph.initializers[input] != nil || FusionRules.isChannelVector(input, of: node, graph: graph)
+            }
+            if perChannel(operands[0]) { operands.swapAt(0, 1) }
             let kind: EltwiseKind = node.kind == .add ? .add : node.kind == .sub ? .sub : .mul
             let (a, aRange) = operand(operands[0])
-            if graph.initializers[operands[1]] != nil {
-                let (b, bRange) = vector(layout.constants.channelKey(node, operands[1]))
+            if perChannel(operands[1]) {
+                let constant = graph.initializers[operands[1]] != nil
+                let (b, bRange) = vector(constant ? layout.constants.channelKey(node, operands[1]) : operands[1])
                 emit(
                     .eltwise(EltwiseOp(kind, a: a, b: b, output: out, broadcast: .channel, activation: activation)),
                     reads: [aRange, bRange], writes: [outRange])
@@ -96,16 +100,17 @@ extension Emitter {
 
     /// Loads a group's resident constants into SRAM from address 0, in node
     /// order: convolution weights where `residentWeights` says so, biases,
-    /// BatchNorm scales and shifts, per-channel operands. Returns where each
-    /// key went; `groupVectorBytes` plus the resident weights is where they end.
+    /// BatchNorm scales and shifts, per-channel operands; then the runtime
+    /// channel vectors, from their DRAM (keyed by value name). Returns where
+    /// each key went; `groupVectorBytes` plus the resident weights is where they end.
     mutating func loadGroupConstants(_ nodes: [Node], names: [String], residentWeights: (Node) -> Bool)
         -> ResidentConstants
     {
         var resident: ResidentConstants = [:]
         var cursor = 0
-        func load(_ key: String, count: Int) {
+        func load(_ key: String, count: Int, from address: Int? = nil) {
             guard resident[key] == nil else { return }
-            let dram = constantAddress[key]!
+            let dram = address ?? constantAddress[key]!
             let t = TransferOp(tensorAt: dram, shape: [count], origin: [0], counts: [count], sramAddr: cursor)
             sequencer.emit(
                 .load(t), reads: [.dram(dram, bytes: 4 * count)], writes: [.sram(cursor, bytes: 4 * count)],
@@ -129,6 +134,9 @@ extension Emitter {
             default:
                 break
             }
+        }
+        for vector in FusionRules.channelVectors(nodes, graph: graph) {
+            load(vector, count: graph.type(of: vector)!.count, from: location(vector).address)
         }
         return resident
     }

@@ -151,7 +151,7 @@ extension PlanningContext {
         for (node, reach) in zip(layers.nodes, layers.reaches).reversed() {
             let v = node.outputs[0]
             let window = node.kind.hasWindow
-            let inputs = node.inputs.filter { !$0.isEmpty && graph.initializers[$0] == nil }
+            let inputs = FusionRules.mapInputs(node, graph: graph)
             if let request = requests[v] {
                 let reached = window ? reach.rows(request) : request
                 for input in inputs {
@@ -336,6 +336,9 @@ extension PlanningContext {
             }
             if node.kind == .batchNormalization { dram += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1] }
         }
+        for vector in FusionRules.channelVectors(layers.nodes, graph: graph) {
+            dram += 4 * graph.type(of: vector)!.count
+        }
         return dram + 4 * graph.type(of: layers.output)!.count
     }
 
@@ -385,6 +388,8 @@ extension PlanningContext {
                 bytes += node.inputs.filter { graph.initializers[$0] != nil }.count * DRAMPlan.align(4 * channels)
             }
         }
-        return bytes
+        return FusionRules.channelVectors(nodes, graph: graph).reduce(bytes) {
+            $0 + DRAMPlan.align(4 * graph.type(of: $1)!.count)
+        }
     }
 }

@@ -4,7 +4,8 @@ import GraphIR
 /// and why a layer or a run breaks them (shown by `--dump-ir=fuse`).
 enum FusionRules {
     /// Whether a group may hold `node`: a row-local kind (see `OpKind.isRowLocal`)
-    /// on one 4-d map, with constant weights and per-channel constant operands.
+    /// on one 4-d map, with constant weights, and per-channel operands that
+    /// are constants or runtime channel vectors (see `isChannelVector`).
     static func fusible(_ node: Node, graph: Graph) -> Bool {
         guard node.kind.isRowLocal, Emitter.unlowerableReason(node, graph: graph) == nil, node.outputs.count == 1,
             let y = graph.type(of: node.outputs[0]), y.rank == 4, y.shape[0] == 1
@@ -18,9 +19,11 @@ enum FusionRules {
             return graph.initializers[node.inputs[1]] != nil
                 && node.input(2).map { graph.initializers[$0] != nil } ?? true
         case .add, .sub, .mul:
-            // Full-size runtime operands, or constants with one value per channel.
-            return node.inputs.allSatisfy { perChannelOrFull($0, output: y, graph: graph) }
-                && (node.kind != .sub || graph.initializers[node.inputs[0]] == nil)
+            // Full-size runtime operands, or constants or runtime vectors with one value per channel.
+            return node.inputs.allSatisfy { perChannelOrFull($0, of: node, output: y, graph: graph) }
+                && (node.kind != .sub
+                    || (graph.initializers[node.inputs[0]] == nil
+                        && !isChannelVector(node.inputs[0], of: node, graph: graph)))
         case .concat:
             return ShapeMath.normalize(axis: node.int("axis", default: 1), rank: 4) == 1
         default:
@@ -28,8 +31,39 @@ enum FusionRules {
         }
     }
 
-    private static func perChannelOrFull(_ input: String, output y: TensorType, graph: Graph) -> Bool {
-        guard let constant = graph.initializers[input] else { return graph.type(of: input)?.shape == y.shape }
+    /// Whether `input` is a runtime operand of the element-wise `node` with
+    /// one value per channel of its output map, as a squeeze-excitation
+    /// block's scale: a group loads it once, resident like a constant
+    /// channel vector, and never reads it by rows.
+    static func isChannelVector(_ input: String, of node: Node, graph: Graph) -> Bool {
+        guard [.add, .sub, .mul].contains(node.kind), graph.initializers[input] == nil,
+            let t = graph.type(of: input), let y = graph.type(of: node.outputs[0]), y.rank == 4
+        else { return false }
+        return t.shape == [1, y.shape[1], 1, 1] && t.shape != y.shape
+    }
+
+    /// The runtime channel vectors `nodes` read, each once, in first-use order.
+    static func channelVectors(_ nodes: [Node], graph: Graph) -> [String] {
+        var vectors: [String] = []
+        for node in nodes {
+            for input in node.inputs where isChannelVector(input, of: node, graph: graph) && !vectors.contains(input) {
+                vectors.append(input)
+            }
+        }
+        return vectors
+    }
+
+    /// The runtime inputs a group reads by rows: all but the constants and channel vectors.
+    static func mapInputs(_ node: Node, graph: Graph) -> [String] {
+        node.inputs.filter {
+            !$0.isEmpty && graph.initializers[$0] == nil && !isChannelVector($0, of: node, graph: graph)
+        }
+    }
+
+    private static func perChannelOrFull(_ input: String, of node: Node, output y: TensorType, graph: Graph) -> Bool {
+        guard let constant = graph.initializers[input] else {
+            return graph.type(of: input)?.shape == y.shape || isChannelVector(input, of: node, graph: graph)
+        }
         guard constant.shape.count <= 4 else { return false }
         let aligned = Array(repeating: 1, count: 4 - constant.shape.count) + constant.shape
         return constant.count == 1

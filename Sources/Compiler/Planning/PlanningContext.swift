@@ -35,10 +35,8 @@ final class PlanningContext: @unchecked Sendable {
     func groupInputs(_ nodes: [Node], produced: Set<String>) -> [String] {
         var inputs: [String] = []
         for node in nodes {
-            for input in node.inputs
-            where !input.isEmpty && graph.initializers[input] == nil && !produced.contains(input)
-                && !inputs.contains(input)
-            {
+            for input in FusionRules.mapInputs(node, graph: graph)
+            where !produced.contains(input) && !inputs.contains(input) {
                 inputs.append(input)
             }
         }

@@ -105,6 +105,8 @@ extension PlanningContext {
     private func wholeMapLayers(_ range: Range<Int>, checked: Bool) throws -> WholeMapLayers? {
         let nodes = range.map { graph.nodes[$0] }
         guard checked || nodes.allSatisfy({ FusionRules.fusible($0, graph: graph) }) else { return nil }
+        // Runtime channel vectors are band plans' alone.
+        guard FusionRules.channelVectors(nodes, graph: graph).isEmpty else { return nil }
         guard
             nodes.allSatisfy({ ($0.kind == .conv && $0.int("group", default: 1) == 1) || $0.kind.isGroupElementwise }),
             let lastConv = range.last(where: { graph.nodes[$0].kind == .conv })
