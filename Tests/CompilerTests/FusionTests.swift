@@ -176,6 +176,35 @@ struct FusionTests {
         #expect(try ScheduleTests.runAndCount(graph, .bands(group), config: .df1) == group.dramBytes)
     }
 
+    @Test("a DenseNet block's growing concatenations share one DRAM buffer: no feature is copied")
+    func denseBlockConcatenations() throws {
+        var b = Builder()
+        let stem = b.conv("x", cin: 4, cout: 8, k: 3, pad: 1)
+        var features = [stem], concats: [String] = []
+        for _ in 0..<3 {
+            let input = concats.last ?? stem
+            let channels = 8 + 4 * concats.count
+            features.append(b.conv(input, cin: channels, cout: 4, k: 3, pad: 1))
+            concats.append(b.node(.concat, features, ["axis": .int(1)]))
+        }
+        let out = b.conv(concats.last!, cin: 20, cout: 8, k: 1, relu: false)
+        let graph = try b.graph(input: [1, 4, 19, 17], output: out)
+        for fusion in [false, true] {
+            let options = Codegen.Options(config: .df1, fusion: fusion)
+            let compilation = try Codegen.schedule(graph, options: options)
+            for difference in try Verification.run(reference: graph, program: compilation.program) {
+                #expect(difference.passed, "\(difference.description)")
+            }
+            let concatRows = compilation.layers.filter { $0.op == "Concat" }
+            #expect(concatRows.allSatisfy { $0.instructions.isEmpty }, "every part is written in place: \(concatRows)")
+        }
+        let plan = try DRAMPlan(graph: graph, base: 0)
+        let root = try #require(plan.locations[concats.last!])
+        for (k, concat) in concats.enumerated() {
+            #expect(plan.locations[concat]?.address == root.address, "concatenation \(k) is a prefix of the last")
+        }
+    }
+
     @Test("halo recompute and halo cache compute the same; caching moves fewer bytes", arguments: [2, 3, 5])
     func haloModes(rows: Int) throws {
         var b = Builder()

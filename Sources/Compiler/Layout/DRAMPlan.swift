@@ -76,7 +76,8 @@ struct DRAMPlan {
 
     /// Values that share another value's storage: views share their input's,
     /// Concat parts (along an outermost non-unit axis) are written into their
-    /// slice of the result, contiguous Split/Slice outputs read their slice in place.
+    /// slice of the result, a Concat whose parts extend an earlier one's is
+    /// that one's storage too, contiguous Split/Slice outputs read their slice in place.
     struct Aliases {
         /// value -> (value whose storage it shares, element offset in it).
         private var alias: [String: (base: String, offset: Int)] = [:]
@@ -87,6 +88,7 @@ struct DRAMPlan {
             func isFree(_ v: String, _ alias: [String: (base: String, offset: Int)]) -> Bool {
                 alias[v] == nil && producers[v] != nil && !outputs.contains(v) && graph.initializers[v] == nil
             }
+            var concats: [(output: String, axis: Int, parts: [String])] = []
             for node in graph.nodes {
                 switch node.kind {
                 case .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout:
@@ -100,8 +102,23 @@ struct DRAMPlan {
                     guard let axis = ShapeMath.normalize(axis: node.int("axis", default: 1), rank: out.rank),
                         out.shape[..<axis].reduce(1, *) == 1
                     else { break }
+                    var parts = node.inputs.filter { !$0.isEmpty }
                     var offset = 0
-                    for input in node.inputs where !input.isEmpty {
+                    // A concat whose parts begin with all of an earlier one's, in
+                    // order and on the same axis (a DenseNet block's growing
+                    // features), holds that concat as its prefix: the earlier one
+                    // becomes a view and its parts are not copied again.
+                    if let prefix = concats.last(where: { earlier in
+                        earlier.axis == axis && earlier.parts.count < parts.count
+                            && Array(parts.prefix(earlier.parts.count)) == earlier.parts
+                            && isFree(earlier.output, alias)
+                    }) {
+                        alias[prefix.output] = (node.outputs[0], 0)
+                        offset = graph.type(of: prefix.output)!.count
+                        parts.removeFirst(prefix.parts.count)
+                    }
+                    concats.append((node.outputs[0], axis, node.inputs.filter { !$0.isEmpty }))
+                    for input in parts {
                         // A value feeding the same concat twice can only be written once.
                         if isFree(input, alias), node.inputs.filter({ $0 == input }).count == 1 {
                             alias[input] = (node.outputs[0], offset)
