@@ -137,6 +137,54 @@ struct CodegenEndToEndTests {
         }
     }
 
+    /// x -> activation -> 3x3 conv -> activation -> y, each activation spelled
+    /// as exporters write it: SiLU as Mul(v, Sigmoid(v)), GELU and Mish as
+    /// their ONNX ops. The first reads a graph input, so it stays a node.
+    static func activationGraph(_ kind: ActivationKind) throws -> Graph {
+        var b = FusionTests.Builder()
+        func activation(of v: String) -> String {
+            switch kind {
+            case .silu:
+                let sigmoid = b.node(.sigmoid, [v])
+                return b.node(.mul, [v, sigmoid])
+            case .gelu: return b.node(.gelu, [v])
+            case .geluTanh: return b.node(.gelu, [v], ["approximate": .string("tanh")])
+            default: return b.node(.mish, [v])
+            }
+        }
+        let first = activation(of: "x")
+        let conv = b.conv(first, cin: 3, cout: 8, k: 3, pad: 1, relu: false)
+        let y = activation(of: conv)
+        return try b.graph(input: [1, 3, 20, 20], output: y)
+    }
+
+    @Test(
+        "SiLU, GELU (erf and tanh) and Mish run as ACT alone and fused into the convolution, matching the interpreter",
+        arguments: [ActivationKind.silu, .gelu, .geluTanh, .mish])
+    func activations(kind: ActivationKind) throws {
+        let graph = try Self.activationGraph(kind)
+        for config in ["df1", "df1-small"].compactMap(AcceleratorConfig.preset(named:)) {
+            let (canonical, program) = try Self.compile(graph, config: config)
+            #expect(canonical.nodes.count == 2 && canonical.nodes.last?.kind == .conv, "\(canonical.nodes.map(\.name))")
+            #expect(canonical.nodes.map { $0.activation?.fused.kind } == [nil, kind])
+            var acts: [ActivationKind] = [], convs: [ActivationKind] = []
+            for instruction in program.instructions {
+                switch instruction.operation {
+                case .act(let a): acts.append(a.activation.kind)
+                case .conv(let c): convs.append(c.activation.kind)
+                default: break
+                }
+            }
+            #expect(acts.contains(kind), "\(config.name): the standalone activation is no ACT: \(acts)")
+            #expect(convs.contains(kind) && convs.allSatisfy { [kind, .none].contains($0) }, "\(config.name): \(convs)")
+            for difference in try Verification.run(reference: graph, program: program) {
+                #expect(difference.passed, "\(config.name): \(difference.description)")
+            }
+            let run = try Executor.run(program, inputs: Verification.randomInputs(for: graph))
+            #expect(Self.predictedBytes(program) == run.stats.dramReadBytes + run.stats.dramWriteBytes)
+        }
+    }
+
     /// Every ONNX test case whose ops the importer supports: compile, run on
     /// the accelerator, compare with the expected outputs. Cases codegen
     /// cannot lower are listed with the reason.
