@@ -45,7 +45,8 @@ struct CodegenEndToEndTests {
         "fixtures verify against the interpreter, at every SRAM preset",
         arguments: [
             "tiny_cnn", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
-            "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data"
+            "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data",
+            "activation_idioms"
         ])
     func fixtures(name: String) throws {
         let reference = try ImportFixtures.compile(ImportFixtures.path("\(name).onnx"))
@@ -183,6 +184,18 @@ struct CodegenEndToEndTests {
             let run = try Executor.run(program, inputs: Verification.randomInputs(for: graph))
             #expect(Self.predictedBytes(program) == run.stats.dramReadBytes + run.stats.dramWriteBytes)
         }
+    }
+
+    @Test("exporters' SiLU, GELU and Mish, fused into the convolutions, match onnxruntime's output on the accelerator")
+    func activationIdiomsMatchOnnxruntime() throws {
+        let (canonical, program) = try Self.compile(
+            try ImportFixtures.compile(ImportFixtures.path("activation_idioms.onnx")))
+        #expect(canonical.nodes.map { $0.activation?.fused.kind } == [.silu, .gelu, .mish, .geluTanh])
+        let input = try NPY.read(path: ImportFixtures.path("activation_idioms.input.npy"))
+        let expected = try NPY.read(path: ImportFixtures.path("activation_idioms.expected.npy"))
+        let output = try #require(try Self.run(program, ["input": input]).outputs["output"])
+        let comparison = TensorComparison(output, expected, rtol: 1e-4, atol: 1e-5)
+        #expect(comparison.passes, "\(comparison)")
     }
 
     /// Every ONNX test case whose ops the importer supports: compile, run on
