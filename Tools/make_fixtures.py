@@ -636,6 +636,73 @@ def weights_int() -> onnx.ModelProto:
     return _model(g)
 
 
+def activation_idioms() -> onnx.ModelProto:
+    """Four convolutions, each followed by an activation spelled out as PyTorch exports it (opset 13 has no
+    Gelu or Mish op): SiLU as x*Sigmoid(x), erf GELU (x/sqrt2 -> Erf -> +1 -> *x -> *0.5), Mish as
+    x*Tanh(Softplus(x)), tanh GELU (x*0.5 first, then Pow(x, 3))."""
+    rng = np.random.default_rng(17)
+    F = TensorProto.FLOAT
+    scalar = lambda v: np.array(v, dtype=np.float32)  # noqa: E731
+    inits = [
+        _init("conv1_w", _he(rng, (8, 3, 3, 3))),
+        _init("conv1_b", _small(rng, 8)),
+        _init("conv2_w", _he(rng, (8, 8, 3, 3))),
+        _init("conv2_b", _small(rng, 8)),
+        _init("conv3_w", _he(rng, (8, 8, 3, 3))),
+        _init("conv3_b", _small(rng, 8)),
+        _init("conv4_w", _he(rng, (4, 8, 1, 1))),
+        _init("conv4_b", _small(rng, 4)),
+        _init("sqrt2", scalar(np.sqrt(2.0))),
+        _init("one", scalar(1.0)),
+        _init("half", scalar(0.5)),
+        _init("three", scalar(3.0)),
+        _init("kappa", scalar(0.044715)),
+        _init("sqrt2_over_pi", scalar(np.sqrt(2.0 / np.pi))),
+    ]
+
+    def conv(name, x, k):
+        return helper.make_node("Conv", [x, name + "_w", name + "_b"], [name + "_out"], name=name,
+                                kernel_shape=[k, k], pads=[k // 2] * 4)
+
+    nodes = [
+        conv("conv1", "input", 3),
+        helper.make_node("Sigmoid", ["conv1_out"], ["silu_sigmoid"], name="silu_sigmoid"),
+        helper.make_node("Mul", ["conv1_out", "silu_sigmoid"], ["silu_out"], name="silu_mul"),
+        conv("conv2", "silu_out", 3),
+        helper.make_node("Div", ["conv2_out", "sqrt2"], ["gelu_div"], name="gelu_div"),
+        helper.make_node("Erf", ["gelu_div"], ["gelu_erf"], name="gelu_erf"),
+        helper.make_node("Add", ["gelu_erf", "one"], ["gelu_add"], name="gelu_add"),
+        helper.make_node("Mul", ["conv2_out", "gelu_add"], ["gelu_mul"], name="gelu_mul"),
+        helper.make_node("Mul", ["gelu_mul", "half"], ["gelu_out"], name="gelu_half"),
+        conv("conv3", "gelu_out", 3),
+        helper.make_node("Softplus", ["conv3_out"], ["mish_softplus"], name="mish_softplus"),
+        helper.make_node("Tanh", ["mish_softplus"], ["mish_tanh"], name="mish_tanh"),
+        helper.make_node("Mul", ["conv3_out", "mish_tanh"], ["mish_out"], name="mish_mul"),
+        conv("conv4", "mish_out", 1),
+        helper.make_node("Mul", ["conv4_out", "half"], ["tgelu_half"], name="tgelu_half"),
+        helper.make_node("Pow", ["conv4_out", "three"], ["tgelu_cube"], name="tgelu_cube"),
+        helper.make_node("Mul", ["kappa", "tgelu_cube"], ["tgelu_kappa"], name="tgelu_kappa"),
+        helper.make_node("Add", ["conv4_out", "tgelu_kappa"], ["tgelu_sum"], name="tgelu_sum"),
+        helper.make_node("Mul", ["sqrt2_over_pi", "tgelu_sum"], ["tgelu_scaled"], name="tgelu_scaled"),
+        helper.make_node("Tanh", ["tgelu_scaled"], ["tgelu_tanh"], name="tgelu_tanh"),
+        helper.make_node("Add", ["one", "tgelu_tanh"], ["tgelu_add"], name="tgelu_add"),
+        helper.make_node("Mul", ["tgelu_half", "tgelu_add"], ["output"], name="tgelu_mul"),
+    ]
+    g = helper.make_graph(nodes, "activation_idioms", [_vi("input", F, [1, 3, 16, 16])],
+                          [_vi("output", F, [1, 4, 16, 16])], inits)
+    return _model(g)
+
+
+def write_reference_run(name: str, model: onnx.ModelProto, out_dir: str) -> None:
+    """NAME.input.npy (seeded N(0, 1)) and NAME.expected.npy, onnxruntime's output for it (one thread)."""
+    (input_info,), (output_info,) = model.graph.input, model.graph.output
+    shape = [d.dim_value for d in input_info.type.tensor_type.shape.dim]
+    x = np.random.default_rng(2027).standard_normal(shape, dtype=np.float32)
+    (y,) = ort_session(model.SerializeToString(), intra_threads=1).run([output_info.name], {input_info.name: x})
+    np.save(os.path.join(out_dir, name + ".input.npy"), x)
+    np.save(os.path.join(out_dir, name + ".expected.npy"), y)
+
+
 def initializer_as_input() -> onnx.ModelProto:
     """IR version 3 style: every initializer is also declared in graph.input."""
     rng = np.random.default_rng(9)
@@ -869,7 +936,11 @@ VALID = [
     ("weights_fp64", lambda: weights_float(np.float64, 12)),
     ("weights_int", weights_int),
     ("initializer_as_input", initializer_as_input),
+    ("activation_idioms", activation_idioms),
 ]
+
+# Models whose onnxruntime output for a seeded input is kept beside them (NAME.input.npy, NAME.expected.npy).
+REFERENCE_RUNS = {"activation_idioms"}
 
 # Concrete input shapes used to observe shapes for models whose inputs are not fully static.
 PROBE_SHAPES = {
@@ -932,6 +1003,8 @@ def main(argv: list[str]) -> int:
         models[name] = m
         _write(os.path.join(out_dir, name + ".onnx"), m.SerializeToString())
         write_json(os.path.join(out_dir, name + ".shapes.json"), _shapes_for(name, m))
+        if name in REFERENCE_RUNS:
+            write_reference_run(name, m, out_dir)
 
     # External data: the model protos reference side files; check them from disk.
     save_external(models["tiny_cnn"], out_dir)

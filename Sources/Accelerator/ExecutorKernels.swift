@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 // Functional kernels for the DMA, matrix and vector engines. Each follows the
 // loops in docs/isa.md; innermost loops run over contiguous rows. Bounds were
@@ -19,6 +20,10 @@ func activate(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ a: FusedActivation) 
     case .hardSigmoid: for i in 0..<n { p[i] = max(0, min(1, alpha * p[i] + beta)) }
     case .hardSwish: for i in 0..<n { p[i] *= max(0, min(1, p[i] / 6 + 0.5)) }
     case .tanh: for i in 0..<n { p[i] = Foundation.tanh(p[i]) }
+    case .silu: for i in 0..<n { p[i] = ActivationMath.silu(p[i]) }
+    case .gelu: for i in 0..<n { p[i] = ActivationMath.gelu(p[i]) }
+    case .geluTanh: for i in 0..<n { p[i] = ActivationMath.geluTanh(p[i]) }
+    case .mish: for i in 0..<n { p[i] = ActivationMath.mish(p[i]) }
     }
 }
 

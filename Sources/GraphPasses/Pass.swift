@@ -39,8 +39,8 @@ public enum PassRegistry {
         FoldConstants(),
         // Pass-through nodes would hide a producer from its real reader.
         RemoveIdentity(),
-        // Exporters' spelled-out HardSwish and Div by constants, before the
-        // per-channel Mul folding and activation fusion see them.
+        // Exporters' spelled-out HardSwish, SiLU, GELU and Mish and Div by
+        // constants, before the per-channel Mul folding and activation fusion see them.
         CanonicalizeArithmetic(),
         // One view op; also drops views that keep the shape.
         CanonicalizeViews(),

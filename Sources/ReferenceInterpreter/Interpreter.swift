@@ -118,9 +118,12 @@ public enum Interpreter {
         case .batchNormalization: return Kernels.batchNormalization
         case .lrn: return Kernels.lrn
 
-        case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh: return Kernels.activation
+        case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .mish, .gelu, .silu:
+            return Kernels.activation
+        case .erf, .softplus: return Kernels.activation
 
         case .add, .sub, .mul, .div, .sum, .pRelu: return Kernels.broadcastElementwise
+        case .pow: return Kernels.pow
 
         case .maxPool: return Kernels.maxPool
         case .averagePool: return Kernels.averagePool

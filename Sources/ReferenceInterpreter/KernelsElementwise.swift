@@ -44,6 +44,16 @@ extension Kernels {
             result = values.map { $0 * max(0, min(1, $0 / 6 + 0.5)) }
         case .tanh:
             result = values.map { Foundation.tanh($0) }
+        case .silu:
+            result = values.map(ActivationMath.silu)
+        case .mish:
+            result = values.map(ActivationMath.mish)
+        case .gelu:
+            result = values.map(try Activation.gelu(of: node).apply)
+        case .erf:
+            result = values.map { Foundation.erf($0) }
+        case .softplus:
+            result = values.map(ActivationMath.softplus)
         default:
             throw DFCError("not an activation")
         }
@@ -121,6 +131,39 @@ extension Kernels {
             }
         }
         return [accumulated]
+    }
+
+    /// Pow with NumPy broadcasting; the result has the base's type. A float
+    /// base takes a float or an integer exponent (fp32 `pow`). An integer
+    /// base raised to an integer is exact (wrapping, as the other int64
+    /// kernels), raised to a float it is the fp32 power truncated toward zero.
+    static func pow(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
+        let base = try args.input(0), exponent = try args.input(1)
+        let aligned = ShapeRules.alignedOperand(
+            args.node, opset: args.opset, first: base.shape, operand: exponent.shape)
+        let shape = types[0].shape
+        if case .int64(let a) = base.storage, case .int64(let b) = exponent.storage {
+            return [Tensor(shape: shape, ints: Indexing.binary(a, base.shape, b, aligned, to: shape, integerPower))]
+        }
+        let powers = Tensor(
+            shape: shape,
+            floats: Indexing.binary(base.floats, base.shape, exponent.floats, aligned, to: shape) {
+                Foundation.pow($0, $1)
+            })
+        return [base.dtype == .int64 ? Tensor(shape: shape, ints: powers.ints) : powers]
+    }
+
+    /// base^exponent in wrapping int64 arithmetic; a negative exponent gives
+    /// the quotient truncated toward zero (0 unless the base is 1 or -1).
+    static func integerPower(_ base: Int64, _ exponent: Int64) -> Int64 {
+        guard exponent >= 0 else { return base == 1 || (base == -1 && exponent % 2 == 0) ? 1 : base == -1 ? -1 : 0 }
+        var result: Int64 = 1, factor = base, remaining = exponent
+        while remaining > 0 {
+            if remaining & 1 == 1 { result = result &* factor }
+            factor = factor &* factor
+            remaining >>= 1
+        }
+        return result
     }
 
     // MARK: Normalization

@@ -37,13 +37,21 @@ import Testing
         case .hardSigmoid: max(0, min(1, a.alpha * v + a.beta))
         case .hardSwish: v * max(0, min(1, v / 6 + 0.5))
         case .tanh: tanh(v)
+        // The multi-step kinds in fp64, from their definitions, not from ActivationMath.
+        case .silu: Float(Double(v) / (1 + exp(-Double(v))))
+        case .gelu: Float(0.5 * Double(v) * (1 + erf(Double(v) / 2.0.squareRoot())))
+        case .geluTanh:
+            Float(
+                0.5 * Double(v) * (1 + tanh((2 / Double.pi).squareRoot() * (Double(v) + 0.044715 * pow(Double(v), 3)))))
+        case .mish: Float(Double(v) * tanh(log(1 + exp(Double(v)))))
         }
     }
 
     static let activations: [FusedActivation] = [
         .none, .relu, FusedActivation(.leakyRelu, alpha: 0.1), FusedActivation(.clip, alpha: -0.5, beta: 0.5),
         FusedActivation(.sigmoid), FusedActivation(.hardSigmoid, alpha: 0.2, beta: 0.5), FusedActivation(.hardSwish),
-        FusedActivation(.tanh)
+        FusedActivation(.tanh), FusedActivation(.silu), FusedActivation(.gelu), FusedActivation(.geluTanh),
+        FusedActivation(.mish)
     ]
 
     @Test func activationValues() throws {
@@ -62,6 +70,20 @@ import Testing
                     activation: FusedActivation(.hardSwish))), sram: [1]
         ).sram
         #expect(abs(hs[0] - 2.0 / 3.0) < 1e-6)
+    }
+
+    @Test("SiLU, GELU and Mish pass large inputs through and flush very negative ones to 0, never NaN")
+    func multiStepActivationsFarOut() throws {
+        let x: [Float] = [20, 100, 1e30, -20, -100, -1e30]
+        for kind in [ActivationKind.silu, .gelu, .geluTanh, .mish] {
+            let tile = SRAMTile(addr: 0, channels: 1, height: 1, width: x.count)
+            let out = try Self.execute(
+                .act(ActOp(input: tile, output: tile, activation: FusedActivation(kind))), sram: x
+            )
+            .sram
+            #expect(Array(out.prefix(3)) == [20, 100, 1e30], "\(kind): \(out)")
+            #expect(out.suffix(2).allSatisfy { abs($0) < 1e-30 } && abs(out[3]) < 1e-6, "\(kind): \(out)")
+        }
     }
 
     @Test(arguments: 0..<40) func convMatchesReference(seed: Int) throws {

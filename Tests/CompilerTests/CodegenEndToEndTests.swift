@@ -45,7 +45,8 @@ struct CodegenEndToEndTests {
         "fixtures verify against the interpreter, at every SRAM preset",
         arguments: [
             "tiny_cnn", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
-            "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data"
+            "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data",
+            "activation_idioms"
         ])
     func fixtures(name: String) throws {
         let reference = try ImportFixtures.compile(ImportFixtures.path("\(name).onnx"))
@@ -135,6 +136,66 @@ struct CodegenEndToEndTests {
             #expect(opcodes.contains(.lrn) && !opcodes.contains(.hostLRN))
             #expect(layers.contains { $0.op == "LRN" && $0.engine == "vector" && $0.members == [$0.node] })
         }
+    }
+
+    /// x -> activation -> 3x3 conv -> activation -> y, each activation spelled
+    /// as exporters write it: SiLU as Mul(v, Sigmoid(v)), GELU and Mish as
+    /// their ONNX ops. The first reads a graph input, so it stays a node.
+    static func activationGraph(_ kind: ActivationKind) throws -> Graph {
+        var b = FusionTests.Builder()
+        func activation(of v: String) -> String {
+            switch kind {
+            case .silu:
+                let sigmoid = b.node(.sigmoid, [v])
+                return b.node(.mul, [v, sigmoid])
+            case .gelu: return b.node(.gelu, [v])
+            case .geluTanh: return b.node(.gelu, [v], ["approximate": .string("tanh")])
+            default: return b.node(.mish, [v])
+            }
+        }
+        let first = activation(of: "x")
+        let conv = b.conv(first, cin: 3, cout: 8, k: 3, pad: 1, relu: false)
+        let y = activation(of: conv)
+        return try b.graph(input: [1, 3, 20, 20], output: y)
+    }
+
+    @Test(
+        "SiLU, GELU (erf and tanh) and Mish run as ACT alone and fused into the convolution, matching the interpreter",
+        arguments: [ActivationKind.silu, .gelu, .geluTanh, .mish])
+    func activations(kind: ActivationKind) throws {
+        let graph = try Self.activationGraph(kind)
+        for config in ["df1", "df1-small"].compactMap(AcceleratorConfig.preset(named:)) {
+            let (canonical, program) = try Self.compile(graph, config: config)
+            #expect(canonical.nodes.count == 2 && canonical.nodes.last?.kind == .conv, "\(canonical.nodes.map(\.name))")
+            #expect(canonical.nodes.map { $0.activation?.fused.kind } == [nil, kind])
+            var acts: [ActivationKind] = [], convs: [ActivationKind] = []
+            for instruction in program.instructions {
+                switch instruction.operation {
+                case .act(let a): acts.append(a.activation.kind)
+                case .conv(let c): convs.append(c.activation.kind)
+                default: break
+                }
+            }
+            #expect(acts.contains(kind), "\(config.name): the standalone activation is no ACT: \(acts)")
+            #expect(convs.contains(kind) && convs.allSatisfy { [kind, .none].contains($0) }, "\(config.name): \(convs)")
+            for difference in try Verification.run(reference: graph, program: program) {
+                #expect(difference.passed, "\(config.name): \(difference.description)")
+            }
+            let run = try Executor.run(program, inputs: Verification.randomInputs(for: graph))
+            #expect(Self.predictedBytes(program) == run.stats.dramReadBytes + run.stats.dramWriteBytes)
+        }
+    }
+
+    @Test("exporters' SiLU, GELU and Mish, fused into the convolutions, match onnxruntime's output on the accelerator")
+    func activationIdiomsMatchOnnxruntime() throws {
+        let (canonical, program) = try Self.compile(
+            try ImportFixtures.compile(ImportFixtures.path("activation_idioms.onnx")))
+        #expect(canonical.nodes.map { $0.activation?.fused.kind } == [.silu, .gelu, .mish, .geluTanh])
+        let input = try NPY.read(path: ImportFixtures.path("activation_idioms.input.npy"))
+        let expected = try NPY.read(path: ImportFixtures.path("activation_idioms.expected.npy"))
+        let output = try #require(try Self.run(program, ["input": input]).outputs["output"])
+        let comparison = TensorComparison(output, expected, rtol: 1e-4, atol: 1e-5)
+        #expect(comparison.passes, "\(comparison)")
     }
 
     /// Every ONNX test case whose ops the importer supports: compile, run on

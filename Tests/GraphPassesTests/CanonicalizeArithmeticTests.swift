@@ -5,7 +5,7 @@ import Testing
 @testable import GraphPasses
 @testable import ReferenceInterpreter
 
-/// Exporter idioms: HardSwish spelled out in arithmetic, Div by a constant.
+/// Exporter idioms: HardSwish, SiLU, GELU and Mish spelled out in arithmetic, Div by a constant.
 @Suite("Canonicalize arithmetic")
 struct CanonicalizeArithmeticTests {
     static func f32(_ shape: [Int]) -> TensorType { TensorType(dtype: .float32, shape: shape) }
@@ -16,7 +16,9 @@ struct CanonicalizeArithmeticTests {
         var rng = SeededRandom(seed: 5)
         var initializers: [String: Tensor] = [
             "w": rng.tensor(f32([4, 2, 3, 3])), "three": scalar(3), "zero": scalar(0), "six": scalar(6),
-            "sixth": scalar(1 / 6)
+            "sixth": scalar(1 / 6), "one": scalar(1), "two": scalar(2), "half": scalar(0.5),
+            "sqrt2": scalar(1.414_213_5), "invSqrt2": scalar(0.707_106_77), "kappa": scalar(0.044_715),
+            "sqrt2OverPi": scalar(0.797_884_56)
         ]
         initializers.merge(extra) { a, _ in a }
         let conv = Node(
@@ -83,6 +85,131 @@ struct CanonicalizeArithmeticTests {
         let expected = try Interpreter.run(before, inputs: inputs)["y"]!
         let got = try Interpreter.run(g, inputs: inputs)["y"]!
         #expect(TensorComparison(got, expected, rtol: 1e-4, atol: 1e-5).passes)
+    }
+
+    static func node(_ name: String, _ kind: OpKind, _ inputs: [String], _ attributes: [String: Attribute] = [:])
+        -> Node
+    {
+        Node(name: name, kind: kind, inputs: inputs, outputs: [name], attributes: attributes)
+    }
+
+    /// erf GELU as PyTorch exports it, up to its last Mul: c/√2 -> Erf -> +1 -> ·c ("m").
+    static let erfGeluTimesX = [
+        node("d", .div, ["c", "sqrt2"]), node("e", .erf, ["d"]), node("a", .add, ["e", "one"]),
+        node("m", .mul, ["c", "a"])
+    ]
+
+    /// tanh GELU's 1 + tanh(√(2/π)·(c + 0.044715·c³)) ("a"), c³ as Pow(c, 3).
+    static let tanhGeluOnePlus = [
+        node("p", .pow, ["c", "three"]), node("k", .mul, ["kappa", "p"]), node("s", .add, ["c", "k"]),
+        node("u", .mul, ["sqrt2OverPi", "s"]), node("t", .tanh, ["u"]), node("a", .add, ["one", "t"])
+    ]
+
+    /// Idioms spelled as exporters write them, each ending in "y", and the op they must become.
+    static let smoothIdioms: [(String, [Node], OpKind, Activation)] = [
+        ("c·Sigmoid(c)", [node("s", .sigmoid, ["c"]), node("y", .mul, ["c", "s"])], .silu, .silu),
+        ("Sigmoid(c)·c", [node("s", .sigmoid, ["c"]), node("y", .mul, ["s", "c"])], .silu, .silu),
+        ("erf GELU, ·0.5 last (PyTorch)", erfGeluTimesX + [node("y", .mul, ["m", "half"])], .gelu, .gelu),
+        ("erf GELU, /2 last", erfGeluTimesX + [node("y", .div, ["m", "two"])], .gelu, .gelu),
+        (
+            "erf GELU, 0.5·c first, ·(1/√2), 1 + erf",
+            [
+                node("h", .mul, ["half", "c"]), node("d", .mul, ["c", "invSqrt2"]), node("e", .erf, ["d"]),
+                node("a", .add, ["one", "e"]), node("y", .mul, ["a", "h"])
+            ], .gelu, .gelu
+        ),
+        (
+            "tanh GELU with Pow(c, 3), c·0.5 first (PyTorch)",
+            tanhGeluOnePlus + [node("h", .mul, ["c", "half"]), node("y", .mul, ["h", "a"])], .gelu, .geluTanh
+        ),
+        (
+            "tanh GELU with c·c·c, ·0.5 last",
+            [
+                node("cc", .mul, ["c", "c"]), node("ccc", .mul, ["cc", "c"]), node("k", .mul, ["ccc", "kappa"]),
+                node("s", .add, ["k", "c"]), node("u", .mul, ["s", "sqrt2OverPi"]), node("t", .tanh, ["u"]),
+                node("a", .add, ["t", "one"]), node("m", .mul, ["c", "a"]), node("y", .mul, ["m", "half"])
+            ], .gelu, .geluTanh
+        ),
+        (
+            "c·Tanh(Softplus(c))",
+            [node("sp", .softplus, ["c"]), node("t", .tanh, ["sp"]), node("y", .mul, ["c", "t"])], .mish, .mish
+        ),
+        (
+            "Tanh(Softplus(c))·c",
+            [node("sp", .softplus, ["c"]), node("t", .tanh, ["sp"]), node("y", .mul, ["t", "c"])], .mish, .mish
+        )
+    ]
+
+    @Test("SiLU, GELU (erf and tanh) and Mish spelled out become one op", arguments: smoothIdioms)
+    func smoothActivation(idiom: String, tail: [Node], kind: OpKind, activation: Activation) throws {
+        let g = try Self.graph(tail)
+        var after = try expectPassPreserves(CanonicalizeArithmetic(), on: g, seed: 8)
+        try EliminateDeadCode().run(&after, options: CompileOptions())
+        #expect(after.nodes.map(\.kind) == [.conv, kind], "\(idiom): \(after.nodes.map(\.name))")
+        let made = try #require(after.nodes.last)
+        #expect(made.inputs == ["c"] && made.outputs == ["y"])
+        #expect(Activation(of: made, in: after) == activation, "\(idiom)")
+    }
+
+    @Test("through the whole pipeline each idiom, and ONNX's Mish and Gelu, end as the convolution's activation")
+    func smoothActivationsFuse() throws {
+        let ops = [
+            ([Self.node("y", .mish, ["c"])], Activation.mish),
+            ([Self.node("y", .gelu, ["c"], ["approximate": .string("tanh")])], .geluTanh)
+        ]
+        for (tail, activation) in Self.smoothIdioms.map({ ($0.1, $0.3) }) + ops {
+            var g = try Self.graph(tail)
+            let before = g
+            try PassManager().run(&g, options: CompileOptions())
+            #expect(g.nodes.map(\.kind) == [.conv], "\(g.nodes.map(\.name))")
+            #expect(g.nodes.first?.activation == activation)
+            let inputs = try randomInputs(for: before, seed: 9)
+            let expected = try Interpreter.run(before, inputs: inputs)["y"]!
+            let got = try Interpreter.run(g, inputs: inputs)["y"]!
+            #expect(TensorComparison(got, expected, rtol: 1e-4, atol: 1e-5).passes, "\(activation)")
+        }
+    }
+
+    @Test(
+        "an idiom whose intermediate value is read elsewhere, or whose constants differ, stays as it is",
+        arguments: [
+            // The sigmoid is also added to the product.
+            [node("s", .sigmoid, ["c"]), node("m", .mul, ["c", "s"]), node("y", .add, ["m", "s"])],
+            // The erf is read again.
+            erfGeluTimesX + [node("g", .mul, ["m", "half"]), node("y", .add, ["g", "e"])],
+            // x/√2 is read again.
+            erfGeluTimesX + [node("g", .mul, ["m", "half"]), node("y", .add, ["g", "d"])],
+            // The cube is read again.
+            tanhGeluOnePlus + [
+                node("m", .mul, ["a", "c"]), node("g", .mul, ["m", "half"]), node("y", .add, ["g", "p"])
+            ],
+            // ·6 is not GELU's ·0.5.
+            erfGeluTimesX + [node("y", .mul, ["m", "six"])],
+            // Tanh(Softplus(c)) scales another value.
+            [
+                node("sp", .softplus, ["c"]), node("t", .tanh, ["sp"]), node("r", .relu, ["c"]),
+                node("y", .mul, ["r", "t"])
+            ],
+            // Pow(c, 2) is not the cube.
+            tanhGeluOnePlus.map { $0.name == "p" ? node("p", .pow, ["c", "two"]) : $0 } + [
+                node("m", .mul, ["a", "c"]), node("y", .mul, ["m", "half"])
+            ]
+        ])
+    func smoothActivationMisses(tail: [Node]) throws {
+        var after = try expectPassPreserves(CanonicalizeArithmetic(), on: try Self.graph(tail), seed: 1)
+        try EliminateDeadCode().run(&after, options: CompileOptions())
+        let kinds = after.nodes.map(\.kind)
+        #expect(!kinds.contains(.silu) && !kinds.contains(.gelu) && !kinds.contains(.mish), "\(kinds)")
+    }
+
+    @Test("Pow of two constants folds at compile time")
+    func powFolds() throws {
+        let g = try Self.graph(
+            [Self.node("p", .pow, ["two", "exponents"]), Self.node("y", .mul, ["c", "p"])],
+            extra: ["exponents": Tensor(shape: [4, 1, 1], ints: [0, 1, 3, -1])])
+        let after = try expectPassPreserves(FoldConstants(), on: g, seed: 2)
+        #expect(after.nodes.map(\.kind) == [.conv, .mul])
+        #expect(after.initializers["p"] == Tensor(shape: [4, 1, 1], floats: [1, 2, 8, 0.5]))
     }
 
     @Test("a Transpose pair that cancels (NHWC and back) goes; one that does not stays")

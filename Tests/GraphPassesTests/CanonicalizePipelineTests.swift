@@ -75,7 +75,7 @@ struct CanonicalizePipelineTests {
         "fixtures compute the same after canonicalization",
         arguments: [
             "tiny_cnn", "ops_conv", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
-            "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input"
+            "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "activation_idioms"
         ])
     func fixture(name: String) throws {
         let (reference, canonical) = try Self.compile(ImportFixtures.path("\(name).onnx"))
@@ -100,6 +100,20 @@ struct CanonicalizePipelineTests {
         let (_, graph) = try Self.compile(ImportFixtures.path("pytorch_shape_chain.onnx"))
         #expect(graph.nodes.map(\.kind) == [.conv, .reshape, .gemm])
         #expect(graph.nodes[0].activation == .relu)
+    }
+
+    @Test("activation_idioms: each spelled-out activation fuses into its Conv; both graphs match onnxruntime's output")
+    func activationIdioms() throws {
+        let (reference, canonical) = try Self.compile(ImportFixtures.path("activation_idioms.onnx"))
+        #expect(canonical.nodes.map(\.kind) == [.conv, .conv, .conv, .conv])
+        #expect(canonical.nodes.map(\.activation) == [.silu, .gelu, .mish, .geluTanh])
+        let input = try NPY.read(path: ImportFixtures.path("activation_idioms.input.npy"))
+        let expected = try NPY.read(path: ImportFixtures.path("activation_idioms.expected.npy"))
+        for graph in [reference, canonical] {
+            let output = try #require(try Interpreter.run(graph, inputs: ["input": input])["output"])
+            let comparison = TensorComparison(output, expected, rtol: 1e-4, atol: 1e-5)
+            #expect(comparison.passes, "\(graph.nodes.count) nodes: \(comparison)")
+        }
     }
 
     static func light(_ name: String) -> String {

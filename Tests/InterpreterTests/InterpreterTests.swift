@@ -286,6 +286,72 @@ struct InterpreterTests {
             Tensor(shape: [1, 2, 2], floats: [1 / 6, 1 / 6, 1 / 6, 0.5]))
     }
 
+    /// What each spelled activation computes, in fp64 from its definition; Gelu's `approximate` given.
+    static func definition(_ kind: OpKind, approximate: String?) -> (Double) -> Double {
+        let erfGelu = { (v: Double) in 0.5 * v * (1 + erf(v / 2.0.squareRoot())) }
+        let tanhGelu = { (v: Double) in 0.5 * v * (1 + tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v)))
+        }
+        switch kind {
+        case .erf: return { erf($0) }
+        case .softplus: return { log(1 + exp($0)) }
+        case .mish: return { $0 * tanh(log(1 + exp($0))) }
+        case .gelu: return approximate == "tanh" ? tanhGelu : erfGelu
+        default: return { $0 / (1 + exp(-$0)) }
+        }
+    }
+
+    @Test(
+        "Erf, Softplus, Mish, Gelu (both forms) and the internal SiLU follow their definitions",
+        arguments: [
+            (OpKind.erf, nil), (.softplus, nil), (.mish, nil), (.gelu, nil), (.gelu, "none"), (.gelu, "tanh"),
+            (.silu, nil)
+        ]
+            as [(OpKind, String?)])
+    func spelledActivations(kind: OpKind, approximate: String?) throws {
+        let values: [Float] = [-30, -4, -1.5, -0.3, 0, 0.2, 1, 2.5, 9, 40]
+        let attributes = approximate.map { ["approximate": Attribute.string($0)] } ?? [:]
+        let node = Node(name: "f", kind: kind, inputs: ["x"], outputs: ["y"], attributes: attributes)
+        let y = try Interpreter.evaluate(node, inputs: [Tensor(shape: [2, 5], floats: values)], opset: 20)[0]
+        let definition = Self.definition(kind, approximate: approximate)
+        Self.expectClose(y, Tensor(shape: [2, 5], floats: values.map { Float(definition(Double($0))) }), atol: 1e-6)
+    }
+
+    @Test("Gelu's approximate must be none or tanh")
+    func geluApproximate() throws {
+        let node = Node(
+            name: "g", kind: .gelu, inputs: ["x"], outputs: ["y"], attributes: ["approximate": .string("sigmoid")])
+        let error = #expect(throws: DFCError.self) {
+            try Interpreter.evaluate(node, inputs: [Tensor(shape: [1], floats: [1])], opset: 20)
+        }
+        #expect(error?.message.contains("approximate must be \"none\" or \"tanh\", got \"sigmoid\"") == true)
+        #expect(Activation(of: node, in: Self.graph([node], inputs: [:], outputs: [])) == nil)
+    }
+
+    @Test("Pow broadcasts and keeps the base's type: fp32 powers, exact integer powers, truncated mixed ones")
+    func pow() throws {
+        let node = Node(name: "p", kind: .pow, inputs: ["x", "e"], outputs: ["y"])
+        func pow(_ x: Tensor, _ e: Tensor) throws -> Tensor {
+            try Interpreter.evaluate(node, inputs: [x, e], opset: 15)[0]
+        }
+        let x = Tensor(shape: [2, 3], floats: [-2, 0.5, 3, 4, -1, 9])
+        #expect(
+            try pow(x, Tensor(shape: [], floats: [3])) == Tensor(shape: [2, 3], floats: [-8, 0.125, 27, 64, -1, 729]))
+        Self.expectClose(
+            try pow(x, Tensor(shape: [3], floats: [2, -1, 0.5])),
+            Tensor(shape: [2, 3], floats: [4, 2, Float(3.0.squareRoot()), 16, -1, 3]))
+        #expect(try pow(x, Tensor(shape: [1], ints: [2])) == Tensor(shape: [2, 3], floats: [4, 0.25, 9, 16, 1, 81]))
+        // 3^39 needs 62 bits: exact in int64, not in fp32 or fp64.
+        let ints = Tensor(shape: [4], ints: [3, -2, 2, 7])
+        #expect(try pow(ints, Tensor(shape: [4], ints: [39, 3, -1, 0])).ints == [4_052_555_153_018_976_267, -8, 0, 1])
+        #expect(try pow(ints, Tensor(shape: [1], floats: [0.5])).ints == [1, 0, 1, 2])
+        // Opset 6: the exponent aligns at axis 0.
+        let legacy = Node(
+            name: "p", kind: .pow, inputs: ["x", "e"], outputs: ["y"],
+            attributes: ["broadcast": .int(1), "axis": .int(0)])
+        let aligned = try Interpreter.evaluate(legacy, inputs: [x, Tensor(shape: [2], floats: [2, 1])], opset: 6)[0]
+        #expect(aligned == Tensor(shape: [2, 3], floats: [4, 0.25, 9, 4, -1, 9]))
+    }
+
     // MARK: Errors
 
     @Test("an unsupported op is rejected with its name")

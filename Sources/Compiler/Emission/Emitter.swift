@@ -175,6 +175,10 @@ extension Activation {
         case .hardSigmoid(let alpha, let beta): return FusedActivation(.hardSigmoid, alpha: alpha, beta: beta)
         case .hardSwish: return FusedActivation(.hardSwish)
         case .tanh: return FusedActivation(.tanh)
+        case .silu: return FusedActivation(.silu)
+        case .gelu: return FusedActivation(.gelu)
+        case .geluTanh: return FusedActivation(.geluTanh)
+        case .mish: return FusedActivation(.mish)
         }
     }
 }

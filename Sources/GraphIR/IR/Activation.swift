@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// An element-wise activation fused into the node that produces its input
 /// (canonicalization moves Relu, Clip, ... into Conv, Gemm, Add, pools).
@@ -11,6 +12,14 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
     case hardSigmoid(alpha: Float, beta: Float)
     case hardSwish
     case tanh
+    /// x·sigmoid(x).
+    case silu
+    /// GELU in its exact form, x/2·(1 + erf(x/√2)).
+    case gelu
+    /// GELU's tanh approximation, x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+    case geluTanh
+    /// x·tanh(softplus(x)).
+    case mish
 
     /// Applies the activation to one value, exactly as the ONNX op does.
     @inline(__always)
@@ -23,6 +32,10 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         case .hardSigmoid(let alpha, let beta): return max(0, min(1, alpha * x + beta))
         case .hardSwish: return x * max(0, min(1, x / 6 + 0.5))
         case .tanh: return Foundation.tanh(x)
+        case .silu: return ActivationMath.silu(x)
+        case .gelu: return ActivationMath.gelu(x)
+        case .geluTanh: return ActivationMath.geluTanh(x)
+        case .mish: return ActivationMath.mish(x)
         }
     }
 
@@ -40,6 +53,10 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         case .hardSigmoid(let alpha, let beta): return "hard_sigmoid(\(alpha), \(beta))"
         case .hardSwish: return "hard_swish"
         case .tanh: return "tanh"
+        case .silu: return "silu"
+        case .gelu: return "gelu"
+        case .geluTanh: return "gelu_tanh"
+        case .mish: return "mish"
         }
     }
 
@@ -54,6 +71,11 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
             self = .hardSigmoid(alpha: node.float("alpha", default: 0.2), beta: node.float("beta", default: 0.5))
         case .hardSwish: self = .hardSwish
         case .tanh: self = .tanh
+        case .silu: self = .silu
+        case .mish: self = .mish
+        case .gelu:
+            guard let gelu = try? Self.gelu(of: node) else { return nil }
+            self = gelu
         case .clip:
             if graph.opsetVersion < 11 {
                 let limit = Float.greatestFiniteMagnitude
@@ -69,6 +91,16 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
             self = .clip(min: low, max: high)
         default:
             return nil
+        }
+    }
+
+    /// The GELU an ONNX Gelu node computes, named by its `approximate`
+    /// attribute: "none" (the default) or "tanh".
+    public static func gelu(of node: Node) throws -> Activation {
+        switch node.string("approximate", default: "none") {
+        case "none": return .gelu
+        case "tanh": return .geluTanh
+        case let other: throw DFCError("approximate must be \"none\" or \"tanh\", got \"\(other)\"")
         }
     }
 }

@@ -20,6 +20,7 @@ public struct Node: Sendable, Equatable {
     public var kind: OpKind
     /// The ONNX op_type, kept verbatim so messages can name opaque ops.
     public var opType: String
+    /// Empty for ONNX's own ops; by default the kind's (`OpKind.domain`).
     public var domain: String
     public var inputs: [String]
     public var outputs: [String]
@@ -28,13 +29,13 @@ public struct Node: Sendable, Equatable {
     public var activation: Activation?
 
     public init(
-        name: String, kind: OpKind, opType: String? = nil, domain: String = "",
+        name: String, kind: OpKind, opType: String? = nil, domain: String? = nil,
         inputs: [String], outputs: [String], attributes: [String: Attribute] = [:], activation: Activation? = nil
     ) {
         self.name = name
         self.kind = kind
         self.opType = opType ?? kind.rawValue
-        self.domain = domain
+        self.domain = domain ?? kind.domain
         self.inputs = inputs
         self.outputs = outputs
         self.attributes = attributes

@@ -19,6 +19,20 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case hardSigmoid = "HardSigmoid"
     case hardSwish = "HardSwish"
     case tanh = "Tanh"
+    case mish = "Mish"
+    /// approximate = "none" (erf) or "tanh".
+    case gelu = "Gelu"
+    /// x·sigmoid(x). ONNX has no such op (exporters write Mul(x, Sigmoid(x))):
+    /// canonicalization makes it, and the IR prints it as `dfc::SiLU`.
+    case silu = "SiLU"
+
+    // Element-wise math exporters spell activations with (erf GELU, Mish,
+    // tanh GELU's cube); canonicalization turns those idioms into one
+    // activation. Left alone they are interpreted, and Pow of constants folds.
+    case erf = "Erf"
+    case softplus = "Softplus"
+    /// Element-wise with NumPy broadcasting; the exponent may be an integer tensor.
+    case pow = "Pow"
 
     // Element-wise with NumPy broadcasting.
     case add = "Add"
@@ -68,7 +82,7 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
 
     /// Activations that take one tensor and map each element on its own.
     public static let unaryElementwise: Set<OpKind> = [
-        .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh
+        .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .mish, .gelu, .silu
     ]
     /// Binary (or n-ary) element-wise ops with broadcasting.
     public static let broadcastElementwise: Set<OpKind> = [.add, .sub, .mul, .div, .sum, .pRelu]
@@ -90,8 +104,17 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
         }
     }
 
+    /// Kinds dfc makes for itself, which no ONNX model can name: their nodes
+    /// live in `internalDomain`.
+    public static let internalKinds: Set<OpKind> = [.silu]
+    /// The domain of internal kinds' nodes, so that dumps show them as `dfc::SiLU`.
+    public static let internalDomain = "dfc"
+
+    /// The domain a node of this kind belongs to: ONNX's own (empty) or `internalDomain`.
+    public var domain: String { OpKind.internalKinds.contains(self) ? OpKind.internalDomain : "" }
+
     /// The kind for an ONNX `op_type` in the default domain.
     public init(onnxType: String) {
-        self = OpKind(rawValue: onnxType).flatMap { $0 == .opaque ? nil : $0 } ?? .opaque
+        self = OpKind(rawValue: onnxType).flatMap { $0 == .opaque || $0.domain != "" ? nil : $0 } ?? .opaque
     }
 }

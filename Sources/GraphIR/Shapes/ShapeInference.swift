@@ -206,7 +206,7 @@ public struct ShapeInference {
         }
     }
 
-    /// Before opset 7, Add/Sub/Mul/Div broadcast their second operand from
+    /// Before opset 7, Add/Sub/Mul/Div/Pow broadcast their second operand from
     /// `axis` when `broadcast=1`, and PRelu took a per-channel slope of shape
     /// [C]. Rewrites such nodes to today's NumPy broadcasting by reshaping
     /// the constant operand, so nothing downstream sees the old rules.
@@ -217,7 +217,7 @@ public struct ShapeInference {
         else { return }
         var target: [Int]?
         switch node.kind {
-        case .add, .sub, .mul, .div:
+        case .add, .sub, .mul, .div, .pow:
             guard node.int("broadcast", default: 0) == 1 else { return }
             let rawAxis = node.int("axis", default: a.rank - b.rank)
             let axis = rawAxis < 0 ? rawAxis + a.rank : rawAxis

@@ -11,6 +11,7 @@ extension ShapeRules {
         {
             throw DFCError("axis out of range for \(x)")
         }
+        if c.node.kind == .gelu { _ = try Activation.gelu(of: c.node) }
         return x
     }
 
@@ -36,7 +37,7 @@ extension ShapeRules {
 
     /// The shape a later operand of an element-wise node broadcasts as.
     /// Before opset 7, `broadcast=1` aligns the second operand at `axis`
-    /// (Add, Sub, Mul, Div), and PRelu's slope of one value per channel
+    /// (Add, Sub, Mul, Div, Pow), and PRelu's slope of one value per channel
     /// aligns with the channel axis; from opset 7 on, NumPy rules apply as is.
     package static func alignedOperand(_ node: Node, opset: Int, first: [Int], operand: [Int]) -> [Int] {
         guard opset < 7 else { return operand }

@@ -51,10 +51,11 @@ package enum ShapeRules {
         case .conv: return [try conv(c)]
         case .convTranspose: return [try convTranspose(c)]
         case .batchNormalization: return try batchNormalization(c)
-        case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .lrn, .identity, .softmax:
+        case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .mish, .gelu, .silu, .erf, .softplus,
+            .lrn, .identity, .softmax:
             return [try unary(c)]
         case .dropout: return try dropout(c)
-        case .add, .sub, .mul, .div, .pRelu, .sum:
+        case .add, .sub, .mul, .div, .pRelu, .sum, .pow:
             return [try broadcast(c)]
         case .maxPool, .averagePool: return try pool(c)
         case .globalAveragePool, .globalMaxPool: return [try globalPool(c)]

@@ -3,24 +3,28 @@ import Tensors
 
 /// Exporter idioms written as arithmetic become the ops the planner knows:
 /// HardSwish spelled out (x·Clip(x+3, 0, 6)/6, x·Relu6(x+3)/6 written as a
-/// Clip, x·HardSigmoid(x)) becomes one HardSwish, and a Div by a float
+/// Clip, x·HardSigmoid(x)) becomes one HardSwish; SiLU, GELU and Mish
+/// spelled out (x·Sigmoid(x), PyTorch's erf and tanh GELUs,
+/// x·Tanh(Softplus(x))) become one SiLU, Gelu or Mish; a Div by a float
 /// constant becomes a Mul by its reciprocal (element-wise with a constant,
 /// which groups take in; a Div does not fuse), and a Transpose undone by the
 /// next Transpose (NHWC exporters' pairs) disappears.
 public struct CanonicalizeArithmetic: Pass {
     public let name = "canonicalize-arithmetic"
     public let summary =
-        "HardSwish spelled out in arithmetic becomes HardSwish; Div by a constant becomes Mul; Transpose pairs that cancel go"
+        "HardSwish, SiLU, GELU and Mish spelled out in arithmetic become one op; Div by a constant becomes Mul; Transpose pairs that cancel go"
 
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
-        // The idioms' intermediate nodes are dropped at once, so the HardSwish is
-        // its producer's only reader and fuses into it.
-        if try graph.rewrite(with: [Self.hardSwish(at:in:), Self.divByConstant(at:in:), Self.cancelTransposes(at:in:)])
-        {
-            graph.eliminateDeadCode()
-        }
+        // The idioms' intermediate nodes are dropped at once, so the activation is
+        // its producer's only reader and fuses into it. (The array is typed: an
+        // inferred one, of @Sendable functions, fails its conversion at run time.)
+        let rules: [RewriteRule] = [
+            Self.hardSwish(at:in:), Self.smoothActivation(at:in:), Self.divByConstant(at:in:),
+            Self.cancelTransposes(at:in:)
+        ]
+        if try graph.rewrite(with: rules) { graph.eliminateDeadCode() }
     }
 
     /// Div(x, c) with a float constant c free of zeros becomes Mul(x, 1/c).
@@ -86,6 +90,26 @@ public struct CanonicalizeArithmetic: Pass {
         return .rewritten
     }
 
+    /// The node that ends a spelled-out SiLU, GELU or Mish of some x becomes
+    /// SiLU(x), Gelu(x) or Mish(x): a product of x, a constant and a function
+    /// of x, in any association of Mul and Div-by-constant nodes (see
+    /// `Idiom.smoothActivation`). Every intermediate value of the idiom must
+    /// have no reader outside it, so nothing is computed twice; dead-code
+    /// elimination drops them.
+    static func smoothActivation(at index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
+        let node = rewriter.graph.nodes[index]
+        let idiom = Idiom(graph: rewriter.graph, uses: rewriter.uses)
+        guard node.outputs.count == 1, rewriter.graph.type(of: node.outputs[0])?.dtype == .float32,
+            let match = idiom.product(node).flatMap(idiom.smoothActivation),
+            rewriter.graph.type(of: match.x) == rewriter.graph.type(of: node.outputs[0])
+        else { return .failure }
+        let replacement = Node(
+            name: node.name, kind: match.kind, inputs: [match.x], outputs: node.outputs, attributes: match.attributes,
+            activation: node.activation)
+        rewriter.replaceNode(at: index, with: replacement)
+        return .rewritten
+    }
+
     /// Reads the producers of values, for the idioms.
     struct Idiom {
         let graph: Graph
@@ -140,6 +164,142 @@ public struct CanonicalizeArithmetic: Pass {
             }
             return sixth(node).flatMap(shiftedRelu6)
         }
+
+        // MARK: SiLU, GELU and Mish
+
+        /// A product of values and constants, as a tree of Mul and
+        /// Div-by-constant nodes computes it.
+        struct Product {
+            /// The factors that are not scalar constants, in operand order.
+            var factors: [String] = []
+            /// The product of the scalar constant factors, divided by the constant divisors.
+            var scale: Float = 1
+        }
+
+        /// What `node` multiplies when it is a Mul, or a Div by a scalar
+        /// constant, looking through the operands that are such products
+        /// themselves and have no other reader.
+        func product(_ node: Node) -> Product? {
+            guard node.inputs.count == 2 else { return nil }
+            switch node.kind {
+            case .mul:
+                let (a, b) = (factors(node.inputs[0]), factors(node.inputs[1]))
+                return Product(factors: a.factors + b.factors, scale: a.scale * b.scale)
+            case .div:
+                guard let divisor = scalar(node.inputs[1]), divisor != 0 else { return nil }
+                var dividend = factors(node.inputs[0])
+                dividend.scale /= divisor
+                return dividend
+            default:
+                return nil
+            }
+        }
+
+        /// `value` as a product: a scalar constant, an intermediate product, or a single factor.
+        func factors(_ value: String) -> Product {
+            if let c = scalar(value) { return Product(scale: c) }
+            if isIntermediate(value), let node = producer(value), node.activation == nil, let inner = product(node) {
+                return inner
+            }
+            return Product(factors: [value])
+        }
+
+        /// True when one node reads `value`, once, and it is not a graph
+        /// output: the value belongs to the idiom that reads it.
+        func isIntermediate(_ value: String) -> Bool {
+            uses.consumers(of: value).count == 1 && !graph.outputs.contains(value)
+        }
+
+        /// The node producing `value`, when it is a `kind` with no fused
+        /// activation and `value` is an intermediate.
+        func intermediate(_ value: String, _ kind: OpKind) -> Node? {
+            guard isIntermediate(value), let node = producer(value), node.kind == kind, node.activation == nil else {
+                return nil
+            }
+            return node
+        }
+
+        /// The op `product` spells out, with its attributes, and its argument.
+        func smoothActivation(_ product: Product) -> (x: String, kind: OpKind, attributes: [String: Attribute])? {
+            if let x = silu(product) { return (x, .silu, [:]) }
+            if let x = mish(product) { return (x, .mish, [:]) }
+            if let x = gelu(product) { return (x, .gelu, [:]) }
+            if let x = geluTanh(product) { return (x, .gelu, ["approximate": .string("tanh")]) }
+            return nil
+        }
+
+        /// For `scale`·x·f(x), the factors in either order, where `argument`
+        /// gives the x a value is f of: x.
+        func timesOwn(_ product: Product, scale: Float, _ argument: (String) -> String?) -> String? {
+            guard product.factors.count == 2, Self.near(product.scale, scale) else { return nil }
+            let (a, b) = (product.factors[0], product.factors[1])
+            if argument(b) == a { return a }
+            if argument(a) == b { return b }
+            return nil
+        }
+
+        /// For x·Sigmoid(x): x.
+        func silu(_ product: Product) -> String? {
+            timesOwn(product, scale: 1) { intermediate($0, .sigmoid)?.input(0) }
+        }
+
+        /// For x·Tanh(Softplus(x)): x.
+        func mish(_ product: Product) -> String? {
+            timesOwn(product, scale: 1) { value in
+                intermediate(value, .tanh)?.input(0).flatMap { intermediate($0, .softplus)?.input(0) }
+            }
+        }
+
+        /// For x/2·(1 + Erf(x/√2)), x/√2 also as x·(1/√2): x.
+        func gelu(_ product: Product) -> String? {
+            timesOwn(product, scale: 0.5) { value in
+                onePlus(value).flatMap { intermediate($0, .erf)?.input(0) }.flatMap {
+                    single($0, scaledBy: ActivationMath.inverseSquareRootOf2)
+                }
+            }
+        }
+
+        /// For x/2·(1 + Tanh(√(2/π)·(x + 0.044715·x³))), x³ as Pow(x, 3) or x·x·x: x.
+        func geluTanh(_ product: Product) -> String? {
+            timesOwn(product, scale: 0.5) { value in
+                guard let inner = onePlus(value).flatMap({ intermediate($0, .tanh)?.input(0) }),
+                    let sum = single(inner, scaledBy: ActivationMath.squareRootOf2OverPi).flatMap({
+                        intermediate($0, .add)
+                    }), sum.inputs.count == 2
+                else { return nil }
+                let (a, b) = (sum.inputs[0], sum.inputs[1])
+                if cubeTerm(b) == a { return a }
+                if cubeTerm(a) == b { return b }
+                return nil
+            }
+        }
+
+        /// For 0.044715·x³, x³ as Pow(x, 3) or x·x·x: x.
+        func cubeTerm(_ value: String) -> String? {
+            let term = factors(value)
+            guard Self.near(term.scale, 0.044715) else { return nil }
+            if term.factors.count == 3, Set(term.factors).count == 1 { return term.factors[0] }
+            guard term.factors.count == 1, let pow = intermediate(term.factors[0], .pow), pow.inputs.count == 2,
+                let exponent = graph.initializers[pow.inputs[1]], exponent.count == 1, exponent.floats[0] == 3
+            else { return nil }
+            return pow.inputs[0]
+        }
+
+        /// For c·v with c within rounding of `scale`: v.
+        func single(_ value: String, scaledBy scale: Float) -> String? {
+            let scaled = factors(value)
+            return scaled.factors.count == 1 && Self.near(scaled.scale, scale) ? scaled.factors[0] : nil
+        }
+
+        /// For an intermediate Add(v, 1) or Add(1, v): v.
+        func onePlus(_ value: String) -> String? {
+            guard let add = intermediate(value, .add), add.inputs.count == 2 else { return nil }
+            if scalar(add.inputs[1]) == 1 { return add.inputs[0] }
+            if scalar(add.inputs[0]) == 1 { return add.inputs[1] }
+            return nil
+        }
+
+        // MARK: HardSwish
 
         /// For Mul(x, Clip(x + 3, 0, 6)) in either order: x.
         func timesShiftedRelu6(_ value: String) -> String? {

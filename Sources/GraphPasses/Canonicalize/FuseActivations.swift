@@ -10,7 +10,7 @@ import GraphIR
 /// constant, read by anything else, or produced by a node that cannot take it.
 public struct FuseActivations: Pass {
     public let name = "fuse-activations"
-    public let summary = "fuse Relu, Clip, LeakyRelu, Sigmoid, HardSwish... into their producer"
+    public let summary = "fuse Relu, Clip, LeakyRelu, Sigmoid, HardSwish, SiLU, GELU, Mish... into their producer"
 
     /// Ops whose single output the accelerator can pass through an
     /// activation (Sum is a chain of adds, Div by a constant a multiply).
