@@ -176,6 +176,36 @@ struct FusionTests {
         #expect(try ScheduleTests.runAndCount(graph, .bands(group), config: .df1) == group.dramBytes)
     }
 
+    @Test("the squeeze of a squeeze-excitation block averages the map band by band in the group producing it")
+    func squeezeInsideTheProducer() throws {
+        var b = Builder()
+        let x = b.conv("x", cin: 8, cout: 32, k: 1)
+        let dw = b.conv(x, cin: 32, cout: 32, k: 3, pad: 1, group: 32)
+        let pooled = b.node(.globalAveragePool, [dw])
+        let excited = b.node(.sigmoid, [b.conv(pooled, cin: 32, cout: 32, k: 1, relu: false)])
+        let scaled = b.node(.mul, [dw, excited])
+        let out = b.conv(scaled, cin: 32, cout: 16, k: 1, relu: false)
+        let graph = try b.graph(input: [1, 8, 29, 23], output: out)
+        let context = try PlanningContext(graph: graph, config: .df1)
+        #expect(FusionRules.poolingTail(0..<3, graph: graph) && !FusionRules.poolingTail(0..<2, graph: graph))
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            let squeeze = try #require(try context.planBands(0..<3, rows: 5, halo: halo))
+            #expect(squeeze.pooled?.node == graph.nodes[2].name && squeeze.bands.count > 1 && squeeze.output == dw)
+            let bare = try #require(try context.planBands(0..<2, rows: 5, halo: halo))
+            #expect(
+                squeeze.dramBytes == bare.dramBytes + 4 * 32, "the map is not read again; only the result is stored")
+            let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(squeeze)])
+            #expect(layers.contains { $0.op == "FusionGroup" && $0.members.contains(graph.nodes[2].name) })
+            for difference in try Verification.run(reference: graph, program: program) {
+                #expect(difference.passed, "\(halo): \(difference.description)")
+            }
+            #expect(try ScheduleTests.runAndCount(graph, .bands(squeeze), config: .df1) == squeeze.dramBytes)
+        }
+        // The planner takes it: no layer of its own for the pool.
+        let compilation = try Codegen.schedule(graph, options: Codegen.Options(config: .df1))
+        #expect(!compilation.layers.contains { $0.op == "GlobalAveragePool" }, "\(compilation.layers.map(\.op))")
+    }
+
     @Test("a DenseNet block's growing concatenations share one DRAM buffer: no feature is copied")
     func denseBlockConcatenations() throws {
         var b = Builder()

@@ -93,7 +93,39 @@ extension Emitter {
                 counts: [1, b.channels, band.count, b.width], sramAddr: source.addr)
             t.sramStrides = [0, b.rowWidth, b.rowStride, 1]
             sequencer.emit(.store(t), reads: [slots.range(group.output)], writes: [y.range], nodes: names)
+            if let tail = group.pooled {
+                // This band's output rows, each averaged along the width into its row mean.
+                let means = SRAMTile(
+                    addr: tail.rowMeans + 4 * band.lowerBound, channels: b.channels, height: band.count, width: 1,
+                    channelStride: y.shape[2], rowStride: 1)
+                sequencer.emit(
+                    .pool(PoolOp(.avg, input: source, output: means, kernel: (1, b.width))),
+                    reads: [slots.range(group.output)],
+                    writes: [.sram(tail.rowMeans, bytes: 4 * b.channels * y.shape[2])],
+                    nodes: names)
+            }
         }
+        if let tail = group.pooled { emitPooledResult(tail, of: group.output, names: names) }
+    }
+
+    /// A pooling tail's last step: the row means averaged into one value per
+    /// channel, stored as the GlobalAveragePool's output.
+    private mutating func emitPooledResult(_ tail: BandPlan.PoolingTail, of map: String, names: [String]) {
+        let x = graph.type(of: map)!
+        let (channels, height) = (x.shape[1], x.shape[2])
+        let means = SRAMTile(
+            addr: tail.rowMeans, channels: channels, height: height, width: 1, channelStride: height, rowStride: 1)
+        let result = SRAMTile(addr: tail.result, channels: channels, height: 1, width: 1)
+        let meansRange = MemoryRange.sram(tail.rowMeans, bytes: 4 * channels * height)
+        let resultRange = MemoryRange.sram(tail.result, bytes: 4 * channels)
+        sequencer.emit(
+            .pool(PoolOp(.avg, input: means, output: result, kernel: (height, 1))), reads: [meansRange],
+            writes: [resultRange], nodes: names)
+        let pooled = location(graph.nodes.first { $0.name == tail.node }!.outputs[0])
+        let t = TransferOp(
+            tensorAt: pooled.address, shape: pooled.shape, origin: [0, 0, 0, 0], counts: [1, channels, 1, 1],
+            sramAddr: tail.result)
+        sequencer.emit(.store(t), reads: [resultRange], writes: [pooled.range], nodes: names)
     }
 
     /// Cached halo: rows this band shares with the previous one move from

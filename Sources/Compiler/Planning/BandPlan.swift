@@ -39,10 +39,20 @@ struct BandPlan {
     /// fold into channels (see `ConvTiling.foldTaps`): the SRAM address of
     /// the scratch each band's input is rebuilt in.
     var folded: [String: Int] = [:]
+    /// A GlobalAveragePool of the output (see `FusionRules.poolingTail`):
+    /// each band averages its output rows along the width into `rowMeans`
+    /// (channels x height), and the last averages those into `result`.
+    var pooled: PoolingTail?
     var sramBytes: Int
     /// DRAM bytes the group moves: inputs with halo, weights once, output once.
     var dramBytes: Int
     var estimatedCycles: Int
+
+    struct PoolingTail {
+        var node: String
+        var rowMeans: Int
+        var result: Int
+    }
 
     var tileDescription: String {
         let streaming =
@@ -55,8 +65,9 @@ struct BandPlan {
         let warm = warmUp > 0 ? " after \(warmUp) warm-up band\(warmUp == 1 ? "" : "s")" : ""
         let folding =
             folded.isEmpty ? "" : ", taps folded into channels in " + folded.keys.sorted().joined(separator: ",")
+        let pooling = pooled.map { ", averaged into \($0.node)" } ?? ""
         return
-            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(folding)\(single), SRAM \(sramBytes) B"
+            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(folding)\(pooling)\(single), SRAM \(sramBytes) B"
     }
 
     /// Rows of a value a band must produce itself: all it needs when

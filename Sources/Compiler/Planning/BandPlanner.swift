@@ -31,6 +31,13 @@ extension PlanningContext {
         guard checked || FusionRules.structureProblem(range, graph: graph, consumers: consumers) == nil else {
             return nil
         }
+        if FusionRules.poolingTail(range, graph: graph) {
+            let map = FusionRules.mapRange(range, graph: graph)
+            guard var plan = try planBands(map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true) else {
+                return nil
+            }
+            return addPoolingTail(graph.nodes[range.upperBound - 1], to: &plan) ? plan : nil
+        }
         var layers = bandLayers(range)
         guard let (bands, needed) = bandRows(layers, rows: rows, halo: halo) else { return nil }
         let inPlace = inPlaceAliases(layers, needed: needed)
@@ -46,6 +53,22 @@ extension PlanningContext {
         plan.dramBytes = countBandBytes(layers, plan: plan)
         plan.estimatedCycles = try estimateBandCycles(layers, plan: plan)
         return plan
+    }
+
+    /// Appends a pooling tail to a plan of the map it pools: SRAM for the
+    /// row means and the result, the result's store, and the vector work of
+    /// averaging every output row and then the rows. False if it does not fit.
+    private func addPoolingTail(_ node: Node, to plan: inout BandPlan) -> Bool {
+        let x = graph.type(of: node.inputs[0])!
+        let (channels, height, width) = (x.shape[1], x.shape[2], x.shape[3])
+        let rowMeans = DRAMPlan.align(plan.sramBytes), result = rowMeans + DRAMPlan.align(4 * channels * height)
+        guard result + 4 * channels <= config.sramBytes else { return false }
+        plan.nodes = plan.nodes.lowerBound..<(plan.nodes.upperBound + 1)
+        plan.pooled = BandPlan.PoolingTail(node: node.name, rowMeans: rowMeans, result: result)
+        plan.sramBytes = result + DRAMPlan.align(4 * channels)
+        plan.dramBytes += 4 * channels
+        plan.estimatedCycles += config.vectorCycles(elements: channels * height * (width + 1))
+        return true
     }
 
     /// Convolutions reading a group input (whose padding the loads zero-fill)

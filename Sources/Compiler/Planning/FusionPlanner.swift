@@ -147,7 +147,13 @@ enum FusionPlanner {
         let n = graph.nodes.count
         guard range.upperBound < n else { return "end of the graph" }
         let next = graph.nodes[range.upperBound]
-        guard FusionRules.fusible(next, graph: graph) else {
+        if FusionRules.poolingTail(range, graph: graph) {
+            return
+                "\(graph.nodes[range.upperBound - 1].name) averages the group's output: nothing follows it in a group"
+        }
+        let extended = range.lowerBound..<(range.upperBound + 1)
+        let tail = FusionRules.poolingTail(extended, graph: graph)
+        guard tail || FusionRules.fusible(next, graph: graph) else {
             return "next layer \(next.name) cannot be fused (\(FusionRules.notFusibleReason(next, graph: graph)))"
         }
         let last = graph.nodes[range.upperBound - 1]
@@ -157,7 +163,6 @@ enum FusionPlanner {
         guard range.count < maxGroupLength else {
             return "a group holds at most \(maxGroupLength) layers (--max-group-length)"
         }
-        let extended = range.lowerBound..<(range.upperBound + 1)
         if let problem = FusionRules.structureProblem(extended, graph: graph, consumers: context.consumers) {
             return "\(next.name) cannot join: \(problem)"
         }
@@ -195,7 +200,8 @@ enum FusionPlanner {
     /// whole-map plans per block width.
     static func candidates(_ range: Range<Int>, context: PlanningContext, budget: Int = .max) throws -> [GroupPlan] {
         let graph = context.graph
-        guard let last = graph.nodes[range.upperBound - 1].outputs.first, let type = graph.type(of: last),
+        let map = FusionRules.mapRange(range, graph: graph)
+        guard let last = graph.nodes[map.upperBound - 1].outputs.first, let type = graph.type(of: last),
             type.rank == 4,
             FusionRules.structureProblem(range, graph: graph, consumers: context.consumers) == nil
         else { return [] }

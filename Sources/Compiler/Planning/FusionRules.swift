@@ -70,8 +70,29 @@ enum FusionRules {
             || (aligned[1] == y.shape[1] && aligned[0] == 1 && aligned[2] == 1 && aligned[3] == 1)
     }
 
+    /// Whether the last node of nodes[range] is a pooling tail: a
+    /// GlobalAveragePool of the map the node before it produces (a
+    /// squeeze-excitation block's squeeze). The group stores that map as
+    /// usual and also averages it band by band, so the pool reads no DRAM.
+    static func poolingTail(_ range: Range<Int>, graph: Graph) -> Bool {
+        guard range.count >= 2 else { return false }
+        let node = graph.nodes[range.upperBound - 1], map = graph.nodes[range.upperBound - 2].outputs[0]
+        guard node.kind == .globalAveragePool, node.activation == nil, node.inputs == [map],
+            let x = graph.type(of: map), x.rank == 4, x.shape[0] == 1, x.dtype == .float32
+        else { return false }
+        return graph.type(of: node.outputs[0])?.shape == [1, x.shape[1], 1, 1]
+    }
+
+    /// nodes[range] without its pooling tail, if it has one: the layers computed by rows.
+    static func mapRange(_ range: Range<Int>, graph: Graph) -> Range<Int> {
+        poolingTail(range, graph: graph) ? range.lowerBound..<(range.upperBound - 1) : range
+    }
+
     /// Why nodes[range] cannot be one group whatever the tiling, or nil.
     static func structureProblem(_ range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> String? {
+        if poolingTail(range, graph: graph) {
+            return structureProblem(mapRange(range, graph: graph), graph: graph, consumers: consumers)
+        }
         for index in range where !fusible(graph.nodes[index], graph: graph) {
             return "\(graph.nodes[index].name) cannot be fused (\(notFusibleReason(graph.nodes[index], graph: graph)))"
         }
