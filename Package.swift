@@ -25,8 +25,10 @@ let package = Package(
         ),
         // protoc-c output for proto/onnx-subset.proto (regenerate: make proto).
         .target(name: "CONNX", dependencies: ["CProtobufC"]),
-        // The tensor value, its dtype, .npy files, the seeded generator and the comparator everyone shares.
-        .target(name: "Tensors"),
+        // The signal handler that removes temporary output files; C because it must be async-signal-safe.
+        .target(name: "CTempFiles"),
+        // The tensor value, its dtype, .npy files, output files, the seeded generator and the comparator everyone shares.
+        .target(name: "Tensors", dependencies: ["CTempFiles"]),
         // The graph IR: nodes, the closed op set, shape inference.
         .target(name: "GraphIR", dependencies: ["Tensors"]),
         // ONNX protobuf (and TensorProto files) -> graph IR; the only Swift that touches C.
@@ -51,7 +53,7 @@ let package = Package(
 
         // Helpers the test targets share: repository paths, seeded test tensors, fixtures.
         .target(name: "TestSupport", dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses"]),
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
         .testTarget(
             name: "GraphIRTests", dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses", "TestSupport"]),
         .testTarget(name: "ONNXImportTests", dependencies: ["Tensors", "GraphIR", "ONNXImport", "TestSupport"]),
@@ -71,6 +73,7 @@ let package = Package(
         ),
         .testTarget(name: "AcceleratorTests", dependencies: ["Tensors", "Accelerator"]),
         .testTarget(
-            name: "DFCCommandsTests", dependencies: ["DFCCommands", "Tensors", "GraphIR", "ONNXImport", "Accelerator"])
+            name: "DFCCommandsTests",
+            dependencies: ["DFCCommands", "Tensors", "GraphIR", "ONNXImport", "Accelerator", "TestSupport"])
     ]
 )

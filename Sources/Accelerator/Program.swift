@@ -261,57 +261,19 @@ public struct Program: Equatable, Sendable {
         return try Program(decoding: [UInt8](data))
     }
 
-    /// Writes atomically: a temporary file in the same directory, then rename.
-    public func write(to path: String) throws {
-        // In three pieces: the constants segment is written from where it is.
+    /// The file's bytes in three pieces: the constants segment is written from where it is.
+    public func fileContents() throws -> [[UInt8]] {
         let (head, tail) = try encodedParts()
-        try atomicWrite([head, constants, tail], to: path)
+        return [head, constants, tail]
+    }
+
+    /// Writes the file the way `OutputFile` writes (atomically when `path` is a regular file).
+    public func write(to path: String) throws {
+        try OutputFile(path).write(fileContents())
     }
 }
 
 private func hex(_ v: UInt32) -> String {
     let s = String(v, radix: 16)
     return "0x" + String(repeating: "0", count: 8 - s.count) + s
-}
-
-/// Writes `bytes` to a temporary file next to `path`, then renames it over `path`,
-/// so readers never see a partial file.
-public func atomicWrite(_ bytes: [UInt8], to path: String) throws {
-    try atomicWrite([bytes], to: path)
-}
-
-/// `atomicWrite(_:to:)` of the concatenation of `parts`, which are never joined in memory.
-public func atomicWrite(_ parts: [[UInt8]], to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let temp = url.deletingLastPathComponent()
-        .appendingPathComponent(
-            ".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
-        )
-    // Straight from the array (no copy into a Data first: programs carry every weight).
-    let fd = open(temp.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { throw ProgramError("cannot write \(path): \(String(cString: strerror(errno)))") }
-    var failure: Int32 = 0
-    for bytes in parts where failure == 0 {
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                offset += written
-            }
-        }
-    }
-    if close(fd) != 0 && failure == 0 { failure = errno }
-    guard failure == 0 else {
-        unlink(temp.path)
-        throw ProgramError("cannot write \(path): \(String(cString: strerror(failure)))")
-    }
-    guard rename(temp.path, url.path) == 0 else {
-        try? FileManager.default.removeItem(at: temp)
-        throw ProgramError("cannot write \(path): rename failed")
-    }
 }

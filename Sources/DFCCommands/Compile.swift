@@ -20,7 +20,9 @@ struct Compile: ParsableCommand {
     @Argument(help: "The ONNX model to compile.")
     var model: String
 
-    @Option(name: .short, help: ArgumentHelp("Write the program here (atomically).", valueName: "PROG.dfx"))
+    @Option(
+        name: .short,
+        help: ArgumentHelp("Write the program here (atomically); - is standard output.", valueName: "PROG.dfx"))
     var output: String?
 
     @Option(
@@ -68,7 +70,8 @@ struct Compile: ParsableCommand {
 
     @Option(
         name: .customLong("report"),
-        help: ArgumentHelp("Write predicted traffic and cycles, per layer, as JSON.", valueName: "FILE.json"))
+        help: ArgumentHelp(
+            "Write predicted traffic and cycles, per layer, as JSON; - is standard output.", valueName: "FILE.json"))
     var report: String?
 
     func run() throws {
@@ -79,6 +82,14 @@ struct Compile: ParsableCommand {
         let stages = try PassManager.dumpStages(
             from: dumpIR.flatMap { $0.split(separator: ",").map(String.init) },
             valid: Self.stageNames)
+        // Checked before the work: a bad path should not cost a whole compilation.
+        let outputFiles = [
+            output.map { OutputFile($0, option: "-o") }, report.map { OutputFile($0, option: "--report") }
+        ]
+        try OutputFile.check(outputFiles.compactMap { $0 })
+        if !stages.isEmpty, let standard = outputFiles.compactMap({ $0 }).first(where: \.isStandardOutput) {
+            throw DFCError("--dump-ir prints to standard output, so \(standard.option!) cannot be '-' as well")
+        }
         let config: AcceleratorConfig
         do { config = try AcceleratorConfig.resolve(accel, sram: sram) } catch {
             throw DFCError("--accel \(accel): \(error)")
@@ -130,17 +141,19 @@ struct Compile: ParsableCommand {
                     "verify: \(differences.count) output\(differences.count == 1 ? "" : "s") match the reference interpreter (worst relative L2 error \(String(format: "%.2g", worst)))\n"
                         .utf8))
         }
-        if let report {
+        // Both files or neither: an error in one leaves the other as it was.
+        var writes: [(file: OutputFile, parts: [[UInt8]])] = []
+        if let file = outputFiles[1] {
             var compileReport = CompileReport(model: model, graph: graph, compilation: compilation)
             compileReport.objective = objective
-            let data = try compileReport.json()
-            try atomicWrite([UInt8](data), to: report)
+            writes.append((file, [[UInt8](try compileReport.json())]))
         }
-        if let output {
-            do { try program.write(to: output) } catch let error as ProgramError {
-                throw DFCError(error.message, file: output)
+        if let file = outputFiles[0] {
+            do { writes.append((file, try program.fileContents())) } catch let error as ProgramError {
+                throw DFCError(error.message, file: file.path)
             }
         }
+        try OutputFile.write(writes)
     }
 
     /// Parses `NAME=1x3x224x224` bindings.

@@ -27,7 +27,8 @@ struct Run: ParsableCommand {
     var outputDir: String?
 
     @Option(
-        name: .customLong("stats"), help: ArgumentHelp("Write the run's statistics as JSON.", valueName: "FILE.json"))
+        name: .customLong("stats"),
+        help: ArgumentHelp("Write the run's statistics as JSON; - is standard output.", valueName: "FILE.json"))
     var stats: String?
 
     @Flag(name: .customLong("timing-only"), help: "Skip the arithmetic; cycle and byte counts are unchanged.")
@@ -40,6 +41,8 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        let statsFile = stats.map { OutputFile($0, option: "--stats") }
+        try OutputFile.check(statsFile.map { [$0] } ?? [])
         let loaded: Program
         do { loaded = try Program.read(from: program) } catch let e as ProgramError {
             throw DFCError(e.message, file: program)
@@ -58,6 +61,8 @@ struct Run: ParsableCommand {
         } catch let e as ProgramError {
             throw DFCError(e.message, file: program)
         }
+        // Every output and the statistics, or none of them.
+        var writes: [(file: OutputFile, parts: [[UInt8]])] = []
         if let outputDir {
             do {
                 try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
@@ -66,16 +71,11 @@ struct Run: ParsableCommand {
             }
             for name in result.outputs.keys.sorted() {
                 let path = URL(fileURLWithPath: outputDir).appendingPathComponent(Self.fileName(for: name)).path
-                do { try NPY.write(result.outputs[name]!, to: path) } catch {
-                    throw DFCError("cannot write file", file: path)
-                }
+                writes.append((OutputFile(path), [[UInt8](NPY.encode(result.outputs[name]!))]))
             }
         }
-        if let stats {
-            do { try atomicWrite([UInt8](result.stats.json()), to: stats) } catch {
-                throw DFCError("cannot write file", file: stats)
-            }
-        }
+        if let statsFile { writes.append((statsFile, [[UInt8](result.stats.json())])) }
+        try OutputFile.write(writes)
         let summary = result.stats.summary(clockHz: loaded.config.clockHz)
         FileHandle.standardError.write(Data((summary + "\n").utf8))
     }

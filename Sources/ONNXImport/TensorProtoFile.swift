@@ -16,13 +16,9 @@ public enum TensorProtoFile {
         }
     }
 
-    /// Writes `tensor` named `name` to `path` atomically.
+    /// Writes `tensor` named `name` to `path` as an `OutputFile` (no partial file on failure).
     public static func write(_ tensor: Tensor, name: String = "", path: String) throws {
-        do {
-            try encode(tensor, name: name).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw DFCError("cannot write the file: \(error.localizedDescription)", file: path)
-        }
+        try OutputFile(path).write([[UInt8](encode(tensor, name: name))])
     }
 
     public static func decode(_ data: Data) throws -> (name: String, tensor: Tensor) {

@@ -17,15 +17,9 @@ public enum NPY {
         }
     }
 
-    /// Writes `tensor` to `path` atomically (no partial file on failure).
+    /// Writes `tensor` to `path` as an `OutputFile` (no partial file on failure).
     public static func write(_ tensor: Tensor, to path: String) throws {
-        do {
-            try encode(tensor).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch let error as DFCError {
-            throw error.inFile(path)
-        } catch {
-            throw DFCError("cannot write the file: \(error.localizedDescription)", file: path)
-        }
+        try OutputFile(path).write([[UInt8](encode(tensor))])
     }
 
     public static func decode(_ data: some Sequence<UInt8>) throws -> Tensor {

@@ -21,6 +21,7 @@ enum DFCProcess {
         var status: Int32
         var stdout: String
         var stderr: String
+        var stdoutBytes: [UInt8]
     }
 
     static func run(_ arguments: [String]) throws -> Result {
@@ -38,7 +39,7 @@ enum DFCProcess {
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
+            stderr: String(decoding: stderr, as: UTF8.self), stdoutBytes: [UInt8](stdout))
     }
 }
 
