@@ -99,6 +99,7 @@ struct Machine {
         case .eltwise(let e): eltwise(e)
         case .act(let a): act(a)
         case .lrn(let l): lrn(l)
+        case .resize(let r): resize(r)
         case .matmul(let m): matmul(m)
         case .copy(let c): copyBox(c, from: sram, to: sram)
         case .sync: break

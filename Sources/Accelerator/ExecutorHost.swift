@@ -43,49 +43,11 @@ extension Machine {
         }
     }
 
-    /// The input coordinate ONNX Resize maps output index `x` of one axis
-    /// to. The resized length is the input's times the scale, a fraction
-    /// when the scale is (as in ONNX's reference), else the output length.
-    static func resizeCoordinate(
-        _ x: Int, scale: Float, inLength: Int, outLength: Int, _ coordinate: CoordinateMode
-    ) -> Float {
-        let xf = Float(x)
-        let scaled = Float(inLength) * scale
-        let resized = abs(scaled - Float(outLength)) < 1e-3 ? Float(outLength) : scaled
-        switch coordinate {
-        case .halfPixel: return (xf + 0.5) / scale - 0.5
-        case .pytorchHalfPixel: return resized > 1 ? (xf + 0.5) / scale - 0.5 : 0
-        case .alignCorners: return resized > 1 ? xf * Float(inLength - 1) / (resized - 1) : 0
-        case .asymmetric: return xf / scale
-        case .tfHalfPixelForNN: return (xf + 0.5) / scale
-        }
-    }
-
-    /// The input index ONNX Resize (mode nearest) reads for output index `x` on one axis.
-    static func nearestIndex(
-        _ x: Int, scale: Float, inLength: Int, outLength: Int,
-        _ coordinate: CoordinateMode, _ nearest: NearestMode
-    ) -> Int {
-        let original = resizeCoordinate(x, scale: scale, inLength: inLength, outLength: outLength, coordinate)
-        var r: Float
-        switch nearest {
-        case .roundPreferFloor:
-            r = original == original.rounded(.down) + 0.5 ? original.rounded(.down) : original.rounded()
-        case .roundPreferCeil:
-            r = original == original.rounded(.down) + 0.5 ? original.rounded(.up) : original.rounded()
-        case .floor: r = original.rounded(.down)
-        case .ceil: r = original.rounded(.up)
-        }
-        if !r.isFinite { r = 0 }
-        r = min(max(r, 0), Float(inLength - 1))
-        return Int(r)
-    }
-
     func resize(_ r: HostResizeOp) {
         if r.mode == .linear { return linearResize(r) }
         let maps = (0..<4).map { d in
             (0..<r.outDims[d]).map {
-                Self.nearestIndex(
+                ResizeAxis.nearestIndex(
                     $0, scale: r.scales[d], inLength: r.inDims[d], outLength: r.outDims[d],
                     r.coordinateMode, r.nearestMode)
             }
@@ -116,10 +78,8 @@ extension Machine {
             let outer = dims[..<axis].reduce(1, *), inner = dims[(axis + 1)...].reduce(1, *)
             var next = [Float](repeating: 0, count: outer * m * inner)
             for j in 0..<m {
-                let c = Self.resizeCoordinate(j, scale: r.scales[axis], inLength: n, outLength: m, r.coordinateMode)
-                let low = c.rounded(.down), weight = c - low
-                let base = low.isFinite ? Int(max(min(low, Float(n)), -1)) : 0
-                let i0 = min(max(base, 0), n - 1), i1 = min(max(base + 1, 0), n - 1)
+                let (i0, i1, weight) = ResizeAxis.linearTaps(
+                    j, scale: r.scales[axis], inLength: n, outLength: m, r.coordinateMode)
                 for o in 0..<outer {
                     let a = (o * n + i0) * inner, b = (o * n + i1) * inner, out = (o * m + j) * inner
                     for i in 0..<inner { next[out + i] = (1 - weight) * values[a + i] + weight * values[b + i] }

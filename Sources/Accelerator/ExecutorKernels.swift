@@ -241,6 +241,48 @@ extension Machine {
 
     /// One row at a time: the row of every channel is copied to scratch
     /// first, so the output may overwrite the input.
+    /// RESIZE on tiles: the rows and columns each output reads come from
+    /// `ResizeAxis` in tensor coordinates, shifted to the input tile's.
+    func resize(_ r: ResizeOp) {
+        let (input, output) = (r.input, r.output)
+        let (width, outWidth) = (input.width, output.width)
+        let mode = (r.coordinateMode, r.nearestMode)
+        for y in 0..<output.height {
+            let row = r.outRow + y
+            switch r.mode {
+            case .nearest:
+                let iy =
+                    ResizeAxis.nearestIndex(
+                        row, scale: r.scaleH, inLength: r.inHeight, outLength: r.outHeight, mode.0, mode.1) - r.inRow
+                let columns = (0..<outWidth).map {
+                    ResizeAxis.nearestIndex($0, scale: r.scaleW, inLength: width, outLength: outWidth, mode.0, mode.1)
+                }
+                for ch in 0..<output.channels {
+                    let source = input.addr / 4 + ch * input.channelStride + iy * input.rowStride
+                    let target = output.addr / 4 + ch * output.channelStride + y * output.rowStride
+                    for (x, ix) in columns.enumerated() { sram[target + x] = sram[source + ix] }
+                }
+            case .linear:
+                let (y0, y1, wy) = ResizeAxis.linearTaps(
+                    row, scale: r.scaleH, inLength: r.inHeight, outLength: r.outHeight, mode.0)
+                let taps = (0..<outWidth).map {
+                    ResizeAxis.linearTaps($0, scale: r.scaleW, inLength: width, outLength: outWidth, mode.0)
+                }
+                for ch in 0..<output.channels {
+                    let plane = input.addr / 4 + ch * input.channelStride
+                    let top = plane + (y0 - r.inRow) * input.rowStride,
+                        bottom = plane + (y1 - r.inRow) * input.rowStride
+                    let target = output.addr / 4 + ch * output.channelStride + y * output.rowStride
+                    for (x, (x0, x1, wx)) in taps.enumerated() {
+                        let a = (1 - wx) * sram[top + x0] + wx * sram[top + x1]
+                        let b = (1 - wx) * sram[bottom + x0] + wx * sram[bottom + x1]
+                        sram[target + x] = (1 - wy) * a + wy * b
+                    }
+                }
+            }
+        }
+    }
+
     func lrn(_ l: LRNOp) {
         let (channels, w) = (l.input.channels, l.input.width)
         let rows = scratch.words(channels * w + w)

@@ -46,6 +46,9 @@ extension Op {
         case .lrn(let l):
             tileRuns(l.input, write: false, body)
             tileRuns(l.output, write: true, body)
+        case .resize(let r):
+            tileRuns(r.input, write: false, body)
+            tileRuns(r.output, write: true, body)
         case .matmul(let m):
             rowRuns(m.aAddr, m.m, m.k, m.aRowStride, write: false, body)
             body(.sram, false, m.weightAddr / 4, m.n * m.k)

@@ -104,7 +104,7 @@ public enum Opcode: UInt8, CaseIterable, Sendable, FieldEnum {
     // Host ops on DRAM tensors.
     case hostCopy, hostSoftmax, hostLRN, hostResize, hostTranspose, hostReduceMean
     // Compute added later, numbered after the rest (opcodes are never renumbered).
-    case lrn = 16
+    case lrn = 16, resize
 
     public var mnemonic: String {
         switch self {
@@ -124,6 +124,7 @@ public enum Opcode: UInt8, CaseIterable, Sendable, FieldEnum {
         case .hostTranspose: "host.transpose"
         case .hostReduceMean: "host.reduce_mean"
         case .lrn: "lrn"
+        case .resize: "resize"
         }
     }
 }
@@ -135,7 +136,7 @@ public enum Op: Equatable, Sendable {
     case sync(SyncOp)
     case hostCopy(CopyOp), hostSoftmax(HostSoftmaxOp), hostLRN(HostLRNOp), hostResize(HostResizeOp)
     case hostTranspose(HostTransposeOp), hostReduceMean(HostReduceMeanOp)
-    case lrn(LRNOp)
+    case lrn(LRNOp), resize(ResizeOp)
 
     public var opcode: Opcode {
         switch self {
@@ -155,6 +156,7 @@ public enum Op: Equatable, Sendable {
         case .hostTranspose: .hostTranspose
         case .hostReduceMean: .hostReduceMean
         case .lrn: .lrn
+        case .resize: .resize
         }
     }
 
@@ -177,6 +179,7 @@ public enum Op: Equatable, Sendable {
         case .hostTranspose: .hostTranspose(HostTransposeOp())
         case .hostReduceMean: .hostReduceMean(HostReduceMeanOp())
         case .lrn: .lrn(LRNOp())
+        case .resize: .resize(ResizeOp())
         }
     }
 
@@ -204,6 +207,7 @@ public enum Op: Equatable, Sendable {
         case .hostTranspose(let p): self = try visit(p, Op.hostTranspose)
         case .hostReduceMean(let p): self = try visit(p, Op.hostReduceMean)
         case .lrn(let p): self = try visit(p, Op.lrn)
+        case .resize(let p): self = try visit(p, Op.resize)
         }
     }
 
@@ -214,7 +218,7 @@ public enum Op: Equatable, Sendable {
         case .store: .store
         case .conv(let p): p.isDepthwise ? .vector : .matrix
         case .matmul: .matrix
-        case .pool, .eltwise, .act, .copy, .lrn: .vector
+        case .pool, .eltwise, .act, .copy, .lrn, .resize: .vector
         case .sync(let p): p.engine
         case .hostCopy, .hostSoftmax, .hostLRN, .hostResize, .hostTranspose, .hostReduceMean: .host
         }

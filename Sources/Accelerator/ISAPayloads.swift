@@ -418,6 +418,45 @@ public struct HostResizeOp: FieldGroup {
     }
 }
 
+/// RESIZE: an ONNX Resize of the two spatial axes, on SRAM tiles: output
+/// tile row y is tensor row `outRow + y` of an `outHeight`-row output, input
+/// tile row y tensor row `inRow + y` of an `inHeight`-row input; widths are
+/// the tiles' (whole rows). Channels map one to one.
+public struct ResizeOp: FieldGroup {
+    public var input = SRAMTile(), output = SRAMTile()
+    public var inRow = 0, outRow = 0, inHeight = 0, outHeight = 0
+    public var scaleH: Float = 0, scaleW: Float = 0
+    public var coordinateMode = CoordinateMode.halfPixel, nearestMode = NearestMode.roundPreferFloor
+    public var mode = ResizeMode.nearest
+    public init() {}
+    public init(
+        input: SRAMTile, output: SRAMTile, inRow: Int, outRow: Int, inHeight: Int, outHeight: Int,
+        scales: (Float, Float), coordinateMode: CoordinateMode, nearestMode: NearestMode, mode: ResizeMode
+    ) {
+        (self.input, self.output, self.inRow, self.outRow) = (input, output, inRow, outRow)
+        (self.inHeight, self.outHeight, self.scaleH, self.scaleW) = (inHeight, outHeight, scales.0, scales.1)
+        (self.coordinateMode, self.nearestMode, self.mode) = (coordinateMode, nearestMode, mode)
+    }
+    /// The tensor rows of the input that output tensor rows `rows` read.
+    public func inputRows(_ rows: Range<Int>) -> Range<Int> {
+        ResizeAxis.inputRange(
+            rows, scale: scaleH, inLength: inHeight, outLength: outHeight, coordinateMode, nearestMode, mode)
+    }
+    public mutating func fields<C: FieldCoder>(_ c: inout C) throws {
+        try c.group("in", &input)
+        try c.group("out", &output)
+        try c.int("iy", &inRow, .u32)
+        try c.int("oy", &outRow, .u32)
+        try c.int("ih", &inHeight, .u32)
+        try c.int("oh", &outHeight, .u32)
+        try c.float("sh", &scaleH)
+        try c.float("sw", &scaleW)
+        try c.enumeration("coord", &coordinateMode)
+        try c.enumeration("nearest", &nearestMode)
+        try c.enumeration("mode", &mode)
+    }
+}
+
 /// Rank of HOST.TRANSPOSE and HOST.REDUCE_MEAN shapes (pad with leading 1s).
 public let hostRank = 6
 

@@ -40,6 +40,7 @@ struct InstructionChecker {
         case .eltwise(let e): try checkEltwise(e, &facts)
         case .act(let a): try checkAct(a, &facts)
         case .lrn(let l): try checkLRN(l, &facts)
+        case .resize(let r): try checkResize(r, &facts)
         case .matmul(let m): try checkMatMul(m, &facts)
         case .copy(let c): try checkCopy(c, &facts)
         case .sync: break
@@ -146,6 +147,32 @@ struct InstructionChecker {
             throw ProgramError.invalid("LRN \(name) \(value) is not finite")
         }
         facts.work = try product([l.output.elements, l.size])
+    }
+
+    /// RESIZE: disjoint tiles of equal channels, positive finite scales,
+    /// both tiles' rows inside their tensors, and every input row the output
+    /// rows read inside the input tile.
+    func checkResize(_ r: ResizeOp, _ facts: inout InstructionFacts) throws {
+        let i = try facts.sram(tile(r.input, "input")), o = try facts.sram(tile(r.output, "output"))
+        try disjoint(o, i, "output", "input")
+        guard r.input.channels == r.output.channels else {
+            throw ProgramError.invalid("resize input has \(r.input.channels) channels, output \(r.output.channels)")
+        }
+        for s in [r.scaleH, r.scaleW] where !(s.isFinite && s > 0) {
+            throw ProgramError.invalid("resize scale \(s) must be positive and finite")
+        }
+        guard r.inRow + r.input.height <= r.inHeight, r.outRow + r.output.height <= r.outHeight else {
+            throw ProgramError.invalid(
+                "resize rows [\(r.inRow), \(r.inRow + r.input.height)) of \(r.inHeight) or [\(r.outRow), \(r.outRow + r.output.height)) of \(r.outHeight) leave their tensor"
+            )
+        }
+        let needed = r.inputRows(r.outRow..<(r.outRow + r.output.height))
+        guard needed.lowerBound >= r.inRow, needed.upperBound <= r.inRow + r.input.height else {
+            throw ProgramError.invalid(
+                "resize output rows read input rows [\(needed.lowerBound), \(needed.upperBound)), outside the tile's [\(r.inRow), \(r.inRow + r.input.height))"
+            )
+        }
+        facts.work = try product([r.output.elements, r.mode == .linear ? 4 : 1])
     }
 
     /// MATMUL: matrices within SRAM, output apart from every operand.

@@ -102,6 +102,10 @@ extension AcceleratorConfig {
             // One multiply-add per window channel per output, as the host's count.
             vector(&c, elements: p.output.elements * p.size)
             (c.sramReadBytes, c.sramWriteBytes) = (4 * p.input.elements, 4 * p.output.elements)
+        case .resize(let p):
+            // A copy per output (nearest), or four taps blended (bilinear).
+            vector(&c, elements: p.output.elements * (p.mode == .linear ? 4 : 1))
+            (c.sramReadBytes, c.sramWriteBytes) = (4 * p.input.elements, 4 * p.output.elements)
         case .copy(let p):
             vector(&c, elements: p.elements)
             (c.sramReadBytes, c.sramWriteBytes) = (4 * p.elements, 4 * p.elements)

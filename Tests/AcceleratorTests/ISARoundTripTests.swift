@@ -74,7 +74,8 @@ import Testing
             "host.resize@host wait=[load] signal=[vector,host] src=0 dst=0 in=[0,0,0,0] out=[0,0,0,0] scale=[0.0,0.0,0.0,0.0] coord=halfPixel nearest=roundPreferFloor mode=nearest",
             "host.transpose@host wait=[load] signal=[vector,host] src=0 dst=0 dims=[0,0,0,0,0,0] perm=[0,0,0,0,0,0]",
             "host.reduce_mean@host wait=[load] signal=[vector,host] src=0 dst=0 dims=[0,0,0,0,0,0] axes=0 keepdims=0",
-            "lrn@vector wait=[load] signal=[vector,host] in={addr=0 c=0 h=0 w=0 cs=0 rs=0} out={addr=0 c=0 h=0 w=0 cs=0 rs=0} size=0 alpha=0.0 beta=0.0 bias=0.0"
+            "lrn@vector wait=[load] signal=[vector,host] in={addr=0 c=0 h=0 w=0 cs=0 rs=0} out={addr=0 c=0 h=0 w=0 cs=0 rs=0} size=0 alpha=0.0 beta=0.0 bias=0.0",
+            "resize@vector wait=[load] signal=[vector,host] in={addr=0 c=0 h=0 w=0 cs=0 rs=0} out={addr=0 c=0 h=0 w=0 cs=0 rs=0} iy=0 oy=0 ih=0 oh=0 sh=0.0 sw=0.0 coord=halfPixel nearest=roundPreferFloor mode=nearest"
         ]
         #expect(lines == golden)
     }

@@ -392,11 +392,11 @@ import Testing
         // align_corners and asymmetric/floor, by hand: in 3 -> out 5.
         #expect(
             (0..<5).map {
-                Machine.nearestIndex($0, scale: 5.0 / 3, inLength: 3, outLength: 5, .alignCorners, .roundPreferCeil)
+                ResizeAxis.nearestIndex($0, scale: 5.0 / 3, inLength: 3, outLength: 5, .alignCorners, .roundPreferCeil)
             }
                 == [0, 1, 1, 2, 2])
         #expect(
-            (0..<5).map { Machine.nearestIndex($0, scale: 5.0 / 3, inLength: 3, outLength: 5, .asymmetric, .floor) }
+            (0..<5).map { ResizeAxis.nearestIndex($0, scale: 5.0 / 3, inLength: 3, outLength: 5, .asymmetric, .floor) }
                 == [0, 0, 1, 1, 2])
     }
 
@@ -427,6 +427,63 @@ import Testing
         #expect(close(corners, expected), "\(corners)")
         let down = try run((1...8).map(Float.init), [1, 1, 2, 4], [1, 1, 1, 2], [1, 1, 0.6, 0.6], .halfPixel)
         #expect(close(down, [2.6666665, 4.3333331]), "\(down)")
+    }
+
+    /// The vector unit's RESIZE, tile by tile over bands of output rows,
+    /// gives HOST.RESIZE's bits for every mode, upsampling and downsampling.
+    static let resizeCases: [(CoordinateMode, NearestMode, ResizeMode, Float, Float)] = [
+        (.halfPixel, .roundPreferFloor, .linear, 2, 3),
+        (.alignCorners, .roundPreferCeil, .linear, 1.75, 0.6),
+        (.asymmetric, .floor, .nearest, 2, 2),
+        (.pytorchHalfPixel, .roundPreferCeil, .nearest, 0.5, 1.5),
+        (.tfHalfPixelForNN, .roundPreferFloor, .nearest, 3, 1)
+    ]
+
+    @Test(arguments: resizeCases)
+    func vectorResizeMatchesHost(
+        coordinate: CoordinateMode, nearest: NearestMode, mode: ResizeMode, scaleH: Float, scaleW: Float
+    ) throws {
+        let (channels, inH, inW) = (3, 7, 6)
+        let (outH, outW) = (Int(Float(inH) * scaleH), Int(Float(inW) * scaleW))
+        var random = SeededRandom(seed: 11)
+        let x = (0..<(channels * inH * inW)).map { _ in random.normal() }
+        let host = HostResizeOp(
+            src: 0, dst: 4 * x.count, inDims: [1, channels, inH, inW], outDims: [1, channels, outH, outW],
+            scales: [1, 1, scaleH, scaleW], coordinateMode: coordinate, nearestMode: nearest, mode: mode)
+        let expected = try Self.execute(
+            .hostResize(host), sram: [0], dram: x + [Float](repeating: 0, count: channels * outH * outW)
+        ).dram[x.count...]
+        for band in [1, 2, 3] {
+            var rows: [[Float]] = Array(repeating: [], count: channels)
+            for y0 in stride(from: 0, to: outH, by: band) {
+                let outRows = y0..<min(y0 + band, outH)
+                var op = ResizeOp(
+                    input: SRAMTile(), output: SRAMTile(), inRow: 0, outRow: y0, inHeight: inH, outHeight: outH,
+                    scales: (scaleH, scaleW), coordinateMode: coordinate, nearestMode: nearest, mode: mode)
+                let inRows = op.inputRows(outRows)
+                op.inRow = inRows.lowerBound
+                op.input = SRAMTile(addr: 0, channels: channels, height: inRows.count, width: inW)
+                var tile: [Float] = []
+                for c in 0..<channels {
+                    for r in inRows {
+                        let start = (c * inH + r) * inW
+                        tile += x[start..<(start + inW)]
+                    }
+                }
+                op.output = SRAMTile(addr: 4 * tile.count, channels: channels, height: outRows.count, width: outW)
+                let sram = try Self.execute(
+                    .resize(op), sram: tile + [Float](repeating: 0, count: op.output.elements)
+                ).sram
+                for c in 0..<channels {
+                    let start = tile.count + c * outRows.count * outW
+                    rows[c] += sram[start..<(start + outRows.count * outW)]
+                }
+            }
+            let got = rows.flatMap { $0 }, want = Array(expected)
+            let first = got.indices.first { $0 >= want.count || got[$0] != want[$0] }
+            #expect(
+                got == want, "bands of \(band) rows: first difference at \(String(describing: first)) of \(want.count)")
+        }
     }
 
     @Test func hostTransposeAndReduceMean() throws {

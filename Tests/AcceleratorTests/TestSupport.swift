@@ -59,10 +59,11 @@ func everyOpcodeProgram() -> Program {
     let lrn = b.addOutput("lrn", shape: [1, 2, 4, 4])
     let lrnTile = b.addOutput("lrn_tile", shape: [1, 2, 4, 4])
     let up = b.addOutput("up", shape: [1, 2, 8, 8])
+    let upTile = b.addOutput("up_tile", shape: [1, 2, 8, 8])
     let xt = b.addOutput("xt", shape: [1, 4, 4, 2])
     let mean = b.addOutput("mean", shape: [1, 2, 1, 1])
     let (sW, sB, sMW, sMB, sX, sY, sP, sE, sC, sD, sM) = (0, 256, 320, 448, 512, 1024, 1280, 1344, 1408, 1472, 1536)
-    let sL = 1600
+    let (sL, sR) = (1600, 1728)
 
     b.emit(.load(TransferOp(tensorAt: convW, shape: [36], origin: [0], counts: [36], sramAddr: sW)), nodes: ["conv"])
     b.emit(.load(TransferOp(tensorAt: convB, shape: [2], origin: [0], counts: [2], sramAddr: sB)), nodes: ["conv"])
@@ -94,6 +95,19 @@ func everyOpcodeProgram() -> Program {
             TransferOp(tensorAt: lrnTile, shape: [1, 2, 4, 4], origin: [0, 0, 0, 0], counts: [1, 2, 4, 4], sramAddr: sL)
         ),
         wait: .vector, nodes: ["lrn_tile"])
+    // The LRN tile resized bilinearly on the vector unit, as HOST.RESIZE does with x below (nearest).
+    let resized = SRAMTile(addr: sR, channels: 2, height: 8, width: 8)
+    b.emit(
+        .resize(
+            ResizeOp(
+                input: SRAMTile(addr: sL, channels: 2, height: 4, width: 4), output: resized, inRow: 0, outRow: 0,
+                inHeight: 4, outHeight: 8, scales: (2, 2), coordinateMode: .halfPixel, nearestMode: .roundPreferFloor,
+                mode: .linear)), signal: .store, nodes: ["resize_tile"])
+    b.emit(
+        .store(
+            TransferOp(tensorAt: upTile, shape: [1, 2, 8, 8], origin: [0, 0, 0, 0], counts: [1, 2, 8, 8], sramAddr: sR)
+        ),
+        wait: .vector, nodes: ["resize_tile"])
     let e = SRAMTile(addr: sE, channels: 2, height: 2, width: 2)
     b.emit(
         .eltwise(

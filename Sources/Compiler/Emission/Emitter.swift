@@ -155,6 +155,9 @@ struct Emitter {
         case .crossChannel:
             let (engine, tiling) = try lowerLRN(node)
             record(node, engine: engine, tiling: tiling, from: start)
+        case .resample:
+            let (engine, tiling) = try lowerResize(node)
+            record(node, engine: engine, tiling: tiling, from: start)
         case .host:
             try lowerHost(node)
             record(node, engine: "host", tiling: "whole tensor in DRAM", from: start)

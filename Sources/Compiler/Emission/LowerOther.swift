@@ -254,12 +254,6 @@ extension Emitter {
 
     // MARK: - Host
 
-    /// The coordinate_transformation_mode values HOST.RESIZE implements.
-    static let coordinateModes: [String: CoordinateMode] = [
-        "half_pixel": .halfPixel, "asymmetric": .asymmetric, "align_corners": .alignCorners,
-        "pytorch_half_pixel": .pytorchHalfPixel, "tf_half_pixel_for_nearest": .tfHalfPixelForNN
-    ]
-
     mutating func lowerHost(_ node: Node) throws {
         let xType = graph.type(of: node.inputs[0])!
         let x = location(node.inputs[0]), y = location(node.outputs[0])
@@ -278,31 +272,12 @@ extension Emitter {
                 .hostSoftmax(HostSoftmaxOp(src: x.address, dst: y.address, outer: outer, axis: axisSize, inner: inner)),
                 reads: reads, writes: writes, node: node)
         case .resize, .upsample:
-            let context = ShapeRules.Context(
-                node: node, inputs: node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) },
-                opset: graph.opsetVersion, constant: { [initializers = graph.initializers] in initializers[$0] })
-            let (shape, scales) = try ShapeRules.resizeShape(context, input: xType)
-            let legacy = node.kind == .upsample || graph.opsetVersion < 11
-            let transform = legacy ? "asymmetric" : node.string("coordinate_transformation_mode", default: "half_pixel")
-            let rounding = legacy ? "floor" : node.string("nearest_mode", default: "round_prefer_floor")
-            let roundings: [String: NearestMode] = [
-                "round_prefer_floor": .roundPreferFloor, "round_prefer_ceil": .roundPreferCeil,
-                "floor": .floor, "ceil": .ceil
-            ]
-            let interpolations: [String: ResizeMode] = ["nearest": .nearest, "linear": .linear]
-            guard let mode = Self.coordinateModes[transform], let nearest = roundings[rounding],
-                let interpolation = interpolations[node.string("mode", default: "nearest")],
-                let inDims = Self.padded4(xType.shape),
-                let outDims = Self.padded4(shape)
-            else {
-                throw DFCError("node '\(node.name)': this Resize is not supported on the accelerator's host")
-            }
-            let factors = Array(repeating: Float(1), count: boxRank - scales.count) + scales.map { Float($0) }
+            let r = try resizeSpec(node)
             emit(
                 .hostResize(
                     HostResizeOp(
-                        src: x.address, dst: y.address, inDims: inDims, outDims: outDims, scales: factors,
-                        coordinateMode: mode, nearestMode: nearest, mode: interpolation)), reads: reads,
+                        src: x.address, dst: y.address, inDims: r.inDims, outDims: r.outDims, scales: r.scales,
+                        coordinateMode: r.coordinate, nearestMode: r.nearest, mode: r.mode)), reads: reads,
                 writes: writes, node: node)
         case .transpose:
             let perm = node.ints("perm") ?? Array((0..<xType.rank).reversed())

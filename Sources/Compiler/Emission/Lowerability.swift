@@ -18,16 +18,15 @@ extension Emitter {
         case .dataMovement: return dataMovementReason(node, graph: graph, rank: rank)
         case .view: return nil
         case .crossChannel: return rank >= 3 ? nil : "LRN needs an N x C x spatial input"
-        case .host:
-            if node.kind == .resize || node.kind == .upsample {
-                guard rank <= 4 else { return "only resizes of rank up to 4 are supported" }
-                let legacy = node.kind == .upsample || graph.opsetVersion < 11
-                let transform = node.string("coordinate_transformation_mode", default: "half_pixel")
-                guard legacy || Emitter.coordinateModes[transform] != nil else {
-                    return "coordinate_transformation_mode \(transform) is not supported on the accelerator"
-                }
-                return nil
+        case .resample:
+            guard rank <= 4 else { return "only resizes of rank up to 4 are supported" }
+            let legacy = node.kind == .upsample || graph.opsetVersion < 11
+            let transform = node.string("coordinate_transformation_mode", default: "half_pixel")
+            guard legacy || Emitter.coordinateModes[transform] != nil else {
+                return "coordinate_transformation_mode \(transform) is not supported on the accelerator"
             }
+            return nil
+        case .host:
             return rank <= hostRank ? nil : "rank above \(hostRank)"
         case .notLowered: return "\(node.opType) is not supported on the accelerator"
         }

@@ -22,7 +22,10 @@ enum LoweringPattern {
     /// LRN: a window across all channels on the vector unit, tiled over rows
     /// (HOST.LRN when one row of every channel does not fit); never fused.
     case crossChannel
-    /// Softmax, Resize, Transpose, ReduceMean: host instructions on whole DRAM tensors.
+    /// Resize, Upsample: whole rows on the vector unit, tiled over output
+    /// rows (HOST.RESIZE when the batch or channels resize); not yet fused.
+    case resample
+    /// Softmax, Transpose, ReduceMean: host instructions on whole DRAM tensors.
     case host
     /// Folded away before codegen (constants, shape arithmetic) or not lowered at all.
     case notLowered
@@ -40,7 +43,8 @@ extension OpKind {
         case .concat, .split, .slice, .pad, .gather: return .dataMovement
         case .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout: return .view
         case .lrn: return .crossChannel
-        case .softmax, .resize, .upsample, .transpose, .reduceMean: return .host
+        case .resize, .upsample: return .resample
+        case .softmax, .transpose, .reduceMean: return .host
         default: return .notLowered
         }
     }
@@ -73,6 +77,7 @@ extension OpKind {
         switch pattern {
         case .view: return "a view of its input's DRAM"
         case .crossChannel: return "a window across all channels, lowered layer by layer"
+        case .resample: return "a resize, lowered layer by layer"
         case .host: return "runs on the host"
         case .dataMovement: return "moves data in DRAM"
         default: return nil
