@@ -206,6 +206,26 @@ struct FusionTests {
         #expect(!compilation.layers.contains { $0.op == "GlobalAveragePool" }, "\(compilation.layers.map(\.op))")
     }
 
+    @Test("a standalone BatchNormalization in a group: its DRAM bytes are the folded scale and shift, as predicted")
+    func preActivationBatchNorm() throws {
+        var b = Builder()
+        let stem = b.conv("x", cin: 4, cout: 12, k: 3, pad: 1)
+        let parameters = (0..<4).map { k in b.weight([12], scale: k == 3 ? 0 : 0.5) }
+        b.initializers[parameters[3]] = Tensor(shape: [12], floats: (0..<12).map { Float($0 % 3) + 0.5 })
+        let normalized = b.node(.batchNormalization, [stem] + parameters, activation: .relu)
+        let out = b.conv(normalized, cin: 12, cout: 8, k: 3, pad: 1, relu: false)
+        let graph = try b.graph(input: [1, 4, 21, 19], output: out)
+        let context = try PlanningContext(graph: graph, config: .df1)
+        let range = 1..<graph.nodes.count
+        for plan in try FusionPlanner.candidates(range, context: context) {
+            let counted = try ScheduleTests.runAndCount(graph, plan, config: .df1)
+            #expect(
+                counted == plan.dramBytes,
+                "counted \(counted), predicted \(plan.dramBytes): \(plan.tileDescription(graph: graph))")
+        }
+        #expect(try !FusionPlanner.candidates(range, context: context).isEmpty)
+    }
+
     @Test("a DenseNet block's growing concatenations share one DRAM buffer: no feature is copied")
     func denseBlockConcatenations() throws {
         var b = Builder()

@@ -282,4 +282,19 @@ struct CanonicalizeArithmeticTests {
         let kinds = try expectPassPreserves(CanonicalizeArithmetic(), on: other).nodes.map(\.kind)
         #expect(!kinds.contains(.hardSwish) && !kinds.contains(.div))
     }
+
+    @Test("a Sum of two becomes an Add; a Sum of three stays")
+    func sumOfTwo() throws {
+        let two = try Self.graph(
+            [
+                Node(name: "relu", kind: .relu, inputs: ["c"], outputs: ["r"]),
+                Node(name: "sum", kind: .sum, inputs: ["r", "c"], outputs: ["y"])
+            ])
+        #expect(
+            try expectPassPreserves(CanonicalizeArithmetic(), on: two, seed: 6).nodes.map(\.kind) == [
+                .conv, .relu, .add
+            ])
+        let three = try Self.graph([Node(name: "sum", kind: .sum, inputs: ["c", "c", "c"], outputs: ["y"])])
+        #expect(try expectPassPreserves(CanonicalizeArithmetic(), on: three).nodes.map(\.kind) == [.conv, .sum])
+    }
 }

@@ -353,7 +353,8 @@ extension PlanningContext {
             let computingBands = plan.needed.indices.filter {
                 !plan.computedRows(node.outputs[0], band: $0, height: h).isEmpty
             }.count
-            for (i, input) in node.inputs.enumerated() where !input.isEmpty {
+            // A BatchNormalization's four parameters reach SRAM folded into a scale and a shift (below).
+            for (i, input) in node.inputs.enumerated() where !input.isEmpty && node.kind != .batchNormalization {
                 guard let t = graph.initializers[input] else { continue }
                 dram += 4 * t.count * (i == 1 && plan.streamed[node.name] != nil ? computingBands : 1)
             }

@@ -145,7 +145,9 @@ extension PlanningContext {
         }
         for (index, node) in zip(layers.range, layers.nodes) {
             var loads = 0
-            for input in node.inputs where !input.isEmpty && graph.initializers[input] != nil {
+            // A BatchNormalization's four parameters reach SRAM folded into a scale and a shift (below).
+            for input in node.inputs
+            where !input.isEmpty && graph.initializers[input] != nil && node.kind != .batchNormalization {
                 let bytes = 4 * graph.initializers[input]!.count
                 dram += bytes
                 if node.kind == .conv && input == node.inputs[1] && !plan.residentWeights.contains(node.name) {

@@ -133,11 +133,13 @@ extension PlanningContext {
         readExtents(&layers)
         layers.vectorBytes = groupVectorBytes(nodes)
         for node in nodes {
-            for input in node.inputs where !input.isEmpty && graph.initializers[input] != nil {
-                layers.constantDRAM += 4 * graph.initializers[input]!.count
-            }
+            // A BatchNormalization's four parameters reach SRAM folded into a scale and a shift.
             if node.kind == .batchNormalization {
                 layers.constantDRAM += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1]
+                continue
+            }
+            for input in node.inputs where !input.isEmpty && graph.initializers[input] != nil {
+                layers.constantDRAM += 4 * graph.initializers[input]!.count
             }
         }
         return layers

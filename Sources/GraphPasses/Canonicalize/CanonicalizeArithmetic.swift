@@ -5,14 +5,15 @@ import Tensors
 /// HardSwish spelled out (x·Clip(x+3, 0, 6)/6, x·Relu6(x+3)/6 written as a
 /// Clip, x·HardSigmoid(x)) becomes one HardSwish; SiLU, GELU and Mish
 /// spelled out (x·Sigmoid(x), PyTorch's erf and tanh GELUs,
-/// x·Tanh(Softplus(x))) become one SiLU, Gelu or Mish; a Div by a float
+/// x·Tanh(Softplus(x))) become one SiLU, Gelu or Mish; a Sum of two becomes
+/// an Add; a Div by a float
 /// constant becomes a Mul by its reciprocal (element-wise with a constant,
 /// which groups take in; a Div does not fuse), and a Transpose undone by the
 /// next Transpose (NHWC exporters' pairs) disappears.
 public struct CanonicalizeArithmetic: Pass {
     public let name = "canonicalize-arithmetic"
     public let summary =
-        "HardSwish, SiLU, GELU and Mish spelled out in arithmetic become one op; Div by a constant becomes Mul; Transpose pairs that cancel go"
+        "HardSwish, SiLU, GELU and Mish spelled out in arithmetic become one op; Div by a constant becomes Mul; Sum of two becomes Add; Transpose pairs that cancel go"
 
     public init() {}
 
@@ -22,7 +23,7 @@ public struct CanonicalizeArithmetic: Pass {
         // inferred one, of @Sendable functions, fails its conversion at run time.)
         let rules: [RewriteRule] = [
             Self.hardSwish(at:in:), Self.smoothActivation(at:in:), Self.divByConstant(at:in:),
-            Self.cancelTransposes(at:in:)
+            Self.cancelTransposes(at:in:), Self.sumOfTwo(at:in:)
         ]
         if try graph.rewrite(with: rules) { graph.eliminateDeadCode() }
     }
@@ -42,6 +43,20 @@ public struct CanonicalizeArithmetic: Pass {
         mul.opType = OpKind.mul.rawValue
         mul.inputs = [node.inputs[0], reciprocal]
         rewriter.replaceNode(at: index, with: mul)
+        return .rewritten
+    }
+
+    /// Sum(a, b) becomes Add(a, b) (older exporters join residuals with a
+    /// Sum; both broadcast alike, and an Add is row-local in a group).
+    static func sumOfTwo(at index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
+        let node = rewriter.graph.nodes[index]
+        guard node.kind == .sum, node.inputs.count == 2, !node.inputs.contains(where: \.isEmpty) else {
+            return .failure
+        }
+        var add = node
+        add.kind = .add
+        add.opType = OpKind.add.rawValue
+        rewriter.replaceNode(at: index, with: add)
         return .rewritten
     }
 
