@@ -68,7 +68,7 @@ DEFAULT_OPSETS = [17, 11]
 REL_L2_LIMIT = 1e-4
 TINY_ATOL = 1e-6  # outputs that are all this close pass even when their relative error is large
 TARGET_RATIO = {"classifier": 1.5, "segmentation": 2.0}  # fused DRAM / compulsory
-NOTE_CHARS = 140
+NOTE_CHARS = 160
 EXPORT_RECIPE = 1  # bump when the way models are built or exported changes: the cache is redone
 
 VERIFY = bench.Variant("verify", "dfc compile --verify", ("--verify",))
@@ -168,6 +168,7 @@ class Result:
     rel_l2: float | None = None
     max_abs: float | None = None
     match_error: str | None = None
+    bytes_error: str | None = None  # predicted DRAM bytes (program or a group's cost model) != executed
     notes: list[str] = field(default_factory=list)
     misses: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -332,11 +333,27 @@ def build_light(task: Task, cache: str) -> None:
 # ----------------------------------------------------------------------------- dfc
 
 
+def summarize(error: str) -> str:
+    """The first of a cell's errors ("; "-joined), fusion groups named by their first and last layer."""
+    parts = error.split("; ")
+
+    def group(match: re.Match) -> str:
+        layers = match.group(1).split("+")
+        return match.group(0) if len(layers) < 2 else f"group {layers[0]}+… ({len(layers)} layers)"
+
+    first = re.sub(r"group (\S+)(?=:)", group, parts[0])
+    return first + (f" (and {len(parts) - 1} more)" if len(parts) > 1 else "")
+
+
 def short(message: str, model_path: str) -> str:
-    """One line, without the model's path (the row names the model), at most NOTE_CHARS long."""
+    """One line, without the model's path (the row names the model)."""
     message = message.strip()
     for prefix in (bench.scrub(model_path) + ": ", os.path.basename(model_path) + ": "):
         message = message.removeprefix(prefix)
+    return message
+
+
+def clip(message: str) -> str:
     return message if len(message) <= NOTE_CHARS else message[: NOTE_CHARS - 1] + "…"
 
 
@@ -388,7 +405,7 @@ def run_steps(dfc: str, task: Task, work: str, result: Result) -> None:
         bench.run_cell(dfc, layered, net, path("l.dfx"), task.input_path, work, path("l.stats.json"), full=False,
                        repeats=1, reference=None)
     if layered.error:
-        result.notes.append("--no-fusion: " + short(layered.error, task.path))
+        result.notes.append("--no-fusion: " + short(summarize(layered.error), task.path))
 
     # 4. Run the program and compare with onnxruntime.
     reference = bench.run_onnxruntime(net, task.path, task.input_path, repeats=0)
@@ -397,28 +414,30 @@ def run_steps(dfc: str, task: Task, work: str, result: Result) -> None:
     bench.run_cell(dfc, fused, net, path("x.dfx"), task.input_path, out_dir, path("x.stats.json"), full=True,
                    repeats=1, reference=None)
     if fused.stats is None:
-        result.match_error = short(fused.error or "run failed", task.path)
+        result.match_error = short(fused.error or "run: failed", task.path)  # "run: ..."
         return
-    if fused.error:  # predicted bytes differ from the executor's, or group predictions do
-        result.notes.append(short(fused.error, task.path))
+    if fused.error:  # predicted bytes differ from the executor's, or a group's cost model from its instructions
+        result.bytes_error = short(summarize(fused.error), task.path)
     if reference is None:
-        result.match_error = net.ort_error or "onnxruntime failed"
+        result.match_error = net.ort_error or "onnxruntime: failed"  # "onnxruntime: ..."
         return
     worst_rel, worst_abs = 0.0, 0.0
     for name in net.output_names:
         file = os.path.join(out_dir, name.replace("/", "_") + ".npy")  # as `dfc run` names it
         if not os.path.exists(file):
-            result.match_error = f"no output {name}"
+            result.match_error = f"run: no output {name}"
             return
         got, want = np.load(file), reference[name]
         if got.shape != want.shape:
-            result.match_error = f"output {name} has shape {list(got.shape)}, onnxruntime {list(want.shape)}"
+            result.match_error = (f"vs onnxruntime: output {name} has shape {list(got.shape)}, "
+                                  f"onnxruntime's {list(want.shape)}")
             return
         worst_rel = max(worst_rel, bench.rel_l2(got, want))
         worst_abs = max(worst_abs, float(np.max(np.abs(got.astype(np.float64) - want))) if got.size else 0.0)
     result.rel_l2, result.max_abs = worst_rel, worst_abs
     if not (worst_rel <= REL_L2_LIMIT or worst_abs <= TINY_ATOL):
-        result.match_error = f"relative L2 {worst_rel:.2g} > {REL_L2_LIMIT:g} (max |diff| {worst_abs:.2g})"
+        result.match_error = (f"vs onnxruntime: relative L2 {worst_rel:.2g} > {REL_L2_LIMIT:g} "
+                              f"(max |diff| {worst_abs:.2g})")
 
 
 def ratio(cell: bench.Cell | None, what: str) -> float | None:
@@ -439,6 +458,8 @@ def check_targets(result: Result) -> None:
         result.misses.append("verify")
     if not result.matched:
         result.misses.append("onnxruntime")
+    if result.bytes_error:
+        result.misses.append("predicted != executed bytes")
     limit = TARGET_RATIO[result.task.model.kind]
     fused = ratio(result.fused, "traffic")
     if fused is not None and fused > limit:
@@ -468,12 +489,13 @@ def row(result: Result) -> list[str]:
     else:
         match = "**no**" if result.compiled else bench.DASH
     notes = [e for e in (result.compile_error, result.verify_error and f"--verify: {result.verify_error}",
-                         result.match_error and result.compiled and f"run: {result.match_error}") if e]
-    notes += result.notes
+                         result.compiled and result.match_error, result.bytes_error) if e]
+    notes = [clip(n) for n in notes + result.notes]
     return [
         model.name, model.source, bench.DASH if task.opset is None else str(task.opset),
         "x".join(str(d) for d in task.input_shape[2:]) or bench.DASH,
         yes_no(result.compiled), yes_no(result.verified if result.compiled else None), match,
+        yes_no(None if f is None or f.stats is None else result.bytes_error is None),
         bench.DASH if f is None or f.report is None else bench.f_mb(f.report["compulsory_bytes"]),
         bench.DASH if lbl_ratio is None else bench.f_ratio(lbl_ratio),
         bench.DASH if fused_ratio is None else bench.f_ratio(fused_ratio),
@@ -484,10 +506,11 @@ def row(result: Result) -> list[str]:
     ]
 
 
-HEADERS = ["model", "source", "opset", "input", "compiles", "--verify", "vs onnxruntime (rel. L2)", "compulsory MB",
+HEADERS = ["model", "source", "opset", "input", "compiles", "--verify", "vs onnxruntime (rel. L2)",
+           "pred = exec bytes", "compulsory MB",
            "layer-by-layer / compulsory", "fused / compulsory", "cycles / layer floor", "compile s", "targets",
            "notes (first error line)"]
-ALIGN = ["l", "l", "r", "r", "l", "l", "r", "r", "r", "r", "r", "r", "l", "l"]
+ALIGN = ["l", "l", "r", "r", "l", "l", "r", "l", "r", "r", "r", "r", "r", "l", "l"]
 
 
 def zoo_table(results: list[Result]) -> str:
@@ -506,13 +529,16 @@ def failures_table(results: list[Result]) -> str:
         elif r.verify_error:
             step, message = "--verify", r.verify_error
         elif r.match_error and r.compiled:
-            step, message = "vs onnxruntime", r.match_error
+            step, message = r.match_error.split(": ", 1)
+        elif r.bytes_error:
+            step, message = "DRAM bytes", r.bytes_error
         if step:
             label = r.task.model.name + (f" (opset {r.task.opset})" if r.task.opset else "")
-            key = f"{step}: " + re.sub(r"'[^']*'", "'…'", message)
+            key = f"{step}: " + re.sub(r"\d+", "N", re.sub(r"'[^']*'|group \S+ \(\d+ layers\)|group \S+", "…",
+                                                           message))
             groups.setdefault(key, []).append(label)
             example.setdefault(key, message)
-    rows = [[k.split(": ", 1)[0], example[k], str(len(v)), ", ".join(v)]
+    rows = [[k.split(": ", 1)[0], clip(example[k]), str(len(v)), ", ".join(v)]
             for k, v in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
     headers = ["step", "first error line (of the first model)", "rows", "models"]
     return bench.md_table(headers, rows, ["l", "l", "r", "l"])
@@ -521,10 +547,18 @@ def failures_table(results: list[Result]) -> str:
 def summary_lines(results: list[Result]) -> list[str]:
     n = len(results)
     count = lambda pred: sum(1 for r in results if pred(r))  # noqa: E731
-    return [
+    misses: dict[str, int] = {}
+    for r in results:
+        for miss in r.misses:
+            misses[miss] = misses.get(miss, 0) + 1
+    lines = [
         f"- {n} rows: {count(lambda r: r.compiled)} compile, {count(lambda r: r.verified)} pass `--verify`, "
         f"{count(lambda r: r.matched)} match onnxruntime, {count(lambda r: not r.misses)} meet every target.",
     ]
+    if misses:
+        lines.append("- Rows missing a target: " + ", ".join(
+            f"{miss} ({k})" for miss, k in sorted(misses.items(), key=lambda kv: (-kv[1], kv[0]))) + ".")
+    return lines
 
 
 # ----------------------------------------------------------------------------- main
@@ -659,12 +693,14 @@ def write_doc(path: str, results: list[Result], table: str, failures: str, opset
         "Targets: every model compiles, passes `--verify` and matches onnxruntime (relative L2 <= 1e-4, or",
         f"max |diff| <= {TINY_ATOL:g} where outputs are tiny); fused DRAM / compulsory <= "
         f"{TARGET_RATIO['classifier']:g} on classifiers and <= {TARGET_RATIO['segmentation']:g} on segmentation;",
-        "never worse than layer-by-layer (neither more DRAM bytes nor more cycles). A row that misses one says",
-        "which in **targets**.",
+        "never worse than layer-by-layer (neither more DRAM bytes nor more cycles); and, an invariant of the",
+        "design, predicted DRAM bytes equal to the executor's. A row that misses one says which in **targets**.",
         "",
         "Columns: **compiles** `dfc compile MODEL -o X.dfx --report R.json`; **--verify** the same with",
         "`--verify` (executor against the reference interpreter); **vs onnxruntime** `dfc run` of X.dfx on the",
-        "seeded input against onnxruntime (CPU), the worst relative L2 over the outputs; **compulsory MB**",
+        "seeded input against onnxruntime (CPU), the worst relative L2 over the outputs; **pred = exec bytes**",
+        "the compiler's predicted DRAM bytes (total, read, write, weights, activations, and each fusion group's",
+        "cost model against its instructions) equal the executor's counts (as `make bench` checks); **compulsory MB**",
         "every weight once + input + output (report `compulsory_bytes`); **layer-by-layer / compulsory** the",
         "DRAM bytes of `--no-fusion` over it, **fused / compulsory** those of the default compile;",
         "**cycles / layer floor** the executor's cycles over the report's `layer_floor_cycles`;",
