@@ -67,7 +67,8 @@ bench: build pip-deps
 
 # Public CNNs with seeded random weights: torchvision exports (torch is installed here only, never for
 # make test) and onnx's light graphs, cached in $(CACHE)/zoo; compile, --verify, --no-fusion, run against
-# onnxruntime. The table goes to docs/zoo.md; a whole run takes about half an hour on 2 cores.
+# onnxruntime. The table goes to docs/zoo.md; a whole run takes about 15 minutes on 2 cores (exporting
+# the models the first time 4 more).
 ZOO_TORCH := torch==2.13.0+cpu "torchvision==0.28.*"
 
 zoo: build pip-deps zoo-deps
