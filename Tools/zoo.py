@@ -157,7 +157,6 @@ class Task:
 @dataclass
 class Result:
     task: Task
-    opset: int | None = None
     compiled: bool = False
     compile_error: str | None = None
     compile_s: float | None = None
@@ -358,7 +357,7 @@ def clip(message: str) -> str:
 
 
 def evaluate(dfc: str, task: Task, work_root: str) -> Result:
-    result = Result(task, opset=task.opset)
+    result = Result(task)
     started = time.perf_counter()
     work = tempfile.mkdtemp(prefix=f"{task.label}-", dir=work_root)
     try:
