@@ -5,6 +5,7 @@
 #   make test         install what the tests need (apt, pip), build, run every test
 #   make install      PREFIX=/usr/local DESTDIR= (staged installs welcome)
 #   make bench        dfc vs onnxruntime on six CNNs; writes docs/bench.md (BENCH_FLAGS=--quick)
+#   make zoo          torchvision and onnx light CNNs through dfc; writes docs/zoo.md (ZOO_FLAGS="--only resnet18")
 #   make proto        regenerate the protobuf-c code from proto/onnx-subset.proto
 #   make sz           line counts per source folder
 #   make lint         swift-format check (120 columns, .swift-format); make format rewrites in place
@@ -22,7 +23,7 @@ APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
 
 DEMO_OUT := out/demo
 
-.PHONY: all build demo test deps apt-deps pip-deps conformance-data bench install uninstall proto sz lint format clean
+.PHONY: all build demo test deps apt-deps pip-deps conformance-data bench zoo zoo-deps install uninstall proto sz lint format clean
 
 all: build
 
@@ -63,6 +64,21 @@ conformance-data: pip-deps
 # compile and executor wall time next to onnxruntime's; the table goes to docs/bench.md.
 bench: build pip-deps
 	$(PYTHON) Tools/bench.py --cache $(CACHE)/bench --build-flags="$(BUILD_FLAGS)" $(BENCH_FLAGS)
+
+# Public CNNs with seeded random weights: torchvision exports (torch is installed here only, never for
+# make test) and onnx's light graphs, cached in $(CACHE)/zoo; compile, --verify, --no-fusion, run against
+# onnxruntime. The table goes to docs/zoo.md; a whole run takes about 15 minutes on 2 cores (exporting
+# the models the first time 4 more).
+ZOO_TORCH := torch==2.13.0+cpu "torchvision==0.28.*"
+
+zoo: build pip-deps zoo-deps
+	$(PYTHON) Tools/zoo.py --cache $(CACHE)/zoo --dfc "$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/dfc" $(ZOO_FLAGS)
+
+# The exact CPU build: a bare `torch` would pull the CUDA one.
+zoo-deps:
+	@$(PYTHON) -c "import sys; from importlib.metadata import version as v; \
+	  sys.exit(v('torch') != '2.13.0+cpu' or not v('torchvision').startswith('0.28.'))" 2>/dev/null || \
+	  $(PYTHON) -m pip install -q $(ZOO_TORCH)
 
 install: build
 	install -d "$(DESTDIR)$(PREFIX)/bin"
