@@ -137,6 +137,7 @@ public enum Interpreter {
         case .pad: return Kernels.pad
         case .resize, .upsample: return Kernels.resize
         case .transpose: return Kernels.transpose
+        case .channelShuffle: return Kernels.channelShuffle
         case .gather: return Kernels.gather
 
         case .flatten, .reshape, .squeeze, .unsqueeze, .identity: return Kernels.view

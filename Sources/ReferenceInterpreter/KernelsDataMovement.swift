@@ -203,6 +203,17 @@ extension Kernels {
 
     // MARK: Layout and indexing
 
+    /// out[:, a*g + b] = in[:, b*(C/g) + a].
+    static func channelShuffle(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
+        let x = try args.input(0)
+        let groups = args.node.int("group", default: 1), channels = x.shape[1]
+        let tables = x.shape.indices.map { axis in
+            axis == 1
+                ? (0..<channels).map { ($0 % groups) * (channels / groups) + $0 / groups } : Array(0..<x.shape[axis])
+        }
+        return [select(x, tables: tables, strides: ShapeMath.strides(x.shape), shape: x.shape, fill: 0)]
+    }
+
     static func transpose(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
         let x = try args.input(0)
         let perm = args.node.ints("perm") ?? Array(x.shape.indices.reversed())

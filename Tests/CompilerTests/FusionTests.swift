@@ -226,6 +226,22 @@ struct FusionTests {
         #expect(try !FusionPlanner.candidates(range, context: context).isEmpty)
     }
 
+    @Test("a channel shuffle inside a group is one COPY per band; on its own, a permuting LOAD")
+    func channelShuffle() throws {
+        var b = Builder()
+        let x = b.conv("x", cin: 4, cout: 12, k: 1)
+        let shuffled = b.node(.channelShuffle, [x], ["group": .int(3)])
+        let dw = b.conv(shuffled, cin: 12, cout: 12, k: 3, pad: 1, group: 12)
+        let out = b.conv(dw, cin: 12, cout: 8, k: 1, relu: false)
+        let graph = try b.graph(input: [1, 4, 27, 21], output: out)
+        try Self.check(graph, sram: 24 << 10)
+        let (program, layers) = try Codegen.compile(graph, options: Codegen.Options(config: .df1, fusion: false))
+        #expect(layers.contains { $0.op == "ChannelShuffle" && $0.engine == "load/store" })
+        for difference in try Verification.run(reference: graph, program: program) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+    }
+
     @Test("a DenseNet block's growing concatenations share one DRAM buffer: no feature is copied")
     func denseBlockConcatenations() throws {
         var b = Builder()

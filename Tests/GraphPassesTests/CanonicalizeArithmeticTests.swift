@@ -297,4 +297,26 @@ struct CanonicalizeArithmeticTests {
         let three = try Self.graph([Node(name: "sum", kind: .sum, inputs: ["c", "c", "c"], outputs: ["y"])])
         #expect(try expectPassPreserves(CanonicalizeArithmetic(), on: three).nodes.map(\.kind) == [.conv, .sum])
     }
+
+    @Test("a Reshape-Transpose-Reshape channel shuffle becomes one ChannelShuffle; other transposes stay")
+    func channelShuffle() throws {
+        let shuffle = [
+            Node(name: "split", kind: .reshape, inputs: ["c", "grouped"], outputs: ["g"]),
+            Node(
+                name: "swap", kind: .transpose, inputs: ["g"], outputs: ["t"],
+                attributes: ["perm": .ints([0, 2, 1, 3, 4])]),
+            Node(name: "join", kind: .reshape, inputs: ["t", "flat"], outputs: ["y"])
+        ]
+        let shapes = [
+            "grouped": Tensor(shape: [5], ints: [1, 2, 2, 6, 6]), "flat": Tensor(shape: [4], ints: [1, -1, 6, 6])
+        ]
+        let after = try expectPassPreserves(CanonicalizeArithmetic(), on: try Self.graph(shuffle, extra: shapes))
+        #expect(after.nodes.map(\.kind) == [.conv, .channelShuffle])
+        #expect(after.nodes.last?.int("group", default: 0) == 2 && after.nodes.last?.domain == "dfc")
+        // Swapping other axes is no channel shuffle.
+        var other = shuffle
+        other[1].attributes["perm"] = .ints([0, 1, 2, 4, 3])
+        let kept = try expectPassPreserves(CanonicalizeArithmetic(), on: try Self.graph(other, extra: shapes))
+        #expect(!kept.nodes.contains { $0.kind == .channelShuffle })
+    }
 }

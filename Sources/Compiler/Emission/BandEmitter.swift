@@ -191,6 +191,20 @@ extension Emitter {
         func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange]) {
             sequencer.emit(op, reads: reads, writes: writes, nodes: names)
         }
+        if node.kind == .channelShuffle {
+            // One COPY: input channel b*(C/g) + a to output channel a*g + b, as a [g][C/g][rows][W] box.
+            let u = node.inputs[0], input = slots.interior(u, rows: computed)
+            let groups = node.int("group", default: 1), perGroup = y.shape[1] / groups
+            emit(
+                .copy(
+                    CopyOp(
+                        counts: [groups, perGroup, computed.count, y.shape[3]], srcAddr: input.addr,
+                        srcStrides: [perGroup * input.channelStride, input.channelStride, input.rowStride, 1],
+                        dstAddr: out.addr, dstStrides: [out.channelStride, groups * out.channelStride, out.rowStride, 1]
+                    )),
+                reads: [slots.range(u)], writes: [slots.range(v)])
+            return
+        }
         guard node.kind.hasWindow else {
             if node.kind == .concat { return }
             try emitGroupElementwise(

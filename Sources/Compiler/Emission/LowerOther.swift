@@ -93,12 +93,50 @@ extension Emitter {
     mutating func lowerDataMovement(_ node: Node) throws -> String {
         switch node.kind {
         case .concat: return lowerConcat(node)
+        case .channelShuffle: return lowerChannelShuffle(node)
         case .split: return lowerSplit(node)
         case .slice: return try lowerSlice(node)
         case .gather: return lowerGather(node)
         case .pad: return try lowerPad(node)
         default: throw DFCError("node '\(node.name)': not a data-movement op")
         }
+    }
+
+    /// A channel shuffle through SRAM: tiles of rows of every channel, each
+    /// LOAD placing input channel b*(C/g) + a at a*g + b in SRAM (the DRAM
+    /// tensor viewed as [g][C/g][H][W]), then one dense STORE; two slots, the
+    /// next tile's LOAD issued before this tile's STORE.
+    mutating func lowerChannelShuffle(_ node: Node) -> String {
+        let x = location(node.inputs[0]), y = location(node.outputs[0])
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let groups = node.int("group", default: 1), perGroup = channels / groups
+        let rows = max(1, min(height, config.sramBytes / (2 * 4 * channels * width)))
+        let slot = DRAMPlan.align(4 * channels * rows * width)
+        var tiles: [(n: Int, rows: Range<Int>)] = []
+        for n in 0..<batch {
+            for y0 in stride(from: 0, to: height, by: rows) { tiles.append((n, y0..<min(y0 + rows, height))) }
+        }
+        let plane = 4 * channels * height * width
+        func load(_ i: Int, _ e: inout Emitter) {
+            let (n, band) = tiles[i]
+            var t = TransferOp(
+                tensorAt: x.address + n * plane, shape: [groups, perGroup, height, width],
+                origin: [0, 0, band.lowerBound, 0],
+                counts: [groups, perGroup, band.count, width], sramAddr: (i % 2) * slot)
+            let channelStride = band.count * width
+            t.sramStrides = [channelStride, groups * channelStride, width, 1]
+            e.emit(.load(t), reads: [x.range], writes: [.sram(t.sramAddr, bytes: 4 * t.elements)], node: node)
+        }
+        load(0, &self)
+        for i in tiles.indices {
+            if i + 1 < tiles.count { load(i + 1, &self) }
+            let (n, band) = tiles[i]
+            let t = TransferOp(
+                tensorAt: y.address, shape: y.shape, origin: [n, 0, band.lowerBound, 0],
+                counts: [1, channels, band.count, width], sramAddr: (i % 2) * slot)
+            emit(.store(t), reads: [.sram(t.sramAddr, bytes: 4 * t.elements)], writes: [y.range], node: node)
+        }
+        return "rows \(rows), all \(channels) channels, permuted by the LOAD"
     }
 
     /// Copies each input not planned in place into its slice of the output.

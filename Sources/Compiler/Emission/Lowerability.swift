@@ -99,6 +99,8 @@ extension Emitter {
             return indices.ints.allSatisfy { $0 >= -dim && $0 < dim } ? nil : "index out of range"
         case .slice:
             return rank <= 4 ? nil : "slices of rank above 4 are not supported"
+        case .channelShuffle:
+            return rank == 4 ? nil : "only channel shuffles of 4-d maps are supported"
         case .pad:
             let mode = node.string("mode", default: "constant")
             guard mode == "constant" else { return "only constant padding is supported" }

@@ -15,7 +15,8 @@ enum LoweringPattern {
     case elementwise
     /// Gemm in canonical form: every output needs every input.
     case fullyConnected
-    /// Concat, Split, Slice, Pad, Gather: copies through SRAM, or nothing when planned in place.
+    /// Concat, Split, Slice, Pad, Gather, ChannelShuffle: copies through
+    /// SRAM, or nothing when planned in place.
     case dataMovement
     /// Reshape and friends: share their input's DRAM.
     case view
@@ -40,7 +41,7 @@ extension OpKind {
         case .globalAveragePool, .globalMaxPool: return .global
         case .add, .sub, .mul, .div, .sum, .pRelu, .batchNormalization: return .elementwise
         case .gemm: return .fullyConnected
-        case .concat, .split, .slice, .pad, .gather: return .dataMovement
+        case .concat, .split, .slice, .pad, .gather, .channelShuffle: return .dataMovement
         case .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout: return .view
         case .lrn: return .crossChannel
         case .resize, .upsample: return .resample
@@ -62,7 +63,7 @@ extension OpKind {
     /// Kinds a fusion group may hold, shapes and constants permitting: each
     /// band of output rows depends only on a band of input rows.
     var isRowLocal: Bool {
-        isGroupElementwise || hasWindow || self == .concat
+        isGroupElementwise || hasWindow || self == .concat || self == .channelShuffle
     }
 
     /// Why no fusion group can hold this kind, for `--dump-ir=fuse`; nil for row-local kinds.

@@ -59,6 +59,10 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case upsample = "Upsample"
     case transpose = "Transpose"
     case gather = "Gather"
+    /// A fixed permutation of channels, out[a*g + b] = in[b*(C/g) + a] for
+    /// `group` g: ShuffleNet's Reshape-Transpose-Reshape, which
+    /// canonicalization recognises; printed as `dfc::ChannelShuffle`.
+    case channelShuffle = "ChannelShuffle"
 
     // Views: change the shape, never the data.
     case flatten = "Flatten"
@@ -106,7 +110,7 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
 
     /// Kinds dfc makes for itself, which no ONNX model can name: their nodes
     /// live in `internalDomain`.
-    public static let internalKinds: Set<OpKind> = [.silu]
+    public static let internalKinds: Set<OpKind> = [.silu, .channelShuffle]
     /// The domain of internal kinds' nodes, so that dumps show them as `dfc::SiLU`.
     public static let internalDomain = "dfc"
 

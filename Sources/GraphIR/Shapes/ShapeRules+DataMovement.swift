@@ -208,6 +208,15 @@ extension ShapeRules {
         return TensorType(dtype: x.dtype, shape: shape)
     }
 
+    static func channelShuffle(_ c: Context) throws -> TensorType {
+        let x = try c.input(0)
+        let groups = c.node.int("group", default: 1)
+        guard x.rank >= 2, groups >= 1, x.shape[1] % groups == 0 else {
+            throw DFCError("group \(groups) does not divide the channels of \(x)")
+        }
+        return x
+    }
+
     static func gather(_ c: Context) throws -> TensorType {
         let data = try c.input(0), indices = try c.input(1)
         guard let axis = ShapeMath.normalize(axis: c.node.int("axis", default: 0), rank: data.rank) else {

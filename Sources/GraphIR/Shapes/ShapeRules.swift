@@ -66,6 +66,7 @@ package enum ShapeRules {
         case .pad: return [try pad(c)]
         case .resize, .upsample: return [try resize(c)]
         case .transpose: return [try transpose(c)]
+        case .channelShuffle: return [try channelShuffle(c)]
         case .gather: return [try gather(c)]
         case .flatten: return [try flatten(c)]
         case .reshape: return [try reshape(c)]

@@ -6,14 +6,15 @@ import Tensors
 /// Clip, x·HardSigmoid(x)) becomes one HardSwish; SiLU, GELU and Mish
 /// spelled out (x·Sigmoid(x), PyTorch's erf and tanh GELUs,
 /// x·Tanh(Softplus(x))) become one SiLU, Gelu or Mish; a Sum of two becomes
-/// an Add; a Div by a float
+/// an Add; Reshape-Transpose-Reshape channel shuffles become one
+/// ChannelShuffle; a Div by a float
 /// constant becomes a Mul by its reciprocal (element-wise with a constant,
 /// which groups take in; a Div does not fuse), and a Transpose undone by the
 /// next Transpose (NHWC exporters' pairs) disappears.
 public struct CanonicalizeArithmetic: Pass {
     public let name = "canonicalize-arithmetic"
     public let summary =
-        "HardSwish, SiLU, GELU and Mish spelled out in arithmetic become one op; Div by a constant becomes Mul; Sum of two becomes Add; Transpose pairs that cancel go"
+        "HardSwish, SiLU, GELU and Mish spelled out in arithmetic become one op; Div by a constant becomes Mul; Sum of two becomes Add; channel shuffles become one op; Transpose pairs that cancel go"
 
     public init() {}
 
@@ -23,7 +24,7 @@ public struct CanonicalizeArithmetic: Pass {
         // inferred one, of @Sendable functions, fails its conversion at run time.)
         let rules: [RewriteRule] = [
             Self.hardSwish(at:in:), Self.smoothActivation(at:in:), Self.divByConstant(at:in:),
-            Self.cancelTransposes(at:in:), Self.sumOfTwo(at:in:)
+            Self.cancelTransposes(at:in:), Self.sumOfTwo(at:in:), Self.channelShuffle(at:in:)
         ]
         if try graph.rewrite(with: rules) { graph.eliminateDeadCode() }
     }
@@ -43,6 +44,35 @@ public struct CanonicalizeArithmetic: Pass {
         mul.opType = OpKind.mul.rawValue
         mul.inputs = [node.inputs[0], reciprocal]
         rewriter.replaceNode(at: index, with: mul)
+        return .rewritten
+    }
+
+    /// Reshape(Transpose(Reshape(x, [N, g, C/g, ...]), [0, 2, 1, ...]), [N, C, ...])
+    /// becomes ChannelShuffle(x, group: g), the views and the Transpose
+    /// having no other readers (any view kind, judged by inferred shapes).
+    static func channelShuffle(at index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
+        let graph = rewriter.graph
+        let node = graph.nodes[index]
+        func producer(_ value: String) -> Node? { rewriter.uses.producer(of: value).map { graph.nodes[$0] } }
+        func only(_ value: String) -> Bool {
+            rewriter.uses.consumers(of: value).count == 1 && !graph.outputs.contains(value)
+        }
+        guard CanonicalizeViews.kinds.contains(node.kind), node.activation == nil, let t = node.input(0),
+            let transpose = producer(t), transpose.kind == .transpose, transpose.activation == nil, only(t),
+            let u = transpose.input(0), let view = producer(u), CanonicalizeViews.kinds.contains(view.kind),
+            view.activation == nil, only(u), let x = view.input(0), let xType = graph.type(of: x),
+            let uType = graph.type(of: u), let y = graph.type(of: node.outputs[0]), xType == y, xType.rank >= 3
+        else { return .failure }
+        let rank = uType.rank, groups = uType.shape.count > 2 ? uType.shape[1] : 0
+        let perm = [0, 2, 1] + Array(3..<max(3, rank))
+        guard rank == xType.rank + 1, transpose.ints("perm") == perm, groups > 0,
+            uType.shape == [xType.shape[0], groups, xType.shape[1] / groups] + xType.shape[2...]
+        else { return .failure }
+        rewriter.replaceNode(
+            at: index,
+            with: Node(
+                name: node.name, kind: .channelShuffle, inputs: [x], outputs: node.outputs,
+                attributes: ["group": .int(groups)]))
         return .rewritten
     }
 
