@@ -242,6 +242,32 @@ struct FusionTests {
         }
     }
 
+    @Test("a classifier's last GlobalAveragePool joins the group before it, which then never stores the map")
+    func finalPoolInsideTheGroup() throws {
+        var b = Builder()
+        var x = b.conv("x", cin: 8, cout: 64, k: 3, pad: 1)
+        x = b.conv(x, cin: 64, cout: 96, k: 1)
+        let pooled = b.node(.globalAveragePool, [x])
+        let graph = try b.graph(input: [1, 8, 9, 9], output: pooled)
+        let context = try PlanningContext(graph: graph, config: .df1)
+        #expect(FusionRules.poolsOnly(0..<3, graph: graph, consumers: context.consumers))
+        let plans = try FusionPlanner.candidates(0..<3, context: context)
+        #expect(plans.contains { if case .wholeMap = $0 { true } else { false } }, "whole-map plans take the tail too")
+        #expect(plans.contains { if case .bands = $0 { true } else { false } })
+        for plan in plans {
+            // Weights, the input once, the 96 averages: the 96-channel map never reaches DRAM.
+            let floor = 4 * (8 * 64 * 9 + 64 + 64 * 96 + 96 + 8 * 81 + 96)
+            #expect(
+                plan.dramBytes >= floor && plan.dramBytes < floor + 4 * 96 * 81, "\(plan.tileDescription(graph: graph))"
+            )
+            let (program, _) = try Codegen.compile(graph, config: .df1, groups: [plan])
+            for difference in try Verification.run(reference: graph, program: program) {
+                #expect(difference.passed, "\(plan.tileDescription(graph: graph)): \(difference.description)")
+            }
+            #expect(try ScheduleTests.runAndCount(graph, plan, config: .df1) == plan.dramBytes)
+        }
+    }
+
     @Test("a DenseNet block's growing concatenations share one DRAM buffer: no feature is copied")
     func denseBlockConcatenations() throws {
         var b = Builder()

@@ -92,7 +92,9 @@ extension Emitter {
                 tensorAt: y.address, shape: y.shape, origin: [0, 0, band.lowerBound, 0],
                 counts: [1, b.channels, band.count, b.width], sramAddr: source.addr)
             t.sramStrides = [0, b.rowWidth, b.rowStride, 1]
-            sequencer.emit(.store(t), reads: [slots.range(group.output)], writes: [y.range], nodes: names)
+            if group.pooled?.storesMap ?? true {
+                sequencer.emit(.store(t), reads: [slots.range(group.output)], writes: [y.range], nodes: names)
+            }
             if let tail = group.pooled {
                 // This band's output rows, each averaged along the width into its row mean.
                 let means = SRAMTile(

@@ -58,24 +58,59 @@ extension Emitter {
             sequencer.emit(
                 .load(t), reads: [location(input).range], writes: [.sram(b.address, bytes: b.slotBytes)], nodes: names)
         }
-        for (index, node) in zip(plan.nodes, nodes) where plan.tailStart.map({ index < $0 }) ?? true {
+        for (index, node) in zip(plan.mapNodes, nodes) where plan.tailStart.map({ index < $0 }) ?? true {
             try emitWholeMapLayer(node, state: &state)
         }
         let output = location(plan.output)
         guard let tailStart = plan.tailStart else {
             // The output, held whole, stored at the end.
             let b = plan.buffers[plan.output]!
+            let whole = state.interior(plan.output, 0..<b.channels)
             var t = TransferOp(
                 tensorAt: output.address, shape: output.shape, origin: [0, 0, 0, 0],
-                counts: [1, b.channels, b.height, b.width], sramAddr: state.interior(plan.output, 0..<b.channels).addr)
+                counts: [1, b.channels, b.height, b.width], sramAddr: whole.addr)
             t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
-            sequencer.emit(.store(t), reads: [state.wholeRange(plan.output)], writes: [output.range], nodes: names)
+            if plan.pooled?.storesMap ?? true {
+                sequencer.emit(.store(t), reads: [state.wholeRange(plan.output)], writes: [output.range], nodes: names)
+            }
+            if plan.pooled != nil {
+                emitBlockMean(whole, reads: state.wholeRange(plan.output), channels: 0..<b.channels, plan: plan)
+                emitPooledStore(plan)
+            }
             return
         }
         let y = graph.type(of: graph.nodes[tailStart].outputs[0])!
         for outputs in blocks(y.shape[1], plan.block) {
             try emitTailBlock(outputs, tailStart: tailStart, state: &state)
         }
+        if plan.pooled != nil { emitPooledStore(plan) }
+    }
+
+    /// A pooling tail's average of one block of the output's channels (a
+    /// whole-map tile), into its place in the result vector.
+    private mutating func emitBlockMean(
+        _ tile: SRAMTile, reads: MemoryRange, channels: Range<Int>, plan: WholeMapPlan
+    ) {
+        let result = plan.pooled!.result + 4 * channels.lowerBound
+        sequencer.emit(
+            .pool(
+                PoolOp(
+                    .avg, input: tile, output: SRAMTile(addr: result, channels: channels.count, height: 1, width: 1),
+                    kernel: (tile.height, tile.width))), reads: [reads],
+            writes: [.sram(result, bytes: 4 * channels.count)], nodes: plan.nodes.map { graph.nodes[$0].name })
+    }
+
+    /// A pooling tail's result, stored as the GlobalAveragePool's output.
+    private mutating func emitPooledStore(_ plan: WholeMapPlan) {
+        let tail = plan.pooled!
+        let pooled = location(graph.nodes[plan.nodes.upperBound - 1].outputs[0])
+        let channels = pooled.shape[1]
+        let t = TransferOp(
+            tensorAt: pooled.address, shape: pooled.shape, origin: [0, 0, 0, 0], counts: [1, channels, 1, 1],
+            sramAddr: tail.result)
+        sequencer.emit(
+            .store(t), reads: [.sram(tail.result, bytes: 4 * channels)], writes: [pooled.range],
+            nodes: plan.nodes.map { graph.nodes[$0].name })
     }
 
     /// A layer before the tail, on whole maps.
@@ -125,7 +160,7 @@ extension Emitter {
             try convolveHeld(head, outputs: outputs, into: slot, state: &state)
             first += 1
         }
-        for index in first..<plan.nodes.upperBound {
+        for index in first..<plan.mapNodes.upperBound {
             let node = graph.nodes[index], previous = graph.nodes[index - 1].outputs[0]
             // Operand tiles in the order the layer reads them (a streamed one is loaded per read).
             var operands: [String: [TileRef]] = [:]
@@ -148,7 +183,10 @@ extension Emitter {
         let t = TransferOp(
             tensorAt: output.address, shape: output.shape, origin: [0, outputs.lowerBound, 0, 0],
             counts: [1, outputs.count, y.shape[2], y.shape[3]], sramAddr: address)
-        sequencer.emit(.store(t), reads: [slot.1], writes: [output.range], nodes: state.names)
+        if plan.pooled?.storesMap ?? true {
+            sequencer.emit(.store(t), reads: [slot.1], writes: [output.range], nodes: state.names)
+        }
+        if plan.pooled != nil { emitBlockMean(slot.0, reads: slot.1, channels: outputs, plan: plan) }
     }
 
     /// The weights of `node` for these output and input channels: a

@@ -52,6 +52,8 @@ struct BandPlan {
         var node: String
         var rowMeans: Int
         var result: Int
+        /// False when nothing but the pool reads the map: its rows are never stored.
+        var storesMap = true
     }
 
     var tileDescription: String {

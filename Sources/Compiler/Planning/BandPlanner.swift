@@ -36,7 +36,8 @@ extension PlanningContext {
             guard var plan = try planBands(map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true) else {
                 return nil
             }
-            return addPoolingTail(graph.nodes[range.upperBound - 1], to: &plan) ? plan : nil
+            let storesMap = !FusionRules.poolsOnly(range, graph: graph, consumers: consumers)
+            return addPoolingTail(graph.nodes[range.upperBound - 1], storesMap: storesMap, to: &plan) ? plan : nil
         }
         var layers = bandLayers(range)
         guard let (bands, needed) = bandRows(layers, rows: rows, halo: halo) else { return nil }
@@ -58,15 +59,15 @@ extension PlanningContext {
     /// Appends a pooling tail to a plan of the map it pools: SRAM for the
     /// row means and the result, the result's store, and the vector work of
     /// averaging every output row and then the rows. False if it does not fit.
-    private func addPoolingTail(_ node: Node, to plan: inout BandPlan) -> Bool {
+    private func addPoolingTail(_ node: Node, storesMap: Bool, to plan: inout BandPlan) -> Bool {
         let x = graph.type(of: node.inputs[0])!
         let (channels, height, width) = (x.shape[1], x.shape[2], x.shape[3])
         let rowMeans = DRAMPlan.align(plan.sramBytes), result = rowMeans + DRAMPlan.align(4 * channels * height)
         guard result + 4 * channels <= config.sramBytes else { return false }
         plan.nodes = plan.nodes.lowerBound..<(plan.nodes.upperBound + 1)
-        plan.pooled = BandPlan.PoolingTail(node: node.name, rowMeans: rowMeans, result: result)
+        plan.pooled = BandPlan.PoolingTail(node: node.name, rowMeans: rowMeans, result: result, storesMap: storesMap)
         plan.sramBytes = result + DRAMPlan.align(4 * channels)
-        plan.dramBytes += 4 * channels
+        plan.dramBytes += 4 * channels - (storesMap ? 0 : 4 * x.count)
         plan.estimatedCycles += config.vectorCycles(elements: channels * height * (width + 1))
         return true
     }

@@ -83,6 +83,14 @@ enum FusionRules {
         return graph.type(of: node.outputs[0])?.shape == [1, x.shape[1], 1, 1]
     }
 
+    /// Whether a pooling tail's map is read by anything but the pool (a
+    /// squeeze-excitation scale, a graph output): if not, the group never
+    /// stores it.
+    static func poolsOnly(_ range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> Bool {
+        let map = graph.nodes[range.upperBound - 2].outputs[0]
+        return consumers[map] == [range.upperBound - 1] && !graph.outputs.contains(map)
+    }
+
     /// nodes[range] without its pooling tail, if it has one: the layers computed by rows.
     static func mapRange(_ range: Range<Int>, graph: Graph) -> Range<Int> {
         poolingTail(range, graph: graph) ? range.lowerBound..<(range.upperBound - 1) : range

@@ -46,6 +46,13 @@ struct WholeMapPlan {
     var sramBytes = 0
     var dramBytes = 0
     var estimatedCycles = 0
+    /// A GlobalAveragePool of the output (see `FusionRules.poolingTail`):
+    /// each block of output channels is averaged into `result` as it is
+    /// done; `storesMap` false when nothing else reads the map.
+    var pooled: (node: String, result: Int, storesMap: Bool)?
+
+    /// The layers computed on maps: all but a pooling tail.
+    var mapNodes: Range<Int> { pooled == nil ? nodes : nodes.lowerBound..<(nodes.upperBound - 1) }
 
     func tileDescription(graph: Graph) -> String {
         let held = partial.map { " (its first \($0.buffer.channels) channels held)" } ?? ""
@@ -58,6 +65,7 @@ struct WholeMapPlan {
         let weights =
             streamed.isEmpty ? "" : ", weights of \(streamed.joined(separator: ",")) in \(block)x\(inBlock) tiles"
         let tail = tailStart.map { ", output in blocks of \(block) channels from \(graph.nodes[$0].name)" } ?? ""
-        return "whole map, \(inputs)\(weights)\(tail), SRAM \(sramBytes) B"
+        let pooling = pooled.map { ", averaged into \($0.node)" } ?? ""
+        return "whole map, \(inputs)\(weights)\(tail)\(pooling), SRAM \(sramBytes) B"
     }
 }

@@ -69,6 +69,25 @@ extension PlanningContext {
     /// holding the inputs, widest blocks first; none when the layers are
     /// not all convolutions (ungrouped) and element-wise layers, or nothing fits.
     func planWholeMap(_ range: Range<Int>, budget: Int = .max, checked: Bool = false) throws -> [WholeMapPlan] {
+        if FusionRules.poolingTail(range, graph: graph) {
+            let node = graph.nodes[range.upperBound - 1], x = graph.type(of: node.inputs[0])!
+            let storesMap = !FusionRules.poolsOnly(range, graph: graph, consumers: consumers)
+            let saved = storesMap ? 0 : 4 * x.count
+            let plans = try planWholeMap(
+                FusionRules.mapRange(range, graph: graph), budget: budget > Int.max - saved ? .max : budget + saved,
+                checked: checked)
+            return plans.compactMap { plan -> WholeMapPlan? in
+                var plan = plan
+                let result = DRAMPlan.align(plan.sramBytes)
+                guard result + 4 * x.shape[1] <= config.sramBytes else { return nil }
+                plan.nodes = plan.nodes.lowerBound..<range.upperBound
+                plan.pooled = (node.name, result, storesMap)
+                plan.sramBytes = result + DRAMPlan.align(4 * x.shape[1])
+                plan.dramBytes += 4 * x.shape[1] - saved
+                plan.estimatedCycles += config.vectorCycles(elements: x.count)
+                return plan
+            }
+        }
         guard let layers = try wholeMapLayers(range, checked: checked) else { return [] }
         var plans: [WholeMapPlan] = []
         for holdInputs in [true, false] {
