@@ -46,6 +46,8 @@ public enum PassRegistry {
         CanonicalizeViews(),
         // Pads join the Conv/pool windows before those windows are scheduled.
         FoldPad(),
+        // With the pads final, taps that read only padding can go.
+        TrimDeadTaps(),
         // Before fold-batchnorm, which folds into the canonical Gemm's weight.
         LowerFullyConnected(),
         // BatchNorm and per-channel Mul/Add leave Conv -> activation adjacent.
