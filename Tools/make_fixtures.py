@@ -832,12 +832,12 @@ def unsupported_ops() -> onnx.ModelProto:
         helper.make_node("Relu", ["input"], ["relu_out"], name="relu_1"),
         helper.make_node("TopK", ["relu_out", "k"], ["topk_values", "topk_indices"], name="topk_1", axis=-1),
         helper.make_node("Einsum", ["topk_values"], ["einsum_out"], name="einsum_1", equation="nchw->nhwc"),
-        helper.make_node("NonZero", ["relu_out"], ["nonzero_out"], name="nonzero_1"),
+        helper.make_node("Hardmax", ["relu_out"], ["hardmax_out"], name="hardmax_1", axis=-1),
     ]
     outs = [
         _vi("einsum_out", F, [1, 4, 2, 3]),
         _vi("topk_indices", TensorProto.INT64, [1, 3, 4, 2]),
-        _vi("nonzero_out", TensorProto.INT64, [4, None]),
+        _vi("hardmax_out", F, [1, 3, 4, 4]),
     ]
     g = helper.make_graph(nodes, "unsupported_ops", [_vi("input", F, [1, 3, 4, 4])], outs, inits)
     return _model(g)
