@@ -67,8 +67,8 @@ let package = Package(
         .testTarget(
             name: "CompilerTests",
             dependencies: [
-                "Tensors", "GraphIR", "ONNXImport", "GraphPasses", "Accelerator", "Compiler", "DFCCommands",
-                "TestSupport"
+                "Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "Compiler",
+                "DFCCommands", "TestSupport"
             ]
         ),
         .testTarget(name: "AcceleratorTests", dependencies: ["Tensors", "Accelerator"]),

@@ -693,6 +693,86 @@ def activation_idioms() -> onnx.ModelProto:
     return _model(g)
 
 
+def shape_arithmetic() -> onnx.ModelProto:
+    """A conv network wrapped in shape logic as exporters write it, all of it static: a per-channel bias
+    Tiled from a constant; the Reshape target computed as Shape -> Gather -> Unsqueeze -> Concat with the
+    spatial size from Shape(start=2) -> ReduceProd and Mul; a mask over the logits built from Size,
+    Range, ConstantOfShape, comparisons, Min/Max, Not/And/Or and Where; a gain from Sqrt, Ceil, Floor,
+    Neg and Abs; an offset from ReduceSum of the mask, Cast and Expand. dfc must fold every shape op."""
+    rng = np.random.default_rng(18)
+    F, I64 = TensorProto.FLOAT, TensorProto.INT64
+    i64 = lambda v: np.array(v, dtype=np.int64)  # noqa: E731
+    f32 = lambda v: np.array(v, dtype=np.float32)  # noqa: E731
+    inits = [
+        _init("conv_w", _he(rng, (8, 3, 3, 3))),
+        _init("bias4", _small(rng, (1, 4, 1, 1), 0.1)),
+        _init("repeats", i64([1, 2, 1, 1])),
+        _init("fc_w", _he(rng, (10, 8 * 16 * 16))),
+        _init("fc_b", _small(rng, 10, 0.01)),
+        _init("zero", i64(0)), _init("one", i64(1)), _init("two", i64(2)), _init("seven", i64(7)),
+        _init("eight", i64(8)), _init("axis0", i64([0])), _init("axis1", i64([1])),
+        _init("high", f32([1.0])), _init("low", f32([0.5])), _init("hundred", f32(100.0)),
+        _init("minus_forty", f32(-40.0)),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["input", "conv_w"], ["conv_out"], name="conv", kernel_shape=[3, 3],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Tile", ["bias4", "repeats"], ["bias8"], name="tile_bias"),
+        helper.make_node("Add", ["conv_out", "bias8"], ["biased"], name="add_bias"),
+        helper.make_node("Relu", ["biased"], ["features"], name="relu"),
+        # Reshape target [N, C * H * W], computed from the features' shape.
+        helper.make_node("Shape", ["features"], ["shape"], name="shape"),
+        helper.make_node("Gather", ["shape", "zero"], ["batch"], name="gather_batch", axis=0),
+        helper.make_node("Gather", ["shape", "one"], ["channels"], name="gather_channels", axis=0),
+        helper.make_node("Shape", ["features"], ["spatial"], name="shape_spatial", start=2),
+        helper.make_node("ReduceProd", ["spatial"], ["plane"], name="plane", keepdims=1),
+        helper.make_node("Unsqueeze", ["batch", "axis0"], ["batch_1d"], name="unsqueeze_batch"),
+        helper.make_node("Unsqueeze", ["channels", "axis0"], ["channels_1d"], name="unsqueeze_channels"),
+        helper.make_node("Mul", ["channels_1d", "plane"], ["flat_size"], name="flat_size"),
+        helper.make_node("Concat", ["batch_1d", "flat_size"], ["target"], name="target", axis=0),
+        helper.make_node("Reshape", ["features", "target"], ["flat"], name="reshape"),
+        helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], name="fc", transB=1),
+        # A mask over the logits: keep 2 <= i <= 8 outside [0, size/2) and [7, size).
+        helper.make_node("Size", ["logits"], ["size"], name="size"),
+        helper.make_node("Range", ["zero", "size", "one"], ["index"], name="range"),
+        helper.make_node("Div", ["size", "two"], ["half"], name="half"),
+        helper.make_node("Shape", ["logits"], ["logits_shape"], name="shape_logits"),
+        helper.make_node("ConstantOfShape", ["logits_shape"], ["zeros"], name="zeros",
+                         value=helper.make_tensor("value", I64, [1], [0])),
+        helper.make_node("Add", ["zeros", "index"], ["index_2d"], name="index_2d"),
+        helper.make_node("Less", ["index_2d", "half"], ["below_half"], name="below_half"),
+        helper.make_node("GreaterOrEqual", ["index", "seven"], ["from_seven"], name="from_seven"),
+        helper.make_node("Or", ["below_half", "from_seven"], ["outside"], name="outside"),
+        helper.make_node("Not", ["outside"], ["inside"], name="inside"),
+        helper.make_node("Min", ["index", "eight"], ["clamped_high"], name="clamp_high"),
+        helper.make_node("Max", ["clamped_high", "two"], ["clamped"], name="clamp_low"),
+        helper.make_node("Equal", ["index", "clamped"], ["in_range"], name="in_range"),
+        helper.make_node("And", ["inside", "in_range"], ["keep"], name="keep"),
+        helper.make_node("Where", ["keep", "high", "low"], ["weights"], name="weights"),
+        # gain = abs(-floor(ceil(sqrt(size) - 40) / 100)) = 1.
+        helper.make_node("Cast", ["size"], ["size_f"], name="size_f", to=F),
+        helper.make_node("Sqrt", ["size_f"], ["root"], name="root"),
+        helper.make_node("Add", ["root", "minus_forty"], ["shifted"], name="shifted"),
+        helper.make_node("Ceil", ["shifted"], ["ceiled"], name="ceiled"),
+        helper.make_node("Div", ["ceiled", "hundred"], ["scaled"], name="scaled"),
+        helper.make_node("Floor", ["scaled"], ["floored"], name="floored"),
+        helper.make_node("Neg", ["floored"], ["negated"], name="negated"),
+        helper.make_node("Abs", ["negated"], ["gain"], name="gain"),
+        helper.make_node("Mul", ["weights", "gain"], ["gained"], name="gained"),
+        helper.make_node("Mul", ["logits", "gained"], ["weighted"], name="weighted"),
+        # offset = (number of kept logits) / 100, broadcast to the logits' shape.
+        helper.make_node("Cast", ["keep"], ["keep_i"], name="keep_i", to=I64),
+        helper.make_node("ReduceSum", ["keep_i", "axis1"], ["kept"], name="kept", keepdims=1),
+        helper.make_node("Cast", ["kept"], ["kept_f"], name="kept_f", to=F),
+        helper.make_node("Div", ["kept_f", "hundred"], ["offset"], name="offset"),
+        helper.make_node("Expand", ["offset", "logits_shape"], ["offsets"], name="offsets"),
+        helper.make_node("Add", ["weighted", "offsets"], ["output"], name="add_offset"),
+    ]
+    g = helper.make_graph(nodes, "shape_arithmetic", [_vi("input", F, [1, 3, 16, 16])],
+                          [_vi("output", F, [1, 10])], inits)
+    return _model(g, opset=15)
+
+
 def write_reference_run(name: str, model: onnx.ModelProto, out_dir: str) -> None:
     """NAME.input.npy (seeded N(0, 1)) and NAME.expected.npy, onnxruntime's output for it (one thread)."""
     (input_info,), (output_info,) = model.graph.input, model.graph.output
@@ -752,12 +832,12 @@ def unsupported_ops() -> onnx.ModelProto:
         helper.make_node("Relu", ["input"], ["relu_out"], name="relu_1"),
         helper.make_node("TopK", ["relu_out", "k"], ["topk_values", "topk_indices"], name="topk_1", axis=-1),
         helper.make_node("Einsum", ["topk_values"], ["einsum_out"], name="einsum_1", equation="nchw->nhwc"),
-        helper.make_node("NonZero", ["relu_out"], ["nonzero_out"], name="nonzero_1"),
+        helper.make_node("Hardmax", ["relu_out"], ["hardmax_out"], name="hardmax_1", axis=-1),
     ]
     outs = [
         _vi("einsum_out", F, [1, 4, 2, 3]),
         _vi("topk_indices", TensorProto.INT64, [1, 3, 4, 2]),
-        _vi("nonzero_out", TensorProto.INT64, [4, None]),
+        _vi("hardmax_out", F, [1, 3, 4, 4]),
     ]
     g = helper.make_graph(nodes, "unsupported_ops", [_vi("input", F, [1, 3, 4, 4])], outs, inits)
     return _model(g)
@@ -937,10 +1017,11 @@ VALID = [
     ("weights_int", weights_int),
     ("initializer_as_input", initializer_as_input),
     ("activation_idioms", activation_idioms),
+    ("shape_arithmetic", shape_arithmetic),
 ]
 
 # Models whose onnxruntime output for a seeded input is kept beside them (NAME.input.npy, NAME.expected.npy).
-REFERENCE_RUNS = {"activation_idioms"}
+REFERENCE_RUNS = {"activation_idioms", "shape_arithmetic"}
 
 # Concrete input shapes used to observe shapes for models whose inputs are not fully static.
 PROBE_SHAPES = {

@@ -3,7 +3,7 @@ import GraphIR
 import Tensors
 
 /// Turns a TensorProto's fields into an IR `Tensor`: floating types become
-/// fp32, integer and boolean types int64, with every size checked.
+/// fp32, integer types int64, booleans bool, with every size checked.
 enum TensorDecoding {
     /// Decodes `data`; `externalBase` is the directory external data is relative to.
     static func decode(_ data: ONNXProto.TensorData, externalBase: URL?) throws -> Tensor {
@@ -42,6 +42,7 @@ enum TensorDecoding {
             return Tensor(shape: shape, floats: values.map { Float($0) })
         case .int64s(let values):
             try expect(values.count, "int64_data")
+            if type == .bool { return Tensor(shape: shape, bools: values.map { $0 != 0 }) }
             return Tensor(shape: shape, ints: values)
         case .uint64s(let values):
             try expect(values.count, "uint64_data")
@@ -55,13 +56,18 @@ enum TensorDecoding {
                 return Tensor(
                     shape: shape, floats: values.map { Float(bitPattern: UInt32(UInt16(truncatingIfNeeded: $0)) << 16) }
                 )
+            case .bool: return Tensor(shape: shape, bools: values.map { $0 != 0 })
             default: return Tensor(shape: shape, ints: values.map { Int64($0) })
             }
         case .strings:
             throw DFCError("\(label) holds strings, which dfc does not support")
         case .none:
             guard count == 0 else { throw DFCError("\(label) has no data for shape \(shape)") }
-            return type.isFloating ? Tensor(shape: shape, floats: []) : Tensor(shape: shape, ints: [])
+            switch type.dtype {
+            case .float32: return Tensor(shape: shape, floats: [])
+            case .int64: return Tensor(shape: shape, ints: [])
+            case .bool: return Tensor(shape: shape, bools: [])
+            }
         }
     }
 
@@ -94,7 +100,8 @@ enum TensorDecoding {
             case .int16: return Tensor(shape: shape, ints: (0..<count).map { Int64(load(Int16.self, $0)) })
             case .uint16: return Tensor(shape: shape, ints: (0..<count).map { Int64(load(UInt16.self, $0)) })
             case .int8: return Tensor(shape: shape, ints: (0..<count).map { Int64(load(Int8.self, $0)) })
-            case .uint8, .bool: return Tensor(shape: shape, ints: (0..<count).map { Int64(load(UInt8.self, $0)) })
+            case .uint8: return Tensor(shape: shape, ints: (0..<count).map { Int64(load(UInt8.self, $0)) })
+            case .bool: return Tensor(shape: shape, bools: (0..<count).map { load(UInt8.self, $0) != 0 })
             }
         }
     }

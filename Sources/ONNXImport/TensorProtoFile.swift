@@ -42,7 +42,13 @@ public enum TensorProtoFile {
             varint(UInt64(d), &out)
         }
         varint(Field.dataType, &out)
-        varint(tensor.dtype == .float32 ? 1 : 7, &out)  // FLOAT, INT64
+        let code: ONNXElementType
+        switch tensor.dtype {
+        case .float32: code = .float
+        case .int64: code = .int64
+        case .bool: code = .bool
+        }
+        varint(UInt64(code.rawValue), &out)
         if !name.isEmpty {
             varint(Field.name, &out)
             varint(UInt64(name.utf8.count), &out)

@@ -120,15 +120,21 @@ public enum Interpreter {
 
         case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .mish, .gelu, .silu:
             return Kernels.activation
-        case .erf, .softplus: return Kernels.activation
+        case .erf, .softplus, .swish: return Kernels.activation
+        case .neg, .abs, .floor, .ceil, .sqrt: return Kernels.unaryMath
 
         case .add, .sub, .mul, .div, .sum, .pRelu: return Kernels.broadcastElementwise
         case .pow: return Kernels.pow
+        case .min, .max: return Kernels.minMax
+
+        case .equal, .less, .greater, .lessOrEqual, .greaterOrEqual: return Kernels.compare
+        case .not, .and, .or, .xor: return Kernels.logical
+        case .where: return Kernels.select
 
         case .maxPool: return Kernels.maxPool
         case .averagePool: return Kernels.averagePool
         case .globalAveragePool, .globalMaxPool: return Kernels.globalPool
-        case .reduceMean: return Kernels.reduceMean
+        case .reduceMean, .reduceSum, .reduceProd, .reduceMax, .reduceMin: return Kernels.reduce
         case .softmax: return Kernels.softmax
 
         case .concat: return Kernels.concat
@@ -139,6 +145,7 @@ public enum Interpreter {
         case .transpose: return Kernels.transpose
         case .channelShuffle: return Kernels.channelShuffle
         case .gather: return Kernels.gather
+        case .tile: return Kernels.tile
 
         case .flatten, .reshape, .squeeze, .unsqueeze, .identity: return Kernels.view
         case .dropout: return Kernels.dropout
@@ -148,6 +155,8 @@ public enum Interpreter {
         case .range: return Kernels.range
         case .expand: return Kernels.expand
         case .shape: return Kernels.shape
+        case .size: return Kernels.size
+        case .nonZero: return Kernels.nonZero
         case .cast: return Kernels.cast
 
         case .opaque: return { _, _ in throw DFCError("operator is not supported by the interpreter") }

@@ -10,6 +10,8 @@ extension Kernels {
             return Tensor(shape: shape, floats: Indexing.gather(v, tables: tables, strides: strides, fill: Float(fill)))
         case .int64(let v):
             return Tensor(shape: shape, ints: Indexing.gather(v, tables: tables, strides: strides, fill: Int64(fill)))
+        case .bool(let v):
+            return Tensor(shape: shape, bools: Indexing.gather(v, tables: tables, strides: strides, fill: fill != 0))
         }
     }
 
@@ -29,10 +31,11 @@ extension Kernels {
             }
             return out
         }
-        if types[0].dtype == .float32 {
-            return [Tensor(shape: shape, floats: join(try parts.indices.map { try args.floats($0) }))]
+        switch types[0].dtype {
+        case .float32: return [Tensor(shape: shape, floats: join(try parts.indices.map { try args.floats($0) }))]
+        case .int64: return [Tensor(shape: shape, ints: join(parts.map(\.ints)))]
+        case .bool: return [Tensor(shape: shape, bools: join(parts.map(\.bools)))]
         }
-        return [Tensor(shape: shape, ints: join(parts.map(\.ints)))]
     }
 
     static func split(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
@@ -242,6 +245,14 @@ extension Kernels {
         return [select(data, tables: tables, strides: ShapeMath.strides(data.shape), shape: types[0].shape)]
     }
 
+    /// Tile: output index i of an axis reads input index i mod its size.
+    static func tile(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
+        let x = try args.input(0)
+        let shape = types[0].shape
+        let tables = shape.indices.map { axis in (0..<shape[axis]).map { $0 % x.shape[axis] } }
+        return [select(x, tables: tables, strides: ShapeMath.strides(x.shape), shape: shape)]
+    }
+
     // MARK: Views
 
     /// Flatten, Reshape, Squeeze, Unsqueeze and Identity: same values, the
@@ -261,11 +272,13 @@ extension Kernels {
         if args.opset < 7, args.node.int("is_test", default: 1) == 0, args.node.outputs.count > 1 {
             throw DFCError("training-mode Dropout is not supported (it is random)")
         }
-        // The mask is boolean (int64 here) from opset 10, the input's type before.
-        let mask =
-            types.count > 1 && types[1].dtype == .float32
-            ? Tensor(shape: x.shape, floats: Array(repeating: 1, count: x.count))
-            : Tensor(shape: x.shape, ints: Array(repeating: 1, count: x.count))
+        // The mask is boolean from opset 10, the input's type before.
+        let mask: Tensor
+        switch types.count > 1 ? types[1].dtype : .bool {
+        case .float32: mask = Tensor(shape: x.shape, floats: Array(repeating: 1, count: x.count))
+        case .int64: mask = Tensor(shape: x.shape, ints: Array(repeating: 1, count: x.count))
+        case .bool: mask = Tensor(shape: x.shape, bools: Array(repeating: true, count: x.count))
+        }
         return [x, mask]
     }
 
@@ -283,6 +296,7 @@ extension Kernels {
         switch fill.storage {
         case .float(let v): return [Tensor(shape: shape, floats: Array(repeating: v[0], count: count))]
         case .int64(let v): return [Tensor(shape: shape, ints: Array(repeating: v[0], count: count))]
+        case .bool(let v): return [Tensor(shape: shape, bools: Array(repeating: v[0], count: count))]
         }
     }
 
@@ -307,6 +321,7 @@ extension Kernels {
         switch x.storage {
         case .float(let v): return [Tensor(shape: target, floats: Indexing.expand(v, shape: x.shape, to: target))]
         case .int64(let v): return [Tensor(shape: target, ints: Indexing.expand(v, shape: x.shape, to: target))]
+        case .bool(let v): return [Tensor(shape: target, bools: Indexing.expand(v, shape: x.shape, to: target))]
         }
     }
 
@@ -316,8 +331,26 @@ extension Kernels {
         return [Tensor(shape: [range.count], ints: x.shape[range].map { Int64($0) })]
     }
 
+    static func size(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
+        [Tensor(shape: [], ints: [Int64(try args.input(0).count)])]
+    }
+
+    /// The indices of the non-zero elements in row-major order, one row per axis.
+    static func nonZero(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
+        let x = try args.input(0)
+        let flags = x.bools, strides = ShapeMath.strides(x.shape)
+        let hits = flags.indices.filter { flags[$0] }
+        var rows: [Int64] = []
+        rows.reserveCapacity(hits.count * x.shape.count)
+        for axis in x.shape.indices {
+            rows += hits.map { Int64($0 / strides[axis] % x.shape[axis]) }
+        }
+        return [Tensor(shape: types[0].shape, ints: rows)]
+    }
+
     /// Cast, rounding or wrapping each value as the ONNX target type would
-    /// hold it, then widening to the IR's fp32 or int64.
+    /// hold it, then widening to the IR's fp32 or int64. Floats become
+    /// integers truncated toward zero; any non-zero value (NaN too) is true.
     static func cast(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
         let x = try args.input(0)
         let to = args.node.int("to") ?? 0
@@ -333,9 +366,9 @@ extension Kernels {
             }
             return [Tensor(shape: x.shape, floats: values)]
         }
+        if target == .bool { return [Tensor(shape: x.shape, bools: x.bools)] }
         var values = x.ints
         switch target {
-        case .bool: values = x.floats.map { $0 != 0 ? 1 : 0 }
         case .int8: values = values.map { Int64(Int8(truncatingIfNeeded: $0)) }
         case .uint8: values = values.map { Int64(UInt8(truncatingIfNeeded: $0)) }
         case .int16: values = values.map { Int64(Int16(truncatingIfNeeded: $0)) }

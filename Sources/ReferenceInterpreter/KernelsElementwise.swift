@@ -54,6 +54,9 @@ extension Kernels {
             result = values.map { Foundation.erf($0) }
         case .softplus:
             result = values.map(ActivationMath.softplus)
+        case .swish:
+            let alpha = node.float("alpha", default: 1)
+            result = values.map { $0 / (1 + Foundation.exp(-alpha * $0)) }
         default:
             throw DFCError("not an activation")
         }
@@ -74,6 +77,7 @@ extension Kernels {
             switch t.storage {
             case .float(let v): return Double(v[0])
             case .int64(let v): return Double(v[0])
+            case .bool: throw DFCError("Clip bound \(index) must be a number, got \(t.type)")
             }
         }
         return (try bound(1, -.infinity), try bound(2, .infinity))

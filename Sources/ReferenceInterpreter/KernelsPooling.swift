@@ -24,6 +24,7 @@ extension Kernels {
             let (out, indices) = maxPool(
                 values, planes: planes, window: window, columnMajor: columnMajor, lowest: Int64.min)
             return [Tensor(shape: types[0].shape, ints: out), Tensor(shape: types[0].shape, ints: indices)]
+        case .bool: throw DFCError("input must be numeric, got \(x.type)")
         }
     }
 
@@ -143,28 +144,60 @@ extension Kernels {
         return [Tensor(shape: types[0].shape, floats: out)]
     }
 
-    /// Mean over the given axes: the input is transposed so the reduced axes
-    /// come last, then each output is the mean of one contiguous block.
-    static func reduceMean(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
+    /// ReduceMean, ReduceSum, ReduceProd, ReduceMax and ReduceMin over the
+    /// given axes: the input is transposed so the reduced axes come last,
+    /// then each output reduces one contiguous block. fp32 sums and products
+    /// accumulate in double; int64 ones wrap. An empty block gives the
+    /// operation's identity (0, 1, the lowest or highest value); its mean is
+    /// undefined.
+    static func reduce(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
         let x = try args.input(0)
-        let values = try args.floats(0)
+        let kind = args.node.kind
         let axes = Set(try ShapeRules.reduceAxes(args.shapeContext, rank: x.shape.count))
-        if axes.isEmpty { return [Tensor(shape: types[0].shape, floats: values)] }
+        if axes.isEmpty { return [x] }
         let kept = x.shape.indices.filter { !axes.contains($0) }
         let reduced = x.shape.indices.filter { axes.contains($0) }
         let order = kept + reduced
         let strides = ShapeMath.strides(x.shape)
-        let moved = Indexing.gather(
-            values, tables: order.map { Array(0..<x.shape[$0]) }, strides: order.map { strides[$0] }, fill: 0)
+        let moved = select(
+            x, tables: order.map { Array(0..<x.shape[$0]) }, strides: order.map { strides[$0] },
+            shape: order.map { x.shape[$0] })
         let block = reduced.map { x.shape[$0] }.reduce(1, *)
         let count = types[0].count
-        guard block > 0 else { throw DFCError("the mean of an empty set of elements is undefined") }
-        let out: [Float] = (0..<count).map { i in
-            var sum: Double = 0
-            for j in 0..<block { sum += Double(moved[i * block + j]) }
-            return Float(sum / Double(block))
+        if kind == .reduceMean && block == 0 { throw DFCError("the mean of an empty set of elements is undefined") }
+        func blocks<T, R>(_ values: [T], _ f: (ArraySlice<T>) -> R) -> [R] {
+            (0..<count).map { i in f(values[(i * block)..<((i + 1) * block)]) }
         }
-        return [Tensor(shape: types[0].shape, floats: out)]
+        switch moved.storage {
+        case .float(let values):
+            let out: [Float] = blocks(values) { part in
+                switch kind {
+                case .reduceMax: return part.contains { $0.isNaN } ? .nan : part.max() ?? -.infinity
+                case .reduceMin: return part.contains { $0.isNaN } ? .nan : part.min() ?? .infinity
+                case .reduceProd: return Float(part.reduce(1.0) { $0 * Double($1) })
+                case .reduceSum: return Float(part.reduce(0.0) { $0 + Double($1) })
+                default: return Float(part.reduce(0.0) { $0 + Double($1) } / Double(block))
+                }
+            }
+            return [Tensor(shape: types[0].shape, floats: out)]
+        case .int64(let values):
+            let out: [Int64] = blocks(values) { part in
+                switch kind {
+                case .reduceMax: return part.max() ?? .min
+                case .reduceMin: return part.min() ?? .max
+                case .reduceProd: return part.reduce(1) { $0 &* $1 }
+                case .reduceSum: return part.reduce(0) { $0 &+ $1 }
+                // The mean of integers truncates toward zero, as integer division does.
+                default: return part.reduce(0) { $0 &+ $1 } / Int64(block)
+                }
+            }
+            return [Tensor(shape: types[0].shape, ints: out)]
+        case .bool(let values):
+            let out: [Bool] = blocks(values) { part in
+                kind == .reduceMax ? part.contains(true) : !part.contains(false)
+            }
+            return [Tensor(shape: types[0].shape, bools: out)]
+        }
     }
 
     /// Softmax over one axis (opset 13 on) or over everything from `axis`

@@ -57,9 +57,10 @@ public enum NPY {
         switch descr {
         case "<f4": dtype = .float32
         case "<i8": dtype = .int64
+        case "|b1": dtype = .bool
         case ">f4", ">i8":
             throw DFCError("big-endian arrays ('\(descr)') are not supported (little-endian float32 or int64 only)")
-        default: throw DFCError("dtype '\(descr)' is not supported (float32 '<f4' or int64 '<i8' only)")
+        default: throw DFCError("dtype '\(descr)' is not supported (float32 '<f4', int64 '<i8' or bool '|b1' only)")
         }
         var count = 1
         for d in shape {
@@ -81,7 +82,12 @@ public enum NPY {
 
     /// Version 1.0 `.npy` bytes, header padded to a multiple of 64 bytes.
     public static func encode(_ tensor: Tensor) -> Data {
-        let descr = tensor.dtype == .float32 ? "<f4" : "<i8"
+        let descr: String
+        switch tensor.dtype {
+        case .float32: descr = "<f4"
+        case .int64: descr = "<i8"
+        case .bool: descr = "|b1"
+        }
         let shape: String
         switch tensor.shape.count {
         case 0: shape = "()"

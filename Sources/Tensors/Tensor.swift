@@ -1,13 +1,28 @@
 /// Element types: everything floating point is fp32, integer tensors
-/// (shapes, indices, axes) are int64. The raw value is the dtype byte of a
-/// `.dfx` tensor record, so it must not change.
+/// (shapes, indices, axes) are int64, and comparisons and masks are bool.
+/// The raw value is the dtype byte of a `.dfx` tensor record, so it must not
+/// change.
 public enum DType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     case float32 = 1
     case int64 = 2
+    case bool = 3
 
     /// The name IR dumps and the disassembler print.
-    public var description: String { self == .float32 ? "f32" : "i64" }
-    public var byteSize: Int { self == .float32 ? 4 : 8 }
+    public var description: String {
+        switch self {
+        case .float32: "f32"
+        case .int64: "i64"
+        case .bool: "bool"
+        }
+    }
+
+    public var byteSize: Int {
+        switch self {
+        case .float32: 4
+        case .int64: 8
+        case .bool: 1
+        }
+    }
 }
 
 /// A dense, row-major tensor value: a weight or constant of the IR, a value
@@ -16,6 +31,7 @@ public struct Tensor: Sendable, Equatable {
     public enum Storage: Sendable, Equatable {
         case float([Float])
         case int64([Int64])
+        case bool([Bool])
     }
 
     public var shape: [Int]
@@ -31,6 +47,12 @@ public struct Tensor: Sendable, Equatable {
         precondition(shape.reduce(1, *) == ints.count, "shape \(shape) does not hold \(ints.count) values")
         self.shape = shape
         self.storage = .int64(ints)
+    }
+
+    public init(shape: [Int], bools: [Bool]) {
+        precondition(shape.reduce(1, *) == bools.count, "shape \(shape) does not hold \(bools.count) values")
+        self.shape = shape
+        self.storage = .bool(bools)
     }
 
     /// Decodes `shape.reduce(1, *)` little-endian values of `dtype`.
@@ -51,31 +73,48 @@ public struct Tensor: Sendable, Equatable {
             case .int64:
                 .int64(
                     (0..<count).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
+            case .bool:
+                .bool((0..<count).map { raw[$0] != 0 })
             }
         }
     }
 
     public var dtype: DType {
-        if case .float = storage { return .float32 }
-        return .int64
+        switch storage {
+        case .float: .float32
+        case .int64: .int64
+        case .bool: .bool
+        }
     }
 
     public var count: Int { shape.reduce(1, *) }
 
-    /// The values as fp32 (int64 values converted).
+    /// The values as fp32 (int64 values converted, booleans 0 or 1).
     public var floats: [Float] {
         switch storage {
         case .float(let values): return values
         case .int64(let values): return values.map { Float($0) }
+        case .bool(let values): return values.map { $0 ? 1 : 0 }
         }
     }
 
-    /// The values as int64 (fp32 values truncated toward zero, as ONNX Cast does).
+    /// The values as int64 (fp32 values truncated toward zero, as ONNX Cast
+    /// does; booleans 0 or 1).
     public var ints: [Int64] {
         switch storage {
         case .int64(let values): return values
+        case .bool(let values): return values.map { $0 ? 1 : 0 }
         case .float(let values):
             return values.map { $0.isFinite ? Int64(clamping: Int64(exactly: $0.rounded(.towardZero)) ?? 0) : 0 }
+        }
+    }
+
+    /// The values as booleans: non-zero is true (NaN too, as ONNX Cast to bool has it).
+    public var bools: [Bool] {
+        switch storage {
+        case .bool(let values): return values
+        case .int64(let values): return values.map { $0 != 0 }
+        case .float(let values): return values.map { $0 != 0 }
         }
     }
 
@@ -84,6 +123,7 @@ public struct Tensor: Sendable, Equatable {
         switch storage {
         case .float(let values): values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) }
         case .int64(let values): values.map { $0.littleEndian }.withUnsafeBytes { Array($0) }
+        case .bool(let values): values.map { $0 ? 1 : 0 }
         }
     }
 }

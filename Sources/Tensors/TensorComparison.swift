@@ -12,7 +12,7 @@ public struct TensorComparison: Sendable, CustomStringConvertible {
     public var worstIndex = 0
     /// ||actual - expected|| / ||expected|| (||actual - expected|| when expected is all zeros).
     public var relativeL2: Double = 0
-    /// Elements outside `atol + rtol * |expected|` (unequal, for int64 tensors).
+    /// Elements outside `atol + rtol * |expected|` (unequal, for int64 and bool tensors).
     public var mismatches = 0
     public var firstMismatch: String?
 
@@ -25,7 +25,8 @@ public struct TensorComparison: Sendable, CustomStringConvertible {
         }
         count = actual.count
         var diffSquares = 0.0, expectedSquares = 0.0
-        if case .int64(let a) = actual.storage, case .int64(let e) = expected.storage {
+        if actual.dtype != .float32 {
+            let a = actual.ints, e = expected.ints
             for i in a.indices {
                 let x = Double(a[i]), y = Double(e[i]), error = abs(x - y)
                 diffSquares += error * error

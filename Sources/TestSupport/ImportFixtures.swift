@@ -19,7 +19,8 @@ package enum ImportFixtures {
         for (name, entry) in object {
             guard let shape = entry["shape"] as? [Int], let dtype = entry["dtype"] as? String else { continue }
             let irType: DType =
-                ["float32", "float16", "float64", "double", "bfloat16"].contains(dtype) ? .float32 : .int64
+                ["float32", "float16", "float64", "double", "bfloat16"].contains(dtype)
+                ? .float32 : dtype == "bool" ? .bool : .int64
             result[name] = TensorType(dtype: irType, shape: shape)
         }
         return result

@@ -20,13 +20,14 @@ package enum TestPaths {
 }
 
 extension SeededRandom {
-    /// A tensor of `type`: fp32 uniform in [-1, 1), int64 uniform in `integers`.
+    /// A tensor of `type`: fp32 uniform in [-1, 1), int64 uniform in `integers`, bool fair coins.
     package mutating func tensor(_ type: TensorType, integers: ClosedRange<Int64> = 0...3) -> Tensor {
         switch type.dtype {
         case .float32: return Tensor(shape: type.shape, floats: (0..<type.count).map { _ in nextSigned() })
         case .int64:
             return Tensor(
                 shape: type.shape, ints: (0..<type.count).map { _ in Int64.random(in: integers, using: &self) })
+        case .bool: return Tensor(shape: type.shape, bools: (0..<type.count).map { _ in Bool.random(using: &self) })
         }
     }
 }

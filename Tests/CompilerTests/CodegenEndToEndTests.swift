@@ -1,6 +1,7 @@
 import Accelerator
 import DFCCommands
 import Foundation
+import ReferenceInterpreter
 import Tensors
 import TestSupport
 import Testing
@@ -36,6 +37,7 @@ struct CodegenEndToEndTests {
             switch tensor.storage {
             case .float(let v): arrays[name] = Tensor(shape: tensor.shape, floats: v)
             case .int64(let v): arrays[name] = Tensor(shape: tensor.shape, ints: v)
+            case .bool(let v): arrays[name] = Tensor(shape: tensor.shape, bools: v)
             }
         }
         return try Executor.run(program, inputs: arrays)
@@ -46,7 +48,7 @@ struct CodegenEndToEndTests {
         arguments: [
             "tiny_cnn", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
             "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data",
-            "activation_idioms"
+            "activation_idioms", "shape_arithmetic"
         ])
     func fixtures(name: String) throws {
         let reference = try ImportFixtures.compile(ImportFixtures.path("\(name).onnx"))
@@ -196,6 +198,57 @@ struct CodegenEndToEndTests {
         let output = try #require(try Self.run(program, ["input": input]).outputs["output"])
         let comparison = TensorComparison(output, expected, rtol: 1e-4, atol: 1e-5)
         #expect(comparison.passes, "\(comparison)")
+    }
+
+    @Test(
+        "shape logic around a CNN (Tile, Shape, ReduceProd, Size, Range, masks, Where, Expand) folds away; the program matches onnxruntime"
+    )
+    func shapeArithmeticMatchesOnnxruntime() throws {
+        let (canonical, program) = try Self.compile(
+            try ImportFixtures.compile(ImportFixtures.path("shape_arithmetic.onnx")))
+        // Only the CNN is left: every shape op became a constant, the
+        // Tiled bias joined the Conv and the mask's Mul and the offset the Gemm.
+        #expect(canonical.nodes.map(\.kind) == [.conv, .reshape, .gemm], "\(canonical.nodes.map(\.name))")
+        let input = try NPY.read(path: ImportFixtures.path("shape_arithmetic.input.npy"))
+        let expected = try NPY.read(path: ImportFixtures.path("shape_arithmetic.expected.npy"))
+        let output = try #require(try Self.run(program, ["input": input]).outputs["output"])
+        let comparison = TensorComparison(output, expected, rtol: 1e-4, atol: 1e-5)
+        #expect(comparison.passes, "\(comparison)")
+    }
+
+    @Test(
+        "math on a run-time map (Neg, Abs, Sqrt, Max, Tile, a mask) is interpreted but reported as not lowerable, every node at once"
+    )
+    func runtimeMathIsReported() throws {
+        let f32 = { (shape: [Int]) in ValueInfo(TensorType(dtype: .float32, shape: shape)) }
+        let graph = Graph(
+            name: "g", opsetVersion: 13, inputs: ["x"], outputs: ["tiled"],
+            nodes: [
+                Node(name: "negate", kind: .neg, inputs: ["x"], outputs: ["n"]),
+                Node(name: "magnitude", kind: .abs, inputs: ["n"], outputs: ["a"]),
+                Node(name: "root", kind: .sqrt, inputs: ["a"], outputs: ["r"]),
+                Node(name: "floor_at_half", kind: .max, inputs: ["r", "half"], outputs: ["m"]),
+                Node(name: "positive", kind: .greater, inputs: ["m", "half"], outputs: ["p"]),
+                Node(name: "masked", kind: .where, inputs: ["p", "m", "half"], outputs: ["w"]),
+                Node(name: "tile", kind: .tile, inputs: ["w", "repeats"], outputs: ["tiled"])
+            ],
+            initializers: [
+                "half": Tensor(shape: [], floats: [0.5]), "repeats": Tensor(shape: [4], ints: [1, 1, 2, 1])
+            ],
+            values: ["x": f32([1, 2, 4, 4])])
+        let error = #expect(throws: DFCError.self) { try Self.compile(graph) }
+        let message = error?.message ?? ""
+        for name in [
+            "negate (Neg)", "magnitude (Abs)", "root (Sqrt)", "floor_at_half (Max)", "masked (Where)", "tile (Tile)"
+        ] {
+            #expect(message.contains(name), "\(name) missing from: \(message)")
+        }
+        #expect(message.contains("positive (Greater): produces bool values at run time"), "\(message)")
+        // The interpreter runs it all the same.
+        let x = Tensor(shape: [1, 2, 4, 4], floats: (0..<32).map { Float($0) - 16 })
+        let y = try #require(try Interpreter.run(graph, inputs: ["x": x])["tiled"])
+        #expect(y.shape == [1, 2, 8, 4])
+        #expect(y.floats[0] == 4 && y.floats[16] == 4)
     }
 
     /// Every ONNX test case whose ops the importer supports: compile, run on

@@ -259,6 +259,26 @@ struct CanonicalizeArithmeticTests {
         #expect(Array(grid.floats.prefix(7)) == [0, 1, 2, 3, 4, 5, 0])
     }
 
+    @Test("Swish with alpha 1 becomes SiLU and fuses into the Conv; another alpha stays Swish; both compute the same")
+    func swish() throws {
+        for (alpha, becomesSiLU) in [(Float(1), true), (Float(0.5), false)] {
+            var g = try Self.graph([
+                Node(name: "swish", kind: .swish, inputs: ["c"], outputs: ["y"], attributes: ["alpha": .float(alpha)])
+            ])
+            let before = g
+            try PassManager().run(&g, options: CompileOptions())
+            if becomesSiLU {
+                #expect(g.nodes.map(\.kind) == [.conv] && g.nodes[0].activation == .silu)
+            } else {
+                #expect(g.nodes.map(\.kind) == [.conv, .swish])
+            }
+            let inputs = try randomInputs(for: before, seed: 3)
+            let expected = try Interpreter.run(before, inputs: inputs)["y"]!
+            #expect(
+                TensorComparison(try Interpreter.run(g, inputs: inputs)["y"]!, expected, rtol: 1e-5, atol: 1e-6).passes)
+        }
+    }
+
     @Test("a Div by a constant becomes a Mul; other Divs and near-idioms stay")
     func divByConstant() throws {
         let g = try Self.graph(

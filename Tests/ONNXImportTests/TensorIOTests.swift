@@ -10,7 +10,8 @@ struct TensorIOTests {
         Tensor(shape: [2, 3], floats: [0, -1.5, 3.25, .infinity, -0.0, 1e-30]),
         Tensor(shape: [4], ints: [0, -1, Int64.max, Int64.min]),
         Tensor(shape: [], floats: [42]),
-        Tensor(shape: [1, 0, 3], floats: [])
+        Tensor(shape: [1, 0, 3], floats: []),
+        Tensor(shape: [2, 2], bools: [true, false, false, true])
     ]
 
     static func temporaryDirectory() throws -> URL {
@@ -89,6 +90,19 @@ struct TensorIOTests {
         let (name, decoded) = try TensorProtoFile.decode(TensorProtoFile.encode(tensor, name: "data_0"))
         #expect(name == "data_0")
         #expect(decoded == tensor)
+    }
+
+    @Test("a BOOL TensorProto reads as bool from raw_data (any non-zero byte is true) and from int32_data")
+    func protoBools() throws {
+        // dims [3], data_type BOOL (9), then raw_data or packed int32_data.
+        let header: [UInt8] = [0x08, 3, 0x10, 9]
+        let raw = try TensorProtoFile.decode(Data(header + [0x4a, 3, 1, 0, 2])).tensor
+        #expect(raw == Tensor(shape: [3], bools: [true, false, true]))
+        let int32 = try TensorProtoFile.decode(Data(header + [0x2a, 3, 0, 1, 1])).tensor
+        #expect(int32 == Tensor(shape: [3], bools: [false, true, true]))
+        // NumPy's bool arrays are '|b1'.
+        let npy = NPY.encode(raw)
+        #expect(String(decoding: npy.prefix(64), as: UTF8.self).contains("'|b1'"))
     }
 
     @Test(".pb bytes that are not a TensorProto are an error")

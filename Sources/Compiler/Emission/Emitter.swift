@@ -94,8 +94,10 @@ struct Emitter {
                 problems.append("\(node.name) (\(node.opType)): produces an empty tensor")
             }
         }
-        for value in graph.inputs + graph.outputs where graph.type(of: value)?.dtype == .int64 {
-            problems.append("\(value): int64 graph inputs and outputs are not supported on the accelerator")
+        for value in graph.inputs + graph.outputs {
+            if let dtype = graph.type(of: value)?.dtype, dtype != .float32 {
+                problems.append("\(value): \(dtype) graph inputs and outputs are not supported on the accelerator")
+            }
         }
         guard problems.isEmpty else {
             throw DFCError("cannot lower to the accelerator: \(problems.joined(separator: "; "))")

@@ -6,8 +6,10 @@ import Tensors
 /// (see `OpKind.pattern`). `Emitter.checkLowerable` reports every such node at once.
 extension Emitter {
     static func unlowerableReason(_ node: Node, graph: Graph) -> String? {
-        for output in node.outputs where !output.isEmpty && graph.type(of: output)?.dtype == .int64 {
-            return "produces int64 values at run time (only fp32 runs on the accelerator)"
+        for output in node.outputs where !output.isEmpty {
+            if let dtype = graph.type(of: output)?.dtype, dtype != .float32 {
+                return "produces \(dtype) values at run time (only fp32 runs on the accelerator)"
+            }
         }
         let rank = node.input(0).flatMap { graph.type(of: $0)?.rank } ?? 0
         switch node.kind.pattern {

@@ -82,6 +82,7 @@ struct ConstantSegment {
         switch tensor.storage {
         case .float(let values): values.withUnsafeBytes { bytes += $0 }
         case .int64(let values): values.withUnsafeBytes { bytes += $0 }
+        case .bool: bytes += tensor.littleEndianBytes
         }
     }
 

@@ -109,17 +109,20 @@ public struct Graph: Sendable, Equatable {
 
 extension Graph {
     /// Graph inputs that some node uses to define a shape (a Reshape's
-    /// shape, a Resize's scales...): dfc compiles static shapes, so such an
-    /// input must be frozen to a constant before shape inference.
+    /// shape, a Resize's scales...), directly or through the shape
+    /// arithmetic computing it (Max, Sub, Concat... of the input): dfc
+    /// compiles static shapes, so such an input must be frozen to a constant
+    /// before shape inference. Shape and Size read only their input's type.
     public var shapeDefiningInputs: [String] {
-        let inputSet = Set(inputs)
-        var found: Set<String> = []
+        var needed: Set<String> = []
         for node in nodes {
-            for i in node.kind.shapeDefiningInputs {
-                if let name = node.input(i), inputSet.contains(name) { found.insert(name) }
-            }
+            for i in node.kind.shapeDefiningInputs { if let name = node.input(i) { needed.insert(name) } }
         }
-        return inputs.filter { found.contains($0) }
+        for node in nodes.reversed() where node.kind != .shape && node.kind != .size {
+            guard node.outputs.contains(where: needed.contains) else { continue }
+            for input in node.inputs where !input.isEmpty { needed.insert(input) }
+        }
+        return inputs.filter { needed.contains($0) }
     }
 
     /// Graph inputs feeding a parameter slot (a Conv's weight and bias, a

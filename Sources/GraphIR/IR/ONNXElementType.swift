@@ -19,8 +19,11 @@ package enum ONNXElementType: Int32, Sendable {
 
     package var isFloating: Bool { [.float, .float16, .double, .bfloat16].contains(self) }
 
-    /// The IR dtype values of this type become: fp32 or int64.
-    package var dtype: DType { isFloating ? .float32 : .int64 }
+    /// The IR dtype values of this type become: fp32, bool, or int64 for
+    /// every integer type. Widening integers is exact, and the ops dfc folds
+    /// compute the same on the wider type except where a narrow type would
+    /// wrap on overflow; Cast to a narrow type wraps its values as ONNX does.
+    package var dtype: DType { isFloating ? .float32 : self == .bool ? .bool : .int64 }
 
     /// The ONNX name of any code (FLOAT, INT64, ...), also of codes dfc does not read.
     package static func name(of code: Int32) -> String {

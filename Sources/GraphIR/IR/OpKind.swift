@@ -33,6 +33,8 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case softplus = "Softplus"
     /// Element-wise with NumPy broadcasting; the exponent may be an integer tensor.
     case pow = "Pow"
+    /// x·sigmoid(alpha·x) (opset 24); canonicalization makes SiLU of alpha = 1.
+    case swish = "Swish"
 
     // Element-wise with NumPy broadcasting.
     case add = "Add"
@@ -41,6 +43,31 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case div = "Div"
     case sum = "Sum"
     case pRelu = "PRelu"
+    /// n-ary like Sum; NaN wins.
+    case min = "Min"
+    case max = "Max"
+
+    // Element-wise math of one tensor, for shape arithmetic (folded when
+    // constant) and interpreted on feature maps, not lowered.
+    case neg = "Neg"
+    case abs = "Abs"
+    case floor = "Floor"
+    case ceil = "Ceil"
+    case sqrt = "Sqrt"
+
+    // Comparisons and logic, with NumPy broadcasting: the masks exporters
+    // build from static shapes, folded at compile time.
+    case equal = "Equal"
+    case less = "Less"
+    case greater = "Greater"
+    case lessOrEqual = "LessOrEqual"
+    case greaterOrEqual = "GreaterOrEqual"
+    case not = "Not"
+    case and = "And"
+    case or = "Or"
+    case xor = "Xor"
+    /// Where(condition, x, y): x where the condition holds, else y, all three broadcast.
+    case `where` = "Where"
 
     // Pooling and reductions over spatial or given axes.
     case maxPool = "MaxPool"
@@ -48,6 +75,10 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case globalAveragePool = "GlobalAveragePool"
     case globalMaxPool = "GlobalMaxPool"
     case reduceMean = "ReduceMean"
+    case reduceSum = "ReduceSum"
+    case reduceProd = "ReduceProd"
+    case reduceMax = "ReduceMax"
+    case reduceMin = "ReduceMin"
     case softmax = "Softmax"
 
     // Data movement: layout, slicing, joining, resampling.
@@ -63,6 +94,8 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     /// `group` g: ShuffleNet's Reshape-Transpose-Reshape, which
     /// canonicalization recognises; printed as `dfc::ChannelShuffle`.
     case channelShuffle = "ChannelShuffle"
+    /// The input repeated `repeats` times along each axis.
+    case tile = "Tile"
 
     // Views: change the shape, never the data.
     case flatten = "Flatten"
@@ -80,6 +113,10 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     /// Shape arithmetic (anchor grids): folded at compile time when its inputs are constants.
     case range = "Range"
     case expand = "Expand"
+    /// The number of elements, an int64 scalar.
+    case size = "Size"
+    /// Indices of the non-zero elements; its shape depends on the values, so the input must be a constant.
+    case nonZero = "NonZero"
 
     // Not in the supported set; `Node.opType` says what it was.
     case opaque = "<opaque>"
@@ -90,6 +127,12 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     ]
     /// Binary (or n-ary) element-wise ops with broadcasting.
     public static let broadcastElementwise: Set<OpKind> = [.add, .sub, .mul, .div, .sum, .pRelu]
+    /// Element-wise ops whose result is a bool mask.
+    public static let comparisons: Set<OpKind> = [.equal, .less, .greater, .lessOrEqual, .greaterOrEqual]
+    /// Element-wise ops on bool tensors.
+    public static let logical: Set<OpKind> = [.not, .and, .or, .xor]
+    /// Reductions over given axes, with `keepdims`.
+    public static let reductions: Set<OpKind> = [.reduceMean, .reduceSum, .reduceProd, .reduceMax, .reduceMin]
     /// Ops whose output is a reinterpretation of their input's data.
     public static let views: Set<OpKind> = [.flatten, .reshape, .squeeze, .unsqueeze, .identity, .dropout]
 
@@ -97,11 +140,13 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     /// at compile time (Reshape's shape, Slice's starts, Resize's scales...).
     public var shapeDefiningInputs: [Int] {
         switch self {
-        case .reshape, .upsample, .split, .squeeze, .unsqueeze, .reduceMean: return [1]
+        case .reshape, .upsample, .split, .squeeze, .unsqueeze, .reduceMean, .reduceSum, .reduceProd, .reduceMax,
+            .reduceMin, .tile:
+            return [1]
         case .slice: return [1, 2, 3, 4]
         case .pad: return [1, 3]
         case .resize: return [1, 2, 3]
-        case .constantOfShape: return [0]
+        case .constantOfShape, .nonZero: return [0]
         case .expand: return [1]
         case .range: return [0, 1, 2]
         default: return []

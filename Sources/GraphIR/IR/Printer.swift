@@ -66,6 +66,7 @@ public enum IRPrinter {
             switch tensor.storage {
             case .int64(let v): return "\(type) = [\(v.map(String.init).joined(separator: ", "))]"
             case .float(let v): return "\(type) = [\(v.map(number).joined(separator: ", "))]"
+            case .bool(let v): return "\(type) = [\(v.map(String.init).joined(separator: ", "))]"
             }
         }
         let values = tensor.floats

@@ -178,6 +178,9 @@ public struct ShapeInference {
             guard let type = context.inputs.first ?? nil else { return }
             let range = ShapeRules.shapeRange(node, rank: type.rank)
             constants[output] = Tensor(shape: [range.count], ints: type.shape[range].map { Int64($0) })
+        case .size:
+            guard let type = context.inputs.first ?? nil else { return }
+            constants[output] = Tensor(shape: [], ints: [Int64(type.count)])
         case .unsqueeze, .squeeze, .reshape, .flatten:
             guard let x = first, x.count <= Self.constantLimit else { return }
             var reshaped = x
@@ -191,6 +194,7 @@ public struct ShapeInference {
             switch x.storage {
             case .int64(let v): constants[output] = Tensor(shape: [picks.count], ints: picks.map { v[$0] })
             case .float(let v): constants[output] = Tensor(shape: [picks.count], floats: picks.map { v[$0] })
+            case .bool(let v): constants[output] = Tensor(shape: [picks.count], bools: picks.map { v[$0] })
             }
         default:
             guard result.allSatisfy({ $0.count <= Self.constantLimit }) else { return }

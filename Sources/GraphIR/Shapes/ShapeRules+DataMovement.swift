@@ -217,6 +217,27 @@ extension ShapeRules {
         return x
     }
 
+    /// Tile: each axis repeated `repeats` (a constant, one per axis) times.
+    static func tile(_ c: Context) throws -> TensorType {
+        let x = try c.input(0)
+        guard let repeats = try c.constantInput(1, "repeats") else { throw DFCError("repeats are required") }
+        guard repeats.dtype == .int64, repeats.shape.count == 1, repeats.count == x.rank else {
+            throw DFCError("repeats must list one integer per axis of \(x), got \(repeats.type)")
+        }
+        guard repeats.ints.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) }) else {
+            throw DFCError("repeats must be non-negative, got \(repeats.ints)")
+        }
+        var shape: [Int] = []
+        for (d, r) in zip(x.shape, repeats.ints) {
+            let (product, overflow) = d.multipliedReportingOverflow(by: Int(r))
+            guard !overflow, product <= TensorType.maxElements else {
+                throw DFCError("repeating \(x) by \(repeats.ints) is too large")
+            }
+            shape.append(product)
+        }
+        return TensorType(dtype: x.dtype, shape: shape)
+    }
+
     static func gather(_ c: Context) throws -> TensorType {
         let data = try c.input(0), indices = try c.input(1)
         guard let axis = ShapeMath.normalize(axis: c.node.int("axis", default: 0), rank: data.rank) else {

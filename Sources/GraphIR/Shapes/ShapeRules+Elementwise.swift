@@ -15,16 +15,50 @@ extension ShapeRules {
         return x
     }
 
+    static func logicalNot(_ c: Context) throws -> TensorType {
+        let x = try c.input(0)
+        guard x.dtype == .bool else { throw DFCError("input must be bool, got \(x)") }
+        return x
+    }
+
+    /// Comparisons and And/Or/Xor: operands of one type, broadcast, a bool result.
+    static func comparison(_ c: Context) throws -> TensorType {
+        let a = try c.input(0), b = try c.input(1)
+        guard a.dtype == b.dtype else { throw DFCError("operands must have one element type, got \(a) and \(b)") }
+        if OpKind.logical.contains(c.node.kind) {
+            guard a.dtype == .bool else { throw DFCError("operands must be bool, got \(a) and \(b)") }
+        } else if a.dtype == .bool && c.node.kind != .equal {
+            throw DFCError("operands must be numbers, got \(a) and \(b)")
+        }
+        guard let shape = ShapeMath.broadcast(a.shape, b.shape) else {
+            throw DFCError("shapes \(a.shape) and \(b.shape) do not broadcast")
+        }
+        return TensorType(dtype: .bool, shape: shape)
+    }
+
+    /// Where(condition, x, y): the three broadcast; x's type.
+    static func select(_ c: Context) throws -> TensorType {
+        let condition = try c.input(0), x = try c.input(1), y = try c.input(2)
+        guard condition.dtype == .bool else { throw DFCError("the condition must be bool, got \(condition)") }
+        guard x.dtype == y.dtype else { throw DFCError("x and y must have one element type, got \(x) and \(y)") }
+        guard let xy = ShapeMath.broadcast(x.shape, y.shape), let shape = ShapeMath.broadcast(condition.shape, xy)
+        else {
+            throw DFCError("shapes \(condition.shape), \(x.shape) and \(y.shape) do not broadcast")
+        }
+        return TensorType(dtype: x.dtype, shape: shape)
+    }
+
     static func dropout(_ c: Context) throws -> [TensorType] {
         let x = try c.input(0)
         // The mask is the input's type before opset 10, boolean after.
-        let mask = TensorType(dtype: c.opset < 10 ? x.dtype : .int64, shape: x.shape)
+        let mask = TensorType(dtype: c.opset < 10 ? x.dtype : .bool, shape: x.shape)
         return c.node.outputs.count > 1 ? [x, mask] : [x]
     }
 
     static func broadcast(_ c: Context) throws -> TensorType {
         var shape = try c.input(0).shape
         let dtype = try c.input(0).dtype
+        if [.min, .max].contains(c.node.kind), dtype == .bool { throw DFCError("operands must be numbers") }
         for i in 1..<c.inputs.count {
             let other = alignedOperand(c.node, opset: c.opset, first: shape, operand: try c.input(i).shape)
             guard let merged = ShapeMath.broadcast(shape, other) else {

@@ -1,7 +1,7 @@
 import Tensors
 
 // Shape rules of matrix products and reductions: Gemm, MatMul and
-// ReduceMean.
+// ReduceMean, ReduceSum, ReduceProd, ReduceMax, ReduceMin.
 
 extension ShapeRules {
     static func gemm(_ c: Context) throws -> TensorType {
@@ -34,21 +34,29 @@ extension ShapeRules {
         return TensorType(dtype: a.dtype, shape: shape)
     }
 
+    /// The axes a reduction reduces, normalized: an attribute before opset
+    /// 13 (ReduceSum) or 18 (the others), an optional input after. Absent or
+    /// empty axes reduce everything, unless `noop_with_empty_axes` is 1.
     package static func reduceAxes(_ c: Context, rank: Int) throws -> [Int] {
-        let raw = try c.intList(attribute: "axes", input: 1, sinceOpset: 18)
+        let raw = try c.intList(attribute: "axes", input: 1, sinceOpset: c.node.kind == .reduceSum ? 13 : 18)
         guard let raw, !raw.isEmpty else {
             return c.node.int("noop_with_empty_axes", default: 0) == 1 ? [] : Array(0..<rank)
         }
-        return try raw.map { a in
+        let axes = try raw.map { a in
             guard let n = ShapeMath.normalize(axis: a, rank: rank) else {
                 throw DFCError("axis \(a) out of range for rank \(rank)")
             }
             return n
         }
+        guard Set(axes).count == axes.count else { throw DFCError("repeated axes \(raw)") }
+        return axes
     }
 
-    static func reduceMean(_ c: Context) throws -> TensorType {
+    static func reduce(_ c: Context) throws -> TensorType {
         let x = try c.input(0)
+        if x.dtype == .bool && c.node.kind != .reduceMax && c.node.kind != .reduceMin {
+            throw DFCError("input must be numeric, got \(x)")
+        }
         let axes = Set(try reduceAxes(c, rank: x.rank))
         let keep = c.node.int("keepdims", default: 1) != 0
         var shape: [Int] = []

@@ -52,14 +52,18 @@ package enum ShapeRules {
         case .convTranspose: return [try convTranspose(c)]
         case .batchNormalization: return try batchNormalization(c)
         case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .mish, .gelu, .silu, .erf, .softplus,
-            .lrn, .identity, .softmax:
+            .swish, .lrn, .identity, .softmax, .neg, .abs, .floor, .ceil, .sqrt:
             return [try unary(c)]
+        case .not: return [try logicalNot(c)]
         case .dropout: return try dropout(c)
-        case .add, .sub, .mul, .div, .pRelu, .sum, .pow:
+        case .add, .sub, .mul, .div, .pRelu, .sum, .pow, .min, .max:
             return [try broadcast(c)]
+        case .equal, .less, .greater, .lessOrEqual, .greaterOrEqual, .and, .or, .xor:
+            return [try comparison(c)]
+        case .where: return [try select(c)]
         case .maxPool, .averagePool: return try pool(c)
         case .globalAveragePool, .globalMaxPool: return [try globalPool(c)]
-        case .reduceMean: return [try reduceMean(c)]
+        case .reduceMean, .reduceSum, .reduceProd, .reduceMax, .reduceMin: return [try reduce(c)]
         case .concat: return [try concat(c)]
         case .split: return try split(c)
         case .slice: return [try slice(c)]
@@ -68,6 +72,7 @@ package enum ShapeRules {
         case .transpose: return [try transpose(c)]
         case .channelShuffle: return [try channelShuffle(c)]
         case .gather: return [try gather(c)]
+        case .tile: return [try tile(c)]
         case .flatten: return [try flatten(c)]
         case .reshape: return [try reshape(c)]
         case .squeeze: return [try squeeze(c)]
@@ -79,6 +84,8 @@ package enum ShapeRules {
         case .range: return [try range(c)]
         case .expand: return [try expand(c)]
         case .shape: return [try shapeOf(c)]
+        case .size: return [TensorType(dtype: .int64, shape: [])]
+        case .nonZero: return [try nonZero(c)]
         case .cast: return [try cast(c)]
         case .opaque:
             throw DFCError("operator \(node.opType) is not supported")
@@ -137,6 +144,13 @@ package enum ShapeRules {
             throw DFCError("input \(x) does not broadcast to \(target)")
         }
         return TensorType(dtype: x.dtype, shape: result)
+    }
+
+    /// NonZero: one column of indices per non-zero element, so the input must be a constant.
+    static func nonZero(_ c: Context) throws -> TensorType {
+        guard let x = try c.constantInput(0, "the input") else { throw DFCError("input 0 is missing") }
+        let rank = x.shape.count
+        return TensorType(dtype: .int64, shape: [rank, x.bools.filter { $0 }.count])
     }
 
     /// The type of a Shape node's output (named so as not to shadow `shape` parameters).

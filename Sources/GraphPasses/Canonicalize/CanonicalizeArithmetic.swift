@@ -5,8 +5,9 @@ import Tensors
 /// HardSwish spelled out (x·Clip(x+3, 0, 6)/6, x·Relu6(x+3)/6 written as a
 /// Clip, x·HardSigmoid(x)) becomes one HardSwish; SiLU, GELU and Mish
 /// spelled out (x·Sigmoid(x), PyTorch's erf and tanh GELUs,
-/// x·Tanh(Softplus(x))) become one SiLU, Gelu or Mish; a Sum of two becomes
-/// an Add; Reshape-Transpose-Reshape channel shuffles become one
+/// x·Tanh(Softplus(x))) become one SiLU, Gelu or Mish, and so does ONNX's
+/// Swish with alpha 1 (other alphas stay Swish); a Sum of two becomes an
+/// Add; Reshape-Transpose-Reshape channel shuffles become one
 /// ChannelShuffle; a Div by a float
 /// constant becomes a Mul by its reciprocal (element-wise with a constant,
 /// which groups take in; a Div does not fuse), and a Transpose undone by the
@@ -23,10 +24,22 @@ public struct CanonicalizeArithmetic: Pass {
         // its producer's only reader and fuses into it. (The array is typed: an
         // inferred one, of @Sendable functions, fails its conversion at run time.)
         let rules: [RewriteRule] = [
-            Self.hardSwish(at:in:), Self.smoothActivation(at:in:), Self.divByConstant(at:in:),
-            Self.cancelTransposes(at:in:), Self.sumOfTwo(at:in:), Self.channelShuffle(at:in:)
+            Self.hardSwish(at:in:), Self.smoothActivation(at:in:), Self.swishToSiLU(at:in:),
+            Self.divByConstant(at:in:), Self.cancelTransposes(at:in:), Self.sumOfTwo(at:in:),
+            Self.channelShuffle(at:in:)
         ]
         if try graph.rewrite(with: rules) { graph.eliminateDeadCode() }
+    }
+
+    /// Swish(x) (opset 24) is x·sigmoid(alpha·x): SiLU when alpha is 1.
+    static func swishToSiLU(at index: Int, in rewriter: inout GraphRewriter) -> RewriteResult {
+        let node = rewriter.graph.nodes[index]
+        guard node.kind == .swish, node.float("alpha", default: 1) == 1, let x = node.input(0),
+            rewriter.graph.type(of: x)?.dtype == .float32
+        else { return .failure }
+        let silu = Node(name: node.name, kind: .silu, inputs: [x], outputs: node.outputs, activation: node.activation)
+        rewriter.replaceNode(at: index, with: silu)
+        return .rewritten
     }
 
     /// Div(x, c) with a float constant c free of zeros becomes Mul(x, 1/c).

@@ -5,8 +5,8 @@ import Tensors
 /// the graph inputs, and keeps only its result as a constant.
 ///
 /// This covers Constant and ConstantOfShape, the Shape -> Gather ->
-/// Unsqueeze -> Concat -> Reshape chains PyTorch exports (Shape needs only
-/// its input's inferred type), Casts of stored weights and transposed
+/// Unsqueeze -> Concat -> Reshape chains PyTorch exports (Shape and Size
+/// need only their input's inferred type), Casts of stored weights and transposed
 /// weights. The reference interpreter computes every folded value, so
 /// folding cannot disagree with running the graph. Nodes nothing depends on
 /// any more are dropped afterwards.
@@ -43,6 +43,10 @@ public struct FoldConstants: Pass {
             guard let name = node.input(0), let type = graph.type(of: name) else { return nil }
             let range = ShapeRules.shapeRange(node, rank: type.rank)
             return [Tensor(shape: [range.count], ints: type.shape[range].map { Int64($0) })]
+        }
+        if node.kind == .size {
+            guard let name = node.input(0), let type = graph.type(of: name) else { return nil }
+            return [Tensor(shape: [], ints: [Int64(type.count)])]
         }
         var inputs: [Tensor?] = []
         for name in node.inputs {
