@@ -27,6 +27,8 @@ let package = Package(
         .target(name: "CONNX", dependencies: ["CProtobufC"]),
         // The signal handler that removes temporary output files; C because it must be async-signal-safe.
         .target(name: "CTempFiles"),
+        // CRC-32C with the CPU's crc32 instruction (SSE4.2, enabled for one function, checked at run time).
+        .target(name: "CCRC32C"),
         // The tensor value, its dtype, .npy files, output files, the seeded generator and the comparator everyone shares.
         .target(name: "Tensors", dependencies: ["CTempFiles"]),
         // The graph IR: nodes, the closed op set, shape inference.
@@ -38,7 +40,7 @@ let package = Package(
         // The pass protocol, registry and manager, and the canonicalizing passes.
         .target(name: "GraphPasses", dependencies: ["Tensors", "GraphIR", "ReferenceInterpreter"]),
         // The modeled accelerator: config, ISA, .dfx container, executor.
-        .target(name: "Accelerator", dependencies: ["Tensors"]),
+        .target(name: "Accelerator", dependencies: ["Tensors", "CCRC32C"]),
         // The compiler: fusion planning, memory layout, emission, the scheduling stages.
         .target(name: "Compiler", dependencies: ["Tensors", "GraphIR", "Accelerator"]),
         // The command line as a library, so tests can drive it; also the --verify oracle.

@@ -1,5 +1,5 @@
-// Little-endian byte writing and bounds-checked reading, the instruction field
-// coders built on them, and CRC-32.
+// Little-endian byte writing and bounds-checked reading, and the instruction
+// field coders built on them.
 
 /// An unusable program, with a one-line message.
 public struct ProgramError: Error, CustomStringConvertible, Equatable {
@@ -27,12 +27,14 @@ struct ByteWriter {
     }
 }
 
+/// Bounds-checked little-endian reading of bytes that outlive the reader
+/// (a decoder reads inside the `withUnsafeBytes` of its input).
 struct ByteReader {
-    let bytes: [UInt8]
+    let bytes: UnsafeRawBufferPointer
     var offset: Int
     let end: Int
 
-    init(_ bytes: [UInt8], offset: Int = 0, end: Int? = nil) {
+    init(_ bytes: UnsafeRawBufferPointer, offset: Int = 0, end: Int? = nil) {
         self.bytes = bytes
         self.offset = offset
         self.end = end ?? bytes.count
@@ -73,10 +75,15 @@ struct ByteReader {
         return n
     }
 
-    mutating func bytes(_ n: Int, what: String) throws -> ArraySlice<UInt8> {
+    /// Skips `n` bytes; returns their offsets.
+    mutating func skip(_ n: Int, what: String) throws -> Range<Int> {
         try need(n, what)
         defer { offset += n }
-        return bytes[offset..<offset + n]
+        return offset..<offset + n
+    }
+
+    mutating func bytes(_ n: Int, what: String) throws -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[try skip(n, what: what)])
     }
 
     mutating func string(maxBytes: Int, what: String) throws -> String {
@@ -191,62 +198,5 @@ struct FieldRangeChecker: FieldCoder {
         path.append(name)
         defer { path.removeLast() }
         try value.fields(&self)
-    }
-}
-
-// MARK: - CRC-32 (IEEE 802.3, reflected, as in zlib)
-
-enum CRC32 {
-    /// tables[k][b]: the CRC of byte b followed by k zero bytes (slicing by 8:
-    /// eight table lookups per 8 input bytes instead of one per byte).
-    static let tables: [[UInt32]] = {
-        var tables = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
-        for i in 0..<256 {
-            var c = UInt32(i)
-            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-            tables[0][i] = c
-        }
-        for k in 1..<8 {
-            for i in 0..<256 { tables[k][i] = (tables[k - 1][i] >> 8) ^ tables[0][Int(tables[k - 1][i] & 0xFF)] }
-        }
-        return tables
-    }()
-
-    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 { update(start, bytes) ^ start }
-
-    /// The register before the first byte; the checksum is the register after the last byte XOR this.
-    static let start: UInt32 = 0xFFFF_FFFF
-
-    /// The register after `bytes`, given the register before them: a checksum
-    /// can be taken over pieces that are never joined in memory.
-    static func update(_ register: UInt32, _ bytes: ArraySlice<UInt8>) -> UInt32 {
-        var crc = register
-        let flat = tables.flatMap { $0 }
-        flat.withUnsafeBufferPointer { t in
-            bytes.withUnsafeBufferPointer { data in
-                var i = 0
-                let n = data.count
-                while i + 8 <= n {
-                    let lo =
-                        crc
-                        ^ (UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3])
-                            << 24)
-                    let hi =
-                        UInt32(data[i + 4]) | UInt32(data[i + 5]) << 8 | UInt32(data[i + 6]) << 16 | UInt32(data[i + 7])
-                        << 24
-                    crc =
-                        t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
-                        ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
-                        ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
-                        ^ t[1 * 256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
-                    i += 8
-                }
-                while i < n {
-                    crc = t[Int((crc ^ UInt32(data[i])) & 0xFF)] ^ (crc >> 8)
-                    i += 1
-                }
-            }
-        }
-        return crc
     }
 }

@@ -34,20 +34,35 @@ public enum Executor {
         _ program: Program, inputs: [String: Tensor],
         options: ExecutionOptions = ExecutionOptions()
     ) throws -> ExecutionResult {
-        let summary = try program.validate()
+        var phases = PhaseTimes()
+        return try run(program, inputs: inputs, options: options, phases: &phases)
+    }
+
+    /// `run`, timed: "validate", "hazard check" and "run" (the timing model and the arithmetic).
+    public static func run(
+        _ program: Program, inputs: [String: Tensor], options: ExecutionOptions, phases: inout PhaseTimes
+    ) throws -> ExecutionResult {
+        let summary = try phases.measure("validate") { try program.validate() }
         if let limit = options.maxWork, summary.work > limit {
             throw ProgramError("program needs \(summary.work) element operations, over the limit of \(limit)")
         }
-        if options.checkHazards { try program.checkHazards() }
+        if options.checkHazards { try phases.measure("hazard check") { try program.checkHazards() } }
         try checkInputs(program, inputs, required: !options.timingOnly)
-        let (stats, schedule) = program.timing(summary: summary)
-        guard !options.timingOnly else { return ExecutionResult(outputs: [:], stats: stats, schedule: schedule) }
+        return try phases.measure("run") {
+            let (stats, schedule) = program.timing(summary: summary)
+            guard !options.timingOnly else { return ExecutionResult(outputs: [:], stats: stats, schedule: schedule) }
+            return ExecutionResult(outputs: try compute(program, inputs), stats: stats, schedule: schedule)
+        }
+    }
 
+    /// The functional model: DRAM starts as the constants (copied out of the
+    /// file only here) and the inputs; returns the outputs.
+    private static func compute(_ program: Program, _ inputs: [String: Tensor]) throws -> [String: Tensor] {
         guard let dram = Memory(bytes: program.dramBytes), let sram = Memory(bytes: program.config.sramBytes) else {
             throw ProgramError(
                 "cannot allocate \(program.dramBytes) bytes of DRAM and \(program.config.sramBytes) bytes of SRAM")
         }
-        dram.write(program.constants[...], at: 0)
+        program.constants.withUnsafeBytes { dram.write($0, at: 0) }
         for t in program.inputs { dram.write(inputs[t.name]!.littleEndianBytes[...], at: t.address) }
         let machine = Machine(sram: sram.view, dram: dram.view)
         for instruction in program.instructions { machine.execute(instruction.operation) }
@@ -57,7 +72,7 @@ public enum Executor {
                 shape: t.shape, dtype: t.dtype, littleEndianBytes: dram.read(t.address, count: t.byteCount)[...])
         }
         withExtendedLifetime((dram, sram)) {}
-        return ExecutionResult(outputs: outputs, stats: stats, schedule: schedule)
+        return outputs
     }
 
     /// Checks given inputs against the program's input table: no unknown names,

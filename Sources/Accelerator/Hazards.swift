@@ -19,136 +19,187 @@ extension Op {
     /// (exact footprints: strided boxes and tiles by their rows, LOADs by the
     /// DRAM cells they really read). Only for valid operations.
     public func forEachAccess(_ body: AccessRun) {
+        for f in footprints() { f.forEachRun { body(f.space, f.isWrite, $0, $1) } }
+    }
+
+    /// The operands' exact sets of words, reads before writes. Only for valid operations.
+    func footprints() -> [Footprint] {
         switch self {
         case .load(let t):
-            forEachDRAMRun(t) { start, bytes in body(.dram, false, start / 4, bytes / 4) }
-            boxRuns(.sram, write: true, t.sramAddr, t.counts, t.sramStrides, body)
+            return [Footprint(dramOf: t, write: false), Footprint(sramOf: t, write: true)].compactMap { $0 }
         case .store(let t):
-            boxRuns(.sram, write: false, t.sramAddr, t.counts, t.sramStrides, body)
-            forEachDRAMRun(t) { start, bytes in body(.dram, true, start / 4, bytes / 4) }
+            return [Footprint(sramOf: t, write: false), Footprint(dramOf: t, write: true)].compactMap { $0 }
         case .conv(let c):
-            tileRuns(c.input, write: false, body)
-            body(
-                .sram, false, c.weightAddr / 4,
-                c.output.channels * (c.input.channels / c.groups) * c.kernelH * c.kernelW)
-            if c.hasBias { body(.sram, false, c.biasAddr / 4, c.output.channels) }
-            tileRuns(c.output, write: true, body)
-        case .pool(let p):
-            tileRuns(p.input, write: false, body)
-            tileRuns(p.output, write: true, body)
+            let weights = c.output.channels * (c.input.channels / c.groups) * c.kernelH * c.kernelW
+            return [Footprint(c.input, write: false), Footprint(.sram, write: false, dense: c.weightAddr, weights)]
+                + (c.hasBias ? [Footprint(.sram, write: false, dense: c.biasAddr, c.output.channels)] : [])
+                + [Footprint(c.output, write: true)]
+        case .pool(let p): return [Footprint(p.input, write: false), Footprint(p.output, write: true)]
         case .eltwise(let e):
-            tileRuns(e.a, write: false, body)
-            tileRuns(e.b, write: false, body)
-            tileRuns(e.output, write: true, body)
-        case .act(let a):
-            tileRuns(a.input, write: false, body)
-            tileRuns(a.output, write: true, body)
-        case .lrn(let l):
-            tileRuns(l.input, write: false, body)
-            tileRuns(l.output, write: true, body)
-        case .resize(let r):
-            tileRuns(r.input, write: false, body)
-            tileRuns(r.output, write: true, body)
+            return [Footprint(e.a, write: false), Footprint(e.b, write: false), Footprint(e.output, write: true)]
+        case .act(let a): return [Footprint(a.input, write: false), Footprint(a.output, write: true)]
+        case .lrn(let l): return [Footprint(l.input, write: false), Footprint(l.output, write: true)]
+        case .resize(let r): return [Footprint(r.input, write: false), Footprint(r.output, write: true)]
         case .matmul(let m):
-            rowRuns(m.aAddr, m.m, m.k, m.aRowStride, write: false, body)
-            body(.sram, false, m.weightAddr / 4, m.n * m.k)
-            if m.hasBias { body(.sram, false, m.biasAddr / 4, m.n) }
-            rowRuns(m.outAddr, m.m, m.n, m.outRowStride, write: true, body)
+            return [
+                Footprint(.sram, write: false, m.aAddr / 4, counts: [m.m, m.k], strides: [m.aRowStride, 1]),
+                Footprint(.sram, write: false, dense: m.weightAddr, m.n * m.k)
+            ] + (m.hasBias ? [Footprint(.sram, write: false, dense: m.biasAddr, m.n)] : [])
+                + [Footprint(.sram, write: true, m.outAddr / 4, counts: [m.m, m.n], strides: [m.outRowStride, 1])]
         case .copy(let c):
-            boxRuns(.sram, write: false, c.srcAddr, c.counts, c.srcStrides, body)
-            boxRuns(.sram, write: true, c.dstAddr, c.counts, c.dstStrides, body)
+            return [
+                Footprint(.sram, write: false, c.srcAddr / 4, counts: c.counts, strides: c.srcStrides),
+                Footprint(.sram, write: true, c.dstAddr / 4, counts: c.counts, strides: c.dstStrides)
+            ]
         case .sync:
-            break
-        case .hostCopy, .hostSoftmax, .hostLRN, .hostResize, .hostTranspose, .hostReduceMean:
-            forEachHostAccess(body)
-        }
-    }
-
-    /// HOST instructions: a strided box copy, or a dense source and destination.
-    private func forEachHostAccess(_ body: AccessRun) {
-        switch self {
+            return []
         case .hostCopy(let c):
-            boxRuns(.dram, write: false, c.srcAddr, c.counts, c.srcStrides, body)
-            boxRuns(.dram, write: true, c.dstAddr, c.counts, c.dstStrides, body)
+            return [
+                Footprint(.dram, write: false, c.srcAddr / 4, counts: c.counts, strides: c.srcStrides),
+                Footprint(.dram, write: true, c.dstAddr / 4, counts: c.counts, strides: c.dstStrides)
+            ]
         case .hostSoftmax(let s):
-            denseRuns(from: s.src, s.outer * s.axis * s.inner, to: s.dst, s.outer * s.axis * s.inner, body)
-        case .hostLRN(let l):
-            denseRuns(from: l.src, l.n * l.c * l.spatial, to: l.dst, l.n * l.c * l.spatial, body)
-        case .hostResize(let r):
-            denseRuns(from: r.src, r.inDims.reduce(1, *), to: r.dst, r.outDims.reduce(1, *), body)
-        case .hostTranspose(let t):
-            denseRuns(from: t.src, t.dims.reduce(1, *), to: t.dst, t.dims.reduce(1, *), body)
+            return dense(from: s.src, s.outer * s.axis * s.inner, to: s.dst, s.outer * s.axis * s.inner)
+        case .hostLRN(let l): return dense(from: l.src, l.n * l.c * l.spatial, to: l.dst, l.n * l.c * l.spatial)
+        case .hostResize(let r): return dense(from: r.src, r.inDims.reduce(1, *), to: r.dst, r.outDims.reduce(1, *))
+        case .hostTranspose(let t): return dense(from: t.src, t.dims.reduce(1, *), to: t.dst, t.dims.reduce(1, *))
         case .hostReduceMean(let m):
-            denseRuns(
-                from: m.src, m.dims.reduce(1, *),
-                to: m.dst, (0..<hostRank).reduce(1) { m.axesMask & (1 << $1) != 0 ? $0 : $0 * m.dims[$1] }, body)
-        default:
-            preconditionFailure("not a host instruction")
+            let kept = (0..<hostRank).reduce(1) { m.axesMask & (1 << $1) != 0 ? $0 : $0 * m.dims[$1] }
+            return dense(from: m.src, m.dims.reduce(1, *), to: m.dst, kept)
         }
     }
 }
 
-/// A dense DRAM read of `readCount` words at `source`, then a dense write of `writeCount` at `destination`.
-private func denseRuns(from source: Int, _ readCount: Int, to destination: Int, _ writeCount: Int, _ body: AccessRun) {
-    body(.dram, false, source / 4, readCount)
-    body(.dram, true, destination / 4, writeCount)
+/// A dense DRAM read of `readCount` words at byte `source`, then a dense write of `writeCount` at `destination`.
+private func dense(from source: Int, _ readCount: Int, to destination: Int, _ writeCount: Int) -> [Footprint] {
+    [
+        Footprint(.dram, write: false, dense: source, readCount),
+        Footprint(.dram, write: true, dense: destination, writeCount)
+    ]
 }
 
-/// An SRAM tile's words: one run when its rows and channels are contiguous,
-/// else one per channel plane or per row.
-private func tileRuns(_ t: SRAMTile, write: Bool, _ body: AccessRun) {
-    let base = t.addr / 4
-    if t.height == 1 || t.rowStride == t.width {
-        let plane = (t.height - 1) * t.rowStride + t.width
-        if t.channels == 1 || t.channelStride == plane {
-            body(.sram, write, base, (t.channels - 1) * t.channelStride + plane)
-        } else {
-            for ch in 0..<t.channels { body(.sram, write, base + ch * t.channelStride, plane) }
-        }
-    } else {
-        for ch in 0..<t.channels {
-            for y in 0..<t.height { body(.sram, write, base + ch * t.channelStride + y * t.rowStride, t.width) }
-        }
-    }
-}
+/// The words one operand reads or writes: word `first + sum(i[d] * strides[d])`
+/// for `0 <= i[d] < counts[d]`, kept with dims of one cell or stride 0 left
+/// out, the rest ordered by stride (largest first) and merged where one dim
+/// continues another, so that the innermost dim of stride 1 is one run.
+struct Footprint {
+    let space: MemorySpace
+    let isWrite: Bool
+    let first: Int
+    /// Dims `0..<rank` of `counts` and `strides` are used.
+    private(set) var rank = 0
+    private(set) var counts = SIMD4<Int>.zero
+    private(set) var strides = SIMD4<Int>.zero
+    /// Every word lies in [lower, upper).
+    let lower: Int, upper: Int
 
-/// A strided 4-d box's words: one run per innermost row when it is
-/// contiguous, else one per word.
-private func boxRuns(
-    _ space: MemorySpace, write: Bool, _ addr: Int, _ counts: [Int], _ strides: [Int], _ body: AccessRun
-) {
-    for i0 in 0..<counts[0] {
-        for i1 in 0..<counts[1] {
-            for i2 in 0..<counts[2] {
-                let row = addr / 4 + i0 * strides[0] + i1 * strides[1] + i2 * strides[2]
-                if strides[3] == 1 {
-                    body(space, write, row, counts[3])
-                } else if strides[3] == 0 {
-                    body(space, write, row, 1)
-                } else {
-                    for i3 in 0..<counts[3] { body(space, write, row + i3 * strides[3], 1) }
-                }
+    init(_ space: MemorySpace, write: Bool, _ first: Int, counts: [Int], strides: [Int]) {
+        (self.space, self.isWrite, self.first) = (space, write, first)
+        var reach = 0, rank = 0
+        var normalCounts = SIMD4<Int>.zero, normalStrides = SIMD4<Int>.zero
+        var dims: [(count: Int, stride: Int)] = []
+        for (count, stride) in zip(counts, strides) {
+            reach += (count - 1) * stride
+            if count > 1 && stride > 0 { dims.append((count, stride)) }
+        }
+        dims.sort { $0.stride > $1.stride }
+        for (count, stride) in dims {
+            if rank > 0 && normalStrides[rank - 1] == count * stride {
+                normalCounts[rank - 1] *= count
+                normalStrides[rank - 1] = stride
+            } else {
+                (normalCounts[rank], normalStrides[rank]) = (count, stride)
+                rank += 1
             }
         }
+        (self.rank, self.counts, self.strides) = (rank, normalCounts, normalStrides)
+        (lower, upper) = (first, counts.contains(0) ? first : first + reach + 1)
     }
-}
 
-/// A matrix's words in SRAM: one run when its rows are contiguous.
-private func rowRuns(_ addr: Int, _ rows: Int, _ cols: Int, _ stride: Int, write: Bool, _ body: AccessRun) {
-    if rows == 1 || stride == cols {
-        body(.sram, write, addr / 4, rows * cols)
-    } else {
-        for r in 0..<rows { body(.sram, write, addr / 4 + r * stride, cols) }
+    /// `count` words from byte address `address`.
+    init(_ space: MemorySpace, write: Bool, dense address: Int, _ count: Int) {
+        self.init(space, write: write, address / 4, counts: [count], strides: [1])
+    }
+
+    init(_ t: SRAMTile, write: Bool) {
+        self.init(
+            .sram, write: write, t.addr / 4, counts: [t.channels, t.height, t.width],
+            strides: [t.channelStride, t.rowStride, 1])
+    }
+
+    /// The SRAM side of a LOAD or STORE: every cell of the box.
+    init(sramOf t: TransferOp, write: Bool) {
+        self.init(.sram, write: write, t.sramAddr / 4, counts: t.counts, strides: t.sramStrides)
+    }
+
+    /// The DRAM side of a LOAD or STORE: the cells inside the tensor; nil when there are none.
+    init?(dramOf t: TransferOp, write: Bool) {
+        var first = t.dramAddr / 4, counts: [Int] = []
+        for d in 0..<boxRank {
+            let lo = max(0, -t.origin[d]), hi = min(t.counts[d], t.extent[d] - t.origin[d])
+            guard lo < hi else { return nil }
+            first += (t.origin[d] + lo) * t.dramStrides[d]
+            counts.append(hi - lo)
+        }
+        self.init(.dram, write: write, first, counts: counts, strides: t.dramStrides)
+    }
+
+    var isEmpty: Bool { upper <= lower }
+    /// Whether the footprint is every word of [lower, upper).
+    var isDense: Bool { rank == 0 || (rank == 1 && strides[0] == 1) }
+
+    /// Calls `body(firstWord, wordCount)` for each run, in increasing address order.
+    func forEachRun(_ body: (Int, Int) -> Void) {
+        guard !isEmpty else { return }
+        let contiguous = rank > 0 && strides[rank - 1] == 1
+        let run = contiguous ? counts[rank - 1] : 1
+        let outer = contiguous ? rank - 1 : rank
+        func walk(_ d: Int, _ base: Int) {
+            if d == outer { return body(base, run) }
+            for i in 0..<counts[d] { walk(d + 1, base + i * strides[d]) }
+        }
+        walk(0, first)
+    }
+
+    /// Whether the two footprints share a word (exactly, not by their bounds).
+    func intersects(_ other: Footprint) -> Bool {
+        let lo = max(lower, other.lower), hi = min(upper, other.upper)
+        guard space == other.space, lo < hi else { return false }
+        if isDense || other.isDense {
+            let (dense, sparse) = isDense ? (self, other) : (other, self)
+            return sparse.anyRun { max($0, dense.lower) < min($0 + $1, dense.upper) }
+        }
+        // Mark one footprint's words in the common bounds, then look for the other's.
+        var marks = [UInt64](repeating: 0, count: (hi - lo + 63) / 64)
+        forEachRun { start, count in
+            for w in max(start, lo)..<max(max(start, lo), min(start + count, hi)) {
+                marks[(w - lo) >> 6] |= 1 << UInt64((w - lo) & 63)
+            }
+        }
+        return other.anyRun { start, count in
+            for w in max(start, lo)..<max(max(start, lo), min(start + count, hi))
+            where marks[(w - lo) >> 6] & (1 << UInt64((w - lo) & 63)) != 0 {
+                return true
+            }
+            return false
+        }
+    }
+
+    /// Whether `test` holds for some run (stops at the first).
+    private func anyRun(_ test: (Int, Int) -> Bool) -> Bool {
+        var found = false
+        forEachRun { start, count in if !found && test(start, count) { found = true } }
+        return found
     }
 }
 
 extension Program {
-    /// Proves that every two accesses to the same SRAM or DRAM word from
-    /// different engines, at least one a write, are ordered by program order
-    /// and tokens. Call on a validated program; throws a `ProgramError` naming
-    /// the first unordered pair. Cost: proportional to the words the
-    /// instructions touch.
-    public func checkHazards() throws {
+    /// The reference for `checkHazards()`, word by word: it tracks per word
+    /// the last writer and the last reader per engine. Same verdict; its
+    /// message names the first word of the first unordered pair. Cost:
+    /// proportional to the words the instructions touch (about 2.4 * 10^8 for
+    /// ResNet-50), so it runs only to name a race `checkHazards()` found, and in tests.
+    func checkHazardsWordByWord() throws {
         let engines = Engine.allCases.count
         let sramWords = config.sramBytes / 4, dramWords = dramBytes / 4
         // Words wholly inside the constants segment are never written: reads of them need no record.

@@ -21,12 +21,14 @@ final class Memory {
     var view: Words { Words(base: base, count: words) }
 
     /// Copies raw bytes in at a byte address (constants, inputs of any dtype).
-    func write(_ bytes: ArraySlice<UInt8>, at byteAddress: Int) {
+    func write(_ bytes: UnsafeRawBufferPointer, at byteAddress: Int) {
         precondition(byteAddress >= 0 && byteAddress + bytes.count <= words * 4)
-        bytes.withUnsafeBytes { src in
-            guard let s = src.baseAddress else { return }
-            UnsafeMutableRawPointer(base).advanced(by: byteAddress).copyMemory(from: s, byteCount: src.count)
-        }
+        guard let s = bytes.baseAddress else { return }
+        UnsafeMutableRawPointer(base).advanced(by: byteAddress).copyMemory(from: s, byteCount: bytes.count)
+    }
+
+    func write(_ bytes: ArraySlice<UInt8>, at byteAddress: Int) {
+        bytes.withUnsafeBytes { write($0, at: byteAddress) }
     }
 
     /// Reads raw bytes from a byte address.

@@ -29,17 +29,18 @@ public struct TensorInfo: Equatable, Sendable {
 /// DRAM is `dramBytes` bytes; its first `constants.count` bytes are the
 /// constants segment (weights), initialized from the file and read-only. The
 /// rest starts zeroed; inputs are written at their addresses before the run.
+/// A program read from a file keeps its constants in the mapped file.
 public struct Program: Equatable, Sendable {
     public var config: AcceleratorConfig
     public var dramBytes: Int
-    public var constants: [UInt8]
+    public var constants: ConstantBytes
     public var tensors: [TensorInfo]
     public var instructions: [Instruction]
     /// The ONNX node names each instruction came from (same count as `instructions`).
     public var debugNames: [[String]]
 
     public init(
-        config: AcceleratorConfig, dramBytes: Int, constants: [UInt8] = [], tensors: [TensorInfo] = [],
+        config: AcceleratorConfig, dramBytes: Int, constants: ConstantBytes = [], tensors: [TensorInfo] = [],
         instructions: [Instruction] = [], debugNames: [[String]]? = nil
     ) {
         (self.config, self.dramBytes, self.constants, self.tensors, self.instructions) =
@@ -53,7 +54,8 @@ public struct Program: Equatable, Sendable {
     // MARK: Format
 
     public static let magic: [UInt8] = [0x44, 0x46, 0x58, 0x1A]  // "DFX\x1A"
-    public static let formatVersion: UInt16 = 3
+    /// 4: the checksum is CRC-32C (3 had CRC-32, 2 no resize mode, 1 no energies).
+    public static let formatVersion: UInt16 = 4
 
     /// Sanity limits the decoder enforces before allocating anything.
     public enum Limits {
@@ -66,18 +68,18 @@ public struct Program: Equatable, Sendable {
         public static let namesPerInstruction = 4096
     }
 
-    /// The file bytes: header, body, CRC-32 of everything before it.
+    /// The file bytes: header, body, CRC-32C of everything before it.
     public func encoded() throws -> [UInt8] {
         let (head, tail) = try encodedParts()
         var bytes = head
         bytes.reserveCapacity(head.count + constants.count + tail.count)
-        bytes += constants
+        constants.withUnsafeBytes { bytes += $0 }
         bytes += tail
         return bytes
     }
 
     /// The file around the constants segment, which is not copied: the bytes
-    /// before it and the bytes after it (whose CRC-32 covers the segment too).
+    /// before it and the bytes after it (whose CRC-32C covers the segment too).
     func encodedParts() throws -> (head: [UInt8], tail: [UInt8]) {
         var w = ByteWriter()
         w.bytes.append(contentsOf: Self.magic)
@@ -123,51 +125,72 @@ public struct Program: Equatable, Sendable {
             w.u32(UInt32(list.count))
             for n in list { w.u32(UInt32(index[n]!)) }
         }
-        var crc = CRC32.update(CRC32.start, head[...])
-        crc = CRC32.update(crc, constants[...])
-        crc = CRC32.update(crc, w.bytes[...])
-        w.u32(crc ^ CRC32.start)
+        var crc = CRC32C.update(CRC32C.start, head[...])
+        crc = constants.withUnsafeBytes { CRC32C.update(crc, $0) }
+        crc = CRC32C.update(crc, w.bytes[...])
+        w.u32(crc ^ CRC32C.start)
         return (head, w.bytes)
     }
 
     /// Decodes a .dfx file; every count, length and code is checked, so hostile
     /// input gets a `ProgramError`, never a trap. Does not validate instruction
-    /// semantics (see `validate()`).
+    /// semantics (see `validate()`). The constants are copied out of `bytes`.
     public init(decoding bytes: [UInt8]) throws {
-        guard bytes.count >= 12 else { throw ProgramError.corrupt("file is \(bytes.count) bytes, too short") }
-        guard Array(bytes[0..<4]) == Self.magic else { throw ProgramError.corrupt("bad magic (not a .dfx file)") }
-        let body = bytes.count - 4
-        var tail = ByteReader(bytes, offset: body)
-        let stored = try tail.u32()
-        let actual = CRC32.checksum(bytes[0..<body])
-        var r = ByteReader(bytes, offset: 4, end: body)
-        let version = try r.u16()
-        guard version == Self.formatVersion else {
-            throw ProgramError.corrupt("format version \(version), this dfc reads version \(Self.formatVersion)")
-        }
-        guard stored == actual else {
-            throw ProgramError.corrupt("checksum mismatch (stored \(hex(stored)), computed \(hex(actual)))")
-        }
-        _ = try r.u16()
-        config = try AcceleratorConfig.decode(&r)
+        let file = bytes.withUnsafeBytes { MappedFile(copying: $0) }
+        try Self.checkHeaderAndChecksum(file)
+        try self.init(decodingChecked: file)
+    }
 
-        let dram = try r.u64()
-        guard dram <= UInt64(Limits.dramBytes) else {
-            throw ProgramError.corrupt("DRAM size \(dram) exceeds the limit \(Limits.dramBytes)")
+    /// The magic, the format version and the checksum of a whole file, in
+    /// that order (a file of another version is named as such, whatever its
+    /// checksum).
+    static func checkHeaderAndChecksum(_ file: MappedFile) throws {
+        try file.withBytes { bytes in
+            guard bytes.count >= 12 else { throw ProgramError.corrupt("file is \(bytes.count) bytes, too short") }
+            guard bytes.prefix(4).elementsEqual(Self.magic) else {
+                throw ProgramError.corrupt("bad magic (not a .dfx file)")
+            }
+            var header = ByteReader(bytes, offset: 4)
+            let version = try header.u16()
+            guard version == Self.formatVersion else {
+                throw ProgramError.corrupt("format version \(version), this dfc reads version \(Self.formatVersion)")
+            }
+            let body = bytes.count - 4
+            var tail = ByteReader(bytes, offset: body)
+            let stored = try tail.u32()
+            let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<body]))
+            guard stored == actual else {
+                throw ProgramError.corrupt("checksum mismatch (stored \(hex(stored)), computed \(hex(actual)))")
+            }
         }
-        dramBytes = Int(dram)
-        let constantCount = try r.u64()
-        guard constantCount <= dram else {
-            throw ProgramError.corrupt("constants segment (\(constantCount) bytes) is larger than DRAM (\(dram))")
-        }
-        constants = Array(try r.bytes(Int(constantCount), what: "constants segment"))
+    }
 
-        tensors = try Self.decodeTensors(&r, dram: dram)
-        instructions = try Self.decodeInstructions(&r)
-        debugNames = try Self.decodeDebugNames(&r, instructions: instructions.count)
-        guard r.remaining == 0 else {
-            throw ProgramError.corrupt("\(r.remaining) unexpected bytes before the checksum")
+    /// Decodes a file whose header and checksum `checkHeaderAndChecksum` passed;
+    /// the constants stay in `file`.
+    init(decodingChecked file: MappedFile) throws {
+        let (config, dram, constants, tensors, instructions, debugNames) = try file.withBytes { bytes in
+            var r = ByteReader(bytes, offset: 8, end: bytes.count - 4)
+            let config = try AcceleratorConfig.decode(&r)
+            let dram = try r.u64()
+            guard dram <= UInt64(Limits.dramBytes) else {
+                throw ProgramError.corrupt("DRAM size \(dram) exceeds the limit \(Limits.dramBytes)")
+            }
+            let constantCount = try r.u64()
+            guard constantCount <= dram else {
+                throw ProgramError.corrupt("constants segment (\(constantCount) bytes) is larger than DRAM (\(dram))")
+            }
+            let constants = try r.skip(Int(constantCount), what: "constants segment")
+            let tensors = try Self.decodeTensors(&r, dram: dram)
+            let instructions = try Self.decodeInstructions(&r)
+            let debugNames = try Self.decodeDebugNames(&r, instructions: instructions.count)
+            guard r.remaining == 0 else {
+                throw ProgramError.corrupt("\(r.remaining) unexpected bytes before the checksum")
+            }
+            return (config, Int(dram), constants, tensors, instructions, debugNames)
         }
+        self.init(
+            config: config, dramBytes: dram, constants: ConstantBytes(file: file, range: constants), tensors: tensors,
+            instructions: instructions, debugNames: debugNames)
     }
 
     /// The named input and output tensors.
@@ -254,17 +277,24 @@ public struct Program: Equatable, Sendable {
 
     // MARK: Files
 
+    /// Maps the file (its constants are not copied), checks its header and
+    /// checksum, decodes it.
     public static func read(from path: String) throws -> Program {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ProgramError("cannot read file")
-        }
-        return try Program(decoding: [UInt8](data))
+        var phases = PhaseTimes()
+        return try read(from: path, phases: &phases)
+    }
+
+    /// `read(from:)`, timed: "load" (mapping and decoding) and "checksum".
+    public static func read(from path: String, phases: inout PhaseTimes) throws -> Program {
+        let file = try phases.measure("load") { try MappedFile(path: path) }
+        try phases.measure("checksum") { try checkHeaderAndChecksum(file) }
+        return try phases.measure("load") { try Program(decodingChecked: file) }
     }
 
     /// The file's bytes in three pieces: the constants segment is written from where it is.
     public func fileContents() throws -> [[UInt8]] {
         let (head, tail) = try encodedParts()
-        return [head, constants, tail]
+        return [head, constants.array, tail]
     }
 
     /// Writes the file the way `OutputFile` writes (atomically when `path` is a regular file).

@@ -75,7 +75,7 @@ public struct ProgramBuilder {
     public func build() -> Program {
         let end = Self.align(dramEnd ?? constants.count)
         return Program(
-            config: config, dramBytes: end, constants: constants, tensors: tensors,
+            config: config, dramBytes: end, constants: ConstantBytes(constants), tensors: tensors,
             instructions: instructions, debugNames: debugNames)
     }
 }

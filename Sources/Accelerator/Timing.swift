@@ -220,10 +220,17 @@ extension Program {
         // Word ranges the LOADs read in the constants segment, merged.
         var ranges: [Range<Int>] = []
         for instruction in instructions {
-            guard case .load(let t) = instruction.operation else { continue }
+            // Every cell a LOAD reads lies at or after its DRAM address.
+            guard case .load(let t) = instruction.operation, t.dramAddr / 4 < words else { continue }
             forEachDRAMRun(t) { start, bytes in
                 let first = start / 4, end = min(words, (start + bytes) / 4)
-                if first < end { ranges.append(first..<end) }
+                guard first < end else { return }
+                // Runs mostly follow each other: grow the last range rather than add one.
+                if let last = ranges.last, last.lowerBound <= first, first <= last.upperBound {
+                    ranges[ranges.count - 1] = last.lowerBound..<max(last.upperBound, end)
+                } else {
+                    ranges.append(first..<end)
+                }
             }
         }
         ranges.sort { $0.lowerBound < $1.lowerBound }

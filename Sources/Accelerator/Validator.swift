@@ -52,7 +52,7 @@ extension Program {
 
     private func validateTensors() throws {
         var seen = Set<String>()
-        var inputRanges: [(String, Range<Int>)] = []
+        var inputRanges: [(name: String, range: Range<Int>)] = []
         for t in tensors {
             guard !t.name.isEmpty else { throw ProgramError.invalid("a tensor has an empty name") }
             guard seen.insert(t.name).inserted else {
@@ -77,11 +77,31 @@ extension Program {
                 guard range.lowerBound >= constants.count || range.isEmpty else {
                     throw ProgramError.invalid("input '\(t.name)' overlaps the constants segment")
                 }
-                for (other, r) in inputRanges where r.overlaps(range) {
-                    throw ProgramError.invalid("inputs '\(other)' and '\(t.name)' overlap in DRAM")
-                }
                 inputRanges.append((t.name, range))
             }
+        }
+        try checkInputsApart(inputRanges)
+    }
+
+    /// No two inputs share a byte: sorted by address, each must begin after
+    /// the furthest end of those before it (O(n log n), where comparing every
+    /// pair was O(n^2) for up to 65536 inputs). Names one overlapping pair,
+    /// the one earlier in the table first.
+    private func checkInputsApart(_ inputs: [(name: String, range: Range<Int>)]) throws {
+        let order = inputs.indices.filter { !inputs[$0].range.isEmpty }.sorted {
+            inputs[$0].range.lowerBound < inputs[$1].range.lowerBound
+        }
+        var clash: (Int, Int)? = nil
+        var reach = -1  // the input reaching furthest among those that start before the current one
+        for k in order {
+            if reach >= 0 && inputs[reach].range.overlaps(inputs[k].range) {
+                let pair = (min(reach, k), max(reach, k))
+                if clash == nil || pair.1 < clash!.1 || (pair.1 == clash!.1 && pair.0 < clash!.0) { clash = pair }
+            }
+            if reach < 0 || inputs[k].range.upperBound > inputs[reach].range.upperBound { reach = k }
+        }
+        if let (a, b) = clash {
+            throw ProgramError.invalid("inputs '\(inputs[a].name)' and '\(inputs[b].name)' overlap in DRAM")
         }
     }
 

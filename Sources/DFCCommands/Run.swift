@@ -34,6 +34,11 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("timing-only"), help: "Skip the arithmetic; cycle and byte counts are unchanged.")
     var timingOnly = false
 
+    @Flag(
+        name: .customLong("profile"),
+        help: "Print where the time went on stderr: load, checksum, validate, hazard check, run, write (ms).")
+    var profile = false
+
     func validate() throws {
         if timingOnly && outputDir != nil {
             throw ValidationError("--output-dir needs the outputs, which --timing-only does not compute")
@@ -43,13 +48,14 @@ struct Run: ParsableCommand {
     func run() throws {
         let statsFile = stats.map { OutputFile($0, option: "--stats") }
         try OutputFile.check(statsFile.map { [$0] } ?? [])
+        var phases = PhaseTimes()
         let loaded: Program
-        do { loaded = try Program.read(from: program) } catch let e as ProgramError {
+        do { loaded = try Program.read(from: program, phases: &phases) } catch let e as ProgramError {
             throw DFCError(e.message, file: program)
         }
         var arrays: [String: Tensor] = [:]
         for (name, file) in try Self.parseInputs(inputs) {
-            let array = try Self.readTensor(file)
+            let array = try phases.measure("load") { try Self.readTensor(file) }
             do { try Executor.checkInputs(loaded, [name: array], required: false) } catch let e as ProgramError {
                 throw DFCError(e.message, file: file)
             }
@@ -57,11 +63,19 @@ struct Run: ParsableCommand {
         }
         let result: ExecutionResult
         do {
-            result = try Executor.run(loaded, inputs: arrays, options: ExecutionOptions(timingOnly: timingOnly))
+            result = try Executor.run(
+                loaded, inputs: arrays, options: ExecutionOptions(timingOnly: timingOnly), phases: &phases)
         } catch let e as ProgramError {
             throw DFCError(e.message, file: program)
         }
-        // Every output and the statistics, or none of them.
+        try phases.measure("write") { try write(result, statsFile: statsFile) }
+        let summary = result.stats.summary(clockHz: loaded.config.clockHz)
+        FileHandle.standardError.write(Data((summary + "\n").utf8))
+        if profile { FileHandle.standardError.write(Data((phases.report + "\n").utf8)) }
+    }
+
+    /// Every output and the statistics, or none of them.
+    private func write(_ result: ExecutionResult, statsFile: OutputFile?) throws {
         var writes: [(file: OutputFile, parts: [[UInt8]])] = []
         if let outputDir {
             do {
@@ -76,8 +90,6 @@ struct Run: ParsableCommand {
         }
         if let statsFile { writes.append((statsFile, [[UInt8](result.stats.json())])) }
         try OutputFile.write(writes)
-        let summary = result.stats.summary(clockHz: loaded.config.clockHz)
-        FileHandle.standardError.write(Data((summary + "\n").utf8))
     }
 
     /// Parses `NAME=FILE` bindings; a name may be bound once.

@@ -101,7 +101,7 @@ import Testing
         func patched(_ offset: Int, _ value: UInt8) -> [UInt8] {
             var bytes = good
             bytes[offset] = value
-            let crc = CRC32.checksum(bytes[0..<bytes.count - 4])
+            let crc = CRC32C.checksum(bytes[0..<bytes.count - 4])
             for i in 0..<4 { bytes[bytes.count - 4 + i] = UInt8(truncatingIfNeeded: crc >> (8 * i)) }
             return bytes
         }

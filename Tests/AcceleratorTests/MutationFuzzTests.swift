@@ -11,7 +11,7 @@ import Testing
     /// Rewrites the trailing CRC so mutations reach the decoder and validator.
     static func fixChecksum(_ bytes: inout [UInt8]) {
         guard bytes.count >= 4 else { return }
-        let crc = CRC32.checksum(bytes[0..<bytes.count - 4])
+        let crc = CRC32C.checksum(bytes[0..<bytes.count - 4])
         for i in 0..<4 { bytes[bytes.count - 4 + i] = UInt8(truncatingIfNeeded: crc >> (8 * i)) }
     }
 

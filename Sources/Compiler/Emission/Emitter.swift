@@ -55,7 +55,7 @@ struct Emitter {
             }
         }
         let program = Program(
-            config: config, dramBytes: layout.end, constants: layout.constants.bytes,
+            config: config, dramBytes: layout.end, constants: ConstantBytes(layout.constants.bytes),
             tensors: tensorInfos(graph, layout: layout),
             instructions: emitter.sequencer.instructions, debugNames: emitter.sequencer.debugNames)
         return Built(program: program, layers: emitter.layers, layout: layout)

@@ -1,0 +1,129 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The bytes of a whole file, read-only: a regular file is mapped (its pages
+/// come from the page cache and are never copied), anything else (a FIFO, a
+/// device) is read into memory. The only place the loader touches raw
+/// pointers; unmapped or freed with the last reference.
+final class MappedFile: @unchecked Sendable {
+    // Immutable after init, so sharing across threads is safe.
+    private let base: UnsafeRawPointer?
+    let count: Int
+    private let isMapped: Bool
+
+    /// Opens and maps (or reads) `path`; a `ProgramError` on failure.
+    init(path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ProgramError("cannot read file (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw ProgramError("cannot read file (\(String(cString: strerror(errno))))")
+        }
+        if (info.st_mode & S_IFMT) == S_IFREG && info.st_size > 0 {
+            let size = Int(info.st_size)
+            #if os(Linux)
+                // Fault every page in at once: cheaper than one fault per page when the checksum reads them all.
+                let flags = MAP_PRIVATE | MAP_POPULATE
+            #else
+                let flags = MAP_PRIVATE
+            #endif
+            let mapped = mmap(nil, size, PROT_READ, flags, fd, 0)
+            if let mapped, mapped != MAP_FAILED {
+                (base, count, isMapped) = (UnsafeRawPointer(mapped), size, true)
+                return
+            }
+        }
+        let data: Data
+        do { data = try FileHandle(fileDescriptor: fd, closeOnDealloc: false).readToEnd() ?? Data() } catch {
+            throw ProgramError("cannot read file")
+        }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, data.count), alignment: 16)
+        data.copyBytes(to: buffer.assumingMemoryBound(to: UInt8.self), count: data.count)
+        (base, count, isMapped) = (UnsafeRawPointer(buffer), data.count, false)
+    }
+
+    /// A copy of `bytes` (for programs decoded from memory).
+    init(copying bytes: UnsafeRawBufferPointer) {
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, bytes.count), alignment: 16)
+        if let source = bytes.baseAddress { buffer.copyMemory(from: source, byteCount: bytes.count) }
+        (base, count, isMapped) = (UnsafeRawPointer(buffer), bytes.count, false)
+    }
+
+    deinit {
+        guard let base else { return }
+        if isMapped {
+            munmap(UnsafeMutableRawPointer(mutating: base), count)
+        } else {
+            base.deallocate()
+        }
+    }
+
+    /// The bytes in `range` (which must lie within the file), valid inside `body` only.
+    func withBytes<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "file range out of bounds")
+        let bytes = UnsafeRawBufferPointer(start: base.map { $0 + range.lowerBound }, count: range.count)
+        return try withExtendedLifetime(self) { try body(bytes) }
+    }
+
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withBytes(0..<count, body)
+    }
+}
+
+/// The bytes of a program's constants segment: an array (what the compiler
+/// builds), or a read-only view of the loaded .dfx file, which is then never
+/// copied unless a run needs the values.
+public struct ConstantBytes: Equatable, Sendable, ExpressibleByArrayLiteral {
+    private enum Storage {
+        case array([UInt8])
+        case file(MappedFile, Range<Int>)
+    }
+    private let storage: Storage
+
+    public init(_ bytes: [UInt8]) { storage = .array(bytes) }
+    public init(arrayLiteral bytes: UInt8...) { storage = .array(bytes) }
+    /// `range` of `file`, not copied.
+    init(file: MappedFile, range: Range<Int>) { storage = .file(file, range) }
+
+    public var count: Int {
+        switch storage {
+        case .array(let a): a.count
+        case .file(_, let range): range.count
+        }
+    }
+
+    /// The bytes, valid inside `body` only.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch storage {
+        case .array(let a): try a.withUnsafeBytes(body)
+        case .file(let file, let range): try file.withBytes(range, body)
+        }
+    }
+
+    /// Whether the bytes are a view of a loaded file.
+    var isFileView: Bool {
+        if case .file = storage { return true }
+        return false
+    }
+
+    /// The bytes as an array (shared, not copied, when they are one).
+    public var array: [UInt8] {
+        switch storage {
+        case .array(let a): a
+        case .file: withUnsafeBytes { [UInt8]($0) }
+        }
+    }
+
+    public static func == (a: ConstantBytes, b: ConstantBytes) -> Bool {
+        a.count == b.count
+            && a.withUnsafeBytes { x in
+                b.withUnsafeBytes { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+            }
+    }
+}
