@@ -9,6 +9,7 @@
 #   make proto        regenerate the protobuf-c code from proto/onnx-subset.proto
 #   make sz           line counts per source folder
 #   make lint         swift-format check (120 columns, .swift-format); make format rewrites in place
+#   make fuzz         structure-aware fuzzing through the real dfc (FUZZ_SEED=1 FUZZ_SECONDS=300)
 
 SWIFT    ?= swift
 PYTHON   ?= python3
@@ -23,7 +24,7 @@ APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
 
 DEMO_OUT := out/demo
 
-.PHONY: all build demo test deps apt-deps pip-deps conformance-data bench zoo zoo-deps install uninstall proto sz lint format clean
+.PHONY: all build demo test fuzz deps apt-deps pip-deps conformance-data bench zoo zoo-deps install uninstall proto sz lint format clean
 
 all: build
 
@@ -44,6 +45,20 @@ demo: build
 test: deps conformance-data
 	$(SWIFT) build $(TEST_FLAGS)
 	DFC_VERIFY_STAGES=1 DFC_CONFORMANCE_DIR=$(CURDIR)/$(CACHE)/conformance $(SWIFT) test $(TEST_FLAGS)
+
+# Longer structure-aware fuzzing than make test's bounded run: mutated ONNX models (protobuf fields,
+# truncations, splices) and .dfx programs (fields at their real offsets, checksum recomputed), each case
+# through the real dfc in a process of its own, for FUZZ_SECONDS. A case that crashes, hangs or prints
+# more than one error line is saved as Fixtures/fuzz/KIND-seedS-caseN (make test reruns every saved case).
+# The bounded fuzz tests run with FUZZ_SEED too.
+FUZZ_SEED    ?= 1
+FUZZ_SECONDS ?= 300
+FUZZ_TESTS   := FuzzCampaign|ONNXFuzzTests|MutationFuzzTests
+
+fuzz: apt-deps
+	$(SWIFT) build $(TEST_FLAGS) --build-tests
+	DFC_VERIFY_STAGES=1 FUZZ_SEED=$(FUZZ_SEED) FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	  $(SWIFT) test $(TEST_FLAGS) --skip-build --filter '$(FUZZ_TESTS)'
 
 deps: apt-deps pip-deps
 

@@ -113,10 +113,13 @@ private func tileRuns(_ t: SRAMTile, write: Bool, _ body: AccessRun) {
 }
 
 /// A strided 4-d box's words: one run per innermost row when it is
-/// contiguous, else one per word.
+/// contiguous, else one per word. An axis of stride 0 touches the same
+/// words at every index, so it is visited once: a hostile box of 2^31
+/// repeats costs no more to check than one.
 private func boxRuns(
-    _ space: MemorySpace, write: Bool, _ addr: Int, _ counts: [Int], _ strides: [Int], _ body: AccessRun
+    _ space: MemorySpace, write: Bool, _ addr: Int, _ boxCounts: [Int], _ strides: [Int], _ body: AccessRun
 ) {
+    let counts = zip(boxCounts, strides).map { count, stride in stride == 0 ? min(count, 1) : count }
     for i0 in 0..<counts[0] {
         for i1 in 0..<counts[1] {
             for i2 in 0..<counts[2] {

@@ -34,7 +34,19 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("timing-only"), help: "Skip the arithmetic; cycle and byte counts are unchanged.")
     var timingOnly = false
 
+    @Option(
+        name: .customLong("max-work"),
+        help: ArgumentHelp(
+            "Refuse a program that needs more element operations (MACs, element visits) than this. Default: 2^38.",
+            valueName: "N"))
+    var maxWork: Int = Self.defaultMaxWork
+
+    /// 2^38 (2.7e11) element operations: about 15 times VGG-19's MACs, minutes of executor time.
+    /// A hostile program (a box repeated 2^31 times) is refused before it runs.
+    static let defaultMaxWork = 1 << 38
+
     func validate() throws {
+        guard maxWork > 0 else { throw ValidationError("--max-work must be positive") }
         if timingOnly && outputDir != nil {
             throw ValidationError("--output-dir needs the outputs, which --timing-only does not compute")
         }
@@ -57,7 +69,9 @@ struct Run: ParsableCommand {
         }
         let result: ExecutionResult
         do {
-            result = try Executor.run(loaded, inputs: arrays, options: ExecutionOptions(timingOnly: timingOnly))
+            result = try Executor.run(
+                loaded, inputs: arrays,
+                options: ExecutionOptions(timingOnly: timingOnly, maxWork: timingOnly ? nil : maxWork))
         } catch let e as ProgramError {
             throw DFCError(e.message, file: program)
         }

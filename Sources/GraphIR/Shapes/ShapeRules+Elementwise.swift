@@ -23,6 +23,11 @@ extension ShapeRules {
     }
 
     static func broadcast(_ c: Context) throws -> TensorType {
+        // Sum takes one or more operands; the others exactly two (the lowerings read both).
+        guard c.node.kind == .sum ? !c.inputs.isEmpty : c.inputs.count == 2 else {
+            throw DFCError(
+                "expects \(c.node.kind == .sum ? "at least one input" : "two inputs"), got \(c.inputs.count)")
+        }
         var shape = try c.input(0).shape
         let dtype = try c.input(0).dtype
         for i in 1..<c.inputs.count {
