@@ -54,7 +54,7 @@ let package = Package(
         .executableTarget(name: "dfc", dependencies: ["DFCCommands"]),
 
         // Helpers the test targets share: repository paths, seeded test tensors, fixtures.
-        .target(name: "TestSupport", dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses"]),
+        .target(name: "TestSupport", dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses", "Accelerator"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
         .testTarget(
             name: "GraphIRTests", dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses", "TestSupport"]),
@@ -73,9 +73,12 @@ let package = Package(
                 "DFCCommands", "TestSupport"
             ]
         ),
-        .testTarget(name: "AcceleratorTests", dependencies: ["Tensors", "Accelerator"]),
+        .testTarget(name: "AcceleratorTests", dependencies: ["Tensors", "Accelerator", "TestSupport"]),
         .testTarget(
             name: "DFCCommandsTests",
-            dependencies: ["DFCCommands", "Tensors", "GraphIR", "ONNXImport", "Accelerator", "TestSupport"])
+            dependencies: [
+                "DFCCommands", "Tensors", "GraphIR", "ONNXImport", "GraphPasses", "Accelerator", "Compiler",
+                "TestSupport"
+            ])
     ]
 )

@@ -883,6 +883,78 @@ def conv_channel_mismatch() -> onnx.ModelProto:
     return _model(g)
 
 
+# --------------------------------------------------------------------------
+# Hostile inputs: each tiny, each rejected with one line (or compiled) by a test
+# in Tests/ONNXImportTests/HostileInputTests.swift
+# --------------------------------------------------------------------------
+
+
+def _relu_graph(name, inits=(), x_shape=(1, 3, 4, 4), nodes=None, outputs=None):
+    F = TensorProto.FLOAT
+    nodes = nodes or [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    outputs = outputs or [_vi("y", F, list(x_shape))]
+    return helper.make_graph(nodes, name, [_vi("x", F, list(x_shape))], outputs, list(inits))
+
+
+def overflow_dims() -> onnx.ModelProto:
+    """An initializer of dims [2^31-1]*3: each dim fits, their product overflows 64 bits; no data."""
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2**31 - 1] * 3)
+    nodes = [helper.make_node("Add", ["x", "w"], ["y"], name="add")]
+    return _model(_relu_graph("overflow_dims", [t], nodes=nodes))
+
+
+def zero_dims() -> onnx.ModelProto:
+    """A Relu on f32[1,3,0,4]: a real empty axis."""
+    return _model(_relu_graph("zero_dims", x_shape=(1, 3, 0, 4)))
+
+
+def raw_data_mismatch(extra: int) -> onnx.ModelProto:
+    """An f32[2,3] initializer whose raw_data is 24 + extra bytes."""
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2, 3], raw_data=bytes(24 + extra))
+    nodes = [helper.make_node("Add", ["x", "w"], ["y"], name="add")]
+    return _model(_relu_graph("raw_data_short" if extra < 0 else "raw_data_long", [t], x_shape=(2, 3), nodes=nodes))
+
+
+EXTERNAL_SMALL = b"\x00" * 16  # external_small.bin: 16 bytes, shorter than any tensor below asks for
+
+
+def external_past_end(offset: int | None, length: int | None, name: str) -> onnx.ModelProto:
+    """An f32[8] (32 bytes) initializer in external_small.bin (16 bytes), at `offset` with `length`."""
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[8], data_location=TensorProto.EXTERNAL)
+    for k, v in [("location", "external_small.bin"), ("offset", offset), ("length", length)]:
+        if v is not None:
+            e = t.external_data.add()
+            e.key, e.value = k, str(v)
+    nodes = [helper.make_node("Add", ["x", "w"], ["y"], name="add")]
+    return _model(_relu_graph(name, [t], x_shape=(8,), nodes=nodes))
+
+
+def graph_cycle() -> onnx.ModelProto:
+    """Two Relus that read each other's outputs."""
+    nodes = [helper.make_node("Relu", ["b"], ["a"], name="relu_a"),
+             helper.make_node("Relu", ["a"], ["b"], name="relu_b")]
+    return _model(_relu_graph("graph_cycle", nodes=nodes, outputs=[_vi("a", TensorProto.FLOAT, [1, 3, 4, 4])]))
+
+
+def duplicate_values() -> onnx.ModelProto:
+    """Two nodes write the value 'y'."""
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu_1"), helper.make_node("Sigmoid", ["x"], ["y"], name="sigmoid_1")]
+    return _model(_relu_graph("duplicate_values", nodes=nodes))
+
+
+def undefined_input() -> onnx.ModelProto:
+    """A node reads 'ghost', which nothing defines."""
+    nodes = [helper.make_node("Add", ["x", "ghost"], ["y"], name="add_ghost")]
+    return _model(_relu_graph("undefined_input", nodes=nodes))
+
+
+def many_attributes() -> onnx.ModelProto:
+    """A Relu carrying 3000 integer attributes no operator defines."""
+    node = helper.make_node("Relu", ["x"], ["y"], name="relu_many")
+    node.attribute.extend(helper.make_attribute(f"a{i}", i) for i in range(3000))
+    return _model(_relu_graph("many_attributes", nodes=[node]))
+
+
 def _varint(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -1041,6 +1113,16 @@ BAD = [
     ("shape_mismatch", shape_mismatch),
     ("conv_channel_mismatch", conv_channel_mismatch),
     ("huge_dims", huge_dims),
+    ("overflow_dims", overflow_dims),
+    ("zero_dims", zero_dims),
+    ("raw_data_short", lambda: raw_data_mismatch(-4)),
+    ("raw_data_long", lambda: raw_data_mismatch(4)),
+    ("external_offset_past_end", lambda: external_past_end(1 << 40, 32, "external_offset_past_end")),
+    ("external_length_past_end", lambda: external_past_end(0, 32, "external_length_past_end")),
+    ("graph_cycle", graph_cycle),
+    ("duplicate_values", duplicate_values),
+    ("undefined_input", undefined_input),
+    ("many_attributes", many_attributes),
 ]
 
 
@@ -1111,6 +1193,9 @@ def main(argv: list[str]) -> int:
     _write(os.path.join(out_dir, "truncated.onnx"), truncated)
     _write(os.path.join(out_dir, "corrupted.onnx"), corrupt_bytes(tiny, models["tiny_cnn"]))
     _write(os.path.join(out_dir, "deep_nesting.onnx"), deep_nesting_bytes())
+    # Below the nesting limit: the decoder reads it, and the If at the top is reported as unsupported.
+    _write(os.path.join(out_dir, "nested_subgraphs.onnx"), deep_nesting_bytes(levels=15))
+    _write(os.path.join(out_dir, "external_small.bin"), EXTERNAL_SMALL)
 
     for name in ("empty", "not_onnx", "truncated", "corrupted"):
         try:

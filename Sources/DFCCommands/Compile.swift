@@ -57,6 +57,13 @@ struct Compile: ParsableCommand {
             valueName: "N"))
     var maxGroupLength: Int = Codegen.Options.defaultMaxGroupLength
 
+    @Option(
+        name: .customLong("max-memory"),
+        help: ArgumentHelp(
+            "The most memory the model's tensors may need in all (every value, without reuse), e.g. 4GiB. Default: 16GiB.",
+            valueName: "SIZE"))
+    var maxMemory: String?
+
     @Flag(
         name: .customLong("verify"),
         help: "Run the program and the reference interpreter on seeded inputs; fail on mismatch.")
@@ -77,6 +84,12 @@ struct Compile: ParsableCommand {
     func run() throws {
         var options = CompileOptions()
         options.inputShapes = try Self.parseInputShapes(inputShapes)
+        if let maxMemory {
+            guard let bytes = AcceleratorConfig.parseSize(maxMemory), bytes > 0 else {
+                throw DFCError("--max-memory '\(maxMemory)': expected a size like 4GiB, 512MiB or 1000000")
+            }
+            options.maxMemoryBytes = bytes
+        }
         let model = self.model
         options.note = { line in FileHandle.standardError.write(Data("dfc: note: \(model): \(line)\n".utf8)) }
         let stages = try PassManager.dumpStages(
@@ -131,7 +144,12 @@ struct Compile: ParsableCommand {
         }
         let program = compilation.program
         if verify, let reference {
-            let differences = try Verification.run(reference: reference, program: program)
+            let differences: [Verification.Difference]
+            do { differences = try Verification.run(reference: reference, program: program) } catch let error
+                as DFCError
+            {
+                throw error.inFile(model)
+            }
             for difference in differences where !difference.passed {
                 throw DFCError("--verify failed: \(difference.description)", file: model)
             }

@@ -22,6 +22,12 @@ struct Disasm: ParsableCommand {
         do { loaded = try Program.read(from: program) } catch let e as ProgramError {
             throw DFCError(e.message, file: program)
         }
+        // The timing model prices instructions from their fields: only a valid program has sane ones.
+        if timing {
+            do { try loaded.validate() } catch let e as ProgramError {
+                throw DFCError("--timing needs a valid program: \(e.message)", file: program)
+            }
+        }
         FileHandle.standardOutput.write(Data(loaded.disassembly(timing: timing).utf8))
     }
 }

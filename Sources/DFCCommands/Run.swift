@@ -38,8 +38,19 @@ struct Run: ParsableCommand {
         name: .customLong("profile"),
         help: "Print where the time went on stderr: load, checksum, validate, hazard check, run, write (ms).")
     var profile = false
+    @Option(
+        name: .customLong("max-work"),
+        help: ArgumentHelp(
+            "Refuse a program that needs more element operations (MACs, element visits) than this. Default: 2^38.",
+            valueName: "N"))
+    var maxWork: Int = Self.defaultMaxWork
+
+    /// 2^38 (2.7e11) element operations: about 15 times VGG-19's MACs, minutes of executor time.
+    /// A hostile program (a box repeated 2^31 times) is refused before it runs.
+    static let defaultMaxWork = 1 << 38
 
     func validate() throws {
+        guard maxWork > 0 else { throw ValidationError("--max-work must be positive") }
         if timingOnly && outputDir != nil {
             throw ValidationError("--output-dir needs the outputs, which --timing-only does not compute")
         }
@@ -64,7 +75,8 @@ struct Run: ParsableCommand {
         let result: ExecutionResult
         do {
             result = try Executor.run(
-                loaded, inputs: arrays, options: ExecutionOptions(timingOnly: timingOnly), phases: &phases)
+                loaded, inputs: arrays,
+                options: ExecutionOptions(timingOnly: timingOnly, maxWork: timingOnly ? nil : maxWork), phases: &phases)
         } catch let e as ProgramError {
             throw DFCError(e.message, file: program)
         }

@@ -9,7 +9,9 @@ public struct InferShapes: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
-        try ShapeInference.run(&graph, inputShapes: options.inputShapes, note: options.note, evaluate: Self.evaluate)
+        try ShapeInference.run(
+            &graph, inputShapes: options.inputShapes, note: options.note, maxMemoryBytes: options.maxMemoryBytes,
+            evaluate: Self.evaluate)
     }
 
     /// Small constant computations are folded with the interpreter's kernels,

@@ -7,9 +7,19 @@ public struct CompileOptions: Sendable {
     /// Receives one line per decision the user should know of (a batch
     /// defaulted to 1, a fixed dim overridden); `dfc compile` prints them on stderr.
     public var note: @Sendable (String) -> Void
+    /// `--max-memory`: the most bytes the model's tensors may need in all
+    /// (every value computed or held, without reuse); checked by infer-shapes.
+    public var maxMemoryBytes: Int
 
-    public init(inputShapes: [String: [Int]] = [:], note: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// 16 GiB: far above what a CNN for this accelerator needs (a program's DRAM is at most 4 GiB).
+    public static let defaultMaxMemoryBytes = 16 << 30
+
+    public init(
+        inputShapes: [String: [Int]] = [:], maxMemoryBytes: Int = defaultMaxMemoryBytes,
+        note: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.inputShapes = inputShapes
+        self.maxMemoryBytes = maxMemoryBytes
         self.note = note
     }
 }

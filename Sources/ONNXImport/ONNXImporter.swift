@@ -67,6 +67,7 @@ public enum ONNXImporter {
             guard !info.name.isEmpty else { throw DFCError("a graph input has no name") }
             // Models from IR version 3 list their weights as inputs too.
             if initializers[info.name] != nil { continue }
+            guard !inputs.contains(info.name) else { throw DFCError("graph input '\(info.name)' is listed twice") }
             try declare(info, role: "input")
             inputs.append(info.name)
         }

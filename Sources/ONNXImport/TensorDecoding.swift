@@ -12,6 +12,9 @@ enum TensorDecoding {
             throw DFCError(
                 "\(label) has element type \(ONNXElementType.name(of: data.dataType)), which dfc does not support")
         }
+        guard data.dims.count <= TensorType.maxRank else {
+            throw DFCError("\(label) has rank \(data.dims.count), above the limit of \(TensorType.maxRank) dimensions")
+        }
         var shape: [Int] = []
         var count = 1
         for d in data.dims {
@@ -138,6 +141,13 @@ enum TensorDecoding {
             throw DFCError("\(label) is stored externally, but the model has no directory to resolve '\(location)' in")
         }
         let url = base.appendingPathComponent(location)
+        // A symbolic link (to the file or a folder on its way) may point anywhere: where it leads must
+        // still be inside the model's directory.
+        let resolved = url.resolvingSymlinksInPath().standardizedFileURL.path
+        let root = base.resolvingSymlinksInPath().standardizedFileURL.path
+        guard resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/") else {
+            throw DFCError("\(label): external data location '\(location)' leads out of the model's directory")
+        }
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw DFCError("\(label): external data file '\(location)' not found next to the model")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Tensors
+import TestSupport
 import Testing
 @testable import Accelerator
 
@@ -89,6 +90,81 @@ import Testing
         #expect(rejectedByValidator > 100)
         #expect(ran > 100)
         print("fuzz: \(rejectedByDecoder) rejected by the decoder, \(rejectedByValidator) by the validator, \(ran) ran")
+    }
+
+    /// The three seed programs with inputs that fit them.
+    static func seeds() -> [(Program, [String: Tensor])] {
+        [
+            (everyOpcodeProgram(), inputs),
+            (HandBuiltProgramTests.conv3x3Program(), ["x": Tensor(shape: [1, 1, 4, 4], floats: floats(1...16))]),
+            (
+                HandBuiltProgramTests.doubleBufferedProgram(),
+                ["x": Tensor(shape: [2, 512], floats: (0..<1024).map(Float.init))]
+            )
+        ]
+    }
+
+    enum Outcome { case decoder, validator, ran }
+
+    /// Decodes, validates, prints and runs `bytes`: a `ProgramError` anywhere is a clean rejection.
+    static func exercise(_ bytes: [UInt8], inputs: [String: Tensor], maxWork: Int = 200_000) throws -> Outcome {
+        let program: Program
+        do { program = try Program(decoding: bytes) } catch is ProgramError { return .decoder }
+        _ = program.disassembly()
+        do {
+            let usable = inputs.filter { kv in
+                program.inputs.contains { $0.name == kv.key && $0.shape == kv.value.shape && $0.dtype == .float32 }
+            }
+            let timing = try Executor.run(
+                program, inputs: usable, options: ExecutionOptions(timingOnly: true, maxWork: maxWork))
+            _ = program.disassembly(timing: true)
+            if usable.count == program.inputs.count {
+                let full = try Executor.run(program, inputs: usable, options: ExecutionOptions(maxWork: maxWork))
+                #expect(full.stats == timing.stats)
+            }
+            return .ran
+        } catch is ProgramError {
+            return .validator
+        }
+    }
+
+    @Test("the field layout accounts for every byte of a program and names each instruction field")
+    func layoutCoversTheFile() throws {
+        for (program, _) in Self.seeds() {
+            let bytes = try program.encoded()
+            let layout = try DFXLayout.fields(of: program)
+            let last = try #require(layout.last)
+            #expect(last.offset + last.byteCount == bytes.count - 4, "the CRC follows the last field")
+            #expect(DFXLayout.crc32(bytes[..<(bytes.count - 4)]) == CRC32C.checksum(bytes[..<(bytes.count - 4)]))
+            // Every field read back at its offset is the value the program holds.
+            let count = try #require(layout.first { $0.name == "instructions.count" })
+            #expect(ProgramMutator.read(count, in: bytes) == UInt64(program.instructions.count))
+            let opcodes = layout.filter { $0.name == "opcode" }.map { ProgramMutator.read($0, in: bytes) }
+            #expect(opcodes == program.instructions.map { UInt64($0.opcode.rawValue) })
+            #expect(
+                layout.contains { $0.name == "conv.in.addr" } || !program.instructions.contains { $0.opcode == .conv })
+        }
+    }
+
+    /// Field-level mutations with the checksum recomputed: values at the edges
+    /// of each field's width, written at real field boundaries found through
+    /// the ISA's `FieldCoder`s, and edits of the instruction stream.
+    @Test func fieldLevelMutationsAreRejectedOrRunInBounds() throws {
+        var rng = SeededRandom(seed: FuzzSettings.seed(default: 2025))
+        var outcomes: [Outcome: Int] = [:]
+        for (program, inputs) in Self.seeds() {
+            let layout = try DFXLayout.fields(of: program)
+            for _ in 0..<1200 {
+                let bytes = try ProgramMutator.mutate(program, layout: layout, rng: &rng)
+                outcomes[try Self.exercise(bytes, inputs: inputs), default: 0] += 1
+            }
+        }
+        #expect(outcomes[.decoder, default: 0] > 100)
+        #expect(outcomes[.validator, default: 0] > 300)
+        #expect(outcomes[.ran, default: 0] > 100)
+        print(
+            "field fuzz: \(outcomes[.decoder, default: 0]) rejected by the decoder, \(outcomes[.validator, default: 0]) by the validator, \(outcomes[.ran, default: 0]) ran"
+        )
     }
 
     /// Every truncation of a valid file is rejected.

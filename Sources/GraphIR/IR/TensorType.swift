@@ -28,6 +28,9 @@ public struct TensorType: Sendable, Hashable, CustomStringConvertible {
     /// The most elements one tensor may have: 2^31 (8 GiB of fp32). Larger
     /// declared or inferred shapes are an error naming the value.
     public static let maxElements = 1 << 31
+    /// The most dimensions one tensor may have: what a `.dfx` tensor table
+    /// holds (CNNs need at most 6).
+    public static let maxRank = 8
     public var rank: Int { shape.count }
     public var description: String { "\(dtype)[\(shape.map(String.init).joined(separator: ","))]" }
 }

@@ -27,7 +27,7 @@ public struct ShapeInference {
     /// compile decided (a batch defaulted to 1) or overrode.
     public static func run(
         _ graph: inout Graph, inputShapes: [String: [Int]] = [:], note: (String) -> Void = { _ in },
-        evaluate: @escaping ConstantEvaluator
+        maxMemoryBytes: Int = .max, evaluate: @escaping ConstantEvaluator
     ) throws {
         var inference = ShapeInference(graph: graph, constants: graph.initializers, evaluate: evaluate)
         try inference.bindInputs(inputShapes, note: note)
@@ -40,7 +40,36 @@ public struct ShapeInference {
         for output in inference.graph.outputs where inference.graph.type(of: output) == nil {
             throw DFCError("the shape of output '\(output)' could not be inferred")
         }
+        try checkMemory(inference.graph, cap: maxMemoryBytes)
         graph = inference.graph
+    }
+
+    /// The bytes of every tensor the graph computes or holds, counted without
+    /// reuse: what the interpreter may hold at once, and more than any
+    /// program's DRAM. Checked before anything of that size is allocated.
+    static func checkMemory(_ graph: Graph, cap: Int) throws {
+        var names = Set(graph.inputs).union(graph.initializers.keys)
+        for node in graph.nodes { names.formUnion(node.outputs.filter { !$0.isEmpty }) }
+        var total = 0
+        var largest: (name: String, type: TensorType, bytes: Int)?
+        for name in names.sorted() {
+            guard let type = graph.type(of: name), let count = type.checkedCount else { continue }
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: type.dtype.byteSize)
+            let (sum, overflowSum) = total.addingReportingOverflow(bytes)
+            total = overflow || overflowSum ? .max : sum
+            if largest == nil || bytes > largest!.bytes { largest = (name, type, bytes) }
+        }
+        guard total > cap, let largest else { return }
+        throw DFCError(
+            "the model's tensors need \(byteText(total)), above the memory cap of \(byteText(cap)) (--max-memory); the largest is '\(largest.name)' \(largest.type), \(byteText(largest.bytes))"
+        )
+    }
+
+    /// "17179869184 bytes (16.0 GiB)".
+    static func byteText(_ bytes: Int) -> String {
+        guard bytes < .max else { return "more bytes than an Int holds" }
+        let tenths = Int((Double(bytes) / Double(1 << 30) * 10).rounded())
+        return "\(bytes) bytes (\(tenths / 10).\(tenths % 10) GiB)"
     }
 
     /// Unknown dims (symbolic, missing, or written as -1 or 0) are bound by
@@ -110,6 +139,9 @@ public struct ShapeInference {
 
     /// A type within `TensorType.maxElements`, or an error naming the value.
     static func checkSize(_ type: TensorType, of what: String) throws {
+        guard type.rank <= TensorType.maxRank else {
+            throw DFCError("\(what) has rank \(type.rank), above the limit of \(TensorType.maxRank) dimensions")
+        }
         guard type.shape.allSatisfy({ $0 >= 0 }), let count = type.checkedCount, count <= TensorType.maxElements
         else {
             let elements = type.checkedCount.map { "\($0) elements" } ?? "more elements than an Int holds"

@@ -10,10 +10,12 @@ extension ShapeRules {
             throw DFCError("input \(x) and weight \(w) must both be N x C x spatial")
         }
         let group = c.node.int("group", default: 1)
-        guard group > 0, x.shape[1] == w.shape[1] * group, w.shape[0] % group == 0 else {
+        guard group > 0 else { throw DFCError("group \(group) is not positive") }
+        let (expected, overflow) = w.shape[1].multipliedReportingOverflow(by: group)
+        guard !overflow, x.shape[1] == expected, w.shape[0] % group == 0 else {
+            let expects = overflow ? "more channels than an Int holds" : "\(expected)"
             throw DFCError(
-                "input has \(x.shape[1]) channels, but the weight \(w.shape) with group \(group) expects \(w.shape[1] * group)"
-            )
+                "input has \(x.shape[1]) channels, but the weight \(w.shape) with group \(group) expects \(expects)")
         }
         if let b = c.optionalInput(2), b.shape != [w.shape[0]] {
             throw DFCError("bias has shape \(b.shape), expected [\(w.shape[0])]")

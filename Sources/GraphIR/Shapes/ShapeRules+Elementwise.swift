@@ -56,6 +56,11 @@ extension ShapeRules {
     }
 
     static func broadcast(_ c: Context) throws -> TensorType {
+        // Sum, Min and Max take one or more operands; the others exactly two (the lowerings read both).
+        let variadic = [.sum, .min, .max].contains(c.node.kind)
+        guard variadic ? !c.inputs.isEmpty : c.inputs.count == 2 else {
+            throw DFCError("expects \(variadic ? "at least one input" : "two inputs"), got \(c.inputs.count)")
+        }
         var shape = try c.input(0).shape
         let dtype = try c.input(0).dtype
         if [.min, .max].contains(c.node.kind), dtype == .bool { throw DFCError("operands must be numbers") }

@@ -52,7 +52,12 @@ package enum ShapeRules {
         case .convTranspose: return [try convTranspose(c)]
         case .batchNormalization: return try batchNormalization(c)
         case .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .mish, .gelu, .silu, .erf, .softplus,
-            .swish, .lrn, .identity, .softmax, .neg, .abs, .floor, .ceil, .sqrt:
+            .swish, .identity, .softmax, .neg, .abs, .floor, .ceil, .sqrt:
+            return [try unary(c)]
+        case .lrn:
+            // The window's width is a 16-bit field of the LRN instruction; ONNX models use 3 to 11.
+            let size = node.int("size", default: 0)
+            guard (1...65535).contains(size) else { throw DFCError("size \(size) is not in 1...65535") }
             return [try unary(c)]
         case .not: return [try logicalNot(c)]
         case .dropout: return try dropout(c)
