@@ -912,9 +912,13 @@ def write_doc(path: str, sections: list[tuple[str, str]], failures: list[str], w
         lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
     if failures:
         lines += ["## Failures", ""] + [f"- {f}" for f in failures] + [""]
-    text = scrub("\n".join(lines))
+    write_atomically(path, scrub("\n".join(lines)), "bench")
+
+
+def write_atomically(path: str, text: str, tool: str) -> None:
+    """Writes a generated document through a temporary file in its folder, then renames it."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".md", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f".{tool}-", suffix=".md", dir=directory)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -923,7 +927,7 @@ def write_doc(path: str, sections: list[tuple[str, str]], failures: list[str], w
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    log(f"bench: wrote {os.path.relpath(path, REPO) if path.startswith(REPO) else path}")
+    log(f"{tool}: wrote {os.path.relpath(path, REPO) if path.startswith(REPO) else path}")
 
 
 def write_json(path: str, nets: list[Network], configs: list[str], variants: list[Variant], elapsed: float) -> None:

@@ -719,18 +719,7 @@ def write_doc(path: str, results: list[Result], table: str, failures: str, opset
         failures,
         "",
     ]
-    text = bench.scrub("\n".join(lines))
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".zoo-", suffix=".md", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    bench.log(f"zoo: wrote {os.path.relpath(path, REPO) if path.startswith(REPO) else path}")
+    bench.write_atomically(path, bench.scrub("\n".join(lines)), "zoo")
 
 
 def write_json(path: str, results: list[Result]) -> None:
