@@ -107,11 +107,13 @@ extension Emitter {
                     nodes: names)
             }
         }
-        if let tail = group.pooled { emitPooledResult(tail, of: group.output, names: names) }
+        if let tail = group.pooled {
+            emitPooledResult(tail, of: group.output, names: names)
+            storePooledResult(of: graph.nodes[group.nodes.upperBound - 1], from: tail.result, names: names)
+        }
     }
 
-    /// A pooling tail's last step: the row means averaged into one value per
-    /// channel, stored as the GlobalAveragePool's output.
+    /// A pooling tail's last step: the row means averaged into one value per channel.
     private mutating func emitPooledResult(_ tail: BandPlan.PoolingTail, of map: String, names: [String]) {
         let x = graph.type(of: map)!
         let (channels, height) = (x.shape[1], x.shape[2])
@@ -123,11 +125,6 @@ extension Emitter {
         sequencer.emit(
             .pool(PoolOp(.avg, input: means, output: result, kernel: (height, 1))), reads: [meansRange],
             writes: [resultRange], nodes: names)
-        let pooled = location(graph.nodes.first { $0.name == tail.node }!.outputs[0])
-        let t = TransferOp(
-            tensorAt: pooled.address, shape: pooled.shape, origin: [0, 0, 0, 0], counts: [1, channels, 1, 1],
-            sramAddr: tail.result)
-        sequencer.emit(.store(t), reads: [resultRange], writes: [pooled.range], nodes: names)
     }
 
     /// Cached halo: rows this band shares with the previous one move from

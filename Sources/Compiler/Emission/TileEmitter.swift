@@ -140,4 +140,15 @@ extension Emitter {
         }
         return resident
     }
+
+    /// A pooling tail's result, one value per channel at SRAM `result`,
+    /// stored as the GlobalAveragePool's output (band and whole-map plans).
+    mutating func storePooledResult(of pool: Node, from result: Int, names: [String]) {
+        let pooled = location(pool.outputs[0])
+        let channels = pooled.shape[1]
+        let t = TransferOp(
+            tensorAt: pooled.address, shape: pooled.shape, origin: [0, 0, 0, 0], counts: [1, channels, 1, 1],
+            sramAddr: result)
+        sequencer.emit(.store(t), reads: [.sram(result, bytes: 4 * channels)], writes: [pooled.range], nodes: names)
+    }
 }

@@ -102,15 +102,9 @@ extension Emitter {
 
     /// A pooling tail's result, stored as the GlobalAveragePool's output.
     private mutating func emitPooledStore(_ plan: WholeMapPlan) {
-        let tail = plan.pooled!
-        let pooled = location(graph.nodes[plan.nodes.upperBound - 1].outputs[0])
-        let channels = pooled.shape[1]
-        let t = TransferOp(
-            tensorAt: pooled.address, shape: pooled.shape, origin: [0, 0, 0, 0], counts: [1, channels, 1, 1],
-            sramAddr: tail.result)
-        sequencer.emit(
-            .store(t), reads: [.sram(tail.result, bytes: 4 * channels)], writes: [pooled.range],
-            nodes: plan.nodes.map { graph.nodes[$0].name })
+        storePooledResult(
+            of: graph.nodes[plan.nodes.upperBound - 1], from: plan.pooled!.result,
+            names: plan.nodes.map { graph.nodes[$0].name })
     }
 
     /// A layer before the tail, on whole maps.

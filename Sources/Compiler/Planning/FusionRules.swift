@@ -72,8 +72,9 @@ enum FusionRules {
 
     /// Whether the last node of nodes[range] is a pooling tail: a
     /// GlobalAveragePool of the map the node before it produces (a
-    /// squeeze-excitation block's squeeze). The group stores that map as
-    /// usual and also averages it band by band, so the pool reads no DRAM.
+    /// squeeze-excitation block's squeeze). The group averages that map as it
+    /// computes it, so the pool reads no DRAM, and stores the map only when
+    /// something else reads it (`poolsOnly`).
     static func poolingTail(_ range: Range<Int>, graph: Graph) -> Bool {
         guard range.count >= 2 else { return false }
         let node = graph.nodes[range.upperBound - 1], map = graph.nodes[range.upperBound - 2].outputs[0]
