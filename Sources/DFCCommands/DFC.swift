@@ -21,7 +21,7 @@ public struct DFC: ParsableCommand {
             return 0
         } catch let error as DFCError {
             FileHandle.standardError.write(Data("dfc: error: \(error)\n".utf8))
-            return 1
+            return error.kind.exitCode
         } catch {
             let code = exitCode(for: error)
             let message = fullMessage(for: error)

@@ -1,11 +1,32 @@
 /// An error a user can act on: one line, naming the file when there is one.
 public struct DFCError: Error, CustomStringConvertible, Equatable {
+    /// What went wrong, as far as a Makefile or a script cares: each kind is its own exit status.
+    public enum Kind: Int32, Sendable, CaseIterable {
+        /// The model or program is malformed, or an argument names something that is not there.
+        case badInput = 1
+        /// The command line itself is wrong (unknown option, missing argument, bad value).
+        case usage = 2
+        /// The model is well formed but uses something dfc does not support.
+        case unsupported = 3
+        /// The model does not fit the accelerator (SRAM, limits).
+        case doesNotFit = 4
+        /// `--verify` or a comparison found outputs that differ.
+        case verification = 5
+        /// A file could not be read or written.
+        case io = 6
+
+        /// The exit status `dfc` returns for this kind.
+        public var exitCode: Int32 { rawValue }
+    }
+
     public var file: String?
     public var message: String
+    public var kind: Kind
 
-    public init(_ message: String, file: String? = nil) {
+    public init(_ message: String, file: String? = nil, kind: Kind = .badInput) {
         self.message = message
         self.file = file
+        self.kind = kind
     }
 
     /// One line whatever the names it quotes hold: a model's node or value
@@ -33,6 +54,6 @@ public struct DFCError: Error, CustomStringConvertible, Equatable {
 
     /// The same error attributed to `file`, unless it already names one.
     public func inFile(_ file: String) -> DFCError {
-        self.file == nil ? DFCError(message, file: file) : self
+        self.file == nil ? DFCError(message, file: file, kind: kind) : self
     }
 }
