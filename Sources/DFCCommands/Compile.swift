@@ -120,7 +120,9 @@ struct Compile: ParsableCommand {
         var manager = PassManager(dumpStages: stages) { _, text in
             FileHandle.standardOutput.write(Data(text.utf8))
         }
-        manager.observe = { stage, snapshot in if stage == InferShapes().name { reference = snapshot } }
+        // The reference graph shares the weights until a pass rewrites one (folding a BatchNormalization
+        // copies the convolution's): kept only when --verify needs it.
+        if verify { manager.observe = { stage, snapshot in if stage == InferShapes().name { reference = snapshot } } }
         do {
             try manager.run(&graph, options: options)
         } catch let error as DFCError {
