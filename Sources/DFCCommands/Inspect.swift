@@ -274,7 +274,7 @@ struct ModelFacts {
         row("outputs", values(outputs))
         // The histogram wraps at about 100 columns.
         var histogramLines: [String] = []
-        var current = "\(nodeCount) nodes:"
+        var current = "\(nodeCount) node\(nodeCount == 1 ? "" : "s"):"
         for (op, count) in sortedHistogram {
             let item = " \(count) \(clean(op)),"
             if current.count + item.count > 88 {
