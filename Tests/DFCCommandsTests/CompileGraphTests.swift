@@ -7,7 +7,7 @@ import TestSupport
 import Testing
 
 /// Runs a program of this machine (Graphviz `dot`) and captures its output.
-enum Tool {
+enum ExternalCommand {
     static func run(_ executable: String, _ arguments: [String]) throws -> DFCProcess.Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -26,7 +26,7 @@ enum Tool {
 }
 
 /// The bench network `make test` builds (`make test-bench-models`).
-enum BenchModels {
+enum TestBenchModel {
     static let squeezeNet = ".cache/bench/squeezenet1_0.onnx"
 
     static func require(_ path: String) throws {
@@ -50,7 +50,7 @@ struct GraphDotTests {
         let text = try String(contentsOfFile: dot, encoding: .utf8)
         #expect(text.hasPrefix("digraph "))
 
-        let svg = try Tool.run("dot", ["-Tsvg", dot])
+        let svg = try ExternalCommand.run("dot", ["-Tsvg", dot])
         #expect(svg.status == 0, "dot -Tsvg: \(svg.stderr)")
         #expect(svg.stdout.contains("<svg"))
 
@@ -61,7 +61,7 @@ struct GraphDotTests {
         #expect(svg.stdout.components(separatedBy: "class=\"cluster\"").count - 1 == expected.count)
 
         // Graphviz's own reading of the clusters: their member nodes, by name.
-        let layout = try Tool.run("dot", ["-Tjson", dot])
+        let layout = try ExternalCommand.run("dot", ["-Tjson", dot])
         #expect(layout.status == 0, "dot -Tjson: \(layout.stderr)")
         let graph = try #require(try JSONSerialization.jsonObject(with: Data(layout.stdoutBytes)) as? [String: Any])
         let objects = try #require(graph["objects"] as? [[String: Any]])
@@ -93,8 +93,8 @@ struct GraphDotTests {
 
     @Test("SqueezeNet: the clusters rendered by dot are the report's groups")
     func squeezeNet() throws {
-        try BenchModels.require(BenchModels.squeezeNet)
-        try renderAndMatch(BenchModels.squeezeNet, hostLayers: [])
+        try TestBenchModel.require(TestBenchModel.squeezeNet)
+        try renderAndMatch(TestBenchModel.squeezeNet, hostLayers: [])
     }
 
     @Test("the same compile writes the same DOT; a directory as --graph is refused before any work")
@@ -167,7 +167,8 @@ struct CutOutputsTests {
             ("relu7_ot", "no value 'relu7_ot' in the graph (nearest: relu7_out"),
             ("zzzzzzzzzzzzzzzz", "no value 'zzzzzzzzzzzzzzzz' in the graph (its outputs: output)"),
             ("input", "'input' is a graph input"),
-            ("conv1_w", "'conv1_w' is a constant")
+            ("conv1_w", "'conv1_w' is a constant"),
+            (",", "expected one or more value names")
         ])
     func unknownName(name: String, message: String) throws {
         let result = try DFCProcess.run(["compile", Self.demo, "--outputs", name, "-o", "-"])

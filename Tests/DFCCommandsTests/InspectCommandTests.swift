@@ -81,8 +81,8 @@ struct InspectCommandTests {
 
     @Test("SqueezeNet (bench): figures agree with compile; every Concat counted")
     func squeezeNet() throws {
-        try BenchModels.require(BenchModels.squeezeNet)
-        let facts = try agreesWithCompile(BenchModels.squeezeNet)
+        try TestBenchModel.require(TestBenchModel.squeezeNet)
+        let facts = try agreesWithCompile(TestBenchModel.squeezeNet)
         let ops = try #require(facts["ops"] as? [String: Int])
         #expect(ops["Concat"] == 8 && ops["Conv"] == 26)
         #expect((facts["host_layers"] as? [[String: String]])?.map { $0["op"] } == ["Softmax"])

@@ -7,6 +7,7 @@ extension Graph {
     /// needs are dropped. Every unknown name is reported at once, each with
     /// the graph's value names nearest to it.
     public mutating func cut(toOutputs values: [String]) throws {
+        guard !values.isEmpty else { throw DFCError("--outputs: expected one or more value names, NAME,...") }
         let computed = Set(nodes.flatMap(\.outputs).filter { !$0.isEmpty })
         var problems: [String] = []
         for name in values where !computed.contains(name) {
