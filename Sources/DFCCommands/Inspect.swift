@@ -48,7 +48,12 @@ struct Inspect: ParsableCommand {
         let model = self.model
         options.note = { line in FileHandle.standardError.write(Data("dfc: note: \(model): \(line)\n".utf8)) }
         let (graph, metadata) = try ONNXImporter.loadWithMetadata(path: model)
-        let facts = ModelFacts(path: model, graph: graph, metadata: metadata, options: options, config: config)
+        let facts: ModelFacts
+        do {
+            facts = try ModelFacts(path: model, graph: graph, metadata: metadata, options: options, config: config)
+        } catch let error as DFCError {
+            throw error.inFile(model)
+        }
         if json {
             let data = try JSONSerialization.data(
                 withJSONObject: facts.json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
@@ -100,7 +105,7 @@ struct ModelFacts {
     init(
         path: String, graph imported: Graph, metadata: ONNXImporter.Metadata, options: CompileOptions,
         config: AcceleratorConfig
-    ) {
+    ) throws {
         (self.path, graphName, self.metadata, accelerator) = (path, imported.name, metadata, config.name)
         nodeCount = imported.nodes.count
         for node in imported.nodes {
@@ -121,19 +126,26 @@ struct ModelFacts {
             return
         }
 
+        // Dimensions past the batch that nothing binds: say how to bind them
+        // rather than fail (the batch alone defaults to 1, as in compile).
+        let unbound = imported.inputs.filter { name in
+            options.inputShapes[name] == nil
+                && (imported.values[name]?.dims.map { $0.dropFirst().contains { $0.value == nil } } ?? true)
+        }
+        // A binding that names no input is the passes' error to report, as in compile.
+        let misnamed = options.inputShapes.keys.contains { !imported.inputs.contains($0) }
+        guard unbound.isEmpty || misnamed else {
+            problems.append(
+                "shapes not inferred: bind the unknown dimensions of \(unbound.joined(separator: ", ")) with --input-shape"
+            )
+            return
+        }
         var typed: Graph?
         var graph = imported
         var manager = PassManager()
         manager.observe = { stage, snapshot in if stage == InferShapes().name { typed = snapshot } }
-        do {
-            try manager.run(&graph, options: options)
-        } catch let error as DFCError {
-            problems.append("shapes not inferred: \(error.message)")
-            return
-        } catch {
-            problems.append("shapes not inferred: \(error)")
-            return
-        }
+        // Anything else the passes reject is an error, as it is for compile.
+        try manager.run(&graph, options: options)
         if let typed {
             for k in inputs.indices { inputs[k].type = typed.type(of: inputs[k].name) }
             for k in outputs.indices { outputs[k].type = typed.type(of: outputs[k].name) }

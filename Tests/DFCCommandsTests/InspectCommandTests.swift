@@ -104,6 +104,24 @@ struct InspectCommandTests {
         #expect((facts["problems"] as? [String])?.first?.contains("unsupported operators") == true)
     }
 
+    @Test("unknown dimensions: a note saying how to bind them, then --input-shape binds them like compile")
+    func inputShape() throws {
+        let model = "Fixtures/onnx/unknown_spatial.onnx"
+        let unbound = try DFCProcess.run(["inspect", model])
+        #expect(unbound.status == 0, "\(unbound.stderr)")
+        #expect(unbound.stdout.contains("input   f32[N,3,H,W]"), "\(unbound.stdout)")
+        #expect(unbound.stdout.contains("bind the unknown dimensions of input with --input-shape"), "\(unbound.stdout)")
+        let facts = try Self.json([model, "--input-shape", "input=1x3x16x16"])
+        let outputs = try #require(facts["outputs"] as? [[String: Any]])
+        #expect(outputs.first?["shape"] as? [Int] == [1, 4, 14, 14])
+        #expect(outputs.first?["declared"] as? String == "f32[N,4,H2,W2]")
+        #expect((facts["macs"] as? Int) == 1 * 4 * 14 * 14 * 3 * 3 * 3)
+        let wrong = try DFCProcess.run(["inspect", model, "--input-shape", "foo=1x3x16x16"])
+        #expect(wrong.status == 1)
+        #expect(wrong.stdout.isEmpty)
+        #expect(wrong.stderr.split(separator: "\n").count == 1 && wrong.stderr.contains("'foo'"), "\(wrong.stderr)")
+    }
+
     @Test("a model that is not ONNX is one error line")
     func badModel() throws {
         let result = try DFCProcess.run(["inspect", "Fixtures/onnx/not_onnx.onnx"])
