@@ -30,7 +30,8 @@ struct Compare: ParsableCommand {
     func run() throws {
         let got = try Self.numbers(actual), want = try Self.numbers(expected)
         guard got.shape == want.shape else {
-            throw DFCError("shape \(got.shape) differs from \(expected)'s \(want.shape)", file: actual)
+            throw DFCError(
+                "shape \(got.shape) differs from \(expected)'s \(want.shape)", file: actual, kind: .verification)
         }
         let difference = TensorComparison(shape: got.shape, actual: got.values, expected: want.values)
         let format = { (x: Double) in String(format: "%.3g", x) }
@@ -50,7 +51,7 @@ struct Compare: ParsableCommand {
             throw DFCError(
                 "differs from \(expected): "
                     + (finite ? figures : "\(nonFinite); where both are finite, \(figures)"),
-                file: actual)
+                file: actual, kind: .verification)
         }
         let extra = nonFinite.isEmpty ? "" : "; \(nonFinite), in the same places"
         print(
