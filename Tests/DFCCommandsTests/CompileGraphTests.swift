@@ -1,5 +1,7 @@
+import Compiler
 import Foundation
 import GraphIR
+import GraphPasses
 import ONNXImport
 import ReferenceInterpreter
 import Tensors
@@ -95,6 +97,27 @@ struct GraphDotTests {
     func squeezeNet() throws {
         try TestBenchModel.require(TestBenchModel.squeezeNet)
         try renderAndMatch(TestBenchModel.squeezeNet, hostLayers: [])
+    }
+
+    @Test("names with quotes, backslashes, control characters and non-ASCII stay distinct nodes dot reads")
+    func awkwardNames() throws {
+        var graph = try ONNXImporter.load(
+            path: DFCProcess.repoRoot.appendingPathComponent("Fixtures/demo/resnet8.onnx").path)
+        try PassManager().run(&graph, options: CompileOptions())
+        let awkward = ["conv \"one\"", "back\\slash\\", "tab\there", "\u{fc}n\u{ef}code", "line\nbreak", "\\\"", "\""]
+        for (index, name) in awkward.enumerated() { graph.nodes[index].name = name }
+        let compilation = try Codegen.schedule(graph, options: Codegen.Options())
+        let folder = try ScratchFolder("dfc-graph")
+        defer { folder.remove() }
+        try GraphDot.render(graph, compilation: compilation, title: "awkward").write(
+            toFile: folder.path("g.dot"), atomically: true, encoding: .utf8)
+        let layout = try ExternalCommand.run("dot", ["-Tjson", folder.path("g.dot")])
+        #expect(layout.status == 0, "dot -Tjson: \(layout.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(layout.stdoutBytes)) as? [String: Any])
+        let names = ((object["objects"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
+            .filter { $0.hasPrefix("node:") }
+        #expect(names.count == graph.nodes.count && Set(names).count == names.count, "\(names)")
+        #expect(names.contains("node:conv \"one\"") && names.contains("node:\u{fc}n\u{ef}code"), "\(names)")
     }
 
     @Test("the same compile writes the same DOT; a directory as --graph is refused before any work")

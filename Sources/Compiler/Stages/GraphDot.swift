@@ -145,7 +145,8 @@ public enum GraphDot {
     }
 
     /// A DOT quoted string: quotes and backslashes escaped, a newline is a
-    /// centred line break, other control characters are shown as \u{..}.
+    /// centred line break (in labels), other control characters are shown as
+    /// \u{..}. One to one, so distinct names stay distinct nodes.
     static func quote(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
@@ -155,7 +156,7 @@ public enum GraphDot {
             case "\n": out += "\\n"
             default:
                 if scalar.value < 0x20 || scalar.value == 0x7f {
-                    out += "\\\\u{\(String(scalar.value, radix: 16))}"
+                    out += "\\u{\(String(scalar.value, radix: 16))}"
                 } else {
                     out.unicodeScalars.append(scalar)
                 }
