@@ -44,6 +44,13 @@ struct Inspect: ParsableCommand {
     @Option(name: .customLong("sram"), help: ArgumentHelp("Override the SRAM size, e.g. 512KiB.", valueName: "SIZE"))
     var sram: String?
 
+    @Option(
+        name: .customLong("outputs"),
+        help: ArgumentHelp(
+            "Inspect only what computes these values, as dfc compile --outputs would compile it.",
+            valueName: "NAME,..."))
+    var cutOutputs: String?
+
     func run() throws {
         var options = CompileOptions()
         options.inputShapes = try Compile.parseInputShapes(inputShapes)
@@ -53,9 +60,10 @@ struct Inspect: ParsableCommand {
         }
         let model = self.model
         options.note = { line in FileHandle.standardError.write(Data("dfc: note: \(model): \(line)\n".utf8)) }
-        let (graph, metadata) = try ONNXImporter.loadWithMetadata(path: model)
+        var (graph, metadata) = try ONNXImporter.loadWithMetadata(path: model)
         let facts: ModelFacts
         do {
+            if let cutOutputs { try graph.cut(toOutputs: cutOutputs.split(separator: ",").map(String.init)) }
             facts = try ModelFacts(path: model, graph: graph, metadata: metadata, options: options, config: config)
         } catch let error as DFCError {
             throw error.inFile(model)

@@ -122,6 +122,17 @@ struct InspectCommandTests {
         #expect(wrong.stderr.split(separator: "\n").count == 1 && wrong.stderr.contains("'foo'"), "\(wrong.stderr)")
     }
 
+    @Test("--outputs inspects the subgraph compile --outputs would compile")
+    func cut() throws {
+        let facts = try Self.json([Self.demo, "--outputs", "relu7_out"])
+        let ops = try #require(facts["ops"] as? [String: Int])
+        #expect(ops["Softmax"] == nil && ops["Gemm"] == nil && ops["Conv"] == 9)
+        #expect((facts["host_layers"] as? [Any])?.isEmpty == true)
+        let baseline = try Self.report([Self.demo, "--outputs", "relu7_out", "--no-fusion", "--objective", "traffic"])
+        #expect(facts["layer_by_layer_bytes"] as? Int == baseline["predicted_dram_bytes"] as? Int)
+        #expect(facts["compulsory_bytes"] as? Int == baseline["compulsory_bytes"] as? Int)
+    }
+
     @Test("a model that is not ONNX is one error line")
     func badModel() throws {
         let result = try DFCProcess.run(["inspect", "Fixtures/onnx/not_onnx.onnx"])
