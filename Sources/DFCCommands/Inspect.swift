@@ -291,7 +291,7 @@ struct ModelFacts {
         func values(_ list: [Value]) -> [String] {
             return list.map { value in
                 let shape = value.type.map(Self.typeText) ?? value.declared
-                let bound = value.type != nil && Self.typeText(value.type!) != value.declared
+                let bound = value.type != nil && value.declared != "?" && Self.typeText(value.type!) != value.declared
                 return clean(value.name).padding(toLength: width + 2, withPad: " ", startingAt: 0) + shape
                     + (bound ? "  (declared \(value.declared))" : "")
             }
