@@ -16,6 +16,20 @@ public enum ONNXImporter {
 
     /// Imports the model at `path`. Errors name the file.
     public static func load(path: String) throws -> Graph {
+        try loadWithMetadata(path: path).graph
+    }
+
+    /// What a model file says about itself besides its graph (`dfc inspect`).
+    public struct Metadata: Sendable {
+        public var irVersion: Int
+        public var producerName: String
+        public var producerVersion: String
+        /// Every imported opset, default domain ("") first, then by domain.
+        public var opsets: [(domain: String, version: Int)]
+    }
+
+    /// Imports the model at `path` with its metadata. Errors name the file.
+    public static func loadWithMetadata(path: String) throws -> (graph: Graph, metadata: Metadata) {
         let url = URL(fileURLWithPath: path)
         do {
             var isDirectory: ObjCBool = false
@@ -31,7 +45,14 @@ public enum ONNXImporter {
                 guard !data.isEmpty else { throw DFCError("the file is empty, not an ONNX model") }
                 return try ONNXProtobuf.decodeModel(data)
             }()
-            return try importModel(model, directory: url.deletingLastPathComponent())
+            let opsets = model.opsets.map {
+                (domain: $0.domain == "ai.onnx" ? "" : $0.domain, version: Int($0.version))
+            }
+            let metadata = Metadata(
+                irVersion: Int(model.irVersion), producerName: model.producerName,
+                producerVersion: model.producerVersion,
+                opsets: opsets.sorted { ($0.domain, $0.version) < ($1.domain, $1.version) })
+            return (try importModel(model, directory: url.deletingLastPathComponent()), metadata)
         } catch let error as DFCError {
             throw error.inFile(path)
         }

@@ -10,6 +10,7 @@ enum ONNXProto {
         var irVersion: Int64
         var opsets: [(domain: String, version: Int64)]
         var graph: Graph
+        var producerName = "", producerVersion = ""
     }
 
     struct Graph {
@@ -83,7 +84,8 @@ enum ONNXProtobuf {
             }
             return ONNXProto.Model(
                 irVersion: model.pointee.has_ir_version != 0 ? model.pointee.ir_version : 0,
-                opsets: opsets, graph: copyGraph(graph.pointee))
+                opsets: opsets, graph: copyGraph(graph.pointee), producerName: string(model.pointee.producer_name),
+                producerVersion: string(model.pointee.producer_version))
         }
     }
 

@@ -52,6 +52,8 @@ public enum Codegen {
         public var fellBack: Bool
         /// The SRAM size the program was planned for (at most the config's; see `sramBudgets`).
         public var plannedSRAMBytes: Int
+        /// The partition the fuse stage chose, with each group's plan (`--graph`).
+        var plan = FusionPlan(segments: [])
     }
 
     /// One fusion group: its layers, its tiles, what the cost model
@@ -201,7 +203,7 @@ public enum Codegen {
         return Compilation(
             program: result.program, layers: result.layers, layerByLayer: layerByLayer.program,
             layerByLayerLayers: layerByLayer.layers, groups: reports, fellBack: state.fellBack,
-            plannedSRAMBytes: options.config.sramBytes)
+            plannedSRAMBytes: options.config.sramBytes, plan: state.plan)
     }
 }
 
