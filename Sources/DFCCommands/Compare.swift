@@ -8,8 +8,10 @@ import Tensors
 /// `dfc compare`: do two tensor files hold the same values, within fp32 tolerance?
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compare two tensors (.npy or .pb); exit 1 if they differ.",
-        discussion: "They match when the relative L2 error is at most --rel-l2 or every element is within --atol.")
+        abstract: "Compare two tensors (.npy or .pb); exit 5 if they differ.",
+        discussion: HelpText.discussion(
+            "They match when the relative L2 error is at most --rel-l2 or every element is within --atol.",
+            examples: [("check dfc run's output against onnxruntime's", "dfc compare out/output.npy expected.npy")]))
 
     @Argument(help: "The tensor to check.")
     var actual: String
@@ -26,7 +28,8 @@ struct Compare: ParsableCommand {
     func run() throws {
         let got = try TensorFile.read(path: actual), want = try TensorFile.read(path: expected)
         guard got.shape == want.shape else {
-            throw DFCError("shape \(got.shape) differs from \(expected)'s \(want.shape)", file: actual)
+            throw DFCError(
+                "shape \(got.shape) differs from \(expected)'s \(want.shape)", file: actual, kind: .verification)
         }
         // Compared as fp32 values, so an int64 file can be checked against a float one.
         let difference = TensorComparison(
@@ -37,7 +40,7 @@ struct Compare: ParsableCommand {
         guard difference.passes(relativeL2Limit: relativeL2, absoluteLimit: absolute) else {
             throw DFCError(
                 "differs from \(expected): max |diff| \(maxAbsolute) at index \(difference.worstIndex), relative L2 error \(relative)",
-                file: actual)
+                file: actual, kind: .verification)
         }
         print("\(actual) matches \(expected) (max |diff| \(maxAbsolute), relative L2 error \(relative))")
     }

@@ -15,20 +15,44 @@ public enum ONNXImporter {
     public static let newestOpset = 28
 
     /// Imports the model at `path`. Errors name the file.
-    public static func load(path: String) throws -> Graph {
+    public static func load(path: String) throws -> Graph { try loadNamingFiles(path: path).graph }
+
+    /// Imports the model at `path`, and names the external data files it read: the model's folder (as
+    /// `path` spells it) joined with each location, sorted, each once. What a make depfile lists.
+    public static func loadNamingFiles(path: String) throws -> (graph: Graph, externalData: [String]) {
         let url = URL(fileURLWithPath: path)
         do {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw DFCError("no such file")
+                throw DFCError("no such file", kind: .io)
             }
-            guard !isDirectory.boolValue else { throw DFCError("is a directory, not an ONNX model") }
-            guard let data = FileManager.default.contents(atPath: path) else { throw DFCError("cannot read the file") }
+            guard !isDirectory.boolValue else { throw DFCError("is a directory, not an ONNX model", kind: .io) }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw DFCError("cannot read the file", kind: .io)
+            }
             guard !data.isEmpty else { throw DFCError("the file is empty, not an ONNX model") }
-            return try importModel(ONNXProtobuf.decodeModel(data), directory: url.deletingLastPathComponent())
+            let model = try ONNXProtobuf.decodeModel(data)
+            let graph = try importModel(model, directory: url.deletingLastPathComponent())
+            let folder = path.contains("/") ? String(path[...path.lastIndex(of: "/")!]) : ""
+            return (graph, externalLocations(model).map { folder + $0 })
         } catch let error as DFCError {
             throw error.inFile(path)
         }
+    }
+
+    /// The locations of the external data of the model's initializers and tensor attributes, sorted, each once.
+    static func externalLocations(_ model: ONNXProto.Model) -> [String] {
+        var tensors = model.graph.initializers
+        for node in model.graph.nodes {
+            for (_, value) in node.attributes {
+                if case .tensor(let tensor) = value { tensors.append(tensor) }
+            }
+        }
+        let locations = tensors.compactMap { tensor -> String? in
+            guard case .external(let entries) = tensor.payload else { return nil }
+            return entries["location"]
+        }
+        return Set(locations).sorted()
     }
 
     /// Imports a model already in memory; external data resolves against `directory`.
@@ -56,8 +80,8 @@ public enum ONNXImporter {
             }
             guard let dtype = DType(onnxCode: code) else {
                 throw DFCError(
-                    "\(role) '\(info.name)' has element type \(ONNXElementType.name(of: code)), which dfc does not support"
-                )
+                    "\(role) '\(info.name)' has element type \(ONNXElementType.name(of: code)), which dfc does not support",
+                    kind: .unsupported)
             }
             values[info.name] = ValueInfo(dtype: dtype, dims: info.dims)
         }
@@ -140,7 +164,8 @@ public enum ONNXImporter {
         }
         guard (Int64(oldestOpset)...Int64(newestOpset)).contains(entry.version) else {
             throw DFCError(
-                "opset \(entry.version) is not supported (dfc supports opsets \(oldestOpset) to \(newestOpset))")
+                "opset \(entry.version) is not supported (dfc supports opsets \(oldestOpset) to \(newestOpset))",
+                kind: .unsupported)
         }
         return Int(entry.version)
     }
@@ -163,7 +188,7 @@ public enum ONNXImporter {
         case .strings(let v): return .strings(v.map { String(decoding: $0, as: UTF8.self) })
         case .tensor(let t):
             do { return .tensor(try TensorDecoding.decode(t, externalBase: directory)) } catch let error as DFCError {
-                throw DFCError("node '\(node)', attribute '\(attribute)': \(error.message)")
+                throw DFCError("node '\(node)', attribute '\(attribute)': \(error.message)", kind: error.kind)
             }
         case .tensors: return .unsupported("tensors")
         case .other(let what): return .unsupported(what)
