@@ -84,6 +84,28 @@ struct CommandLineTests {
         #expect(!enough.stderr.contains("node '\(node)'"), "\(enough.stderr)")
     }
 
+    /// ResNet-8 at 32 KiB: each group the fuse dump says does not fit names what it needs; at that size
+    /// the group tiles, one KiB below it still does not.
+    @Test("the fuse dump says how much SRAM a group that does not fit would need")
+    func fuseDumpNeed() throws {
+        func dump(_ kib: Int) throws -> String {
+            let result = try DFCProcess.run(["compile", Self.resnet8, "--sram", "\(kib)KiB", "--dump-ir", "fuse"])
+            #expect(result.status == 0, "\(result.stderr)")
+            return result.stdout
+        }
+        let pattern = /no tiling of the group with (\S+) fits 32768 bytes of SRAM \(the group with it needs (\d+) KiB\)/
+        let matches = try dump(32).matches(of: pattern)
+        #expect(!matches.isEmpty)
+        for match in matches {
+            let (next, kib) = (String(match.1), try #require(Int(match.2)))
+            #expect(
+                try dump(kib - 1).contains(
+                    "no tiling of the group with \(next) fits \((kib - 1) * 1024) bytes of SRAM (the group with it needs \(kib) KiB)"
+                ))
+            #expect(try !dump(kib).contains("no tiling of the group with \(next) fits"))
+        }
+    }
+
     @Test("an unsupported operator names the opset and the nearest supported operators")
     func unsupportedSuggests() throws {
         let result = try DFCProcess.run(["compile", "Fixtures/onnx/unsupported_ops.onnx"])

@@ -23,7 +23,7 @@ extension OpKind {
                 distance <= Swift.max(1, query.count / 3)
                 || (candidate.count >= 3 && opType.lowercased().contains(name.lowercased()))
                 || (query.count >= 4 && name.lowercased().contains(opType.lowercased()))
-                || Swift.max(prefix, suffix) >= 5
+                || Swift.max(prefix, suffix) >= 6
             return close ? (distance, name) : nil
         }
         return scored.sorted { ($0.distance, $0.name) < ($1.distance, $1.name) }.prefix(3).map { $0.name }
