@@ -87,7 +87,8 @@ struct Compile: ParsableCommand {
     @Option(
         name: .customLong("dump-ir"),
         help: ArgumentHelp(
-            "Print the IR after import and after each pass; =PASS,... selects stages.", valueName: "PASS,..."))
+            "Print the IR after import and after each pass; PASS,... (after = or a space) selects stages.",
+            valueName: "PASS,..."))
     var dumpIR: [String] = []
 
     @Option(

@@ -21,7 +21,7 @@ public struct DFCError: Error, CustomStringConvertible, Equatable {
         /// What the status means, for `--help`, the man page and the README.
         public var summary: String {
             switch self {
-            case .badInput: return "bad input: a malformed model, program or tensor file, or a name that is not there"
+            case .badInput: return "bad input: a malformed model, program or tensor, or a name it does not have"
             case .usage: return "usage: an unknown option, a missing argument or a bad value"
             case .unsupported: return "unsupported: the model uses an operator or form dfc does not support"
             case .doesNotFit: return "does not fit: a layer needs more SRAM than the accelerator has"

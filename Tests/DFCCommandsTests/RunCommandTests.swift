@@ -93,7 +93,7 @@ import Testing
             ([dfx], DFCError("missing input 'x' (f32 1x2x3)", file: dfx)),
             (
                 [dfx, "--input", "x=\(s.path("bad.npy"))"],
-                DFCError("input 'x': expected shape 1x2x3, got 2x3", file: s.path("bad.npy"))
+                DFCError("input 'x': expected shape 1x2x3, got 2x3 (rank 2, not 3)", file: s.path("bad.npy"))
             ),
             (
                 [dfx, "--input", "x=\(s.path("int.npy"))"],
