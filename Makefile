@@ -3,7 +3,7 @@
 #   make              release build of dfc
 #   make demo         compile, verify and run the ResNet-8 shipped in Fixtures/demo
 #   make test         install what the tests need (apt, pip), build, run every test
-#   make install      PREFIX=/usr/local DESTDIR= (staged installs welcome)
+#   make install      dfc, its man page and bash/zsh/fish completions; PREFIX=/usr/local DESTDIR= (staged installs welcome)
 #   make bench        dfc vs onnxruntime on six CNNs; writes docs/bench.md (BENCH_FLAGS=--quick)
 #   make zoo          torchvision and onnx light CNNs through dfc; writes docs/zoo.md (ZOO_FLAGS="--only resnet18")
 #   make proto        regenerate the protobuf-c code from proto/onnx-subset.proto
@@ -25,7 +25,8 @@ APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config graphviz
 
 DEMO_OUT := out/demo
 
-.PHONY: all build demo test fuzz asan deps apt-deps pip-deps conformance-data test-bench-models bench zoo zoo-deps install uninstall proto sz lint format clean
+.PHONY: all build demo test fuzz asan deps apt-deps pip-deps conformance-data test-bench-models bench zoo zoo-deps \
+        install install-files uninstall proto sz lint format clean
 
 all: build
 
@@ -115,12 +116,31 @@ zoo-deps:
 	  sys.exit(v('torch') != '2.13.0+cpu' or not v('torchvision').startswith('0.28.'))" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q $(ZOO_TORCH)
 
+# Where make install puts what it installs, under $(DESTDIR)$(PREFIX).
+INSTALLED := bin/dfc share/man/man1/dfc.1 share/bash-completion/completions/dfc share/zsh/site-functions/_dfc \
+             share/fish/vendor_completions.d/dfc.fish
+
 install: build
-	install -d "$(DESTDIR)$(PREFIX)/bin"
-	install -m 755 "$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/dfc" "$(DESTDIR)$(PREFIX)/bin/dfc"
+	$(SWIFT) build $(BUILD_FLAGS) --product dfc-manual
+	@$(MAKE) --no-print-directory install-files BIN="$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)"
+
+# Installs the dfc in $(BIN), and the man page and completion scripts made from its command definitions
+# (by dfc-manual, and dfc --generate-completion-script), so they list whatever subcommands and options
+# that dfc has. A test runs it into a scratch DESTDIR (InstallTests).
+install-files:
+	@test -x "$(BIN)/dfc" && test -x "$(BIN)/dfc-manual" || { echo "install-files: BIN=$(BIN) has no dfc and dfc-manual"; exit 1; }
+	@set -e; root="$(DESTDIR)$(PREFIX)"; \
+	for f in $(INSTALLED); do install -d "$$root/$$(dirname $$f)"; done; \
+	install -m 755 "$(BIN)/dfc" "$$root/bin/dfc"; \
+	"$(BIN)/dfc-manual" > "$$root/share/man/man1/dfc.1.tmp"; \
+	"$(BIN)/dfc" --generate-completion-script bash > "$$root/share/bash-completion/completions/dfc.tmp"; \
+	"$(BIN)/dfc" --generate-completion-script zsh > "$$root/share/zsh/site-functions/_dfc.tmp"; \
+	"$(BIN)/dfc" --generate-completion-script fish > "$$root/share/fish/vendor_completions.d/dfc.fish.tmp"; \
+	for f in $(filter share/%,$(INSTALLED)); do chmod 644 "$$root/$$f.tmp"; mv "$$root/$$f.tmp" "$$root/$$f"; done; \
+	for f in $(INSTALLED); do echo "installed $$root/$$f"; done
 
 uninstall:
-	rm -f "$(DESTDIR)$(PREFIX)/bin/dfc"
+	rm -f $(addprefix "$(DESTDIR)$(PREFIX)/,$(addsuffix ",$(INSTALLED)))
 
 # The committed C code in Sources/CONNX comes from this rule.
 proto:

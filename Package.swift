@@ -52,6 +52,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "dfc", dependencies: ["DFCCommands"]),
+        // Prints the man page, dfc(1), from the command definitions; make install runs it.
+        .executableTarget(name: "dfc-manual", dependencies: ["DFCCommands"]),
 
         // Helpers the test targets share: repository paths, seeded test tensors, fixtures.
         .target(name: "TestSupport", dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses", "Accelerator"]),

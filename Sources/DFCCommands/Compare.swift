@@ -8,12 +8,14 @@ import Tensors
 /// `dfc compare`: do two tensor files hold the same values, within fp32 tolerance?
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compare two tensors (.npy or .pb); exit 1 if they differ.",
-        discussion: """
+        abstract: "Compare two tensors (.npy or .pb); exit 5 if they differ.",
+        discussion: HelpText.discussion(
+            """
             They match when the relative L2 error is at most --rel-l2 or every element is within --atol. \
             Any real-valued .npy array is read (floats of 2, 4 or 8 bytes, integers, booleans) and compared \
             as doubles; NaN and infinities are counted and located, and match only the same value in the same place.
-            """)
+            """,
+            examples: [("check dfc run's output against onnxruntime's", "dfc compare out/output.npy expected.npy")]))
 
     @Argument(help: "The tensor to check.")
     var actual: String

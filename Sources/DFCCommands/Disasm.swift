@@ -9,7 +9,9 @@ import Tensors
 struct Disasm: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Print a .dfx program: its config and tensors, then one instruction per line with its source ONNX nodes.")
+            "Print a .dfx program: its config and tensors, then one instruction per line with its source ONNX nodes.",
+        discussion: HelpText.discussion(
+            "", examples: [("each instruction with the cycles it runs in", "dfc disasm model.dfx --timing | less")]))
 
     @Argument(help: "The program to print.")
     var program: String
@@ -20,7 +22,7 @@ struct Disasm: ParsableCommand {
     func run() throws {
         let loaded: Program
         do { loaded = try Program.read(from: program) } catch let e as ProgramError {
-            throw DFCError(e.message, file: program)
+            throw DFCError(e, file: program)
         }
         // The timing model prices instructions from their fields: only a valid program has sane ones.
         if timing {

@@ -15,9 +15,7 @@ public enum ONNXImporter {
     public static let newestOpset = 28
 
     /// Imports the model at `path`. Errors name the file.
-    public static func load(path: String) throws -> Graph {
-        try loadWithMetadata(path: path).graph
-    }
+    public static func load(path: String) throws -> Graph { try loadDetailed(path: path).graph }
 
     /// What a model file says about itself besides its graph (`dfc inspect`).
     public struct Metadata: Sendable {
@@ -30,17 +28,30 @@ public enum ONNXImporter {
 
     /// Imports the model at `path` with its metadata. Errors name the file.
     public static func loadWithMetadata(path: String) throws -> (graph: Graph, metadata: Metadata) {
+        let loaded = try loadDetailed(path: path)
+        return (loaded.graph, loaded.metadata)
+    }
+
+    /// Imports the model at `path`, and names the external data files it read: the model's folder (as
+    /// `path` spells it) joined with each location, sorted, each once. What a make depfile lists.
+    public static func loadNamingFiles(path: String) throws -> (graph: Graph, externalData: [String]) {
+        let loaded = try loadDetailed(path: path)
+        return (loaded.graph, loaded.externalData)
+    }
+
+    /// Imports the model at `path` with its metadata and external data files. Errors name the file.
+    static func loadDetailed(path: String) throws -> (graph: Graph, metadata: Metadata, externalData: [String]) {
         let url = URL(fileURLWithPath: path)
         do {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw DFCError("no such file")
+                throw DFCError("no such file", kind: .io)
             }
-            guard !isDirectory.boolValue else { throw DFCError("is a directory, not an ONNX model") }
+            guard !isDirectory.boolValue else { throw DFCError("is a directory, not an ONNX model", kind: .io) }
             // The file's bytes are let go once decoded: a model's weights are then held once, not twice.
             let model = try {
                 guard let data = FileManager.default.contents(atPath: path) else {
-                    throw DFCError("cannot read the file")
+                    throw DFCError("cannot read the file", kind: .io)
                 }
                 guard !data.isEmpty else { throw DFCError("the file is empty, not an ONNX model") }
                 return try ONNXProtobuf.decodeModel(data)
@@ -52,10 +63,27 @@ public enum ONNXImporter {
                 irVersion: Int(model.irVersion), producerName: model.producerName,
                 producerVersion: model.producerVersion,
                 opsets: opsets.sorted { ($0.domain, $0.version) < ($1.domain, $1.version) })
-            return (try importModel(model, directory: url.deletingLastPathComponent()), metadata)
+            let folder = path.contains("/") ? String(path[...path.lastIndex(of: "/")!]) : ""
+            let externalData = externalLocations(model).map { folder + $0 }
+            return (try importModel(model, directory: url.deletingLastPathComponent()), metadata, externalData)
         } catch let error as DFCError {
             throw error.inFile(path)
         }
+    }
+
+    /// The locations of the external data of the model's initializers and tensor attributes, sorted, each once.
+    static func externalLocations(_ model: ONNXProto.Model) -> [String] {
+        var tensors = model.graph.initializers
+        for node in model.graph.nodes {
+            for (_, value) in node.attributes {
+                if case .tensor(let tensor) = value { tensors.append(tensor) }
+            }
+        }
+        let locations = tensors.compactMap { tensor -> String? in
+            guard case .external(let entries) = tensor.payload else { return nil }
+            return entries["location"]
+        }
+        return Set(locations).sorted()
     }
 
     /// Imports a model already in memory; external data resolves against `directory`.
@@ -88,8 +116,8 @@ public enum ONNXImporter {
             }
             guard let dtype = DType(onnxCode: code) else {
                 throw DFCError(
-                    "\(role) '\(info.name)' has element type \(ONNXElementType.name(of: code)), which dfc does not support"
-                )
+                    "\(role) '\(info.name)' has element type \(ONNXElementType.name(of: code)), which dfc does not support",
+                    kind: .unsupported)
             }
             values[info.name] = ValueInfo(dtype: dtype, dims: info.dims)
         }
@@ -172,7 +200,8 @@ public enum ONNXImporter {
         }
         guard (Int64(oldestOpset)...Int64(newestOpset)).contains(entry.version) else {
             throw DFCError(
-                "opset \(entry.version) is not supported (dfc supports opsets \(oldestOpset) to \(newestOpset))")
+                "opset \(entry.version) is not supported (dfc supports opsets \(oldestOpset) to \(newestOpset))",
+                kind: .unsupported)
         }
         return Int(entry.version)
     }
@@ -195,7 +224,7 @@ public enum ONNXImporter {
         case .strings(let v): return .strings(v.map { String(decoding: $0, as: UTF8.self) })
         case .tensor(let t):
             do { return .tensor(try TensorDecoding.decode(t, externalBase: directory)) } catch let error as DFCError {
-                throw DFCError("node '\(node)', attribute '\(attribute)': \(error.message)")
+                throw DFCError("node '\(node)', attribute '\(attribute)': \(error.message)", kind: error.kind)
             }
         case .tensors: return .unsupported("tensors")
         case .other(let what): return .unsupported(what)

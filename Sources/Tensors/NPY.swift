@@ -11,7 +11,9 @@ public enum NPY {
     /// Reads the `.npy` file at `path`. Errors name the file.
     public static func read(path: String) throws -> Tensor {
         do {
-            guard let data = FileManager.default.contents(atPath: path) else { throw DFCError("cannot read the file") }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw DFCError("cannot read the file", kind: .io)
+            }
             return try decode(data)
         } catch let error as DFCError {
             throw error.inFile(path)

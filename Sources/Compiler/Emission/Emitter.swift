@@ -100,7 +100,7 @@ struct Emitter {
             }
         }
         guard problems.isEmpty else {
-            throw DFCError("cannot lower to the accelerator: \(problems.joined(separator: "; "))")
+            throw DFCError("cannot lower to the accelerator: \(problems.joined(separator: "; "))", kind: .unsupported)
         }
     }
 
@@ -164,7 +164,7 @@ struct Emitter {
             try lowerHost(node)
             record(node, engine: "host", tiling: "whole tensor in DRAM", from: start)
         case .notLowered:
-            throw DFCError("node '\(node.name)' (\(node.opType)) cannot be lowered")
+            throw DFCError("node '\(node.name)' (\(node.opType)) cannot be lowered", kind: .unsupported)
         }
     }
 }
