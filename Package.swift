@@ -75,7 +75,7 @@ let package = Package(
                 "DFCCommands", "TestSupport"
             ]
         ),
-        .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
+        .testTarget(name: "PlotsTests", dependencies: ["Plots", "TestSupport"]),
         .testTarget(name: "AcceleratorTests", dependencies: ["Tensors", "Accelerator", "TestSupport"]),
         .testTarget(
             name: "DFCCommandsTests",

@@ -35,8 +35,16 @@ public struct Axis {
 
     public func ticks(covering low: Double, _ high: Double) -> Ticks {
         switch scale {
-        case .linear: Self.linearTicks(fromZero ? min(low, 0) : low, high)
-        case .log2: Self.log2Ticks(low, high)
+        case .linear where fromZero: return Self.linearTicks(min(low, 0), high)
+        case .linear:
+            // A little room around the data, so no point sits on the frame.
+            let margin = (high - low) * 0.05
+            return Self.linearTicks(low - margin, high + margin)
+        case .log2:
+            var ticks = Self.log2Ticks(low, high)
+            // A quarter of an octave past the outer ticks, for the same reason.
+            (ticks.low, ticks.high) = (ticks.low / pow(2, 0.25), ticks.high * pow(2, 0.25))
+            return ticks
         }
     }
 
@@ -58,6 +66,7 @@ public struct Axis {
 
     /// Every power of two from the one at or below `low` to the one at or above
     /// `high`; every second or fourth when there would be more than nine.
+    /// The range is the outer ticks' (`ticks(covering:)` adds a margin).
     static func log2Ticks(_ low: Double, _ high: Double) -> Ticks {
         let first = floor(Foundation.log2(max(low, .leastNonzeroMagnitude)))
         let last = max(first + 1, ceil(Foundation.log2(max(high, low))))

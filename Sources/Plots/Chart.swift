@@ -45,13 +45,11 @@ public struct XYChart {
     public var x: Axis
     public var y: Axis
     public var series: [Series]
-    /// One line under the legend explaining markers, if they need it.
-    public var note: String?
     public var width = 760.0
     public var height = 440.0
 
-    public init(title: String, subtitle: String = "", x: Axis, y: Axis, series: [Series], note: String? = nil) {
-        (self.title, self.subtitle, self.x, self.y, self.series, self.note) = (title, subtitle, x, y, series, note)
+    public init(title: String, subtitle: String = "", x: Axis, y: Axis, series: [Series]) {
+        (self.title, self.subtitle, self.x, self.y, self.series) = (title, subtitle, x, y, series)
     }
 
     public func svg() -> String {
@@ -87,9 +85,6 @@ public struct XYChart {
                 }
             }
             svg.close("g")
-        }
-        if let note {
-            svg.element("text", ["class": "note", "x": "\(Frame.left)", "y": "76", "fill": "#444"], text: note)
         }
         return SVGWriter.document(width: width, height: height, body: svg.body)
     }
@@ -191,12 +186,14 @@ func drawHeading(
         if swatches {
             svg.element("rect", ["x": SVGWriter.number(x), "y": "50", "width": "14", "height": "12", "fill": color])
         } else {
-            svg.element(
-                "line",
-                [
-                    "x1": SVGWriter.number(x), "y1": "56", "x2": SVGWriter.number(x + 22), "y2": "56",
-                    "stroke": color, "stroke-width": "2.5", "stroke-dasharray": style == .dashed ? "7 5" : "none"
-                ])
+            if style != .markers {
+                svg.element(
+                    "line",
+                    [
+                        "x1": SVGWriter.number(x), "y1": "56", "x2": SVGWriter.number(x + 22), "y2": "56",
+                        "stroke": color, "stroke-width": "2.5", "stroke-dasharray": style == .dashed ? "7 5" : "none"
+                    ])
+            }
             if style != .dashed {
                 svg.element("circle", ["cx": SVGWriter.number(x + 11), "cy": "56", "r": "4", "fill": color])
             }

@@ -137,6 +137,92 @@ struct ExploreTests {
             try folder.entries("plots") == [
                 "resnet8-breakdown.svg", "resnet8-cycles.svg", "resnet8-pareto.svg", "resnet8-traffic.svg"
             ])
+        var svgs: [String: ParsedSVG] = [:]
+        for name in try folder.entries("plots") {
+            let text = try String(contentsOfFile: folder.path("plots/\(name)"), encoding: .utf8)
+            svgs[name] = try ParsedSVG(text)
+            #expect(try SVGRenderer.png(text).map { $0.starts(with: [0x89, 0x50, 0x4E, 0x47]) } ?? true, "\(name)")
+        }
+        // Traffic: the fused line, the layer-by-layer line and the compulsory floor, at each SRAM size.
+        let traffic = try #require(svgs["resnet8-traffic.svg"])
+        func values(_ svg: ParsedSVG, series: String, _ key: String) -> [Double] {
+            var inside = false
+            var found: [Double] = []
+            for element in svg.elements {
+                if element.name == "g" { inside = element.attributes["data-name"] == series }
+                if inside, element.name == "circle", let value = element.attributes[key] {
+                    found.append(Double(value)!)
+                }
+            }
+            return found
+        }
+        let fused = direct.points.filter(\.setting.fusion), baseline = direct.points.filter { !$0.setting.fusion }
+        #expect(values(traffic, series: "fused", "data-y") == fused.map { Double($0.figures!.dramBytes) / 1e6 })
+        #expect(values(traffic, series: "fused", "data-x") == [131072, 262144, 524288])
+        #expect(
+            values(traffic, series: "layer by layer", "data-y") == baseline.map { Double($0.figures!.dramBytes) / 1e6 })
+        let xAxis = try #require(traffic.all("g").first { $0.attributes["class"] == "axis x" })
+        #expect(xAxis.attributes["data-label"] == "SRAM size")
+        #expect(
+            traffic.all("text", class: "tick-label").filter { $0.group == "axis x" }.map(\.text) == [
+                "128 KiB", "256 KiB", "512 KiB"
+            ])
+        let yAxis = try #require(traffic.all("g").first { $0.attributes["class"] == "axis y" })
+        #expect(Double(yAxis.attributes["data-max"]!)! >= baseline.map { Double($0.figures!.dramBytes) / 1e6 }.max()!)
+        #expect(yAxis.attributes["data-label"] == "DRAM traffic (MB)")
+        // Cycles: fused and layer by layer against the layer floor.
+        let cycles = try #require(svgs["resnet8-cycles.svg"])
+        #expect(values(cycles, series: "fused", "data-y") == fused.map { Double($0.figures!.cycles) / 1e6 })
+        // The breakdown is the middle size's fused program, its parts summing to its traffic.
+        let breakdown = try #require(svgs["resnet8-breakdown.svg"])
+        let middle = fused[1].figures!
+        let bytes = breakdown.all("rect", class: "bar").filter { $0.attributes["data-part"] != "cycles" }
+        let total = bytes.map { Double($0.attributes["data-value"]!)! }.reduce(0, +)
+        #expect(abs(total - Double(middle.dramBytes) / 1e6) < 1e-9)
+        #expect(Set(bytes.map { $0.attributes["data-bar"]! }).count <= middle.rows.count)
+        // Pareto: one marker per point, filled exactly on the front.
+        let pareto = try #require(svgs["resnet8-pareto.svg"])
+        let markers = pareto.all("circle", class: "point")
+        #expect(markers.count == direct.points.count)
+        #expect(markers.filter { $0.attributes["fill"] != "white" }.count == direct.points.filter(\.pareto).count)
+    }
+
+    @Test("progress goes to stderr on a terminal: points done, elapsed, time left")
+    func progressOnTerminal() throws {
+        // script(1) gives dfc a pseudo-terminal for its output.
+        let script = "/usr/bin/script"
+        try #require(FileManager.default.isExecutableFile(atPath: script), "script (util-linux) is needed")
+        let command = "'\(DFCProcess.binary.path)' explore \(Self.model) --sram 128KiB,256KiB --no-cache >/dev/null"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: script)
+        process.arguments = ["-qec", command, "/dev/null"]
+        process.currentDirectoryURL = DFCProcess.repoRoot
+        let output = Pipe()
+        (process.standardOutput, process.standardError) = (output, output)
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("\r0/2 points, 0 s") && text.contains("2/2 points, "), "\(text)")
+        #expect(text.contains("1/2 points, ") && text.contains(" s left"), "\(text)")
+    }
+
+    @Test("SHA-256 matches the standard's test vectors, however the bytes arrive")
+    func sha256() {
+        func digest(_ parts: [[UInt8]]) -> String {
+            var hash = SHA256()
+            for part in parts { hash.update(part) }
+            return hash.hexDigest()
+        }
+        #expect(digest([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(digest([Array("abc".utf8)]) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let long = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
+        #expect(digest([long]) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(digest([Array(long[..<3]), Array(long[3..<50]), Array(long[50...])]) == digest([long]))
+        let million = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
+        #expect(digest([million]) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        let pieces = [million[..<100], million[100..<700], million[700..<764], million[764...]].map(Array.init)
+        #expect(digest(pieces) == digest([million]))
     }
 
     struct Document: Decodable { var points: [ExplorePoint] }

@@ -158,10 +158,8 @@ public enum ExplorePlots {
         }
         return XYChart(
             title: "\(title): cycles against energy, every point",
-            subtitle: "Pareto front over cycles, DRAM traffic and energy for each SRAM size",
-            x: Axis("cycles (millions)", fromZero: false), y: Axis("energy (mJ)", fromZero: false), series: series,
-            note:
-                "filled: on the front for its SRAM size; hollow: another point there is no worse in all three and better in one"
+            subtitle: "filled: on the Pareto front (cycles, DRAM traffic, energy) of its SRAM size; hollow: dominated",
+            x: Axis("cycles (millions)", fromZero: false), y: Axis("energy (mJ)", fromZero: false), series: series
         ).svg()
     }
 
