@@ -71,6 +71,13 @@ struct ExploreTests {
         extended.objectives = [.edp, .traffic]
         let third = try extended.run(cache: cache)
         #expect((third.computed, third.cached) == (6, 6))
+        // The key is what the model is, not where: a copy elsewhere finds every point.
+        try FileManager.default.copyItem(atPath: Self.sweep().models[0], toPath: folder.path("copy.onnx"))
+        var copy = Self.sweep()
+        copy.models = [folder.path("copy.onnx")]
+        let fourth = try copy.run(cache: cache)
+        #expect((fourth.computed, fourth.cached) == (0, 6))
+        #expect(fourth.points.allSatisfy { $0.setting.model == folder.path("copy.onnx") })
     }
 
     @Test("the Pareto front: no marked point is dominated, every unmarked one is, per SRAM size")
