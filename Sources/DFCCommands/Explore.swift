@@ -43,7 +43,7 @@ struct Explore: ParsableCommand {
     @Option(
         name: .customLong("objective"),
         help: ArgumentHelp(
-            "Objectives to compile for: traffic, latency, energy, edp. Default: \(Objective.default).",
+            "Objectives to compile for: traffic, latency, energy, edp.",
             valueName: "NAME,..."))
     var objective: String = Objective.default.rawValue
 
@@ -126,6 +126,12 @@ struct Explore: ParsableCommand {
             }
             return objective
         }
+        // A repeated objective would be a repeated point.
+        sweep.objectives = sweep.objectives.enumerated().filter { !sweep.objectives[..<$0.offset].contains($0.element) }
+            .map(\.element)
+        guard (2...4096).contains(maxGroupLength) else {
+            throw DFCError("--max-group-length \(maxGroupLength): expected a number from 2 to 4096")
+        }
         sweep.baseline = noFusion
         sweep.maxGroupLength = maxGroupLength
         sweep.inputShapes = try Compile.parseInputShapes(inputShapes)
@@ -139,10 +145,8 @@ struct Explore: ParsableCommand {
             }
             let output = OutputFile(pointJSON, option: "--point-json")
             try OutputFile.check([output])
-            var single = sweep
-            single.models = [settings[pointIndex].model]
-            let outcome = try single.run(point: settings[pointIndex], index: pointIndex, cache: store)
-            return try output.write([[UInt8](try ExploreCache.encoder.encode(outcome))])
+            let point = try sweep.run(point: settings[pointIndex], index: pointIndex, cache: store)
+            return try output.write([[UInt8](try ExploreCache.encoder.encode(point))])
         }
         try OutputFile.check(outputFiles.map(\.file))
         let outcome =
@@ -172,7 +176,9 @@ struct Explore: ParsableCommand {
                 }
                 return bytes
             }
-            try FileManager.default.createDirectory(atPath: plots, withIntermediateDirectories: true)
+            do { try FileManager.default.createDirectory(atPath: plots, withIntermediateDirectories: true) } catch {
+                throw DFCError("cannot create the folder: \(error.localizedDescription)", file: plots, kind: .io)
+            }
             for (name, svg) in ExplorePlots.files(points, breakdownSRAM: breakdown) {
                 writes.append((OutputFile("\(plots)/\(name)", option: "--plots"), [[UInt8](svg.utf8)]))
             }

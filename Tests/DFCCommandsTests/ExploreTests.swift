@@ -288,7 +288,8 @@ struct ExploreTests {
             (["--bandwidth", "8,x"], "positive integers"),
             (["--objective", "speed"], "expected one of"),
             (["--accel", "nope"], "unknown accelerator"),
-            (["--sram", "16"], "sram")
+            (["--sram", "16"], "sram"),
+            (["--max-group-length", "1"], "expected a number from 2 to 4096")
         ])
     func badSweep(extra: [String], message: String) throws {
         let result = try DFCProcess.run(["explore", Self.model, "--no-cache"] + extra)
