@@ -105,6 +105,31 @@ struct ExploreTests {
         #expect(points.map(\.pareto) == [true, true, false, true, true, false])
     }
 
+    @Test("a point that does not compile is a row saying why, with empty figures, off the front")
+    func failedPoint() throws {
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 1 << 17
+        var point = ExplorePoint(
+            index: 0,
+            setting: .init(
+                model: "dir/net.onnx", config: config, objective: "edp", fusion: true, maxGroupLength: 16,
+                inputShapes: [:], maxMemoryBytes: 1),
+            figures: nil, error: "conv_1: no tiling fits 131072 bytes, \"even\" one row", compileSeconds: 0.5,
+            pareto: true)
+        var points = [point]
+        ExplorePareto.mark(&points)
+        point = points[0]
+        #expect(!point.pareto)
+        let table = ExploreTable.text(points).split(separator: "\n")
+        #expect(table[1].hasPrefix("net.onnx  128KiB"))
+        #expect(table[1].hasSuffix("does not compile: conv_1: no tiling fits 131072 bytes, \"even\" one row"))
+        let csv = ExploreTable.csv(points).split(separator: "\n")
+        #expect(
+            csv[1]
+                == "dir/net.onnx,131072,32,32x32,edp,true,,,,,,,,0.500,false,\"conv_1: no tiling fits 131072 bytes, \"\"even\"\" one row\""
+        )
+    }
+
     @Test("table, CSV and JSON from the command line carry the sweep's numbers; plots are valid SVG")
     func commandOutputs() throws {
         let folder = try ScratchFolder("explore-cli")
