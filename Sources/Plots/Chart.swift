@@ -31,11 +31,14 @@ public struct Series {
 
 /// Where a chart's plot area sits and how big its frame is.
 struct Frame {
-    static let left = 84.0, right = 24.0, top = 84.0, bottom = 58.0
+    static let left = 84.0, right = 24.0, bottom = 58.0
+    /// Below the title, the subtitle and one legend row; each further legend row adds `legendRow`.
+    static let headingHeight = 84.0, legendRow = 20.0
     var width: Double
     var height: Double
+    var top = Frame.headingHeight
     var plotWidth: Double { width - Self.left - Self.right }
-    var plotHeight: Double { height - Self.top - Self.bottom }
+    var plotHeight: Double { height - top - Self.bottom }
 }
 
 /// Lines and markers over two axes, with a title, a legend and a note.
@@ -56,12 +59,13 @@ public struct XYChart {
         let points = series.flatMap(\.points)
         let xTicks = x.ticks(covering: points.map(\.x).min() ?? 0, points.map(\.x).max() ?? 1)
         let yTicks = y.ticks(covering: points.map(\.y).min() ?? 0, points.map(\.y).max() ?? 1)
-        let frame = Frame(width: width, height: height)
         var svg = SVGWriter()
-        drawHeading(&svg, title: title, subtitle: subtitle, legend: series.map { ($0.name, $0.color, $0.style) })
+        let extra = drawHeading(
+            &svg, title: title, subtitle: subtitle, legend: series.map { ($0.name, $0.color, $0.style) }, width: width)
+        let frame = Frame(width: width, height: height + extra, top: Frame.headingHeight + extra)
         drawAxes(&svg, frame: frame, x: (x, xTicks), y: (y, yTicks))
         let px = { (v: Double) in Frame.left + x.fraction(v, in: xTicks) * frame.plotWidth }
-        let py = { (v: Double) in Frame.top + (1 - y.fraction(v, in: yTicks)) * frame.plotHeight }
+        let py = { (v: Double) in frame.top + (1 - y.fraction(v, in: yTicks)) * frame.plotHeight }
         for s in series {
             svg.open("g", ["class": "series", "data-name": s.name, "data-style": s.style.rawValue])
             if s.style != .markers, s.points.count > 1 {
@@ -86,7 +90,7 @@ public struct XYChart {
             }
             svg.close("g")
         }
-        return SVGWriter.document(width: width, height: height, body: svg.body)
+        return SVGWriter.document(width: width, height: frame.height, body: svg.body)
     }
 }
 
@@ -130,11 +134,12 @@ public struct StackedBarChart {
                 legend.append((part.name, part.color, .markers))
             }
         }
-        drawHeading(&svg, title: title, subtitle: subtitle, legend: legend, swatches: true)
+        let extra = drawHeading(&svg, title: title, subtitle: subtitle, legend: legend, width: width, swatches: true)
+        let top = Frame.headingHeight + extra
         let count = panels.first?.values.count ?? 0
         let category = Axis(categoryLabel) { value, _ in categoryTicks[Int(value)] ?? "" }
         for (k, panel) in panels.enumerated() {
-            let frame = Frame(width: width, height: panelHeight + Frame.top + Frame.bottom)
+            let frame = Frame(width: width, height: panelHeight + top + Frame.bottom, top: top)
             let shift = Double(k) * (panelHeight + Self.panelGap)
             let yTicks = panel.y.ticks(covering: 0, panel.values.map { $0.reduce(0, +) }.max() ?? 1)
             svg.open("g", ["class": "panel", "transform": "translate(0,\(SVGWriter.number(shift)))"])
@@ -143,7 +148,7 @@ public struct StackedBarChart {
                 &svg, frame: frame, x: isLast ? (category, categoryAxisTicks(count)) : nil, y: (panel.y, yTicks),
                 categoryCount: count)
             let slot = frame.plotWidth / Double(max(count, 1))
-            let py = { (v: Double) in Frame.top + (1 - panel.y.fraction(v, in: yTicks)) * frame.plotHeight }
+            let py = { (v: Double) in frame.top + (1 - panel.y.fraction(v, in: yTicks)) * frame.plotHeight }
             for (bar, parts) in panel.values.enumerated() {
                 var base = 0.0
                 for (part, value) in parts.enumerated() where value > 0 {
@@ -161,7 +166,7 @@ public struct StackedBarChart {
             }
             svg.close("g")
         }
-        let height = Frame.top + Frame.bottom + (panelHeight + Self.panelGap) * Double(panels.count) - Self.panelGap
+        let height = top + Frame.bottom + (panelHeight + Self.panelGap) * Double(panels.count) - Self.panelGap
         return SVGWriter.document(width: width, height: height, body: svg.body)
     }
 
@@ -171,18 +176,27 @@ public struct StackedBarChart {
     }
 }
 
-/// The title, subtitle and a legend row above the plot area.
+/// The title, subtitle and legend rows above the plot area, the legend
+/// wrapped at `width`; returns the height the rows after the first take.
+@discardableResult
 func drawHeading(
     _ svg: inout SVGWriter, title: String, subtitle: String, legend: [(String, String, Series.Style)],
-    swatches: Bool = false
-) {
+    width: Double, swatches: Bool = false
+) -> Double {
     svg.element(
         "text", ["class": "title", "x": "\(Frame.left)", "y": "22", "font-size": "17", "font-weight": "bold"],
         text: title)
     svg.element("text", ["class": "subtitle", "x": "\(Frame.left)", "y": "40", "fill": "#444"], text: subtitle)
     svg.open("g", ["class": "legend"])
     var x = Frame.left
+    var shift = 0.0
     for (name, color, style) in legend {
+        let offset = swatches ? 20.0 : 28.0
+        let itemWidth = offset + 7.5 * Double(name.count)
+        if x > Frame.left && x + itemWidth > width - Frame.right {
+            (x, shift) = (Frame.left, shift + Frame.legendRow)
+        }
+        svg.open("g", ["transform": "translate(0,\(SVGWriter.number(shift)))"])
         if swatches {
             svg.element("rect", ["x": SVGWriter.number(x), "y": "50", "width": "14", "height": "12", "fill": color])
         } else {
@@ -198,11 +212,12 @@ func drawHeading(
                 svg.element("circle", ["cx": SVGWriter.number(x + 11), "cy": "56", "r": "4", "fill": color])
             }
         }
-        let offset = swatches ? 20.0 : 28.0
         svg.element("text", ["x": SVGWriter.number(x + offset), "y": "61"], text: name)
-        x += offset + 7.5 * Double(name.count) + 22
+        svg.close("g")
+        x += itemWidth + 22
     }
     svg.close("g")
+    return shift
 }
 
 /// Frame, grid lines, ticks and labels; a category x axis puts labels under slot centres.
@@ -210,7 +225,7 @@ func drawAxes(
     _ svg: inout SVGWriter, frame: Frame, x: (axis: Axis, ticks: Axis.Ticks)?, y: (axis: Axis, ticks: Axis.Ticks),
     categoryCount: Int? = nil
 ) {
-    let bottom = Frame.top + frame.plotHeight, right = Frame.left + frame.plotWidth
+    let bottom = frame.top + frame.plotHeight, right = Frame.left + frame.plotWidth
     svg.open(
         "g",
         [
@@ -218,7 +233,7 @@ func drawAxes(
             "data-min": "\(y.ticks.low)", "data-max": "\(y.ticks.high)"
         ])
     for value in y.ticks.values {
-        let py = Frame.top + (1 - y.axis.fraction(value, in: y.ticks)) * frame.plotHeight
+        let py = frame.top + (1 - y.axis.fraction(value, in: y.ticks)) * frame.plotHeight
         svg.element(
             "line",
             [
@@ -232,7 +247,7 @@ func drawAxes(
                 "text-anchor": "end", "data-value": "\(value)"
             ], text: y.axis.format(value, y.ticks.step))
     }
-    let middle = Frame.top + frame.plotHeight / 2
+    let middle = frame.top + frame.plotHeight / 2
     svg.element(
         "text",
         [
@@ -256,7 +271,7 @@ func drawAxes(
                     "line",
                     [
                         "class": "grid", "x1": SVGWriter.number(px), "x2": SVGWriter.number(px),
-                        "y1": "\(Frame.top)", "y2": SVGWriter.number(bottom), "stroke": "#e3e3e3"
+                        "y1": "\(frame.top)", "y2": SVGWriter.number(bottom), "stroke": "#e3e3e3"
                     ])
             }
             svg.element(
@@ -277,7 +292,7 @@ func drawAxes(
     svg.element(
         "rect",
         [
-            "class": "plot-area", "x": "\(Frame.left)", "y": "\(Frame.top)", "width": SVGWriter.number(frame.plotWidth),
+            "class": "plot-area", "x": "\(Frame.left)", "y": "\(frame.top)", "width": SVGWriter.number(frame.plotWidth),
             "height": SVGWriter.number(frame.plotHeight), "fill": "none", "stroke": "#333"
         ])
 }

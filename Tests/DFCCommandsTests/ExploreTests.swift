@@ -208,10 +208,20 @@ struct ExploreTests {
         // The breakdown is the middle size's fused program, its parts summing to its traffic.
         let breakdown = try #require(svgs["resnet8-breakdown.svg"])
         let middle = fused[1].figures!
-        let bytes = breakdown.all("rect", class: "bar").filter { $0.attributes["data-part"] != "cycles" }
+        let bars = breakdown.all("rect", class: "bar")
+        let bytes = bars.filter { !$0.attributes["data-part"]!.hasPrefix("cycles") }
         let total = bytes.map { Double($0.attributes["data-value"]!)! }.reduce(0, +)
         #expect(abs(total - Double(middle.dramBytes) / 1e6) < 1e-9)
         #expect(Set(bytes.map { $0.attributes["data-bar"]! }).count <= middle.rows.count)
+        // Cycles: one bar per row with cycles, coloured by what bounds the row.
+        let cycleBars = bars.filter { $0.attributes["data-part"]!.hasPrefix("cycles") }
+        #expect(cycleBars.count == middle.rows.filter { $0.cycles > 0 }.count)
+        for bar in cycleBars {
+            let row = middle.rows[Int(bar.attributes["data-bar"]!)!]
+            #expect(Double(bar.attributes["data-value"]!)! == Double(row.cycles) / 1e3)
+            #expect(bar.attributes["data-part"] == ExplorePlots.boundNames[row.bound])
+        }
+        #expect(Set(middle.rows.map(\.bound)).isSubset(of: ["matrix", "vector", "dma", "host"]))
         // Pareto: one marker per point, filled exactly on the front.
         let pareto = try #require(svgs["resnet8-pareto.svg"])
         let markers = pareto.all("circle", class: "point")

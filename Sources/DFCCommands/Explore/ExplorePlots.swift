@@ -117,6 +117,7 @@ public enum ExplorePlots {
         let every = max(1, Int((Double(rows.count) / 12).rounded(.up)))
         for k in stride(from: 0, to: rows.count, by: every) { ticks[k] = "\(k + 1)" }
         let groups = rows.filter { $0.layers > 1 }.count
+        let bounds = ["matrix", "vector", "dma", "host"].filter { bound in rows.contains { $0.bound == bound } }
         let megabytes = { (bytes: Int) in Double(bytes) / 1e6 }
         return StackedBarChart(
             title: "\(title): where the bytes and cycles go",
@@ -138,11 +139,19 @@ public enum ExplorePlots {
                         ]
                     }),
                 .init(
-                    y: Axis("cycles (thousands)"), parts: [("cycles", Palette.color(4))],
-                    values: rows.map { [Double($0.cycles) / 1e3] })
+                    y: Axis("cycles (thousands)"), parts: bounds.map { (Self.boundNames[$0]!, Self.boundColors[$0]!) },
+                    values: rows.map { row in bounds.map { $0 == row.bound ? Double(row.cycles) / 1e3 : 0 } })
             ]
         ).svg()
     }
+
+    static let boundNames = [
+        "matrix": "cycles, matrix-bound", "vector": "cycles, vector-bound", "dma": "cycles, DMA-bound",
+        "host": "cycles, host-bound"
+    ]
+    static let boundColors = [
+        "matrix": Palette.color(4), "vector": Palette.color(5), "dma": Palette.color(3), "host": Palette.color(7)
+    ]
 
     /// Cycles against energy for every point; colour is the SRAM size, filled points are on the front.
     static func pareto(_ points: [ExplorePoint], title: String) -> String {

@@ -95,9 +95,11 @@ public struct ExplorePoint: Codable, Equatable, Sendable {
         public var activationReadBytes: Int
         public var activationWriteBytes: Int
         public var cycles: Int
+        /// What the row waits on most: `matrix`, `vector`, `host` or `dma` (the DMA queues and the DRAM channel).
+        public var bound: String
 
         enum CodingKeys: String, CodingKey {
-            case node, op, layers, cycles
+            case node, op, layers, cycles, bound
             case weightBytes = "weight_bytes"
             case activationReadBytes = "activation_read_bytes"
             case activationWriteBytes = "activation_write_bytes"
@@ -106,6 +108,13 @@ public struct ExplorePoint: Codable, Equatable, Sendable {
 }
 
 extension ExplorePoint.Figures {
+    /// The engine with the most busy cycles; the DMA queues and the DRAM channel count as one, `dma`.
+    static func bound(busy: [String: Int]) -> String {
+        let dma = ["load", "store", "dram_channel"].map { busy[$0] ?? 0 }.max() ?? 0
+        let engines = [("matrix", busy["matrix"] ?? 0), ("vector", busy["vector"] ?? 0), ("host", busy["host"] ?? 0)]
+        return (engines + [("dma", dma)]).max { $0.1 < $1.1 }!.0
+    }
+
     /// Reads what `CompileReport.json()` wrote.
     init(report data: Data) throws {
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -121,7 +130,8 @@ extension ExplorePoint.Figures {
                 node: row["node"] as? String ?? "", op: row["op"] as? String ?? "",
                 layers: 1, weightBytes: weights,
                 activationReadBytes: (row["dram_read_bytes"] as? Int ?? 0) - weights,
-                activationWriteBytes: row["dram_write_bytes"] as? Int ?? 0, cycles: row["cycles"] as? Int ?? 0)
+                activationWriteBytes: row["dram_write_bytes"] as? Int ?? 0, cycles: row["cycles"] as? Int ?? 0,
+                bound: Self.bound(busy: row["busy_cycles"] as? [String: Int] ?? [:]))
         }
         self.init(
             dramBytes: try int(object, "predicted_dram_bytes"),
