@@ -41,7 +41,7 @@ struct Frame {
     var plotHeight: Double { height - top - Self.bottom }
 }
 
-/// Lines and markers over two axes, with a title, a legend and a note.
+/// Lines and markers over two axes, with a title, a subtitle and a legend.
 public struct XYChart {
     public var title: String
     public var subtitle: String
