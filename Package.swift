@@ -43,12 +43,14 @@ let package = Package(
         .target(name: "Accelerator", dependencies: ["Tensors", "CCRC32C"]),
         // The compiler: fusion planning, memory layout, emission, the scheduling stages.
         .target(name: "Compiler", dependencies: ["Tensors", "GraphIR", "Accelerator"]),
+        // SVG charts (axes with ticks, series, stacked bars, legends) for dfc explore; no dependencies.
+        .target(name: "Plots"),
         // The command line as a library, so tests can drive it; also the --verify oracle.
         .target(
             name: "DFCCommands",
             dependencies: [
                 "Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "Compiler",
-                .product(name: "ArgumentParser", package: "swift-argument-parser")
+                "Plots", .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]
         ),
         .executableTarget(name: "dfc", dependencies: ["DFCCommands"]),
@@ -75,12 +77,13 @@ let package = Package(
                 "DFCCommands", "TestSupport"
             ]
         ),
+        .testTarget(name: "PlotsTests", dependencies: ["Plots", "TestSupport"]),
         .testTarget(name: "AcceleratorTests", dependencies: ["Tensors", "Accelerator", "TestSupport"]),
         .testTarget(
             name: "DFCCommandsTests",
             dependencies: [
                 "DFCCommands", "Tensors", "GraphIR", "ONNXImport", "GraphPasses", "Accelerator", "Compiler",
-                "TestSupport"
+                "Plots", "TestSupport"
             ])
     ]
 )

@@ -11,17 +11,19 @@ import Tensors
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Summarize an ONNX model: inputs, outputs, ops, parameters, MACs, traffic, host and unsupported ops.",
-        discussion: """
+        discussion: HelpText.discussion(
+            """
             The ideal layer-by-layer traffic is the predicted DRAM bytes of the --no-fusion --objective traffic \
             compile on the chosen accelerator: the least any layer-by-layer schedule of dfc moves. Unsupported \
             operators are listed, all at once; they are not an error.
-
-            Examples:
-              # what is in a model, in ten seconds
-              dfc inspect Fixtures/demo/resnet8.onnx
-              # the same as JSON, for a model whose height and width the exporter left open
-              dfc inspect model.onnx --json --input-shape input=1x3x224x224
-            """)
+            """,
+            examples: [
+                ("what is in a model, in ten seconds", "dfc inspect Fixtures/demo/resnet8.onnx"),
+                (
+                    "the same as JSON, for a model whose height and width the exporter left open",
+                    "dfc inspect model.onnx --json --input-shape input=1x3x224x224"
+                )
+            ]))
 
     @Argument(help: "The ONNX model to inspect.")
     var model: String
