@@ -40,13 +40,11 @@ import Testing
     static func checkTags(_ c: Compiled) {
         let p = c.program
         #expect(p.debugNames.allSatisfy { $0.count == 1 }, "one layer per instruction")
-        var perName: [String: Int] = [:]
         for (instruction, names) in zip(p.instructions, p.debugNames) {
             guard let name = names.first, let op = c.ops[name] else {
                 Issue.record("instruction tagged \(names), not a layer of the report")
                 continue
             }
-            perName[name, default: 0] += 1
             switch instruction.opcode {
             case .conv: #expect(op == "Conv", "CONV tagged with \(name) (\(op))")
             case .matmul: #expect(["Gemm", "MatMul"].contains(op), "MATMUL tagged with \(name) (\(op))")
@@ -54,8 +52,6 @@ import Testing
             default: break
             }
         }
-        // No layer takes over its group: the busiest tag holds well under half of the instructions.
-        #expect(perName.values.max()! * 2 < p.instructions.count)
         // Inside each fused row, the layers' instructions and bytes add up to the row's.
         for row in c.json["layers"] as! [[String: Any]] {
             guard let layers = row["per_layer"] as? [[String: Any]] else { continue }
