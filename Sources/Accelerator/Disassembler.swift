@@ -3,15 +3,18 @@
 
 /// Prints fields as `name=value`, groups as `name={...}`, arrays as `name=[...]`.
 /// `dramName` (when set) writes the fields named in `dramFields` as a DRAM
-/// address in words, e.g. `dram=input+4096`.
+/// address in words, e.g. `dram=input+4096`; it is given the field's place
+/// among them and its value.
 struct FieldPrinter: FieldCoder {
     var parts: [String] = []
     var dramFields: Set<String> = []
-    var dramName: ((Int) -> String)? = nil
+    var dramName: ((Int, Int) -> String)? = nil
+    private var dramSeen = 0
 
     mutating func int(_ name: String, _ value: inout Int, _ width: FieldWidth) throws {
         if let dramName, dramFields.contains(name) {
-            parts.append("\(name)=\(dramName(value))")
+            parts.append("\(name)=\(dramName(dramSeen, value))")
+            dramSeen += 1
         } else {
             parts.append("\(name)=\(value)")
         }
@@ -35,21 +38,44 @@ struct FieldPrinter: FieldCoder {
 }
 
 extension Instruction {
+    /// The fields holding DRAM addresses, in field order (what `Program.dramReferences` lists).
+    public var dramFieldNames: Set<String> {
+        switch opcode {
+        case .load, .store: ["dram"]
+        case .hostCopy, .hostSoftmax, .hostLRN, .hostResize, .hostTranspose, .hostReduceMean: ["src", "dst"]
+        default: []
+        }
+    }
+
+    /// The values of `dramFieldNames`, in field order.
+    public var dramAddresses: [Int] {
+        switch operation {
+        case .load(let t), .store(let t): return [t.dramAddr]
+        case _ where dramFieldNames.isEmpty: return []
+        default: break
+        }
+        var printer = FieldPrinter()
+        var addresses: [Int] = []
+        printer.dramFields = dramFieldNames
+        printer.dramName = { _, value in
+            addresses.append(value)
+            return ""
+        }
+        var op = operation
+        try? op.fields(&printer)
+        return addresses
+    }
+
     /// One line: mnemonic, engine, tokens and every field, e.g.
     /// `conv@matrix wait=[load] signal=[store] in={addr=0 c=1 ...} ...`.
     public var text: String { tokens().joined(separator: " ") }
 
     /// The words of `text`; `dramName` (when set) names the DRAM addresses
     /// of transfers and host instructions.
-    func tokens(dramName: ((Int) -> String)? = nil) -> [String] {
+    func tokens(dramName: ((Int, Int) -> String)? = nil) -> [String] {
         var printer = FieldPrinter()
         printer.dramName = dramName
-        switch opcode {
-        case .load, .store: printer.dramFields = ["dram"]
-        case .hostCopy, .hostSoftmax, .hostLRN, .hostResize, .hostTranspose, .hostReduceMean:
-            printer.dramFields = ["src", "dst"]
-        default: break
-        }
+        printer.dramFields = dramFieldNames
         var op = operation
         try? op.fields(&printer)
         var head = "\(opcode.mnemonic)@\(engine.name)"
@@ -67,7 +93,8 @@ public struct DisassemblyOptions: Sendable {
     public var node: String? = nil
     /// Only instructions with these indices.
     public var range: Range<Int>? = nil
-    /// DRAM addresses as region + byte offset (`input+128`, `constants+4096`, `work+0`).
+    /// DRAM addresses as region + byte offset (`conv1_w`, `relu5_out+128`; without a DRAM map
+    /// `input+128`, `constants+4096`, `work+0`).
     public var symbolic = false
     /// Longest line (nil: no limit); longer instructions continue on indented lines.
     public var width: Int? = nil
@@ -118,8 +145,9 @@ extension Program {
             let s = String(n)
             return String(repeating: " ", count: max(0, width - s.count)) + s
         }
-        let name: ((Int) -> String)? = options.symbolic ? { self.dramLocation($0) } : nil
         for i in selected(options) {
+            let name: ((Int, Int) -> String)? =
+                options.symbolic ? { self.dramLocation($1, instruction: i, field: $0) } : nil
             var head = padded(i, width) + "  "
             if options.timing {
                 head += "[\(padded(schedule[i].start, cycleWidth)), \(padded(schedule[i].end, cycleWidth)))  "
@@ -161,9 +189,16 @@ extension Program {
         return lines
     }
 
-    /// A DRAM byte address as region + offset: a named input or output
-    /// tensor, the constants segment, or else the working DRAM after it (`work`).
-    public func dramLocation(_ address: Int) -> String {
+    /// A DRAM byte address as region + offset: the DRAM map's region for
+    /// this field of this instruction, else a named input or output tensor,
+    /// the constants segment, or the working DRAM after it (`work`).
+    public func dramLocation(_ address: Int, instruction: Int? = nil, field: Int = 0) -> String {
+        if let i = instruction, i < dramReferences.count, field < dramReferences[i].count,
+            dramRegions.indices.contains(dramReferences[i][field])
+        {
+            let r = dramRegions[dramReferences[i][field]]
+            return address == r.address ? r.name : "\(r.name)+\(address - r.address)"
+        }
         if let t = tensors.first(where: { address >= $0.address && address < $0.address + max(1, $0.byteCount) }) {
             return address == t.address ? t.name : "\(t.name)+\(address - t.address)"
         }

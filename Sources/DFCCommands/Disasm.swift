@@ -11,8 +11,8 @@ struct Disasm: ParsableCommand {
         abstract:
             "Print a .dfx program: its config and tensors, then one instruction per line with the ONNX layer it computes.",
         discussion: """
-            DRAM addresses print as a tensor plus a byte offset: a named input or output, `constants` (the \
-            weights) or `work` (the DRAM after the constants). Lines longer than 120 columns continue on \
+            DRAM addresses print as the constant or value they point into plus a byte offset, from the \
+            program's DRAM map (`conv1_w`, `relu5_out+512`). Lines longer than 120 columns continue on \
             indented lines.
             """)
 

@@ -1,4 +1,7 @@
 import Foundation
+import GraphIR
+import GraphPasses
+import ONNXImport
 import TestSupport
 import Testing
 @testable import Accelerator
@@ -15,6 +18,8 @@ import Testing
         let program: Program
         let json: [String: Any]
         let ops: [String: String]
+        /// Each layer's inputs and outputs, from the model.
+        let values: [String: Set<String>]
         let reportText: String
     }
 
@@ -31,9 +36,14 @@ import Testing
                 ops[layer["node"] as! String] = layer["op"] as? String
             }
         }
+        // The graph the compiler saw: imported, then through the pass pipeline.
+        var graph = try ONNXImporter.load(path: model)
+        try PassManager().run(&graph, options: CompileOptions())
+        let values = Dictionary(
+            graph.nodes.map { ($0.name, Set($0.inputs + $0.outputs)) }, uniquingKeysWith: { $0.union($1) })
         return Compiled(
             scratch: s, dfx: dfx, report: report, program: try Program.read(from: dfx), json: json, ops: ops,
-            reportText: text)
+            values: values, reportText: text)
     }
 
     /// Every instruction names exactly one ONNX layer, and a compute instruction's layer is of its kind.
@@ -50,6 +60,19 @@ import Testing
             case .matmul: #expect(["Gemm", "MatMul"].contains(op), "MATMUL tagged with \(name) (\(op))")
             case .pool: #expect(op.hasSuffix("Pool"), "POOL tagged with \(name) (\(op))")
             default: break
+            }
+        }
+        // Every DRAM address names a region its layer reads or writes (or a constant derived for it).
+        var inputsAndOutputs: [String: Set<String>] = [:]
+        for (name, values) in c.values { inputsAndOutputs[name] = values }
+        for (i, instruction) in p.instructions.enumerated() where !instruction.dramAddresses.isEmpty {
+            let layer = p.debugNames[i][0]
+            #expect(p.dramReferences[i].count == instruction.dramAddresses.count, "instruction \(i)")
+            for k in p.dramReferences[i] {
+                let region = p.dramRegions[k].name
+                #expect(
+                    inputsAndOutputs[layer]?.contains(region) == true || region.hasPrefix(layer + "#"),
+                    "instruction \(i) of \(layer) names \(region)")
             }
         }
         // Inside each fused row, the layers' instructions and bytes add up to the row's.
@@ -105,7 +128,13 @@ import Testing
         #expect(heads.count == p.instructions.count)
         let input = p.inputs[0].name, output = p.outputs[0].name
         #expect(listing.stdout.contains("dram=\(input)") || listing.stdout.contains("dram=\(input)+"))
-        #expect(listing.stdout.contains("dram=constants+"))
+        #expect(!listing.stdout.contains("dram=constants+") && !listing.stdout.contains("dram=work+"))
+        // A reference to a region that does not exist is refused by the decoder and the validator.
+        var broken = p
+        broken.dramReferences[0] = [p.dramRegions.count]
+        #expect(throws: ProgramError.self) { try broken.validate() }
+        let error = #expect(throws: ProgramError.self) { try Program(decoding: broken.encoded()) }
+        #expect(error?.message.contains("DRAM region index") == true)
         #expect(listing.stdout.contains("=\(output) "), "a STORE or host instruction writes the output by name")
 
         // --node: exactly that layer's instructions.
