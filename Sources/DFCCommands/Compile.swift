@@ -81,6 +81,20 @@ struct Compile: ParsableCommand {
             "Write predicted traffic and cycles, per layer, as JSON; - is standard output.", valueName: "FILE.json"))
     var report: String?
 
+    @Option(
+        name: .customLong("graph"),
+        help: ArgumentHelp(
+            "Write the scheduled graph as Graphviz DOT: fusion groups as clusters, host layers marked.",
+            valueName: "FILE.dot"))
+    var graphFile: String?
+
+    @Option(
+        name: .customLong("outputs"),
+        help: ArgumentHelp(
+            "Compile only what computes these values, which become the outputs (e.g. a backbone without its post-processing).",
+            valueName: "NAME,..."))
+    var cutOutputs: String?
+
     func run() throws {
         var options = CompileOptions()
         options.inputShapes = try Self.parseInputShapes(inputShapes)
@@ -97,7 +111,8 @@ struct Compile: ParsableCommand {
             valid: Self.stageNames)
         // Checked before the work: a bad path should not cost a whole compilation.
         let outputFiles = [
-            output.map { OutputFile($0, option: "-o") }, report.map { OutputFile($0, option: "--report") }
+            output.map { OutputFile($0, option: "-o") }, report.map { OutputFile($0, option: "--report") },
+            graphFile.map { OutputFile($0, option: "--graph") }
         ]
         try OutputFile.check(outputFiles.compactMap { $0 })
         if !stages.isEmpty, let standard = outputFiles.compactMap({ $0 }).first(where: \.isStandardOutput) {
@@ -116,18 +131,25 @@ struct Compile: ParsableCommand {
             throw DFCError("--max-group-length \(maxGroupLength): expected a number from 2 to 4096")
         }
         var graph = try ONNXImporter.load(path: model)
+        if let cutOutputs {
+            do { try graph.cut(toOutputs: cutOutputs.split(separator: ",").map(String.init)) } catch let error
+                as DFCError
+            { throw error.inFile(model) }
+        }
         var reference: Graph?
         var manager = PassManager(dumpStages: stages) { _, text in
             FileHandle.standardOutput.write(Data(text.utf8))
         }
-        manager.observe = { stage, snapshot in if stage == InferShapes().name { reference = snapshot } }
+        // The reference graph shares the weights until a pass rewrites one (folding a BatchNormalization
+        // copies the convolution's): kept only when --verify needs it.
+        if verify { manager.observe = { stage, snapshot in if stage == InferShapes().name { reference = snapshot } } }
         do {
             try manager.run(&graph, options: options)
         } catch let error as DFCError {
             throw error.inFile(model)
         }
         let scheduleDumps = stages.intersection(Codegen.scheduleStages)
-        guard output != nil || verify || report != nil || !scheduleDumps.isEmpty else { return }
+        guard output != nil || verify || report != nil || graphFile != nil || !scheduleDumps.isEmpty else { return }
 
         let compilation: Codegen.Compilation
         do {
@@ -165,6 +187,10 @@ struct Compile: ParsableCommand {
             var compileReport = CompileReport(model: model, graph: graph, compilation: compilation)
             compileReport.objective = objective
             writes.append((file, [[UInt8](try compileReport.json())]))
+        }
+        if let file = outputFiles[2] {
+            let title = URL(fileURLWithPath: model).lastPathComponent
+            writes.append((file, [Array(GraphDot.render(graph, compilation: compilation, title: title).utf8)]))
         }
         if let file = outputFiles[0] {
             do { writes.append((file, try program.fileContents())) } catch let error as ProgramError {

@@ -9,7 +9,7 @@ public struct DFC: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dfc",
         abstract: "Compile ONNX CNNs for a modeled DNN accelerator with deep layer fusion, and run them.",
-        subcommands: [Compile.self, Run.self, Disasm.self, Report.self, Compare.self])
+        subcommands: [Compile.self, Run.self, Disasm.self, Report.self, Compare.self, Inspect.self])
 
     public init() {}
 

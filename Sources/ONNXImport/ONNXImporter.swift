@@ -16,6 +16,20 @@ public enum ONNXImporter {
 
     /// Imports the model at `path`. Errors name the file.
     public static func load(path: String) throws -> Graph {
+        try loadWithMetadata(path: path).graph
+    }
+
+    /// What a model file says about itself besides its graph (`dfc inspect`).
+    public struct Metadata: Sendable {
+        public var irVersion: Int
+        public var producerName: String
+        public var producerVersion: String
+        /// Every imported opset, default domain ("") first, then by domain.
+        public var opsets: [(domain: String, version: Int)]
+    }
+
+    /// Imports the model at `path` with its metadata. Errors name the file.
+    public static func loadWithMetadata(path: String) throws -> (graph: Graph, metadata: Metadata) {
         let url = URL(fileURLWithPath: path)
         do {
             var isDirectory: ObjCBool = false
@@ -23,9 +37,22 @@ public enum ONNXImporter {
                 throw DFCError("no such file")
             }
             guard !isDirectory.boolValue else { throw DFCError("is a directory, not an ONNX model") }
-            guard let data = FileManager.default.contents(atPath: path) else { throw DFCError("cannot read the file") }
-            guard !data.isEmpty else { throw DFCError("the file is empty, not an ONNX model") }
-            return try importModel(ONNXProtobuf.decodeModel(data), directory: url.deletingLastPathComponent())
+            // The file's bytes are let go once decoded: a model's weights are then held once, not twice.
+            let model = try {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw DFCError("cannot read the file")
+                }
+                guard !data.isEmpty else { throw DFCError("the file is empty, not an ONNX model") }
+                return try ONNXProtobuf.decodeModel(data)
+            }()
+            let opsets = model.opsets.map {
+                (domain: $0.domain == "ai.onnx" ? "" : $0.domain, version: Int($0.version))
+            }
+            let metadata = Metadata(
+                irVersion: Int(model.irVersion), producerName: model.producerName,
+                producerVersion: model.producerVersion,
+                opsets: opsets.sorted { ($0.domain, $0.version) < ($1.domain, $1.version) })
+            return (try importModel(model, directory: url.deletingLastPathComponent()), metadata)
         } catch let error as DFCError {
             throw error.inFile(path)
         }
@@ -36,17 +63,22 @@ public enum ONNXImporter {
         try importModel(ONNXProtobuf.decodeModel(data), directory: directory)
     }
 
-    static func importModel(_ model: ONNXProto.Model, directory: URL?) throws -> Graph {
+    static func importModel(_ model: consuming ONNXProto.Model, directory: URL?) throws -> Graph {
         let opset = try defaultOpset(model.opsets, nodes: model.graph.nodes)
-        let source = model.graph
         let knownDomains = Set(model.opsets.map(\.domain))
 
+        // Each payload is dropped as soon as it is decoded, so that the raw bytes
+        // and the decoded tensors are never all in memory at once.
         var initializers: [String: Tensor] = [:]
-        for data in source.initializers {
+        for k in model.graph.initializers.indices {
+            let data = model.graph.initializers[k]
             guard !data.name.isEmpty else { throw DFCError("an initializer has no name") }
             guard initializers[data.name] == nil else { throw DFCError("initializer '\(data.name)' is defined twice") }
-            initializers[data.name] = try TensorDecoding.decode(data, externalBase: directory)
+            let name = data.name
+            model.graph.initializers[k].payload = .none
+            initializers[name] = try TensorDecoding.decode(consume data, externalBase: directory)
         }
+        let source = model.graph
 
         var values: [String: ValueInfo] = [:]
         func declare(_ info: ONNXProto.ValueInfo, role: String) throws {

@@ -31,7 +31,10 @@ public struct CompileReport {
     }
 
     /// Every weight once, plus the network's inputs and outputs.
-    public var compulsoryBytes: Int {
+    public var compulsoryBytes: Int { Self.compulsoryBytes(graph) }
+
+    /// The compulsory traffic of a canonical graph: no schedule moves less.
+    public static func compulsoryBytes(_ graph: Graph) -> Int {
         var weights = Set<String>()
         // Float constants a layer reads; int64 ones (shapes, axes) never reach DRAM traffic.
         for node in graph.nodes {
