@@ -11,7 +11,7 @@ public struct DFC: ParsableCommand {
         abstract: "Compile ONNX CNNs for a modeled DNN accelerator with deep layer fusion, and run them.",
         discussion: HelpText.exitStatus,
         version: DFCVersion.string,
-        subcommands: [Compile.self, Run.self, Disasm.self, Compare.self, Inspect.self, Explore.self])
+        subcommands: [Compile.self, Run.self, Disasm.self, Report.self, Compare.self, Inspect.self, Explore.self])
 
     public init() {}
 

@@ -54,10 +54,12 @@ struct Emitter {
                 index += 1
             }
         }
+        let instructions = emitter.sequencer.instructions, debugNames = emitter.sequencer.debugNames
+        let map = DRAMMap.build(graph, layout: layout, instructions: instructions, layers: debugNames)
         let program = Program(
             config: config, dramBytes: layout.end, constants: ConstantBytes(layout.constants.bytes),
-            tensors: tensorInfos(graph, layout: layout),
-            instructions: emitter.sequencer.instructions, debugNames: emitter.sequencer.debugNames)
+            tensors: tensorInfos(graph, layout: layout), instructions: instructions, debugNames: debugNames,
+            dramRegions: map.regions, dramReferences: map.references)
         return Built(program: program, layers: emitter.layers, layout: layout)
     }
 
