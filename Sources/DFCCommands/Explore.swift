@@ -18,13 +18,10 @@ struct Explore: ParsableCommand {
             """,
             examples: [
                 (
-                    "how big must the SRAM be? traffic and cycles from 128 KiB to 8 MiB, with plots",
-                    "dfc explore model.onnx --sram 128KiB..8MiB --no-fusion --plots plots --csv sweep.csv"
+                    "how big must the SRAM be? 128 KiB to 8 MiB, with plots",
+                    "dfc explore m.onnx --sram 128KiB..8MiB --plots p"
                 ),
-                (
-                    "a sweep too big for one machine: one make target per point, then collect",
-                    "dfc explore model.onnx --sram 128KiB..8MiB --bandwidth 8,16,32 --emit-makefile sweep.mk"
-                )
+                ("a sweep too big for one machine: one make target a point", "dfc explore m.onnx --emit-makefile s.mk")
             ]))
 
     @Argument(help: ArgumentHelp("ONNX models to sweep; with --merge, the point files to collect.", valueName: "MODEL"))

@@ -138,9 +138,18 @@ public enum ManualPage {
     }
 
     /// Text safe in a roff line: backslashes written `\e`, hyphens `\-` (so that options copy and paste),
-    /// and a line that starts with a control character (`.` or `'`) guarded with `\&`.
+    /// characters beyond ASCII as `\[uXXXX]` (groff reads its input as Latin-1), and a line that starts
+    /// with a control character (`.` or `'`) guarded with `\&`.
     static func escape(_ text: String) -> String {
-        let escaped = text.replacingOccurrences(of: "\\", with: "\\e").replacingOccurrences(of: "-", with: "\\-")
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": escaped += "\\e"
+            case "-": escaped += "\\-"
+            case _ where scalar.value > 0x7F: escaped += "\\[u" + String(format: "%04X", scalar.value) + "]"
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
         return escaped.hasPrefix(".") || escaped.hasPrefix("'") ? "\\&" + escaped : escaped
     }
 
