@@ -21,11 +21,11 @@ CACHE    ?= .cache
 BUILD_FLAGS := -c release -Xswiftc -warnings-as-errors
 TEST_FLAGS  := $(BUILD_FLAGS) -Xswiftc -enable-testing
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config libopenblas-dev
 
 DEMO_OUT := out/demo
 
-.PHONY: all build demo test fuzz asan deps apt-deps pip-deps conformance-data bench zoo zoo-deps install uninstall proto sz lint format clean
+.PHONY: all build demo test fuzz asan deps apt-deps pip-deps conformance-data bench-data bench zoo zoo-deps install uninstall proto sz lint format clean
 
 all: build
 
@@ -43,7 +43,7 @@ demo: build
 	"$$BIN/dfc" run $(DEMO_OUT)/resnet8.dfx --input input=Fixtures/demo/resnet8.input.npy --output-dir $(DEMO_OUT) --stats $(DEMO_OUT)/stats.json; \
 	"$$BIN/dfc" compare $(DEMO_OUT)/output.npy Fixtures/demo/resnet8.expected.npy
 
-test: deps conformance-data
+test: deps conformance-data bench-data
 	$(SWIFT) build $(TEST_FLAGS)
 	DFC_VERIFY_STAGES=1 DFC_CONFORMANCE_DIR=$(CURDIR)/$(CACHE)/conformance $(SWIFT) test $(TEST_FLAGS)
 
@@ -90,6 +90,10 @@ pip-deps:
 # ONNX's own test models, with inputs and expected outputs (not in git).
 conformance-data: pip-deps
 	$(PYTHON) Tools/gen_conformance.py $(CACHE)/conformance
+
+# The two bench networks whose executor counts BenchProgramRunTests checks against Fixtures/run-stats.json.
+bench-data: pip-deps
+	$(PYTHON) Tools/gen_bench_models.py $(CACHE)/bench --models resnet18,mobilenet_v2
 
 # Six benchmark networks (seeded weights, cached in $(CACHE)/bench): traffic, cycles,
 # compile and executor wall time next to onnxruntime's; the table goes to docs/bench.md.
