@@ -3,7 +3,7 @@
 #   make              release build of dfc
 #   make demo         compile, verify and run the ResNet-8 shipped in Fixtures/demo
 #   make test         install what the tests need (apt, pip), build, run every test
-#   make install      PREFIX=/usr/local DESTDIR= (staged installs welcome)
+#   make install      dfc, its man page and bash/zsh/fish completions; PREFIX=/usr/local DESTDIR= (staged installs welcome)
 #   make bench        dfc vs onnxruntime on six CNNs; writes docs/bench.md (BENCH_FLAGS=--quick)
 #   make zoo          torchvision and onnx light CNNs through dfc; writes docs/zoo.md (ZOO_FLAGS="--only resnet18")
 #   make proto        regenerate the protobuf-c code from proto/onnx-subset.proto
@@ -21,11 +21,12 @@ CACHE    ?= .cache
 BUILD_FLAGS := -c release -Xswiftc -warnings-as-errors
 TEST_FLAGS  := $(BUILD_FLAGS) -Xswiftc -enable-testing
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config libopenblas-dev
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config graphviz libopenblas-dev
 
 DEMO_OUT := out/demo
 
-.PHONY: all build demo test fuzz asan deps apt-deps pip-deps conformance-data bench-data bench zoo zoo-deps install uninstall proto sz lint format clean
+.PHONY: all build demo test fuzz asan deps apt-deps pip-deps conformance-data test-bench-models bench zoo zoo-deps \
+        install install-files uninstall proto sz lint format clean
 
 all: build
 
@@ -43,7 +44,7 @@ demo: build
 	"$$BIN/dfc" run $(DEMO_OUT)/resnet8.dfx --input input=Fixtures/demo/resnet8.input.npy --output-dir $(DEMO_OUT) --stats $(DEMO_OUT)/stats.json; \
 	"$$BIN/dfc" compare $(DEMO_OUT)/output.npy Fixtures/demo/resnet8.expected.npy
 
-test: deps conformance-data bench-data
+test: deps conformance-data test-bench-models
 	$(SWIFT) build $(TEST_FLAGS)
 	DFC_VERIFY_STAGES=1 DFC_CONFORMANCE_DIR=$(CURDIR)/$(CACHE)/conformance $(SWIFT) test $(TEST_FLAGS)
 
@@ -91,9 +92,10 @@ pip-deps:
 conformance-data: pip-deps
 	$(PYTHON) Tools/gen_conformance.py $(CACHE)/conformance
 
-# The two bench networks whose executor counts BenchProgramRunTests checks against Fixtures/run-stats.json.
-bench-data: pip-deps
-	$(PYTHON) Tools/gen_bench_models.py $(CACHE)/bench --models resnet18,mobilenet_v2
+# The bench networks the tests compile: SqueezeNet (dfc compile --graph, dfc inspect), 5 MB, 6 s to build;
+# ResNet-18 and MobileNetV2, whose executor counts BenchProgramRunTests checks against Fixtures/run-stats.json.
+test-bench-models: pip-deps
+	$(PYTHON) Tools/gen_bench_models.py $(CACHE)/bench --models squeezenet1_0,resnet18,mobilenet_v2
 
 # Six benchmark networks (seeded weights, cached in $(CACHE)/bench): traffic, cycles,
 # compile and executor wall time next to onnxruntime's; the table goes to docs/bench.md.
@@ -115,12 +117,31 @@ zoo-deps:
 	  sys.exit(v('torch') != '2.13.0+cpu' or not v('torchvision').startswith('0.28.'))" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q $(ZOO_TORCH)
 
+# Where make install puts what it installs, under $(DESTDIR)$(PREFIX).
+INSTALLED := bin/dfc share/man/man1/dfc.1 share/bash-completion/completions/dfc share/zsh/site-functions/_dfc \
+             share/fish/vendor_completions.d/dfc.fish
+
 install: build
-	install -d "$(DESTDIR)$(PREFIX)/bin"
-	install -m 755 "$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/dfc" "$(DESTDIR)$(PREFIX)/bin/dfc"
+	$(SWIFT) build $(BUILD_FLAGS) --product dfc-manual
+	@$(MAKE) --no-print-directory install-files BIN="$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)"
+
+# Installs the dfc in $(BIN), and the man page and completion scripts made from its command definitions
+# (by dfc-manual, and dfc --generate-completion-script), so they list whatever subcommands and options
+# that dfc has. A test runs it into a scratch DESTDIR (InstallTests).
+install-files:
+	@test -x "$(BIN)/dfc" && test -x "$(BIN)/dfc-manual" || { echo "install-files: BIN=$(BIN) has no dfc and dfc-manual"; exit 1; }
+	@set -e; root="$(DESTDIR)$(PREFIX)"; \
+	for f in $(INSTALLED); do install -d "$$root/$$(dirname $$f)"; done; \
+	install -m 755 "$(BIN)/dfc" "$$root/bin/dfc"; \
+	"$(BIN)/dfc-manual" > "$$root/share/man/man1/dfc.1.tmp"; \
+	"$(BIN)/dfc" --generate-completion-script bash > "$$root/share/bash-completion/completions/dfc.tmp"; \
+	"$(BIN)/dfc" --generate-completion-script zsh > "$$root/share/zsh/site-functions/_dfc.tmp"; \
+	"$(BIN)/dfc" --generate-completion-script fish > "$$root/share/fish/vendor_completions.d/dfc.fish.tmp"; \
+	for f in $(filter share/%,$(INSTALLED)); do chmod 644 "$$root/$$f.tmp"; mv "$$root/$$f.tmp" "$$root/$$f"; done; \
+	for f in $(INSTALLED); do echo "installed $$root/$$f"; done
 
 uninstall:
-	rm -f "$(DESTDIR)$(PREFIX)/bin/dfc"
+	rm -f $(addprefix "$(DESTDIR)$(PREFIX)/,$(addsuffix ",$(INSTALLED)))
 
 # The committed C code in Sources/CONNX comes from this rule.
 proto:

@@ -49,15 +49,19 @@ let package = Package(
         .target(name: "Accelerator", dependencies: ["Tensors", "CCRC32C", "COpenBLAS"]),
         // The compiler: fusion planning, memory layout, emission, the scheduling stages.
         .target(name: "Compiler", dependencies: ["Tensors", "GraphIR", "Accelerator"]),
+        // SVG charts (axes with ticks, series, stacked bars, legends) for dfc explore; no dependencies.
+        .target(name: "Plots"),
         // The command line as a library, so tests can drive it; also the --verify oracle.
         .target(
             name: "DFCCommands",
             dependencies: [
                 "Tensors", "GraphIR", "ONNXImport", "ReferenceInterpreter", "GraphPasses", "Accelerator", "Compiler",
-                .product(name: "ArgumentParser", package: "swift-argument-parser")
+                "Plots", .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]
         ),
         .executableTarget(name: "dfc", dependencies: ["DFCCommands"]),
+        // Prints the man page, dfc(1), from the command definitions; make install runs it.
+        .executableTarget(name: "dfc-manual", dependencies: ["DFCCommands"]),
 
         // Helpers the test targets share: repository paths, seeded test tensors, fixtures.
         .target(name: "TestSupport", dependencies: ["Tensors", "GraphIR", "ONNXImport", "GraphPasses", "Accelerator"]),
@@ -79,12 +83,13 @@ let package = Package(
                 "DFCCommands", "TestSupport"
             ]
         ),
+        .testTarget(name: "PlotsTests", dependencies: ["Plots", "TestSupport"]),
         .testTarget(name: "AcceleratorTests", dependencies: ["Tensors", "Accelerator", "TestSupport"]),
         .testTarget(
             name: "DFCCommandsTests",
             dependencies: [
                 "DFCCommands", "Tensors", "GraphIR", "ONNXImport", "GraphPasses", "Accelerator", "Compiler",
-                "TestSupport"
+                "Plots", "TestSupport"
             ])
     ]
 )

@@ -1,16 +1,30 @@
 // Little-endian byte writing and bounds-checked reading, and the instruction
 // field coders built on them.
 
+import Tensors
+
 /// An unusable program, with a one-line message.
 public struct ProgramError: Error, CustomStringConvertible, Equatable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// `.io` when the file could not be read; a program that is wrong is `.badInput`.
+    public var kind: DFCError.Kind
+    public init(_ message: String, kind: DFCError.Kind = .badInput) {
+        self.message = message
+        self.kind = kind
+    }
     public var description: String { message }
 
     /// A file that does not decode: "corrupt .dfx: ...".
     static func corrupt(_ what: String) -> ProgramError { ProgramError("corrupt .dfx: \(what)") }
     /// A program that decodes but breaks a rule: "invalid program: ...".
     static func invalid(_ what: String) -> ProgramError { ProgramError("invalid program: \(what)") }
+}
+
+extension DFCError {
+    /// A program's error as dfc reports it: attributed to `file`, of the same kind.
+    public init(_ error: ProgramError, file: String) {
+        self.init(error.message, file: file, kind: error.kind)
+    }
 }
 
 struct ByteWriter {

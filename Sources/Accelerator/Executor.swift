@@ -108,10 +108,21 @@ public enum Executor {
             }
             guard given.shape == t.shape else {
                 throw ProgramError(
-                    "input '\(t.name)': expected shape \(shapeText(t.shape)), got \(shapeText(given.shape))")
+                    "input '\(t.name)': expected shape \(shapeText(t.shape)), got \(shapeText(given.shape))"
+                        + shapeDifference(expected: t.shape, given: given.shape))
             }
         }
     }
+}
+
+/// Where two shapes of one rank differ, by axis ("; axis 1 is 32, not 3"), and whether they are the same
+/// dims in another order (an NHWC tensor given for NCHW); empty when the ranks differ.
+func shapeDifference(expected: [Int], given: [Int]) -> String {
+    guard expected.count == given.count else { return " (rank \(given.count), not \(expected.count))" }
+    let axes = expected.indices.filter { expected[$0] != given[$0] }
+        .map { "axis \($0) is \(given[$0]), not \(expected[$0])" }
+    let reordered = expected.sorted() == given.sorted() ? ": the same dims in another order (channels last?)" : ""
+    return "; " + axes.joined(separator: ", ") + reordered
 }
 
 /// The functional model: SRAM and DRAM words, and one kernel per operation.

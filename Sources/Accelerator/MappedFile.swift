@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 #if canImport(Glibc)
     import Glibc
@@ -19,11 +20,11 @@ final class MappedFile: @unchecked Sendable {
     /// Opens and maps (or reads) `path`; a `ProgramError` on failure.
     init(path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ProgramError("cannot read file (\(String(cString: strerror(errno))))") }
+        guard fd >= 0 else { throw ProgramError("cannot read file (\(String(cString: strerror(errno))))", kind: .io) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
-            throw ProgramError("cannot read file (\(String(cString: strerror(errno))))")
+            throw ProgramError("cannot read file (\(String(cString: strerror(errno))))", kind: .io)
         }
         if (info.st_mode & S_IFMT) == S_IFREG && info.st_size > 0 {
             let size = Int(info.st_size)
@@ -41,7 +42,7 @@ final class MappedFile: @unchecked Sendable {
         }
         let data: Data
         do { data = try FileHandle(fileDescriptor: fd, closeOnDealloc: false).readToEnd() ?? Data() } catch {
-            throw ProgramError("cannot read file")
+            throw ProgramError("cannot read file", kind: .io)
         }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, data.count), alignment: 16)
         data.copyBytes(to: buffer.assumingMemoryBound(to: UInt8.self), count: data.count)

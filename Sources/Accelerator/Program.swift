@@ -24,6 +24,18 @@ public struct TensorInfo: Equatable, Sendable {
     public var byteCount: Int { elements * dtype.byteSize }
 }
 
+/// A named byte range of DRAM: a constant or a runtime value of the compiled
+/// graph, for the disassembly (the executor never reads it).
+public struct DRAMRegion: Equatable, Sendable {
+    public var name: String
+    public var address: Int
+    public var bytes: Int
+
+    public init(name: String, address: Int, bytes: Int) {
+        (self.name, self.address, self.bytes) = (name, address, bytes)
+    }
+}
+
 /// A program for the modeled accelerator: what a .dfx file holds.
 ///
 /// DRAM is `dramBytes` bytes; its first `constants.count` bytes are the
@@ -38,14 +50,22 @@ public struct Program: Equatable, Sendable {
     public var instructions: [Instruction]
     /// The ONNX node names each instruction came from (same count as `instructions`).
     public var debugNames: [[String]]
+    /// The DRAM map: named regions, and per instruction the region each of
+    /// its DRAM address fields points into (LOAD and STORE `dram`, host
+    /// `src` then `dst`; empty when unknown). Same count as `instructions`.
+    public var dramRegions: [DRAMRegion]
+    public var dramReferences: [[Int]]
 
     public init(
         config: AcceleratorConfig, dramBytes: Int, constants: ConstantBytes = [], tensors: [TensorInfo] = [],
-        instructions: [Instruction] = [], debugNames: [[String]]? = nil
+        instructions: [Instruction] = [], debugNames: [[String]]? = nil, dramRegions: [DRAMRegion] = [],
+        dramReferences: [[Int]]? = nil
     ) {
         (self.config, self.dramBytes, self.constants, self.tensors, self.instructions) =
             (config, dramBytes, constants, tensors, instructions)
         self.debugNames = debugNames ?? Array(repeating: [], count: instructions.count)
+        self.dramRegions = dramRegions
+        self.dramReferences = dramReferences ?? Array(repeating: [], count: instructions.count)
     }
 
     public var inputs: [TensorInfo] { tensors.filter { $0.role == .input } }
@@ -54,8 +74,8 @@ public struct Program: Equatable, Sendable {
     // MARK: Format
 
     public static let magic: [UInt8] = [0x44, 0x46, 0x58, 0x1A]  // "DFX\x1A"
-    /// 4: the checksum is CRC-32C (3 had CRC-32, 2 no resize mode, 1 no energies).
-    public static let formatVersion: UInt16 = 4
+    /// 5: the DRAM map (4 had none, 3 a CRC-32 checksum, 2 no resize mode, 1 no energies).
+    public static let formatVersion: UInt16 = 5
 
     /// Sanity limits the decoder enforces before allocating anything.
     public enum Limits {
@@ -66,6 +86,8 @@ public struct Program: Equatable, Sendable {
         public static let nameBytes = 4096
         public static let debugStrings = 1 << 22
         public static let namesPerInstruction = 4096
+        /// LOAD and STORE have one DRAM address field, host instructions two.
+        public static let dramFieldsPerInstruction = 2
     }
 
     /// The file bytes: header, body, CRC-32C of everything before it.
@@ -125,6 +147,18 @@ public struct Program: Equatable, Sendable {
             w.u32(UInt32(list.count))
             for n in list { w.u32(UInt32(index[n]!)) }
         }
+        // DRAM map: the regions, then per instruction its references.
+        w.u32(UInt32(dramRegions.count))
+        for r in dramRegions {
+            w.string(r.name)
+            w.u64(UInt64(max(0, r.address)))
+            w.u64(UInt64(max(0, r.bytes)))
+        }
+        for i in 0..<instructions.count {
+            let list = i < dramReferences.count ? dramReferences[i] : []
+            w.u8(UInt8(truncatingIfNeeded: list.count))
+            for k in list { w.u32(UInt32(truncatingIfNeeded: k)) }
+        }
         var crc = CRC32C.update(CRC32C.start, head[...])
         crc = constants.withUnsafeBytes { CRC32C.update(crc, $0) }
         crc = CRC32C.update(crc, w.bytes[...])
@@ -153,7 +187,8 @@ public struct Program: Equatable, Sendable {
             var header = ByteReader(bytes, offset: 4)
             let version = try header.u16()
             guard version == Self.formatVersion else {
-                throw ProgramError.corrupt("format version \(version), this dfc reads version \(Self.formatVersion)")
+                throw ProgramError.corrupt(
+                    "format version \(version), this dfc reads version \(Self.formatVersion): recompile the model")
             }
             let body = bytes.count - 4
             var tail = ByteReader(bytes, offset: body)
@@ -168,7 +203,7 @@ public struct Program: Equatable, Sendable {
     /// Decodes a file whose header and checksum `checkHeaderAndChecksum` passed;
     /// the constants stay in `file`.
     init(decodingChecked file: MappedFile) throws {
-        let (config, dram, constants, tensors, instructions, debugNames) = try file.withBytes { bytes in
+        let (config, dram, constants, tensors, instructions, debugNames, map) = try file.withBytes { bytes in
             var r = ByteReader(bytes, offset: 8, end: bytes.count - 4)
             let config = try AcceleratorConfig.decode(&r)
             let dram = try r.u64()
@@ -183,14 +218,16 @@ public struct Program: Equatable, Sendable {
             let tensors = try Self.decodeTensors(&r, dram: dram)
             let instructions = try Self.decodeInstructions(&r)
             let debugNames = try Self.decodeDebugNames(&r, instructions: instructions.count)
+            let map = try Self.decodeDRAMMap(&r, dram: dram, instructions: instructions.count)
             guard r.remaining == 0 else {
                 throw ProgramError.corrupt("\(r.remaining) unexpected bytes before the checksum")
             }
-            return (config, Int(dram), constants, tensors, instructions, debugNames)
+            return (config, Int(dram), constants, tensors, instructions, debugNames, map)
         }
         self.init(
             config: config, dramBytes: dram, constants: ConstantBytes(file: file, range: constants), tensors: tensors,
-            instructions: instructions, debugNames: debugNames)
+            instructions: instructions, debugNames: debugNames, dramRegions: map.regions,
+            dramReferences: map.references)
     }
 
     /// The named input and output tensors.
@@ -273,6 +310,39 @@ public struct Program: Equatable, Sendable {
             debugNames.append(list)
         }
         return debugNames
+    }
+
+    /// The DRAM map: regions inside DRAM, references to existing regions.
+    private static func decodeDRAMMap(_ r: inout ByteReader, dram: UInt64, instructions instructionCount: Int) throws
+        -> (regions: [DRAMRegion], references: [[Int]])
+    {
+        let regionCount = try r.count(max: Limits.debugStrings, minItemBytes: 20, what: "DRAM region")
+        var regions: [DRAMRegion] = []
+        regions.reserveCapacity(regionCount)
+        for _ in 0..<regionCount {
+            let name = try r.string(maxBytes: Limits.nameBytes, what: "DRAM region name")
+            let address = try r.u64(), bytes = try r.u64()
+            guard address <= dram, bytes <= dram - address else {
+                throw ProgramError.corrupt("DRAM region '\(name)' [\(address), +\(bytes)) is outside DRAM")
+            }
+            regions.append(DRAMRegion(name: name, address: Int(address), bytes: Int(bytes)))
+        }
+        var references: [[Int]] = []
+        references.reserveCapacity(instructionCount)
+        for i in 0..<instructionCount {
+            let n = Int(try r.u8())
+            guard n <= Limits.dramFieldsPerInstruction else {
+                throw ProgramError.corrupt("instruction \(i) has \(n) DRAM references")
+            }
+            var list: [Int] = []
+            for _ in 0..<n {
+                let k = Int(try r.u32())
+                guard k < regions.count else { throw ProgramError.corrupt("DRAM region index \(k) out of range") }
+                list.append(k)
+            }
+            references.append(list)
+        }
+        return (regions, references)
     }
 
     // MARK: Files

@@ -28,6 +28,19 @@ extension Program {
             throw ProgramError.invalid(
                 "debug map has \(debugNames.count) entries for \(instructions.count) instructions")
         }
+        guard dramReferences.count == instructions.count else {
+            throw ProgramError.invalid(
+                "DRAM map has \(dramReferences.count) entries for \(instructions.count) instructions")
+        }
+        for r in dramRegions where r.address < 0 || r.bytes < 0 || r.address > dramBytes - r.bytes {
+            throw ProgramError.invalid("DRAM region '\(r.name)' is outside DRAM")
+        }
+        for (i, list) in dramReferences.enumerated()
+        where list.count > Limits.dramFieldsPerInstruction
+            || list.contains(where: { !dramRegions.indices.contains($0) })
+        {
+            throw ProgramError.invalid("instruction \(i) refers to a DRAM region that does not exist")
+        }
         try validateTensors()
         let checker = InstructionChecker(
             sramBytes: config.sramBytes, dramBytes: dramBytes, constantsEnd: constants.count)

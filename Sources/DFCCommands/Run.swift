@@ -10,7 +10,14 @@ import Tensors
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a .dfx program on the modeled accelerator.",
-        discussion: "Prints a summary (cycles, DRAM traffic and its weight/activation split) on stderr.")
+        discussion: HelpText.discussion(
+            "Prints a summary (cycles, DRAM traffic and its weight/activation split) on stderr.",
+            examples: [
+                (
+                    "run on an input, writing each output as NAME.npy and the counts as JSON",
+                    "dfc run model.dfx --input input=image.npy --output-dir out --stats stats.json"
+                )
+            ]))
 
     @Argument(help: "The program to run.")
     var program: String
@@ -62,7 +69,7 @@ struct Run: ParsableCommand {
         var phases = PhaseTimes()
         let loaded: Program
         do { loaded = try Program.read(from: program, phases: &phases) } catch let e as ProgramError {
-            throw DFCError(e.message, file: program)
+            throw DFCError(e, file: program)
         }
         var arrays: [String: Tensor] = [:]
         for (name, file) in try Self.parseInputs(inputs) {
@@ -78,7 +85,7 @@ struct Run: ParsableCommand {
                 loaded, inputs: arrays,
                 options: ExecutionOptions(timingOnly: timingOnly, maxWork: timingOnly ? nil : maxWork), phases: &phases)
         } catch let e as ProgramError {
-            throw DFCError(e.message, file: program)
+            throw DFCError(e, file: program)
         }
         try phases.measure("write") { try write(result, statsFile: statsFile) }
         let summary = result.stats.summary(clockHz: loaded.config.clockHz)
@@ -93,7 +100,7 @@ struct Run: ParsableCommand {
             do {
                 try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
             } catch {
-                throw DFCError("cannot create directory", file: outputDir)
+                throw DFCError("cannot create directory", file: outputDir, kind: .io)
             }
             for name in result.outputs.keys.sorted() {
                 let path = URL(fileURLWithPath: outputDir).appendingPathComponent(Self.fileName(for: name)).path
@@ -110,10 +117,10 @@ struct Run: ParsableCommand {
         return try specs.map { spec in
             guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex, spec.index(after: eq) != spec.endIndex
             else {
-                throw DFCError("--input '\(spec)': expected NAME=FILE.npy")
+                throw DFCError("--input '\(spec)': expected NAME=FILE.npy", kind: .usage)
             }
             let name = String(spec[..<eq])
-            guard seen.insert(name).inserted else { throw DFCError("--input binds '\(name)' twice") }
+            guard seen.insert(name).inserted else { throw DFCError("--input binds '\(name)' twice", kind: .usage) }
             return (name, String(spec[spec.index(after: eq)...]))
         }
     }

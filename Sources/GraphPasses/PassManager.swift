@@ -25,7 +25,7 @@ public struct PassManager {
     public static func dumpStages(from requested: [String], valid: [String]) throws -> Set<String> {
         if requested.contains("all") { return Set(valid) }
         for name in requested where !valid.contains(name) {
-            throw DFCError("--dump-ir: unknown pass '\(name)' (passes: \(valid.joined(separator: ", ")))")
+            throw DFCError("--dump-ir: unknown pass '\(name)' (passes: \(valid.joined(separator: ", ")))", kind: .usage)
         }
         return Set(requested)
     }
@@ -40,7 +40,7 @@ public struct PassManager {
                 try pass.run(&graph, options: options)
                 try graph.verify(requireTypes: true)
             } catch let error as DFCError where error.file == nil {
-                throw DFCError("\(pass.name): \(error.message)")
+                throw DFCError("\(pass.name): \(error.message)", kind: error.kind)
             }
             emit(pass.name, graph)
         }

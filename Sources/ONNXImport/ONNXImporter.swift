@@ -15,20 +15,75 @@ public enum ONNXImporter {
     public static let newestOpset = 28
 
     /// Imports the model at `path`. Errors name the file.
-    public static func load(path: String) throws -> Graph {
+    public static func load(path: String) throws -> Graph { try loadDetailed(path: path).graph }
+
+    /// What a model file says about itself besides its graph (`dfc inspect`).
+    public struct Metadata: Sendable {
+        public var irVersion: Int
+        public var producerName: String
+        public var producerVersion: String
+        /// Every imported opset, default domain ("") first, then by domain.
+        public var opsets: [(domain: String, version: Int)]
+    }
+
+    /// Imports the model at `path` with its metadata. Errors name the file.
+    public static func loadWithMetadata(path: String) throws -> (graph: Graph, metadata: Metadata) {
+        let loaded = try loadDetailed(path: path)
+        return (loaded.graph, loaded.metadata)
+    }
+
+    /// Imports the model at `path`, and names the external data files it read: the model's folder (as
+    /// `path` spells it) joined with each location, sorted, each once. What a make depfile lists.
+    public static func loadNamingFiles(path: String) throws -> (graph: Graph, externalData: [String]) {
+        let loaded = try loadDetailed(path: path)
+        return (loaded.graph, loaded.externalData)
+    }
+
+    /// Imports the model at `path` with its metadata and external data files. Errors name the file.
+    static func loadDetailed(path: String) throws -> (graph: Graph, metadata: Metadata, externalData: [String]) {
         let url = URL(fileURLWithPath: path)
         do {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw DFCError("no such file")
+                throw DFCError("no such file", kind: .io)
             }
-            guard !isDirectory.boolValue else { throw DFCError("is a directory, not an ONNX model") }
-            guard let data = FileManager.default.contents(atPath: path) else { throw DFCError("cannot read the file") }
-            guard !data.isEmpty else { throw DFCError("the file is empty, not an ONNX model") }
-            return try importModel(ONNXProtobuf.decodeModel(data), directory: url.deletingLastPathComponent())
+            guard !isDirectory.boolValue else { throw DFCError("is a directory, not an ONNX model", kind: .io) }
+            // The file's bytes are let go once decoded: a model's weights are then held once, not twice.
+            let model = try {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw DFCError("cannot read the file", kind: .io)
+                }
+                guard !data.isEmpty else { throw DFCError("the file is empty, not an ONNX model") }
+                return try ONNXProtobuf.decodeModel(data)
+            }()
+            let opsets = model.opsets.map {
+                (domain: $0.domain == "ai.onnx" ? "" : $0.domain, version: Int($0.version))
+            }
+            let metadata = Metadata(
+                irVersion: Int(model.irVersion), producerName: model.producerName,
+                producerVersion: model.producerVersion,
+                opsets: opsets.sorted { ($0.domain, $0.version) < ($1.domain, $1.version) })
+            let folder = path.contains("/") ? String(path[...path.lastIndex(of: "/")!]) : ""
+            let externalData = externalLocations(model).map { folder + $0 }
+            return (try importModel(model, directory: url.deletingLastPathComponent()), metadata, externalData)
         } catch let error as DFCError {
             throw error.inFile(path)
         }
+    }
+
+    /// The locations of the external data of the model's initializers and tensor attributes, sorted, each once.
+    static func externalLocations(_ model: ONNXProto.Model) -> [String] {
+        var tensors = model.graph.initializers
+        for node in model.graph.nodes {
+            for (_, value) in node.attributes {
+                if case .tensor(let tensor) = value { tensors.append(tensor) }
+            }
+        }
+        let locations = tensors.compactMap { tensor -> String? in
+            guard case .external(let entries) = tensor.payload else { return nil }
+            return entries["location"]
+        }
+        return Set(locations).sorted()
     }
 
     /// Imports a model already in memory; external data resolves against `directory`.
@@ -36,17 +91,22 @@ public enum ONNXImporter {
         try importModel(ONNXProtobuf.decodeModel(data), directory: directory)
     }
 
-    static func importModel(_ model: ONNXProto.Model, directory: URL?) throws -> Graph {
+    static func importModel(_ model: consuming ONNXProto.Model, directory: URL?) throws -> Graph {
         let opset = try defaultOpset(model.opsets, nodes: model.graph.nodes)
-        let source = model.graph
         let knownDomains = Set(model.opsets.map(\.domain))
 
+        // Each payload is dropped as soon as it is decoded, so that the raw bytes
+        // and the decoded tensors are never all in memory at once.
         var initializers: [String: Tensor] = [:]
-        for data in source.initializers {
+        for k in model.graph.initializers.indices {
+            let data = model.graph.initializers[k]
             guard !data.name.isEmpty else { throw DFCError("an initializer has no name") }
             guard initializers[data.name] == nil else { throw DFCError("initializer '\(data.name)' is defined twice") }
-            initializers[data.name] = try TensorDecoding.decode(data, externalBase: directory)
+            let name = data.name
+            model.graph.initializers[k].payload = .none
+            initializers[name] = try TensorDecoding.decode(consume data, externalBase: directory)
         }
+        let source = model.graph
 
         var values: [String: ValueInfo] = [:]
         func declare(_ info: ONNXProto.ValueInfo, role: String) throws {
@@ -56,8 +116,8 @@ public enum ONNXImporter {
             }
             guard let dtype = DType(onnxCode: code) else {
                 throw DFCError(
-                    "\(role) '\(info.name)' has element type \(ONNXElementType.name(of: code)), which dfc does not support"
-                )
+                    "\(role) '\(info.name)' has element type \(ONNXElementType.name(of: code)), which dfc does not support",
+                    kind: .unsupported)
             }
             values[info.name] = ValueInfo(dtype: dtype, dims: info.dims)
         }
@@ -140,7 +200,8 @@ public enum ONNXImporter {
         }
         guard (Int64(oldestOpset)...Int64(newestOpset)).contains(entry.version) else {
             throw DFCError(
-                "opset \(entry.version) is not supported (dfc supports opsets \(oldestOpset) to \(newestOpset))")
+                "opset \(entry.version) is not supported (dfc supports opsets \(oldestOpset) to \(newestOpset))",
+                kind: .unsupported)
         }
         return Int(entry.version)
     }
@@ -163,7 +224,7 @@ public enum ONNXImporter {
         case .strings(let v): return .strings(v.map { String(decoding: $0, as: UTF8.self) })
         case .tensor(let t):
             do { return .tensor(try TensorDecoding.decode(t, externalBase: directory)) } catch let error as DFCError {
-                throw DFCError("node '\(node)', attribute '\(attribute)': \(error.message)")
+                throw DFCError("node '\(node)', attribute '\(attribute)': \(error.message)", kind: error.kind)
             }
         case .tensors: return .unsupported("tensors")
         case .other(let what): return .unsupported(what)

@@ -10,6 +10,7 @@ enum ONNXProto {
         var irVersion: Int64
         var opsets: [(domain: String, version: Int64)]
         var graph: Graph
+        var producerName = "", producerVersion = ""
     }
 
     struct Graph {
@@ -83,7 +84,8 @@ enum ONNXProtobuf {
             }
             return ONNXProto.Model(
                 irVersion: model.pointee.has_ir_version != 0 ? model.pointee.ir_version : 0,
-                opsets: opsets, graph: copyGraph(graph.pointee))
+                opsets: opsets, graph: copyGraph(graph.pointee), producerName: string(model.pointee.producer_name),
+                producerVersion: string(model.pointee.producer_version))
         }
     }
 
@@ -124,7 +126,7 @@ enum ONNXProtobuf {
         ONNXProto.Graph(
             name: string(graph.name),
             nodes: pointers(graph.node, graph.n_node).map { copyNode($0.pointee) },
-            initializers: pointers(graph.initializer, graph.n_initializer).map { copyTensor($0.pointee) },
+            initializers: pointers(graph.initializer, graph.n_initializer).map { copyTensor(releasing: $0) },
             inputs: pointers(graph.input, graph.n_input).map { copyValueInfo($0.pointee) },
             outputs: pointers(graph.output, graph.n_output).map { copyValueInfo($0.pointee) },
             valueInfo: pointers(graph.value_info, graph.n_value_info).map { copyValueInfo($0.pointee) })
@@ -200,6 +202,19 @@ enum ONNXProtobuf {
             }
         }
         return result
+    }
+
+    /// `copyTensor`, freeing the C copy of the raw bytes at once, so that a
+    /// model's weights are held by C or by Swift but never by both in full.
+    /// (libprotobuf-c frees a NULL field's data as a no-op.)
+    private static func copyTensor(releasing t: UnsafeMutablePointer<Onnx__TensorProto>) -> ONNXProto.TensorData {
+        let copy = copyTensor(t.pointee)
+        if t.pointee.has_raw_data != 0 {
+            free(t.pointee.raw_data.data)
+            t.pointee.raw_data.data = nil
+            t.pointee.raw_data.len = 0
+        }
+        return copy
     }
 
     private static func copyTensor(_ t: Onnx__TensorProto) -> ONNXProto.TensorData {

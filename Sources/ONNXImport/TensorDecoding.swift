@@ -149,7 +149,7 @@ enum TensorDecoding {
             throw DFCError("\(label): external data location '\(location)' leads out of the model's directory")
         }
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
-            throw DFCError("\(label): external data file '\(location)' not found next to the model")
+            throw DFCError("\(label): external data file '\(location)' not found next to the model", kind: .io)
         }
         defer { try? handle.close() }
         let offset =
@@ -175,7 +175,7 @@ enum TensorDecoding {
         try handle.seek(toOffset: offset)
         let data = try handle.read(upToCount: byteCount) ?? Data()
         guard data.count == byteCount else {
-            throw DFCError("\(label): could not read \(byteCount) bytes from '\(location)'")
+            throw DFCError("\(label): could not read \(byteCount) bytes from '\(location)'", kind: .io)
         }
         return [UInt8](data)
     }

@@ -9,7 +9,9 @@ public enum TensorProtoFile {
     /// Reads the `.pb` file at `path`: the tensor and the name it carries.
     public static func read(path: String) throws -> (name: String, tensor: Tensor) {
         do {
-            guard let data = FileManager.default.contents(atPath: path) else { throw DFCError("cannot read the file") }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw DFCError("cannot read the file", kind: .io)
+            }
             return try decode(data)
         } catch let error as DFCError {
             throw error.inFile(path)

@@ -101,7 +101,7 @@ public enum Interpreter {
             }
             return Array(results.prefix(node.outputs.count))
         } catch let error as DFCError {
-            throw DFCError("node '\(node.name)' (\(node.opType)): \(error.message)")
+            throw DFCError("node '\(node.name)' (\(node.opType)): \(error.message)", kind: error.kind)
         }
     }
 

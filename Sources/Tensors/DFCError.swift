@@ -17,6 +17,18 @@ public struct DFCError: Error, CustomStringConvertible, Equatable {
 
         /// The exit status `dfc` returns for this kind.
         public var exitCode: Int32 { rawValue }
+
+        /// What the status means, for `--help`, the man page and the README.
+        public var summary: String {
+            switch self {
+            case .badInput: return "bad input: a malformed model, program or tensor, or a name it does not have"
+            case .usage: return "usage: an unknown option, a missing argument or a bad value"
+            case .unsupported: return "unsupported: the model uses an operator or form dfc does not support"
+            case .doesNotFit: return "does not fit: a layer needs more SRAM than the accelerator has"
+            case .verification: return "verification failed: --verify or dfc compare found outputs that differ"
+            case .io: return "I/O error: a file could not be read or written"
+            }
+        }
     }
 
     public var file: String?

@@ -46,8 +46,8 @@ public struct OutputFile: Sendable, Hashable {
             let options = standard.map { $0.option ?? "an output" }
             let both = standard.count == 2 ? "both" : "all"
             throw DFCError(
-                "\(options.dropLast().joined(separator: ", ")) and \(options.last!) are \(both) '-': only one output can go to standard output"
-            )
+                "\(options.dropLast().joined(separator: ", ")) and \(options.last!) are \(both) '-': only one output can go to standard output",
+                kind: .usage)
         }
         return try files.map { try $0.destination() }
     }
@@ -99,7 +99,7 @@ public struct OutputFile: Sendable, Hashable {
     /// Where the bytes go, following symbolic links one at a time.
     func destination() throws -> Destination {
         if isStandardOutput { return .descriptor(STDOUT_FILENO) }
-        guard !path.isEmpty else { throw DFCError("\(option ?? "an output") is an empty path") }
+        guard !path.isEmpty else { throw DFCError("\(option ?? "an output") is an empty path", kind: .usage) }
         var current = path
         for _ in 0..<40 {  // Linux's limit (MAXSYMLINKS)
             if let descriptor = Self.descriptorNumber(current) {
@@ -166,7 +166,8 @@ public struct OutputFile: Sendable, Hashable {
 
     /// An error naming the path the user gave, and where a symbolic link led when it differs.
     func problem(_ message: String, at target: String) -> DFCError {
-        DFCError(target == path ? message : "\(message) (\(target), where the symbolic link leads)", file: path)
+        DFCError(
+            target == path ? message : "\(message) (\(target), where the symbolic link leads)", file: path, kind: .io)
     }
 
     static func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
@@ -175,7 +176,7 @@ public struct OutputFile: Sendable, Hashable {
 
     /// Throws `what: strerror` naming the path unless `code` is 0.
     fileprivate func throwIfFailed(_ code: Int32, _ what: String) throws {
-        guard code == 0 else { throw DFCError("\(what): \(Self.describe(code))", file: path) }
+        guard code == 0 else { throw DFCError("\(what): \(Self.describe(code))", file: path, kind: .io) }
     }
 
     private func writeInPlace(_ target: String, _ parts: [[UInt8]]) throws {
@@ -211,7 +212,7 @@ private struct TemporaryFile {
             candidate = "\(folder).\(name).tmp-\(process)-\(dfc_temp_file_serial())"
             slot = dfc_temp_file_register(candidate)
             guard slot >= 0 else {
-                throw DFCError("cannot register a temporary file (too many at once)", file: output.path)
+                throw DFCError("cannot register a temporary file (too many at once)", file: output.path, kind: .io)
             }
             descriptor = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
             if descriptor >= 0 { break }

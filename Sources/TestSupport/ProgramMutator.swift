@@ -78,6 +78,16 @@ package enum DFXLayout {
             add("debug.count", .integer(.u32))
             for _ in list { add("debug.index", .integer(.u32)) }
         }
+        add("dram.regions", .integer(.u32))
+        for r in program.dramRegions {
+            string("dram.name", r.name)
+            add("dram.address", .integer(.u64))
+            add("dram.bytes", .integer(.u64))
+        }
+        for list in program.dramReferences {
+            add("dram.count", .integer(.u8))
+            for _ in list { add("dram.index", .integer(.u32)) }
+        }
         return fields
     }
 
@@ -208,16 +218,20 @@ package enum ProgramMutator {
         case 0:  // dropped (its tokens now unbalanced, or its result missing)
             p.instructions.remove(at: i)
             p.debugNames.remove(at: i)
+            p.dramReferences.remove(at: i)
         case 1:  // repeated
             p.instructions.insert(p.instructions[i], at: i)
             p.debugNames.insert(p.debugNames[i], at: i)
+            p.dramReferences.insert(p.dramReferences[i], at: i)
         case 2:  // two neighbours swap
             let j = min(n - 1, i + 1)
             p.instructions.swapAt(i, j)
             p.debugNames.swapAt(i, j)
+            p.dramReferences.swapAt(i, j)
         case 3:  // moved to the end
             p.instructions.append(p.instructions.remove(at: i))
             p.debugNames.append(p.debugNames.remove(at: i))
+            p.dramReferences.append(p.dramReferences.remove(at: i))
         case 4:  // tokens that wait for what never comes, or signal what nobody takes
             p.instructions[i].wait = EngineSet(rawValue: UInt8.random(in: 0...0x1F, using: &rng))
             p.instructions[i].signal = EngineSet(rawValue: UInt8.random(in: 0...0x1F, using: &rng))
@@ -233,6 +247,7 @@ package enum ProgramMutator {
             let half = Array(p.instructions[..<(n / 2)])
             p.instructions += half
             p.debugNames += Array(p.debugNames[..<(n / 2)])
+            p.dramReferences += Array(p.dramReferences[..<(n / 2)])
         }
         return p
     }

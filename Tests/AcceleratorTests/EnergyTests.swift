@@ -136,7 +136,7 @@ import Testing
         var old = bytes
         (old[4], old[5]) = (1, 0)
         let version = #expect(throws: ProgramError.self) { try Program(decoding: old) }
-        #expect(version?.message == "corrupt .dfx: format version 1, this dfc reads version 4")
+        #expect(version?.message == "corrupt .dfx: format version 1, this dfc reads version 5: recompile the model")
     }
 
     /// The SRAM bytes and vector elements of each kind of instruction, worked out by hand.

@@ -332,7 +332,14 @@ import Testing
         let shape = #expect(throws: ProgramError.self) {
             try Executor.run(program, inputs: ["x": Tensor(shape: [1, 1, 4, 5], floats: floats(1...20))])
         }
-        #expect(shape?.message == "input 'x': expected shape 1x1x4x4, got 1x1x4x5")
+        #expect(shape?.message == "input 'x': expected shape 1x1x4x4, got 1x1x4x5; axis 3 is 5, not 4")
+        let channelsLast = #expect(throws: ProgramError.self) {
+            try Executor.run(program, inputs: ["x": Tensor(shape: [1, 4, 4, 1], floats: floats(1...16))])
+        }
+        #expect(
+            channelsLast?.message
+                == "input 'x': expected shape 1x1x4x4, got 1x4x4x1; axis 1 is 4, not 1, axis 3 is 1, not 4: the same dims in another order (channels last?)"
+        )
         let dtype = #expect(throws: ProgramError.self) {
             try Executor.run(program, inputs: ["x": Tensor(shape: [1, 1, 4, 4], ints: (1...16).map(Int64.init))])
         }

@@ -96,8 +96,9 @@ import Testing
     @Test func decoderRejectsBadCodes() throws {
         let program = Program(config: .df1, dramBytes: 64, instructions: [Instruction(.sync(SyncOp(on: .vector)))])
         let good = try program.encoded()
-        // Layout of the tail: ... opcode, wait, signal, engine | string count | names count | crc.
-        let syncAt = good.count - 4 - 4 - 4 - 4
+        // Layout of the tail: ... opcode, wait, signal, engine | string count | names count | region count
+        // | u8 reference count | crc.
+        let syncAt = good.count - 4 - 1 - 4 - 4 - 4 - 4
         func patched(_ offset: Int, _ value: UInt8) -> [UInt8] {
             var bytes = good
             bytes[offset] = value

@@ -4,7 +4,7 @@ import Testing
 @testable import Accelerator
 
 /// The load path of `dfc run`: the CRC-32C checksum (instruction and table),
-/// the mapped file whose constants are never copied, format version 4.
+/// the mapped file whose constants are never copied, format version 5.
 @Suite struct LoadPathTests {
     /// CRC-32C one bit at a time from the polynomial: the definition the fast versions must meet.
     static func bitwiseCRC32C(_ bytes: [UInt8]) -> UInt32 {
@@ -53,14 +53,14 @@ import Testing
 
     @Test func fileIsVersion4WithCRC32CAtTheEnd() throws {
         let bytes = try everyOpcodeProgram().encoded()
-        #expect(Array(bytes[4..<6]) == [4, 0])
+        #expect(Array(bytes[4..<6]) == [5, 0])
         let stored = (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[bytes.count - 4 + $1]) << (8 * $1) }
         #expect(stored == Self.bitwiseCRC32C(Array(bytes[0..<bytes.count - 4])))
         // A version 3 file (CRC-32) is named as such, not as a bad checksum.
         var old = bytes
         old[4] = 3
         let error = #expect(throws: ProgramError.self) { try Program(decoding: old) }
-        #expect(error?.message == "corrupt .dfx: format version 3, this dfc reads version 4")
+        #expect(error?.message == "corrupt .dfx: format version 3, this dfc reads version 5: recompile the model")
     }
 
     @Test func readMapsTheConstantsAndRunsTheSame() throws {

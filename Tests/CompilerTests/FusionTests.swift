@@ -206,6 +206,63 @@ struct FusionTests {
         #expect(!compilation.layers.contains { $0.op == "GlobalAveragePool" }, "\(compilation.layers.map(\.op))")
     }
 
+    @Test(
+        "a squeeze-excitation map too big for SRAM is recomputed from the narrow block input, not stored and reloaded")
+    func squeezeExcitationRecompute() throws {
+        // An inverted residual block: expand 8 -> 48, depthwise 3x3, SE, project 48 -> 8.
+        var b = Builder()
+        let expanded = b.conv("x", cin: 8, cout: 48, k: 1)
+        let dw = b.conv(expanded, cin: 48, cout: 48, k: 3, pad: 1, group: 48)
+        let pooled = b.node(.globalAveragePool, [dw])
+        let excited = b.node(.sigmoid, [b.conv(pooled, cin: 48, cout: 48, k: 1, relu: false)])
+        let scaled = b.node(.mul, [excited, dw])
+        let out = b.conv(scaled, cin: 48, cout: 8, k: 1, relu: false)
+        let graph = try b.graph(input: [1, 8, 40, 36], output: out)
+
+        let rewritten = try #require(SqueezeRecompute.rewrite(graph))
+        #expect(rewritten.nodes.count == graph.nodes.count + 2, "the expanding and depthwise convolutions are copied")
+        let mul = try #require(rewritten.nodes.first { $0.kind == .mul })
+        let copy = try #require(rewritten.nodes.first { $0.outputs.contains(mul.inputs[1]) })
+        #expect(copy.name.hasSuffix("#recompute") && copy.inputs[0] != dw && mul.inputs[0] == excited)
+        #expect(rewritten.nodes.first { $0.kind == .globalAveragePool }?.inputs == [dw], "the pool reads the original")
+
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 96 << 10  // the 48-channel map (276 KB) cannot stay on chip
+        let options = Codegen.Options(config: config, objective: .traffic)
+        let stored = try Codegen.scheduleBudgets(graph, options: options)
+        let chosen = try Codegen.schedule(graph, options: options)
+        func bytes(_ program: Program) -> Int {
+            let stats = config.schedule(program.instructions, constantsBytes: program.constants.count).stats
+            return stats.dramReadBytes + stats.dramWriteBytes
+        }
+        let mapBytes = 48 * 40 * 36 * 4
+        #expect(
+            bytes(chosen.program) < bytes(stored.program) - mapBytes,
+            "recomputing saves more than one pass over the map: \(bytes(chosen.program)) vs \(bytes(stored.program))")
+        #expect(chosen.layers.contains { $0.op == "FusionGroup" && $0.members.contains(copy.name) })
+        #expect(chosen.layerByLayer.instructions == stored.layerByLayer.instructions, "the baseline is the model's")
+        for difference in try Verification.run(reference: graph, program: chosen.program) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+        // Each group's instructions move the bytes its plan predicted.
+        for (group, row) in zip(chosen.groups, chosen.layers.filter { $0.op == "FusionGroup" }) {
+            let moved = row.instructions.reduce(0) { total, k in
+                let cost = config.cost(
+                    of: chosen.program.instructions[k], constantsBytes: chosen.program.constants.count)
+                return total + cost.dramReadBytes + cost.dramWriteBytes
+            }
+            #expect(moved == group.predictedDRAMBytes, "\(group.tiling)")
+        }
+        // Late blocks, with big weights and a small map: copying would cost more than it saves.
+        var late = Builder()
+        let wide = late.conv("x", cin: 160, cout: 960, k: 1)
+        let lateDW = late.conv(wide, cin: 960, cout: 960, k: 3, pad: 1, group: 960)
+        let latePooled = late.node(.globalAveragePool, [lateDW])
+        let lateScale = late.node(.sigmoid, [late.conv(latePooled, cin: 960, cout: 960, k: 1, relu: false)])
+        let lateOut = late.conv(late.node(.mul, [lateScale, lateDW]), cin: 960, cout: 160, k: 1, relu: false)
+        #expect(SqueezeRecompute.rewrite(try late.graph(input: [1, 160, 7, 7], output: lateOut)) == nil)
+    }
+
     @Test("a standalone BatchNormalization in a group: its DRAM bytes are the folded scale and shift, as predicted")
     func preActivationBatchNorm() throws {
         var b = Builder()

@@ -14,7 +14,7 @@ import Testing
 /// instruction stream, and the outputs are within `--verify`'s tolerance of
 /// the reference interpreter's.
 @Suite struct BenchProgramRunTests {
-    /// `DFC_BENCH_DIR`, else `<repo>/.cache/bench` (`make bench-data` writes the two models used here).
+    /// `DFC_BENCH_DIR`, else `<repo>/.cache/bench` (`make test-bench-models` writes the two models used here).
     static var benchDirectory: URL {
         if let env = ProcessInfo.processInfo.environment["DFC_BENCH_DIR"], !env.isEmpty {
             return URL(fileURLWithPath: env)
@@ -42,7 +42,7 @@ import Testing
     @Test(arguments: ["resnet18", "mobilenet_v2"])
     func countsAndOutputs(model: String) throws {
         let onnx = Self.benchDirectory.appendingPathComponent("\(model).onnx").path
-        try #require(FileManager.default.fileExists(atPath: onnx), "no bench model \(onnx): make bench-data")
+        try #require(FileManager.default.fileExists(atPath: onnx), "no bench model \(onnx): make test-bench-models")
         let fixture = TestPaths.repository.appendingPathComponent("Fixtures/run-stats.json")
         let recorded = try #require(
             try JSONDecoder().decode([String: Recorded].self, from: Data(contentsOf: fixture))["\(model) df1"])

@@ -106,14 +106,15 @@ enum Fuzz {
         guard result.exited else { return "ended by signal \(result.status)" }
         switch result.status {
         case 0: return nil
-        case 1:
-            // Notes (a batch defaulted to 1) may come first; then exactly one error line.
+        case 1...6:
+            // Any of dfc's failures (DFCError.Kind). Notes (a batch defaulted to 1) may come first; then
+            // exactly one error line.
             let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
             let errors = lines.filter { $0.hasPrefix("dfc: error: ") }
             guard errors.count == 1, lines.last == errors.first, lines.allSatisfy({ $0.hasPrefix("dfc: ") }),
                 result.stderr.hasSuffix("\n")
             else {
-                return "exit 1 without one error line on stderr: \(result.stderr.prefix(300))"
+                return "exit \(result.status) without one error line on stderr: \(result.stderr.prefix(300))"
             }
             return errors[0].contains(file) ? nil : "the error does not name the file: \(errors[0])"
         default: return "exit status \(result.status): \(result.stderr.prefix(300))"

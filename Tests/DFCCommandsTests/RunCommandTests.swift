@@ -93,7 +93,7 @@ import Testing
             ([dfx], DFCError("missing input 'x' (f32 1x2x3)", file: dfx)),
             (
                 [dfx, "--input", "x=\(s.path("bad.npy"))"],
-                DFCError("input 'x': expected shape 1x2x3, got 2x3", file: s.path("bad.npy"))
+                DFCError("input 'x': expected shape 1x2x3, got 2x3 (rank 2, not 3)", file: s.path("bad.npy"))
             ),
             (
                 [dfx, "--input", "x=\(s.path("int.npy"))"],
@@ -107,7 +107,7 @@ import Testing
                 [dfx, "--input", "x=\(s.path("junk.npy"))"],
                 DFCError("not a .npy file (bad magic)", file: s.path("junk.npy"))
             ),
-            ([dfx, "--input", "x"], DFCError("--input 'x': expected NAME=FILE.npy"))
+            ([dfx, "--input", "x"], DFCError("--input 'x': expected NAME=FILE.npy", kind: .usage))
         ]
         for (arguments, expected) in cases {
             let error = #expect(throws: DFCError.self) { try Self.run(arguments) }
@@ -128,7 +128,7 @@ import Testing
         #expect(error?.message.hasPrefix("corrupt .dfx: checksum mismatch") == true)
         #expect(DFC.run(arguments: ["run", dfx, "--timing-only"]) == 1)
         #expect(DFC.run(arguments: ["disasm", dfx]) == 1)
-        #expect(DFC.run(arguments: ["run", s.path("missing.dfx")]) == 1)
+        #expect(DFC.run(arguments: ["run", s.path("missing.dfx")]) == DFCError.Kind.io.exitCode)
         #expect(throws: (any Error).self) { try Run.parse([dfx, "--timing-only", "--output-dir", s.path("o")]) }
     }
 

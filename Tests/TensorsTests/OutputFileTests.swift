@@ -106,7 +106,7 @@ import Testing
         ]
         for (path, message) in cases {
             let error = #expect(throws: DFCError.self) { try OutputFile(path).write([Self.bytes("x")]) }
-            #expect(error == DFCError(message, file: path))
+            #expect(error == DFCError(message, file: path, kind: .io))
         }
         #expect(try s.entries() == ["dir", "dirlink", "loop1", "loop2"])
         #expect(try s.entries("dir").isEmpty)
@@ -136,7 +136,8 @@ import Testing
             OutputFile("-", option: "-o"), OutputFile("r.json", option: "--stats"), OutputFile("-", option: "--report")
         ]
         let error = #expect(throws: DFCError.self) { try OutputFile.check(files) }
-        #expect(error == DFCError("-o and --report are both '-': only one output can go to standard output"))
+        #expect(
+            error == DFCError("-o and --report are both '-': only one output can go to standard output", kind: .usage))
     }
 }
 

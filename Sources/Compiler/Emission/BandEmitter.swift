@@ -48,15 +48,14 @@ extension Emitter {
     /// remaining layers even when the input has a single slot.
     mutating func emitBands(_ group: BandPlan) throws {
         let nodes = group.nodes.map { graph.nodes[$0] }
-        let names = nodes.map(\.name)
-        let resident = loadGroupConstants(nodes, names: names) { group.streamed[$0.name] == nil }
+        let resident = loadGroupConstants(nodes) { group.streamed[$0.name] == nil }
         var streamTurn = 0
         var fetched: Set<String> = []
         for (index, band) in group.bands.enumerated() {
             let slots = BandSlots(plan: group, graph: graph, index: index)
             let inputs = Set(group.inputs).subtracting(fetched)
-            if group.halo == .cache, index > 0 { emitHaloCopies(slots, names: names, only: inputs, andBuffers: true) }
-            emitBandInputs(slots, names: names, only: inputs)
+            if group.halo == .cache, index > 0 { emitHaloCopies(slots, nodes: nodes, only: inputs, andBuffers: true) }
+            emitBandInputs(slots, nodes: nodes, only: inputs)
             // The layers computing in this band, and the last of them to read each input.
             let computing = nodes.filter { node in
                 let y = graph.type(of: node.outputs[0])!
@@ -71,8 +70,8 @@ extension Emitter {
             fetched = []
             func prefetch(_ ready: Set<String>) {
                 guard let next, !ready.isEmpty else { return }
-                if group.halo == .cache { emitHaloCopies(next, names: names, only: ready, andBuffers: false) }
-                emitBandInputs(next, names: names, only: ready)
+                if group.halo == .cache { emitHaloCopies(next, nodes: nodes, only: ready, andBuffers: false) }
+                emitBandInputs(next, nodes: nodes, only: ready)
                 fetched.formUnion(ready)
             }
             prefetch(Set(group.inputs.filter { lastReader[$0] == nil }))
@@ -80,7 +79,7 @@ extension Emitter {
                 let y = graph.type(of: node.outputs[0])!
                 let computed = group.computedRows(node.outputs[0], band: index, height: y.shape[2])
                 try emitBandLayer(
-                    node, rows: computed, slots: slots, resident: resident, names: names, streamTurn: &streamTurn)
+                    node, rows: computed, slots: slots, resident: resident, streamTurn: &streamTurn)
                 prefetch(Set(group.inputs.filter { lastReader[$0] == node.name }))
             }
             // The output's rows of this band (none in a warm-up band).
@@ -93,7 +92,9 @@ extension Emitter {
                 counts: [1, b.channels, band.count, b.width], sramAddr: source.addr)
             t.sramStrides = [0, b.rowWidth, b.rowStride, 1]
             if group.pooled?.storesMap ?? true {
-                sequencer.emit(.store(t), reads: [slots.range(group.output)], writes: [y.range], nodes: names)
+                sequencer.emit(
+                    .store(t), reads: [slots.range(group.output)], writes: [y.range],
+                    nodes: [producer(of: group.output, in: nodes)])
             }
             if let tail = group.pooled {
                 // This band's output rows, each averaged along the width into its row mean.
@@ -104,17 +105,17 @@ extension Emitter {
                     .pool(PoolOp(.avg, input: source, output: means, kernel: (1, b.width))),
                     reads: [slots.range(group.output)],
                     writes: [.sram(tail.rowMeans, bytes: 4 * b.channels * y.shape[2])],
-                    nodes: names)
+                    nodes: [tail.node])
             }
         }
         if let tail = group.pooled {
-            emitPooledResult(tail, of: group.output, names: names)
-            storePooledResult(of: graph.nodes[group.nodes.upperBound - 1], from: tail.result, names: names)
+            emitPooledResult(tail, of: group.output)
+            storePooledResult(of: graph.nodes[group.nodes.upperBound - 1], from: tail.result)
         }
     }
 
     /// A pooling tail's last step: the row means averaged into one value per channel.
-    private mutating func emitPooledResult(_ tail: BandPlan.PoolingTail, of map: String, names: [String]) {
+    private mutating func emitPooledResult(_ tail: BandPlan.PoolingTail, of map: String) {
         let x = graph.type(of: map)!
         let (channels, height) = (x.shape[1], x.shape[2])
         let means = SRAMTile(
@@ -124,7 +125,7 @@ extension Emitter {
         let resultRange = MemoryRange.sram(tail.result, bytes: 4 * channels)
         sequencer.emit(
             .pool(PoolOp(.avg, input: means, output: result, kernel: (height, 1))), reads: [meansRange],
-            writes: [resultRange], nodes: names)
+            writes: [resultRange], nodes: [tail.node])
     }
 
     /// Cached halo: rows this band shares with the previous one move from
@@ -132,7 +133,7 @@ extension Emitter {
     /// a band buffer, so kept rows are one contiguous block).
     /// `only` and `andBuffers`: copy only these inputs' buffers, plus (when
     /// `andBuffers`) every buffer that is not a group input.
-    private mutating func emitHaloCopies(_ slots: BandSlots, names: [String], only: Set<String>, andBuffers: Bool) {
+    private mutating func emitHaloCopies(_ slots: BandSlots, nodes: [Node], only: Set<String>, andBuffers: Bool) {
         guard let previous = slots.previous else { return }
         let inputs = Set(slots.plan.inputs)
         for (owner, b) in slots.plan.buffers.sorted(by: { $0.key < $1.key }) where b.alias == nil {
@@ -141,6 +142,7 @@ extension Emitter {
             let kept = before.upperBound - now.lowerBound
             guard kept > 0 else { continue }
             let shift = now.lowerBound - before.lowerBound
+            let names = [firstReader(of: owner, in: nodes)]
             func rowsCopy(count: Int, from: Int, to: Int) -> CopyOp {
                 CopyOp(
                     counts: [1, 1, count, b.rowStride], srcAddr: from, srcStrides: [0, 0, b.rowStride, 1],
@@ -166,7 +168,7 @@ extension Emitter {
     }
 
     /// Inputs: the rows this band needs (only the new ones when caching), borders zero-filled by LOAD.
-    private mutating func emitBandInputs(_ slots: BandSlots, names: [String], only: Set<String>) {
+    private mutating func emitBandInputs(_ slots: BandSlots, nodes: [Node], only: Set<String>) {
         for input in slots.plan.inputs where only.contains(input) {
             let b = slots.plan.buffers[input]!
             guard let wanted = slots.need[input] else { continue }
@@ -176,19 +178,21 @@ extension Emitter {
                 input, channels: 0..<b.channels, rows: rows, columns: -b.marginLeft..<(b.rowWidth - b.marginLeft),
                 at: slots.slot(b) + 4 * (rows.lowerBound - wanted.lowerBound) * b.rowStride,
                 strides: [0, b.rowWidth, b.rowStride, 1])
-            sequencer.emit(.load(t), reads: [location(input).range], writes: [slots.range(input)], nodes: names)
+            sequencer.emit(
+                .load(t), reads: [location(input).range], writes: [slots.range(input)],
+                nodes: [firstReader(of: input, in: nodes)])
         }
     }
 
     /// One layer's fresh rows `rows` of this band.
     private mutating func emitBandLayer(
         _ node: Node, rows computed: Range<Int>, slots: BandSlots, resident: ResidentConstants,
-        names: [String], streamTurn: inout Int
+        streamTurn: inout Int
     ) throws {
         let v = node.outputs[0], y = graph.type(of: v)!
         let out = slots.interior(v, rows: computed)
         func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange]) {
-            sequencer.emit(op, reads: reads, writes: writes, nodes: names)
+            sequencer.emit(op, reads: reads, writes: writes, nodes: [node.name])
         }
         if node.kind == .channelShuffle {
             // One COPY: input channel b*(C/g) + a to output channel a*g + b, as a [g][C/g][rows][W] box.
@@ -207,8 +211,7 @@ extension Emitter {
         guard node.kind.hasWindow else {
             if node.kind == .concat { return }
             try emitGroupElementwise(
-                node, channels: 0..<y.shape[1], output: (out, slots.range(v)), resident: resident,
-                names: names
+                node, channels: 0..<y.shape[1], output: (out, slots.range(v)), resident: resident
             ) { (slots.interior($0, rows: computed), slots.range($0)) }
             return
         }

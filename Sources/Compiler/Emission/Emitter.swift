@@ -54,10 +54,12 @@ struct Emitter {
                 index += 1
             }
         }
+        let instructions = emitter.sequencer.instructions, debugNames = emitter.sequencer.debugNames
+        let map = DRAMMap.build(graph, layout: layout, instructions: instructions, layers: debugNames)
         let program = Program(
             config: config, dramBytes: layout.end, constants: ConstantBytes(layout.constants.bytes),
-            tensors: tensorInfos(graph, layout: layout),
-            instructions: emitter.sequencer.instructions, debugNames: emitter.sequencer.debugNames)
+            tensors: tensorInfos(graph, layout: layout), instructions: instructions, debugNames: debugNames,
+            dramRegions: map.regions, dramReferences: map.references)
         return Built(program: program, layers: emitter.layers, layout: layout)
     }
 
@@ -100,7 +102,7 @@ struct Emitter {
             }
         }
         guard problems.isEmpty else {
-            throw DFCError("cannot lower to the accelerator: \(problems.joined(separator: "; "))")
+            throw DFCError("cannot lower to the accelerator: \(problems.joined(separator: "; "))", kind: .unsupported)
         }
     }
 
@@ -164,7 +166,7 @@ struct Emitter {
             try lowerHost(node)
             record(node, engine: "host", tiling: "whole tensor in DRAM", from: start)
         case .notLowered:
-            throw DFCError("node '\(node.name)' (\(node.opType)) cannot be lowered")
+            throw DFCError("node '\(node.name)' (\(node.opType)) cannot be lowered", kind: .unsupported)
         }
     }
 }

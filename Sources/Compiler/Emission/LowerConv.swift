@@ -34,9 +34,12 @@ extension Emitter {
             : (try graph.convGeometry(node), nil)
         let ranked = ConvTiling.ranked(g, hasBias: node.input(2) != nil, config: config, objective: objective)
         guard var tiling = ranked.first else {
-            throw DFCError(
-                "node '\(node.name)': no tiling of this convolution fits \(config.sramBytes) bytes of SRAM (one output row is too large)"
-            )
+            let needed = config.smallestSRAM {
+                !ConvTiling.ranked(g, hasBias: node.input(2) != nil, config: $0).isEmpty
+            }
+            throw AcceleratorConfig.doesNotFit(
+                node.name, "convolution", sramBytes: config.sramBytes, needed: needed,
+                why: " (one output row is too large)")
         }
         if objective != .traffic {
             // The estimates do not see how well a tiling's loads overlap its compute:

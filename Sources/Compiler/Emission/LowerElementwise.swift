@@ -154,7 +154,11 @@ extension Emitter {
         let view = Self.elementwiseView(shape, output: shape)!.view
         let (first, steps) = try elementwiseSteps(node, shape: shape, view: view)
         guard let tiling = ElementwiseTiling(steps: steps, view: view, sramBytes: config.sramBytes) else {
-            throw DFCError("node '\(node.name)': SRAM too small for an element-wise tile")
+            let needed = config.smallestSRAM {
+                ElementwiseTiling(steps: steps, view: view, sramBytes: $0.sramBytes) != nil
+            }
+            throw AcceleratorConfig.doesNotFit(
+                node.name, "element-wise layer", sramBytes: config.sramBytes, needed: needed)
         }
         let (cb, rb, wb) = (tiling.channels, tiling.rows, tiling.columns)
         var turn = 0

@@ -5,32 +5,39 @@ import Tensors
 extension Emitter {
     // MARK: - Fully connected
 
-    /// Gemm in canonical form: y[M][N] = A[M][K] * W[N][K]^T + bias[N].
-    mutating func lowerFullyConnected(_ node: Node) throws -> String {
-        let aType = graph.type(of: node.inputs[0])!, wType = graph.type(of: node.inputs[1])!
-        let a = location(node.inputs[0]), w = location(node.inputs[1]), y = location(node.outputs[0])
-        let bias = node.input(2).map { location($0) }
-        let m = aType.shape[0], k = aType.shape[1], n = wType.shape[0]
+    /// The weight blocks of a fully-connected layer: A resident and the largest weight blocks that fit,
+    /// double-buffered; nil when not even the smallest blocks fit `config`'s SRAM.
+    static func fullyConnectedBlocks(m: Int, k: Int, n: Int, config: AcceleratorConfig) -> (
+        nb: Int, kb: Int, resident: Bool
+    )? {
         let lanes = config.matrixOutputLanes
-        // Prefer A resident and the largest weight blocks that fit, double-buffered.
-        var choice: (nb: Int, kb: Int, resident: Bool)?
-        search: for resident in [true, false] {
+        for resident in [true, false] {
             var kb = k
             while kb >= 1 {
                 var nb = n
                 while nb >= 1 {
                     let aBytes = resident ? 4 * m * k : 2 * 4 * m * kb
                     let sram = aBytes + 2 * 4 * nb * kb + 4 * nb + 2 * 4 * m * nb
-                    if sram <= config.sramBytes { choice = (nb, kb, resident); break search }
+                    if sram <= config.sramBytes { return (nb, kb, resident) }
                     nb = nb > lanes ? max(lanes, (nb / 2 + lanes - 1) / lanes * lanes) : nb / 2
                     if nb == lanes && 4 * m * k + 2 * 4 * lanes * kb > config.sramBytes && !resident { nb = lanes / 2 }
                 }
                 kb = kb > lanes ? max(lanes, (kb / 2 + lanes - 1) / lanes * lanes) : kb / 2
             }
         }
-        guard let (nb, kb, resident) = choice else {
-            throw DFCError(
-                "node '\(node.name)': no tiling of this fully-connected layer fits \(config.sramBytes) bytes of SRAM")
+        return nil
+    }
+
+    /// Gemm in canonical form: y[M][N] = A[M][K] * W[N][K]^T + bias[N].
+    mutating func lowerFullyConnected(_ node: Node) throws -> String {
+        let aType = graph.type(of: node.inputs[0])!, wType = graph.type(of: node.inputs[1])!
+        let a = location(node.inputs[0]), w = location(node.inputs[1]), y = location(node.outputs[0])
+        let bias = node.input(2).map { location($0) }
+        let m = aType.shape[0], k = aType.shape[1], n = wType.shape[0]
+        guard let (nb, kb, resident) = Self.fullyConnectedBlocks(m: m, k: k, n: n, config: config) else {
+            let needed = config.smallestSRAM { Self.fullyConnectedBlocks(m: m, k: k, n: n, config: $0) != nil }
+            throw AcceleratorConfig.doesNotFit(
+                node.name, "fully-connected layer", sramBytes: config.sramBytes, needed: needed)
         }
         let aRegion = resident ? 4 * m * k : 2 * 4 * m * kb
         let weightSlot = 4 * nb * kb
@@ -198,7 +205,7 @@ extension Emitter {
             constant: { [initializers = graph.initializers] in initializers[$0] })
         let ranges = try ShapeRules.sliceRanges(context, shape: xType.shape)
         guard let xShape = Self.padded4(x.shape), let yShape = Self.padded4(y.shape) else {
-            throw DFCError("node '\(node.name)': slices of rank above 4 are not supported")
+            throw DFCError("node '\(node.name)': slices of rank above 4 are not supported", kind: .unsupported)
         }
         let lead = boxRank - ranges.count
         if ranges.allSatisfy({ $0.step == 1 }) {
@@ -224,7 +231,8 @@ extension Emitter {
         let steps = Array(repeating: 1, count: lead) + ranges.map(\.step)
         let backwards = (0..<boxRank).filter { steps[$0] < 0 }
         guard backwards.count <= 1 else {
-            throw DFCError("node '\(node.name)': slices reversing more than one axis are not supported")
+            throw DFCError(
+                "node '\(node.name)': slices reversing more than one axis are not supported", kind: .unsupported)
         }
         var counts = yShape
         var repeats = 1, axis = 0
@@ -265,7 +273,7 @@ extension Emitter {
             opset: graph.opsetVersion, constant: { [initializers = graph.initializers] in initializers[$0] })
         let (begin, _) = try ShapeRules.padAmounts(context, rank: x.shape.count)
         guard let xShape = Self.padded4(x.shape), let yShape = Self.padded4(y.shape) else {
-            throw DFCError("node '\(node.name)': pads of rank above 4 are not supported")
+            throw DFCError("node '\(node.name)': pads of rank above 4 are not supported", kind: .unsupported)
         }
         let origin = Array(repeating: 0, count: boxRank - begin.count) + begin.map { -$0 }
         let value = Self.padValue(node, graph: graph)

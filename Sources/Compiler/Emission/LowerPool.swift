@@ -82,7 +82,11 @@ extension Emitter {
             }
         }
         guard let (cb, rows, _) = choice else {
-            throw DFCError("node '\(node.name)': no tiling of this pool fits \(config.sramBytes) bytes of SRAM")
+            // The smallest tile: one channel, one output row.
+            let smallest = 2 * 4 * g.inputRows(1) * g.inputCols + 2 * 4 * wo
+            throw AcceleratorConfig.doesNotFit(
+                node.name, "pool", sramBytes: config.sramBytes, needed: config.smallestSRAM { smallest <= $0.sramBytes }
+            )
         }
         return (cb, rows)
     }

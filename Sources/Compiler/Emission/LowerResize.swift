@@ -57,7 +57,7 @@ extension Emitter {
             let mode = interpolations[node.string("mode", default: "nearest")],
             let inDims = Self.padded4(xType.shape), let outDims = Self.padded4(shape)
         else {
-            throw DFCError("node '\(node.name)': this Resize is not supported on the accelerator")
+            throw DFCError("node '\(node.name)': this Resize is not supported on the accelerator", kind: .unsupported)
         }
         let factors = Array(repeating: Float(1), count: boxRank - scales.count) + scales.map { Float($0) }
         return ResizeSpec(

@@ -40,11 +40,11 @@ extension Emitter {
     /// ISA allows it.
     mutating func emitGroupElementwise(
         _ node: Node, channels: Range<Int>, output: TileRef, resident: ResidentConstants,
-        names: [String], operand: (String) -> TileRef
+        operand: (String) -> TileRef
     ) throws {
         let (out, outRange) = output
         func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange]) {
-            sequencer.emit(op, reads: reads, writes: writes, nodes: names)
+            sequencer.emit(op, reads: reads, writes: writes, nodes: [node.name])
         }
         func vector(_ key: String) -> (SRAMTile, MemoryRange) {
             let c = resident[key]!
@@ -103,18 +103,17 @@ extension Emitter {
     /// BatchNorm scales and shifts, per-channel operands; then the runtime
     /// channel vectors, from their DRAM (keyed by value name). Returns where
     /// each key went; `groupVectorBytes` plus the resident weights is where they end.
-    mutating func loadGroupConstants(_ nodes: [Node], names: [String], residentWeights: (Node) -> Bool)
-        -> ResidentConstants
-    {
+    /// Each load is tagged with the layer it is for (a runtime vector: its first reader).
+    mutating func loadGroupConstants(_ nodes: [Node], residentWeights: (Node) -> Bool) -> ResidentConstants {
         var resident: ResidentConstants = [:]
         var cursor = 0
-        func load(_ key: String, count: Int, from address: Int? = nil) {
+        func load(_ key: String, count: Int, from address: Int? = nil, for owner: String) {
             guard resident[key] == nil else { return }
             let dram = address ?? constantAddress[key]!
             let t = TransferOp(tensorAt: dram, shape: [count], origin: [0], counts: [count], sramAddr: cursor)
             sequencer.emit(
                 .load(t), reads: [.dram(dram, bytes: 4 * count)], writes: [.sram(cursor, bytes: 4 * count)],
-                nodes: names)
+                nodes: [owner])
             resident[key] = (cursor, count)
             cursor += DRAMPlan.align(4 * count)
         }
@@ -122,33 +121,49 @@ extension Emitter {
             let channels = graph.type(of: node.outputs[0])!.shape[1]
             switch node.kind {
             case .conv:
-                if residentWeights(node) { load(node.inputs[1], count: graph.initializers[node.inputs[1]]!.count) }
-                if let bias = node.input(2) { load(bias, count: graph.initializers[bias]!.count) }
+                if residentWeights(node) {
+                    load(node.inputs[1], count: graph.initializers[node.inputs[1]]!.count, for: node.name)
+                }
+                if let bias = node.input(2) { load(bias, count: graph.initializers[bias]!.count, for: node.name) }
             case .batchNormalization:
-                load("\(node.name)#scale", count: channels)
-                load("\(node.name)#shift", count: channels)
+                load("\(node.name)#scale", count: channels, for: node.name)
+                load("\(node.name)#shift", count: channels, for: node.name)
             case .add, .sub, .mul:
                 for input in node.inputs where graph.initializers[input] != nil {
-                    load(layout.constants.channelKey(node, input), count: channels)
+                    load(layout.constants.channelKey(node, input), count: channels, for: node.name)
                 }
             default:
                 break
             }
         }
         for vector in FusionRules.channelVectors(nodes, graph: graph) {
-            load(vector, count: graph.type(of: vector)!.count, from: location(vector).address)
+            load(
+                vector, count: graph.type(of: vector)!.count, from: location(vector).address,
+                for: firstReader(of: vector, in: nodes))
         }
         return resident
     }
 
     /// A pooling tail's result, one value per channel at SRAM `result`,
     /// stored as the GlobalAveragePool's output (band and whole-map plans).
-    mutating func storePooledResult(of pool: Node, from result: Int, names: [String]) {
+    mutating func storePooledResult(of pool: Node, from result: Int) {
         let pooled = location(pool.outputs[0])
         let channels = pooled.shape[1]
         let t = TransferOp(
             tensorAt: pooled.address, shape: pooled.shape, origin: [0, 0, 0, 0], counts: [1, channels, 1, 1],
             sramAddr: result)
-        sequencer.emit(.store(t), reads: [.sram(result, bytes: 4 * channels)], writes: [pooled.range], nodes: names)
+        sequencer.emit(
+            .store(t), reads: [.sram(result, bytes: 4 * channels)], writes: [pooled.range], nodes: [pool.name])
+    }
+
+    /// The layer of a group a transfer of `value` is for: its first reader
+    /// among `nodes`, else its producer (an output only stored).
+    func firstReader(of value: String, in nodes: [Node]) -> String {
+        nodes.first { $0.inputs.contains(value) }?.name ?? producer(of: value, in: nodes)
+    }
+
+    /// The layer of `nodes` that computes `value` (the first layer when none does).
+    func producer(of value: String, in nodes: [Node]) -> String {
+        (nodes.first { $0.outputs.contains(value) } ?? nodes[0]).name
     }
 }

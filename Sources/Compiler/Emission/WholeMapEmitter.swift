@@ -6,7 +6,7 @@ import Tensors
 /// constants went, and whose turn each double-buffered slot pair is.
 private struct WholeMapState {
     let plan: WholeMapPlan
-    let names: [String]
+    let nodes: [Node]
     let resident: ResidentConstants
     var inputTurn = 0, tailInputTurn = 0, weightTurn = 0, outputTurn = 0
 
@@ -40,13 +40,12 @@ extension Emitter {
     /// output channels at a time, each block stored when done.
     mutating func emitWholeMap(_ plan: WholeMapPlan) throws {
         let nodes = plan.nodes.map { graph.nodes[$0] }
-        let names = nodes.map(\.name)
-        let resident = loadGroupConstants(nodes, names: names) { plan.residentWeights.contains($0.name) }
+        let resident = loadGroupConstants(nodes) { plan.residentWeights.contains($0.name) }
         let cursor = resident.values.map { $0.address + DRAMPlan.align(4 * $0.count) }.max() ?? 0
         guard cursor <= plan.constantsEnd else {
             throw DFCError("internal error: whole-map group constants overflow their region")
         }
-        var state = WholeMapState(plan: plan, names: names, resident: resident)
+        var state = WholeMapState(plan: plan, nodes: nodes, resident: resident)
         // Held inputs and the held leading channels of a streamed input: one load each, borders zero-filled.
         let heldLoads =
             plan.heldInputs.map { ($0, plan.buffers[$0]!) } + (plan.partial.map { [($0.input, $0.buffer)] } ?? [])
@@ -56,7 +55,8 @@ extension Emitter {
                 columns: -b.marginLeft..<(b.rowWidth - b.marginLeft), at: b.address,
                 strides: [0, b.rows * b.rowWidth, b.rowWidth, 1])
             sequencer.emit(
-                .load(t), reads: [location(input).range], writes: [.sram(b.address, bytes: b.slotBytes)], nodes: names)
+                .load(t), reads: [location(input).range], writes: [.sram(b.address, bytes: b.slotBytes)],
+                nodes: [firstReader(of: input, in: nodes)])
         }
         for (index, node) in zip(plan.mapNodes, nodes) where plan.tailStart.map({ index < $0 }) ?? true {
             try emitWholeMapLayer(node, state: &state)
@@ -71,7 +71,9 @@ extension Emitter {
                 counts: [1, b.channels, b.height, b.width], sramAddr: whole.addr)
             t.sramStrides = [0, b.rows * b.rowWidth, b.rowWidth, 1]
             if plan.pooled?.storesMap ?? true {
-                sequencer.emit(.store(t), reads: [state.wholeRange(plan.output)], writes: [output.range], nodes: names)
+                sequencer.emit(
+                    .store(t), reads: [state.wholeRange(plan.output)], writes: [output.range],
+                    nodes: [producer(of: plan.output, in: nodes)])
             }
             if plan.pooled != nil {
                 emitBlockMean(whole, reads: state.wholeRange(plan.output), channels: 0..<b.channels, plan: plan)
@@ -97,14 +99,12 @@ extension Emitter {
                 PoolOp(
                     .avg, input: tile, output: SRAMTile(addr: result, channels: channels.count, height: 1, width: 1),
                     kernel: (tile.height, tile.width))), reads: [reads],
-            writes: [.sram(result, bytes: 4 * channels.count)], nodes: plan.nodes.map { graph.nodes[$0].name })
+            writes: [.sram(result, bytes: 4 * channels.count)], nodes: [plan.pooled!.node])
     }
 
     /// A pooling tail's result, stored as the GlobalAveragePool's output.
     private mutating func emitPooledStore(_ plan: WholeMapPlan) {
-        storePooledResult(
-            of: graph.nodes[plan.nodes.upperBound - 1], from: plan.pooled!.result,
-            names: plan.nodes.map { graph.nodes[$0].name })
+        storePooledResult(of: graph.nodes[plan.nodes.upperBound - 1], from: plan.pooled!.result)
     }
 
     /// A layer before the tail, on whole maps.
@@ -116,7 +116,7 @@ extension Emitter {
             // Each block of input channels is loaded once and meets every block of output channels.
             let u = node.inputs[0], parts = blocks(graph.type(of: u)!.shape[1], plan.inBlock)
             for (k, inputs) in parts.enumerated() {
-                let input = streamInput(u, inputs, padded: true, state: &state)
+                let input = streamInput(u, inputs, padded: true, for: node, state: &state)
                 for outputs in blocks(y.shape[1], plan.block) {
                     let weights = weightTile(node, outputs: outputs, inputs: inputs, state: &state)
                     try convolve(
@@ -131,8 +131,7 @@ extension Emitter {
         default:
             let (held, graph) = (state, graph)
             try emitGroupElementwise(
-                node, channels: 0..<y.shape[1], output: held.held(v, 0..<y.shape[1]),
-                resident: state.resident, names: state.names
+                node, channels: 0..<y.shape[1], output: held.held(v, 0..<y.shape[1]), resident: state.resident
             ) {
                 held.held($0, 0..<graph.type(of: $0)!.shape[1])
             }
@@ -164,12 +163,11 @@ extension Emitter {
                 } else if plan.buffers[value] != nil {
                     operands[value, default: []].append(state.held(value, outputs))
                 } else {
-                    operands[value, default: []].append(streamInput(value, outputs, padded: false, state: &state))
+                    operands[value, default: []].append(
+                        streamInput(value, outputs, padded: false, for: node, state: &state))
                 }
             }
-            try emitGroupElementwise(
-                node, channels: outputs, output: slot, resident: state.resident, names: state.names
-            ) {
+            try emitGroupElementwise(node, channels: outputs, output: slot, resident: state.resident) {
                 operands[$0]!.removeFirst()
             }
         }
@@ -178,7 +176,8 @@ extension Emitter {
             tensorAt: output.address, shape: output.shape, origin: [0, outputs.lowerBound, 0, 0],
             counts: [1, outputs.count, y.shape[2], y.shape[3]], sramAddr: address)
         if plan.pooled?.storesMap ?? true {
-            sequencer.emit(.store(t), reads: [slot.1], writes: [output.range], nodes: state.names)
+            sequencer.emit(
+                .store(t), reads: [slot.1], writes: [output.range], nodes: [producer(of: plan.output, in: state.nodes)])
         }
         if plan.pooled != nil { emitBlockMean(slot.0, reads: slot.1, channels: outputs, plan: plan) }
     }
@@ -202,16 +201,17 @@ extension Emitter {
             counts: [1, outputs.count, inputs.count, khw], sramAddr: address)
         sequencer.emit(
             .load(t), reads: [.dram(dram.address, bytes: 4 * w.count)], writes: [.sram(address, bytes: 4 * t.elements)],
-            nodes: state.names)
+            nodes: [node.name])
         return .sram(address, bytes: 4 * t.elements)
     }
 
     /// Channels `channels` of a streamed input, whole map, from its held
     /// leading channels or loaded into the next input slot: with the rows
     /// and margins convolutions read (`padded`) or dense.
-    private mutating func streamInput(_ input: String, _ channels: Range<Int>, padded: Bool, state: inout WholeMapState)
-        -> TileRef
-    {
+    /// The load is tagged with `reader`, the layer it is for.
+    private mutating func streamInput(
+        _ input: String, _ channels: Range<Int>, padded: Bool, for reader: Node, state: inout WholeMapState
+    ) -> TileRef {
         let plan = state.plan
         let shape = graph.type(of: input)!.shape
         if let (held, b) = plan.partial, held == input, channels.upperBound <= b.channels {
@@ -231,7 +231,7 @@ extension Emitter {
             strides: [0, rows * rowWidth, rowWidth, 1])
         sequencer.emit(
             .load(t), reads: [location(input).range], writes: [.sram(address, bytes: 4 * t.elements)],
-            nodes: state.names)
+            nodes: [reader.name])
         let tile = SRAMTile(
             addr: address + 4 * (-top * rowWidth + left), channels: channels.count, height: shape[2], width: shape[3],
             channelStride: rows * rowWidth, rowStride: rowWidth)
@@ -260,7 +260,7 @@ extension Emitter {
         var reads = [input.1, weights]
         if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
         if accumulate { reads.append(output.1) }
-        sequencer.emit(.conv(op), reads: reads, writes: [output.1], nodes: state.names)
+        sequencer.emit(.conv(op), reads: reads, writes: [output.1], nodes: [node.name])
     }
 
     /// A convolution reading a held value, into `output` (output channels

@@ -168,7 +168,14 @@ enum FusionPlanner {
         }
         let plans = try candidates(extended, context: context)
         guard !plans.isEmpty else {
-            return "no tiling of the group with \(next.name) fits \(context.config.sramBytes) bytes of SRAM"
+            // How much would do: the planner's own candidates, at SRAM sizes found by bisection.
+            let needed = context.config.smallestSRAM { config in
+                let wider = try? PlanningContext(
+                    graph: graph, config: config, objective: context.objective, layout: context.layout)
+                return wider.map { !((try? candidates(extended, context: $0)) ?? []).isEmpty } ?? false
+            }
+            let need = needed.map { " (the group with it needs \($0 >> 10) KiB)" } ?? ""
+            return "no tiling of the group with \(next.name) fits \(context.config.sramBytes) bytes of SRAM\(need)"
         }
         let objective = context.objective
         let layers = single[extended].reduce(PlanCost(), +)

@@ -52,6 +52,8 @@ public enum Codegen {
         public var fellBack: Bool
         /// The SRAM size the program was planned for (at most the config's; see `sramBudgets`).
         public var plannedSRAMBytes: Int
+        /// The partition the fuse stage chose, with each group's plan (`--graph`).
+        var plan = FusionPlan(segments: [])
     }
 
     /// One fusion group: its layers, its tiles, what the cost model
@@ -87,6 +89,44 @@ public enum Codegen {
     /// `explain`: say why each group ends where it does (`GroupReport.end`;
     /// always on when `fuse` is dumped).
     public static func schedule(
+        _ graph: Graph, options: Options, dumpStages: Set<String> = [], explain: Bool = true,
+        dump: (String, String) -> Void = { _, _ in }
+    ) throws -> Compilation {
+        let candidates =
+            options.fusion && options.objective.recomputesSqueezedMaps ? SqueezeRecompute.candidates(graph) : []
+        guard !candidates.isEmpty else {
+            return try scheduleBudgets(graph, options: options, dumpStages: dumpStages, explain: explain, dump: dump)
+        }
+        // Squeeze-excitation maps stored and read back, or recomputed (see
+        // `SqueezeRecompute`): none, all, half or a quarter of the blocks, those
+        // that save the most per added MAC first; the objective picks, and the
+        // winner is planned again with its dumps. The baseline is always the
+        // model's own layer-by-layer program.
+        let stored = try scheduleBudgets(graph, options: options, explain: explain)
+        func cost(_ program: Program) -> PlanCost {
+            PlanCost(options.config.schedule(program.instructions, constantsBytes: program.constants.count).stats)
+        }
+        var best = (graph: graph, compilation: stored, cost: cost(stored.program))
+        var counts: [Int] = []
+        for count in [candidates.count, (candidates.count + 1) / 2, (candidates.count + 3) / 4]
+        where !counts.contains(count) {
+            counts.append(count)
+            let recomputing = SqueezeRecompute.rewrite(graph, blocks: Array(candidates.prefix(count)))!
+            let compilation = try scheduleBudgets(recomputing, options: options, explain: explain)
+            let figures = cost(compilation.program)
+            if options.objective.prefers(figures, over: best.cost) { best = (recomputing, compilation, figures) }
+        }
+        var winner = best.compilation
+        if !dumpStages.isEmpty {
+            winner = try scheduleBudgets(
+                best.graph, options: options, dumpStages: dumpStages, explain: explain, dump: dump)
+        }
+        (winner.layerByLayer, winner.layerByLayerLayers) = (stored.layerByLayer, stored.layerByLayerLayers)
+        return winner
+    }
+
+    /// `schedule` for one graph: under latency, every SRAM budget of `sramBudgets`.
+    static func scheduleBudgets(
         _ graph: Graph, options: Options, dumpStages: Set<String> = [], explain: Bool = true,
         dump: (String, String) -> Void = { _, _ in }
     ) throws -> Compilation {
@@ -163,7 +203,7 @@ public enum Codegen {
         return Compilation(
             program: result.program, layers: result.layers, layerByLayer: layerByLayer.program,
             layerByLayerLayers: layerByLayer.layers, groups: reports, fellBack: state.fellBack,
-            plannedSRAMBytes: options.config.sramBytes)
+            plannedSRAMBytes: options.config.sramBytes, plan: state.plan)
     }
 }
 

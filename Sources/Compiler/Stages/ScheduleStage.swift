@@ -66,7 +66,7 @@ struct ScheduleManager {
                 try stage.run(&state)
                 if verifyStages { try stage.verify(state) }
             } catch let error as DFCError where error.file == nil {
-                throw DFCError("\(stage.name): \(error.message)")
+                throw DFCError("\(stage.name): \(error.message)", kind: error.kind)
             }
             if dumpStages.contains(stage.name) { dump(stage.name, stage.dump(state)) }
         }

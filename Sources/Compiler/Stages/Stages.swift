@@ -42,7 +42,8 @@ struct Fuse: ScheduleStage {
         }
     }
 
-    /// One line per group or single layer, with why it ends there.
+    /// One line per single layer, with why it ends there; a group's header
+    /// line then one line per layer, so dumps at two SRAM sizes diff layer by layer.
     func dump(_ state: ScheduleState) -> String {
         let (graph, plan, config) = (state.graph, state.plan, state.options.config)
         let groups = plan.segments.filter { $0.group != nil }
@@ -56,9 +57,12 @@ struct Fuse: ScheduleStage {
         ]
         for segment in plan.segments {
             let names = segment.nodes.map { graph.nodes[$0].name }
-            lines.append(
-                "  \(segment.group == nil ? "layer" : "group") \(names.joined(separator: "+"))  // ends: \(segment.end)"
-            )
+            guard segment.group != nil else {
+                lines.append("  layer \(names[0])  // ends: \(segment.end)")
+                continue
+            }
+            lines.append("  group of \(names.count) layers  // ends: \(segment.end)")
+            lines += names.map { "    \($0)" }
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -84,17 +88,19 @@ struct Tile: ScheduleStage {
         }
     }
 
-    /// Each group's tiles, SRAM, predicted bytes and cycles against its layers on their own.
+    /// Each group's tiles, SRAM, predicted bytes and cycles against its layers
+    /// on their own, then its layers one per line.
     func dump(_ state: ScheduleState) -> String {
         let graph = state.graph
         var lines = ["// schedule after tile: predicted DRAM bytes and cycles per group (layer by layer in brackets)"]
         for (segment, tiles) in zip(state.plan.segments, state.tiles) {
             let names = segment.nodes.map { graph.nodes[$0].name }
             if let group = segment.group {
-                lines.append("  group \(names.joined(separator: "+")): \(tiles)")
+                lines.append("  group of \(names.count) layers: \(tiles)")
                 lines.append(
                     "    DRAM \(group.dramBytes) B [\(segment.layerByLayerBytes) B], "
                         + "cycles \(group.estimatedCycles) [\(segment.layerByLayerCycles)]")
+                lines += names.map { "    - \($0)" }
             } else {
                 lines.append("  layer \(names[0]): \(tiles)")
                 lines.append("    DRAM \(segment.layerByLayerBytes) B, cycles \(segment.layerByLayerCycles)")

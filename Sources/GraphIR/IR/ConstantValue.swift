@@ -13,7 +13,7 @@ extension Node {
         if case .ints(let v)? = attributes["value_ints"] { return Tensor(shape: [v.count], ints: v.map(Int64.init)) }
         if attributes["sparse_value"] != nil || attributes["value_string"] != nil || attributes["value_strings"] != nil
         {
-            throw DFCError("sparse and string constants are not supported")
+            throw DFCError("sparse and string constants are not supported", kind: .unsupported)
         }
         return nil
     }

@@ -170,16 +170,25 @@ extension Graph {
         // Group by op type so a model with hundreds of one op stays readable;
         // every node is still named.
         var groups: [String: [String]] = [:]
+        var opTypes: [String: String] = [:]
         for node in unsupported {
             let op =
                 node.domain.isEmpty
                 ? node.opType : "\(node.domain)::\(node.opType) (domain '\(node.domain)' is not supported)"
             groups[op, default: []].append(node.name)
+            opTypes[op] = node.opType
         }
         let items = groups.keys.sorted().map { op in
             let names = groups[op]!
-            return "\(op) (\(names.count == 1 ? "node" : "\(names.count) nodes"): \(names.joined(separator: ", ")))"
+            let nearest = OpKind.nearestSupported(to: opTypes[op]!)
+            let instead = nearest.isEmpty ? "" : "; nearest supported: \(nearest.joined(separator: ", "))"
+            return
+                "\(op) (\(names.count == 1 ? "node" : "\(names.count) nodes"): \(names.joined(separator: ", "))\(instead))"
         }
-        throw DFCError("unsupported operator\(groups.count == 1 ? "" : "s"): \(items.joined(separator: "; "))")
+        // The opset says which version of ONNX's operator set the model was read against.
+        let opset = opsetVersion > 0 ? " in opset \(opsetVersion)" : ""
+        throw DFCError(
+            "unsupported operator\(groups.count == 1 ? "" : "s")\(opset): \(items.joined(separator: "; ")) (dfc compile --help lists the supported operators)",
+            kind: .unsupported)
     }
 }

@@ -61,8 +61,8 @@ public struct ShapeInference {
         }
         guard total > cap, let largest else { return }
         throw DFCError(
-            "the model's tensors need \(byteText(total)), above the memory cap of \(byteText(cap)) (--max-memory); the largest is '\(largest.name)' \(largest.type), \(byteText(largest.bytes))"
-        )
+            "the model's tensors need \(byteText(total)), above the memory cap of \(byteText(cap)) (--max-memory); the largest is '\(largest.name)' \(largest.type), \(byteText(largest.bytes))",
+            kind: .doesNotFit)
     }
 
     /// "17179869184 bytes (16.0 GiB)".
@@ -79,7 +79,7 @@ public struct ShapeInference {
     private mutating func bindInputs(_ bindings: [String: [Int]], note: (String) -> Void) throws {
         var overridden = false
         for name in bindings.keys.sorted() where !graph.inputs.contains(name) {
-            let list = graph.inputs.joined(separator: ", ")
+            let list = graph.inputs.map { "\($0) \(graph.values[$0]?.shapeText ?? "?")" }.joined(separator: ", ")
             throw DFCError("--input-shape names '\(name)', which is not a graph input (inputs: \(list))")
         }
         for name in graph.inputs {
@@ -90,8 +90,9 @@ public struct ShapeInference {
                 }
                 if let dims = info.dims {
                     guard dims.count == bound.count else {
+                        let own = graph.inputShapeSuggestion(name).map { "; its own dims: \($0)" } ?? ""
                         throw DFCError(
-                            "--input-shape \(name)=\(bound.map(String.init).joined(separator: "x")) has rank \(bound.count), but the model declares rank \(dims.count) (\(info.shapeText))"
+                            "--input-shape \(name)=\(bound.map(String.init).joined(separator: "x")) has rank \(bound.count), but the model declares rank \(dims.count) (\(info.shapeText))\(own)"
                         )
                     }
                     let changed = zip(dims, bound).enumerated().compactMap { axis, pair -> String? in
@@ -118,13 +119,25 @@ public struct ShapeInference {
                     graph.values[name] = ValueInfo(TensorType(dtype: info.dtype, shape: shape))
                     continue
                 }
-                guard info.dims != nil else {
+                guard let dims = info.dims else {
+                    guard let suggestion = graph.inputShapeSuggestion(name) else {
+                        throw DFCError(
+                            "input '\(name)' has no declared shape; bind it with --input-shape \(name)=DIMS, e.g. \(name)=1x3x224x224"
+                        )
+                    }
                     throw DFCError(
-                        "input '\(name)' has no declared shape; bind it with --input-shape \(name)=DIMS, e.g. \(name)=1x3x224x224"
+                        "input '\(name)' has no declared shape; bind it with --input-shape \(suggestion) (its first convolution's layout), with a number for each named dim"
                     )
                 }
+                let unknown = dims.indices.filter { dims[$0].value == nil }.map { axis in
+                    if case .symbolic(let symbol) = dims[axis], !symbol.isEmpty { return "\(axis) (\(symbol))" }
+                    return "\(axis)"
+                }
+                let axes =
+                    unknown.count == 1
+                    ? "axis \(unknown[0])" : "axes \(unknown.dropLast().joined(separator: ", ")) and \(unknown.last!)"
                 throw DFCError(
-                    "input '\(name)' has shape \(info.shapeText) with unknown dimensions; \(Self.suggestion(name, info))"
+                    "input '\(name)' has shape \(info.shapeText), unknown at \(axes); bind them with --input-shape \(graph.inputShapeSuggestion(name)!), with a number for each named dim"
                 )
             }
         }
@@ -150,19 +163,6 @@ public struct ShapeInference {
         }
     }
 
-    /// How to bind an input, from the model's own dims: known ones as they
-    /// are, an unknown batch as 1, the other unknown ones by their names.
-    static func suggestion(_ name: String, _ info: ValueInfo) -> String {
-        let dims = info.dims ?? []
-        let parts = dims.enumerated().map { axis, d -> String in
-            if let v = d.value { return String(v) }
-            if axis == 0 { return "1" }
-            if case .symbolic(let s) = d, !s.isEmpty { return s }
-            return "D\(axis)"
-        }
-        return "bind them with --input-shape \(name)=\(parts.joined(separator: "x")), with a number for each named dim"
-    }
-
     private mutating func infer(nodeAt index: Int) throws {
         if graph.opsetVersion < 7 { try upgradeLegacyBroadcast(nodeAt: index) }
         let node = graph.nodes[index]
@@ -182,7 +182,7 @@ public struct ShapeInference {
         do {
             result = try ShapeRules.infer(context)
         } catch let error as DFCError {
-            throw DFCError("node '\(node.name)' (\(node.opType)): \(error.message)")
+            throw DFCError("node '\(node.name)' (\(node.opType)): \(error.message)", kind: error.kind)
         }
         for (output, type) in zip(node.outputs, result) where !output.isEmpty {
             if let declared = graph.values[output]?.dims {
@@ -273,7 +273,8 @@ public struct ShapeInference {
         if let target {
             guard var tensor = graph.initializers[bName] else {
                 throw DFCError(
-                    "node '\(node.name)': legacy broadcasting of the computed value '\(bName)' is not supported")
+                    "node '\(node.name)': legacy broadcasting of the computed value '\(bName)' is not supported",
+                    kind: .unsupported)
             }
             tensor.shape = target
             let aligned = "\(bName)__aligned"

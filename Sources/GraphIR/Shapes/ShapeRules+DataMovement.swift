@@ -132,7 +132,7 @@ extension ShapeRules {
         let x = try c.input(0)
         let mode = c.node.string("mode", default: "constant")
         guard ["constant", "reflect", "edge"].contains(mode) else {
-            throw DFCError("pad mode '\(mode)' is not supported")
+            throw DFCError("pad mode '\(mode)' is not supported", kind: .unsupported)
         }
         let (begin, end) = try padAmounts(c, rank: x.rank)
         let shape = (0..<x.rank).map { x.shape[$0] + begin[$0] + end[$0] }

@@ -93,7 +93,7 @@ package enum ShapeRules {
         case .nonZero: return [try nonZero(c)]
         case .cast: return [try cast(c)]
         case .opaque:
-            throw DFCError("operator \(node.opType) is not supported")
+            throw DFCError("operator \(node.opType) is not supported", kind: .unsupported)
         }
     }
 
@@ -182,7 +182,9 @@ package enum ShapeRules {
     static func castTarget(_ node: Node) throws -> DType {
         guard let to = node.int("to") else { throw DFCError("missing 'to' attribute") }
         guard let dtype = DType(onnxCode: Int32(truncatingIfNeeded: to)) else {
-            throw DFCError("cast to \(ONNXElementType.name(of: Int32(truncatingIfNeeded: to))) is not supported")
+            throw DFCError(
+                "cast to \(ONNXElementType.name(of: Int32(truncatingIfNeeded: to))) is not supported",
+                kind: .unsupported)
         }
         return dtype
     }
