@@ -21,7 +21,7 @@ CACHE    ?= .cache
 BUILD_FLAGS := -c release -Xswiftc -warnings-as-errors
 TEST_FLAGS  := $(BUILD_FLAGS) -Xswiftc -enable-testing
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config graphviz
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler pkg-config graphviz libopenblas-dev
 
 DEMO_OUT := out/demo
 
@@ -92,9 +92,10 @@ pip-deps:
 conformance-data: pip-deps
 	$(PYTHON) Tools/gen_conformance.py $(CACHE)/conformance
 
-# The one bench network the tests compile (dfc compile --graph, dfc inspect): SqueezeNet, 5 MB, 6 s to build.
+# The bench networks the tests compile: SqueezeNet (dfc compile --graph, dfc inspect), 5 MB, 6 s to build;
+# ResNet-18 and MobileNetV2, whose executor counts BenchProgramRunTests checks against Fixtures/run-stats.json.
 test-bench-models: pip-deps
-	$(PYTHON) Tools/gen_bench_models.py $(CACHE)/bench --models squeezenet1_0
+	$(PYTHON) Tools/gen_bench_models.py $(CACHE)/bench --models squeezenet1_0,resnet18,mobilenet_v2
 
 # Six benchmark networks (seeded weights, cached in $(CACHE)/bench): traffic, cycles,
 # compile and executor wall time next to onnxruntime's; the table goes to docs/bench.md.

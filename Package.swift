@@ -23,6 +23,12 @@ let package = Package(
             pkgConfig: "libprotobuf-c",
             providers: [.apt(["libprotobuf-c-dev"])]
         ),
+        // OpenBLAS (Debian's libopenblas-dev), found through pkg-config: the executor's matrix products.
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
         // protoc-c output for proto/onnx-subset.proto (regenerate: make proto).
         .target(name: "CONNX", dependencies: ["CProtobufC"]),
         // The signal handler that removes temporary output files; C because it must be async-signal-safe.
@@ -40,7 +46,7 @@ let package = Package(
         // The pass protocol, registry and manager, and the canonicalizing passes.
         .target(name: "GraphPasses", dependencies: ["Tensors", "GraphIR", "ReferenceInterpreter"]),
         // The modeled accelerator: config, ISA, .dfx container, executor.
-        .target(name: "Accelerator", dependencies: ["Tensors", "CCRC32C"]),
+        .target(name: "Accelerator", dependencies: ["Tensors", "CCRC32C", "COpenBLAS"]),
         // The compiler: fusion planning, memory layout, emission, the scheduling stages.
         .target(name: "Compiler", dependencies: ["Tensors", "GraphIR", "Accelerator"]),
         // SVG charts (axes with ticks, series, stacked bars, legends) for dfc explore; no dependencies.

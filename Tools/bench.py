@@ -122,6 +122,27 @@ class Cell:
 
 
 @dataclass
+class Speed:
+    """Whole processes measured in turn at the primary config (default compile), one round after another:
+    `dfc compile`, a Python process that creates an onnxruntime session and runs once (which reports its
+    session creation and run), `dfc run --profile` and `dfc run --timing-only`. Lists hold one value a round."""
+
+    compile_s: list[float] = field(default_factory=list)
+    compile_rss: list[int] = field(default_factory=list)  # bytes, the compile process's peak RSS
+    ort_process_s: list[float] = field(default_factory=list)
+    ort_session_s: list[float] = field(default_factory=list)
+    run_s: list[float] = field(default_factory=list)
+    arithmetic_s: list[float] = field(default_factory=list)  # `dfc run --profile`'s "run" phase
+    timing_only_s: list[float] = field(default_factory=list)
+    model_bytes: int = 0
+    error: str | None = None
+
+    @staticmethod
+    def median(values: list[float]) -> float | None:
+        return statistics.median(values) if values else None
+
+
+@dataclass
 class Network:
     key: str
     name: str
@@ -130,6 +151,7 @@ class Network:
     ort_times: list[float] = field(default_factory=list)
     ort_error: str | None = None
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+    speed: Speed | None = None
 
     @property
     def ort_s(self) -> float | None:
@@ -264,6 +286,92 @@ def run_onnxruntime(net: Network, model_path: str, input_path: str, repeats: int
     except Exception as exc:  # noqa: BLE001 - recorded and reported, not hidden
         net.ort_error = scrub(f"onnxruntime: {exc}".splitlines()[0])
         return None
+
+
+TIME = "/usr/bin/time"
+
+
+def run_with_rusage(argv: list[str]) -> tuple[float, int, int, str]:
+    """Runs a process; returns its wall-clock seconds, exit status, peak RSS in bytes and its output.
+
+    The peak RSS comes from GNU time (`/usr/bin/time -f %M`), whose child starts from its small image: a
+    child forked straight from this Python process reports at least this process's own peak (Linux carries
+    it over fork and exec). Without GNU time, wait4's figure is used, an upper bound."""
+    with tempfile.NamedTemporaryFile(mode="r", suffix=".rss") as rss_file, tempfile.TemporaryFile() as out:
+        timed = [TIME, "-f", "%M", "-o", rss_file.name, *argv] if os.access(TIME, os.X_OK) else argv
+        start = time.perf_counter()
+        proc = subprocess.Popen(timed, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+        rss = usage.ru_maxrss * 1024
+        if timed is not argv:
+            lines = [line for line in rss_file.read().splitlines() if line.strip()]
+            rss = int(lines[-1]) * 1024 if lines and lines[-1].strip().isdigit() else rss
+    return seconds, proc.returncode, rss, text
+
+
+# The onnxruntime side of the whole-process comparison: load onnxruntime, create the session (two threads,
+# as dfc uses both cores) and run once; prints the session creation and run seconds.
+ORT_PROCESS = """
+import json, sys, time
+import numpy as np
+import onnxruntime as ort
+model, name, inp = sys.argv[1:4]
+options = ort.SessionOptions()
+options.intra_op_num_threads = 2
+t0 = time.perf_counter()
+session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+t1 = time.perf_counter()
+session.run(None, {name: np.load(inp)})
+t2 = time.perf_counter()
+print(json.dumps({"session_s": t1 - t0, "run_s": t2 - t1}))
+"""
+
+
+def measure_speed(dfc: str, net: Network, model: str, input_path: str, work: str, rounds: int) -> Speed:
+    """The processes of `Speed`, in turn, `rounds` times."""
+    speed = Speed(model_bytes=os.path.getsize(model))
+    prog = os.path.join(work, f"{net.key}.speed.dfx")
+    out_dir = os.path.join(work, f"{net.key}.speed.out")
+    os.makedirs(out_dir, exist_ok=True)
+    try:
+        for _ in range(rounds):
+            seconds, rc, rss, text = run_with_rusage([dfc, "compile", model, "-o", prog])
+            if rc != 0:
+                speed.error = "compile: " + first_error_line(text, rc)
+                return speed
+            speed.compile_s.append(seconds)
+            speed.compile_rss.append(rss)
+            seconds, rc, _, text = run_with_rusage([sys.executable, "-c", ORT_PROCESS, model, net.input_name,
+                                                    input_path])
+            if rc != 0:
+                speed.error = "onnxruntime process: " + first_error_line(text, rc)
+                return speed
+            speed.ort_process_s.append(seconds)
+            speed.ort_session_s.append(json.loads(text.strip().splitlines()[-1])["session_s"])
+            seconds, rc, _, text = run_with_rusage([dfc, "run", prog, "--input", f"{net.input_name}={input_path}",
+                                                    "--output-dir", out_dir, "--profile"])
+            if rc != 0:
+                speed.error = "run: " + first_error_line(text, rc)
+                return speed
+            speed.run_s.append(seconds)
+            phases = {line.split()[1]: float(line.split()[-2]) for line in text.splitlines()
+                      if line.startswith("profile: ") and len(line.split()) == 4}
+            if "run" in phases:
+                speed.arithmetic_s.append(phases["run"] / 1e3)
+            seconds, rc, _, text = run_with_rusage([dfc, "run", prog, "--timing-only"])
+            if rc != 0:
+                speed.error = "run --timing-only: " + first_error_line(text, rc)
+                return speed
+            speed.timing_only_s.append(seconds)
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        if os.path.exists(prog):
+            os.remove(prog)
+    return speed
 
 
 def compile_cell(dfc: str, cell: Cell, model: str, prog: str, report: str, repeats: int) -> None:
@@ -513,6 +621,49 @@ def summary_table(nets: list[Network], config: str, compile_repeats: int, run_re
             ratios.append(cell.run_s / net.ort_s)
     g = geomean(ratios)
     summary = ["geomean"] + [""] * (len(columns) - 2) + [f_ratio(g, 1) if g else DASH, ""]
+    return table(nets, columns, summary=summary if len(nets) > 1 else None)
+
+
+def speed_table(nets: list[Network], rounds: int, ort_repeats: int) -> str:
+    """The toolchain's speed against onnxruntime's, as ratios of measurements taken in turn."""
+    def ratio(a: float | None, b: float | None) -> str:
+        return f_ratio(a / b) if a and b else DASH
+
+    def speed_col(header: str, fn: Callable[[Speed, Network], str]) -> Column:
+        def value(net: Network) -> str:
+            if net.speed is None:
+                return DASH
+            if net.speed.error:
+                return f"error: {net.speed.error}"
+            return fn(net.speed, net)
+        return Column(header, value)
+
+    m = Speed.median
+    columns = [
+        speed_col("compile s", lambda sp, n: f_s(m(sp.compile_s))),
+        speed_col("ort session s", lambda sp, n: f_s(m(sp.ort_session_s))),
+        speed_col("compile / ort session", lambda sp, n: ratio(m(sp.compile_s), m(sp.ort_session_s))),
+        speed_col("dfc run arithmetic ms", lambda sp, n: f_ms(m(sp.arithmetic_s))),
+        Column("ort run ms", lambda n: f_ms(n.ort_s)),
+        speed_col("arithmetic / ort run", lambda sp, n: ratio(m(sp.arithmetic_s), n.ort_s)),
+        speed_col("dfc run process s", lambda sp, n: f_s(m(sp.run_s))),
+        speed_col("ort process s", lambda sp, n: f_s(m(sp.ort_process_s))),
+        speed_col("dfc run / ort process", lambda sp, n: ratio(m(sp.run_s), m(sp.ort_process_s))),
+        speed_col("--timing-only ms", lambda sp, n: f_ms(m(sp.timing_only_s))),
+        speed_col("compile peak RSS MB", lambda sp, n: f_mb(max(sp.compile_rss))),
+        speed_col("model MB", lambda sp, n: f_mb(sp.model_bytes)),
+        speed_col("peak RSS / model", lambda sp, n: ratio(max(sp.compile_rss), sp.model_bytes)),
+    ]
+    ratio_columns = {"compile / ort session", "arithmetic / ort run", "dfc run / ort process", "peak RSS / model"}
+    summary = ["geomean"]
+    for col in columns:
+        values = []
+        for net in nets:
+            try:
+                values.append(float(col.value(net)))
+            except ValueError:
+                pass
+        summary.append(f_ratio(geomean(values)) if col.header in ratio_columns and values else "")
     return table(nets, columns, summary=summary if len(nets) > 1 else None)
 
 
@@ -795,6 +946,9 @@ def main() -> int:
                     log(f"bench: {net.name} @ {config} [{variant.key}]: {status}")
                     for warning in cell.warnings:
                         log(f"bench: warning: {net.name} @ {config} [{variant.key}]: {warning}")
+            if primary in configs:
+                net.speed = measure_speed(dfc, net, model, input_path, work, run_repeats)
+                log(f"bench: {net.name}: speed " + (net.speed.error or "measured"))
             log(f"bench: {net.name} done in {time.perf_counter() - t0:.0f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -811,6 +965,9 @@ def main() -> int:
             warnings.extend(f"{net.name} @ {config_label(cell.config)} [{cell.variant.key}]: {w}" for w in cell.warnings)
 
     sections = [("Summary at " + config_label(primary), summary_table(nets, primary, compile_repeats, run_repeats, ort_repeats))]
+    if primary in configs:
+        sections.append((f"Toolchain speed against onnxruntime at {config_label(primary)}",
+                         speed_table(nets, run_repeats, ort_repeats)))
     if NO_FUSION in variants:
         for config in configs:
             sections.append((f"Deep fusion vs layer-by-layer at {config_label(config)}", fusion_table(nets, config)))
@@ -880,6 +1037,14 @@ def write_doc(path: str, sections: list[tuple[str, str]], failures: list[str], w
         f"  then the median of {ort_repeats} runs (session creation excluded). **dfc / ort**: the ratio of the two.",
         f"- **rel. L2 vs ort**: ||dfc - ort||_2 / ||ort||_2 over the output; the bench fails above {REL_L2_LIMIT:g}.",
         "- **SRAM peak KiB**: the highest SRAM address any instruction touches.",
+        f"- **Toolchain speed** (median of {run_repeats} rounds; each round runs, in turn, `dfc compile MODEL -o PROG`,",
+        "  a Python process that imports onnxruntime, creates a session with two threads and runs once,",
+        "  `dfc run PROG --input ... --output-dir ... --profile` and `dfc run PROG --timing-only`; all whole",
+        "  processes): **compile / ort session** the compile process against the session creation (timed inside",
+        "  the Python process); **arithmetic / ort run** `--profile`'s `run` phase (timing model and arithmetic)",
+        "  against **ort run ms** above; **dfc run / ort process** the two whole processes; **--timing-only ms**",
+        "  that whole process; **peak RSS / model** the compile process's peak resident memory (GNU time) against",
+        "  the ONNX file's size.",
         "- **layer floor Mcycles**: the sum over layers of the larger of the layer's MAC cycles on the matrix",
         "  array (channels rounded up to lane blocks; depthwise on the vector unit) and its weight bytes over the",
         "  DRAM bandwidth (`--report` `layer_floor_cycles`); **cycles / floor** the program's cycles against it",

@@ -55,17 +55,32 @@ public enum Executor {
         }
     }
 
-    /// The functional model: DRAM starts as the constants (copied out of the
-    /// file only here) and the inputs; returns the outputs.
+    /// The functional model: DRAM starts as the constants and the inputs;
+    /// returns the outputs. The constants segment is never written (the
+    /// validator rejects such programs), so LOADs read it where it lies, in
+    /// the mapped file; it is copied into DRAM only for an instruction that
+    /// reads across its end, a host instruction that reads it or an output
+    /// inside it, and when the mapping is not word-aligned.
     private static func compute(_ program: Program, _ inputs: [String: Tensor]) throws -> [String: Tensor] {
         guard let dram = Memory(bytes: program.dramBytes), let sram = Memory(bytes: program.config.sramBytes) else {
             throw ProgramError(
                 "cannot allocate \(program.dramBytes) bytes of DRAM and \(program.config.sramBytes) bytes of SRAM")
         }
-        program.constants.withUnsafeBytes { dram.write($0, at: 0) }
         for t in program.inputs { dram.write(inputs[t.name]!.littleEndianBytes[...], at: t.address) }
-        let machine = Machine(sram: sram.view, dram: dram.view)
-        for instruction in program.instructions { machine.execute(instruction.operation) }
+        program.constants.withUnsafeBytes { raw in
+            let constants: Words
+            if let base = raw.baseAddress, Int(bitPattern: base) % 4 == 0, raw.count % 4 == 0 {
+                let words = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Float.self))
+                constants = Words(base: words, count: raw.count / 4)
+            } else {
+                dram.write(raw, at: 0)
+                constants = Words(base: dram.view.base, count: 0)
+            }
+            let machine = Machine(sram: sram.view, dram: dram.view, constants: constants)
+            for instruction in program.instructions { machine.execute(instruction.operation) }
+            // An output may be a constant itself.
+            if program.outputs.contains(where: { $0.address / 4 < constants.count }) { machine.copyConstants() }
+        }
         var outputs: [String: Tensor] = [:]
         for t in program.outputs {
             outputs[t.name] = Tensor(
@@ -114,7 +129,35 @@ func shapeDifference(expected: [Int], given: [Int]) -> String {
 struct Machine {
     let sram: Words
     let dram: Words
+    /// The constants segment (DRAM words from 0) where the program holds it;
+    /// empty when it was copied into `dram` up front.
+    let constants: Words
     let scratch = Scratch()
+    private let constantsCopied = Flag()
+
+    init(sram: Words, dram: Words, constants: Words? = nil) {
+        (self.sram, self.dram) = (sram, dram)
+        self.constants = constants ?? Words(base: dram.base, count: 0)
+    }
+
+    final class Flag { var value = false }
+
+    /// Copies the constants segment into DRAM (once), for readers that do
+    /// not take it from where it lies.
+    func copyConstants() {
+        guard !constantsCopied.value, constants.count > 0 else { return }
+        constantsCopied.value = true
+        dram.at(0, constants.count).update(from: constants.base, count: constants.count)
+    }
+
+    /// Where a read of DRAM words `words` is served: the constants where
+    /// they lie when it stays inside them, else DRAM (with the constants
+    /// copied in first when it starts inside them).
+    func dramSource(_ words: Range<Int>) -> Words {
+        if words.upperBound <= constants.count && !constantsCopied.value { return constants }
+        if words.lowerBound < constants.count { copyConstants() }
+        return dram
+    }
 
     func execute(_ op: Op) {
         switch op {
@@ -129,12 +172,33 @@ struct Machine {
         case .matmul(let m): matmul(m)
         case .copy(let c): copyBox(c, from: sram, to: sram)
         case .sync: break
-        case .hostCopy(let c): copyBox(c, from: dram, to: dram)
-        case .hostSoftmax(let s): softmax(s)
-        case .hostLRN(let l): lrn(l)
-        case .hostResize(let r): resize(r)
-        case .hostTranspose(let t): transpose(t)
-        case .hostReduceMean(let m): reduceMean(m)
+        default: hostExecute(op)
+        }
+    }
+
+    /// Host instructions read DRAM from their source address up; one that
+    /// starts inside the constants segment gets them copied into DRAM first.
+    private func hostExecute(_ op: Op) {
+        switch op {
+        case .hostCopy(let c):
+            if c.srcAddr / 4 < constants.count { copyConstants() }
+            copyBox(c, from: dram, to: dram)
+        case .hostSoftmax(let s):
+            if s.src / 4 < constants.count { copyConstants() }
+            softmax(s)
+        case .hostLRN(let l):
+            if l.src / 4 < constants.count { copyConstants() }
+            lrn(l)
+        case .hostResize(let r):
+            if r.src / 4 < constants.count { copyConstants() }
+            resize(r)
+        case .hostTranspose(let t):
+            if t.src / 4 < constants.count { copyConstants() }
+            transpose(t)
+        case .hostReduceMean(let m):
+            if m.src / 4 < constants.count { copyConstants() }
+            reduceMean(m)
+        default: preconditionFailure("not a host instruction")
         }
     }
 }

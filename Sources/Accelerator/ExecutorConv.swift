@@ -1,136 +1,182 @@
-// The CONV kernel (matrix and vector engines). The input is first gathered
-// into a dense scratch copy with padding cells zeroed, so that every kernel tap
-// is one constant offset into it; then for each block of 4 output channels and
-// 8 consecutive outputs, all taps accumulate in SIMD registers. Outputs are
-// indexed flat over rows of the input's width: the columns past the output
-// width are computed and dropped, which keeps the reads contiguous.
+// The CONV kernel (matrix and vector engines). A convolution with more than
+// one input channel per group is a matrix product per group: weights
+// [output channel][tap] times the input's taps [tap][output position], where
+// a 1x1 stride-1 convolution over a fully valid dense tile reads the tile as
+// that matrix directly and any other one gathers it first (im2col, padding
+// cells zero). The product writes straight into a dense output tile (its
+// channel stride as the leading dimension) or into scratch and is then
+// copied out. Depthwise convolutions (one input channel per group) run row by
+// row instead, channels spread over the cores.
 
 extension Machine {
     func conv(_ c: ConvOp) {
-        guard c.strideH == c.strideW else { return convRows(c) }
         let cinG = c.input.channels / c.groups, coutG = c.output.channels / c.groups
-        let plane = c.input.height * c.input.width
-        let x = gatherPaddedInput(c)
-        let offsets = tapOffsets(c, channels: cinG)
-        offsets.withUnsafeBufferPointer { offsets in
-            for g in 0..<c.groups {
-                for co0 in stride(from: g * coutG, to: (g + 1) * coutG, by: 4) {
-                    let block = min(4, (g + 1) * coutG - co0)
-                    convBlock(c, x: x, offsets: offsets, base: g * cinG * plane, firstChannel: co0, block: block)
-                    if c.activation.kind != .none { activateChannels(c, co0..<co0 + block) }
-                }
-            }
-        }
-    }
-
-    /// Output vectors are 8 lanes wide; the scratch copy carries this many
-    /// zero words past its end so the last vector's strided reads stay inside.
-    private static let convLanes = 8
-
-    /// The input tile as a dense [channel][row][column] scratch copy, cells
-    /// outside the tensor (`window`) zeroed, so that every tap is a constant
-    /// offset into it.
-    private func gatherPaddedInput(_ c: ConvOp) -> Words {
-        let input = c.input, win = c.window
-        let (hi, wi) = (input.height, input.width)
-        let plane = hi * wi
-        let pad = Self.convLanes * c.strideH + Self.convLanes
-        let x = scratch.words(input.channels * plane + pad)
-        for ch in 0..<input.channels {
-            let xValid = max(0, -win.originX)..<max(max(0, -win.originX), min(wi, win.extentW - win.originX))
-            for y in 0..<hi {
-                let row = x.at(ch * plane + y * wi, wi)
-                let ty = win.originY + y
-                guard ty >= 0, ty < win.extentH, !xValid.isEmpty else { row.update(repeating: 0, count: wi); continue }
-                let src = sram.at(input.addr / 4 + ch * input.channelStride + y * input.rowStride, wi)
-                row.update(repeating: 0, count: wi)
-                (row + xValid.lowerBound).update(from: src + xValid.lowerBound, count: xValid.count)
-            }
-        }
-        x.at(input.channels * plane, pad).update(repeating: 0, count: pad)
-        return x
-    }
-
-    /// Flat output index j = oh * wi + ow reads input word s * j + offset[t]
-    /// for tap t = (ci, ky, kx) of a group's `channels` input channels.
-    private func tapOffsets(_ c: ConvOp, channels cinG: Int) -> [Int] {
-        let (kh, kw, dh, dw, wi) = (c.kernelH, c.kernelW, c.dilationH, c.dilationW, c.input.width)
-        let plane = c.input.height * wi
-        var offsets = [Int](repeating: 0, count: cinG * kh * kw)
-        for ci in 0..<cinG {
-            for ky in 0..<kh {
-                for kx in 0..<kw { offsets[(ci * kh + ky) * kw + kx] = ci * plane + ky * dh * wi + kx * dw }
-            }
-        }
-        return offsets
-    }
-
-    /// Up to 4 output channels from `firstChannel`, 8 consecutive flat
-    /// outputs at a time, every tap accumulated in SIMD registers. `base` is
-    /// the group's first input word in the scratch copy `x`.
-    @inline(__always)
-    private func convBlock(
-        _ c: ConvOp, x: Words, offsets: UnsafeBufferPointer<Int>, base: Int, firstChannel co0: Int, block: Int
-    ) {
-        let s = c.strideH, lanes = Self.convLanes
-        let taps = offsets.count
-        let span = (c.output.height - 1) * c.input.width + c.output.width
-        // Missing channels of a partial block repeat the first one's weights; never written.
-        let w0 = c.weightAddr / 4 + co0 * taps
-        let w1 = block > 1 ? w0 + taps : w0, w2 = block > 2 ? w0 + 2 * taps : w0, w3 = block > 3 ? w0 + 3 * taps : w0
-        for j0 in stride(from: 0, to: span, by: lanes) {
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-            let first = base + s * j0
-            for t in 0..<taps {
-                let v: SIMD8<Float>
-                if s == 1 {
-                    v = x.load8(first + offsets[t])
-                } else {
-                    let i = first + offsets[t]
-                    v = SIMD8(
-                        x[i], x[i + s], x[i + 2 * s], x[i + 3 * s],
-                        x[i + 4 * s], x[i + 5 * s], x[i + 6 * s], x[i + 7 * s])
-                }
-                a0 += sram[w0 + t] * v
-                a1 += sram[w1 + t] * v
-                a2 += sram[w2 + t] * v
-                a3 += sram[w3 + t] * v
-            }
-            let count = min(lanes, span - j0)
-            writeLanes(c, a0, channel: co0, from: j0, count: count)
-            if block > 1 { writeLanes(c, a1, channel: co0 + 1, from: j0, count: count) }
-            if block > 2 { writeLanes(c, a2, channel: co0 + 2, from: j0, count: count) }
-            if block > 3 { writeLanes(c, a3, channel: co0 + 3, from: j0, count: count) }
-        }
-    }
-
-    /// Writes `count` lanes of flat outputs from `j0` (rows of the input's
-    /// width) to output channel `co`, plus bias or onto the accumulator;
-    /// lanes past the output width are dropped.
-    @inline(__always)
-    private func writeLanes(_ c: ConvOp, _ sums: SIMD8<Float>, channel co: Int, from j0: Int, count: Int) {
-        let output = c.output, wi = c.input.width
-        let plane = output.addr / 4 + co * output.channelStride
-        let bias: Float = c.hasBias ? sram[c.biasAddr / 4 + co] : 0
-        var (oh, ow) = j0.quotientAndRemainder(dividingBy: wi)
-        for lane in 0..<count {
-            if ow < output.width {
-                let o = plane + oh * output.rowStride + ow
-                sram[o] = (c.accumulate ? sram[o] : 0) + sums[lane] + bias
-            }
-            ow += 1
-            if ow == wi { (oh, ow) = (oh + 1, 0) }
-        }
-    }
-
-    /// The fused activation over finished output channels.
-    private func activateChannels(_ c: ConvOp, _ channels: Range<Int>) {
+        if cinG == 1 && c.groups > 1 { return convRows(c) }
+        let taps = cinG * c.kernelH * c.kernelW, n = c.output.height * c.output.width
+        let (x, ldx, groupStride) = directInput(c) ?? gatherTaps(c)
         let output = c.output
-        for co in channels {
-            for oh in 0..<output.height {
-                activate(
-                    sram.at(output.addr / 4 + co * output.channelStride + oh * output.rowStride, output.width),
-                    output.width, c.activation)
+        let denseOutput = output.rowStride == output.width || output.height == 1
+        let ldc = output.channels == 1 ? n : output.channelStride
+        for g in 0..<c.groups {
+            let weights = sram.at(c.weightAddr / 4 + g * coutG * taps, coutG * taps)
+            let b = x.at(g * groupStride, 1)
+            let first = g * coutG
+            if denseOutput && ldc >= n {
+                let out = sram.at(output.addr / 4 + first * output.channelStride, 1)
+                GEMM.multiply(
+                    m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: out, ldc: ldc,
+                    beta: c.accumulate ? 1 : 0)
+                for co in first..<first + coutG { finishChannel(c, co, n: n) }
+            } else {
+                let sums = scratch.words(coutG * n, slot: 1)
+                GEMM.multiply(
+                    m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: sums.base, ldc: n, beta: 0)
+                for co in first..<first + coutG { scatterChannel(c, co, sums.at((co - first) * n, n)) }
+            }
+        }
+    }
+
+    /// The input tile itself as the tap matrix, when it is one: 1x1 kernel,
+    /// stride 1, every cell valid, rows dense. Returns the words, the leading
+    /// dimension and the distance between groups.
+    private func directInput(_ c: ConvOp) -> (Words, Int, Int)? {
+        let input = c.input, win = c.window, n = input.height * input.width
+        let cinG = input.channels / c.groups
+        guard c.kernelH == 1, c.kernelW == 1, c.strideH == 1, c.strideW == 1,
+            win.originY >= 0, win.originX >= 0, win.originY + input.height <= win.extentH,
+            win.originX + input.width <= win.extentW,
+            input.rowStride == input.width || input.height == 1
+        else { return nil }
+        let ld = input.channels == 1 ? n : input.channelStride
+        guard ld >= n else { return nil }
+        return (Words(base: sram.at(input.addr / 4, 1), count: sram.count - input.addr / 4), ld, cinG * ld)
+    }
+
+    /// The tap matrix in scratch: row (ci, ky, kx) over all input channels,
+    /// column (oh, ow); cells outside the window are zero.
+    private func gatherTaps(_ c: ConvOp) -> (Words, Int, Int) {
+        let input = c.input, win = c.window, (ho, wo) = (c.output.height, c.output.width)
+        let (kh, kw, sh, sw, dh, dw) = (c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW)
+        let n = ho * wo, cinG = input.channels / c.groups
+        let columns = validColumns(c)
+        let x = scratch.words(input.channels * kh * kw * n, slot: 0)
+        let base = input.addr / 4
+        let parts = Parallel.chunks(input.channels, parts: input.channels * kh * kw * n >= 1 << 16 ? Parallel.width : 1)
+        Parallel.run(parts.count) { part in
+            for ci in parts[part] {
+                for ky in 0..<kh {
+                    for kx in 0..<kw {
+                        let row = x.at(((ci * kh + ky) * kw + kx) * n, n)
+                        let (lo, hi) = columns[kx]
+                        for oh in 0..<ho {
+                            let ih = oh * sh + ky * dh
+                            let ty = win.originY + ih
+                            let out = row + oh * wo
+                            guard ty >= 0, ty < win.extentH, lo < hi else {
+                                out.update(repeating: 0, count: wo)
+                                continue
+                            }
+                            let src = sram.at(base + ci * input.channelStride + ih * input.rowStride + kx * dw, 1)
+                            if lo > 0 { out.update(repeating: 0, count: lo) }
+                            if sw == 1 {
+                                (out + lo).update(from: src + lo, count: hi - lo)
+                            } else {
+                                for ow in lo..<hi { out[ow] = src[ow * sw] }
+                            }
+                            if hi < wo { (out + hi).update(repeating: 0, count: wo - hi) }
+                        }
+                    }
+                }
+            }
+        }
+        return (x, n, cinG * kh * kw * n)
+    }
+
+    /// Per kernel column, the output columns whose input column lies inside the window.
+    private func validColumns(_ c: ConvOp) -> [(Int, Int)] {
+        let wo = c.output.width, win = c.window
+        return (0..<c.kernelW).map { kx in
+            let offset = win.originX + kx * c.dilationW
+            let lo = min(wo, max(0, ceilDivSigned(-offset, c.strideW)))
+            return (lo, min(wo, max(lo, ceilDivSigned(win.extentW - offset, c.strideW))))
+        }
+    }
+
+    /// Bias and activation over an output channel the product wrote in place.
+    private func finishChannel(_ c: ConvOp, _ co: Int, n: Int) {
+        let out = sram.at(c.output.addr / 4 + co * c.output.channelStride, n)
+        if c.hasBias {
+            let bias = sram[c.biasAddr / 4 + co]
+            for i in 0..<n { out[i] += bias }
+        }
+        activate(out, n, c.activation)
+    }
+
+    /// Copies one channel's sums into the output tile, onto its values if
+    /// accumulating, plus bias, then the activation.
+    private func scatterChannel(_ c: ConvOp, _ co: Int, _ sums: UnsafeMutablePointer<Float>) {
+        let output = c.output, wo = output.width
+        let bias: Float = c.hasBias ? sram[c.biasAddr / 4 + co] : 0
+        for oh in 0..<output.height {
+            let row = sram.at(output.addr / 4 + co * output.channelStride + oh * output.rowStride, wo)
+            let s = sums + oh * wo
+            if c.accumulate {
+                for i in 0..<wo { row[i] += s[i] + bias }
+            } else {
+                for i in 0..<wo { row[i] = s[i] + bias }
+            }
+            activate(row, wo, c.activation)
+        }
+    }
+
+    /// CONV one output row segment at a time (any strides), output channels
+    /// spread over the cores: the depthwise path.
+    func convRows(_ c: ConvOp) {
+        let input = c.input, output = c.output, win = c.window
+        let cinG = input.channels / c.groups, coutG = output.channels / c.groups
+        let (ho, wo) = (output.height, output.width)
+        let (kh, kw, sh, sw, dh, dw) = (c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW)
+        let columns = validColumns(c)
+        let wBase = c.weightAddr / 4
+        let parts = Parallel.chunks(output.channels, parts: output.elements * kh * kw >= 1 << 15 ? Parallel.width : 1)
+        Parallel.run(parts.count) { part in
+            for co in parts[part] {
+                let g = co / coutG
+                let oPlane = output.addr / 4 + co * output.channelStride
+                if !c.accumulate {
+                    for oh in 0..<ho { sram.at(oPlane + oh * output.rowStride, wo).update(repeating: 0, count: wo) }
+                }
+                for cig in 0..<cinG {
+                    let iPlane = input.addr / 4 + (g * cinG + cig) * input.channelStride
+                    for ky in 0..<kh {
+                        for kx in 0..<kw {
+                            let weight = sram[wBase + ((co * cinG + cig) * kh + ky) * kw + kx]
+                            let (lo, hi) = columns[kx]
+                            let n = hi - lo
+                            if n <= 0 { continue }
+                            for oh in 0..<ho {
+                                let ih = oh * sh + ky * dh
+                                let ty = win.originY + ih
+                                if ty < 0 || ty >= win.extentH { continue }
+                                let o = sram.at(oPlane + oh * output.rowStride + lo, n)
+                                let x = iPlane + ih * input.rowStride + lo * sw + kx * dw
+                                if sw == 1 {
+                                    let xp = sram.at(x, n)
+                                    for j in 0..<n { o[j] += weight * xp[j] }
+                                } else {
+                                    let xp = sram.at(x, (n - 1) * sw + 1)
+                                    for j in 0..<n { o[j] += weight * xp[j * sw] }
+                                }
+                            }
+                        }
+                    }
+                }
+                let bias: Float = c.hasBias ? sram[c.biasAddr / 4 + co] : 0
+                for oh in 0..<ho {
+                    let row = sram.at(oPlane + oh * output.rowStride, wo)
+                    if c.hasBias { for j in 0..<wo { row[j] += bias } }
+                    activate(row, wo, c.activation)
+                }
             }
         }
     }

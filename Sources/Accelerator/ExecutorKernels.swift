@@ -47,6 +47,18 @@ extension Machine {
     func load(_ t: TransferOp) {
         let c = t.counts, o = t.origin, e = t.extent, ds = t.dramStrides, ss = t.sramStrides
         let dBase = t.dramAddr / 4, sBase = t.sramAddr / 4
+        // The DRAM words the in-bounds cells span (every stride is >= 0).
+        var last = dBase, any = true
+        for d in 0..<boxRank {
+            let lo = max(0, o[d]), hi = min(e[d], o[d] + c[d])
+            if lo >= hi { any = false }
+            last += max(0, hi - 1) * ds[d]
+        }
+        let dram = any ? dramSource(dBase..<last + 1) : self.dram
+        if (0..<boxRank).allSatisfy({ o[$0] >= 0 && o[$0] + c[$0] <= e[$0] }) {
+            let first = dBase + (0..<boxRank).reduce(0) { $0 + o[$1] * ds[$1] }
+            return copyCells(c, from: dram, first, ds, to: sram, sBase, ss)
+        }
         let lo3 = max(0, min(c[3], -o[3])), hi3 = max(lo3, min(c[3], e[3] - o[3]))
         func zero(_ row: Int, _ from: Int, _ to: Int) { for i3 in from..<max(from, to) { sram[row + i3 * ss[3]] = 0 } }
         for i0 in 0..<c[0] {
@@ -72,136 +84,121 @@ extension Machine {
         }
     }
 
+    /// STORE: the box is inside the tensor (the validator checks it).
     func store(_ t: TransferOp) {
-        let c = t.counts, o = t.origin, ds = t.dramStrides, ss = t.sramStrides
-        let dBase = t.dramAddr / 4, sBase = t.sramAddr / 4
-        for i0 in 0..<c[0] {
-            for i1 in 0..<c[1] {
-                for i2 in 0..<c[2] {
-                    let sRow = sBase + i0 * ss[0] + i1 * ss[1] + i2 * ss[2]
-                    let dRow = dBase + (o[0] + i0) * ds[0] + (o[1] + i1) * ds[1] + (o[2] + i2) * ds[2] + o[3] * ds[3]
-                    if ss[3] == 1 && ds[3] == 1 {
-                        dram.at(dRow, c[3]).update(from: sram.at(sRow, c[3]), count: c[3])
-                    } else {
-                        for i3 in 0..<c[3] { dram[dRow + i3 * ds[3]] = sram[sRow + i3 * ss[3]] }
-                    }
-                }
-            }
-        }
+        let o = t.origin, ds = t.dramStrides
+        let first = t.dramAddr / 4 + (0..<boxRank).reduce(0) { $0 + o[$1] * ds[$1] }
+        copyCells(t.counts, from: sram, t.sramAddr / 4, t.sramStrides, to: dram, first, ds)
     }
 
     /// COPY and HOST.COPY: a strided 4-d box between two disjoint ranges.
     func copyBox(_ c: CopyOp, from src: Words, to dst: Words) {
-        let n = c.counts, ss = c.srcStrides, ds = c.dstStrides
-        for i0 in 0..<n[0] {
-            for i1 in 0..<n[1] {
-                for i2 in 0..<n[2] {
-                    let s = c.srcAddr / 4 + i0 * ss[0] + i1 * ss[1] + i2 * ss[2]
-                    let d = c.dstAddr / 4 + i0 * ds[0] + i1 * ds[1] + i2 * ds[2]
-                    if ss[3] == 1 && ds[3] == 1 {
-                        dst.at(d, n[3]).update(from: src.at(s, n[3]), count: n[3])
+        copyCells(c.counts, from: src, c.srcAddr / 4, c.srcStrides, to: dst, c.dstAddr / 4, c.dstStrides)
+    }
+
+    /// Copies a 4-d box of words, every cell present. Dimensions that are
+    /// contiguous on both sides merge, so that a dense box is one copy.
+    func copyCells(
+        _ counts: [Int], from src: Words, _ srcFirst: Int, _ srcStrides: [Int],
+        to dst: Words, _ dstFirst: Int, _ dstStrides: [Int]
+    ) {
+        // (count, source stride, destination stride), innermost first, dimensions of one cell dropped.
+        var dims: [(n: Int, s: Int, d: Int)] = []
+        for k in (0..<boxRank).reversed() where counts[k] != 1 {
+            if let inner = dims.last, srcStrides[k] == inner.n * inner.s, dstStrides[k] == inner.n * inner.d {
+                dims[dims.count - 1].n *= counts[k]
+            } else {
+                dims.append((counts[k], srcStrides[k], dstStrides[k]))
+            }
+        }
+        while dims.count < boxRank { dims.append((1, 0, 0)) }
+        let (a, b, c, d) = (dims[3], dims[2], dims[1], dims[0])
+        for i0 in 0..<a.n {
+            for i1 in 0..<b.n {
+                for i2 in 0..<c.n {
+                    let s = srcFirst + i0 * a.s + i1 * b.s + i2 * c.s
+                    let t = dstFirst + i0 * a.d + i1 * b.d + i2 * c.d
+                    if d.s == 1 && d.d == 1 {
+                        dst.at(t, d.n).update(from: src.at(s, d.n), count: d.n)
                     } else {
-                        for i3 in 0..<n[3] { dst[d + i3 * ds[3]] = src[s + i3 * ss[3]] }
+                        for i3 in 0..<d.n { dst[t + i3 * d.d] = src[s + i3 * d.s] }
                     }
                 }
             }
         }
     }
 
-    /// CONV one output row segment at a time (any strides); used when the
-    /// vertical and horizontal strides differ.
-    func convRows(_ c: ConvOp) {
-        let input = c.input, output = c.output, win = c.window
-        let cinG = input.channels / c.groups, coutG = output.channels / c.groups
-        let (ho, wo) = (output.height, output.width)
-        let (kh, kw, sh, sw, dh, dw) = (c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW)
-        // Output columns whose input column is valid, per kernel column.
-        var colLo = [Int](repeating: 0, count: kw), colHi = colLo
-        for kx in 0..<kw {
-            let offset = win.originX + kx * dw
-            colLo[kx] = min(wo, max(0, ceilDivSigned(-offset, sw)))
-            colHi[kx] = min(wo, max(colLo[kx], ceilDivSigned(win.extentW - offset, sw)))
-        }
-        let wBase = c.weightAddr / 4
-        for co in 0..<output.channels {
-            let g = co / coutG
-            let oPlane = output.addr / 4 + co * output.channelStride
-            if !c.accumulate {
-                for oh in 0..<ho { sram.at(oPlane + oh * output.rowStride, wo).update(repeating: 0, count: wo) }
-            }
-            for cig in 0..<cinG {
-                let iPlane = input.addr / 4 + (g * cinG + cig) * input.channelStride
-                for ky in 0..<kh {
-                    for kx in 0..<kw {
-                        let weight = sram[wBase + ((co * cinG + cig) * kh + ky) * kw + kx]
-                        let lo = colLo[kx], n = colHi[kx] - colLo[kx]
-                        if n <= 0 { continue }
-                        for oh in 0..<ho {
-                            let ih = oh * sh + ky * dh
-                            let ty = win.originY + ih
-                            if ty < 0 || ty >= win.extentH { continue }
-                            let o = sram.at(oPlane + oh * output.rowStride + lo, n)
-                            let x = iPlane + ih * input.rowStride + lo * sw + kx * dw
-                            if sw == 1 {
-                                let xp = sram.at(x, n)
-                                for j in 0..<n { o[j] += weight * xp[j] }
-                            } else {
-                                let xp = sram.at(x, (n - 1) * sw + 1)
-                                for j in 0..<n { o[j] += weight * xp[j * sw] }
-                            }
-                        }
-                    }
-                }
-            }
-            let bias: Float = c.hasBias ? sram[c.biasAddr / 4 + co] : 0
-            for oh in 0..<ho {
-                let row = sram.at(oPlane + oh * output.rowStride, wo)
-                if c.hasBias { for j in 0..<wo { row[j] += bias } }
-                activate(row, wo, c.activation)
-            }
-        }
-    }
-
+    /// POOL one output row at a time: every kernel tap updates the row's
+    /// running maxima or sums over the output columns whose input lies inside
+    /// the window (the same taps in the same order for each output as a
+    /// per-output loop). Which taps are valid or counted (average pooling's
+    /// padding rule) splits into a row and a column factor. Channels are
+    /// spread over the cores.
     func pool(_ p: PoolOp) {
         let input = p.input, output = p.output, win = p.window
         let (kh, kw, sh, sw, dh, dw) = (p.kernelH, p.kernelW, p.strideH, p.strideW, p.dilationH, p.dilationW)
-        let countTop = -p.padTop, countBottom = win.extentH + p.padBottom
-        let countLeft = -p.padLeft, countRight = win.extentW + p.padRight
-        for ch in 0..<output.channels {
-            let iPlane = input.addr / 4 + ch * input.channelStride
-            for oh in 0..<output.height {
-                let oRow = output.addr / 4 + ch * output.channelStride + oh * output.rowStride
-                for ow in 0..<output.width {
-                    var maximum = -Float.infinity, sum: Float = 0, valid = 0, counted = 0
+        let (ho, wo) = (output.height, output.width)
+        // Per kernel column, the output columns whose input is valid, and per
+        // output column how many kernel columns are valid and counted.
+        var columns = [(Int, Int)](), validColumns = [Int](repeating: 0, count: wo), countedColumns = validColumns
+        for kx in 0..<kw {
+            let offset = win.originX + kx * dw
+            let lo = min(wo, max(0, ceilDivSigned(-offset, sw)))
+            columns.append((lo, min(wo, max(lo, ceilDivSigned(win.extentW - offset, sw)))))
+            for ow in 0..<wo {
+                let tx = offset + ow * sw
+                if tx >= -p.padLeft && tx < win.extentW + p.padRight { countedColumns[ow] += 1 }
+            }
+            for ow in columns[kx].0..<columns[kx].1 { validColumns[ow] += 1 }
+        }
+        let parts = Parallel.chunks(output.channels, parts: output.elements * kh * kw >= 1 << 15 ? Parallel.width : 1)
+        Parallel.run(parts.count) { part in
+            for ch in parts[part] {
+                let iPlane = input.addr / 4 + ch * input.channelStride
+                for oh in 0..<ho {
+                    let o = sram.at(output.addr / 4 + ch * output.channelStride + oh * output.rowStride, wo)
+                    o.update(repeating: p.kind == .max ? -Float.infinity : 0, count: wo)
+                    var validRows = 0, countedRows = 0
                     for ky in 0..<kh {
                         let ih = oh * sh + ky * dh
                         let ty = win.originY + ih
-                        let rowValid = ty >= 0 && ty < win.extentH
-                        let rowCounted = ty >= countTop && ty < countBottom
+                        if ty >= -p.padTop && ty < win.extentH + p.padBottom { countedRows += 1 }
+                        guard ty >= 0 && ty < win.extentH else { continue }
+                        validRows += 1
                         for kx in 0..<kw {
-                            let iw = ow * sw + kx * dw
-                            let tx = win.originX + iw
-                            if rowCounted && tx >= countLeft && tx < countRight { counted += 1 }
-                            if rowValid && tx >= 0 && tx < win.extentW {
-                                let v = sram[iPlane + ih * input.rowStride + iw]
-                                maximum = max(maximum, v)
-                                sum += v
-                                valid += 1
+                            let (lo, hi) = columns[kx]
+                            guard lo < hi else { continue }
+                            let x = sram.at(iPlane + ih * input.rowStride + kx * dw, (hi - 1) * sw + 1)
+                            switch (p.kind, sw) {
+                            case (.max, 1): for ow in lo..<hi { o[ow] = max(o[ow], x[ow]) }
+                            case (.max, _): for ow in lo..<hi { o[ow] = max(o[ow], x[ow * sw]) }
+                            case (.avg, 1): for ow in lo..<hi { o[ow] += x[ow] }
+                            case (.avg, _): for ow in lo..<hi { o[ow] += x[ow * sw] }
                             }
                         }
                     }
-                    switch p.kind {
-                    case .max: sram[oRow + ow] = valid > 0 ? maximum : 0
-                    case .avg: sram[oRow + ow] = counted > 0 ? sum / Float(counted) : 0
+                    for ow in 0..<wo {
+                        switch p.kind {
+                        case .max: if validRows == 0 || validColumns[ow] == 0 { o[ow] = 0 }
+                        case .avg:
+                            let counted = countedRows * countedColumns[ow]
+                            o[ow] = counted > 0 ? o[ow] / Float(counted) : 0
+                        }
                     }
                 }
             }
         }
     }
 
+    /// ELTWISE, channels spread over the cores.
     func eltwise(_ e: EltwiseOp) {
+        let parts = Parallel.chunks(e.output.channels, parts: e.output.elements >= 1 << 16 ? Parallel.width : 1)
+        Parallel.run(parts.count) { part in eltwise(e, channels: parts[part]) }
+    }
+
+    private func eltwise(_ e: EltwiseOp, channels: Range<Int>) {
         let w = e.output.width
-        for ch in 0..<e.output.channels {
+        for ch in channels {
             let bChannel: Float = e.broadcast == .channel ? sram[e.b.addr / 4 + ch * e.b.channelStride] : 0
             for y in 0..<e.output.height {
                 let a = sram.at(e.a.addr / 4 + ch * e.a.channelStride + y * e.a.rowStride, w)
@@ -308,7 +305,27 @@ extension Machine {
         }
     }
 
+    /// MATMUL as one sgemm against the transposed weights ([n][k] rows),
+    /// then bias and activation row by row.
     func matmul(_ m: MatMulOp) {
+        let lda = m.m == 1 ? m.k : m.aRowStride, ldc = m.m == 1 ? m.n : m.outRowStride
+        guard lda >= m.k, ldc >= m.n else { return matmulRows(m) }
+        GEMM.multiply(
+            m: m.m, n: m.n, k: m.k, a: sram.at(m.aAddr / 4, 1), lda: lda, b: sram.at(m.weightAddr / 4, 1), ldb: m.k,
+            transposedB: true, c: sram.at(m.outAddr / 4, 1), ldc: ldc, beta: m.accumulate ? 1 : 0)
+        for i in 0..<m.m {
+            let o = sram.at(m.outAddr / 4 + i * m.outRowStride, m.n)
+            if m.hasBias {
+                let bias = sram.at(m.biasAddr / 4, m.n)
+                for j in 0..<m.n { o[j] += bias[j] }
+            }
+            activate(o, m.n, m.activation)
+        }
+    }
+
+    /// MATMUL as dot products, for operands whose rows overlap (strides
+    /// below the row length), which sgemm does not take.
+    private func matmulRows(_ m: MatMulOp) {
         let vectorized = m.k / 8 * 8
         for i in 0..<m.m {
             let aRow = m.aAddr / 4 + i * m.aRowStride

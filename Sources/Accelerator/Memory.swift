@@ -67,16 +67,17 @@ struct Words {
     }
 }
 
-/// Host-side working space for kernels (not part of the modeled machine),
-/// reused across instructions and grown on demand.
+/// Host-side working space for kernels (not part of the modeled machine):
+/// a few independent buffers, reused across instructions and grown on demand.
 final class Scratch {
-    private var memory = Memory(bytes: 0)!
+    private var memories = [Memory](repeating: Memory(bytes: 0)!, count: 3)
 
-    /// At least `count` words (contents unspecified).
-    func words(_ count: Int) -> Words {
-        // At most the input of one instruction, which fits in the SRAM already allocated.
-        if memory.words < count { memory = Memory(bytes: 4 * count)! }
-        return memory.view
+    /// At least `count` words of buffer `slot` (contents unspecified). A
+    /// kernel uses each slot for one thing at a time.
+    func words(_ count: Int, slot: Int = 0) -> Words {
+        // At most a few times the input of one instruction, which fits in the SRAM already allocated.
+        if memories[slot].words < count { memories[slot] = Memory(bytes: 4 * count)! }
+        return memories[slot].view
     }
 }
 

@@ -1,0 +1,73 @@
+import COpenBLAS
+import Foundation
+
+// The executor's matrix products, on fp32 SRAM words through OpenBLAS's
+// sgemm. Large products are split over the cores by rows or columns of the
+// result, each part one single-threaded sgemm, so that one thread pool
+// (Dispatch's) runs all of the executor's parallel work.
+
+enum GEMM {
+    /// `c = a * b + beta * c` for row-major `a` (m x k), `b` (k x n, or
+    /// n x k when `transposedB`) and `c` (m x n), with leading dimensions;
+    /// `beta` is 0 (c is only written) or 1 (accumulate).
+    static func multiply(
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, transposedB: Bool = false,
+        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float
+    ) {
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else {
+            if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        _ = GEMM.singleThreaded
+        // Split the larger of the rows and the columns of c over the cores.
+        let ways = m * n * k >= 1 << 18 ? Parallel.width : 1
+        let byRows = m >= n
+        let parts = Parallel.chunks(byRows ? m : n, parts: ways)
+        Parallel.run(parts.count) { part in
+            let (rows, columns) = byRows ? (parts[part], 0..<n) : (0..<m, parts[part])
+            let aPart = a + rows.lowerBound * lda
+            let bPart = transposedB ? b + columns.lowerBound * ldb : b + columns.lowerBound
+            let cPart = c + rows.lowerBound * ldc + columns.lowerBound
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, transposedB ? CblasTrans : CblasNoTrans,
+                Int32(rows.count), Int32(columns.count), Int32(k), 1, aPart, Int32(lda), bPart, Int32(ldb), beta,
+                cPart, Int32(ldc))
+        }
+    }
+
+    /// OpenBLAS's own threads stay off: the parts above are the parallelism.
+    static let singleThreaded: Void = openblas_set_num_threads(1)
+}
+
+/// Tasks over the cores for the executor's kernels.
+enum Parallel {
+    /// How many ways to split work: the number of cores.
+    static let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Splits `0..<count` into at most `parts` contiguous, non-empty ranges.
+    static func chunks(_ count: Int, parts: Int) -> [Range<Int>] {
+        let n = max(1, min(parts, count))
+        return (0..<n).map { i in (count * i / n)..<(count * (i + 1) / n) }
+    }
+
+    /// Runs `task(i)` for every `i` in `0..<tasks`, on the cores when there is
+    /// more than one. Tasks must write disjoint memory: that contract, not the
+    /// type system, makes this safe.
+    static func run(_ tasks: Int, _ task: (Int) -> Void) {
+        guard tasks > 1 else {
+            if tasks == 1 { task(0) }
+            return
+        }
+        withoutActuallyEscaping(task) { task in
+            let body = UncheckedTask(run: task)
+            DispatchQueue.concurrentPerform(iterations: tasks) { body.run($0) }
+        }
+    }
+
+    private struct UncheckedTask: @unchecked Sendable {
+        let run: (Int) -> Void
+    }
+}

@@ -1,0 +1,2 @@
+// OpenBLAS's CBLAS interface (Debian's libopenblas-dev, found through pkg-config).
+#include <cblas.h>
