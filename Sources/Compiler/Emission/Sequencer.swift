@@ -43,8 +43,9 @@ struct Sequencer {
         var readers: [Int]
     }
     private var accesses: [Access] = []
-    /// clocks[i][e]: the newest instruction of engine e known finished when i starts (i itself for its engine).
-    private var clocks: [[Int]] = []
+    /// clocks[i * engineCount + e]: the newest instruction of engine e known finished when i starts (i itself
+    /// for its engine); one flat array, not an array per instruction.
+    private var clocks: [Int] = []
     /// The clock of each engine's newest instruction.
     private var frontier = [[Int]](repeating: [Int](repeating: -1, count: engineCount), count: engineCount)
     private var used = [Bool](repeating: false, count: engineCount)
@@ -79,10 +80,10 @@ struct Sequencer {
             let sourceEngine = Engine(rawValue: UInt8(source))!
             instructions[producer].signal.insert(EngineSet([op.engine]))
             wait.insert(EngineSet([sourceEngine]))
-            for e in 0..<Self.engineCount { clock[e] = max(clock[e], clocks[producer][e]) }
+            for e in 0..<Self.engineCount { clock[e] = max(clock[e], clocks[producer * Self.engineCount + e]) }
         }
         clock[engine] = index
-        clocks.append(clock)
+        clocks.append(contentsOf: clock)
         frontier[engine] = clock
         used[engine] = true
         instructions.append(Instruction(op, wait: wait, signal: []))
@@ -108,11 +109,12 @@ struct Sequencer {
         }
         for i in accesses.indices where accesses[i].readers.count > 8 {
             // On one engine only the newest reader matters.
-            var newest: [Engine: Int] = [:]
+            var newest = [Int](repeating: -1, count: Self.engineCount)
             for r in accesses[i].readers {
-                newest[instructions[r].engine] = max(newest[instructions[r].engine] ?? -1, r)
+                let e = Int(instructions[r].engine.rawValue)
+                newest[e] = max(newest[e], r)
             }
-            accesses[i].readers = newest.values.sorted()
+            accesses[i].readers = newest.filter { $0 >= 0 }.sorted()
         }
         if accesses.count > 128 { prune() }
     }
