@@ -773,6 +773,59 @@ def shape_arithmetic() -> onnx.ModelProto:
     return _model(g, opset=15)
 
 
+def exporter_idioms() -> onnx.ModelProto:
+    """What older exporters write around a small detector-style CNN, at opset 9: an NHWC input turned NCHW
+    by a Transpose (and the output turned back); weights as Constant nodes; a squeeze-excitation block
+    (GlobalAveragePool, two 1x1 convolutions, HardSigmoid, Mul); HardSwish spelled x*Clip(x+3,0,6)/6
+    with a Div; an FPN step (a lateral 1x1 convolution, a nearest Upsample with a scales input, an Add
+    and a Concat); and a stride-2 ConvTranspose decoder."""
+    rng = np.random.default_rng(23)
+    F = TensorProto.FLOAT
+    scalar = lambda v: np.array(v, dtype=np.float32)  # noqa: E731
+    weights = {
+        "stem_w": _he(rng, (16, 3, 3, 3)), "stem_b": _small(rng, 16),
+        "se1_w": _he(rng, (4, 16, 1, 1)), "se1_b": _small(rng, 4),
+        "se2_w": _he(rng, (16, 4, 1, 1)), "se2_b": _small(rng, 16),
+        "down_w": _he(rng, (32, 16, 3, 3)), "down_b": _small(rng, 32),
+        "lateral_w": _he(rng, (16, 32, 1, 1)), "lateral_b": _small(rng, 16),
+        "decoder_w": _he(rng, (32, 8, 4, 4), fan_in=32 * 4), "decoder_b": _small(rng, 8),
+    }
+    # Weights as Constant nodes, as some exporters write them; the small scalars stay initializers.
+    nodes = [_const_node(name + "_const", name, value) for name, value in weights.items()]
+    inits = [_init("three", scalar(3.0)), _init("six", scalar(6.0)),
+             _init("up_scales", np.array([1, 1, 2, 2], dtype=np.float32))]
+    nodes += [
+        helper.make_node("Transpose", ["input"], ["nchw"], name="to_nchw", perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["nchw", "stem_w", "stem_b"], ["stem"], name="stem", kernel_shape=[3, 3],
+                         strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["stem"], ["stem_relu"], name="stem_relu"),
+        helper.make_node("GlobalAveragePool", ["stem_relu"], ["se_pool"], name="se_pool"),
+        helper.make_node("Conv", ["se_pool", "se1_w", "se1_b"], ["se1"], name="se1", kernel_shape=[1, 1]),
+        helper.make_node("Relu", ["se1"], ["se1_relu"], name="se1_relu"),
+        helper.make_node("Conv", ["se1_relu", "se2_w", "se2_b"], ["se2"], name="se2", kernel_shape=[1, 1]),
+        helper.make_node("HardSigmoid", ["se2"], ["se_scale"], name="se_scale", alpha=1.0 / 6, beta=0.5),
+        helper.make_node("Mul", ["stem_relu", "se_scale"], ["excited"], name="se_mul"),
+        helper.make_node("Conv", ["excited", "down_w", "down_b"], ["down"], name="down", kernel_shape=[3, 3],
+                         strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["down", "three"], ["hs_add"], name="hs_add"),
+        helper.make_node("Clip", ["hs_add"], ["hs_clip"], name="hs_clip", min=0.0, max=6.0),
+        helper.make_node("Mul", ["down", "hs_clip"], ["hs_mul"], name="hs_mul"),
+        helper.make_node("Div", ["hs_mul", "six"], ["hswish"], name="hs_div"),
+        helper.make_node("Conv", ["hswish", "lateral_w", "lateral_b"], ["lateral"], name="lateral",
+                         kernel_shape=[1, 1]),
+        helper.make_node("Upsample", ["lateral", "up_scales"], ["up"], name="up", mode="nearest"),
+        helper.make_node("Add", ["up", "excited"], ["fpn_sum"], name="fpn_add"),
+        helper.make_node("Concat", ["fpn_sum", "excited"], ["fpn"], name="fpn_concat", axis=1),
+        helper.make_node("ConvTranspose", ["fpn", "decoder_w", "decoder_b"], ["decoded"], name="decoder",
+                         kernel_shape=[4, 4], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["decoded"], ["decoded_relu"], name="decoder_relu"),
+        helper.make_node("Transpose", ["decoded_relu"], ["output"], name="to_nhwc", perm=[0, 2, 3, 1]),
+    ]
+    g = helper.make_graph(nodes, "exporter_idioms", [_vi("input", F, [1, 32, 32, 3])],
+                          [_vi("output", F, [1, 32, 32, 8])], inits)
+    return _model(g, opset=9)
+
+
 def write_reference_run(name: str, model: onnx.ModelProto, out_dir: str) -> None:
     """NAME.input.npy (seeded N(0, 1)) and NAME.expected.npy, onnxruntime's output for it (one thread)."""
     (input_info,), (output_info,) = model.graph.input, model.graph.output
@@ -1090,10 +1143,11 @@ VALID = [
     ("initializer_as_input", initializer_as_input),
     ("activation_idioms", activation_idioms),
     ("shape_arithmetic", shape_arithmetic),
+    ("exporter_idioms", exporter_idioms),
 ]
 
 # Models whose onnxruntime output for a seeded input is kept beside them (NAME.input.npy, NAME.expected.npy).
-REFERENCE_RUNS = {"activation_idioms", "shape_arithmetic"}
+REFERENCE_RUNS = {"activation_idioms", "shape_arithmetic", "exporter_idioms"}
 
 # Concrete input shapes used to observe shapes for models whose inputs are not fully static.
 PROBE_SHAPES = {

@@ -48,7 +48,7 @@ struct CodegenEndToEndTests {
         arguments: [
             "tiny_cnn", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
             "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data",
-            "activation_idioms", "shape_arithmetic"
+            "activation_idioms", "shape_arithmetic", "exporter_idioms"
         ])
     func fixtures(name: String) throws {
         let reference = try ImportFixtures.compile(ImportFixtures.path("\(name).onnx"))
@@ -186,6 +186,25 @@ struct CodegenEndToEndTests {
             let run = try Executor.run(program, inputs: Verification.randomInputs(for: graph))
             #expect(Self.predictedBytes(program) == run.stats.dramReadBytes + run.stats.dramWriteBytes)
         }
+    }
+
+    @Test(
+        "an opset-9 exporter's idioms (NHWC transposes, Constant weights, SE with HardSigmoid, HardSwish with Div, Upsample FPN, ConvTranspose) match onnxruntime"
+    )
+    func exporterIdiomsMatchOnnxruntime() throws {
+        let (canonical, program) = try Self.compile(
+            try ImportFixtures.compile(ImportFixtures.path("exporter_idioms.onnx")))
+        let kinds = canonical.nodes.map(\.kind)
+        #expect(!kinds.contains { [.constant, .div, .clip, .hardSigmoid, .relu].contains($0) }, "\(kinds)")
+        #expect(kinds.contains(.upsample) && kinds.contains(.convTranspose) && kinds.contains(.globalAveragePool))
+        #expect(canonical.nodes.first { $0.name == "down" }?.activation?.fused.kind == .hardSwish)
+        #expect(canonical.initializers["stem_w"] != nil, "Constant weights become initializers")
+        let input = try NPY.read(path: ImportFixtures.path("exporter_idioms.input.npy"))
+        let expected = try NPY.read(path: ImportFixtures.path("exporter_idioms.expected.npy"))
+        let output = try #require(try Self.run(program, ["input": input]).outputs["output"])
+        #expect(output.shape == [1, 32, 32, 8])
+        let comparison = TensorComparison(output, expected, rtol: 1e-4, atol: 1e-5)
+        #expect(comparison.passes, "\(comparison)")
     }
 
     @Test("exporters' SiLU, GELU and Mish, fused into the convolutions, match onnxruntime's output on the accelerator")
