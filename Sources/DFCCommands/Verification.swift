@@ -27,10 +27,18 @@ public enum Verification {
         public var comparison: TensorComparison
         public var passed: Bool { comparison.passes(relativeL2Limit: Verification.relativeL2Limit) }
 
+        /// The worst difference and the relative L2 error; where NaN or infinities disagree, they are
+        /// counted and located first and the figures cover the finite pairs (as `dfc compare` says it).
         public var description: String {
             if let mismatch = comparison.shapeMismatch { return "output '\(output)': \(mismatch)" }
-            return
-                "output '\(output)': max |diff| \(String(format: "%.3g", comparison.maxAbsoluteError)) at index \(comparison.worstIndex), relative L2 error \(String(format: "%.3g", comparison.relativeL2)) (limit \(relativeL2Limit))"
+            let c = comparison, finite = c.maxAbsoluteError.isFinite
+            let figures =
+                "max |diff| \(String(format: "%.3g", finite ? c.maxAbsoluteError : c.finiteMaxAbsoluteError)) at "
+                + TensorComparison.index(finite ? c.worstIndex : c.finiteWorstIndex, in: c.shape)
+                + ", relative L2 error \(String(format: "%.3g", finite ? c.relativeL2 : c.finiteRelativeL2))"
+                + " (limit \(relativeL2Limit))"
+            return "output '\(output)': "
+                + (finite ? figures : "\(c.nonFiniteSummary); where both are finite, \(figures)")
         }
     }
 

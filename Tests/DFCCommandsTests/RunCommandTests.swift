@@ -46,6 +46,22 @@ import Testing
         try command.run()
     }
 
+    @Test("--verify's mismatch line counts and locates NaN and infinities, then gives the finite pairs' figures")
+    func verifyDifferenceNamesNonFiniteValues() {
+        let expected = Tensor(shape: [1, 2, 3], floats: [1, 2, 3, 4, 5, 6])
+        let actual = Tensor(shape: [1, 2, 3], floats: [1, 2, .nan, 4, .infinity, 6.5])
+        let difference = Verification.Difference(output: "y", comparison: TensorComparison(actual, expected))
+        #expect(!difference.passed)
+        #expect(
+            difference.description
+                == "output 'y': 1 NaN in actual, first at [0,0,2]; 1 inf in actual, first at [0,1,1]; where both are "
+                + "finite, max |diff| 0.5 at [0,1,2], relative L2 error 0.0662 (limit 0.0001)",
+            "\(difference.description)")
+        let close = Tensor(shape: [1, 2, 3], floats: [1, 2, 3, 4, 5, 6.5])
+        let finite = Verification.Difference(output: "y", comparison: TensorComparison(close, expected))
+        #expect(finite.description == "output 'y': max |diff| 0.5 at [0,1,2], relative L2 error 0.0524 (limit 0.0001)")
+    }
+
     @Test func runsAndWritesOutputsAndStats() throws {
         let s = try Scratch()
         defer { s.remove() }
