@@ -154,7 +154,7 @@ struct Compile: ParsableCommand {
             throw DFCError(
                 "--dump-ir prints to standard output, so \(standard.option!) cannot be '-' as well", kind: .usage)
         }
-        let config = try resolveConfig()
+        let config = try Self.resolveConfig(accel: accel, sram: sram)
         guard let objective = Objective(rawValue: objective) else {
             throw DFCError(
                 "--objective \(self.objective): expected one of \(Objective.allCases.map(\.rawValue).joined(separator: ", "))",
@@ -262,9 +262,9 @@ struct Compile: ParsableCommand {
         return DepFile.path(besides: output)
     }
 
-    /// The accelerator of --accel and --sram. A bad name or size is a usage error, a file that cannot be
-    /// read an I/O error, a file that says something wrong bad input.
-    func resolveConfig() throws -> AcceleratorConfig {
+    /// The accelerator of --accel and --sram (compile's and inspect's). A bad name or size is a usage error,
+    /// a file that cannot be read an I/O error, a file that says something wrong bad input.
+    static func resolveConfig(accel: String, sram: String?) throws -> AcceleratorConfig {
         do { return try AcceleratorConfig.resolve(accel, sram: sram) } catch {
             let kind: DFCError.Kind
             if AcceleratorConfig.preset(named: accel) != nil {

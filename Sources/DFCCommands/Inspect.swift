@@ -56,10 +56,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         var options = CompileOptions()
         options.inputShapes = try Compile.parseInputShapes(inputShapes)
-        let config: AcceleratorConfig
-        do { config = try AcceleratorConfig.resolve(accel, sram: sram) } catch {
-            throw DFCError("--accel \(accel): \(error)")
-        }
+        let config = try Compile.resolveConfig(accel: accel, sram: sram)
         let model = self.model
         options.note = { line in FileHandle.standardError.write(Data("dfc: note: \(model): \(line)\n".utf8)) }
         var (graph, metadata) = try ONNXImporter.loadWithMetadata(path: model)
