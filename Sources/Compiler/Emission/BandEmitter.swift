@@ -62,9 +62,13 @@ extension Emitter {
                 return slots.need[node.outputs[0]] != nil
                     && !group.computedRows(node.outputs[0], band: index, height: y.shape[2]).isEmpty
             }
+            // A reader of a channel slice of an input reads the input's buffer.
             var lastReader: [String: String] = [:]
             for node in computing {
-                for input in node.inputs where group.inputs.contains(input) { lastReader[input] = node.name }
+                for input in node.inputs where group.buffers[input] != nil {
+                    let owner = slots.home(input).owner
+                    if group.inputs.contains(owner) { lastReader[owner] = node.name }
+                }
             }
             let next = index + 1 < group.bands.count ? BandSlots(plan: group, graph: graph, index: index + 1) : nil
             fetched = []
@@ -208,8 +212,25 @@ extension Emitter {
                 reads: [slots.range(u)], writes: [slots.range(v)])
             return
         }
+        // A channel slice is a view of its input's buffer: nothing to do.
+        if node.kind == .slice { return }
+        if node.kind == .concat {
+            // Parts that are channel slices are copied into their channels; the others were written in place.
+            var offset = 0
+            for part in node.inputs {
+                defer { offset += graph.type(of: part)!.shape[1] }
+                guard FusionRules.copiesPart(part, in: slots.plan.nodes, graph: graph) else { continue }
+                let input = slots.interior(part, rows: computed)
+                let copy = CopyOp(
+                    counts: [1, input.channels, computed.count, y.shape[3]], srcAddr: input.addr,
+                    srcStrides: [0, input.channelStride, input.rowStride, 1],
+                    dstAddr: out.addr + 4 * offset * out.channelStride,
+                    dstStrides: [0, out.channelStride, out.rowStride, 1])
+                emit(.copy(copy), reads: [slots.range(part)], writes: [slots.range(v)])
+            }
+            return
+        }
         guard node.kind.hasWindow else {
-            if node.kind == .concat { return }
             try emitGroupElementwise(
                 node, channels: 0..<y.shape[1], output: (out, slots.range(v)), resident: resident
             ) { (slots.interior($0, rows: computed), slots.range($0)) }

@@ -11,7 +11,8 @@ private struct BandLayers {
     let inputs: [String]
     let produced: Set<String>
     /// Values that live in another value's buffer: Concat parts in their
-    /// concat's (at a channel offset), in-place element-wise results in their operand's.
+    /// concat's (at a channel offset), channel slices in their input's (at
+    /// their first channel), in-place element-wise results in their operand's.
     var alias: [String: (String, Int)] = [:]
 }
 
@@ -102,12 +103,21 @@ extension PlanningContext {
             range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
             inputs: inputs, produced: produced)
         // Concat parts are written in place into the concat's buffer: they must be produced here and read only by it.
+        // Channel slices are copied in (they are views of another buffer).
         for node in nodes where node.kind == .concat {
             var offset = 0
             for part in node.inputs {
-                layers.alias[part] = (node.outputs[0], offset)
+                if !FusionRules.copiesPart(part, in: range, graph: graph) {
+                    layers.alias[part] = (node.outputs[0], offset)
+                }
                 offset += graph.type(of: part)!.shape[1]
             }
+        }
+        // A channel slice is a view: its channels of the buffer that holds its input.
+        for node in nodes where node.kind == .slice {
+            var (root, offset) = (node.inputs[0], FusionRules.channelSlice(node, graph: graph)!)
+            while let (next, more) = layers.alias[root] { (root, offset) = (next, offset + more) }
+            layers.alias[node.outputs[0]] = (root, offset)
         }
         return layers
     }
@@ -190,6 +200,11 @@ extension PlanningContext {
                 if previous?[v] != nil || band.upperBound <= 0 || requests[v] != nil { continue }
                 return nil
             }
+            // A view's rows are its input's: the input's buffer holds every row read of the view, kept ones too.
+            if node.kind == .slice {
+                for input in inputs { add(want, to: input, in: &need) }
+                continue
+            }
             let h = graph.type(of: v)!.shape[2]
             let fresh = BandPlan.newRows(want, previous: previous?[v], halo: halo)
             let computed = max(0, fresh.lowerBound)..<max(max(0, fresh.lowerBound), min(h, fresh.upperBound))
@@ -209,7 +224,10 @@ extension PlanningContext {
         var inPlace: [String: (String, Int)] = [:]
         for (index, node) in zip(layers.range, layers.nodes) where node.kind.isGroupElementwise {
             let v = node.outputs[0]
-            guard alias[v] == nil, !graph.outputs.contains(v) else { continue }
+            // Not over a value other values are views of (channel slices).
+            guard alias[v] == nil, !graph.outputs.contains(v), !alias.values.contains(where: { $0.0 == v }) else {
+                continue
+            }
             for u in node.inputs
             where layers.produced.contains(u) && graph.type(of: u)?.shape == graph.type(of: v)?.shape {
                 let root = inPlace[u] != nil ? alias[u]!.0 : u
@@ -355,7 +373,9 @@ extension PlanningContext {
                 !plan.computedRows(node.outputs[0], band: $0, height: h).isEmpty
             }.count
             // A BatchNormalization's four parameters reach SRAM folded into a scale and a shift (below).
-            for (i, input) in node.inputs.enumerated() where !input.isEmpty && node.kind != .batchNormalization {
+            // A slice's starts, ends, axes and steps are compile-time operands, never loaded.
+            for (i, input) in node.inputs.enumerated()
+            where !input.isEmpty && node.kind != .batchNormalization && node.kind != .slice {
                 guard let t = graph.initializers[input] else { continue }
                 dram += 4 * t.count * (i == 1 && plan.streamed[node.name] != nil ? computingBands : 1)
             }
@@ -391,7 +411,13 @@ extension PlanningContext {
                         inputChannels: g.cin * g.kh * g.kw, outputChannels: g.cout, positions: rows * g.wo)
                     work.vector += g.kh * g.kw * config.vectorCycles(elements: g.cin * rows * g.wo)
                 case .conv: work.add(conv: geometries[k]!, outputRows: rows, config: config)
-                case .concat: break
+                case .concat:
+                    // Parts that are channel slices are copied into the concat's buffer.
+                    for part in node.inputs where FusionRules.copiesPart(part, in: layers.range, graph: graph) {
+                        work.vector += config.vectorCycles(
+                            elements: graph.type(of: part)!.shape[1] * rows * y.shape[3])
+                    }
+                case .slice: break
                 default: work.vector += config.vectorCycles(elements: y.shape[1] * rows * y.shape[3] * 2)
                 }
             }

@@ -26,9 +26,36 @@ enum FusionRules {
                         && !isChannelVector(node.inputs[0], of: node, graph: graph)))
         case .concat:
             return ShapeMath.normalize(axis: node.int("axis", default: 1), rank: 4) == 1
+        case .slice:
+            return channelSlice(node, graph: graph) != nil
         default:
             return true
         }
+    }
+
+    /// The first channel of a channel slice: a Slice of a 4-d map that cuts
+    /// only the channel axis, with step 1 (every row and column whole). A
+    /// group keeps it as a view of a channel range of its input's SRAM
+    /// buffer, moving nothing; nil for any other slice.
+    static func channelSlice(_ node: Node, graph: Graph) -> Int? {
+        guard node.kind == .slice, let x = graph.type(of: node.inputs[0]), x.rank == 4, x.shape[0] == 1 else {
+            return nil
+        }
+        let context = ShapeRules.Context(
+            node: node, inputs: node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) },
+            opset: graph.opsetVersion, constant: { graph.initializers[$0] })
+        guard let ranges = try? ShapeRules.sliceRanges(context, shape: x.shape), ranges.count == 4,
+            ranges[1].step == 1, ranges[1].count > 0,
+            [0, 2, 3].allSatisfy({ ranges[$0].start == 0 && ranges[$0].count == x.shape[$0] })
+        else { return nil }
+        return ranges[1].start
+    }
+
+    /// Whether a Concat in the group nodes[range] copies `part` into its
+    /// buffer rather than having its producer write it there in place: a
+    /// part that is a channel slice of the group (a view of another buffer).
+    static func copiesPart(_ part: String, in range: Range<Int>, graph: Graph) -> Bool {
+        range.contains { graph.nodes[$0].kind == .slice && graph.nodes[$0].outputs[0] == part }
     }
 
     /// Whether `input` is a runtime operand of the element-wise `node` with
@@ -116,8 +143,10 @@ enum FusionRules {
             }
         }
         // Concat parts are written in place into the concat's buffer: produced here, read only by it.
+        // A channel slice of the group (a view) is copied into it instead.
         for node in nodes where node.kind == .concat {
             for part in node.inputs {
+                if copiesPart(part, in: range, graph: graph) { continue }
                 guard produced.contains(part), consumers[part]?.count == 1,
                     node.inputs.filter({ $0 == part }).count == 1
                 else {

@@ -63,7 +63,7 @@ extension OpKind {
     /// Kinds a fusion group may hold, shapes and constants permitting: each
     /// band of output rows depends only on a band of input rows.
     var isRowLocal: Bool {
-        isGroupElementwise || hasWindow || self == .concat || self == .channelShuffle
+        isGroupElementwise || hasWindow || self == .concat || self == .channelShuffle || self == .slice
     }
 
     /// Why no fusion group can hold this kind, for `--dump-ir=fuse`; nil for row-local kinds.
@@ -73,6 +73,7 @@ extension OpKind {
             return "a global op: every output needs the whole map"
         case .gemm, .matMul: return "a fully connected layer: every output needs every input"
         case .concat: return "concatenates along an axis other than channels"
+        case .slice: return "slices more than a channel range, or with a step"
         default: break
         }
         switch pattern {
