@@ -826,6 +826,56 @@ def exporter_idioms() -> onnx.ModelProto:
     return _model(g, opset=9)
 
 
+def shufflenet_blocks() -> onnx.ModelProto:
+    """Two ShuffleNetV2 stride-1 blocks as torch exports them at opset 13: the input split into two channel
+    halves by Slices (one with ends past the extent and a negative axis), the second half through a 1x1
+    convolution, a depthwise 3x3 and another 1x1, concatenated with the first half, and the channels
+    shuffled by Reshape-Transpose-Reshape. A 1x1 stem makes the first block's slices read a map computed
+    in the same group."""
+    rng = np.random.default_rng(29)
+    F = TensorProto.FLOAT
+    c, half, h, w = 48, 24, 18, 14
+    ints = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+    inits = [_init("stem_w", _he(rng, (c, 24, 1, 1))), _init("stem_b", _small(rng, c)),
+             _init("shuffle_split", ints(1, 2, half, h, w)), _init("shuffle_merge", ints(1, c, h, w))]
+    nodes = [
+        helper.make_node("Conv", ["input", "stem_w", "stem_b"], ["stem_conv"], name="stem", kernel_shape=[1, 1]),
+        helper.make_node("Relu", ["stem_conv"], ["stem"], name="stem_relu"),
+    ]
+    x = "stem"
+    for k, (axis, end, first_half_first) in enumerate([(1, c, True), (-3, 2**63 - 1, False)]):
+        p = f"b{k}_"
+        inits += [_init(p + "lo_starts", ints(0)), _init(p + "lo_ends", ints(half)),
+                  _init(p + "hi_starts", ints(half)), _init(p + "hi_ends", ints(end)),
+                  _init(p + "axes", ints(axis)), _init(p + "steps", ints(1))]
+        lo = helper.make_node("Slice", [x, p + "lo_starts", p + "lo_ends", p + "axes"], [p + "x1"], name=p + "slice_lo")
+        hi = helper.make_node("Slice", [x, p + "hi_starts", p + "hi_ends", p + "axes", p + "steps"], [p + "x2"],
+                              name=p + "slice_hi")
+        nodes += [lo, hi] if first_half_first else [hi, lo]
+        for name, shape in [("pw1", (half, half, 1, 1)), ("dw", (half, 1, 3, 3)), ("pw2", (half, half, 1, 1))]:
+            inits += [_init(p + name + "_w", _he(rng, shape)), _init(p + name + "_b", _small(rng, half))]
+        nodes += [
+            helper.make_node("Conv", [p + "x2", p + "pw1_w", p + "pw1_b"], [p + "pw1"], name=p + "pw1",
+                             kernel_shape=[1, 1]),
+            helper.make_node("Relu", [p + "pw1"], [p + "pw1_relu"], name=p + "pw1_relu"),
+            helper.make_node("Conv", [p + "pw1_relu", p + "dw_w", p + "dw_b"], [p + "dw"], name=p + "dw",
+                             kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=half),
+            helper.make_node("Conv", [p + "dw", p + "pw2_w", p + "pw2_b"], [p + "pw2"], name=p + "pw2",
+                             kernel_shape=[1, 1]),
+            helper.make_node("Relu", [p + "pw2"], [p + "branch"], name=p + "pw2_relu"),
+            helper.make_node("Concat", [p + "x1", p + "branch"], [p + "cat"], name=p + "concat", axis=1),
+            helper.make_node("Reshape", [p + "cat", "shuffle_split"], [p + "split"], name=p + "shuffle_split"),
+            helper.make_node("Transpose", [p + "split"], [p + "swapped"], name=p + "shuffle_swap",
+                             perm=[0, 2, 1, 3, 4]),
+            helper.make_node("Reshape", [p + "swapped", "shuffle_merge"], ["output" if k == 1 else p + "out"],
+                             name=p + "shuffle_merge"),
+        ]
+        x = p + "out"
+    g = helper.make_graph(nodes, "shufflenet_blocks", [_vi("input", F, [1, 24, h, w])],
+                          [_vi("output", F, [1, c, h, w])], inits)
+    return _model(g, opset=13)
+
+
 def write_reference_run(name: str, model: onnx.ModelProto, out_dir: str) -> None:
     """NAME.input.npy (seeded N(0, 1)) and NAME.expected.npy, onnxruntime's output for it (one thread)."""
     (input_info,), (output_info,) = model.graph.input, model.graph.output
@@ -1144,10 +1194,11 @@ VALID = [
     ("activation_idioms", activation_idioms),
     ("shape_arithmetic", shape_arithmetic),
     ("exporter_idioms", exporter_idioms),
+    ("shufflenet_blocks", shufflenet_blocks),
 ]
 
 # Models whose onnxruntime output for a seeded input is kept beside them (NAME.input.npy, NAME.expected.npy).
-REFERENCE_RUNS = {"activation_idioms", "shape_arithmetic", "exporter_idioms"}
+REFERENCE_RUNS = {"activation_idioms", "shape_arithmetic", "exporter_idioms", "shufflenet_blocks"}
 
 # Concrete input shapes used to observe shapes for models whose inputs are not fully static.
 PROBE_SHAPES = {

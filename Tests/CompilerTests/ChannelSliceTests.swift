@@ -1,0 +1,74 @@
+import Accelerator
+import DFCCommands
+import ReferenceInterpreter
+import Tensors
+import TestSupport
+import Testing
+@testable import Compiler
+@testable import GraphIR
+@testable import GraphPasses
+@testable import ONNXImport
+
+/// Channel slices inside fusion groups: ShuffleNetV2 blocks (slice, branch
+/// convolutions, concat, shuffle) planned, emitted and run as one group.
+@Suite("Channel slices in groups")
+struct ChannelSliceTests {
+    static func canonicalBlocks() throws -> Graph {
+        var graph = try ImportFixtures.compile(ImportFixtures.path("shufflenet_blocks.onnx"))
+        try PassManager().run(&graph, options: CompileOptions())
+        return graph
+    }
+
+    @Test("both slice forms are channel slices; the stem and both blocks plan as one group")
+    func slicesAreViews() throws {
+        let graph = try Self.canonicalBlocks()
+        let slices = graph.nodes.filter { $0.kind == .slice }
+        #expect(slices.count == 4)
+        #expect(
+            slices.map { FusionRules.channelSlice($0, graph: graph) }.sorted { ($0 ?? -1) < ($1 ?? -1) } == [
+                0, 0, 24, 24
+            ])
+        #expect(slices.allSatisfy { FusionRules.fusible($0, graph: graph) })
+        #expect(graph.nodes.filter { $0.kind == .channelShuffle }.count == 2)
+        let context = try PlanningContext(graph: graph, config: .df1)
+        #expect(FusionRules.structureProblem(0..<graph.nodes.count, graph: graph, consumers: context.consumers) == nil)
+    }
+
+    @Test(
+        "a group of both blocks computes what the interpreter does and moves exactly the predicted bytes",
+        arguments: [(BandPlan.Halo.recompute, 3), (.cache, 3), (.cache, 5), (.recompute, 18)])
+    func wholeGroup(halo: BandPlan.Halo, rows: Int) throws {
+        let graph = try Self.canonicalBlocks()
+        let context = try PlanningContext(graph: graph, config: .df1)
+        let plan = try #require(try context.planBands(0..<graph.nodes.count, rows: rows, halo: halo))
+        // Only the input comes in and the output goes out (weights and biases aside).
+        let x = graph.type(of: "input")!, y = graph.type(of: graph.outputs[0])!
+        let weights = graph.initializers.filter { name, _ in
+            graph.nodes.contains { $0.kind == .conv && $0.inputs.dropFirst().contains(name) }
+        }.values.reduce(0) { $0 + 4 * $1.count }
+        if halo == .cache || rows == 18 { #expect(plan.dramBytes == 4 * (x.count + y.count) + weights) }
+        let (program, _) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
+        for difference in try Verification.run(reference: graph, program: program) {
+            #expect(difference.passed, "\(halo) \(rows): \(difference.description)")
+        }
+        let stats = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
+        #expect(stats.dramReadBytes + stats.dramWriteBytes == plan.dramBytes)
+    }
+
+    @Test("the compiled program fuses the slices, matches onnxruntime and moves the predicted bytes")
+    func matchesOnnxruntime() throws {
+        let graph = try ImportFixtures.compile(ImportFixtures.path("shufflenet_blocks.onnx"))
+        let (canonical, program) = try CodegenEndToEndTests.compile(graph)
+        let (_, layers) = try Codegen.compile(canonical, options: Codegen.Options(config: .df1))
+        let slices = canonical.nodes.filter { $0.kind == .slice }.map(\.name)
+        let grouped = layers.filter { $0.op == "FusionGroup" }.flatMap(\.members)
+        #expect(slices.allSatisfy(grouped.contains), "\(layers.map { ($0.op, $0.members) })")
+        let input = try NPY.read(path: ImportFixtures.path("shufflenet_blocks.input.npy"))
+        let expected = try NPY.read(path: ImportFixtures.path("shufflenet_blocks.expected.npy"))
+        let run = try CodegenEndToEndTests.run(program, ["input": input])
+        let output = try #require(run.outputs["output"])
+        let comparison = TensorComparison(output, expected, rtol: 1e-4, atol: 1e-5)
+        #expect(comparison.passes, "\(comparison)")
+        #expect(CodegenEndToEndTests.predictedBytes(program) == run.stats.dramReadBytes + run.stats.dramWriteBytes)
+    }
+}
