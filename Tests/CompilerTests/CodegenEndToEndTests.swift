@@ -48,7 +48,7 @@ struct CodegenEndToEndTests {
         arguments: [
             "tiny_cnn", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
             "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data",
-            "activation_idioms", "shape_arithmetic", "exporter_idioms"
+            "activation_idioms", "shape_arithmetic", "exporter_idioms", "shufflenet_blocks"
         ])
     func fixtures(name: String) throws {
         let reference = try ImportFixtures.compile(ImportFixtures.path("\(name).onnx"))
