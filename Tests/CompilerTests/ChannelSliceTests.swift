@@ -71,4 +71,52 @@ struct ChannelSliceTests {
         #expect(comparison.passes, "\(comparison)")
         #expect(CodegenEndToEndTests.predictedBytes(program) == run.stats.dramReadBytes + run.stats.dramWriteBytes)
     }
+
+    /// x -> 1x1 conv -> Split of its 16 channels into 6 and 10; the 10
+    /// through a 3x3 conv, concatenated after the 6; at `opset` (split sizes
+    /// as an attribute before 13, as an input from 13).
+    static func splitGraph(opset: Int) throws -> Graph {
+        var b = FusionTests.Builder()
+        let x = b.conv("x", cin: 8, cout: 16, k: 1)
+        var attributes: [String: Attribute] = ["axis": .int(1)]
+        var inputs = [x]
+        if opset >= 13 {
+            b.initializers["sizes"] = Tensor(shape: [2], ints: [6, 10])
+            inputs.append("sizes")
+        } else {
+            attributes["split"] = .ints([6, 10])
+        }
+        b.nodes.append(Node(name: "split", kind: .split, inputs: inputs, outputs: ["s0", "s1"], attributes: attributes))
+        let branch = b.conv("s1", cin: 10, cout: 6, k: 3, pad: 1)
+        let y = b.node(.concat, ["s0", branch], ["axis": .int(1)])
+        var graph = Graph(
+            name: "split", opsetVersion: opset, inputs: ["x"], outputs: [y], nodes: b.nodes,
+            initializers: b.initializers, values: ["x": ValueInfo(TensorType(dtype: .float32, shape: [1, 8, 13, 11]))])
+        try ShapeInference.run(&graph, evaluate: InferShapes.evaluate)
+        return graph
+    }
+
+    @Test(
+        "a channel Split becomes Slices (attributes at opset 9, inputs at 13) that join the group", arguments: [9, 13])
+    func splitBecomesSlices(opset: Int) throws {
+        let graph = try Self.splitGraph(opset: opset)
+        var canonical = graph
+        try PassManager().run(&canonical, options: CompileOptions())
+        let inputs = Verification.randomInputs(for: graph)
+        let before = try Interpreter.run(graph, inputs: inputs), after = try Interpreter.run(canonical, inputs: inputs)
+        #expect(before[graph.outputs[0]] == after[graph.outputs[0]], "the Slices compute what the Split did")
+        let slices = canonical.nodes.filter { $0.kind == .slice }
+        #expect(!canonical.nodes.contains { $0.kind == .split })
+        #expect(slices.map { FusionRules.channelSlice($0, graph: canonical) } == [0, 6])
+        let context = try PlanningContext(graph: canonical, config: .df1)
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            let plan = try #require(try context.planBands(0..<canonical.nodes.count, rows: 4, halo: halo))
+            let (program, _) = try Codegen.compile(canonical, config: .df1, groups: [.bands(plan)])
+            for difference in try Verification.run(reference: canonical, program: program) {
+                #expect(difference.passed, "\(halo): \(difference.description)")
+            }
+            let stats = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
+            #expect(stats.dramReadBytes + stats.dramWriteBytes == plan.dramBytes)
+        }
+    }
 }

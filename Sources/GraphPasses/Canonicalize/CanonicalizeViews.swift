@@ -4,17 +4,19 @@ import Tensors
 /// Turns every view (Flatten, Squeeze, Unsqueeze, Reshape) into one form,
 /// Reshape to a constant of its inferred output shape, so later stages know
 /// a single view op; the data never moves. A view that keeps the shape is
-/// removed, and a view of a view reads the original tensor.
+/// removed, and a view of a view reads the original tensor. A Split of a
+/// map's channels becomes one Slice per output (`splitChannels`).
 public struct CanonicalizeViews: Pass {
     public let name = "canonicalize-views"
-    public let summary = "make Flatten, Squeeze, Unsqueeze and Reshape one Reshape to a constant shape"
+    public let summary =
+        "make Flatten, Squeeze, Unsqueeze and Reshape one Reshape to a constant shape, a channel Split Slices"
 
     static let kinds: Set<OpKind> = [.flatten, .squeeze, .unsqueeze, .reshape]
 
     public init() {}
 
     public func run(_ graph: inout Graph, options: CompileOptions) throws {
-        try graph.rewrite(with: [Self.canonicalize(viewAt:in:)])
+        try graph.rewrite(with: [Self.canonicalize(viewAt:in:), Self.splitChannels(at:in:)])
     }
 
     /// Makes node `index` the canonical Reshape if it is a view whose
