@@ -119,4 +119,32 @@ struct ChannelSliceTests {
             #expect(stats.dramReadBytes + stats.dramWriteBytes == plan.dramBytes)
         }
     }
+
+    @Test("a channel shuffle read only by ungrouped convolutions folds into their weights; one a depthwise reads stays")
+    func shuffleFoldsIntoWeights() throws {
+        for depthwise in [false, true] {
+            var b = FusionTests.Builder()
+            let x = b.conv("x", cin: 6, cout: 12, k: 1)
+            // The exporters' spelling: Reshape to [1, 3, 4, H, W], swap the two channel axes, Reshape back.
+            b.initializers["groups"] = Tensor(shape: [5], ints: [1, 3, 4, 7, 9])
+            b.initializers["merged"] = Tensor(shape: [4], ints: [1, 12, 7, 9])
+            let split = b.node(.reshape, [x, "groups"])
+            let swapped = b.node(.transpose, [split], ["perm": .ints([0, 2, 1, 3, 4])])
+            let shuffled = b.node(.reshape, [swapped, "merged"])
+            let first = b.conv(shuffled, cin: 12, cout: 12, k: 1, group: depthwise ? 12 : 1)
+            let second = b.conv(shuffled, cin: 12, cout: 12, k: 3, pad: 1)
+            let sum = b.node(.add, [first, second])
+            let graph = try b.graph(input: [1, 6, 7, 9], output: sum)
+            var canonical = graph
+            try PassManager().run(&canonical, options: CompileOptions())
+            #expect(!canonical.nodes.contains { $0.kind == .transpose })
+            #expect(canonical.nodes.contains { $0.kind == .channelShuffle } == depthwise)
+            let inputs = Verification.randomInputs(for: graph)
+            let before = try Interpreter.run(graph, inputs: inputs),
+                after = try Interpreter.run(canonical, inputs: inputs)
+            let comparison = TensorComparison(
+                try #require(after[graph.outputs[0]]), try #require(before[graph.outputs[0]]), rtol: 1e-5, atol: 1e-6)
+            #expect(comparison.passes, "\(comparison)")
+        }
+    }
 }

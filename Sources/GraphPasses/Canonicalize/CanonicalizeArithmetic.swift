@@ -8,7 +8,8 @@ import Tensors
 /// x·Tanh(Softplus(x))) become one SiLU, Gelu or Mish, and so does ONNX's
 /// Swish with alpha 1 (other alphas stay Swish); a Sum of two becomes an
 /// Add; Reshape-Transpose-Reshape channel shuffles become one
-/// ChannelShuffle; a Div by a float
+/// ChannelShuffle, folded into the weights of readers that are all
+/// ungrouped convolutions (`foldChannelShuffle`); a Div by a float
 /// constant becomes a Mul by its reciprocal (element-wise with a constant,
 /// which groups take in; a Div does not fuse), and a Transpose undone by the
 /// next Transpose (NHWC exporters' pairs) disappears.
@@ -28,7 +29,10 @@ public struct CanonicalizeArithmetic: Pass {
             Self.divByConstant(at:in:), Self.cancelTransposes(at:in:), Self.sumOfTwo(at:in:),
             Self.channelShuffle(at:in:)
         ]
-        if try graph.rewrite(with: rules) { graph.eliminateDeadCode() }
+        var changed = try graph.rewrite(with: rules)
+        // Shuffles found above then fold into their readers (the driver does not revisit a node it rewrote).
+        changed = try graph.rewrite(with: [Self.foldChannelShuffle(at:in:)]) || changed
+        if changed { graph.eliminateDeadCode() }
     }
 
     /// Swish(x) (opset 24) is x·sigmoid(alpha·x): SiLU when alpha is 1.

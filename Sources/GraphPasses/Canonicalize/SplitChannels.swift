@@ -35,6 +35,6 @@ extension CanonicalizeViews {
             start = end
         }
         rewriter.replaceNode(at: index, with: slices)
-        return .rewritten
+        return .expanded(slices.count)
     }
 }
