@@ -77,12 +77,15 @@ final class MappedFile: @unchecked Sendable {
     }
 }
 
-/// The bytes of a program's constants segment: an array (what the compiler
-/// builds), or a read-only view of the loaded .dfx file, which is then never
-/// copied unless a run needs the values.
-public struct ConstantBytes: Equatable, Sendable, ExpressibleByArrayLiteral {
+/// The bytes of a program's constants segment: an array, the tensors the
+/// compiler placed (which are written out from where they are, never joined),
+/// or a read-only view of the loaded .dfx file, which is then never copied
+/// unless a run needs the values.
+public struct ConstantBytes: Equatable, Sendable, ExpressibleByArrayLiteral, ByteChunks {
     private enum Storage {
         case array([UInt8])
+        /// Tensors at ascending, non-overlapping byte addresses; zeros between them and up to `count`.
+        case pieces([(address: Int, tensor: Tensor)], count: Int)
         case file(MappedFile, Range<Int>)
     }
     private let storage: Storage
@@ -92,20 +95,74 @@ public struct ConstantBytes: Equatable, Sendable, ExpressibleByArrayLiteral {
     /// `range` of `file`, not copied.
     init(file: MappedFile, range: Range<Int>) { storage = .file(file, range) }
 
+    /// A segment of `count` bytes holding each tensor's little-endian values at its address (ascending, not
+    /// overlapping, inside `count`) and zeros elsewhere. The tensors are shared, not copied.
+    public init(pieces: [(address: Int, tensor: Tensor)], count: Int) {
+        var end = 0
+        for piece in pieces {
+            precondition(piece.address >= end, "constant pieces overlap or are out of order")
+            end = piece.address + piece.tensor.count * piece.tensor.dtype.byteSize
+        }
+        precondition(end <= count, "constant pieces run past the segment")
+        storage = .pieces(pieces, count: count)
+    }
+
     public var count: Int {
         switch storage {
         case .array(let a): a.count
+        case .pieces(_, let count): count
         case .file(_, let range): range.count
         }
     }
 
-    /// The bytes, valid inside `body` only.
+    /// The bytes, valid inside `body` only. A segment of pieces is joined into a temporary array for the call.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         switch storage {
-        case .array(let a): try a.withUnsafeBytes(body)
-        case .file(let file, let range): try file.withBytes(range, body)
+        case .array(let a): return try a.withUnsafeBytes(body)
+        case .pieces:
+            var joined: [UInt8] = []
+            joined.reserveCapacity(count)
+            _ = forEachChunk { chunk in
+                joined += chunk
+                return 0
+            }
+            return try joined.withUnsafeBytes(body)
+        case .file(let file, let range): return try file.withBytes(range, body)
         }
     }
+
+    public func forEachChunk(_ body: (UnsafeRawBufferPointer) -> Int32) -> Int32 {
+        guard case .pieces(let pieces, let count) = storage else { return withUnsafeBytes(body) }
+        var position = 0
+        func zeros(to end: Int) -> Int32 {
+            while position < end {
+                let n = min(end - position, Self.zeros.count)
+                let failure = Self.zeros.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+                guard failure == 0 else { return failure }
+                position += n
+            }
+            return 0
+        }
+        for (address, tensor) in pieces {
+            var failure = zeros(to: address)
+            guard failure == 0 else { return failure }
+            #if _endian(little)
+                // The values as they are in memory are their little-endian bytes: written from where they are.
+                switch tensor.storage {
+                case .float(let values): failure = values.withUnsafeBytes(body)
+                case .int64(let values): failure = values.withUnsafeBytes(body)
+                case .bool: failure = tensor.littleEndianBytes.withUnsafeBytes(body)
+                }
+            #else
+                failure = tensor.littleEndianBytes.withUnsafeBytes(body)
+            #endif
+            guard failure == 0 else { return failure }
+            position = address + tensor.count * tensor.dtype.byteSize
+        }
+        return zeros(to: count)
+    }
+
+    private static let zeros = [UInt8](repeating: 0, count: 4096)
 
     /// Whether the bytes are a view of a loaded file.
     var isFileView: Bool {
@@ -117,7 +174,7 @@ public struct ConstantBytes: Equatable, Sendable, ExpressibleByArrayLiteral {
     public var array: [UInt8] {
         switch storage {
         case .array(let a): a
-        case .file: withUnsafeBytes { [UInt8]($0) }
+        case .pieces, .file: withUnsafeBytes { [UInt8]($0) }
         }
     }
 

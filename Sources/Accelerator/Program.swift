@@ -95,7 +95,10 @@ public struct Program: Equatable, Sendable {
         let (head, tail) = try encodedParts()
         var bytes = head
         bytes.reserveCapacity(head.count + constants.count + tail.count)
-        constants.withUnsafeBytes { bytes += $0 }
+        _ = constants.forEachChunk { chunk in
+            bytes += chunk
+            return 0
+        }
         bytes += tail
         return bytes
     }
@@ -160,7 +163,10 @@ public struct Program: Equatable, Sendable {
             for k in list { w.u32(UInt32(truncatingIfNeeded: k)) }
         }
         var crc = CRC32C.update(CRC32C.start, head[...])
-        crc = constants.withUnsafeBytes { CRC32C.update(crc, $0) }
+        _ = constants.forEachChunk { chunk in
+            crc = CRC32C.update(crc, chunk)
+            return 0
+        }
         crc = CRC32C.update(crc, w.bytes[...])
         w.u32(crc ^ CRC32C.start)
         return (head, w.bytes)
@@ -361,10 +367,10 @@ public struct Program: Equatable, Sendable {
         return try phases.measure("load") { try Program(decodingChecked: file) }
     }
 
-    /// The file's bytes in three pieces: the constants segment is written from where it is.
-    public func fileContents() throws -> [[UInt8]] {
+    /// The file's bytes in three parts: the constants segment is written from where it is.
+    public func fileContents() throws -> [any ByteChunks] {
         let (head, tail) = try encodedParts()
-        return [head, constants.array, tail]
+        return [head, constants, tail]
     }
 
     /// Writes the file the way `OutputFile` writes (atomically when `path` is a regular file).

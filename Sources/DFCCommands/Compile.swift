@@ -163,8 +163,11 @@ struct Compile: ParsableCommand {
         guard (2...4096).contains(maxGroupLength) else {
             throw DFCError("--max-group-length \(maxGroupLength): expected a number from 2 to 4096", kind: .usage)
         }
-        let loaded = try ONNXImporter.loadNamingFiles(path: model)
-        var graph = loaded.graph
+        // Not kept as one value: the imported graph would keep weights that passes replace alive to the end.
+        var graph: Graph
+        let externalData: [String]
+        (graph, externalData) = try ONNXImporter.loadNamingFiles(path: model)
+        MemoryTrace.note("import")
         if let cutOutputs {
             do { try graph.cut(toOutputs: cutOutputs.split(separator: ",").map(String.init)) } catch let error
                 as DFCError
@@ -199,6 +202,7 @@ struct Compile: ParsableCommand {
             throw error.inFile(model)
         }
         let program = compilation.program
+        MemoryTrace.note("schedule")
         if verify, let reference {
             let differences: [Verification.Difference]
             do { differences = try Verification.run(reference: reference, program: program) } catch let error
@@ -219,7 +223,7 @@ struct Compile: ParsableCommand {
             }
         }
         // Both files or neither: an error in one leaves the other as it was.
-        var writes: [(file: OutputFile, parts: [[UInt8]])] = []
+        var writes: [(file: OutputFile, parts: [any ByteChunks])] = []
         if let file = outputFiles[1] {
             var compileReport = CompileReport(model: model, graph: graph, compilation: compilation)
             compileReport.objective = objective
@@ -239,11 +243,12 @@ struct Compile: ParsableCommand {
                 OutputFile($0).isStandardOutput == false
             }
             let accelFile = AcceleratorConfig.preset(named: accel) == nil ? [accel] : []
-            let depFile = DepFile(targets: targets, prerequisites: [model] + loaded.externalData + accelFile)
+            let depFile = DepFile(targets: targets, prerequisites: [model] + externalData + accelFile)
             try DepFile.check(depFile.targets + depFile.prerequisites)
             writes.append((file, [Array(depFile.text.utf8)]))
         }
         try OutputFile.write(writes)
+        MemoryTrace.note("write")
     }
 
     /// Where -MD or -MF writes the depfile, nil without them. The depfile needs a file to name as its

@@ -43,6 +43,7 @@ public struct PassManager {
                 throw DFCError("\(pass.name): \(error.message)", kind: error.kind)
             }
             emit(pass.name, graph)
+            MemoryTrace.note(pass.name)
         }
     }
 

@@ -48,8 +48,11 @@ public enum ONNXImporter {
                 throw DFCError("no such file", kind: .io)
             }
             guard !isDirectory.boolValue else { throw DFCError("is a directory, not an ONNX model", kind: .io) }
-            // The file's bytes are let go once decoded: a model's weights are then held once, not twice.
+            // A regular file is never read whole: its weights go from the file straight into their tensors
+            // (`ModelFile`). Anything else is read into memory, and its bytes let go once decoded.
+            let file = try ModelFile(regularFileAt: path)
             let model = try {
+                if let file { return try file.decodeModel() }
                 guard let data = FileManager.default.contents(atPath: path) else {
                     throw DFCError("cannot read the file", kind: .io)
                 }
@@ -65,7 +68,9 @@ public enum ONNXImporter {
                 opsets: opsets.sorted { ($0.domain, $0.version) < ($1.domain, $1.version) })
             let folder = path.contains("/") ? String(path[...path.lastIndex(of: "/")!]) : ""
             let externalData = externalLocations(model).map { folder + $0 }
-            return (try importModel(model, directory: url.deletingLastPathComponent()), metadata, externalData)
+            return (
+                try importModel(model, directory: url.deletingLastPathComponent(), file: file), metadata, externalData
+            )
         } catch let error as DFCError {
             throw error.inFile(path)
         }
@@ -91,7 +96,9 @@ public enum ONNXImporter {
         try importModel(ONNXProtobuf.decodeModel(data), directory: directory)
     }
 
-    static func importModel(_ model: consuming ONNXProto.Model, directory: URL?) throws -> Graph {
+    static func importModel(_ model: consuming ONNXProto.Model, directory: URL?, file: ModelFile? = nil) throws
+        -> Graph
+    {
         let opset = try defaultOpset(model.opsets, nodes: model.graph.nodes)
         let knownDomains = Set(model.opsets.map(\.domain))
 
@@ -104,7 +111,7 @@ public enum ONNXImporter {
             guard initializers[data.name] == nil else { throw DFCError("initializer '\(data.name)' is defined twice") }
             let name = data.name
             model.graph.initializers[k].payload = .none
-            initializers[name] = try TensorDecoding.decode(consume data, externalBase: directory)
+            initializers[name] = try TensorDecoding.decode(consume data, externalBase: directory, file: file)
         }
         let source = model.graph
 

@@ -49,6 +49,8 @@ enum ONNXProto {
     struct TensorData {
         enum Payload {
             case raw([UInt8])
+            /// raw_data left in the model file (`ModelFile`): where its bytes are.
+            case file(Range<Int>)
             case floats([Float])
             case int32s([Int32])
             case int64s([Int64])
@@ -71,22 +73,25 @@ enum ONNXProto {
 enum ONNXProtobuf {
     /// Decodes a serialized ModelProto.
     static func decodeModel(_ data: Data) throws -> ONNXProto.Model {
-        try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) -> ONNXProto.Model in
-            try WireCheck.check(buffer)
-            guard let base = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                let model = onnx__model_proto__unpack(nil, buffer.count, base)
-            else { throw DFCError("truncated or corrupted protobuf (libprotobuf-c could not decode it)") }
-            defer { onnx__model_proto__free_unpacked(model, nil) }
-            guard let graph = model.pointee.graph else { throw DFCError("not an ONNX model (no graph)") }
-            var opsets: [(String, Int64)] = []
-            for set in pointers(model.pointee.opset_import, model.pointee.n_opset_import) {
-                opsets.append((string(set.pointee.domain), set.pointee.has_version != 0 ? set.pointee.version : 0))
-            }
-            return ONNXProto.Model(
-                irVersion: model.pointee.has_ir_version != 0 ? model.pointee.ir_version : 0,
-                opsets: opsets, graph: copyGraph(graph.pointee), producerName: string(model.pointee.producer_name),
-                producerVersion: string(model.pointee.producer_version))
+        try data.withUnsafeBytes { try decodeModel($0) }
+    }
+
+    /// Decodes a serialized ModelProto in memory (the bytes are not kept).
+    static func decodeModel(_ buffer: UnsafeRawBufferPointer) throws -> ONNXProto.Model {
+        try WireCheck.check(buffer)
+        guard let base = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            let model = onnx__model_proto__unpack(nil, buffer.count, base)
+        else { throw DFCError("truncated or corrupted protobuf (libprotobuf-c could not decode it)") }
+        defer { onnx__model_proto__free_unpacked(model, nil) }
+        guard let graph = model.pointee.graph else { throw DFCError("not an ONNX model (no graph)") }
+        var opsets: [(String, Int64)] = []
+        for set in pointers(model.pointee.opset_import, model.pointee.n_opset_import) {
+            opsets.append((string(set.pointee.domain), set.pointee.has_version != 0 ? set.pointee.version : 0))
         }
+        return ONNXProto.Model(
+            irVersion: model.pointee.has_ir_version != 0 ? model.pointee.ir_version : 0,
+            opsets: opsets, graph: copyGraph(graph.pointee), producerName: string(model.pointee.producer_name),
+            producerVersion: string(model.pointee.producer_version))
     }
 
     /// Decodes a serialized TensorProto (the `.pb` files of ONNX's test data).

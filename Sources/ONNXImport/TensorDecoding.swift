@@ -2,11 +2,18 @@ import Foundation
 import GraphIR
 import Tensors
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Turns a TensorProto's fields into an IR `Tensor`: floating types become
 /// fp32, integer types int64, booleans bool, with every size checked.
 enum TensorDecoding {
-    /// Decodes `data`; `externalBase` is the directory external data is relative to.
-    static func decode(_ data: ONNXProto.TensorData, externalBase: URL?) throws -> Tensor {
+    /// Decodes `data`; `externalBase` is the directory external data is relative to, `file` the model
+    /// file a `.file` payload is read from.
+    static func decode(_ data: ONNXProto.TensorData, externalBase: URL?, file: ModelFile? = nil) throws -> Tensor {
         let label = data.name.isEmpty ? "tensor" : "tensor '\(data.name)'"
         guard let type = ONNXElementType(rawValue: data.dataType) else {
             throw DFCError(
@@ -34,9 +41,16 @@ enum TensorDecoding {
         switch data.payload {
         case .raw(let bytes):
             return try fromRaw(bytes, type: type, shape: shape, count: count, label: label)
+        case .file(let range):
+            guard let file else { throw DFCError("internal error: \(label) has its data in a file not open") }
+            try checkByteCount(range.count, type: type, shape: shape, count: count, label: label)
+            return try read(type: type, shape: shape, count: count) { file.read(into: $0, at: range.lowerBound) }
+                ?? {
+                    throw DFCError("could not read the \(range.count) bytes of \(label) (the file changed?)", kind: .io)
+                }()
         case .external(let entries):
-            let bytes = try readExternal(entries, base: externalBase, byteCount: count * type.rawWidth, label: label)
-            return try fromRaw(bytes, type: type, shape: shape, count: count, label: label)
+            return try readExternal(
+                entries, base: externalBase, type: type, shape: shape, count: count, label: label)
         case .floats(let values):
             try expect(values.count, "float_data")
             return Tensor(shape: shape, floats: values)
@@ -74,13 +88,48 @@ enum TensorDecoding {
         }
     }
 
+    private static func checkByteCount(_ n: Int, type: ONNXElementType, shape: [Int], count: Int, label: String)
+        throws
+    {
+        guard n == count * type.rawWidth else {
+            throw DFCError("\(label) has \(n) bytes of data, expected \(count * type.rawWidth) for shape \(shape)")
+        }
+    }
+
+    /// A tensor whose little-endian bytes `fill` writes into the buffer it is given (false: it could not; then
+    /// nil). fp32 and int64 data go straight into the tensor's storage, other types through a byte buffer.
+    private static func read(
+        type: ONNXElementType, shape: [Int], count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Bool
+    ) throws -> Tensor? {
+        var filled = true
+        #if _endian(little)
+            switch type {
+            case .float:
+                let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    filled = fill(UnsafeMutableRawBufferPointer(buffer))
+                    initialized = filled ? count : 0
+                }
+                return filled ? Tensor(shape: shape, floats: values) : nil
+            case .int64:
+                let values = [Int64](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    filled = fill(UnsafeMutableRawBufferPointer(buffer))
+                    initialized = filled ? count : 0
+                }
+                return filled ? Tensor(shape: shape, ints: values) : nil
+            default: break
+            }
+        #endif
+        let bytes = [UInt8](unsafeUninitializedCapacity: count * type.rawWidth) { buffer, initialized in
+            filled = fill(UnsafeMutableRawBufferPointer(buffer))
+            initialized = filled ? buffer.count : 0
+        }
+        return filled ? try fromRaw(bytes, type: type, shape: shape, count: count, label: "") : nil
+    }
+
     private static func fromRaw(_ bytes: [UInt8], type: ONNXElementType, shape: [Int], count: Int, label: String) throws
         -> Tensor
     {
-        guard bytes.count == count * type.rawWidth else {
-            throw DFCError(
-                "\(label) has \(bytes.count) bytes of data, expected \(count * type.rawWidth) for shape \(shape)")
-        }
+        try checkByteCount(bytes.count, type: type, shape: shape, count: count, label: label)
         return bytes.withUnsafeBytes { raw -> Tensor in
             func load<T: FixedWidthInteger>(_: T.Type, _ i: Int) -> T {
                 T(littleEndian: raw.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self))
@@ -127,9 +176,10 @@ enum TensorDecoding {
 
     /// Reads a tensor's bytes from its side file. The location must stay
     /// inside the model's directory: a model may not read arbitrary files.
-    private static func readExternal(_ entries: [String: String], base: URL?, byteCount: Int, label: String) throws
-        -> [UInt8]
-    {
+    private static func readExternal(
+        _ entries: [String: String], base: URL?, type: ONNXElementType, shape: [Int], count: Int, label: String
+    ) throws -> Tensor {
+        let byteCount = count * type.rawWidth
         guard let location = entries["location"], !location.isEmpty else {
             throw DFCError("\(label) is stored externally but names no location")
         }
@@ -148,10 +198,11 @@ enum TensorDecoding {
         guard resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/") else {
             throw DFCError("\(label): external data location '\(location)' leads out of the model's directory")
         }
-        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+        let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
             throw DFCError("\(label): external data file '\(location)' not found next to the model", kind: .io)
         }
-        defer { try? handle.close() }
+        defer { close(descriptor) }
         let offset =
             try entries["offset"].map { text -> UInt64 in
                 guard let v = UInt64(text) else {
@@ -166,17 +217,15 @@ enum TensorDecoding {
                 )
             }
         }
-        let fileSize = (try? handle.seekToEnd()) ?? 0
+        var info = stat()
+        let fileSize = fstat(descriptor, &info) == 0 ? UInt64(max(0, info.st_size)) : 0
         guard offset <= fileSize, UInt64(byteCount) <= fileSize - offset else {
             throw DFCError(
                 "\(label): external data file '\(location)' is too short (needs \(byteCount) bytes at offset \(offset), has \(fileSize))"
             )
         }
-        try handle.seek(toOffset: offset)
-        let data = try handle.read(upToCount: byteCount) ?? Data()
-        guard data.count == byteCount else {
-            throw DFCError("\(label): could not read \(byteCount) bytes from '\(location)'", kind: .io)
-        }
-        return [UInt8](data)
+        return try read(type: type, shape: shape, count: count) {
+            ModelFile.read(descriptor, into: $0, at: Int(offset))
+        } ?? { throw DFCError("\(label): could not read \(byteCount) bytes from '\(location)'", kind: .io) }()
     }
 }

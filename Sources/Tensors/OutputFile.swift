@@ -53,7 +53,7 @@ public struct OutputFile: Sendable, Hashable {
     }
 
     /// Writes the concatenation of `parts` (never joined in memory).
-    public func write(_ parts: [[UInt8]]) throws {
+    public func write(_ parts: [any ByteChunks]) throws {
         try Self.write([(self, parts)])
     }
 
@@ -62,6 +62,11 @@ public struct OutputFile: Sendable, Hashable {
     /// ones written in place are written, then the temporary files are renamed.
     /// A failure before the renames leaves every path as it was.
     public static func write(_ outputs: [(file: OutputFile, parts: [[UInt8]])]) throws {
+        try write(outputs.map { (file: $0.file, parts: $0.parts.map { $0 as any ByteChunks }) })
+    }
+
+    /// `write(_:)` for parts of any kind.
+    public static func write(_ outputs: [(file: OutputFile, parts: [any ByteChunks])]) throws {
         let destinations = try destinations(of: outputs.map(\.file))
         var staged: [TemporaryFile] = []
         defer { for temporary in staged { temporary.remove() } }
@@ -179,7 +184,7 @@ public struct OutputFile: Sendable, Hashable {
         guard code == 0 else { throw DFCError("\(what): \(Self.describe(code))", file: path, kind: .io) }
     }
 
-    private func writeInPlace(_ target: String, _ parts: [[UInt8]]) throws {
+    private func writeInPlace(_ target: String, _ parts: [any ByteChunks]) throws {
         // No O_CREAT, no O_TRUNC: a FIFO blocks here until its reader opens it.
         var descriptor: Int32
         repeat { descriptor = open(target, O_WRONLY | O_CLOEXEC) } while descriptor < 0 && errno == EINTR
@@ -198,7 +203,7 @@ private struct TemporaryFile {
     let path: String
     let slot: Int32
 
-    init(replacing target: String, mode: mode_t?, parts: [[UInt8]], for output: OutputFile) throws {
+    init(replacing target: String, mode: mode_t?, parts: [any ByteChunks], for output: OutputFile) throws {
         self.output = output
         self.target = target
         let slash = target.lastIndex(of: "/")
@@ -249,9 +254,9 @@ private struct TemporaryFile {
 
 /// Writes every byte of `parts` to `descriptor`, through partial writes and
 /// interruptions; returns 0 or the `errno` of the failure.
-private func writeFully(_ descriptor: Int32, _ parts: [[UInt8]]) -> Int32 {
+private func writeFully(_ descriptor: Int32, _ parts: [any ByteChunks]) -> Int32 {
     for bytes in parts {
-        let failure = bytes.withUnsafeBytes { buffer -> Int32 in
+        let failure = bytes.forEachChunk { buffer -> Int32 in
             var offset = 0
             while offset < buffer.count {
                 let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
@@ -266,4 +271,16 @@ private func writeFully(_ descriptor: Int32, _ parts: [[UInt8]]) -> Int32 {
         if failure != 0 { return failure }
     }
     return 0
+}
+
+/// Bytes handed out in order as contiguous chunks, never joined in memory: what
+/// `OutputFile` writes. An array is one chunk; a program's constants segment
+/// is its tensors, each from where it is.
+public protocol ByteChunks {
+    /// Calls `body` with each chunk in order until one returns non-zero, and returns that (0 after the last).
+    func forEachChunk(_ body: (UnsafeRawBufferPointer) -> Int32) -> Int32
+}
+
+extension Array: ByteChunks where Element == UInt8 {
+    public func forEachChunk(_ body: (UnsafeRawBufferPointer) -> Int32) -> Int32 { withUnsafeBytes(body) }
 }

@@ -57,7 +57,7 @@ struct Emitter {
         let instructions = emitter.sequencer.instructions, debugNames = emitter.sequencer.debugNames
         let map = DRAMMap.build(graph, layout: layout, instructions: instructions, layers: debugNames)
         let program = Program(
-            config: config, dramBytes: layout.end, constants: ConstantBytes(layout.constants.bytes),
+            config: config, dramBytes: layout.end, constants: layout.constants.programBytes,
             tensors: tensorInfos(graph, layout: layout), instructions: instructions, debugNames: debugNames,
             dramRegions: map.regions, dramReferences: map.references)
         return Built(program: program, layers: emitter.layers, layout: layout)

@@ -7,9 +7,15 @@ import Tensors
 /// BatchNorm scales and shifts, reciprocals of divisors, scalars repeated
 /// per channel, transposed-convolution weights), in node order, each
 /// 64-byte aligned. It depends only on the graph, so one segment serves
-/// planning, the layer-by-layer program and the fused one.
+/// planning, the layer-by-layer program and the fused one. It holds the
+/// tensors, not their bytes: an initializer's values are shared with the
+/// graph (never a second copy of the weights), and the program file is
+/// written from them.
 struct ConstantSegment {
-    private(set) var bytes: [UInt8] = []
+    /// Each constant and its address, in address order.
+    private(set) var pieces: [(address: Int, tensor: Tensor)] = []
+    /// The segment's size in bytes: the end of its last constant.
+    private(set) var byteCount = 0
     /// Byte address of each constant, by key: an initializer's name, or
     /// `node#what` for derived values.
     private(set) var addresses: [String: Int] = [:]
@@ -77,14 +83,14 @@ struct ConstantSegment {
 
     private mutating func add(_ key: String, _ tensor: Tensor) {
         guard addresses[key] == nil else { return }
-        bytes += [UInt8](repeating: 0, count: DRAMPlan.align(bytes.count) - bytes.count)
-        addresses[key] = bytes.count
-        switch tensor.storage {
-        case .float(let values): values.withUnsafeBytes { bytes += $0 }
-        case .int64(let values): values.withUnsafeBytes { bytes += $0 }
-        case .bool: bytes += tensor.littleEndianBytes
-        }
+        let address = DRAMPlan.align(byteCount)
+        addresses[key] = address
+        pieces.append((address, tensor))
+        byteCount = address + tensor.count * tensor.dtype.byteSize
     }
+
+    /// The segment as a program's constants (sharing the tensors).
+    var programBytes: ConstantBytes { ConstantBytes(pieces: pieces, count: byteCount) }
 
     /// y = x * scale + shift per channel for an inference-mode BatchNormalization.
     static func batchNormAffine(_ node: Node, graph: Graph) -> (scale: [Float], shift: [Float]) {
@@ -111,7 +117,7 @@ struct ProgramLayout {
     init(graph: Graph, constants: ConstantSegment, spans: [Int: Range<Int>] = [:]) throws {
         self.graph = graph
         self.constants = constants
-        memory = try DRAMPlan(graph: graph, base: constants.bytes.count, spans: spans)
+        memory = try DRAMPlan(graph: graph, base: constants.byteCount, spans: spans)
     }
 
     /// Where a runtime value or constant lives.
@@ -124,5 +130,5 @@ struct ProgramLayout {
     }
 
     /// First byte past everything the program uses.
-    var end: Int { max(memory.end, DRAMPlan.align(constants.bytes.count)) }
+    var end: Int { max(memory.end, DRAMPlan.align(constants.byteCount)) }
 }

@@ -16,7 +16,7 @@ enum DRAMMap {
         var regions: [DRAMRegion] = []
         let constants = layout.constants.addresses.sorted { ($0.value, $0.key) < ($1.value, $1.key) }
         for (k, (name, address)) in constants.enumerated() {
-            let end = k + 1 < constants.count ? constants[k + 1].value : layout.constants.bytes.count
+            let end = k + 1 < constants.count ? constants[k + 1].value : layout.constants.byteCount
             regions.append(DRAMRegion(name: name, address: address, bytes: max(0, end - address)))
         }
         for (name, location) in layout.memory.locations {

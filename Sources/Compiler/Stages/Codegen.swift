@@ -1,5 +1,6 @@
 import Accelerator
 import GraphIR
+import Tensors
 
 /// The compiler's entry points after the graph passes: the scheduling
 /// stages (`ScheduleManager.pipeline`: fuse, tile, plan-memory, emit) turn a
@@ -182,6 +183,7 @@ public enum Codegen {
         let layout = try ProgramLayout(graph: graph, constants: constants)
         let layerByLayer = try Emitter.build(
             graph, config: options.config, objective: options.objective, layout: layout, groups: [])
+        MemoryTrace.note("layer-by-layer program")
         var state = ScheduleState(
             graph: graph, options: options, explain: explain || dumpStages.contains("fuse"),
             constants: constants, layerByLayer: layerByLayer)

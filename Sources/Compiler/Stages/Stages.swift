@@ -142,7 +142,7 @@ struct PlanMemory: ScheduleStage {
     func verify(_ state: ScheduleState) throws {
         guard let layout = state.layout else { throw DFCError("internal error: no DRAM layout") }
         for (value, location) in layout.memory.locations.sorted(by: { $0.key < $1.key })
-        where location.address < state.constants.bytes.count || location.address + location.bytes > layout.end {
+        where location.address < state.constants.byteCount || location.address + location.bytes > layout.end {
             throw DFCError("internal error: \(value) is laid out outside the program's DRAM")
         }
     }
@@ -151,7 +151,7 @@ struct PlanMemory: ScheduleStage {
     func dump(_ state: ScheduleState) -> String {
         let memory = state.layout!.memory
         var lines = [
-            "// schedule after plan-memory: constants \(state.constants.bytes.count) B, intermediates arena "
+            "// schedule after plan-memory: constants \(state.constants.byteCount) B, intermediates arena "
                 + "\(memory.arenaBytes) B (\(memory.arenaBytesWithoutReuse) B without reuse), DRAM \(state.layout!.end) B"
         ]
         var seen: Set<String> = []

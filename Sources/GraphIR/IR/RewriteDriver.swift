@@ -29,8 +29,10 @@ extension Graph {
     package mutating func rewrite(with rules: [RewriteRule]) throws -> Bool {
         var rewriter = GraphRewriter(self)
         // The rewriter must hold the only reference to the node list, or
-        // its first edit copies it.
+        // its first edit copies it, and to the initializers, or a replaced
+        // weight (a folded BatchNormalization's) stays alive to the end.
         nodes = []
+        initializers = [:]
         defer { self = rewriter.graph }
         var position = 0
         var changed = false

@@ -1,0 +1,22 @@
+import Foundation
+
+/// With `DFC_MEMORY_TRACE` set, a line on standard error per phase of a
+/// compile (after import, after each pass, after scheduling, after writing)
+/// giving the process's peak and current resident memory, as Linux's
+/// /proc/self/status has them: where a compile's peak memory comes from.
+public enum MemoryTrace {
+    static let enabled = ProcessInfo.processInfo.environment["DFC_MEMORY_TRACE"] != nil
+
+    /// Prints `dfc: memory: PHASE: peak P MiB, resident R MiB` when enabled.
+    public static func note(_ phase: @autoclosure () -> String) {
+        guard enabled, let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return }
+        func mebibytes(_ key: String) -> String {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }),
+                let kilobytes = Int(line.dropFirst(key.count + 1).split(whereSeparator: \.isWhitespace).first ?? "")
+            else { return "?" }
+            return String(format: "%.1f", Double(kilobytes) / 1024)
+        }
+        let line = "dfc: memory: \(phase()): peak \(mebibytes("VmHWM")) MiB, resident \(mebibytes("VmRSS")) MiB\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}
