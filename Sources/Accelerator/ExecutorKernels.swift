@@ -132,6 +132,29 @@ extension Machine {
         }
         while dims.count < boxRank { dims.append((1, 0, 0)) }
         let (a, b, c, d) = (dims[3], dims[2], dims[1], dims[0])
+        let rows = a.n * b.n * c.n
+        // A large box whose destination rows nest without overlap is split over the cores.
+        let spanC = (c.n - 1) * c.d + d.n, spanB = (b.n - 1) * b.d + spanC
+        let nested = d.d == 1 && (c.n == 1 || c.d >= d.n) && (b.n == 1 || b.d >= spanC) && (a.n == 1 || a.d >= spanB)
+        if rows * d.n >= 1 << 16, nested {
+            let byRows = rows >= Parallel.width
+            let parts = Parallel.chunks(byRows ? rows : d.n, parts: Parallel.width)
+            Parallel.run(parts.count) { part in
+                let (rowRange, columns) = byRows ? (parts[part], 0..<d.n) : (0..<rows, parts[part])
+                let n = columns.count
+                for r in rowRange {
+                    let (i0, i1, i2) = (r / (b.n * c.n), r / c.n % b.n, r % c.n)
+                    let s = srcFirst + i0 * a.s + i1 * b.s + i2 * c.s + columns.lowerBound * d.s
+                    let t = dstFirst + i0 * a.d + i1 * b.d + i2 * c.d + columns.lowerBound
+                    if d.s == 1 {
+                        UnsafeMutableRawPointer(dst.at(t, n)).copyMemory(from: src.at(s, n), byteCount: 4 * n)
+                    } else {
+                        for i3 in 0..<n { dst[t + i3] = src[s + i3 * d.s] }
+                    }
+                }
+            }
+            return
+        }
         for i0 in 0..<a.n {
             for i1 in 0..<b.n {
                 for i2 in 0..<c.n {

@@ -63,6 +63,37 @@ import Testing
         }
     }
 
+    /// Boxes of 2^16 words and more are split over the cores, by rows or
+    /// (one long row) by columns; every cell lands where the loops put it.
+    @Test(arguments: [([1, 3, 200, 130], 1), ([1, 3, 200, 130], 2), ([1, 1, 1, 70_000], 1), ([2, 1, 1, 40_000], 3)])
+    func largeBoxCopiesMatchLoops(counts: [Int], sourceStep: Int) {
+        // Source strides from `sourceStep`; destination rows padded by 5 words, planes by 7.
+        let srcStrides = [counts[1] * counts[2] * counts[3], counts[2] * counts[3], counts[3], 1].map {
+            $0 * sourceStep
+        }
+        let row = counts[3] + 5, plane = counts[2] * row + 7, volume = counts[1] * plane + 11
+        let dstStrides = [volume, plane, row, 1]
+        let source = Self.randomFloats(counts.reduce(1, *) * sourceStep, seed: 10)
+        let destination = Memory(bytes: 4 * counts[0] * volume)!, unused = Memory(bytes: 4)!
+        var expected = [Float](repeating: 0, count: counts[0] * volume)
+        for i0 in 0..<counts[0] {
+            for i1 in 0..<counts[1] {
+                for i2 in 0..<counts[2] {
+                    for i3 in 0..<counts[3] {
+                        let s = i0 * srcStrides[0] + i1 * srcStrides[1] + i2 * srcStrides[2] + i3 * srcStrides[3]
+                        expected[i0 * volume + i1 * plane + i2 * row + i3] = source[s]
+                    }
+                }
+            }
+        }
+        source.withUnsafeBytes { raw in
+            let machine = Machine(sram: destination.view, dram: unused.view)
+            let from = RawWords(base: raw.baseAddress!, count: source.count)
+            machine.copyCells(counts, from: from, 0, srcStrides, to: destination.view, 0, dstStrides)
+        }
+        #expect((0..<expected.count).allSatisfy { destination.view[$0] == expected[$0] })
+    }
+
     /// Memories of 4 MiB and more are anonymous mappings: zeroed, writable to their last word.
     @Test func largeMemoryIsZeroedAndWritable() {
         let words = (5 << 20) / 4 + 3
