@@ -37,31 +37,53 @@ __attribute__((target("avx2"))) static inline __m256 load_strided(const float *x
     return _mm256_blend_ps(lo, hi, 0xF0);
 }
 
-// The vector loops stop where the last load of sixteen would pass x[(n - 1) * stride].
+// Lanes below `count` (0...8) set: the mask of a partial vector.
+__attribute__((target("avx2"))) static inline __m256i lanes_below(long count) {
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), index);
+}
+
+// The last r (1...7) values x[j * stride] of a row for stride 1 or 2, with
+// masked loads that touch nothing past x[(r - 1) * stride] (they do not fault
+// on masked-off lanes).
+__attribute__((target("avx2"))) static inline __m256 load_strided_tail(const float *x, size_t stride, size_t r) {
+    if (stride == 1) return _mm256_maskload_ps(x, lanes_below((long)r));
+    const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    long last = 2 * (long)r - 1;  // words x[0..<last] are in the row
+    __m256 lo = _mm256_permutevar8x32_ps(_mm256_maskload_ps(x, lanes_below(last)), even);
+    __m256 hi = _mm256_permutevar8x32_ps(_mm256_maskload_ps(x + 8, lanes_below(last - 8)), even);
+    return _mm256_blend_ps(lo, hi, 0xF0);
+}
+
+// The full vectors stop where a load of sixteen would pass x[(n - 1) * stride];
+// the rest (fewer than eight, or nine with stride 2) goes through masked loads and stores.
+#define ROW_LOOP(op)                                                                                   \
+    size_t j = 0;                                                                                      \
+    for (; j + 8 <= n && (j + 8) * stride <= (n - 1) * stride + 1; j += 8) {                           \
+        __m256 xv = load_strided(x + j * stride, stride), ov = _mm256_loadu_ps(o + j);                 \
+        _mm256_storeu_ps(o + j, op);                                                                   \
+    }                                                                                                  \
+    while (j < n) {                                                                                    \
+        size_t r = n - j < 8 ? n - j : 7;                                                              \
+        __m256i mask = lanes_below((long)r);                                                           \
+        __m256 xv = load_strided_tail(x + j * stride, stride, r), ov = _mm256_maskload_ps(o + j, mask); \
+        _mm256_maskstore_ps(o + j, mask, op);                                                          \
+        j += r;                                                                                        \
+    }                                                                                                  \
+    return j;
+
 __attribute__((target("avx2,fma"))) static size_t axpy_avx2(float *o, const float *x, size_t stride, float w,
                                                              size_t n) {
     const __m256 wv = _mm256_set1_ps(w);
-    size_t j = 0;
-    for (; j + 8 <= n && (j + 8) * stride <= (n - 1) * stride + 1; j += 8) {
-        _mm256_storeu_ps(o + j, _mm256_fmadd_ps(wv, load_strided(x + j * stride, stride), _mm256_loadu_ps(o + j)));
-    }
-    return j;
+    ROW_LOOP(_mm256_fmadd_ps(wv, xv, ov))
 }
 
 __attribute__((target("avx2"))) static size_t max_avx2(float *o, const float *x, size_t stride, size_t n) {
-    size_t j = 0;
-    for (; j + 8 <= n && (j + 8) * stride <= (n - 1) * stride + 1; j += 8) {
-        _mm256_storeu_ps(o + j, _mm256_max_ps(load_strided(x + j * stride, stride), _mm256_loadu_ps(o + j)));
-    }
-    return j;
+    ROW_LOOP(_mm256_max_ps(xv, ov))
 }
 
 __attribute__((target("avx2"))) static size_t add_avx2(float *o, const float *x, size_t stride, size_t n) {
-    size_t j = 0;
-    for (; j + 8 <= n && (j + 8) * stride <= (n - 1) * stride + 1; j += 8) {
-        _mm256_storeu_ps(o + j, _mm256_add_ps(load_strided(x + j * stride, stride), _mm256_loadu_ps(o + j)));
-    }
-    return j;
+    ROW_LOOP(_mm256_add_ps(xv, ov))
 }
 
 #define VECTOR_PART(call) ((stride == 1 || stride == 2) && dfc_kernels_vectorized() ? (call) : 0)
