@@ -43,6 +43,7 @@ public enum Executor {
     public static func run(
         _ program: Program, inputs: [String: Tensor], options: ExecutionOptions, phases: inout PhaseTimes
     ) throws -> ExecutionResult {
+        _ = GEMM.singleThreaded  // stops OpenBLAS's idle threads before they take a core from the checks
         let summary = try phases.measure("validate") { try program.validate() }
         if let limit = options.maxWork, summary.work > limit {
             throw ProgramError("program needs \(summary.work) element operations, over the limit of \(limit)")

@@ -47,7 +47,17 @@ enum GEMM {
     }
 
     /// OpenBLAS's own threads stay off: the parts above are the parallelism.
-    static let singleThreaded: Void = openblas_set_num_threads(1)
+    /// The pthreads build starts its pool when the library loads, and idle
+    /// workers spin in sched_yield for a while (22% of `dfc run`'s samples
+    /// on MobileNetV2, a core taken from the executor), so the pool is shut
+    /// down too, where the library has the call (looked up: other builds
+    /// of OpenBLAS lack it).
+    static let singleThreaded: Void = {
+        openblas_set_num_threads(1)
+        if let shutdown = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "blas_thread_shutdown_") {
+            _ = unsafeBitCast(shutdown, to: (@convention(c) () -> Int32).self)()
+        }
+    }()
 }
 
 /// Tasks over the cores for the executor's kernels.
