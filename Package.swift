@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "CTempFiles"),
         // CRC-32C with the CPU's crc32 instruction (SSE4.2, enabled for one function, checked at run time).
         .target(name: "CCRC32C"),
+        // Row kernels of depthwise convolution and pooling with AVX2 and FMA, checked at run time.
+        .target(name: "CKernels"),
         // The tensor value, its dtype, .npy files, output files, the seeded generator and the comparator everyone shares.
         .target(name: "Tensors", dependencies: ["CTempFiles"]),
         // The graph IR: nodes, the closed op set, shape inference.
@@ -46,7 +48,7 @@ let package = Package(
         // The pass protocol, registry and manager, and the canonicalizing passes.
         .target(name: "GraphPasses", dependencies: ["Tensors", "GraphIR", "ReferenceInterpreter"]),
         // The modeled accelerator: config, ISA, .dfx container, executor.
-        .target(name: "Accelerator", dependencies: ["Tensors", "CCRC32C", "COpenBLAS"]),
+        .target(name: "Accelerator", dependencies: ["Tensors", "CCRC32C", "COpenBLAS", "CKernels"]),
         // The compiler: fusion planning, memory layout, emission, the scheduling stages.
         .target(name: "Compiler", dependencies: ["Tensors", "GraphIR", "Accelerator"]),
         // SVG charts (axes with ticks, series, stacked bars, legends) for dfc explore; no dependencies.

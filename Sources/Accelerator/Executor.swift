@@ -1,3 +1,4 @@
+import Foundation
 import Tensors
 
 // Runs a program: validate everything first, then the timing model, then
@@ -42,6 +43,7 @@ public enum Executor {
     public static func run(
         _ program: Program, inputs: [String: Tensor], options: ExecutionOptions, phases: inout PhaseTimes
     ) throws -> ExecutionResult {
+        _ = GEMM.singleThreaded  // stops OpenBLAS's idle threads before they take a core from the checks
         let summary = try phases.measure("validate") { try program.validate() }
         if let limit = options.maxWork, summary.work > limit {
             throw ProgramError("program needs \(summary.work) element operations, over the limit of \(limit)")
@@ -49,18 +51,46 @@ public enum Executor {
         if options.checkHazards { try phases.measure("hazard check") { try program.checkHazards() } }
         try checkInputs(program, inputs, required: !options.timingOnly)
         return try phases.measure("run") {
-            let (stats, schedule) = program.timing(summary: summary)
-            guard !options.timingOnly else { return ExecutionResult(outputs: [:], stats: stats, schedule: schedule) }
-            return ExecutionResult(outputs: try compute(program, inputs), stats: stats, schedule: schedule)
+            guard !options.timingOnly else {
+                let (stats, schedule) = program.timing(summary: summary)
+                return ExecutionResult(outputs: [:], stats: stats, schedule: schedule)
+            }
+            // The timing model and the arithmetic share nothing but the
+            // program: the timing runs on another thread meanwhile.
+            let timing = Pending { program.timing(summary: summary) }
+            let outputs = try compute(program, inputs)
+            let (stats, schedule) = timing.value
+            return ExecutionResult(outputs: outputs, stats: stats, schedule: schedule)
+        }
+    }
+
+    /// A value computed on a global queue; `value` waits for it.
+    private final class Pending<Value: Sendable>: @unchecked Sendable {
+        private var result: Value?
+        private let done = DispatchSemaphore(value: 0)
+
+        init(_ work: @escaping @Sendable () -> Value) {
+            DispatchQueue.global().async {
+                self.result = work()
+                self.done.signal()
+            }
+        }
+
+        /// The value, once computed (the semaphore orders the write before this read).
+        var value: Value {
+            done.wait()
+            done.signal()
+            return result!
         }
     }
 
     /// The functional model: DRAM starts as the constants and the inputs;
     /// returns the outputs. The constants segment is never written (the
     /// validator rejects such programs), so LOADs read it where it lies, in
-    /// the mapped file; it is copied into DRAM only for an instruction that
-    /// reads across its end, a host instruction that reads it or an output
-    /// inside it, and when the mapping is not word-aligned.
+    /// the mapped file, at whatever byte alignment it has there; it is copied
+    /// into DRAM only for an instruction that reads across its end, a host
+    /// instruction that reads it or an output inside it, and when its size is
+    /// not whole words.
     private static func compute(_ program: Program, _ inputs: [String: Tensor]) throws -> [String: Tensor] {
         guard let dram = Memory(bytes: program.dramBytes), let sram = Memory(bytes: program.config.sramBytes) else {
             throw ProgramError(
@@ -68,13 +98,12 @@ public enum Executor {
         }
         for t in program.inputs { dram.write(inputs[t.name]!.littleEndianBytes[...], at: t.address) }
         program.constants.withUnsafeBytes { raw in
-            let constants: Words
-            if let base = raw.baseAddress, Int(bitPattern: base) % 4 == 0, raw.count % 4 == 0 {
-                let words = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Float.self))
-                constants = Words(base: words, count: raw.count / 4)
+            let constants: RawWords
+            if let base = raw.baseAddress, raw.count % 4 == 0 {
+                constants = RawWords(base: base, count: raw.count / 4)
             } else {
                 dram.write(raw, at: 0)
-                constants = Words(base: dram.view.base, count: 0)
+                constants = RawWords(base: dram.view.base, count: 0)
             }
             let machine = Machine(sram: sram.view, dram: dram.view, constants: constants)
             for instruction in program.instructions { machine.execute(instruction.operation) }
@@ -131,13 +160,13 @@ struct Machine {
     let dram: Words
     /// The constants segment (DRAM words from 0) where the program holds it;
     /// empty when it was copied into `dram` up front.
-    let constants: Words
+    let constants: RawWords
     let scratch = Scratch()
     private let constantsCopied = Flag()
 
-    init(sram: Words, dram: Words, constants: Words? = nil) {
+    init(sram: Words, dram: Words, constants: RawWords? = nil) {
         (self.sram, self.dram) = (sram, dram)
-        self.constants = constants ?? Words(base: dram.base, count: 0)
+        self.constants = constants ?? RawWords(base: dram.base, count: 0)
     }
 
     final class Flag { var value = false }
@@ -147,16 +176,17 @@ struct Machine {
     func copyConstants() {
         guard !constantsCopied.value, constants.count > 0 else { return }
         constantsCopied.value = true
-        dram.at(0, constants.count).update(from: constants.base, count: constants.count)
+        UnsafeMutableRawPointer(dram.at(0, constants.count)).copyMemory(
+            from: constants.base, byteCount: 4 * constants.count)
     }
 
     /// Where a read of DRAM words `words` is served: the constants where
     /// they lie when it stays inside them, else DRAM (with the constants
     /// copied in first when it starts inside them).
-    func dramSource(_ words: Range<Int>) -> Words {
+    func dramSource(_ words: Range<Int>) -> RawWords {
         if words.upperBound <= constants.count && !constantsCopied.value { return constants }
         if words.lowerBound < constants.count { copyConstants() }
-        return dram
+        return dram.raw
     }
 
     func execute(_ op: Op) {

@@ -25,13 +25,18 @@ extension Machine {
                 let out = sram.at(output.addr / 4 + first * output.channelStride, 1)
                 GEMM.multiply(
                     m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: out, ldc: ldc,
-                    beta: c.accumulate ? 1 : 0)
-                for co in first..<first + coutG { finishChannel(c, co, n: n) }
+                    beta: c.accumulate ? 1 : 0
+                ) { rows, columns in
+                    for row in rows { finishChannel(c, first + row, columns) }
+                }
             } else {
                 let sums = scratch.words(coutG * n, slot: 1)
                 GEMM.multiply(
                     m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: sums.base, ldc: n, beta: 0)
-                for co in first..<first + coutG { scatterChannel(c, co, sums.at((co - first) * n, n)) }
+                let parts = Parallel.chunks(coutG, parts: coutG * n >= 1 << 15 ? Parallel.width : 1)
+                Parallel.run(parts.count) { part in
+                    for co in parts[part] { scatterChannel(c, first + co, sums.at(co * n, n)) }
+                }
             }
         }
     }
@@ -102,14 +107,15 @@ extension Machine {
         }
     }
 
-    /// Bias and activation over an output channel the product wrote in place.
-    private func finishChannel(_ c: ConvOp, _ co: Int, n: Int) {
-        let out = sram.at(c.output.addr / 4 + co * c.output.channelStride, n)
+    /// Bias and activation over `columns` of an output channel the product wrote in place.
+    private func finishChannel(_ c: ConvOp, _ co: Int, _ columns: Range<Int>) {
+        let n = columns.count
+        let out = sram.at(c.output.addr / 4 + co * c.output.channelStride + columns.lowerBound, n)
         if c.hasBias {
-            let bias = sram[c.biasAddr / 4 + co]
-            for i in 0..<n { out[i] += bias }
+            biasActivate(out, n, bias: sram[c.biasAddr / 4 + co], c.activation)
+        } else {
+            activate(out, n, c.activation)
         }
-        activate(out, n, c.activation)
     }
 
     /// Copies one channel's sums into the output tile, onto its values if
@@ -129,8 +135,10 @@ extension Machine {
         }
     }
 
-    /// CONV one output row segment at a time (any strides), output channels
-    /// spread over the cores: the depthwise path.
+    /// CONV one output row at a time (any strides), output channels spread
+    /// over the cores: the depthwise path. Every tap adds its weight times an
+    /// input row into the output row while that stays in the cache (the
+    /// taps in the same order for each output as a per-output loop).
     func convRows(_ c: ConvOp) {
         let input = c.input, output = c.output, win = c.window
         let cinG = input.channels / c.groups, coutG = output.channels / c.groups
@@ -143,39 +151,31 @@ extension Machine {
             for co in parts[part] {
                 let g = co / coutG
                 let oPlane = output.addr / 4 + co * output.channelStride
-                if !c.accumulate {
-                    for oh in 0..<ho { sram.at(oPlane + oh * output.rowStride, wo).update(repeating: 0, count: wo) }
-                }
-                for cig in 0..<cinG {
-                    let iPlane = input.addr / 4 + (g * cinG + cig) * input.channelStride
-                    for ky in 0..<kh {
-                        for kx in 0..<kw {
-                            let weight = sram[wBase + ((co * cinG + cig) * kh + ky) * kw + kx]
-                            let (lo, hi) = columns[kx]
-                            let n = hi - lo
-                            if n <= 0 { continue }
-                            for oh in 0..<ho {
-                                let ih = oh * sh + ky * dh
-                                let ty = win.originY + ih
-                                if ty < 0 || ty >= win.extentH { continue }
-                                let o = sram.at(oPlane + oh * output.rowStride + lo, n)
-                                let x = iPlane + ih * input.rowStride + lo * sw + kx * dw
-                                if sw == 1 {
-                                    let xp = sram.at(x, n)
-                                    for j in 0..<n { o[j] += weight * xp[j] }
-                                } else {
-                                    let xp = sram.at(x, (n - 1) * sw + 1)
-                                    for j in 0..<n { o[j] += weight * xp[j * sw] }
-                                }
-                            }
-                        }
-                    }
-                }
                 let bias: Float = c.hasBias ? sram[c.biasAddr / 4 + co] : 0
                 for oh in 0..<ho {
                     let row = sram.at(oPlane + oh * output.rowStride, wo)
-                    if c.hasBias { for j in 0..<wo { row[j] += bias } }
-                    activate(row, wo, c.activation)
+                    if !c.accumulate { row.update(repeating: 0, count: wo) }
+                    for cig in 0..<cinG {
+                        let iPlane = input.addr / 4 + (g * cinG + cig) * input.channelStride
+                        for ky in 0..<kh {
+                            let ih = oh * sh + ky * dh
+                            let ty = win.originY + ih
+                            if ty < 0 || ty >= win.extentH { continue }
+                            for kx in 0..<kw {
+                                let (lo, hi) = columns[kx]
+                                let n = hi - lo
+                                if n <= 0 { continue }
+                                let weight = sram[wBase + ((co * cinG + cig) * kh + ky) * kw + kx]
+                                let x = sram.at(iPlane + ih * input.rowStride + lo * sw + kx * dw, (n - 1) * sw + 1)
+                                Kernels.axpy(row + lo, x, stride: sw, weight, n)
+                            }
+                        }
+                    }
+                    if c.hasBias {
+                        biasActivate(row, wo, bias: bias, c.activation)
+                    } else {
+                        activate(row, wo, c.activation)
+                    }
                 }
             }
         }

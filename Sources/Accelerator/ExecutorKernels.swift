@@ -8,13 +8,15 @@ import Tensors
 /// ceil(a / b) for b > 0 and any a.
 @inline(__always) func ceilDivSigned(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
 
-/// Applies a fused activation to `n` values in place.
+/// Applies a fused activation to `n` values in place. The piecewise-linear
+/// kinds are written as selects, not conditional stores, so that they
+/// vectorize and do not branch on the sign of each value.
 func activate(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ a: FusedActivation) {
     let alpha = a.alpha, beta = a.beta
     switch a.kind {
     case .none: return
-    case .relu: for i in 0..<n where p[i] < 0 { p[i] = 0 }
-    case .leakyRelu: for i in 0..<n where p[i] < 0 { p[i] *= alpha }
+    case .relu: for i in 0..<n { p[i] = p[i] < 0 ? 0 : p[i] }
+    case .leakyRelu: for i in 0..<n { p[i] = p[i] < 0 ? p[i] * alpha : p[i] }
     case .clip: for i in 0..<n { p[i] = min(max(p[i], alpha), beta) }
     case .sigmoid: for i in 0..<n { p[i] = 1 / (1 + Foundation.exp(-p[i])) }
     case .hardSigmoid: for i in 0..<n { p[i] = max(0, min(1, alpha * p[i] + beta)) }
@@ -24,6 +26,22 @@ func activate(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ a: FusedActivation) 
     case .gelu: for i in 0..<n { p[i] = ActivationMath.gelu(p[i]) }
     case .geluTanh: for i in 0..<n { p[i] = ActivationMath.geluTanh(p[i]) }
     case .mish: for i in 0..<n { p[i] = ActivationMath.mish(p[i]) }
+    }
+}
+
+/// Adds `bias` to `n` values, then applies a fused activation; one pass for
+/// none and ReLU, the kinds nearly every convolution ends in.
+func biasActivate(_ p: UnsafeMutablePointer<Float>, _ n: Int, bias: Float, _ a: FusedActivation) {
+    switch a.kind {
+    case .none: for i in 0..<n { p[i] += bias }
+    case .relu:
+        for i in 0..<n {
+            let v = p[i] + bias
+            p[i] = v < 0 ? 0 : v
+        }
+    default:
+        for i in 0..<n { p[i] += bias }
+        activate(p, n, a)
     }
 }
 
@@ -54,7 +72,7 @@ extension Machine {
             if lo >= hi { any = false }
             last += max(0, hi - 1) * ds[d]
         }
-        let dram = any ? dramSource(dBase..<last + 1) : self.dram
+        let dram = any ? dramSource(dBase..<last + 1) : self.dram.raw
         if (0..<boxRank).allSatisfy({ o[$0] >= 0 && o[$0] + c[$0] <= e[$0] }) {
             let first = dBase + (0..<boxRank).reduce(0) { $0 + o[$1] * ds[$1] }
             return copyCells(c, from: dram, first, ds, to: sram, sBase, ss)
@@ -74,7 +92,8 @@ extension Machine {
                     zero(sRow, 0, lo3)
                     let n = hi3 - lo3
                     if ss[3] == 1 && ds[3] == 1 {
-                        sram.at(sRow + lo3, n).update(from: dram.at(dRow + o[3] + lo3, n), count: n)
+                        UnsafeMutableRawPointer(sram.at(sRow + lo3, n))
+                            .copyMemory(from: dram.at(dRow + o[3] + lo3, n), byteCount: 4 * n)
                     } else {
                         for i3 in lo3..<hi3 { sram[sRow + i3 * ss[3]] = dram[dRow + (o[3] + i3) * ds[3]] }
                     }
@@ -88,18 +107,18 @@ extension Machine {
     func store(_ t: TransferOp) {
         let o = t.origin, ds = t.dramStrides
         let first = t.dramAddr / 4 + (0..<boxRank).reduce(0) { $0 + o[$1] * ds[$1] }
-        copyCells(t.counts, from: sram, t.sramAddr / 4, t.sramStrides, to: dram, first, ds)
+        copyCells(t.counts, from: sram.raw, t.sramAddr / 4, t.sramStrides, to: dram, first, ds)
     }
 
     /// COPY and HOST.COPY: a strided 4-d box between two disjoint ranges.
     func copyBox(_ c: CopyOp, from src: Words, to dst: Words) {
-        copyCells(c.counts, from: src, c.srcAddr / 4, c.srcStrides, to: dst, c.dstAddr / 4, c.dstStrides)
+        copyCells(c.counts, from: src.raw, c.srcAddr / 4, c.srcStrides, to: dst, c.dstAddr / 4, c.dstStrides)
     }
 
     /// Copies a 4-d box of words, every cell present. Dimensions that are
     /// contiguous on both sides merge, so that a dense box is one copy.
     func copyCells(
-        _ counts: [Int], from src: Words, _ srcFirst: Int, _ srcStrides: [Int],
+        _ counts: [Int], from src: RawWords, _ srcFirst: Int, _ srcStrides: [Int],
         to dst: Words, _ dstFirst: Int, _ dstStrides: [Int]
     ) {
         // (count, source stride, destination stride), innermost first, dimensions of one cell dropped.
@@ -113,13 +132,36 @@ extension Machine {
         }
         while dims.count < boxRank { dims.append((1, 0, 0)) }
         let (a, b, c, d) = (dims[3], dims[2], dims[1], dims[0])
+        let rows = a.n * b.n * c.n
+        // A large box whose destination rows nest without overlap is split over the cores.
+        let spanC = (c.n - 1) * c.d + d.n, spanB = (b.n - 1) * b.d + spanC
+        let nested = d.d == 1 && (c.n == 1 || c.d >= d.n) && (b.n == 1 || b.d >= spanC) && (a.n == 1 || a.d >= spanB)
+        if rows * d.n >= 1 << 16, nested {
+            let byRows = rows >= Parallel.width
+            let parts = Parallel.chunks(byRows ? rows : d.n, parts: Parallel.width)
+            Parallel.run(parts.count) { part in
+                let (rowRange, columns) = byRows ? (parts[part], 0..<d.n) : (0..<rows, parts[part])
+                let n = columns.count
+                for r in rowRange {
+                    let (i0, i1, i2) = (r / (b.n * c.n), r / c.n % b.n, r % c.n)
+                    let s = srcFirst + i0 * a.s + i1 * b.s + i2 * c.s + columns.lowerBound * d.s
+                    let t = dstFirst + i0 * a.d + i1 * b.d + i2 * c.d + columns.lowerBound
+                    if d.s == 1 {
+                        UnsafeMutableRawPointer(dst.at(t, n)).copyMemory(from: src.at(s, n), byteCount: 4 * n)
+                    } else {
+                        for i3 in 0..<n { dst[t + i3] = src[s + i3 * d.s] }
+                    }
+                }
+            }
+            return
+        }
         for i0 in 0..<a.n {
             for i1 in 0..<b.n {
                 for i2 in 0..<c.n {
                     let s = srcFirst + i0 * a.s + i1 * b.s + i2 * c.s
                     let t = dstFirst + i0 * a.d + i1 * b.d + i2 * c.d
                     if d.s == 1 && d.d == 1 {
-                        dst.at(t, d.n).update(from: src.at(s, d.n), count: d.n)
+                        UnsafeMutableRawPointer(dst.at(t, d.n)).copyMemory(from: src.at(s, d.n), byteCount: 4 * d.n)
                     } else {
                         for i3 in 0..<d.n { dst[t + i3 * d.d] = src[s + i3 * d.s] }
                     }
@@ -169,11 +211,9 @@ extension Machine {
                             let (lo, hi) = columns[kx]
                             guard lo < hi else { continue }
                             let x = sram.at(iPlane + ih * input.rowStride + kx * dw, (hi - 1) * sw + 1)
-                            switch (p.kind, sw) {
-                            case (.max, 1): for ow in lo..<hi { o[ow] = max(o[ow], x[ow]) }
-                            case (.max, _): for ow in lo..<hi { o[ow] = max(o[ow], x[ow * sw]) }
-                            case (.avg, 1): for ow in lo..<hi { o[ow] += x[ow] }
-                            case (.avg, _): for ow in lo..<hi { o[ow] += x[ow * sw] }
+                            switch p.kind {
+                            case .max: Kernels.max(o + lo, x + lo * sw, stride: sw, hi - lo)
+                            case .avg: Kernels.add(o + lo, x + lo * sw, stride: sw, hi - lo)
                             }
                         }
                     }
@@ -312,14 +352,16 @@ extension Machine {
         guard lda >= m.k, ldc >= m.n else { return matmulRows(m) }
         GEMM.multiply(
             m: m.m, n: m.n, k: m.k, a: sram.at(m.aAddr / 4, 1), lda: lda, b: sram.at(m.weightAddr / 4, 1), ldb: m.k,
-            transposedB: true, c: sram.at(m.outAddr / 4, 1), ldc: ldc, beta: m.accumulate ? 1 : 0)
-        for i in 0..<m.m {
-            let o = sram.at(m.outAddr / 4 + i * m.outRowStride, m.n)
-            if m.hasBias {
-                let bias = sram.at(m.biasAddr / 4, m.n)
-                for j in 0..<m.n { o[j] += bias[j] }
+            transposedB: true, c: sram.at(m.outAddr / 4, 1), ldc: ldc, beta: m.accumulate ? 1 : 0
+        ) { rows, columns in
+            for i in rows {
+                let o = sram.at(m.outAddr / 4 + i * m.outRowStride + columns.lowerBound, columns.count)
+                if m.hasBias {
+                    let bias = sram.at(m.biasAddr / 4 + columns.lowerBound, columns.count)
+                    for j in 0..<columns.count { o[j] += bias[j] }
+                }
+                activate(o, columns.count, m.activation)
             }
-            activate(o, m.n, m.activation)
         }
     }
 

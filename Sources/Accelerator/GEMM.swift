@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 import Foundation
 
@@ -9,37 +10,54 @@ import Foundation
 enum GEMM {
     /// `c = a * b + beta * c` for row-major `a` (m x k), `b` (k x n, or
     /// n x k when `transposedB`) and `c` (m x n), with leading dimensions;
-    /// `beta` is 0 (c is only written) or 1 (accumulate).
+    /// `beta` is 0 (c is only written) or 1 (accumulate). `finish(rows,
+    /// columns)` runs on each finished part of c, on the core that computed
+    /// it while the part is still in its cache (bias and activation); the
+    /// parts cover c once.
     static func multiply(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int, transposedB: Bool = false,
-        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float
+        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float,
+        finish: (Range<Int>, Range<Int>) -> Void = { _, _ in }
     ) {
         guard m > 0, n > 0 else { return }
-        guard k > 0 else {
-            if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
-            return
-        }
         _ = GEMM.singleThreaded
         // Split the larger of the rows and the columns of c over the cores.
-        let ways = m * n * k >= 1 << 18 ? Parallel.width : 1
+        let ways = m * n * max(k, 1) >= 1 << 18 ? Parallel.width : 1
         let byRows = m >= n
         let parts = Parallel.chunks(byRows ? m : n, parts: ways)
         Parallel.run(parts.count) { part in
             let (rows, columns) = byRows ? (parts[part], 0..<n) : (0..<m, parts[part])
-            let aPart = a + rows.lowerBound * lda
-            let bPart = transposedB ? b + columns.lowerBound * ldb : b + columns.lowerBound
             let cPart = c + rows.lowerBound * ldc + columns.lowerBound
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, transposedB ? CblasTrans : CblasNoTrans,
-                Int32(rows.count), Int32(columns.count), Int32(k), 1, aPart, Int32(lda), bPart, Int32(ldb), beta,
-                cPart, Int32(ldc))
+            if k == 0 {
+                if beta == 0 {
+                    for i in 0..<rows.count { (cPart + i * ldc).update(repeating: 0, count: columns.count) }
+                }
+            } else {
+                let aPart = a + rows.lowerBound * lda
+                let bPart = transposedB ? b + columns.lowerBound * ldb : b + columns.lowerBound
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, transposedB ? CblasTrans : CblasNoTrans,
+                    Int32(rows.count), Int32(columns.count), Int32(k), 1, aPart, Int32(lda), bPart, Int32(ldb), beta,
+                    cPart, Int32(ldc))
+            }
+            finish(rows, columns)
         }
     }
 
     /// OpenBLAS's own threads stay off: the parts above are the parallelism.
-    static let singleThreaded: Void = openblas_set_num_threads(1)
+    /// The pthreads build starts its pool when the library loads, and idle
+    /// workers spin in sched_yield for a while (22% of `dfc run`'s samples
+    /// on MobileNetV2, a core taken from the executor), so the pool is shut
+    /// down too, where the library has the call (looked up: other builds
+    /// of OpenBLAS lack it).
+    static let singleThreaded: Void = {
+        openblas_set_num_threads(1)
+        if let shutdown = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "blas_thread_shutdown_") {
+            _ = unsafeBitCast(shutdown, to: (@convention(c) () -> Int32).self)()
+        }
+    }()
 }
 
 /// Tasks over the cores for the executor's kernels.
@@ -69,5 +87,30 @@ enum Parallel {
 
     private struct UncheckedTask: @unchecked Sendable {
         let run: (Int) -> Void
+    }
+}
+
+/// The row kernels of CKernels (AVX2 and FMA where the CPU has them, checked
+/// there), on SRAM words.
+enum Kernels {
+    /// o[j] += w * x[j * stride] for j < n.
+    @inline(__always) static func axpy(
+        _ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, stride: Int, _ w: Float, _ n: Int
+    ) {
+        dfc_axpy_strided(o, x, stride, w, n)
+    }
+
+    /// o[j] = max(o[j], x[j * stride]) for j < n.
+    @inline(__always) static func max(
+        _ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, stride: Int, _ n: Int
+    ) {
+        dfc_max_strided(o, x, stride, n)
+    }
+
+    /// o[j] += x[j * stride] for j < n.
+    @inline(__always) static func add(
+        _ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, stride: Int, _ n: Int
+    ) {
+        dfc_add_strided(o, x, stride, n)
     }
 }

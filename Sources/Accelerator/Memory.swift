@@ -1,21 +1,55 @@
 import Foundation
 
 /// One flat memory (SRAM or DRAM) of fp32 words: the only place the executor
-/// touches raw pointers. Zeroed on creation (lazily, by calloc, so a large DRAM
-/// costs only the pages used); freed with the last reference.
+/// touches raw pointers. Zeroed on creation, lazily (a large DRAM costs only
+/// the pages used); freed with the last reference. A large memory is an
+/// anonymous mapping that asks for transparent huge pages where the system
+/// offers them: the first touch of each 2 MiB then costs one page fault
+/// instead of 512, which is most of a first write's cost.
 final class Memory {
     let words: Int
     private let base: UnsafeMutablePointer<Float>
+    /// The mapping's length, or 0 when `base` came from calloc.
+    private let mappedBytes: Int
 
     /// nil if the host cannot provide the memory.
     init?(bytes: Int) {
         precondition(bytes >= 0 && bytes % 4 == 0, "memory size must be a multiple of 4")
         words = bytes / 4
+        #if os(Linux)
+            if bytes >= 1 << 22 {
+                let length = (bytes + Self.hugePage - 1) / Self.hugePage * Self.hugePage
+                // Over-allocate by one huge page so that the base can sit on a huge-page boundary.
+                let mapping = mmap(
+                    nil, length + Self.hugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                guard let mapping, mapping != MAP_FAILED else { return nil }
+                let start = (Int(bitPattern: mapping) + Self.hugePage - 1) / Self.hugePage * Self.hugePage
+                let head = start - Int(bitPattern: mapping), tail = Self.hugePage - head
+                if head > 0 { munmap(mapping, head) }
+                if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: start + length), tail) }
+                let aligned = UnsafeMutableRawPointer(bitPattern: start)!
+                _ = madvise(aligned, length, MADV_HUGEPAGE)  // advice only, ignored where unsupported
+                mappedBytes = length
+                base = aligned.bindMemory(to: Float.self, capacity: words)
+                return
+            }
+        #endif
         guard let raw = calloc(max(1, words), 4) else { return nil }
+        mappedBytes = 0
         base = raw.bindMemory(to: Float.self, capacity: max(1, words))
     }
 
-    deinit { free(base) }
+    deinit {
+        #if os(Linux)
+            if mappedBytes > 0 {
+                munmap(base, mappedBytes)
+                return
+            }
+        #endif
+        free(base)
+    }
+
+    private static let hugePage = 1 << 21
 
     /// A view of the whole memory by word index, bounds-checked in debug builds.
     var view: Words { Words(base: base, count: words) }
@@ -65,6 +99,29 @@ struct Words {
         assert(n <= 0 || (i >= 0 && i + n <= count), "memory range out of bounds")
         return base + i
     }
+}
+
+/// Read-only words at any byte alignment: the constants segment where the
+/// loaded .dfx file holds it, which need not start on a word boundary.
+struct RawWords {
+    let base: UnsafeRawPointer
+    let count: Int
+
+    @inline(__always) subscript(i: Int) -> Float {
+        assert(i >= 0 && i < count, "memory read out of bounds")
+        return base.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+    }
+
+    /// Pointer to the bytes of `n` words from word `i`, checked in debug builds.
+    @inline(__always) func at(_ i: Int, _ n: Int) -> UnsafeRawPointer {
+        assert(n <= 0 || (i >= 0 && i + n <= count), "memory range out of bounds")
+        return base + 4 * i
+    }
+}
+
+extension Words {
+    /// The same words, read-only.
+    var raw: RawWords { RawWords(base: UnsafeRawPointer(base), count: count) }
 }
 
 /// Host-side working space for kernels (not part of the modeled machine):

@@ -1,0 +1,111 @@
+#include "dfc_kernels.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+// AVX2 and FMA reported by cpuid, and the YMM state enabled by the OS (OSXSAVE and XCR0).
+static int detect(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    if (!(ecx & bit_FMA) || !(ecx & bit_OSXSAVE) || !(ecx & bit_AVX)) return 0;
+    unsigned int xcr0_lo, xcr0_hi;
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & 6) != 6) return 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    return (ebx & bit_AVX2) != 0;
+}
+
+// -1 until the first call asks the CPU; a benign race (every thread stores the same value).
+static int available = -1;
+
+int dfc_kernels_vectorized(void) {
+    int a = __atomic_load_n(&available, __ATOMIC_RELAXED);
+    if (a < 0) {
+        a = detect();
+        __atomic_store_n(&available, a, __ATOMIC_RELAXED);
+    }
+    return a;
+}
+
+// Eight values x[j * stride .. ] for stride 1 or 2 (the even lanes of sixteen).
+__attribute__((target("avx2"))) static inline __m256 load_strided(const float *x, size_t stride) {
+    if (stride == 1) return _mm256_loadu_ps(x);
+    const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(x), even);
+    __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + 8), even);
+    return _mm256_blend_ps(lo, hi, 0xF0);
+}
+
+// Lanes below `count` (0...8) set: the mask of a partial vector.
+__attribute__((target("avx2"))) static inline __m256i lanes_below(long count) {
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), index);
+}
+
+// The last r (1...7) values x[j * stride] of a row for stride 1 or 2, with
+// masked loads that touch nothing past x[(r - 1) * stride] (they do not fault
+// on masked-off lanes).
+__attribute__((target("avx2"))) static inline __m256 load_strided_tail(const float *x, size_t stride, size_t r) {
+    if (stride == 1) return _mm256_maskload_ps(x, lanes_below((long)r));
+    const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    long last = 2 * (long)r - 1;  // words x[0..<last] are in the row
+    __m256 lo = _mm256_permutevar8x32_ps(_mm256_maskload_ps(x, lanes_below(last)), even);
+    __m256 hi = _mm256_permutevar8x32_ps(_mm256_maskload_ps(x + 8, lanes_below(last - 8)), even);
+    return _mm256_blend_ps(lo, hi, 0xF0);
+}
+
+// The full vectors stop where a load of sixteen would pass x[(n - 1) * stride];
+// the rest (fewer than eight, or nine with stride 2) goes through masked loads and stores.
+#define ROW_LOOP(op)                                                                                   \
+    size_t j = 0;                                                                                      \
+    for (; j + 8 <= n && (j + 8) * stride <= (n - 1) * stride + 1; j += 8) {                           \
+        __m256 xv = load_strided(x + j * stride, stride), ov = _mm256_loadu_ps(o + j);                 \
+        _mm256_storeu_ps(o + j, op);                                                                   \
+    }                                                                                                  \
+    while (j < n) {                                                                                    \
+        size_t r = n - j < 8 ? n - j : 7;                                                              \
+        __m256i mask = lanes_below((long)r);                                                           \
+        __m256 xv = load_strided_tail(x + j * stride, stride, r), ov = _mm256_maskload_ps(o + j, mask); \
+        _mm256_maskstore_ps(o + j, mask, op);                                                          \
+        j += r;                                                                                        \
+    }                                                                                                  \
+    return j;
+
+__attribute__((target("avx2,fma"))) static size_t axpy_avx2(float *o, const float *x, size_t stride, float w,
+                                                             size_t n) {
+    const __m256 wv = _mm256_set1_ps(w);
+    ROW_LOOP(_mm256_fmadd_ps(wv, xv, ov))
+}
+
+__attribute__((target("avx2"))) static size_t max_avx2(float *o, const float *x, size_t stride, size_t n) {
+    ROW_LOOP(_mm256_max_ps(xv, ov))
+}
+
+__attribute__((target("avx2"))) static size_t add_avx2(float *o, const float *x, size_t stride, size_t n) {
+    ROW_LOOP(_mm256_add_ps(xv, ov))
+}
+
+#define VECTOR_PART(call) ((stride == 1 || stride == 2) && dfc_kernels_vectorized() ? (call) : 0)
+#else
+int dfc_kernels_vectorized(void) { return 0; }
+#define VECTOR_PART(call) 0
+#endif
+
+void dfc_axpy_strided(float *o, const float *x, size_t stride, float w, size_t n) {
+    size_t j = VECTOR_PART(axpy_avx2(o, x, stride, w, n));
+    for (; j < n; j++) o[j] += w * x[j * stride];
+}
+
+void dfc_max_strided(float *o, const float *x, size_t stride, size_t n) {
+    size_t j = VECTOR_PART(max_avx2(o, x, stride, n));
+    for (; j < n; j++) {
+        float v = x[j * stride];
+        o[j] = v >= o[j] ? v : o[j];
+    }
+}
+
+void dfc_add_strided(float *o, const float *x, size_t stride, size_t n) {
+    size_t j = VECTOR_PART(add_avx2(o, x, stride, n));
+    for (; j < n; j++) o[j] += x[j * stride];
+}

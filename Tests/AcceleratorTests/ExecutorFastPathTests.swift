@@ -1,0 +1,107 @@
+import Foundation
+import Tensors
+import Testing
+@testable import Accelerator
+
+/// The executor's fast paths against plain loops: the C row kernels (their
+/// vector part and their tails), LOADs straight from a constants segment at
+/// any byte alignment, and memories large enough to be mapped.
+@Suite struct ExecutorFastPathTests {
+    static func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
+        var rng = SeededRandom(seed: seed)
+        return (0..<count).map { _ in Float.random(in: -2...2, using: &rng) }
+    }
+
+    /// Lengths around the eight-lane vectors, strides 1 and 2 (vectorized) and 3 (not).
+    @Test(arguments: [1, 2, 3]) func rowKernelsMatchLoops(stride: Int) {
+        var x = Self.randomFloats(3 * 41, seed: 7)
+        x[5] = .nan  // max ignores a NaN input, as Swift's max(o, x) does
+        let start = Self.randomFloats(41, seed: 8)
+        for n in 0...40 {
+            var axpy = start, maxed = start, added = start
+            x.withUnsafeBufferPointer { xs in
+                Kernels.axpy(&axpy, xs.baseAddress!, stride: stride, 0.75, n)
+                Kernels.max(&maxed, xs.baseAddress!, stride: stride, n)
+                Kernels.add(&added, xs.baseAddress!, stride: stride, n)
+            }
+            for j in 0..<41 {
+                let inRange = j < n
+                let v = inRange ? x[j * stride] : 0
+                let fma = inRange ? start[j] + 0.75 * v : start[j]
+                #expect(abs(axpy[j] - fma) <= 1e-6 || (fma.isNaN && axpy[j].isNaN), "axpy n \(n) j \(j)")
+                #expect(maxed[j] == (inRange ? max(start[j], v) : start[j]), "max n \(n) j \(j)")
+                let sum = inRange ? start[j] + v : start[j]
+                #expect(added[j] == sum || (sum.isNaN && added[j].isNaN), "add n \(n) j \(j)")
+            }
+        }
+    }
+
+    /// A LOAD reads the constants where they lie, so a segment that starts at
+    /// any byte offset of the file gives the same SRAM words as DRAM does.
+    @Test(arguments: 0..<4) func loadsFromConstantsAtAnyAlignment(offset: Int) {
+        let values = Self.randomFloats(48, seed: 9)
+        let bytes = [UInt8](repeating: 0xAB, count: offset) + values.withUnsafeBytes { Array($0) }
+        // A 4x12 tensor: a dense box, a box with a padding border and one with a column stride.
+        var strided = TransferOp(tensorAt: 0, shape: [4, 12], origin: [0, 0], counts: [4, 6], sramAddr: 0)
+        strided.dramStrides = [0, 0, 12, 2]
+        let loads = [
+            TransferOp(tensorAt: 0, shape: [4, 12], origin: [0, 0], counts: [4, 12], sramAddr: 0),
+            TransferOp(tensorAt: 0, shape: [4, 12], origin: [-1, -2], counts: [6, 16], sramAddr: 0), strided
+        ]
+        for load in loads {
+            let fromDRAM = Memory(bytes: 4 * 96)!, dram = Memory(bytes: 4 * 48)!
+            dram.write(values.withUnsafeBytes { Array($0) }[...], at: 0)
+            Machine(sram: fromDRAM.view, dram: dram.view).execute(.load(load))
+            let fromConstants = Memory(bytes: 4 * 96)!, empty = Memory(bytes: 4 * 48)!
+            bytes.withUnsafeBytes { raw in
+                let constants = RawWords(base: raw.baseAddress! + offset, count: 48)
+                Machine(sram: fromConstants.view, dram: empty.view, constants: constants).execute(.load(load))
+            }
+            #expect(fromConstants.read(0, count: 4 * 96) == fromDRAM.read(0, count: 4 * 96), "\(load.counts)")
+            // The constants were read where they lie, not copied into DRAM.
+            #expect(empty.read(0, count: 4 * 48).allSatisfy { $0 == 0 })
+        }
+    }
+
+    /// Boxes of 2^16 words and more are split over the cores, by rows or
+    /// (one long row) by columns; every cell lands where the loops put it.
+    @Test(arguments: [([1, 3, 200, 130], 1), ([1, 3, 200, 130], 2), ([1, 1, 1, 70_000], 1), ([2, 1, 1, 40_000], 3)])
+    func largeBoxCopiesMatchLoops(counts: [Int], sourceStep: Int) {
+        // Source strides from `sourceStep`; destination rows padded by 5 words, planes by 7.
+        let srcStrides = [counts[1] * counts[2] * counts[3], counts[2] * counts[3], counts[3], 1].map {
+            $0 * sourceStep
+        }
+        let row = counts[3] + 5, plane = counts[2] * row + 7, volume = counts[1] * plane + 11
+        let dstStrides = [volume, plane, row, 1]
+        let source = Self.randomFloats(counts.reduce(1, *) * sourceStep, seed: 10)
+        let destination = Memory(bytes: 4 * counts[0] * volume)!, unused = Memory(bytes: 4)!
+        var expected = [Float](repeating: 0, count: counts[0] * volume)
+        for i0 in 0..<counts[0] {
+            for i1 in 0..<counts[1] {
+                for i2 in 0..<counts[2] {
+                    for i3 in 0..<counts[3] {
+                        let s = i0 * srcStrides[0] + i1 * srcStrides[1] + i2 * srcStrides[2] + i3 * srcStrides[3]
+                        expected[i0 * volume + i1 * plane + i2 * row + i3] = source[s]
+                    }
+                }
+            }
+        }
+        source.withUnsafeBytes { raw in
+            let machine = Machine(sram: destination.view, dram: unused.view)
+            let from = RawWords(base: raw.baseAddress!, count: source.count)
+            machine.copyCells(counts, from: from, 0, srcStrides, to: destination.view, 0, dstStrides)
+        }
+        #expect((0..<expected.count).allSatisfy { destination.view[$0] == expected[$0] })
+    }
+
+    /// Memories of 4 MiB and more are anonymous mappings: zeroed, writable to their last word.
+    @Test func largeMemoryIsZeroedAndWritable() {
+        let words = (5 << 20) / 4 + 3
+        let memory = Memory(bytes: 4 * words)!
+        let view = memory.view
+        #expect((0..<words).allSatisfy { view[$0] == 0 })
+        view[words - 1] = 1.5
+        view[0] = -2
+        #expect(view[words - 1] == 1.5 && view[0] == -2)
+    }
+}
