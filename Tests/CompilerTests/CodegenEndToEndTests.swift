@@ -48,7 +48,7 @@ struct CodegenEndToEndTests {
         arguments: [
             "tiny_cnn", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
             "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data",
-            "activation_idioms", "shape_arithmetic", "exporter_idioms"
+            "activation_idioms", "shape_arithmetic", "exporter_idioms", "space_depth", "broadcast_copies"
         ])
     func fixtures(name: String) throws {
         let reference = try ImportFixtures.compile(ImportFixtures.path("\(name).onnx"))
@@ -207,6 +207,39 @@ struct CodegenEndToEndTests {
         #expect(comparison.passes, "\(comparison)")
     }
 
+    @Test(
+        "a sub-pixel network (SpaceToDepth, DepthToSpace in DCR and CRD order) runs as DMA copies and matches onnxruntime"
+    )
+    func spaceDepthMatchesOnnxruntime() throws {
+        let (canonical, program) = try Self.compile(try ImportFixtures.compile(ImportFixtures.path("space_depth.onnx")))
+        #expect(canonical.nodes.filter { [.depthToSpace, .spaceToDepth].contains($0.kind) }.count == 3)
+        try Self.expectOnAccelerator(program, matching: "space_depth")
+    }
+
+    @Test(
+        "Expand of a pooled vector and Tile of maps along channels and space run as broadcast copies, matching onnxruntime"
+    )
+    func broadcastCopiesMatchOnnxruntime() throws {
+        let (canonical, program) = try Self.compile(
+            try ImportFixtures.compile(ImportFixtures.path("broadcast_copies.onnx")))
+        #expect(canonical.nodes.filter { $0.kind == .tile }.count == 2)
+        #expect(canonical.nodes.contains { $0.kind == .expand })
+        try Self.expectOnAccelerator(program, matching: "broadcast_copies")
+    }
+
+    /// The program runs without a host instruction, its predicted bytes are
+    /// the executor's, and its output matches onnxruntime's for the fixture's input.
+    static func expectOnAccelerator(_ program: Program, matching name: String) throws {
+        #expect(!program.instructions.contains { $0.engine == .host }, "\(name) falls back to the host")
+        let input = try NPY.read(path: ImportFixtures.path("\(name).input.npy"))
+        let expected = try NPY.read(path: ImportFixtures.path("\(name).expected.npy"))
+        let result = try Self.run(program, ["input": input])
+        #expect(Self.predictedBytes(program) == result.stats.dramReadBytes + result.stats.dramWriteBytes)
+        let output = try #require(result.outputs["output"])
+        let comparison = TensorComparison(output, expected, rtol: 1e-4, atol: 1e-5)
+        #expect(comparison.passes, "\(comparison)")
+    }
+
     @Test("exporters' SiLU, GELU and Mish, fused into the convolutions, match onnxruntime's output on the accelerator")
     func activationIdiomsMatchOnnxruntime() throws {
         let (canonical, program) = try Self.compile(
@@ -258,10 +291,11 @@ struct CodegenEndToEndTests {
         let error = #expect(throws: DFCError.self) { try Self.compile(graph) }
         let message = error?.message ?? ""
         for name in [
-            "negate (Neg)", "magnitude (Abs)", "root (Sqrt)", "floor_at_half (Max)", "masked (Where)", "tile (Tile)"
+            "negate (Neg)", "magnitude (Abs)", "root (Sqrt)", "floor_at_half (Max)", "masked (Where)"
         ] {
             #expect(message.contains(name), "\(name) missing from: \(message)")
         }
+        #expect(!message.contains("tile (Tile)"), "a run-time Tile is a broadcast copy: \(message)")
         #expect(message.contains("positive (Greater): produces bool values at run time"), "\(message)")
         // The interpreter runs it all the same.
         let x = Tensor(shape: [1, 2, 4, 4], floats: (0..<32).map { Float($0) - 16 })

@@ -96,6 +96,11 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case channelShuffle = "ChannelShuffle"
     /// The input repeated `repeats` times along each axis.
     case tile = "Tile"
+    /// Blocks of `blocksize`² channels spread over blocksize x blocksize
+    /// pixels (sub-pixel upsampling); `mode` DCR or CRD orders the block.
+    case depthToSpace = "DepthToSpace"
+    /// The inverse: each blocksize x blocksize block of pixels becomes channels.
+    case spaceToDepth = "SpaceToDepth"
 
     // Views: change the shape, never the data.
     case flatten = "Flatten"
