@@ -24,6 +24,11 @@ func activate(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ a: FusedActivation) 
     case .gelu: for i in 0..<n { p[i] = ActivationMath.gelu(p[i]) }
     case .geluTanh: for i in 0..<n { p[i] = ActivationMath.geluTanh(p[i]) }
     case .mish: for i in 0..<n { p[i] = ActivationMath.mish(p[i]) }
+    case .neg: for i in 0..<n { p[i] = -p[i] }
+    case .abs: for i in 0..<n { p[i] = Swift.abs(p[i]) }
+    case .floor: for i in 0..<n { p[i] = p[i].rounded(.down) }
+    case .ceil: for i in 0..<n { p[i] = p[i].rounded(.up) }
+    case .sqrt: for i in 0..<n { p[i] = p[i].squareRoot() }
     }
 }
 

@@ -55,6 +55,7 @@ public enum ActivationKind: UInt8, FieldEnum {
     case none = 0, relu, leakyRelu, clip, sigmoid, hardSigmoid, hardSwish, tanh
     // Added later, numbered after the rest (kinds are never renumbered, so older programs read the same).
     case silu = 8, gelu, geluTanh, mish
+    case neg = 12, abs, floor, ceil, sqrt
 }
 
 /// An activation applied to every output value. `alpha`/`beta` are: leaky relu

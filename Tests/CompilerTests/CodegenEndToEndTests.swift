@@ -152,6 +152,10 @@ struct CodegenEndToEndTests {
                 return b.node(.mul, [v, sigmoid])
             case .gelu: return b.node(.gelu, [v])
             case .geluTanh: return b.node(.gelu, [v], ["approximate": .string("tanh")])
+            case .neg: return b.node(.neg, [v])
+            case .abs: return b.node(.abs, [v])
+            case .floor: return b.node(.floor, [v])
+            case .ceil: return b.node(.ceil, [v])
             default: return b.node(.mish, [v])
             }
         }
@@ -162,8 +166,8 @@ struct CodegenEndToEndTests {
     }
 
     @Test(
-        "SiLU, GELU (erf and tanh) and Mish run as ACT alone and fused into the convolution, matching the interpreter",
-        arguments: [ActivationKind.silu, .gelu, .geluTanh, .mish])
+        "SiLU, GELU (erf and tanh), Mish, Neg, Abs, Floor and Ceil run as ACT alone and fused into the convolution, matching the interpreter",
+        arguments: [ActivationKind.silu, .gelu, .geluTanh, .mish, .neg, .abs, .floor, .ceil])
     func activations(kind: ActivationKind) throws {
         let graph = try Self.activationGraph(kind)
         for config in ["df1", "df1-small"].compactMap(AcceleratorConfig.preset(named:)) {
@@ -185,6 +189,22 @@ struct CodegenEndToEndTests {
             }
             let run = try Executor.run(program, inputs: Verification.randomInputs(for: graph))
             #expect(Self.predictedBytes(program) == run.stats.dramReadBytes + run.stats.dramWriteBytes)
+        }
+    }
+
+    @Test("Sqrt of a run-time map runs as ACT, matching the interpreter")
+    func sqrtOnTheVectorUnit() throws {
+        var b = FusionTests.Builder()
+        let root = b.node(.sqrt, [b.node(.abs, ["x"])])
+        let y = b.conv(root, cin: 3, cout: 8, k: 3, pad: 1)
+        let graph = try b.graph(input: [1, 3, 20, 20], output: y)
+        let (_, program) = try Self.compile(graph)
+        let acts = program.instructions.compactMap { instruction -> ActivationKind? in
+            if case .act(let a) = instruction.operation { return a.activation.kind } else { return nil }
+        }
+        #expect(acts.contains(.abs) && acts.contains(.sqrt), "\(acts)")
+        for difference in try Verification.run(reference: graph, program: program) {
+            #expect(difference.passed, "\(difference.description)")
         }
     }
 
@@ -269,7 +289,7 @@ struct CodegenEndToEndTests {
     }
 
     @Test(
-        "math on a run-time map (Neg, Abs, Sqrt, Max, Tile, a mask) is interpreted but reported as not lowerable, every node at once"
+        "math on a run-time map: Max and a mask are interpreted but reported as not lowerable, every node at once; Neg, Abs, Sqrt and Tile are lowered"
     )
     func runtimeMathIsReported() throws {
         let f32 = { (shape: [Int]) in ValueInfo(TensorType(dtype: .float32, shape: shape)) }
@@ -291,11 +311,14 @@ struct CodegenEndToEndTests {
         let error = #expect(throws: DFCError.self) { try Self.compile(graph) }
         let message = error?.message ?? ""
         for name in [
-            "negate (Neg)", "magnitude (Abs)", "root (Sqrt)", "floor_at_half (Max)", "masked (Where)"
+            "floor_at_half (Max)", "masked (Where)"
         ] {
             #expect(message.contains(name), "\(name) missing from: \(message)")
         }
-        #expect(!message.contains("tile (Tile)"), "a run-time Tile is a broadcast copy: \(message)")
+        // Neg, Abs and Sqrt are activations on the vector unit, a run-time Tile a broadcast copy.
+        for name in ["negate (Neg)", "magnitude (Abs)", "root (Sqrt)", "tile (Tile)"] {
+            #expect(!message.contains(name), "\(name) is lowered: \(message)")
+        }
         #expect(message.contains("positive (Greater): produces bool values at run time"), "\(message)")
         // The interpreter runs it all the same.
         let x = Tensor(shape: [1, 2, 4, 4], floats: (0..<32).map { Float($0) - 16 })
