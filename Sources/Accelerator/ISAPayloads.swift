@@ -211,7 +211,8 @@ public struct PoolOp: FieldGroup {
     }
 }
 
-public enum EltwiseKind: UInt8, FieldEnum { case add = 0, sub, mul, max }
+/// max and min: NaN wins (as ONNX Max and Min in onnxruntime and NumPy).
+public enum EltwiseKind: UInt8, FieldEnum { case add = 0, sub, mul, max, min }
 public enum BroadcastKind: UInt8, FieldEnum {
     /// b has a's shape.
     case none = 0

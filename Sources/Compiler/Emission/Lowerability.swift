@@ -80,7 +80,7 @@ extension Emitter {
             return "BatchNormalization with runtime statistics"
         case .div where isRuntime(1, missing: true):
             return "division by a runtime tensor is not supported"
-        case .add, .sub, .mul, .div, .sum, .pRelu, .batchNormalization:
+        case .add, .sub, .mul, .div, .sum, .pRelu, .batchNormalization, .max, .min:
             return elementwiseOperandsLowerable(node, graph: graph)
                 ? nil : "broadcasting other than per-channel is not supported"
         default:

@@ -41,7 +41,7 @@ extension OpKind {
         case .conv, .convTranspose: return .convolution
         case .maxPool, .averagePool: return .window
         case .globalAveragePool, .globalMaxPool: return .global
-        case .add, .sub, .mul, .div, .sum, .pRelu, .batchNormalization: return .elementwise
+        case .add, .sub, .mul, .div, .sum, .pRelu, .batchNormalization, .max, .min: return .elementwise
         case .gemm: return .fullyConnected
         case .concat, .split, .slice, .pad, .gather, .channelShuffle: return .dataMovement
         case .depthToSpace, .spaceToDepth, .expand, .tile: return .dataMovement
