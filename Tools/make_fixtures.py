@@ -876,6 +876,67 @@ def shufflenet_blocks() -> onnx.ModelProto:
     return _model(g, opset=13)
 
 
+def space_depth() -> onnx.ModelProto:
+    """A sub-pixel network at opset 13: SpaceToDepth folds 2x2 pixel blocks of the input into channels,
+    two convolutions run at half resolution, and two sub-pixel upsampling heads (a convolution to r^2
+    times the channels, then DepthToSpace) bring it back: one in DCR order, one in CRD order."""
+    rng = np.random.default_rng(29)
+    F = TensorProto.FLOAT
+    inits = [
+        _init("body_w", _he(rng, (16, 12, 3, 3))), _init("body_b", _small(rng, 16)),
+        _init("up1_w", _he(rng, (32, 16, 3, 3))), _init("up1_b", _small(rng, 32)),
+        _init("up2_w", _he(rng, (12, 8, 3, 3))), _init("up2_b", _small(rng, 12)),
+    ]
+    conv = lambda name, x, y: helper.make_node(  # noqa: E731
+        "Conv", [x, name + "_w", name + "_b"], [y], name=name, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    nodes = [
+        helper.make_node("SpaceToDepth", ["input"], ["blocks"], name="to_depth", blocksize=2),
+        conv("body", "blocks", "body"),
+        helper.make_node("Relu", ["body"], ["body_relu"], name="body_relu"),
+        conv("up1", "body_relu", "up1"),
+        helper.make_node("DepthToSpace", ["up1"], ["shuffled1"], name="to_space_dcr", blocksize=2, mode="DCR"),
+        helper.make_node("Relu", ["shuffled1"], ["shuffled1_relu"], name="up1_relu"),
+        conv("up2", "shuffled1_relu", "up2"),
+        helper.make_node("DepthToSpace", ["up2"], ["output"], name="to_space_crd", blocksize=2, mode="CRD"),
+    ]
+    g = helper.make_graph(nodes, "space_depth", [_vi("input", F, [1, 3, 16, 16])],
+                          [_vi("output", F, [1, 3, 32, 32])], inits)
+    return _model(g, opset=13)
+
+
+def broadcast_copies() -> onnx.ModelProto:
+    """Expand and Tile of run-time maps at opset 13: a global-context branch (GlobalAveragePool, the
+    [1,C,1,1] vector Expanded to the map and Concatenated with it, as in ASPP's image pooling), a map
+    Tiled along channels and Added, and a map Tiled along height and width."""
+    rng = np.random.default_rng(31)
+    F = TensorProto.FLOAT
+    inits = [
+        _init("stem_w", _he(rng, (16, 4, 3, 3))), _init("stem_b", _small(rng, 16)),
+        _init("mix_w", _he(rng, (8, 32, 1, 1))), _init("mix_b", _small(rng, 8)),
+        _init("head_w", _he(rng, (4, 16, 3, 3))), _init("head_b", _small(rng, 4)),
+        _init("context_shape", np.array([1, 16, 8, 8], dtype=np.int64)),
+        _init("channel_repeats", np.array([1, 2, 1, 1], dtype=np.int64)),
+        _init("spatial_repeats", np.array([1, 1, 2, 2], dtype=np.int64)),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["input", "stem_w", "stem_b"], ["stem"], name="stem", kernel_shape=[3, 3],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["stem"], ["stem_relu"], name="stem_relu"),
+        helper.make_node("GlobalAveragePool", ["stem_relu"], ["context"], name="context_pool"),
+        helper.make_node("Expand", ["context", "context_shape"], ["context_map"], name="context_expand"),
+        helper.make_node("Concat", ["stem_relu", "context_map"], ["joined"], name="join", axis=1),
+        helper.make_node("Conv", ["joined", "mix_w", "mix_b"], ["mix"], name="mix", kernel_shape=[1, 1]),
+        helper.make_node("Tile", ["mix", "channel_repeats"], ["mix_tiled"], name="channel_tile"),
+        helper.make_node("Add", ["mix_tiled", "stem_relu"], ["summed"], name="sum"),
+        helper.make_node("Tile", ["summed", "spatial_repeats"], ["mosaic"], name="spatial_tile"),
+        helper.make_node("Conv", ["mosaic", "head_w", "head_b"], ["output"], name="head", kernel_shape=[3, 3],
+                         pads=[1, 1, 1, 1]),
+    ]
+    g = helper.make_graph(nodes, "broadcast_copies", [_vi("input", F, [1, 4, 8, 8])],
+                          [_vi("output", F, [1, 4, 16, 16])], inits)
+    return _model(g, opset=13)
+
+
 def write_reference_run(name: str, model: onnx.ModelProto, out_dir: str) -> None:
     """NAME.input.npy (seeded N(0, 1)) and NAME.expected.npy, onnxruntime's output for it (one thread)."""
     (input_info,), (output_info,) = model.graph.input, model.graph.output
@@ -1195,10 +1256,13 @@ VALID = [
     ("shape_arithmetic", shape_arithmetic),
     ("exporter_idioms", exporter_idioms),
     ("shufflenet_blocks", shufflenet_blocks),
+    ("space_depth", space_depth),
+    ("broadcast_copies", broadcast_copies),
 ]
 
 # Models whose onnxruntime output for a seeded input is kept beside them (NAME.input.npy, NAME.expected.npy).
-REFERENCE_RUNS = {"activation_idioms", "shape_arithmetic", "exporter_idioms", "shufflenet_blocks"}
+REFERENCE_RUNS = {"activation_idioms", "shape_arithmetic", "exporter_idioms", "shufflenet_blocks", "space_depth",
+                  "broadcast_copies"}
 
 # Concrete input shapes used to observe shapes for models whose inputs are not fully static.
 PROBE_SHAPES = {

@@ -8,6 +8,10 @@ import Tensors
 /// ceil(a / b) for b > 0 and any a.
 @inline(__always) func ceilDivSigned(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
 
+/// ELTWISE max and min: NaN wins, as the interpreter's Max and Min.
+@inline(__always) func nanMax(_ a: Float, _ b: Float) -> Float { a.isNaN || b.isNaN ? .nan : max(a, b) }
+@inline(__always) func nanMin(_ a: Float, _ b: Float) -> Float { a.isNaN || b.isNaN ? .nan : min(a, b) }
+
 /// Applies a fused activation to `n` values in place. The piecewise-linear
 /// kinds are written as selects, not conditional stores, so that they
 /// vectorize and do not branch on the sign of each value.
@@ -26,6 +30,11 @@ func activate(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ a: FusedActivation) 
     case .gelu: for i in 0..<n { p[i] = ActivationMath.gelu(p[i]) }
     case .geluTanh: for i in 0..<n { p[i] = ActivationMath.geluTanh(p[i]) }
     case .mish: for i in 0..<n { p[i] = ActivationMath.mish(p[i]) }
+    case .neg: for i in 0..<n { p[i] = -p[i] }
+    case .abs: for i in 0..<n { p[i] = Swift.abs(p[i]) }
+    case .floor: for i in 0..<n { p[i] = p[i].rounded(.down) }
+    case .ceil: for i in 0..<n { p[i] = p[i].rounded(.up) }
+    case .sqrt: for i in 0..<n { p[i] = p[i].squareRoot() }
     }
 }
 
@@ -248,7 +257,8 @@ extension Machine {
                     case .add: for x in 0..<w { o[x] = a[x] + bChannel }
                     case .sub: for x in 0..<w { o[x] = a[x] - bChannel }
                     case .mul: for x in 0..<w { o[x] = a[x] * bChannel }
-                    case .max: for x in 0..<w { o[x] = max(a[x], bChannel) }
+                    case .max: for x in 0..<w { o[x] = nanMax(a[x], bChannel) }
+                    case .min: for x in 0..<w { o[x] = nanMin(a[x], bChannel) }
                     }
                 } else {
                     let b = sram.at(e.b.addr / 4 + ch * e.b.channelStride + y * e.b.rowStride, w)
@@ -256,7 +266,8 @@ extension Machine {
                     case .add: for x in 0..<w { o[x] = a[x] + b[x] }
                     case .sub: for x in 0..<w { o[x] = a[x] - b[x] }
                     case .mul: for x in 0..<w { o[x] = a[x] * b[x] }
-                    case .max: for x in 0..<w { o[x] = max(a[x], b[x]) }
+                    case .max: for x in 0..<w { o[x] = nanMax(a[x], b[x]) }
+                    case .min: for x in 0..<w { o[x] = nanMin(a[x], b[x]) }
                     }
                 }
                 activate(o, w, e.activation)

@@ -55,6 +55,7 @@ public enum ActivationKind: UInt8, FieldEnum {
     case none = 0, relu, leakyRelu, clip, sigmoid, hardSigmoid, hardSwish, tanh
     // Added later, numbered after the rest (kinds are never renumbered, so older programs read the same).
     case silu = 8, gelu, geluTanh, mish
+    case neg = 12, abs, floor, ceil, sqrt
 }
 
 /// An activation applied to every output value. `alpha`/`beta` are: leaky relu
@@ -210,7 +211,8 @@ public struct PoolOp: FieldGroup {
     }
 }
 
-public enum EltwiseKind: UInt8, FieldEnum { case add = 0, sub, mul, max }
+/// max and min: NaN wins (as ONNX Max and Min in onnxruntime and NumPy).
+public enum EltwiseKind: UInt8, FieldEnum { case add = 0, sub, mul, max, min }
 public enum BroadcastKind: UInt8, FieldEnum {
     /// b has a's shape.
     case none = 0

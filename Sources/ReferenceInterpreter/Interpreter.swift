@@ -146,6 +146,7 @@ public enum Interpreter {
         case .channelShuffle: return Kernels.channelShuffle
         case .gather: return Kernels.gather
         case .tile: return Kernels.tile
+        case .depthToSpace, .spaceToDepth: return Kernels.spaceDepth
 
         case .flatten, .reshape, .squeeze, .unsqueeze, .identity: return Kernels.view
         case .dropout: return Kernels.dropout

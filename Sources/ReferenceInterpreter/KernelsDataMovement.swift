@@ -253,6 +253,37 @@ extension Kernels {
         return [select(x, tables: tables, strides: ShapeMath.strides(x.shape), shape: shape)]
     }
 
+    /// DepthToSpace and SpaceToDepth: each output axis's table holds source
+    /// offsets (strides 1), since the deep channel is a sum of one term per
+    /// shallow index (`SpaceDepthLayout.channelSteps`).
+    static func spaceDepth(_ args: KernelArguments, _ types: [TensorType]) throws -> [Tensor] {
+        let x = try args.input(0)
+        let layout = try SpaceDepthLayout(args.node)
+        let b = layout.blocksize, shape = types[0].shape
+        let strides = ShapeMath.strides(x.shape)
+        let batch = (0..<shape[0]).map { $0 * strides[0] }
+        var tables: [[Int]]
+        if args.node.kind == .depthToSpace {
+            let steps = layout.channelSteps(shallow: shape[1])
+            tables = [
+                batch, (0..<shape[1]).map { $0 * steps.c * strides[1] },
+                (0..<shape[2]).map { ($0 / b) * strides[2] + ($0 % b) * steps.i * strides[1] },
+                (0..<shape[3]).map { ($0 / b) * strides[3] + ($0 % b) * steps.j * strides[1] }
+            ]
+        } else {
+            let shallow = x.shape[1]
+            let deep = (0..<shallow).flatMap { c in
+                (0..<b).flatMap { i in (0..<b).map { j in (layout.deepChannel(c, i, j, shallow: shallow), c, i, j) } }
+            }
+            var channel = [Int](repeating: 0, count: shape[1])
+            for (q, c, i, j) in deep { channel[q] = c * strides[1] + i * strides[2] + j * strides[3] }
+            tables = [
+                batch, channel, (0..<shape[2]).map { $0 * b * strides[2] }, (0..<shape[3]).map { $0 * b * strides[3] }
+            ]
+        }
+        return [select(x, tables: tables, strides: [1, 1, 1, 1], shape: shape)]
+    }
+
     // MARK: Views
 
     /// Flatten, Reshape, Squeeze, Unsqueeze and Identity: same values, the

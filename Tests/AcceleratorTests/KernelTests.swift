@@ -44,6 +44,11 @@ import Testing
             Float(
                 0.5 * Double(v) * (1 + tanh((2 / Double.pi).squareRoot() * (Double(v) + 0.044715 * pow(Double(v), 3)))))
         case .mish: Float(Double(v) * tanh(log(1 + exp(Double(v)))))
+        case .neg: -v
+        case .abs: abs(v)
+        case .floor: floor(v)
+        case .ceil: ceil(v)
+        case .sqrt: sqrt(v)
         }
     }
 
@@ -51,7 +56,8 @@ import Testing
         .none, .relu, FusedActivation(.leakyRelu, alpha: 0.1), FusedActivation(.clip, alpha: -0.5, beta: 0.5),
         FusedActivation(.sigmoid), FusedActivation(.hardSigmoid, alpha: 0.2, beta: 0.5), FusedActivation(.hardSwish),
         FusedActivation(.tanh), FusedActivation(.silu), FusedActivation(.gelu), FusedActivation(.geluTanh),
-        FusedActivation(.mish)
+        FusedActivation(.mish), FusedActivation(.neg), FusedActivation(.abs), FusedActivation(.floor),
+        FusedActivation(.ceil)
     ]
 
     @Test func activationValues() throws {
@@ -61,6 +67,12 @@ import Testing
             let out = try Self.execute(.act(ActOp(input: tile, output: tile, activation: a)), sram: x).sram
             #expect(Self.close(out, x.map { Self.reference(a, $0) }), "\(a.kind)")
         }
+        // Sqrt: NaN below 0, exact above.
+        let tile = SRAMTile(addr: 0, channels: 1, height: 1, width: 8)
+        let roots = try Self.execute(
+            .act(ActOp(input: tile, output: tile, activation: FusedActivation(.sqrt))), sram: x
+        ).sram
+        #expect(roots[..<3].allSatisfy(\.isNaN) && Array(roots[3...]) == x[3...].map { $0.squareRoot() }, "\(roots)")
         // A few by hand: hard-swish(1) = 1 * (1/6 + 1/2); clip; leaky relu.
         let hs = try Self.execute(
             .act(

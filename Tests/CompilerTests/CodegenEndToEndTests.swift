@@ -48,7 +48,8 @@ struct CodegenEndToEndTests {
         arguments: [
             "tiny_cnn", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
             "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data",
-            "activation_idioms", "shape_arithmetic", "exporter_idioms", "shufflenet_blocks"
+            "activation_idioms", "shape_arithmetic", "exporter_idioms", "shufflenet_blocks", "space_depth",
+            "broadcast_copies",
         ])
     func fixtures(name: String) throws {
         let reference = try ImportFixtures.compile(ImportFixtures.path("\(name).onnx"))
@@ -152,6 +153,10 @@ struct CodegenEndToEndTests {
                 return b.node(.mul, [v, sigmoid])
             case .gelu: return b.node(.gelu, [v])
             case .geluTanh: return b.node(.gelu, [v], ["approximate": .string("tanh")])
+            case .neg: return b.node(.neg, [v])
+            case .abs: return b.node(.abs, [v])
+            case .floor: return b.node(.floor, [v])
+            case .ceil: return b.node(.ceil, [v])
             default: return b.node(.mish, [v])
             }
         }
@@ -162,8 +167,8 @@ struct CodegenEndToEndTests {
     }
 
     @Test(
-        "SiLU, GELU (erf and tanh) and Mish run as ACT alone and fused into the convolution, matching the interpreter",
-        arguments: [ActivationKind.silu, .gelu, .geluTanh, .mish])
+        "SiLU, GELU (erf and tanh), Mish, Neg, Abs, Floor and Ceil run as ACT alone and fused into the convolution, matching the interpreter",
+        arguments: [ActivationKind.silu, .gelu, .geluTanh, .mish, .neg, .abs, .floor, .ceil])
     func activations(kind: ActivationKind) throws {
         let graph = try Self.activationGraph(kind)
         for config in ["df1", "df1-small"].compactMap(AcceleratorConfig.preset(named:)) {
@@ -188,6 +193,48 @@ struct CodegenEndToEndTests {
         }
     }
 
+    @Test("Max and Min of run-time maps (two maps, three, a per-channel constant, a scalar) run as ELTWISE")
+    func minMaxOnTheVectorUnit() throws {
+        var b = FusionTests.Builder()
+        let a = b.conv("x", cin: 3, cout: 8, k: 3, pad: 1, relu: false)
+        let c = b.conv("x", cin: 3, cout: 8, k: 1, relu: false)
+        let channel = b.weight([8, 1, 1]), scalar = b.weight([])
+        let larger = b.node(.max, [a, c])
+        let smallest = b.node(.min, [larger, a, c])
+        let clipped = b.node(.max, [b.node(.min, [smallest, channel]), scalar])
+        let graph = try b.graph(input: [1, 3, 20, 20], output: clipped)
+        for config in ["df1", "df1-small"].compactMap(AcceleratorConfig.preset(named:)) {
+            let (_, program) = try Self.compile(graph, config: config)
+            #expect(!program.instructions.contains { $0.engine == .host })
+            let kinds = Set(
+                program.instructions.compactMap { instruction -> EltwiseKind? in
+                    if case .eltwise(let e) = instruction.operation { return e.kind } else { return nil }
+                })
+            #expect(kinds == [.max, .min], "\(kinds)")
+            for difference in try Verification.run(reference: graph, program: program) {
+                #expect(difference.passed, "\(config.name): \(difference.description)")
+            }
+            let run = try Executor.run(program, inputs: Verification.randomInputs(for: graph))
+            #expect(Self.predictedBytes(program) == run.stats.dramReadBytes + run.stats.dramWriteBytes)
+        }
+    }
+
+    @Test("Sqrt of a run-time map runs as ACT, matching the interpreter")
+    func sqrtOnTheVectorUnit() throws {
+        var b = FusionTests.Builder()
+        let root = b.node(.sqrt, [b.node(.abs, ["x"])])
+        let y = b.conv(root, cin: 3, cout: 8, k: 3, pad: 1)
+        let graph = try b.graph(input: [1, 3, 20, 20], output: y)
+        let (_, program) = try Self.compile(graph)
+        let acts = program.instructions.compactMap { instruction -> ActivationKind? in
+            if case .act(let a) = instruction.operation { return a.activation.kind } else { return nil }
+        }
+        #expect(acts.contains(.abs) && acts.contains(.sqrt), "\(acts)")
+        for difference in try Verification.run(reference: graph, program: program) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+    }
+
     @Test(
         "an opset-9 exporter's idioms (NHWC transposes, Constant weights, SE with HardSigmoid, HardSwish with Div, Upsample FPN, ConvTranspose) match onnxruntime"
     )
@@ -203,6 +250,39 @@ struct CodegenEndToEndTests {
         let expected = try NPY.read(path: ImportFixtures.path("exporter_idioms.expected.npy"))
         let output = try #require(try Self.run(program, ["input": input]).outputs["output"])
         #expect(output.shape == [1, 32, 32, 8])
+        let comparison = TensorComparison(output, expected, rtol: 1e-4, atol: 1e-5)
+        #expect(comparison.passes, "\(comparison)")
+    }
+
+    @Test(
+        "a sub-pixel network (SpaceToDepth, DepthToSpace in DCR and CRD order) runs as DMA copies and matches onnxruntime"
+    )
+    func spaceDepthMatchesOnnxruntime() throws {
+        let (canonical, program) = try Self.compile(try ImportFixtures.compile(ImportFixtures.path("space_depth.onnx")))
+        #expect(canonical.nodes.filter { [.depthToSpace, .spaceToDepth].contains($0.kind) }.count == 3)
+        try Self.expectOnAccelerator(program, matching: "space_depth")
+    }
+
+    @Test(
+        "Expand of a pooled vector and Tile of maps along channels and space run as broadcast copies, matching onnxruntime"
+    )
+    func broadcastCopiesMatchOnnxruntime() throws {
+        let (canonical, program) = try Self.compile(
+            try ImportFixtures.compile(ImportFixtures.path("broadcast_copies.onnx")))
+        #expect(canonical.nodes.filter { $0.kind == .tile }.count == 2)
+        #expect(canonical.nodes.contains { $0.kind == .expand })
+        try Self.expectOnAccelerator(program, matching: "broadcast_copies")
+    }
+
+    /// The program runs without a host instruction, its predicted bytes are
+    /// the executor's, and its output matches onnxruntime's for the fixture's input.
+    static func expectOnAccelerator(_ program: Program, matching name: String) throws {
+        #expect(!program.instructions.contains { $0.engine == .host }, "\(name) falls back to the host")
+        let input = try NPY.read(path: ImportFixtures.path("\(name).input.npy"))
+        let expected = try NPY.read(path: ImportFixtures.path("\(name).expected.npy"))
+        let result = try Self.run(program, ["input": input])
+        #expect(Self.predictedBytes(program) == result.stats.dramReadBytes + result.stats.dramWriteBytes)
+        let output = try #require(result.outputs["output"])
         let comparison = TensorComparison(output, expected, rtol: 1e-4, atol: 1e-5)
         #expect(comparison.passes, "\(comparison)")
     }
@@ -236,7 +316,7 @@ struct CodegenEndToEndTests {
     }
 
     @Test(
-        "math on a run-time map (Neg, Abs, Sqrt, Max, Tile, a mask) is interpreted but reported as not lowerable, every node at once"
+        "math on a run-time map: a mask and Where are interpreted but reported as not lowerable, every node at once; Neg, Abs, Sqrt, Max and Tile are lowered"
     )
     func runtimeMathIsReported() throws {
         let f32 = { (shape: [Int]) in ValueInfo(TensorType(dtype: .float32, shape: shape)) }
@@ -258,9 +338,13 @@ struct CodegenEndToEndTests {
         let error = #expect(throws: DFCError.self) { try Self.compile(graph) }
         let message = error?.message ?? ""
         for name in [
-            "negate (Neg)", "magnitude (Abs)", "root (Sqrt)", "floor_at_half (Max)", "masked (Where)", "tile (Tile)"
+            "masked (Where)"
         ] {
             #expect(message.contains(name), "\(name) missing from: \(message)")
+        }
+        // Neg, Abs and Sqrt are activations on the vector unit, a run-time Tile a broadcast copy.
+        for name in ["negate (Neg)", "magnitude (Abs)", "root (Sqrt)", "floor_at_half (Max)", "tile (Tile)"] {
+            #expect(!message.contains(name), "\(name) is lowered: \(message)")
         }
         #expect(message.contains("positive (Greater): produces bool values at run time"), "\(message)")
         // The interpreter runs it all the same.

@@ -13,7 +13,7 @@ struct ShapeInferenceTests {
         ("weights_int", [:]), ("initializer_as_input", [:]), ("external_data", [:]), ("external_data_offsets", [:]),
         ("symbolic_batch", ["input": [1, 3, 16, 16]]), ("no_shape", ["input": [1, 3, 4, 4]]),
         ("symbolic_batch", [:]), ("negative_dims", [:]), ("unknown_spatial", ["input": [1, 3, 12, 20]]),
-        ("activation_idioms", [:]), ("shape_arithmetic", [:])
+        ("activation_idioms", [:]), ("shape_arithmetic", [:]), ("space_depth", [:]), ("broadcast_copies", [:])
     ]
 
     @Test("every value's shape matches what onnxruntime observed", arguments: fixtures)

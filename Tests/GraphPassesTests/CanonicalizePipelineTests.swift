@@ -76,7 +76,7 @@ struct CanonicalizePipelineTests {
         arguments: [
             "tiny_cnn", "ops_conv", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
             "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "activation_idioms",
-            "shape_arithmetic"
+            "shape_arithmetic", "space_depth", "broadcast_copies"
         ])
     func fixture(name: String) throws {
         let (reference, canonical) = try Self.compile(ImportFixtures.path("\(name).onnx"))

@@ -186,6 +186,11 @@ extension Activation {
         case .gelu: return FusedActivation(.gelu)
         case .geluTanh: return FusedActivation(.geluTanh)
         case .mish: return FusedActivation(.mish)
+        case .neg: return FusedActivation(.neg)
+        case .abs: return FusedActivation(.abs)
+        case .floor: return FusedActivation(.floor)
+        case .ceil: return FusedActivation(.ceil)
+        case .sqrt: return FusedActivation(.sqrt)
         }
     }
 }

@@ -205,15 +205,16 @@ extension Emitter {
                 .binary(.mul, .channel(address: scale, range: .dram(scale, bytes: 4 * view[1]))),
                 .binary(.add, .channel(address: shift, range: .dram(shift, bytes: 4 * view[1])))
             ]
-        case .sum where inputs.count == 1:
+        case .sum where inputs.count == 1, .max where inputs.count == 1, .min where inputs.count == 1:
             first = try requireOperand(inputs[0])
-        case .add, .sub, .mul, .div, .sum:
+        case .add, .sub, .mul, .div, .sum, .max, .min:
             var a = try requireOperand(inputs[0]), b = try requireOperand(inputs[1])
-            let kind: EltwiseKind = node.kind == .sub ? .sub : node.kind == .mul || node.kind == .div ? .mul : .add
+            let kinds: [OpKind: EltwiseKind] = [.sub: .sub, .mul: .mul, .div: .mul, .max: .max, .min: .min]
+            let kind = kinds[node.kind] ?? .add
             if case .full = a {} else if case .full = b, kind != .sub { swap(&a, &b) }
             first = a
             steps = [.binary(kind, b)]
-            for extra in inputs.dropFirst(2) { steps.append(.binary(.add, try requireOperand(extra))) }
+            for extra in inputs.dropFirst(2) { steps.append(.binary(kind, try requireOperand(extra))) }
         case .pRelu:
             first = try requireOperand(inputs[0])
             steps = [.preluSlope(try requireOperand(inputs[1]))]

@@ -105,6 +105,8 @@ extension Emitter {
         case .slice: return try lowerSlice(node)
         case .gather: return lowerGather(node)
         case .pad: return try lowerPad(node)
+        case .depthToSpace, .spaceToDepth: return try lowerSpaceDepth(node)
+        case .expand, .tile: return lowerBroadcastCopy(node)
         default: throw DFCError("node '\(node.name)': not a data-movement op")
         }
     }

@@ -80,7 +80,7 @@ extension Emitter {
             return "BatchNormalization with runtime statistics"
         case .div where isRuntime(1, missing: true):
             return "division by a runtime tensor is not supported"
-        case .add, .sub, .mul, .div, .sum, .pRelu, .batchNormalization:
+        case .add, .sub, .mul, .div, .sum, .pRelu, .batchNormalization, .max, .min:
             return elementwiseOperandsLowerable(node, graph: graph)
                 ? nil : "broadcasting other than per-channel is not supported"
         default:
@@ -101,6 +101,9 @@ extension Emitter {
             return indices.ints.allSatisfy { $0 >= -dim && $0 < dim } ? nil : "index out of range"
         case .slice:
             return rank <= 4 ? nil : "slices of rank above 4 are not supported"
+        case .expand, .tile:
+            let outputRank = graph.type(of: node.outputs[0])?.rank ?? 0
+            return outputRank <= 4 ? nil : "\(node.opType) to rank above 4 is not supported"
         case .channelShuffle:
             return rank == 4 ? nil : "only channel shuffles of 4-d maps are supported"
         case .pad:

@@ -15,8 +15,10 @@ enum LoweringPattern {
     case elementwise
     /// Gemm in canonical form: every output needs every input.
     case fullyConnected
-    /// Concat, Split, Slice, Pad, Gather, ChannelShuffle: copies through
-    /// SRAM, or nothing when planned in place.
+    /// Concat, Split, Slice, Pad, Gather, ChannelShuffle, DepthToSpace,
+    /// SpaceToDepth, Expand and Tile of a run-time map: copies through SRAM
+    /// (strided on one side for the rearrangements, broadcast for Expand and
+    /// Tile), or nothing when planned in place.
     case dataMovement
     /// Reshape and friends: share their input's DRAM.
     case view
@@ -39,9 +41,10 @@ extension OpKind {
         case .conv, .convTranspose: return .convolution
         case .maxPool, .averagePool: return .window
         case .globalAveragePool, .globalMaxPool: return .global
-        case .add, .sub, .mul, .div, .sum, .pRelu, .batchNormalization: return .elementwise
+        case .add, .sub, .mul, .div, .sum, .pRelu, .batchNormalization, .max, .min: return .elementwise
         case .gemm: return .fullyConnected
         case .concat, .split, .slice, .pad, .gather, .channelShuffle: return .dataMovement
+        case .depthToSpace, .spaceToDepth, .expand, .tile: return .dataMovement
         case .reshape, .flatten, .squeeze, .unsqueeze, .identity, .dropout: return .view
         case .lrn: return .crossChannel
         case .resize, .upsample: return .resample

@@ -20,6 +20,8 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
     case geluTanh
     /// x·tanh(softplus(x)).
     case mish
+    /// The math of one tensor on a feature map: -x, |x|, ⌊x⌋, ⌈x⌉ and √x (NaN below 0).
+    case neg, abs, floor, ceil, sqrt
 
     /// Applies the activation to one value, exactly as the ONNX op does.
     @inline(__always)
@@ -36,6 +38,11 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         case .gelu: return ActivationMath.gelu(x)
         case .geluTanh: return ActivationMath.geluTanh(x)
         case .mish: return ActivationMath.mish(x)
+        case .neg: return -x
+        case .abs: return Swift.abs(x)
+        case .floor: return x.rounded(.down)
+        case .ceil: return x.rounded(.up)
+        case .sqrt: return x.squareRoot()
         }
     }
 
@@ -57,6 +64,11 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         case .gelu: return "gelu"
         case .geluTanh: return "gelu_tanh"
         case .mish: return "mish"
+        case .neg: return "neg"
+        case .abs: return "abs"
+        case .floor: return "floor"
+        case .ceil: return "ceil"
+        case .sqrt: return "sqrt"
         }
     }
 
@@ -73,6 +85,11 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         case .tanh: self = .tanh
         case .silu: self = .silu
         case .mish: self = .mish
+        case .neg: self = .neg
+        case .abs: self = .abs
+        case .floor: self = .floor
+        case .ceil: self = .ceil
+        case .sqrt: self = .sqrt
         case .gelu:
             guard let gelu = try? Self.gelu(of: node) else { return nil }
             self = gelu

@@ -47,8 +47,8 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case min = "Min"
     case max = "Max"
 
-    // Element-wise math of one tensor, for shape arithmetic (folded when
-    // constant) and interpreted on feature maps, not lowered.
+    // Element-wise math of one tensor: shape arithmetic (folded when
+    // constant, int64 too) and, on fp32 feature maps, activations.
     case neg = "Neg"
     case abs = "Abs"
     case floor = "Floor"
@@ -96,6 +96,11 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
     case channelShuffle = "ChannelShuffle"
     /// The input repeated `repeats` times along each axis.
     case tile = "Tile"
+    /// Blocks of `blocksize`² channels spread over blocksize x blocksize
+    /// pixels (sub-pixel upsampling); `mode` DCR or CRD orders the block.
+    case depthToSpace = "DepthToSpace"
+    /// The inverse: each blocksize x blocksize block of pixels becomes channels.
+    case spaceToDepth = "SpaceToDepth"
 
     // Views: change the shape, never the data.
     case flatten = "Flatten"
@@ -123,7 +128,8 @@ public enum OpKind: String, Sendable, CaseIterable, Hashable {
 
     /// Activations that take one tensor and map each element on its own.
     public static let unaryElementwise: Set<OpKind> = [
-        .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .mish, .gelu, .silu
+        .relu, .leakyRelu, .clip, .sigmoid, .hardSigmoid, .hardSwish, .tanh, .mish, .gelu, .silu, .neg, .abs, .floor,
+        .ceil, .sqrt
     ]
     /// Binary (or n-ary) element-wise ops with broadcasting.
     public static let broadcastElementwise: Set<OpKind> = [.add, .sub, .mul, .div, .sum, .pRelu]

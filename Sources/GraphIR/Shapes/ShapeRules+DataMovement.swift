@@ -254,3 +254,62 @@ extension ShapeRules {
             dtype: data.dtype, shape: Array(data.shape[..<axis]) + indices.shape + Array(data.shape[(axis + 1)...]))
     }
 }
+
+/// How DepthToSpace and SpaceToDepth pair the channels of the deep side
+/// (DepthToSpace's input, SpaceToDepth's output) with the shallow side's
+/// channel c and its pixel (i, j) of a block: shared by the shape rule, the
+/// interpreter and the lowering, so the three agree on the order.
+package struct SpaceDepthLayout: Sendable, Equatable {
+    /// The block's side.
+    package var blocksize: Int
+    /// Column-row-depth: the block is the inner part of the deep channel (c·b² + i·b + j);
+    /// otherwise depth-column-row, the default: (i·b + j)·C + c.
+    package var columnRowDepth: Bool
+
+    /// The node's block size and mode; throws (without naming the node) when they are not valid.
+    package init(_ node: Node) throws {
+        blocksize = node.int("blocksize", default: 0)
+        guard blocksize >= 1 else { throw DFCError("blocksize must be a positive integer, got \(blocksize)") }
+        switch node.string("mode", default: "DCR") {
+        case "DCR": columnRowDepth = false
+        case "CRD": columnRowDepth = true
+        case let mode: throw DFCError("mode '\(mode)' is neither DCR nor CRD")
+        }
+    }
+
+    /// The deep channel of shallow channel `c` (of `shallow`) at block pixel (i, j).
+    package func deepChannel(_ c: Int, _ i: Int, _ j: Int, shallow: Int) -> Int {
+        columnRowDepth ? (c * blocksize + i) * blocksize + j : (i * blocksize + j) * shallow + c
+    }
+
+    /// Deep-channel steps of one shallow channel, one block row and one block column.
+    package func channelSteps(shallow: Int) -> (c: Int, i: Int, j: Int) {
+        columnRowDepth ? (blocksize * blocksize, blocksize, 1) : (1, blocksize * shallow, shallow)
+    }
+}
+
+extension ShapeRules {
+    /// DepthToSpace [N, C·b², H, W] → [N, C, H·b, W·b]; SpaceToDepth the other way.
+    static func spaceDepth(_ c: Context) throws -> TensorType {
+        let x = try c.input(0)
+        let layout = try SpaceDepthLayout(c.node)
+        let b = layout.blocksize
+        guard x.rank == 4 else { throw DFCError("the input must be N x C x H x W, got \(x)") }
+        let (n, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        if c.node.kind == .depthToSpace {
+            guard b <= 65536, channels % (b * b) == 0 else {
+                throw DFCError("blocksize \(b) squared (\(b * b)) does not divide the \(channels) channels of \(x)")
+            }
+            let (h, hOverflow) = height.multipliedReportingOverflow(by: b)
+            let (w, wOverflow) = width.multipliedReportingOverflow(by: b)
+            guard !hOverflow, !wOverflow, n * channels * height * width <= TensorType.maxElements else {
+                throw DFCError("blocksize \(b) makes \(x) too large")
+            }
+            return TensorType(dtype: x.dtype, shape: [n, channels / (b * b), h, w])
+        }
+        guard height % b == 0, width % b == 0 else {
+            throw DFCError("blocksize \(b) does not divide the height and width of \(x)")
+        }
+        return TensorType(dtype: x.dtype, shape: [n, channels * b * b, height / b, width / b])
+    }
+}

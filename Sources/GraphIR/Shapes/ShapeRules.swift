@@ -78,6 +78,7 @@ package enum ShapeRules {
         case .channelShuffle: return [try channelShuffle(c)]
         case .gather: return [try gather(c)]
         case .tile: return [try tile(c)]
+        case .depthToSpace, .spaceToDepth: return [try spaceDepth(c)]
         case .flatten: return [try flatten(c)]
         case .reshape: return [try reshape(c)]
         case .squeeze: return [try squeeze(c)]
