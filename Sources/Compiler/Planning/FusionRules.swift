@@ -107,25 +107,33 @@ enum FusionRules {
         }
         let nodes = range.map { graph.nodes[$0] }
         let produced = Set(nodes.flatMap(\.outputs))
-        let output = nodes.last!.outputs[0]
-        // Exactly one value leaves the group: the last node's.
-        for value in produced.sorted() where value != output {
-            if graph.outputs.contains(value) { return "\(value) is a graph output" }
-            if let outside = (consumers[value] ?? []).first(where: { !range.contains($0) }) {
-                return "\(value) is also read by \(graph.nodes[outside].name), outside the group"
-            }
-        }
-        // Concat parts are written in place into the concat's buffer: produced here, read only by it.
+        // Values read after the group or graph outputs leave it: the last node's, and any other
+        // the group also stores band by band (see `storedValues`).
+        // Concat parts are written in place into the concat's buffer: produced here, read in the
+        // group only by it (and possibly stored too, from their slice of it).
         for node in nodes where node.kind == .concat {
             for part in node.inputs {
-                guard produced.contains(part), consumers[part]?.count == 1,
-                    node.inputs.filter({ $0 == part }).count == 1
+                let inside = (consumers[part] ?? []).filter { range.contains($0) }
+                guard produced.contains(part), inside.count == 1, node.inputs.filter({ $0 == part }).count == 1
                 else {
                     return "\(node.name) concatenates \(part), which is not produced in the group for it alone"
                 }
             }
         }
         return nil
+    }
+
+    /// Values nodes[range] produces, other than the last node's, that leave
+    /// the group: graph outputs and values read after it. A group stores them
+    /// band by band as it computes them (multi-output groups: an inception
+    /// module's or a residual block's input need not end a group). In node order.
+    static func storedValues(_ range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> [String] {
+        let map = mapRange(range, graph: graph)
+        let output = graph.nodes[map.upperBound - 1].outputs[0]
+        return map.dropLast().map { graph.nodes[$0].outputs[0] }.filter { value in
+            value != output
+                && (graph.outputs.contains(value) || (consumers[value] ?? []).contains { !range.contains($0) })
+        }
     }
 
     /// Why a node cannot be part of any group.
