@@ -84,6 +84,9 @@ extension Emitter {
                 let computed = group.computedRows(node.outputs[0], band: index, height: y.shape[2])
                 try emitBandLayer(
                     node, rows: computed, slots: slots, resident: resident, streamTurn: &streamTurn)
+                if let rows = group.stores[node.outputs[0]]?[index], !rows.isEmpty {
+                    storeBandRows(node.outputs[0], rows: rows, slots: slots, node: node.name)
+                }
                 prefetch(Set(group.inputs.filter { lastReader[$0] == node.name }))
             }
             // The output's rows of this band (none in a warm-up band).
@@ -116,6 +119,18 @@ extension Emitter {
             emitPooledResult(tail, of: group.output)
             storePooledResult(of: graph.nodes[group.nodes.upperBound - 1], from: tail.result)
         }
+    }
+
+    /// Rows of a value the group also stores (see `BandPlan.stores`), from
+    /// its buffer (its concat's slice, for a Concat part) as soon as they are computed.
+    private mutating func storeBandRows(_ value: String, rows: Range<Int>, slots: BandSlots, node: String) {
+        let y = location(value)
+        let source = slots.interior(value, rows: rows)
+        var t = TransferOp(
+            tensorAt: y.address, shape: y.shape, origin: [0, 0, rows.lowerBound, 0],
+            counts: [1, source.channels, rows.count, source.width], sramAddr: source.addr)
+        t.sramStrides = [0, source.channelStride, source.rowStride, 1]
+        sequencer.emit(.store(t), reads: [slots.range(value)], writes: [y.range], nodes: [node])
     }
 
     /// A pooling tail's last step: the row means averaged into one value per channel.

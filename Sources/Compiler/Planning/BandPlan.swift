@@ -3,7 +3,8 @@ import GraphIR
 /// A run of consecutive layers computed band by band: for each band of the
 /// group's output rows, the rows every layer needs are found by walking
 /// receptive fields backwards; only the group's inputs are loaded (with their
-/// halo), intermediates live and die in SRAM, only the output is stored. The
+/// halo), intermediates live and die in SRAM, only the output (and the
+/// values read after the group, see `stores`) is stored. The
 /// overlap between neighbouring bands is recomputed or cached (see `Halo`).
 struct BandPlan {
     /// How the rows neighbouring bands share (the halo) are obtained: reloaded
@@ -14,8 +15,12 @@ struct BandPlan {
     var halo: Halo
     /// Indices into the graph's nodes, consecutive.
     var nodes: Range<Int>
-    /// The one value that leaves the group.
+    /// The value of the group's last layer, stored band by band.
     var output: String
+    /// Other values that leave the group (see `FusionRules.storedValues`):
+    /// per value, the rows each band stores, right after computing them.
+    /// A Concat part stored as a slice of its concat is not listed.
+    var stores: [String: [Range<Int>]] = [:]
     /// Activations the group reads from DRAM, in first-use order.
     var inputs: [String]
     /// Output rows per band.
@@ -68,8 +73,9 @@ struct BandPlan {
         let folding =
             folded.isEmpty ? "" : ", taps folded into channels in " + folded.keys.sorted().joined(separator: ",")
         let pooling = pooled.map { ", averaged into \($0.node)" } ?? ""
+        let storing = stores.isEmpty ? "" : ", also storing " + stores.keys.sorted().joined(separator: ",")
         return
-            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(folding)\(pooling)\(single), SRAM \(sramBytes) B"
+            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(folding)\(pooling)\(storing)\(single), SRAM \(sramBytes) B"
     }
 
     /// Rows of a value a band must produce itself: all it needs when

@@ -6,10 +6,12 @@ private struct BandLayers {
     let range: Range<Int>
     let nodes: [Node]
     let reaches: [Reach]
-    /// The one value that leaves the group, and the activations it reads from DRAM (first use first).
+    /// The last layer's value, and the activations the group reads from DRAM (first use first).
     let output: String
     let inputs: [String]
     let produced: Set<String>
+    /// Values the group also stores, band by band (see `FusionRules.storedValues`).
+    var stored: [String] = []
     /// Values that live in another value's buffer: Concat parts in their
     /// concat's (at a channel offset), channel slices in their input's (at
     /// their first channel), in-place element-wise results in their operand's.
@@ -51,6 +53,8 @@ extension PlanningContext {
         }
         plan.rows = rows
         plan.bands = bands
+        guard let stores = storedRows(layers, plan: plan) else { return nil }
+        plan.stores = stores
         foldTaps(layers, plan: &plan)
         plan.dramBytes = countBandBytes(layers, plan: plan)
         plan.estimatedCycles = try estimateBandCycles(layers, plan: plan)
@@ -102,6 +106,7 @@ extension PlanningContext {
         var layers = BandLayers(
             range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
             inputs: inputs, produced: produced)
+        layers.stored = FusionRules.storedValues(range, graph: graph, consumers: consumers)
         // Concat parts are written in place into the concat's buffer: they must be produced here and read only by it.
         // Channel slices are copied in (they are views of another buffer).
         for node in nodes where node.kind == .concat {
@@ -182,6 +187,19 @@ extension PlanningContext {
             map[value] =
                 map[value].map { min($0.lowerBound, rows.lowerBound)..<max($0.upperBound, rows.upperBound) } ?? rows
         }
+        // A stored value's rows in proportion to the band's output rows, so
+        // that the bands compute every row of it between them, whatever its
+        // readers in the group skip; a stored Concat part's concat holds the same rows.
+        if band.upperBound > 0 {
+            let height = graph.type(of: layers.output)!.shape[2]
+            for value in layers.stored {
+                let h = graph.type(of: value)!.shape[2]
+                let low = max(0, band.lowerBound) * h / height
+                let rows = low..<(band.upperBound >= height ? h : max(low, band.upperBound * h / height))
+                add(rows, to: value, in: &need)
+                if let (whole, _) = layers.alias[value] { add(rows, to: whole, in: &need) }
+            }
+        }
         for (node, reach) in zip(layers.nodes, layers.reaches).reversed() {
             let v = node.outputs[0]
             let window = node.kind.hasWindow
@@ -229,7 +247,9 @@ extension PlanningContext {
                 continue
             }
             for u in node.inputs
-            where layers.produced.contains(u) && graph.type(of: u)?.shape == graph.type(of: v)?.shape {
+            where layers.produced.contains(u) && !layers.stored.contains(u)
+                && graph.type(of: u)?.shape == graph.type(of: v)?.shape
+            {
                 let root = inPlace[u] != nil ? alias[u]!.0 : u
                 guard alias[u] == nil || inPlace[u] != nil, consumers[u] == [index],
                     needed.allSatisfy({ $0[root] == $0[v] })
@@ -273,7 +293,9 @@ extension PlanningContext {
             let t = graph.type(of: value)!
             let maxRows = max(1, needed.map { $0[value]?.count ?? 0 }.max() ?? 0)
             let sharing = [value] + layers.alias.filter { $0.value.0 == value }.map(\.key)
-            let double = halo == .cache || layers.inputs.contains(value) || sharing.contains(layers.output)
+            let double =
+                halo == .cache || layers.inputs.contains(value) || sharing.contains(layers.output)
+                || sharing.contains { layers.stored.contains($0) }
             let slots = min(maxSlots, double ? 2 : 1)
             let rowWidth = max(0, margins.left[value] ?? 0) + t.shape[3] + max(0, margins.right[value] ?? 0)
             bufferBytes += DRAMPlan.align(4 * t.shape[1] * maxRows * rowWidth) * slots
@@ -384,7 +406,48 @@ extension PlanningContext {
         for vector in FusionRules.channelVectors(layers.nodes, graph: graph) {
             dram += 4 * graph.type(of: vector)!.count
         }
+        for (value, rows) in plan.stores {
+            let t = graph.type(of: value)!
+            dram += 4 * t.shape[1] * t.shape[3] * rows.reduce(0) { $0 + $1.count }
+        }
         return dram + 4 * graph.type(of: layers.output)!.count
+    }
+
+    /// Per stored value, the rows each band stores: the rows it computes
+    /// past those stored before (recomputed halo rows are stored once). Nil
+    /// when the bands leave a row uncomputed. A Concat part whose DRAM
+    /// storage is a slice of a value the group stores anyway is not stored again.
+    private func storedRows(_ layers: BandLayers, plan: BandPlan) -> [String: [Range<Int>]]? {
+        // A map only a GlobalAveragePool reads may never be stored (a pooling tail's): it covers nothing.
+        let pooledOnly =
+            !graph.outputs.contains(layers.output)
+            && (consumers[layers.output] ?? []).allSatisfy { graph.nodes[$0].kind == .globalAveragePool }
+        let leaving = (pooledOnly ? [] : [layers.output]) + layers.stored
+        var stores: [String: [Range<Int>]] = [:]
+        for value in layers.stored {
+            let (root, offset) = dramAliases.root(value)
+            let count = graph.type(of: value)!.count
+            let covered = leaving.contains { other in
+                guard other != value else { return false }
+                let (otherRoot, otherOffset) = dramAliases.root(other)
+                return otherRoot == root && otherOffset <= offset
+                    && offset + count <= otherOffset + graph.type(of: other)!.count
+            }
+            if covered { continue }
+            let h = graph.type(of: value)!.shape[2]
+            var done = 0
+            var rows: [Range<Int>] = []
+            for band in plan.needed.indices {
+                let computed = plan.computedRows(value, band: band, height: h)
+                guard computed.isEmpty || computed.lowerBound <= done else { return nil }
+                let fresh = done..<(computed.isEmpty ? done : max(done, computed.upperBound))
+                rows.append(fresh)
+                done = fresh.upperBound
+            }
+            guard done == h else { return nil }
+            stores[value] = rows
+        }
+        return stores
     }
 
     /// A quick cycle estimate, the busiest of the matrix unit, the vector
@@ -422,7 +485,7 @@ extension PlanningContext {
                 }
             }
         }
-        let transfers = plan.bands.count * (layers.inputs.count + 1) + layers.nodes.count
+        let transfers = plan.bands.count * (layers.inputs.count + 1 + plan.stores.count) + layers.nodes.count
         return work.overlapped(dramBytes: plan.dramBytes, transfers: transfers, setupShare: 4, config: config)
     }
 

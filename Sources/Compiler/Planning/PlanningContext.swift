@@ -16,10 +16,13 @@ final class PlanningContext: @unchecked Sendable {
     let consumers: [String: [Int]]
     /// Row reach of every fusible node (others get the identity reach).
     let reaches: [Reach]
+    /// Which values share DRAM storage (views, Concat parts in their concat's slice).
+    let dramAliases: DRAMPlan.Aliases
 
     init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) throws {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
         consumers = graph.consumers()
+        dramAliases = DRAMPlan.Aliases(graph: graph)
         reaches = try graph.nodes.map { FusionRules.fusible($0, graph: graph) ? try graph.reach($0) : Reach() }
     }
 
