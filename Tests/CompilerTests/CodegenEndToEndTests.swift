@@ -49,7 +49,7 @@ struct CodegenEndToEndTests {
             "tiny_cnn", "ops_eltwise", "ops_shape", "ops_misc", "pytorch_shape_chain", "opset7",
             "weights_fp16", "weights_fp64", "weights_int", "initializer_as_input", "external_data",
             "activation_idioms", "shape_arithmetic", "exporter_idioms", "shufflenet_blocks", "space_depth",
-            "broadcast_copies",
+            "broadcast_copies"
         ])
     func fixtures(name: String) throws {
         let reference = try ImportFixtures.compile(ImportFixtures.path("\(name).onnx"))

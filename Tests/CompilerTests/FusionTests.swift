@@ -3,9 +3,11 @@ import DFCCommands
 import Foundation
 import GraphPasses
 import Tensors
+import TestSupport
 import Testing
 @testable import Compiler
 @testable import GraphIR
+import ONNXImport
 
 /// Deep fusion on the hard cases, each forced into several bands by a small
 /// SRAM, checked against the reference interpreter.
@@ -398,5 +400,42 @@ struct FusionTests {
         }
         let stats = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
         #expect(stats.dramReadBytes + stats.dramWriteBytes == group.dramBytes)
+    }
+
+    @Test(
+        "an interval's and a candidate's cost floors are never above a simulated cost, so the planner may skip what cannot win",
+        arguments: [
+            ("Fixtures/demo/resnet8.onnx", "df1"), ("Fixtures/demo/resnet8.onnx", "df1-small"),
+            ("Fixtures/onnx/shufflenet_blocks.onnx", "df1"), ("Fixtures/onnx/exporter_idioms.onnx", "df1-small")
+        ])
+    func costFloorsHold(model: String, preset: String) throws {
+        let config = try #require(AcceleratorConfig.preset(named: preset))
+        var graph = try ONNXImporter.load(path: TestPaths.repository.appendingPathComponent(model).path)
+        try PassManager().run(&graph, options: CompileOptions())
+        for objective in [Objective.edp, .latency, .energy] {
+            let context = try PlanningContext(graph: graph, config: config, objective: objective)
+            var compared = 0, tight = 0
+            for j in 1...graph.nodes.count {
+                for i in max(0, j - 8)..<j - 1 {
+                    let interval = FusionPlanner.intervalFloor(i..<j, context: context)
+                    for plan in try FusionPlanner.candidates(i..<j, context: context) {
+                        let floor = FusionPlanner.costFloor(plan, context: context)
+                        let cost = try context.simulate(plan)
+                        let what = "\(model) \(objective) nodes \(i)..<\(j): \(plan.tileDescription(graph: graph))"
+                        #expect(interval.bytes <= cost.bytes, "interval bytes \(interval.bytes): \(what)")
+                        #expect(interval.cycles <= cost.cycles, "interval cycles \(interval.cycles): \(what)")
+                        #expect(interval.energy <= cost.energy, "interval energy \(interval.energy): \(what)")
+                        #expect(floor.bytes == cost.bytes, "\(what)")
+                        #expect(floor.cycles <= cost.cycles, "cycles \(floor.cycles) > \(cost.cycles): \(what)")
+                        #expect(floor.energy <= cost.energy, "energy \(floor.energy) > \(cost.energy): \(what)")
+                        compared += 1
+                        if 2 * floor.cycles >= cost.cycles { tight += 1 }
+                    }
+                }
+            }
+            #expect(compared > 20, "\(model): too few candidates to compare")
+            // A floor that is never within half the real cycles would prune nothing.
+            #expect(tight > 0, "\(model) \(objective): no floor within half of its simulated cycles")
+        }
     }
 }

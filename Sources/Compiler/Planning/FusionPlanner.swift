@@ -55,8 +55,17 @@ enum FusionPlanner {
                 if objective == .traffic {
                     return try pickByTraffic(i..<j, context: context, layers: layers, budget: best[j] - prefix[i])
                 }
+                // Floors under each candidate's cost skip simulations that cannot change the
+                // outcome: an interval none of whose plans can beat the budget, and plans that
+                // cannot be accepted or preferred over the one chosen so far.
+                guard prefix[i] + score(intervalFloor(i..<j, context: context)) < prefix[j] else { return nil }
+                let plans = try candidates(i..<j, context: context)
+                let floors = plans.map { costFloor($0, context: context) }
+                guard floors.contains(where: { prefix[i] + score($0) < prefix[j] }) else { return nil }
                 var chosen: (GroupPlan, PlanCost)?
-                for var group in try candidates(i..<j, context: context) {
+                for (var group, floor) in zip(plans, floors) {
+                    guard objective.accepts(floor, against: layers) else { continue }
+                    if let chosen, objective.key(floor).0 > objective.key(chosen.1).0 { continue }
                     let cost = try context.simulate(group)
                     group.estimatedCycles = cost.cycles
                     guard objective.accepts(cost, against: layers) else { continue }
@@ -92,6 +101,67 @@ enum FusionPlanner {
         }
         for k in segments.indices { segments[k].end = ends[k] }
         return FusionPlan(segments: segments)
+    }
+
+    /// A cost no simulation of `group` can come in under, known without
+    /// emitting it: its DRAM bytes (exact); cycles no fewer than the shared
+    /// DRAM channel needs for those bytes, nor than the matrix unit needs for
+    /// the multiply-accumulates of the rows a band plan computes in its
+    /// ungrouped convolutions (every CONV instruction takes at least its MACs
+    /// over the array's lanes); energy no less than those bytes' and all its
+    /// convolutions' MACs'. Whole-map plans count the bytes only.
+    static func costFloor(_ group: GroupPlan, context: PlanningContext) -> PlanCost {
+        let graph = context.graph, config = context.config
+        var macs = 0, matrixMACs = 0
+        if case .bands(let plan) = group {
+            for index in plan.nodes where graph.nodes[index].kind == .conv {
+                guard let g = try? graph.convGeometry(graph.nodes[index]), g.n == 1 else { continue }
+                let value = graph.nodes[index].outputs[0]
+                let rows = plan.bands.indices.reduce(0) { $0 + plan.computedRows(value, band: $1, height: g.ho).count }
+                let m = rows * g.wo * g.kh * g.kw * g.cout * g.cinPerGroup
+                macs += m
+                if g.groups == 1 { matrixMACs += m }
+            }
+        }
+        let bytes = group.dramBytes
+        let cycles = max(
+            bytes / config.dramBytesPerCycle, matrixMACs / (config.matrixInputLanes * config.matrixOutputLanes))
+        let energy = config.energy.femtojoules(
+            dramBytes: bytes, sramReadBytes: 0, sramWriteBytes: 0, macs: macs, vectorElements: 0)
+        return PlanCost(bytes: bytes, cycles: cycles, energy: energy)
+    }
+
+    /// A cost no plan for nodes[range] can come in under, known before any
+    /// plan is made: the DRAM bytes of its convolutions' weights once, a
+    /// quarter of each map it reads (a strided layer may skip rows), and its
+    /// output once; the cycles the DRAM channel needs for them and the
+    /// matrix unit for the last layer, if a convolution (every output row of
+    /// a group is computed); the energy of those bytes and MACs.
+    static func intervalFloor(_ range: Range<Int>, context: PlanningContext) -> PlanCost {
+        let graph = context.graph, config = context.config
+        let map = FusionRules.mapRange(range, graph: graph)
+        let produced = Set(range.flatMap { graph.nodes[$0].outputs })
+        var bytes = 0, seen: Set<String> = []
+        for index in range {
+            let node = graph.nodes[index]
+            if node.kind == .conv, let weights = graph.initializers[node.inputs[1]] { bytes += 4 * weights.count }
+            for input in FusionRules.mapInputs(node, graph: graph)
+            where !produced.contains(input) && seen.insert(input).inserted {
+                bytes += graph.type(of: input)?.count ?? 0
+            }
+        }
+        let last = graph.nodes[range.upperBound - 1]
+        bytes += 4 * (graph.type(of: last.outputs[0])?.count ?? 0)
+        var macs = 0, matrixMACs = 0
+        if map == range, last.kind == .conv, let g = try? graph.convGeometry(last), g.n == 1 {
+            macs = g.ho * g.wo * g.kh * g.kw * g.cout * g.cinPerGroup
+            if g.groups == 1 { matrixMACs = macs }
+        }
+        let cycles = max(
+            bytes / config.dramBytesPerCycle, matrixMACs / (config.matrixInputLanes * config.matrixOutputLanes))
+        let energy = config.energy.femtojoules(
+            dramBytes: bytes, sramReadBytes: 0, sramWriteBytes: 0, macs: macs, vectorElements: 0)
+        return PlanCost(bytes: bytes, cycles: cycles, energy: energy)
     }
 
     /// The traffic objective's pick for one interval: the cheapest plan in
@@ -233,10 +303,16 @@ enum FusionPlanner {
             guard try context.planBands(range, rows: shortest, halo: halo, maxSlots: 1, checked: true) != nil else {
                 continue
             }
-            if objective != .traffic,
-                let double = try doubleBuffered(range, height: height, halo: halo, context: context)
-            {
-                plans.append(.bands(double))
+            // Double-buffered plans by band height, each planned once for both searches below.
+            var doublePlans: [Int: BandPlan?] = [:]
+            let double = { (rows: Int) throws -> BandPlan? in
+                if let plan = doublePlans[rows] { return plan }
+                let plan = try context.planBands(range, rows: rows, halo: halo, checked: true)
+                doublePlans[rows] = plan
+                return plan
+            }
+            if objective != .traffic, let plan = try doubleBuffered(height: height, plan: double) {
+                plans.append(.bands(plan))
             }
             var tried: Set<Int> = []
             var best: BandPlan?
@@ -245,7 +321,7 @@ enum FusionPlanner {
                 guard tried.insert(rows).inserted else { continue }
                 if bands > 64 { break }
                 // Double-buffered when it fits with resident weights; single buffers otherwise.
-                var plan = try context.planBands(range, rows: rows, halo: halo, checked: true)
+                var plan = try double(rows)
                 if plan == nil || !plan!.streamed.isEmpty,
                     let single = try context.planBands(range, rows: rows, halo: halo, maxSlots: 1, checked: true),
                     plan == nil || single.dramBytes < plan!.dramBytes
@@ -274,14 +350,12 @@ enum FusionPlanner {
     /// after. The quick estimates do not see buffering, and the objectives
     /// other than traffic weigh time against bytes, so this plan goes to
     /// simulation beside the one with the best estimate.
-    static func doubleBuffered(_ range: Range<Int>, height: Int, halo: BandPlan.Halo, context: PlanningContext)
-        throws -> BandPlan?
-    {
+    static func doubleBuffered(height: Int, plan planned: (Int) throws -> BandPlan?) throws -> BandPlan? {
         var tried: Set<Int> = []
         for bands in 1...min(height, 64) {
             let rows = (height + bands - 1) / bands
             guard tried.insert(rows).inserted else { continue }
-            if let plan = try context.planBands(range, rows: rows, halo: halo, checked: true), plan.streamed.isEmpty {
+            if let plan = try planned(rows), plan.streamed.isEmpty {
                 return plan
             }
         }
