@@ -21,31 +21,55 @@ private struct BandLayers {
 /// Per value: the column margins its window readers need beyond the map.
 private typealias Margins = (left: [String: Int], right: [String: Int])
 
+/// Band plans' row walks by band height and halo mode, for one group's
+/// layers: a plan of each buffer choice (`maxSlots`) reuses the walk of the
+/// same bands instead of walking them again. Not shared between threads.
+final class BandWalks {
+    fileprivate var walks: [Int: (layers: BandLayers, bands: [Range<Int>], needed: [[String: Range<Int>]])?] = [:]
+    init() {}
+}
+
 extension PlanningContext {
     /// Plans nodes[range] as one group with bands of `rows` output rows; nil
     /// when it is not a valid group or does not fit the SRAM.
     /// `maxSlots` 1 makes every buffer single: loads, stores and the cached
     /// halo's copies then wait for the band before them (less SRAM, less overlap).
     /// `checked`: the caller already knows `FusionRules.structureProblem` finds nothing.
+    /// `walks`: row walks already made for these layers (one group's plans of several buffer choices).
     func planBands(
         _ range: Range<Int>, rows: Int, halo: BandPlan.Halo, maxSlots: Int = 2,
-        checked: Bool = false
+        checked: Bool = false, walks: BandWalks? = nil
     ) throws -> BandPlan? {
         guard checked || FusionRules.structureProblem(range, graph: graph, consumers: consumers) == nil else {
             return nil
         }
         if FusionRules.poolingTail(range, graph: graph) {
             let map = FusionRules.mapRange(range, graph: graph)
-            guard var plan = try planBands(map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true) else {
+            guard
+                var plan = try planBands(
+                    map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true, walks: walks)
+            else {
                 return nil
             }
             let storesMap = !FusionRules.poolsOnly(range, graph: graph, consumers: consumers)
             return addPoolingTail(graph.nodes[range.upperBound - 1], storesMap: storesMap, to: &plan) ? plan : nil
         }
-        var layers = bandLayers(range)
-        guard let (bands, needed) = bandRows(layers, rows: rows, halo: halo) else { return nil }
-        let inPlace = inPlaceAliases(layers, needed: needed)
-        layers.alias.merge(inPlace) { old, _ in old }
+        let key = 2 * rows + (halo == .cache ? 1 : 0)
+        let walk: (layers: BandLayers, bands: [Range<Int>], needed: [[String: Range<Int>]])?
+        if let known = walks?.walks[key] {
+            walk = known
+        } else {
+            var layers = bandLayers(range)
+            if let (bands, needed) = bandRows(layers, rows: rows, halo: halo) {
+                let inPlace = inPlaceAliases(layers, needed: needed)
+                layers.alias.merge(inPlace) { old, _ in old }
+                walk = (layers, bands, needed)
+            } else {
+                walk = nil
+            }
+            walks?.walks[key] = walk
+        }
+        guard let (layers, bands, needed) = walk else { return nil }
         let margins = columnMargins(layers)
         guard var plan = allocateBandSRAM(layers, needed: needed, margins: margins, halo: halo, maxSlots: maxSlots)
         else {

@@ -296,18 +296,23 @@ enum FusionPlanner {
             }
         }
         guard floor < budget else { return [] }
+        // Each band height's rows are walked once for both buffer choices.
+        let walks = BandWalks()
         for halo in [BandPlan.Halo.recompute, .cache] {
             // Buffers only grow with taller bands: if the shortest bands tried do not fit
             // even single-buffered, no band height does.
             let shortest = (height + 63) / 64
-            guard try context.planBands(range, rows: shortest, halo: halo, maxSlots: 1, checked: true) != nil else {
+            guard
+                try context.planBands(range, rows: shortest, halo: halo, maxSlots: 1, checked: true, walks: walks)
+                    != nil
+            else {
                 continue
             }
             // Double-buffered plans by band height, each planned once for both searches below.
             var doublePlans: [Int: BandPlan?] = [:]
             let double = { (rows: Int) throws -> BandPlan? in
                 if let plan = doublePlans[rows] { return plan }
-                let plan = try context.planBands(range, rows: rows, halo: halo, checked: true)
+                let plan = try context.planBands(range, rows: rows, halo: halo, checked: true, walks: walks)
                 doublePlans[rows] = plan
                 return plan
             }
@@ -323,7 +328,8 @@ enum FusionPlanner {
                 // Double-buffered when it fits with resident weights; single buffers otherwise.
                 var plan = try double(rows)
                 if plan == nil || !plan!.streamed.isEmpty,
-                    let single = try context.planBands(range, rows: rows, halo: halo, maxSlots: 1, checked: true),
+                    let single = try context.planBands(
+                        range, rows: rows, halo: halo, maxSlots: 1, checked: true, walks: walks),
                     plan == nil || single.dramBytes < plan!.dramBytes
                 {
                     plan = single
