@@ -23,9 +23,9 @@ struct CodegenEndToEndTests {
         return (canonical, program)
     }
 
-    /// Bytes the compiler predicts from its own instruction stream.
-    static func predictedBytes(_ program: Program) -> Int {
-        program.instructions.reduce(0) { total, instruction in
+    /// Bytes the compiler predicts from its own instruction stream (or the part of it in `range`).
+    static func predictedBytes(_ program: Program, instructions range: Range<Int>? = nil) -> Int {
+        program.instructions[range ?? program.instructions.indices].reduce(0) { total, instruction in
             let cost = program.config.cost(of: instruction, constantsBytes: program.constants.count)
             return total + cost.dramReadBytes + cost.dramWriteBytes
         }

@@ -28,10 +28,7 @@ struct MultiOutputFusionTests {
             sourceLocation: sourceLocation)
         let program = compilation.program
         for (group, row) in zip(compilation.groups, rows) {
-            let moved = row.instructions.reduce(0) { total, k in
-                let cost = config.cost(of: program.instructions[k], constantsBytes: program.constants.count)
-                return total + cost.dramReadBytes + cost.dramWriteBytes
-            }
+            let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
             #expect(moved == group.predictedDRAMBytes, "\(group.tiling)", sourceLocation: sourceLocation)
         }
         try FusionTests.check(graph, sram: sram)
@@ -90,11 +87,7 @@ struct MultiOutputFusionTests {
                 }
                 let (program, layers) = try Codegen.compile(g, config: .df1, groups: [.bands(plan)])
                 let row = try #require(layers.first { $0.op == "FusionGroup" })
-                let moved = row.instructions.reduce(0) { total, k in
-                    let cost = program.config.cost(
-                        of: program.instructions[k], constantsBytes: program.constants.count)
-                    return total + cost.dramReadBytes + cost.dramWriteBytes
-                }
+                let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
                 #expect(moved == plan.dramBytes, "\(halo) \(rows) rows")
                 for difference in try Verification.run(reference: g, program: program) {
                     #expect(difference.passed, "\(halo) \(rows) rows: \(difference.description)")

@@ -34,10 +34,7 @@ struct ScheduleTests {
             #expect(difference.passed, "\(group.tileDescription(graph: graph)): \(difference.description)")
         }
         let row = try #require(layers.first { $0.op == "FusionGroup" })
-        return row.instructions.reduce(0) { total, k in
-            let cost = config.cost(of: program.instructions[k], constantsBytes: program.constants.count)
-            return total + cost.dramReadBytes + cost.dramWriteBytes
-        }
+        return CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
     }
 
     @Test("whole-map plans: inputs held or streamed in channel blocks, weight tiles, a per-block residual tail")

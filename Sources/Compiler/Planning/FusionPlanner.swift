@@ -111,7 +111,7 @@ enum FusionPlanner {
     /// over the array's lanes); energy no less than those bytes' and all its
     /// convolutions' MACs'. Whole-map plans count the bytes only.
     static func costFloor(_ group: GroupPlan, context: PlanningContext) -> PlanCost {
-        let graph = context.graph, config = context.config
+        let graph = context.graph
         var macs = 0, matrixMACs = 0
         if case .bands(let plan) = group {
             for index in plan.nodes where graph.nodes[index].kind == .conv {
@@ -123,12 +123,7 @@ enum FusionPlanner {
                 if g.groups == 1 { matrixMACs += m }
             }
         }
-        let bytes = group.dramBytes
-        let cycles = max(
-            bytes / config.dramBytesPerCycle, matrixMACs / (config.matrixInputLanes * config.matrixOutputLanes))
-        let energy = config.energy.femtojoules(
-            dramBytes: bytes, sramReadBytes: 0, sramWriteBytes: 0, macs: macs, vectorElements: 0)
-        return PlanCost(bytes: bytes, cycles: cycles, energy: energy)
+        return leastCost(bytes: group.dramBytes, macs: macs, matrixMACs: matrixMACs, config: context.config)
     }
 
     /// A cost no plan for nodes[range] can come in under, known before any
@@ -157,6 +152,12 @@ enum FusionPlanner {
             macs = g.ho * g.wo * g.kh * g.kw * g.cout * g.cinPerGroup
             if g.groups == 1 { matrixMACs = macs }
         }
+        return leastCost(bytes: bytes, macs: macs, matrixMACs: matrixMACs, config: config)
+    }
+
+    /// The least cost of moving `bytes` over the DRAM channel and doing
+    /// `macs` multiply-accumulates, `matrixMACs` of them on the matrix unit.
+    private static func leastCost(bytes: Int, macs: Int, matrixMACs: Int, config: AcceleratorConfig) -> PlanCost {
         let cycles = max(
             bytes / config.dramBytesPerCycle, matrixMACs / (config.matrixInputLanes * config.matrixOutputLanes))
         let energy = config.energy.femtojoules(
