@@ -178,6 +178,26 @@ struct FusionTests {
         #expect(try ScheduleTests.runAndCount(graph, .bands(group), config: .df1) == group.dramBytes)
     }
 
+    @Test("the byte floor of a group whose map only its pooling tail reads counts the averages, not the map")
+    func pooledByteFloor() throws {
+        var b = Builder()
+        let wide = b.conv("x", cin: 8, cout: 64, k: 1)  // eight times the input, never stored
+        let pooled = b.node(.globalAveragePool, [wide])
+        let graph = try b.graph(input: [1, 8, 20, 20], output: pooled)
+        let context = try PlanningContext(graph: graph, config: .df1, objective: .traffic)
+        #expect(FusionRules.poolingTail(0..<2, graph: graph))
+        #expect(FusionRules.poolsOnly(0..<2, graph: graph, consumers: context.consumers))
+        let plans = try FusionPlanner.candidates(0..<2, context: context)
+        let cheapest = try #require(plans.map(\.dramBytes).min())
+        #expect(FusionPlanner.byteFloor(0..<2, context: context) <= cheapest)
+        #expect(cheapest < 4 * 64 * 20 * 20, "the map is not stored")
+        // A budget just above the cheapest plan keeps it.
+        #expect(
+            try FusionPlanner.candidates(0..<2, context: context, budget: cheapest + 1).contains {
+                $0.dramBytes == cheapest
+            })
+    }
+
     @Test("the squeeze of a squeeze-excitation block averages the map band by band in the group producing it")
     func squeezeInsideTheProducer() throws {
         var b = Builder()
@@ -418,6 +438,7 @@ struct FusionTests {
             for j in 1...graph.nodes.count {
                 for i in max(0, j - 8)..<j - 1 {
                     let interval = FusionPlanner.intervalFloor(i..<j, context: context)
+                    let bytes = FusionPlanner.byteFloor(i..<j, context: context)
                     for plan in try FusionPlanner.candidates(i..<j, context: context) {
                         let floor = FusionPlanner.costFloor(plan, context: context)
                         let cost = try context.simulate(plan)
@@ -426,6 +447,7 @@ struct FusionTests {
                         #expect(interval.cycles <= cost.cycles, "interval cycles \(interval.cycles): \(what)")
                         #expect(interval.energy <= cost.energy, "interval energy \(interval.energy): \(what)")
                         #expect(floor.bytes == cost.bytes, "\(what)")
+                        #expect(bytes <= cost.bytes, "byte floor \(bytes) > \(cost.bytes): \(what)")
                         #expect(floor.cycles <= cost.cycles, "cycles \(floor.cycles) > \(cost.cycles): \(what)")
                         #expect(floor.energy <= cost.energy, "energy \(floor.energy) > \(cost.energy): \(what)")
                         compared += 1

@@ -273,6 +273,27 @@ enum FusionPlanner {
         return "the partition of the layers after it is cheaper overall"
     }
 
+    /// Bytes no plan for nodes[range] moves less than: its weights once, its
+    /// output once (a map only a pooling tail reads is never stored, only its
+    /// averages are) and a quarter of each input (a strided layer may skip rows).
+    static func byteFloor(_ range: Range<Int>, context: PlanningContext) -> Int {
+        let graph = context.graph
+        let map = FusionRules.mapRange(range, graph: graph)
+        guard let last = graph.nodes[map.upperBound - 1].outputs.first, let type = graph.type(of: last) else {
+            return 0
+        }
+        let storesMap = map == range || !FusionRules.poolsOnly(range, graph: graph, consumers: context.consumers)
+        let produced = Set(range.flatMap { graph.nodes[$0].outputs })
+        var floor = 4 * (storesMap ? type.count : type.shape[1]), seen: Set<String> = []
+        for index in range {
+            for input in graph.nodes[index].inputs
+            where !input.isEmpty && !produced.contains(input) && seen.insert(input).inserted {
+                floor += graph.initializers[input].map { 4 * $0.count } ?? (graph.type(of: input)?.count ?? 0)
+            }
+        }
+        return floor
+    }
+
     /// Plans for nodes[range], cheapest in DRAM bytes first: per halo mode
     /// the band height with the fewest bytes (then estimated cycles), and
     /// whole-map plans per block width.
@@ -286,17 +307,7 @@ enum FusionPlanner {
         let height = type.shape[2]
         let objective = context.objective
         var plans: [GroupPlan] = []
-        // No plan moves less than its weights once, its output once and a
-        // quarter of each input (a strided layer may skip rows).
-        let produced = Set(range.flatMap { graph.nodes[$0].outputs })
-        var floor = 4 * type.count, seen: Set<String> = []
-        for index in range {
-            for input in graph.nodes[index].inputs
-            where !input.isEmpty && !produced.contains(input) && seen.insert(input).inserted {
-                floor += graph.initializers[input].map { 4 * $0.count } ?? (graph.type(of: input)?.count ?? 0)
-            }
-        }
-        guard floor < budget else { return [] }
+        guard byteFloor(range, context: context) < budget else { return [] }
         // Each band height's rows are walked once for both buffer choices.
         let walks = BandWalks()
         for halo in [BandPlan.Halo.recompute, .cache] {
