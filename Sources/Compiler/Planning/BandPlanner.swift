@@ -242,7 +242,7 @@ extension PlanningContext {
             }
             // A value nothing reads in this band keeps what it holds.
             if let previous {
-                for (value, held) in previous where need[value] == nil { need[value] = held }
+                need.merge(previous) { fresh, _ in fresh }
                 // Rows dropped from a buffer are never read again: every window only moves down.
                 for (value, rows) in need {
                     if let held = previous[value], rows.lowerBound < held.lowerBound { return nil }
@@ -267,8 +267,11 @@ extension PlanningContext {
         if band.upperBound > 0 { need[layers.output] = band } else { requests[layers.output] = band }
         func add(_ rows: Range<Int>, to value: String, in map: inout [String: Range<Int>]) {
             guard !rows.isEmpty else { return }
-            map[value] =
-                map[value].map { min($0.lowerBound, rows.lowerBound)..<max($0.upperBound, rows.upperBound) } ?? rows
+            // One lookup: the entry is created as `rows` or widened in place.
+            func widen(_ held: inout Range<Int>) {
+                held = min(held.lowerBound, rows.lowerBound)..<max(held.upperBound, rows.upperBound)
+            }
+            widen(&map[value, default: rows])
         }
         // A stored value's rows in proportion to the band's output rows, so
         // that the bands compute every row of it between them, whatever its
@@ -288,7 +291,7 @@ extension PlanningContext {
             let v = node.outputs[0]
             let window = node.kind.hasWindow
             let inputs = layers.mapInputs[k]
-            if let request = requests[v] {
+            if !requests.isEmpty, let request = requests[v] {
                 let reached = window ? reach.rows(request) : request
                 for input in inputs {
                     let floor = floors?[input] ?? 0
