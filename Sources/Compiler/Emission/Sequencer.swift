@@ -98,16 +98,21 @@ struct Sequencer {
             accesses.removeAll { range.covers($0.range) }
             accesses.append(Access(range: range, lastWriter: index, readers: []))
         }
+        // Only records this instruction joined can hold more than 8 readers.
+        var joined: [Int] = []
         for range in reads {
             // A reader joins the record of exactly its range, or gets its own: joining a
             // larger overlapping record would make later writes to other parts of it wait for this read.
             if let i = accesses.lastIndex(where: { $0.range == range }) {
-                if accesses[i].readers.last != index { accesses[i].readers.append(index) }
+                if accesses[i].readers.last != index {
+                    accesses[i].readers.append(index)
+                    joined.append(i)
+                }
             } else {
                 accesses.append(Access(range: range, lastWriter: nil, readers: [index]))
             }
         }
-        for i in accesses.indices where accesses[i].readers.count > 8 {
+        for i in joined where accesses[i].readers.count > 8 {
             // On one engine only the newest reader matters.
             var newest = [Int](repeating: -1, count: Self.engineCount)
             for r in accesses[i].readers {

@@ -88,8 +88,15 @@ struct BandPlan {
 
     /// Rows of `value` band `index` computes: the fresh rows inside the map.
     func computedRows(_ value: String, band index: Int, height: Int) -> Range<Int> {
+        Self.computedRows(value, band: index, height: height, needed: needed, halo: halo)
+    }
+
+    /// `computedRows` of a plan with these `needed` rows and this halo mode.
+    static func computedRows(_ value: String, band index: Int, height: Int, needed: [[String: Range<Int>]], halo: Halo)
+        -> Range<Int>
+    {
         let previous = index > 0 ? needed[index - 1][value] : nil
-        let fresh = Self.newRows(needed[index][value] ?? 0..<0, previous: previous, halo: halo)
+        let fresh = newRows(needed[index][value] ?? 0..<0, previous: previous, halo: halo)
         let low = max(0, fresh.lowerBound)
         return low..<max(low, min(height, fresh.upperBound))
     }

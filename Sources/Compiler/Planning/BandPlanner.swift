@@ -16,6 +16,9 @@ private struct BandLayers {
     /// concat's (at a channel offset), channel slices in their input's (at
     /// their first channel), in-place element-wise results in their operand's.
     var alias: [String: (String, Int)] = [:]
+    /// Per layer: the maps it reads (`FusionRules.mapInputs`) and its output's type, asked for every band.
+    var mapInputs: [[String]] = []
+    var outputTypes: [TensorType] = []
 }
 
 /// Per value: the column margins its window readers need beyond the map.
@@ -25,8 +28,44 @@ private typealias Margins = (left: [String: Int], right: [String: Int])
 /// layers: a plan of each buffer choice (`maxSlots`) reuses the walk of the
 /// same bands instead of walking them again. Not shared between threads.
 final class BandWalks {
-    fileprivate var walks: [Int: (layers: BandLayers, bands: [Range<Int>], needed: [[String: Range<Int>]])?] = [:]
+    fileprivate var walks: [Int: BandWalk?] = [:]
+    /// What does not depend on the bands, found once for the group: its layers
+    /// before any walk, its constants' SRAM bytes, its convolutions' geometries.
+    fileprivate var layers: BandLayers?
+    fileprivate var constants: GroupConstants?
+    fileprivate var geometries: [ConvGeometry?]?
     init() {}
+}
+
+/// One row walk and what every plan made from it shares, whatever its buffer choice.
+private struct BandWalk {
+    var layers: BandLayers
+    var bands: [Range<Int>]
+    var needed: [[String: Range<Int>]]
+    var buffers: [BufferShape]
+    /// Per layer, per band: the rows of its output the band computes (`BandPlan.computedRows`).
+    var computed: [[Range<Int>]]
+}
+
+/// A value with a buffer of its own: the most rows a band holds of it, its
+/// row width with the margins its readers need, whether it wants two slots.
+private struct BufferShape {
+    var value: String
+    var type: TensorType
+    var rows: Int
+    var marginLeft: Int
+    var marginRight: Int
+    var double: Bool
+    var rowWidth: Int { marginLeft + type.shape[3] + marginRight }
+}
+
+/// SRAM bytes of a band group's biases and per-channel vectors, and of those
+/// with every convolution's weights resident.
+private struct GroupConstants {
+    var vectorBytes: Int
+    var allResident: Int
+    /// Vectors and the weights of grouped convolutions, which never stream.
+    var neverStreamed: Int
 }
 
 extension PlanningContext {
@@ -55,23 +94,37 @@ extension PlanningContext {
             return addPoolingTail(graph.nodes[range.upperBound - 1], storesMap: storesMap, to: &plan) ? plan : nil
         }
         let key = 2 * rows + (halo == .cache ? 1 : 0)
-        let walk: (layers: BandLayers, bands: [Range<Int>], needed: [[String: Range<Int>]])?
+        let walk: BandWalk?
         if let known = walks?.walks[key] {
             walk = known
         } else {
-            var layers = bandLayers(range)
+            var layers = walks?.layers ?? bandLayers(range)
+            walks?.layers = layers
             if let (bands, needed) = bandRows(layers, rows: rows, halo: halo) {
                 let inPlace = inPlaceAliases(layers, needed: needed)
                 layers.alias.merge(inPlace) { old, _ in old }
-                walk = (layers, bands, needed)
+                let buffers = bufferShapes(layers, needed: needed, margins: columnMargins(layers), halo: halo)
+                let computed = layers.nodes.indices.map { k in
+                    needed.indices.map { band in
+                        BandPlan.computedRows(
+                            layers.nodes[k].outputs[0], band: band, height: layers.outputTypes[k].shape[2],
+                            needed: needed, halo: halo)
+                    }
+                }
+                walk = BandWalk(layers: layers, bands: bands, needed: needed, buffers: buffers, computed: computed)
             } else {
                 walk = nil
             }
             walks?.walks[key] = walk
         }
-        guard let (layers, bands, needed) = walk else { return nil }
-        let margins = columnMargins(layers)
-        guard var plan = allocateBandSRAM(layers, needed: needed, margins: margins, halo: halo, maxSlots: maxSlots)
+        guard let walk else { return nil }
+        let (layers, bands) = (walk.layers, walk.bands)
+        let constants = walks?.constants ?? groupConstants(layers.nodes)
+        walks?.constants = constants
+        guard
+            var plan = allocateBandSRAM(
+                layers, needed: walk.needed, shapes: walk.buffers, halo: halo, maxSlots: maxSlots,
+                constants: constants)
         else {
             return nil
         }
@@ -81,7 +134,11 @@ extension PlanningContext {
         plan.stores = stores
         foldTaps(layers, plan: &plan)
         plan.dramBytes = countBandBytes(layers, plan: plan)
-        plan.estimatedCycles = try estimateBandCycles(layers, plan: plan)
+        let geometries =
+            try walks?.geometries ?? layers.nodes.map { $0.kind == .conv ? try graph.convGeometry($0) : nil }
+        walks?.geometries = geometries
+        plan.estimatedCycles = try estimateBandCycles(
+            layers, plan: plan, geometries: geometries, computed: walk.computed)
         return plan
     }
 
@@ -131,6 +188,8 @@ extension PlanningContext {
             range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
             inputs: inputs, produced: produced)
         layers.stored = FusionRules.storedValues(range, graph: graph, consumers: consumers)
+        layers.mapInputs = nodes.map { FusionRules.mapInputs($0, graph: graph) }
+        layers.outputTypes = nodes.map { graph.type(of: $0.outputs[0])! }
         // Concat parts are written in place into the concat's buffer: they must be produced here and read only by it.
         // Channel slices are copied in (they are views of another buffer).
         for node in nodes where node.kind == .concat {
@@ -183,7 +242,7 @@ extension PlanningContext {
             }
             // A value nothing reads in this band keeps what it holds.
             if let previous {
-                for (value, held) in previous where need[value] == nil { need[value] = held }
+                need.merge(previous) { fresh, _ in fresh }
                 // Rows dropped from a buffer are never read again: every window only moves down.
                 for (value, rows) in need {
                     if let held = previous[value], rows.lowerBound < held.lowerBound { return nil }
@@ -208,8 +267,11 @@ extension PlanningContext {
         if band.upperBound > 0 { need[layers.output] = band } else { requests[layers.output] = band }
         func add(_ rows: Range<Int>, to value: String, in map: inout [String: Range<Int>]) {
             guard !rows.isEmpty else { return }
-            map[value] =
-                map[value].map { min($0.lowerBound, rows.lowerBound)..<max($0.upperBound, rows.upperBound) } ?? rows
+            // One lookup: the entry is created as `rows` or widened in place.
+            func widen(_ held: inout Range<Int>) {
+                held = min(held.lowerBound, rows.lowerBound)..<max(held.upperBound, rows.upperBound)
+            }
+            widen(&map[value, default: rows])
         }
         // A stored value's rows in proportion to the band's output rows, so
         // that the bands compute every row of it between them, whatever its
@@ -224,11 +286,12 @@ extension PlanningContext {
                 if let (whole, _) = layers.alias[value] { add(rows, to: whole, in: &need) }
             }
         }
-        for (node, reach) in zip(layers.nodes, layers.reaches).reversed() {
+        for k in layers.nodes.indices.reversed() {
+            let (node, reach) = (layers.nodes[k], layers.reaches[k])
             let v = node.outputs[0]
             let window = node.kind.hasWindow
-            let inputs = FusionRules.mapInputs(node, graph: graph)
-            if let request = requests[v] {
+            let inputs = layers.mapInputs[k]
+            if !requests.isEmpty, let request = requests[v] {
                 let reached = window ? reach.rows(request) : request
                 for input in inputs {
                     let floor = floors?[input] ?? 0
@@ -247,7 +310,7 @@ extension PlanningContext {
                 for input in inputs { add(want, to: input, in: &need) }
                 continue
             }
-            let h = graph.type(of: v)!.shape[2]
+            let h = layers.outputTypes[k].shape[2]
             let fresh = BandPlan.newRows(want, previous: previous?[v], halo: halo)
             let computed = max(0, fresh.lowerBound)..<max(max(0, fresh.lowerBound), min(h, fresh.upperBound))
             guard !computed.isEmpty else { continue }
@@ -307,36 +370,28 @@ extension PlanningContext {
     /// convolutions stream blocks of output channels through two slots, once
     /// per band. Nil when nothing fits. Fills the plan's layout fields only.
     private func allocateBandSRAM(
-        _ layers: BandLayers, needed: [[String: Range<Int>]], margins: Margins,
-        halo: BandPlan.Halo, maxSlots: Int
+        _ layers: BandLayers, needed: [[String: Range<Int>]], shapes: [BufferShape],
+        halo: BandPlan.Halo, maxSlots: Int, constants: GroupConstants
     ) -> BandPlan? {
-        let values = layers.inputs + layers.nodes.map { $0.outputs[0] }
         var bufferBytes = 0
-        var shapes: [String: (rows: Int, slots: Int)] = [:]
-        for value in values where layers.alias[value] == nil {
-            let t = graph.type(of: value)!
-            let maxRows = max(1, needed.map { $0[value]?.count ?? 0 }.max() ?? 0)
-            let sharing = [value] + layers.alias.filter { $0.value.0 == value }.map(\.key)
-            let double =
-                halo == .cache || layers.inputs.contains(value) || sharing.contains(layers.output)
-                || sharing.contains { layers.stored.contains($0) }
-            let slots = min(maxSlots, double ? 2 : 1)
-            let rowWidth = max(0, margins.left[value] ?? 0) + t.shape[3] + max(0, margins.right[value] ?? 0)
-            bufferBytes += DRAMPlan.align(4 * t.shape[1] * maxRows * rowWidth) * slots
-            shapes[value] = (maxRows, slots)
+        for shape in shapes {
+            let slots = min(maxSlots, shape.double ? 2 : 1)
+            bufferBytes += DRAMPlan.align(4 * shape.type.shape[1] * shape.rows * shape.rowWidth) * slots
         }
-        guard let weights = streamedWeights(layers.nodes, bufferBytes: bufferBytes) else { return nil }
+        guard let weights = streamedWeights(layers.nodes, bufferBytes: bufferBytes, constants: constants) else {
+            return nil
+        }
         var buffers: [String: SRAMBuffer] = [:]
         var cursor = weights.streamBase + weights.streamRegion
-        for value in values where layers.alias[value] == nil {
-            let t = graph.type(of: value)!
-            let (maxRows, slots) = shapes[value]!
+        for shape in shapes {
+            let t = shape.type
+            let slots = min(maxSlots, shape.double ? 2 : 1)
             let buffer = SRAMBuffer(
-                address: cursor, slots: slots, channels: t.shape[1], rows: maxRows,
-                marginLeft: max(0, margins.left[value] ?? 0), width: t.shape[3], height: t.shape[2],
-                marginRight: max(0, margins.right[value] ?? 0), alias: nil)
+                address: cursor, slots: slots, channels: t.shape[1], rows: shape.rows,
+                marginLeft: shape.marginLeft, width: t.shape[3], height: t.shape[2],
+                marginRight: shape.marginRight, alias: nil)
             cursor += DRAMPlan.align(buffer.slotBytes) * slots
-            buffers[value] = buffer
+            buffers[shape.value] = buffer
         }
         for (part, (whole, offset)) in layers.alias {
             var buffer = buffers[whole]!
@@ -352,13 +407,39 @@ extension PlanningContext {
             estimatedCycles: 0)
     }
 
+    /// The values that get buffers of their own (not aliases), in the order
+    /// their buffers are laid out: the group's inputs, then its layers' outputs.
+    private func bufferShapes(
+        _ layers: BandLayers, needed: [[String: Range<Int>]], margins: Margins, halo: BandPlan.Halo
+    )
+        -> [BufferShape]
+    {
+        let values = layers.inputs + layers.nodes.map { $0.outputs[0] }
+        return values.filter { layers.alias[$0] == nil }.map { value in
+            let maxRows = max(1, needed.map { $0[value]?.count ?? 0 }.max() ?? 0)
+            let sharing = [value] + layers.alias.filter { $0.value.0 == value }.map(\.key)
+            let double =
+                halo == .cache || layers.inputs.contains(value) || sharing.contains(layers.output)
+                || sharing.contains { layers.stored.contains($0) }
+            return BufferShape(
+                value: value, type: graph.type(of: value)!, rows: maxRows, marginLeft: max(0, margins.left[value] ?? 0),
+                marginRight: max(0, margins.right[value] ?? 0), double: double)
+        }
+    }
+
     /// Which convolutions stream their weights, in blocks of how many output
     /// channels, so that resident constants, the two streaming slots and
     /// `bufferBytes` of buffers fit; nil when no choice fits.
-    private func streamedWeights(_ nodes: [Node], bufferBytes: Int)
+    private func streamedWeights(_ nodes: [Node], bufferBytes: Int, constants: GroupConstants)
         -> (streamed: [String: Int], residentBytes: Int, streamBase: Int, streamRegion: Int)?
     {
-        let vectorBytes = groupVectorBytes(nodes)
+        // Most plans keep every weight resident: the loop below would stop at once.
+        if constants.allResident + bufferBytes <= config.sramBytes {
+            return ([:], constants.allResident, DRAMPlan.align(constants.allResident), 0)
+        }
+        // What never streams (vectors, grouped convolutions' weights) leaves no room: the loop would end in nil.
+        if constants.neverStreamed + bufferBytes > config.sramBytes { return nil }
+        let vectorBytes = constants.vectorBytes
         let convs = nodes.filter { $0.kind == .conv }
         func weightSize(_ node: Node) -> Int { DRAMPlan.align(4 * graph.initializers[node.inputs[1]]!.count) }
         var streamed: [String: Int] = [:]
@@ -398,26 +479,37 @@ extension PlanningContext {
         return (streamed, resident, DRAMPlan.align(resident), streamRegion())
     }
 
+    /// The SRAM bytes `streamedWeights` starts from: vectors, and vectors with every convolution's weights.
+    private func groupConstants(_ nodes: [Node]) -> GroupConstants {
+        let vectorBytes = groupVectorBytes(nodes)
+        let convs = nodes.filter { $0.kind == .conv }
+        let weights = { (node: Node) in DRAMPlan.align(4 * self.graph.initializers[node.inputs[1]]!.count) }
+        let allResident = convs.reduce(vectorBytes) { $0 + weights($1) }
+        let neverStreamed = convs.filter { $0.int("group", default: 1) != 1 }.reduce(vectorBytes) { $0 + weights($1) }
+        return GroupConstants(vectorBytes: vectorBytes, allResident: allResident, neverStreamed: neverStreamed)
+    }
+
     // MARK: - Cost
 
     /// Exact DRAM bytes: input rows inside the tensor per band, weights once
     /// (streamed weights once per band that computes their layer), output once.
     private func countBandBytes(_ layers: BandLayers, plan: BandPlan) -> Int {
         var dram = 0
+        let inputTypes = layers.inputs.map { graph.type(of: $0)! }
         for (index, need) in plan.needed.enumerated() {
             let previous = index > 0 ? plan.needed[index - 1] : nil
-            for input in layers.inputs {
-                let t = graph.type(of: input)!
+            for (input, t) in zip(layers.inputs, inputTypes) {
                 let r = BandPlan.newRows(need[input] ?? 0..<0, previous: previous?[input], halo: plan.halo)
                 let valid = max(0, min(t.shape[2], r.upperBound) - max(0, r.lowerBound))
                 dram += 4 * t.shape[1] * valid * t.shape[3]
             }
         }
-        for node in layers.nodes {
-            let h = graph.type(of: node.outputs[0])!.shape[2]
-            let computingBands = plan.needed.indices.filter {
-                !plan.computedRows(node.outputs[0], band: $0, height: h).isEmpty
-            }.count
+        for (k, node) in layers.nodes.enumerated() {
+            let h = layers.outputTypes[k].shape[2]
+            let computingBands =
+                plan.streamed[node.name] == nil
+                ? 1
+                : plan.needed.indices.filter { !plan.computedRows(node.outputs[0], band: $0, height: h).isEmpty }.count
             // A BatchNormalization's four parameters reach SRAM folded into a scale and a shift (below).
             // A slice's starts, ends, axes and steps are compile-time operands, never loaded.
             for (i, input) in node.inputs.enumerated()
@@ -477,9 +569,10 @@ extension PlanningContext {
     /// A quick cycle estimate, the busiest of the matrix unit, the vector
     /// unit and the DRAM channel over all bands (see `CostModel`); the
     /// planner then simulates the finalists for their real cycles.
-    private func estimateBandCycles(_ layers: BandLayers, plan: BandPlan) throws -> Int {
+    private func estimateBandCycles(
+        _ layers: BandLayers, plan: BandPlan, geometries: [ConvGeometry?], computed: [[Range<Int>]]
+    ) throws -> Int {
         var work = CostModel.Work()
-        let geometries = try layers.nodes.map { $0.kind == .conv ? try graph.convGeometry($0) : nil }
         for index in plan.needed.indices {
             if plan.halo == .cache, index > 0 {
                 let (need, previous) = (plan.needed[index], plan.needed[index - 1])
@@ -489,8 +582,8 @@ extension PlanningContext {
                 }
             }
             for (k, node) in layers.nodes.enumerated() {
-                let y = graph.type(of: node.outputs[0])!
-                let rows = plan.computedRows(node.outputs[0], band: index, height: y.shape[2]).count
+                let y = layers.outputTypes[k]
+                let rows = computed[k][index].count
                 switch node.kind {
                 case .conv where plan.folded[node.name] != nil:
                     let g = geometries[k]!

@@ -1,4 +1,5 @@
 import Accelerator
+import Foundation
 import GraphIR
 
 /// The partition the planner chose: groups and single layers in node
@@ -50,6 +51,10 @@ enum FusionPlanner {
             // improves best[j] (a looser budget only costs work), so they run on all
             // cores; combining them in order then gives what a sequential search gives.
             let prefix = best
+            // The cheapest way to reach j any start has found so far: a start whose floor is
+            // above it cannot be picked below, whichever task finishes first (ties still go to
+            // the combination in order, so only a floor strictly above it skips a start).
+            let bound = SharedBound(prefix[j])
             let picks = try context.map(starts) { i -> (GroupPlan, PlanCost)? in
                 let layers = single[i..<j].reduce(PlanCost(), +)
                 if objective == .traffic {
@@ -58,10 +63,16 @@ enum FusionPlanner {
                 // Floors under each candidate's cost skip simulations that cannot change the
                 // outcome: an interval none of whose plans can beat the budget, and plans that
                 // cannot be accepted or preferred over the one chosen so far.
-                guard prefix[i] + score(intervalFloor(i..<j, context: context)) < prefix[j] else { return nil }
+                let least = prefix[i] + score(intervalFloor(i..<j, context: context))
+                guard least < prefix[j], least <= bound.value else { return nil }
                 let plans = try candidates(i..<j, context: context)
                 let floors = plans.map { costFloor($0, context: context) }
-                guard floors.contains(where: { prefix[i] + score($0) < prefix[j] }) else { return nil }
+                guard
+                    floors.contains(where: {
+                        let total = prefix[i] + score($0)
+                        return total < prefix[j] && total <= bound.value
+                    })
+                else { return nil }
                 var chosen: (GroupPlan, PlanCost)?
                 for (var group, floor) in zip(plans, floors) {
                     guard objective.accepts(floor, against: layers) else { continue }
@@ -71,6 +82,7 @@ enum FusionPlanner {
                     guard objective.accepts(cost, against: layers) else { continue }
                     if chosen == nil || objective.prefers(cost, over: chosen!.1) { chosen = (group, cost) }
                 }
+                if let chosen { bound.lower(to: prefix[i] + score(chosen.1)) }
                 return chosen
             }
             for (i, pick) in zip(starts, picks) {
@@ -379,4 +391,13 @@ enum FusionPlanner {
         }
         return nil
     }
+}
+
+/// A total the concurrent starts of one interval end lower together (see `FusionPlanner.plan`).
+private final class SharedBound: @unchecked Sendable {
+    private var total: Double
+    private let lock = NSLock()
+    init(_ total: Double) { self.total = total }
+    var value: Double { lock.withLock { total } }
+    func lower(to candidate: Double) { lock.withLock { total = min(total, candidate) } }
 }

@@ -23,22 +23,26 @@ public enum Dim: Sendable, Hashable, CustomStringConvertible {
 /// What is known about a value's type. Import fills it from the model's
 /// declarations; shape inference makes every dimension known.
 public struct ValueInfo: Sendable, Equatable {
-    public var dtype: DType
+    public var dtype: DType { didSet { type = Self.concrete(dtype, dims) } }
     /// nil: the rank itself is unknown.
-    public var dims: [Dim]?
+    public var dims: [Dim]? { didSet { type = Self.concrete(dtype, dims) } }
+    /// The concrete type, when every dimension is known. Kept beside `dtype`
+    /// and `dims` (the planners ask for it millions of times), so reading it allocates nothing.
+    public private(set) var type: TensorType?
 
     public init(dtype: DType, dims: [Dim]?) {
         self.dtype = dtype
         self.dims = dims
+        type = Self.concrete(dtype, dims)
     }
 
     public init(_ type: TensorType) {
         self.dtype = type.dtype
         self.dims = type.shape.map { .known($0) }
+        self.type = type
     }
 
-    /// The concrete type, when every dimension is known.
-    public var type: TensorType? {
+    private static func concrete(_ dtype: DType, _ dims: [Dim]?) -> TensorType? {
         guard let dims else { return nil }
         var shape: [Int] = []
         shape.reserveCapacity(dims.count)
