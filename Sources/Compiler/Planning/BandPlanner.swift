@@ -16,6 +16,8 @@ private struct BandLayers {
     /// concat's (at a channel offset), channel slices in their input's (at
     /// their first channel), in-place element-wise results in their operand's.
     var alias: [String: (String, Int)] = [:]
+    /// Maps held whole in SRAM at these addresses (see `BandPlan.held`): not read from DRAM.
+    var held: [String: Int] = [:]
 }
 
 /// Per value: the column margins its window readers need beyond the map.
@@ -36,9 +38,11 @@ extension PlanningContext {
     /// halo's copies then wait for the band before them (less SRAM, less overlap).
     /// `checked`: the caller already knows `FusionRules.structureProblem` finds nothing.
     /// `walks`: row walks already made for these layers (one group's plans of several buffer choices).
+    /// `held`: maps the group makes or reads held whole in SRAM at these
+    /// addresses, above the SRAM the plan allocates (see `SqueezeHold`).
     func planBands(
         _ range: Range<Int>, rows: Int, halo: BandPlan.Halo, maxSlots: Int = 2,
-        checked: Bool = false, walks: BandWalks? = nil
+        checked: Bool = false, walks: BandWalks? = nil, held: [String: Int] = [:]
     ) throws -> BandPlan? {
         guard checked || FusionRules.structureProblem(range, graph: graph, consumers: consumers) == nil else {
             return nil
@@ -47,19 +51,20 @@ extension PlanningContext {
             let map = FusionRules.mapRange(range, graph: graph)
             guard
                 var plan = try planBands(
-                    map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true, walks: walks)
+                    map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true, walks: walks, held: held)
             else {
                 return nil
             }
-            let storesMap = !FusionRules.poolsOnly(range, graph: graph, consumers: consumers)
+            let storesMap =
+                !FusionRules.poolsOnly(range, graph: graph, consumers: consumers) && !plan.held.contains(plan.output)
             return addPoolingTail(graph.nodes[range.upperBound - 1], storesMap: storesMap, to: &plan) ? plan : nil
         }
         let key = 2 * rows + (halo == .cache ? 1 : 0)
         let walk: (layers: BandLayers, bands: [Range<Int>], needed: [[String: Range<Int>]])?
-        if let known = walks?.walks[key] {
+        if let known = walks?.walks[key], held.isEmpty {
             walk = known
         } else {
-            var layers = bandLayers(range)
+            var layers = bandLayers(range, held: held)
             if let (bands, needed) = bandRows(layers, rows: rows, halo: halo) {
                 let inPlace = inPlaceAliases(layers, needed: needed)
                 layers.alias.merge(inPlace) { old, _ in old }
@@ -67,7 +72,7 @@ extension PlanningContext {
             } else {
                 walk = nil
             }
-            walks?.walks[key] = walk
+            if held.isEmpty { walks?.walks[key] = walk }
         }
         guard let (layers, bands, needed) = walk else { return nil }
         let margins = columnMargins(layers)
@@ -123,13 +128,13 @@ extension PlanningContext {
         }
     }
 
-    private func bandLayers(_ range: Range<Int>) -> BandLayers {
+    private func bandLayers(_ range: Range<Int>, held: [String: Int] = [:]) -> BandLayers {
         let nodes = range.map { graph.nodes[$0] }
         let produced = Set(nodes.flatMap(\.outputs))
-        let inputs = groupInputs(nodes, produced: produced)
+        let inputs = groupInputs(nodes, produced: produced).filter { held[$0] == nil }
         var layers = BandLayers(
             range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
-            inputs: inputs, produced: produced)
+            inputs: inputs, produced: produced, held: held)
         layers.stored = FusionRules.storedValues(range, graph: graph, consumers: consumers)
         // Concat parts are written in place into the concat's buffer: they must be produced here and read only by it.
         // Channel slices are copied in (they are views of another buffer).
@@ -266,8 +271,10 @@ extension PlanningContext {
         var inPlace: [String: (String, Int)] = [:]
         for (index, node) in zip(layers.range, layers.nodes) where node.kind.isGroupElementwise {
             let v = node.outputs[0]
-            // Not over a value other values are views of (channel slices).
-            guard alias[v] == nil, !graph.outputs.contains(v), !alias.values.contains(where: { $0.0 == v }) else {
+            // Not over a value other values are views of (channel slices), nor a held map.
+            guard alias[v] == nil, !graph.outputs.contains(v), !alias.values.contains(where: { $0.0 == v }),
+                layers.held[v] == nil
+            else {
                 continue
             }
             for u in node.inputs
@@ -311,9 +318,16 @@ extension PlanningContext {
         halo: BandPlan.Halo, maxSlots: Int
     ) -> BandPlan? {
         let values = layers.inputs + layers.nodes.map { $0.outputs[0] }
+        // A held map is one buffer of every row, beside the plan's SRAM, read without margins.
+        guard
+            layers.held.keys.allSatisfy({ value in
+                !layers.alias.contains { $0.key == value || $0.value.0 == value }
+                    && (margins.left[value] ?? 0) <= 0 && (margins.right[value] ?? 0) <= 0
+            })
+        else { return nil }
         var bufferBytes = 0
         var shapes: [String: (rows: Int, slots: Int)] = [:]
-        for value in values where layers.alias[value] == nil {
+        for value in values where layers.alias[value] == nil && layers.held[value] == nil {
             let t = graph.type(of: value)!
             let maxRows = max(1, needed.map { $0[value]?.count ?? 0 }.max() ?? 0)
             let sharing = [value] + layers.alias.filter { $0.value.0 == value }.map(\.key)
@@ -328,7 +342,7 @@ extension PlanningContext {
         guard let weights = streamedWeights(layers.nodes, bufferBytes: bufferBytes) else { return nil }
         var buffers: [String: SRAMBuffer] = [:]
         var cursor = weights.streamBase + weights.streamRegion
-        for value in values where layers.alias[value] == nil {
+        for value in values where layers.alias[value] == nil && layers.held[value] == nil {
             let t = graph.type(of: value)!
             let (maxRows, slots) = shapes[value]!
             let buffer = SRAMBuffer(
@@ -344,12 +358,18 @@ extension PlanningContext {
             buffer.channels = graph.type(of: part)!.shape[1]
             buffers[part] = buffer
         }
+        for (value, address) in layers.held {
+            let t = graph.type(of: value)!
+            buffers[value] = SRAMBuffer(
+                address: address, slots: 1, channels: t.shape[1], rows: t.shape[2], marginLeft: 0, width: t.shape[3],
+                height: t.shape[2], marginRight: 0, alias: nil)
+        }
         guard cursor <= config.sramBytes else { return nil }
         return BandPlan(
             halo: halo, nodes: layers.range, output: layers.output, inputs: layers.inputs, rows: 0, bands: [],
             needed: needed, buffers: buffers, streamed: weights.streamed, streamBase: weights.streamBase,
-            streamSlot: weights.streamRegion / 2, weightBytes: weights.residentBytes, sramBytes: cursor, dramBytes: 0,
-            estimatedCycles: 0)
+            streamSlot: weights.streamRegion / 2, weightBytes: weights.residentBytes, held: Set(layers.held.keys),
+            sramBytes: cursor, dramBytes: 0, estimatedCycles: 0)
     }
 
     /// Which convolutions stream their weights, in blocks of how many output
@@ -483,7 +503,7 @@ extension PlanningContext {
         for index in plan.needed.indices {
             if plan.halo == .cache, index > 0 {
                 let (need, previous) = (plan.needed[index], plan.needed[index - 1])
-                for (value, buffer) in plan.buffers where buffer.alias == nil {
+                for (value, buffer) in plan.buffers where buffer.alias == nil && !plan.held.contains(value) {
                     let kept = max(0, (previous[value]?.upperBound ?? 0) - (need[value]?.lowerBound ?? 0))
                     work.vector += config.vectorCycles(elements: buffer.channels * kept * buffer.rowWidth)
                 }
