@@ -228,6 +228,86 @@ struct FusionTests {
         #expect(!compilation.layers.contains { $0.op == "GlobalAveragePool" }, "\(compilation.layers.map(\.op))")
     }
 
+    /// Inverted residual blocks with squeeze-excitation: expand 8 -> 32, depthwise 3x3, pool, two 1x1
+    /// convolutions and a sigmoid on the channel means, scale, project 32 -> 8.
+    static func squeezeBlocks(_ count: Int, input: [Int]) throws -> Graph {
+        var b = Builder()
+        var x = "x"
+        for _ in 0..<count {
+            let dw = b.conv(b.conv(x, cin: 8, cout: 32, k: 1), cin: 32, cout: 32, k: 3, pad: 1, group: 32)
+            let pooled = b.node(.globalAveragePool, [dw])
+            let squeezed = b.conv(pooled, cin: 32, cout: 8, k: 1)
+            let excited = b.node(.sigmoid, [b.conv(squeezed, cin: 8, cout: 32, k: 1, relu: false)])
+            x = b.conv(b.node(.mul, [excited, dw]), cin: 32, cout: 8, k: 1, relu: false)
+        }
+        return try b.graph(input: input, output: x)
+    }
+
+    @Test("a squeeze-excitation map that fits stays in SRAM from the group that pools it to the group that scales it")
+    func squeezeExcitationHeld() throws {
+        let graph = try Self.squeezeBlocks(1, input: [1, 8, 29, 23])
+        let pool = graph.nodes.firstIndex { $0.kind == .globalAveragePool }!
+        let mul = graph.nodes.firstIndex { $0.kind == .mul }!
+        let map = graph.nodes[pool].inputs[0], mapBytes = 4 * 32 * 29 * 23
+        let address = (256 << 10) - DRAMPlan.align(mapBytes)
+        var below = AcceleratorConfig.df1
+        below.sramBytes = address
+        let context = try PlanningContext(graph: graph, config: below)
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            let head = try #require(try context.planBands(0..<(pool + 1), rows: 5, halo: halo, held: [map: address]))
+            let side = try #require(try context.planBands((pool + 1)..<mul, rows: 1, halo: .recompute))
+            let tail = try #require(
+                try context.planBands(mul..<graph.nodes.count, rows: 4, halo: halo, held: [map: address]))
+            #expect(head.held == [map] && head.pooled?.storesMap == false && head.bands.count > 1)
+            #expect(tail.held == [map] && !tail.inputs.contains(map) && tail.bands.count > 1)
+            // Against the same groups storing the map and loading it back: one write and one read less.
+            let stored = try #require(try context.planBands(0..<(pool + 1), rows: 5, halo: halo))
+            let loaded = try #require(try context.planBands(mul..<graph.nodes.count, rows: 4, halo: halo))
+            #expect(head.dramBytes == stored.dramBytes - mapBytes && tail.dramBytes == loaded.dramBytes - mapBytes)
+            let groups: [GroupPlan] = [.bands(head), .bands(side), .bands(tail)]
+            let (program, layers) = try Codegen.compile(graph, config: .df1, groups: groups)
+            for difference in try Verification.run(reference: graph, program: program) {
+                #expect(difference.passed, "\(halo): \(difference.description)")
+            }
+            let rows = layers.filter { $0.op == "FusionGroup" }
+            #expect(rows.count == 3)
+            for (group, row) in zip(groups, rows) {
+                #expect(
+                    CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions) == group.dramBytes,
+                    "\(halo): \(group.tileDescription(graph: graph))")
+            }
+        }
+    }
+
+    @Test(
+        "the planner holds squeeze-excitation maps in SRAM, two at once in a group that ends one block and starts the next"
+    )
+    func squeezeExcitationHeldByThePlanner() throws {
+        let graph = try Self.squeezeBlocks(2, input: [1, 8, 29, 23])
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 384 << 10
+        let chosen = try Codegen.schedule(graph, options: Codegen.Options(config: config))
+        let maps = graph.nodes.filter { $0.kind == .globalAveragePool }.map { $0.inputs[0] }
+        let holding = chosen.groups.filter { $0.tiling.contains("whole in SRAM") }
+        #expect(holding.count == 3, "\(chosen.groups.map(\.tiling))")
+        #expect(
+            holding.contains { $0.tiling.contains("holding \(maps.sorted().joined(separator: ",")) whole") },
+            "\(chosen.groups.map { "\($0.layers): \($0.tiling)" })")
+        for difference in try Verification.run(reference: graph, program: chosen.program) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+        // Each group's instructions move the bytes its plan predicted; no map is stored.
+        for (group, row) in zip(chosen.groups, chosen.layers.filter { $0.op == "FusionGroup" }) {
+            #expect(
+                CodegenEndToEndTests.predictedBytes(chosen.program, instructions: row.instructions)
+                    == group.predictedDRAMBytes, "\(group.tiling)")
+        }
+        let stats = config.schedule(chosen.program.instructions, constantsBytes: chosen.program.constants.count).stats
+        let weights = graph.initializers.values.reduce(0) { $0 + 4 * $1.count }
+        // Input, output and weights once, and the channel means and scales: far less than one pass over a map.
+        #expect(stats.dramReadBytes + stats.dramWriteBytes < 2 * 4 * 8 * 29 * 23 + weights + 4 * 32 * 29 * 23 / 16)
+    }
+
     @Test(
         "a squeeze-excitation map too big for SRAM is recomputed from the narrow block input, not stored and reloaded")
     func squeezeExcitationRecompute() throws {

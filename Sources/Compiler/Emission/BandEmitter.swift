@@ -26,7 +26,8 @@ private struct BandSlots {
     /// Tensor rows `rows` of `value`, buffer columns from `column`, `width` wide.
     func tile(_ value: String, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
         let (owner, b, offset) = home(value)
-        let origin = need[owner]!.lowerBound
+        // A held map keeps every row at its tensor row.
+        let origin = plan.held.contains(owner) ? 0 : need[owner]!.lowerBound
         let channels = plan.buffers[value]!.alias == nil ? b.channels : graph.type(of: value)!.shape[1]
         let address = slot(b) + 4 * (offset * b.rowWidth + (rows.lowerBound - origin) * b.rowStride + column)
         return SRAMTile(
@@ -155,7 +156,8 @@ extension Emitter {
     private mutating func emitHaloCopies(_ slots: BandSlots, nodes: [Node], only: Set<String>, andBuffers: Bool) {
         guard let previous = slots.previous else { return }
         let inputs = Set(slots.plan.inputs)
-        for (owner, b) in slots.plan.buffers.sorted(by: { $0.key < $1.key }) where b.alias == nil {
+        for (owner, b) in slots.plan.buffers.sorted(by: { $0.key < $1.key })
+        where b.alias == nil && !slots.plan.held.contains(owner) {
             guard only.contains(owner) || (andBuffers && !inputs.contains(owner)) else { continue }
             guard let now = slots.need[owner], let before = previous[owner] else { continue }
             let kept = before.upperBound - now.lowerBound

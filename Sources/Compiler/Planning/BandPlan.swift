@@ -48,6 +48,11 @@ struct BandPlan {
     /// each band averages its output rows along the width into `rowMeans`
     /// (channels x height), and the last averages those into `result`.
     var pooled: PoolingTail?
+    /// Maps held whole in SRAM across groups (see `SqueezeHold`): their
+    /// buffers (slot 0 of one slot, every row at its tensor row) outlive the
+    /// group. The group that makes one never stores it; the one that reads
+    /// it never loads it.
+    var held: Set<String> = []
     var sramBytes: Int
     /// DRAM bytes the group moves: inputs with halo, weights once, output once.
     var dramBytes: Int
@@ -74,8 +79,9 @@ struct BandPlan {
             folded.isEmpty ? "" : ", taps folded into channels in " + folded.keys.sorted().joined(separator: ",")
         let pooling = pooled.map { ", averaged into \($0.node)" } ?? ""
         let storing = stores.isEmpty ? "" : ", also storing " + stores.keys.sorted().joined(separator: ",")
+        let holding = held.isEmpty ? "" : ", holding " + held.sorted().joined(separator: ",") + " whole in SRAM"
         return
-            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(folding)\(pooling)\(storing)\(single), SRAM \(sramBytes) B"
+            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(folding)\(pooling)\(storing)\(holding)\(single), SRAM \(sramBytes) B"
     }
 
     /// Rows of a value a band must produce itself: all it needs when

@@ -19,6 +19,8 @@ private struct BandLayers {
     /// Per layer: the maps it reads (`FusionRules.mapInputs`) and its output's type, asked for every band.
     var mapInputs: [[String]] = []
     var outputTypes: [TensorType] = []
+    /// Maps held whole in SRAM at these addresses (see `BandPlan.held`): not read from DRAM.
+    var held: [String: Int] = [:]
 }
 
 /// Per value: the column margins its window readers need beyond the map.
@@ -75,9 +77,11 @@ extension PlanningContext {
     /// halo's copies then wait for the band before them (less SRAM, less overlap).
     /// `checked`: the caller already knows `FusionRules.structureProblem` finds nothing.
     /// `walks`: row walks already made for these layers (one group's plans of several buffer choices).
+    /// `held`: maps the group makes or reads held whole in SRAM at these
+    /// addresses, above the SRAM the plan allocates (see `SqueezeHold`).
     func planBands(
         _ range: Range<Int>, rows: Int, halo: BandPlan.Halo, maxSlots: Int = 2,
-        checked: Bool = false, walks: BandWalks? = nil
+        checked: Bool = false, walks: BandWalks? = nil, held: [String: Int] = [:]
     ) throws -> BandPlan? {
         guard checked || FusionRules.structureProblem(range, graph: graph, consumers: consumers) == nil else {
             return nil
@@ -86,36 +90,23 @@ extension PlanningContext {
             let map = FusionRules.mapRange(range, graph: graph)
             guard
                 var plan = try planBands(
-                    map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true, walks: walks)
+                    map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true, walks: walks, held: held)
             else {
                 return nil
             }
-            let storesMap = !FusionRules.poolsOnly(range, graph: graph, consumers: consumers)
+            let storesMap =
+                !FusionRules.poolsOnly(range, graph: graph, consumers: consumers) && !plan.held.contains(plan.output)
             return addPoolingTail(graph.nodes[range.upperBound - 1], storesMap: storesMap, to: &plan) ? plan : nil
         }
         let key = 2 * rows + (halo == .cache ? 1 : 0)
         let walk: BandWalk?
-        if let known = walks?.walks[key] {
+        if let known = walks?.walks[key], held.isEmpty {
             walk = known
         } else {
-            var layers = walks?.layers ?? bandLayers(range)
-            walks?.layers = layers
-            if let (bands, needed) = bandRows(layers, rows: rows, halo: halo) {
-                let inPlace = inPlaceAliases(layers, needed: needed)
-                layers.alias.merge(inPlace) { old, _ in old }
-                let buffers = bufferShapes(layers, needed: needed, margins: columnMargins(layers), halo: halo)
-                let computed = layers.nodes.indices.map { k in
-                    needed.indices.map { band in
-                        BandPlan.computedRows(
-                            layers.nodes[k].outputs[0], band: band, height: layers.outputTypes[k].shape[2],
-                            needed: needed, halo: halo)
-                    }
-                }
-                walk = BandWalk(layers: layers, bands: bands, needed: needed, buffers: buffers, computed: computed)
-            } else {
-                walk = nil
-            }
-            walks?.walks[key] = walk
+            var layers = held.isEmpty ? (walks?.layers ?? bandLayers(range)) : bandLayers(range, held: held)
+            if held.isEmpty { walks?.layers = layers }
+            walk = bandWalk(&layers, rows: rows, halo: halo)
+            if held.isEmpty { walks?.walks[key] = walk }
         }
         guard let walk else { return nil }
         let (layers, bands) = (walk.layers, walk.bands)
@@ -180,13 +171,37 @@ extension PlanningContext {
         }
     }
 
-    private func bandLayers(_ range: Range<Int>) -> BandLayers {
+    /// The rows of each value in each band, its buffer shapes and computed
+    /// rows; nil when no band walk of `rows` rows works or a held map would
+    /// need margins or share a buffer (a held map is one buffer of every row,
+    /// beside the plan's SRAM).
+    private func bandWalk(_ layers: inout BandLayers, rows: Int, halo: BandPlan.Halo) -> BandWalk? {
+        guard let (bands, needed) = bandRows(layers, rows: rows, halo: halo) else { return nil }
+        layers.alias.merge(inPlaceAliases(layers, needed: needed)) { old, _ in old }
+        let margins = columnMargins(layers)
+        for value in layers.held.keys {
+            guard !layers.alias.contains(where: { $0.key == value || $0.value.0 == value }),
+                (margins.left[value] ?? 0) <= 0, (margins.right[value] ?? 0) <= 0
+            else { return nil }
+        }
+        let buffers = bufferShapes(layers, needed: needed, margins: margins, halo: halo)
+        let computed = layers.nodes.indices.map { k in
+            needed.indices.map { band in
+                BandPlan.computedRows(
+                    layers.nodes[k].outputs[0], band: band, height: layers.outputTypes[k].shape[2],
+                    needed: needed, halo: halo)
+            }
+        }
+        return BandWalk(layers: layers, bands: bands, needed: needed, buffers: buffers, computed: computed)
+    }
+
+    private func bandLayers(_ range: Range<Int>, held: [String: Int] = [:]) -> BandLayers {
         let nodes = range.map { graph.nodes[$0] }
         let produced = Set(nodes.flatMap(\.outputs))
-        let inputs = groupInputs(nodes, produced: produced)
+        let inputs = groupInputs(nodes, produced: produced).filter { held[$0] == nil }
         var layers = BandLayers(
             range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
-            inputs: inputs, produced: produced)
+            inputs: inputs, produced: produced, held: held)
         layers.stored = FusionRules.storedValues(range, graph: graph, consumers: consumers)
         layers.mapInputs = nodes.map { FusionRules.mapInputs($0, graph: graph) }
         layers.outputTypes = nodes.map { graph.type(of: $0.outputs[0])! }
@@ -329,8 +344,10 @@ extension PlanningContext {
         var inPlace: [String: (String, Int)] = [:]
         for (index, node) in zip(layers.range, layers.nodes) where node.kind.isGroupElementwise {
             let v = node.outputs[0]
-            // Not over a value other values are views of (channel slices).
-            guard alias[v] == nil, !graph.outputs.contains(v), !alias.values.contains(where: { $0.0 == v }) else {
+            // Not over a value other values are views of (channel slices), nor a held map.
+            guard alias[v] == nil, !graph.outputs.contains(v), !alias.values.contains(where: { $0.0 == v }),
+                layers.held[v] == nil
+            else {
                 continue
             }
             for u in node.inputs
@@ -399,12 +416,18 @@ extension PlanningContext {
             buffer.channels = graph.type(of: part)!.shape[1]
             buffers[part] = buffer
         }
+        for (value, address) in layers.held {
+            let t = graph.type(of: value)!
+            buffers[value] = SRAMBuffer(
+                address: address, slots: 1, channels: t.shape[1], rows: t.shape[2], marginLeft: 0, width: t.shape[3],
+                height: t.shape[2], marginRight: 0, alias: nil)
+        }
         guard cursor <= config.sramBytes else { return nil }
         return BandPlan(
             halo: halo, nodes: layers.range, output: layers.output, inputs: layers.inputs, rows: 0, bands: [],
             needed: needed, buffers: buffers, streamed: weights.streamed, streamBase: weights.streamBase,
-            streamSlot: weights.streamRegion / 2, weightBytes: weights.residentBytes, sramBytes: cursor, dramBytes: 0,
-            estimatedCycles: 0)
+            streamSlot: weights.streamRegion / 2, weightBytes: weights.residentBytes, held: Set(layers.held.keys),
+            sramBytes: cursor, dramBytes: 0, estimatedCycles: 0)
     }
 
     /// The values that get buffers of their own (not aliases), in the order
@@ -415,7 +438,7 @@ extension PlanningContext {
         -> [BufferShape]
     {
         let values = layers.inputs + layers.nodes.map { $0.outputs[0] }
-        return values.filter { layers.alias[$0] == nil }.map { value in
+        return values.filter { layers.alias[$0] == nil && layers.held[$0] == nil }.map { value in
             let maxRows = max(1, needed.map { $0[value]?.count ?? 0 }.max() ?? 0)
             let sharing = [value] + layers.alias.filter { $0.value.0 == value }.map(\.key)
             let double =
@@ -576,7 +599,7 @@ extension PlanningContext {
         for index in plan.needed.indices {
             if plan.halo == .cache, index > 0 {
                 let (need, previous) = (plan.needed[index], plan.needed[index - 1])
-                for (value, buffer) in plan.buffers where buffer.alias == nil {
+                for (value, buffer) in plan.buffers where buffer.alias == nil && !plan.held.contains(value) {
                     let kept = max(0, (previous[value]?.upperBound ?? 0) - (need[value]?.lowerBound ?? 0))
                     work.vector += config.vectorCycles(elements: buffer.channels * kept * buffer.rowWidth)
                 }

@@ -104,6 +104,8 @@ enum FusionPlanner {
             j = range.lowerBound
         }
         segments.reverse()
+        // Squeeze-excitation maps held in SRAM between their pooling and scaling groups, where that pays.
+        segments = try SqueezeHold.apply(segments, context: context, score: score)
         // Why each segment ends where it does.
         guard explain else { return FusionPlan(segments: segments) }
         let ends = try context.map(Array(segments.indices)) { k in

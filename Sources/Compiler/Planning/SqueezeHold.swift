@@ -1,0 +1,135 @@
+import Accelerator
+import GraphIR
+
+/// Squeeze-excitation without the map's round trip: hold it in SRAM.
+///
+/// In a squeeze-excitation block the map M is read by a GlobalAveragePool
+/// (a pooling tail of the group that makes M) and by the Mul that scales it
+/// by the excitation, which depends on every row of M. So the Mul's group
+/// (the tail) runs only after the pooling group (the head) and the small
+/// layers between them (the side: the excitation's 1×1 convolutions on
+/// one value per channel). When M fits in SRAM beside those groups, the
+/// head writes it whole into a region at the top of the SRAM and never
+/// stores it, the side's groups stay below that region, and the tail reads
+/// M's rows from it instead of loading them: M makes no DRAM round trip.
+///
+/// The head and tail are replanned (band heights, buffering, halo) with
+/// the SRAM below the region; the objective keeps the held pair only when
+/// it is cheaper than the stored one. A group that is one block's tail and
+/// the next block's head holds both maps, in disjoint regions.
+enum SqueezeHold {
+    /// `segments` with every squeeze-excitation map that fits and pays held in SRAM.
+    static func apply(
+        _ segments: [FusionPlan.Segment], context: PlanningContext, score: (PlanCost) -> Double
+    ) throws -> [FusionPlan.Segment] {
+        var segments = segments
+        let graph = context.graph
+        var segmentOf: [Int: Int] = [:]
+        for (k, segment) in segments.enumerated() { for index in segment.nodes { segmentOf[index] = k } }
+        for k in segments.indices {
+            guard case .bands(let head) = segments[k].group, let pool = head.pooled, pool.storesMap,
+                let excite = exciteNode(of: head, graph: graph, consumers: context.consumers),
+                let t = segmentOf[excite], t > k, case .bands(let tail) = segments[t].group,
+                tail.inputs.contains(head.output), tail.held.isEmpty
+            else { continue }
+            let map = head.output
+            let bytes = DRAMPlan.align(4 * graph.type(of: map)!.count)
+            // Top of the SRAM, or right below the map the head already holds if that overlaps.
+            let top = context.config.sramBytes / DRAMPlan.alignment * DRAMPlan.alignment
+            var address = top - bytes
+            for value in head.held {
+                let b = head.buffers[value]!
+                if address < b.address + DRAMPlan.align(b.slotBytes) && b.address < address + bytes {
+                    address = b.address - bytes
+                }
+            }
+            let headHeld = Dictionary(uniqueKeysWithValues: head.held.map { ($0, head.buffers[$0]!.address) })
+                .merging([map: address]) { a, _ in a }
+            let floor = headHeld.values.min()!
+            guard address > 0, floor > 0,
+                segments[(k + 1)..<t].allSatisfy({ ($0.group?.sramBytes ?? .max) <= address })
+            else { continue }
+            var below = context.config
+            below.sramBytes = floor
+            let headContext = try PlanningContext(
+                graph: graph, config: below, objective: context.objective, layout: context.layout)
+            below.sramBytes = address
+            let tailContext = try PlanningContext(
+                graph: graph, config: below, objective: context.objective, layout: context.layout)
+            guard
+                let newHead = try best(
+                    head.nodes, held: headHeld, planning: headContext, context: context,
+                    layers: segments[k].layerByLayer),
+                let newTail = try best(
+                    tail.nodes, held: [map: address], planning: tailContext, context: context,
+                    layers: segments[t].layerByLayer)
+            else { continue }
+            let old = try score(context.simulate(.bands(head))) + score(context.simulate(.bands(tail)))
+            guard score(newHead.1) + score(newTail.1) < old else { continue }
+            segments[k].group = .bands(occupying(newHead.0))
+            segments[t].group = .bands(occupying(newTail.0))
+        }
+        return segments
+    }
+
+    /// The Mul that scales a pooling group's map by a runtime channel vector, if that is its other reader.
+    static func exciteNode(of head: BandPlan, graph: Graph, consumers: [String: [Int]]) -> Int? {
+        let map = head.output
+        guard let readers = consumers[map], readers.count == 2, !graph.outputs.contains(map),
+            let excite = readers.first(where: { !head.nodes.contains($0) }), graph.nodes[excite].kind == .mul,
+            graph.nodes[excite].inputs.contains(where: {
+                FusionRules.isChannelVector($0, of: graph.nodes[excite], graph: graph)
+            })
+        else { return nil }
+        return excite
+    }
+
+    /// The plan's SRAM reaches to the end of the maps it holds.
+    private static func occupying(_ plan: BandPlan) -> BandPlan {
+        var plan = plan
+        for value in plan.held {
+            let b = plan.buffers[value]!
+            plan.sramBytes = max(plan.sramBytes, b.address + DRAMPlan.align(b.slotBytes))
+        }
+        return plan
+    }
+
+    /// The objective's best band plan of nodes[range] holding `held`, planned
+    /// in `planning` (the SRAM below the held maps) and simulated in `context`;
+    /// nil when none fits or none is acceptable against its layers.
+    private static func best(
+        _ range: Range<Int>, held: [String: Int], planning: PlanningContext, context: PlanningContext,
+        layers: PlanCost
+    ) throws -> (BandPlan, PlanCost)? {
+        let graph = context.graph, objective = context.objective
+        let map = FusionRules.mapRange(range, graph: graph)
+        let height = graph.type(of: graph.nodes[map.upperBound - 1].outputs[0])!.shape[2]
+        var plans: [BandPlan] = []
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            var found: [BandPlan] = []
+            var tried: Set<Int> = []
+            for bands in 1...min(height, 64) {
+                let rows = (height + bands - 1) / bands
+                guard tried.insert(rows).inserted else { continue }
+                if let plan =
+                    try planning.planBands(range, rows: rows, halo: halo, held: held)
+                    ?? planning.planBands(range, rows: rows, halo: halo, maxSlots: 1, held: held)
+                {
+                    found.append(plan)
+                }
+            }
+            plans += found.sorted {
+                objective.quickKey($0.dramBytes, $0.estimatedCycles)
+                    < objective.quickKey($1.dramBytes, $1.estimatedCycles)
+            }.prefix(2)
+        }
+        var chosen: (BandPlan, PlanCost)?
+        for var plan in plans {
+            let cost = try context.simulate(.bands(plan))
+            plan.estimatedCycles = cost.cycles
+            guard objective.accepts(cost, against: layers) else { continue }
+            if chosen == nil || objective.prefers(cost, over: chosen!.1) { chosen = (plan, cost) }
+        }
+        return chosen
+    }
+}
