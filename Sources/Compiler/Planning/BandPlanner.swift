@@ -16,6 +16,8 @@ private struct BandLayers {
     /// concat's (at a channel offset), channel slices in their input's (at
     /// their first channel), in-place element-wise results in their operand's.
     var alias: [String: (String, Int)] = [:]
+    /// Concat parts copied into their concat's buffer (see `FusionRules.copiesPart`).
+    var copied: Set<String> = []
 }
 
 /// Per value: the column margins its window readers need beyond the map.
@@ -79,6 +81,7 @@ extension PlanningContext {
         plan.bands = bands
         guard let stores = storedRows(layers, plan: plan) else { return nil }
         plan.stores = stores
+        plan.copiedParts = layers.copied
         foldTaps(layers, plan: &plan)
         plan.dramBytes = countBandBytes(layers, plan: plan)
         plan.estimatedCycles = try estimateBandCycles(layers, plan: plan)
@@ -131,12 +134,12 @@ extension PlanningContext {
             range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
             inputs: inputs, produced: produced)
         layers.stored = FusionRules.storedValues(range, graph: graph, consumers: consumers)
-        // Concat parts are written in place into the concat's buffer: they must be produced here and read only by it.
-        // Channel slices are copied in (they are views of another buffer).
+        // Concat parts are written in place into the concat's buffer, or copied into it (see `copiesPart`).
+        layers.copied = FusionRules.copiedParts(range, graph: graph, consumers: consumers)
         for node in nodes where node.kind == .concat {
             var offset = 0
             for part in node.inputs {
-                if !FusionRules.copiesPart(part, in: range, graph: graph) {
+                if !layers.copied.contains(part) {
                     layers.alias[part] = (node.outputs[0], offset)
                 }
                 offset += graph.type(of: part)!.shape[1]
@@ -499,8 +502,8 @@ extension PlanningContext {
                     work.vector += g.kh * g.kw * config.vectorCycles(elements: g.cin * rows * g.wo)
                 case .conv: work.add(conv: geometries[k]!, outputRows: rows, config: config)
                 case .concat:
-                    // Parts that are channel slices are copied into the concat's buffer.
-                    for part in node.inputs where FusionRules.copiesPart(part, in: layers.range, graph: graph) {
+                    // Parts not written in place are copied into the concat's buffer.
+                    for part in node.inputs where layers.copied.contains(part) {
                         work.vector += config.vectorCycles(
                             elements: graph.type(of: part)!.shape[1] * rows * y.shape[3])
                     }
