@@ -73,6 +73,38 @@ struct DenseConcatTests {
         }
     }
 
+    @Test(
+        "a group that reads a dense layer's concat sees the next concat's earlier parts in its buffer, loading them once"
+    )
+    func partsAreViewsOfTheLoadedConcat() throws {
+        let (graph, start) = try Self.denseBlock()
+        let context = try PlanningContext(graph: graph, config: .df1)
+        // From the second layer's bottleneck on: it reads the concat of x0 and f1, whose DRAM holds both.
+        let range = (start + 1)..<graph.nodes.count
+        let concat = graph.nodes[start].outputs[0]
+        let x0 = graph.nodes[0].outputs[0], f1 = graph.nodes[2].outputs[0]
+        let weights = range.flatMap { graph.nodes[$0].inputs.dropFirst() }.compactMap { graph.initializers[$0] }
+            .reduce(0) { $0 + 4 * $1.count }
+        let y = graph.type(of: graph.outputs[0])!
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            for rows in [1, 3, 23] {
+                let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
+                #expect(plan.inputs == [concat], "x0 and f1 are channels of the concat's buffer")
+                #expect(plan.buffers[x0]?.alias?.value == concat && plan.buffers[f1]?.alias?.channelOffset == 8)
+                if halo == .cache || rows == 23 {
+                    #expect(plan.dramBytes == 4 * graph.type(of: concat)!.count + weights + 4 * y.count)
+                }
+                let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
+                let row = try #require(layers.first { $0.op == "FusionGroup" })
+                let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
+                #expect(moved == plan.dramBytes, "\(halo) \(rows) rows")
+                for difference in try Verification.run(reference: graph, program: program) {
+                    #expect(difference.passed, "\(halo) \(rows) rows: \(difference.description)")
+                }
+            }
+        }
+    }
+
     @Test("the planner fuses dense layers across their concats, verifies and moves the predicted bytes")
     func plannedBlock() throws {
         let (graph, _) = try Self.denseBlock(input: [1, 3, 40, 36])

@@ -129,7 +129,8 @@ extension PlanningContext {
     private func bandLayers(_ range: Range<Int>) -> BandLayers {
         let nodes = range.map { graph.nodes[$0] }
         let produced = Set(nodes.flatMap(\.outputs))
-        let inputs = groupInputs(nodes, produced: produced)
+        let views = inputViews(nodes, inputs: groupInputs(nodes, produced: produced))
+        let inputs = groupInputs(nodes, produced: produced).filter { views[$0] == nil }
         var layers = BandLayers(
             range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
             inputs: inputs, produced: produced)
@@ -145,6 +146,7 @@ extension PlanningContext {
                 offset += graph.type(of: part)!.shape[1]
             }
         }
+        layers.alias.merge(views) { old, _ in old }
         // A channel slice is a view: its channels of the buffer that holds its input.
         for node in nodes where node.kind == .slice {
             var (root, offset) = (node.inputs[0], FusionRules.channelSlice(node, graph: graph)!)
@@ -152,6 +154,30 @@ extension PlanningContext {
             layers.alias[node.outputs[0]] = (root, offset)
         }
         return layers
+    }
+
+    /// Concat parts the group would load whose DRAM storage lies in the
+    /// channels of another map it loads (a DenseNet block's earlier features
+    /// inside the concat its first layer reads): views of that map's buffer,
+    /// at their first channel, never loaded themselves.
+    private func inputViews(_ nodes: [Node], inputs: [String]) -> [String: (String, Int)] {
+        let parts = Set(nodes.filter { $0.kind == .concat }.flatMap(\.inputs))
+        let holders = inputs.filter { !parts.contains($0) }
+        var views: [String: (String, Int)] = [:]
+        for part in inputs where parts.contains(part) {
+            let p = graph.type(of: part)!, (root, offset) = dramAliases.root(part)
+            let plane = p.shape[2] * p.shape[3]
+            for holder in holders {
+                let q = graph.type(of: holder)!, (other, start) = dramAliases.root(holder)
+                guard other == root, q.dtype == p.dtype, q.rank == 4, q.shape[0] == 1,
+                    q.shape[2] == p.shape[2], q.shape[3] == p.shape[3],
+                    start <= offset, offset + p.count <= start + q.count, (offset - start) % plane == 0
+                else { continue }
+                views[part] = (holder, (offset - start) / plane)
+                break
+            }
+        }
+        return views
     }
 
     // MARK: - Rows per band (receptive fields walked backwards)
@@ -214,6 +240,13 @@ extension PlanningContext {
             map[value] =
                 map[value].map { min($0.lowerBound, rows.lowerBound)..<max($0.upperBound, rows.upperBound) } ?? rows
         }
+        // A loaded map's rows a view of it is read with (see `inputViews`) are the map's too.
+        func addInput(_ rows: Range<Int>, _ input: String) {
+            add(rows, to: input, in: &need)
+            if !layers.produced.contains(input), let (holder, _) = layers.alias[input] {
+                add(rows, to: holder, in: &need)
+            }
+        }
         // A stored value's rows in proportion to the band's output rows, so
         // that the bands compute every row of it between them, whatever its
         // readers in the group skip; a stored Concat part's concat holds the same rows.
@@ -235,7 +268,7 @@ extension PlanningContext {
                 let reached = window ? reach.rows(request) : request
                 for input in inputs {
                     let floor = floors?[input] ?? 0
-                    add(max(floor, reached.lowerBound)..<max(floor, reached.upperBound), to: input, in: &need)
+                    addInput(max(floor, reached.lowerBound)..<max(floor, reached.upperBound), input)
                     let above = min(floor, reached.upperBound)
                     if above > reached.lowerBound { add(reached.lowerBound..<above, to: input, in: &requests) }
                 }
@@ -247,7 +280,7 @@ extension PlanningContext {
             }
             // A view's rows are its input's: the input's buffer holds every row read of the view, kept ones too.
             if node.kind == .slice {
-                for input in inputs { add(want, to: input, in: &need) }
+                for input in inputs { addInput(want, input) }
                 continue
             }
             let h = graph.type(of: v)!.shape[2]
@@ -255,7 +288,7 @@ extension PlanningContext {
             let computed = max(0, fresh.lowerBound)..<max(max(0, fresh.lowerBound), min(h, fresh.upperBound))
             guard !computed.isEmpty else { continue }
             let from = window ? reach.rows(computed) : computed
-            for input in inputs { add(from, to: input, in: &need) }
+            for input in inputs { addInput(from, input) }
         }
         return need
     }
