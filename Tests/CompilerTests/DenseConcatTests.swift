@@ -105,6 +105,38 @@ struct DenseConcatTests {
         }
     }
 
+    @Test("an inception module split over groups: the last branch's group loads the others into the concat")
+    func inceptionSplitOverGroups() throws {
+        var b = Builder()
+        let x = b.conv("x", cin: 4, cout: 8, k: 1)
+        let a = b.conv(x, cin: 8, cout: 4, k: 1)
+        let c = b.conv(x, cin: 8, cout: 4, k: 5, pad: 2)
+        let pool = b.node(
+            .maxPool, [x], ["kernel_shape": .ints([3, 3]), "strides": .ints([1, 1]), "pads": .ints([1, 1, 1, 1])])
+        let d = b.conv(pool, cin: 8, cout: 4, k: 1)
+        let cat = b.node(.concat, [a, c, d], ["axis": .int(1)])
+        let out = b.conv(cat, cin: 12, cout: 8, k: 3, pad: 1)
+        let graph = try b.graph(input: [1, 4, 33, 27], output: out)
+        let context = try PlanningContext(graph: graph, config: .df1)
+        // The pool branch, the concat and the next layer; a and c were computed by earlier groups.
+        let range = 3..<graph.nodes.count
+        #expect(graph.nodes[3].kind == .maxPool)
+        #expect(FusionRules.copiedParts(range, graph: graph, consumers: context.consumers) == [a, c])
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            for rows in [2, 7] {
+                let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
+                #expect(plan.inputs == [x, a, c])
+                let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
+                let row = try #require(layers.first { $0.op == "FusionGroup" })
+                let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
+                #expect(moved == plan.dramBytes, "\(halo) \(rows) rows")
+                for difference in try Verification.run(reference: graph, program: program) {
+                    #expect(difference.passed, "\(halo) \(rows) rows: \(difference.description)")
+                }
+            }
+        }
+    }
+
     @Test("the planner fuses dense layers across their concats, verifies and moves the predicted bytes")
     func plannedBlock() throws {
         let (graph, _) = try Self.denseBlock(input: [1, 3, 40, 36])
