@@ -232,11 +232,11 @@ extension Emitter {
         // A channel slice is a view of its input's buffer: nothing to do.
         if node.kind == .slice { return }
         if node.kind == .concat {
-            // Parts that are channel slices are copied into their channels; the others were written in place.
+            // Parts with buffers of their own are copied into their channels; the others were written in place.
             var offset = 0
             for part in node.inputs {
                 defer { offset += graph.type(of: part)!.shape[1] }
-                guard FusionRules.copiesPart(part, in: slots.plan.nodes, graph: graph) else { continue }
+                guard slots.plan.copiedParts.contains(part) else { continue }
                 let input = slots.interior(part, rows: computed)
                 let copy = CopyOp(
                     counts: [1, input.channels, computed.count, y.shape[3]], srcAddr: input.addr,

@@ -21,6 +21,9 @@ struct BandPlan {
     /// per value, the rows each band stores, right after computing them.
     /// A Concat part stored as a slice of its concat is not listed.
     var stores: [String: [Range<Int>]] = [:]
+    /// Concat parts copied into their concat's buffer from their own (see
+    /// `FusionRules.copiesPart`); the other parts are written in place.
+    var copiedParts: Set<String> = []
     /// Activations the group reads from DRAM, in first-use order.
     var inputs: [String]
     /// Output rows per band.

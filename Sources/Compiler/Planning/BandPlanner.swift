@@ -21,6 +21,8 @@ private struct BandLayers {
     var outputTypes: [TensorType] = []
     /// Maps held whole in SRAM at these addresses (see `BandPlan.held`): not read from DRAM.
     var held: [String: Int] = [:]
+    /// Concat parts copied into their concat's buffer (see `FusionRules.copiesPart`).
+    var copied: Set<String> = []
 }
 
 /// Per value: the column margins its window readers need beyond the map.
@@ -123,6 +125,7 @@ extension PlanningContext {
         plan.bands = bands
         guard let stores = storedRows(layers, plan: plan) else { return nil }
         plan.stores = stores
+        plan.copiedParts = layers.copied
         foldTaps(layers, plan: &plan)
         plan.dramBytes = countBandBytes(layers, plan: plan)
         let geometries =
@@ -198,24 +201,26 @@ extension PlanningContext {
     private func bandLayers(_ range: Range<Int>, held: [String: Int] = [:]) -> BandLayers {
         let nodes = range.map { graph.nodes[$0] }
         let produced = Set(nodes.flatMap(\.outputs))
-        let inputs = groupInputs(nodes, produced: produced).filter { held[$0] == nil }
+        let views = inputViews(nodes, inputs: groupInputs(nodes, produced: produced))
+        let inputs = groupInputs(nodes, produced: produced).filter { views[$0] == nil && held[$0] == nil }
         var layers = BandLayers(
             range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
             inputs: inputs, produced: produced, held: held)
         layers.stored = FusionRules.storedValues(range, graph: graph, consumers: consumers)
         layers.mapInputs = nodes.map { FusionRules.mapInputs($0, graph: graph) }
         layers.outputTypes = nodes.map { graph.type(of: $0.outputs[0])! }
-        // Concat parts are written in place into the concat's buffer: they must be produced here and read only by it.
-        // Channel slices are copied in (they are views of another buffer).
+        // Concat parts are written in place into the concat's buffer, or copied into it (see `copiesPart`).
+        layers.copied = FusionRules.copiedParts(range, graph: graph, consumers: consumers)
         for node in nodes where node.kind == .concat {
             var offset = 0
             for part in node.inputs {
-                if !FusionRules.copiesPart(part, in: range, graph: graph) {
+                if !layers.copied.contains(part) {
                     layers.alias[part] = (node.outputs[0], offset)
                 }
                 offset += graph.type(of: part)!.shape[1]
             }
         }
+        layers.alias.merge(views) { old, _ in old }
         // A channel slice is a view: its channels of the buffer that holds its input.
         for node in nodes where node.kind == .slice {
             var (root, offset) = (node.inputs[0], FusionRules.channelSlice(node, graph: graph)!)
@@ -223,6 +228,30 @@ extension PlanningContext {
             layers.alias[node.outputs[0]] = (root, offset)
         }
         return layers
+    }
+
+    /// Concat parts the group would load whose DRAM storage lies in the
+    /// channels of another map it loads (a DenseNet block's earlier features
+    /// inside the concat its first layer reads): views of that map's buffer,
+    /// at their first channel, never loaded themselves.
+    private func inputViews(_ nodes: [Node], inputs: [String]) -> [String: (String, Int)] {
+        let parts = Set(nodes.filter { $0.kind == .concat }.flatMap(\.inputs))
+        let holders = inputs.filter { !parts.contains($0) }
+        var views: [String: (String, Int)] = [:]
+        for part in inputs where parts.contains(part) {
+            let p = graph.type(of: part)!, (root, offset) = dramAliases.root(part)
+            let plane = p.shape[2] * p.shape[3]
+            for holder in holders {
+                let q = graph.type(of: holder)!, (other, start) = dramAliases.root(holder)
+                guard other == root, q.dtype == p.dtype, q.rank == 4, q.shape[0] == 1,
+                    q.shape[2] == p.shape[2], q.shape[3] == p.shape[3],
+                    start <= offset, offset + p.count <= start + q.count, (offset - start) % plane == 0
+                else { continue }
+                views[part] = (holder, (offset - start) / plane)
+                break
+            }
+        }
+        return views
     }
 
     // MARK: - Rows per band (receptive fields walked backwards)
@@ -288,6 +317,13 @@ extension PlanningContext {
             }
             widen(&map[value, default: rows])
         }
+        // A loaded map's rows a view of it is read with (see `inputViews`) are the map's too.
+        func addInput(_ rows: Range<Int>, _ input: String) {
+            add(rows, to: input, in: &need)
+            if !layers.produced.contains(input), let (holder, _) = layers.alias[input] {
+                add(rows, to: holder, in: &need)
+            }
+        }
         // A stored value's rows in proportion to the band's output rows, so
         // that the bands compute every row of it between them, whatever its
         // readers in the group skip; a stored Concat part's concat holds the same rows.
@@ -310,7 +346,7 @@ extension PlanningContext {
                 let reached = window ? reach.rows(request) : request
                 for input in inputs {
                     let floor = floors?[input] ?? 0
-                    add(max(floor, reached.lowerBound)..<max(floor, reached.upperBound), to: input, in: &need)
+                    addInput(max(floor, reached.lowerBound)..<max(floor, reached.upperBound), input)
                     let above = min(floor, reached.upperBound)
                     if above > reached.lowerBound { add(reached.lowerBound..<above, to: input, in: &requests) }
                 }
@@ -322,7 +358,7 @@ extension PlanningContext {
             }
             // A view's rows are its input's: the input's buffer holds every row read of the view, kept ones too.
             if node.kind == .slice {
-                for input in inputs { add(want, to: input, in: &need) }
+                for input in inputs { addInput(want, input) }
                 continue
             }
             let h = layers.outputTypes[k].shape[2]
@@ -330,7 +366,7 @@ extension PlanningContext {
             let computed = max(0, fresh.lowerBound)..<max(max(0, fresh.lowerBound), min(h, fresh.upperBound))
             guard !computed.isEmpty else { continue }
             let from = window ? reach.rows(computed) : computed
-            for input in inputs { add(from, to: input, in: &need) }
+            for input in inputs { addInput(from, input) }
         }
         return need
     }
@@ -615,8 +651,8 @@ extension PlanningContext {
                     work.vector += g.kh * g.kw * config.vectorCycles(elements: g.cin * rows * g.wo)
                 case .conv: work.add(conv: geometries[k]!, outputRows: rows, config: config)
                 case .concat:
-                    // Parts that are channel slices are copied into the concat's buffer.
-                    for part in node.inputs where FusionRules.copiesPart(part, in: layers.range, graph: graph) {
+                    // Parts not written in place are copied into the concat's buffer.
+                    for part in node.inputs where layers.copied.contains(part) {
                         work.vector += config.vectorCycles(
                             elements: graph.type(of: part)!.shape[1] * rows * y.shape[3])
                     }

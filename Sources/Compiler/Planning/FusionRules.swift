@@ -52,10 +52,32 @@ enum FusionRules {
     }
 
     /// Whether a Concat in the group nodes[range] copies `part` into its
-    /// buffer rather than having its producer write it there in place: a
-    /// part that is a channel slice of the group (a view of another buffer).
-    static func copiesPart(_ part: String, in range: Range<Int>, graph: Graph) -> Bool {
-        range.contains { graph.nodes[$0].kind == .slice && graph.nodes[$0].outputs[0] == part }
+    /// buffer rather than having its producer write it there in place. Only
+    /// a part the group computes (not a channel slice, a view of another
+    /// buffer) and reads only in this Concat, once, is written in place.
+    /// Any other part is copied from its own buffer: a channel slice, a part
+    /// loaded from DRAM because it was computed before the group (a DenseNet
+    /// block's earlier features, the branches of an inception module split
+    /// over groups), or a part several layers of the group read (a DenseNet
+    /// block's new features, which every later Concat of the block holds).
+    static func copiesPart(_ part: String, in range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> Bool {
+        let readers = Set((consumers[part] ?? []).filter { range.contains($0) })
+        guard readers.count == 1, let reader = readers.first, graph.nodes[reader].kind == .concat,
+            graph.nodes[reader].inputs.filter({ $0 == part }).count == 1
+        else { return true }
+        return !range.contains { graph.nodes[$0].outputs[0] == part && graph.nodes[$0].kind != .slice }
+    }
+
+    /// The Concat parts of nodes[range] copied into their concat's buffer (see `copiesPart`).
+    static func copiedParts(_ range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> Set<String> {
+        var copied: Set<String> = []
+        for index in range where graph.nodes[index].kind == .concat {
+            for part in graph.nodes[index].inputs where copiesPart(part, in: range, graph: graph, consumers: consumers)
+            {
+                copied.insert(part)
+            }
+        }
+        return copied
     }
 
     /// Whether `input` is a runtime operand of the element-wise `node` with
@@ -133,7 +155,6 @@ enum FusionRules {
             return "\(graph.nodes[index].name) cannot be fused (\(notFusibleReason(graph.nodes[index], graph: graph)))"
         }
         let nodes = range.map { graph.nodes[$0] }
-        let produced = Set(nodes.flatMap(\.outputs))
         // Values read after the group or graph outputs leave it: the last node's, and any other
         // the group also stores band by band (see `storedValues`).
         let stored = storedValues(range, graph: graph, consumers: consumers)
@@ -144,17 +165,11 @@ enum FusionRules {
         if let view = stored.first(where: { value in nodes.contains { $0.outputs[0] == value && $0.kind == .slice } }) {
             return "\(view) is a channel slice read after the group"
         }
-        // Concat parts are written in place into the concat's buffer: produced here, read in the
-        // group only by it (and possibly stored too, from their slice of it). A channel slice of the
-        // group (a view) is copied into it instead.
+        // Concat parts are written in place into the concat's buffer or copied into it from
+        // their own (see `copiesPart`); a constant part has no buffer.
         for node in nodes where node.kind == .concat {
-            for part in node.inputs {
-                if copiesPart(part, in: range, graph: graph) { continue }
-                let inside = (consumers[part] ?? []).filter { range.contains($0) }
-                guard produced.contains(part), inside.count == 1, node.inputs.filter({ $0 == part }).count == 1
-                else {
-                    return "\(node.name) concatenates \(part), which is not produced in the group for it alone"
-                }
+            if let part = node.inputs.first(where: { graph.initializers[$0] != nil }) {
+                return "\(node.name) concatenates the constant \(part)"
             }
         }
         return nil

@@ -1,0 +1,160 @@
+import Accelerator
+import DFCCommands
+import Testing
+@testable import Compiler
+@testable import GraphIR
+
+/// Concats whose parts were computed before the group (a DenseNet block's
+/// growing concatenation, an inception module split over groups): the parts
+/// are loaded band by band and copied into the concat's buffer, so one group
+/// runs several dense layers and reads the block's earlier features once.
+@Suite("Concat parts from before the group")
+struct DenseConcatTests {
+    typealias Builder = FusionTests.Builder
+
+    /// A dense block of three layers after a stem: layer k reads the concat
+    /// of the stem's features and those of every layer before it (a 1x1 then
+    /// a 3x3 convolution), and the block's output is the concat of them all.
+    /// Returns the graph and the node index of the second layer's concat.
+    static func denseBlock(input: [Int] = [1, 3, 23, 19]) throws -> (Graph, Int) {
+        var b = Builder()
+        let x0 = b.conv("x", cin: input[1], cout: 8, k: 3, pad: 1)
+        var features = [x0], channels = 8
+        var secondConcat = 0
+        for layer in 0..<3 {
+            let source: String
+            if layer == 0 {
+                source = x0
+            } else {
+                if layer == 1 { secondConcat = b.nodes.count }
+                source = b.node(.concat, features, ["axis": .int(1)])
+            }
+            let bottleneck = b.conv(source, cin: channels, cout: 8, k: 1)
+            features.append(b.conv(bottleneck, cin: 8, cout: 4, k: 3, pad: 1))
+            channels += 4
+        }
+        let output = b.node(.concat, features, ["axis": .int(1)])
+        return (try b.graph(input: input, output: output), secondConcat)
+    }
+
+    @Test("a group of two dense layers loads the earlier features once and copies them into both concats")
+    func twoDenseLayers() throws {
+        let (graph, start) = try Self.denseBlock()
+        let context = try PlanningContext(graph: graph, config: .df1)
+        let range = start..<graph.nodes.count
+        #expect(FusionRules.structureProblem(range, graph: graph, consumers: context.consumers) == nil)
+        let x0 = graph.nodes[0].outputs[0], f1 = graph.nodes[2].outputs[0], f2 = graph.nodes[5].outputs[0]
+        // x0 and f1 come from DRAM; f2 is read by two concats of the group, f3 only by the last one.
+        #expect(FusionRules.copiedParts(range, graph: graph, consumers: context.consumers) == [x0, f1, f2])
+        // The concat's DRAM holds every part already: the group reads x0 and f1 and writes the block's output.
+        let aliases = DRAMPlan.Aliases(graph: graph)
+        #expect(aliases.root(x0).0 == graph.outputs[0] && aliases.root(f1).0 == graph.outputs[0])
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            for rows in [1, 4, 23] {
+                let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
+                #expect(plan.inputs == [x0, f1])
+                #expect(plan.copiedParts == [x0, f1, f2])
+                let weights = range.flatMap { graph.nodes[$0].inputs.dropFirst() }.compactMap { graph.initializers[$0] }
+                    .reduce(0) { $0 + 4 * $1.count }
+                let y = graph.type(of: graph.outputs[0])!, loaded = 4 * (8 + 4) * 23 * 19
+                if halo == .cache || rows == 23 { #expect(plan.dramBytes == loaded + weights + 4 * y.count) }
+                let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
+                let row = try #require(layers.first { $0.op == "FusionGroup" })
+                let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
+                #expect(moved == plan.dramBytes, "\(halo) \(rows) rows")
+                for difference in try Verification.run(reference: graph, program: program) {
+                    #expect(difference.passed, "\(halo) \(rows) rows: \(difference.description)")
+                }
+                let stats = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
+                #expect(
+                    stats.dramReadBytes + stats.dramWriteBytes == CodegenEndToEndTests.predictedBytes(program),
+                    "\(halo) \(rows) rows")
+            }
+        }
+    }
+
+    @Test(
+        "a group that reads a dense layer's concat sees the next concat's earlier parts in its buffer, loading them once"
+    )
+    func partsAreViewsOfTheLoadedConcat() throws {
+        let (graph, start) = try Self.denseBlock()
+        let context = try PlanningContext(graph: graph, config: .df1)
+        // From the second layer's bottleneck on: it reads the concat of x0 and f1, whose DRAM holds both.
+        let range = (start + 1)..<graph.nodes.count
+        let concat = graph.nodes[start].outputs[0]
+        let x0 = graph.nodes[0].outputs[0], f1 = graph.nodes[2].outputs[0]
+        let weights = range.flatMap { graph.nodes[$0].inputs.dropFirst() }.compactMap { graph.initializers[$0] }
+            .reduce(0) { $0 + 4 * $1.count }
+        let y = graph.type(of: graph.outputs[0])!
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            for rows in [1, 3, 23] {
+                let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
+                #expect(plan.inputs == [concat], "x0 and f1 are channels of the concat's buffer")
+                #expect(plan.buffers[x0]?.alias?.value == concat && plan.buffers[f1]?.alias?.channelOffset == 8)
+                if halo == .cache || rows == 23 {
+                    #expect(plan.dramBytes == 4 * graph.type(of: concat)!.count + weights + 4 * y.count)
+                }
+                let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
+                let row = try #require(layers.first { $0.op == "FusionGroup" })
+                let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
+                #expect(moved == plan.dramBytes, "\(halo) \(rows) rows")
+                for difference in try Verification.run(reference: graph, program: program) {
+                    #expect(difference.passed, "\(halo) \(rows) rows: \(difference.description)")
+                }
+            }
+        }
+    }
+
+    @Test("an inception module split over groups: the last branch's group loads the others into the concat")
+    func inceptionSplitOverGroups() throws {
+        var b = Builder()
+        let x = b.conv("x", cin: 4, cout: 8, k: 1)
+        let a = b.conv(x, cin: 8, cout: 4, k: 1)
+        let c = b.conv(x, cin: 8, cout: 4, k: 5, pad: 2)
+        let pool = b.node(
+            .maxPool, [x], ["kernel_shape": .ints([3, 3]), "strides": .ints([1, 1]), "pads": .ints([1, 1, 1, 1])])
+        let d = b.conv(pool, cin: 8, cout: 4, k: 1)
+        let cat = b.node(.concat, [a, c, d], ["axis": .int(1)])
+        let out = b.conv(cat, cin: 12, cout: 8, k: 3, pad: 1)
+        let graph = try b.graph(input: [1, 4, 33, 27], output: out)
+        let context = try PlanningContext(graph: graph, config: .df1)
+        // The pool branch, the concat and the next layer; a and c were computed by earlier groups.
+        let range = 3..<graph.nodes.count
+        #expect(graph.nodes[3].kind == .maxPool)
+        #expect(FusionRules.copiedParts(range, graph: graph, consumers: context.consumers) == [a, c])
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            for rows in [2, 7] {
+                let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
+                #expect(plan.inputs == [x, a, c])
+                let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
+                let row = try #require(layers.first { $0.op == "FusionGroup" })
+                let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
+                #expect(moved == plan.dramBytes, "\(halo) \(rows) rows")
+                for difference in try Verification.run(reference: graph, program: program) {
+                    #expect(difference.passed, "\(halo) \(rows) rows: \(difference.description)")
+                }
+            }
+        }
+    }
+
+    @Test("the planner fuses dense layers across their concats, verifies and moves the predicted bytes")
+    func plannedBlock() throws {
+        let (graph, _) = try Self.denseBlock(input: [1, 3, 40, 36])
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 48 << 10
+        let compilation = try Codegen.schedule(graph, options: Codegen.Options(config: config, objective: .traffic))
+        // Some group copies Concat parts into their concat's buffer: parts computed before the
+        // group or read by several concats of it, both of which used to end a group.
+        let copying = compilation.plan.groups.contains { group in
+            guard case .bands(let plan) = group else { return false }
+            return !plan.copiedParts.isEmpty
+        }
+        #expect(copying, "\(compilation.groups.map { "\($0.layers) \($0.end)" })")
+        let rows = compilation.layers.filter { $0.op == "FusionGroup" }
+        for (group, row) in zip(compilation.groups, rows) {
+            let moved = CodegenEndToEndTests.predictedBytes(compilation.program, instructions: row.instructions)
+            #expect(moved == group.predictedDRAMBytes, "\(group.tiling)")
+        }
+        try FusionTests.check(graph, sram: 48 << 10)
+    }
+}
