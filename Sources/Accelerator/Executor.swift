@@ -162,6 +162,8 @@ struct Machine {
     /// empty when it was copied into `dram` up front.
     let constants: RawWords
     let scratch = Scratch()
+    /// The tap matrix in scratch slot 0 and the CONV it was gathered for.
+    let gathered = GatheredTaps()
     private let constantsCopied = Flag()
 
     init(sram: Words, dram: Words, constants: RawWords? = nil) {
@@ -190,6 +192,12 @@ struct Machine {
     }
 
     func execute(_ op: Op) {
+        defer {
+            // After the operation: a CONV may write over the words it gathered from.
+            if let read = gathered.inputWords, let written = op.sramWriteBounds, written.overlaps(read) {
+                gathered.forget()
+            }
+        }
         switch op {
         case .load(let t): load(t)
         case .store(let t): store(t)

@@ -59,12 +59,17 @@ extension Machine {
 
     /// The tap matrix in scratch: row (ci, ky, kx) over all input channels,
     /// column (oh, ow); cells outside the window are zero.
+    /// Kept from the last CONV when this one reads the same input the same
+    /// way (the parts of a layer split by output channels do).
     private func gatherTaps(_ c: ConvOp) -> (Words, Int, Int) {
         let input = c.input, win = c.window, (ho, wo) = (c.output.height, c.output.width)
         let (kh, kw, sh, sw, dh, dw) = (c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW)
         let n = ho * wo, cinG = input.channels / c.groups
-        let columns = validColumns(c)
         let x = scratch.words(input.channels * kh * kw * n, slot: 0)
+        let geometry = GatheredTaps.geometry(c)
+        if gathered.geometry == geometry { return (x, n, cinG * kh * kw * n) }
+        gathered.remember(geometry, reading: c.input.wordBounds)
+        let columns = validColumns(c)
         let base = input.addr / 4
         let parts = Parallel.chunks(input.channels, parts: input.channels * kh * kw * n >= 1 << 16 ? Parallel.width : 1)
         Parallel.run(parts.count) { part in
@@ -178,6 +183,62 @@ extension Machine {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Which CONV's tap matrix scratch slot 0 holds, and the SRAM words it was
+/// gathered from: the executor forgets it before an instruction writes any
+/// of them (`Op.sramWriteBounds`).
+final class GatheredTaps {
+    private(set) var geometry: ConvOp?
+    private(set) var inputWords: Range<Int>?
+
+    /// The fields the taps depend on; weights, bias, output and activation cleared.
+    static func geometry(_ c: ConvOp) -> ConvOp {
+        var g = ConvOp()
+        (g.input, g.window, g.groups) = (c.input, c.window, c.groups)
+        (g.kernelH, g.kernelW, g.strideH, g.strideW, g.dilationH, g.dilationW) =
+            (c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW)
+        // The output's shape sets the columns gathered; its place does not.
+        (g.output.channels, g.output.height, g.output.width) = (c.output.channels, c.output.height, c.output.width)
+        return g
+    }
+
+    func remember(_ geometry: ConvOp, reading words: Range<Int>) {
+        (self.geometry, inputWords) = (geometry, words)
+    }
+
+    func forget() { (geometry, inputWords) = (nil, nil) }
+}
+
+extension SRAMTile {
+    /// The words from the tile's first to its last (every cell lies inside).
+    var wordBounds: Range<Int> {
+        guard channels > 0, height > 0, width > 0 else { return addr / 4..<addr / 4 }
+        return addr / 4..<addr / 4 + (channels - 1) * channelStride + (height - 1) * rowStride + width
+    }
+}
+
+extension Op {
+    /// Bounds of the SRAM words the operation writes (a superset of them);
+    /// nil when it writes none.
+    var sramWriteBounds: Range<Int>? {
+        func box(_ first: Int, _ counts: [Int], _ strides: [Int]) -> Range<Int> {
+            guard !counts.contains(0) else { return first..<first }
+            return first..<first + zip(counts, strides).reduce(0) { $0 + ($1.0 - 1) * $1.1 } + 1
+        }
+        switch self {
+        case .load(let t): return box(t.sramAddr / 4, t.counts, t.sramStrides)
+        case .conv(let c): return c.output.wordBounds
+        case .pool(let p): return p.output.wordBounds
+        case .eltwise(let e): return e.output.wordBounds
+        case .act(let a): return a.output.wordBounds
+        case .lrn(let l): return l.output.wordBounds
+        case .resize(let r): return r.output.wordBounds
+        case .matmul(let m): return box(m.outAddr / 4, [m.m, m.n], [m.outRowStride, 1])
+        case .copy(let c): return box(c.dstAddr / 4, c.counts, c.dstStrides)
+        case .store, .sync, .hostCopy, .hostSoftmax, .hostLRN, .hostResize, .hostTranspose, .hostReduceMean: return nil
         }
     }
 }

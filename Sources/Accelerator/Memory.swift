@@ -126,12 +126,14 @@ extension Words {
 
 /// Host-side working space for kernels (not part of the modeled machine):
 /// a few independent buffers, reused across instructions and grown on demand.
+/// Slot 0 holds CONV's tap matrix (kept for the next CONV that reads the same
+/// input, `GatheredTaps`), slot 1 its sums, slot 2 LRN's rows.
 final class Scratch {
     private var memories = [Memory](repeating: Memory(bytes: 0)!, count: 3)
 
     /// At least `count` words of buffer `slot` (contents unspecified). A
     /// kernel uses each slot for one thing at a time.
-    func words(_ count: Int, slot: Int = 0) -> Words {
+    func words(_ count: Int, slot: Int) -> Words {
         // At most a few times the input of one instruction, which fits in the SRAM already allocated.
         if memories[slot].words < count { memories[slot] = Memory(bytes: 4 * count)! }
         return memories[slot].view

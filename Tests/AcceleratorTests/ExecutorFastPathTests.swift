@@ -104,4 +104,65 @@ import Testing
         view[0] = -2
         #expect(view[words - 1] == 1.5 && view[0] == -2)
     }
+
+    /// A CONV reuses the tap matrix the CONV before it gathered from the same
+    /// input, until an instruction writes any word of that input (or the CONV
+    /// itself does): the results equal running every instruction on a fresh
+    /// machine, which gathers each time.
+    @Test(arguments: 0..<4) func gatheredTapsAreReusedOnlyWhileTheInputIsUnchanged(between: Int) {
+        // A 3x3 stride-1 convolution with padding over a 5x7 tile of 4 channels, 3 output channels.
+        let input = SRAMTile(addr: 0, channels: 4, height: 5, width: 7, channelStride: 40, rowStride: 8)
+        let window = PadWindow(originY: -1, originX: -1, extentH: 4, extentW: 6)
+        let outputWords = 3 * 3 * 5, weightWords = 3 * 4 * 9
+        func conv(out: Int, weights: Int, accumulate: Bool = false) -> Op {
+            .conv(
+                ConvOp(
+                    input: input, output: SRAMTile(addr: 4 * out, channels: 3, height: 3, width: 5),
+                    weightAddr: 4 * weights, kernel: (3, 3), window: window, accumulate: accumulate))
+        }
+        let (out1, out2, out3) = (160, 160 + outputWords, 160 + 2 * outputWords)
+        let (w1, w2) = (out3 + outputWords, out3 + outputWords + weightWords)
+        let total = w2 + weightWords
+        // What runs between the CONVs: nothing, a COPY over one input row, an ACT on part
+        // of the input, or a CONV that writes its output over the input.
+        let middle: [Op] = [
+            [],
+            [
+                .copy(
+                    CopyOp(
+                        counts: [1, 1, 1, 7], srcAddr: 4 * w1, srcStrides: [0, 0, 0, 1], dstAddr: 4 * 88,
+                        dstStrides: [0, 0, 0, 1]))
+            ],
+            [
+                .act(
+                    ActOp(
+                        input: SRAMTile(
+                            addr: 4 * 40, channels: 1, height: 2, width: 7, channelStride: 40, rowStride: 8),
+                        output: SRAMTile(
+                            addr: 4 * 40, channels: 1, height: 2, width: 7, channelStride: 40, rowStride: 8),
+                        activation: FusedActivation(.neg)))
+            ],
+            [
+                .conv(
+                    ConvOp(
+                        input: input, output: SRAMTile(addr: 0, channels: 3, height: 3, width: 5),
+                        weightAddr: 4 * w2, kernel: (3, 3), window: window))
+            ]
+        ][between]
+        let program =
+            [conv(out: out1, weights: w1)] + middle + [
+                conv(out: out2, weights: w2), conv(out: out3, weights: w1, accumulate: true)
+            ]
+        let start = Self.randomFloats(total, seed: 11 + UInt64(between))
+        func run(freshMachineEach: Bool) -> [Float] {
+            let sram = Memory(bytes: 4 * total)!, dram = Memory(bytes: 4)!
+            start.withUnsafeBytes { sram.write($0, at: 0) }
+            let shared = Machine(sram: sram.view, dram: dram.view)
+            for op in program {
+                (freshMachineEach ? Machine(sram: sram.view, dram: dram.view) : shared).execute(op)
+            }
+            return (0..<total).map { sram.view[$0] }
+        }
+        #expect(run(freshMachineEach: false) == run(freshMachineEach: true))
+    }
 }
