@@ -221,6 +221,16 @@ extension SRAMTile {
 }
 
 extension Op {
+    /// Bounds of the DRAM words the operation writes, one range an operand
+    /// (empty for the instructions that write none). Only for valid operations.
+    var dramWriteBounds: [Range<Int>] {
+        switch self {
+        case .store, .hostCopy, .hostSoftmax, .hostLRN, .hostResize, .hostTranspose, .hostReduceMean:
+            return footprints().filter { $0.isWrite && $0.space == .dram && !$0.isEmpty }.map { $0.lower..<$0.upper }
+        case .load, .conv, .pool, .eltwise, .act, .lrn, .resize, .matmul, .copy, .sync: return []
+        }
+    }
+
     /// Bounds of the SRAM words the operation writes (a superset of them);
     /// nil when it writes none.
     var sramWriteBounds: Range<Int>? {

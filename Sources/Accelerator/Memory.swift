@@ -51,6 +51,18 @@ final class Memory {
 
     private static let hugePage = 1 << 21
 
+    /// Writes a zero (the value of every word not yet written) into the
+    /// first word and then one word a page of `range`, so that the page
+    /// faults happen now. Only before anything else writes the memory.
+    func touchPages(_ range: Range<Int>) {
+        let page = 1024  // words
+        var word = max(0, range.lowerBound)
+        while word < min(range.upperBound, words) {
+            base[word] = 0
+            word = (word / page + 1) * page
+        }
+    }
+
     /// A view of the whole memory by word index, bounds-checked in debug builds.
     var view: Words { Words(base: base, count: words) }
 
