@@ -8,6 +8,8 @@
 // copied out. Depthwise convolutions (one input channel per group) run row by
 // row instead, channels spread over the cores.
 
+import CKernels
+
 extension Machine {
     func conv(_ c: ConvOp) {
         let cinG = c.input.channels / c.groups, coutG = c.output.channels / c.groups
@@ -141,25 +143,26 @@ extension Machine {
     }
 
     /// CONV one output row at a time (any strides), output channels spread
-    /// over the cores: the depthwise path. Every tap adds its weight times an
-    /// input row into the output row while that stays in the cache (the
-    /// taps in the same order for each output as a per-output loop).
+    /// over the cores: the depthwise path. The row's taps (input row, weight,
+    /// valid columns) are listed, then one C call adds them all, in the same
+    /// order for each output as a per-output loop.
     func convRows(_ c: ConvOp) {
         let input = c.input, output = c.output, win = c.window
         let cinG = input.channels / c.groups, coutG = output.channels / c.groups
         let (ho, wo) = (output.height, output.width)
         let (kh, kw, sh, sw, dh, dw) = (c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW)
         let columns = validColumns(c)
-        let wBase = c.weightAddr / 4
+        let wBase = c.weightAddr / 4, taps = cinG * kh * kw
         let parts = Parallel.chunks(output.channels, parts: output.elements * kh * kw >= 1 << 15 ? Parallel.width : 1)
         Parallel.run(parts.count) { part in
+            // One output row's taps: where each reads, its weight and its columns.
+            let row = DepthwiseRow(capacity: taps)
             for co in parts[part] {
                 let g = co / coutG
                 let oPlane = output.addr / 4 + co * output.channelStride
                 let bias: Float = c.hasBias ? sram[c.biasAddr / 4 + co] : 0
                 for oh in 0..<ho {
-                    let row = sram.at(oPlane + oh * output.rowStride, wo)
-                    if !c.accumulate { row.update(repeating: 0, count: wo) }
+                    row.removeAll()
                     for cig in 0..<cinG {
                         let iPlane = input.addr / 4 + (g * cinG + cig) * input.channelStride
                         for ky in 0..<kh {
@@ -170,16 +173,18 @@ extension Machine {
                                 let (lo, hi) = columns[kx]
                                 let n = hi - lo
                                 if n <= 0 { continue }
-                                let weight = sram[wBase + ((co * cinG + cig) * kh + ky) * kw + kx]
-                                let x = sram.at(iPlane + ih * input.rowStride + lo * sw + kx * dw, (n - 1) * sw + 1)
-                                Kernels.axpy(row + lo, x, stride: sw, weight, n)
+                                row.append(
+                                    sram.at(iPlane + ih * input.rowStride + lo * sw + kx * dw, (n - 1) * sw + 1),
+                                    weight: sram[wBase + ((co * cinG + cig) * kh + ky) * kw + kx], columns: lo..<hi)
                             }
                         }
                     }
+                    let out = sram.at(oPlane + oh * output.rowStride, wo)
+                    row.run(into: out, wo, accumulate: c.accumulate, stride: sw)
                     if c.hasBias {
-                        biasActivate(row, wo, bias: bias, c.activation)
+                        biasActivate(out, wo, bias: bias, c.activation)
                     } else {
-                        activate(row, wo, c.activation)
+                        activate(out, wo, c.activation)
                     }
                 }
             }
@@ -187,9 +192,46 @@ extension Machine {
     }
 }
 
+/// The taps of one output row of a depthwise CONV, for CKernels' `dfc_depthwise_row`.
+final class DepthwiseRow {
+    private let rows: UnsafeMutablePointer<UnsafePointer<Float>?>
+    private let weights: UnsafeMutablePointer<Float>
+    private let lo: UnsafeMutablePointer<Int>, hi: UnsafeMutablePointer<Int>
+    private let capacity: Int
+    private var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        rows = .allocate(capacity: max(1, capacity))
+        weights = .allocate(capacity: max(1, capacity))
+        (lo, hi) = (.allocate(capacity: max(1, capacity)), .allocate(capacity: max(1, capacity)))
+    }
+
+    deinit {
+        rows.deallocate()
+        weights.deallocate()
+        lo.deallocate()
+        hi.deallocate()
+    }
+
+    func removeAll() { count = 0 }
+
+    /// A tap adding `weight` times the input from `x` (the word of output column `columns.lowerBound`).
+    func append(_ x: UnsafePointer<Float>, weight: Float, columns: Range<Int>) {
+        precondition(count < capacity)
+        (rows[count], weights[count], lo[count], hi[count]) = (x, weight, columns.lowerBound, columns.upperBound)
+        count += 1
+    }
+
+    /// The output row `o` of `n` words: its values (or zeros unless `accumulate`) plus every tap, in order.
+    func run(into o: UnsafeMutablePointer<Float>, _ n: Int, accumulate: Bool, stride: Int) {
+        dfc_depthwise_row(o, n, accumulate ? 1 : 0, rows, weights, lo, hi, count, stride)
+    }
+}
+
 /// Which CONV's tap matrix scratch slot 0 holds, and the SRAM words it was
-/// gathered from: the executor forgets it before an instruction writes any
-/// of them (`Op.sramWriteBounds`).
+/// gathered from: the executor forgets it after an instruction that writes
+/// any of them (`Op.sramWriteBounds`).
 final class GatheredTaps {
     private(set) var geometry: ConvOp?
     private(set) var inputWords: Range<Int>?

@@ -165,4 +165,50 @@ import Testing
         }
         #expect(run(freshMachineEach: false) == run(freshMachineEach: true))
     }
+
+    /// A depthwise output row with every tap at once (AVX-512 where the CPU
+    /// has it) equals the taps added one by one with the row kernel, bit for
+    /// bit at strides 1 and 2 (both fuse each multiply-add, in tap order):
+    /// rows of 1 to 40 columns (several vectors and a partial one), taps with
+    /// columns cut at either end or empty, zeros and NaN weights, accumulating or not.
+    @Test(arguments: [1, 2, 3]) func depthwiseRowMatchesTapByTap(stride: Int) {
+        var rng = SeededRandom(seed: 20 + UInt64(stride))
+        let input = Self.randomFloats(9 * 200, seed: 21)
+        input.withUnsafeBufferPointer { x in
+            for n in 1...40 {
+                let taps = Int.random(in: 1...9, using: &rng)
+                var starts = [Int](), weights = [Float](), columns = [Range<Int>]()
+                for t in 0..<taps {
+                    let lo = Int.random(in: 0...min(n, 3), using: &rng)
+                    let hi = max(lo, n - Int.random(in: 0...3, using: &rng))
+                    starts.append(t * 200 + Int.random(in: 0...9, using: &rng))
+                    weights.append(t == 4 && n % 7 == 0 ? .nan : Float.random(in: -1...1, using: &rng))
+                    columns.append(lo..<hi)
+                }
+                for accumulate in [false, true] {
+                    let start = Self.randomFloats(n, seed: UInt64(n))
+                    var expected = accumulate ? start : [Float](repeating: 0, count: n)
+                    expected.withUnsafeMutableBufferPointer { o in
+                        for t in 0..<taps where !columns[t].isEmpty {
+                            Kernels.axpy(
+                                o.baseAddress! + columns[t].lowerBound, x.baseAddress! + starts[t], stride: stride,
+                                weights[t], columns[t].count)
+                        }
+                    }
+                    let row = DepthwiseRow(capacity: taps)
+                    for t in 0..<taps where !columns[t].isEmpty {
+                        row.append(x.baseAddress! + starts[t], weight: weights[t], columns: columns[t])
+                    }
+                    var got = start
+                    got.withUnsafeMutableBufferPointer {
+                        row.run(into: $0.baseAddress!, n, accumulate: accumulate, stride: stride)
+                    }
+                    let same = zip(got, expected).allSatisfy { a, b in
+                        a == b || (a.isNaN && b.isNaN) || (stride > 2 && abs(a - b) <= 1e-5 * max(1, abs(b)))
+                    }
+                    #expect(same, "n \(n) taps \(taps) accumulate \(accumulate): \(got) vs \(expected)")
+                }
+            }
+        }
+    }
 }
