@@ -39,7 +39,8 @@ public enum Executor {
         return try run(program, inputs: inputs, options: options, phases: &phases)
     }
 
-    /// `run`, timed: "validate", "hazard check" and "run" (the timing model and the arithmetic).
+    /// `run`, timed: "validate", "hazard check" and "run" (the arithmetic,
+    /// and whatever of the timing model has not finished during the hazard check).
     public static func run(
         _ program: Program, inputs: [String: Tensor], options: ExecutionOptions, phases: inout PhaseTimes
     ) throws -> ExecutionResult {
@@ -48,20 +49,20 @@ public enum Executor {
         if let limit = options.maxWork, summary.work > limit {
             throw ProgramError("program needs \(summary.work) element operations, over the limit of \(limit)")
         }
-        // The hazard check uses one core; the memories' first touch (the kernel zeroing every page the
-        // arithmetic writes, 9% of a single-core run of ResNet-50) goes on the other meanwhile.
+        // The hazard check uses one core. On the other meanwhile: the memories' first touch (the kernel
+        // zeroing every page the arithmetic writes, 9% of a single-core run of ResNet-50), and the timing
+        // model, which shares nothing with the checks or the arithmetic but the program (started here,
+        // it no longer takes a core from the arithmetic's split products).
         let memories = options.timingOnly ? nil : Pending { Memories(program) }
+        let timing = options.timingOnly ? nil : Pending { program.timing(summary: summary) }
         if options.checkHazards { try phases.measure("hazard check") { try program.checkHazards() } }
         try checkInputs(program, inputs, required: !options.timingOnly)
         return try phases.measure("run") {
-            guard !options.timingOnly else {
+            guard let memories, let timing else {
                 let (stats, schedule) = program.timing(summary: summary)
                 return ExecutionResult(outputs: [:], stats: stats, schedule: schedule)
             }
-            // The timing model and the arithmetic share nothing but the
-            // program: the timing runs on another thread meanwhile.
-            let timing = Pending { program.timing(summary: summary) }
-            let outputs = try compute(program, inputs, memories!.value)
+            let outputs = try compute(program, inputs, memories.value)
             let (stats, schedule) = timing.value
             return ExecutionResult(outputs: outputs, stats: stats, schedule: schedule)
         }
