@@ -16,7 +16,7 @@
 #endif
 
 // How long a worker spins for the next job before it sleeps.
-#define SPIN_NANOSECONDS 50000
+#define SPIN_NANOSECONDS 10000
 
 // The current job. `ticket` holds the job's generation (high 32 bits) and
 // the next unclaimed index (low 32); a worker claims an index by a

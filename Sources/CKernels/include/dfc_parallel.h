@@ -10,7 +10,7 @@
 // one output row is a product of a few microseconds per core), and waking a
 // Dispatch worker takes longer than that, so with concurrentPerform the
 // calling thread usually finished both halves before the other core started.
-// These workers spin for a while after each task before they sleep, so the
+// These workers spin for 10 us after each task before they sleep, so the
 // next instruction's parts start on the other core within a microsecond.
 
 // Runs task(context, i) for every i in 0..<tasks, spread over the calling
