@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "CTempFiles"),
         // CRC-32C with the CPU's crc32 instruction (SSE4.2, enabled for one function, checked at run time).
         .target(name: "CCRC32C"),
-        // Row kernels of depthwise convolution and pooling with AVX2 and FMA, checked at run time.
+        // Row kernels of depthwise convolution and pooling with AVX2 and FMA, checked at run time; the executor's worker threads.
         .target(name: "CKernels"),
         // The tensor value, its dtype, .npy files, output files, the seeded generator and the comparator everyone shares.
         .target(name: "Tensors", dependencies: ["CTempFiles"]),

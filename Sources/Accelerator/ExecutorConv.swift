@@ -8,6 +8,8 @@
 // copied out. Depthwise convolutions (one input channel per group) run row by
 // row instead, channels spread over the cores.
 
+import CKernels
+
 extension Machine {
     func conv(_ c: ConvOp) {
         let cinG = c.input.channels / c.groups, coutG = c.output.channels / c.groups
@@ -59,12 +61,17 @@ extension Machine {
 
     /// The tap matrix in scratch: row (ci, ky, kx) over all input channels,
     /// column (oh, ow); cells outside the window are zero.
+    /// Kept from the last CONV when this one reads the same input the same
+    /// way (the parts of a layer split by output channels do).
     private func gatherTaps(_ c: ConvOp) -> (Words, Int, Int) {
         let input = c.input, win = c.window, (ho, wo) = (c.output.height, c.output.width)
         let (kh, kw, sh, sw, dh, dw) = (c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW)
         let n = ho * wo, cinG = input.channels / c.groups
-        let columns = validColumns(c)
         let x = scratch.words(input.channels * kh * kw * n, slot: 0)
+        let geometry = GatheredTaps.geometry(c)
+        if gathered.geometry == geometry { return (x, n, cinG * kh * kw * n) }
+        gathered.remember(geometry, reading: c.input.wordBounds)
+        let columns = validColumns(c)
         let base = input.addr / 4
         let parts = Parallel.chunks(input.channels, parts: input.channels * kh * kw * n >= 1 << 16 ? Parallel.width : 1)
         Parallel.run(parts.count) { part in
@@ -136,25 +143,26 @@ extension Machine {
     }
 
     /// CONV one output row at a time (any strides), output channels spread
-    /// over the cores: the depthwise path. Every tap adds its weight times an
-    /// input row into the output row while that stays in the cache (the
-    /// taps in the same order for each output as a per-output loop).
+    /// over the cores: the depthwise path. The row's taps (input row, weight,
+    /// valid columns) are listed, then one C call adds them all, in the same
+    /// order for each output as a per-output loop.
     func convRows(_ c: ConvOp) {
         let input = c.input, output = c.output, win = c.window
         let cinG = input.channels / c.groups, coutG = output.channels / c.groups
         let (ho, wo) = (output.height, output.width)
         let (kh, kw, sh, sw, dh, dw) = (c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW)
         let columns = validColumns(c)
-        let wBase = c.weightAddr / 4
+        let wBase = c.weightAddr / 4, taps = cinG * kh * kw
         let parts = Parallel.chunks(output.channels, parts: output.elements * kh * kw >= 1 << 15 ? Parallel.width : 1)
         Parallel.run(parts.count) { part in
+            // One output row's taps: where each reads, its weight and its columns.
+            let row = DepthwiseRow(capacity: taps)
             for co in parts[part] {
                 let g = co / coutG
                 let oPlane = output.addr / 4 + co * output.channelStride
                 let bias: Float = c.hasBias ? sram[c.biasAddr / 4 + co] : 0
                 for oh in 0..<ho {
-                    let row = sram.at(oPlane + oh * output.rowStride, wo)
-                    if !c.accumulate { row.update(repeating: 0, count: wo) }
+                    row.removeAll()
                     for cig in 0..<cinG {
                         let iPlane = input.addr / 4 + (g * cinG + cig) * input.channelStride
                         for ky in 0..<kh {
@@ -165,19 +173,124 @@ extension Machine {
                                 let (lo, hi) = columns[kx]
                                 let n = hi - lo
                                 if n <= 0 { continue }
-                                let weight = sram[wBase + ((co * cinG + cig) * kh + ky) * kw + kx]
-                                let x = sram.at(iPlane + ih * input.rowStride + lo * sw + kx * dw, (n - 1) * sw + 1)
-                                Kernels.axpy(row + lo, x, stride: sw, weight, n)
+                                row.append(
+                                    sram.at(iPlane + ih * input.rowStride + lo * sw + kx * dw, (n - 1) * sw + 1),
+                                    weight: sram[wBase + ((co * cinG + cig) * kh + ky) * kw + kx], columns: lo..<hi)
                             }
                         }
                     }
+                    let out = sram.at(oPlane + oh * output.rowStride, wo)
+                    row.run(into: out, wo, accumulate: c.accumulate, stride: sw)
                     if c.hasBias {
-                        biasActivate(row, wo, bias: bias, c.activation)
+                        biasActivate(out, wo, bias: bias, c.activation)
                     } else {
-                        activate(row, wo, c.activation)
+                        activate(out, wo, c.activation)
                     }
                 }
             }
+        }
+    }
+}
+
+/// The taps of one output row of a depthwise CONV, for CKernels' `dfc_depthwise_row`.
+final class DepthwiseRow {
+    private let rows: UnsafeMutablePointer<UnsafePointer<Float>?>
+    private let weights: UnsafeMutablePointer<Float>
+    private let lo: UnsafeMutablePointer<Int>, hi: UnsafeMutablePointer<Int>
+    private let capacity: Int
+    private var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        rows = .allocate(capacity: max(1, capacity))
+        weights = .allocate(capacity: max(1, capacity))
+        (lo, hi) = (.allocate(capacity: max(1, capacity)), .allocate(capacity: max(1, capacity)))
+    }
+
+    deinit {
+        rows.deallocate()
+        weights.deallocate()
+        lo.deallocate()
+        hi.deallocate()
+    }
+
+    func removeAll() { count = 0 }
+
+    /// A tap adding `weight` times the input from `x` (the word of output column `columns.lowerBound`).
+    func append(_ x: UnsafePointer<Float>, weight: Float, columns: Range<Int>) {
+        precondition(count < capacity)
+        (rows[count], weights[count], lo[count], hi[count]) = (x, weight, columns.lowerBound, columns.upperBound)
+        count += 1
+    }
+
+    /// The output row `o` of `n` words: its values (or zeros unless `accumulate`) plus every tap, in order.
+    func run(into o: UnsafeMutablePointer<Float>, _ n: Int, accumulate: Bool, stride: Int) {
+        dfc_depthwise_row(o, n, accumulate ? 1 : 0, rows, weights, lo, hi, count, stride)
+    }
+}
+
+/// Which CONV's tap matrix scratch slot 0 holds, and the SRAM words it was
+/// gathered from: the executor forgets it after an instruction that writes
+/// any of them (`Op.sramWriteBounds`).
+final class GatheredTaps {
+    private(set) var geometry: ConvOp?
+    private(set) var inputWords: Range<Int>?
+
+    /// The fields the taps depend on; weights, bias, output and activation cleared.
+    static func geometry(_ c: ConvOp) -> ConvOp {
+        var g = ConvOp()
+        (g.input, g.window, g.groups) = (c.input, c.window, c.groups)
+        (g.kernelH, g.kernelW, g.strideH, g.strideW, g.dilationH, g.dilationW) =
+            (c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW)
+        // The output's shape sets the columns gathered; its place does not.
+        (g.output.channels, g.output.height, g.output.width) = (c.output.channels, c.output.height, c.output.width)
+        return g
+    }
+
+    func remember(_ geometry: ConvOp, reading words: Range<Int>) {
+        (self.geometry, inputWords) = (geometry, words)
+    }
+
+    func forget() { (geometry, inputWords) = (nil, nil) }
+}
+
+extension SRAMTile {
+    /// The words from the tile's first to its last (every cell lies inside).
+    var wordBounds: Range<Int> {
+        guard channels > 0, height > 0, width > 0 else { return addr / 4..<addr / 4 }
+        return addr / 4..<addr / 4 + (channels - 1) * channelStride + (height - 1) * rowStride + width
+    }
+}
+
+extension Op {
+    /// Bounds of the DRAM words the operation writes, one range an operand
+    /// (empty for the instructions that write none). Only for valid operations.
+    var dramWriteBounds: [Range<Int>] {
+        switch self {
+        case .store, .hostCopy, .hostSoftmax, .hostLRN, .hostResize, .hostTranspose, .hostReduceMean:
+            return footprints().filter { $0.isWrite && $0.space == .dram && !$0.isEmpty }.map { $0.lower..<$0.upper }
+        case .load, .conv, .pool, .eltwise, .act, .lrn, .resize, .matmul, .copy, .sync: return []
+        }
+    }
+
+    /// Bounds of the SRAM words the operation writes (a superset of them);
+    /// nil when it writes none.
+    var sramWriteBounds: Range<Int>? {
+        func box(_ first: Int, _ counts: [Int], _ strides: [Int]) -> Range<Int> {
+            guard !counts.contains(0) else { return first..<first }
+            return first..<first + zip(counts, strides).reduce(0) { $0 + ($1.0 - 1) * $1.1 } + 1
+        }
+        switch self {
+        case .load(let t): return box(t.sramAddr / 4, t.counts, t.sramStrides)
+        case .conv(let c): return c.output.wordBounds
+        case .pool(let p): return p.output.wordBounds
+        case .eltwise(let e): return e.output.wordBounds
+        case .act(let a): return a.output.wordBounds
+        case .lrn(let l): return l.output.wordBounds
+        case .resize(let r): return r.output.wordBounds
+        case .matmul(let m): return box(m.outAddr / 4, [m.m, m.n], [m.outRowStride, 1])
+        case .copy(let c): return box(c.dstAddr / 4, c.counts, c.dstStrides)
+        case .store, .sync, .hostCopy, .hostSoftmax, .hostLRN, .hostResize, .hostTranspose, .hostReduceMean: return nil
         }
     }
 }

@@ -333,7 +333,7 @@ extension Machine {
 
     func lrn(_ l: LRNOp) {
         let (channels, w) = (l.input.channels, l.input.width)
-        let rows = scratch.words(channels * w + w)
+        let rows = scratch.words(channels * w + w, slot: 2)
         let sums = rows.at(channels * w, w)
         for y in 0..<l.output.height {
             for ch in 0..<channels {

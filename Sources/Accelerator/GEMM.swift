@@ -5,7 +5,7 @@ import Foundation
 // The executor's matrix products, on fp32 SRAM words through OpenBLAS's
 // sgemm. Large products are split over the cores by rows or columns of the
 // result, each part one single-threaded sgemm, so that one thread pool
-// (Dispatch's) runs all of the executor's parallel work.
+// (`Parallel`, CKernels' workers) runs all of the executor's parallel work.
 
 enum GEMM {
     /// `c = a * b + beta * c` for row-major `a` (m x k), `b` (k x n, or
@@ -60,10 +60,11 @@ enum GEMM {
     }()
 }
 
-/// Tasks over the cores for the executor's kernels.
+/// Tasks over the cores for the executor's kernels, on CKernels' workers
+/// (`dfc_parallel.h` says why not Dispatch).
 enum Parallel {
-    /// How many ways to split work: the number of cores.
-    static let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// How many ways to split work: the threads that run a task list.
+    static let width = dfc_parallel_width()
 
     /// Splits `0..<count` into at most `parts` contiguous, non-empty ranges.
     static func chunks(_ count: Int, parts: Int) -> [Range<Int>] {
@@ -80,13 +81,15 @@ enum Parallel {
             return
         }
         withoutActuallyEscaping(task) { task in
-            let body = UncheckedTask(run: task)
-            DispatchQueue.concurrentPerform(iterations: tasks) { body.run($0) }
+            var body = task
+            withUnsafeMutablePointer(to: &body) { context in
+                dfc_parallel_run(
+                    tasks,
+                    { context, index in
+                        context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
+                    }, context)
+            }
         }
-    }
-
-    private struct UncheckedTask: @unchecked Sendable {
-        let run: (Int) -> Void
     }
 }
 

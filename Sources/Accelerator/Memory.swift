@@ -51,6 +51,18 @@ final class Memory {
 
     private static let hugePage = 1 << 21
 
+    /// Writes a zero (the value of every word not yet written) into the
+    /// first word and then one word a page of `range`, so that the page
+    /// faults happen now. Only before anything else writes the memory.
+    func touchPages(_ range: Range<Int>) {
+        let page = 1024  // words
+        var word = max(0, range.lowerBound)
+        while word < min(range.upperBound, words) {
+            base[word] = 0
+            word = (word / page + 1) * page
+        }
+    }
+
     /// A view of the whole memory by word index, bounds-checked in debug builds.
     var view: Words { Words(base: base, count: words) }
 
@@ -126,12 +138,14 @@ extension Words {
 
 /// Host-side working space for kernels (not part of the modeled machine):
 /// a few independent buffers, reused across instructions and grown on demand.
+/// Slot 0 holds CONV's tap matrix (kept for the next CONV that reads the same
+/// input, `GatheredTaps`), slot 1 its sums, slot 2 LRN's rows.
 final class Scratch {
     private var memories = [Memory](repeating: Memory(bytes: 0)!, count: 3)
 
     /// At least `count` words of buffer `slot` (contents unspecified). A
     /// kernel uses each slot for one thing at a time.
-    func words(_ count: Int, slot: Int = 0) -> Words {
+    func words(_ count: Int, slot: Int) -> Words {
         // At most a few times the input of one instruction, which fits in the SRAM already allocated.
         if memories[slot].words < count { memories[slot] = Memory(bytes: 4 * count)! }
         return memories[slot].view

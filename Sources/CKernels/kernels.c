@@ -86,6 +86,54 @@ __attribute__((target("avx2"))) static size_t add_avx2(float *o, const float *x,
     ROW_LOOP(_mm256_add_ps(xv, ov))
 }
 
+// AVX-512F reported by cpuid, and the opmask and ZMM state enabled by the OS (XCR0 bits 1, 2, 5, 6, 7).
+static int detect512(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!detect()) return 0;
+    unsigned int xcr0_lo, xcr0_hi;
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & 0xE6) != 0xE6) return 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    return (ebx & bit_AVX512F) != 0;
+}
+
+static int available512 = -1;
+
+static int avx512(void) {
+    int a = __atomic_load_n(&available512, __ATOMIC_RELAXED);
+    if (a < 0) {
+        a = detect512();
+        __atomic_store_n(&available512, a, __ATOMIC_RELAXED);
+    }
+    return a;
+}
+
+// Sixteen output columns j0.. at a time, all taps in registers; lanes outside a tap's columns (or past n)
+// load nothing (masked loads do not touch them) and add nothing.
+__attribute__((target("avx512f"))) static void depthwise_row_avx512(float *o, size_t n, int accumulate,
+                                                                     const float *const *rows, const float *weights,
+                                                                     const size_t *lo, const size_t *hi, size_t taps,
+                                                                     size_t stride) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i step = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)stride));
+    for (size_t j0 = 0; j0 < n; j0 += 16) {
+        __mmask16 inside = (__mmask16)(n - j0 >= 16 ? 0xFFFF : (1u << (n - j0)) - 1);
+        __m512 acc = accumulate ? _mm512_maskz_loadu_ps(inside, o + j0) : _mm512_setzero_ps();
+        __m512i column = _mm512_add_epi32(lane, _mm512_set1_epi32((int)j0));
+        for (size_t t = 0; t < taps; t++) {
+            if (hi[t] <= j0 || lo[t] >= j0 + 16) continue;
+            __mmask16 valid = _mm512_mask_cmpge_epi32_mask(inside, column, _mm512_set1_epi32((int)lo[t]));
+            valid = _mm512_mask_cmplt_epi32_mask(valid, column, _mm512_set1_epi32((int)hi[t]));
+            // The input word of column j0 (before the row's first valid word when j0 < lo[t]: only valid lanes load).
+            const float *x = rows[t] + ((ptrdiff_t)j0 - (ptrdiff_t)lo[t]) * (ptrdiff_t)stride;
+            __m512 v = stride == 1 ? _mm512_maskz_loadu_ps(valid, x)
+                                   : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, step, x, 4);
+            acc = _mm512_mask3_fmadd_ps(_mm512_set1_ps(weights[t]), v, acc, valid);
+        }
+        _mm512_mask_storeu_ps(o + j0, inside, acc);
+    }
+}
+
 #define VECTOR_PART(call) ((stride == 1 || stride == 2) && dfc_kernels_vectorized() ? (call) : 0)
 #else
 int dfc_kernels_vectorized(void) { return 0; }
@@ -108,4 +156,17 @@ void dfc_max_strided(float *o, const float *x, size_t stride, size_t n) {
 void dfc_add_strided(float *o, const float *x, size_t stride, size_t n) {
     size_t j = VECTOR_PART(add_avx2(o, x, stride, n));
     for (; j < n; j++) o[j] += x[j * stride];
+}
+
+void dfc_depthwise_row(float *o, size_t n, int accumulate, const float *const *rows, const float *weights,
+                       const size_t *lo, const size_t *hi, size_t taps, size_t stride) {
+#if defined(__x86_64__)
+    if (avx512()) {
+        depthwise_row_avx512(o, n, accumulate, rows, weights, lo, hi, taps, stride);
+        return;
+    }
+#endif
+    if (!accumulate)
+        for (size_t j = 0; j < n; j++) o[j] = 0;
+    for (size_t t = 0; t < taps; t++) dfc_axpy_strided(o + lo[t], rows[t], stride, weights[t], hi[t] - lo[t]);
 }

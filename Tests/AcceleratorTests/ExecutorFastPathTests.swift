@@ -104,4 +104,111 @@ import Testing
         view[0] = -2
         #expect(view[words - 1] == 1.5 && view[0] == -2)
     }
+
+    /// A CONV reuses the tap matrix the CONV before it gathered from the same
+    /// input, until an instruction writes any word of that input (or the CONV
+    /// itself does): the results equal running every instruction on a fresh
+    /// machine, which gathers each time.
+    @Test(arguments: 0..<4) func gatheredTapsAreReusedOnlyWhileTheInputIsUnchanged(between: Int) {
+        // A 3x3 stride-1 convolution with padding over a 5x7 tile of 4 channels, 3 output channels.
+        let input = SRAMTile(addr: 0, channels: 4, height: 5, width: 7, channelStride: 40, rowStride: 8)
+        let window = PadWindow(originY: -1, originX: -1, extentH: 4, extentW: 6)
+        let outputWords = 3 * 3 * 5, weightWords = 3 * 4 * 9
+        func conv(out: Int, weights: Int, accumulate: Bool = false) -> Op {
+            .conv(
+                ConvOp(
+                    input: input, output: SRAMTile(addr: 4 * out, channels: 3, height: 3, width: 5),
+                    weightAddr: 4 * weights, kernel: (3, 3), window: window, accumulate: accumulate))
+        }
+        let (out1, out2, out3) = (160, 160 + outputWords, 160 + 2 * outputWords)
+        let (w1, w2) = (out3 + outputWords, out3 + outputWords + weightWords)
+        let total = w2 + weightWords
+        // What runs between the CONVs: nothing, a COPY over one input row, an ACT on part
+        // of the input, or a CONV that writes its output over the input.
+        let middle: [Op] = [
+            [],
+            [
+                .copy(
+                    CopyOp(
+                        counts: [1, 1, 1, 7], srcAddr: 4 * w1, srcStrides: [0, 0, 0, 1], dstAddr: 4 * 88,
+                        dstStrides: [0, 0, 0, 1]))
+            ],
+            [
+                .act(
+                    ActOp(
+                        input: SRAMTile(
+                            addr: 4 * 40, channels: 1, height: 2, width: 7, channelStride: 40, rowStride: 8),
+                        output: SRAMTile(
+                            addr: 4 * 40, channels: 1, height: 2, width: 7, channelStride: 40, rowStride: 8),
+                        activation: FusedActivation(.neg)))
+            ],
+            [
+                .conv(
+                    ConvOp(
+                        input: input, output: SRAMTile(addr: 0, channels: 3, height: 3, width: 5),
+                        weightAddr: 4 * w2, kernel: (3, 3), window: window))
+            ]
+        ][between]
+        let program =
+            [conv(out: out1, weights: w1)] + middle + [
+                conv(out: out2, weights: w2), conv(out: out3, weights: w1, accumulate: true)
+            ]
+        let start = Self.randomFloats(total, seed: 11 + UInt64(between))
+        func run(freshMachineEach: Bool) -> [Float] {
+            let sram = Memory(bytes: 4 * total)!, dram = Memory(bytes: 4)!
+            start.withUnsafeBytes { sram.write($0, at: 0) }
+            let shared = Machine(sram: sram.view, dram: dram.view)
+            for op in program {
+                (freshMachineEach ? Machine(sram: sram.view, dram: dram.view) : shared).execute(op)
+            }
+            return (0..<total).map { sram.view[$0] }
+        }
+        #expect(run(freshMachineEach: false) == run(freshMachineEach: true))
+    }
+
+    /// A depthwise output row with every tap at once (AVX-512 where the CPU
+    /// has it) equals the taps added one by one with the row kernel, bit for
+    /// bit at strides 1 and 2 (both fuse each multiply-add, in tap order):
+    /// rows of 1 to 40 columns (several vectors and a partial one), taps with
+    /// columns cut at either end or empty, zeros and NaN weights, accumulating or not.
+    @Test(arguments: [1, 2, 3]) func depthwiseRowMatchesTapByTap(stride: Int) {
+        var rng = SeededRandom(seed: 20 + UInt64(stride))
+        let input = Self.randomFloats(9 * 200, seed: 21)
+        input.withUnsafeBufferPointer { x in
+            for n in 1...40 {
+                let taps = Int.random(in: 1...9, using: &rng)
+                var starts = [Int](), weights = [Float](), columns = [Range<Int>]()
+                for t in 0..<taps {
+                    let lo = Int.random(in: 0...min(n, 3), using: &rng)
+                    let hi = max(lo, n - Int.random(in: 0...3, using: &rng))
+                    starts.append(t * 200 + Int.random(in: 0...9, using: &rng))
+                    weights.append(t == 4 && n % 7 == 0 ? .nan : Float.random(in: -1...1, using: &rng))
+                    columns.append(lo..<hi)
+                }
+                for accumulate in [false, true] {
+                    let start = Self.randomFloats(n, seed: UInt64(n))
+                    var expected = accumulate ? start : [Float](repeating: 0, count: n)
+                    expected.withUnsafeMutableBufferPointer { o in
+                        for t in 0..<taps where !columns[t].isEmpty {
+                            Kernels.axpy(
+                                o.baseAddress! + columns[t].lowerBound, x.baseAddress! + starts[t], stride: stride,
+                                weights[t], columns[t].count)
+                        }
+                    }
+                    let row = DepthwiseRow(capacity: taps)
+                    for t in 0..<taps where !columns[t].isEmpty {
+                        row.append(x.baseAddress! + starts[t], weight: weights[t], columns: columns[t])
+                    }
+                    var got = start
+                    got.withUnsafeMutableBufferPointer {
+                        row.run(into: $0.baseAddress!, n, accumulate: accumulate, stride: stride)
+                    }
+                    let same = zip(got, expected).allSatisfy { a, b in
+                        a == b || (a.isNaN && b.isNaN) || (stride > 2 && abs(a - b) <= 1e-5 * max(1, abs(b)))
+                    }
+                    #expect(same, "n \(n) taps \(taps) accumulate \(accumulate): \(got) vs \(expected)")
+                }
+            }
+        }
+    }
 }

@@ -21,7 +21,17 @@ void dfc_max_strided(float *o, const float *x, size_t stride, size_t n);
 // o[j] += x[j * stride] for j < n.
 void dfc_add_strided(float *o, const float *x, size_t stride, size_t n);
 
-// 1 when the functions above take their AVX2 path on this CPU, else 0.
+// One output row of a depthwise convolution, every tap at once: o[j] for j < n
+// becomes (accumulate ? o[j] : 0) plus, for each tap t in order, weights[t] *
+// rows[t][(j - lo[t]) * stride] where lo[t] <= j < hi[t] (rows[t] points at the
+// input word of output column lo[t]). Each tap is one fused multiply-add, as
+// dfc_axpy_strided tap by tap (which it is without AVX-512); with AVX-512 the
+// row stays in registers, sixteen columns at a time, instead of being read and
+// written once a tap.
+void dfc_depthwise_row(float *o, size_t n, int accumulate, const float *const *rows, const float *weights,
+                       const size_t *lo, const size_t *hi, size_t taps, size_t stride);
+
+// 1 when the row functions take their AVX2 path on this CPU, else 0.
 int dfc_kernels_vectorized(void);
 
 #endif
