@@ -12,7 +12,9 @@ import Testing
 struct CompileMemoryTests {
     /// A chain of `layers` fully connected layers of `width` x `width` fp32 weights (Gemm, transB=1, with
     /// a bias) and ReLUs, on a 1 x `width` input: a model that is almost all weights.
-    static func wideModel(layers: Int, width: Int) -> [UInt8] {
+    /// With `batchNorm`, an inference BatchNormalization follows each Gemm (before its ReLU), which
+    /// fold-batchnorm folds into the Gemm's weights.
+    static func wideModel(layers: Int, width: Int, batchNorm: Bool = false) -> [UInt8] {
         var graph: [UInt8] = []
         var random = SeededRandom(seed: 13)
         var previous = "x"
@@ -30,10 +32,26 @@ struct CompileMemoryTests {
             varint(2, &transB)  // AttributeProto.INT
             var gemm: [UInt8] = []
             for input in [previous, "w\(k)", "b\(k)"] { field(1, Array(input.utf8), &gemm) }
-            field(2, Array((k + 1 == layers ? output : "g\(k)").utf8), &gemm)
+            let gemmOutput = k + 1 == layers ? output : "g\(k)"
+            field(2, Array((batchNorm ? "n\(k)" : gemmOutput).utf8), &gemm)
             field(4, Array("Gemm".utf8), &gemm)
             field(5, transB, &gemm)
             field(1, gemm, &graph)
+            if batchNorm {
+                let parameters = ["scale", "shift", "mean", "variance"].map { "\($0)\(k)" }
+                for (i, name) in parameters.enumerated() {
+                    let values: [Float] = (0..<width).map { c in
+                        let step = i == 3 ? 1 + c % 5 : 1 + c % 3
+                        return Float(step) * 0.5
+                    }
+                    field(5, TensorProtoFile.encode(Tensor(shape: [width], floats: values), name: name), &graph)
+                }
+                var norm: [UInt8] = []
+                for input in ["n\(k)"] + parameters { field(1, Array(input.utf8), &norm) }
+                field(2, Array(gemmOutput.utf8), &norm)
+                field(4, Array("BatchNormalization".utf8), &norm)
+                field(1, norm, &graph)
+            }
             if k + 1 < layers {
                 var relu: [UInt8] = []
                 field(1, Array("g\(k)".utf8), &relu)
@@ -97,6 +115,12 @@ struct CompileMemoryTests {
     /// in MiB, as it reports it last. (A child's `ru_maxrss` would count the test process's memory too: Linux
     /// carries the parent's peak over into a spawned child.)
     static func peakMemory(_ arguments: [String]) throws -> (status: Int32, mebibytes: Double) {
+        let (status, phases) = try phasePeaks(arguments)
+        return (status, phases["write"] ?? .infinity)
+    }
+
+    /// `peakMemory`, for every phase dfc reports: its peak resident memory in MiB when the phase ended.
+    static func phasePeaks(_ arguments: [String]) throws -> (status: Int32, mebibytes: [String: Double]) {
         let process = Process()
         process.executableURL = DFCProcess.binary
         process.arguments = arguments
@@ -107,9 +131,26 @@ struct CompileMemoryTests {
         try process.run()
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        let last = stderr.split(separator: "\n").last { $0.hasPrefix("dfc: memory: write: peak ") }
-        let figure = last?.split(separator: " ").dropFirst(4).first.flatMap { Double($0) } ?? .infinity
-        return (process.terminationStatus, figure)
+        var phases: [String: Double] = [:]
+        for line in stderr.split(separator: "\n") where line.hasPrefix("dfc: memory: ") {
+            let words = line.split(separator: " ")
+            guard words.count > 4, words[3] == "peak", let figure = Double(words[4]) else { continue }
+            phases[String(words[2].dropLast())] = figure
+        }
+        return (process.terminationStatus, phases)
+    }
+
+    @Test("folding a BatchNormalization scales the weights in place, never holding them twice")
+    func foldInPlace() throws {
+        let scratch = try ScratchFolder("dfc-memory-fold")
+        defer { scratch.remove() }
+        // 2 layers of 2048 x 2048 weights, 16 MiB each; a copy of one would raise the peak by 16 MiB.
+        let model = scratch.path("folded.onnx")
+        try Data(Self.wideModel(layers: 2, width: 2048, batchNorm: true)).write(to: URL(fileURLWithPath: model))
+        let (status, phases) = try Self.phasePeaks(["compile", model, "-o", scratch.path("folded.dfx")])
+        #expect(status == 0)
+        let imported = phases["import"] ?? .infinity, folded = phases["fold-batchnorm"] ?? .infinity
+        #expect(folded - imported < 4, "peak \(imported) MiB after import, \(folded) MiB after fold-batchnorm")
     }
 
     @Test("a compile's peak memory stays within 1.25x the model's size above dfc's own baseline")
