@@ -69,6 +69,7 @@ struct ScheduleManager {
                 throw DFCError("\(stage.name): \(error.message)", kind: error.kind)
             }
             if dumpStages.contains(stage.name) { dump(stage.name, stage.dump(state)) }
+            MemoryTrace.releaseFreeMemory()
             MemoryTrace.note(stage.name)
         }
     }
