@@ -37,8 +37,8 @@ enum Parallel {
         guard !buffer.isEmpty, tasks > 0 else { return }
         buffer.withUnsafeMutableBufferPointer { raw in
             let shared = Shared(base: raw.baseAddress!, count: raw.count)
-            if tasks == 1 {
-                task(0, shared)
+            if tasks == 1 || serial {
+                for i in 0..<tasks { task(i, shared) }
             } else {
                 // The tasks read shared inputs and write disjoint parts of
                 // `shared`; that contract, not the type system, makes this safe.
@@ -60,6 +60,16 @@ enum Parallel {
         return (0..<n).map { i in (count * i / n)..<(count * (i + 1) / n) }
     }
 
-    /// How many ways to split work: the number of cores.
-    static let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// How many ways to split work: the number of cores, 1 in `serially`.
+    static var width: Int { serial ? 1 : cores }
+    private static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Runs `body` with every kernel it calls on the calling thread, split as for one core. Every value
+    /// a kernel writes is summed in the same order however the work is split, so the results are the same
+    /// bits as on all cores (the interpreter tests check it).
+    static func serially<Result>(_ body: () throws -> Result) rethrows -> Result {
+        try $serial.withValue(true, operation: body)
+    }
+
+    @TaskLocal private static var serial = false
 }
