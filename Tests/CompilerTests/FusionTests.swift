@@ -230,7 +230,8 @@ struct FusionTests {
 
     /// Inverted residual blocks with squeeze-excitation: expand 8 -> 32, depthwise 3x3, pool, two 1x1
     /// convolutions and a sigmoid on the channel means, scale, project 32 -> 8.
-    static func squeezeBlocks(_ count: Int, input: [Int]) throws -> Graph {
+    /// `residual`: each block's output is the projection plus the block's input.
+    static func squeezeBlocks(_ count: Int, input: [Int], residual: Bool = false) throws -> Graph {
         var b = Builder()
         var x = "x"
         for _ in 0..<count {
@@ -238,7 +239,8 @@ struct FusionTests {
             let pooled = b.node(.globalAveragePool, [dw])
             let squeezed = b.conv(pooled, cin: 32, cout: 8, k: 1)
             let excited = b.node(.sigmoid, [b.conv(squeezed, cin: 8, cout: 32, k: 1, relu: false)])
-            x = b.conv(b.node(.mul, [excited, dw]), cin: 32, cout: 8, k: 1, relu: false)
+            let projected = b.conv(b.node(.mul, [excited, dw]), cin: 32, cout: 8, k: 1, relu: false)
+            x = residual ? b.node(.add, [x, projected]) : projected
         }
         return try b.graph(input: input, output: x)
     }
@@ -260,6 +262,12 @@ struct FusionTests {
                 try context.planBands(mul..<graph.nodes.count, rows: 4, halo: halo, held: [map: address]))
             #expect(head.held == [map] && head.pooled?.storesMap == false && head.bands.count > 1)
             #expect(tail.held == [map] && !tail.inputs.contains(map) && tail.bands.count > 1)
+            // Held values lie apart from each other.
+            let scaled = graph.nodes[mul].outputs[0]
+            let clash: [String: Int] = [map: address, scaled: address + 64]
+            #expect(try context.planBands(mul..<graph.nodes.count, rows: 4, halo: halo, held: clash) == nil)
+            let apart: [String: Int] = [map: address, scaled: address - DRAMPlan.align(mapBytes)]
+            #expect(try context.planBands(mul..<graph.nodes.count, rows: 4, halo: halo, held: apart) != nil)
             // Against the same groups storing the map and loading it back: one write and one read less.
             let stored = try #require(try context.planBands(0..<(pool + 1), rows: 5, halo: halo))
             let loaded = try #require(try context.planBands(mul..<graph.nodes.count, rows: 4, halo: halo))
@@ -306,6 +314,30 @@ struct FusionTests {
         let weights = graph.initializers.values.reduce(0) { $0 + 4 * $1.count }
         // Input, output and weights once, and the channel means and scales: far less than one pass over a map.
         #expect(stats.dramReadBytes + stats.dramWriteBytes < 2 * 4 * 8 * 29 * 23 + weights + 4 * 32 * 29 * 23 / 16)
+    }
+
+    @Test("a residual block's input, read by its Add after the scaling, stays in SRAM beside the block's map")
+    func squeezeExcitationResidualHeld() throws {
+        let graph = try Self.squeezeBlocks(3, input: [1, 8, 29, 23], residual: true)
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 512 << 10
+        let chosen = try Codegen.schedule(graph, options: Codegen.Options(config: config))
+        // The first two Adds' outputs are the next blocks' inputs: made in one group, read by its
+        // expansion and by the next Add, in the next block's scaling group.
+        let inputs = graph.nodes.filter { $0.kind == .add }.dropLast().map { $0.outputs[0] }
+        let held = chosen.groups.compactMap { group in
+            group.tiling.components(separatedBy: "holding ").dropFirst().first?.components(separatedBy: " whole")[0]
+        }.flatMap { $0.components(separatedBy: ",") }
+        #expect(inputs.contains { held.contains($0) }, "\(chosen.groups.map(\.tiling))")
+        #expect(!chosen.groups.contains { group in inputs.contains { group.tiling.contains("also storing \($0)") } })
+        for difference in try Verification.run(reference: graph, program: chosen.program) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+        for (group, row) in zip(chosen.groups, chosen.layers.filter { $0.op == "FusionGroup" }) {
+            #expect(
+                CodegenEndToEndTests.predictedBytes(chosen.program, instructions: row.instructions)
+                    == group.predictedDRAMBytes, "\(group.tiling)")
+        }
     }
 
     @Test(

@@ -452,6 +452,14 @@ extension PlanningContext {
             buffer.channels = graph.type(of: part)!.shape[1]
             buffers[part] = buffer
         }
+        // Held maps lie above everything else and apart from each other.
+        let regions = layers.held.map { value, address in
+            address..<(address + DRAMPlan.align(4 * graph.type(of: value)!.count))
+        }.sorted { $0.lowerBound < $1.lowerBound }
+        guard
+            regions.allSatisfy({ $0.lowerBound >= cursor })
+                && zip(regions, regions.dropFirst()).allSatisfy({ $0.upperBound <= $1.lowerBound })
+        else { return nil }
         for (value, address) in layers.held {
             let t = graph.type(of: value)!
             buffers[value] = SRAMBuffer(
@@ -620,7 +628,8 @@ extension PlanningContext {
                 done = fresh.upperBound
             }
             guard done == h else { return nil }
-            stores[value] = rows
+            // A held value stays in SRAM for a later group: every row computed, none stored.
+            if layers.held[value] == nil { stores[value] = rows }
         }
         return stores
     }

@@ -19,10 +19,27 @@ import GraphIR
 /// the next block's head holds both maps, in disjoint regions.
 enum SqueezeHold {
     /// `segments` with every squeeze-excitation map that fits and pays held in SRAM.
+    ///
+    /// Blocks are taken in order and each one's choice narrows the SRAM of
+    /// the next (a group ending one block and starting the next holds both
+    /// blocks' values), so values besides the maps are tried as a second
+    /// pass over the whole network, kept when its total gain is the larger.
     static func apply(
         _ segments: [FusionPlan.Segment], context: PlanningContext, score: (PlanCost) -> Double
     ) throws -> [FusionPlan.Segment] {
+        let maps = try hold(segments, context: context, score: score, shared: false)
+        let more = try hold(segments, context: context, score: score, shared: true)
+        return more.gain > maps.gain ? more.segments : maps.segments
+    }
+
+    /// `segments` with maps (and, if `shared`, the values the pooling group
+    /// stores for the scaling group alone) held in SRAM where that pays, and
+    /// by how much it lowers the partition's score.
+    private static func hold(
+        _ segments: [FusionPlan.Segment], context: PlanningContext, score: (PlanCost) -> Double, shared: Bool
+    ) throws -> (segments: [FusionPlan.Segment], gain: Double) {
         var segments = segments
+        var gain = 0.0
         let graph = context.graph
         var segmentOf: [Int: Int] = [:]
         for (k, segment) in segments.enumerated() { for index in segment.nodes { segmentOf[index] = k } }
@@ -34,42 +51,69 @@ enum SqueezeHold {
             else { continue }
             let map = head.output
             let bytes = DRAMPlan.align(4 * graph.type(of: map)!.count)
-            // Top of the SRAM, or right below the map the head already holds if that overlaps.
+            // Top of the SRAM, or right below the values the head already holds if that overlaps them.
             let top = context.config.sramBytes / DRAMPlan.alignment * DRAMPlan.alignment
             var address = top - bytes
-            for value in head.held {
-                let b = head.buffers[value]!
-                if address < b.address + DRAMPlan.align(b.slotBytes) && b.address < address + bytes {
-                    address = b.address - bytes
+            var moved = true
+            while moved {
+                moved = false
+                for value in head.held.sorted() {
+                    let b = head.buffers[value]!
+                    if address < b.address + DRAMPlan.align(b.slotBytes) && b.address < address + bytes {
+                        address = b.address - bytes
+                        moved = true
+                    }
                 }
             }
-            let headHeld = Dictionary(uniqueKeysWithValues: head.held.map { ($0, head.buffers[$0]!.address) })
-                .merging([map: address]) { a, _ in a }
-            let floor = headHeld.values.min()!
-            guard address > 0, floor > 0,
-                segments[(k + 1)..<t].allSatisfy({ ($0.group?.sramBytes ?? .max) <= address })
-            else { continue }
-            var below = context.config
-            below.sramBytes = floor
-            let headContext = try PlanningContext(
-                graph: graph, config: below, objective: context.objective, layout: context.layout)
-            below.sramBytes = address
-            let tailContext = try PlanningContext(
-                graph: graph, config: below, objective: context.objective, layout: context.layout)
-            guard
-                let newHead = try best(
+            // Values the head also stores for the tail alone (a residual block's input, read by its Add)
+            // may stay in SRAM too, below the rest; if the groups do not fit that way, only the map stays.
+            let extras = head.stores.keys.sorted().filter { value in
+                tail.inputs.contains(value) && !graph.outputs.contains(value)
+                    && (context.consumers[value] ?? []).allSatisfy {
+                        head.nodes.contains($0) || tail.nodes.contains($0)
+                    }
+            }
+            let alreadyHeld = Dictionary(uniqueKeysWithValues: head.held.map { ($0, head.buffers[$0]!.address) })
+            var extra: [String: Int] = [:]
+            var low = alreadyHeld.values.reduce(address, min)
+            for value in shared ? extras : [] {
+                low -= DRAMPlan.align(4 * graph.type(of: value)!.count)
+                extra[value] = low
+            }
+            var chosen: (head: (BandPlan, PlanCost), tail: (BandPlan, PlanCost))?
+            for more in extra.isEmpty ? [[:]] : [extra, [:]] {
+                let headHeld = alreadyHeld.merging(more) { a, _ in a }.merging([map: address]) { a, _ in a }
+                let tailHeld = more.merging([map: address]) { a, _ in a }
+                let floor = headHeld.values.min()!
+                guard floor > 0,
+                    segments[(k + 1)..<t].allSatisfy({ ($0.group?.sramBytes ?? .max) <= tailHeld.values.min()! })
+                else { continue }
+                var below = context.config
+                below.sramBytes = floor
+                let headContext = try PlanningContext(
+                    graph: graph, config: below, objective: context.objective, layout: context.layout)
+                below.sramBytes = tailHeld.values.min()!
+                let tailContext = try PlanningContext(
+                    graph: graph, config: below, objective: context.objective, layout: context.layout)
+                if let newHead = try best(
                     head.nodes, held: headHeld, planning: headContext, context: context,
                     layers: segments[k].layerByLayer),
-                let newTail = try best(
-                    tail.nodes, held: [map: address], planning: tailContext, context: context,
-                    layers: segments[t].layerByLayer)
-            else { continue }
+                    let newTail = try best(
+                        tail.nodes, held: tailHeld, planning: tailContext, context: context,
+                        layers: segments[t].layerByLayer)
+                {
+                    chosen = (newHead, newTail)
+                    break
+                }
+            }
+            guard let (newHead, newTail) = chosen else { continue }
             let old = try score(context.simulate(.bands(head))) + score(context.simulate(.bands(tail)))
             guard score(newHead.1) + score(newTail.1) < old else { continue }
+            gain += old - score(newHead.1) - score(newTail.1)
             segments[k].group = .bands(occupying(newHead.0))
             segments[t].group = .bands(occupying(newTail.0))
         }
-        return segments
+        return (segments, gain)
     }
 
     /// The Mul that scales a pooling group's map by a runtime channel vector, if that is its other reader.
