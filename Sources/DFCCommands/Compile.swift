@@ -126,7 +126,24 @@ struct Compile: ParsableCommand {
     @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Print nothing on success: no verify line, no notes.")
     var quiet = false
 
+    @Flag(
+        name: .customLong("profile"),
+        help:
+            "Print where the time went on stderr, once the compile succeeds: import, each pass, each scheduling stage, --verify, the write (ms)."
+    )
+    var profile = false
+
     func run() throws {
+        if profile { PhaseTrace.startTiming() }
+        try compile()
+        if profile {
+            var phases = PhaseTimes()
+            for (name, milliseconds) in PhaseTrace.timedPhases { phases.add(name, milliseconds) }
+            FileHandle.standardError.write(Data((phases.report + "\n").utf8))
+        }
+    }
+
+    private func compile() throws {
         var options = CompileOptions()
         options.inputShapes = try Self.parseInputShapes(inputShapes)
         if let maxMemory {
@@ -167,7 +184,7 @@ struct Compile: ParsableCommand {
         var graph: Graph
         let externalData: [String]
         (graph, externalData) = try ONNXImporter.loadNamingFiles(path: model)
-        MemoryTrace.note("import")
+        PhaseTrace.mark("import")
         if let cutOutputs {
             do { try graph.cut(toOutputs: cutOutputs.split(separator: ",").map(String.init)) } catch let error
                 as DFCError
@@ -202,7 +219,7 @@ struct Compile: ParsableCommand {
             throw error.inFile(model)
         }
         let program = compilation.program
-        MemoryTrace.note("schedule")
+        PhaseTrace.mark("schedule")
         if verify, let reference {
             let differences: [Verification.Difference]
             do { differences = try Verification.run(reference: reference, program: program) } catch let error
@@ -213,6 +230,7 @@ struct Compile: ParsableCommand {
             for difference in differences where !difference.passed {
                 throw DFCError("--verify failed: \(difference.description)", file: model, kind: .verification)
             }
+            PhaseTrace.mark("verify")
             let worst = differences.map(\.comparison.relativeL2).max() ?? 0
             let outputs = differences.count == 1 ? "1 output matches" : "\(differences.count) outputs match"
             if !quiet {
@@ -248,7 +266,7 @@ struct Compile: ParsableCommand {
             writes.append((file, [Array(depFile.text.utf8)]))
         }
         try OutputFile.write(writes)
-        MemoryTrace.note("write")
+        PhaseTrace.mark("write")
     }
 
     /// Where -MD or -MF writes the depfile, nil without them. The depfile needs a file to name as its

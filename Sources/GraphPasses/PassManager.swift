@@ -43,7 +43,7 @@ public struct PassManager {
                 throw DFCError("\(pass.name): \(error.message)", kind: error.kind)
             }
             emit(pass.name, graph)
-            MemoryTrace.note(pass.name)
+            PhaseTrace.mark(pass.name)
         }
     }
 

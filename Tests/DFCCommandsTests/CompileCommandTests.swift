@@ -142,6 +142,36 @@ struct CompileCommandTests {
             override.stderr.contains("overrides the model's fixed f32[1,3,32,32] (axis 2 32 -> 48, axis 3 32 -> 40)"))
     }
 
+    @Test("--profile times import, each pass, each scheduling stage, --verify and the write; nothing on failure")
+    func profile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dfc-profile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let program = folder.appendingPathComponent("tiny.dfx").path
+        let result = try DFCProcess.run([
+            "compile", Self.fixture("tiny_cnn.onnx"), "-o", program, "--verify", "-q", "--profile"
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.allSatisfy { $0.hasPrefix("profile: ") }, "\(result.stderr)")
+        var times: [String: Double] = [:]
+        for line in lines {
+            let fields = line.dropFirst("profile: ".count).split(separator: " ")
+            let name = fields.dropLast(2).joined(separator: " ")
+            #expect(fields.last == "ms" && times[name] == nil, "\(line)")
+            times[name] = Double(fields[fields.count - 2])
+        }
+        #expect(lines.first?.hasPrefix("profile: import ") == true, "\(result.stderr)")
+        #expect(lines.last?.hasPrefix("profile: total ") == true, "\(result.stderr)")
+        for phase in ["import", "infer-shapes", "fuse", "verify", "write", "total"] {
+            #expect((times[phase] ?? -1) >= 0, "\(phase) missing from \(result.stderr)")
+        }
+        let sum = times.filter { $0.key != "total" }.values.reduce(0, +)
+        #expect(abs(sum - (times["total"] ?? 0)) < 0.1, "phases add up to the total")
+        let failed = try DFCProcess.run(["compile", Self.fixture("does_not_exist.onnx"), "--profile"])
+        #expect(failed.status == 6 && failed.stderr.split(separator: "\n").count == 1, "\(failed.stderr)")
+    }
+
     @Test("--dump-ir after canonicalization matches the golden file")
     func dumpCanonicalGolden() throws {
         let result = try DFCProcess.run(["compile", Self.fixture("tiny_cnn.onnx"), "--dump-ir=eliminate-dead-code"])

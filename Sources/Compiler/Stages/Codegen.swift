@@ -183,7 +183,7 @@ public enum Codegen {
         let layout = try ProgramLayout(graph: graph, constants: constants)
         let layerByLayer = try Emitter.build(
             graph, config: options.config, objective: options.objective, layout: layout, groups: [])
-        MemoryTrace.note("layer-by-layer program")
+        PhaseTrace.mark("layer-by-layer program")
         var state = ScheduleState(
             graph: graph, options: options, explain: explain || dumpStages.contains("fuse"),
             constants: constants, layerByLayer: layerByLayer)

@@ -69,8 +69,8 @@ struct ScheduleManager {
                 throw DFCError("\(stage.name): \(error.message)", kind: error.kind)
             }
             if dumpStages.contains(stage.name) { dump(stage.name, stage.dump(state)) }
-            MemoryTrace.releaseFreeMemory()
-            MemoryTrace.note(stage.name)
+            PhaseTrace.releaseFreeMemory()
+            PhaseTrace.mark(stage.name)
         }
     }
 }
