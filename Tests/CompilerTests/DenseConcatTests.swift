@@ -16,12 +16,12 @@ struct DenseConcatTests {
     /// of the stem's features and those of every layer before it (a 1x1 then
     /// a 3x3 convolution), and the block's output is the concat of them all.
     /// Returns the graph and the node index of the second layer's concat.
-    static func denseBlock(input: [Int] = [1, 3, 23, 19]) throws -> (Graph, Int) {
+    static func denseBlock(input: [Int] = [1, 3, 23, 19], layers: Int = 3) throws -> (Graph, Int) {
         var b = Builder()
         let x0 = b.conv("x", cin: input[1], cout: 8, k: 3, pad: 1)
         var features = [x0], channels = 8
         var secondConcat = 0
-        for layer in 0..<3 {
+        for layer in 0..<layers {
             let source: String
             if layer == 0 {
                 source = x0
@@ -156,5 +156,42 @@ struct DenseConcatTests {
             #expect(moved == group.predictedDRAMBytes, "\(group.tiling)")
         }
         try FusionTests.check(graph, sram: 48 << 10)
+    }
+
+    @Test("new features stored into one block concat count once against the stored-value limit")
+    func storedFeaturesShareTheBlockConcat() throws {
+        let (graph, start) = try Self.denseBlock(layers: 6)
+        let context = try PlanningContext(graph: graph, config: .df1)
+        // Layers 2 to 5: their new features f2, f3 and f4 are read after the group (by the
+        // later concats) besides its output f5, and all of them live in the block concat's DRAM.
+        let range = start..<(start + 4 * 3)
+        let stored = FusionRules.storedValues(range, graph: graph, consumers: context.consumers)
+        #expect(stored.count == 3 && stored.count > FusionRules.maxStoredValues)
+        let aliases = DRAMPlan.Aliases(graph: graph)
+        #expect(stored.allSatisfy { aliases.root($0).0 == graph.outputs[0] })
+        #expect(FusionRules.structureProblem(range, graph: graph, consumers: context.consumers) == nil)
+        let weights = range.flatMap { graph.nodes[$0].inputs.dropFirst() }.compactMap { graph.initializers[$0] }
+            .reduce(0) { $0 + 4 * $1.count }
+        let x0 = graph.nodes[0].outputs[0], f1 = graph.nodes[2].outputs[0]
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            for rows in [2, 23] {
+                let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
+                #expect(plan.inputs == [x0, f1])
+                #expect(Set(plan.stores.keys) == Set(stored))
+                // Each feature is written once, into its channels of the block concat.
+                let written = (stored + [graph.nodes[range.upperBound - 1].outputs[0]])
+                    .reduce(0) { $0 + 4 * graph.type(of: $1)!.count }
+                if halo == .cache || rows == 23 {
+                    #expect(plan.dramBytes == 4 * (8 + 4) * 23 * 19 + weights + written)
+                }
+                let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
+                let row = try #require(layers.first { $0.op == "FusionGroup" })
+                let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
+                #expect(moved == plan.dramBytes, "\(halo) \(rows) rows")
+                for difference in try Verification.run(reference: graph, program: program) {
+                    #expect(difference.passed, "\(halo) \(rows) rows: \(difference.description)")
+                }
+            }
+        }
     }
 }

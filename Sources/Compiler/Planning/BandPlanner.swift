@@ -85,7 +85,10 @@ extension PlanningContext {
         _ range: Range<Int>, rows: Int, halo: BandPlan.Halo, maxSlots: Int = 2,
         checked: Bool = false, walks: BandWalks? = nil, held: [String: Int] = [:]
     ) throws -> BandPlan? {
-        guard checked || FusionRules.structureProblem(range, graph: graph, consumers: consumers) == nil else {
+        guard
+            checked
+                || FusionRules.structureProblem(range, graph: graph, consumers: consumers, aliases: dramAliases) == nil
+        else {
             return nil
         }
         if FusionRules.poolingTail(range, graph: graph) {

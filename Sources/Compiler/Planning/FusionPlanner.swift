@@ -248,7 +248,9 @@ enum FusionPlanner {
         guard range.count < maxGroupLength else {
             return "a group holds at most \(maxGroupLength) layers (--max-group-length)"
         }
-        if let problem = FusionRules.structureProblem(extended, graph: graph, consumers: context.consumers) {
+        if let problem = FusionRules.structureProblem(
+            extended, graph: graph, consumers: context.consumers, aliases: context.dramAliases)
+        {
             return "\(next.name) cannot join: \(problem)"
         }
         let plans = try candidates(extended, context: context)
@@ -316,7 +318,8 @@ enum FusionPlanner {
         let map = FusionRules.mapRange(range, graph: graph)
         guard let last = graph.nodes[map.upperBound - 1].outputs.first, let type = graph.type(of: last),
             type.rank == 4,
-            FusionRules.structureProblem(range, graph: graph, consumers: context.consumers) == nil
+            FusionRules.structureProblem(
+                range, graph: graph, consumers: context.consumers, aliases: context.dramAliases) == nil
         else { return [] }
         let height = type.shape[2]
         let objective = context.objective

@@ -147,9 +147,13 @@ enum FusionRules {
     }
 
     /// Why nodes[range] cannot be one group whatever the tiling, or nil.
-    static func structureProblem(_ range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> String? {
+    /// `aliases`: the graph's DRAM aliases (built from the graph when nil).
+    static func structureProblem(
+        _ range: Range<Int>, graph: Graph, consumers: [String: [Int]], aliases: DRAMPlan.Aliases? = nil
+    ) -> String? {
         if poolingTail(range, graph: graph) {
-            return structureProblem(mapRange(range, graph: graph), graph: graph, consumers: consumers)
+            return structureProblem(
+                mapRange(range, graph: graph), graph: graph, consumers: consumers, aliases: aliases)
         }
         for index in range where !fusible(graph.nodes[index], graph: graph) {
             return "\(graph.nodes[index].name) cannot be fused (\(notFusibleReason(graph.nodes[index], graph: graph)))"
@@ -158,8 +162,15 @@ enum FusionRules {
         // Values read after the group or graph outputs leave it: the last node's, and any other
         // the group also stores band by band (see `storedValues`).
         let stored = storedValues(range, graph: graph, consumers: consumers)
+        // Stored values sharing one DRAM storage (a DenseNet block's new features, each a channel
+        // slice of the block's last concat) count once.
         if stored.count > maxStoredValues {
-            return "the group would store \(stored.count) values besides its output (at most \(maxStoredValues))"
+            let aliases = aliases ?? DRAMPlan.Aliases(graph: graph)
+            let storages = Set(stored.map { aliases.root($0).0 }).count
+            if storages > maxStoredValues {
+                return "the group would store \(stored.count) values in \(storages) DRAM storages besides its output"
+                    + " (at most \(maxStoredValues))"
+            }
         }
         // A channel slice is a view of its input's band buffer, not a buffer of its own to store from.
         if let view = stored.first(where: { value in nodes.contains { $0.outputs[0] == value && $0.kind == .slice } }) {
@@ -175,7 +186,8 @@ enum FusionRules {
         return nil
     }
 
-    /// The most values a group stores besides its last layer's. Two take
+    /// The most values a group stores besides its last layer's, values in
+    /// one DRAM storage counted once (see `structureProblem`). Two take
     /// every gain measured on the zoo's GoogLeNet, Inception v3 and
     /// ResNeXt-50 (none is better with more), and each one more makes many
     /// more intervals valid groups: GoogLeNet plans in 0.7 s of CPU with

@@ -24,7 +24,7 @@ struct Fuse: ScheduleStage {
     /// Segments cover the nodes in order; groups are valid and fit the SRAM.
     func verify(_ state: ScheduleState) throws {
         var next = 0
-        let consumers = state.graph.consumers()
+        let consumers = state.graph.consumers(), aliases = DRAMPlan.Aliases(graph: state.graph)
         for segment in state.plan.segments {
             guard segment.nodes.lowerBound == next, !segment.nodes.isEmpty else {
                 throw DFCError("internal error: the partition does not cover the layers in order at layer \(next)")
@@ -32,7 +32,8 @@ struct Fuse: ScheduleStage {
             next = segment.nodes.upperBound
             guard let group = segment.group else { continue }
             guard group.nodes == segment.nodes, group.sramBytes <= state.options.config.sramBytes,
-                FusionRules.structureProblem(group.nodes, graph: state.graph, consumers: consumers) == nil
+                FusionRules.structureProblem(
+                    group.nodes, graph: state.graph, consumers: consumers, aliases: aliases) == nil
             else {
                 throw DFCError("internal error: group at layer \(segment.nodes.lowerBound) is not a valid group")
             }
