@@ -31,6 +31,30 @@ struct CodegenEndToEndTests {
         }
     }
 
+    /// Compiles `graph` with `plan` as its one fusion group and checks that the group's instructions move
+    /// the bytes the plan predicts and that the outputs match the interpreter; `label` names the case.
+    @discardableResult
+    static func checkGroup(
+        _ graph: Graph, _ plan: BandPlan, _ label: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Program {
+        let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
+        let row = try #require(layers.first { $0.op == "FusionGroup" }, sourceLocation: sourceLocation)
+        let moved = predictedBytes(program, instructions: row.instructions)
+        #expect(moved == plan.dramBytes, "\(label)", sourceLocation: sourceLocation)
+        for difference in try Verification.run(reference: graph, program: program) {
+            #expect(difference.passed, "\(label): \(difference.description)", sourceLocation: sourceLocation)
+        }
+        return program
+    }
+
+    /// Checks that each fusion group of `compilation` moves the bytes its plan predicted.
+    static func checkGroupBytes(_ compilation: Codegen.Compilation, sourceLocation: SourceLocation = #_sourceLocation) {
+        for (group, row) in zip(compilation.groups, compilation.layers.filter { $0.op == "FusionGroup" }) {
+            let moved = predictedBytes(compilation.program, instructions: row.instructions)
+            #expect(moved == group.predictedDRAMBytes, "\(group.tiling)", sourceLocation: sourceLocation)
+        }
+    }
+
     static func run(_ program: Program, _ inputs: [String: Tensor]) throws -> ExecutionResult {
         var arrays: [String: Tensor] = [:]
         for (name, tensor) in inputs {

@@ -58,13 +58,7 @@ struct DenseConcatTests {
                     .reduce(0) { $0 + 4 * $1.count }
                 let y = graph.type(of: graph.outputs[0])!, loaded = 4 * (8 + 4) * 23 * 19
                 if halo == .cache || rows == 23 { #expect(plan.dramBytes == loaded + weights + 4 * y.count) }
-                let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
-                let row = try #require(layers.first { $0.op == "FusionGroup" })
-                let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
-                #expect(moved == plan.dramBytes, "\(halo) \(rows) rows")
-                for difference in try Verification.run(reference: graph, program: program) {
-                    #expect(difference.passed, "\(halo) \(rows) rows: \(difference.description)")
-                }
+                let program = try CodegenEndToEndTests.checkGroup(graph, plan, "\(halo) \(rows) rows")
                 let stats = try Executor.run(program, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats
                 #expect(
                     stats.dramReadBytes + stats.dramWriteBytes == CodegenEndToEndTests.predictedBytes(program),
@@ -94,13 +88,7 @@ struct DenseConcatTests {
                 if halo == .cache || rows == 23 {
                     #expect(plan.dramBytes == 4 * graph.type(of: concat)!.count + weights + 4 * y.count)
                 }
-                let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
-                let row = try #require(layers.first { $0.op == "FusionGroup" })
-                let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
-                #expect(moved == plan.dramBytes, "\(halo) \(rows) rows")
-                for difference in try Verification.run(reference: graph, program: program) {
-                    #expect(difference.passed, "\(halo) \(rows) rows: \(difference.description)")
-                }
+                try CodegenEndToEndTests.checkGroup(graph, plan, "\(halo) \(rows) rows")
             }
         }
     }
@@ -126,13 +114,7 @@ struct DenseConcatTests {
             for rows in [2, 7] {
                 let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
                 #expect(plan.inputs == [x, a, c])
-                let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
-                let row = try #require(layers.first { $0.op == "FusionGroup" })
-                let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
-                #expect(moved == plan.dramBytes, "\(halo) \(rows) rows")
-                for difference in try Verification.run(reference: graph, program: program) {
-                    #expect(difference.passed, "\(halo) \(rows) rows: \(difference.description)")
-                }
+                try CodegenEndToEndTests.checkGroup(graph, plan, "\(halo) \(rows) rows")
             }
         }
     }
@@ -150,11 +132,7 @@ struct DenseConcatTests {
             return !plan.copiedParts.isEmpty
         }
         #expect(copying, "\(compilation.groups.map { "\($0.layers) \($0.end)" })")
-        let rows = compilation.layers.filter { $0.op == "FusionGroup" }
-        for (group, row) in zip(compilation.groups, rows) {
-            let moved = CodegenEndToEndTests.predictedBytes(compilation.program, instructions: row.instructions)
-            #expect(moved == group.predictedDRAMBytes, "\(group.tiling)")
-        }
+        CodegenEndToEndTests.checkGroupBytes(compilation)
         try FusionTests.check(graph, sram: 48 << 10)
     }
 
@@ -184,13 +162,7 @@ struct DenseConcatTests {
                 if halo == .cache || rows == 23 {
                     #expect(plan.dramBytes == 4 * (8 + 4) * 23 * 19 + weights + written)
                 }
-                let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
-                let row = try #require(layers.first { $0.op == "FusionGroup" })
-                let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
-                #expect(moved == plan.dramBytes, "\(halo) \(rows) rows")
-                for difference in try Verification.run(reference: graph, program: program) {
-                    #expect(difference.passed, "\(halo) \(rows) rows: \(difference.description)")
-                }
+                try CodegenEndToEndTests.checkGroup(graph, plan, "\(halo) \(rows) rows")
             }
         }
     }

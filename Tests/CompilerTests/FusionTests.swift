@@ -305,11 +305,7 @@ struct FusionTests {
             #expect(difference.passed, "\(difference.description)")
         }
         // Each group's instructions move the bytes its plan predicted; no map is stored.
-        for (group, row) in zip(chosen.groups, chosen.layers.filter { $0.op == "FusionGroup" }) {
-            #expect(
-                CodegenEndToEndTests.predictedBytes(chosen.program, instructions: row.instructions)
-                    == group.predictedDRAMBytes, "\(group.tiling)")
-        }
+        CodegenEndToEndTests.checkGroupBytes(chosen)
         let stats = config.schedule(chosen.program.instructions, constantsBytes: chosen.program.constants.count).stats
         let weights = graph.initializers.values.reduce(0) { $0 + 4 * $1.count }
         // Input, output and weights once, and the channel means and scales: far less than one pass over a map.
@@ -333,11 +329,7 @@ struct FusionTests {
         for difference in try Verification.run(reference: graph, program: chosen.program) {
             #expect(difference.passed, "\(difference.description)")
         }
-        for (group, row) in zip(chosen.groups, chosen.layers.filter { $0.op == "FusionGroup" }) {
-            #expect(
-                CodegenEndToEndTests.predictedBytes(chosen.program, instructions: row.instructions)
-                    == group.predictedDRAMBytes, "\(group.tiling)")
-        }
+        CodegenEndToEndTests.checkGroupBytes(chosen)
     }
 
     @Test(

@@ -21,16 +21,11 @@ struct MultiOutputFusionTests {
         var config = AcceleratorConfig.df1
         config.sramBytes = sram
         let compilation = try Codegen.schedule(graph, options: Codegen.Options(config: config, objective: .traffic))
-        let rows = compilation.layers.filter { $0.op == "FusionGroup" }
         #expect(
             compilation.groups.contains { $0.tiling.contains("also storing") && $0.tiling.contains(stored) },
             "no group stores \(stored): \(compilation.groups.map { "\($0.layers) \($0.tiling) \($0.end)" })",
             sourceLocation: sourceLocation)
-        let program = compilation.program
-        for (group, row) in zip(compilation.groups, rows) {
-            let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
-            #expect(moved == group.predictedDRAMBytes, "\(group.tiling)", sourceLocation: sourceLocation)
-        }
+        CodegenEndToEndTests.checkGroupBytes(compilation, sourceLocation: sourceLocation)
         try FusionTests.check(graph, sram: sram)
     }
 
@@ -85,13 +80,7 @@ struct MultiOutputFusionTests {
                     #expect(stored.first?.lowerBound == 0 && stored.last?.upperBound == 33)
                     #expect(zip(stored, stored.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
                 }
-                let (program, layers) = try Codegen.compile(g, config: .df1, groups: [.bands(plan)])
-                let row = try #require(layers.first { $0.op == "FusionGroup" })
-                let moved = CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions)
-                #expect(moved == plan.dramBytes, "\(halo) \(rows) rows")
-                for difference in try Verification.run(reference: g, program: program) {
-                    #expect(difference.passed, "\(halo) \(rows) rows: \(difference.description)")
-                }
+                try CodegenEndToEndTests.checkGroup(g, plan, "\(halo) \(rows) rows")
             }
         }
     }
