@@ -98,8 +98,8 @@ struct ElidedModel {
             }
             graphs += 1
             guard graphs == 1, let graph = elideGraph(file, body) else { return nil }
-            Self.append(varint: tag, to: &bytes)
-            Self.append(varint: UInt64(graph.count), to: &bytes)
+            appendVarint(tag, to: &bytes)
+            appendVarint(UInt64(graph.count), to: &bytes)
             bytes += graph
         }
     }
@@ -128,20 +128,11 @@ struct ElidedModel {
                 }
             }
             rawData.append(raw)
-            Self.append(varint: tag, to: &out)
-            Self.append(varint: UInt64(tensor.count), to: &out)
+            appendVarint(tag, to: &out)
+            appendVarint(UInt64(tensor.count), to: &out)
             out += tensor
         }
         return out
-    }
-
-    static func append(varint value: UInt64, to out: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            out.append(UInt8(v & 0x7f) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
     }
 }
 

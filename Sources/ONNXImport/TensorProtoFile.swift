@@ -40,37 +40,38 @@ public enum TensorProtoFile {
     public static func encode(_ tensor: Tensor, name: String = "") -> Data {
         var out: [UInt8] = []
         for d in tensor.shape {
-            varint(Field.dims, &out)
-            varint(UInt64(d), &out)
+            appendVarint(Field.dims, to: &out)
+            appendVarint(UInt64(d), to: &out)
         }
-        varint(Field.dataType, &out)
+        appendVarint(Field.dataType, to: &out)
         let code: ONNXElementType
         switch tensor.dtype {
         case .float32: code = .float
         case .int64: code = .int64
         case .bool: code = .bool
         }
-        varint(UInt64(code.rawValue), &out)
+        appendVarint(UInt64(code.rawValue), to: &out)
         if !name.isEmpty {
-            varint(Field.name, &out)
-            varint(UInt64(name.utf8.count), &out)
+            appendVarint(Field.name, to: &out)
+            appendVarint(UInt64(name.utf8.count), to: &out)
             out += Array(name.utf8)
         }
         let raw = tensor.littleEndianBytes
-        varint(Field.rawData, &out)
-        varint(UInt64(raw.count), &out)
+        appendVarint(Field.rawData, to: &out)
+        appendVarint(UInt64(raw.count), to: &out)
         out += raw
         return Data(out)
     }
+}
 
-    private static func varint(_ value: UInt64, _ out: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            out.append(UInt8(v & 0x7f) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
+/// Appends `value` as a protobuf base-128 varint.
+func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+    var v = value
+    while v >= 0x80 {
+        out.append(UInt8(v & 0x7f) | 0x80)
+        v >>= 7
     }
+    out.append(UInt8(v))
 }
 
 /// Tensor files by extension: `.npy` or `.pb`.
