@@ -27,19 +27,23 @@ enum SqueezeHold {
     static func apply(
         _ segments: [FusionPlan.Segment], context: PlanningContext, score: (PlanCost) -> Double
     ) throws -> [FusionPlan.Segment] {
-        let maps = try hold(segments, context: context, score: score, shared: false)
         let more = try hold(segments, context: context, score: score, shared: true)
+        // Without any such value to try, the second pass is the first one again.
+        guard more.triedShared else { return more.segments }
+        let maps = try hold(segments, context: context, score: score, shared: false)
         return more.gain > maps.gain ? more.segments : maps.segments
     }
 
     /// `segments` with maps (and, if `shared`, the values the pooling group
     /// stores for the scaling group alone) held in SRAM where that pays, and
-    /// by how much it lowers the partition's score.
+    /// by how much it lowers the partition's score; `triedShared`: whether
+    /// any such value was tried.
     private static func hold(
         _ segments: [FusionPlan.Segment], context: PlanningContext, score: (PlanCost) -> Double, shared: Bool
-    ) throws -> (segments: [FusionPlan.Segment], gain: Double) {
+    ) throws -> (segments: [FusionPlan.Segment], gain: Double, triedShared: Bool) {
         var segments = segments
         var gain = 0.0
+        var triedShared = false
         let graph = context.graph
         var segmentOf: [Int: Int] = [:]
         for (k, segment) in segments.enumerated() { for index in segment.nodes { segmentOf[index] = k } }
@@ -80,6 +84,7 @@ enum SqueezeHold {
                 low -= DRAMPlan.align(4 * graph.type(of: value)!.count)
                 extra[value] = low
             }
+            if !extra.isEmpty { triedShared = true }
             var chosen: (head: (BandPlan, PlanCost), tail: (BandPlan, PlanCost))?
             for more in extra.isEmpty ? [[:]] : [extra, [:]] {
                 let headHeld = alreadyHeld.merging(more) { a, _ in a }.merging([map: address]) { a, _ in a }
@@ -113,7 +118,7 @@ enum SqueezeHold {
             segments[k].group = .bands(occupying(newHead.0))
             segments[t].group = .bands(occupying(newTail.0))
         }
-        return (segments, gain)
+        return (segments, gain, triedShared)
     }
 
     /// The Mul that scales a pooling group's map by a runtime channel vector, if that is its other reader.
