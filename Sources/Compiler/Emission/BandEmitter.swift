@@ -7,8 +7,8 @@ private struct BandSlots {
     let plan: BandPlan
     let graph: Graph
     let index: Int
-    var need: [String: Range<Int>] { plan.needed[index] }
-    var previous: [String: Range<Int>]? { index > 0 ? plan.needed[index - 1] : nil }
+    var need: RowNeeds { plan.needed[index] }
+    var previous: RowNeeds? { index > 0 ? plan.needed[index - 1] : nil }
 
     /// The buffer that holds `value` (its concat's, for a part) and the channel offset in it.
     func home(_ value: String) -> (owner: String, buffer: SRAMBuffer, channelOffset: Int) {

@@ -32,7 +32,7 @@ struct BandPlan {
     var bands: [Range<Int>]
     /// Per band: the rows of every value the band needs (may reach into
     /// padding, i.e. below 0 or past the height).
-    var needed: [[String: Range<Int>]]
+    var needed: [RowNeeds]
     /// SRAM layout: where each value's buffer is, its rows and row width.
     var buffers: [String: SRAMBuffer]
     /// Convolutions whose weights stream through SRAM in blocks of this many
@@ -101,11 +101,17 @@ struct BandPlan {
     }
 
     /// `computedRows` of a plan with these `needed` rows and this halo mode.
-    static func computedRows(_ value: String, band index: Int, height: Int, needed: [[String: Range<Int>]], halo: Halo)
+    static func computedRows(_ value: String, band index: Int, height: Int, needed: [RowNeeds], halo: Halo)
         -> Range<Int>
     {
-        let previous = index > 0 ? needed[index - 1][value] : nil
-        let fresh = newRows(needed[index][value] ?? 0..<0, previous: previous, halo: halo)
+        guard let id = needed[index].values.ids[value] else { return 0..<0 }
+        return computedRows(id: id, band: index, height: height, needed: needed, halo: halo)
+    }
+
+    /// `computedRows` of the value numbered `id` in the group's `GroupValues`.
+    static func computedRows(id: Int, band index: Int, height: Int, needed: [RowNeeds], halo: Halo) -> Range<Int> {
+        let previous = index > 0 ? needed[index - 1][id: id] : nil
+        let fresh = newRows(needed[index][id: id] ?? 0..<0, previous: previous, halo: halo)
         let low = max(0, fresh.lowerBound)
         return low..<max(low, min(height, fresh.upperBound))
     }

@@ -23,6 +23,69 @@ private struct BandLayers {
     var held: [String: Int] = [:]
     /// Concat parts copied into their concat's buffer (see `FusionRules.copiesPart`).
     var copied: Set<String> = []
+    /// The values the row walks touch, numbered (see `GroupValues`), and by
+    /// number: their types, whether the group makes them, the buffer a walk
+    /// widens with them (`alias` as the walk reads it: concat parts, views, slices).
+    var values = GroupValues([])
+    var types: [TensorType] = []
+    var isProduced: [Bool] = []
+    var holder: [Int?] = []
+    /// By number as above: the last layer's value, each layer's output and map inputs, the stored values.
+    var outputID = 0
+    var outputIDs: [Int] = []
+    var mapInputIDs: [[Int]] = []
+    var storedIDs: [Int] = []
+    var inputIDs: [Int] = []
+    /// DRAM bytes of each layer's constants: its weights (operand 1, which may
+    /// stream once per band) and the rest; of the runtime channel vectors.
+    var constantDRAM: [(weights: Int, rest: Int)] = []
+    var vectorDRAM = 0
+    /// Per layer: the channels of each Concat part it copies (see `copied`).
+    var copiedChannels: [[Int]] = []
+
+    /// Numbers every value a walk can touch (call once the aliases are known).
+    mutating func number(graph: Graph) {
+        var names: [String] = [], seen: Set<String> = []
+        func note(_ value: String) { if seen.insert(value).inserted { names.append(value) } }
+        for (node, inputs) in zip(nodes, mapInputs) {
+            inputs.forEach(note)
+            note(node.outputs[0])
+        }
+        for (part, (whole, _)) in alias.sorted(by: { $0.key < $1.key }) {
+            note(part)
+            note(whole)
+        }
+        inputs.forEach(note)
+        stored.forEach(note)
+        held.keys.sorted().forEach(note)
+        values = GroupValues(names)
+        types = names.map { graph.type(of: $0)! }
+        isProduced = names.map { produced.contains($0) }
+        holder = names.map { name in alias[name].map { values.ids[$0.0]! } }
+        outputID = values.ids[output]!
+        outputIDs = nodes.map { values.ids[$0.outputs[0]]! }
+        mapInputIDs = mapInputs.map { $0.map { values.ids[$0]! } }
+        storedIDs = stored.map { values.ids[$0]! }
+        inputIDs = inputs.map { values.ids[$0]! }
+        constantDRAM = nodes.map { node in
+            var (weights, rest) = (0, 0)
+            // A BatchNormalization's four parameters reach SRAM folded into a scale and a shift.
+            // A slice's starts, ends, axes and steps are compile-time operands, never loaded.
+            for (i, input) in node.inputs.enumerated()
+            where !input.isEmpty && node.kind != .batchNormalization && node.kind != .slice {
+                guard let t = graph.initializers[input] else { continue }
+                if i == 1 { weights += 4 * t.count } else { rest += 4 * t.count }
+            }
+            if node.kind == .batchNormalization { rest += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1] }
+            return (weights, rest)
+        }
+        copiedChannels = nodes.map { node in
+            node.kind == .concat ? node.inputs.filter(copied.contains).map { graph.type(of: $0)!.shape[1] } : []
+        }
+        vectorDRAM = FusionRules.channelVectors(nodes, graph: graph).reduce(0) {
+            $0 + 4 * graph.type(of: $1)!.count
+        }
+    }
 }
 
 /// Per value: the column margins its window readers need beyond the map.
@@ -45,7 +108,7 @@ final class BandWalks {
 private struct BandWalk {
     var layers: BandLayers
     var bands: [Range<Int>]
-    var needed: [[String: Range<Int>]]
+    var needed: [RowNeeds]
     var buffers: [BufferShape]
     /// Per layer, per band: the rows of its output the band computes (`BandPlan.computedRows`).
     var computed: [[Range<Int>]]
@@ -194,8 +257,8 @@ extension PlanningContext {
         let computed = layers.nodes.indices.map { k in
             needed.indices.map { band in
                 BandPlan.computedRows(
-                    layers.nodes[k].outputs[0], band: band, height: layers.outputTypes[k].shape[2],
-                    needed: needed, halo: halo)
+                    id: layers.outputIDs[k], band: band, height: layers.outputTypes[k].shape[2], needed: needed,
+                    halo: halo)
             }
         }
         return BandWalk(layers: layers, bands: bands, needed: needed, buffers: buffers, computed: computed)
@@ -230,6 +293,7 @@ extension PlanningContext {
             while let (next, more) = layers.alias[root] { (root, offset) = (next, offset + more) }
             layers.alias[node.outputs[0]] = (root, offset)
         }
+        layers.number(graph: graph)
         return layers
     }
 
@@ -263,11 +327,11 @@ extension PlanningContext {
     /// of every value it needs; nil when some band would need a row a buffer
     /// already dropped or a value nothing reads.
     private func bandRows(_ layers: BandLayers, rows: Int, halo: BandPlan.Halo)
-        -> (bands: [Range<Int>], needed: [[String: Range<Int>]])?
+        -> (bands: [Range<Int>], needed: [RowNeeds])?
     {
-        let height = graph.type(of: layers.output)!.shape[2]
+        let height = layers.types[layers.outputID].shape[2]
         var bands = stride(from: 0, to: height, by: rows).map { $0..<min($0 + rows, height) }
-        var floors: [String: Int]?
+        var floors: [Int?]?
         if halo == .cache, let first = walk(layers, band: bands[0], previous: nil, floors: nil, halo: halo) {
             // Warm-up bands of virtual rows above the map fill the pipeline one
             // window step at a time, so no band computes more of a value than
@@ -279,9 +343,10 @@ extension PlanningContext {
             }
             let warmUp = ceilDiv(lookahead, rows)
             bands = stride(from: -warmUp * rows, to: 0, by: rows).map { $0..<($0 + rows) } + bands
-            floors = first.mapValues { min(0, $0.lowerBound) }
+            floors = first.rows.map { $0.map { min(0, $0.lowerBound) } }
         }
-        var needed: [[String: Range<Int>]] = []
+        var needed: [RowNeeds] = []
+        needed.reserveCapacity(bands.count)
         for band in bands {
             let previous = needed.last
             guard var need = walk(layers, band: band, previous: previous, floors: floors, halo: halo) else {
@@ -289,10 +354,14 @@ extension PlanningContext {
             }
             // A value nothing reads in this band keeps what it holds.
             if let previous {
-                need.merge(previous) { fresh, _ in fresh }
-                // Rows dropped from a buffer are never read again: every window only moves down.
-                for (value, rows) in need {
-                    if let held = previous[value], rows.lowerBound < held.lowerBound { return nil }
+                for id in need.rows.indices {
+                    guard let held = previous.rows[id] else { continue }
+                    guard let rows = need.rows[id] else {
+                        need.rows[id] = held
+                        continue
+                    }
+                    // Rows dropped from a buffer are never read again: every window only moves down.
+                    if rows.lowerBound < held.lowerBound { return nil }
                 }
             }
             needed.append(need)
@@ -306,24 +375,26 @@ extension PlanningContext {
     /// a buffer holds the rows read in this band (kept ones and fresh ones).
     /// `requests` are virtual rows above the map (warm-up bands): they hold
     /// no data, but the rows of the map their windows reach are needed.
+    /// Values by their numbers in `layers.values`.
     private func walk(
-        _ layers: BandLayers, band: Range<Int>, previous: [String: Range<Int>]?, floors: [String: Int]?,
-        halo: BandPlan.Halo
-    ) -> [String: Range<Int>]? {
-        var need: [String: Range<Int>] = [:], requests: [String: Range<Int>] = [:]
-        if band.upperBound > 0 { need[layers.output] = band } else { requests[layers.output] = band }
-        func add(_ rows: Range<Int>, to value: String, in map: inout [String: Range<Int>]) {
+        _ layers: BandLayers, band: Range<Int>, previous: RowNeeds?, floors: [Int?]?, halo: BandPlan.Halo
+    ) -> RowNeeds? {
+        var result = RowNeeds(layers.values)
+        var need = result.rows, requests = [Range<Int>?](repeating: nil, count: need.count)
+        let output = layers.outputID
+        if band.upperBound > 0 { need[output] = band } else { requests[output] = band }
+        func add(_ rows: Range<Int>, to value: Int, in map: inout [Range<Int>?]) {
             guard !rows.isEmpty else { return }
-            // One lookup: the entry is created as `rows` or widened in place.
-            func widen(_ held: inout Range<Int>) {
-                held = min(held.lowerBound, rows.lowerBound)..<max(held.upperBound, rows.upperBound)
+            if let held = map[value] {
+                map[value] = min(held.lowerBound, rows.lowerBound)..<max(held.upperBound, rows.upperBound)
+            } else {
+                map[value] = rows
             }
-            widen(&map[value, default: rows])
         }
         // A loaded map's rows a view of it is read with (see `inputViews`) are the map's too.
-        func addInput(_ rows: Range<Int>, _ input: String) {
+        func addInput(_ rows: Range<Int>, _ input: Int) {
             add(rows, to: input, in: &need)
-            if !layers.produced.contains(input), let (holder, _) = layers.alias[input] {
+            if !layers.isProduced[input], let holder = layers.holder[input] {
                 add(rows, to: holder, in: &need)
             }
         }
@@ -331,21 +402,21 @@ extension PlanningContext {
         // that the bands compute every row of it between them, whatever its
         // readers in the group skip; a stored Concat part's concat holds the same rows.
         if band.upperBound > 0 {
-            let height = graph.type(of: layers.output)!.shape[2]
-            for value in layers.stored {
-                let h = graph.type(of: value)!.shape[2]
+            let height = layers.types[output].shape[2]
+            for value in layers.storedIDs {
+                let h = layers.types[value].shape[2]
                 let low = max(0, band.lowerBound) * h / height
                 let rows = low..<(band.upperBound >= height ? h : max(low, band.upperBound * h / height))
                 add(rows, to: value, in: &need)
-                if let (whole, _) = layers.alias[value] { add(rows, to: whole, in: &need) }
+                if let whole = layers.holder[value] { add(rows, to: whole, in: &need) }
             }
         }
         for k in layers.nodes.indices.reversed() {
             let (node, reach) = (layers.nodes[k], layers.reaches[k])
-            let v = node.outputs[0]
+            let v = layers.outputIDs[k]
             let window = node.kind.hasWindow
-            let inputs = layers.mapInputs[k]
-            if !requests.isEmpty, let request = requests[v] {
+            let inputs = layers.mapInputIDs[k]
+            if let request = requests[v] {
                 let reached = window ? reach.rows(request) : request
                 for input in inputs {
                     let floor = floors?[input] ?? 0
@@ -356,7 +427,7 @@ extension PlanningContext {
             }
             // Nothing reads v in this band: it computes nothing new (its rows are kept below).
             guard let want = need[v] else {
-                if previous?[v] != nil || band.upperBound <= 0 || requests[v] != nil { continue }
+                if previous?[id: v] != nil || band.upperBound <= 0 || requests[v] != nil { continue }
                 return nil
             }
             // A view's rows are its input's: the input's buffer holds every row read of the view, kept ones too.
@@ -364,21 +435,22 @@ extension PlanningContext {
                 for input in inputs { addInput(want, input) }
                 continue
             }
-            let h = layers.outputTypes[k].shape[2]
-            let fresh = BandPlan.newRows(want, previous: previous?[v], halo: halo)
+            let h = layers.types[v].shape[2]
+            let fresh = BandPlan.newRows(want, previous: previous?[id: v], halo: halo)
             let computed = max(0, fresh.lowerBound)..<max(max(0, fresh.lowerBound), min(h, fresh.upperBound))
             guard !computed.isEmpty else { continue }
             let from = window ? reach.rows(computed) : computed
             for input in inputs { addInput(from, input) }
         }
-        return need
+        result.rows = need
+        return result
     }
 
     // MARK: - SRAM
 
     /// Element-wise layers write in place over an operand only they read,
     /// when both hold the same rows in every band: one buffer instead of two.
-    private func inPlaceAliases(_ layers: BandLayers, needed: [[String: Range<Int>]]) -> [String: (String, Int)] {
+    private func inPlaceAliases(_ layers: BandLayers, needed: [RowNeeds]) -> [String: (String, Int)] {
         var alias = layers.alias
         var inPlace: [String: (String, Int)] = [:]
         for (index, node) in zip(layers.range, layers.nodes) where node.kind.isGroupElementwise {
@@ -395,7 +467,8 @@ extension PlanningContext {
             {
                 let root = inPlace[u] != nil ? alias[u]!.0 : u
                 guard alias[u] == nil || inPlace[u] != nil, consumers[u] == [index],
-                    needed.allSatisfy({ $0[root] == $0[v] })
+                    let r = layers.values.ids[root], let w = layers.values.ids[v],
+                    needed.allSatisfy({ $0[id: r] == $0[id: w] })
                 else { continue }
                 alias[v] = (root, 0)
                 inPlace[v] = (root, 0)
@@ -426,7 +499,7 @@ extension PlanningContext {
     /// convolutions stream blocks of output channels through two slots, once
     /// per band. Nil when nothing fits. Fills the plan's layout fields only.
     private func allocateBandSRAM(
-        _ layers: BandLayers, needed: [[String: Range<Int>]], shapes: [BufferShape],
+        _ layers: BandLayers, needed: [RowNeeds], shapes: [BufferShape],
         halo: BandPlan.Halo, maxSlots: Int, constants: GroupConstants
     ) -> BandPlan? {
         var bufferBytes = 0
@@ -480,14 +553,17 @@ extension PlanningContext {
     /// The values that get buffers of their own (not aliases), in the order
     /// their buffers are laid out: the group's inputs, then its layers' outputs.
     private func bufferShapes(
-        _ layers: BandLayers, needed: [[String: Range<Int>]], margins: Margins, halo: BandPlan.Halo
+        _ layers: BandLayers, needed: [RowNeeds], margins: Margins, halo: BandPlan.Halo
     )
         -> [BufferShape]
     {
         let values = layers.inputs + layers.nodes.map { $0.outputs[0] }
+        var sharers: [String: [String]] = [:]
+        for (part, (whole, _)) in layers.alias { sharers[whole, default: []].append(part) }
         return values.filter { layers.alias[$0] == nil && layers.held[$0] == nil }.map { value in
-            let maxRows = max(1, needed.map { $0[value]?.count ?? 0 }.max() ?? 0)
-            let sharing = [value] + layers.alias.filter { $0.value.0 == value }.map(\.key)
+            let id = layers.values.ids[value]!
+            let maxRows = max(1, needed.reduce(0) { max($0, $1[id: id]?.count ?? 0) })
+            let sharing = [value] + (sharers[value] ?? [])
             let double =
                 halo == .cache || layers.inputs.contains(value) || sharing.contains(layers.output)
                 || sharing.contains { layers.stored.contains($0) }
@@ -565,33 +641,28 @@ extension PlanningContext {
     /// (streamed weights once per band that computes their layer), output once.
     private func countBandBytes(_ layers: BandLayers, plan: BandPlan) -> Int {
         var dram = 0
-        let inputTypes = layers.inputs.map { graph.type(of: $0)! }
+        let inputTypes = layers.inputIDs.map { layers.types[$0] }
         for (index, need) in plan.needed.enumerated() {
             let previous = index > 0 ? plan.needed[index - 1] : nil
-            for (input, t) in zip(layers.inputs, inputTypes) {
-                let r = BandPlan.newRows(need[input] ?? 0..<0, previous: previous?[input], halo: plan.halo)
+            for (input, t) in zip(layers.inputIDs, inputTypes) {
+                let r = BandPlan.newRows(need[id: input] ?? 0..<0, previous: previous?[id: input], halo: plan.halo)
                 let valid = max(0, min(t.shape[2], r.upperBound) - max(0, r.lowerBound))
                 dram += 4 * t.shape[1] * valid * t.shape[3]
             }
         }
         for (k, node) in layers.nodes.enumerated() {
-            let h = layers.outputTypes[k].shape[2]
-            let computingBands =
-                plan.streamed[node.name] == nil
-                ? 1
-                : plan.needed.indices.filter { !plan.computedRows(node.outputs[0], band: $0, height: h).isEmpty }.count
-            // A BatchNormalization's four parameters reach SRAM folded into a scale and a shift (below).
-            // A slice's starts, ends, axes and steps are compile-time operands, never loaded.
-            for (i, input) in node.inputs.enumerated()
-            where !input.isEmpty && node.kind != .batchNormalization && node.kind != .slice {
-                guard let t = graph.initializers[input] else { continue }
-                dram += 4 * t.count * (i == 1 && plan.streamed[node.name] != nil ? computingBands : 1)
+            let (weights, rest) = layers.constantDRAM[k]
+            var computingBands = 1
+            if !plan.streamed.isEmpty, plan.streamed[node.name] != nil {
+                let (v, h) = (layers.outputIDs[k], layers.outputTypes[k].shape[2])
+                computingBands =
+                    plan.needed.indices.filter {
+                        !BandPlan.computedRows(id: v, band: $0, height: h, needed: plan.needed, halo: plan.halo).isEmpty
+                    }.count
             }
-            if node.kind == .batchNormalization { dram += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1] }
+            dram += rest + weights * computingBands
         }
-        for vector in FusionRules.channelVectors(layers.nodes, graph: graph) {
-            dram += 4 * graph.type(of: vector)!.count
-        }
+        dram += layers.vectorDRAM
         for (value, rows) in plan.stores {
             let t = graph.type(of: value)!
             dram += 4 * t.shape[1] * t.shape[3] * rows.reduce(0) { $0 + $1.count }
@@ -623,8 +694,10 @@ extension PlanningContext {
             let h = graph.type(of: value)!.shape[2]
             var done = 0
             var rows: [Range<Int>] = []
+            let id = layers.values.ids[value]!
             for band in plan.needed.indices {
-                let computed = plan.computedRows(value, band: band, height: h)
+                let computed = BandPlan.computedRows(
+                    id: id, band: band, height: h, needed: plan.needed, halo: plan.halo)
                 guard computed.isEmpty || computed.lowerBound <= done else { return nil }
                 let fresh = done..<(computed.isEmpty ? done : max(done, computed.upperBound))
                 rows.append(fresh)
@@ -644,11 +717,16 @@ extension PlanningContext {
         _ layers: BandLayers, plan: BandPlan, geometries: [ConvGeometry?], computed: [[Range<Int>]]
     ) throws -> Int {
         var work = CostModel.Work()
+        // Buffers of their own a cached halo's rows are copied in, by value number; folded convolutions.
+        let owners = plan.buffers.compactMap { value, buffer in
+            buffer.alias == nil && !plan.held.contains(value) ? (layers.values.ids[value]!, buffer) : nil
+        }
+        let folded = layers.nodes.map { plan.folded[$0.name] != nil }
         for index in plan.needed.indices {
             if plan.halo == .cache, index > 0 {
                 let (need, previous) = (plan.needed[index], plan.needed[index - 1])
-                for (value, buffer) in plan.buffers where buffer.alias == nil && !plan.held.contains(value) {
-                    let kept = max(0, (previous[value]?.upperBound ?? 0) - (need[value]?.lowerBound ?? 0))
+                for (value, buffer) in owners {
+                    let kept = max(0, (previous[id: value]?.upperBound ?? 0) - (need[id: value]?.lowerBound ?? 0))
                     work.vector += config.vectorCycles(elements: buffer.channels * kept * buffer.rowWidth)
                 }
             }
@@ -656,7 +734,7 @@ extension PlanningContext {
                 let y = layers.outputTypes[k]
                 let rows = computed[k][index].count
                 switch node.kind {
-                case .conv where plan.folded[node.name] != nil:
+                case .conv where folded[k]:
                     let g = geometries[k]!
                     work.matrix += config.matrixCycles(
                         inputChannels: g.cin * g.kh * g.kw, outputChannels: g.cout, positions: rows * g.wo)
@@ -664,9 +742,8 @@ extension PlanningContext {
                 case .conv: work.add(conv: geometries[k]!, outputRows: rows, config: config)
                 case .concat:
                     // Parts not written in place are copied into the concat's buffer.
-                    for part in node.inputs where layers.copied.contains(part) {
-                        work.vector += config.vectorCycles(
-                            elements: graph.type(of: part)!.shape[1] * rows * y.shape[3])
+                    for channels in layers.copiedChannels[k] {
+                        work.vector += config.vectorCycles(elements: channels * rows * y.shape[3])
                     }
                 case .slice: break
                 default: work.vector += config.vectorCycles(elements: y.shape[1] * rows * y.shape[3] * 2)
