@@ -133,6 +133,10 @@ private struct GroupConstants {
     var allResident: Int
     /// Vectors and the weights of grouped convolutions, which never stream.
     var neverStreamed: Int
+    /// The group's convolutions in node order: name, SRAM bytes of all
+    /// weights, elements per output channel, output channels, whether
+    /// ungrouped (only those stream).
+    var convs: [(name: String, bytes: Int, perChannel: Int, cout: Int, ungrouped: Bool)] = []
 }
 
 extension PlanningContext {
@@ -510,7 +514,9 @@ extension PlanningContext {
         guard let weights = streamedWeights(layers.nodes, bufferBytes: bufferBytes, constants: constants) else {
             return nil
         }
-        var buffers: [String: SRAMBuffer] = [:]
+        // The buffers end `bufferBytes` above the streaming slots: a plan that does not fit is known before its layout.
+        guard weights.streamBase + weights.streamRegion + bufferBytes <= config.sramBytes else { return nil }
+        var buffers = [String: SRAMBuffer](minimumCapacity: shapes.count + layers.alias.count + layers.held.count)
         var cursor = weights.streamBase + weights.streamRegion
         for shape in shapes {
             let t = shape.type
@@ -525,7 +531,7 @@ extension PlanningContext {
         for (part, (whole, offset)) in layers.alias {
             var buffer = buffers[whole]!
             buffer.alias = (whole, offset)
-            buffer.channels = graph.type(of: part)!.shape[1]
+            buffer.channels = layers.types[layers.values.ids[part]!].shape[1]
             buffers[part] = buffer
         }
         // Held maps lie above everything else and apart from each other.
@@ -586,43 +592,40 @@ extension PlanningContext {
         // What never streams (vectors, grouped convolutions' weights) leaves no room: the loop would end in nil.
         if constants.neverStreamed + bufferBytes > config.sramBytes { return nil }
         let vectorBytes = constants.vectorBytes
-        let convs = nodes.filter { $0.kind == .conv }
-        func weightSize(_ node: Node) -> Int { DRAMPlan.align(4 * graph.initializers[node.inputs[1]]!.count) }
-        var streamed: [String: Int] = [:]
-        func blockBytes(_ node: Node, _ block: Int) -> Int {
-            let w = graph.initializers[node.inputs[1]]!
-            return DRAMPlan.align(4 * block * (w.count / w.shape[0]))
-        }
+        let convs = constants.convs
+        // Per convolution (as in `convs`): its streaming block, nil while resident.
+        var streamed = [Int?](repeating: nil, count: convs.count)
+        func blockBytes(_ k: Int, _ block: Int) -> Int { DRAMPlan.align(4 * block * convs[k].perChannel) }
         func residentBytes() -> Int {
-            convs.filter { streamed[$0.name] == nil }.reduce(vectorBytes) { $0 + weightSize($1) }
+            convs.indices.reduce(vectorBytes) { streamed[$1] == nil ? $0 + convs[$1].bytes : $0 }
         }
         func streamRegion() -> Int {
-            streamed.map { name, block in 2 * blockBytes(convs.first { $0.name == name }!, block) }.max() ?? 0
+            convs.indices.compactMap { k in streamed[k].map { 2 * blockBytes(k, $0) } }.max() ?? 0
         }
         while residentBytes() + streamRegion() + bufferBytes > config.sramBytes {
             // Stream the largest resident convolution in the widest blocks that fit.
             guard
-                let largest = convs.filter({ streamed[$0.name] == nil && $0.int("group", default: 1) == 1 })
-                    .max(by: { weightSize($0) < weightSize($1) })
+                let largest = convs.indices.filter({ streamed[$0] == nil && convs[$0].ungrouped })
+                    .max(by: { convs[$0].bytes < convs[$1].bytes })
             else { return nil }
-            let cout = graph.initializers[largest.inputs[1]]!.shape[0]
-            streamed[largest.name] = cout
+            let cout = convs[largest].cout
+            streamed[largest] = cout
             let room = config.sramBytes - bufferBytes - residentBytes()
             var block = cout
             // Blocks fill the matrix unit's lanes when they can; narrower ones only to fit.
             while block > 8 && streamRegion() > room {
                 let lanes = block > config.matrixOutputLanes ? config.matrixOutputLanes : 8
                 block = max(8, (block / 2 + lanes - 1) / lanes * lanes)
-                streamed[largest.name] = block
+                streamed[largest] = block
             }
-            if streamRegion() > room
-                && convs.allSatisfy({ streamed[$0.name] != nil || $0.int("group", default: 1) != 1 })
-            {
+            if streamRegion() > room && convs.indices.allSatisfy({ streamed[$0] != nil || !convs[$0].ungrouped }) {
                 return nil
             }
         }
         let resident = residentBytes()
-        return (streamed, resident, DRAMPlan.align(resident), streamRegion())
+        var blocks: [String: Int] = [:]
+        for k in convs.indices { if let block = streamed[k] { blocks[convs[k].name] = block } }
+        return (blocks, resident, DRAMPlan.align(resident), streamRegion())
     }
 
     /// The SRAM bytes `streamedWeights` starts from: vectors, and vectors with every convolution's weights.
@@ -632,7 +635,12 @@ extension PlanningContext {
         let weights = { (node: Node) in DRAMPlan.align(4 * self.graph.initializers[node.inputs[1]]!.count) }
         let allResident = convs.reduce(vectorBytes) { $0 + weights($1) }
         let neverStreamed = convs.filter { $0.int("group", default: 1) != 1 }.reduce(vectorBytes) { $0 + weights($1) }
-        return GroupConstants(vectorBytes: vectorBytes, allResident: allResident, neverStreamed: neverStreamed)
+        var constants = GroupConstants(vectorBytes: vectorBytes, allResident: allResident, neverStreamed: neverStreamed)
+        constants.convs = convs.map { node in
+            let w = graph.initializers[node.inputs[1]]!
+            return (node.name, weights(node), w.count / w.shape[0], w.shape[0], node.int("group", default: 1) == 1)
+        }
+        return constants
     }
 
     // MARK: - Cost
