@@ -50,6 +50,9 @@ extension Emitter {
     mutating func emitBands(_ group: BandPlan) throws {
         let nodes = group.nodes.map { graph.nodes[$0] }
         let resident = loadGroupConstants(nodes) { group.streamed[$0.name] == nil }
+        // Each windowed layer's reach, found once for all bands.
+        var reaches: [String: Reach] = [:]
+        for node in nodes where node.kind.hasWindow { reaches[node.name] = try graph.reach(node) }
         var streamTurn = 0
         var fetched: Set<String> = []
         for (index, band) in group.bands.enumerated() {
@@ -84,7 +87,8 @@ extension Emitter {
                 let y = graph.type(of: node.outputs[0])!
                 let computed = group.computedRows(node.outputs[0], band: index, height: y.shape[2])
                 try emitBandLayer(
-                    node, rows: computed, slots: slots, resident: resident, streamTurn: &streamTurn)
+                    node, rows: computed, slots: slots, resident: resident, reach: reaches[node.name],
+                    streamTurn: &streamTurn)
                 if let rows = group.stores[node.outputs[0]]?[index], !rows.isEmpty {
                     storeBandRows(node.outputs[0], rows: rows, slots: slots, node: node.name)
                 }
@@ -207,7 +211,7 @@ extension Emitter {
 
     /// One layer's fresh rows `rows` of this band.
     private mutating func emitBandLayer(
-        _ node: Node, rows computed: Range<Int>, slots: BandSlots, resident: ResidentConstants,
+        _ node: Node, rows computed: Range<Int>, slots: BandSlots, resident: ResidentConstants, reach: Reach?,
         streamTurn: inout Int
     ) throws {
         let v = node.outputs[0], y = graph.type(of: v)!
@@ -253,7 +257,7 @@ extension Emitter {
             ) { (slots.interior($0, rows: computed), slots.range($0)) }
             return
         }
-        let r = try graph.reach(node)
+        let r = try reach ?? graph.reach(node)
         let u = node.inputs[0], ub = slots.plan.buffers[u]!, x = graph.type(of: u)!
         let rows = r.rows(computed)
         let input = slots.tile(u, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
