@@ -73,15 +73,9 @@ enum FusionPlanner {
                         return total < prefix[j] && total <= bound.value
                     })
                 else { return nil }
-                var chosen: (GroupPlan, PlanCost)?
-                for (var group, floor) in zip(plans, floors) {
-                    guard objective.accepts(floor, against: layers) else { continue }
-                    if let chosen, objective.key(floor).0 > objective.key(chosen.1).0 { continue }
-                    let cost = try context.simulate(group)
-                    group.estimatedCycles = cost.cycles
-                    guard objective.accepts(cost, against: layers) else { continue }
-                    if chosen == nil || objective.prefers(cost, over: chosen!.1) { chosen = (group, cost) }
-                }
+                let chosen = try pick(
+                    zip(plans, floors).map { $0 }, context: context, layers: layers, before: prefix[i], score: score,
+                    bound: bound)
                 if let chosen { bound.lower(to: prefix[i] + score(chosen.1)) }
                 return chosen
             }
@@ -115,6 +109,57 @@ enum FusionPlanner {
         }
         for k in segments.indices { segments[k].end = ends[k] }
         return FusionPlan(segments: segments)
+    }
+
+    /// The plan of `plans` (with their cost floors, in the order of
+    /// `candidates`) a start picks: the first, in that order, of least
+    /// `Objective.key` among those the objective accepts against `layers`
+    /// once simulated; or nil when that pick cannot win the interval, i.e.
+    /// `before` plus its score exceeds `bound`.
+    ///
+    /// Simulations are spared where the floors tell: a plan whose floor's key
+    /// is above a pick already simulated, and a plan whose floor's score
+    /// puts it above `bound`, which is simulated only if the pick among the
+    /// others could still win and it could still displace that pick (under
+    /// edp the key ranks plans and the score ranks partitions, and the two
+    /// disagree, so a plan above the bound may still be the start's pick).
+    static func pick(
+        _ plans: [(GroupPlan, PlanCost)], context: PlanningContext, layers: PlanCost, before: Double,
+        score: (PlanCost) -> Double, bound: SharedBound
+    ) throws -> (GroupPlan, PlanCost)? {
+        let objective = context.objective
+        // Simulated plans the objective accepts, by position, and plans put off.
+        var accepted: [(Int, GroupPlan, PlanCost)] = []
+        var putOff: [Int] = []
+        var chosen: (GroupPlan, PlanCost)?
+        func simulate(_ k: Int) throws {
+            var group = plans[k].0
+            let cost = try context.simulate(group)
+            group.estimatedCycles = cost.cycles
+            guard objective.accepts(cost, against: layers) else { return }
+            accepted.append((k, group, cost))
+            if chosen == nil || objective.prefers(cost, over: chosen!.1) { chosen = (group, cost) }
+        }
+        for (k, (_, floor)) in plans.enumerated() {
+            guard objective.accepts(floor, against: layers) else { continue }
+            if let chosen, objective.key(floor).0 > objective.key(chosen.1).0 { continue }
+            if before + score(floor) > bound.value {
+                putOff.append(k)
+                continue
+            }
+            try simulate(k)
+        }
+        guard !putOff.isEmpty else { return chosen }
+        // The pick is among the simulated plans or those put off, and either kind above the bound cannot win.
+        guard let best = chosen, before + score(best.1) <= bound.value else { return nil }
+        for k in putOff where objective.key(plans[k].1).0 <= objective.key(best.1).0 { try simulate(k) }
+        // The first of least key in the candidates' order, as a simulation of every plan in order finds.
+        chosen = nil
+        for (_, group, cost) in accepted.sorted(by: { $0.0 < $1.0 })
+        where chosen == nil || objective.prefers(cost, over: chosen!.1) {
+            chosen = (group, cost)
+        }
+        return chosen
     }
 
     /// A cost no simulation of `group` can come in under, known without
@@ -399,7 +444,7 @@ enum FusionPlanner {
 }
 
 /// A total the concurrent starts of one interval end lower together (see `FusionPlanner.plan`).
-private final class SharedBound: @unchecked Sendable {
+final class SharedBound: @unchecked Sendable {
     private var total: Double
     private let lock = NSLock()
     init(_ total: Double) { self.total = total }
