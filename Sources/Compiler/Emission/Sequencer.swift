@@ -66,11 +66,14 @@ struct Sequencer {
             // Records this engine might conflict with may be gone: order it after everything.
             for e in 0..<Self.engineCount where used[e] { after[e] = max(after[e], frontier[e][e]) }
         }
-        for access in accesses {
-            let readHit = reads.contains { $0.overlaps(access.range) }
-            let writeHit = writes.contains { $0.overlaps(access.range) }
-            if readHit || writeHit { depend(on: access.lastWriter) }
-            if writeHit { access.readers.forEach { depend(on: $0) } }
+        // By index: a copy of each record would retain and release its readers.
+        for i in accesses.indices {
+            let range = accesses[i].range
+            let readHit = reads.contains { $0.overlaps(range) }
+            let writeHit = writes.contains { $0.overlaps(range) }
+            guard readHit || writeHit else { continue }
+            depend(on: accesses[i].lastWriter)
+            if writeHit { for reader in accesses[i].readers { depend(on: reader) } }
         }
         var clock = frontier[engine]
         var wait: EngineSet = []

@@ -390,36 +390,42 @@ enum FusionPlanner {
                 doublePlans[rows] = plan
                 return plan
             }
+            var doubleRows: Int?
             if objective != .traffic, let plan = try doubleBuffered(height: height, plan: double) {
                 plans.append(.bands(plan))
+                doubleRows = plan.rows
             }
             var tried: Set<Int> = []
+            // The best estimate, and whether it is the double-buffered plan of its height.
             var best: BandPlan?
+            var bestIsDouble = false
             for bands in 1...height {
                 let rows = (height + bands - 1) / bands
                 guard tried.insert(rows).inserted else { continue }
                 if bands > 64 { break }
                 // Double-buffered when it fits with resident weights; single buffers otherwise.
                 var plan = try double(rows)
+                var isDouble = true
                 if plan == nil || !plan!.streamed.isEmpty,
                     let single = try context.planBands(
                         range, rows: rows, halo: halo, maxSlots: 1, checked: true, walks: walks),
                     plan == nil || single.dramBytes < plan!.dramBytes
                 {
-                    plan = single
+                    (plan, isDouble) = (single, false)
                 }
                 guard let group = plan else { continue }
                 if best == nil
                     || objective.quickKey(group.dramBytes, group.estimatedCycles)
                         < objective.quickKey(best!.dramBytes, best!.estimatedCycles)
                 {
-                    best = group
+                    (best, bestIsDouble) = (group, isDouble)
                 }
                 // Without streamed weights, taller bands only save bytes: under traffic the first fit is the
                 // best of its mode. The other objectives weigh the overlap more bands give against their bytes.
                 if objective == .traffic && group.streamed.isEmpty && (halo == .recompute || bands > 8) { break }
             }
-            if let best { plans.append(.bands(best)) }
+            // The same plan twice would only be simulated twice.
+            if let best, !(bestIsDouble && best.rows == doubleRows) { plans.append(.bands(best)) }
         }
         plans += try context.planWholeMap(range, budget: budget, checked: true).map { .wholeMap($0) }
         return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
