@@ -14,6 +14,7 @@ extension Machine {
     func conv(_ c: ConvOp) {
         let cinG = c.input.channels / c.groups, coutG = c.output.channels / c.groups
         if cinG == 1 && c.groups > 1 { return convRows(c) }
+        if readsRowsInPlace(c) { return convInPlace(c) }
         let taps = cinG * c.kernelH * c.kernelW, n = c.output.height * c.output.width
         let (x, ldx, groupStride) = directInput(c) ?? gatherTaps(c)
         let output = c.output
@@ -43,10 +44,65 @@ extension Machine {
         }
     }
 
+    /// Whether the CONV runs on `convInPlace`: AVX-512 present, column stride 1, a kernel
+    /// `dfc_conv_row` takes, rows at least 12 wide (narrower rows fill the 16-lane vectors badly:
+    /// the tap matrix, whose columns are every output position, does better), and not a product
+    /// that reads its input as the tap matrix already.
+    func readsRowsInPlace(_ c: ConvOp) -> Bool {
+        GEMM.vectorized && c.strideW == 1 && c.output.width >= 12 && c.kernelH <= 64 && c.kernelW <= 62
+            && directInput(c) == nil
+    }
+
+    /// CONV with column stride 1 from the input rows where they lie, one output row and up to six
+    /// output channels at a time (CKernels' `dfc_conv_row`): no tap matrix is gathered. The taps
+    /// are added in the tap matrix's order, and a row outside the window adds nothing (the tap
+    /// matrix adds its zeros), so the sums are those of the gathered product. Output rows, or
+    /// channels when there are fewer rows than cores, are spread over the cores.
+    func convInPlace(_ c: ConvOp) {
+        let input = c.input, output = c.output, win = c.window
+        let cinG = input.channels / c.groups, coutG = output.channels / c.groups
+        let (kh, kw, sh, dh, dw) = (c.kernelH, c.kernelW, c.strideH, c.dilationH, c.dilationW)
+        let taps = cinG * kh * kw, (ho, wo) = (output.height, output.width)
+        let columns = validColumns(c)
+        let (lo, hi) = (columns.map(\.0), columns.map(\.1))
+        let ways = output.elements * taps >= 1 << 18 ? Parallel.width : 1
+        let byRows = ho >= ways
+        let parts = Parallel.chunks(byRows ? ho : output.channels, parts: ways)
+        Parallel.run(parts.count) { part in
+            let (outputRows, channels) = byRows ? (parts[part], 0..<output.channels) : (0..<ho, parts[part])
+            var rows = [UnsafePointer<Float>?](repeating: nil, count: kh)
+            for g in 0..<c.groups {
+                let first = max(channels.lowerBound, g * coutG), end = min(channels.upperBound, (g + 1) * coutG)
+                guard first < end else { continue }
+                let weights = sram.at(c.weightAddr / 4 + first * taps, (end - first) * taps)
+                let plane = input.addr / 4 + g * cinG * input.channelStride
+                for oh in outputRows {
+                    for ky in 0..<kh {
+                        let ih = oh * sh + ky * dh, ty = win.originY + ih
+                        rows[ky] =
+                            ty >= 0 && ty < win.extentH ? UnsafePointer(sram.at(plane + ih * input.rowStride, 1)) : nil
+                    }
+                    let out = sram.at(output.addr / 4 + first * output.channelStride + oh * output.rowStride, 1)
+                    dfc_conv_row(
+                        end - first, wo, weights, taps, cinG, kh, kw, rows, input.channelStride, dw, lo, hi, out,
+                        output.channelStride, c.accumulate ? 1 : 0)
+                    for co in first..<end {
+                        let row = sram.at(output.addr / 4 + co * output.channelStride + oh * output.rowStride, wo)
+                        if c.hasBias {
+                            biasActivate(row, wo, bias: sram[c.biasAddr / 4 + co], c.activation)
+                        } else {
+                            activate(row, wo, c.activation)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The input tile itself as the tap matrix, when it is one: 1x1 kernel,
     /// stride 1, every cell valid, rows dense. Returns the words, the leading
     /// dimension and the distance between groups.
-    private func directInput(_ c: ConvOp) -> (Words, Int, Int)? {
+    func directInput(_ c: ConvOp) -> (Words, Int, Int)? {
         let input = c.input, win = c.window, n = input.height * input.width
         let cinG = input.channels / c.groups
         guard c.kernelH == 1, c.kernelW == 1, c.strideH == 1, c.strideW == 1,

@@ -99,7 +99,7 @@ static int detect512(void) {
 
 static int available512 = -1;
 
-static int avx512(void) {
+int dfc_kernels_avx512(void) {
     int a = __atomic_load_n(&available512, __ATOMIC_RELAXED);
     if (a < 0) {
         a = detect512();
@@ -137,6 +137,7 @@ __attribute__((target("avx512f"))) static void depthwise_row_avx512(float *o, si
 #define VECTOR_PART(call) ((stride == 1 || stride == 2) && dfc_kernels_vectorized() ? (call) : 0)
 #else
 int dfc_kernels_vectorized(void) { return 0; }
+int dfc_kernels_avx512(void) { return 0; }
 #define VECTOR_PART(call) 0
 #endif
 
@@ -161,7 +162,7 @@ void dfc_add_strided(float *o, const float *x, size_t stride, size_t n) {
 void dfc_depthwise_row(float *o, size_t n, int accumulate, const float *const *rows, const float *weights,
                        const size_t *lo, const size_t *hi, size_t taps, size_t stride) {
 #if defined(__x86_64__)
-    if (avx512()) {
+    if (dfc_kernels_avx512()) {
         depthwise_row_avx512(o, n, accumulate, rows, weights, lo, hi, taps, stride);
         return;
     }

@@ -34,4 +34,7 @@ void dfc_depthwise_row(float *o, size_t n, int accumulate, const float *const *r
 // 1 when the row functions take their AVX2 path on this CPU, else 0.
 int dfc_kernels_vectorized(void);
 
+// 1 when the CPU has AVX-512F and the OS saves its registers, else 0.
+int dfc_kernels_avx512(void);
+
 #endif
