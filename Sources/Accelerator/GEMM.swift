@@ -26,7 +26,11 @@ enum GEMM {
         // Split the larger of the rows and the columns of c over the cores.
         let ways = m * n * max(k, 1) >= 1 << 18 ? Parallel.width : 1
         let byRows = m >= n
-        let parts = Parallel.chunks(byRows ? m : n, parts: ways)
+        // Columns split at whole 16-lane vectors of the AVX-512 tiles.
+        let unit = byRows || !vectorized ? 1 : 16
+        let parts = Parallel.chunks((byRows ? m : n + unit - 1) / unit, parts: ways).map {
+            $0.lowerBound * unit..<min(byRows ? m : n, $0.upperBound * unit)
+        }
         Parallel.run(parts.count) { part in
             let (rows, columns) = byRows ? (parts[part], 0..<n) : (0..<m, parts[part])
             let cPart = c + rows.lowerBound * ldc + columns.lowerBound

@@ -39,7 +39,7 @@ import Testing
         }
     }
 
-    /// A CONV the executor runs in place (column stride 1, rows of 12 or more): random shapes, strided
+    /// A CONV the executor runs in place (column stride 1, rows of 12 or more, more than one tap): random shapes, strided
     /// tiles, a window that pads any side or cuts the tile short, against the loops of docs/isa.md.
     @Test(arguments: 0..<24) func convInPlaceMatchesReference(seed: Int) throws {
         var rng = SeededRandom(seed: UInt64(seed) + 500)
@@ -47,7 +47,8 @@ import Testing
         let g = [1, 1, 2, 3][r(0...3)]
         let (cinG, coutG) = (r(1...9), r(1...14))
         let (cin, cout) = (cinG * g, coutG * g)
-        let (kh, kw, sh, dh, dw) = (r(1...5), r(1...4), r(1...3), r(1...2), r(1...2))
+        let kw = r(1...4), (sh, dh, dw) = (r(1...3), r(1...2), r(1...2))
+        let kh = kw == 1 ? r(2...5) : r(1...5)  // 1x1 kernels read the tap matrix
         let wo = [12, 15, 16, 17, 33, 64, 65, 80][r(0...7)]
         let h = (kh - 1) * dh + r(1...5), w = (kw - 1) * dw + wo
         let ho = (h - ((kh - 1) * dh + 1)) / sh + 1
