@@ -53,8 +53,10 @@ public enum Executor {
         // zeroing every page the arithmetic writes, 9% of a single-core run of ResNet-50), and the timing
         // model, which shares nothing with the checks or the arithmetic but the program (started here,
         // it no longer takes a core from the arithmetic's split products).
-        let memories = options.timingOnly ? nil : Pending { Memories(program) }
-        let timing = options.timingOnly ? nil : Pending { program.timing(summary: summary) }
+        let memories = options.timingOnly ? nil : Pending { InstructionProfile.timed("memories") { Memories(program) } }
+        let timing =
+            options.timingOnly
+            ? nil : Pending { InstructionProfile.timed("timing") { program.timing(summary: summary) } }
         if options.checkHazards { try phases.measure("hazard check") { try program.checkHazards() } }
         try checkInputs(program, inputs, required: !options.timingOnly)
         return try phases.measure("run") {
@@ -134,7 +136,17 @@ public enum Executor {
                 constants = RawWords(base: dram.view.base, count: 0)
             }
             let machine = Machine(sram: sram.view, dram: dram.view, constants: constants)
-            for instruction in program.instructions { machine.execute(instruction.operation) }
+            Parallel.holdingWorkers {
+                if InstructionProfile.enabled {
+                    var profile = InstructionProfile()
+                    for instruction in program.instructions {
+                        profile.measure(instruction.operation) { machine.execute($0) }
+                    }
+                    profile.print()
+                } else {
+                    for instruction in program.instructions { machine.execute(instruction.operation) }
+                }
+            }
             // An output may be a constant itself.
             if program.outputs.contains(where: { $0.address / 4 < constants.count }) { machine.copyConstants() }
         }

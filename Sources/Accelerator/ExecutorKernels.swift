@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Tensors
 
@@ -142,10 +143,11 @@ extension Machine {
         while dims.count < boxRank { dims.append((1, 0, 0)) }
         let (a, b, c, d) = (dims[3], dims[2], dims[1], dims[0])
         let rows = a.n * b.n * c.n
-        // A large box whose destination rows nest without overlap is split over the cores.
+        // A box of 64 KiB or more whose destination rows nest without overlap is split over the cores
+        // (a LOAD of weights is bound by the memory's bandwidth, more of which two cores draw than one).
         let spanC = (c.n - 1) * c.d + d.n, spanB = (b.n - 1) * b.d + spanC
         let nested = d.d == 1 && (c.n == 1 || c.d >= d.n) && (b.n == 1 || b.d >= spanC) && (a.n == 1 || a.d >= spanB)
-        if rows * d.n >= 1 << 16, nested {
+        if rows * d.n >= 1 << 14, nested {
             let byRows = rows >= Parallel.width
             let parts = Parallel.chunks(byRows ? rows : d.n, parts: Parallel.width)
             Parallel.run(parts.count) { part in
@@ -155,11 +157,7 @@ extension Machine {
                     let (i0, i1, i2) = (r / (b.n * c.n), r / c.n % b.n, r % c.n)
                     let s = srcFirst + i0 * a.s + i1 * b.s + i2 * c.s + columns.lowerBound * d.s
                     let t = dstFirst + i0 * a.d + i1 * b.d + i2 * c.d + columns.lowerBound
-                    if d.s == 1 {
-                        UnsafeMutableRawPointer(dst.at(t, n)).copyMemory(from: src.at(s, n), byteCount: 4 * n)
-                    } else {
-                        for i3 in 0..<n { dst[t + i3] = src[s + i3 * d.s] }
-                    }
+                    dfc_copy_strided(dst.at(t, n), src.at(s, (n - 1) * d.s + 1), d.s, n)
                 }
             }
             return
@@ -169,8 +167,8 @@ extension Machine {
                 for i2 in 0..<c.n {
                     let s = srcFirst + i0 * a.s + i1 * b.s + i2 * c.s
                     let t = dstFirst + i0 * a.d + i1 * b.d + i2 * c.d
-                    if d.s == 1 && d.d == 1 {
-                        UnsafeMutableRawPointer(dst.at(t, d.n)).copyMemory(from: src.at(s, d.n), byteCount: 4 * d.n)
+                    if d.d == 1 {
+                        dfc_copy_strided(dst.at(t, d.n), src.at(s, (d.n - 1) * d.s + 1), d.s, d.n)
                     } else {
                         for i3 in 0..<d.n { dst[t + i3 * d.d] = src[s + i3 * d.s] }
                     }
@@ -202,36 +200,45 @@ extension Machine {
             }
             for ow in columns[kx].0..<columns[kx].1 { validColumns[ow] += 1 }
         }
+        // A max with no valid tap is 0: the columns where that is so whatever the row.
+        let emptyColumns = (0..<wo).filter { validColumns[$0] == 0 }
         let parts = Parallel.chunks(output.channels, parts: output.elements * kh * kw >= 1 << 15 ? Parallel.width : 1)
-        Parallel.run(parts.count) { part in
-            for ch in parts[part] {
-                let iPlane = input.addr / 4 + ch * input.channelStride
-                for oh in 0..<ho {
-                    let o = sram.at(output.addr / 4 + ch * output.channelStride + oh * output.rowStride, wo)
-                    o.update(repeating: p.kind == .max ? -Float.infinity : 0, count: wo)
-                    var validRows = 0, countedRows = 0
-                    for ky in 0..<kh {
-                        let ih = oh * sh + ky * dh
-                        let ty = win.originY + ih
-                        if ty >= -p.padTop && ty < win.extentH + p.padBottom { countedRows += 1 }
-                        guard ty >= 0 && ty < win.extentH else { continue }
-                        validRows += 1
-                        for kx in 0..<kw {
-                            let (lo, hi) = columns[kx]
-                            guard lo < hi else { continue }
-                            let x = sram.at(iPlane + ih * input.rowStride + kx * dw, (hi - 1) * sw + 1)
-                            switch p.kind {
-                            case .max: Kernels.max(o + lo, x + lo * sw, stride: sw, hi - lo)
-                            case .avg: Kernels.add(o + lo, x + lo * sw, stride: sw, hi - lo)
+        countedColumns.withUnsafeBufferPointer { counts in
+            Parallel.run(parts.count) { part in
+                // One output row's taps: where each reads and its columns (weights unused).
+                let row = DepthwiseRow(capacity: kh * kw)
+                for ch in parts[part] {
+                    let iPlane = input.addr / 4 + ch * input.channelStride
+                    for oh in 0..<ho {
+                        let o = sram.at(output.addr / 4 + ch * output.channelStride + oh * output.rowStride, wo)
+                        var validRows = 0, countedRows = 0
+                        row.removeAll()
+                        for ky in 0..<kh {
+                            let ih = oh * sh + ky * dh
+                            let ty = win.originY + ih
+                            if ty >= -p.padTop && ty < win.extentH + p.padBottom { countedRows += 1 }
+                            guard ty >= 0 && ty < win.extentH else { continue }
+                            validRows += 1
+                            for kx in 0..<kw {
+                                let (lo, hi) = columns[kx]
+                                guard lo < hi else { continue }
+                                let x = sram.at(iPlane + ih * input.rowStride + kx * dw, (hi - 1) * sw + 1)
+                                row.append(x + lo * sw, weight: 0, columns: lo..<hi)
                             }
                         }
-                    }
-                    for ow in 0..<wo {
+                        row.pool(into: o, wo, max: p.kind == .max, stride: sw)
                         switch p.kind {
-                        case .max: if validRows == 0 || validColumns[ow] == 0 { o[ow] = 0 }
+                        case .max:
+                            if validRows == 0 {
+                                o.update(repeating: 0, count: wo)
+                            } else {
+                                for ow in emptyColumns { o[ow] = 0 }
+                            }
                         case .avg:
-                            let counted = countedRows * countedColumns[ow]
-                            o[ow] = counted > 0 ? o[ow] / Float(counted) : 0
+                            for ow in 0..<wo {
+                                let counted = countedRows * counts[ow]
+                                o[ow] = counted > 0 ? o[ow] / Float(counted) : 0
+                            }
                         }
                     }
                 }

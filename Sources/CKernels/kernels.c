@@ -1,5 +1,7 @@
 #include "dfc_kernels.h"
 
+#include <string.h>
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -94,12 +96,12 @@ static int detect512(void) {
     __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
     if ((xcr0_lo & 0xE6) != 0xE6) return 0;
     if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
-    return (ebx & bit_AVX512F) != 0;
+    return (ebx & bit_AVX512F) != 0 && (ebx & bit_BMI2) != 0;  // BMI2: pdep in load_lanes
 }
 
 static int available512 = -1;
 
-static int avx512(void) {
+int dfc_kernels_avx512(void) {
     int a = __atomic_load_n(&available512, __ATOMIC_RELAXED);
     if (a < 0) {
         a = detect512();
@@ -108,9 +110,23 @@ static int avx512(void) {
     return a;
 }
 
+// Lanes `valid` of x[i * stride] for i < 16: stride 1 is one masked load; stride 2 takes the even words
+// of two masked loads (pdep spreads lane i's bit to word 2 i) instead of a gather; other strides gather.
+// Lanes outside `valid` are 0 and load nothing.
+__attribute__((target("avx512f,bmi2"))) static inline __m512 load_lanes(const float *x, size_t stride, __mmask16 valid,
+                                                                         __m512i step) {
+    if (stride == 1) return _mm512_maskz_loadu_ps(valid, x);
+    if (stride == 2) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        __mmask16 low = (__mmask16)_pdep_u32(valid & 0xFF, 0x5555), high = (__mmask16)_pdep_u32(valid >> 8, 0x5555);
+        return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(low, x), even, _mm512_maskz_loadu_ps(high, x + 16));
+    }
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, step, x, 4);
+}
+
 // Sixteen output columns j0.. at a time, all taps in registers; lanes outside a tap's columns (or past n)
 // load nothing (masked loads do not touch them) and add nothing.
-__attribute__((target("avx512f"))) static void depthwise_row_avx512(float *o, size_t n, int accumulate,
+__attribute__((target("avx512f,bmi2"))) static void depthwise_row_avx512(float *o, size_t n, int accumulate,
                                                                      const float *const *rows, const float *weights,
                                                                      const size_t *lo, const size_t *hi, size_t taps,
                                                                      size_t stride) {
@@ -126,17 +142,57 @@ __attribute__((target("avx512f"))) static void depthwise_row_avx512(float *o, si
             valid = _mm512_mask_cmplt_epi32_mask(valid, column, _mm512_set1_epi32((int)hi[t]));
             // The input word of column j0 (before the row's first valid word when j0 < lo[t]: only valid lanes load).
             const float *x = rows[t] + ((ptrdiff_t)j0 - (ptrdiff_t)lo[t]) * (ptrdiff_t)stride;
-            __m512 v = stride == 1 ? _mm512_maskz_loadu_ps(valid, x)
-                                   : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, step, x, 4);
+            __m512 v = load_lanes(x, stride, valid, step);
             acc = _mm512_mask3_fmadd_ps(_mm512_set1_ps(weights[t]), v, acc, valid);
         }
         _mm512_mask_storeu_ps(o + j0, inside, acc);
     }
 }
 
+// Sixteen output columns j0.. at a time, every tap's maximum or sum kept in a register; lanes outside a
+// tap's columns (or past n) load nothing and keep their value.
+__attribute__((target("avx512f,bmi2"))) static void pool_row_avx512(float *o, size_t n, int max, const float *const *rows,
+                                                                const size_t *lo, const size_t *hi, size_t taps,
+                                                                size_t stride) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i step = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)stride));
+    const __m512 start = _mm512_set1_ps(max ? -__builtin_inff() : 0.0f);
+    for (size_t j0 = 0; j0 < n; j0 += 16) {
+        __mmask16 inside = (__mmask16)(n - j0 >= 16 ? 0xFFFF : (1u << (n - j0)) - 1);
+        __m512 acc = start;
+        __m512i column = _mm512_add_epi32(lane, _mm512_set1_epi32((int)j0));
+        for (size_t t = 0; t < taps; t++) {
+            if (hi[t] <= j0 || lo[t] >= j0 + 16) continue;
+            __mmask16 valid = _mm512_mask_cmpge_epi32_mask(inside, column, _mm512_set1_epi32((int)lo[t]));
+            valid = _mm512_mask_cmplt_epi32_mask(valid, column, _mm512_set1_epi32((int)hi[t]));
+            const float *x = rows[t] + ((ptrdiff_t)j0 - (ptrdiff_t)lo[t]) * (ptrdiff_t)stride;
+            __m512 v = load_lanes(x, stride, valid, step);
+            // max(x, o) keeps o where x is NaN, as dfc_max_strided.
+            acc = max ? _mm512_mask_max_ps(acc, valid, v, acc) : _mm512_mask_add_ps(acc, valid, acc, v);
+        }
+        _mm512_mask_storeu_ps(o + j0, inside, acc);
+    }
+}
+
+// o[j] = x[2 j] for j < n: the even words of two vectors; the last vector's loads are masked to the row.
+__attribute__((target("avx512f"))) static void copy_even_avx512(float *o, const float *x, size_t n) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    size_t j = 0;
+    for (; j + 16 < n; j += 16) {
+        __m512 a = _mm512_loadu_ps(x + 2 * j), b = _mm512_loadu_ps(x + 2 * j + 16);
+        _mm512_storeu_ps(o + j, _mm512_permutex2var_ps(a, even, b));
+    }
+    size_t r = n - j, words = 2 * r - 1;  // 1...16 outputs from x[2j ..< 2j + words]
+    __mmask16 first = (__mmask16)(words >= 16 ? 0xFFFF : (1u << words) - 1);
+    __mmask16 second = (__mmask16)(words > 16 ? (1u << (words - 16)) - 1 : 0);
+    __m512 a = _mm512_maskz_loadu_ps(first, x + 2 * j), b = _mm512_maskz_loadu_ps(second, x + 2 * j + 16);
+    _mm512_mask_storeu_ps(o + j, (__mmask16)(r >= 16 ? 0xFFFF : (1u << r) - 1), _mm512_permutex2var_ps(a, even, b));
+}
+
 #define VECTOR_PART(call) ((stride == 1 || stride == 2) && dfc_kernels_vectorized() ? (call) : 0)
 #else
 int dfc_kernels_vectorized(void) { return 0; }
+int dfc_kernels_avx512(void) { return 0; }
 #define VECTOR_PART(call) 0
 #endif
 
@@ -158,10 +214,43 @@ void dfc_add_strided(float *o, const float *x, size_t stride, size_t n) {
     for (; j < n; j++) o[j] += x[j * stride];
 }
 
+void dfc_pool_row(float *o, size_t n, int max, const float *const *rows, const size_t *lo, const size_t *hi,
+                  size_t taps, size_t stride) {
+#if defined(__x86_64__)
+    if (dfc_kernels_avx512()) {
+        pool_row_avx512(o, n, max, rows, lo, hi, taps, stride);
+        return;
+    }
+#endif
+    for (size_t j = 0; j < n; j++) o[j] = max ? -__builtin_inff() : 0.0f;
+    for (size_t t = 0; t < taps; t++) {
+        if (max)
+            dfc_max_strided(o + lo[t], rows[t], stride, hi[t] - lo[t]);
+        else
+            dfc_add_strided(o + lo[t], rows[t], stride, hi[t] - lo[t]);
+    }
+}
+
+void dfc_copy_strided(float *o, const void *x, size_t stride, size_t n) {
+    const unsigned char *bytes = x;
+    if (n == 0) return;
+    if (stride == 1) {
+        memcpy(o, x, 4 * n);
+        return;
+    }
+#if defined(__x86_64__)
+    if (stride == 2 && dfc_kernels_avx512()) {
+        copy_even_avx512(o, x, n);
+        return;
+    }
+#endif
+    for (size_t j = 0; j < n; j++) memcpy(o + j, bytes + 4 * j * stride, 4);
+}
+
 void dfc_depthwise_row(float *o, size_t n, int accumulate, const float *const *rows, const float *weights,
                        const size_t *lo, const size_t *hi, size_t taps, size_t stride) {
 #if defined(__x86_64__)
-    if (avx512()) {
+    if (dfc_kernels_avx512()) {
         depthwise_row_avx512(o, n, accumulate, rows, weights, lo, hi, taps, stride);
         return;
     }

@@ -34,6 +34,9 @@ static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static _Atomic int sleepers;
 
+// While positive, idle workers keep spinning (yielding now and then) instead of sleeping.
+static _Atomic int holds;
+
 static pthread_once_t started = PTHREAD_ONCE_INIT;
 static size_t width = 1;
 
@@ -68,14 +71,18 @@ static void *worker(void *unused) {
         unsigned spins = 0;
         while ((uint32_t)(atomic_load_explicit(&ticket, memory_order_acquire) >> 32) == seen) {
             CPU_RELAX();
-            if (++spins % 256 == 0 && now_ns() > deadline) {
-                pthread_mutex_lock(&sleep_lock);
-                atomic_fetch_add(&sleepers, 1);
-                while ((uint32_t)(atomic_load(&ticket) >> 32) == seen) pthread_cond_wait(&wake, &sleep_lock);
-                atomic_fetch_sub(&sleepers, 1);
-                pthread_mutex_unlock(&sleep_lock);
-                break;
+            if (++spins % 256 != 0 || now_ns() <= deadline) continue;
+            if (atomic_load_explicit(&holds, memory_order_relaxed) > 0) {
+                // Held: stay awake for the next job, but let whatever else wants this core have it.
+                sched_yield();
+                continue;
             }
+            pthread_mutex_lock(&sleep_lock);
+            atomic_fetch_add(&sleepers, 1);
+            while ((uint32_t)(atomic_load(&ticket) >> 32) == seen) pthread_cond_wait(&wake, &sleep_lock);
+            atomic_fetch_sub(&sleepers, 1);
+            pthread_mutex_unlock(&sleep_lock);
+            break;
         }
         seen = (uint32_t)(atomic_load(&ticket) >> 32);
         work();
@@ -100,6 +107,8 @@ static void start(void) {
         pthread_attr_destroy(&attributes);
     }
 }
+
+void dfc_parallel_hold(int held) { atomic_fetch_add(&holds, held ? 1 : -1); }
 
 size_t dfc_parallel_width(void) {
     pthread_once(&started, start);

@@ -94,6 +94,25 @@ import Testing
         #expect((0..<expected.count).allSatisfy { destination.view[$0] == expected[$0] })
     }
 
+    /// A row copied with a source stride (a COPY that folds a strided stem's taps, a LOAD of every
+    /// other column) from a source at any byte alignment: the words the loop picks, nothing past n.
+    @Test(arguments: [0, 1, 2, 3]) func stridedRowCopiesMatchLoops(stride: Int) {
+        let source = Self.randomFloats(3 * 41 + 1, seed: 14)
+        for offset in 0..<4 {
+            let bytes = [UInt8](repeating: 0xCD, count: offset) + source.withUnsafeBytes { Array($0) }
+            for n in 0...40 {
+                let destination = Memory(bytes: 4 * 41)!, unused = Memory(bytes: 4)!
+                bytes.withUnsafeBytes { raw in
+                    let from = RawWords(base: raw.baseAddress! + offset, count: source.count)
+                    Machine(sram: destination.view, dram: unused.view).copyCells(
+                        [1, 1, 1, n], from: from, 0, [0, 0, 0, stride], to: destination.view, 0, [0, 0, 0, 1])
+                }
+                let expected = (0..<41).map { j in j < n ? source[j * stride] : 0 }
+                #expect((0..<41).allSatisfy { destination.view[$0] == expected[$0] }, "offset \(offset) n \(n)")
+            }
+        }
+    }
+
     /// Memories of 4 MiB and more are anonymous mappings: zeroed, writable to their last word.
     @Test func largeMemoryIsZeroedAndWritable() {
         let words = (5 << 20) / 4 + 3

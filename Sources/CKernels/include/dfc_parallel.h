@@ -19,6 +19,12 @@
 // or from inside a task) runs its tasks on the calling thread, in order.
 void dfc_parallel_run(size_t tasks, void (*task)(void *context, size_t index), void *context);
 
+// dfc_parallel_hold(1) keeps idle workers spinning (yielding to other threads now and then) instead
+// of sleeping after 10 us, until a matching dfc_parallel_hold(0): for a run of many short jobs with
+// gaps between them (the executor's instructions), where waking a sleeping worker (a futex, tens of
+// microseconds on a virtual machine) costs more than the job's half.
+void dfc_parallel_hold(int held);
+
 // Threads that take part in a dfc_parallel_run: the workers and the caller.
 size_t dfc_parallel_width(void);
 

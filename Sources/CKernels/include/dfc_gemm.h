@@ -1,0 +1,35 @@
+#ifndef DFC_GEMM_H
+#define DFC_GEMM_H
+
+#include <stddef.h>
+
+// The executor's matrix products with AVX-512 (asked of the CPU at run time):
+// a tile of six rows by up to 64 columns of the result lives in 24 registers
+// while the products over k are added into it, in order of k, from unpacked
+// operands. Why not only OpenBLAS: the executor's products are small (a band
+// of a convolution: 32 to 512 rows, 28 to 300 columns), where OpenBLAS spends
+// much of its time packing its operands or in its small-matrix path, and a
+// convolution that reads its input rows in place needs no tap matrix at all.
+
+// 1 when the functions below may be called (the CPU and the OS support AVX-512F), else 0.
+int dfc_gemm_available(void);
+
+// c[i][j] = (accumulate ? c[i][j] : 0) + sum over p < k of a[i * lda + p] * b[p * ldb + j],
+// for i < m and j < n; the products of each c[i][j] are added in order of p, onto c[i][j] when
+// accumulating. Row-major operands with leading dimensions; a may not overlap c.
+void dfc_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+               size_t ldc, int accumulate);
+
+// One output row of a convolution with column stride 1, for m output channels: for co < m and
+// ow < width,
+//   out[co * ocs + ow] = (accumulate ? out[co * ocs + ow] : 0)
+//       + sum over (ci < cin, ky < kh, kx < kw) in that order, where rows[ky] is not NULL and
+//         lo[kx] <= ow < hi[kx], of w[co * lda + (ci * kh + ky) * kw + kx] * rows[ky][ci * cs + kx * dw + ow].
+// rows[ky] points at the input row kernel row ky reads (channel 0, the column output column 0 reads
+// with kx = 0), NULL when that row lies outside the window (its taps add nothing); [lo[kx], hi[kx])
+// are the output columns whose input column for tap kx lies inside the window.
+void dfc_conv_row(size_t m, size_t width, const float *w, size_t lda, size_t cin, size_t kh, size_t kw,
+                  const float *const *rows, size_t cs, size_t dw, const size_t *lo, const size_t *hi, float *out,
+                  size_t ocs, int accumulate);
+
+#endif
