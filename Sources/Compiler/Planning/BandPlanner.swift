@@ -23,6 +23,10 @@ private struct BandLayers {
     var held: [String: Int] = [:]
     /// Concat parts copied into their concat's buffer (see `FusionRules.copiesPart`).
     var copied: Set<String> = []
+    /// Loaded maps that are views of another loaded map (see `inputViews`): the map they are read from.
+    var viewOf: [String: String] = [:]
+    /// Concat parts loaded straight into their channels of this concat's buffer (see `loadIntoConcats`).
+    var loadedInto: [String: String] = [:]
 }
 
 /// Per value: the column margins its window readers need beyond the map.
@@ -49,6 +53,7 @@ private struct BandWalk {
     var buffers: [BufferShape]
     /// Per layer, per band: the rows of its output the band computes (`BandPlan.computedRows`).
     var computed: [[Range<Int>]]
+    var spans: [[String: Range<Int>]]
 }
 
 /// A value with a buffer of its own: the most rows a band holds of it, its
@@ -126,9 +131,11 @@ extension PlanningContext {
         }
         plan.rows = rows
         plan.bands = bands
+        plan.spans = walk.spans
         guard let stores = storedRows(layers, plan: plan) else { return nil }
         plan.stores = stores
         plan.copiedParts = layers.copied
+        plan.loadedInto = layers.loadedInto
         foldTaps(layers, plan: &plan)
         plan.dramBytes = countBandBytes(layers, plan: plan)
         let geometries =
@@ -182,15 +189,17 @@ extension PlanningContext {
     /// need margins or share a buffer (a held map is one buffer of every row,
     /// beside the plan's SRAM).
     private func bandWalk(_ layers: inout BandLayers, rows: Int, halo: BandPlan.Halo) -> BandWalk? {
-        guard let (bands, needed) = bandRows(layers, rows: rows, halo: halo) else { return nil }
-        layers.alias.merge(inPlaceAliases(layers, needed: needed)) { old, _ in old }
+        guard let (bands, needed) = bandRows(layers, rows: rows, halo: halo),
+            let spans = bufferSpans(layers, needed: needed)
+        else { return nil }
+        layers.alias.merge(inPlaceAliases(layers, needed: needed, spans: spans, halo: halo)) { old, _ in old }
         let margins = columnMargins(layers)
         for value in layers.held.keys {
             guard !layers.alias.contains(where: { $0.key == value || $0.value.0 == value }),
                 (margins.left[value] ?? 0) <= 0, (margins.right[value] ?? 0) <= 0
             else { return nil }
         }
-        let buffers = bufferShapes(layers, needed: needed, margins: margins, halo: halo)
+        let buffers = bufferShapes(layers, needed: needed, spans: spans, margins: margins, halo: halo)
         let computed = layers.nodes.indices.map { k in
             needed.indices.map { band in
                 BandPlan.computedRows(
@@ -198,7 +207,8 @@ extension PlanningContext {
                     needed: needed, halo: halo)
             }
         }
-        return BandWalk(layers: layers, bands: bands, needed: needed, buffers: buffers, computed: computed)
+        return BandWalk(
+            layers: layers, bands: bands, needed: needed, buffers: buffers, computed: computed, spans: spans)
     }
 
     private func bandLayers(_ range: Range<Int>, held: [String: Int] = [:]) -> BandLayers {
@@ -224,13 +234,61 @@ extension PlanningContext {
             }
         }
         layers.alias.merge(views) { old, _ in old }
+        layers.viewOf = views.mapValues(\.0)
+        loadIntoConcats(&layers, views: views)
         // A channel slice is a view: its channels of the buffer that holds its input.
         for node in nodes where node.kind == .slice {
-            var (root, offset) = (node.inputs[0], FusionRules.channelSlice(node, graph: graph)!)
+            layers.alias[node.outputs[0]] = (node.inputs[0], FusionRules.channelSlice(node, graph: graph)!)
+        }
+        // Every alias names the buffer itself: a Concat written in place into another Concat
+        // passes its parts on to the outer one, at its own channel offset plus theirs.
+        for value in layers.alias.keys.sorted() {
+            var (root, offset) = layers.alias[value]!
             while let (next, more) = layers.alias[root] { (root, offset) = (next, offset + more) }
-            layers.alias[node.outputs[0]] = (root, offset)
+            layers.alias[value] = (root, offset)
         }
         return layers
+    }
+
+    /// A map the group loads that fills a channel range of a Concat the
+    /// group computes is loaded straight into those channels of the
+    /// Concat's buffer: no buffer of its own, no COPY. Such a map is a part
+    /// computed before the group (a DenseNet block's earlier features, an
+    /// inception branch of an earlier group), or a loaded Concat whose parts
+    /// the Concat repeats (the concat a group's first dense layer reads, which
+    /// the next layer's concat extends). Each map goes to the first Concat it
+    /// fills; a later Concat that holds it too copies it from there.
+    private func loadIntoConcats(_ layers: inout BandLayers, views: [String: (String, Int)]) {
+        for input in layers.inputs where layers.held[input] == nil {
+            let channels = graph.type(of: input)!.shape[1]
+            for node in layers.nodes where node.kind == .concat && layers.held[node.outputs[0]] == nil {
+                // The parts holding the input's channels: (part, its channel in the concat, its channel in the input).
+                var pieces: [(part: String, at: Int, from: Int)] = []
+                var offset = 0
+                for part in node.inputs {
+                    if part == input {
+                        pieces.append((part, offset, 0))
+                    } else if let (holder, first) = views[part], holder == input {
+                        pieces.append((part, offset, first))
+                    }
+                    offset += graph.type(of: part)!.shape[1]
+                }
+                guard let base = pieces.first.map({ $0.at - $0.from }),
+                    Set(pieces.map(\.part)).count == pieces.count,
+                    pieces.allSatisfy({ $0.at - $0.from == base && layers.copied.contains($0.part) })
+                else { continue }
+                let covered = pieces.sorted { $0.from < $1.from }
+                var next = 0
+                for piece in covered where piece.from == next { next += graph.type(of: piece.part)!.shape[1] }
+                guard next == channels else { continue }
+                layers.alias[input] = (node.outputs[0], base)
+                for piece in pieces {
+                    layers.alias[piece.part] = (node.outputs[0], piece.at)
+                    layers.loadedInto[piece.part] = node.outputs[0]
+                }
+                break
+            }
+        }
     }
 
     /// Concat parts the group would load whose DRAM storage lies in the
@@ -323,9 +381,7 @@ extension PlanningContext {
         // A loaded map's rows a view of it is read with (see `inputViews`) are the map's too.
         func addInput(_ rows: Range<Int>, _ input: String) {
             add(rows, to: input, in: &need)
-            if !layers.produced.contains(input), let (holder, _) = layers.alias[input] {
-                add(rows, to: holder, in: &need)
-            }
+            if !layers.produced.contains(input), let holder = layers.viewOf[input] { add(rows, to: holder, in: &need) }
         }
         // A stored value's rows in proportion to the band's output rows, so
         // that the bands compute every row of it between them, whatever its
@@ -377,8 +433,12 @@ extension PlanningContext {
     // MARK: - SRAM
 
     /// Element-wise layers write in place over an operand only they read,
-    /// when both hold the same rows in every band: one buffer instead of two.
-    private func inPlaceAliases(_ layers: BandLayers, needed: [[String: Range<Int>]]) -> [String: (String, Int)] {
+    /// when both hold the same rows in every band (or, over a buffer maps are
+    /// loaded into, when no row they overwrite is read again, see
+    /// `overwritesOnlyReadRows`): one buffer instead of two.
+    private func inPlaceAliases(
+        _ layers: BandLayers, needed: [[String: Range<Int>]], spans: [[String: Range<Int>]], halo: BandPlan.Halo
+    ) -> [String: (String, Int)] {
         var alias = layers.alias
         var inPlace: [String: (String, Int)] = [:]
         for (index, node) in zip(layers.range, layers.nodes) where node.kind.isGroupElementwise {
@@ -395,7 +455,12 @@ extension PlanningContext {
             {
                 let root = inPlace[u] != nil ? alias[u]!.0 : u
                 guard alias[u] == nil || inPlace[u] != nil, consumers[u] == [index],
-                    needed.allSatisfy({ $0[root] == $0[v] })
+                    !holdsLoadedMap(root, readAfter: index, layers: layers, alias: alias),
+                    alias.contains(where: { $0.value.0 == root && !layers.produced.contains($0.key) })
+                        ? overwritesOnlyReadRows(
+                            v, buffer: root, layers: layers, alias: alias, chain: Set(inPlace.keys).union([u]),
+                            needed: needed, spans: spans, halo: halo)
+                        : needed.allSatisfy({ $0[root] == $0[v] })
                 else { continue }
                 alias[v] = (root, 0)
                 inPlace[v] = (root, 0)
@@ -403,6 +468,86 @@ extension PlanningContext {
             }
         }
         return inPlace
+    }
+
+    /// Per band, the rows a buffer maps are loaded into holds where they are
+    /// more than its own value's (see `BandPlan.spans`); empty when no map is
+    /// loaded into another buffer, nil when a buffer would drop rows a later band reads.
+    private func bufferSpans(_ layers: BandLayers, needed: [[String: Range<Int>]]) -> [[String: Range<Int>]]? {
+        var members: [String: [String]] = [:]
+        for (value, (home, _)) in layers.alias where layers.produced.contains(home) {
+            members[home, default: []].append(value)
+        }
+        let homes = members.filter { $0.value.contains { !layers.produced.contains($0) } }
+        guard !homes.isEmpty else { return [] }
+        var spans: [[String: Range<Int>]] = []
+        var last: [String: Range<Int>] = [:]
+        for need in needed {
+            var span: [String: Range<Int>] = [:]
+            for (home, values) in homes {
+                var hull = need[home]
+                for rows in values.compactMap({ need[$0] }) {
+                    hull =
+                        hull.map { min($0.lowerBound, rows.lowerBound)..<max($0.upperBound, rows.upperBound) } ?? rows
+                }
+                guard let hull else { continue }
+                // Rows kept from band to band only move down.
+                if let before = last[home], hull.lowerBound < before.lowerBound { return nil }
+                last[home] = hull
+                if hull != need[home] { span[home] = hull }
+            }
+            spans.append(span)
+        }
+        return spans
+    }
+
+    /// Whether a map loaded into `buffer` (see `loadIntoConcats`) is read by
+    /// a layer of the group after nodes[index]: writing over the buffer
+    /// there would overwrite it (a Concat part a later Concat copies).
+    private func holdsLoadedMap(
+        _ buffer: String, readAfter index: Int, layers: BandLayers, alias: [String: (String, Int)]
+    ) -> Bool {
+        alias.contains { value, home in
+            home.0 == buffer && !layers.produced.contains(value)
+                && (consumers[value] ?? []).contains { $0 > index && layers.range.contains($0) }
+        }
+    }
+
+    /// Whether `v` may write in place over `buffer`, which holds maps loaded
+    /// into it (a dense layer's BatchNormalization over its concat, whose
+    /// buffer holds the rows of the concat before it that the group
+    /// loads): in every band its rows lie inside the buffer's, and when
+    /// caching, no other value in the buffer is read in a later band at a
+    /// row v overwrote. The values written in place there up to v (`chain`)
+    /// and the concat parts written in place are read only by the next
+    /// layer, element-wise, in the band that computes them. Its rows may be
+    /// fewer than the buffer's.
+    private func overwritesOnlyReadRows(
+        _ v: String, buffer: String, layers: BandLayers, alias: [String: (String, Int)], chain: Set<String>,
+        needed: [[String: Range<Int>]], spans: [[String: Range<Int>]], halo: BandPlan.Halo
+    ) -> Bool {
+        let parts = Set(layers.nodes.filter { $0.kind == .concat }.flatMap(\.inputs)).subtracting(layers.copied)
+        let others = alias.filter { value, home in
+            home.0 == buffer && !chain.contains(value) && !(layers.produced.contains(value) && parts.contains(value))
+        }.keys.sorted()
+        let height = graph.type(of: v)!.shape[2]
+        for (index, need) in needed.enumerated() {
+            guard let rows = need[v] else { continue }
+            guard let held = BandPlan.heldRows(buffer, band: index, needed: needed, spans: spans),
+                held.lowerBound <= rows.lowerBound, rows.upperBound <= held.upperBound
+            else { return false }
+            guard halo == .cache, index + 1 < needed.count else { continue }
+            let written = BandPlan.computedRows(v, band: index, height: height, needed: needed, halo: halo)
+            guard !written.isEmpty else { continue }
+            // The next band that reads a value (a band that reads none keeps its rows unchanged).
+            for value in others {
+                let now = need[value]
+                guard let later = needed[(index + 1)...].lazy.compactMap({ $0[value] }).first(where: { $0 != now })
+                else { continue }
+                if later.lowerBound < written.upperBound { return false }
+            }
+        }
+        return true
     }
 
     /// Column margins each value needs for its conv/pool readers; parts share their concat's.
@@ -480,16 +625,20 @@ extension PlanningContext {
     /// The values that get buffers of their own (not aliases), in the order
     /// their buffers are laid out: the group's inputs, then its layers' outputs.
     private func bufferShapes(
-        _ layers: BandLayers, needed: [[String: Range<Int>]], margins: Margins, halo: BandPlan.Halo
+        _ layers: BandLayers, needed: [[String: Range<Int>]], spans: [[String: Range<Int>]], margins: Margins,
+        halo: BandPlan.Halo
     )
         -> [BufferShape]
     {
         let values = layers.inputs + layers.nodes.map { $0.outputs[0] }
         return values.filter { layers.alias[$0] == nil && layers.held[$0] == nil }.map { value in
-            let maxRows = max(1, needed.map { $0[value]?.count ?? 0 }.max() ?? 0)
+            let rows = needed.indices.map {
+                BandPlan.heldRows(value, band: $0, needed: needed, spans: spans)?.count ?? 0
+            }
+            let maxRows = max(1, rows.max() ?? 0)
             let sharing = [value] + layers.alias.filter { $0.value.0 == value }.map(\.key)
             let double =
-                halo == .cache || layers.inputs.contains(value) || sharing.contains(layers.output)
+                halo == .cache || sharing.contains { layers.inputs.contains($0) } || sharing.contains(layers.output)
                 || sharing.contains { layers.stored.contains($0) }
             return BufferShape(
                 value: value, type: graph.type(of: value)!, rows: maxRows, marginLeft: max(0, margins.left[value] ?? 0),
@@ -646,9 +795,9 @@ extension PlanningContext {
         var work = CostModel.Work()
         for index in plan.needed.indices {
             if plan.halo == .cache, index > 0 {
-                let (need, previous) = (plan.needed[index], plan.needed[index - 1])
                 for (value, buffer) in plan.buffers where buffer.alias == nil && !plan.held.contains(value) {
-                    let kept = max(0, (previous[value]?.upperBound ?? 0) - (need[value]?.lowerBound ?? 0))
+                    let (now, before) = (plan.heldRows(value, band: index), plan.heldRows(value, band: index - 1))
+                    let kept = max(0, (before?.upperBound ?? 0) - (now?.lowerBound ?? 0))
                     work.vector += config.vectorCycles(elements: buffer.channels * kept * buffer.rowWidth)
                 }
             }
@@ -664,7 +813,8 @@ extension PlanningContext {
                 case .conv: work.add(conv: geometries[k]!, outputRows: rows, config: config)
                 case .concat:
                     // Parts not written in place are copied into the concat's buffer.
-                    for part in node.inputs where layers.copied.contains(part) {
+                    for part in node.inputs
+                    where layers.copied.contains(part) && layers.loadedInto[part] != node.outputs[0] {
                         work.vector += config.vectorCycles(
                             elements: graph.type(of: part)!.shape[1] * rows * y.shape[3])
                     }
