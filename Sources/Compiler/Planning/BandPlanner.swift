@@ -40,6 +40,8 @@ final class BandWalks {
     /// What does not depend on the bands, found once for the group: its layers
     /// before any walk, its constants' SRAM bytes, its convolutions' geometries.
     fileprivate var layers: BandLayers?
+    /// The layers with every loaded map in a buffer of its own (single-buffered plans).
+    fileprivate var plainLayers: BandLayers?
     fileprivate var constants: GroupConstants?
     fileprivate var geometries: [ConvGeometry?]?
     init() {}
@@ -86,9 +88,11 @@ extension PlanningContext {
     /// `walks`: row walks already made for these layers (one group's plans of several buffer choices).
     /// `held`: maps the group makes or reads held whole in SRAM at these
     /// addresses, above the SRAM the plan allocates (see `SqueezeHold`).
+    /// `loads`: maps the group loads go straight into the concats they fill
+    /// (see `loadIntoConcats`); when false, each has a buffer of its own.
     func planBands(
         _ range: Range<Int>, rows: Int, halo: BandPlan.Halo, maxSlots: Int = 2,
-        checked: Bool = false, walks: BandWalks? = nil, held: [String: Int] = [:]
+        checked: Bool = false, walks: BandWalks? = nil, held: [String: Int] = [:], loads: Bool = true
     ) throws -> BandPlan? {
         guard
             checked
@@ -100,7 +104,8 @@ extension PlanningContext {
             let map = FusionRules.mapRange(range, graph: graph)
             guard
                 var plan = try planBands(
-                    map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true, walks: walks, held: held)
+                    map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true, walks: walks, held: held,
+                    loads: loads)
             else {
                 return nil
             }
@@ -108,15 +113,23 @@ extension PlanningContext {
                 !FusionRules.poolsOnly(range, graph: graph, consumers: consumers) && !plan.held.contains(plan.output)
             return addPoolingTail(graph.nodes[range.upperBound - 1], storesMap: storesMap, to: &plan) ? plan : nil
         }
-        let key = 2 * rows + (halo == .cache ? 1 : 0)
         let walk: BandWalk?
-        if let known = walks?.walks[key], held.isEmpty {
-            walk = known
+        if held.isEmpty {
+            let full = walks?.layers ?? bandLayers(range)
+            walks?.layers = full
+            let plain = !loads && !full.loadedInto.isEmpty
+            let key = 4 * rows + (halo == .cache ? 1 : 0) + (plain ? 2 : 0)
+            if let known = walks?.walks[key] {
+                walk = known
+            } else {
+                var layers = plain ? (walks?.plainLayers ?? bandLayers(range, loads: false)) : full
+                if plain { walks?.plainLayers = layers }
+                walk = bandWalk(&layers, rows: rows, halo: halo)
+                walks?.walks[key] = walk
+            }
         } else {
-            var layers = held.isEmpty ? (walks?.layers ?? bandLayers(range)) : bandLayers(range, held: held)
-            if held.isEmpty { walks?.layers = layers }
+            var layers = bandLayers(range, held: held, loads: loads)
             walk = bandWalk(&layers, rows: rows, halo: halo)
-            if held.isEmpty { walks?.walks[key] = walk }
         }
         guard let walk else { return nil }
         let (layers, bands) = (walk.layers, walk.bands)
@@ -211,7 +224,8 @@ extension PlanningContext {
             layers: layers, bands: bands, needed: needed, buffers: buffers, computed: computed, spans: spans)
     }
 
-    private func bandLayers(_ range: Range<Int>, held: [String: Int] = [:]) -> BandLayers {
+    /// `loads`: whether maps the group loads go straight into the concats they fill (see `loadIntoConcats`).
+    private func bandLayers(_ range: Range<Int>, held: [String: Int] = [:], loads: Bool = true) -> BandLayers {
         let nodes = range.map { graph.nodes[$0] }
         let produced = Set(nodes.flatMap(\.outputs))
         let views = inputViews(nodes, inputs: groupInputs(nodes, produced: produced))
@@ -235,7 +249,7 @@ extension PlanningContext {
         }
         layers.alias.merge(views) { old, _ in old }
         layers.viewOf = views.mapValues(\.0)
-        loadIntoConcats(&layers, views: views)
+        if loads { loadIntoConcats(&layers, views: views) }
         // A channel slice is a view: its channels of the buffer that holds its input.
         for node in nodes where node.kind == .slice {
             layers.alias[node.outputs[0]] = (node.inputs[0], FusionRules.channelSlice(node, graph: graph)!)

@@ -374,7 +374,18 @@ enum FusionPlanner {
                 // best of its mode. The other objectives weigh the overlap more bands give against their bytes.
                 if objective == .traffic && group.streamed.isEmpty && (halo == .recompute || bands > 8) { break }
             }
-            if let best { plans.append(.bands(best)) }
+            if let best {
+                plans.append(.bands(best))
+                // Loaded into a concat's one slot, a map's next rows wait for the concat's last
+                // reader; the estimates do not see that, so the same bands with every loaded map in
+                // a buffer of its own go to simulation too.
+                if !best.loadedInto.isEmpty, best.buffers.values.allSatisfy({ $0.slots == 1 }),
+                    let plain = try context.planBands(
+                        range, rows: best.rows, halo: halo, maxSlots: 1, checked: true, walks: walks, loads: false)
+                {
+                    plans.append(.bands(plain))
+                }
+            }
         }
         plans += try context.planWholeMap(range, budget: budget, checked: true).map { .wholeMap($0) }
         return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
