@@ -27,6 +27,8 @@ private struct BandLayers {
     var viewOf: [String: String] = [:]
     /// Concat parts loaded straight into their channels of this concat's buffer (see `loadIntoConcats`).
     var loadedInto: [String: String] = [:]
+    /// The buffers maps are loaded into and every value in each, in name order (see `bufferSpans`).
+    var loadHomes: [(home: String, values: [String])] = []
 }
 
 /// Per value: the column margins its window readers need beyond the map.
@@ -261,6 +263,12 @@ extension PlanningContext {
             while let (next, more) = layers.alias[root] { (root, offset) = (next, offset + more) }
             layers.alias[value] = (root, offset)
         }
+        var members: [String: [String]] = [:]
+        for value in layers.alias.keys.sorted() where layers.produced.contains(layers.alias[value]!.0) {
+            members[layers.alias[value]!.0, default: []].append(value)
+        }
+        layers.loadHomes = members.filter { $0.value.contains { !produced.contains($0) } }.sorted { $0.key < $1.key }
+            .map { ($0.key, $0.value) }
         return layers
     }
 
@@ -488,11 +496,7 @@ extension PlanningContext {
     /// more than its own value's (see `BandPlan.spans`); empty when no map is
     /// loaded into another buffer, nil when a buffer would drop rows a later band reads.
     private func bufferSpans(_ layers: BandLayers, needed: [[String: Range<Int>]]) -> [[String: Range<Int>]]? {
-        var members: [String: [String]] = [:]
-        for (value, (home, _)) in layers.alias where layers.produced.contains(home) {
-            members[home, default: []].append(value)
-        }
-        let homes = members.filter { $0.value.contains { !layers.produced.contains($0) } }
+        let homes = layers.loadHomes
         guard !homes.isEmpty else { return [] }
         var spans: [[String: Range<Int>]] = []
         var last: [String: Range<Int>] = [:]
