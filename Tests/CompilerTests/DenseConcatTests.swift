@@ -249,4 +249,36 @@ struct DenseConcatTests {
         }
         try FusionTests.check(graph, sram: 24 << 10)
     }
+
+    @Test(
+        "a single-buffered plan loading into a concat goes to simulation beside the same bands with buffers of their own"
+    )
+    func singleBufferedPlainVariant() throws {
+        let (graph, start) = try Self.denseBlock(input: [1, 3, 40, 36])
+        let range = start..<graph.nodes.count
+        var found = false
+        for kib in stride(from: 24, through: 64, by: 4) where !found {
+            var config = AcceleratorConfig.df1
+            config.sramBytes = kib << 10
+            let context = try PlanningContext(graph: graph, config: config)
+            let plans = try FusionPlanner.candidates(range, context: context).compactMap { group -> BandPlan? in
+                guard case .bands(let plan) = group else { return nil }
+                return plan
+            }
+            for plan in plans where !plan.loadedInto.isEmpty && plan.buffers.values.allSatisfy({ $0.slots == 1 }) {
+                // Where the loaded maps' own buffers fit too, those bands are a candidate as well.
+                guard
+                    let plain = try context.planBands(
+                        range, rows: plan.rows, halo: plan.halo, maxSlots: 1, loads: false)
+                else { continue }
+                #expect(plans.contains { $0.loadedInto.isEmpty && $0.rows == plan.rows && $0.halo == plan.halo })
+                // The same bands and bytes; the loaded maps' own buffers take more SRAM.
+                #expect(plain.dramBytes == plan.dramBytes && plain.sramBytes > plan.sramBytes)
+                try CodegenEndToEndTests.checkGroup(graph, plain, "\(kib) KiB, own buffers")
+                try CodegenEndToEndTests.checkGroup(graph, plan, "\(kib) KiB, loaded into the concat")
+                found = true
+            }
+        }
+        #expect(found, "no SRAM size makes the best plan single-buffered with loads into a concat")
+    }
 }
