@@ -1,5 +1,6 @@
 import Accelerator
 import DFCCommands
+import Tensors
 import Testing
 @testable import Compiler
 @testable import GraphIR
@@ -16,7 +17,10 @@ struct DenseConcatTests {
     /// of the stem's features and those of every layer before it (a 1x1 then
     /// a 3x3 convolution), and the block's output is the concat of them all.
     /// Returns the graph and the node index of the second layer's concat.
-    static func denseBlock(input: [Int] = [1, 3, 23, 19], layers: Int = 3) throws -> (Graph, Int) {
+    /// `normalized`: each layer starts with a BatchNormalization and ReLU of its concat, as DenseNet's do.
+    static func denseBlock(input: [Int] = [1, 3, 23, 19], layers: Int = 3, normalized: Bool = false) throws -> (
+        Graph, Int
+    ) {
         var b = Builder()
         let x0 = b.conv("x", cin: input[1], cout: 8, k: 3, pad: 1)
         var features = [x0], channels = 8
@@ -29,7 +33,14 @@ struct DenseConcatTests {
                 if layer == 1 { secondConcat = b.nodes.count }
                 source = b.node(.concat, features, ["axis": .int(1)])
             }
-            let bottleneck = b.conv(source, cin: channels, cout: 8, k: 1)
+            var normal = source
+            if normalized {
+                let parameters = (0..<4).map { _ in b.weight([channels], scale: 0.5) }
+                b.initializers[parameters[3]] = Tensor(
+                    shape: [channels], floats: (0..<channels).map { Float($0 % 3) + 0.5 })
+                normal = b.node(.batchNormalization, [source] + parameters, activation: .relu)
+            }
+            let bottleneck = b.conv(normal, cin: channels, cout: 8, k: 1)
             features.append(b.conv(bottleneck, cin: 8, cout: 4, k: 3, pad: 1))
             channels += 4
         }
@@ -54,6 +65,10 @@ struct DenseConcatTests {
                 let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
                 #expect(plan.inputs == [x0, f1])
                 #expect(plan.copiedParts == [x0, f1, f2])
+                // x0 and f1 are loaded straight into the first concat's buffer; the second copies them from there.
+                let concat = graph.nodes[start].outputs[0]
+                #expect(plan.loadedInto == [x0: concat, f1: concat])
+                #expect(plan.buffers[x0]?.alias?.value == concat && plan.buffers[f1]?.alias?.channelOffset == 8)
                 let weights = range.flatMap { graph.nodes[$0].inputs.dropFirst() }.compactMap { graph.initializers[$0] }
                     .reduce(0) { $0 + 4 * $1.count }
                 let y = graph.type(of: graph.outputs[0])!, loaded = 4 * (8 + 4) * 23 * 19
@@ -84,7 +99,11 @@ struct DenseConcatTests {
             for rows in [1, 3, 23] {
                 let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
                 #expect(plan.inputs == [concat], "x0 and f1 are channels of the concat's buffer")
-                #expect(plan.buffers[x0]?.alias?.value == concat && plan.buffers[f1]?.alias?.channelOffset == 8)
+                // The loaded concat is the first channels of the next concat, loaded straight into its buffer.
+                let next = graph.nodes[start + 3].outputs[0]
+                #expect(plan.buffers[concat]?.alias?.value == next && plan.buffers[concat]?.alias?.channelOffset == 0)
+                #expect(plan.buffers[x0]?.alias?.value == next && plan.buffers[f1]?.alias?.channelOffset == 8)
+                #expect(plan.loadedInto == [x0: next, f1: next])
                 if halo == .cache || rows == 23 {
                     #expect(plan.dramBytes == 4 * graph.type(of: concat)!.count + weights + 4 * y.count)
                 }
@@ -114,7 +133,18 @@ struct DenseConcatTests {
             for rows in [2, 7] {
                 let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
                 #expect(plan.inputs == [x, a, c])
-                try CodegenEndToEndTests.checkGroup(graph, plan, "\(halo) \(rows) rows")
+                // a and c are loaded straight into their channels of the concat's buffer: no buffer, no COPY.
+                #expect(plan.loadedInto == [a: cat, c: cat])
+                #expect(plan.buffers[a]?.alias?.channelOffset == 0 && plan.buffers[c]?.alias?.channelOffset == 4)
+                #expect(
+                    plan.buffers.values.filter { $0.alias == nil }.count == 4, "x, the pool, the concat, the output")
+                let program = try CodegenEndToEndTests.checkGroup(graph, plan, "\(halo) \(rows) rows")
+                let concatName = graph.nodes[5].name
+                let copies = zip(program.instructions, program.debugNames).filter { instruction, names in
+                    guard case .copy = instruction.operation else { return false }
+                    return names.contains(concatName)
+                }
+                #expect(copies.isEmpty, "\(halo) \(rows) rows")
             }
         }
     }
@@ -165,5 +195,90 @@ struct DenseConcatTests {
                 try CodegenEndToEndTests.checkGroup(graph, plan, "\(halo) \(rows) rows")
             }
         }
+    }
+
+    @Test("a Concat written in place into another Concat of the group: parts reach the outer buffer at both offsets")
+    func nestedConcats() throws {
+        var b = Builder()
+        let x = b.conv("x", cin: 3, cout: 8, k: 3, pad: 1)
+        let a = b.conv(x, cin: 8, cout: 4, k: 1)
+        let c = b.conv(x, cin: 8, cout: 4, k: 3, pad: 1)
+        let inner = b.node(.concat, [a, c], ["axis": .int(1)])
+        let d = b.conv(x, cin: 8, cout: 4, k: 1)
+        // The inner concat is read only by the outer one, after another part: written in place at channel 4.
+        let outer = b.node(.concat, [d, inner], ["axis": .int(1)])
+        let out = b.conv(outer, cin: 12, cout: 8, k: 3, pad: 1)
+        let graph = try b.graph(input: [1, 3, 21, 17], output: out)
+        let context = try PlanningContext(graph: graph, config: .df1)
+        let range = 0..<graph.nodes.count
+        #expect(FusionRules.copiedParts(range, graph: graph, consumers: context.consumers).isEmpty)
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            for rows in [1, 4, 21] {
+                let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
+                #expect(plan.buffers[inner]?.alias?.value == outer && plan.buffers[inner]?.alias?.channelOffset == 4)
+                #expect(plan.buffers[a]?.alias?.value == outer && plan.buffers[a]?.alias?.channelOffset == 4)
+                #expect(plan.buffers[c]?.alias?.value == outer && plan.buffers[c]?.alias?.channelOffset == 8)
+                try CodegenEndToEndTests.checkGroup(graph, plan, "\(halo) \(rows) rows")
+            }
+        }
+    }
+
+    @Test(
+        "pre-activation dense layers: the loaded concat fills the next concat's buffer, whose normalization is in place"
+    )
+    func normalizedLayersShareTheConcatBuffer() throws {
+        let (graph, start) = try Self.denseBlock(layers: 3, normalized: true)
+        let context = try PlanningContext(graph: graph, config: .df1)
+        // The second and third layers, from the second's BatchNormalization (it reads the loaded concat
+        // of x0 and f1) to f3, as a DenseNet group of two layers.
+        let range = (start + 1)..<(start + 8)
+        #expect(graph.nodes[start + 1].kind == .batchNormalization && graph.nodes[start + 4].kind == .concat)
+        let loaded = graph.nodes[start].outputs[0], next = graph.nodes[start + 4].outputs[0]
+        let normal = graph.nodes[start + 5].outputs[0]
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            for rows in [1, 2, 5, 23] {
+                let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
+                #expect(plan.inputs == [loaded])
+                #expect(plan.buffers[loaded]?.alias?.value == next, "\(halo) \(rows) rows")
+                if halo == .cache && rows < 23 {
+                    // Its rows lag the loaded concat's: the next normalization overwrites only rows read already.
+                    #expect(plan.buffers[normal]?.alias?.value == next, "\(halo) \(rows) rows")
+                }
+                try CodegenEndToEndTests.checkGroup(graph, plan, "\(halo) \(rows) rows")
+            }
+        }
+        try FusionTests.check(graph, sram: 24 << 10)
+    }
+
+    @Test(
+        "a single-buffered plan loading into a concat goes to simulation beside the same bands with buffers of their own"
+    )
+    func singleBufferedPlainVariant() throws {
+        let (graph, start) = try Self.denseBlock(input: [1, 3, 40, 36])
+        let range = start..<graph.nodes.count
+        var found = false
+        for kib in stride(from: 24, through: 64, by: 4) where !found {
+            var config = AcceleratorConfig.df1
+            config.sramBytes = kib << 10
+            let context = try PlanningContext(graph: graph, config: config)
+            let plans = try FusionPlanner.candidates(range, context: context).compactMap { group -> BandPlan? in
+                guard case .bands(let plan) = group else { return nil }
+                return plan
+            }
+            for plan in plans where !plan.loadedInto.isEmpty && plan.buffers.values.allSatisfy({ $0.slots == 1 }) {
+                // Where the loaded maps' own buffers fit too, those bands are a candidate as well.
+                guard
+                    let plain = try context.planBands(
+                        range, rows: plan.rows, halo: plan.halo, maxSlots: 1, loads: false)
+                else { continue }
+                #expect(plans.contains { $0.loadedInto.isEmpty && $0.rows == plan.rows && $0.halo == plan.halo })
+                // The same bands and bytes; the loaded maps' own buffers take more SRAM.
+                #expect(plain.dramBytes == plan.dramBytes && plain.sramBytes > plan.sramBytes)
+                try CodegenEndToEndTests.checkGroup(graph, plain, "\(kib) KiB, own buffers")
+                try CodegenEndToEndTests.checkGroup(graph, plan, "\(kib) KiB, loaded into the concat")
+                found = true
+            }
+        }
+        #expect(found, "no SRAM size makes the best plan single-buffered with loads into a concat")
     }
 }

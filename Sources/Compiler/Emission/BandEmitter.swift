@@ -27,7 +27,7 @@ private struct BandSlots {
     func tile(_ value: String, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
         let (owner, b, offset) = home(value)
         // A held map keeps every row at its tensor row.
-        let origin = plan.held.contains(owner) ? 0 : need[owner]!.lowerBound
+        let origin = plan.held.contains(owner) ? 0 : plan.heldRows(owner, band: index)!.lowerBound
         let channels = plan.buffers[value]!.alias == nil ? b.channels : graph.type(of: value)!.shape[1]
         let address = slot(b) + 4 * (offset * b.rowWidth + (rows.lowerBound - origin) * b.rowStride + column)
         return SRAMTile(
@@ -43,10 +43,11 @@ private struct BandSlots {
 extension Emitter {
     /// Emits a band plan: resident constants first, then per band the cached
     /// halo's copies, the inputs' rows (with halo, zero-filled at the
-    /// borders), every layer on SRAM tiles, and the output's rows. An
-    /// input's rows for the next band are fetched as soon as this band's
-    /// last reader of it is emitted, so the load overlaps the band's
-    /// remaining layers even when the input has a single slot.
+    /// borders), every layer on SRAM tiles, and the output's rows. The
+    /// rows of the next band loaded into a buffer (an input's own, or the
+    /// concat's an input is loaded into) are fetched as soon as this band's
+    /// last layer to read or write that buffer is emitted, so the load
+    /// overlaps the band's remaining layers even when the buffer has a single slot.
     mutating func emitBands(_ group: BandPlan) throws {
         let nodes = group.nodes.map { graph.nodes[$0] }
         let resident = loadGroupConstants(nodes) { group.streamed[$0.name] == nil }
@@ -54,36 +55,40 @@ extension Emitter {
         var reaches: [String: Reach] = [:]
         for node in nodes where node.kind.hasWindow { reaches[node.name] = try graph.reach(node) }
         var streamTurn = 0
+        // The buffers inputs are loaded into, and those whose next rows (cached halo, loads) are already emitted.
+        let homes = Set(group.inputs.map { group.buffers[$0]?.alias?.value ?? $0 })
         var fetched: Set<String> = []
+        let outputHome = group.buffers[group.output]?.alias?.value ?? group.output
         for (index, band) in group.bands.enumerated() {
             let slots = BandSlots(plan: group, graph: graph, index: index)
-            let inputs = Set(group.inputs).subtracting(fetched)
-            if group.halo == .cache, index > 0 { emitHaloCopies(slots, nodes: nodes, only: inputs, andBuffers: true) }
-            emitBandInputs(slots, nodes: nodes, only: inputs)
-            // The layers computing in this band, and the last of them to read each input.
+            if group.halo == .cache, index > 0 { emitHaloCopies(slots, nodes: nodes) { !fetched.contains($0) } }
+            emitBandInputs(slots, nodes: nodes, homes: homes.subtracting(fetched))
+            // The layers computing in this band, and the last of them to use each buffer inputs are loaded into.
             let computing = nodes.filter { node in
                 let y = graph.type(of: node.outputs[0])!
                 return slots.need[node.outputs[0]] != nil
                     && !group.computedRows(node.outputs[0], band: index, height: y.shape[2]).isEmpty
             }
             // A reader of a channel slice of an input reads the input's buffer.
-            var lastReader: [String: String] = [:]
-            for node in computing {
-                for input in node.inputs where group.buffers[input] != nil {
-                    let owner = slots.home(input).owner
-                    if group.inputs.contains(owner) { lastReader[owner] = node.name }
+            var lastUse: [String: Int] = [:]
+            for (position, node) in computing.enumerated() {
+                for value in node.inputs + node.outputs where group.buffers[value] != nil {
+                    let owner = slots.home(value).owner
+                    if homes.contains(owner) { lastUse[owner] = position }
                 }
             }
+            // The band's output store reads the output's buffer after every layer.
+            if homes.contains(outputHome), band.upperBound > 0 { lastUse[outputHome] = computing.count }
             let next = index + 1 < group.bands.count ? BandSlots(plan: group, graph: graph, index: index + 1) : nil
             fetched = []
             func prefetch(_ ready: Set<String>) {
                 guard let next, !ready.isEmpty else { return }
-                if group.halo == .cache { emitHaloCopies(next, nodes: nodes, only: ready, andBuffers: false) }
-                emitBandInputs(next, nodes: nodes, only: ready)
+                if group.halo == .cache { emitHaloCopies(next, nodes: nodes) { ready.contains($0) } }
+                emitBandInputs(next, nodes: nodes, homes: ready)
                 fetched.formUnion(ready)
             }
-            prefetch(Set(group.inputs.filter { lastReader[$0] == nil }))
-            for node in computing {
+            prefetch(homes.filter { lastUse[$0] == nil })
+            for (position, node) in computing.enumerated() {
                 let y = graph.type(of: node.outputs[0])!
                 let computed = group.computedRows(node.outputs[0], band: index, height: y.shape[2])
                 try emitBandLayer(
@@ -92,10 +97,11 @@ extension Emitter {
                 if let rows = group.stores[node.outputs[0]]?[index], !rows.isEmpty {
                     storeBandRows(node.outputs[0], rows: rows, slots: slots, node: node.name)
                 }
-                prefetch(Set(group.inputs.filter { lastReader[$0] == node.name }))
+                prefetch(homes.filter { lastUse[$0] == position })
             }
             // The output's rows of this band (none in a warm-up band).
             guard band.upperBound > 0 else { continue }
+            defer { prefetch(homes.filter { lastUse[$0] == computing.count }) }
             let y = location(group.output)
             let b = group.buffers[group.output]!
             let source = slots.interior(group.output, rows: band)
@@ -155,15 +161,15 @@ extension Emitter {
     /// Cached halo: rows this band shares with the previous one move from
     /// the other slot to the top of this band's slot (rows are outermost in
     /// a band buffer, so kept rows are one contiguous block).
-    /// `only` and `andBuffers`: copy only these inputs' buffers, plus (when
-    /// `andBuffers`) every buffer that is not a group input.
-    private mutating func emitHaloCopies(_ slots: BandSlots, nodes: [Node], only: Set<String>, andBuffers: Bool) {
-        guard let previous = slots.previous else { return }
-        let inputs = Set(slots.plan.inputs)
+    /// `including`: which buffers to copy.
+    private mutating func emitHaloCopies(_ slots: BandSlots, nodes: [Node], including: (String) -> Bool) {
+        guard slots.index > 0 else { return }
         for (owner, b) in slots.plan.buffers.sorted(by: { $0.key < $1.key })
         where b.alias == nil && !slots.plan.held.contains(owner) {
-            guard only.contains(owner) || (andBuffers && !inputs.contains(owner)) else { continue }
-            guard let now = slots.need[owner], let before = previous[owner] else { continue }
+            guard including(owner) else { continue }
+            guard let now = slots.plan.heldRows(owner, band: slots.index),
+                let before = slots.plan.heldRows(owner, band: slots.index - 1)
+            else { continue }
             let kept = before.upperBound - now.lowerBound
             guard kept > 0 else { continue }
             let shift = now.lowerBound - before.lowerBound
@@ -192,17 +198,20 @@ extension Emitter {
         }
     }
 
-    /// Inputs: the rows this band needs (only the new ones when caching), borders zero-filled by LOAD.
-    private mutating func emitBandInputs(_ slots: BandSlots, nodes: [Node], only: Set<String>) {
-        for input in slots.plan.inputs where only.contains(input) {
+    /// Inputs loaded into the buffers `homes`: the rows this band needs (only
+    /// the new ones when caching), borders zero-filled by LOAD; an input
+    /// loaded into a concat's buffer fills its channels of it.
+    private mutating func emitBandInputs(_ slots: BandSlots, nodes: [Node], homes: Set<String>) {
+        for input in slots.plan.inputs where homes.contains(slots.home(input).owner) {
             let b = slots.plan.buffers[input]!
             guard let wanted = slots.need[input] else { continue }
             let rows = BandPlan.newRows(wanted, previous: slots.previous?[input], halo: slots.plan.halo)
             guard !rows.isEmpty else { continue }
+            let target = slots.tile(input, rows: rows, column: 0, width: b.rowWidth)
             let t = paddedLoad(
-                input, channels: 0..<b.channels, rows: rows, columns: -b.marginLeft..<(b.rowWidth - b.marginLeft),
-                at: slots.slot(b) + 4 * (rows.lowerBound - wanted.lowerBound) * b.rowStride,
-                strides: [0, b.rowWidth, b.rowStride, 1])
+                input, channels: 0..<target.channels, rows: rows,
+                columns: -b.marginLeft..<(b.rowWidth - b.marginLeft), at: target.addr,
+                strides: [0, target.channelStride, target.rowStride, 1])
             sequencer.emit(
                 .load(t), reads: [location(input).range], writes: [slots.range(input)],
                 nodes: [firstReader(of: input, in: nodes)])
@@ -240,7 +249,7 @@ extension Emitter {
             var offset = 0
             for part in node.inputs {
                 defer { offset += graph.type(of: part)!.shape[1] }
-                guard slots.plan.copiedParts.contains(part) else { continue }
+                guard slots.plan.copiedParts.contains(part), slots.plan.loadedInto[part] != v else { continue }
                 let input = slots.interior(part, rows: computed)
                 let copy = CopyOp(
                     counts: [1, input.channels, computed.count, y.shape[3]], srcAddr: input.addr,

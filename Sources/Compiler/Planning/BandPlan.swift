@@ -23,7 +23,11 @@ struct BandPlan {
     var stores: [String: [Range<Int>]] = [:]
     /// Concat parts copied into their concat's buffer from their own (see
     /// `FusionRules.copiesPart`); the other parts are written in place.
+    /// A copied part in `loadedInto` is not copied into that concat.
     var copiedParts: Set<String> = []
+    /// Concat parts loaded from DRAM straight into their channels of this
+    /// concat's buffer (its buffer is theirs): no buffer of their own, no COPY.
+    var loadedInto: [String: String] = [:]
     /// Activations the group reads from DRAM, in first-use order.
     var inputs: [String]
     /// Output rows per band.
@@ -33,6 +37,10 @@ struct BandPlan {
     /// Per band: the rows of every value the band needs (may reach into
     /// padding, i.e. below 0 or past the height).
     var needed: [RowNeeds]
+    /// Per band, the rows of a buffer maps are loaded into (see
+    /// `loadedInto`) where they are more than its own value's: the hull of
+    /// its value's rows and those of the maps in it. Empty when no buffer has more.
+    var spans: [[String: Range<Int>]] = []
     /// SRAM layout: where each value's buffer is, its rows and row width.
     var buffers: [String: SRAMBuffer]
     /// Convolutions whose weights stream through SRAM in blocks of this many
@@ -85,6 +93,18 @@ struct BandPlan {
         let holding = held.isEmpty ? "" : ", holding " + held.sorted().joined(separator: ",") + " whole in SRAM"
         return
             "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(folding)\(pooling)\(storing)\(holding)\(single), SRAM \(sramBytes) B"
+    }
+
+    /// The rows band `index` holds in `owner`'s buffer (see `spans`).
+    func heldRows(_ owner: String, band index: Int) -> Range<Int>? {
+        Self.heldRows(owner, band: index, needed: needed, spans: spans)
+    }
+    static func heldRows(
+        _ owner: String, band index: Int, needed: [RowNeeds], spans: [[String: Range<Int>]]
+    )
+        -> Range<Int>?
+    {
+        (spans.isEmpty ? nil : spans[index][owner]) ?? needed[index][owner]
     }
 
     /// Rows of a value a band must produce itself: all it needs when

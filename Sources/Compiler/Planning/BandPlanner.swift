@@ -30,6 +30,8 @@ private struct BandLayers {
     var types: [TensorType] = []
     var isProduced: [Bool] = []
     var holder: [Int?] = []
+    /// By number: the loaded map a view is read from (see `viewOf`).
+    var viewed: [Int?] = []
     /// By number as above: the last layer's value, each layer's output and map inputs, the stored values.
     var outputID = 0
     var outputIDs: [Int] = []
@@ -62,6 +64,7 @@ private struct BandLayers {
         types = names.map { graph.type(of: $0)! }
         isProduced = names.map { produced.contains($0) }
         holder = names.map { name in alias[name].map { values.ids[$0.0]! } }
+        viewed = names.map { name in viewOf[name].map { values.ids[$0]! } }
         outputID = values.ids[output]!
         outputIDs = nodes.map { values.ids[$0.outputs[0]]! }
         mapInputIDs = mapInputs.map { $0.map { values.ids[$0]! } }
@@ -80,12 +83,21 @@ private struct BandLayers {
             return (weights, rest)
         }
         copiedChannels = nodes.map { node in
-            node.kind == .concat ? node.inputs.filter(copied.contains).map { graph.type(of: $0)!.shape[1] } : []
+            node.kind == .concat
+                ? node.inputs.filter { copied.contains($0) && loadedInto[$0] != node.outputs[0] }.map {
+                    graph.type(of: $0)!.shape[1]
+                } : []
         }
         vectorDRAM = FusionRules.channelVectors(nodes, graph: graph).reduce(0) {
             $0 + 4 * graph.type(of: $1)!.count
         }
     }
+    /// Loaded maps that are views of another loaded map (see `inputViews`): the map they are read from.
+    var viewOf: [String: String] = [:]
+    /// Concat parts loaded straight into their channels of this concat's buffer (see `loadIntoConcats`).
+    var loadedInto: [String: String] = [:]
+    /// The buffers maps are loaded into and every value in each, in name order (see `bufferSpans`).
+    var loadHomes: [(home: String, values: [String])] = []
 }
 
 /// Per value: the column margins its window readers need beyond the map.
@@ -99,6 +111,8 @@ final class BandWalks {
     /// What does not depend on the bands, found once for the group: its layers
     /// before any walk, its constants' SRAM bytes, its convolutions' geometries.
     fileprivate var layers: BandLayers?
+    /// The layers with every loaded map in a buffer of its own (single-buffered plans).
+    fileprivate var plainLayers: BandLayers?
     fileprivate var constants: GroupConstants?
     fileprivate var geometries: [ConvGeometry?]?
     init() {}
@@ -112,6 +126,7 @@ private struct BandWalk {
     var buffers: [BufferShape]
     /// Per layer, per band: the rows of its output the band computes (`BandPlan.computedRows`).
     var computed: [[Range<Int>]]
+    var spans: [[String: Range<Int>]]
 }
 
 /// A value with a buffer of its own: the most rows a band holds of it, its
@@ -148,9 +163,11 @@ extension PlanningContext {
     /// `walks`: row walks already made for these layers (one group's plans of several buffer choices).
     /// `held`: maps the group makes or reads held whole in SRAM at these
     /// addresses, above the SRAM the plan allocates (see `SqueezeHold`).
+    /// `loads`: maps the group loads go straight into the concats they fill
+    /// (see `loadIntoConcats`); when false, each has a buffer of its own.
     func planBands(
         _ range: Range<Int>, rows: Int, halo: BandPlan.Halo, maxSlots: Int = 2,
-        checked: Bool = false, walks: BandWalks? = nil, held: [String: Int] = [:]
+        checked: Bool = false, walks: BandWalks? = nil, held: [String: Int] = [:], loads: Bool = true
     ) throws -> BandPlan? {
         guard
             checked
@@ -162,7 +179,8 @@ extension PlanningContext {
             let map = FusionRules.mapRange(range, graph: graph)
             guard
                 var plan = try planBands(
-                    map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true, walks: walks, held: held)
+                    map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true, walks: walks, held: held,
+                    loads: loads)
             else {
                 return nil
             }
@@ -170,15 +188,23 @@ extension PlanningContext {
                 !FusionRules.poolsOnly(range, graph: graph, consumers: consumers) && !plan.held.contains(plan.output)
             return addPoolingTail(graph.nodes[range.upperBound - 1], storesMap: storesMap, to: &plan) ? plan : nil
         }
-        let key = 2 * rows + (halo == .cache ? 1 : 0)
         let walk: BandWalk?
-        if let known = walks?.walks[key], held.isEmpty {
-            walk = known
+        if held.isEmpty {
+            let full = walks?.layers ?? bandLayers(range)
+            walks?.layers = full
+            let plain = !loads && !full.loadedInto.isEmpty
+            let key = 4 * rows + (halo == .cache ? 1 : 0) + (plain ? 2 : 0)
+            if let known = walks?.walks[key] {
+                walk = known
+            } else {
+                var layers = plain ? (walks?.plainLayers ?? bandLayers(range, loads: false)) : full
+                if plain { walks?.plainLayers = layers }
+                walk = bandWalk(&layers, rows: rows, halo: halo)
+                walks?.walks[key] = walk
+            }
         } else {
-            var layers = held.isEmpty ? (walks?.layers ?? bandLayers(range)) : bandLayers(range, held: held)
-            if held.isEmpty { walks?.layers = layers }
+            var layers = bandLayers(range, held: held, loads: loads)
             walk = bandWalk(&layers, rows: rows, halo: halo)
-            if held.isEmpty { walks?.walks[key] = walk }
         }
         guard let walk else { return nil }
         let (layers, bands) = (walk.layers, walk.bands)
@@ -193,9 +219,11 @@ extension PlanningContext {
         }
         plan.rows = rows
         plan.bands = bands
+        plan.spans = walk.spans
         guard let stores = storedRows(layers, plan: plan) else { return nil }
         plan.stores = stores
         plan.copiedParts = layers.copied
+        plan.loadedInto = layers.loadedInto
         foldTaps(layers, plan: &plan)
         plan.dramBytes = countBandBytes(layers, plan: plan)
         let geometries =
@@ -249,15 +277,17 @@ extension PlanningContext {
     /// need margins or share a buffer (a held map is one buffer of every row,
     /// beside the plan's SRAM).
     private func bandWalk(_ layers: inout BandLayers, rows: Int, halo: BandPlan.Halo) -> BandWalk? {
-        guard let (bands, needed) = bandRows(layers, rows: rows, halo: halo) else { return nil }
-        layers.alias.merge(inPlaceAliases(layers, needed: needed)) { old, _ in old }
+        guard let (bands, needed) = bandRows(layers, rows: rows, halo: halo),
+            let spans = bufferSpans(layers, needed: needed)
+        else { return nil }
+        layers.alias.merge(inPlaceAliases(layers, needed: needed, spans: spans, halo: halo)) { old, _ in old }
         let margins = columnMargins(layers)
         for value in layers.held.keys {
             guard !layers.alias.contains(where: { $0.key == value || $0.value.0 == value }),
                 (margins.left[value] ?? 0) <= 0, (margins.right[value] ?? 0) <= 0
             else { return nil }
         }
-        let buffers = bufferShapes(layers, needed: needed, margins: margins, halo: halo)
+        let buffers = bufferShapes(layers, needed: needed, spans: spans, margins: margins, halo: halo)
         let computed = layers.nodes.indices.map { k in
             needed.indices.map { band in
                 BandPlan.computedRows(
@@ -265,10 +295,12 @@ extension PlanningContext {
                     halo: halo)
             }
         }
-        return BandWalk(layers: layers, bands: bands, needed: needed, buffers: buffers, computed: computed)
+        return BandWalk(
+            layers: layers, bands: bands, needed: needed, buffers: buffers, computed: computed, spans: spans)
     }
 
-    private func bandLayers(_ range: Range<Int>, held: [String: Int] = [:]) -> BandLayers {
+    /// `loads`: whether maps the group loads go straight into the concats they fill (see `loadIntoConcats`).
+    private func bandLayers(_ range: Range<Int>, held: [String: Int] = [:], loads: Bool = true) -> BandLayers {
         let nodes = range.map { graph.nodes[$0] }
         let produced = Set(nodes.flatMap(\.outputs))
         let views = inputViews(nodes, inputs: groupInputs(nodes, produced: produced))
@@ -291,14 +323,68 @@ extension PlanningContext {
             }
         }
         layers.alias.merge(views) { old, _ in old }
+        layers.viewOf = views.mapValues(\.0)
+        if loads { loadIntoConcats(&layers, views: views) }
         // A channel slice is a view: its channels of the buffer that holds its input.
         for node in nodes where node.kind == .slice {
-            var (root, offset) = (node.inputs[0], FusionRules.channelSlice(node, graph: graph)!)
-            while let (next, more) = layers.alias[root] { (root, offset) = (next, offset + more) }
-            layers.alias[node.outputs[0]] = (root, offset)
+            layers.alias[node.outputs[0]] = (node.inputs[0], FusionRules.channelSlice(node, graph: graph)!)
         }
+        // Every alias names the buffer itself: a Concat written in place into another Concat
+        // passes its parts on to the outer one, at its own channel offset plus theirs.
+        for value in layers.alias.keys.sorted() {
+            var (root, offset) = layers.alias[value]!
+            while let (next, more) = layers.alias[root] { (root, offset) = (next, offset + more) }
+            layers.alias[value] = (root, offset)
+        }
+        var members: [String: [String]] = [:]
+        for value in layers.alias.keys.sorted() where layers.produced.contains(layers.alias[value]!.0) {
+            members[layers.alias[value]!.0, default: []].append(value)
+        }
+        layers.loadHomes = members.filter { $0.value.contains { !produced.contains($0) } }.sorted { $0.key < $1.key }
+            .map { ($0.key, $0.value) }
         layers.number(graph: graph)
         return layers
+    }
+
+    /// A map the group loads that fills a channel range of a Concat the
+    /// group computes is loaded straight into those channels of the
+    /// Concat's buffer: no buffer of its own, no COPY. Such a map is a part
+    /// computed before the group (a DenseNet block's earlier features, an
+    /// inception branch of an earlier group), or a loaded Concat whose parts
+    /// the Concat repeats (the concat a group's first dense layer reads, which
+    /// the next layer's concat extends). Each map goes to the first Concat it
+    /// fills; a later Concat that holds it too copies it from there.
+    private func loadIntoConcats(_ layers: inout BandLayers, views: [String: (String, Int)]) {
+        for input in layers.inputs where layers.held[input] == nil {
+            let channels = graph.type(of: input)!.shape[1]
+            for node in layers.nodes where node.kind == .concat && layers.held[node.outputs[0]] == nil {
+                // The parts holding the input's channels: (part, its channel in the concat, its channel in the input).
+                var pieces: [(part: String, at: Int, from: Int)] = []
+                var offset = 0
+                for part in node.inputs {
+                    if part == input {
+                        pieces.append((part, offset, 0))
+                    } else if let (holder, first) = views[part], holder == input {
+                        pieces.append((part, offset, first))
+                    }
+                    offset += graph.type(of: part)!.shape[1]
+                }
+                guard let base = pieces.first.map({ $0.at - $0.from }),
+                    Set(pieces.map(\.part)).count == pieces.count,
+                    pieces.allSatisfy({ $0.at - $0.from == base && layers.copied.contains($0.part) })
+                else { continue }
+                let covered = pieces.sorted { $0.from < $1.from }
+                var next = 0
+                for piece in covered where piece.from == next { next += graph.type(of: piece.part)!.shape[1] }
+                guard next == channels else { continue }
+                layers.alias[input] = (node.outputs[0], base)
+                for piece in pieces {
+                    layers.alias[piece.part] = (node.outputs[0], piece.at)
+                    layers.loadedInto[piece.part] = node.outputs[0]
+                }
+                break
+            }
+        }
     }
 
     /// Concat parts the group would load whose DRAM storage lies in the
@@ -398,7 +484,7 @@ extension PlanningContext {
         // A loaded map's rows a view of it is read with (see `inputViews`) are the map's too.
         func addInput(_ rows: Range<Int>, _ input: Int) {
             add(rows, to: input, in: &need)
-            if !layers.isProduced[input], let holder = layers.holder[input] {
+            if !layers.isProduced[input], let holder = layers.viewed[input] {
                 add(rows, to: holder, in: &need)
             }
         }
@@ -453,8 +539,12 @@ extension PlanningContext {
     // MARK: - SRAM
 
     /// Element-wise layers write in place over an operand only they read,
-    /// when both hold the same rows in every band: one buffer instead of two.
-    private func inPlaceAliases(_ layers: BandLayers, needed: [RowNeeds]) -> [String: (String, Int)] {
+    /// when both hold the same rows in every band (or, over a buffer maps are
+    /// loaded into, when no row they overwrite is read again, see
+    /// `overwritesOnlyReadRows`): one buffer instead of two.
+    private func inPlaceAliases(
+        _ layers: BandLayers, needed: [RowNeeds], spans: [[String: Range<Int>]], halo: BandPlan.Halo
+    ) -> [String: (String, Int)] {
         var alias = layers.alias
         var inPlace: [String: (String, Int)] = [:]
         for (index, node) in zip(layers.range, layers.nodes) where node.kind.isGroupElementwise {
@@ -471,8 +561,12 @@ extension PlanningContext {
             {
                 let root = inPlace[u] != nil ? alias[u]!.0 : u
                 guard alias[u] == nil || inPlace[u] != nil, consumers[u] == [index],
-                    let r = layers.values.ids[root], let w = layers.values.ids[v],
-                    needed.allSatisfy({ $0[id: r] == $0[id: w] })
+                    !holdsLoadedMap(root, readAfter: index, layers: layers, alias: alias),
+                    alias.contains(where: { $0.value.0 == root && !layers.produced.contains($0.key) })
+                        ? overwritesOnlyReadRows(
+                            v, buffer: root, layers: layers, alias: alias, chain: Set(inPlace.keys).union([u]),
+                            needed: needed, spans: spans, halo: halo)
+                        : needed.allSatisfy({ $0[root] == $0[v] })
                 else { continue }
                 alias[v] = (root, 0)
                 inPlace[v] = (root, 0)
@@ -480,6 +574,82 @@ extension PlanningContext {
             }
         }
         return inPlace
+    }
+
+    /// Per band, the rows a buffer maps are loaded into holds where they are
+    /// more than its own value's (see `BandPlan.spans`); empty when no map is
+    /// loaded into another buffer, nil when a buffer would drop rows a later band reads.
+    private func bufferSpans(_ layers: BandLayers, needed: [RowNeeds]) -> [[String: Range<Int>]]? {
+        let homes = layers.loadHomes
+        guard !homes.isEmpty else { return [] }
+        var spans: [[String: Range<Int>]] = []
+        var last: [String: Range<Int>] = [:]
+        for need in needed {
+            var span: [String: Range<Int>] = [:]
+            for (home, values) in homes {
+                var hull = need[home]
+                for rows in values.compactMap({ need[$0] }) {
+                    hull =
+                        hull.map { min($0.lowerBound, rows.lowerBound)..<max($0.upperBound, rows.upperBound) } ?? rows
+                }
+                guard let hull else { continue }
+                // Rows kept from band to band only move down.
+                if let before = last[home], hull.lowerBound < before.lowerBound { return nil }
+                last[home] = hull
+                if hull != need[home] { span[home] = hull }
+            }
+            spans.append(span)
+        }
+        return spans
+    }
+
+    /// Whether a map loaded into `buffer` (see `loadIntoConcats`) is read by
+    /// a layer of the group after nodes[index]: writing over the buffer
+    /// there would overwrite it (a Concat part a later Concat copies).
+    private func holdsLoadedMap(
+        _ buffer: String, readAfter index: Int, layers: BandLayers, alias: [String: (String, Int)]
+    ) -> Bool {
+        alias.contains { value, home in
+            home.0 == buffer && !layers.produced.contains(value)
+                && (consumers[value] ?? []).contains { $0 > index && layers.range.contains($0) }
+        }
+    }
+
+    /// Whether `v` may write in place over `buffer`, which holds maps loaded
+    /// into it (a dense layer's BatchNormalization over its concat, whose
+    /// buffer holds the rows of the concat before it that the group
+    /// loads): in every band its rows lie inside the buffer's, and when
+    /// caching, no other value in the buffer is read in a later band at a
+    /// row v overwrote. The values written in place there up to v (`chain`)
+    /// and the concat parts written in place are read only by the next
+    /// layer, element-wise, in the band that computes them. Its rows may be
+    /// fewer than the buffer's.
+    private func overwritesOnlyReadRows(
+        _ v: String, buffer: String, layers: BandLayers, alias: [String: (String, Int)], chain: Set<String>,
+        needed: [RowNeeds], spans: [[String: Range<Int>]], halo: BandPlan.Halo
+    ) -> Bool {
+        let parts = Set(layers.nodes.filter { $0.kind == .concat }.flatMap(\.inputs)).subtracting(layers.copied)
+        let others = alias.filter { value, home in
+            home.0 == buffer && !chain.contains(value) && !(layers.produced.contains(value) && parts.contains(value))
+        }.keys.sorted()
+        let height = graph.type(of: v)!.shape[2]
+        for (index, need) in needed.enumerated() {
+            guard let rows = need[v] else { continue }
+            guard let held = BandPlan.heldRows(buffer, band: index, needed: needed, spans: spans),
+                held.lowerBound <= rows.lowerBound, rows.upperBound <= held.upperBound
+            else { return false }
+            guard halo == .cache, index + 1 < needed.count else { continue }
+            let written = BandPlan.computedRows(v, band: index, height: height, needed: needed, halo: halo)
+            guard !written.isEmpty else { continue }
+            // The next band that reads a value (a band that reads none keeps its rows unchanged).
+            for value in others {
+                let now = need[value]
+                guard let later = needed[(index + 1)...].lazy.compactMap({ $0[value] }).first(where: { $0 != now })
+                else { continue }
+                if later.lowerBound < written.upperBound { return false }
+            }
+        }
+        return true
     }
 
     /// Column margins each value needs for its conv/pool readers; parts share their concat's.
@@ -559,7 +729,8 @@ extension PlanningContext {
     /// The values that get buffers of their own (not aliases), in the order
     /// their buffers are laid out: the group's inputs, then its layers' outputs.
     private func bufferShapes(
-        _ layers: BandLayers, needed: [RowNeeds], margins: Margins, halo: BandPlan.Halo
+        _ layers: BandLayers, needed: [RowNeeds], spans: [[String: Range<Int>]], margins: Margins,
+        halo: BandPlan.Halo
     )
         -> [BufferShape]
     {
@@ -567,11 +738,13 @@ extension PlanningContext {
         var sharers: [String: [String]] = [:]
         for (part, (whole, _)) in layers.alias { sharers[whole, default: []].append(part) }
         return values.filter { layers.alias[$0] == nil && layers.held[$0] == nil }.map { value in
-            let id = layers.values.ids[value]!
-            let maxRows = max(1, needed.reduce(0) { max($0, $1[id: id]?.count ?? 0) })
+            let rows = needed.indices.map {
+                BandPlan.heldRows(value, band: $0, needed: needed, spans: spans)?.count ?? 0
+            }
+            let maxRows = max(1, rows.max() ?? 0)
             let sharing = [value] + (sharers[value] ?? [])
             let double =
-                halo == .cache || layers.inputs.contains(value) || sharing.contains(layers.output)
+                halo == .cache || sharing.contains { layers.inputs.contains($0) } || sharing.contains(layers.output)
                 || sharing.contains { layers.stored.contains($0) }
             return BufferShape(
                 value: value, type: graph.type(of: value)!, rows: maxRows, marginLeft: max(0, margins.left[value] ?? 0),
@@ -726,15 +899,13 @@ extension PlanningContext {
     ) throws -> Int {
         var work = CostModel.Work()
         // Buffers of their own a cached halo's rows are copied in, by value number; folded convolutions.
-        let owners = plan.buffers.compactMap { value, buffer in
-            buffer.alias == nil && !plan.held.contains(value) ? (layers.values.ids[value]!, buffer) : nil
-        }
+        let owners = plan.buffers.filter { value, buffer in buffer.alias == nil && !plan.held.contains(value) }
         let folded = layers.nodes.map { plan.folded[$0.name] != nil }
         for index in plan.needed.indices {
             if plan.halo == .cache, index > 0 {
-                let (need, previous) = (plan.needed[index], plan.needed[index - 1])
                 for (value, buffer) in owners {
-                    let kept = max(0, (previous[id: value]?.upperBound ?? 0) - (need[id: value]?.lowerBound ?? 0))
+                    let (now, before) = (plan.heldRows(value, band: index), plan.heldRows(value, band: index - 1))
+                    let kept = max(0, (before?.upperBound ?? 0) - (now?.lowerBound ?? 0))
                     work.vector += config.vectorCycles(elements: buffer.channels * kept * buffer.rowWidth)
                 }
             }

@@ -426,6 +426,15 @@ enum FusionPlanner {
             }
             // The same plan twice would only be simulated twice.
             if let best, !(bestIsDouble && best.rows == doubleRows) { plans.append(.bands(best)) }
+            // Loaded into a concat's one slot, a map's next rows wait for the concat's last
+            // reader; the estimates do not see that, so the same bands with every loaded map in
+            // a buffer of its own go to simulation too.
+            if let best, !best.loadedInto.isEmpty, best.buffers.values.allSatisfy({ $0.slots == 1 }),
+                let plain = try context.planBands(
+                    range, rows: best.rows, halo: halo, maxSlots: 1, checked: true, walks: walks, loads: false)
+            {
+                plans.append(.bands(plain))
+            }
         }
         plans += try context.planWholeMap(range, budget: budget, checked: true).map { .wholeMap($0) }
         return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
