@@ -566,15 +566,16 @@ extension PlanningContext {
         let values = layers.inputs + layers.nodes.map { $0.outputs[0] }
         var sharers: [String: [String]] = [:]
         for (part, (whole, _)) in layers.alias { sharers[whole, default: []].append(part) }
+        let (inputs, stored) = (Set(layers.inputs), Set(layers.stored))
         return values.filter { layers.alias[$0] == nil && layers.held[$0] == nil }.map { value in
             let id = layers.values.ids[value]!
             let maxRows = max(1, needed.reduce(0) { max($0, $1[id: id]?.count ?? 0) })
             let sharing = [value] + (sharers[value] ?? [])
             let double =
-                halo == .cache || layers.inputs.contains(value) || sharing.contains(layers.output)
-                || sharing.contains { layers.stored.contains($0) }
+                halo == .cache || inputs.contains(value) || sharing.contains(layers.output)
+                || sharing.contains(where: stored.contains)
             return BufferShape(
-                value: value, type: graph.type(of: value)!, rows: maxRows, marginLeft: max(0, margins.left[value] ?? 0),
+                value: value, type: layers.types[id], rows: maxRows, marginLeft: max(0, margins.left[value] ?? 0),
                 marginRight: max(0, margins.right[value] ?? 0), double: double)
         }
     }
