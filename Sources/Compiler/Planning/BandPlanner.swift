@@ -465,9 +465,10 @@ extension PlanningContext {
             else {
                 continue
             }
+            let shape = layers.types[layers.values.ids[v]!].shape
             for u in node.inputs
             where layers.produced.contains(u) && !layers.stored.contains(u)
-                && graph.type(of: u)?.shape == graph.type(of: v)?.shape
+                && layers.types[layers.values.ids[u]!].shape == shape
             {
                 let root = inPlace[u] != nil ? alias[u]!.0 : u
                 guard alias[u] == nil || inPlace[u] != nil, consumers[u] == [index],
@@ -485,8 +486,9 @@ extension PlanningContext {
     /// Column margins each value needs for its conv/pool readers; parts share their concat's.
     private func columnMargins(_ layers: BandLayers) -> Margins {
         var left: [String: Int] = [:], right: [String: Int] = [:]
-        for (node, reach) in zip(layers.nodes, layers.reaches) where node.kind.hasWindow {
-            let u = node.inputs[0], wu = graph.type(of: u)!.shape[3], wo = graph.type(of: node.outputs[0])!.shape[3]
+        for (k, (node, reach)) in zip(layers.nodes, layers.reaches).enumerated() where node.kind.hasWindow {
+            let u = node.inputs[0], wu = layers.types[layers.values.ids[u]!].shape[3]
+            let wo = layers.outputTypes[k].shape[3]
             left[u] = max(left[u] ?? 0, reach.padLeft)
             right[u] = max(right[u] ?? 0, reach.cols(outputWidth: wo) - reach.padLeft - wu)
         }
