@@ -559,7 +559,8 @@ struct FusionTests {
                     }
                 }
             }
-            #expect(compared >= 16, "\(model): too few candidates to compare")
+            // Distinct candidates: exporter_idioms at df1-small has 20 per objective.
+            #expect(compared >= 20, "\(model): too few candidates to compare")
             // A floor that is never within half the real cycles would prune nothing.
             #expect(tight > 0, "\(model) \(objective): no floor within half of its simulated cycles")
         }

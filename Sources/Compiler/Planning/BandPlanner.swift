@@ -555,9 +555,10 @@ extension PlanningContext {
             else {
                 continue
             }
+            let shape = layers.types[layers.values.ids[v]!].shape
             for u in node.inputs
             where layers.produced.contains(u) && !layers.stored.contains(u)
-                && graph.type(of: u)?.shape == graph.type(of: v)?.shape
+                && layers.types[layers.values.ids[u]!].shape == shape
             {
                 let root = inPlace[u] != nil ? alias[u]!.0 : u
                 guard alias[u] == nil || inPlace[u] != nil, consumers[u] == [index],
@@ -655,8 +656,9 @@ extension PlanningContext {
     /// Column margins each value needs for its conv/pool readers; parts share their concat's.
     private func columnMargins(_ layers: BandLayers) -> Margins {
         var left: [String: Int] = [:], right: [String: Int] = [:]
-        for (node, reach) in zip(layers.nodes, layers.reaches) where node.kind.hasWindow {
-            let u = node.inputs[0], wu = graph.type(of: u)!.shape[3], wo = graph.type(of: node.outputs[0])!.shape[3]
+        for (k, (node, reach)) in zip(layers.nodes, layers.reaches).enumerated() where node.kind.hasWindow {
+            let u = node.inputs[0], wu = layers.types[layers.values.ids[u]!].shape[3]
+            let wo = layers.outputTypes[k].shape[3]
             left[u] = max(left[u] ?? 0, reach.padLeft)
             right[u] = max(right[u] ?? 0, reach.cols(outputWidth: wo) - reach.padLeft - wu)
         }
@@ -737,17 +739,19 @@ extension PlanningContext {
         let values = layers.inputs + layers.nodes.map { $0.outputs[0] }
         var sharers: [String: [String]] = [:]
         for (part, (whole, _)) in layers.alias { sharers[whole, default: []].append(part) }
+        let (inputs, stored) = (Set(layers.inputs), Set(layers.stored))
         return values.filter { layers.alias[$0] == nil && layers.held[$0] == nil }.map { value in
+            let id = layers.values.ids[value]!
             let rows = needed.indices.map {
                 BandPlan.heldRows(value, band: $0, needed: needed, spans: spans)?.count ?? 0
             }
             let maxRows = max(1, rows.max() ?? 0)
             let sharing = [value] + (sharers[value] ?? [])
             let double =
-                halo == .cache || sharing.contains { layers.inputs.contains($0) } || sharing.contains(layers.output)
-                || sharing.contains { layers.stored.contains($0) }
+                halo == .cache || sharing.contains(where: inputs.contains) || sharing.contains(layers.output)
+                || sharing.contains(where: stored.contains)
             return BufferShape(
-                value: value, type: graph.type(of: value)!, rows: maxRows, marginLeft: max(0, margins.left[value] ?? 0),
+                value: value, type: layers.types[id], rows: maxRows, marginLeft: max(0, margins.left[value] ?? 0),
                 marginRight: max(0, margins.right[value] ?? 0), double: double)
         }
     }
