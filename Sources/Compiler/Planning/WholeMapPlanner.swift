@@ -20,6 +20,8 @@ struct WholeMapLayers {
     /// The element-wise chain after the last convolution.
     let tailNodes: [Int]
     let convs: [Int]
+    /// A depthwise convolution right after the last convolution, part of the tail (see `WholeMapPlan`).
+    var depthwise: Int?
     /// Rows (padding included) and column margins each value is read with.
     var need: [String: Range<Int>] = [:]
     var marginLeft: [String: Int] = [:], marginRight: [String: Int] = [:]
@@ -126,9 +128,22 @@ extension PlanningContext {
         guard checked || nodes.allSatisfy({ FusionRules.fusible($0, graph: graph) }) else { return nil }
         // Runtime channel vectors are band plans' alone.
         guard FusionRules.channelVectors(nodes, graph: graph).isEmpty else { return nil }
+        let ungrouped = { [graph] (index: Int) in
+            graph.nodes[index].kind == .conv && graph.nodes[index].int("group", default: 1) == 1
+        }
+        guard let lastConv = range.last(where: ungrouped) else { return nil }
+        // A depthwise convolution of the last convolution's output, right after it, runs in the tail;
+        // the last convolution is the group's first layer (an expansion of the group's input), which keeps
+        // the intervals planned this way few.
+        let depthwise = try range.last(where: { graph.nodes[$0].kind == .conv }).flatMap { index -> Int? in
+            guard index == lastConv + 1, lastConv == range.lowerBound,
+                graph.nodes[index].inputs[0] == graph.nodes[lastConv].outputs[0],
+                try graph.convGeometry(graph.nodes[index]).depthwise
+            else { return nil }
+            return index
+        }
         guard
-            nodes.allSatisfy({ ($0.kind == .conv && $0.int("group", default: 1) == 1) || $0.kind.isGroupElementwise }),
-            let lastConv = range.last(where: { graph.nodes[$0].kind == .conv })
+            range.allSatisfy({ ungrouped($0) || $0 == depthwise || graph.nodes[$0].kind.isGroupElementwise })
         else { return nil }
         let produced = Set(nodes.flatMap(\.outputs))
         let output = nodes.last!.outputs[0]
@@ -140,7 +155,8 @@ extension PlanningContext {
         let inputs = groupInputs(nodes, produced: produced)
         var layers = WholeMapLayers(
             range: range, nodes: nodes, output: output, inputs: inputs, lastConv: lastConv,
-            convs: range.filter { graph.nodes[$0].kind == .conv })
+            convs: range.filter(ungrouped))
+        layers.depthwise = depthwise
         // The tail is worked on in place, one block at a time: nothing else may read its links.
         for index in layers.tailNodes {
             let previous = graph.nodes[index - 1].outputs[0]
@@ -200,6 +216,8 @@ extension PlanningContext {
         }
         let tailStart =
             !streamedInputs.contains(graph.nodes[layers.lastConv].inputs[0]) ? layers.lastConv : layers.tailNodes.first
+        // A depthwise convolution reads blocks of the last convolution's output, never the whole map.
+        guard layers.depthwise == nil || tailStart == layers.lastConv else { return nil }
         // Element-wise layers before the tail read only held values.
         guard
             range.allSatisfy({ index in
@@ -248,6 +266,8 @@ extension PlanningContext {
             layers.convs.filter { !holding.streamedInputs.contains(graph.nodes[$0].inputs[0]) }.map {
                 graph.nodes[$0].name
             })
+        // A depthwise convolution's weights are few and read by every block: always resident.
+        if let depthwise = layers.depthwise { resident.insert(graph.nodes[depthwise].name) }
         while true {
             let request = AllocationRequest(holding: holding, residentWeights: resident, block: block, inBlock: inBlock)
             if let plan = allocate(layers, request) { return try wholeMapCost(layers, plan: plan) }
