@@ -66,4 +66,29 @@ struct WholeMapDepthwiseTests {
                 stats.dramReadBytes + stats.dramWriteBytes == CodegenEndToEndTests.predictedBytes(compilation.program))
         }
     }
+
+    @Test("a squeeze-excitation map made in channel blocks stays in SRAM for the group that scales it")
+    func heldFromChannelBlocks() throws {
+        let (graph, _) = try Self.expandDepthwisePool(cin: 16, wide: 512, k: 5, stride: 1, size: 14, excite: true)
+        let map = graph.nodes[1].outputs[0], mapBytes = 4 * 512 * 14 * 14
+        var config = AcceleratorConfig.df1
+        // The map (401 KB) fits at the top; below it, bands of 512 channels do not, blocks of them do.
+        config.sramBytes = 640 << 10
+        let compilation = try Codegen.schedule(graph, options: Codegen.Options(config: config))
+        let head = try #require(compilation.groups.first { $0.layers.contains(graph.nodes[2].name) })
+        #expect(head.tiling.contains("whole map") && head.tiling.contains("holding \(map)"), "\(head.tiling)")
+        let mul = try #require(graph.nodes.first { $0.kind == .mul })
+        let tail = try #require(compilation.groups.first { $0.layers.contains(mul.name) })
+        #expect(tail.tiling.contains("holding \(map)"), "\(tail.tiling)")
+        CodegenEndToEndTests.checkGroupBytes(compilation)
+        for difference in try Verification.run(reference: graph, program: compilation.program) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+        let stats = try Executor.run(compilation.program, inputs: [:], options: ExecutionOptions(timingOnly: true))
+            .stats
+        let moved = stats.dramReadBytes + stats.dramWriteBytes
+        #expect(moved == CodegenEndToEndTests.predictedBytes(compilation.program))
+        // Weights, the input, the averages and the output: the map never reaches DRAM.
+        #expect(moved < mapBytes, "moved \(moved)")
+    }
 }

@@ -144,11 +144,23 @@ extension Emitter {
         let head = graph.nodes[tailStart]
         // Through a depthwise convolution the block's map has that layer's size.
         let y = graph.type(of: graph.nodes[tailStart + (plan.scratchLayout == nil ? 0 : 1)].outputs[0])!
-        let address = WholeMapState.next(plan.outputBase, plan.outputSlot, &state.outputTurn)
-        let slot = (
-            SRAMTile(addr: address, channels: outputs.count, height: y.shape[2], width: y.shape[3]),
-            MemoryRange.sram(address, bytes: 4 * outputs.count * y.shape[2] * y.shape[3])
-        )
+        let slot: TileRef
+        if let held = plan.heldOutput {
+            // Straight into the held map, in the band layout its reader expects (rows outermost).
+            let channels = graph.type(of: plan.output)!.shape[1]
+            slot = (
+                SRAMTile(
+                    addr: held + 4 * outputs.lowerBound * y.shape[3], channels: outputs.count, height: y.shape[2],
+                    width: y.shape[3], channelStride: y.shape[3], rowStride: channels * y.shape[3]),
+                MemoryRange.sram(held, bytes: 4 * channels * y.shape[2] * y.shape[3])
+            )
+        } else {
+            let address = WholeMapState.next(plan.outputBase, plan.outputSlot, &state.outputTurn)
+            slot = (
+                SRAMTile(addr: address, channels: outputs.count, height: y.shape[2], width: y.shape[3]),
+                MemoryRange.sram(address, bytes: 4 * outputs.count * y.shape[2] * y.shape[3])
+            )
+        }
         var first = tailStart
         if head.kind == .conv, var scratch = plan.scratchLayout {
             // The last convolution's block into a scratch slot, padded for the depthwise window, then the depthwise one.
@@ -188,11 +200,11 @@ extension Emitter {
                 operands[$0]!.removeFirst()
             }
         }
-        let output = location(plan.output)
-        let t = TransferOp(
-            tensorAt: output.address, shape: output.shape, origin: [0, outputs.lowerBound, 0, 0],
-            counts: [1, outputs.count, y.shape[2], y.shape[3]], sramAddr: address)
-        if plan.pooled?.storesMap ?? true {
+        if (plan.pooled?.storesMap ?? true) && plan.heldOutput == nil {
+            let output = location(plan.output)
+            let t = TransferOp(
+                tensorAt: output.address, shape: output.shape, origin: [0, outputs.lowerBound, 0, 0],
+                counts: [1, outputs.count, y.shape[2], y.shape[3]], sramAddr: slot.0.addr)
             sequencer.emit(
                 .store(t), reads: [slot.1], writes: [output.range], nodes: [producer(of: plan.output, in: state.nodes)])
         }

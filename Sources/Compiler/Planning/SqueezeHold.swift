@@ -85,7 +85,7 @@ enum SqueezeHold {
                 extra[value] = low
             }
             if !extra.isEmpty { triedShared = true }
-            var chosen: (head: (BandPlan, PlanCost), tail: (BandPlan, PlanCost))?
+            var chosen: (head: (GroupPlan, PlanCost), tail: (BandPlan, PlanCost))?
             for more in extra.isEmpty ? [[:]] : [extra, [:]] {
                 let headHeld = alreadyHeld.merging(more) { a, _ in a }.merging([map: address]) { a, _ in a }
                 let tailHeld = more.merging([map: address]) { a, _ in a }
@@ -100,9 +100,22 @@ enum SqueezeHold {
                 below.sramBytes = tailHeld.values.min()!
                 let tailContext = try PlanningContext(
                     graph: graph, config: below, objective: context.objective, layout: context.layout)
-                if let newHead = try best(
+                let bands = try best(
                     head.nodes, held: headHeld, planning: headContext, context: context,
-                    layers: segments[k].layerByLayer),
+                    layers: segments[k].layerByLayer
+                ).map { (GroupPlan.bands($0.0), $0.1) }
+                // A head holding nothing else may write the map block by block from a whole-map plan
+                // (an expansion too wide for bands beside the map, streaming its weights).
+                let blocks =
+                    headHeld.count == 1
+                    ? try bestWholeMap(
+                        head.nodes, map: address, planning: headContext, context: context,
+                        layers: segments[k].layerByLayer) : nil
+                var newHead = bands
+                if let blocks, newHead == nil || context.objective.prefers(blocks.1, over: newHead!.1) {
+                    newHead = blocks
+                }
+                if let newHead,
                     let newTail = try best(
                         tail.nodes, held: tailHeld, planning: tailContext, context: context,
                         layers: segments[t].layerByLayer)
@@ -115,7 +128,12 @@ enum SqueezeHold {
             let old = try score(context.simulate(group)) + score(context.simulate(.bands(tail)))
             guard score(newHead.1) + score(newTail.1) < old else { continue }
             gain += old - score(newHead.1) - score(newTail.1)
-            segments[k].group = .bands(occupying(newHead.0))
+            switch newHead.0 {
+            case .bands(let plan): segments[k].group = .bands(occupying(plan))
+            case .wholeMap(var plan):
+                plan.sramBytes = max(plan.sramBytes, address + bytes)
+                segments[k].group = .wholeMap(plan)
+            }
             segments[t].group = .bands(occupying(newTail.0))
         }
         return (segments, gain, triedShared)
@@ -165,6 +183,24 @@ enum SqueezeHold {
             plan.sramBytes = max(plan.sramBytes, b.address + DRAMPlan.align(b.slotBytes))
         }
         return plan
+    }
+
+    /// The objective's best whole-map plan of nodes[range] writing its map
+    /// into SRAM at `map` (see `WholeMapPlan.heldOutput`), planned in
+    /// `planning` and simulated in `context`; nil when none fits or none is
+    /// acceptable against its layers.
+    private static func bestWholeMap(
+        _ range: Range<Int>, map: Int, planning: PlanningContext, context: PlanningContext, layers: PlanCost
+    ) throws -> (GroupPlan, PlanCost)? {
+        var chosen: (GroupPlan, PlanCost)?
+        for plan in try planning.planWholeMap(range, heldOutput: map) {
+            var group = GroupPlan.wholeMap(plan)
+            let cost = try context.simulate(group)
+            group.estimatedCycles = cost.cycles
+            guard context.objective.accepts(cost, against: layers) else { continue }
+            if chosen == nil || context.objective.prefers(cost, over: chosen!.1) { chosen = (group, cost) }
+        }
+        return chosen
     }
 
     /// The objective's best band plan of nodes[range] holding `held`, planned

@@ -26,7 +26,7 @@ extension PlanningContext {
         if let use = slots.inputUse, slots.input > 0 {
             items.append(SRAMItem(key: "#inputs", bytes: 2 * slots.input, live: use))
         }
-        if let tailStart = holding.tailStart, slots.output > 0 {
+        if let tailStart = holding.tailStart, slots.output > 0, layers.heldOutput == nil {
             items.append(SRAMItem(key: "#outputs", bytes: 2 * slots.output, live: tailStart...last + 1))
         }
         if let tailStart = holding.tailStart, slots.tailInput > 0 {
@@ -66,6 +66,7 @@ extension PlanningContext {
             inputSlot: slots.input, inputBase: address["#inputs"] ?? 0,
             tailInputSlot: slots.tailInput, tailInputBase: address["#tailInputs"] ?? 0,
             outputSlot: slots.output, outputBase: address["#outputs"] ?? 0)
+        plan.heldOutput = layers.heldOutput
         if var scratch, let base = address["#scratch"] {
             scratch.address = base
             (plan.scratchLayout, plan.scratchBase, plan.scratchSlot) = (
@@ -194,10 +195,13 @@ extension PlanningContext {
             cycles += try layerCycles(node, index: index, plan: plan, loads: loads)
         }
         let outputType = graph.type(of: layers.output)!
-        dram += 4 * outputType.count
         let stores = plan.tailStart == nil ? 1 : ceilDiv(outputType.shape[1], plan.block)
-        cycles +=
-            constantLoads + (plan.tailStart == nil ? load(4 * outputType.count) : load(4 * outputType.count / stores))
+        cycles += constantLoads
+        // A held output stays in SRAM: no store.
+        if plan.heldOutput == nil {
+            dram += 4 * outputType.count
+            cycles += plan.tailStart == nil ? load(4 * outputType.count) : load(4 * outputType.count / stores)
+        }
         plan.sramBytes =
             ([
                 plan.constantsEnd, plan.weightBase + 2 * plan.weightSlot, plan.inputBase + 2 * plan.inputSlot,

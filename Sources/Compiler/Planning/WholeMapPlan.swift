@@ -53,6 +53,10 @@ struct WholeMapPlan {
     /// and margins its window reads (`scratchLayout`, at slot 0).
     var scratchSlot = 0, scratchBase = 0
     var scratchLayout: SRAMBuffer?
+    /// The address of the output held whole in SRAM for a later group (see
+    /// `SqueezeHold`): each block is written there in the band layout
+    /// (rows outermost) and never stored.
+    var heldOutput: Int?
     var sramBytes = 0
     var dramBytes = 0
     var estimatedCycles = 0
@@ -77,6 +81,7 @@ struct WholeMapPlan {
         let tail = tailStart.map { ", output in blocks of \(block) channels from \(graph.nodes[$0].name)" } ?? ""
         let depthwise = scratchLayout == nil ? "" : " through \(graph.nodes[tailStart! + 1].name)"
         let pooling = pooled.map { ", averaged into \($0.node)" } ?? ""
-        return "whole map, \(inputs)\(weights)\(tail)\(depthwise)\(pooling), SRAM \(sramBytes) B"
+        let holding = heldOutput == nil ? "" : ", holding \(output) whole in SRAM"
+        return "whole map, \(inputs)\(weights)\(tail)\(depthwise)\(pooling)\(holding), SRAM \(sramBytes) B"
     }
 }

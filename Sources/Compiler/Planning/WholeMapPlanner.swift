@@ -22,6 +22,8 @@ struct WholeMapLayers {
     let convs: [Int]
     /// A depthwise convolution right after the last convolution, part of the tail (see `WholeMapPlan`).
     var depthwise: Int?
+    /// Where the output is held whole in SRAM instead of stored (see `WholeMapPlan.heldOutput`).
+    var heldOutput: Int?
     /// Rows (padding included) and column margins each value is read with.
     var need: [String: Range<Int>] = [:]
     var marginLeft: [String: Int] = [:], marginRight: [String: Int] = [:]
@@ -70,14 +72,20 @@ extension PlanningContext {
     /// Plans nodes[range] as a whole-map group: a few plans per way of
     /// holding the inputs, widest blocks first; none when the layers are
     /// not all convolutions (ungrouped) and element-wise layers, or nothing fits.
-    func planWholeMap(_ range: Range<Int>, budget: Int = .max, checked: Bool = false) throws -> [WholeMapPlan] {
+    /// `heldOutput`: the address of an SRAM region above the plan where the
+    /// output (a pooling tail's map) is held whole for a later group, never stored.
+    func planWholeMap(_ range: Range<Int>, budget: Int = .max, checked: Bool = false, heldOutput: Int? = nil) throws
+        -> [WholeMapPlan]
+    {
         if FusionRules.poolingTail(range, graph: graph) {
             let node = graph.nodes[range.upperBound - 1], x = graph.type(of: node.inputs[0])!
-            let storesMap = !FusionRules.poolsOnly(range, graph: graph, consumers: consumers)
-            let saved = storesMap ? 0 : 4 * x.count
+            let poolsOnly = FusionRules.poolsOnly(range, graph: graph, consumers: consumers)
+            let storesMap = !poolsOnly && heldOutput == nil
+            // A held map's bytes are left out of the plan of the map already.
+            let saved = poolsOnly && heldOutput == nil ? 4 * x.count : 0
             let plans = try planWholeMap(
                 FusionRules.mapRange(range, graph: graph), budget: budget > Int.max - saved ? .max : budget + saved,
-                checked: checked)
+                checked: checked, heldOutput: heldOutput)
             return plans.compactMap { plan -> WholeMapPlan? in
                 var plan = plan
                 let result = DRAMPlan.align(plan.sramBytes)
@@ -90,10 +98,13 @@ extension PlanningContext {
                 return plan
             }
         }
-        guard let layers = try wholeMapLayers(range, checked: checked) else { return [] }
+        guard var layers = try wholeMapLayers(range, checked: checked) else { return [] }
+        layers.heldOutput = heldOutput
         var plans: [WholeMapPlan] = []
         for holdInputs in [true, false] {
-            guard let holding = holding(layers, holdInputs: holdInputs) else { continue }
+            // A held output is written block by block: it needs a per-block tail.
+            guard let holding = holding(layers, holdInputs: holdInputs), heldOutput == nil || holding.tailStart != nil
+            else { continue }
             // DRAM bytes do not depend on the blocks: skip what cannot beat the budget.
             guard byteFloor(layers) < budget else { continue }
             var options: [WholeMapPlan] = []
@@ -246,7 +257,7 @@ extension PlanningContext {
     /// No whole-map plan moves less: the output, every constant once, and
     /// every input once (at best a streamed input is held whole, see `partial`).
     private func byteFloor(_ layers: WholeMapLayers) -> Int {
-        var bytes = 4 * graph.type(of: layers.output)!.count + layers.constantDRAM
+        var bytes = (layers.heldOutput == nil ? 4 * graph.type(of: layers.output)!.count : 0) + layers.constantDRAM
         for input in layers.inputs {
             // Loads into a layout read by convolutions move only the rows inside the tensor they read.
             let t = graph.type(of: input)!
