@@ -91,4 +91,43 @@ struct WholeMapDepthwiseTests {
         // Weights, the input, the averages and the output: the map never reaches DRAM.
         #expect(moved < mapBytes, "moved \(moved)")
     }
+
+    @Test("a whole-map head writes the held map in the band layout its band tail reads, at both halo modes")
+    func heldMapLayout() throws {
+        let (graph, head) = try Self.expandDepthwisePool(cin: 16, wide: 96, k: 3, stride: 1, size: 13, excite: true)
+        let pool = head.upperBound - 1, mul = graph.nodes.firstIndex { $0.kind == .mul }!
+        let map = graph.nodes[pool].inputs[0], mapBytes = 4 * 96 * 13 * 13
+        let address = (512 << 10) - DRAMPlan.align(mapBytes)
+        var below = AcceleratorConfig.df1
+        below.sramBytes = address
+        let context = try PlanningContext(graph: graph, config: below)
+        let stored = try context.planWholeMap(head)
+        let held = try context.planWholeMap(head, heldOutput: address)
+        #expect(!held.isEmpty && held.count == stored.count)
+        for (writer, storer) in zip(held, stored) {
+            #expect(writer.heldOutput == address && writer.pooled?.storesMap == false && writer.outputSlot == 0)
+            #expect(writer.dramBytes == storer.dramBytes - mapBytes, "the map is never stored")
+            #expect(writer.sramBytes <= address)
+        }
+        let side = try #require(try context.planBands(head.upperBound..<mul, rows: 1, halo: .recompute))
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            let tail = try #require(
+                try context.planBands(mul..<graph.nodes.count, rows: 4, halo: halo, held: [map: address]))
+            #expect(tail.held == [map] && !tail.inputs.contains(map) && tail.bands.count > 1)
+            for writer in held {
+                let groups: [GroupPlan] = [.wholeMap(writer), .bands(side), .bands(tail)]
+                let (program, layers) = try Codegen.compile(graph, config: .df1, groups: groups)
+                for difference in try Verification.run(reference: graph, program: program) {
+                    #expect(difference.passed, "\(halo), block \(writer.block): \(difference.description)")
+                }
+                let rows = layers.filter { $0.op == "FusionGroup" }
+                #expect(rows.count == 3)
+                for (group, row) in zip(groups, rows) {
+                    #expect(
+                        CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions) == group.dramBytes,
+                        "\(halo): \(group.tileDescription(graph: graph))")
+                }
+            }
+        }
+    }
 }

@@ -65,7 +65,7 @@ extension PlanningContext {
             weightSlot: slots.weight, weightBase: address["#weights"] ?? 0,
             inputSlot: slots.input, inputBase: address["#inputs"] ?? 0,
             tailInputSlot: slots.tailInput, tailInputBase: address["#tailInputs"] ?? 0,
-            outputSlot: slots.output, outputBase: address["#outputs"] ?? 0)
+            outputSlot: layers.heldOutput == nil ? slots.output : 0, outputBase: address["#outputs"] ?? 0)
         plan.heldOutput = layers.heldOutput
         if var scratch, let base = address["#scratch"] {
             scratch.address = base
