@@ -8,7 +8,7 @@ private struct WholeMapState {
     let plan: WholeMapPlan
     let nodes: [Node]
     let resident: ResidentConstants
-    var inputTurn = 0, tailInputTurn = 0, weightTurn = 0, outputTurn = 0
+    var inputTurn = 0, tailInputTurn = 0, weightTurn = 0, outputTurn = 0, scratchTurn = 0
 
     func wholeRange(_ value: String) -> MemoryRange {
         let b = plan.buffers[value]!
@@ -142,14 +142,43 @@ extension Emitter {
     private mutating func emitTailBlock(_ outputs: Range<Int>, tailStart: Int, state: inout WholeMapState) throws {
         let plan = state.plan
         let head = graph.nodes[tailStart]
-        let y = graph.type(of: head.outputs[0])!
-        let address = WholeMapState.next(plan.outputBase, plan.outputSlot, &state.outputTurn)
-        let slot = (
-            SRAMTile(addr: address, channels: outputs.count, height: y.shape[2], width: y.shape[3]),
-            MemoryRange.sram(address, bytes: 4 * outputs.count * y.shape[2] * y.shape[3])
-        )
+        // Through a depthwise convolution the block's map has that layer's size.
+        let y = graph.type(of: graph.nodes[tailStart + (plan.scratchLayout == nil ? 0 : 1)].outputs[0])!
+        let slot: TileRef
+        if let held = plan.heldOutput {
+            // Straight into the held map, in the band layout its reader expects (rows outermost).
+            let channels = graph.type(of: plan.output)!.shape[1]
+            slot = (
+                SRAMTile(
+                    addr: held + 4 * outputs.lowerBound * y.shape[3], channels: outputs.count, height: y.shape[2],
+                    width: y.shape[3], channelStride: y.shape[3], rowStride: channels * y.shape[3]),
+                MemoryRange.sram(held, bytes: 4 * channels * y.shape[2] * y.shape[3])
+            )
+        } else {
+            let address = WholeMapState.next(plan.outputBase, plan.outputSlot, &state.outputTurn)
+            slot = (
+                SRAMTile(addr: address, channels: outputs.count, height: y.shape[2], width: y.shape[3]),
+                MemoryRange.sram(address, bytes: 4 * outputs.count * y.shape[2] * y.shape[3])
+            )
+        }
         var first = tailStart
-        if head.kind == .conv {
+        if head.kind == .conv, var scratch = plan.scratchLayout {
+            // The last convolution's block into a scratch slot, padded for the depthwise window, then the depthwise one.
+            scratch.address = WholeMapState.next(plan.scratchBase, plan.scratchSlot, &state.scratchTurn)
+            scratch.channels = outputs.count
+            let padded = (
+                WholeMapState.interior(scratch, 0..<outputs.count),
+                MemoryRange.sram(scratch.address, bytes: scratch.slotBytes)
+            )
+            try convolveHeld(head, outputs: outputs, into: padded, state: &state)
+            let depthwise = graph.nodes[tailStart + 1], w = state.resident[depthwise.inputs[1]]!
+            let taps = w.count / graph.type(of: depthwise.outputs[0])!.shape[1]
+            let weights = MemoryRange.sram(w.address + 4 * outputs.lowerBound * taps, bytes: 4 * outputs.count * taps)
+            try convolve(
+                depthwise, input: padded, output: slot, weights: weights, outputs: outputs, accumulate: false,
+                last: true, groups: outputs.count, state: state)
+            first += 2
+        } else if head.kind == .conv {
             try convolveHeld(head, outputs: outputs, into: slot, state: &state)
             first += 1
         }
@@ -171,11 +200,11 @@ extension Emitter {
                 operands[$0]!.removeFirst()
             }
         }
-        let output = location(plan.output)
-        let t = TransferOp(
-            tensorAt: output.address, shape: output.shape, origin: [0, outputs.lowerBound, 0, 0],
-            counts: [1, outputs.count, y.shape[2], y.shape[3]], sramAddr: address)
-        if plan.pooled?.storesMap ?? true {
+        if (plan.pooled?.storesMap ?? true) && plan.heldOutput == nil {
+            let output = location(plan.output)
+            let t = TransferOp(
+                tensorAt: output.address, shape: output.shape, origin: [0, outputs.lowerBound, 0, 0],
+                counts: [1, outputs.count, y.shape[2], y.shape[3]], sramAddr: slot.0.addr)
             sequencer.emit(
                 .store(t), reads: [slot.1], writes: [output.range], nodes: [producer(of: plan.output, in: state.nodes)])
         }
@@ -241,7 +270,7 @@ extension Emitter {
     /// One CONV instruction: `input` starts at tensor row 0, column 0 of the input channels it covers.
     private mutating func convolve(
         _ node: Node, input: TileRef, output: TileRef, weights: MemoryRange, outputs: Range<Int>,
-        accumulate: Bool, last: Bool, state: WholeMapState
+        accumulate: Bool, last: Bool, groups: Int = 1, state: WholeMapState
     ) throws {
         let r = try graph.reach(node)
         let x = graph.type(of: node.inputs[0])!, y = graph.type(of: node.outputs[0])!
@@ -254,7 +283,7 @@ extension Emitter {
         let op = ConvOp(
             input: tile, output: output.0, weightAddr: weights.start,
             biasAddr: bias.map { $0.address + 4 * outputs.lowerBound },
-            kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw), groups: 1,
+            kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw), groups: groups,
             window: PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3]),
             accumulate: accumulate, activation: last ? node.activation?.fused ?? .none : .none)
         var reads = [input.1, weights]

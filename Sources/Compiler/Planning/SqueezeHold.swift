@@ -48,8 +48,8 @@ enum SqueezeHold {
         var segmentOf: [Int: Int] = [:]
         for (k, segment) in segments.enumerated() { for index in segment.nodes { segmentOf[index] = k } }
         for k in segments.indices {
-            guard case .bands(let head) = segments[k].group, let pool = head.pooled, pool.storesMap,
-                let excite = exciteNode(of: head, graph: graph, consumers: context.consumers),
+            guard let group = segments[k].group, let head = Head(group),
+                let excite = exciteNode(of: head.output, in: head.nodes, graph: graph, consumers: context.consumers),
                 let t = segmentOf[excite], t > k, case .bands(let tail) = segments[t].group,
                 tail.inputs.contains(head.output), tail.held.isEmpty
             else { continue }
@@ -61,8 +61,8 @@ enum SqueezeHold {
             var moved = true
             while moved {
                 moved = false
-                for value in head.held.sorted() {
-                    let b = head.buffers[value]!
+                for value in head.held.keys.sorted() {
+                    let b = head.held[value]!
                     if address < b.address + DRAMPlan.align(b.slotBytes) && b.address < address + bytes {
                         address = b.address - bytes
                         moved = true
@@ -71,13 +71,13 @@ enum SqueezeHold {
             }
             // Values the head also stores for the tail alone (a residual block's input, read by its Add)
             // may stay in SRAM too, below the rest; if the groups do not fit that way, only the map stays.
-            let extras = head.stores.keys.sorted().filter { value in
+            let extras = head.stored.filter { value in
                 tail.inputs.contains(value) && !graph.outputs.contains(value)
                     && (context.consumers[value] ?? []).allSatisfy {
                         head.nodes.contains($0) || tail.nodes.contains($0)
                     }
             }
-            let alreadyHeld = Dictionary(uniqueKeysWithValues: head.held.map { ($0, head.buffers[$0]!.address) })
+            let alreadyHeld = head.held.mapValues(\.address)
             var extra: [String: Int] = [:]
             var low = alreadyHeld.values.reduce(address, min)
             for value in shared ? extras : [] {
@@ -85,7 +85,7 @@ enum SqueezeHold {
                 extra[value] = low
             }
             if !extra.isEmpty { triedShared = true }
-            var chosen: (head: (BandPlan, PlanCost), tail: (BandPlan, PlanCost))?
+            var chosen: (head: (GroupPlan, PlanCost), tail: (BandPlan, PlanCost))?
             for more in extra.isEmpty ? [[:]] : [extra, [:]] {
                 let headHeld = alreadyHeld.merging(more) { a, _ in a }.merging([map: address]) { a, _ in a }
                 let tailHeld = more.merging([map: address]) { a, _ in a }
@@ -100,9 +100,22 @@ enum SqueezeHold {
                 below.sramBytes = tailHeld.values.min()!
                 let tailContext = try PlanningContext(
                     graph: graph, config: below, objective: context.objective, layout: context.layout)
-                if let newHead = try best(
+                let bands = try best(
                     head.nodes, held: headHeld, planning: headContext, context: context,
-                    layers: segments[k].layerByLayer),
+                    layers: segments[k].layerByLayer
+                ).map { (GroupPlan.bands($0.0), $0.1) }
+                // A head holding nothing else may write the map block by block from a whole-map plan
+                // (an expansion too wide for bands beside the map, streaming its weights).
+                let blocks =
+                    headHeld.count == 1
+                    ? try bestWholeMap(
+                        head.nodes, map: address, planning: headContext, context: context,
+                        layers: segments[k].layerByLayer) : nil
+                var newHead = bands
+                if let blocks, newHead == nil || context.objective.prefers(blocks.1, over: newHead!.1) {
+                    newHead = blocks
+                }
+                if let newHead,
                     let newTail = try best(
                         tail.nodes, held: tailHeld, planning: tailContext, context: context,
                         layers: segments[t].layerByLayer)
@@ -112,20 +125,49 @@ enum SqueezeHold {
                 }
             }
             guard let (newHead, newTail) = chosen else { continue }
-            let old = try score(context.simulate(.bands(head))) + score(context.simulate(.bands(tail)))
+            let old = try score(context.simulate(group)) + score(context.simulate(.bands(tail)))
             guard score(newHead.1) + score(newTail.1) < old else { continue }
             gain += old - score(newHead.1) - score(newTail.1)
-            segments[k].group = .bands(occupying(newHead.0))
+            switch newHead.0 {
+            case .bands(let plan): segments[k].group = .bands(occupying(plan))
+            case .wholeMap(var plan):
+                plan.sramBytes = max(plan.sramBytes, address + bytes)
+                segments[k].group = .wholeMap(plan)
+            }
             segments[t].group = .bands(occupying(newTail.0))
         }
         return (segments, gain, triedShared)
     }
 
-    /// The Mul that scales a pooling group's map by a runtime channel vector, if that is its other reader.
-    static func exciteNode(of head: BandPlan, graph: Graph, consumers: [String: [Int]]) -> Int? {
-        let map = head.output
+    /// What `hold` reads of a group that pools a map it stores: its layers,
+    /// the map, the maps it already holds and the values it also stores.
+    /// A whole-map head (the map in channel blocks) is replanned in bands
+    /// like a band head; it holds nothing and stores nothing else.
+    private struct Head {
+        var nodes: Range<Int>
+        var output: String
+        var held: [String: SRAMBuffer]
+        var stored: [String]
+
+        init?(_ group: GroupPlan) {
+            switch group {
+            case .bands(let plan):
+                guard plan.pooled?.storesMap == true else { return nil }
+                (nodes, output) = (plan.nodes, plan.output)
+                held = plan.buffers.filter { plan.held.contains($0.key) }
+                stored = plan.stores.keys.sorted()
+            case .wholeMap(let plan):
+                guard plan.pooled?.storesMap == true else { return nil }
+                (nodes, output, held, stored) = (plan.nodes, plan.output, [:], [])
+            }
+        }
+    }
+
+    /// The Mul that scales `map`, pooled by the group nodes[range], by a runtime channel vector, if that is its
+    /// other reader.
+    static func exciteNode(of map: String, in range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> Int? {
         guard let readers = consumers[map], readers.count == 2, !graph.outputs.contains(map),
-            let excite = readers.first(where: { !head.nodes.contains($0) }), graph.nodes[excite].kind == .mul,
+            let excite = readers.first(where: { !range.contains($0) }), graph.nodes[excite].kind == .mul,
             graph.nodes[excite].inputs.contains(where: {
                 FusionRules.isChannelVector($0, of: graph.nodes[excite], graph: graph)
             })
@@ -141,6 +183,24 @@ enum SqueezeHold {
             plan.sramBytes = max(plan.sramBytes, b.address + DRAMPlan.align(b.slotBytes))
         }
         return plan
+    }
+
+    /// The objective's best whole-map plan of nodes[range] writing its map
+    /// into SRAM at `map` (see `WholeMapPlan.heldOutput`), planned in
+    /// `planning` and simulated in `context`; nil when none fits or none is
+    /// acceptable against its layers.
+    private static func bestWholeMap(
+        _ range: Range<Int>, map: Int, planning: PlanningContext, context: PlanningContext, layers: PlanCost
+    ) throws -> (GroupPlan, PlanCost)? {
+        var chosen: (GroupPlan, PlanCost)?
+        for plan in try planning.planWholeMap(range, heldOutput: map) {
+            var group = GroupPlan.wholeMap(plan)
+            let cost = try context.simulate(group)
+            group.estimatedCycles = cost.cycles
+            guard context.objective.accepts(cost, against: layers) else { continue }
+            if chosen == nil || context.objective.prefers(cost, over: chosen!.1) { chosen = (group, cost) }
+        }
+        return chosen
     }
 
     /// The objective's best band plan of nodes[range] holding `held`, planned

@@ -26,11 +26,21 @@ extension PlanningContext {
         if let use = slots.inputUse, slots.input > 0 {
             items.append(SRAMItem(key: "#inputs", bytes: 2 * slots.input, live: use))
         }
-        if let tailStart = holding.tailStart, slots.output > 0 {
+        if let tailStart = holding.tailStart, slots.output > 0, layers.heldOutput == nil {
             items.append(SRAMItem(key: "#outputs", bytes: 2 * slots.output, live: tailStart...last + 1))
         }
         if let tailStart = holding.tailStart, slots.tailInput > 0 {
             items.append(SRAMItem(key: "#tailInputs", bytes: 2 * slots.tailInput, live: tailStart...last))
+        }
+        // A depthwise convolution in the tail reads blocks of the last convolution's output from a padded scratch.
+        let scratch = layers.depthwise.map { _ in
+            layers.layout(
+                graph.nodes[layers.lastConv].outputs[0], channels: min(block, holding.tailChannels), at: 0, graph: graph
+            )
+        }
+        if let scratch, let tailStart = holding.tailStart {
+            items.append(
+                SRAMItem(key: "#scratch", bytes: 2 * DRAMPlan.align(scratch.slotBytes), live: tailStart...last))
         }
         guard let address = Self.firstFit(items, from: DRAMPlan.align(slots.constants), capacity: config.sramBytes)
         else { return nil }
@@ -47,7 +57,7 @@ extension PlanningContext {
         let partial = request.partial.map {
             ($0.input, layers.layout($0.input, channels: $0.channels, at: address["#partial"]!, graph: graph))
         }
-        return WholeMapPlan(
+        var plan = WholeMapPlan(
             nodes: range, output: layers.output, inputs: layers.inputs, block: block, inBlock: inBlock,
             streamedInputs: holding.streamedInputs, streamedLayout: streamedLayout, partial: partial,
             buffers: buffers, heldInputs: holding.heldInputs, residentWeights: request.residentWeights,
@@ -55,7 +65,15 @@ extension PlanningContext {
             weightSlot: slots.weight, weightBase: address["#weights"] ?? 0,
             inputSlot: slots.input, inputBase: address["#inputs"] ?? 0,
             tailInputSlot: slots.tailInput, tailInputBase: address["#tailInputs"] ?? 0,
-            outputSlot: slots.output, outputBase: address["#outputs"] ?? 0)
+            outputSlot: layers.heldOutput == nil ? slots.output : 0, outputBase: address["#outputs"] ?? 0)
+        plan.heldOutput = layers.heldOutput
+        if var scratch, let base = address["#scratch"] {
+            scratch.address = base
+            (plan.scratchLayout, plan.scratchBase, plan.scratchSlot) = (
+                scratch, base, DRAMPlan.align(scratch.slotBytes)
+            )
+        }
+        return plan
     }
 
     /// Resident constants' bytes and the size (one slot of two) and live layers of each slot pair.
@@ -177,14 +195,18 @@ extension PlanningContext {
             cycles += try layerCycles(node, index: index, plan: plan, loads: loads)
         }
         let outputType = graph.type(of: layers.output)!
-        dram += 4 * outputType.count
         let stores = plan.tailStart == nil ? 1 : ceilDiv(outputType.shape[1], plan.block)
-        cycles +=
-            constantLoads + (plan.tailStart == nil ? load(4 * outputType.count) : load(4 * outputType.count / stores))
+        cycles += constantLoads
+        // A held output stays in SRAM: no store.
+        if plan.heldOutput == nil {
+            dram += 4 * outputType.count
+            cycles += plan.tailStart == nil ? load(4 * outputType.count) : load(4 * outputType.count / stores)
+        }
         plan.sramBytes =
             ([
                 plan.constantsEnd, plan.weightBase + 2 * plan.weightSlot, plan.inputBase + 2 * plan.inputSlot,
-                plan.tailInputBase + 2 * plan.tailInputSlot, plan.outputBase + 2 * plan.outputSlot
+                plan.tailInputBase + 2 * plan.tailInputSlot, plan.outputBase + 2 * plan.outputSlot,
+                plan.scratchBase + 2 * plan.scratchSlot
             ]
             + plan.buffers.values.map { $0.address + $0.slotBytes }).max()!
         plan.dramBytes = dram
@@ -201,6 +223,8 @@ extension PlanningContext {
         }
         var matrix = 0, loads = loads
         let g = try graph.convGeometry(node)
+        // A depthwise convolution (resident weights) runs on the vector unit.
+        if g.depthwise { return loads + config.vectorCycles(elements: g.cout * g.ho * g.wo * g.kh * g.kw) }
         let resident = plan.residentWeights.contains(node.name)
         func blocks(_ count: Int, _ size: Int) -> [Int] {
             stride(from: 0, to: count, by: size).map { min(size, count - $0) }

@@ -8,7 +8,12 @@ import GraphIR
 /// Weights are resident or stream once in [output block, input block]
 /// tiles. The tail (the last convolution, when it reads a held value, and
 /// the element-wise chain after it) runs one block of output channels at a
-/// time, and each block is stored as soon as it is done. SRAM is shared
+/// time, and each block is stored as soon as it is done. A depthwise
+/// convolution right after the last convolution joins the tail: each
+/// channel's map needs only that channel, so a block of the last
+/// convolution's output goes through a padded scratch into the depthwise
+/// one (a squeeze-excitation block's expand, depthwise and pool, whose
+/// wide map is never whole in SRAM). SRAM is shared
 /// over time: a buffer or slot occupies its bytes only while it is live.
 struct WholeMapPlan {
     /// Indices into the graph's nodes, consecutive.
@@ -43,6 +48,15 @@ struct WholeMapPlan {
     /// Blocks of streamed inputs the tail reads have their own two slots.
     var tailInputSlot: Int, tailInputBase: Int
     var outputSlot: Int, outputBase: Int
+    /// A depthwise convolution in the tail reads each block of the last
+    /// convolution's output from two scratch slots, laid out with the rows
+    /// and margins its window reads (`scratchLayout`, at slot 0).
+    var scratchSlot = 0, scratchBase = 0
+    var scratchLayout: SRAMBuffer?
+    /// The address of the output held whole in SRAM for a later group (see
+    /// `SqueezeHold`): each block is written there in the band layout
+    /// (rows outermost) and never stored.
+    var heldOutput: Int?
     var sramBytes = 0
     var dramBytes = 0
     var estimatedCycles = 0
@@ -65,7 +79,9 @@ struct WholeMapPlan {
         let weights =
             streamed.isEmpty ? "" : ", weights of \(streamed.joined(separator: ",")) in \(block)x\(inBlock) tiles"
         let tail = tailStart.map { ", output in blocks of \(block) channels from \(graph.nodes[$0].name)" } ?? ""
+        let depthwise = scratchLayout == nil ? "" : " through \(graph.nodes[tailStart! + 1].name)"
         let pooling = pooled.map { ", averaged into \($0.node)" } ?? ""
-        return "whole map, \(inputs)\(weights)\(tail)\(pooling), SRAM \(sramBytes) B"
+        let holding = heldOutput == nil ? "" : ", holding \(output) whole in SRAM"
+        return "whole map, \(inputs)\(weights)\(tail)\(depthwise)\(pooling)\(holding), SRAM \(sramBytes) B"
     }
 }

@@ -20,6 +20,10 @@ struct WholeMapLayers {
     /// The element-wise chain after the last convolution.
     let tailNodes: [Int]
     let convs: [Int]
+    /// A depthwise convolution right after the last convolution, part of the tail (see `WholeMapPlan`).
+    var depthwise: Int?
+    /// Where the output is held whole in SRAM instead of stored (see `WholeMapPlan.heldOutput`).
+    var heldOutput: Int?
     /// Rows (padding included) and column margins each value is read with.
     var need: [String: Range<Int>] = [:]
     var marginLeft: [String: Int] = [:], marginRight: [String: Int] = [:]
@@ -68,14 +72,20 @@ extension PlanningContext {
     /// Plans nodes[range] as a whole-map group: a few plans per way of
     /// holding the inputs, widest blocks first; none when the layers are
     /// not all convolutions (ungrouped) and element-wise layers, or nothing fits.
-    func planWholeMap(_ range: Range<Int>, budget: Int = .max, checked: Bool = false) throws -> [WholeMapPlan] {
+    /// `heldOutput`: the address of an SRAM region above the plan where the
+    /// output (a pooling tail's map) is held whole for a later group, never stored.
+    func planWholeMap(_ range: Range<Int>, budget: Int = .max, checked: Bool = false, heldOutput: Int? = nil) throws
+        -> [WholeMapPlan]
+    {
         if FusionRules.poolingTail(range, graph: graph) {
             let node = graph.nodes[range.upperBound - 1], x = graph.type(of: node.inputs[0])!
-            let storesMap = !FusionRules.poolsOnly(range, graph: graph, consumers: consumers)
-            let saved = storesMap ? 0 : 4 * x.count
+            let poolsOnly = FusionRules.poolsOnly(range, graph: graph, consumers: consumers)
+            let storesMap = !poolsOnly && heldOutput == nil
+            // A held map's bytes are left out of the plan of the map already.
+            let saved = poolsOnly && heldOutput == nil ? 4 * x.count : 0
             let plans = try planWholeMap(
                 FusionRules.mapRange(range, graph: graph), budget: budget > Int.max - saved ? .max : budget + saved,
-                checked: checked)
+                checked: checked, heldOutput: heldOutput)
             return plans.compactMap { plan -> WholeMapPlan? in
                 var plan = plan
                 let result = DRAMPlan.align(plan.sramBytes)
@@ -88,10 +98,13 @@ extension PlanningContext {
                 return plan
             }
         }
-        guard let layers = try wholeMapLayers(range, checked: checked) else { return [] }
+        guard var layers = try wholeMapLayers(range, checked: checked) else { return [] }
+        layers.heldOutput = heldOutput
         var plans: [WholeMapPlan] = []
         for holdInputs in [true, false] {
-            guard let holding = holding(layers, holdInputs: holdInputs) else { continue }
+            // A held output is written block by block: it needs a per-block tail.
+            guard let holding = holding(layers, holdInputs: holdInputs), heldOutput == nil || holding.tailStart != nil
+            else { continue }
             // DRAM bytes do not depend on the blocks: skip what cannot beat the budget.
             guard byteFloor(layers) < budget else { continue }
             var options: [WholeMapPlan] = []
@@ -126,9 +139,22 @@ extension PlanningContext {
         guard checked || nodes.allSatisfy({ FusionRules.fusible($0, graph: graph) }) else { return nil }
         // Runtime channel vectors are band plans' alone.
         guard FusionRules.channelVectors(nodes, graph: graph).isEmpty else { return nil }
+        let ungrouped = { [graph] (index: Int) in
+            graph.nodes[index].kind == .conv && graph.nodes[index].int("group", default: 1) == 1
+        }
+        guard let lastConv = range.last(where: ungrouped) else { return nil }
+        // A depthwise convolution of the last convolution's output, right after it, runs in the tail;
+        // the last convolution is the group's first layer (an expansion of the group's input), which keeps
+        // the intervals planned this way few.
+        let depthwise = try range.last(where: { graph.nodes[$0].kind == .conv }).flatMap { index -> Int? in
+            guard index == lastConv + 1, lastConv == range.lowerBound,
+                graph.nodes[index].inputs[0] == graph.nodes[lastConv].outputs[0],
+                try graph.convGeometry(graph.nodes[index]).depthwise
+            else { return nil }
+            return index
+        }
         guard
-            nodes.allSatisfy({ ($0.kind == .conv && $0.int("group", default: 1) == 1) || $0.kind.isGroupElementwise }),
-            let lastConv = range.last(where: { graph.nodes[$0].kind == .conv })
+            range.allSatisfy({ ungrouped($0) || $0 == depthwise || graph.nodes[$0].kind.isGroupElementwise })
         else { return nil }
         let produced = Set(nodes.flatMap(\.outputs))
         let output = nodes.last!.outputs[0]
@@ -140,7 +166,8 @@ extension PlanningContext {
         let inputs = groupInputs(nodes, produced: produced)
         var layers = WholeMapLayers(
             range: range, nodes: nodes, output: output, inputs: inputs, lastConv: lastConv,
-            convs: range.filter { graph.nodes[$0].kind == .conv })
+            convs: range.filter(ungrouped))
+        layers.depthwise = depthwise
         // The tail is worked on in place, one block at a time: nothing else may read its links.
         for index in layers.tailNodes {
             let previous = graph.nodes[index - 1].outputs[0]
@@ -200,6 +227,8 @@ extension PlanningContext {
         }
         let tailStart =
             !streamedInputs.contains(graph.nodes[layers.lastConv].inputs[0]) ? layers.lastConv : layers.tailNodes.first
+        // A depthwise convolution reads blocks of the last convolution's output, never the whole map.
+        guard layers.depthwise == nil || tailStart == layers.lastConv else { return nil }
         // Element-wise layers before the tail read only held values.
         guard
             range.allSatisfy({ index in
@@ -228,7 +257,7 @@ extension PlanningContext {
     /// No whole-map plan moves less: the output, every constant once, and
     /// every input once (at best a streamed input is held whole, see `partial`).
     private func byteFloor(_ layers: WholeMapLayers) -> Int {
-        var bytes = 4 * graph.type(of: layers.output)!.count + layers.constantDRAM
+        var bytes = (layers.heldOutput == nil ? 4 * graph.type(of: layers.output)!.count : 0) + layers.constantDRAM
         for input in layers.inputs {
             // Loads into a layout read by convolutions move only the rows inside the tensor they read.
             let t = graph.type(of: input)!
@@ -248,6 +277,8 @@ extension PlanningContext {
             layers.convs.filter { !holding.streamedInputs.contains(graph.nodes[$0].inputs[0]) }.map {
                 graph.nodes[$0].name
             })
+        // A depthwise convolution's weights are few and read by every block: always resident.
+        if let depthwise = layers.depthwise { resident.insert(graph.nodes[depthwise].name) }
         while true {
             let request = AllocationRequest(holding: holding, residentWeights: resident, block: block, inBlock: inBlock)
             if let plan = allocate(layers, request) { return try wholeMapCost(layers, plan: plan) }
