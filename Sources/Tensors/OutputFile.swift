@@ -65,24 +65,34 @@ public struct OutputFile: Sendable, Hashable {
         try write(outputs.map { (file: $0.file, parts: $0.parts.map { $0 as any ByteChunks }) })
     }
 
-    /// `write(_:)` for parts of any kind.
-    public static func write(_ outputs: [(file: OutputFile, parts: [any ByteChunks])]) throws {
+    /// `write(_:)` for parts of any kind. `check` runs once every byte is written and before any file is
+    /// replaced, and after a failed write (its error, naming what was read, then wins): what the parts were
+    /// read from must not have changed meanwhile (`Tensor.checkSources`).
+    public static func write(
+        _ outputs: [(file: OutputFile, parts: [any ByteChunks])], check: () throws -> Void = {}
+    ) throws {
         let destinations = try destinations(of: outputs.map(\.file))
         var staged: [TemporaryFile] = []
         defer { for temporary in staged { temporary.remove() } }
-        for (output, destination) in zip(outputs, destinations) {
-            guard case .replaced(let target, let mode) = destination else { continue }
-            staged.append(try TemporaryFile(replacing: target, mode: mode, parts: output.parts, for: output.file))
-        }
-        for (output, destination) in zip(outputs, destinations) {
-            switch destination {
-            case .descriptor(let descriptor):
-                try output.file.throwIfFailed(writeFully(descriptor, output.parts), "cannot write")
-            case .inPlace(let target):
-                try output.file.writeInPlace(target, output.parts)
-            case .replaced: break
+        do {
+            for (output, destination) in zip(outputs, destinations) {
+                guard case .replaced(let target, let mode) = destination else { continue }
+                staged.append(try TemporaryFile(replacing: target, mode: mode, parts: output.parts, for: output.file))
             }
+            for (output, destination) in zip(outputs, destinations) {
+                switch destination {
+                case .descriptor(let descriptor):
+                    try output.file.throwIfFailed(writeFully(descriptor, output.parts), "cannot write")
+                case .inPlace(let target):
+                    try output.file.writeInPlace(target, output.parts)
+                case .replaced: break
+                }
+            }
+        } catch {
+            try check()
+            throw error
         }
+        try check()
         while !staged.isEmpty {
             try staged[0].commit()
             staged.removeFirst()
