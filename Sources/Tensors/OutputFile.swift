@@ -248,8 +248,20 @@ private struct TemporaryFile {
         }
     }
 
-    /// Renames the file over its target; on failure the caller removes it.
+    /// Renames the file over its target; on failure the caller removes it. A regular file there is swapped
+    /// with it and then removed instead (`dfc_exchange_files` says why), where the system can.
     func commit() throws {
+        var info = stat()
+        if lstat(target, &info) == 0, info.st_mode & S_IFMT == S_IFREG, dfc_exchange_files(path, target) == 0 {
+            // `path` now names what was at the target: a regular file, unless it changed in between; then
+            // the two are swapped back and renamed as usual.
+            if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG {
+                unlink(path)
+                dfc_temp_file_forget(slot)
+                return
+            }
+            _ = dfc_exchange_files(path, target)
+        }
         guard rename(path, target) == 0 else {
             throw output.problem("cannot replace: \(OutputFile.describe(errno))", at: target)
         }
