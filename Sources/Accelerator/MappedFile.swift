@@ -146,16 +146,8 @@ public struct ConstantBytes: Equatable, Sendable, ExpressibleByArrayLiteral, Byt
         for (address, tensor) in pieces {
             var failure = zeros(to: address)
             guard failure == 0 else { return failure }
-            #if _endian(little)
-                // The values as they are in memory are their little-endian bytes: written from where they are.
-                switch tensor.storage {
-                case .float(let values): failure = values.withUnsafeBytes(body)
-                case .int64(let values): failure = values.withUnsafeBytes(body)
-                case .bool: failure = tensor.littleEndianBytes.withUnsafeBytes(body)
-                }
-            #else
-                failure = tensor.littleEndianBytes.withUnsafeBytes(body)
-            #endif
+            // Values in memory are written from where they are; a weight still in its model file in chunks.
+            failure = tensor.forEachLittleEndianChunk(body)
             guard failure == 0 else { return failure }
             position = address + tensor.count * tensor.dtype.byteSize
         }

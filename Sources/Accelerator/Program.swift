@@ -92,19 +92,16 @@ public struct Program: Equatable, Sendable {
 
     /// The file bytes: header, body, CRC-32C of everything before it.
     public func encoded() throws -> [UInt8] {
-        let (head, tail) = try encodedParts()
-        var bytes = head
-        bytes.reserveCapacity(head.count + constants.count + tail.count)
-        _ = constants.forEachChunk { chunk in
+        var bytes: [UInt8] = []
+        _ = try fileChunks().forEachChunk { chunk in
             bytes += chunk
             return 0
         }
-        bytes += tail
         return bytes
     }
 
     /// The file around the constants segment, which is not copied: the bytes
-    /// before it and the bytes after it (whose CRC-32C covers the segment too).
+    /// before it and the bytes after it but for the checksum.
     func encodedParts() throws -> (head: [UInt8], tail: [UInt8]) {
         var w = ByteWriter()
         w.bytes.append(contentsOf: Self.magic)
@@ -162,14 +159,14 @@ public struct Program: Equatable, Sendable {
             w.u8(UInt8(truncatingIfNeeded: list.count))
             for k in list { w.u32(UInt32(truncatingIfNeeded: k)) }
         }
-        var crc = CRC32C.update(CRC32C.start, head[...])
-        _ = constants.forEachChunk { chunk in
-            crc = CRC32C.update(crc, chunk)
-            return 0
-        }
-        crc = CRC32C.update(crc, w.bytes[...])
-        w.u32(crc ^ CRC32C.start)
         return (head, w.bytes)
+    }
+
+    /// The file as one stream of chunks: the head, the constants from where they are, the rest, then the
+    /// checksum of them all, computed as they pass (the constants are read once).
+    func fileChunks() throws -> ChecksummedChunks {
+        let (head, body) = try encodedParts()
+        return ChecksummedChunks(parts: [head, constants, body])
     }
 
     /// Decodes a .dfx file; every count, length and code is checked, so hostile
@@ -367,10 +364,9 @@ public struct Program: Equatable, Sendable {
         return try phases.measure("load") { try Program(decodingChecked: file) }
     }
 
-    /// The file's bytes in three parts: the constants segment is written from where it is.
+    /// The file's bytes, in one pass: the constants segment is written from where it is.
     public func fileContents() throws -> [any ByteChunks] {
-        let (head, tail) = try encodedParts()
-        return [head, constants, tail]
+        [try fileChunks()]
     }
 
     /// Writes the file the way `OutputFile` writes (atomically when `path` is a regular file).
@@ -382,4 +378,22 @@ public struct Program: Equatable, Sendable {
 private func hex(_ v: UInt32) -> String {
     let s = String(v, radix: 16)
     return "0x" + String(repeating: "0", count: 8 - s.count) + s
+}
+
+/// Parts handed out in order, then the CRC-32C of all their bytes (little-endian): a `.dfx` file, checksummed
+/// as it is written.
+struct ChecksummedChunks: ByteChunks {
+    let parts: [any ByteChunks]
+
+    func forEachChunk(_ body: (UnsafeRawBufferPointer) -> Int32) -> Int32 {
+        var crc = CRC32C.start
+        for part in parts {
+            let failure = part.forEachChunk { chunk in
+                crc = CRC32C.update(crc, chunk)
+                return body(chunk)
+            }
+            guard failure == 0 else { return failure }
+        }
+        return withUnsafeBytes(of: (crc ^ CRC32C.start).littleEndian) { body($0) }
+    }
 }

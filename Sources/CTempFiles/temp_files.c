@@ -7,6 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#if defined(__linux__)
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#endif
+
 // A whole `dfc run` batch (every output tensor and the statistics) is staged
 // at once, so the table holds far more than the two files of `dfc compile`.
 enum { slot_count = 1024 };
@@ -71,3 +77,15 @@ void dfc_temp_file_forget(int slot) {
 }
 
 unsigned long dfc_temp_file_serial(void) { return atomic_fetch_add(&next_serial, 1); }
+
+int dfc_exchange_files(const char *a, const char *b) {
+#if defined(__linux__) && defined(SYS_renameat2)
+    // RENAME_EXCHANGE from linux/fs.h, which is not always installed.
+    const unsigned int exchange = 1u << 1;
+    return syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, exchange) == 0 ? 0 : errno;
+#else
+    (void)a;
+    (void)b;
+    return ENOSYS;
+#endif
+}

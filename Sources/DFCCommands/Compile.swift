@@ -228,6 +228,8 @@ struct Compile: ParsableCommand {
                 throw error.inFile(model)
             }
             for difference in differences where !difference.passed {
+                // A model file cut short under dfc reads as zeros: say that rather than a mismatch.
+                try Tensor.checkSources(of: reference.initializers.values)
                 throw DFCError("--verify failed: \(difference.description)", file: model, kind: .verification)
             }
             PhaseTrace.mark("verify")
@@ -265,7 +267,8 @@ struct Compile: ParsableCommand {
             try DepFile.check(depFile.targets + depFile.prerequisites)
             writes.append((file, [Array(depFile.text.utf8)]))
         }
-        try OutputFile.write(writes)
+        // The weights were read from the model as they were written: it must not have changed meanwhile.
+        try OutputFile.write(writes) { try Tensor.checkSources(of: graph.initializers.values) }
         PhaseTrace.mark("write")
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Tensors
 
 #if canImport(Glibc)
@@ -12,12 +13,25 @@ import Tensors
 /// The file is mapped only while its structure is decoded: the wire check
 /// walks it, and libprotobuf-c unpacks a copy of it without the `raw_data`
 /// bytes of the main graph's initializers (`ElidedModel`), so only the
-/// model's structure is ever copied. Each initializer's bytes are then read
-/// from the file straight into the tensor that holds them (`read(into:at:)`),
-/// so a model's weights are in memory once.
-final class ModelFile {
+/// model's structure is ever copied. A large fp32 or int64 initializer stays
+/// in the file: its tensor is deferred (`TensorSource`), read with `pread`
+/// when a pass or the program writer asks for its values, so a model's
+/// weights are not in memory at all while it compiles. Smaller initializers
+/// are read straight into their tensors (`read(into:at:)`).
+///
+/// The file stays open while any of its tensors lives. A file replaced by a
+/// rename keeps its old contents for dfc; one truncated or rewritten in
+/// place is a failed read or a changed modification time, which
+/// `checkUnchanged` reports before an output made from it is kept.
+final class ModelFile: TensorSource {
     private let descriptor: Int32
     let size: Int
+    /// The path as the user gave it, for errors.
+    let path: String
+    /// The modification time when the file was opened.
+    private let modified: timespec
+    /// Why a read of a deferred tensor failed, once one has.
+    private let failure = Mutex<String?>(nil)
 
     /// Opens `path`; nil when it is not a regular file (a FIFO or a device is read whole instead).
     init?(regularFileAt path: String) throws {
@@ -29,10 +43,37 @@ final class ModelFile {
             return nil
         }
         self.descriptor = descriptor
+        self.path = path
         size = Int(info.st_size)
+        modified = info.st_mtim
     }
 
     deinit { close(descriptor) }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
+        guard Self.read(descriptor, into: buffer, at: offset) else {
+            failure.withLock {
+                $0 = $0 ?? "the file was truncated or changed while dfc read it (a weight's bytes could not be read)"
+            }
+            return false
+        }
+        return true
+    }
+
+    func checkUnchanged() throws {
+        if let failure = failure.withLock({ $0 }) { throw DFCError(failure, file: path, kind: .io) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            throw DFCError("cannot read the file (\(Self.describe(errno)))", file: path, kind: .io)
+        }
+        guard Int(info.st_size) == size, info.st_mtim.tv_sec == modified.tv_sec,
+            info.st_mtim.tv_nsec == modified.tv_nsec
+        else {
+            throw DFCError(
+                "the file was modified while dfc compiled it (its weights are read as they are written out); compile again",
+                file: path, kind: .io)
+        }
+    }
 
     static func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
 
@@ -55,11 +96,6 @@ final class ModelFile {
             model.graph.initializers[k].payload = .file(range)
         }
         return model
-    }
-
-    /// Fills `buffer` with the file's bytes from `offset`; false when the file ends first.
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
-        Self.read(descriptor, into: buffer, at: offset)
     }
 
     /// Fills `buffer` from `descriptor` at `offset`, however many calls it takes.

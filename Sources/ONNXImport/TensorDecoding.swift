@@ -44,6 +44,9 @@ enum TensorDecoding {
         case .file(let range):
             guard let file else { throw DFCError("internal error: \(label) has its data in a file not open") }
             try checkByteCount(range.count, type: type, shape: shape, count: count, label: label)
+            if range.count >= deferredBytes, let dtype = type.inPlaceDType {
+                return Tensor(shape: shape, dtype: dtype, source: file, offset: range.lowerBound)
+            }
             return try read(type: type, shape: shape, count: count) { file.read(into: $0, at: range.lowerBound) }
                 ?? {
                     throw DFCError("could not read the \(range.count) bytes of \(label) (the file changed?)", kind: .io)
@@ -87,6 +90,10 @@ enum TensorDecoding {
             }
         }
     }
+
+    /// The smallest initializer left in the model file until it is used (`ModelFile`): below it, a pass's many
+    /// reads of small constants (shapes, BatchNormalization parameters) would each be a system call.
+    static let deferredBytes = 4096
 
     private static func checkByteCount(_ n: Int, type: ONNXElementType, shape: [Int], count: Int, label: String)
         throws
@@ -227,5 +234,17 @@ enum TensorDecoding {
         return try read(type: type, shape: shape, count: count) {
             ModelFile.read(descriptor, into: $0, at: Int(offset))
         } ?? { throw DFCError("\(label): could not read \(byteCount) bytes from '\(location)'", kind: .io) }()
+    }
+}
+
+extension ONNXElementType {
+    /// The dtype whose values are this type's raw little-endian bytes as they are (fp32, int64): a tensor of
+    /// it can be read straight from the file, when it is used. nil for types that need converting.
+    var inPlaceDType: DType? {
+        switch self {
+        case .float: .float32
+        case .int64: .int64
+        default: nil
+        }
     }
 }

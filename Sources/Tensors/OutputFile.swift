@@ -65,24 +65,34 @@ public struct OutputFile: Sendable, Hashable {
         try write(outputs.map { (file: $0.file, parts: $0.parts.map { $0 as any ByteChunks }) })
     }
 
-    /// `write(_:)` for parts of any kind.
-    public static func write(_ outputs: [(file: OutputFile, parts: [any ByteChunks])]) throws {
+    /// `write(_:)` for parts of any kind. `check` runs once every byte is written and before any file is
+    /// replaced, and after a failed write (its error, naming what was read, then wins): what the parts were
+    /// read from must not have changed meanwhile (`Tensor.checkSources`).
+    public static func write(
+        _ outputs: [(file: OutputFile, parts: [any ByteChunks])], check: () throws -> Void = {}
+    ) throws {
         let destinations = try destinations(of: outputs.map(\.file))
         var staged: [TemporaryFile] = []
         defer { for temporary in staged { temporary.remove() } }
-        for (output, destination) in zip(outputs, destinations) {
-            guard case .replaced(let target, let mode) = destination else { continue }
-            staged.append(try TemporaryFile(replacing: target, mode: mode, parts: output.parts, for: output.file))
-        }
-        for (output, destination) in zip(outputs, destinations) {
-            switch destination {
-            case .descriptor(let descriptor):
-                try output.file.throwIfFailed(writeFully(descriptor, output.parts), "cannot write")
-            case .inPlace(let target):
-                try output.file.writeInPlace(target, output.parts)
-            case .replaced: break
+        do {
+            for (output, destination) in zip(outputs, destinations) {
+                guard case .replaced(let target, let mode) = destination else { continue }
+                staged.append(try TemporaryFile(replacing: target, mode: mode, parts: output.parts, for: output.file))
             }
+            for (output, destination) in zip(outputs, destinations) {
+                switch destination {
+                case .descriptor(let descriptor):
+                    try output.file.throwIfFailed(writeFully(descriptor, output.parts), "cannot write")
+                case .inPlace(let target):
+                    try output.file.writeInPlace(target, output.parts)
+                case .replaced: break
+                }
+            }
+        } catch {
+            try check()
+            throw error
         }
+        try check()
         while !staged.isEmpty {
             try staged[0].commit()
             staged.removeFirst()
@@ -238,8 +248,20 @@ private struct TemporaryFile {
         }
     }
 
-    /// Renames the file over its target; on failure the caller removes it.
+    /// Renames the file over its target; on failure the caller removes it. A regular file there is swapped
+    /// with it and then removed instead (`dfc_exchange_files` says why), where the system can.
     func commit() throws {
+        var info = stat()
+        if lstat(target, &info) == 0, info.st_mode & S_IFMT == S_IFREG, dfc_exchange_files(path, target) == 0 {
+            // `path` now names what was at the target: a regular file, unless it changed in between; then
+            // the two are swapped back and renamed as usual.
+            if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG {
+                unlink(path)
+                dfc_temp_file_forget(slot)
+                return
+            }
+            _ = dfc_exchange_files(path, target)
+        }
         guard rename(path, target) == 0 else {
             throw output.problem("cannot replace: \(OutputFile.describe(errno))", at: target)
         }

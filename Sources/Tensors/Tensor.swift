@@ -34,25 +34,53 @@ public struct Tensor: Sendable, Equatable {
         case bool([Bool])
     }
 
+    /// The values in memory, or where to get them (`DeferredValues`: a weight left in its model file).
+    enum Backing: Sendable {
+        case values(Storage)
+        case deferred(DeferredValues)
+    }
+
     public var shape: [Int]
-    public var storage: Storage
+    var backing: Backing
+
+    /// The values. A deferred tensor's are read (and computed) anew at each call: take them once.
+    public var storage: Storage {
+        get {
+            switch backing {
+            case .values(let storage): storage
+            case .deferred(let deferred): deferred.load()
+            }
+        }
+        set { backing = .values(newValue) }
+    }
 
     public init(shape: [Int], floats: [Float]) {
         precondition(shape.reduce(1, *) == floats.count, "shape \(shape) does not hold \(floats.count) values")
         self.shape = shape
-        self.storage = .float(floats)
+        self.backing = .values(.float(floats))
     }
 
     public init(shape: [Int], ints: [Int64]) {
         precondition(shape.reduce(1, *) == ints.count, "shape \(shape) does not hold \(ints.count) values")
         self.shape = shape
-        self.storage = .int64(ints)
+        self.backing = .values(.int64(ints))
     }
 
     public init(shape: [Int], bools: [Bool]) {
         precondition(shape.reduce(1, *) == bools.count, "shape \(shape) does not hold \(bools.count) values")
         self.shape = shape
-        self.storage = .bool(bools)
+        self.backing = .values(.bool(bools))
+    }
+
+    init(shape: [Int], deferred: DeferredValues) {
+        precondition(shape.reduce(1, *) == deferred.count, "shape \(shape) does not hold \(deferred.count) values")
+        self.shape = shape
+        self.backing = .deferred(deferred)
+    }
+
+    public static func == (a: Tensor, b: Tensor) -> Bool {
+        if case .deferred(let x) = a.backing, case .deferred(let y) = b.backing, x === y { return a.shape == b.shape }
+        return a.shape == b.shape && a.storage == b.storage
     }
 
     /// Decodes `shape.reduce(1, *)` little-endian values of `dtype`.
@@ -61,7 +89,7 @@ public struct Tensor: Sendable, Equatable {
         precondition(
             bytes.count == count * dtype.byteSize, "shape \(shape) does not hold \(bytes.count) bytes of \(dtype)")
         self.shape = shape
-        storage = bytes.withUnsafeBytes { raw in
+        let storage: Storage = bytes.withUnsafeBytes { raw in
             switch dtype {
             case .float32:
                 .float(
@@ -77,13 +105,15 @@ public struct Tensor: Sendable, Equatable {
                 .bool((0..<count).map { raw[$0] != 0 })
             }
         }
+        backing = .values(storage)
     }
 
     public var dtype: DType {
-        switch storage {
-        case .float: .float32
-        case .int64: .int64
-        case .bool: .bool
+        switch backing {
+        case .values(.float): .float32
+        case .values(.int64): .int64
+        case .values(.bool): .bool
+        case .deferred(let deferred): deferred.dtype
         }
     }
 

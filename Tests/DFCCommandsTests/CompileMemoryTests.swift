@@ -4,9 +4,9 @@ import Tensors
 import TestSupport
 import Testing
 
-/// A compile's peak memory: the weights are held once (imported straight
-/// from the file into their tensors, and written to the program from there),
-/// so the whole process stays within the model's size plus what dfc needs
+/// A compile's peak memory: the large weights stay in the model file (read
+/// when a pass or the program writer needs them, in cache-sized chunks), so
+/// the whole process stays well within the model's size plus what dfc needs
 /// for any model at all.
 @Suite("dfc compile memory")
 struct CompileMemoryTests {
@@ -140,7 +140,7 @@ struct CompileMemoryTests {
         return (process.terminationStatus, phases)
     }
 
-    @Test("folding a BatchNormalization scales the weights in place, never holding them twice")
+    @Test("folding a BatchNormalization leaves the weights in the file: they are scaled as they are written")
     func foldInPlace() throws {
         let scratch = try ScratchFolder("dfc-memory-fold")
         defer { scratch.remove() }
@@ -150,10 +150,13 @@ struct CompileMemoryTests {
         let (status, phases) = try Self.phasePeaks(["compile", model, "-o", scratch.path("folded.dfx")])
         #expect(status == 0)
         let imported = phases["import"] ?? .infinity, folded = phases["fold-batchnorm"] ?? .infinity
-        #expect(folded - imported < 4, "peak \(imported) MiB after import, \(folded) MiB after fold-batchnorm")
+        let written = phases["write"] ?? .infinity
+        #expect(folded - imported < 1, "peak \(imported) MiB after import, \(folded) MiB after fold-batchnorm")
+        // Neither layer's 16 MiB of weights is ever in memory whole, not even while the program is written.
+        #expect(written - imported < 8, "peak \(imported) MiB after import, \(written) MiB after the write")
     }
 
-    @Test("a compile's peak memory stays within 1.25x the model's size above dfc's own baseline")
+    @Test("a compile's peak memory stays within 0.5x the model's size above dfc's own baseline")
     func peakWithinModelSize() throws {
         let scratch = try ScratchFolder("dfc-memory")
         defer { scratch.remove() }
@@ -172,7 +175,7 @@ struct CompileMemoryTests {
         let size = Double(bytes.count) / 1_048_576
         let ratio = (wide.mebibytes - baseline.mebibytes) / size
         #expect(
-            ratio <= 1.25,
+            ratio <= 0.5,
             "peak \(wide.mebibytes) MiB, baseline \(baseline.mebibytes) MiB, model \(size) MiB: \(ratio)x")
     }
 }

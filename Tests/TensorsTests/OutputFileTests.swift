@@ -32,6 +32,24 @@ import Testing
         #expect(try s.entries() == ["report.json"], "no temporary file is left")
     }
 
+    /// A replaced file is swapped with the new one and removed (sparing ext4 its flush on a rename over a
+    /// file): as with a rename, another hard link keeps the old contents and a reader that opened the
+    /// old file still reads it whole.
+    @Test func replacesAFileByNameOnly() throws {
+        let s = try ScratchFolder("output-exchange")
+        defer { s.remove() }
+        let path = s.path("prog.dfx")
+        try Data("old contents".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(Glibc.link(path, s.path("kept.dfx")) == 0)
+        let reader = try #require(FileHandle(forReadingAtPath: path))
+        defer { try? reader.close() }
+        try OutputFile(path).write([Self.bytes("new")])
+        #expect(try Self.read(path) == "new")
+        #expect(try Self.read(s.path("kept.dfx")) == "old contents")
+        #expect(String(decoding: try reader.readToEnd() ?? Data(), as: UTF8.self) == "old contents")
+        #expect(try s.entries() == ["kept.dfx", "prog.dfx"], "no temporary file is left")
+    }
+
     /// `a/link -> ../b/link2 -> target.json`: each relative link is read from its own folder.
     @Test func followsAChainOfSymbolicLinksAndKeepsThem() throws {
         let s = try ScratchFolder("output-symlink")

@@ -119,7 +119,8 @@ struct WeightLayout {
     var bias: Tensor
     /// The output channel weight element `i` contributes to.
     var channel: (Int) -> Int
-    /// Set when each output channel's weights are one contiguous run of this many (Conv).
+    /// Set when weight element i belongs to channel (i / run) % channels (all but ConvTranspose): the weights
+    /// are then scaled by `Tensor.scaleChannels`, which leaves a weight still in its model file there.
     var run: Int?
 
     init?(_ node: Node, in graph: Graph) {
@@ -145,6 +146,7 @@ struct WeightLayout {
             guard node.int("spatial", default: 1) != 0, node.int("training_mode", default: 0) == 0 else { return nil }
             channels = weight.count
             channel = { $0 }
+            run = 1
         case .gemm:
             // The folded bias is added as is, so beta must be 1.
             guard weight.shape.count == 2, node.float("beta", default: 1) == 1 else { return nil }
@@ -152,6 +154,7 @@ struct WeightLayout {
             channels = transposed ? weight.shape[0] : weight.shape[1]
             let columns = weight.shape[1]
             channel = transposed ? { $0 / columns } : { $0 % columns }
+            run = transposed ? columns : 1
         default:
             return nil
         }
@@ -171,20 +174,15 @@ struct WeightLayout {
 
     /// Makes the node compute `scale[c] * y + shift[c]` instead of `y`.
     mutating func apply(scale: [Double], shift: [Double]) {
-        var w = weight.floats
-        let shape = weight.shape
-        weight = Tensor(shape: [0], floats: [])  // `w` is then the only owner of the values, when the graph is not
         if let run, run > 0 {
-            w.withUnsafeMutableBufferPointer { w in
-                for c in 0..<(w.count / run) {
-                    let s = scale[c]
-                    for i in (c * run)..<((c + 1) * run) { w[i] = Float(Double(w[i]) * s) }
-                }
-            }
+            weight.scaleChannels(by: scale, run: run)
         } else {
+            var w = weight.floats
+            let shape = weight.shape
+            weight = Tensor(shape: [0], floats: [])  // `w` is then the only owner of the values, when the graph is not
             for i in w.indices { w[i] = Float(Double(w[i]) * scale[channel(i)]) }
+            weight = Tensor(shape: shape, floats: w)
         }
-        weight = Tensor(shape: shape, floats: w)
         let b = bias.floats
         bias = Tensor(shape: bias.shape, floats: b.indices.map { Float(Double(b[$0]) * scale[$0] + shift[$0]) })
     }
