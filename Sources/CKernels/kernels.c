@@ -18,17 +18,19 @@ static int detect(void) {
     return (ebx & bit_AVX2) != 0;
 }
 
-// -1 until the first call asks the CPU; a benign race (every thread stores the same value).
-static int available = -1;
-
-int dfc_kernels_vectorized(void) {
-    int a = __atomic_load_n(&available, __ATOMIC_RELAXED);
+// `*slot` is -1 until the first call asks the CPU; a benign race (every thread stores the same value).
+static int cached(int *slot, int (*ask)(void)) {
+    int a = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (a < 0) {
-        a = detect();
-        __atomic_store_n(&available, a, __ATOMIC_RELAXED);
+        a = ask();
+        __atomic_store_n(slot, a, __ATOMIC_RELAXED);
     }
     return a;
 }
+
+static int available = -1;
+
+int dfc_kernels_vectorized(void) { return cached(&available, detect); }
 
 // Eight values x[j * stride .. ] for stride 1 or 2 (the even lanes of sixteen).
 __attribute__((target("avx2"))) static inline __m256 load_strided(const float *x, size_t stride) {
@@ -101,14 +103,7 @@ static int detect512(void) {
 
 static int available512 = -1;
 
-int dfc_kernels_avx512(void) {
-    int a = __atomic_load_n(&available512, __ATOMIC_RELAXED);
-    if (a < 0) {
-        a = detect512();
-        __atomic_store_n(&available512, a, __ATOMIC_RELAXED);
-    }
-    return a;
-}
+int dfc_kernels_avx512(void) { return cached(&available512, detect512); }
 
 // Lanes `valid` of x[i * stride] for i < 16: stride 1 is one masked load; stride 2 takes the even words
 // of two masked loads (pdep spreads lane i's bit to word 2 i) instead of a gather; other strides gather.

@@ -72,28 +72,7 @@ import Testing
         let scratch = Memory(bytes: 4)!
         #expect(Machine(sram: scratch.view, dram: scratch.view).readsRowsInPlace(op), "not the in-place path")
         let got = try KernelTests.execute(.conv(op), sram: sram).sram
-        for co in 0..<cout {
-            let group = co / coutG
-            for y in 0..<ho {
-                for x in 0..<wo {
-                    let o = inWords + co * output.channelStride + y * output.rowStride + x
-                    var acc: Float = accumulate ? sram[o] : 0
-                    for c in 0..<cinG {
-                        for ky in 0..<kh {
-                            for kx in 0..<kw {
-                                let (iy, ix) = (y * sh + ky * dh, x + kx * dw)
-                                let (ty, tx) = (window.originY + iy, window.originX + ix)
-                                guard ty >= 0, ty < window.extentH, tx >= 0, tx < window.extentW else { continue }
-                                let wv = sram[weightAddr / 4 + ((co * cinG + c) * kh + ky) * kw + kx]
-                                acc += wv * sram[(group * cinG + c) * input.channelStride + iy * input.rowStride + ix]
-                            }
-                        }
-                    }
-                    if hasBias { acc += sram[biasAddr / 4 + co] }
-                    sram[o] = KernelTests.reference(activation, acc)
-                }
-            }
-        }
+        KernelTests.referenceConv(op, sram: &sram)
         #expect(KernelTests.close(got, sram))
     }
 

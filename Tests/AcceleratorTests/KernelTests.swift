@@ -131,28 +131,7 @@ import Testing
         #expect(Op.conv(op).engine == (cinG == 1 && g > 1 ? .vector : .matrix))
         let got = try Self.execute(.conv(op), sram: sram).sram
 
-        for co in 0..<cout {
-            let group = co / coutG
-            for y in 0..<ho {
-                for x in 0..<wo {
-                    let o = inWords + co * output.channelStride + y * output.rowStride + x
-                    var acc: Float = accumulate ? sram[o] : 0
-                    for c in 0..<cinG {
-                        for ky in 0..<kh {
-                            for kx in 0..<kw {
-                                let (iy, ix) = (y * sh + ky * dh, x * sw + kx * dw)
-                                let (ty, tx) = (window.originY + iy, window.originX + ix)
-                                guard ty >= 0, ty < window.extentH, tx >= 0, tx < window.extentW else { continue }
-                                let wv = sram[weightAddr / 4 + ((co * cinG + c) * kh + ky) * kw + kx]
-                                acc += wv * sram[(group * cinG + c) * input.channelStride + iy * input.rowStride + ix]
-                            }
-                        }
-                    }
-                    if hasBias { acc += sram[biasAddr / 4 + co] }
-                    sram[o] = Self.reference(activation, acc)
-                }
-            }
-        }
+        Self.referenceConv(op, sram: &sram)
         #expect(Self.close(got, sram))
     }
 
@@ -528,5 +507,38 @@ import Testing
         // LRN on the vector unit and HOST.LRN share their arithmetic: the same bits.
         #expect(run.outputs["lrn_tile"] == run.outputs["lrn"])
         #expect(run.stats.hostBusyCycles > 0 && run.stats.vectorBusyCycles > 0 && run.stats.matrixBusyCycles > 0)
+    }
+
+    /// The CONV loops of docs/isa.md on a word-addressed SRAM (`sram[i]` is byte address 4 i).
+    static func referenceConv(_ op: ConvOp, sram: inout [Float]) {
+        let (input, output) = (op.input, op.output), window = op.window
+        let (kh, kw, sh, sw) = (op.kernelH, op.kernelW, op.strideH, op.strideW), (dh, dw) = (op.dilationH, op.dilationW)
+        let cinG = input.channels / op.groups, coutG = output.channels / op.groups
+        let (inBase, outBase) = (input.addr / 4, output.addr / 4)
+        for co in 0..<output.channels {
+            let group = co / coutG
+            for y in 0..<output.height {
+                for x in 0..<output.width {
+                    let o = outBase + co * output.channelStride + y * output.rowStride + x
+                    var acc: Float = op.accumulate ? sram[o] : 0
+                    for c in 0..<cinG {
+                        for ky in 0..<kh {
+                            for kx in 0..<kw {
+                                let (iy, ix) = (y * sh + ky * dh, x * sw + kx * dw)
+                                let (ty, tx) = (window.originY + iy, window.originX + ix)
+                                guard ty >= 0, ty < window.extentH, tx >= 0, tx < window.extentW else { continue }
+                                let wv = sram[op.weightAddr / 4 + ((co * cinG + c) * kh + ky) * kw + kx]
+                                acc +=
+                                    wv
+                                    * sram[
+                                        inBase + (group * cinG + c) * input.channelStride + iy * input.rowStride + ix]
+                            }
+                        }
+                    }
+                    if op.hasBias { acc += sram[op.biasAddr / 4 + co] }
+                    sram[o] = reference(op.activation, acc)
+                }
+            }
+        }
     }
 }

@@ -37,14 +37,44 @@ struct CodegenEndToEndTests {
     static func checkGroup(
         _ graph: Graph, _ plan: BandPlan, _ label: String, sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> Program {
-        let (program, layers) = try Codegen.compile(graph, config: .df1, groups: [.bands(plan)])
-        let row = try #require(layers.first { $0.op == "FusionGroup" }, sourceLocation: sourceLocation)
-        let moved = predictedBytes(program, instructions: row.instructions)
-        #expect(moved == plan.dramBytes, "\(label)", sourceLocation: sourceLocation)
+        try checkGroups(graph, [.bands(plan)], label, sourceLocation: sourceLocation)
+    }
+
+    /// `checkGroup` for several fusion groups, in order: each group's instructions move the bytes its plan predicts.
+    @discardableResult
+    static func checkGroups(
+        _ graph: Graph, _ plans: [GroupPlan], _ label: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Program {
+        let (program, layers) = try Codegen.compile(graph, config: .df1, groups: plans)
+        let rows = layers.filter { $0.op == "FusionGroup" }
+        #expect(rows.count == plans.count, "\(label)", sourceLocation: sourceLocation)
+        for (plan, row) in zip(plans, rows) {
+            let moved = predictedBytes(program, instructions: row.instructions)
+            #expect(
+                moved == plan.dramBytes, "\(label): \(plan.tileDescription(graph: graph))",
+                sourceLocation: sourceLocation)
+        }
         for difference in try Verification.run(reference: graph, program: program) {
             #expect(difference.passed, "\(label): \(difference.description)", sourceLocation: sourceLocation)
         }
         return program
+    }
+
+    /// Checks every group's bytes (`checkGroupBytes`), the outputs against the interpreter, and that the
+    /// executor moves the bytes the program's instructions predict; returns those bytes.
+    @discardableResult
+    static func checkCompilation(
+        _ compilation: Codegen.Compilation, graph: Graph, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Int {
+        checkGroupBytes(compilation, sourceLocation: sourceLocation)
+        for difference in try Verification.run(reference: graph, program: compilation.program) {
+            #expect(difference.passed, "\(difference.description)", sourceLocation: sourceLocation)
+        }
+        let stats = try Executor.run(compilation.program, inputs: [:], options: ExecutionOptions(timingOnly: true))
+            .stats
+        let moved = stats.dramReadBytes + stats.dramWriteBytes
+        #expect(moved == predictedBytes(compilation.program), sourceLocation: sourceLocation)
+        return moved
     }
 
     /// Checks that each fusion group of `compilation` moves the bytes its plan predicted.

@@ -272,18 +272,7 @@ struct FusionTests {
             let stored = try #require(try context.planBands(0..<(pool + 1), rows: 5, halo: halo))
             let loaded = try #require(try context.planBands(mul..<graph.nodes.count, rows: 4, halo: halo))
             #expect(head.dramBytes == stored.dramBytes - mapBytes && tail.dramBytes == loaded.dramBytes - mapBytes)
-            let groups: [GroupPlan] = [.bands(head), .bands(side), .bands(tail)]
-            let (program, layers) = try Codegen.compile(graph, config: .df1, groups: groups)
-            for difference in try Verification.run(reference: graph, program: program) {
-                #expect(difference.passed, "\(halo): \(difference.description)")
-            }
-            let rows = layers.filter { $0.op == "FusionGroup" }
-            #expect(rows.count == 3)
-            for (group, row) in zip(groups, rows) {
-                #expect(
-                    CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions) == group.dramBytes,
-                    "\(halo): \(group.tileDescription(graph: graph))")
-            }
+            try CodegenEndToEndTests.checkGroups(graph, [.bands(head), .bands(side), .bands(tail)], "\(halo)")
         }
     }
 

@@ -56,14 +56,7 @@ struct WholeMapDepthwiseTests {
             let compilation = try Codegen.schedule(graph, options: options)
             let head = try #require(compilation.groups.first { $0.layers.contains(graph.nodes[2].name) })
             #expect(head.tiling.contains("through "), "\(objective): \(head.tiling)")
-            CodegenEndToEndTests.checkGroupBytes(compilation)
-            for difference in try Verification.run(reference: graph, program: compilation.program) {
-                #expect(difference.passed, "\(difference.description)")
-            }
-            let stats = try Executor.run(compilation.program, inputs: [:], options: ExecutionOptions(timingOnly: true))
-                .stats
-            #expect(
-                stats.dramReadBytes + stats.dramWriteBytes == CodegenEndToEndTests.predictedBytes(compilation.program))
+            try CodegenEndToEndTests.checkCompilation(compilation, graph: graph)
         }
     }
 
@@ -80,14 +73,7 @@ struct WholeMapDepthwiseTests {
         let mul = try #require(graph.nodes.first { $0.kind == .mul })
         let tail = try #require(compilation.groups.first { $0.layers.contains(mul.name) })
         #expect(tail.tiling.contains("holding \(map)"), "\(tail.tiling)")
-        CodegenEndToEndTests.checkGroupBytes(compilation)
-        for difference in try Verification.run(reference: graph, program: compilation.program) {
-            #expect(difference.passed, "\(difference.description)")
-        }
-        let stats = try Executor.run(compilation.program, inputs: [:], options: ExecutionOptions(timingOnly: true))
-            .stats
-        let moved = stats.dramReadBytes + stats.dramWriteBytes
-        #expect(moved == CodegenEndToEndTests.predictedBytes(compilation.program))
+        let moved = try CodegenEndToEndTests.checkCompilation(compilation, graph: graph)
         // Weights, the input, the averages and the output: the map never reaches DRAM.
         #expect(moved < mapBytes, "moved \(moved)")
     }
@@ -115,18 +101,8 @@ struct WholeMapDepthwiseTests {
                 try context.planBands(mul..<graph.nodes.count, rows: 4, halo: halo, held: [map: address]))
             #expect(tail.held == [map] && !tail.inputs.contains(map) && tail.bands.count > 1)
             for writer in held {
-                let groups: [GroupPlan] = [.wholeMap(writer), .bands(side), .bands(tail)]
-                let (program, layers) = try Codegen.compile(graph, config: .df1, groups: groups)
-                for difference in try Verification.run(reference: graph, program: program) {
-                    #expect(difference.passed, "\(halo), block \(writer.block): \(difference.description)")
-                }
-                let rows = layers.filter { $0.op == "FusionGroup" }
-                #expect(rows.count == 3)
-                for (group, row) in zip(groups, rows) {
-                    #expect(
-                        CodegenEndToEndTests.predictedBytes(program, instructions: row.instructions) == group.dramBytes,
-                        "\(halo): \(group.tileDescription(graph: graph))")
-                }
+                try CodegenEndToEndTests.checkGroups(
+                    graph, [.wholeMap(writer), .bands(side), .bands(tail)], "\(halo), block \(writer.block)")
             }
         }
     }
