@@ -13,7 +13,10 @@ import CKernels
 extension Machine {
     func conv(_ c: ConvOp) {
         let cinG = c.input.channels / c.groups, coutG = c.output.channels / c.groups
-        if cinG == 1 && c.groups > 1 { return convRows(c) }
+        if cinG == 1 && c.groups > 1 {
+            if convDepthwise(c) { return }
+            return convRows(c)
+        }
         if readsRowsInPlace(c) { return convInPlace(c) }
         let taps = cinG * c.kernelH * c.kernelW, n = c.output.height * c.output.width
         let (x, ldx, groupStride) = directInput(c) ?? gatherTaps(c)
@@ -199,6 +202,44 @@ extension Machine {
             }
             activate(row, wo, c.activation)
         }
+    }
+
+    /// A depthwise CONV in one C call per core (CKernels' `dfc_depthwise_conv`: AVX-512, the window's
+    /// edges as lane masks, bias, ReLU and Clip in registers), output channels split over the cores;
+    /// the same operations in the same order as `convRows`, so the same bits. Other activations run
+    /// on each row afterwards. False (nothing written) where the kernel does not run: no AVX-512, or
+    /// a row or kernel wider than it takes.
+    func convDepthwise(_ c: ConvOp) -> Bool {
+        let input = c.input, output = c.output, win = c.window, a = c.activation
+        let activation: Int32 = a.kind == .relu ? 1 : a.kind == .clip ? 2 : 0
+        let inputWords = sram.at(input.addr / 4, 1), outputWords = sram.at(output.addr / 4, 1)
+        var d = dfc_depthwise(
+            input: inputWords, input_channel_stride: input.channelStride, input_row_stride: input.rowStride,
+            output: outputWords, output_channel_stride: output.channelStride, output_row_stride: output.rowStride,
+            height: output.height, width: output.width, kernel_h: c.kernelH, kernel_w: c.kernelW,
+            stride_h: c.strideH, stride_w: c.strideW, dilation_h: c.dilationH, dilation_w: c.dilationW,
+            origin_y: win.originY, origin_x: win.originX, extent_h: win.extentH, extent_w: win.extentW,
+            multiplier: output.channels / c.groups, weights: sram.at(c.weightAddr / 4, 1),
+            bias: c.hasBias ? UnsafePointer(sram.at(c.biasAddr / 4, 1)) : nil, accumulate: c.accumulate ? 1 : 0,
+            activation: activation, alpha: a.alpha, beta: a.beta)
+        guard dfc_depthwise_conv(&d, 0, 0) != 0 else { return false }
+        let after = activation == 0 && a.kind != .none
+        let parts = Parallel.chunks(
+            output.channels, parts: output.elements * c.kernelH * c.kernelW >= 1 << 14 ? Parallel.width : 1)
+        withUnsafePointer(to: &d) { d in
+            Parallel.run(parts.count) { part in
+                dfc_depthwise_conv(d, parts[part].lowerBound, parts[part].upperBound)
+                guard after else { return }
+                for co in parts[part] {
+                    for oh in 0..<output.height {
+                        activate(
+                            sram.at(output.addr / 4 + co * output.channelStride + oh * output.rowStride, output.width),
+                            output.width, a)
+                    }
+                }
+            }
+        }
+        return true
     }
 
     /// CONV one output row at a time (any strides), output channels spread

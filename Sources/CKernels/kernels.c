@@ -169,6 +169,74 @@ __attribute__((target("avx512f,bmi2"))) static void pool_row_avx512(float *o, si
     }
 }
 
+// ceil(a / b) for b > 0 and any a.
+static inline long ceil_div(long a, long b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+// dfc_depthwise_conv's loops for CB channels from `co` at once: CB independent chains of fused multiply-adds
+// (one chain alone waits on each addition's latency) sharing the window's masks and kernel rows.
+// masks[v * (kw + 1)] holds vector v's columns inside the row, masks[v * (kw + 1) + 1 + kx] those whose input
+// for kernel column kx lies inside the window.
+#define DEPTHWISE_BLOCK(CB)                                                                                            \
+    __attribute__((target("avx512f,bmi2"))) static void depthwise_block_##CB(const dfc_depthwise *d, size_t co,       \
+                                                                             const __mmask16 *masks, size_t nv) {      \
+        const size_t kh = d->kernel_h, kw = d->kernel_w, sw = d->stride_w, dw = d->dilation_w, dh = d->dilation_h;    \
+        const size_t irs = d->input_row_stride;                                                                        \
+        const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);                  \
+        const __m512i step = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)sw));                                     \
+        const __m512 zero = _mm512_setzero_ps(), alpha = _mm512_set1_ps(d->alpha), beta = _mm512_set1_ps(d->beta);    \
+        const int accumulate = d->accumulate, activation = d->activation;                                              \
+        const float *plane[CB], *w[CB];                                                                                \
+        float *out[CB];                                                                                                \
+        __m512 bias[CB];                                                                                               \
+        for (int c = 0; c < CB; c++) {                                                                                 \
+            plane[c] = d->input + (co + c) / d->multiplier * d->input_channel_stride;                                  \
+            w[c] = d->weights + (co + c) * kh * kw;                                                                    \
+            out[c] = d->output + (co + c) * d->output_channel_stride;                                                  \
+            bias[c] = _mm512_set1_ps(d->bias ? d->bias[co + c] : 0.0f);                                                \
+        }                                                                                                              \
+        for (size_t oh = 0; oh < d->height; oh++) {                                                                    \
+            /* The kernel rows whose input row lies inside the window: ky0 <= ky < ky1. */                             \
+            long top = d->origin_y + (long)(oh * d->stride_h);                                                         \
+            long ky0 = ceil_div(-top, (long)dh), ky1 = ceil_div(d->extent_h - top, (long)dh);                          \
+            if (ky0 < 0) ky0 = 0;                                                                                      \
+            if (ky1 > (long)kh) ky1 = (long)kh;                                                                        \
+            size_t row = oh * d->stride_h * irs, orow = oh * d->output_row_stride;                                     \
+            for (size_t v = 0; v < nv; v++) {                                                                          \
+                const __mmask16 *m = masks + v * (kw + 1);                                                             \
+                __m512 acc[CB];                                                                                        \
+                for (int c = 0; c < CB; c++)                                                                           \
+                    acc[c] = accumulate ? _mm512_maskz_loadu_ps(m[0], out[c] + orow + 16 * v) : zero;                  \
+                for (long ky = ky0; ky < ky1; ky++) {                                                                  \
+                    size_t x = row + (size_t)ky * dh * irs + 16 * v * sw;                                              \
+                    for (size_t kx = 0; kx < kw; kx++) {                                                               \
+                        __mmask16 valid = m[1 + kx];                                                                   \
+                        if (!valid) continue;                                                                          \
+                        size_t tap = (size_t)ky * kw + kx;                                                             \
+                        for (int c = 0; c < CB; c++) {                                                                 \
+                            __m512 xv = load_lanes(plane[c] + x + kx * dw, sw, valid, step);                           \
+                            acc[c] = _mm512_mask3_fmadd_ps(_mm512_set1_ps(w[c][tap]), xv, acc[c], valid);              \
+                        }                                                                                              \
+                    }                                                                                                  \
+                }                                                                                                      \
+                for (int c = 0; c < CB; c++) {                                                                         \
+                    __m512 a = acc[c];                                                                                 \
+                    if (d->bias) a = _mm512_add_ps(a, bias[c]);                                                        \
+                    if (activation == 1) {                                                                             \
+                        a = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, zero, _CMP_LT_OQ), a, zero);                    \
+                    } else if (activation == 2) {                                                                      \
+                        a = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(alpha, a, _CMP_GE_OQ), a, alpha);                  \
+                        a = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(beta, a, _CMP_LT_OQ), a, beta);                    \
+                    }                                                                                                  \
+                    _mm512_mask_storeu_ps(out[c] + orow + 16 * v, m[0], a);                                            \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+DEPTHWISE_BLOCK(8)
+DEPTHWISE_BLOCK(4)
+DEPTHWISE_BLOCK(2)
+DEPTHWISE_BLOCK(1)
+
 // o[j] = x[2 j] for j < n: the even words of two vectors; the last vector's loads are masked to the row.
 __attribute__((target("avx512f"))) static void copy_even_avx512(float *o, const float *x, size_t n) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -240,6 +308,40 @@ void dfc_copy_strided(float *o, const void *x, size_t stride, size_t n) {
     }
 #endif
     for (size_t j = 0; j < n; j++) memcpy(o + j, bytes + 4 * j * stride, 4);
+}
+
+int dfc_depthwise_conv(const dfc_depthwise *d, size_t first, size_t end) {
+#if defined(__x86_64__)
+    enum { MAX_VECTORS = 64, MAX_KW = 64 };
+    size_t kw = d->kernel_w, nv = (d->width + 15) / 16;
+    if (!dfc_kernels_avx512() || kw > MAX_KW || nv > MAX_VECTORS || d->stride_w == 0 || d->dilation_h == 0 ||
+        d->multiplier == 0)
+        return 0;
+    if (first >= end || d->height == 0 || d->width == 0) return 1;
+    __mmask16 masks[MAX_VECTORS * (MAX_KW + 1)];
+    for (size_t v = 0; v < nv; v++) {
+        long j0 = 16 * (long)v, width = (long)d->width;
+        for (size_t kx = 0; kx <= kw; kx++) {
+            long lo = 0, hi = width;
+            if (kx > 0) {  // the output columns whose input column for kernel column kx - 1 is inside the window
+                long offset = d->origin_x + (long)((kx - 1) * d->dilation_w);
+                lo = ceil_div(-offset, (long)d->stride_w), hi = ceil_div(d->extent_w - offset, (long)d->stride_w);
+                lo = lo < 0 ? 0 : lo, hi = hi > width ? width : hi;
+            }
+            lo = lo < j0 ? j0 : lo, hi = hi > j0 + 16 ? j0 + 16 : hi;
+            masks[v * (kw + 1) + kx] = hi > lo ? (__mmask16)((((unsigned)1 << (hi - lo)) - 1) << (lo - j0)) : 0;
+        }
+    }
+    size_t co = first;
+    for (; co + 8 <= end; co += 8) depthwise_block_8(d, co, masks, nv);
+    if (co + 4 <= end) depthwise_block_4(d, co, masks, nv), co += 4;
+    if (co + 2 <= end) depthwise_block_2(d, co, masks, nv), co += 2;
+    if (co < end) depthwise_block_1(d, co, masks, nv);
+    return 1;
+#else
+    (void)d, (void)first, (void)end;
+    return 0;
+#endif
 }
 
 void dfc_depthwise_row(float *o, size_t n, int accumulate, const float *const *rows, const float *weights,

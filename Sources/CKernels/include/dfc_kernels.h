@@ -31,6 +31,33 @@ void dfc_add_strided(float *o, const float *x, size_t stride, size_t n);
 void dfc_depthwise_row(float *o, size_t n, int accumulate, const float *const *rows, const float *weights,
                        const size_t *lo, const size_t *hi, size_t taps, size_t stride);
 
+// A whole depthwise convolution (one input channel per group) over output channels [first, end): the
+// geometry of a CONV instruction on SRAM words (docs/isa.md's loops; a tile's rows and channels at
+// any stride). Each output is, in order: its old value (accumulate) or 0, then for each tap (ky, kx)
+// whose input lies inside the window one fused multiply-add, then plus the bias, then ReLU (v < 0 ? 0
+// : v) or Clip (v' = alpha >= v ? alpha : v, then beta < v' ? beta : v'): the operations, and so the
+// bits, of dfc_depthwise_row followed by the executor's bias and activation. Sixteen output columns
+// a vector, the window's edges as per-tap lane masks computed once per call, no list of taps.
+typedef struct {
+    const float *input;  // channel 0, row 0, column 0 of the input tile
+    size_t input_channel_stride, input_row_stride;
+    float *output;  // channel 0, row 0, column 0 of the output tile
+    size_t output_channel_stride, output_row_stride;
+    size_t height, width;  // of the output
+    size_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+    long origin_y, origin_x, extent_h, extent_w;  // the window: tile cell (y, x) is window cell (origin_y + y, ...)
+    size_t multiplier;  // output channels per input channel
+    const float *weights;  // [output channel][kernel_h][kernel_w]
+    const float *bias;  // one per output channel, or NULL
+    int accumulate;
+    int activation;  // 0 none (the caller applies any other kind), 1 ReLU, 2 Clip(alpha, beta)
+    float alpha, beta;
+} dfc_depthwise;
+
+// 1 when the convolution ran (AVX-512, kernel_w <= 64 and rows of at most 1024 columns); 0 when it did
+// not and nothing was written: the caller runs its own loops.
+int dfc_depthwise_conv(const dfc_depthwise *d, size_t first, size_t end);
+
 // One output row of max (max != 0) or average pooling, every tap at once: o[j] for j < n becomes -inf
 // (max) or 0, then for each tap t in order, where lo[t] <= j < hi[t], the maximum with (NaN ignored, as
 // dfc_max_strided) or the sum with rows[t][(j - lo[t]) * stride]: what dfc_max_strided and
