@@ -54,6 +54,40 @@ enum GEMM {
         }
     }
 
+    /// `c = a * b (+ c when accumulating)` on CKernels' AVX-512 tiles with `epilogue` applied to each
+    /// result as it is stored (`dfc_epilogue`: bias by row, adding onto the stored value, ReLU or Clip,
+    /// and a placement of columns in rows that are not adjacent), split over the cores as `multiply`
+    /// (by rows only when the epilogue places columns). `after(rows, columns)` runs on each finished
+    /// part. False, and nothing written, where it does not run: no AVX-512, or a placement with more
+    /// than one pass over k or with `accumulate`.
+    static func multiplyFinished(
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, epilogue: dfc_epilogue,
+        after: (Range<Int>, Range<Int>) -> Void = { _, _ in }
+    ) -> Bool {
+        let placed = epilogue.width > 0
+        guard vectorized, !placed || (k <= dfc_sgemm_depth() && !accumulate) else { return false }
+        guard m > 0, n > 0 else { return true }
+        let ways = m * n * max(k, 1) >= 1 << 18 ? Parallel.width : 1
+        let byRows = placed || m >= n
+        let unit = byRows ? 1 : 16
+        let parts = Parallel.chunks((byRows ? m : n + unit - 1) / unit, parts: ways).map {
+            $0.lowerBound * unit..<min(byRows ? m : n, $0.upperBound * unit)
+        }
+        Parallel.run(parts.count) { part in
+            let (rows, columns) = byRows ? (parts[part], 0..<n) : (0..<m, parts[part])
+            var e = epilogue
+            e.bias = epilogue.bias.map { $0 + rows.lowerBound }
+            let cPart = c + rows.lowerBound * ldc + (placed ? 0 : columns.lowerBound)
+            _ = dfc_sgemm_finished(
+                rows.count, columns.count, k, a + rows.lowerBound * lda, lda, b + columns.lowerBound, ldb, cPart, ldc,
+                accumulate ? 1 : 0, &e)
+            after(rows, columns)
+        }
+        return true
+    }
+
     /// Whether products with b not transposed (every CONV's) run on CKernels' AVX-512 tiles instead of
     /// OpenBLAS: on ResNet-50's band products (32 to 512 rows, 28 to 784 columns, k 64 to 1152) one core
     /// does 88 to 112 GFLOP/s with them against 72 to 111 with OpenBLAS's sgemm (0.3.21, its Cooperlake

@@ -16,11 +16,64 @@ int dfc_gemm_available(void) { return dfc_kernels_avx512(); }
 
 static inline __mmask16 vector_mask(int v, int nv, __mmask16 last) { return v == nv - 1 ? last : (__mmask16)0xFFFF; }
 
+// Lanes `mask` of a tile's vector `vector` lie in one output row, lane 0 at `offset` words from the row's first.
+typedef struct {
+    __mmask16 mask;
+    size_t vector;
+    ptrdiff_t offset;
+} segment;
+
+// The segments of `nv` vectors (lanes masks[v]) whose first lanes are columns column0 + 16 v, placed by `e`;
+// returns how many (at most 4 * 17).
+static size_t segments_of(const dfc_epilogue *e, size_t nv, const __mmask16 *masks, size_t column0, segment *out) {
+    size_t count = 0, width = e->width, r = width ? column0 / width : 0, w = width ? column0 % width : column0;
+    for (size_t v = 0; v < nv; v++) {
+        for (size_t lane = 0; lane < 16;) {
+            size_t n = 16 - lane;
+            if (width && width - w < n) n = width - w;
+            __mmask16 part = (__mmask16)(masks[v] & ((((unsigned)1 << n) - 1) << lane));
+            ptrdiff_t offset = width ? (ptrdiff_t)(r * e->row_stride + w) - (ptrdiff_t)lane : (ptrdiff_t)(w + 16 * v);
+            if (part) out[count].mask = part, out[count].vector = v, out[count++].offset = offset;
+            lane += n;
+            if (width && (w += n) == width) w = 0, r++;
+        }
+    }
+    return count;
+}
+
+// Finishes a tile of `rows` rows of sums stored at src (64-byte aligned, leading dimension ld) by `e`, row
+// i's segments stored from c + i * ldc. Out of line, so that the tiles' loops keep every register for their
+// sums.
+__attribute__((target("avx512f"), noinline)) static void finish_tile(const dfc_epilogue *e, const float *src, size_t ld,
+                                                                     size_t rows, const segment *segments,
+                                                                     size_t count, float *c, size_t ldc, size_t row0) {
+    const __m512 zero = _mm512_setzero_ps(), alpha = _mm512_set1_ps(e->alpha), beta = _mm512_set1_ps(e->beta);
+    const int activation = e->activation, onto = e->onto;
+    for (size_t i = 0; i < rows; i++) {
+        const __m512 bias = _mm512_set1_ps(e->bias ? e->bias[row0 + i] : 0.0f);
+        float *row = c + i * ldc;
+        for (size_t s = 0; s < count; s++) {
+            __mmask16 part = segments[s].mask;
+            float *p = row + segments[s].offset;
+            __m512 y = _mm512_load_ps(src + i * ld + 16 * segments[s].vector);
+            if (e->bias) y = _mm512_add_ps(y, bias);
+            if (onto) y = _mm512_add_ps(_mm512_maskz_loadu_ps(part, p), y);
+            if (activation == 1) {
+                y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, zero, _CMP_LT_OQ), y, zero);
+            } else if (activation == 2) {
+                y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(alpha, y, _CMP_GE_OQ), y, alpha);
+                y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(beta, y, _CMP_LT_OQ), y, beta);
+            }
+            _mm512_mask_storeu_ps(p, part, y);
+        }
+    }
+}
+
 // One tile of c: ROWS rows by NV vectors of 16 columns (the last vector's lanes in `last`).
 #define GEMM_TILE(ROWS, NV)                                                                                            \
     __attribute__((target("avx512f"))) static void gemm_tile_##ROWS##_##NV(                                            \
         size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc, int accumulate,        \
-        __mmask16 last) {                                                                                              \
+        __mmask16 last, const dfc_epilogue *e, const segment *segments, size_t count, size_t row0) {                   \
         __m512 acc[ROWS][NV];                                                                                          \
         for (int i = 0; i < ROWS; i++)                                                                                 \
             for (int v = 0; v < NV; v++)                                                                               \
@@ -34,6 +87,14 @@ static inline __mmask16 vector_mask(int v, int nv, __mmask16 last) { return v ==
                 __m512 av = _mm512_set1_ps(a[i * lda + p]);                                                            \
                 for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);                        \
             }                                                                                                          \
+        }                                                                                                              \
+        if (e) {                                                                                                       \
+            /* Whole vectors into an aligned buffer (they reach finish_tile's loads by store forwarding). */            \
+            __attribute__((aligned(64))) float buffer[ROWS * 16 * NV];                                                 \
+            for (int i = 0; i < ROWS; i++)                                                                             \
+                for (int v = 0; v < NV; v++) _mm512_store_ps(buffer + (i * NV + v) * 16, acc[i][v]);                  \
+            finish_tile(e, buffer, 16 * NV, ROWS, segments, count, c, ldc, row0);                                      \
+            return;                                                                                                    \
         }                                                                                                              \
         for (int i = 0; i < ROWS; i++)                                                                                 \
             for (int v = 0; v < NV; v++)                                                                               \
@@ -77,7 +138,8 @@ static inline __mmask16 vector_mask(int v, int nv, __mmask16 last) { return v ==
 TILES(GEMM_TILE)
 TILES(CONV_TILE)
 
-typedef void (*gemm_tile)(size_t, const float *, size_t, const float *, size_t, float *, size_t, int, __mmask16);
+typedef void (*gemm_tile)(size_t, const float *, size_t, const float *, size_t, float *, size_t, int, __mmask16,
+                          const dfc_epilogue *, const segment *, size_t, size_t);
 typedef void (*conv_tile)(const float *, size_t, size_t, size_t, size_t, const float *const *, size_t, size_t,
                           const __mmask16 *, float *, size_t, int);
 
@@ -97,22 +159,48 @@ static __mmask16 lanes(long first, long from, long to) {
     return (__mmask16)((((unsigned)1 << (hi - lo)) - 1) << lo);
 }
 
-void dfc_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
-               size_t ldc, int accumulate) {
+// The loops of dfc_sgemm; `e` applied on the last pass over k (with a width, c is the first column's row).
+static void sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                  size_t ldc, int accumulate, const dfc_epilogue *e) {
     if (m == 0 || n == 0) return;
     for (size_t k0 = 0; k0 == 0 || k0 < k; k0 += KC) {
         size_t kc = k - k0 < KC ? k - k0 : KC;
         int onto = accumulate || k0 > 0;
+        const dfc_epilogue *finish = k0 + kc >= k ? e : 0;
         for (size_t n0 = 0; n0 < n; n0 += 64) {
             size_t columns = n - n0 < 64 ? n - n0 : 64, nv = (columns + 15) / 16;
             __mmask16 last = lanes(0, 0, (long)(columns - 16 * (nv - 1)));
+            // Where the epilogue stores each vector's lanes, the same for every block of rows: with a width,
+            // from the row's first word (column n0 on), else from the tile's.
+            segment segments[4 * 17];
+            size_t count = 0;
+            if (finish) {
+                __mmask16 masks[4] = {0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF};
+                masks[nv - 1] = last;
+                count = segments_of(finish, nv, masks, finish->width ? n0 : 0, segments);
+            }
             for (size_t m0 = 0; m0 < m; m0 += MR) {
                 size_t rows = m - m0 < MR ? m - m0 : MR;
-                gemm_tiles[nv - 1][rows - 1](kc, a + m0 * lda + k0, lda, b + k0 * ldb + n0, ldb, c + m0 * ldc + n0, ldc,
-                                             onto, last);
+                float *tile = finish && finish->width ? c + m0 * ldc : c + m0 * ldc + n0;
+                gemm_tiles[nv - 1][rows - 1](kc, a + m0 * lda + k0, lda, b + k0 * ldb + n0, ldb, tile, ldc, onto, last,
+                                             finish, segments, count, m0);
             }
         }
     }
+}
+
+void dfc_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+               size_t ldc, int accumulate) {
+    sgemm(m, n, k, a, lda, b, ldb, c, ldc, accumulate, 0);
+}
+
+size_t dfc_sgemm_depth(void) { return KC; }
+
+int dfc_sgemm_finished(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
+                       float *c, size_t ldc, int accumulate, const dfc_epilogue *e) {
+    if (e->width && (k > KC || accumulate)) return 0;
+    sgemm(m, n, k, a, lda, b, ldb, c, ldc, accumulate, e);
+    return 1;
 }
 
 void dfc_conv_row(size_t m, size_t width, const float *w, size_t lda, size_t cin, size_t kh, size_t kw,
@@ -141,6 +229,12 @@ void dfc_conv_row(size_t m, size_t width, const float *w, size_t lda, size_t cin
 
 #else
 int dfc_gemm_available(void) { return 0; }
+size_t dfc_sgemm_depth(void) { return 0; }
+int dfc_sgemm_finished(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
+                       float *c, size_t ldc, int accumulate, const dfc_epilogue *e) {
+    (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)accumulate, (void)e;
+    return 0;
+}
 void dfc_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                size_t ldc, int accumulate) {
     (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)accumulate;

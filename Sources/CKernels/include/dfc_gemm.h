@@ -20,6 +20,28 @@ int dfc_gemm_available(void);
 void dfc_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                size_t ldc, int accumulate);
 
+// What dfc_sgemm_finished does to each result before storing it, in this order:
+// add bias[i] to row i's sums (when bias is not NULL); with `onto`, add the value already at the result's
+// place (old + (sum + bias)); then ReLU (activation 1: v < 0 ? 0 : v) or Clip (2: v = alpha >= v ? alpha
+// : v, then beta < v ? beta : v), the executor's own expressions, so the bits of a pass over the stored
+// sums. Row i's column j is stored at c + i * ldc + (j / width) * row_stride + j % width (an output tile
+// whose rows are not adjacent), or at c + i * ldc + j when width is 0.
+typedef struct {
+    const float *bias;
+    int onto, activation;
+    float alpha, beta;
+    size_t width, row_stride;
+} dfc_epilogue;
+
+// dfc_sgemm with `e` applied to every result as it is stored (after the last pass over k). With a width
+// (`e->width` > 0), k must be at most dfc_sgemm_depth() and accumulate 0 (`e->onto` adds instead);
+// returns 0 and writes nothing when that does not hold, else 1.
+int dfc_sgemm_finished(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
+                       float *c, size_t ldc, int accumulate, const dfc_epilogue *e);
+
+// The depth of one pass over k in dfc_sgemm.
+size_t dfc_sgemm_depth(void);
+
 // One output row of a convolution with column stride 1, for m output channels: for co < m and
 // ow < width,
 //   out[co * ocs + ow] = (accumulate ? out[co * ocs + ow] : 0)
