@@ -321,6 +321,39 @@ struct FusionTests {
         CodegenEndToEndTests.checkGroupBytes(chosen)
     }
 
+    /// RegNetY-style blocks: 1x1, grouped 3x3 (groups of 8 channels), squeeze-excitation, 1x1, residual Add
+    /// with ReLU; `width` channels throughout.
+    static func groupedSqueezeBlocks(_ count: Int, width: Int, size: Int) throws -> Graph {
+        var b = Builder()
+        var x = "x"
+        for _ in 0..<count {
+            let a = b.conv(x, cin: width, cout: width, k: 1)
+            let map = b.conv(a, cin: width, cout: width, k: 3, pad: 1, group: width / 8)
+            let squeezed = b.conv(b.node(.globalAveragePool, [map]), cin: width, cout: 8, k: 1)
+            let excited = b.node(.sigmoid, [b.conv(squeezed, cin: 8, cout: width, k: 1, relu: false)])
+            let projected = b.conv(b.node(.mul, [map, excited]), cin: width, cout: width, k: 1, relu: false)
+            x = b.node(.add, [x, projected], activation: .relu)
+        }
+        return try b.graph(input: [1, width, size, size], output: x)
+    }
+
+    @Test("a block whose map and residual input held together cost more than stored still weighs holding its map alone")
+    func squeezeExcitationHoldWithOrWithoutResidual() throws {
+        // At df1, holding the third block's residual input beside its map is the first choice that fits, but
+        // not the cheaper one; taking it cost the last block its hold (its map stored and loaded back).
+        let graph = try Self.groupedSqueezeBlocks(4, width: 208, size: 14)
+        let chosen = try Codegen.schedule(graph, options: Codegen.Options(config: .df1))
+        let last = graph.nodes.filter { $0.kind == .globalAveragePool }.last!.inputs[0]
+        let tail = try #require(chosen.groups.last)
+        let held = tail.tiling.components(separatedBy: "holding ").dropFirst().first?.components(separatedBy: " whole")[
+            0]
+        #expect(held?.components(separatedBy: ",").contains(last) == true, "\(chosen.groups.map(\.tiling))")
+        for difference in try Verification.run(reference: graph, program: chosen.program) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+        CodegenEndToEndTests.checkGroupBytes(chosen)
+    }
+
     @Test(
         "a squeeze-excitation map too big for SRAM is recomputed from the narrow block input, not stored and reloaded")
     func squeezeExcitationRecompute() throws {

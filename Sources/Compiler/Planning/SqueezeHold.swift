@@ -85,6 +85,7 @@ enum SqueezeHold {
                 extra[value] = low
             }
             if !extra.isEmpty { triedShared = true }
+            // With and without the shared values, the pair the objective scores lower.
             var chosen: (head: (GroupPlan, PlanCost), tail: (BandPlan, PlanCost))?
             for more in extra.isEmpty ? [[:]] : [extra, [:]] {
                 let headHeld = alreadyHeld.merging(more) { a, _ in a }.merging([map: address]) { a, _ in a }
@@ -120,8 +121,10 @@ enum SqueezeHold {
                         tail.nodes, held: tailHeld, planning: tailContext, context: context,
                         layers: segments[t].layerByLayer)
                 {
+                    if let chosen, score(chosen.head.1) + score(chosen.tail.1) <= score(newHead.1) + score(newTail.1) {
+                        continue
+                    }
                     chosen = (newHead, newTail)
-                    break
                 }
             }
             guard let (newHead, newTail) = chosen else { continue }
