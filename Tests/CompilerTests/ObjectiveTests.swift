@@ -101,6 +101,43 @@ struct ObjectiveTests {
         }
     }
 
+    @Test("where two slots leave no room to fold a stem, the single-buffered bands that fold it are a candidate")
+    func foldedTapsSingleBuffered() throws {
+        var b = Builder()
+        var y = b.conv("x", cin: 3, cout: 16, k: 5, stride: 2, pad: 2)
+        y = b.node(
+            .maxPool, [y], ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])])
+        y = b.conv(y, cin: 16, cout: 16, k: 3, pad: 1)
+        let graph = try b.graph(input: [1, 3, 48, 40], output: y)
+        let range = 0..<graph.nodes.count
+        let wide = try PlanningContext(graph: graph, config: .df1, objective: .edp)
+        var found = false
+        for halo in [BandPlan.Halo.cache, .recompute] {
+            // At the SRAM of single-buffered bands with the fold, the same bands with two
+            // slots fit too, but without the fold's scratch.
+            for rows in 1...4 {
+                guard let single = try wide.planBands(range, rows: rows, halo: halo, maxSlots: 1),
+                    !single.folded.isEmpty
+                else { continue }
+                var config = AcceleratorConfig.df1
+                config.sramBytes = single.sramBytes
+                #expect(try ScheduleTests.runAndCount(graph, .bands(single), config: config) == single.dramBytes)
+                let context = try PlanningContext(graph: graph, config: config, objective: .edp)
+                guard let double = try context.planBands(range, rows: rows, halo: halo), double.folded.isEmpty,
+                    try FusionPlanner.candidates(range, context: context).contains(where: {
+                        $0.tileDescription(graph: graph) == GroupPlan.bands(single).tileDescription(graph: graph)
+                    })
+                else { continue }
+                found = true
+                #expect(single.dramBytes == double.dramBytes)
+                #expect(
+                    try context.simulatedCycles(.bands(single)) < context.simulatedCycles(.bands(double)),
+                    "\(single.tileDescription) against \(double.tileDescription)")
+            }
+        }
+        #expect(found, "no SRAM size where only single-buffered bands fold the stem")
+    }
+
     @Test("the layer floor: MAC cycles on whole lane blocks, or weight bytes at the DRAM bandwidth")
     func layerFloor() throws {
         var b = Builder()

@@ -426,6 +426,16 @@ enum FusionPlanner {
             }
             // The same plan twice would only be simulated twice.
             if let best, !(bestIsDouble && best.rows == doubleRows) { plans.append(.bands(best)) }
+            // Two slots may leave no room to fold a stem's taps (see `foldTaps`), which the same bands
+            // single-buffered fold: often far fewer matrix passes than the overlap the slots buy.
+            for rows in Set([doubleRows, bestIsDouble ? best?.rows : nil].compactMap { $0 }).sorted() {
+                guard let double = try double(rows),
+                    let single = try context.planBands(
+                        range, rows: rows, halo: halo, maxSlots: 1, checked: true, walks: walks),
+                    single.folded.count > double.folded.count
+                else { continue }
+                plans.append(.bands(single))
+            }
             // Loaded into a concat's one slot, a map's next rows wait for the concat's last
             // reader; the estimates do not see that, so the same bands with every loaded map in
             // a buffer of its own go to simulation too.
