@@ -32,6 +32,8 @@ struct MemoryRange: Equatable {
 /// FIFO because both ends are added in program order.
 struct Sequencer {
     private(set) var instructions: [Instruction] = []
+    /// Each instruction's engine: reading it from `instructions` would copy the operation's arrays.
+    private var engines: [Int] = []
     private(set) var debugNames: [[String]] = []
     /// Whether `debugNames` is kept: a scratch sequencer that only costs a plan needs no names.
     var keepsNames = true
@@ -89,6 +91,7 @@ struct Sequencer {
         for e in 0..<n { frontier[engine * n + e] = clock[e] }
         used[engine] = true
         instructions.append(Instruction(op, wait: wait, signal: []))
+        engines.append(engine)
         if keepsNames { debugNames.append(nodes) }
         record(index, reads: reads, writes: writes)
         return index
@@ -96,7 +99,7 @@ struct Sequencer {
 
     /// Orders the instruction being emitted after `producer` (see `after`).
     private mutating func depend(on producer: Int) {
-        let e = Int(instructions[producer].engine.rawValue)
+        let e = engines[producer]
         after[e] = max(after[e], producer)
     }
 
@@ -124,7 +127,7 @@ struct Sequencer {
             // On one engine only the newest reader matters.
             var newest = [Int](repeating: -1, count: Self.engineCount)
             for r in accesses[i].readers {
-                let e = Int(instructions[r].engine.rawValue)
+                let e = engines[r]
                 newest[e] = max(newest[e], r)
             }
             accesses[i].readers = newest.filter { $0 >= 0 }.sorted()
@@ -136,7 +139,7 @@ struct Sequencer {
     /// in use already knows their instructions finished.
     private mutating func prune() {
         func settled(_ producer: Int) -> Bool {
-            let s = Int(instructions[producer].engine.rawValue)
+            let s = engines[producer]
             return (0..<Self.engineCount).allSatisfy {
                 !used[$0] || frontier[$0 * Self.engineCount + s] >= producer
             }
