@@ -151,7 +151,8 @@ extension AcceleratorConfig {
 /// transfer's in-bounds cells, in box order (dim 0 outermost). Consecutive cells
 /// whose addresses follow each other merge into one run, across rows too.
 public func forEachDRAMRun(_ t: TransferOp, _ body: (Int, Int) -> Void) {
-    var lo = [Int](repeating: 0, count: boxRank), hi = lo
+    // SIMD4 rather than arrays: no allocation per transfer (boxRank is 4).
+    var lo = SIMD4<Int>(repeating: 0), hi = lo
     for d in 0..<boxRank {
         lo[d] = max(0, -t.origin[d])
         hi[d] = min(t.counts[d], t.extent[d] - t.origin[d])

@@ -59,15 +59,22 @@ extension Emitter {
         let homes = Set(group.inputs.map { group.buffers[$0]?.alias?.value ?? $0 })
         var fetched: Set<String> = []
         let outputHome = group.buffers[group.output]?.alias?.value ?? group.output
+        // Each layer's output by value number and its height, found once for all bands.
+        let outputIDs = nodes.map { group.needed.first?.values.ids[$0.outputs[0]] }
+        let heights = nodes.map { graph.type(of: $0.outputs[0])!.shape[2] }
         for (index, band) in group.bands.enumerated() {
             let slots = BandSlots(plan: group, graph: graph, index: index)
             if group.halo == .cache, index > 0 { emitHaloCopies(slots, nodes: nodes) { !fetched.contains($0) } }
             emitBandInputs(slots, nodes: nodes, homes: homes.subtracting(fetched))
             // The layers computing in this band, and the last of them to use each buffer inputs are loaded into.
-            let computing = nodes.filter { node in
-                let y = graph.type(of: node.outputs[0])!
-                return slots.need[node.outputs[0]] != nil
-                    && !group.computedRows(node.outputs[0], band: index, height: y.shape[2]).isEmpty
+            var computing: [Node] = [], computedRows: [Range<Int>] = []
+            for (k, node) in nodes.enumerated() {
+                guard let id = outputIDs[k], slots.need[id: id] != nil else { continue }
+                let rows = BandPlan.computedRows(
+                    id: id, band: index, height: heights[k], needed: group.needed, halo: group.halo)
+                guard !rows.isEmpty else { continue }
+                computing.append(node)
+                computedRows.append(rows)
             }
             // A reader of a channel slice of an input reads the input's buffer.
             var lastUse: [String: Int] = [:]
@@ -89,8 +96,7 @@ extension Emitter {
             }
             prefetch(homes.filter { lastUse[$0] == nil })
             for (position, node) in computing.enumerated() {
-                let y = graph.type(of: node.outputs[0])!
-                let computed = group.computedRows(node.outputs[0], band: index, height: y.shape[2])
+                let computed = computedRows[position]
                 try emitBandLayer(
                     node, rows: computed, slots: slots, resident: resident, reach: reaches[node.name],
                     streamTurn: &streamTurn)

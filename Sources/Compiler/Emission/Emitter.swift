@@ -18,6 +18,8 @@ struct Emitter {
     var sequencer = Sequencer()
     /// Per-layer rows, for reports and `--dump-ir`.
     var layers: [Codegen.LayerReport] = []
+    /// Tilings of single convolutions chosen ahead of emission, by node name (see `build`).
+    var convTilings: [String: ConvTiling] = [:]
 
     init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
@@ -44,7 +46,23 @@ struct Emitter {
         var emitter = Emitter(graph: graph, config: config, objective: objective, layout: layout)
         var groupAt: [Int: GroupPlan] = [:]
         for group in groups { groupAt[group.nodes.lowerBound] = group }
+        // Each single convolution's tiling is chosen on its own (under most objectives by timing
+        // its front runners), so the choices are made on all cores first; a layer whose choice
+        // fails is chosen again in order below, which reports the first failure.
+        var single: [Int] = []
         var index = 0
+        while index < graph.nodes.count {
+            if let group = groupAt[index] {
+                index = group.nodes.upperBound
+                continue
+            }
+            if graph.nodes[index].kind.pattern == .convolution { single.append(index) }
+            index += 1
+        }
+        let chooser = emitter
+        let chosen = try concurrentMap(single) { try? chooser.chooseConvTiling(graph.nodes[$0]) }
+        for (k, tiling) in zip(single, chosen) { emitter.convTilings[graph.nodes[k].name] = tiling }
+        index = 0
         while index < graph.nodes.count {
             if let group = groupAt[index] {
                 try emitter.emit(group)
@@ -124,6 +142,8 @@ struct Emitter {
         case .bands(let plan): try emitBands(plan)
         case .wholeMap(let plan): try emitWholeMap(plan)
         }
+        // A scratch emission that only costs the plan reports nothing.
+        guard sequencer.keepsNames else { return }
         let names = group.nodes.map { graph.nodes[$0].name }
         let description = "fused \(names.count) layers, " + group.tileDescription(graph: graph)
         layers.append(
@@ -137,7 +157,7 @@ struct Emitter {
         let start = sequencer.instructions.count
         switch node.kind.pattern {
         case .convolution:
-            let tiling = try lowerConv(node)
+            let tiling = try lowerConv(node, chosen: convTilings[node.name])
             record(node, engine: tiling.depthwise ? "vector" : "matrix", tiling: tiling.description, from: start)
         case .window, .global:
             let tiling = try lowerPool(node)

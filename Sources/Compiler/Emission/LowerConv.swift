@@ -27,11 +27,32 @@ extension Emitter {
     /// Conv and ConvTranspose layer by layer, in the loop order and blocks
     /// `ConvTiling` chooses (ConvTranspose as a stride-1 convolution of its
     /// zero-inserted input with flipped weights).
-    mutating func lowerConv(_ node: Node) throws -> ConvTiling {
+    /// `chosen`: the tiling `chooseConvTiling` found for this node, when already known.
+    mutating func lowerConv(_ node: Node, chosen: ConvTiling? = nil) throws -> ConvTiling {
         let (g, insertion): (ConvGeometry, ZeroInsertion?) =
             node.kind == .convTranspose
             ? try graph.convTransposeGeometry(node)
             : (try graph.convGeometry(node), nil)
+        let tiling = try chosen ?? chooseConvTiling(node, geometry: g, insertion: insertion)
+        emitConv(node, geometry: g, insertion: insertion, tiling: tiling)
+        return tiling
+    }
+
+    /// The tiling `lowerConv` emits a convolution with: the best estimate
+    /// under traffic, else the fastest of the front runners under the timing
+    /// model. Reads only the graph, config, objective and layout, so the
+    /// choices of several layers can be made at once (see `chooseConvTilings`).
+    func chooseConvTiling(_ node: Node) throws -> ConvTiling {
+        let (g, insertion): (ConvGeometry, ZeroInsertion?) =
+            node.kind == .convTranspose
+            ? try graph.convTransposeGeometry(node)
+            : (try graph.convGeometry(node), nil)
+        return try chooseConvTiling(node, geometry: g, insertion: insertion)
+    }
+
+    private func chooseConvTiling(_ node: Node, geometry g: ConvGeometry, insertion: ZeroInsertion?) throws
+        -> ConvTiling
+    {
         let ranked = ConvTiling.ranked(g, hasBias: node.input(2) != nil, config: config, objective: objective)
         guard var tiling = ranked.first else {
             let needed = config.smallestSRAM {
@@ -52,7 +73,6 @@ extension Emitter {
                 if best == nil || objective.prefers(cost, over: best!) { (best, tiling) = (cost, candidate) }
             }
         }
-        emitConv(node, geometry: g, insertion: insertion, tiling: tiling)
         return tiling
     }
 

@@ -32,7 +32,11 @@ struct MemoryRange: Equatable {
 /// FIFO because both ends are added in program order.
 struct Sequencer {
     private(set) var instructions: [Instruction] = []
+    /// Each instruction's engine: reading it from `instructions` would copy the operation's arrays.
+    private var engines: [Int] = []
     private(set) var debugNames: [[String]] = []
+    /// Whether `debugNames` is kept: a scratch sequencer that only costs a plan needs no names.
+    var keepsNames = true
 
     private static let engineCount = Engine.allCases.count
 
@@ -46,25 +50,23 @@ struct Sequencer {
     /// clocks[i * engineCount + e]: the newest instruction of engine e known finished when i starts (i itself
     /// for its engine); one flat array, not an array per instruction.
     private var clocks: [Int] = []
-    /// The clock of each engine's newest instruction.
-    private var frontier = [[Int]](repeating: [Int](repeating: -1, count: engineCount), count: engineCount)
+    /// The clock of each engine's newest instruction: frontier[e * engineCount + f] for engine e.
+    private var frontier = [Int](repeating: -1, count: engineCount * engineCount)
     private var used = [Bool](repeating: false, count: engineCount)
     private var pruned = false
+    /// Scratch of `emit`, kept between calls so that no instruction allocates them.
+    private var after = [Int](repeating: -1, count: engineCount)
+    private var clock = [Int](repeating: -1, count: engineCount)
 
     /// Appends `op`, which reads `reads` and writes `writes`; returns its index.
     @discardableResult
     mutating func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange], nodes: [String]) -> Int {
         let index = instructions.count
-        let engine = Int(op.engine.rawValue)
-        var after = [Int](repeating: -1, count: Self.engineCount)
-        func depend(on producer: Int?) {
-            guard let producer else { return }
-            let e = Int(instructions[producer].engine.rawValue)
-            after[e] = max(after[e], producer)
-        }
+        let engine = Int(op.engine.rawValue), n = Self.engineCount
+        for e in 0..<n { after[e] = -1 }
         if pruned && !used[engine] {
             // Records this engine might conflict with may be gone: order it after everything.
-            for e in 0..<Self.engineCount where used[e] { after[e] = max(after[e], frontier[e][e]) }
+            for e in 0..<n where used[e] { after[e] = max(after[e], frontier[e * n + e]) }
         }
         // By index: a copy of each record would retain and release its readers.
         for i in accesses.indices {
@@ -72,27 +74,33 @@ struct Sequencer {
             let readHit = reads.contains { $0.overlaps(range) }
             let writeHit = writes.contains { $0.overlaps(range) }
             guard readHit || writeHit else { continue }
-            depend(on: accesses[i].lastWriter)
+            if let producer = accesses[i].lastWriter { depend(on: producer) }
             if writeHit { for reader in accesses[i].readers { depend(on: reader) } }
         }
-        var clock = frontier[engine]
+        for e in 0..<n { clock[e] = frontier[engine * n + e] }
         var wait: EngineSet = []
-        for source in 0..<Self.engineCount where source != engine {
+        for source in 0..<n where source != engine {
             let producer = after[source]
             guard producer > clock[source] else { continue }
-            let sourceEngine = Engine(rawValue: UInt8(source))!
-            instructions[producer].signal.insert(EngineSet([op.engine]))
-            wait.insert(EngineSet([sourceEngine]))
-            for e in 0..<Self.engineCount { clock[e] = max(clock[e], clocks[producer * Self.engineCount + e]) }
+            instructions[producer].signal.insert(EngineSet(rawValue: 1 << op.engine.rawValue))
+            wait.insert(EngineSet(rawValue: 1 << UInt8(source)))
+            for e in 0..<n { clock[e] = max(clock[e], clocks[producer * n + e]) }
         }
         clock[engine] = index
         clocks.append(contentsOf: clock)
-        frontier[engine] = clock
+        for e in 0..<n { frontier[engine * n + e] = clock[e] }
         used[engine] = true
         instructions.append(Instruction(op, wait: wait, signal: []))
-        debugNames.append(nodes)
+        engines.append(engine)
+        if keepsNames { debugNames.append(nodes) }
         record(index, reads: reads, writes: writes)
         return index
+    }
+
+    /// Orders the instruction being emitted after `producer` (see `after`).
+    private mutating func depend(on producer: Int) {
+        let e = engines[producer]
+        after[e] = max(after[e], producer)
     }
 
     private mutating func record(_ index: Int, reads: [MemoryRange], writes: [MemoryRange]) {
@@ -119,7 +127,7 @@ struct Sequencer {
             // On one engine only the newest reader matters.
             var newest = [Int](repeating: -1, count: Self.engineCount)
             for r in accesses[i].readers {
-                let e = Int(instructions[r].engine.rawValue)
+                let e = engines[r]
                 newest[e] = max(newest[e], r)
             }
             accesses[i].readers = newest.filter { $0 >= 0 }.sorted()
@@ -131,8 +139,10 @@ struct Sequencer {
     /// in use already knows their instructions finished.
     private mutating func prune() {
         func settled(_ producer: Int) -> Bool {
-            let s = Int(instructions[producer].engine.rawValue)
-            return (0..<Self.engineCount).allSatisfy { !used[$0] || frontier[$0][s] >= producer }
+            let s = engines[producer]
+            return (0..<Self.engineCount).allSatisfy {
+                !used[$0] || frontier[$0 * Self.engineCount + s] >= producer
+            }
         }
         let before = accesses.count
         accesses.removeAll { access in (access.lastWriter.map(settled) ?? true) && access.readers.allSatisfy(settled) }

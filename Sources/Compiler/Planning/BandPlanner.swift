@@ -742,8 +742,9 @@ extension PlanningContext {
         let (inputs, stored) = (Set(layers.inputs), Set(layers.stored))
         return values.filter { layers.alias[$0] == nil && layers.held[$0] == nil }.map { value in
             let id = layers.values.ids[value]!
+            // `BandPlan.heldRows` by value number: a hull from `spans`, else the value's own rows.
             let rows = needed.indices.map {
-                BandPlan.heldRows(value, band: $0, needed: needed, spans: spans)?.count ?? 0
+                ((spans.isEmpty ? nil : spans[$0][value]) ?? needed[$0][id: id])?.count ?? 0
             }
             let maxRows = max(1, rows.max() ?? 0)
             let sharing = [value] + (sharers[value] ?? [])
@@ -903,12 +904,17 @@ extension PlanningContext {
     ) throws -> Int {
         var work = CostModel.Work()
         // Buffers of their own a cached halo's rows are copied in, by value number; folded convolutions.
+        // By value number (nil for a value no band touches), for `BandPlan.heldRows` without hashing names.
         let owners = plan.buffers.filter { value, buffer in buffer.alias == nil && !plan.held.contains(value) }
+            .map { value, buffer in (value, layers.values.ids[value], buffer) }
         let folded = layers.nodes.map { plan.folded[$0.name] != nil }
+        func heldRows(_ value: String, _ id: Int?, band: Int) -> Range<Int>? {
+            (plan.spans.isEmpty ? nil : plan.spans[band][value]) ?? id.flatMap { plan.needed[band][id: $0] }
+        }
         for index in plan.needed.indices {
             if plan.halo == .cache, index > 0 {
-                for (value, buffer) in owners {
-                    let (now, before) = (plan.heldRows(value, band: index), plan.heldRows(value, band: index - 1))
+                for (value, id, buffer) in owners {
+                    let (now, before) = (heldRows(value, id, band: index), heldRows(value, id, band: index - 1))
                     let kept = max(0, (before?.upperBound ?? 0) - (now?.lowerBound ?? 0))
                     work.vector += config.vectorCycles(elements: buffer.channels * kept * buffer.rowWidth)
                 }

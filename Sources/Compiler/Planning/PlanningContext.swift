@@ -53,6 +53,7 @@ final class PlanningContext: @unchecked Sendable {
     /// Bytes, cycles and energy of a group on its own under the executor's timing model.
     func simulate(_ group: GroupPlan) throws -> PlanCost {
         var scratch = Emitter(graph: graph, config: config, objective: objective, layout: layout)
+        scratch.sequencer.keepsNames = false
         try scratch.emit(group)
         var cost = PlanCost(config.schedule(scratch.sequencer.instructions, constantsBytes: 0).stats)
         cost.bytes = group.dramBytes
@@ -60,29 +61,5 @@ final class PlanningContext: @unchecked Sendable {
     }
 
     /// `body` over `items` on all cores; results in item order; the first error is rethrown.
-    func map<T>(_ items: [Int], _ body: (Int) throws -> T) throws -> [T] {
-        guard items.count > 1 else { return try items.map(body) }
-        let results = ResultSlots<T>(count: items.count)
-        withoutActuallyEscaping(body) { body in
-            let task = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: items.count) { k in
-                results.set(k, Result { try task.value(items[k]) })
-            }
-        }
-        return try results.values().map { try $0.get() }
-    }
-}
-
-/// Results written by concurrent tasks, one slot each.
-private final class ResultSlots<T>: @unchecked Sendable {
-    private var slots: [Result<T, any Error>?]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ k: Int, _ value: Result<T, any Error>) { lock.withLock { slots[k] = value } }
-    func values() -> [Result<T, any Error>] { lock.withLock { slots.map { $0! } } }
-}
-
-private struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+    func map<T>(_ items: [Int], _ body: (Int) throws -> T) throws -> [T] { try concurrentMap(items, body) }
 }
