@@ -411,6 +411,40 @@ struct FusionTests {
         #expect(SqueezeRecompute.rewrite(try late.graph(input: [1, 160, 7, 7], output: lateOut)) == nil)
     }
 
+    @Test(
+        "under edp, a squeeze-excitation map too big for SRAM is recomputed when that pays; one that fits is not tried")
+    func squeezeExcitationRecomputeUnderEDP() throws {
+        // Two inverted residual blocks: expand 8 -> 48, depthwise 3x3, SE, project 48 -> 8.
+        var b = Builder()
+        var x = "x"
+        for _ in 0..<2 {
+            let dw = b.conv(b.conv(x, cin: 8, cout: 48, k: 1), cin: 48, cout: 48, k: 3, pad: 1, group: 48)
+            let excited = b.node(
+                .sigmoid, [b.conv(b.node(.globalAveragePool, [dw]), cin: 48, cout: 48, k: 1, relu: false)])
+            x = b.conv(b.node(.mul, [excited, dw]), cin: 48, cout: 8, k: 1, relu: false)
+        }
+        let graph = try b.graph(input: [1, 8, 40, 36], output: x)
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 96 << 10  // each 48-channel map (276 KB) is too big to stay on chip
+        #expect(SqueezeRecompute.candidates(graph, largerThan: config.sramBytes).count == 2)
+        #expect(SqueezeRecompute.candidates(graph, largerThan: 1 << 20).isEmpty)
+        let options = Codegen.Options(config: config)
+        #expect(options.objective == .edp)
+        let stored = try Codegen.scheduleBudgets(graph, options: options)
+        let chosen = try Codegen.schedule(graph, options: options)
+        func cost(_ program: Program) -> PlanCost {
+            PlanCost(config.schedule(program.instructions, constantsBytes: program.constants.count).stats)
+        }
+        let (before, after) = (cost(stored.program), cost(chosen.program))
+        #expect(chosen.groups.contains { $0.layers.contains { $0.hasSuffix("#recompute") } })
+        #expect(Double(after.energy) * Double(after.cycles) < Double(before.energy) * Double(before.cycles))
+        #expect(after.bytes < before.bytes - 4 * 48 * 40 * 36, "\(after.bytes) vs \(before.bytes)")
+        for difference in try Verification.run(reference: graph, program: chosen.program) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+        CodegenEndToEndTests.checkGroupBytes(chosen)
+    }
+
     @Test("a standalone BatchNormalization in a group: its DRAM bytes are the folded scale and shift, as predicted")
     func preActivationBatchNorm() throws {
         var b = Builder()

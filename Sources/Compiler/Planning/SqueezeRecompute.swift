@@ -61,6 +61,18 @@ enum SqueezeRecompute {
         }.map(\.element)
     }
 
+    /// The blocks `Codegen.schedule` tries under `objective`: every candidate,
+    /// those whose maps exceed the SRAM, or none.
+    static func candidates(_ graph: Graph, objective: Objective, sramBytes: Int) -> [Candidate] {
+        if objective.recomputesSqueezedMaps { return candidates(graph) }
+        return objective.recomputesLargeSqueezedMaps ? candidates(graph, largerThan: sramBytes) : []
+    }
+
+    /// `candidates` whose maps take more than `sramBytes`, in the same order.
+    static func candidates(_ graph: Graph, largerThan sramBytes: Int) -> [Candidate] {
+        candidates(graph).filter { 4 * (graph.type(of: $0.map)?.count ?? 0) > sramBytes }
+    }
+
     /// The graph with the maps of `blocks` (from `candidates`) recomputed for their scaling, or nil when there are none.
     static func rewrite(_ graph: Graph, blocks: [Candidate]? = nil) -> Graph? {
         let chosen = blocks ?? candidates(graph)
@@ -145,6 +157,15 @@ extension Objective {
     /// it saves DRAM bytes and energy but costs cycles: on EfficientNet-B0 at
     /// df1, recomputing its four best blocks moves 17% fewer bytes and takes 7%
     /// less energy but 11% more cycles, so under edp and latency it has lost on
-    /// every network tried, and is not planned (a compile each) for nothing.
+    /// every network tried, and is not planned (a compile each) for nothing;
+    /// edp tries only the largest maps (`recomputesLargeSqueezedMaps`).
     var recomputesSqueezedMaps: Bool { self == .traffic || self == .energy }
+
+    /// Whether recomputing the maps too big to stay in SRAM (which `SqueezeHold`
+    /// cannot keep, so the alternative is their round trip) is tried, a block
+    /// at a time. Under edp the first few can pay: on EfficientNet-B0 at df1,
+    /// recomputing its two best 112- and 56-row maps moves 18% fewer bytes and
+    /// takes 7% less energy for 7% more cycles; a third costs more cycles than
+    /// it saves.
+    var recomputesLargeSqueezedMaps: Bool { self == .edp }
 }

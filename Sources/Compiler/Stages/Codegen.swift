@@ -93,29 +93,38 @@ public enum Codegen {
         _ graph: Graph, options: Options, dumpStages: Set<String> = [], explain: Bool = true,
         dump: (String, String) -> Void = { _, _ in }
     ) throws -> Compilation {
+        let everyBlock = options.objective.recomputesSqueezedMaps
         let candidates =
-            options.fusion && options.objective.recomputesSqueezedMaps ? SqueezeRecompute.candidates(graph) : []
+            options.fusion
+            ? SqueezeRecompute.candidates(graph, objective: options.objective, sramBytes: options.config.sramBytes) : []
         guard !candidates.isEmpty else {
             return try scheduleBudgets(graph, options: options, dumpStages: dumpStages, explain: explain, dump: dump)
         }
         // Squeeze-excitation maps stored and read back, or recomputed (see
-        // `SqueezeRecompute`): none, all, half or a quarter of the blocks, those
-        // that save the most per added MAC first; the objective picks, and the
-        // winner is planned again with its dumps. The baseline is always the
-        // model's own layer-by-layer program.
+        // `SqueezeRecompute`): none, all, half or a quarter of the blocks (under
+        // edp: of those whose maps exceed the SRAM, one more at a time while
+        // each pays), those that save the most per added MAC first; the
+        // objective picks, and the winner is planned again with its dumps.
+        // The baseline is always the model's own layer-by-layer program.
         let stored = try scheduleBudgets(graph, options: options, explain: explain)
         func cost(_ program: Program) -> PlanCost {
             PlanCost(options.config.schedule(program.instructions, constantsBytes: program.constants.count).stats)
         }
         var best = (graph: graph, compilation: stored, cost: cost(stored.program))
         var counts: [Int] = []
-        for count in [candidates.count, (candidates.count + 1) / 2, (candidates.count + 3) / 4]
-        where !counts.contains(count) {
+        let tried =
+            everyBlock
+            ? [candidates.count, (candidates.count + 1) / 2, (candidates.count + 3) / 4] : Array(1...candidates.count)
+        for count in tried where !counts.contains(count) {
             counts.append(count)
             let recomputing = SqueezeRecompute.rewrite(graph, blocks: Array(candidates.prefix(count)))!
             let compilation = try scheduleBudgets(recomputing, options: options, explain: explain)
             let figures = cost(compilation.program)
-            if options.objective.prefers(figures, over: best.cost) { best = (recomputing, compilation, figures) }
+            if options.objective.prefers(figures, over: best.cost) {
+                best = (recomputing, compilation, figures)
+            } else if !everyBlock {
+                break
+            }
         }
         var winner = best.compilation
         if !dumpStages.isEmpty {
