@@ -100,8 +100,9 @@ private struct BandLayers {
     var loadHomes: [(home: String, values: [String])] = []
 }
 
-/// Per value: the column margins its window readers need beyond the map.
-private typealias Margins = (left: [String: Int], right: [String: Int])
+/// Per value, by its number in the group's `GroupValues`: the column margins
+/// its window readers need beyond the map (nil: no reader asks for any).
+private typealias Margins = (left: [Int?], right: [Int?])
 
 /// Band plans' row walks by band height and halo mode, for one group's
 /// layers: a plan of each buffer choice (`maxSlots`) reuses the walk of the
@@ -257,8 +258,9 @@ extension PlanningContext {
     /// folds: an unfolded stem in a group would lose to the folded lone
     /// stem on cycles, and traffic would then refuse the group.
     private func foldTaps(_ layers: BandLayers, plan: inout BandPlan) {
-        for node in layers.nodes where node.kind == .conv && plan.streamed[node.name] == nil {
-            guard layers.inputs.contains(node.inputs[0]), let g = try? graph.convGeometry(node), g.groups == 1,
+        for (index, node) in zip(layers.range, layers.nodes) where node.kind == .conv && plan.streamed[node.name] == nil
+        {
+            guard layers.inputs.contains(node.inputs[0]), let g = convGeometries[index], g.groups == 1,
                 g.n == 1, ConvTiling.folds(g, config: config)
             else { continue }
             let height = graph.type(of: node.outputs[0])!.shape[2]
@@ -284,7 +286,8 @@ extension PlanningContext {
         let margins = columnMargins(layers)
         for value in layers.held.keys {
             guard !layers.alias.contains(where: { $0.key == value || $0.value.0 == value }),
-                (margins.left[value] ?? 0) <= 0, (margins.right[value] ?? 0) <= 0
+                (margins.left[layers.values.ids[value]!] ?? 0) <= 0,
+                (margins.right[layers.values.ids[value]!] ?? 0) <= 0
             else { return nil }
         }
         let buffers = bufferShapes(layers, needed: needed, spans: spans, margins: margins, halo: halo)
@@ -655,16 +658,19 @@ extension PlanningContext {
 
     /// Column margins each value needs for its conv/pool readers; parts share their concat's.
     private func columnMargins(_ layers: BandLayers) -> Margins {
-        var left: [String: Int] = [:], right: [String: Int] = [:]
+        let ids = layers.values.ids
+        var left = [Int?](repeating: nil, count: layers.values.count), right = left
         for (k, (node, reach)) in zip(layers.nodes, layers.reaches).enumerated() where node.kind.hasWindow {
-            let u = node.inputs[0], wu = layers.types[layers.values.ids[u]!].shape[3]
+            let u = ids[node.inputs[0]]!, wu = layers.types[u].shape[3]
             let wo = layers.outputTypes[k].shape[3]
             left[u] = max(left[u] ?? 0, reach.padLeft)
             right[u] = max(right[u] ?? 0, reach.cols(outputWidth: wo) - reach.padLeft - wu)
         }
+        // Aliases name their buffer's own value (never another alias), so the order does not matter.
         for (part, (whole, _)) in layers.alias {
-            left[whole] = max(left[whole] ?? 0, left[part] ?? 0)
-            right[whole] = max(right[whole] ?? 0, right[part] ?? 0)
+            let (p, w) = (ids[part]!, ids[whole]!)
+            left[w] = max(left[w] ?? 0, left[p] ?? 0)
+            right[w] = max(right[w] ?? 0, right[p] ?? 0)
         }
         return (left, right)
     }
@@ -752,8 +758,8 @@ extension PlanningContext {
                 halo == .cache || sharing.contains(where: inputs.contains) || sharing.contains(layers.output)
                 || sharing.contains(where: stored.contains)
             return BufferShape(
-                value: value, type: layers.types[id], rows: maxRows, marginLeft: max(0, margins.left[value] ?? 0),
-                marginRight: max(0, margins.right[value] ?? 0), double: double)
+                value: value, type: layers.types[id], rows: maxRows, marginLeft: max(0, margins.left[id] ?? 0),
+                marginRight: max(0, margins.right[id] ?? 0), double: double)
         }
     }
 

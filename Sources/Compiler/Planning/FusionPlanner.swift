@@ -174,9 +174,14 @@ enum FusionPlanner {
         var macs = 0, matrixMACs = 0
         if case .bands(let plan) = group {
             for index in plan.nodes where graph.nodes[index].kind == .conv {
-                guard let g = try? graph.convGeometry(graph.nodes[index]), g.n == 1 else { continue }
-                let value = graph.nodes[index].outputs[0]
-                let rows = plan.bands.indices.reduce(0) { $0 + plan.computedRows(value, band: $1, height: g.ho).count }
+                guard let g = context.convGeometries[index], g.n == 1 else { continue }
+                // By value number: `computedRows` by name would hash it once per band.
+                guard let id = plan.needed.first?.values.ids[graph.nodes[index].outputs[0]] else { continue }
+                let rows = plan.bands.indices.reduce(0) {
+                    $0
+                        + BandPlan.computedRows(id: id, band: $1, height: g.ho, needed: plan.needed, halo: plan.halo)
+                        .count
+                }
                 let m = rows * g.wo * g.kh * g.kw * g.cout * g.cinPerGroup
                 macs += m
                 if g.groups == 1 { matrixMACs += m }
@@ -207,7 +212,7 @@ enum FusionPlanner {
         let last = graph.nodes[range.upperBound - 1]
         bytes += 4 * (graph.type(of: last.outputs[0])?.count ?? 0)
         var macs = 0, matrixMACs = 0
-        if map == range, last.kind == .conv, let g = try? graph.convGeometry(last), g.n == 1 {
+        if map == range, last.kind == .conv, let g = context.convGeometries[range.upperBound - 1], g.n == 1 {
             macs = g.ho * g.wo * g.kh * g.kw * g.cout * g.cinPerGroup
             if g.groups == 1 { matrixMACs = macs }
         }

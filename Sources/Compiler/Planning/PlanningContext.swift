@@ -18,12 +18,16 @@ final class PlanningContext: @unchecked Sendable {
     let reaches: [Reach]
     /// Which values share DRAM storage (views, Concat parts in their concat's slice).
     let dramAliases: DRAMPlan.Aliases
+    /// Every convolution's geometry, by node index (nil for other nodes and
+    /// for a geometry that cannot be found), asked for by every plan's floors.
+    let convGeometries: [ConvGeometry?]
 
     init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) throws {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
         consumers = graph.consumers()
         dramAliases = DRAMPlan.Aliases(graph: graph)
         reaches = try graph.nodes.map { FusionRules.fusible($0, graph: graph) ? try graph.reach($0) : Reach() }
+        convGeometries = graph.nodes.map { $0.kind == .conv ? try? graph.convGeometry($0) : nil }
     }
 
     /// A context with its own constants segment and layer-by-layer layout (tests, tools).
