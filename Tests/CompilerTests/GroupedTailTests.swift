@@ -49,6 +49,26 @@ struct GroupedTailTests {
         }
     }
 
+    @Test(
+        "the whole block as one whole-map group, the grouped 3x3 before the residual tail: plans verify, bytes exact",
+        arguments: [(96, 64, 4), (64, 64, 32)])
+    func wholeBlock(channels: Int, width: Int, groups: Int) throws {
+        let graph = try Self.resnextBlock(channels: channels, width: width, groups: groups, size: 9)
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 96 << 10
+        let context = try PlanningContext(graph: graph, config: config)
+        let plans = try context.planWholeMap(1..<graph.nodes.count)
+        #expect(!plans.isEmpty, "no whole-map plan of the block")
+        for plan in plans {
+            // The tail is the expansion and the Add; the grouped convolution runs on whole maps before it.
+            #expect(plan.tailStart == 3 && plan.block % (width / groups) == 0)
+            let counted = try ScheduleTests.runAndCount(graph, .wholeMap(plan), config: config)
+            #expect(
+                counted == plan.dramBytes,
+                "\(plan.tileDescription(graph: graph)): predicted \(plan.dramBytes), executed \(counted)")
+        }
+    }
+
     @Test("streamed grouped weights, blocks of whole groups, and the whole compile fuses and verifies")
     func streamedGroupedWeights() throws {
         let graph = try Self.resnextBlock(channels: 64, width: 128, groups: 8, size: 6)

@@ -98,7 +98,7 @@ extension PlanningContext {
                 let taps = w.count / (w.shape[0] * w.shape[1])
                 // A grouped convolution's tile is its block's weights over every input channel of their group.
                 let inputs =
-                    index == layers.lastConv && layers.groupedTail != nil ? w.shape[1] : min(inBlock, w.shape[1])
+                    node.int("group", default: 1) > 1 ? w.shape[1] : min(inBlock, w.shape[1])
                 weightSlot = max(weightSlot, DRAMPlan.align(4 * min(block, w.shape[0]) * inputs * taps))
                 weightUse = use(weightUse, index)
             }

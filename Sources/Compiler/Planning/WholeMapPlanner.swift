@@ -22,9 +22,8 @@ struct WholeMapLayers {
     let convs: [Int]
     /// A depthwise convolution right after the last convolution, part of the tail (see `WholeMapPlan`).
     var depthwise: Int?
-    /// The output channels per group of the last convolution when it is grouped (see `wholeMapLayers`):
-    /// it runs in the tail, in blocks of whole groups.
-    var groupedTail: Int?
+    /// The output channels per group of each grouped convolution (see `wholeMapLayers`): blocks hold whole groups.
+    var groupSizes: [Int] = []
     /// Where the output is held whole in SRAM instead of stored (see `WholeMapPlan.heldOutput`).
     var heldOutput: Int?
     /// Rows (padding included) and column margins each value is read with.
@@ -145,17 +144,18 @@ extension PlanningContext {
         let ungrouped = { [graph] (index: Int) in
             graph.nodes[index].kind == .conv && graph.nodes[index].int("group", default: 1) == 1
         }
-        // A grouped convolution (not depthwise) that is the group's last convolution and reads a
-        // value the group holds runs in the tail: each block of whole groups of its output channels
-        // reads only those groups' input channels (ResNeXt's 3x3 after its 1x1 reduction).
-        let groupedTail = try range.last(where: { graph.nodes[$0].kind == .conv }).flatMap { index -> Int? in
-            let g = try graph.convGeometry(graph.nodes[index])
-            guard g.groups > 1, !g.depthwise, g.n == 1, index > range.lowerBound,
-                nodes.contains(where: { $0.outputs[0] == graph.nodes[index].inputs[0] })
-            else { return nil }
-            return index
-        }
-        guard let lastConv = groupedTail ?? range.last(where: ungrouped) else { return nil }
+        // Grouped convolutions (not depthwise) that read a map the group makes, which it holds: each
+        // block of whole groups of output channels reads only those groups' input channels (ResNeXt's 3x3).
+        let grouped = Set(
+            try range.filter { index in
+                guard graph.nodes[index].kind == .conv, graph.nodes[index].int("group", default: 1) > 1 else {
+                    return false
+                }
+                let g = try graph.convGeometry(graph.nodes[index])
+                return !g.depthwise && g.n == 1 && nodes.contains { $0.outputs[0] == graph.nodes[index].inputs[0] }
+            })
+        let isConv = { (index: Int) in ungrouped(index) || grouped.contains(index) }
+        guard let lastConv = range.last(where: isConv) else { return nil }
         // A depthwise convolution of the last convolution's output, right after it, runs in the tail;
         // the last convolution is the group's first layer (an expansion of the group's input), which keeps
         // the intervals planned this way few.
@@ -168,7 +168,7 @@ extension PlanningContext {
         }
         guard
             range.allSatisfy({
-                ungrouped($0) || $0 == depthwise || $0 == groupedTail || graph.nodes[$0].kind.isGroupElementwise
+                isConv($0) || $0 == depthwise || graph.nodes[$0].kind.isGroupElementwise
             })
         else { return nil }
         let produced = Set(nodes.flatMap(\.outputs))
@@ -181,9 +181,9 @@ extension PlanningContext {
         let inputs = groupInputs(nodes, produced: produced)
         var layers = WholeMapLayers(
             range: range, nodes: nodes, output: output, inputs: inputs, lastConv: lastConv,
-            convs: range.filter { ungrouped($0) || $0 == groupedTail })
+            convs: range.filter(isConv))
         layers.depthwise = depthwise
-        layers.groupedTail = try groupedTail.map { try graph.convGeometry(graph.nodes[$0]).coutPerGroup }
+        layers.groupSizes = try grouped.sorted().map { try graph.convGeometry(graph.nodes[$0]).coutPerGroup }
         // The tail is worked on in place, one block at a time: nothing else may read its links.
         for index in layers.tailNodes {
             let previous = graph.nodes[index - 1].outputs[0]
@@ -243,10 +243,8 @@ extension PlanningContext {
         }
         let tailStart =
             !streamedInputs.contains(graph.nodes[layers.lastConv].inputs[0]) ? layers.lastConv : layers.tailNodes.first
-        // A depthwise convolution reads blocks of the last convolution's output, never the whole map;
-        // a grouped last convolution reads its blocks' groups of a held map.
+        // A depthwise convolution reads blocks of the last convolution's output, never the whole map.
         guard layers.depthwise == nil || tailStart == layers.lastConv else { return nil }
-        guard layers.groupedTail == nil || tailStart == layers.lastConv else { return nil }
         // Element-wise layers before the tail read only held values.
         guard
             range.allSatisfy({ index in
@@ -291,7 +289,7 @@ extension PlanningContext {
     private func fitWeights(_ layers: WholeMapLayers, holding: Holding, block: Int, inBlock: Int) throws
         -> WholeMapPlan?
     {
-        if let perGroup = layers.groupedTail, block % perGroup != 0 { return nil }
+        guard layers.groupSizes.allSatisfy({ block % $0 == 0 }) else { return nil }
         var resident = Set(
             layers.convs.filter { !holding.streamedInputs.contains(graph.nodes[$0].inputs[0]) }.map {
                 graph.nodes[$0].name
