@@ -298,6 +298,17 @@ extension Emitter {
         _ node: Node, outputs: Range<Int>, into output: TileRef, state: inout WholeMapState
     ) throws {
         let u = node.inputs[0], cin = graph.type(of: u)!.shape[1]
+        let g = try graph.convGeometry(node)
+        if g.groups > 1 {
+            // A grouped tail: the block's groups, over their input channels, in one CONV.
+            let first = outputs.lowerBound / g.coutPerGroup, count = outputs.count / g.coutPerGroup
+            let inputs = (first * g.cinPerGroup)..<((first + count) * g.cinPerGroup)
+            let weights = weightTile(node, outputs: outputs, inputs: 0..<g.cinPerGroup, state: &state)
+            try convolve(
+                node, input: state.held(u, inputs), output: output, weights: weights, outputs: outputs,
+                accumulate: false, last: true, groups: count, state: state)
+            return
+        }
         let parts = state.resident[node.inputs[1]] != nil ? [0..<cin] : blocks(cin, state.plan.inBlock)
         for (k, inputs) in parts.enumerated() {
             let weights = weightTile(node, outputs: outputs, inputs: inputs, state: &state)

@@ -96,8 +96,10 @@ extension PlanningContext {
                 constants += DRAMPlan.align(4 * w.count)
             } else {
                 let taps = w.count / (w.shape[0] * w.shape[1])
-                weightSlot = max(
-                    weightSlot, DRAMPlan.align(4 * min(block, w.shape[0]) * min(inBlock, w.shape[1]) * taps))
+                // A grouped convolution's tile is its block's weights over every input channel of their group.
+                let inputs =
+                    node.int("group", default: 1) > 1 ? w.shape[1] : min(inBlock, w.shape[1])
+                weightSlot = max(weightSlot, DRAMPlan.align(4 * min(block, w.shape[0]) * inputs * taps))
                 weightUse = use(weightUse, index)
             }
         }
@@ -228,6 +230,16 @@ extension PlanningContext {
         let resident = plan.residentWeights.contains(node.name)
         func blocks(_ count: Int, _ size: Int) -> [Int] {
             stride(from: 0, to: count, by: size).map { min(size, count - $0) }
+        }
+        if g.groups > 1 {
+            // A grouped tail: per block of whole groups, one CONV over those groups (weights loaded per block).
+            for cout in blocks(g.cout, plan.block) {
+                matrix += config.matrixCycles(
+                    inputChannels: g.cinPerGroup, outputChannels: g.coutPerGroup, groups: cout / g.coutPerGroup,
+                    positions: g.ho * g.wo * g.kh * g.kw)
+                if !resident { loads += CostModel.transfer(4 * cout * g.cinPerGroup * g.kh * g.kw, config: config) }
+            }
+            return max(matrix, loads)
         }
         let inBlocks = resident ? [g.cin] : blocks(g.cin, plan.inBlock)
         let outBlocks = resident && plan.tailStart != index ? [g.cout] : blocks(g.cout, plan.block)

@@ -22,6 +22,8 @@ struct WholeMapLayers {
     let convs: [Int]
     /// A depthwise convolution right after the last convolution, part of the tail (see `WholeMapPlan`).
     var depthwise: Int?
+    /// The output channels per group of each grouped convolution (see `wholeMapLayers`): blocks hold whole groups.
+    var groupSizes: [Int] = []
     /// Where the output is held whole in SRAM instead of stored (see `WholeMapPlan.heldOutput`).
     var heldOutput: Int?
     /// Rows (padding included) and column margins each value is read with.
@@ -142,7 +144,18 @@ extension PlanningContext {
         let ungrouped = { [graph] (index: Int) in
             graph.nodes[index].kind == .conv && graph.nodes[index].int("group", default: 1) == 1
         }
-        guard let lastConv = range.last(where: ungrouped) else { return nil }
+        // Grouped convolutions (not depthwise) that read a map the group makes, which it holds: each
+        // block of whole groups of output channels reads only those groups' input channels (ResNeXt's 3x3).
+        let grouped = Set(
+            try range.filter { index in
+                guard graph.nodes[index].kind == .conv, graph.nodes[index].int("group", default: 1) > 1 else {
+                    return false
+                }
+                let g = try graph.convGeometry(graph.nodes[index])
+                return !g.depthwise && g.n == 1 && nodes.contains { $0.outputs[0] == graph.nodes[index].inputs[0] }
+            })
+        let isConv = { (index: Int) in ungrouped(index) || grouped.contains(index) }
+        guard let lastConv = range.last(where: isConv) else { return nil }
         // A depthwise convolution of the last convolution's output, right after it, runs in the tail;
         // the last convolution is the group's first layer (an expansion of the group's input), which keeps
         // the intervals planned this way few.
@@ -154,7 +167,9 @@ extension PlanningContext {
             return index
         }
         guard
-            range.allSatisfy({ ungrouped($0) || $0 == depthwise || graph.nodes[$0].kind.isGroupElementwise })
+            range.allSatisfy({
+                isConv($0) || $0 == depthwise || graph.nodes[$0].kind.isGroupElementwise
+            })
         else { return nil }
         let produced = Set(nodes.flatMap(\.outputs))
         let output = nodes.last!.outputs[0]
@@ -166,8 +181,9 @@ extension PlanningContext {
         let inputs = groupInputs(nodes, produced: produced)
         var layers = WholeMapLayers(
             range: range, nodes: nodes, output: output, inputs: inputs, lastConv: lastConv,
-            convs: range.filter(ungrouped))
+            convs: range.filter(isConv))
         layers.depthwise = depthwise
+        layers.groupSizes = try grouped.sorted().map { try graph.convGeometry(graph.nodes[$0]).coutPerGroup }
         // The tail is worked on in place, one block at a time: nothing else may read its links.
         for index in layers.tailNodes {
             let previous = graph.nodes[index - 1].outputs[0]
@@ -273,6 +289,7 @@ extension PlanningContext {
     private func fitWeights(_ layers: WholeMapLayers, holding: Holding, block: Int, inBlock: Int) throws
         -> WholeMapPlan?
     {
+        guard layers.groupSizes.allSatisfy({ block % $0 == 0 }) else { return nil }
         var resident = Set(
             layers.convs.filter { !holding.streamedInputs.contains(graph.nodes[$0].inputs[0]) }.map {
                 graph.nodes[$0].name
