@@ -177,13 +177,34 @@ extension Machine {
         }
     }
 
+    /// POOL in one C call per core (CKernels' `dfc_pool_run`: AVX-512, the window's edges as lane masks,
+    /// eight channels at a time), channels split over the cores; the same operations in the same order
+    /// as `poolRows` (which runs where the kernel does not), so the same bits.
+    func pool(_ p: PoolOp) {
+        let input = p.input, output = p.output, win = p.window
+        var d = dfc_pool(
+            input: sram.at(input.addr / 4, 1), input_channel_stride: input.channelStride,
+            input_row_stride: input.rowStride, output: sram.at(output.addr / 4, 1),
+            output_channel_stride: output.channelStride, output_row_stride: output.rowStride, height: output.height,
+            width: output.width, kernel_h: p.kernelH, kernel_w: p.kernelW, stride_h: p.strideH, stride_w: p.strideW,
+            dilation_h: p.dilationH, dilation_w: p.dilationW, origin_y: win.originY, origin_x: win.originX,
+            extent_h: win.extentH, extent_w: win.extentW, pad_top: p.padTop, pad_left: p.padLeft,
+            pad_bottom: p.padBottom, pad_right: p.padRight, max: p.kind == .max ? 1 : 0)
+        guard dfc_pool_run(&d, 0, 0) != 0 else { return poolRows(p) }
+        let parts = Parallel.chunks(
+            output.channels, parts: output.elements * p.kernelH * p.kernelW >= 1 << 15 ? Parallel.width : 1)
+        withUnsafePointer(to: &d) { d in
+            Parallel.run(parts.count) { part in _ = dfc_pool_run(d, parts[part].lowerBound, parts[part].upperBound) }
+        }
+    }
+
     /// POOL one output row at a time: every kernel tap updates the row's
     /// running maxima or sums over the output columns whose input lies inside
     /// the window (the same taps in the same order for each output as a
     /// per-output loop). Which taps are valid or counted (average pooling's
     /// padding rule) splits into a row and a column factor. Channels are
-    /// spread over the cores.
-    func pool(_ p: PoolOp) {
+    /// spread over the cores. The row path of `pool` where CKernels' whole-instruction kernel does not run.
+    func poolRows(_ p: PoolOp) {
         let input = p.input, output = p.output, win = p.window
         let (kh, kw, sh, sw, dh, dw) = (p.kernelH, p.kernelW, p.strideH, p.strideW, p.dilationH, p.dilationW)
         let (ho, wo) = (output.height, output.width)
