@@ -360,6 +360,32 @@ extension Machine {
     }
 
     func lrn(_ l: LRNOp) {
+        // Output apart from the input: rows split over the cores, each read where it lies (the values and
+        // the order of every sum are those of the copy below, so are the bits).
+        if !l.output.wordBounds.overlaps(l.input.wordBounds) {
+            let (channels, w) = (l.input.channels, l.input.width)
+            let parts = Parallel.chunks(
+                l.output.height, parts: l.output.elements * l.size >= 1 << 13 ? Parallel.width : 1)
+            return Parallel.run(parts.count) { part in
+                let sums = UnsafeMutablePointer<Float>.allocate(capacity: w)
+                defer { sums.deallocate() }
+                for y in parts[part] {
+                    for ch in 0..<channels {
+                        sums.update(repeating: 0, count: w)
+                        for k in lrnWindow(ch, channels: channels, size: l.size) {
+                            let v = sram.at(l.input.addr / 4 + k * l.input.channelStride + y * l.input.rowStride, w)
+                            for x in 0..<w { sums[x] += v[x] * v[x] }
+                        }
+                        let v = sram.at(l.input.addr / 4 + ch * l.input.channelStride + y * l.input.rowStride, w)
+                        let o = sram.at(l.output.addr / 4 + ch * l.output.channelStride + y * l.output.rowStride, w)
+                        for x in 0..<w {
+                            o[x] = lrnNormalized(
+                                v[x], sumOfSquares: sums[x], size: l.size, alpha: l.alpha, beta: l.beta, bias: l.bias)
+                        }
+                    }
+                }
+            }
+        }
         let (channels, w) = (l.input.channels, l.input.width)
         let rows = scratch.words(channels * w + w, slot: 2)
         let sums = rows.at(channels * w, w)
