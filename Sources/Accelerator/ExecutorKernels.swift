@@ -177,13 +177,34 @@ extension Machine {
         }
     }
 
+    /// POOL in one C call per core (CKernels' `dfc_pool_run`: AVX-512, the window's edges as lane masks,
+    /// eight channels at a time), channels split over the cores; the same operations in the same order
+    /// as `poolRows` (which runs where the kernel does not), so the same bits.
+    func pool(_ p: PoolOp) {
+        let input = p.input, output = p.output, win = p.window
+        var d = dfc_pool(
+            input: sram.at(input.addr / 4, 1), input_channel_stride: input.channelStride,
+            input_row_stride: input.rowStride, output: sram.at(output.addr / 4, 1),
+            output_channel_stride: output.channelStride, output_row_stride: output.rowStride, height: output.height,
+            width: output.width, kernel_h: p.kernelH, kernel_w: p.kernelW, stride_h: p.strideH, stride_w: p.strideW,
+            dilation_h: p.dilationH, dilation_w: p.dilationW, origin_y: win.originY, origin_x: win.originX,
+            extent_h: win.extentH, extent_w: win.extentW, pad_top: p.padTop, pad_left: p.padLeft,
+            pad_bottom: p.padBottom, pad_right: p.padRight, max: p.kind == .max ? 1 : 0)
+        guard dfc_pool_run(&d, 0, 0) != 0 else { return poolRows(p) }
+        let parts = Parallel.chunks(
+            output.channels, parts: output.elements * p.kernelH * p.kernelW >= 1 << 15 ? Parallel.width : 1)
+        withUnsafePointer(to: &d) { d in
+            Parallel.run(parts.count) { part in _ = dfc_pool_run(d, parts[part].lowerBound, parts[part].upperBound) }
+        }
+    }
+
     /// POOL one output row at a time: every kernel tap updates the row's
     /// running maxima or sums over the output columns whose input lies inside
     /// the window (the same taps in the same order for each output as a
     /// per-output loop). Which taps are valid or counted (average pooling's
     /// padding rule) splits into a row and a column factor. Channels are
-    /// spread over the cores.
-    func pool(_ p: PoolOp) {
+    /// spread over the cores. The row path of `pool` where CKernels' whole-instruction kernel does not run.
+    func poolRows(_ p: PoolOp) {
         let input = p.input, output = p.output, win = p.window
         let (kh, kw, sh, sw, dh, dw) = (p.kernelH, p.kernelW, p.strideH, p.strideW, p.dilationH, p.dilationW)
         let (ho, wo) = (output.height, output.width)
@@ -339,6 +360,32 @@ extension Machine {
     }
 
     func lrn(_ l: LRNOp) {
+        // Output apart from the input: rows split over the cores, each read where it lies (the values and
+        // the order of every sum are those of the copy below, so are the bits).
+        if !l.output.wordBounds.overlaps(l.input.wordBounds) {
+            let (channels, w) = (l.input.channels, l.input.width)
+            let parts = Parallel.chunks(
+                l.output.height, parts: l.output.elements * l.size >= 1 << 13 ? Parallel.width : 1)
+            return Parallel.run(parts.count) { part in
+                let sums = UnsafeMutablePointer<Float>.allocate(capacity: w)
+                defer { sums.deallocate() }
+                for y in parts[part] {
+                    for ch in 0..<channels {
+                        sums.update(repeating: 0, count: w)
+                        for k in lrnWindow(ch, channels: channels, size: l.size) {
+                            let v = sram.at(l.input.addr / 4 + k * l.input.channelStride + y * l.input.rowStride, w)
+                            for x in 0..<w { sums[x] += v[x] * v[x] }
+                        }
+                        let v = sram.at(l.input.addr / 4 + ch * l.input.channelStride + y * l.input.rowStride, w)
+                        let o = sram.at(l.output.addr / 4 + ch * l.output.channelStride + y * l.output.rowStride, w)
+                        for x in 0..<w {
+                            o[x] = lrnNormalized(
+                                v[x], sumOfSquares: sums[x], size: l.size, alpha: l.alpha, beta: l.beta, bias: l.bias)
+                        }
+                    }
+                }
+            }
+        }
         let (channels, w) = (l.input.channels, l.input.width)
         let rows = scratch.words(channels * w + w, slot: 2)
         let sums = rows.at(channels * w, w)

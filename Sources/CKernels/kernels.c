@@ -237,6 +237,73 @@ DEPTHWISE_BLOCK(4)
 DEPTHWISE_BLOCK(2)
 DEPTHWISE_BLOCK(1)
 
+// dfc_pool_run's loops for CB channels from `ch` at once. masks as depthwise_block's; nonempty[v]: vector v's
+// columns with at least one valid kernel column; counted[j]: output column j's kernel columns inside the
+// window grown by the padding.
+#define POOL_BLOCK(CB)                                                                                                 \
+    __attribute__((target("avx512f,bmi2"))) static void pool_block_##CB(const dfc_pool *d, size_t ch,                  \
+                                                                        const __mmask16 *masks,                        \
+                                                                        const __mmask16 *nonempty, const int *counted, \
+                                                                        size_t nv) {                                   \
+        const size_t kh = d->kernel_h, kw = d->kernel_w, sw = d->stride_w, dw = d->dilation_w, dh = d->dilation_h;    \
+        const size_t irs = d->input_row_stride;                                                                        \
+        const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);                  \
+        const __m512i step = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)sw));                                     \
+        const __m512 start = _mm512_set1_ps(d->max ? -__builtin_inff() : 0.0f), zero = _mm512_setzero_ps();            \
+        const int max = d->max;                                                                                        \
+        const float *plane[CB];                                                                                        \
+        float *out[CB];                                                                                                \
+        for (int c = 0; c < CB; c++) {                                                                                 \
+            plane[c] = d->input + (ch + c) * d->input_channel_stride;                                                  \
+            out[c] = d->output + (ch + c) * d->output_channel_stride;                                                  \
+        }                                                                                                              \
+        for (size_t oh = 0; oh < d->height; oh++) {                                                                    \
+            long top = d->origin_y + (long)(oh * d->stride_h);                                                         \
+            long ky0 = ceil_div(-top, (long)dh), ky1 = ceil_div(d->extent_h - top, (long)dh);                          \
+            if (ky0 < 0) ky0 = 0;                                                                                      \
+            if (ky1 > (long)kh) ky1 = (long)kh;                                                                        \
+            int rows_counted = 0;                                                                                      \
+            for (size_t ky = 0; ky < kh; ky++) {                                                                       \
+                long ty = top + (long)(ky * dh);                                                                       \
+                rows_counted += ty >= -d->pad_top && ty < d->extent_h + d->pad_bottom;                                 \
+            }                                                                                                          \
+            size_t row = oh * d->stride_h * irs, orow = oh * d->output_row_stride;                                     \
+            for (size_t v = 0; v < nv; v++) {                                                                          \
+                const __mmask16 *m = masks + v * (kw + 1);                                                             \
+                __m512 acc[CB];                                                                                        \
+                for (int c = 0; c < CB; c++) acc[c] = start;                                                           \
+                for (long ky = ky0; ky < ky1; ky++) {                                                                  \
+                    size_t x = row + (size_t)ky * dh * irs + 16 * v * sw;                                              \
+                    for (size_t kx = 0; kx < kw; kx++) {                                                               \
+                        __mmask16 valid = m[1 + kx];                                                                   \
+                        if (!valid) continue;                                                                          \
+                        for (int c = 0; c < CB; c++) {                                                                 \
+                            __m512 xv = load_lanes(plane[c] + x + kx * dw, sw, valid, step);                           \
+                            acc[c] = max ? _mm512_mask_max_ps(acc[c], valid, xv, acc[c])                               \
+                                         : _mm512_mask_add_ps(acc[c], valid, acc[c], xv);                              \
+                        }                                                                                              \
+                    }                                                                                                  \
+                }                                                                                                      \
+                __mmask16 keep;                                                                                        \
+                __m512 divisor = zero;                                                                                 \
+                if (max) {                                                                                             \
+                    keep = ky1 > ky0 ? nonempty[v] : 0;                                                                \
+                } else {                                                                                               \
+                    __m512i n = _mm512_mullo_epi32(_mm512_set1_epi32(rows_counted),                                    \
+                                                   _mm512_loadu_si512((const void *)(counted + 16 * v)));              \
+                    keep = _mm512_cmpgt_epi32_mask(n, _mm512_setzero_si512());                                         \
+                    divisor = _mm512_cvtepi32_ps(n);                                                                   \
+                }                                                                                                      \
+                for (int c = 0; c < CB; c++) {                                                                         \
+                    __m512 a = max ? _mm512_maskz_mov_ps(keep, acc[c]) : _mm512_maskz_div_ps(keep, acc[c], divisor);   \
+                    _mm512_mask_storeu_ps(out[c] + orow + 16 * v, m[0], a);                                            \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+POOL_BLOCK(8)
+POOL_BLOCK(1)
+
 // o[j] = x[2 j] for j < n: the even words of two vectors; the last vector's loads are masked to the row.
 __attribute__((target("avx512f"))) static void copy_even_avx512(float *o, const float *x, size_t n) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -337,6 +404,48 @@ int dfc_depthwise_conv(const dfc_depthwise *d, size_t first, size_t end) {
     if (co + 4 <= end) depthwise_block_4(d, co, masks, nv), co += 4;
     if (co + 2 <= end) depthwise_block_2(d, co, masks, nv), co += 2;
     if (co < end) depthwise_block_1(d, co, masks, nv);
+    return 1;
+#else
+    (void)d, (void)first, (void)end;
+    return 0;
+#endif
+}
+
+int dfc_pool_run(const dfc_pool *d, size_t first, size_t end) {
+#if defined(__x86_64__)
+    enum { MAX_VECTORS = 64, MAX_KW = 64 };
+    size_t kw = d->kernel_w, nv = (d->width + 15) / 16;
+    if (!dfc_kernels_avx512() || kw > MAX_KW || nv > MAX_VECTORS || d->stride_w == 0 || d->dilation_h == 0) return 0;
+    if (first >= end || d->height == 0 || d->width == 0) return 1;
+    __mmask16 masks[MAX_VECTORS * (MAX_KW + 1)], nonempty[MAX_VECTORS];
+    int counted[MAX_VECTORS * 16];
+    long width = (long)d->width;
+    for (size_t v = 0; v < nv; v++) {
+        long j0 = 16 * (long)v;
+        nonempty[v] = 0;
+        for (size_t kx = 0; kx <= kw; kx++) {
+            long lo = 0, hi = width;
+            if (kx > 0) {
+                long offset = d->origin_x + (long)((kx - 1) * d->dilation_w);
+                lo = ceil_div(-offset, (long)d->stride_w), hi = ceil_div(d->extent_w - offset, (long)d->stride_w);
+                lo = lo < 0 ? 0 : lo, hi = hi > width ? width : hi;
+            }
+            lo = lo < j0 ? j0 : lo, hi = hi > j0 + 16 ? j0 + 16 : hi;
+            __mmask16 mask = hi > lo ? (__mmask16)((((unsigned)1 << (hi - lo)) - 1) << (lo - j0)) : 0;
+            masks[v * (kw + 1) + kx] = mask;
+            if (kx > 0) nonempty[v] |= mask;
+        }
+    }
+    for (long j = 0; j < 16 * (long)nv; j++) {
+        counted[j] = 0;
+        for (size_t kx = 0; kx < kw && j < width; kx++) {
+            long tx = d->origin_x + j * (long)d->stride_w + (long)(kx * d->dilation_w);
+            counted[j] += tx >= -d->pad_left && tx < d->extent_w + d->pad_right;
+        }
+    }
+    size_t ch = first;
+    for (; ch + 8 <= end; ch += 8) pool_block_8(d, ch, masks, nonempty, counted, nv);
+    for (; ch < end; ch++) pool_block_1(d, ch, masks, nonempty, counted, nv);
     return 1;
 #else
     (void)d, (void)first, (void)end;

@@ -7,7 +7,8 @@ import Testing
 /// row-by-row path it replaces (`Machine.convRows`, the same bits) and the loops of docs/isa.md: rows
 /// across the 16-lane vectors, windows that pad any side or cut the tile short, strides 1 to 3, dilation,
 /// channel multipliers, strided tiles, accumulation, bias, every activation, and NaN and signed zeros
-/// where ReLU and Clip decide.
+/// where ReLU and Clip decide. And POOL in one C call (`Machine.pool`, `dfc_pool_run`) against its row path
+/// (`Machine.poolRows`), bit for bit.
 @Suite(.enabled(if: GEMM.vectorized, "the CPU has no AVX-512")) struct DepthwiseKernelTests {
     /// `body` run on a fresh machine whose SRAM holds `sram`; the SRAM afterwards.
     static func run(_ sram: [Float], _ body: (Machine) -> Void) -> [Float] {
@@ -93,5 +94,33 @@ import Testing
             let same = again.map(\.bitPattern) == first.map(\.bitPattern)
             #expect(same)
         }
+    }
+
+    /// Max and average pooling, windows that pad any side, counted padding, strides and dilation, 1 to 19
+    /// channels (blocks of eight and the rest), NaN in the input: `pool` and `poolRows` give the same bits.
+    @Test(arguments: 0..<40) func poolMatchesRowPath(seed: Int) throws {
+        var rng = SeededRandom(seed: UInt64(seed) + 1900)
+        func r(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
+        let channels = r(1...19)
+        let (kh, kw, sh, sw, dh, dw) = (r(1...3), r(1...3), r(1...2), r(1...3), r(1...2), r(1...2))
+        let wo = [1, 7, 13, 16, 17, 28, 55][r(0...6)], ho = r(1...5)
+        let h = (ho - 1) * sh + (kh - 1) * dh + 1, w = (wo - 1) * sw + (kw - 1) * dw + 1
+        let input = SRAMTile(
+            addr: 0, channels: channels, height: h, width: w, channelStride: h * (w + 1) + 2, rowStride: w + 1)
+        let output = SRAMTile(
+            addr: 4 * channels * input.channelStride, channels: channels, height: ho, width: wo,
+            channelStride: ho * (wo + 3), rowStride: wo + 3)
+        var sram = ExecutorFastPathTests.randomFloats(
+            channels * (input.channelStride + output.channelStride), seed: UInt64(seed))
+        if seed % 4 == 0 { sram[seed % (channels * input.channelStride)] = .nan }
+        let window = PadWindow(
+            originY: r(-2...0), originX: r(-2...0), extentH: r(max(1, h - 2)...h), extentW: r(max(1, w - 2)...w))
+        let op = PoolOp(
+            r(0...1) == 0 ? .max : .avg, input: input, output: output, kernel: (kh, kw), stride: (sh, sw),
+            dilation: (dh, dw), window: window, countPads: (r(0...2), r(0...2), r(0...2), r(0...2)))
+        _ = try InstructionChecker(sramBytes: sram.count * 4, dramBytes: 4, constantsEnd: 0).check(.pool(op))
+        let whole = Self.run(sram) { $0.pool(op) }, rows = Self.run(sram) { $0.poolRows(op) }
+        let same = whole.map(\.bitPattern) == rows.map(\.bitPattern)
+        #expect(same, "\(op.kind) \(kh)x\(kw) s\(sh),\(sw) channels \(channels) width \(wo)")
     }
 }

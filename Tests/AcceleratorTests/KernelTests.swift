@@ -368,6 +368,27 @@ import Testing
         #expect(Array(hostOut[dense.count...]) == tileOut)
     }
 
+    /// An LRN large enough to be split over the cores by rows (output apart from the input): HOST.LRN's bits,
+    /// every run.
+    @Test func splitLRNMatchesHost() throws {
+        let (c, h, w) = (64, 8, 28)
+        let input = SRAMTile(addr: 0, channels: c, height: h, width: w, channelStride: w + 1, rowStride: c * (w + 1))
+        let output = SRAMTile(addr: 4 * h * input.rowStride, channels: c, height: h, width: w)
+        let sram = ExecutorFastPathTests.randomFloats(h * input.rowStride + c * h * w, seed: 77)
+        let op = LRNOp(input: input, output: output, size: 5, alpha: 1e-4, beta: 0.75, bias: 2)
+        var dense: [Float] = []
+        for ch in 0..<c {
+            for y in 0..<h { for x in 0..<w { dense.append(sram[ch * (w + 1) + y * input.rowStride + x]) } }
+        }
+        let host = HostLRNOp(
+            src: 0, dst: 4 * dense.count, n: 1, c: c, spatial: h * w, size: 5, alpha: 1e-4, beta: 0.75, bias: 2)
+        let hostOut = Array(try Self.execute(.hostLRN(host), sram: [0], dram: dense + dense).dram[dense.count...])
+        for _ in 0..<3 {
+            let got = try Self.execute(.lrn(op), sram: sram).sram
+            #expect(Array(got[(output.addr / 4)...]) == hostOut)
+        }
+    }
+
     /// ONNX's resize_upsample_scales_nearest and resize_downsample_scales_nearest cases.
     @Test func hostResizeMatchesONNXExamples() throws {
         let up = HostResizeOp(

@@ -58,6 +58,25 @@ typedef struct {
 // not and nothing was written: the caller runs its own loops.
 int dfc_depthwise_conv(const dfc_depthwise *d, size_t first, size_t end);
 
+// A whole POOL instruction over channels [first, end), its geometry as dfc_depthwise's plus the padding
+// that average pooling counts: each output is -inf (max) or 0, then for each tap (ky, kx) whose input lies
+// inside the window, in order, the maximum with (NaN ignored) or the sum with that input; then a maximum
+// with no valid tap is 0, and an average is divided by the count of its taps inside the window grown by
+// the padding (0 when none): the operations, and so the bits, of the executor's rows through
+// dfc_pool_row. Returns 0 (nothing written) where it does not run: as dfc_depthwise_conv.
+typedef struct {
+    const float *input;
+    size_t input_channel_stride, input_row_stride;
+    float *output;
+    size_t output_channel_stride, output_row_stride;
+    size_t height, width, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+    long origin_y, origin_x, extent_h, extent_w;
+    long pad_top, pad_left, pad_bottom, pad_right;
+    int max;
+} dfc_pool;
+
+int dfc_pool_run(const dfc_pool *p, size_t first, size_t end);
+
 // One output row of max (max != 0) or average pooling, every tap at once: o[j] for j < n becomes -inf
 // (max) or 0, then for each tap t in order, where lo[t] <= j < hi[t], the maximum with (NaN ignored, as
 // dfc_max_strided) or the sum with rows[t][(j - lo[t]) * stride]: what dfc_max_strided and
