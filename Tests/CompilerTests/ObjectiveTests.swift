@@ -79,14 +79,19 @@ struct ObjectiveTests {
         #expect(program.instructions.contains { $0.opcode == .copy })
     }
 
-    @Test("a group's 3-channel stem folds its taps under every objective: fewer cycles, bytes as predicted")
-    func foldedTapsInGroup() throws {
+    /// A 3-channel 5x5 stride-2 stem, a 3x3 max pool and a 3x3 convolution: a group whose stem can fold its taps.
+    static func stemGraph(height: Int, width: Int) throws -> Graph {
         var b = Builder()
         var y = b.conv("x", cin: 3, cout: 16, k: 5, stride: 2, pad: 2)
         y = b.node(
             .maxPool, [y], ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])])
         y = b.conv(y, cin: 16, cout: 16, k: 3, pad: 1)
-        let graph = try b.graph(input: [1, 3, 41, 37], output: y)
+        return try b.graph(input: [1, 3, height, width], output: y)
+    }
+
+    @Test("a group's 3-channel stem folds its taps under every objective: fewer cycles, bytes as predicted")
+    func foldedTapsInGroup() throws {
+        let graph = try Self.stemGraph(height: 41, width: 37)
         for halo in [BandPlan.Halo.recompute, .cache] {
             for objective in [Objective.traffic, .latency] {
                 let context = try PlanningContext(graph: graph, config: .df1, objective: objective)
@@ -103,12 +108,7 @@ struct ObjectiveTests {
 
     @Test("where two slots leave no room to fold a stem, the single-buffered bands that fold it are a candidate")
     func foldedTapsSingleBuffered() throws {
-        var b = Builder()
-        var y = b.conv("x", cin: 3, cout: 16, k: 5, stride: 2, pad: 2)
-        y = b.node(
-            .maxPool, [y], ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])])
-        y = b.conv(y, cin: 16, cout: 16, k: 3, pad: 1)
-        let graph = try b.graph(input: [1, 3, 48, 40], output: y)
+        let graph = try Self.stemGraph(height: 48, width: 40)
         let range = 0..<graph.nodes.count
         let wide = try PlanningContext(graph: graph, config: .df1, objective: .edp)
         var found = false
