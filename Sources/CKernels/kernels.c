@@ -172,6 +172,13 @@ __attribute__((target("avx512f,bmi2"))) static void pool_row_avx512(float *o, si
 // ceil(a / b) for b > 0 and any a.
 static inline long ceil_div(long a, long b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
+// The kernel rows ky0 <= ky < ky1 (of kh, dilation dh) whose input row top + ky * dh lies inside 0..<extent.
+static inline void window_rows(long top, long dh, long extent, long kh, long *ky0, long *ky1) {
+    long first = ceil_div(-top, dh), end = ceil_div(extent - top, dh);
+    *ky0 = first < 0 ? 0 : first;
+    *ky1 = end > kh ? kh : end;
+}
+
 // dfc_depthwise_conv's loops for CB channels from `co` at once: CB independent chains of fused multiply-adds
 // (one chain alone waits on each addition's latency) sharing the window's masks and kernel rows.
 // masks[v * (kw + 1)] holds vector v's columns inside the row, masks[v * (kw + 1) + 1 + kx] those whose input
@@ -197,9 +204,8 @@ static inline long ceil_div(long a, long b) { return a >= 0 ? (a + b - 1) / b : 
         for (size_t oh = 0; oh < d->height; oh++) {                                                                    \
             /* The kernel rows whose input row lies inside the window: ky0 <= ky < ky1. */                             \
             long top = d->origin_y + (long)(oh * d->stride_h);                                                         \
-            long ky0 = ceil_div(-top, (long)dh), ky1 = ceil_div(d->extent_h - top, (long)dh);                          \
-            if (ky0 < 0) ky0 = 0;                                                                                      \
-            if (ky1 > (long)kh) ky1 = (long)kh;                                                                        \
+            long ky0, ky1;                                                                                             \
+            window_rows(top, (long)dh, d->extent_h, (long)kh, &ky0, &ky1);                                             \
             size_t row = oh * d->stride_h * irs, orow = oh * d->output_row_stride;                                     \
             for (size_t v = 0; v < nv; v++) {                                                                          \
                 const __mmask16 *m = masks + v * (kw + 1);                                                             \
@@ -259,9 +265,8 @@ DEPTHWISE_BLOCK(1)
         }                                                                                                              \
         for (size_t oh = 0; oh < d->height; oh++) {                                                                    \
             long top = d->origin_y + (long)(oh * d->stride_h);                                                         \
-            long ky0 = ceil_div(-top, (long)dh), ky1 = ceil_div(d->extent_h - top, (long)dh);                          \
-            if (ky0 < 0) ky0 = 0;                                                                                      \
-            if (ky1 > (long)kh) ky1 = (long)kh;                                                                        \
+            long ky0, ky1;                                                                                             \
+            window_rows(top, (long)dh, d->extent_h, (long)kh, &ky0, &ky1);                                             \
             int rows_counted = 0;                                                                                      \
             for (size_t ky = 0; ky < kh; ky++) {                                                                       \
                 long ty = top + (long)(ky * dh);                                                                       \
