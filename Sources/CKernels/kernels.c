@@ -119,6 +119,13 @@ __attribute__((target("avx512f,bmi2"))) static inline __m512 load_lanes(const fl
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, step, x, 4);
 }
 
+// The lanes of `inside` whose column lies in lo <= column < hi: those a tap reads.
+__attribute__((target("avx512f"))) static inline __mmask16 tap_lanes(__mmask16 inside, __m512i column, size_t lo,
+                                                                      size_t hi) {
+    __mmask16 valid = _mm512_mask_cmpge_epi32_mask(inside, column, _mm512_set1_epi32((int)lo));
+    return _mm512_mask_cmplt_epi32_mask(valid, column, _mm512_set1_epi32((int)hi));
+}
+
 // Sixteen output columns j0.. at a time, all taps in registers; lanes outside a tap's columns (or past n)
 // load nothing (masked loads do not touch them) and add nothing.
 __attribute__((target("avx512f,bmi2"))) static void depthwise_row_avx512(float *o, size_t n, int accumulate,
@@ -133,8 +140,7 @@ __attribute__((target("avx512f,bmi2"))) static void depthwise_row_avx512(float *
         __m512i column = _mm512_add_epi32(lane, _mm512_set1_epi32((int)j0));
         for (size_t t = 0; t < taps; t++) {
             if (hi[t] <= j0 || lo[t] >= j0 + 16) continue;
-            __mmask16 valid = _mm512_mask_cmpge_epi32_mask(inside, column, _mm512_set1_epi32((int)lo[t]));
-            valid = _mm512_mask_cmplt_epi32_mask(valid, column, _mm512_set1_epi32((int)hi[t]));
+            __mmask16 valid = tap_lanes(inside, column, lo[t], hi[t]);
             // The input word of column j0 (before the row's first valid word when j0 < lo[t]: only valid lanes load).
             const float *x = rows[t] + ((ptrdiff_t)j0 - (ptrdiff_t)lo[t]) * (ptrdiff_t)stride;
             __m512 v = load_lanes(x, stride, valid, step);
@@ -158,8 +164,7 @@ __attribute__((target("avx512f,bmi2"))) static void pool_row_avx512(float *o, si
         __m512i column = _mm512_add_epi32(lane, _mm512_set1_epi32((int)j0));
         for (size_t t = 0; t < taps; t++) {
             if (hi[t] <= j0 || lo[t] >= j0 + 16) continue;
-            __mmask16 valid = _mm512_mask_cmpge_epi32_mask(inside, column, _mm512_set1_epi32((int)lo[t]));
-            valid = _mm512_mask_cmplt_epi32_mask(valid, column, _mm512_set1_epi32((int)hi[t]));
+            __mmask16 valid = tap_lanes(inside, column, lo[t], hi[t]);
             const float *x = rows[t] + ((ptrdiff_t)j0 - (ptrdiff_t)lo[t]) * (ptrdiff_t)stride;
             __m512 v = load_lanes(x, stride, valid, step);
             // max(x, o) keeps o where x is NaN, as dfc_max_strided.

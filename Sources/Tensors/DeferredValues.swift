@@ -183,30 +183,19 @@ extension Tensor {
         case .values(let storage):
             let width = dtype.byteSize
             precondition(buffer.count == range.count * width, "fill: buffer size")
+            func copy(_ bytes: UnsafeRawBufferPointer) {
+                buffer.copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: bytes[range.lowerBound * width..<range.upperBound * width]))
+            }
             #if _endian(little)
                 switch storage {
-                case .float(let values):
-                    values.withUnsafeBytes {
-                        buffer.copyMemory(
-                            from: UnsafeRawBufferPointer(
-                                rebasing: $0[range.lowerBound * width..<range.upperBound * width]))
-                    }
-                    return true
-                case .int64(let values):
-                    values.withUnsafeBytes {
-                        buffer.copyMemory(
-                            from: UnsafeRawBufferPointer(
-                                rebasing: $0[range.lowerBound * width..<range.upperBound * width]))
-                    }
-                    return true
-                case .bool: break
+                case .float(let values): values.withUnsafeBytes(copy)
+                case .int64(let values): values.withUnsafeBytes(copy)
+                case .bool: littleEndianBytes.withUnsafeBytes(copy)
                 }
+            #else
+                littleEndianBytes.withUnsafeBytes(copy)
             #endif
-            let bytes = littleEndianBytes
-            bytes.withUnsafeBytes {
-                buffer.copyMemory(
-                    from: UnsafeRawBufferPointer(rebasing: $0[range.lowerBound * width..<range.upperBound * width]))
-            }
             return true
         }
     }
