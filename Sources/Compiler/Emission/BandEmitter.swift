@@ -250,6 +250,21 @@ extension Emitter {
         }
         // A channel slice is a view of its input's buffer: nothing to do.
         if node.kind == .slice { return }
+        if node.kind == .lrn {
+            // Every channel of the band's rows is in the buffer: the window across channels reads them in place.
+            let u = node.inputs[0]
+            let op = LRNOp(
+                input: slots.interior(u, rows: computed), output: out, size: node.int("size", default: 1),
+                alpha: node.float("alpha", default: 1e-4), beta: node.float("beta", default: 0.75),
+                bias: node.float("bias", default: 1))
+            emit(.lrn(op), reads: [slots.range(u)], writes: [slots.range(v)])
+            if let activation = node.activation {
+                emit(
+                    .act(ActOp(input: out, output: out, activation: activation.fused)), reads: [slots.range(v)],
+                    writes: [slots.range(v)])
+            }
+            return
+        }
         if node.kind == .concat {
             // Parts with buffers of their own are copied into their channels; the others were written in place.
             var offset = 0

@@ -941,6 +941,10 @@ extension PlanningContext {
                         work.vector += config.vectorCycles(elements: channels * rows * y.shape[3])
                     }
                 case .slice: break
+                case .lrn:
+                    // One multiply-add per window channel per output, as its instruction's timing.
+                    work.vector += config.vectorCycles(
+                        elements: y.shape[1] * rows * y.shape[3] * node.int("size", default: 1))
                 default: work.vector += config.vectorCycles(elements: y.shape[1] * rows * y.shape[3] * 2)
                 }
             }

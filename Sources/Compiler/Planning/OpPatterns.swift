@@ -23,7 +23,8 @@ enum LoweringPattern {
     /// Reshape and friends: share their input's DRAM.
     case view
     /// LRN: a window across all channels on the vector unit, tiled over rows
-    /// (HOST.LRN when one row of every channel does not fit); never fused.
+    /// (HOST.LRN when one row of every channel does not fit); row-local, so
+    /// band groups hold it (a band buffer has every channel of its rows).
     case crossChannel
     /// Resize, Upsample: whole rows on the vector unit, tiled over output
     /// rows (HOST.RESIZE when the batch or channels resize); not yet fused.
@@ -67,6 +68,7 @@ extension OpKind {
     /// band of output rows depends only on a band of input rows.
     var isRowLocal: Bool {
         isGroupElementwise || hasWindow || self == .concat || self == .channelShuffle || self == .slice
+            || self == .lrn
     }
 
     /// Why no fusion group can hold this kind, for `--dump-ir=fuse`; nil for row-local kinds.
