@@ -4,10 +4,89 @@ import Testing
 @testable import Compiler
 @testable import GraphIR
 
-/// Inception networks' blocks in fusion groups: LRN inside band groups.
+/// Inception modules: the branches that share a module's input in one
+/// group that reads it once (one band whose buffers share SRAM by
+/// lifetime), and LRN inside band groups.
 @Suite("Inception modules")
 struct InceptionModuleTests {
     typealias Builder = FusionTests.Builder
+
+    /// A stem convolution and an inception module on its output: 1x1, 1x1 -> 3x3, 1x1 -> 5x5 and
+    /// max pool -> 1x1 branches (nodes 1..<8), their Concat and a 1x1 convolution after it.
+    static func module(height: Int, width: Int, channels: Int) throws -> Graph {
+        var b = Builder()
+        let x = b.conv("x", cin: 3, cout: channels, k: 3, pad: 1)
+        let a = b.conv(x, cin: channels, cout: 48, k: 1)
+        let b0 = b.conv(x, cin: channels, cout: 32, k: 1)
+        let b1 = b.conv(b0, cin: 32, cout: 96, k: 3, pad: 1)
+        let c0 = b.conv(x, cin: channels, cout: 16, k: 1)
+        let c1 = b.conv(c0, cin: 16, cout: 32, k: 5, pad: 2)
+        let p = b.node(
+            .maxPool, [x], ["kernel_shape": .ints([3, 3]), "strides": .ints([1, 1]), "pads": .ints([1, 1, 1, 1])])
+        let d = b.conv(p, cin: channels, cout: 32, k: 1)
+        let cat = b.node(.concat, [a, b1, c1, d], ["axis": .int(1)])
+        let out = b.conv(cat, cin: 208, cout: 16, k: 1)
+        return try b.graph(input: [1, 3, height, width], output: out)
+    }
+
+    @Test("a module's branches are one band whose buffers share SRAM by lifetime: the input is read once")
+    func packedModule() throws {
+        let g = try Self.module(height: 14, width: 13, channels: 128)
+        // The four branches, without their Concat (written in place in DRAM).
+        let branches = 1..<8
+        #expect(g.nodes[8].kind == .concat)
+        let context = try PlanningContext(graph: g, config: .df1)
+        let plain = try #require(try context.planBands(branches, rows: 14, halo: .recompute, maxSlots: 1))
+        let packed = try #require(
+            try context.planBands(branches, rows: 14, halo: .recompute, maxSlots: 1, packed: true))
+        #expect(packed.packed && packed.bands.count == 1)
+        #expect(packed.tileDescription.contains("sharing SRAM by lifetime"))
+        // Same bytes in less SRAM: the pooled map takes the bytes of branches already stored.
+        #expect(packed.dramBytes == plain.dramBytes)
+        #expect(packed.sramBytes < plain.sramBytes, "\(packed.sramBytes) vs \(plain.sramBytes)")
+        // The module's input once, every branch stored once into its slice of the concat, the weights once.
+        let x = g.type(of: g.nodes[0].outputs[0])!, cat = g.type(of: g.nodes[8].outputs[0])!
+        let weights = branches.reduce(0) { total, index in
+            total + g.nodes[index].inputs.dropFirst().reduce(0) { $0 + 4 * (g.initializers[$1]?.count ?? 0) }
+        }
+        #expect(packed.dramBytes == 4 * x.count + 4 * cat.count + weights)
+        // More than one band cannot share buffers over time.
+        #expect(try context.planBands(branches, rows: 7, halo: .recompute, maxSlots: 1, packed: true) == nil)
+        try CodegenEndToEndTests.checkGroup(g, packed, "packed module")
+
+        // Less SRAM: the smallest size where the packed band fits and the plain one band does not.
+        // Bands there stream the weights once each; the one packed band streams them once in all.
+        var config = AcceleratorConfig.df1
+        config.sramBytes = packed.sramBytes
+        var found: BandPlan?
+        while config.sramBytes > packed.sramBytes / 4 {
+            let small = try PlanningContext(graph: g, config: config)
+            guard let fit = try small.planBands(branches, rows: 14, halo: .recompute, maxSlots: 1, packed: true)
+            else { break }
+            let one = try small.planBands(branches, rows: 14, halo: .recompute, maxSlots: 1)
+            if one == nil || !(one!.streamed.isEmpty) { found = fit }
+            config.sramBytes -= 4 << 10
+        }
+        config.sramBytes += 4 << 10
+        let smallest = try #require(found)
+        #expect(!smallest.streamed.isEmpty && smallest.dramBytes == packed.dramBytes)
+        // Among the planner's candidates for the branches it moves the fewest bytes: the bands reload
+        // the streamed weights once per band.
+        let small = try PlanningContext(graph: g, config: config)
+        let candidates = try FusionPlanner.candidates(branches, context: small)
+        let best = try #require(candidates.first)
+        guard case .bands(let chosen) = best else {
+            Issue.record("a whole-map plan moves the fewest bytes")
+            return
+        }
+        #expect(chosen.packed, "\(candidates.map { $0.tileDescription(graph: g) })")
+        #expect(candidates.dropFirst().allSatisfy { $0.dramBytes > chosen.dramBytes })
+        try CodegenEndToEndTests.checkGroup(g, smallest, "packed module, weights streamed")
+        for objective in [Objective.traffic, .edp] {
+            let compilation = try Codegen.schedule(g, options: Codegen.Options(config: config, objective: objective))
+            try Self.checkExact(compilation, graph: g)
+        }
+    }
 
     /// Bytes of every group as predicted, outputs as the interpreter's, and
     /// the program's predicted cycles and bytes those of the executor.

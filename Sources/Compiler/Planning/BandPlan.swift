@@ -64,6 +64,11 @@ struct BandPlan {
     /// group. The group that makes one never stores it; the one that reads
     /// it never loads it.
     var held: Set<String> = []
+    /// One band whose buffers share SRAM by lifetime: a buffer's bytes are
+    /// another's once its last reader (or its store) is done, as in
+    /// whole-map plans. An inception module's branches then fit in one
+    /// group that reads the module's input once, with its weights streamed once.
+    var packed = false
     var sramBytes: Int
     /// DRAM bytes the group moves: inputs with halo, weights once, output once.
     var dramBytes: Int
@@ -91,8 +96,9 @@ struct BandPlan {
         let pooling = pooled.map { ", averaged into \($0.node)" } ?? ""
         let storing = stores.isEmpty ? "" : ", also storing " + stores.keys.sorted().joined(separator: ",")
         let holding = held.isEmpty ? "" : ", holding " + held.sorted().joined(separator: ",") + " whole in SRAM"
+        let packing = packed ? ", buffers sharing SRAM by lifetime" : ""
         return
-            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(folding)\(pooling)\(storing)\(holding)\(single), SRAM \(sramBytes) B"
+            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(folding)\(pooling)\(storing)\(holding)\(single)\(packing), SRAM \(sramBytes) B"
     }
 
     /// The rows band `index` holds in `owner`'s buffer (see `spans`).

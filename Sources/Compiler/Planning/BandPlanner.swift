@@ -166,9 +166,12 @@ extension PlanningContext {
     /// addresses, above the SRAM the plan allocates (see `SqueezeHold`).
     /// `loads`: maps the group loads go straight into the concats they fill
     /// (see `loadIntoConcats`); when false, each has a buffer of its own.
+    /// `packed`: one band, single-buffered, its buffers sharing SRAM over
+    /// the band by their lifetimes (see `BandPlan.packed`); nil for more bands.
     func planBands(
         _ range: Range<Int>, rows: Int, halo: BandPlan.Halo, maxSlots: Int = 2,
-        checked: Bool = false, walks: BandWalks? = nil, held: [String: Int] = [:], loads: Bool = true
+        checked: Bool = false, walks: BandWalks? = nil, held: [String: Int] = [:], loads: Bool = true,
+        packed: Bool = false
     ) throws -> BandPlan? {
         guard
             checked
@@ -181,7 +184,7 @@ extension PlanningContext {
             guard
                 var plan = try planBands(
                     map, rows: rows, halo: halo, maxSlots: maxSlots, checked: true, walks: walks, held: held,
-                    loads: loads)
+                    loads: loads, packed: packed)
             else {
                 return nil
             }
@@ -207,14 +210,14 @@ extension PlanningContext {
             var layers = bandLayers(range, held: held, loads: loads)
             walk = bandWalk(&layers, rows: rows, halo: halo)
         }
-        guard let walk else { return nil }
+        guard let walk, !packed || (walk.bands.count == 1 && maxSlots == 1 && halo == .recompute) else { return nil }
         let (layers, bands) = (walk.layers, walk.bands)
         let constants = walks?.constants ?? groupConstants(layers.nodes)
         walks?.constants = constants
         guard
             var plan = allocateBandSRAM(
                 layers, needed: walk.needed, shapes: walk.buffers, halo: halo, maxSlots: maxSlots,
-                constants: constants)
+                constants: constants, lifetimes: packed ? bufferLifetimes(layers, shapes: walk.buffers) : nil)
         else {
             return nil
         }
@@ -680,32 +683,53 @@ extension PlanningContext {
     /// resident too unless that does not fit, in which case the largest
     /// convolutions stream blocks of output channels through two slots, once
     /// per band. Nil when nothing fits. Fills the plan's layout fields only.
+    /// `lifetimes`: the positions during which each buffer is live (see
+    /// `bufferLifetimes`) when the buffers share SRAM by lifetime (one band,
+    /// single-buffered); nil when every buffer has SRAM of its own.
     private func allocateBandSRAM(
         _ layers: BandLayers, needed: [RowNeeds], shapes: [BufferShape],
-        halo: BandPlan.Halo, maxSlots: Int, constants: GroupConstants
+        halo: BandPlan.Halo, maxSlots: Int, constants: GroupConstants, lifetimes: [String: ClosedRange<Int>]? = nil
     ) -> BandPlan? {
         var bufferBytes = 0
-        for shape in shapes {
-            let slots = min(maxSlots, shape.double ? 2 : 1)
-            bufferBytes += DRAMPlan.align(4 * shape.type.shape[1] * shape.rows * shape.rowWidth) * slots
+        // Packed: each buffer's offset above the streaming slots, first-fit over the buffers live at once.
+        var offsets: [String: Int]?
+        if let lifetimes {
+            let items = shapes.map { shape in
+                SRAMItem(
+                    key: shape.value, bytes: DRAMPlan.align(4 * shape.type.shape[1] * shape.rows * shape.rowWidth),
+                    live: lifetimes[shape.value]!)
+            }
+            guard let placed = Self.firstFit(items, from: 0, capacity: config.sramBytes) else { return nil }
+            bufferBytes = items.map { placed[$0.key]! + $0.bytes }.max() ?? 0
+            offsets = placed
+        } else {
+            for shape in shapes {
+                let slots = min(maxSlots, shape.double ? 2 : 1)
+                bufferBytes += DRAMPlan.align(4 * shape.type.shape[1] * shape.rows * shape.rowWidth) * slots
+            }
         }
-        guard let weights = streamedWeights(layers.nodes, bufferBytes: bufferBytes, constants: constants) else {
+        guard
+            let weights = streamedWeights(
+                layers.nodes, bufferBytes: bufferBytes, constants: constants, widen: lifetimes != nil)
+        else {
             return nil
         }
         // The buffers end `bufferBytes` above the streaming slots: a plan that does not fit is known before its layout.
         guard weights.streamBase + weights.streamRegion + bufferBytes <= config.sramBytes else { return nil }
         var buffers = [String: SRAMBuffer](minimumCapacity: shapes.count + layers.alias.count + layers.held.count)
         var cursor = weights.streamBase + weights.streamRegion
+        let base = cursor
         for shape in shapes {
             let t = shape.type
-            let slots = min(maxSlots, shape.double ? 2 : 1)
+            let slots = offsets == nil ? min(maxSlots, shape.double ? 2 : 1) : 1
             let buffer = SRAMBuffer(
-                address: cursor, slots: slots, channels: t.shape[1], rows: shape.rows,
-                marginLeft: shape.marginLeft, width: t.shape[3], height: t.shape[2],
+                address: offsets.map { base + $0[shape.value]! } ?? cursor, slots: slots, channels: t.shape[1],
+                rows: shape.rows, marginLeft: shape.marginLeft, width: t.shape[3], height: t.shape[2],
                 marginRight: shape.marginRight, alias: nil)
-            cursor += DRAMPlan.align(buffer.slotBytes) * slots
+            if offsets == nil { cursor += DRAMPlan.align(buffer.slotBytes) * slots }
             buffers[shape.value] = buffer
         }
+        if offsets != nil { cursor = base + bufferBytes }
         for (part, (whole, offset)) in layers.alias {
             var buffer = buffers[whole]!
             buffer.alias = (whole, offset)
@@ -731,7 +755,35 @@ extension PlanningContext {
             halo: halo, nodes: layers.range, output: layers.output, inputs: layers.inputs, rows: 0, bands: [],
             needed: needed, buffers: buffers, streamed: weights.streamed, streamBase: weights.streamBase,
             streamSlot: weights.streamRegion / 2, weightBytes: weights.residentBytes, held: Set(layers.held.keys),
-            sramBytes: cursor, dramBytes: 0, estimatedCycles: 0)
+            packed: offsets != nil, sramBytes: cursor, dramBytes: 0, estimatedCycles: 0)
+    }
+
+    /// The positions during which each buffer of a one-band plan is live:
+    /// position -1 is the band's loads, k the group's k-th layer, one past
+    /// the last the output's store. A buffer lives from the first write of
+    /// any value in it (a Concat's first part, an input loaded into it) to
+    /// the last read of any; a value stored as it is computed is read by
+    /// its store right after its layer, and a later buffer over it waits for
+    /// that store (the sequencer's tokens order every reuse).
+    private func bufferLifetimes(_ layers: BandLayers, shapes: [BufferShape]) -> [String: ClosedRange<Int>] {
+        let owners = Set(shapes.map(\.value))
+        var first: [String: Int] = [:], last: [String: Int] = [:]
+        func touch(_ value: String, at position: Int) {
+            let owner = layers.alias[value]?.0 ?? value
+            guard owners.contains(owner) else { return }
+            first[owner] = min(first[owner] ?? position, position)
+            last[owner] = max(last[owner] ?? position, position)
+        }
+        for input in layers.inputs { touch(input, at: -1) }
+        for value in layers.alias.keys where !layers.produced.contains(value) { touch(value, at: -1) }
+        for (k, node) in layers.nodes.enumerated() {
+            touch(node.outputs[0], at: k)
+            for input in node.inputs where !input.isEmpty { touch(input, at: k) }
+        }
+        touch(layers.output, at: layers.nodes.count)
+        var lifetimes: [String: ClosedRange<Int>] = [:]
+        for owner in owners { lifetimes[owner] = (first[owner] ?? -1)...(last[owner] ?? layers.nodes.count) }
+        return lifetimes
     }
 
     /// The values that get buffers of their own (not aliases), in the order
@@ -766,7 +818,10 @@ extension PlanningContext {
     /// Which convolutions stream their weights, in blocks of how many output
     /// channels, so that resident constants, the two streaming slots and
     /// `bufferBytes` of buffers fit; nil when no choice fits.
-    private func streamedWeights(_ nodes: [Node], bufferBytes: Int, constants: GroupConstants)
+    /// `widen`: once the streamed convolutions are known, each streams in
+    /// the widest blocks the room left allows (the loop below narrows the
+    /// first ones for room the later ones then free).
+    private func streamedWeights(_ nodes: [Node], bufferBytes: Int, constants: GroupConstants, widen: Bool = false)
         -> (streamed: [String: Int], residentBytes: Int, streamBase: Int, streamRegion: Int)?
     {
         // Most plans keep every weight resident: the loop below would stop at once.
@@ -804,6 +859,18 @@ extension PlanningContext {
             }
             if streamRegion() > room && convs.indices.allSatisfy({ streamed[$0] != nil || !convs[$0].ungrouped }) {
                 return nil
+            }
+        }
+        if widen {
+            let room = config.sramBytes - bufferBytes - DRAMPlan.align(residentBytes())
+            for k in convs.indices {
+                guard let narrow = streamed[k] else { continue }
+                var block = convs[k].cout
+                while block > narrow && 2 * blockBytes(k, block) > room {
+                    let lanes = block > config.matrixOutputLanes ? config.matrixOutputLanes : 8
+                    block = max(narrow, (block / 2 + lanes - 1) / lanes * lanes)
+                }
+                streamed[k] = block
             }
         }
         let resident = residentBytes()

@@ -450,9 +450,29 @@ enum FusionPlanner {
             {
                 plans.append(.bands(plain))
             }
+            if halo == .recompute, let packed = try packedBand(range, height: height, context: context, walks: walks) {
+                plans.append(.bands(packed))
+            }
         }
         plans += try context.planWholeMap(range, budget: budget, checked: true).map { .wholeMap($0) }
         return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
+    }
+
+    /// One band whose buffers share SRAM by lifetime (see `BandPlan.packed`),
+    /// when the one band with a buffer per value does not fit or streams
+    /// weights: an inception module whose input, branches and pooled map
+    /// are not all live at once, its weights streamed once in all.
+    static func packedBand(_ range: Range<Int>, height: Int, context: PlanningContext, walks: BandWalks) throws
+        -> BandPlan?
+    {
+        if let plain = try context.planBands(
+            range, rows: height, halo: .recompute, maxSlots: 1, checked: true, walks: walks),
+            plain.streamed.isEmpty
+        {
+            return nil
+        }
+        return try context.planBands(
+            range, rows: height, halo: .recompute, maxSlots: 1, checked: true, walks: walks, packed: true)
     }
 
     /// The tallest bands that fit double-buffered with resident weights, so
