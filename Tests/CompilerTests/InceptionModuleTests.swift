@@ -151,4 +151,32 @@ struct InceptionModuleTests {
                 fused.dramReadBytes + fused.dramWriteBytes < layerByLayer.dramReadBytes + layerByLayer.dramWriteBytes)
         }
     }
+    @Test(
+        "a lone convolution whose input and weights do not fit beside each other reads each once, as a whole-map group")
+    func loneConvolution() throws {
+        // Inception v3's stride-2 reduction, scaled down: neither the map nor the weights fit the SRAM.
+        var b = Builder()
+        let y = b.conv("x", cin: 64, cout: 192, k: 3, stride: 2)
+        let g = try b.graph(input: [1, 64, 35, 35], output: y)
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 448 << 10
+        let x = g.type(of: "x")!, out = g.type(of: y)!
+        let once =
+            4 * (x.count + out.count)
+            + g.nodes[0].inputs.dropFirst().reduce(0) {
+                $0 + 4 * g.initializers[$1]!.count
+            }
+        for objective in [Objective.traffic, .edp] {
+            let compilation = try Codegen.schedule(g, options: Codegen.Options(config: config, objective: objective))
+            let layerByLayer = compilation.layerByLayer.config.schedule(
+                compilation.layerByLayer.instructions, constantsBytes: compilation.layerByLayer.constants.count
+            ).stats
+            // Layer by layer, the tiling reads the map or the weights more than once.
+            #expect(layerByLayer.dramReadBytes + layerByLayer.dramWriteBytes > once)
+            let group = try #require(compilation.groups.first, "\(objective): no group")
+            #expect(group.layers == [g.nodes[0].name] && group.tiling.hasPrefix("whole map, streaming x"))
+            #expect(group.predictedDRAMBytes == once, "\(objective): \(group.tiling)")
+            try Self.checkExact(compilation, graph: g)
+        }
+    }
 }

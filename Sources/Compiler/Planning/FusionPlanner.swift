@@ -43,6 +43,7 @@ enum FusionPlanner {
             best[j] = best[j - 1] + score(single[j - 1])
             // Starts of groups ending at j, longest last.
             var starts: [Int] = []
+            if reloadsAlone(j - 1, context: context, single: single[j - 1]) { starts.append(j - 1) }
             for i in stride(from: j - 2, through: max(0, j - maxGroupLength), by: -1) {
                 guard fusible[i] else { break }
                 starts.append(i)
@@ -375,6 +376,12 @@ enum FusionPlanner {
         let objective = context.objective
         var plans: [GroupPlan] = []
         guard byteFloor(range, context: context) < budget else { return [] }
+        // A lone convolution (see `reloadsAlone`): bands would tile it as its layer does.
+        if range.count == 1 {
+            return try context.planWholeMap(range, budget: budget, checked: true).map { .wholeMap($0) }.sorted {
+                ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles)
+            }
+        }
         // Each band height's rows are walked once for both buffer choices.
         let walks = BandWalks()
         for halo in [BandPlan.Halo.recompute, .cache] {
@@ -456,6 +463,25 @@ enum FusionPlanner {
         }
         plans += try context.planWholeMap(range, budget: budget, checked: true).map { .wholeMap($0) }
         return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
+    }
+
+    /// Whether node `index` alone is an interval worth planning: an
+    /// (ungrouped) convolution whose best layer tiling moves more than its
+    /// input, weights and output once each, because neither its input nor
+    /// its weights fit beside the other (Inception v3's 3x3 stride-2
+    /// reduction: 3.98 MB of weights over a 1.41 MB map, the map read three
+    /// times). A whole-map plan streams the input in channel blocks into
+    /// the output held whole, each weight tile once, and reads each block once.
+    static func reloadsAlone(_ index: Int, context: PlanningContext, single: PlanCost) -> Bool {
+        let node = context.graph.nodes[index]
+        guard node.kind == .conv, node.int("group", default: 1) == 1,
+            FusionRules.fusible(node, graph: context.graph)
+        else { return false }
+        let graph = context.graph
+        let once = node.inputs.filter { !$0.isEmpty }.reduce(0) { total, input in
+            total + 4 * (graph.initializers[input]?.count ?? graph.type(of: input)?.count ?? 0)
+        }
+        return single.bytes > once + 4 * (graph.type(of: node.outputs[0])?.count ?? 0)
     }
 
     /// One band whose buffers share SRAM by lifetime (see `BandPlan.packed`),
