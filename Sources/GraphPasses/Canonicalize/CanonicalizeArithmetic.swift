@@ -27,7 +27,7 @@ public struct CanonicalizeArithmetic: Pass {
         let rules: [RewriteRule] = [
             Self.hardSwish(at:in:), Self.smoothActivation(at:in:), Self.swishToSiLU(at:in:),
             Self.divByConstant(at:in:), Self.cancelTransposes(at:in:), Self.sumOfTwo(at:in:),
-            Self.channelShuffle(at:in:)
+            Self.channelShuffle(at:in:), Self.poolThroughConcat(at:in:)
         ]
         var changed = try graph.rewrite(with: rules)
         // Shuffles found above then fold into their readers (the driver does not revisit a node it rewrote).
