@@ -24,7 +24,7 @@ extension Machine {
         let denseOutput = output.rowStride == output.width || output.height == 1
         let ldc = output.channels == 1 ? n : output.channelStride
         for g in 0..<c.groups {
-            let weights = sram.at(c.weightAddr / 4 + g * coutG * taps, coutG * taps)
+            let weights = operand(c.weightAddr + 4 * g * coutG * taps, coutG * taps)
             let b = x.at(g * groupStride, 1)
             let first = g * coutG
             if denseOutput && ldc >= n {
@@ -76,7 +76,7 @@ extension Machine {
     func epilogue(_ c: ConvOp, first: Int) -> dfc_epilogue {
         let a = c.activation
         return dfc_epilogue(
-            bias: c.hasBias ? UnsafePointer(sram.at(c.biasAddr / 4 + first, 1)) : nil, onto: 0,
+            bias: c.hasBias ? operand(c.biasAddr + 4 * first, c.output.channels - first) : nil, onto: 0,
             activation: a.kind == .relu ? 1 : a.kind == .clip ? 2 : 0, alpha: a.alpha, beta: a.beta, width: 0,
             row_stride: 0)
     }
@@ -133,7 +133,7 @@ extension Machine {
                             ty >= 0 && ty < win.extentH ? UnsafePointer(sram.at(plane + ih * input.rowStride, 1)) : nil
                     }
                 }
-                let weights = sram.at(c.weightAddr / 4 + first * taps, (end - first) * taps)
+                let weights = operand(c.weightAddr + 4 * first * taps, (end - first) * taps)
                 let out = sram.at(output.addr / 4 + first * output.channelStride + oh * output.rowStride, 1)
                 dfc_conv_row(
                     end - first, wo, weights, taps, cinG, kh, kw, rows, input.channelStride, dw, lo, hi, out,
@@ -141,7 +141,7 @@ extension Machine {
                 for co in first..<end {
                     let row = sram.at(output.addr / 4 + co * output.channelStride + oh * output.rowStride, wo)
                     if c.hasBias {
-                        biasActivate(row, wo, bias: sram[c.biasAddr / 4 + co], c.activation)
+                        biasActivate(row, wo, bias: operand(c.biasAddr + 4 * co, 1)[0], c.activation)
                     } else {
                         activate(row, wo, c.activation)
                     }
@@ -226,7 +226,7 @@ extension Machine {
         let n = columns.count
         let out = sram.at(c.output.addr / 4 + co * c.output.channelStride + columns.lowerBound, n)
         if c.hasBias {
-            biasActivate(out, n, bias: sram[c.biasAddr / 4 + co], c.activation)
+            biasActivate(out, n, bias: operand(c.biasAddr + 4 * co, 1)[0], c.activation)
         } else {
             activate(out, n, c.activation)
         }
@@ -236,7 +236,7 @@ extension Machine {
     /// accumulating, plus bias, then the activation.
     private func scatterChannel(_ c: ConvOp, _ co: Int, _ sums: UnsafeMutablePointer<Float>) {
         let output = c.output, wo = output.width
-        let bias: Float = c.hasBias ? sram[c.biasAddr / 4 + co] : 0
+        let bias: Float = c.hasBias ? operand(c.biasAddr + 4 * co, 1)[0] : 0
         for oh in 0..<output.height {
             let row = sram.at(output.addr / 4 + co * output.channelStride + oh * output.rowStride, wo)
             let s = sums + oh * wo
@@ -264,8 +264,8 @@ extension Machine {
             height: output.height, width: output.width, kernel_h: c.kernelH, kernel_w: c.kernelW,
             stride_h: c.strideH, stride_w: c.strideW, dilation_h: c.dilationH, dilation_w: c.dilationW,
             origin_y: win.originY, origin_x: win.originX, extent_h: win.extentH, extent_w: win.extentW,
-            multiplier: output.channels / c.groups, weights: sram.at(c.weightAddr / 4, 1),
-            bias: c.hasBias ? UnsafePointer(sram.at(c.biasAddr / 4, 1)) : nil, accumulate: c.accumulate ? 1 : 0,
+            multiplier: output.channels / c.groups, weights: operand(c.weightAddr, c.output.channels * c.kernelH * c.kernelW),
+            bias: c.hasBias ? operand(c.biasAddr, output.channels) : nil, accumulate: c.accumulate ? 1 : 0,
             activation: activation, alpha: a.alpha, beta: a.beta)
         guard dfc_depthwise_conv(&d, 0, 0) != 0 else { return false }
         let after = activation == 0 && a.kind != .none
@@ -297,7 +297,7 @@ extension Machine {
         let (ho, wo) = (output.height, output.width)
         let (kh, kw, sh, sw, dh, dw) = (c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW)
         let columns = validColumns(c)
-        let wBase = c.weightAddr / 4, taps = cinG * kh * kw
+        let taps = cinG * kh * kw, weights = operand(c.weightAddr, output.channels * taps)
         let parts = Parallel.chunks(output.channels, parts: output.elements * kh * kw >= 1 << 15 ? Parallel.width : 1)
         Parallel.run(parts.count) { part in
             // One output row's taps: where each reads, its weight and its columns.
@@ -305,7 +305,7 @@ extension Machine {
             for co in parts[part] {
                 let g = co / coutG
                 let oPlane = output.addr / 4 + co * output.channelStride
-                let bias: Float = c.hasBias ? sram[c.biasAddr / 4 + co] : 0
+                let bias: Float = c.hasBias ? operand(c.biasAddr + 4 * co, 1)[0] : 0
                 for oh in 0..<ho {
                     row.removeAll()
                     for cig in 0..<cinG {
@@ -320,7 +320,7 @@ extension Machine {
                                 if n <= 0 { continue }
                                 row.append(
                                     sram.at(iPlane + ih * input.rowStride + lo * sw + kx * dw, (n - 1) * sw + 1),
-                                    weight: sram[wBase + ((co * cinG + cig) * kh + ky) * kw + kx], columns: lo..<hi)
+                                    weight: weights[((co * cinG + cig) * kh + ky) * kw + kx], columns: lo..<hi)
                             }
                         }
                     }
