@@ -143,6 +143,10 @@ public enum Executor {
                         profile.measure(instruction.operation) { machine.execute($0) }
                     }
                     profile.print()
+                    let m = machine.mirrors
+                    InstructionProfile.note(
+                        "LOADs left uncopied: \(m.mirrored) (\(4 * m.mirroredWords) bytes), copied later: "
+                            + "\(4 * m.materialisedWords) bytes")
                 } else {
                     for instruction in program.instructions { machine.execute(instruction.operation) }
                 }

@@ -24,7 +24,7 @@ extension Machine {
         let denseOutput = output.rowStride == output.width || output.height == 1
         let ldc = output.channels == 1 ? n : output.channelStride
         for g in 0..<c.groups {
-            let weights = operand(c.weightAddr + 4 * g * coutG * taps, coutG * taps)
+            let (weights, lda) = operandRows(c.weightAddr + 4 * g * coutG * taps, coutG, taps)
             let b = x.at(g * groupStride, 1)
             let first = g * coutG
             if denseOutput && ldc >= n {
@@ -32,7 +32,7 @@ extension Machine {
                 // stored here (dfc_sgemm_finished): ResNet-50's 1x1 CONVs, one core, 45.8 against 48.7 ms.
                 let out = sram.at(output.addr / 4 + first * output.channelStride, 1)
                 GEMM.multiply(
-                    m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: out, ldc: ldc,
+                    m: coutG, n: n, k: taps, a: weights, lda: lda, b: b, ldb: ldx, c: out, ldc: ldc,
                     beta: c.accumulate ? 1 : 0
                 ) { rows, columns in
                     for row in rows { finishChannel(c, first + row, columns) }
@@ -48,7 +48,7 @@ extension Machine {
                     (e.onto, e.width, e.row_stride) = (c.accumulate ? 1 : 0, output.width, output.rowStride)
                     let out = sram.at(output.addr / 4 + first * output.channelStride, 1)
                     return GEMM.multiplyFinished(
-                        m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: out,
+                        m: coutG, n: n, k: taps, a: weights, lda: lda, b: b, ldb: ldx, c: out,
                         ldc: output.channelStride, accumulate: false, epilogue: e
                     ) { rows, _ in
                         for row in rows {
@@ -61,7 +61,7 @@ extension Machine {
                 if finished { continue }
                 let sums = scratch.words(coutG * n, slot: 1)
                 GEMM.multiply(
-                    m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: sums.base, ldc: n, beta: 0)
+                    m: coutG, n: n, k: taps, a: weights, lda: lda, b: b, ldb: ldx, c: sums.base, ldc: n, beta: 0)
                 let parts = Parallel.chunks(coutG, parts: coutG * n >= 1 << 15 ? Parallel.width : 1)
                 Parallel.run(parts.count) { part in
                     for co in parts[part] { scatterChannel(c, first + co, sums.at(co * n, n)) }
@@ -118,6 +118,7 @@ extension Machine {
         // Work items: (group, output row, block of six channels), in that order, split evenly over the cores.
         let blocks = (coutG + 5) / 6, items = c.groups * ho * blocks
         let parts = Parallel.chunks(items, parts: output.elements * taps >= 1 << 18 ? Parallel.width : 1)
+        let (weights, lda) = operandRows(c.weightAddr, output.channels, taps)
         Parallel.run(parts.count) { part in
             var rows = [UnsafePointer<Float>?](repeating: nil, count: kh)
             var rowsOf = (-1, -1)  // the (group, output row) `rows` point into
@@ -133,15 +134,15 @@ extension Machine {
                             ty >= 0 && ty < win.extentH ? UnsafePointer(sram.at(plane + ih * input.rowStride, 1)) : nil
                     }
                 }
-                let weights = operand(c.weightAddr + 4 * first * taps, (end - first) * taps)
                 let out = sram.at(output.addr / 4 + first * output.channelStride + oh * output.rowStride, 1)
                 dfc_conv_row(
-                    end - first, wo, weights, taps, cinG, kh, kw, rows, input.channelStride, dw, lo, hi, out,
+                    end - first, wo, weights + first * lda, lda, cinG, kh, kw, rows, input.channelStride, dw, lo, hi,
+                    out,
                     output.channelStride, c.accumulate ? 1 : 0)
                 for co in first..<end {
                     let row = sram.at(output.addr / 4 + co * output.channelStride + oh * output.rowStride, wo)
                     if c.hasBias {
-                        biasActivate(row, wo, bias: operand(c.biasAddr + 4 * co, 1)[0], c.activation)
+                        biasActivate(row, wo, bias: operandValue(c.biasAddr + 4 * co), c.activation)
                     } else {
                         activate(row, wo, c.activation)
                     }
@@ -226,7 +227,7 @@ extension Machine {
         let n = columns.count
         let out = sram.at(c.output.addr / 4 + co * c.output.channelStride + columns.lowerBound, n)
         if c.hasBias {
-            biasActivate(out, n, bias: operand(c.biasAddr + 4 * co, 1)[0], c.activation)
+            biasActivate(out, n, bias: operandValue(c.biasAddr + 4 * co), c.activation)
         } else {
             activate(out, n, c.activation)
         }
@@ -236,7 +237,7 @@ extension Machine {
     /// accumulating, plus bias, then the activation.
     private func scatterChannel(_ c: ConvOp, _ co: Int, _ sums: UnsafeMutablePointer<Float>) {
         let output = c.output, wo = output.width
-        let bias: Float = c.hasBias ? operand(c.biasAddr + 4 * co, 1)[0] : 0
+        let bias: Float = c.hasBias ? operandValue(c.biasAddr + 4 * co) : 0
         for oh in 0..<output.height {
             let row = sram.at(output.addr / 4 + co * output.channelStride + oh * output.rowStride, wo)
             let s = sums + oh * wo
@@ -264,7 +265,8 @@ extension Machine {
             height: output.height, width: output.width, kernel_h: c.kernelH, kernel_w: c.kernelW,
             stride_h: c.strideH, stride_w: c.strideW, dilation_h: c.dilationH, dilation_w: c.dilationW,
             origin_y: win.originY, origin_x: win.originX, extent_h: win.extentH, extent_w: win.extentW,
-            multiplier: output.channels / c.groups, weights: operand(c.weightAddr, c.output.channels * c.kernelH * c.kernelW),
+            multiplier: output.channels / c.groups,
+            weights: operand(c.weightAddr, c.output.channels * c.kernelH * c.kernelW),
             bias: c.hasBias ? operand(c.biasAddr, output.channels) : nil, accumulate: c.accumulate ? 1 : 0,
             activation: activation, alpha: a.alpha, beta: a.beta)
         guard dfc_depthwise_conv(&d, 0, 0) != 0 else { return false }
@@ -305,7 +307,7 @@ extension Machine {
             for co in parts[part] {
                 let g = co / coutG
                 let oPlane = output.addr / 4 + co * output.channelStride
-                let bias: Float = c.hasBias ? operand(c.biasAddr + 4 * co, 1)[0] : 0
+                let bias: Float = c.hasBias ? operandValue(c.biasAddr + 4 * co) : 0
                 for oh in 0..<ho {
                     row.removeAll()
                     for cig in 0..<cinG {
@@ -320,7 +322,9 @@ extension Machine {
                                 if n <= 0 { continue }
                                 row.append(
                                     sram.at(iPlane + ih * input.rowStride + lo * sw + kx * dw, (n - 1) * sw + 1),
-                                    weight: weights[((co * cinG + cig) * kh + ky) * kw + kx], columns: lo..<hi)
+                                    weight: UnsafeRawPointer(weights + ((co * cinG + cig) * kh + ky) * kw + kx)
+                                        .loadUnaligned(as: Float.self),
+                                    columns: lo..<hi)
                             }
                         }
                     }

@@ -4,19 +4,55 @@ import Testing
 @testable import Accelerator
 
 /// LOADs of constants the executor leaves uncopied (`ConstantMirrors`): random instruction
-/// sequences over a small SRAM, where LOADs of weights land on, beside and under one another,
+/// sequences over a small SRAM, where LOADs of weights (runs, and blocks of a matrix's rows) land
+/// on, beside and under one another,
 /// CONVs and MATMULs read them (two at a time, in part, or as their input too), COPY, ELTWISE
 /// and STORE read them and dense and strided writes overwrite them, give the same SRAM and DRAM,
 /// bit for bit, as the same sequence with every LOAD copied.
 @Suite struct ConstantMirrorTests {
     static let sramWords = 2048, constantWords = 1536, activationWords = 512
 
+    /// One to three random valid instructions; every operand inside the small memories.
+    static func randomOps(_ rng: inout SeededRandom) -> [Op] {
+        func r(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
+        guard r(0...3) == 0 else { return [randomOp(&rng)] }
+        // A block of a weight matrix (rows of `columns` words, `stride` apart in the constants), then
+        // a CONV or a MATMUL that reads it as its weights, from where it was loaded or a row later.
+        let (cin, k) = (r(1...6), [1, 3][r(0...1)])
+        let columns = cin * k * k, stride = columns + r(0...5), rows = r(1...10)
+        let block = TransferOp(
+            tensorAt: 4 * r(0...constantWords / stride - rows - 2) * stride, shape: [rows + 2, stride],
+            origin: [r(0...2), stride - columns - r(0...stride - columns)], counts: [rows, columns],
+            sramAddr: 4 * r(0...sramWords - rows * columns))
+        let weightAddr = block.sramAddr + 4 * columns * r(0...rows - 1)
+        let cout = (block.sramAddr + 4 * rows * columns - weightAddr) / (4 * columns)
+        var reader: Op
+        if r(0...1) == 0 {
+            let (h, w) = (r(k...5), r(k...9))
+            reader = .conv(
+                ConvOp(
+                    input: SRAMTile(addr: 4 * r(0...sramWords - cin * h * w), channels: cin, height: h, width: w),
+                    output: SRAMTile(
+                        addr: 4 * r(0...sramWords - cout * (h - k + 1) * (w - k + 1)), channels: cout,
+                        height: h - k + 1, width: w - k + 1),
+                    weightAddr: weightAddr, kernel: (k, k), accumulate: r(0...1) == 1))
+        } else {
+            let m = r(1...3)
+            reader = .matmul(
+                MatMulOp(
+                    m: m, n: cout, k: columns, aAddr: 4 * r(0...sramWords - m * columns), weightAddr: weightAddr,
+                    outAddr: 4 * r(0...sramWords - m * cout)))
+        }
+        return [.load(block), reader] + (r(0...1) == 0 ? [randomOp(&rng)] : [])
+    }
+
     /// A random valid instruction; every operand inside the small memories.
     static func randomOp(_ rng: inout SeededRandom) -> Op {
         func r(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
         func word(below: Int) -> Int { 4 * r(0...max(0, below)) }
         func tile(_ channels: Int, _ height: Int, _ width: Int, gapped: Bool) -> SRAMTile {
-            let rowStride = width + (gapped ? r(1...3) : 0), channelStride = height * rowStride + (gapped ? r(0...2) : 0)
+            let rowStride = width + (gapped ? r(1...3) : 0),
+                channelStride = height * rowStride + (gapped ? r(0...2) : 0)
             return SRAMTile(
                 addr: word(below: sramWords - channels * channelStride), channels: channels, height: height,
                 width: width, channelStride: channelStride, rowStride: rowStride)
@@ -56,7 +92,8 @@ import Testing
             return .matmul(
                 MatMulOp(
                     m: rows, n: n, k: k, aAddr: word(below: sramWords - rows * k),
-                    weightAddr: word(below: sramWords - n * k), biasAddr: r(0...1) == 1 ? word(below: sramWords - n) : nil,
+                    weightAddr: word(below: sramWords - n * k),
+                    biasAddr: r(0...1) == 1 ? word(below: sramWords - n) : nil,
                     outAddr: word(below: sramWords - rows * n)))
         case 7:
             let n = r(1...300)
@@ -79,17 +116,20 @@ import Testing
         }
     }
 
-    @Test(arguments: 0..<40) func mirroredLoadsComputeTheSameBits(seed: Int) throws {
+    @Test(arguments: 0..<60) func mirroredLoadsComputeTheSameBits(seed: Int) throws {
         var rng = SeededRandom(seed: UInt64(seed) + 9000)
         let checker = InstructionChecker(
             sramBytes: 4 * Self.sramWords, dramBytes: 4 * (Self.constantWords + Self.activationWords),
             constantsEnd: 4 * Self.constantWords)
         var ops: [Op] = []
         while ops.count < 60 {
-            let op = Self.randomOp(&rng)
-            if (try? checker.check(op)) != nil { ops.append(op) }
+            for op in Self.randomOps(&rng) where (try? checker.check(op)) != nil { ops.append(op) }
         }
-        let constants = ExecutorFastPathTests.randomFloats(Self.constantWords, seed: UInt64(seed))
+        // The constants at any byte offset, as in a .dfx file (ResNet-50's lie 3 bytes past a word).
+        let offset = seed % 4
+        let constants =
+            [UInt8](repeating: 0xAB, count: offset)
+            + ExecutorFastPathTests.randomFloats(Self.constantWords, seed: UInt64(seed)).withUnsafeBytes { Array($0) }
         let activations = ExecutorFastPathTests.randomFloats(Self.activationWords, seed: UInt64(seed) + 1)
         var results: [[UInt8]] = []
         var mirroredAfter = 0
@@ -100,7 +140,8 @@ import Testing
             constants.withUnsafeBytes { raw in
                 let machine = Machine(
                     sram: sram.view, dram: dram.view,
-                    constants: RawWords(base: raw.baseAddress!, count: Self.constantWords), mirrorsConstants: mirrors)
+                    constants: RawWords(base: raw.baseAddress! + offset, count: Self.constantWords),
+                    mirrorsConstants: mirrors)
                 for op in ops {
                     machine.execute(op)
                     if !machine.mirrors.runs.isEmpty { mirroredAfter += 1 }
@@ -110,7 +151,8 @@ import Testing
             }
             results.append(sram.read(0, count: 4 * Self.sramWords) + dram.read(0, count: dram.words * 4))
         }
-        #expect(mirroredAfter > 0, "no LOAD was mirrored")
+        // Unaligned constants are mirrored only for CKernels' AVX-512 kernels.
+        #expect(mirroredAfter > 0 || (offset > 0 && !GEMM.vectorized), "no LOAD was mirrored")
         let first = results[0].indices.first { results[0][$0] != results[1][$0] }
         #expect(first == nil, "SRAM and DRAM differ from byte \(first ?? 0)")
     }
