@@ -33,7 +33,7 @@ extension Machine {
                 let out = sram.at(output.addr / 4 + first * output.channelStride, 1)
                 GEMM.multiply(
                     m: coutG, n: n, k: taps, a: weights, lda: lda, b: b, ldb: ldx, c: out, ldc: ldc,
-                    beta: c.accumulate ? 1 : 0
+                    beta: c.accumulate ? 1 : 0, prefetchA: isMirrored(weights)
                 ) { rows, columns in
                     for row in rows { finishChannel(c, first + row, columns) }
                 }
@@ -49,7 +49,7 @@ extension Machine {
                     let out = sram.at(output.addr / 4 + first * output.channelStride, 1)
                     return GEMM.multiplyFinished(
                         m: coutG, n: n, k: taps, a: weights, lda: lda, b: b, ldb: ldx, c: out,
-                        ldc: output.channelStride, accumulate: false, epilogue: e
+                        ldc: output.channelStride, accumulate: false, epilogue: e, prefetchA: isMirrored(weights)
                     ) { rows, _ in
                         for row in rows {
                             for oh in 0..<output.height {
@@ -119,7 +119,10 @@ extension Machine {
         let blocks = (coutG + 5) / 6, items = c.groups * ho * blocks
         let parts = Parallel.chunks(items, parts: output.elements * taps >= 1 << 18 ? Parallel.width : 1)
         let (weights, lda) = operandRows(c.weightAddr, output.channels, taps)
+        let prefetch = isMirrored(weights)
         Parallel.run(parts.count) { part in
+            // Each core reads every weight.
+            if prefetch { dfc_prefetch_rows(weights, output.channels, 4 * taps, 4 * lda) }
             var rows = [UnsafePointer<Float>?](repeating: nil, count: kh)
             var rowsOf = (-1, -1)  // the (group, output row) `rows` point into
             for item in parts[part] {

@@ -204,6 +204,11 @@ extension Machine {
         return UnsafePointer(sram.at(words.lowerBound, count))
     }
 
+    /// Whether `operand` or `operandRows` gave a pointer into the constants, not SRAM.
+    @inline(__always) func isMirrored(_ pointer: UnsafePointer<Float>) -> Bool {
+        pointer < UnsafePointer(sram.base) || pointer >= UnsafePointer(sram.base + sram.count)
+    }
+
     /// `rows` rows of `rowLength` adjacent words from SRAM byte address `address` (a CONV's or
     /// MATMUL's weights), and the distance between rows where they are read: in the constants when a
     /// mirror holds them, else in SRAM.
