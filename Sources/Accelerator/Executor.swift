@@ -135,7 +135,7 @@ public enum Executor {
                 dram.write(raw, at: 0)
                 constants = RawWords(base: dram.view.base, count: 0)
             }
-            let machine = Machine(sram: sram.view, dram: dram.view, constants: constants, mirrorsConstants: true)
+            let machine = Machine(sram: sram.view, dram: dram.view, constants: constants)
             Parallel.holdingWorkers {
                 if InstructionProfile.enabled {
                     var profile = InstructionProfile()
@@ -143,10 +143,6 @@ public enum Executor {
                         profile.measure(instruction.operation) { machine.execute($0) }
                     }
                     profile.print()
-                    let m = machine.mirrors
-                    InstructionProfile.note(
-                        "LOADs left uncopied: \(m.mirrored) (\(4 * m.mirroredWords) bytes), copied later: "
-                            + "\(4 * m.materialisedWords) bytes")
                 } else {
                     for instruction in program.instructions { machine.execute(instruction.operation) }
                 }
@@ -208,17 +204,11 @@ struct Machine {
     let scratch = Scratch()
     /// The tap matrix in scratch slot 0 and the CONV it was gathered for.
     let gathered = GatheredTaps()
-    /// LOADs of constants not copied into SRAM (`ExecutorMirrors.swift`).
-    let mirrors: ConstantMirrors
     private let constantsCopied = Flag()
 
-    /// `mirrorsConstants`: LOADs of constants into SRAM may be left uncopied until SRAM is read
-    /// other than by the CONV and MATMUL weights they are for; SRAM is then not what the program
-    /// wrote until the end of the run.
-    init(sram: Words, dram: Words, constants: RawWords? = nil, mirrorsConstants: Bool = false) {
+    init(sram: Words, dram: Words, constants: RawWords? = nil) {
         (self.sram, self.dram) = (sram, dram)
         self.constants = constants ?? RawWords(base: dram.base, count: 0)
-        mirrors = ConstantMirrors(enabled: mirrorsConstants)
     }
 
     final class Flag { var value = false }
@@ -248,9 +238,8 @@ struct Machine {
                 gathered.forget()
             }
         }
-        if mirrors.enabled { settleMirrors(before: op) }
         switch op {
-        case .load(let t): if !(mirrors.enabled && mirror(t)) { load(t) }
+        case .load(let t): load(t)
         case .store(let t): store(t)
         case .conv(let c): conv(c)
         case .pool(let p): pool(p)

@@ -24,7 +24,7 @@ extension Machine {
         let denseOutput = output.rowStride == output.width || output.height == 1
         let ldc = output.channels == 1 ? n : output.channelStride
         for g in 0..<c.groups {
-            let (weights, lda) = operandRows(c.weightAddr + 4 * g * coutG * taps, coutG, taps)
+            let weights = sram.at(c.weightAddr / 4 + g * coutG * taps, coutG * taps)
             let b = x.at(g * groupStride, 1)
             let first = g * coutG
             if denseOutput && ldc >= n {
@@ -32,8 +32,8 @@ extension Machine {
                 // stored here (dfc_sgemm_finished): ResNet-50's 1x1 CONVs, one core, 45.8 against 48.7 ms.
                 let out = sram.at(output.addr / 4 + first * output.channelStride, 1)
                 GEMM.multiply(
-                    m: coutG, n: n, k: taps, a: weights, lda: lda, b: b, ldb: ldx, c: out, ldc: ldc,
-                    beta: c.accumulate ? 1 : 0, prefetchA: isMirrored(weights)
+                    m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: out, ldc: ldc,
+                    beta: c.accumulate ? 1 : 0
                 ) { rows, columns in
                     for row in rows { finishChannel(c, first + row, columns) }
                 }
@@ -48,8 +48,8 @@ extension Machine {
                     (e.onto, e.width, e.row_stride) = (c.accumulate ? 1 : 0, output.width, output.rowStride)
                     let out = sram.at(output.addr / 4 + first * output.channelStride, 1)
                     return GEMM.multiplyFinished(
-                        m: coutG, n: n, k: taps, a: weights, lda: lda, b: b, ldb: ldx, c: out,
-                        ldc: output.channelStride, accumulate: false, epilogue: e, prefetchA: isMirrored(weights)
+                        m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: out,
+                        ldc: output.channelStride, accumulate: false, epilogue: e
                     ) { rows, _ in
                         for row in rows {
                             for oh in 0..<output.height {
@@ -61,7 +61,7 @@ extension Machine {
                 if finished { continue }
                 let sums = scratch.words(coutG * n, slot: 1)
                 GEMM.multiply(
-                    m: coutG, n: n, k: taps, a: weights, lda: lda, b: b, ldb: ldx, c: sums.base, ldc: n, beta: 0)
+                    m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: sums.base, ldc: n, beta: 0)
                 let parts = Parallel.chunks(coutG, parts: coutG * n >= 1 << 15 ? Parallel.width : 1)
                 Parallel.run(parts.count) { part in
                     for co in parts[part] { scatterChannel(c, first + co, sums.at(co * n, n)) }
@@ -76,7 +76,7 @@ extension Machine {
     func epilogue(_ c: ConvOp, first: Int) -> dfc_epilogue {
         let a = c.activation
         return dfc_epilogue(
-            bias: c.hasBias ? operand(c.biasAddr + 4 * first, c.output.channels - first) : nil, onto: 0,
+            bias: c.hasBias ? UnsafePointer(sram.at(c.biasAddr / 4 + first, 1)) : nil, onto: 0,
             activation: a.kind == .relu ? 1 : a.kind == .clip ? 2 : 0, alpha: a.alpha, beta: a.beta, width: 0,
             row_stride: 0)
     }
@@ -118,11 +118,7 @@ extension Machine {
         // Work items: (group, output row, block of six channels), in that order, split evenly over the cores.
         let blocks = (coutG + 5) / 6, items = c.groups * ho * blocks
         let parts = Parallel.chunks(items, parts: output.elements * taps >= 1 << 18 ? Parallel.width : 1)
-        let (weights, lda) = operandRows(c.weightAddr, output.channels, taps)
-        let prefetch = isMirrored(weights)
         Parallel.run(parts.count) { part in
-            // Each core reads every weight.
-            if prefetch { dfc_prefetch_rows(weights, output.channels, 4 * taps, 4 * lda) }
             var rows = [UnsafePointer<Float>?](repeating: nil, count: kh)
             var rowsOf = (-1, -1)  // the (group, output row) `rows` point into
             for item in parts[part] {
@@ -137,15 +133,15 @@ extension Machine {
                             ty >= 0 && ty < win.extentH ? UnsafePointer(sram.at(plane + ih * input.rowStride, 1)) : nil
                     }
                 }
+                let weights = sram.at(c.weightAddr / 4 + first * taps, (end - first) * taps)
                 let out = sram.at(output.addr / 4 + first * output.channelStride + oh * output.rowStride, 1)
                 dfc_conv_row(
-                    end - first, wo, weights + first * lda, lda, cinG, kh, kw, rows, input.channelStride, dw, lo, hi,
-                    out,
+                    end - first, wo, weights, taps, cinG, kh, kw, rows, input.channelStride, dw, lo, hi, out,
                     output.channelStride, c.accumulate ? 1 : 0)
                 for co in first..<end {
                     let row = sram.at(output.addr / 4 + co * output.channelStride + oh * output.rowStride, wo)
                     if c.hasBias {
-                        biasActivate(row, wo, bias: operandValue(c.biasAddr + 4 * co), c.activation)
+                        biasActivate(row, wo, bias: sram[c.biasAddr / 4 + co], c.activation)
                     } else {
                         activate(row, wo, c.activation)
                     }
@@ -230,7 +226,7 @@ extension Machine {
         let n = columns.count
         let out = sram.at(c.output.addr / 4 + co * c.output.channelStride + columns.lowerBound, n)
         if c.hasBias {
-            biasActivate(out, n, bias: operandValue(c.biasAddr + 4 * co), c.activation)
+            biasActivate(out, n, bias: sram[c.biasAddr / 4 + co], c.activation)
         } else {
             activate(out, n, c.activation)
         }
@@ -240,7 +236,7 @@ extension Machine {
     /// accumulating, plus bias, then the activation.
     private func scatterChannel(_ c: ConvOp, _ co: Int, _ sums: UnsafeMutablePointer<Float>) {
         let output = c.output, wo = output.width
-        let bias: Float = c.hasBias ? operandValue(c.biasAddr + 4 * co) : 0
+        let bias: Float = c.hasBias ? sram[c.biasAddr / 4 + co] : 0
         for oh in 0..<output.height {
             let row = sram.at(output.addr / 4 + co * output.channelStride + oh * output.rowStride, wo)
             let s = sums + oh * wo
@@ -268,9 +264,8 @@ extension Machine {
             height: output.height, width: output.width, kernel_h: c.kernelH, kernel_w: c.kernelW,
             stride_h: c.strideH, stride_w: c.strideW, dilation_h: c.dilationH, dilation_w: c.dilationW,
             origin_y: win.originY, origin_x: win.originX, extent_h: win.extentH, extent_w: win.extentW,
-            multiplier: output.channels / c.groups,
-            weights: operand(c.weightAddr, c.output.channels * c.kernelH * c.kernelW),
-            bias: c.hasBias ? operand(c.biasAddr, output.channels) : nil, accumulate: c.accumulate ? 1 : 0,
+            multiplier: output.channels / c.groups, weights: sram.at(c.weightAddr / 4, 1),
+            bias: c.hasBias ? UnsafePointer(sram.at(c.biasAddr / 4, 1)) : nil, accumulate: c.accumulate ? 1 : 0,
             activation: activation, alpha: a.alpha, beta: a.beta)
         guard dfc_depthwise_conv(&d, 0, 0) != 0 else { return false }
         let after = activation == 0 && a.kind != .none
@@ -302,7 +297,7 @@ extension Machine {
         let (ho, wo) = (output.height, output.width)
         let (kh, kw, sh, sw, dh, dw) = (c.kernelH, c.kernelW, c.strideH, c.strideW, c.dilationH, c.dilationW)
         let columns = validColumns(c)
-        let taps = cinG * kh * kw, weights = operand(c.weightAddr, output.channels * taps)
+        let wBase = c.weightAddr / 4, taps = cinG * kh * kw
         let parts = Parallel.chunks(output.channels, parts: output.elements * kh * kw >= 1 << 15 ? Parallel.width : 1)
         Parallel.run(parts.count) { part in
             // One output row's taps: where each reads, its weight and its columns.
@@ -310,7 +305,7 @@ extension Machine {
             for co in parts[part] {
                 let g = co / coutG
                 let oPlane = output.addr / 4 + co * output.channelStride
-                let bias: Float = c.hasBias ? operandValue(c.biasAddr + 4 * co) : 0
+                let bias: Float = c.hasBias ? sram[c.biasAddr / 4 + co] : 0
                 for oh in 0..<ho {
                     row.removeAll()
                     for cig in 0..<cinG {
@@ -325,9 +320,7 @@ extension Machine {
                                 if n <= 0 { continue }
                                 row.append(
                                     sram.at(iPlane + ih * input.rowStride + lo * sw + kx * dw, (n - 1) * sw + 1),
-                                    weight: UnsafeRawPointer(weights + ((co * cinG + cig) * kh + ky) * kw + kx)
-                                        .loadUnaligned(as: Float.self),
-                                    columns: lo..<hi)
+                                    weight: sram[wBase + ((co * cinG + cig) * kh + ky) * kw + kx], columns: lo..<hi)
                             }
                         }
                     }

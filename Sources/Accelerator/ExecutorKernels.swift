@@ -415,16 +415,15 @@ extension Machine {
     func matmul(_ m: MatMulOp) {
         let lda = m.m == 1 ? m.k : m.aRowStride, ldc = m.m == 1 ? m.n : m.outRowStride
         guard lda >= m.k, ldc >= m.n else { return matmulRows(m) }
-        let (weights, ldb) = operandRows(m.weightAddr, m.n, m.k)
         GEMM.multiply(
-            m: m.m, n: m.n, k: m.k, a: sram.at(m.aAddr / 4, 1), lda: lda, b: weights, ldb: ldb,
+            m: m.m, n: m.n, k: m.k, a: sram.at(m.aAddr / 4, 1), lda: lda, b: sram.at(m.weightAddr / 4, 1), ldb: m.k,
             transposedB: true, c: sram.at(m.outAddr / 4, 1), ldc: ldc, beta: m.accumulate ? 1 : 0
         ) { rows, columns in
             for i in rows {
                 let o = sram.at(m.outAddr / 4 + i * m.outRowStride + columns.lowerBound, columns.count)
                 if m.hasBias {
-                    let bias = operand(m.biasAddr + 4 * columns.lowerBound, columns.count)
-                    for j in 0..<columns.count { o[j] += UnsafeRawPointer(bias + j).loadUnaligned(as: Float.self) }
+                    let bias = sram.at(m.biasAddr / 4 + columns.lowerBound, columns.count)
+                    for j in 0..<columns.count { o[j] += bias[j] }
                 }
                 activate(o, columns.count, m.activation)
             }
@@ -435,21 +434,21 @@ extension Machine {
     /// below the row length), which sgemm does not take.
     private func matmulRows(_ m: MatMulOp) {
         let vectorized = m.k / 8 * 8
-        let (weights, ldw) = operandRows(m.weightAddr, m.n, m.k), bias = m.hasBias ? operand(m.biasAddr, m.n) : nil
         for i in 0..<m.m {
             let aRow = m.aAddr / 4 + i * m.aRowStride
             let a = sram.at(aRow, m.k)
             let o = sram.at(m.outAddr / 4 + i * m.outRowStride, m.n)
             for j in 0..<m.n {
-                let w = weights + j * ldw
+                let wRow = m.weightAddr / 4 + j * m.k
+                let w = sram.at(wRow, m.k)
                 var partial = SIMD8<Float>()
                 for k in stride(from: 0, to: vectorized, by: 8) {
-                    partial += sram.load8(aRow + k) * UnsafeRawPointer(w + k).loadUnaligned(as: SIMD8<Float>.self)
+                    partial += sram.load8(aRow + k) * sram.load8(wRow + k)
                 }
                 var dot = partial.sum()
                 for k in vectorized..<m.k { dot += a[k] * w[k] }
                 var acc: Float = m.accumulate ? o[j] : 0
-                if let bias { acc += UnsafeRawPointer(bias + j).loadUnaligned(as: Float.self) }
+                if m.hasBias { acc += sram[m.biasAddr / 4 + j] }
                 o[j] = acc + dot
             }
             activate(o, m.n, m.activation)

@@ -13,13 +13,12 @@ enum GEMM {
     /// `beta` is 0 (c is only written) or 1 (accumulate). `finish(rows,
     /// columns)` runs on each finished part of c, on the core that computed
     /// it while the part is still in its cache (bias and activation); the
-    /// parts cover c once. `prefetchA`: each part first asks for its rows of
-    /// `a` (weights read where the constants lie, `ConstantMirrors`).
+    /// parts cover c once.
     static func multiply(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int, transposedB: Bool = false,
-        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, prefetchA: Bool = false,
+        c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float,
         finish: (Range<Int>, Range<Int>) -> Void = { _, _ in }
     ) {
         guard m > 0, n > 0 else { return }
@@ -40,7 +39,6 @@ enum GEMM {
                     for i in 0..<rows.count { (cPart + i * ldc).update(repeating: 0, count: columns.count) }
                 }
             } else if !transposedB && GEMM.vectorized {
-                if prefetchA { dfc_prefetch_rows(a + rows.lowerBound * lda, rows.count, 4 * k, 4 * lda) }
                 dfc_sgemm(
                     rows.count, columns.count, k, a + rows.lowerBound * lda, lda, b + columns.lowerBound, ldb, cPart,
                     ldc, beta == 0 ? 0 : 1)
@@ -65,7 +63,7 @@ enum GEMM {
     static func multiplyFinished(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, epilogue: dfc_epilogue, prefetchA: Bool = false,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, epilogue: dfc_epilogue,
         after: (Range<Int>, Range<Int>) -> Void = { _, _ in }
     ) -> Bool {
         let placed = epilogue.width > 0
@@ -82,7 +80,6 @@ enum GEMM {
             var e = epilogue
             e.bias = epilogue.bias.map { $0 + rows.lowerBound }
             let cPart = c + rows.lowerBound * ldc + (placed ? 0 : columns.lowerBound)
-            if prefetchA { dfc_prefetch_rows(a + rows.lowerBound * lda, rows.count, 4 * k, 4 * lda) }
             _ = dfc_sgemm_finished(
                 rows.count, columns.count, k, a + rows.lowerBound * lda, lda, b + columns.lowerBound, ldb, cPart, ldc,
                 accumulate ? 1 : 0, &e)

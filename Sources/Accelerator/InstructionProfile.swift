@@ -37,9 +37,6 @@ struct InstructionProfile {
         return result
     }
 
-    /// Prints a line of the profile.
-    static func note(_ text: String) { FileHandle.standardError.write(Data("instructions: \(text)\n".utf8)) }
-
     /// CPU time of the calling thread: the work of a run on one core (`taskset -c 0`), whatever else runs.
     static func threadNanoseconds() -> UInt64 {
         var t = timespec()

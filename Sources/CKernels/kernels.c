@@ -387,15 +387,6 @@ void dfc_copy_strided(float *o, const void *x, size_t stride, size_t n) {
     for (size_t j = 0; j < n; j++) memcpy(o + j, bytes + 4 * j * stride, 4);
 }
 
-void dfc_prefetch_rows(const void *p, size_t rows, size_t row_bytes, size_t stride_bytes) {
-    const char *row = p;
-    for (size_t r = 0; r < rows; r++, row += stride_bytes) {
-        // Every 64-byte line the row touches, its last byte's included.
-        for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b, 0, 2);
-        if (row_bytes > 0) __builtin_prefetch(row + row_bytes - 1, 0, 2);
-    }
-}
-
 int dfc_depthwise_conv(const dfc_depthwise *d, size_t first, size_t end) {
 #if defined(__x86_64__)
     enum { MAX_VECTORS = 64, MAX_KW = 64 };

@@ -88,11 +88,6 @@ void dfc_pool_row(float *o, size_t n, int max, const float *const *rows, const s
 // Stride 2 with AVX-512 takes the even words of pairs of vectors.
 void dfc_copy_strided(float *o, const void *x, size_t stride, size_t n);
 
-// Asks the CPU to bring `rows` rows of `row_bytes` bytes, `stride_bytes` apart from p, into its L2 cache:
-// weights a product reads where the program's constants lie, not from a copy in SRAM that a LOAD
-// just wrote (and so cached).
-void dfc_prefetch_rows(const void *p, size_t rows, size_t row_bytes, size_t stride_bytes);
-
 // 1 when the row functions take their AVX2 path on this CPU, else 0.
 int dfc_kernels_vectorized(void);
 
