@@ -78,7 +78,7 @@ import Testing
         #expect(try mapped.encoded() == program.encoded())
         let inputs = MutationFuzzTests.inputs
         let fromFile = try Executor.run(mapped, inputs: inputs, options: ExecutionOptions(), phases: &phases)
-        #expect(phases.phases.map(\.name) == ["load", "checksum", "validate", "hazard check", "run"])
+        #expect(phases.phases.map(\.name) == ["load", "checksum", "validate", "hazard check", "timing", "run"])
         let inMemory = try Executor.run(program, inputs: inputs)
         #expect(fromFile.outputs == inMemory.outputs)
         #expect(fromFile.stats == inMemory.stats)

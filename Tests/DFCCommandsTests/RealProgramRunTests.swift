@@ -31,7 +31,7 @@ import Testing
         #expect(run.status == 0, "\(run.stderr)")
         let profile = run.stderr.split(separator: "\n").filter { $0.hasPrefix("profile: ") }
             .map { $0.dropFirst("profile: ".count).split(separator: " ").dropLast(2).joined(separator: " ") }
-        #expect(profile == ["load", "checksum", "validate", "hazard check", "run", "write", "total"])
+        #expect(profile == ["load", "checksum", "validate", "hazard check", "timing", "run", "write", "total"])
 
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dfx)))
         let copied = try Program(decoding: bytes), mapped = try Program.read(from: dfx)
