@@ -358,8 +358,8 @@ def measure_speed(dfc: str, net: Network, model: str, input_path: str, work: str
                 speed.error = "run: " + first_error_line(text, rc)
                 return speed
             speed.run_s.append(seconds)
-            phases = {line.split()[1]: float(line.split()[-2]) for line in text.splitlines()
-                      if line.startswith("profile: ") and len(line.split()) == 4}
+            phases = {" ".join(line.split()[1:-2]): float(line.split()[-2]) for line in text.splitlines()
+                      if line.startswith("profile: ") and line.endswith(" ms")}
             if "run" in phases:
                 speed.arithmetic_s.append(phases["run"] / 1e3)
             seconds, rc, _, text = run_with_rusage([dfc, "run", prog, "--timing-only"])
