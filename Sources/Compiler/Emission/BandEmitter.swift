@@ -60,10 +60,9 @@ extension Emitter {
         var fetched: Set<String> = []
         let outputHome = group.buffers[group.output]?.alias?.value ?? group.output
         // The buffers whose next rows are emitted as soon as this band is done with them: those inputs are
-        // loaded into and, with a cached halo, every buffer whose kept rows move (an in-place shift
-        // left to the next band's start would queue behind this band's later work on the vector engine).
+        // loaded into and, when the plan says so (`BandPlan.shiftsEarly`), every buffer whose kept rows move.
         let early =
-            group.halo == .cache
+            group.halo == .cache && group.shiftsEarly
             ? homes.union(group.buffers.filter { $0.value.alias == nil && !group.held.contains($0.key) }.keys)
             : homes
         // Each layer's output by value number and its height, found once for all bands.

@@ -451,6 +451,12 @@ enum FusionPlanner {
                 plans.append(.bands(plain))
             }
         }
+        // Each cached-halo plan also with its kept rows moved early (see `BandPlan.shiftsEarly`); the
+        // simulation tells which order of the vector engine's work is faster.
+        for case .bands(var plan) in plans where plan.halo == .cache && plan.bands.count > 1 {
+            plan.shiftsEarly = true
+            plans.append(.bands(plan))
+        }
         plans += try context.planWholeMap(range, budget: budget, checked: true).map { .wholeMap($0) }
         return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
     }
