@@ -451,9 +451,14 @@ enum FusionPlanner {
                 plans.append(.bands(plain))
             }
         }
-        // Each cached-halo plan also with its kept rows moved early (see `BandPlan.shiftsEarly`); the
-        // simulation tells which order of the vector engine's work is faster.
-        for case .bands(var plan) in plans where plan.halo == .cache && plan.bands.count > 1 {
+        // Each cached-halo plan with single-slot buffers (their kept rows move in place) and resident
+        // weights (streaming ones keep the group waiting on DRAM whatever the vector engine does) also
+        // with its kept rows moved early (see `BandPlan.shiftsEarly`); the simulation tells which order
+        // of the vector engine's work is faster.
+        for case .bands(var plan) in plans
+        where plan.halo == .cache && plan.bands.count > 1 && plan.streamed.isEmpty
+            && plan.buffers.values.contains(where: { $0.slots == 1 && $0.alias == nil })
+        {
             plan.shiftsEarly = true
             plans.append(.bands(plan))
         }
