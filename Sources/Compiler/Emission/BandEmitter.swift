@@ -59,9 +59,17 @@ extension Emitter {
         let homes = Set(group.inputs.map { group.buffers[$0]?.alias?.value ?? $0 })
         var fetched: Set<String> = []
         let outputHome = group.buffers[group.output]?.alias?.value ?? group.output
+        // The buffers whose next rows are emitted as soon as this band is done with them: those inputs are
+        // loaded into and, when the plan says so (`BandPlan.shiftsEarly`), every buffer whose kept rows move.
+        let early =
+            group.halo == .cache && group.shiftsEarly
+            ? homes.union(group.buffers.filter { $0.value.alias == nil && !group.held.contains($0.key) }.keys)
+            : homes
         // Each layer's output by value number and its height, found once for all bands.
         let outputIDs = nodes.map { group.needed.first?.values.ids[$0.outputs[0]] }
         let heights = nodes.map { graph.type(of: $0.outputs[0])!.shape[2] }
+        // Folded convolutions whose taps of this band were rebuilt during the band before.
+        var foldedEarly: Set<String> = []
         for (index, band) in group.bands.enumerated() {
             let slots = BandSlots(plan: group, graph: graph, index: index)
             if group.halo == .cache, index > 0 { emitHaloCopies(slots, nodes: nodes) { !fetched.contains($0) } }
@@ -81,11 +89,11 @@ extension Emitter {
             for (position, node) in computing.enumerated() {
                 for value in node.inputs + node.outputs where group.buffers[value] != nil {
                     let owner = slots.home(value).owner
-                    if homes.contains(owner) { lastUse[owner] = position }
+                    if early.contains(owner) { lastUse[owner] = position }
                 }
             }
             // The band's output store reads the output's buffer after every layer.
-            if homes.contains(outputHome), band.upperBound > 0 { lastUse[outputHome] = computing.count }
+            if early.contains(outputHome), band.upperBound > 0 { lastUse[outputHome] = computing.count }
             let next = index + 1 < group.bands.count ? BandSlots(plan: group, graph: graph, index: index + 1) : nil
             fetched = []
             func prefetch(_ ready: Set<String>) {
@@ -94,20 +102,42 @@ extension Emitter {
                 emitBandInputs(next, nodes: nodes, homes: ready)
                 fetched.formUnion(ready)
             }
-            prefetch(homes.filter { lastUse[$0] == nil })
+            // The next band's folded taps are rebuilt once its rows are fetched and the layer after the
+            // folded convolution is emitted: the vector engine runs in program order, and queued behind
+            // this band's later vector work, which waits for the matrix unit, they would hold back the
+            // next band's convolution.
+            var foldedNext: Set<String> = []
+            func foldEarly(after position: Int) {
+                guard let next else { return }
+                for (k, node) in nodes.enumerated() where group.folded[node.name] != nil {
+                    let home = next.home(node.inputs[0]).owner
+                    guard !foldedNext.contains(node.name), fetched.contains(home) || !homes.contains(home),
+                        computing.firstIndex(where: { $0.name == node.name }).map({ $0 < position }) ?? true,
+                        let id = outputIDs[k], next.need[id: id] != nil
+                    else { continue }
+                    let rows = BandPlan.computedRows(
+                        id: id, band: index + 1, height: heights[k], needed: group.needed, halo: group.halo)
+                    guard !rows.isEmpty, let reach = reaches[node.name] else { continue }
+                    emitFoldedTaps(node, rows: rows, slots: next, reach: reach)
+                    foldedNext.insert(node.name)
+                }
+            }
+            prefetch(early.filter { lastUse[$0] == nil })
             for (position, node) in computing.enumerated() {
                 let computed = computedRows[position]
                 try emitBandLayer(
                     node, rows: computed, slots: slots, resident: resident, reach: reaches[node.name],
-                    streamTurn: &streamTurn)
+                    streamTurn: &streamTurn, tapsFolded: foldedEarly.contains(node.name))
                 if let rows = group.stores[node.outputs[0]]?[index], !rows.isEmpty {
                     storeBandRows(node.outputs[0], rows: rows, slots: slots, node: node.name)
                 }
-                prefetch(homes.filter { lastUse[$0] == position })
+                prefetch(early.filter { lastUse[$0] == position })
+                foldEarly(after: position)
             }
+            foldedEarly = foldedNext
             // The output's rows of this band (none in a warm-up band).
             guard band.upperBound > 0 else { continue }
-            defer { prefetch(homes.filter { lastUse[$0] == computing.count }) }
+            defer { prefetch(early.filter { lastUse[$0] == computing.count }) }
             let y = location(group.output)
             let b = group.buffers[group.output]!
             let source = slots.interior(group.output, rows: band)
@@ -224,10 +254,33 @@ extension Emitter {
         }
     }
 
+    /// A folded convolution's band rebuilt in its scratch (`BandPlan.folded`), one COPY per tap: channel
+    /// c * kh * kw + ky * kw + kx holds tap (ky, kx) of input channel c, the weights' own order.
+    private mutating func emitFoldedTaps(_ node: Node, rows computed: Range<Int>, slots: BandSlots, reach r: Reach) {
+        let v = node.outputs[0], y = graph.type(of: v)!, u = node.inputs[0], ub = slots.plan.buffers[u]!
+        let input = slots.tile(
+            u, rows: r.rows(computed), column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
+        let scratch = slots.plan.folded[node.name]!
+        let count = computed.count, width = y.shape[3], taps = r.kh * r.kw
+        let scratchRange = MemoryRange.sram(scratch, bytes: 4 * input.channels * taps * count * width)
+        for ky in 0..<r.kh {
+            for kx in 0..<r.kw {
+                let copy = CopyOp(
+                    counts: [1, input.channels, count, width],
+                    srcAddr: input.addr + 4 * (ky * r.dh * input.rowStride + kx * r.dw),
+                    srcStrides: [0, input.channelStride, r.sh * input.rowStride, r.sw],
+                    dstAddr: scratch + 4 * (ky * r.kw + kx) * count * width,
+                    dstStrides: [0, taps * count * width, width, 1])
+                sequencer.emit(.copy(copy), reads: [slots.range(u)], writes: [scratchRange], nodes: [node.name])
+            }
+        }
+    }
+
     /// One layer's fresh rows `rows` of this band.
+    /// `tapsFolded`: a folded convolution's scratch already holds this band (see `emitFoldedTaps`).
     private mutating func emitBandLayer(
         _ node: Node, rows computed: Range<Int>, slots: BandSlots, resident: ResidentConstants, reach: Reach?,
-        streamTurn: inout Int
+        streamTurn: inout Int, tapsFolded: Bool = false
     ) throws {
         let v = node.outputs[0], y = graph.type(of: v)!
         let out = slots.interior(v, rows: computed)
@@ -320,22 +373,12 @@ extension Emitter {
                 emit(.conv(op), reads: reads, writes: [slots.range(v)])
             }
         } else if node.kind == .conv, let scratch = slots.plan.folded[node.name] {
-            // Taps folded into channels: the band rebuilt in the scratch, one COPY per tap, read by a 1x1 CONV.
+            // Taps folded into channels: the band rebuilt in the scratch (see `emitFoldedTaps`), read by a 1x1 CONV.
             let w = resident[node.inputs[1]]!, bias = node.input(2).map { resident[$0]! }
-            let count = computed.count, width = y.shape[3], taps = r.kh * r.kw
-            let folded = SRAMTile(addr: scratch, channels: input.channels * taps, height: count, width: width)
+            let folded = SRAMTile(
+                addr: scratch, channels: input.channels * r.kh * r.kw, height: computed.count, width: y.shape[3])
             let scratchRange = MemoryRange.sram(scratch, bytes: 4 * folded.elements)
-            for ky in 0..<r.kh {
-                for kx in 0..<r.kw {
-                    let copy = CopyOp(
-                        counts: [1, input.channels, count, width],
-                        srcAddr: input.addr + 4 * (ky * r.dh * input.rowStride + kx * r.dw),
-                        srcStrides: [0, input.channelStride, r.sh * input.rowStride, r.sw],
-                        dstAddr: scratch + 4 * (ky * r.kw + kx) * count * width,
-                        dstStrides: [0, taps * count * width, width, 1])
-                    emit(.copy(copy), reads: [slots.range(u)], writes: [scratchRange])
-                }
-            }
+            if !tapsFolded { emitFoldedTaps(node, rows: computed, slots: slots, reach: r) }
             var reads = [scratchRange, .sram(w.address, bytes: 4 * w.count)]
             if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
             let op = ConvOp(

@@ -69,6 +69,11 @@ struct BandPlan {
     /// whole-map plans. An inception module's branches then fit in one
     /// group that reads the module's input once, with its weights streamed once.
     var packed = false
+    /// With a cached halo: each buffer's kept rows move for the next band as soon as this band is done
+    /// with the buffer, not at the next band's start. The vector engine runs in program order, so the
+    /// moves then do not wait behind this band's later vector work (which may wait for the matrix unit),
+    /// but that work may wait behind them: which is faster depends on the group, and the planner simulates both.
+    var shiftsEarly = false
     var sramBytes: Int
     /// DRAM bytes the group moves: inputs with halo, weights once, output once.
     var dramBytes: Int
@@ -97,8 +102,9 @@ struct BandPlan {
         let storing = stores.isEmpty ? "" : ", also storing " + stores.keys.sorted().joined(separator: ",")
         let holding = held.isEmpty ? "" : ", holding " + held.sorted().joined(separator: ",") + " whole in SRAM"
         let packing = packed ? ", buffers sharing SRAM by lifetime" : ""
+        let shifts = shiftsEarly ? " (moved early)" : ""
         return
-            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(streaming)\(folding)\(pooling)\(storing)\(holding)\(single)\(packing), SRAM \(sramBytes) B"
+            "\(real) band\(real == 1 ? "" : "s") of \(rows) rows\(warm), halo \(halo.rawValue)\(shifts)\(streaming)\(folding)\(pooling)\(storing)\(holding)\(single)\(packing), SRAM \(sramBytes) B"
     }
 
     /// The rows band `index` holds in `owner`'s buffer (see `spans`).

@@ -461,6 +461,17 @@ enum FusionPlanner {
                 plans.append(.bands(packed))
             }
         }
+        // Each cached-halo plan with single-slot buffers (their kept rows move in place) and resident
+        // weights (streaming ones keep the group waiting on DRAM whatever the vector engine does) also
+        // with its kept rows moved early (see `BandPlan.shiftsEarly`); the simulation tells which order
+        // of the vector engine's work is faster.
+        for case .bands(var plan) in plans
+        where plan.halo == .cache && plan.bands.count > 1 && plan.streamed.isEmpty
+            && plan.buffers.values.contains(where: { $0.slots == 1 && $0.alias == nil })
+        {
+            plan.shiftsEarly = true
+            plans.append(.bands(plan))
+        }
         plans += try context.planWholeMap(range, budget: budget, checked: true).map { .wholeMap($0) }
         return plans.sorted { ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles) }
     }

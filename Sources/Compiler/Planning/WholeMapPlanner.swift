@@ -76,7 +76,10 @@ extension PlanningContext {
     /// not all convolutions (ungrouped) and element-wise layers, or nothing fits.
     /// `heldOutput`: the address of an SRAM region above the plan where the
     /// output (a pooling tail's map) is held whole for a later group, never stored.
-    func planWholeMap(_ range: Range<Int>, budget: Int = .max, checked: Bool = false, heldOutput: Int? = nil) throws
+    /// `reserve`: SRAM bytes above the plan that leading channels held from a streamed input must leave free.
+    func planWholeMap(
+        _ range: Range<Int>, budget: Int = .max, checked: Bool = false, heldOutput: Int? = nil, reserve: Int = 0
+    ) throws
         -> [WholeMapPlan]
     {
         if FusionRules.poolingTail(range, graph: graph) {
@@ -87,7 +90,7 @@ extension PlanningContext {
             let saved = poolsOnly && heldOutput == nil ? 4 * x.count : 0
             let plans = try planWholeMap(
                 FusionRules.mapRange(range, graph: graph), budget: budget > Int.max - saved ? .max : budget + saved,
-                checked: checked, heldOutput: heldOutput)
+                checked: checked, heldOutput: heldOutput, reserve: 4 * x.shape[1])
             return plans.compactMap { plan -> WholeMapPlan? in
                 var plan = plan
                 let result = DRAMPlan.align(plan.sramBytes)
@@ -121,7 +124,7 @@ extension PlanningContext {
                     }
                 }
             }
-            try holdLeadingChannels(layers, holding: holding, options: &options)
+            try holdLeadingChannels(layers, holding: holding, reserve: reserve, options: &options)
             // The best two by the objective's quick key (traffic: the fewest bytes, then cycles).
             plans += options.sorted {
                 objective.quickKey($0.dramBytes, $0.estimatedCycles)
@@ -310,19 +313,26 @@ extension PlanningContext {
     /// Holds as many leading channels of a streamed input as fit: those are read from
     /// DRAM once instead of once per reader. The free SRAM gives the count; a
     /// fragmented layout may take a step or two less.
-    private func holdLeadingChannels(_ layers: WholeMapLayers, holding: Holding, options: inout [WholeMapPlan]) throws {
+    /// `reserve`: bytes to leave free above the plan (a pooling tail's result, which follows the plan's
+    /// aligned end), so that holding channels does not crowd out the layer the plan is made for.
+    private func holdLeadingChannels(
+        _ layers: WholeMapLayers, holding: Holding, reserve: Int, options: inout [WholeMapPlan]
+    ) throws {
         guard holding.streamedInputs.count == 1, let input = holding.streamedInputs.first else { return }
         let channels = graph.type(of: input)!.shape[1]
         let perChannel = layers.layout(input, channels: 1, at: 0, graph: graph).slotBytes
         for k in options.indices {
             let plan = options[k]
             let step = max(plan.block, plan.inBlock)
-            var blocks = min((channels - 1) / step, (config.sramBytes - plan.sramBytes) / (perChannel * step))
+            let free = config.sramBytes - reserve - plan.sramBytes
+            var blocks = min((channels - 1) / step, max(0, free) / (perChannel * step))
             while blocks > 0 {
                 let request = AllocationRequest(
                     holding: holding, residentWeights: plan.residentWeights, block: plan.block,
                     inBlock: plan.inBlock, partial: (input, blocks * step))
-                if let better = allocate(layers, request) {
+                if let better = allocate(layers, request),
+                    reserve == 0 || DRAMPlan.align(better.sramBytes) + reserve <= config.sramBytes
+                {
                     options[k] = try wholeMapCost(layers, plan: better)
                     break
                 }
