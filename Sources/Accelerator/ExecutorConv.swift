@@ -50,9 +50,9 @@ extension Machine {
                     return GEMM.multiplyFinished(
                         m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: out,
                         ldc: output.channelStride, accumulate: false, epilogue: e
-                    ) { rows, _ in
+                    ) { rows, columns in
                         for row in rows {
-                            for oh in 0..<output.height {
+                            for oh in columns.lowerBound / output.width..<columns.upperBound / output.width {
                                 activateAfterEpilogue(c, first + row, 0..<output.width, row: oh)
                             }
                         }

@@ -58,8 +58,8 @@ enum GEMM {
     /// result as it is stored (`dfc_epilogue`: bias by row, adding onto the stored value, ReLU or Clip,
     /// and a placement of columns in rows that are not adjacent), split over the cores as `multiply`
     /// (by rows only when the epilogue places columns). `after(rows, columns)` runs on each finished
-    /// part. False, and nothing written, where it does not run: no AVX-512, or a placement with more
-    /// than one pass over k or with `accumulate`.
+    /// part. False, and nothing written, where it does not run: no AVX-512, or a placement with
+    /// `accumulate`.
     static func multiplyFinished(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -67,7 +67,7 @@ enum GEMM {
         after: (Range<Int>, Range<Int>) -> Void = { _, _ in }
     ) -> Bool {
         let placed = epilogue.width > 0
-        guard vectorized, !placed || (k <= dfc_sgemm_depth() && !accumulate) else { return false }
+        guard vectorized, !placed || !accumulate else { return false }
         guard m > 0, n > 0 else { return true }
         let ways = m * n * max(k, 1) >= 1 << 18 ? Parallel.width : 1
         let byRows = placed || m >= n

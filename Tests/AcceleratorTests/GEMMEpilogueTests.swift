@@ -13,7 +13,10 @@ import Testing
         .none, .relu, FusedActivation(.clip, alpha: 0, beta: 6), FusedActivation(.clip, alpha: -0.25, beta: 0.25)
     ]
 
-    @Test(arguments: [(1, 1, 1), (7, 5, 33), (13, 16, 64), (6, 17, 100), (33, 28, 384), (70, 7, 48), (9, 112, 16)])
+    @Test(arguments: [
+        (1, 1, 1), (7, 5, 33), (13, 16, 64), (6, 17, 100), (33, 28, 384), (70, 7, 48), (9, 112, 16), (8, 7, 576),
+        (19, 14, 385), (32, 9, 960)
+    ])
     func placedColumnsMatchAPass(m: Int, width: Int, k: Int) {
         let rows = [1, 2, 3, 5][(m + width) % 4], n = width * rows
         let rowStride = width + 3, ldc = rows * rowStride + 2
@@ -95,14 +98,14 @@ import Testing
         }
     }
 
-    /// A placement over more than one pass over k is declined, and nothing is written.
-    @Test func placementDeeperThanOnePassIsDeclined() {
-        let k = Int(dfc_sgemm_depth()) + 1
+    /// A placement that accumulates is declined (the epilogue's `onto` adds instead), and nothing is written.
+    @Test func placementThatAccumulatesIsDeclined() {
+        let k = 3
         let a = [Float](repeating: 1, count: 2 * k), b = [Float](repeating: 1, count: k * 4)
         var c = [Float](repeating: 7, count: 16)
         let ran = c.withUnsafeMutableBufferPointer { c in
             GEMM.multiplyFinished(
-                m: 2, n: 4, k: k, a: a, lda: k, b: b, ldb: 4, c: c.baseAddress!, ldc: 8, accumulate: false,
+                m: 2, n: 4, k: k, a: a, lda: k, b: b, ldb: 4, c: c.baseAddress!, ldc: 8, accumulate: true,
                 epilogue: dfc_epilogue(bias: nil, onto: 0, activation: 0, alpha: 0, beta: 0, width: 2, row_stride: 3))
         }
         #expect(!ran)

@@ -34,8 +34,8 @@ typedef struct {
 } dfc_epilogue;
 
 // dfc_sgemm with `e` applied to every result as it is stored (after the last pass over k). With a width
-// (`e->width` > 0), k must be at most dfc_sgemm_depth() and accumulate 0 (`e->onto` adds instead);
-// returns 0 and writes nothing when that does not hold, else 1.
+// (`e->width` > 0), accumulate must be 0 (`e->onto` adds instead), and the product runs in one pass over
+// all of k (the same sums); returns 0 and writes nothing when accumulating with a width, else 1.
 int dfc_sgemm_finished(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
                        float *c, size_t ldc, int accumulate, const dfc_epilogue *e);
 

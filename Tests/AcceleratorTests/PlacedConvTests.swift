@@ -1,0 +1,65 @@
+import Testing
+@testable import Accelerator
+
+/// A 1x1 CONV whose output rows are not adjacent (its product's columns placed into the rows as they are
+/// stored, in one pass over all input channels, also past `dfc_sgemm_depth()`) against the same CONV into a
+/// dense tile (a product into the tile, then a pass of bias and activation): the same bits in every output
+/// row, for activations the epilogue applies and ones applied after it, on tiles of one row and several, at
+/// widths that cut the 16-lane vectors anywhere, products split over the cores or not, and nothing written
+/// between the rows.
+@Suite struct PlacedConvTests {
+    @Test(arguments: [
+        (20, 96, 5, 37), (7, 96, 2, 200), (40, 64, 1, 113), (13, 200, 7, 29), (2, 384, 3, 200), (3, 400, 4, 50),
+        (9, 960, 2, 7)
+    ])
+    func placedRowsMatchADenseTile(channels: Int, cin: Int, rows: Int, width: Int) {
+        let activations = [
+            FusedActivation.none, FusedActivation(.clip, alpha: 0, beta: 6), FusedActivation(.hardSwish),
+            FusedActivation(.sigmoid)
+        ]
+        let inputWords = cin * rows * width, outputWords = channels * rows * (width + 3)
+        let weights = inputWords, bias = weights + channels * cin, out = bias + channels
+        let total = out + outputWords
+        let start = ExecutorFastPathTests.randomFloats(total, seed: 71 + UInt64(width))
+        let input = SRAMTile(addr: 0, channels: cin, height: rows, width: width)
+        for activation in activations {
+            for hasBias in [false, true] {
+                func run(placed: Bool) -> [Float] {
+                    let sram = Memory(bytes: 4 * total)!, dram = Memory(bytes: 4)!
+                    start.withUnsafeBytes { sram.write($0, at: 0) }
+                    // Placed: rows of width + 3 words, channels interleaved between them.
+                    let output =
+                        placed
+                        ? SRAMTile(
+                            addr: 4 * out, channels: channels, height: rows, width: width, channelStride: width + 3,
+                            rowStride: channels * (width + 3))
+                        : SRAMTile(addr: 4 * out, channels: channels, height: rows, width: width)
+                    Machine(sram: sram.view, dram: dram.view).execute(
+                        .conv(
+                            ConvOp(
+                                input: input, output: output, weightAddr: 4 * weights,
+                                biasAddr: hasBias ? 4 * bias : nil, kernel: (1, 1), activation: activation)))
+                    // Every output value at its (channel, row, column), then every word outside them.
+                    var values: [Float] = []
+                    var written = Set<Int>()
+                    for co in 0..<channels {
+                        for r in 0..<rows {
+                            for x in 0..<width {
+                                let at = out + co * output.channelStride + r * output.rowStride + x
+                                values.append(sram.view[at])
+                                written.insert(at)
+                            }
+                        }
+                    }
+                    let untouched = (out..<total).filter { !written.contains($0) }.allSatisfy {
+                        sram.view[$0].bitPattern == start[$0].bitPattern
+                    }
+                    #expect(untouched, "placed \(placed): a word between the rows was written")
+                    return values
+                }
+                let same = run(placed: true).map(\.bitPattern) == run(placed: false).map(\.bitPattern)
+                #expect(same, "\(activation.kind) bias \(hasBias)")
+            }
+        }
+    }
+}
