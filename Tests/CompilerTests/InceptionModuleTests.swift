@@ -88,6 +88,51 @@ struct InceptionModuleTests {
         }
     }
 
+    @Test("a packed module pools its concat in the SRAM its dead buffers leave: the concat never reaches DRAM")
+    func packedModulePooled() throws {
+        // The module's Concat (node 8) globally averaged, as GoogLeNet's last module.
+        var b = Builder()
+        let x = b.conv("x", cin: 3, cout: 96, k: 3, pad: 1)
+        let a = b.conv(x, cin: 96, cout: 48, k: 1)
+        let b0 = b.conv(x, cin: 96, cout: 32, k: 1)
+        let b1 = b.conv(b0, cin: 32, cout: 96, k: 3, pad: 1)
+        let c0 = b.conv(x, cin: 96, cout: 16, k: 1)
+        let c1 = b.conv(c0, cin: 16, cout: 32, k: 5, pad: 2)
+        let p = b.node(
+            .maxPool, [x], ["kernel_shape": .ints([3, 3]), "strides": .ints([1, 1]), "pads": .ints([1, 1, 1, 1])])
+        let d = b.conv(p, cin: 96, cout: 32, k: 1)
+        let cat = b.node(.concat, [a, b1, c1, d], ["axis": .int(1)])
+        let pooled = b.node(.globalAveragePool, [cat])
+        let g = try b.graph(input: [1, 3, 9, 11], output: pooled)
+        let module = 1..<9, withPool = 1..<10
+        #expect(
+            FusionRules.poolingTail(withPool, graph: g)
+                && FusionRules.poolsOnly(withPool, graph: g, consumers: g.consumers()))
+        // An SRAM the packed band fills to the byte: no room above it for the row means and the result.
+        let map = try #require(
+            try PlanningContext(graph: g, config: .df1).planBands(
+                module, rows: 9, halo: .recompute, maxSlots: 1, packed: true))
+        var config = AcceleratorConfig.df1
+        config.sramBytes = map.sramBytes
+        let context = try PlanningContext(graph: g, config: config)
+        let plan = try #require(
+            try context.planBands(withPool, rows: 9, halo: .recompute, maxSlots: 1, packed: true))
+        #expect(plan.packed && plan.pooled?.storesMap == false && plan.sramBytes <= config.sramBytes)
+        // The tail lies apart from the concat's buffer, which it reads.
+        let out = try #require(plan.buffers[cat]), tail = try #require(plan.pooled)
+        #expect(tail.result + 4 * 208 <= out.address || out.address + out.slotBytes <= tail.rowMeans)
+        // The module's bytes, less the concat's store, plus the pooled vector's.
+        let catType = g.type(of: cat)!
+        #expect(plan.dramBytes == map.dramBytes - 4 * catType.count + 4 * catType.shape[1])
+        try CodegenEndToEndTests.checkGroup(g, plan, "packed module pooled")
+        // Scheduled at that SRAM, the pool joins the module's group.
+        let compilation = try Codegen.schedule(g, options: Codegen.Options(config: config, objective: .edp))
+        #expect(
+            compilation.groups.contains { $0.layers.contains(g.nodes[9].name) && $0.layers.contains(g.nodes[8].name) },
+            "\(compilation.groups.map { "\($0.layers) \($0.tiling)" })")
+        try Self.checkExact(compilation, graph: g)
+    }
+
     /// Bytes of every group as predicted, outputs as the interpreter's, and
     /// the program's predicted cycles and bytes those of the executor.
     static func checkExact(_ compilation: Codegen.Compilation, graph: Graph) throws {

@@ -190,7 +190,17 @@ extension PlanningContext {
             }
             let storesMap =
                 !FusionRules.poolsOnly(range, graph: graph, consumers: consumers) && !plan.held.contains(plan.output)
-            return addPoolingTail(graph.nodes[range.upperBound - 1], storesMap: storesMap, to: &plan) ? plan : nil
+            let node = graph.nodes[range.upperBound - 1]
+            if addPoolingTail(node, storesMap: storesMap, to: &plan) { return plan }
+            // One packed band pools its output once every other buffer and weight is dead: the tail may take
+            // their SRAM (a packed band widens its weight streams into all the SRAM there is).
+            guard plan.packed, let b = plan.buffers[plan.output], b.alias == nil else { return nil }
+            let x = graph.type(of: node.inputs[0])!
+            let bytes = DRAMPlan.align(4 * x.shape[1] * x.shape[2]) + DRAMPlan.align(4 * x.shape[1])
+            let above = DRAMPlan.align(b.address + b.slotBytes * b.slots)
+            let address = bytes <= b.address ? 0 : above + bytes <= plan.sramBytes ? above : nil
+            guard let address else { return nil }
+            return addPoolingTail(node, storesMap: storesMap, to: &plan, at: address) ? plan : nil
         }
         let walk: BandWalk?
         if held.isEmpty {
@@ -241,14 +251,19 @@ extension PlanningContext {
     /// Appends a pooling tail to a plan of the map it pools: SRAM for the
     /// row means and the result, the result's store, and the vector work of
     /// averaging every output row and then the rows. False if it does not fit.
-    private func addPoolingTail(_ node: Node, storesMap: Bool, to plan: inout BandPlan) -> Bool {
+    /// `address`: where the row means and the result go inside the plan's
+    /// SRAM, which is then all dead (see `planBands`); nil for above it.
+    private func addPoolingTail(_ node: Node, storesMap: Bool, to plan: inout BandPlan, at address: Int? = nil)
+        -> Bool
+    {
         let x = graph.type(of: node.inputs[0])!
         let (channels, height, width) = (x.shape[1], x.shape[2], x.shape[3])
-        let rowMeans = DRAMPlan.align(plan.sramBytes), result = rowMeans + DRAMPlan.align(4 * channels * height)
+        let rowMeans = address ?? DRAMPlan.align(plan.sramBytes)
+        let result = rowMeans + DRAMPlan.align(4 * channels * height)
         guard result + 4 * channels <= config.sramBytes else { return false }
         plan.nodes = plan.nodes.lowerBound..<(plan.nodes.upperBound + 1)
         plan.pooled = BandPlan.PoolingTail(node: node.name, rowMeans: rowMeans, result: result, storesMap: storesMap)
-        plan.sramBytes = result + DRAMPlan.align(4 * channels)
+        plan.sramBytes = max(plan.sramBytes, result + DRAMPlan.align(4 * channels))
         plan.dramBytes += 4 * channels - (storesMap ? 0 : 4 * x.count)
         plan.estimatedCycles += config.vectorCycles(elements: channels * height * (width + 1))
         return true

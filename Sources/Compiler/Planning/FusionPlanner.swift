@@ -44,7 +44,9 @@ enum FusionPlanner {
             // Starts of groups ending at j, longest last.
             var starts: [Int] = []
             if reloadsAlone(j - 1, context: context, single: single[j - 1]) { starts.append(j - 1) }
-            for i in stride(from: j - 2, through: max(0, j - maxGroupLength), by: -1) {
+            // A pooling tail averages the map as it is made: it does not count as a layer of the group.
+            let tail = j >= 2 && FusionRules.poolingTail((j - 2)..<j, graph: graph) ? 1 : 0
+            for i in stride(from: j - 2, through: max(0, j - maxGroupLength - tail), by: -1) {
                 guard fusible[i] else { break }
                 starts.append(i)
             }
@@ -296,7 +298,7 @@ enum FusionPlanner {
         guard FusionRules.fusible(last, graph: graph) else {
             return "\(last.name) cannot be fused (\(FusionRules.notFusibleReason(last, graph: graph)))"
         }
-        guard range.count < maxGroupLength else {
+        guard range.count < maxGroupLength + (tail ? 1 : 0) else {
             return "a group holds at most \(maxGroupLength) layers (--max-group-length)"
         }
         if let problem = FusionRules.structureProblem(
