@@ -255,16 +255,30 @@ extension Emitter {
         let b = plan.streamedLayout[input]!
         let top = padded ? b.top : 0, rows = padded ? b.rows : shape[2]
         let left = padded ? b.marginLeft : 0, rowWidth = padded ? b.rowWidth : shape[3]
+        let channelBytes = 4 * rows * rowWidth
+        // A convolution's block straddling the held count: its held channels are copied from the held
+        // buffer (the same rows and margins), the rest loaded after them.
+        var held = 0
+        if padded, let (name, h) = plan.partial, name == input, channels.lowerBound < h.channels {
+            held = h.channels - channels.lowerBound
+            let copy = CopyOp(
+                counts: [1, 1, 1, held * channelBytes / 4], srcAddr: h.address + channels.lowerBound * channelBytes,
+                srcStrides: [0, 0, 0, 1], dstAddr: address, dstStrides: [0, 0, 0, 1])
+            sequencer.emit(
+                .copy(copy), reads: [.sram(h.address, bytes: h.slotBytes)],
+                writes: [.sram(address, bytes: held * channelBytes)], nodes: [reader.name])
+        }
         let t = paddedLoad(
-            input, channels: channels, rows: top..<(top + rows), columns: -left..<(rowWidth - left), at: address,
+            input, channels: (channels.lowerBound + held)..<channels.upperBound, rows: top..<(top + rows),
+            columns: -left..<(rowWidth - left), at: address + held * channelBytes,
             strides: [0, rows * rowWidth, rowWidth, 1])
         sequencer.emit(
-            .load(t), reads: [location(input).range], writes: [.sram(address, bytes: 4 * t.elements)],
-            nodes: [reader.name])
+            .load(t), reads: [location(input).range],
+            writes: [.sram(address + held * channelBytes, bytes: 4 * t.elements)], nodes: [reader.name])
         let tile = SRAMTile(
             addr: address + 4 * (-top * rowWidth + left), channels: channels.count, height: shape[2], width: shape[3],
             channelStride: rows * rowWidth, rowStride: rowWidth)
-        return (tile, .sram(address, bytes: 4 * t.elements))
+        return (tile, .sram(address, bytes: channels.count * channelBytes))
     }
 
     /// One CONV instruction: `input` starts at tensor row 0, column 0 of the input channels it covers.

@@ -190,8 +190,9 @@ extension PlanningContext {
                     node.kind == .conv
                     ? loaded(layout) / layout.channels * streamed : 4 * streamed * t.shape[2] * t.shape[3]
                 let size = node.kind == .conv ? plan.inBlock : plan.block
-                for c in stride(from: first, to: t.shape[1], by: size) {
-                    loads += load(4 * min(size, t.shape[1] - c) * t.shape[2] * t.shape[3])
+                // A block straddling the held count loads only its streamed channels (see `streamInput`).
+                for c in stride(from: 0, to: t.shape[1], by: size) where c + size > first {
+                    loads += load(4 * (min(c + size, t.shape[1]) - max(c, first)) * t.shape[2] * t.shape[3])
                 }
             }
             cycles += try layerCycles(node, index: index, plan: plan, loads: loads)

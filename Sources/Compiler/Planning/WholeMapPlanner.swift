@@ -124,12 +124,13 @@ extension PlanningContext {
                     }
                 }
             }
-            try holdLeadingChannels(layers, holding: holding, reserve: reserve, options: &options)
-            // The best two by the objective's quick key (traffic: the fewest bytes, then cycles).
-            plans += options.sorted {
-                objective.quickKey($0.dramBytes, $0.estimatedCycles)
-                    < objective.quickKey($1.dramBytes, $1.estimatedCycles)
-            }.prefix(2)
+            let finer = try holdLeadingChannels(layers, holding: holding, reserve: reserve, options: &options)
+            // The best two by the objective's quick key (traffic: the fewest bytes, then cycles), and the best
+            // plan holding a finer count of channels beside them (its copies may make it slower).
+            let quick = { [objective] (a: WholeMapPlan, b: WholeMapPlan) in
+                objective.quickKey(a.dramBytes, a.estimatedCycles) < objective.quickKey(b.dramBytes, b.estimatedCycles)
+            }
+            plans += options.sorted(by: quick).prefix(2) + finer.sorted(by: quick).prefix(1)
         }
         return plans
     }
@@ -312,32 +313,59 @@ extension PlanningContext {
 
     /// Holds as many leading channels of a streamed input as fit: those are read from
     /// DRAM once instead of once per reader. The free SRAM gives the count; a
-    /// fragmented layout may take a step or two less.
+    /// fragmented layout may take a step or two less. Returns the plans holding a
+    /// finer count (not a multiple of both block sizes) where that holds more.
     /// `reserve`: bytes to leave free above the plan (a pooling tail's result, which follows the plan's
     /// aligned end), so that holding channels does not crowd out the layer the plan is made for.
     private func holdLeadingChannels(
         _ layers: WholeMapLayers, holding: Holding, reserve: Int, options: inout [WholeMapPlan]
-    ) throws {
-        guard holding.streamedInputs.count == 1, let input = holding.streamedInputs.first else { return }
-        let channels = graph.type(of: input)!.shape[1]
-        let perChannel = layers.layout(input, channels: 1, at: 0, graph: graph).slotBytes
+    ) throws -> [WholeMapPlan] {
+        guard holding.streamedInputs.count == 1, let input = holding.streamedInputs.first else { return [] }
+        let tailReads = layers.range.contains { index in
+            holding.tailStart.map { index >= $0 } ?? false && graph.nodes[index].inputs.contains(input)
+        }
+        var finer: [WholeMapPlan] = []
         for k in options.indices {
             let plan = options[k]
-            let step = max(plan.block, plan.inBlock)
-            let free = config.sramBytes - reserve - plan.sramBytes
-            var blocks = min((channels - 1) / step, max(0, free) / (perChannel * step))
-            while blocks > 0 {
-                let request = AllocationRequest(
-                    holding: holding, residentWeights: plan.residentWeights, block: plan.block,
-                    inBlock: plan.inBlock, partial: (input, blocks * step))
-                if let better = allocate(layers, request),
-                    reserve == 0 || DRAMPlan.align(better.sramBytes) + reserve <= config.sramBytes
+            // Held counts in whole blocks of both sizes; and, as a second option, in the finer steps a
+            // convolution's input block may straddle (its held channels are copied beside the loaded
+            // ones, see `streamInput`); the tail reads the input in blocks of output channels, none of
+            // which may straddle the held count.
+            let fine = tailReads ? plan.block : min(plan.block, plan.inBlock)
+            for step in Set([max(plan.block, plan.inBlock), fine]).sorted(by: >) {
+                if let held = try holdChannels(
+                    layers, plan: plan, holding: holding, input: input, step: step, reserve: reserve)
                 {
-                    options[k] = try wholeMapCost(layers, plan: better)
-                    break
+                    if step == fine && fine != max(plan.block, plan.inBlock) {
+                        if held.partial?.buffer.channels != options[k].partial?.buffer.channels { finer.append(held) }
+                    } else {
+                        options[k] = held
+                    }
                 }
-                blocks -= 1
             }
         }
+        return finer
+    }
+
+    /// `plan` holding as many leading channels of `input` as fit, a multiple of `step`; nil when none fit.
+    private func holdChannels(
+        _ layers: WholeMapLayers, plan: WholeMapPlan, holding: Holding, input: String, step: Int, reserve: Int
+    ) throws -> WholeMapPlan? {
+        let channels = graph.type(of: input)!.shape[1]
+        let perChannel = layers.layout(input, channels: 1, at: 0, graph: graph).slotBytes
+        let free = config.sramBytes - reserve - plan.sramBytes
+        var blocks = min((channels - 1) / step, max(0, free) / (perChannel * step))
+        while blocks > 0 {
+            let request = AllocationRequest(
+                holding: holding, residentWeights: plan.residentWeights, block: plan.block,
+                inBlock: plan.inBlock, partial: (input, blocks * step))
+            if let better = allocate(layers, request),
+                reserve == 0 || DRAMPlan.align(better.sramBytes) + reserve <= config.sramBytes
+            {
+                return try wholeMapCost(layers, plan: better)
+            }
+            blocks -= 1
+        }
+        return nil
     }
 }
