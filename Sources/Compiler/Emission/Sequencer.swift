@@ -59,8 +59,11 @@ struct Sequencer {
     private var clock = [Int](repeating: -1, count: engineCount)
 
     /// Appends `op`, which reads `reads` and writes `writes`; returns its index.
+    /// `nodes` is only evaluated when names are kept: a scratch emission builds no names.
     @discardableResult
-    mutating func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange], nodes: [String]) -> Int {
+    mutating func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange], nodes: @autoclosure () -> [String])
+        -> Int
+    {
         let index = instructions.count
         let engine = Int(op.engine.rawValue), n = Self.engineCount
         for e in 0..<n { after[e] = -1 }
@@ -92,7 +95,7 @@ struct Sequencer {
         used[engine] = true
         instructions.append(Instruction(op, wait: wait, signal: []))
         engines.append(engine)
-        if keepsNames { debugNames.append(nodes) }
+        if keepsNames { debugNames.append(nodes()) }
         record(index, reads: reads, writes: writes)
         return index
     }

@@ -56,7 +56,7 @@ extension Emitter {
                 strides: [0, b.rows * b.rowWidth, b.rowWidth, 1])
             sequencer.emit(
                 .load(t), reads: [location(input).range], writes: [.sram(b.address, bytes: b.slotBytes)],
-                nodes: [firstReader(of: input, in: nodes)])
+                nodes: [Self.firstReader(of: input, in: nodes)])
         }
         for (index, node) in zip(plan.mapNodes, nodes) where plan.tailStart.map({ index < $0 }) ?? true {
             try emitWholeMapLayer(node, state: &state)
@@ -73,7 +73,7 @@ extension Emitter {
             if plan.pooled?.storesMap ?? true {
                 sequencer.emit(
                     .store(t), reads: [state.wholeRange(plan.output)], writes: [output.range],
-                    nodes: [producer(of: plan.output, in: nodes)])
+                    nodes: [Self.producer(of: plan.output, in: nodes)])
             }
             if plan.pooled != nil {
                 emitBlockMean(whole, reads: state.wholeRange(plan.output), channels: 0..<b.channels, plan: plan)
@@ -206,7 +206,8 @@ extension Emitter {
                 tensorAt: output.address, shape: output.shape, origin: [0, outputs.lowerBound, 0, 0],
                 counts: [1, outputs.count, y.shape[2], y.shape[3]], sramAddr: slot.0.addr)
             sequencer.emit(
-                .store(t), reads: [slot.1], writes: [output.range], nodes: [producer(of: plan.output, in: state.nodes)])
+                .store(t), reads: [slot.1], writes: [output.range],
+                nodes: [Self.producer(of: plan.output, in: state.nodes)])
         }
         if plan.pooled != nil { emitBlockMean(slot.0, reads: slot.1, channels: outputs, plan: plan) }
     }
