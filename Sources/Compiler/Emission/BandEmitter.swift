@@ -72,6 +72,15 @@ extension Emitter {
         let heights = nodes.map { graph.type(of: $0.outputs[0])!.shape[2] }
         // Folded convolutions whose taps of this band were rebuilt during the band before.
         var foldedEarly: Set<String> = []
+        // Each layer's buffers among `early` (a reader of a channel slice of an input reads the
+        // input's buffer): the same in every band, so found once.
+        let loadedHomes = nodes.map { node in
+            (node.inputs + node.outputs).compactMap { value -> String? in
+                guard let b = group.buffers[value] else { return nil }
+                let owner = b.alias?.value ?? value
+                return early.contains(owner) ? owner : nil
+            }
+        }
         for (index, band) in group.bands.enumerated() {
             let slots = BandSlots(plan: group, graph: graph, index: index)
             if group.halo == .cache, index > 0 {
@@ -80,21 +89,15 @@ extension Emitter {
             emitBandInputs(slots, nodes: nodes, homes: homes.subtracting(fetched))
             // The layers computing in this band, and the last of them to use each buffer inputs are loaded into.
             var computing: [Node] = [], computedRows: [Range<Int>] = []
+            var lastUse: [String: Int] = [:]
             for (k, node) in nodes.enumerated() {
                 guard let id = outputIDs[k], slots.need[id: id] != nil else { continue }
                 let rows = BandPlan.computedRows(
                     id: id, band: index, height: heights[k], needed: group.needed, halo: group.halo)
                 guard !rows.isEmpty else { continue }
+                for owner in loadedHomes[k] { lastUse[owner] = computing.count }
                 computing.append(node)
                 computedRows.append(rows)
-            }
-            // A reader of a channel slice of an input reads the input's buffer.
-            var lastUse: [String: Int] = [:]
-            for (position, node) in computing.enumerated() {
-                for value in node.inputs + node.outputs where group.buffers[value] != nil {
-                    let owner = slots.home(value).owner
-                    if early.contains(owner) { lastUse[owner] = position }
-                }
             }
             // The band's output store reads the output's buffer after every layer.
             if early.contains(outputHome), band.upperBound > 0 { lastUse[outputHome] = computing.count }
