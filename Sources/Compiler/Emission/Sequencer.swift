@@ -113,29 +113,29 @@ struct Sequencer {
             accesses.append(Access(range: range, lastWriter: index, readers: []))
         }
         // Only records this instruction joined can hold more than 8 readers.
-        var joined: [Int] = []
         for range in reads {
             // A reader joins the record of exactly its range, or gets its own: joining a
             // larger overlapping record would make later writes to other parts of it wait for this read.
             if let i = accesses.lastIndex(where: { $0.range == range }) {
                 if accesses[i].readers.last != index {
                     accesses[i].readers.append(index)
-                    joined.append(i)
+                    if accesses[i].readers.count > 8 { trimReaders(i) }
                 }
             } else {
                 accesses.append(Access(range: range, lastWriter: nil, readers: [index]))
             }
         }
-        for i in joined where accesses[i].readers.count > 8 {
-            // On one engine only the newest reader matters.
-            var newest = [Int](repeating: -1, count: Self.engineCount)
-            for r in accesses[i].readers {
-                let e = engines[r]
-                newest[e] = max(newest[e], r)
-            }
-            accesses[i].readers = newest.filter { $0 >= 0 }.sorted()
-        }
         if accesses.count > 128 { prune() }
+    }
+
+    /// Keeps the newest reader per engine of record `i`: on one engine only the newest matters.
+    private mutating func trimReaders(_ i: Int) {
+        var newest = [Int](repeating: -1, count: Self.engineCount)
+        for r in accesses[i].readers {
+            let e = engines[r]
+            newest[e] = max(newest[e], r)
+        }
+        accesses[i].readers = newest.filter { $0 >= 0 }.sorted()
     }
 
     /// Drops records no later instruction can need a token for: every engine
