@@ -94,7 +94,10 @@ public struct TransferOp: FieldGroup {
     /// A box of a row-major tensor of up to 4 dims at `dramAddr`, into a dense
     /// SRAM box. Shorter shapes are padded with leading 1s.
     public init(tensorAt dramAddr: Int, shape: [Int], origin: [Int], counts: [Int], sramAddr: Int) {
-        func pad(_ v: [Int], _ fill: Int) -> [Int] { Array(repeating: fill, count: boxRank - v.count) + v }
+        // A box of full rank (the usual one) is kept as given: no new array per field.
+        func pad(_ v: [Int], _ fill: Int) -> [Int] {
+            v.count == boxRank ? v : Array(repeating: fill, count: boxRank - v.count) + v
+        }
         self.dramAddr = dramAddr
         self.sramAddr = sramAddr
         self.extent = pad(shape, 1)

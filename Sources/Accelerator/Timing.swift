@@ -52,12 +52,7 @@ extension AcceleratorConfig {
         var c = InstructionCost()
         switch instruction.operation {
         case .load(let t), .store(let t):
-            var requested = 0, weight = 0, burstBytes = 0
-            forEachDRAMRun(t) { start, bytes in
-                requested += bytes
-                weight += max(0, min(start + bytes, constantsBytes) - start)
-                burstBytes += ceilDiv(bytes, dramBurstBytes) * dramBurstBytes
-            }
+            let (requested, weight, burstBytes) = dramRunTotals(t, constantsBytes: constantsBytes)
             c.channelCycles = channelCycles(burstBytes: burstBytes)
             c.cycles = transferCycles(burstBytes: burstBytes)
             // The SRAM side of a transfer is every cell of the box, zero-filled ones included.
@@ -133,6 +128,60 @@ extension AcceleratorConfig {
             host(&c, work: n, read: n, written: kept)
         }
         return c
+    }
+
+    /// A transfer's DRAM runs summed: bytes asked for, those inside the
+    /// constants segment [0, constantsBytes), and each run rounded up to whole
+    /// bursts. A box of a row-major tensor (strides as `TransferOp(tensorAt:...)`
+    /// sets them) is counted without walking its runs: below the outermost
+    /// partial dimension the box is one run per step of the dimensions above,
+    /// all of one length, and no two of them touch (their starts are distinct
+    /// multiples of the stride above the partial dimension, which exceeds a
+    /// run). Other transfers, and boxes that straddle the end of the
+    /// constants, walk their runs (`dramRunTotalsByWalking`).
+    func dramRunTotals(_ t: TransferOp, constantsBytes: Int) -> (requested: Int, weight: Int, burstBytes: Int) {
+        let s = t.dramStrides, o = t.origin, extent = t.extent
+        guard s.count == boxRank, s[3] == 1, s[2] == extent[3], s[1] == extent[2] * s[2], s[0] == extent[1] * s[1]
+        else { return dramRunTotalsByWalking(t, constantsBytes: constantsBytes) }
+        var lo = SIMD4<Int>(repeating: 0), hi = lo
+        for d in 0..<boxRank {
+            lo[d] = max(0, -o[d])
+            hi[d] = min(t.counts[d], extent[d] - o[d])
+            if hi[d] <= lo[d] { return (0, 0, 0) }
+        }
+        // The outermost dimension the runs cover only part of (as `forEachDRAMRun` finds it).
+        var m = boxRank - 1
+        while m > 0 && o[m] + lo[m] == 0 && o[m] + hi[m] == extent[m] { m -= 1 }
+        var runs = 1, first = t.dramAddr + 4 * (o[m] + lo[m]) * s[m], last = first
+        for d in 0..<m {
+            runs *= hi[d] - lo[d]
+            first += 4 * (o[d] + lo[d]) * s[d]
+            last += 4 * (o[d] + hi[d] - 1) * s[d]
+        }
+        let length = 4 * (hi[m] - lo[m]) * s[m]
+        let requested = runs * length
+        let weight: Int
+        if last + length <= constantsBytes {
+            weight = requested
+        } else if first >= constantsBytes {
+            weight = 0
+        } else {
+            return dramRunTotalsByWalking(t, constantsBytes: constantsBytes)
+        }
+        return (requested, weight, runs * ceilDiv(length, dramBurstBytes) * dramBurstBytes)
+    }
+
+    /// `dramRunTotals` by walking every run (`forEachDRAMRun`): the definition.
+    func dramRunTotalsByWalking(_ t: TransferOp, constantsBytes: Int) -> (
+        requested: Int, weight: Int, burstBytes: Int
+    ) {
+        var requested = 0, weight = 0, burstBytes = 0
+        forEachDRAMRun(t) { start, bytes in
+            requested += bytes
+            weight += max(0, min(start + bytes, constantsBytes) - start)
+            burstBytes += ceilDiv(bytes, dramBurstBytes) * dramBurstBytes
+        }
+        return (requested, weight, burstBytes)
     }
 
     private func vector(_ c: inout InstructionCost, elements: Int) {

@@ -65,32 +65,39 @@ extension Emitter {
             group.halo == .cache && group.shiftsEarly
             ? homes.union(group.buffers.filter { $0.value.alias == nil && !group.held.contains($0.key) }.keys)
             : homes
+        // The buffers in name order, for the cached halo's copies, sorted once for all bands.
+        let sortedBuffers = group.halo == .cache ? group.buffers.sorted { $0.key < $1.key } : []
         // Each layer's output by value number and its height, found once for all bands.
         let outputIDs = nodes.map { group.needed.first?.values.ids[$0.outputs[0]] }
         let heights = nodes.map { graph.type(of: $0.outputs[0])!.shape[2] }
         // Folded convolutions whose taps of this band were rebuilt during the band before.
         var foldedEarly: Set<String> = []
+        // Each layer's buffers among `early` (a reader of a channel slice of an input reads the
+        // input's buffer): the same in every band, so found once.
+        let loadedHomes = nodes.map { node in
+            (node.inputs + node.outputs).compactMap { value -> String? in
+                guard let b = group.buffers[value] else { return nil }
+                let owner = b.alias?.value ?? value
+                return early.contains(owner) ? owner : nil
+            }
+        }
         for (index, band) in group.bands.enumerated() {
             let slots = BandSlots(plan: group, graph: graph, index: index)
-            if group.halo == .cache, index > 0 { emitHaloCopies(slots, nodes: nodes) { !fetched.contains($0) } }
+            if group.halo == .cache, index > 0 {
+                emitHaloCopies(slots, nodes: nodes, buffers: sortedBuffers) { !fetched.contains($0) }
+            }
             emitBandInputs(slots, nodes: nodes, homes: homes.subtracting(fetched))
             // The layers computing in this band, and the last of them to use each buffer inputs are loaded into.
             var computing: [Node] = [], computedRows: [Range<Int>] = []
+            var lastUse: [String: Int] = [:]
             for (k, node) in nodes.enumerated() {
                 guard let id = outputIDs[k], slots.need[id: id] != nil else { continue }
                 let rows = BandPlan.computedRows(
                     id: id, band: index, height: heights[k], needed: group.needed, halo: group.halo)
                 guard !rows.isEmpty else { continue }
+                for owner in loadedHomes[k] { lastUse[owner] = computing.count }
                 computing.append(node)
                 computedRows.append(rows)
-            }
-            // A reader of a channel slice of an input reads the input's buffer.
-            var lastUse: [String: Int] = [:]
-            for (position, node) in computing.enumerated() {
-                for value in node.inputs + node.outputs where group.buffers[value] != nil {
-                    let owner = slots.home(value).owner
-                    if early.contains(owner) { lastUse[owner] = position }
-                }
             }
             // The band's output store reads the output's buffer after every layer.
             if early.contains(outputHome), band.upperBound > 0 { lastUse[outputHome] = computing.count }
@@ -98,7 +105,9 @@ extension Emitter {
             fetched = []
             func prefetch(_ ready: Set<String>) {
                 guard let next, !ready.isEmpty else { return }
-                if group.halo == .cache { emitHaloCopies(next, nodes: nodes) { ready.contains($0) } }
+                if group.halo == .cache {
+                    emitHaloCopies(next, nodes: nodes, buffers: sortedBuffers) { ready.contains($0) }
+                }
                 emitBandInputs(next, nodes: nodes, homes: ready)
                 fetched.formUnion(ready)
             }
@@ -122,6 +131,9 @@ extension Emitter {
                     foldedNext.insert(node.name)
                 }
             }
+            // The buffers whose last use each position is, grouped once rather than filtered per layer.
+            var releasedAt: [Int: Set<String>] = [:]
+            for (owner, position) in lastUse { releasedAt[position, default: []].insert(owner) }
             prefetch(early.filter { lastUse[$0] == nil })
             for (position, node) in computing.enumerated() {
                 let computed = computedRows[position]
@@ -131,13 +143,13 @@ extension Emitter {
                 if let rows = group.stores[node.outputs[0]]?[index], !rows.isEmpty {
                     storeBandRows(node.outputs[0], rows: rows, slots: slots, node: node.name)
                 }
-                prefetch(early.filter { lastUse[$0] == position })
+                prefetch(releasedAt[position] ?? [])
                 foldEarly(after: position)
             }
             foldedEarly = foldedNext
             // The output's rows of this band (none in a warm-up band).
             guard band.upperBound > 0 else { continue }
-            defer { prefetch(early.filter { lastUse[$0] == computing.count }) }
+            defer { prefetch(releasedAt[computing.count] ?? []) }
             let y = location(group.output)
             let b = group.buffers[group.output]!
             let source = slots.interior(group.output, rows: band)
@@ -148,7 +160,7 @@ extension Emitter {
             if group.pooled?.storesMap ?? true {
                 sequencer.emit(
                     .store(t), reads: [slots.range(group.output)], writes: [y.range],
-                    nodes: [producer(of: group.output, in: nodes)])
+                    nodes: [Self.producer(of: group.output, in: nodes)])
             }
             if let tail = group.pooled {
                 // This band's output rows, each averaged along the width into its row mean.
@@ -198,10 +210,12 @@ extension Emitter {
     /// the other slot to the top of this band's slot (rows are outermost in
     /// a band buffer, so kept rows are one contiguous block).
     /// `including`: which buffers to copy.
-    private mutating func emitHaloCopies(_ slots: BandSlots, nodes: [Node], including: (String) -> Bool) {
+    /// `buffers`: the plan's buffers sorted by name.
+    private mutating func emitHaloCopies(
+        _ slots: BandSlots, nodes: [Node], buffers: [(key: String, value: SRAMBuffer)], including: (String) -> Bool
+    ) {
         guard slots.index > 0 else { return }
-        for (owner, b) in slots.plan.buffers.sorted(by: { $0.key < $1.key })
-        where b.alias == nil && !slots.plan.held.contains(owner) {
+        for (owner, b) in buffers where b.alias == nil && !slots.plan.held.contains(owner) {
             guard including(owner) else { continue }
             guard let now = slots.plan.heldRows(owner, band: slots.index),
                 let before = slots.plan.heldRows(owner, band: slots.index - 1)
@@ -209,7 +223,6 @@ extension Emitter {
             let kept = before.upperBound - now.lowerBound
             guard kept > 0 else { continue }
             let shift = now.lowerBound - before.lowerBound
-            let names = [firstReader(of: owner, in: nodes)]
             func rowsCopy(count: Int, from: Int, to: Int) -> CopyOp {
                 CopyOp(
                     counts: [1, 1, count, b.rowStride], srcAddr: from, srcStrides: [0, 0, b.rowStride, 1],
@@ -223,14 +236,17 @@ extension Emitter {
                     let copy = rowsCopy(
                         count: min(shift, kept - first), from: b.address + 4 * (first + shift) * b.rowStride,
                         to: b.address + 4 * first * b.rowStride)
-                    sequencer.emit(.copy(copy), reads: [slots.range(owner)], writes: [slots.range(owner)], nodes: names)
+                    sequencer.emit(
+                        .copy(copy), reads: [slots.range(owner)], writes: [slots.range(owner)],
+                        nodes: [Self.firstReader(of: owner, in: nodes)])
                 }
                 continue
             }
             let source = slots.slot(b, band: slots.index - 1)
             let copy = rowsCopy(count: kept, from: source + 4 * shift * b.rowStride, to: slots.slot(b))
             sequencer.emit(
-                .copy(copy), reads: [.sram(source, bytes: b.slotBytes)], writes: [slots.range(owner)], nodes: names)
+                .copy(copy), reads: [.sram(source, bytes: b.slotBytes)], writes: [slots.range(owner)],
+                nodes: [Self.firstReader(of: owner, in: nodes)])
         }
     }
 
@@ -250,7 +266,7 @@ extension Emitter {
                 strides: [0, target.channelStride, target.rowStride, 1])
             sequencer.emit(
                 .load(t), reads: [location(input).range], writes: [slots.range(input)],
-                nodes: [firstReader(of: input, in: nodes)])
+                nodes: [Self.firstReader(of: input, in: nodes)])
         }
     }
 

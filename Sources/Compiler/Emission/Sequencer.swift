@@ -59,8 +59,11 @@ struct Sequencer {
     private var clock = [Int](repeating: -1, count: engineCount)
 
     /// Appends `op`, which reads `reads` and writes `writes`; returns its index.
+    /// `nodes` is only evaluated when names are kept: a scratch emission builds no names.
     @discardableResult
-    mutating func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange], nodes: [String]) -> Int {
+    mutating func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange], nodes: @autoclosure () -> [String])
+        -> Int
+    {
         let index = instructions.count
         let engine = Int(op.engine.rawValue), n = Self.engineCount
         for e in 0..<n { after[e] = -1 }
@@ -92,7 +95,7 @@ struct Sequencer {
         used[engine] = true
         instructions.append(Instruction(op, wait: wait, signal: []))
         engines.append(engine)
-        if keepsNames { debugNames.append(nodes) }
+        if keepsNames { debugNames.append(nodes()) }
         record(index, reads: reads, writes: writes)
         return index
     }
@@ -110,29 +113,29 @@ struct Sequencer {
             accesses.append(Access(range: range, lastWriter: index, readers: []))
         }
         // Only records this instruction joined can hold more than 8 readers.
-        var joined: [Int] = []
         for range in reads {
             // A reader joins the record of exactly its range, or gets its own: joining a
             // larger overlapping record would make later writes to other parts of it wait for this read.
             if let i = accesses.lastIndex(where: { $0.range == range }) {
                 if accesses[i].readers.last != index {
                     accesses[i].readers.append(index)
-                    joined.append(i)
+                    if accesses[i].readers.count > 8 { trimReaders(i) }
                 }
             } else {
                 accesses.append(Access(range: range, lastWriter: nil, readers: [index]))
             }
         }
-        for i in joined where accesses[i].readers.count > 8 {
-            // On one engine only the newest reader matters.
-            var newest = [Int](repeating: -1, count: Self.engineCount)
-            for r in accesses[i].readers {
-                let e = engines[r]
-                newest[e] = max(newest[e], r)
-            }
-            accesses[i].readers = newest.filter { $0 >= 0 }.sorted()
-        }
         if accesses.count > 128 { prune() }
+    }
+
+    /// Keeps the newest reader per engine of record `i`: on one engine only the newest matters.
+    private mutating func trimReaders(_ i: Int) {
+        var newest = [Int](repeating: -1, count: Self.engineCount)
+        for r in accesses[i].readers {
+            let e = engines[r]
+            newest[e] = max(newest[e], r)
+        }
+        accesses[i].readers = newest.filter { $0 >= 0 }.sorted()
     }
 
     /// Drops records no later instruction can need a token for: every engine

@@ -139,7 +139,7 @@ extension Emitter {
         for vector in FusionRules.channelVectors(nodes, graph: graph) {
             load(
                 vector, count: graph.type(of: vector)!.count, from: location(vector).address,
-                for: firstReader(of: vector, in: nodes))
+                for: Self.firstReader(of: vector, in: nodes))
         }
         return resident
     }
@@ -158,12 +158,12 @@ extension Emitter {
 
     /// The layer of a group a transfer of `value` is for: its first reader
     /// among `nodes`, else its producer (an output only stored).
-    func firstReader(of value: String, in nodes: [Node]) -> String {
+    static func firstReader(of value: String, in nodes: [Node]) -> String {
         nodes.first { $0.inputs.contains(value) }?.name ?? producer(of: value, in: nodes)
     }
 
     /// The layer of `nodes` that computes `value` (the first layer when none does).
-    func producer(of value: String, in nodes: [Node]) -> String {
+    static func producer(of value: String, in nodes: [Node]) -> String {
         (nodes.first { $0.outputs.contains(value) } ?? nodes[0]).name
     }
 }

@@ -9,6 +9,10 @@ private struct WholeMapState {
     let nodes: [Node]
     let resident: ResidentConstants
     var inputTurn = 0, tailInputTurn = 0, weightTurn = 0, outputTurn = 0, scratchTurn = 0
+    /// Each convolution's reach and geometry, found once for all its blocks (absent: found when
+    /// used, which reports the error).
+    var reaches: [String: Reach] = [:]
+    var geometries: [String: ConvGeometry] = [:]
 
     func wholeRange(_ value: String) -> MemoryRange {
         let b = plan.buffers[value]!
@@ -46,6 +50,10 @@ extension Emitter {
             throw DFCError("internal error: whole-map group constants overflow their region")
         }
         var state = WholeMapState(plan: plan, nodes: nodes, resident: resident)
+        for node in nodes where node.kind == .conv {
+            state.reaches[node.name] = try? graph.reach(node)
+            state.geometries[node.name] = try? graph.convGeometry(node)
+        }
         // Held inputs and the held leading channels of a streamed input: one load each, borders zero-filled.
         let heldLoads =
             plan.heldInputs.map { ($0, plan.buffers[$0]!) } + (plan.partial.map { [($0.input, $0.buffer)] } ?? [])
@@ -56,7 +64,7 @@ extension Emitter {
                 strides: [0, b.rows * b.rowWidth, b.rowWidth, 1])
             sequencer.emit(
                 .load(t), reads: [location(input).range], writes: [.sram(b.address, bytes: b.slotBytes)],
-                nodes: [firstReader(of: input, in: nodes)])
+                nodes: [Self.firstReader(of: input, in: nodes)])
         }
         for (index, node) in zip(plan.mapNodes, nodes) where plan.tailStart.map({ index < $0 }) ?? true {
             try emitWholeMapLayer(node, state: &state)
@@ -73,7 +81,7 @@ extension Emitter {
             if plan.pooled?.storesMap ?? true {
                 sequencer.emit(
                     .store(t), reads: [state.wholeRange(plan.output)], writes: [output.range],
-                    nodes: [producer(of: plan.output, in: nodes)])
+                    nodes: [Self.producer(of: plan.output, in: nodes)])
             }
             if plan.pooled != nil {
                 emitBlockMean(whole, reads: state.wholeRange(plan.output), channels: 0..<b.channels, plan: plan)
@@ -206,7 +214,8 @@ extension Emitter {
                 tensorAt: output.address, shape: output.shape, origin: [0, outputs.lowerBound, 0, 0],
                 counts: [1, outputs.count, y.shape[2], y.shape[3]], sramAddr: slot.0.addr)
             sequencer.emit(
-                .store(t), reads: [slot.1], writes: [output.range], nodes: [producer(of: plan.output, in: state.nodes)])
+                .store(t), reads: [slot.1], writes: [output.range],
+                nodes: [Self.producer(of: plan.output, in: state.nodes)])
         }
         if plan.pooled != nil { emitBlockMean(slot.0, reads: slot.1, channels: outputs, plan: plan) }
     }
@@ -286,7 +295,7 @@ extension Emitter {
         _ node: Node, input: TileRef, output: TileRef, weights: MemoryRange, outputs: Range<Int>,
         accumulate: Bool, last: Bool, groups: Int = 1, state: WholeMapState
     ) throws {
-        let r = try graph.reach(node)
+        let r = try state.reaches[node.name] ?? graph.reach(node)
         let x = graph.type(of: node.inputs[0])!, y = graph.type(of: node.outputs[0])!
         let rows = r.rows(0..<y.shape[2])
         var tile = input.0
@@ -312,7 +321,7 @@ extension Emitter {
         _ node: Node, outputs: Range<Int>, into output: TileRef, state: inout WholeMapState
     ) throws {
         let u = node.inputs[0], cin = graph.type(of: u)!.shape[1]
-        let g = try graph.convGeometry(node)
+        let g = try state.geometries[node.name] ?? graph.convGeometry(node)
         if g.groups > 1 {
             // A grouped tail: the block's groups, over their input channels, in one CONV.
             let first = outputs.lowerBound / g.coutPerGroup, count = outputs.count / g.coutPerGroup
