@@ -21,8 +21,11 @@
 // The current job. `ticket` holds the job's generation (high 32 bits) and
 // the next unclaimed index (low 32); a worker claims an index by a
 // compare-and-swap on it, which succeeds only while the job it read `task`,
-// `context` and `count` for is still the current one (the caller replaces
-// them only once every claimed index has finished).
+// `context` and `count` for is still the current one. A caller closes the
+// finished job (a new generation with no index left) before it replaces
+// those fields, and publishes its own job under the generation after that:
+// a worker that read the old ticket and then the new fields fails its
+// compare-and-swap instead of running a new task under an old claim.
 static _Atomic uint64_t ticket;
 static void (*_Atomic job_task)(void *, size_t);
 static void *_Atomic job_context;
@@ -117,17 +120,19 @@ size_t dfc_parallel_width(void) {
 
 void dfc_parallel_run(size_t tasks, void (*task)(void *context, size_t index), void *context) {
     if (tasks == 0) return;
-    if (tasks == 1 || tasks > UINT32_MAX || dfc_parallel_width() == 1 || pthread_mutex_trylock(&caller_lock) != 0) {
+    if (tasks == 1 || tasks >= UINT32_MAX || dfc_parallel_width() == 1 || pthread_mutex_trylock(&caller_lock) != 0) {
         for (size_t i = 0; i < tasks; i++) task(context, i);
         return;
     }
-    // The previous job is finished (its caller waited for every index), so its fields can be replaced.
+    // The previous job is finished (its caller waited for every index). Close it, so that no claim read
+    // under its ticket can succeed, before its fields are replaced; then publish this job.
+    uint64_t generation = (atomic_load(&ticket) >> 32) + 1;
+    atomic_store(&ticket, generation << 32 | UINT32_MAX);
     atomic_store_explicit(&job_task, task, memory_order_relaxed);
     atomic_store_explicit(&job_context, context, memory_order_relaxed);
     atomic_store_explicit(&job_count, (uint32_t)tasks, memory_order_relaxed);
     atomic_store_explicit(&job_done, 0, memory_order_relaxed);
-    uint64_t generation = (atomic_load(&ticket) >> 32) + 1;
-    atomic_store(&ticket, generation << 32);
+    atomic_store(&ticket, (generation + 1) << 32);
     if (atomic_load(&sleepers) > 0) {
         pthread_mutex_lock(&sleep_lock);
         pthread_cond_broadcast(&wake);
