@@ -337,6 +337,39 @@ struct FusionTests {
         return try b.graph(input: [1, width, size, size], output: x)
     }
 
+    @Test("no packed one-band plan spans a squeeze-excitation block: its maps are left to SqueezeHold")
+    func packedBandsAvoidSqueezeExcitation() throws {
+        let graph = try Self.groupedSqueezeBlocks(3, width: 208, size: 14)
+        let context = try PlanningContext(graph: graph, config: .df1)
+        let excitation = Set(
+            graph.nodes.indices.filter { index in
+                let node = graph.nodes[index]
+                return node.kind == .globalAveragePool
+                    || node.inputs.contains { FusionRules.isChannelVector($0, of: node, graph: graph) }
+            })
+        var spanning = 0
+        for start in graph.nodes.indices {
+            for end in stride(from: start + 2, through: min(graph.nodes.count, start + 8), by: 1) {
+                let range = start..<end
+                guard range.contains(where: excitation.contains),
+                    range.allSatisfy({ FusionRules.fusible(graph.nodes[$0], graph: graph) })
+                else { continue }
+                spanning += 1
+                #expect(
+                    try FusionPlanner.packedBand(range, height: 14, context: context, walks: BandWalks()) == nil,
+                    "\(range)")
+            }
+        }
+        #expect(spanning > 10)
+        let chosen = try Codegen.schedule(graph, options: Codegen.Options(config: .df1))
+        #expect(
+            !chosen.groups.contains { $0.tiling.contains("buffers sharing SRAM by lifetime") },
+            "\(chosen.groups.map(\.tiling))")
+        for difference in try Verification.run(reference: graph, program: chosen.program) {
+            #expect(difference.passed, "\(difference.description)")
+        }
+    }
+
     @Test("a block whose map and residual input held together cost more than stored still weighs holding its map alone")
     func squeezeExcitationHoldWithOrWithoutResidual() throws {
         // At df1, holding the third block's residual input beside its map is the first choice that fits, but
