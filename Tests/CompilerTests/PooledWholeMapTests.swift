@@ -8,23 +8,9 @@ import Testing
 /// last block and its GlobalAveragePool are one group).
 @Suite("Pooled whole-map groups hold leading channels")
 struct PooledWholeMapTests {
-    typealias Builder = FusionTests.Builder
-
-    /// A stem, a bottleneck block and the GlobalAveragePool of its output.
-    static func pooledBlock() throws -> Graph {
-        var b = Builder()
-        let x = b.conv("x", cin: 8, cout: 256, k: 1)
-        var y = b.conv(x, cin: 256, cout: 64, k: 1)
-        y = b.conv(y, cin: 64, cout: 64, k: 3, pad: 1)
-        y = b.conv(y, cin: 64, cout: 256, k: 1, relu: false)
-        let sum = b.node(.add, [y, x], activation: .relu)
-        let pool = b.node(.globalAveragePool, [sum])
-        return try b.graph(input: [1, 8, 7, 7], output: pool)
-    }
-
     @Test("where the block's best plans leave no room for the pool's result, the pooled group still holds channels")
     func roomForThePool() throws {
-        let graph = try Self.pooledBlock()
+        let graph = try ScheduleTests.bottleneck(channels: 256, width: 64, size: 7, pooled: true)
         let range = 1..<graph.nodes.count, map = 1..<(graph.nodes.count - 1)
         let result = 4 * 256
         var found = 0

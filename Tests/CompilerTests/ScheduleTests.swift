@@ -15,15 +15,17 @@ import Testing
 struct ScheduleTests {
     typealias Builder = FusionTests.Builder
 
-    /// A bottleneck block on a small, channel-heavy map: 1x1 down, 3x3, 1x1 up, residual Add.
-    static func bottleneck(channels: Int, width: Int, size: Int) throws -> Graph {
+    /// A bottleneck block on a small, channel-heavy map: 1x1 down, 3x3, 1x1 up, residual Add; if `pooled`,
+    /// the GlobalAveragePool of its output after it.
+    static func bottleneck(channels: Int, width: Int, size: Int, pooled: Bool = false) throws -> Graph {
         var b = Builder()
         let x = b.conv("x", cin: 8, cout: channels, k: 1)
         var y = b.conv(x, cin: channels, cout: width, k: 1)
         y = b.conv(y, cin: width, cout: width, k: 3, pad: 1)
         y = b.conv(y, cin: width, cout: channels, k: 1, relu: false)
         let sum = b.node(.add, [y, x], activation: .relu)
-        return try b.graph(input: [1, 8, size, size], output: sum)
+        let output = pooled ? b.node(.globalAveragePool, [sum]) : sum
+        return try b.graph(input: [1, 8, size, size], output: output)
     }
 
     /// Compiles with `group` (other layers on their own), checks the outputs

@@ -10,22 +10,9 @@ import Testing
 /// blocks of 64).
 @Suite("Whole-map groups hold channel counts between input blocks")
 struct StraddledHoldTests {
-    typealias Builder = FusionTests.Builder
-
-    /// A stem and a bottleneck block whose input is read by its first convolution and by the Add.
-    static func block() throws -> Graph {
-        var b = Builder()
-        let x = b.conv("x", cin: 8, cout: 256, k: 1)
-        var y = b.conv(x, cin: 256, cout: 64, k: 1)
-        y = b.conv(y, cin: 64, cout: 64, k: 3, pad: 1)
-        y = b.conv(y, cin: 64, cout: 256, k: 1, relu: false)
-        let sum = b.node(.add, [y, x], activation: .relu)
-        return try b.graph(input: [1, 8, 7, 7], output: sum)
-    }
-
     @Test("a held count inside an input block runs against the interpreter and moves the bytes predicted")
     func straddlingBlock() throws {
-        let graph = try Self.block()
+        let graph = try ScheduleTests.bottleneck(channels: 256, width: 64, size: 7)
         let range = 1..<graph.nodes.count
         var found = 0
         for kib in stride(from: 48, through: 160, by: 4) {
