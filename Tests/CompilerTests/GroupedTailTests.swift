@@ -85,4 +85,23 @@ struct GroupedTailTests {
             #expect(difference.passed, "\(difference.description)")
         }
     }
+
+    @Test(
+        "band plans stream a grouped convolution's weights in blocks of whole groups: outputs and bytes exact",
+        arguments: [(64, 128, 8, BandPlan.Halo.recompute), (64, 128, 8, .cache), (48, 96, 4, .recompute)])
+    func bandsStreamGroupedWeights(channels: Int, width: Int, groups: Int, halo: BandPlan.Halo) throws {
+        let graph = try Self.resnextBlock(channels: channels, width: width, groups: groups, size: 8)
+        // Not every weight fits beside the buffers: the largest, the grouped 3x3, streams.
+        let grouped = graph.nodes[2]
+        let weightBytes = 4 * graph.initializers[grouped.inputs[1]]!.count
+        var config = AcceleratorConfig.df1
+        config.sramBytes = weightBytes + (40 << 10)
+        let context = try PlanningContext(graph: graph, config: config)
+        let plan = try #require(try context.planBands(1..<graph.nodes.count, rows: 2, halo: halo, maxSlots: 1))
+        let block = try #require(plan.streamed[grouped.name], "the grouped convolution's weights are resident")
+        #expect(block % (width / groups) == 0 && block < width, "block \(block) does not hold whole groups")
+        #expect(plan.sramBytes <= config.sramBytes)
+        let counted = try ScheduleTests.runAndCount(graph, .bands(plan), config: config)
+        #expect(counted == plan.dramBytes, "predicted \(plan.dramBytes), executed \(counted)")
+    }
 }

@@ -362,9 +362,12 @@ extension Emitter {
         let input = slots.tile(u, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
         let window = PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3])
         if node.kind == .conv, let block = slots.plan.streamed[node.name] {
-            // Blocks of output channels, each with its weights loaded into the other slot.
+            // Blocks of output channels, each with its weights loaded into the other slot; a grouped
+            // convolution's blocks hold whole groups and read only their groups' input channels.
             let weights = graph.initializers[node.inputs[1]]!
             let perChannel = weights.count / weights.shape[0]
+            let groups = node.int("group", default: 1)
+            let (groupWidth, groupInputs) = (y.shape[1] / groups, x.shape[1] / groups)
             let bias = node.input(2).map { resident[$0]! }
             for o0 in stride(from: 0, to: y.shape[1], by: block) {
                 let count = min(block, y.shape[1] - o0)
@@ -380,12 +383,18 @@ extension Emitter {
                 var part = out
                 part.addr += 4 * o0 * out.channelStride
                 part.channels = count
+                var inputs = input
+                if groups > 1 {
+                    inputs.addr += 4 * o0 / groupWidth * groupInputs * input.channelStride
+                    inputs.channels = count / groupWidth * groupInputs
+                }
                 var reads: [MemoryRange] = [slots.range(u), .sram(address, bytes: 4 * count * perChannel)]
                 if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
                 let op = ConvOp(
-                    input: input, output: part, weightAddr: address, biasAddr: bias.map { $0.address + 4 * o0 },
-                    kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw), groups: 1, window: window,
-                    activation: node.activation?.fused ?? .none)
+                    input: inputs, output: part, weightAddr: address, biasAddr: bias.map { $0.address + 4 * o0 },
+                    kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
+                    groups: groups > 1 ? count / groupWidth : 1,
+                    window: window, activation: node.activation?.fused ?? .none)
                 emit(.conv(op), reads: reads, writes: [slots.range(v)])
             }
         } else if node.kind == .conv, let scratch = slots.plan.folded[node.name] {

@@ -147,12 +147,14 @@ private struct BufferShape {
 private struct GroupConstants {
     var vectorBytes: Int
     var allResident: Int
-    /// Vectors and the weights of grouped convolutions, which never stream.
-    var neverStreamed: Int
     /// The group's convolutions in node order: name, SRAM bytes of all
-    /// weights, elements per output channel, output channels, whether
-    /// ungrouped (only those stream).
-    var convs: [(name: String, bytes: Int, perChannel: Int, cout: Int, ungrouped: Bool)] = []
+    /// weights, elements per output channel, output channels, and the
+    /// output channels of one convolution group (1 when ungrouped): a
+    /// grouped convolution streams blocks of whole groups; nil for a
+    /// depthwise one (one input channel per group), which never streams.
+    var convs: [(name: String, bytes: Int, perChannel: Int, cout: Int, groupWidth: Int?)] = []
+    /// Vectors and the weights of depthwise convolutions, which never stream.
+    var neverStreamed: Int
 }
 
 extension PlanningContext {
@@ -843,7 +845,7 @@ extension PlanningContext {
         if constants.allResident + bufferBytes <= config.sramBytes {
             return ([:], constants.allResident, DRAMPlan.align(constants.allResident), 0)
         }
-        // What never streams (vectors, grouped convolutions' weights) leaves no room: the loop would end in nil.
+        // What never streams (vectors, depthwise weights) leaves no room: the loop would end in nil.
         if constants.neverStreamed + bufferBytes > config.sramBytes { return nil }
         let vectorBytes = constants.vectorBytes
         let convs = constants.convs
@@ -856,23 +858,31 @@ extension PlanningContext {
         func streamRegion() -> Int {
             convs.indices.compactMap { k in streamed[k].map { 2 * blockBytes(k, $0) } }.max() ?? 0
         }
+        // Blocks fill the matrix unit's lanes when they can, narrower ones only to fit; a grouped
+        // convolution's blocks hold whole groups.
+        func narrowest(_ k: Int) -> Int { convs[k].groupWidth == 1 ? 8 : convs[k].groupWidth! }
+        func narrower(_ k: Int, _ block: Int) -> Int {
+            let width = convs[k].groupWidth!
+            guard width == 1 else { return max(width, (block / 2 + width - 1) / width * width) }
+            let lanes = block > config.matrixOutputLanes ? config.matrixOutputLanes : 8
+            return max(8, (block / 2 + lanes - 1) / lanes * lanes)
+        }
         while residentBytes() + streamRegion() + bufferBytes > config.sramBytes {
             // Stream the largest resident convolution in the widest blocks that fit.
             guard
-                let largest = convs.indices.filter({ streamed[$0] == nil && convs[$0].ungrouped })
+                let largest = convs.indices.filter({ streamed[$0] == nil && convs[$0].groupWidth != nil })
                     .max(by: { convs[$0].bytes < convs[$1].bytes })
             else { return nil }
             let cout = convs[largest].cout
             streamed[largest] = cout
             let room = config.sramBytes - bufferBytes - residentBytes()
             var block = cout
-            // Blocks fill the matrix unit's lanes when they can; narrower ones only to fit.
-            while block > 8 && streamRegion() > room {
-                let lanes = block > config.matrixOutputLanes ? config.matrixOutputLanes : 8
-                block = max(8, (block / 2 + lanes - 1) / lanes * lanes)
+            while block > narrowest(largest) && streamRegion() > room {
+                block = narrower(largest, block)
                 streamed[largest] = block
             }
-            if streamRegion() > room && convs.indices.allSatisfy({ streamed[$0] != nil || !convs[$0].ungrouped }) {
+            if streamRegion() > room && convs.indices.allSatisfy({ streamed[$0] != nil || convs[$0].groupWidth == nil })
+            {
                 return nil
             }
         }
@@ -881,10 +891,7 @@ extension PlanningContext {
             for k in convs.indices {
                 guard let narrow = streamed[k] else { continue }
                 var block = convs[k].cout
-                while block > narrow && 2 * blockBytes(k, block) > room {
-                    let lanes = block > config.matrixOutputLanes ? config.matrixOutputLanes : 8
-                    block = max(narrow, (block / 2 + lanes - 1) / lanes * lanes)
-                }
+                while block > narrow && 2 * blockBytes(k, block) > room { block = max(narrow, narrower(k, block)) }
                 streamed[k] = block
             }
         }
@@ -900,11 +907,16 @@ extension PlanningContext {
         let convs = nodes.filter { $0.kind == .conv }
         let weights = { (node: Node) in DRAMPlan.align(4 * self.graph.initializers[node.inputs[1]]!.count) }
         let allResident = convs.reduce(vectorBytes) { $0 + weights($1) }
-        let neverStreamed = convs.filter { $0.int("group", default: 1) != 1 }.reduce(vectorBytes) { $0 + weights($1) }
+        let depthwise = { (node: Node) in
+            node.int("group", default: 1) > 1 && self.graph.initializers[node.inputs[1]]!.shape[1] == 1
+        }
+        let neverStreamed = convs.filter(depthwise).reduce(vectorBytes) { $0 + weights($1) }
         var constants = GroupConstants(vectorBytes: vectorBytes, allResident: allResident, neverStreamed: neverStreamed)
         constants.convs = convs.map { node in
             let w = graph.initializers[node.inputs[1]]!
-            return (node.name, weights(node), w.count / w.shape[0], w.shape[0], node.int("group", default: 1) == 1)
+            let groups = node.int("group", default: 1)
+            let width = depthwise(node) ? nil : groups == 1 ? 1 : w.shape[0] / groups
+            return (node.name, weights(node), w.count / w.shape[0], w.shape[0], width)
         }
         return constants
     }

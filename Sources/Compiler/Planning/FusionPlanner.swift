@@ -386,6 +386,13 @@ enum FusionPlanner {
         }
         // Each band height's rows are walked once for both buffer choices.
         let walks = BandWalks()
+        // Plans that stream a grouped convolution's weights (blocks of whole groups) fit where no other
+        // does, but their estimates are rough: the best of them goes to simulation beside the best of the rest.
+        let grouped = Set(
+            range.map { graph.nodes[$0] }.filter { $0.kind == .conv && $0.int("group", default: 1) > 1 }.map(\.name))
+        let streamsGroups = { (plan: BandPlan) in
+            !grouped.isEmpty && plan.streamed.keys.contains(where: grouped.contains)
+        }
         for halo in [BandPlan.Halo.recompute, .cache] {
             // Buffers only grow with taller bands: if the shortest bands tried do not fit
             // even single-buffered, no band height does.
@@ -413,6 +420,7 @@ enum FusionPlanner {
             // The best estimate, and whether it is the double-buffered plan of its height.
             var best: BandPlan?
             var bestIsDouble = false
+            var bestStreamingGroups: BandPlan?
             for bands in 1...height {
                 let rows = (height + bands - 1) / bands
                 guard tried.insert(rows).inserted else { continue }
@@ -428,6 +436,15 @@ enum FusionPlanner {
                     (plan, isDouble) = (single, false)
                 }
                 guard let group = plan else { continue }
+                if streamsGroups(group) {
+                    if bestStreamingGroups == nil
+                        || objective.quickKey(group.dramBytes, group.estimatedCycles)
+                            < objective.quickKey(bestStreamingGroups!.dramBytes, bestStreamingGroups!.estimatedCycles)
+                    {
+                        bestStreamingGroups = group
+                    }
+                    continue
+                }
                 if best == nil
                     || objective.quickKey(group.dramBytes, group.estimatedCycles)
                         < objective.quickKey(best!.dramBytes, best!.estimatedCycles)
@@ -440,6 +457,7 @@ enum FusionPlanner {
             }
             // The same plan twice would only be simulated twice.
             if let best, !(bestIsDouble && best.rows == doubleRows) { plans.append(.bands(best)) }
+            if let bestStreamingGroups { plans.append(.bands(bestStreamingGroups)) }
             // Two slots may leave no room to fold a stem's taps (see `foldTaps`), which the same bands
             // single-buffered fold: often far fewer matrix passes than the overlap the slots buy.
             for rows in Set([doubleRows, bestIsDouble ? best?.rows : nil].compactMap { $0 }).sorted() {
