@@ -125,7 +125,7 @@ extension Emitter {
             let u = node.inputs[0], parts = blocks(graph.type(of: u)!.shape[1], plan.inBlock)
             for (k, inputs) in parts.enumerated() {
                 let input = streamInput(u, inputs, padded: true, for: node, state: &state)
-                for outputs in blocks(y.shape[1], plan.block) {
+                for outputs in blocks(y.shape[1], plan.weightTile(node).outputs) {
                     let weights = weightTile(node, outputs: outputs, inputs: inputs, state: &state)
                     try convolve(
                         node, input: input, output: state.held(v, outputs), weights: weights, outputs: outputs,
@@ -133,7 +133,8 @@ extension Emitter {
                 }
             }
         case .conv:
-            for outputs in state.resident[node.inputs[1]] != nil ? [0..<y.shape[1]] : blocks(y.shape[1], plan.block) {
+            let tile = plan.weightTile(node).outputs
+            for outputs in state.resident[node.inputs[1]] != nil ? [0..<y.shape[1]] : blocks(y.shape[1], tile) {
                 try convolveHeld(node, outputs: outputs, into: state.held(v, outputs), state: &state)
             }
         default:
@@ -332,7 +333,8 @@ extension Emitter {
                 accumulate: false, last: true, groups: count, state: state)
             return
         }
-        let parts = state.resident[node.inputs[1]] != nil ? [0..<cin] : blocks(cin, state.plan.inBlock)
+        let parts =
+            state.resident[node.inputs[1]] != nil ? [0..<cin] : blocks(cin, state.plan.weightTile(node).inputs)
         for (k, inputs) in parts.enumerated() {
             let weights = weightTile(node, outputs: outputs, inputs: inputs, state: &state)
             try convolve(

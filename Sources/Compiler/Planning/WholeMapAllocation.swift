@@ -9,7 +9,8 @@ extension PlanningContext {
     func allocate(_ layers: WholeMapLayers, _ request: AllocationRequest) -> WholeMapPlan? {
         let (range, holding) = (layers.range, request.holding)
         let (block, inBlock) = (request.block, request.inBlock)
-        let slots = slotSizes(layers, request)
+        guard let tiles = weightTiles(layers, request) else { return nil }
+        let slots = slotSizes(layers, request, tiles: tiles)
         var items = holding.heldItems
         if let partial = request.partial {
             let readers = range.filter { graph.nodes[$0].inputs.contains(partial.input) }
@@ -67,6 +68,7 @@ extension PlanningContext {
             tailInputSlot: slots.tailInput, tailInputBase: address["#tailInputs"] ?? 0,
             outputSlot: layers.heldOutput == nil ? slots.output : 0, outputBase: address["#outputs"] ?? 0)
         plan.heldOutput = layers.heldOutput
+        (plan.weightTiles, plan.weightBudget) = (tiles, request.weightBudget)
         if var scratch, let base = address["#scratch"] {
             scratch.address = base
             (plan.scratchLayout, plan.scratchBase, plan.scratchSlot) = (
@@ -76,8 +78,59 @@ extension PlanningContext {
         return plan
     }
 
+    /// The weight tile of each convolution whose weights stream (see `WholeMapPlan.weightTiles`), the
+    /// widest by elements that fits the request's budget, then the one with more input channels (fewer
+    /// partial sums); nil when one does not fit. Free sides are the layer's channels or a power of two
+    /// from 32 (narrower would waste the matrix unit's lanes). A grouped convolution keeps its block of
+    /// whole groups over their input channels.
+    func weightTiles(_ layers: WholeMapLayers, _ request: AllocationRequest) -> [String: (outputs: Int, inputs: Int)]? {
+        let holding = request.holding
+        var fixed: [(node: Node, outputs: Int?, inputs: Int?, channels: (Int, Int), taps: Int)] = []
+        for index in layers.convs where !request.residentWeights.contains(graph.nodes[index].name) {
+            let node = graph.nodes[index], w = graph.initializers[node.inputs[1]]!
+            let taps = w.count / (w.shape[0] * w.shape[1])
+            let grouped = node.int("group", default: 1) > 1
+            let streamed =
+                holding.streamedInputs.contains(node.inputs[0]) && holding.tailStart.map { index < $0 } ?? true
+            fixed.append(
+                (
+                    node, index == holding.tailStart || grouped ? min(request.block, w.shape[0]) : nil,
+                    grouped ? w.shape[1] : streamed ? min(request.inBlock, w.shape[1]) : nil, (w.shape[0], w.shape[1]),
+                    taps
+                ))
+        }
+        func sides(_ count: Int) -> [Int] { [count] + sequence(first: 32, next: { $0 * 2 }).prefix { $0 < count } }
+        var uniform: [String: (outputs: Int, inputs: Int)] = [:]
+        for conv in fixed {
+            uniform[conv.node.name] = (
+                conv.outputs ?? min(request.block, conv.channels.0),
+                conv.inputs ?? min(request.inBlock, conv.channels.1)
+            )
+        }
+        guard let budget = request.weightBudget else { return uniform }
+        var tiles: [String: (outputs: Int, inputs: Int)] = [:]
+        for conv in fixed {
+            var best: (outputs: Int, inputs: Int)?
+            for outputs in conv.outputs.map({ [$0] }) ?? sides(conv.channels.0) {
+                for inputs in conv.inputs.map({ [$0] }) ?? sides(conv.channels.1)
+                where 4 * outputs * inputs * conv.taps <= budget {
+                    if best.map({ (outputs * inputs, inputs) > ($0.outputs * $0.inputs, $0.inputs) }) ?? true {
+                        best = (outputs, inputs)
+                    }
+                }
+            }
+            guard let best else { return nil }
+            tiles[conv.node.name] = best
+        }
+        // The same tiles as without a budget: that plan is offered already.
+        guard tiles.contains(where: { $0.value != uniform[$0.key]! }) else { return nil }
+        return tiles
+    }
+
     /// Resident constants' bytes and the size (one slot of two) and live layers of each slot pair.
-    private func slotSizes(_ layers: WholeMapLayers, _ request: AllocationRequest)
+    private func slotSizes(
+        _ layers: WholeMapLayers, _ request: AllocationRequest, tiles: [String: (outputs: Int, inputs: Int)]
+    )
         -> (
             constants: Int, weight: Int, weightUse: ClosedRange<Int>?, input: Int, inputUse: ClosedRange<Int>?,
             tailInput: Int, output: Int
@@ -95,11 +148,8 @@ extension PlanningContext {
             if request.residentWeights.contains(node.name) {
                 constants += DRAMPlan.align(4 * w.count)
             } else {
-                let taps = w.count / (w.shape[0] * w.shape[1])
-                // A grouped convolution's tile is its block's weights over every input channel of their group.
-                let inputs =
-                    node.int("group", default: 1) > 1 ? w.shape[1] : min(inBlock, w.shape[1])
-                weightSlot = max(weightSlot, DRAMPlan.align(4 * min(block, w.shape[0]) * inputs * taps))
+                let taps = w.count / (w.shape[0] * w.shape[1]), tile = tiles[node.name]!
+                weightSlot = max(weightSlot, DRAMPlan.align(4 * tile.outputs * tile.inputs * taps))
                 weightUse = use(weightUse, index)
             }
         }
@@ -242,8 +292,11 @@ extension PlanningContext {
             }
             return max(matrix, loads)
         }
-        let inBlocks = resident ? [g.cin] : blocks(g.cin, plan.inBlock)
-        let outBlocks = resident && plan.tailStart != index ? [g.cout] : blocks(g.cout, plan.block)
+        let tile = plan.weightTile(node)
+        let inBlocks = resident ? [g.cin] : blocks(g.cin, tile.inputs)
+        let outBlocks =
+            resident && plan.tailStart != index
+            ? [g.cout] : blocks(g.cout, plan.tailStart == index ? plan.block : tile.outputs)
         for cin in inBlocks {
             for cout in outBlocks {
                 matrix += config.matrixCycles(

@@ -37,6 +37,14 @@ struct WholeMapPlan {
     var heldInputs: [String]
     /// Convolutions whose weights are loaded whole at the start.
     var residentWeights: Set<String>
+    /// The weight tiles (output, input channels) of each convolution whose weights stream. A tile's
+    /// output channels are the block where the layer heads the tail and its input channels the input
+    /// block where it reads a streamed input; the other sides are as wide as the weight slot allows, so
+    /// a 1x1 layer beside a 3x3 one loads fewer, larger tiles (each costs a DMA setup). A
+    /// convolution not listed uses `block` x `inBlock`.
+    var weightTiles: [String: (outputs: Int, inputs: Int)] = [:]
+    /// The slot size the tiles were fitted to (`AllocationRequest.weightBudget`).
+    var weightBudget: Int?
     /// Index (into the graph's nodes) of the first per-block layer; nil when
     /// the output is held whole and stored at the end.
     var tailStart: Int?
@@ -65,6 +73,9 @@ struct WholeMapPlan {
     /// done; `storesMap` false when nothing else reads the map.
     var pooled: (node: String, result: Int, storesMap: Bool)?
 
+    /// The weight tile of `node` (see `weightTiles`).
+    func weightTile(_ node: Node) -> (outputs: Int, inputs: Int) { weightTiles[node.name] ?? (block, inBlock) }
+
     /// The layers computed on maps: all but a pooling tail.
     var mapNodes: Range<Int> { pooled == nil ? nodes : nodes.lowerBound..<(nodes.upperBound - 1) }
 
@@ -75,9 +86,18 @@ struct WholeMapPlan {
             ? "inputs held"
             : "streaming \(streamedInputs.sorted().joined(separator: ",")) in blocks of \(inBlock) channels\(held)"
         let streamed = nodes.map { graph.nodes[$0] }.filter { $0.kind == .conv && !residentWeights.contains($0.name) }
-            .map(\.name)
-        let weights =
-            streamed.isEmpty ? "" : ", weights of \(streamed.joined(separator: ",")) in \(block)x\(inBlock) tiles"
+        let shapes = streamed.map { weightTile($0) }
+        let weights: String
+        if streamed.isEmpty {
+            weights = ""
+        } else if shapes.allSatisfy({ $0 == shapes[0] }) {
+            weights =
+                ", weights of \(streamed.map(\.name).joined(separator: ",")) in \(shapes[0].0)x\(shapes[0].1) tiles"
+        } else {
+            weights =
+                ", weights of " + zip(streamed, shapes).map { "\($0.name) in \($1.0)x\($1.1)" }.joined(separator: ", ")
+                + " tiles"
+        }
         let tail = tailStart.map { ", output in blocks of \(block) channels from \(graph.nodes[$0].name)" } ?? ""
         let depthwise = scratchLayout == nil ? "" : " through \(graph.nodes[tailStart! + 1].name)"
         let pooling = pooled.map { ", averaged into \($0.node)" } ?? ""

@@ -68,6 +68,9 @@ struct AllocationRequest {
     var block: Int
     var inBlock: Int
     var partial: (input: String, channels: Int)? = nil
+    /// Bytes of one weight slot, which each streaming convolution's tile fills as far as its fixed
+    /// sides allow (see `WholeMapPlan.weightTiles`); nil: the largest `block` x `inBlock` tile's.
+    var weightBudget: Int? = nil
 }
 
 extension PlanningContext {
@@ -119,23 +122,38 @@ extension PlanningContext {
             let maxOut = layers.nodes.map { graph.type(of: $0.outputs[0])!.shape[1] }.max()!
             for block in [128, 64, 32, 16] where block <= max(16, maxOut) {
                 for inBlock in Set([min(maxIn, 128), 64, 32, 16]).sorted(by: >) where inBlock <= maxIn {
-                    if let plan = try fitWeights(layers, holding: holding, block: block, inBlock: inBlock) {
-                        options.append(plan)
+                    for budget in [nil] + Self.weightBudgets {
+                        if let plan = try fitWeights(
+                            layers, holding: holding, block: block, inBlock: inBlock, weightBudget: budget)
+                        {
+                            options.append(plan)
+                        }
                     }
                 }
             }
-            let finer = try holdLeadingChannels(layers, holding: holding, reserve: reserve, options: &options)
+            var finer = try holdLeadingChannels(layers, holding: holding, reserve: reserve, options: &options)
             // The best two by the objective's quick key (traffic: the fewest bytes, then cycles), and the best
-            // plan holding a finer count of channels beside them (its copies may make it slower).
+            // plan holding a finer count of channels beside them (its copies may make it slower), of the plans
+            // with tiles of `block` x `inBlock` and, apart, of those fitted to a weight budget (their larger
+            // tiles load sooner and their smaller ones leave room to hold more).
             let quick = { [objective] (a: WholeMapPlan, b: WholeMapPlan) in
                 objective.quickKey(a.dramBytes, a.estimatedCycles) < objective.quickKey(b.dramBytes, b.estimatedCycles)
             }
+            let fitted = options.filter { $0.weightBudget != nil }
+            options.removeAll { $0.weightBudget != nil }
+            let fittedFiner = finer.filter { $0.weightBudget != nil }
+            finer.removeAll { $0.weightBudget != nil }
             plans += options.sorted(by: quick).prefix(2) + finer.sorted(by: quick).prefix(1)
+            plans += fitted.sorted(by: quick).prefix(1) + fittedFiner.sorted(by: quick).prefix(1)
         }
         return plans
     }
 
     private func weights(_ index: Int) -> Tensor { graph.initializers[graph.nodes[index].inputs[1]]! }
+
+    /// Weight slot sizes offered beside the one the blocks give (`AllocationRequest.weightBudget`):
+    /// 3x3 tiles of 2048 or 4096 weights per tap (64x32, 32x128), 1x1 tiles of 128x128 or 256x128.
+    static let weightBudgets = [73728, 147456]
 
     /// The group's shape, or nil when it is no whole-map group: convolutions
     /// (ungrouped) and element-wise layers, one value leaving, and after the
@@ -290,9 +308,9 @@ extension PlanningContext {
 
     /// The plan for these blocks with as many resident weights as fit (the
     /// largest streamed first), costed; nil when nothing fits.
-    private func fitWeights(_ layers: WholeMapLayers, holding: Holding, block: Int, inBlock: Int) throws
-        -> WholeMapPlan?
-    {
+    private func fitWeights(
+        _ layers: WholeMapLayers, holding: Holding, block: Int, inBlock: Int, weightBudget: Int? = nil
+    ) throws -> WholeMapPlan? {
         guard layers.groupSizes.allSatisfy({ block % $0 == 0 }) else { return nil }
         var resident = Set(
             layers.convs.filter { !holding.streamedInputs.contains(graph.nodes[$0].inputs[0]) }.map {
@@ -301,7 +319,8 @@ extension PlanningContext {
         // A depthwise convolution's weights are few and read by every block: always resident.
         if let depthwise = layers.depthwise { resident.insert(graph.nodes[depthwise].name) }
         while true {
-            let request = AllocationRequest(holding: holding, residentWeights: resident, block: block, inBlock: inBlock)
+            let request = AllocationRequest(
+                holding: holding, residentWeights: resident, block: block, inBlock: inBlock, weightBudget: weightBudget)
             if let plan = allocate(layers, request) { return try wholeMapCost(layers, plan: plan) }
             guard
                 let largest = layers.convs.filter({ resident.contains(graph.nodes[$0].name) })
@@ -358,7 +377,7 @@ extension PlanningContext {
         while blocks > 0 {
             let request = AllocationRequest(
                 holding: holding, residentWeights: plan.residentWeights, block: plan.block,
-                inBlock: plan.inBlock, partial: (input, blocks * step))
+                inBlock: plan.inBlock, partial: (input, blocks * step), weightBudget: plan.weightBudget)
             if let better = allocate(layers, request),
                 reserve == 0 || DRAMPlan.align(better.sramBytes) + reserve <= config.sramBytes
             {
