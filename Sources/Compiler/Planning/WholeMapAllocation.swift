@@ -33,8 +33,9 @@ extension PlanningContext {
         if let tailStart = holding.tailStart, slots.tailInput > 0 {
             items.append(SRAMItem(key: "#tailInputs", bytes: 2 * slots.tailInput, live: tailStart...last))
         }
-        // A depthwise convolution in the tail reads blocks of the last convolution's output from a padded scratch.
-        let scratch = layers.depthwise.map { _ in
+        // A depthwise convolution or a pool in the tail reads blocks of the last convolution's output from a
+        // padded scratch.
+        let scratch = layers.scratchReader.map { _ in
             layers.layout(
                 graph.nodes[layers.lastConv].outputs[0], channels: min(block, holding.tailChannels), at: 0, graph: graph
             )
@@ -272,7 +273,9 @@ extension PlanningContext {
     private func layerCycles(_ node: Node, index: Int, plan: WholeMapPlan, loads: Int) throws -> Int {
         guard node.kind == .conv else {
             let y = graph.type(of: node.outputs[0])!
-            return max(0, loads) + config.vectorCycles(elements: y.count * (node.kind == .batchNormalization ? 2 : 1))
+            let perOutput =
+                node.kind == .batchNormalization ? 2 : (node.ints("kernel_shape") ?? []).reduce(1, *)
+            return max(0, loads) + config.vectorCycles(elements: y.count * perOutput)
         }
         var matrix = 0, loads = loads
         let g = try graph.convGeometry(node)

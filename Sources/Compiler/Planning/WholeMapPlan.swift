@@ -13,7 +13,9 @@ import GraphIR
 /// channel's map needs only that channel, so a block of the last
 /// convolution's output goes through a padded scratch into the depthwise
 /// one (a squeeze-excitation block's expand, depthwise and pool, whose
-/// wide map is never whole in SRAM). SRAM is shared
+/// wide map is never whole in SRAM). A MaxPool or AveragePool closing the
+/// group pools each block from such a scratch in the same way (GoogLeNet's
+/// branches before a stride-2 pool store only the pooled map). SRAM is shared
 /// over time: a buffer or slot occupies its bytes only while it is live.
 struct WholeMapPlan {
     /// Indices into the graph's nodes, consecutive.
@@ -56,7 +58,7 @@ struct WholeMapPlan {
     /// Blocks of streamed inputs the tail reads have their own two slots.
     var tailInputSlot: Int, tailInputBase: Int
     var outputSlot: Int, outputBase: Int
-    /// A depthwise convolution in the tail reads each block of the last
+    /// A depthwise convolution or a pool in the tail reads each block of the last
     /// convolution's output from two scratch slots, laid out with the rows
     /// and margins its window reads (`scratchLayout`, at slot 0).
     var scratchSlot = 0, scratchBase = 0

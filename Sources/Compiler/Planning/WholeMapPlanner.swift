@@ -22,6 +22,11 @@ struct WholeMapLayers {
     let convs: [Int]
     /// A depthwise convolution right after the last convolution, part of the tail (see `WholeMapPlan`).
     var depthwise: Int?
+    /// A MaxPool or AveragePool of the last convolution's output, right after it and last, part of
+    /// the tail: each block is pooled from a padded scratch and only the pooled map is stored.
+    var pool: Int?
+    /// The windowed layer of the tail that reads each block of the last convolution's output from a scratch.
+    var scratchReader: Int? { depthwise ?? pool }
     /// The output channels per group of each grouped convolution (see `wholeMapLayers`): blocks hold whole groups.
     var groupSizes: [Int] = []
     /// Where the output is held whole in SRAM instead of stored (see `WholeMapPlan.heldOutput`).
@@ -108,6 +113,8 @@ extension PlanningContext {
         }
         guard var layers = try wholeMapLayers(range, checked: checked) else { return [] }
         layers.heldOutput = heldOutput
+        // A held output is written in the layout of the last convolution's blocks.
+        guard heldOutput == nil || layers.pool == nil else { return [] }
         var plans: [WholeMapPlan] = []
         for holdInputs in [true, false] {
             // A held output is written block by block: it needs a per-block tail.
@@ -188,9 +195,19 @@ extension PlanningContext {
             else { return nil }
             return index
         }
+        // A pool of the last convolution's output closing the group (GoogLeNet's branches before a stride-2
+        // pool) runs in the tail: the full-size map never leaves SRAM.
+        let pool = range.last.flatMap { index -> Int? in
+            let node = graph.nodes[index]
+            guard depthwise == nil, [.maxPool, .averagePool].contains(node.kind), index == lastConv + 1,
+                node.activation == nil, node.inputs.count == 1, node.inputs[0] == graph.nodes[lastConv].outputs[0],
+                graph.type(of: node.outputs[0])?.rank == 4
+            else { return nil }
+            return index
+        }
         guard
             range.allSatisfy({
-                isConv($0) || $0 == depthwise || graph.nodes[$0].kind.isGroupElementwise
+                isConv($0) || $0 == depthwise || $0 == pool || graph.nodes[$0].kind.isGroupElementwise
             })
         else { return nil }
         let produced = Set(nodes.flatMap(\.outputs))
@@ -204,7 +221,7 @@ extension PlanningContext {
         var layers = WholeMapLayers(
             range: range, nodes: nodes, output: output, inputs: inputs, lastConv: lastConv,
             convs: range.filter(isConv))
-        layers.depthwise = depthwise
+        (layers.depthwise, layers.pool) = (depthwise, pool)
         layers.groupSizes = try grouped.sorted().map { try graph.convGeometry(graph.nodes[$0]).coutPerGroup }
         // The tail is worked on in place, one block at a time: nothing else may read its links.
         for index in layers.tailNodes {
@@ -234,12 +251,13 @@ extension PlanningContext {
         for (index, node) in zip(layers.range, layers.nodes) {
             let r = reaches[index]
             let v = node.outputs[0], h = graph.type(of: v)!.shape[2]
-            let rows = node.kind == .conv ? r.rows(0..<h) : 0..<h
+            let windowed = node.kind == .conv || index == layers.pool
+            let rows = windowed ? r.rows(0..<h) : 0..<h
             for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil {
                 let old = layers.need[input] ?? rows
                 layers.need[input] = min(old.lowerBound, rows.lowerBound)..<max(old.upperBound, rows.upperBound)
             }
-            if node.kind == .conv {
+            if windowed {
                 let u = node.inputs[0], wu = graph.type(of: u)!.shape[3], wo = graph.type(of: v)!.shape[3]
                 layers.marginLeft[u] = max(layers.marginLeft[u] ?? 0, r.padLeft)
                 layers.marginRight[u] = max(layers.marginRight[u] ?? 0, r.cols(outputWidth: wo) - r.padLeft - wu)
@@ -265,8 +283,8 @@ extension PlanningContext {
         }
         let tailStart =
             !streamedInputs.contains(graph.nodes[layers.lastConv].inputs[0]) ? layers.lastConv : layers.tailNodes.first
-        // A depthwise convolution reads blocks of the last convolution's output, never the whole map.
-        guard layers.depthwise == nil || tailStart == layers.lastConv else { return nil }
+        // A depthwise convolution or a pool reads blocks of the last convolution's output, never the whole map.
+        guard layers.scratchReader == nil || tailStart == layers.lastConv else { return nil }
         // Element-wise layers before the tail read only held values.
         guard
             range.allSatisfy({ index in
