@@ -9,7 +9,7 @@ extension PlanningContext {
     func allocate(_ layers: WholeMapLayers, _ request: AllocationRequest) -> WholeMapPlan? {
         let (range, holding) = (layers.range, request.holding)
         let (block, inBlock) = (request.block, request.inBlock)
-        guard let tiles = weightTiles(layers, request) else { return nil }
+        guard let tiles = request.weightTiles ?? weightTiles(layers, request) else { return nil }
         let slots = slotSizes(layers, request, tiles: tiles)
         var items = holding.heldItems
         if let partial = request.partial {
@@ -100,7 +100,9 @@ extension PlanningContext {
                     taps
                 ))
         }
-        func sides(_ count: Int) -> [Int] { [count] + sequence(first: 32, next: { $0 * 2 }).prefix { $0 < count } }
+        func sides(_ count: Int) -> [Int] {
+            [count] + [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768].filter { $0 < count }
+        }
         var uniform: [String: (outputs: Int, inputs: Int)] = [:]
         for conv in fixed {
             uniform[conv.node.name] = (

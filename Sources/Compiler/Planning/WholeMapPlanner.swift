@@ -76,6 +76,8 @@ struct AllocationRequest {
     /// Bytes of one weight slot, which each streaming convolution's tile fills as far as its fixed
     /// sides allow (see `WholeMapPlan.weightTiles`); nil: the largest `block` x `inBlock` tile's.
     var weightBudget: Int? = nil
+    /// The weight tiles, when already fitted to the same request but for `partial` (they do not depend on it).
+    var weightTiles: [String: (outputs: Int, inputs: Int)]? = nil
 }
 
 extension PlanningContext {
@@ -395,7 +397,8 @@ extension PlanningContext {
         while blocks > 0 {
             let request = AllocationRequest(
                 holding: holding, residentWeights: plan.residentWeights, block: plan.block,
-                inBlock: plan.inBlock, partial: (input, blocks * step), weightBudget: plan.weightBudget)
+                inBlock: plan.inBlock, partial: (input, blocks * step), weightBudget: plan.weightBudget,
+                weightTiles: plan.weightTiles)
             if let better = allocate(layers, request),
                 reserve == 0 || DRAMPlan.align(better.sramBytes) + reserve <= config.sramBytes
             {
