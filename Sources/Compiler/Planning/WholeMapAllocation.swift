@@ -86,32 +86,32 @@ extension PlanningContext {
     /// whole groups over their input channels.
     func weightTiles(_ layers: WholeMapLayers, _ request: AllocationRequest) -> [String: (outputs: Int, inputs: Int)]? {
         let holding = request.holding
-        var fixed: [(node: Node, outputs: Int?, inputs: Int?, channels: (Int, Int), taps: Int)] = []
-        for index in layers.convs where !request.residentWeights.contains(graph.nodes[index].name) {
-            let node = graph.nodes[index], w = graph.initializers[node.inputs[1]]!
-            let taps = w.count / (w.shape[0] * w.shape[1])
-            let grouped = node.int("group", default: 1) > 1
+        var fixed: [(name: String, outputs: Int?, inputs: Int?, channels: (Int, Int), taps: Int)] = []
+        for (index, conv) in zip(layers.convs, layers.convWeights) where !request.residentWeights.contains(conv.name) {
             let streamed =
-                holding.streamedInputs.contains(node.inputs[0]) && holding.tailStart.map { index < $0 } ?? true
+                holding.streamedInputs.contains(graph.nodes[index].inputs[0])
+                && holding.tailStart.map { index < $0 } ?? true
             fixed.append(
                 (
-                    node, index == holding.tailStart || grouped ? min(request.block, w.shape[0]) : nil,
-                    grouped ? w.shape[1] : streamed ? min(request.inBlock, w.shape[1]) : nil, (w.shape[0], w.shape[1]),
-                    taps
+                    conv.name, index == holding.tailStart || conv.grouped ? min(request.block, conv.outputs) : nil,
+                    conv.grouped ? conv.inputs : streamed ? min(request.inBlock, conv.inputs) : nil,
+                    (conv.outputs, conv.inputs), conv.taps
                 ))
         }
         func sides(_ count: Int) -> [Int] {
             [count] + [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768].filter { $0 < count }
         }
-        var uniform: [String: (outputs: Int, inputs: Int)] = [:]
-        for conv in fixed {
-            uniform[conv.node.name] = (
-                conv.outputs ?? min(request.block, conv.channels.0),
-                conv.inputs ?? min(request.inBlock, conv.channels.1)
-            )
+        func uniform(_ conv: (name: String, outputs: Int?, inputs: Int?, channels: (Int, Int), taps: Int)) -> (
+            outputs: Int, inputs: Int
+        ) {
+            (conv.outputs ?? min(request.block, conv.channels.0), conv.inputs ?? min(request.inBlock, conv.channels.1))
         }
-        guard let budget = request.weightBudget else { return uniform }
         var tiles: [String: (outputs: Int, inputs: Int)] = [:]
+        guard let budget = request.weightBudget else {
+            for conv in fixed { tiles[conv.name] = uniform(conv) }
+            return tiles
+        }
+        var differs = false
         for conv in fixed {
             var best: (outputs: Int, inputs: Int)?
             for outputs in conv.outputs.map({ [$0] }) ?? sides(conv.channels.0) {
@@ -123,11 +123,11 @@ extension PlanningContext {
                 }
             }
             guard let best else { return nil }
-            tiles[conv.node.name] = best
+            tiles[conv.name] = best
+            differs = differs || best != uniform(conv)
         }
         // The same tiles as without a budget: that plan is offered already.
-        guard tiles.contains(where: { $0.value != uniform[$0.key]! }) else { return nil }
-        return tiles
+        return differs ? tiles : nil
     }
 
     /// Resident constants' bytes and the size (one slot of two) and live layers of each slot pair.

@@ -29,6 +29,9 @@ struct WholeMapLayers {
     var scratchReader: Int? { depthwise ?? pool }
     /// The output channels per group of each grouped convolution (see `wholeMapLayers`): blocks hold whole groups.
     var groupSizes: [Int] = []
+    /// Per convolution (in the order of `convs`): its name, output and input channels of its
+    /// weights, taps, and whether it is grouped; what fitting weight tiles reads, found once.
+    var convWeights: [(name: String, outputs: Int, inputs: Int, taps: Int, grouped: Bool)] = []
     /// Where the output is held whole in SRAM instead of stored (see `WholeMapPlan.heldOutput`).
     var heldOutput: Int?
     /// Rows (padding included) and column margins each value is read with.
@@ -225,6 +228,10 @@ extension PlanningContext {
             convs: range.filter(isConv))
         (layers.depthwise, layers.pool) = (depthwise, pool)
         layers.groupSizes = try grouped.sorted().map { try graph.convGeometry(graph.nodes[$0]).coutPerGroup }
+        layers.convWeights = layers.convs.map { index in
+            let node = graph.nodes[index], w = graph.initializers[node.inputs[1]]!
+            return (node.name, w.shape[0], w.shape[1], w.count / (w.shape[0] * w.shape[1]), grouped.contains(index))
+        }
         // The tail is worked on in place, one block at a time: nothing else may read its links.
         for index in layers.tailNodes {
             let previous = graph.nodes[index - 1].outputs[0]
