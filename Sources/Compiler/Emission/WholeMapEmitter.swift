@@ -125,7 +125,7 @@ extension Emitter {
             let u = node.inputs[0], parts = blocks(graph.type(of: u)!.shape[1], plan.inBlock)
             for (k, inputs) in parts.enumerated() {
                 let input = streamInput(u, inputs, padded: true, for: node, state: &state)
-                for outputs in blocks(y.shape[1], plan.block) {
+                for outputs in blocks(y.shape[1], plan.weightTile(node).outputs) {
                     let weights = weightTile(node, outputs: outputs, inputs: inputs, state: &state)
                     try convolve(
                         node, input: input, output: state.held(v, outputs), weights: weights, outputs: outputs,
@@ -133,7 +133,8 @@ extension Emitter {
                 }
             }
         case .conv:
-            for outputs in state.resident[node.inputs[1]] != nil ? [0..<y.shape[1]] : blocks(y.shape[1], plan.block) {
+            let tile = plan.weightTile(node).outputs
+            for outputs in state.resident[node.inputs[1]] != nil ? [0..<y.shape[1]] : blocks(y.shape[1], tile) {
                 try convolveHeld(node, outputs: outputs, into: state.held(v, outputs), state: &state)
             }
         default:
@@ -150,7 +151,7 @@ extension Emitter {
     private mutating func emitTailBlock(_ outputs: Range<Int>, tailStart: Int, state: inout WholeMapState) throws {
         let plan = state.plan
         let head = graph.nodes[tailStart]
-        // Through a depthwise convolution the block's map has that layer's size.
+        // Through a depthwise convolution or a pool the block's map has that layer's size.
         let y = graph.type(of: graph.nodes[tailStart + (plan.scratchLayout == nil ? 0 : 1)].outputs[0])!
         let slot: TileRef
         if let held = plan.heldOutput {
@@ -179,12 +180,18 @@ extension Emitter {
                 MemoryRange.sram(scratch.address, bytes: scratch.slotBytes)
             )
             try convolveHeld(head, outputs: outputs, into: padded, state: &state)
-            let depthwise = graph.nodes[tailStart + 1], w = state.resident[depthwise.inputs[1]]!
-            let taps = w.count / graph.type(of: depthwise.outputs[0])!.shape[1]
-            let weights = MemoryRange.sram(w.address + 4 * outputs.lowerBound * taps, bytes: 4 * outputs.count * taps)
-            try convolve(
-                depthwise, input: padded, output: slot, weights: weights, outputs: outputs, accumulate: false,
-                last: true, groups: outputs.count, state: state)
+            let windowed = graph.nodes[tailStart + 1]
+            if windowed.kind == .conv {
+                let w = state.resident[windowed.inputs[1]]!
+                let taps = w.count / graph.type(of: windowed.outputs[0])!.shape[1]
+                let weights = MemoryRange.sram(
+                    w.address + 4 * outputs.lowerBound * taps, bytes: 4 * outputs.count * taps)
+                try convolve(
+                    windowed, input: padded, output: slot, weights: weights, outputs: outputs, accumulate: false,
+                    last: true, groups: outputs.count, state: state)
+            } else {
+                try pool(windowed, input: padded, output: slot)
+            }
             first += 2
         } else if head.kind == .conv {
             try convolveHeld(head, outputs: outputs, into: slot, state: &state)
@@ -315,6 +322,27 @@ extension Emitter {
         sequencer.emit(.conv(op), reads: reads, writes: [output.1], nodes: [node.name])
     }
 
+    /// A MaxPool or AveragePool of one block: `input` starts at tensor row 0, column 0 of its channels.
+    private mutating func pool(_ node: Node, input: TileRef, output: TileRef) throws {
+        let r = try graph.reach(node)
+        let x = graph.type(of: node.inputs[0])!, y = graph.type(of: node.outputs[0])!
+        let rows = r.rows(0..<y.shape[2])
+        var tile = input.0
+        tile.addr += 4 * (rows.lowerBound * tile.rowStride - r.padLeft)
+        tile.height = rows.count
+        tile.width = r.cols(outputWidth: y.shape[3])
+        let w = try WindowGeometry(node: node, spatial: Array(x.shape[2...]))
+        let countPads =
+            node.kind == .averagePool && node.int("count_include_pad", default: 0) == 1
+            ? (w.padsBegin[0], w.padsBegin[1], w.padsEnd[0], w.padsEnd[1]) : (0, 0, 0, 0)
+        let op = PoolOp(
+            node.kind == .maxPool ? .max : .avg, input: tile, output: output.0, kernel: (r.kh, r.kw),
+            stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
+            window: PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3]),
+            countPads: countPads)
+        sequencer.emit(.pool(op), reads: [input.1], writes: [output.1], nodes: [node.name])
+    }
+
     /// A convolution reading a held value, into `output` (output channels
     /// `outputs`), over input-channel blocks unless its weights are resident.
     private mutating func convolveHeld(
@@ -332,7 +360,8 @@ extension Emitter {
                 accumulate: false, last: true, groups: count, state: state)
             return
         }
-        let parts = state.resident[node.inputs[1]] != nil ? [0..<cin] : blocks(cin, state.plan.inBlock)
+        let parts =
+            state.resident[node.inputs[1]] != nil ? [0..<cin] : blocks(cin, state.plan.weightTile(node).inputs)
         for (k, inputs) in parts.enumerated() {
             let weights = weightTile(node, outputs: outputs, inputs: inputs, state: &state)
             try convolve(

@@ -9,7 +9,8 @@ extension PlanningContext {
     func allocate(_ layers: WholeMapLayers, _ request: AllocationRequest) -> WholeMapPlan? {
         let (range, holding) = (layers.range, request.holding)
         let (block, inBlock) = (request.block, request.inBlock)
-        let slots = slotSizes(layers, request)
+        guard let tiles = request.weightTiles ?? weightTiles(layers, request) else { return nil }
+        let slots = slotSizes(layers, request, tiles: tiles)
         var items = holding.heldItems
         if let partial = request.partial {
             let readers = range.filter { graph.nodes[$0].inputs.contains(partial.input) }
@@ -32,8 +33,9 @@ extension PlanningContext {
         if let tailStart = holding.tailStart, slots.tailInput > 0 {
             items.append(SRAMItem(key: "#tailInputs", bytes: 2 * slots.tailInput, live: tailStart...last))
         }
-        // A depthwise convolution in the tail reads blocks of the last convolution's output from a padded scratch.
-        let scratch = layers.depthwise.map { _ in
+        // A depthwise convolution or a pool in the tail reads blocks of the last convolution's output from a
+        // padded scratch.
+        let scratch = layers.scratchReader.map { _ in
             layers.layout(
                 graph.nodes[layers.lastConv].outputs[0], channels: min(block, holding.tailChannels), at: 0, graph: graph
             )
@@ -67,6 +69,7 @@ extension PlanningContext {
             tailInputSlot: slots.tailInput, tailInputBase: address["#tailInputs"] ?? 0,
             outputSlot: layers.heldOutput == nil ? slots.output : 0, outputBase: address["#outputs"] ?? 0)
         plan.heldOutput = layers.heldOutput
+        (plan.weightTiles, plan.weightBudget) = (tiles, request.weightBudget)
         if var scratch, let base = address["#scratch"] {
             scratch.address = base
             (plan.scratchLayout, plan.scratchBase, plan.scratchSlot) = (
@@ -76,8 +79,61 @@ extension PlanningContext {
         return plan
     }
 
+    /// The weight tile of each convolution whose weights stream (see `WholeMapPlan.weightTiles`), the
+    /// widest by elements that fits the request's budget, then the one with more input channels (fewer
+    /// partial sums); nil when one does not fit. Free sides are the layer's channels or a power of two
+    /// from 32 (narrower would waste the matrix unit's lanes). A grouped convolution keeps its block of
+    /// whole groups over their input channels.
+    func weightTiles(_ layers: WholeMapLayers, _ request: AllocationRequest) -> [String: (outputs: Int, inputs: Int)]? {
+        let holding = request.holding
+        var fixed: [(name: String, outputs: Int?, inputs: Int?, channels: (Int, Int), taps: Int)] = []
+        for (index, conv) in zip(layers.convs, layers.convWeights) where !request.residentWeights.contains(conv.name) {
+            let streamed =
+                holding.streamedInputs.contains(graph.nodes[index].inputs[0])
+                && holding.tailStart.map { index < $0 } ?? true
+            fixed.append(
+                (
+                    conv.name, index == holding.tailStart || conv.grouped ? min(request.block, conv.outputs) : nil,
+                    conv.grouped ? conv.inputs : streamed ? min(request.inBlock, conv.inputs) : nil,
+                    (conv.outputs, conv.inputs), conv.taps
+                ))
+        }
+        func sides(_ count: Int) -> [Int] {
+            [count] + [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768].filter { $0 < count }
+        }
+        func uniform(_ conv: (name: String, outputs: Int?, inputs: Int?, channels: (Int, Int), taps: Int)) -> (
+            outputs: Int, inputs: Int
+        ) {
+            (conv.outputs ?? min(request.block, conv.channels.0), conv.inputs ?? min(request.inBlock, conv.channels.1))
+        }
+        var tiles: [String: (outputs: Int, inputs: Int)] = [:]
+        guard let budget = request.weightBudget else {
+            for conv in fixed { tiles[conv.name] = uniform(conv) }
+            return tiles
+        }
+        var differs = false
+        for conv in fixed {
+            var best: (outputs: Int, inputs: Int)?
+            for outputs in conv.outputs.map({ [$0] }) ?? sides(conv.channels.0) {
+                for inputs in conv.inputs.map({ [$0] }) ?? sides(conv.channels.1)
+                where 4 * outputs * inputs * conv.taps <= budget {
+                    if best.map({ (outputs * inputs, inputs) > ($0.outputs * $0.inputs, $0.inputs) }) ?? true {
+                        best = (outputs, inputs)
+                    }
+                }
+            }
+            guard let best else { return nil }
+            tiles[conv.name] = best
+            differs = differs || best != uniform(conv)
+        }
+        // The same tiles as without a budget: that plan is offered already.
+        return differs ? tiles : nil
+    }
+
     /// Resident constants' bytes and the size (one slot of two) and live layers of each slot pair.
-    private func slotSizes(_ layers: WholeMapLayers, _ request: AllocationRequest)
+    private func slotSizes(
+        _ layers: WholeMapLayers, _ request: AllocationRequest, tiles: [String: (outputs: Int, inputs: Int)]
+    )
         -> (
             constants: Int, weight: Int, weightUse: ClosedRange<Int>?, input: Int, inputUse: ClosedRange<Int>?,
             tailInput: Int, output: Int
@@ -95,11 +151,8 @@ extension PlanningContext {
             if request.residentWeights.contains(node.name) {
                 constants += DRAMPlan.align(4 * w.count)
             } else {
-                let taps = w.count / (w.shape[0] * w.shape[1])
-                // A grouped convolution's tile is its block's weights over every input channel of their group.
-                let inputs =
-                    node.int("group", default: 1) > 1 ? w.shape[1] : min(inBlock, w.shape[1])
-                weightSlot = max(weightSlot, DRAMPlan.align(4 * min(block, w.shape[0]) * inputs * taps))
+                let taps = w.count / (w.shape[0] * w.shape[1]), tile = tiles[node.name]!
+                weightSlot = max(weightSlot, DRAMPlan.align(4 * tile.outputs * tile.inputs * taps))
                 weightUse = use(weightUse, index)
             }
         }
@@ -222,7 +275,9 @@ extension PlanningContext {
     private func layerCycles(_ node: Node, index: Int, plan: WholeMapPlan, loads: Int) throws -> Int {
         guard node.kind == .conv else {
             let y = graph.type(of: node.outputs[0])!
-            return max(0, loads) + config.vectorCycles(elements: y.count * (node.kind == .batchNormalization ? 2 : 1))
+            let perOutput =
+                node.kind == .batchNormalization ? 2 : (node.ints("kernel_shape") ?? []).reduce(1, *)
+            return max(0, loads) + config.vectorCycles(elements: y.count * perOutput)
         }
         var matrix = 0, loads = loads
         let g = try graph.convGeometry(node)
@@ -242,8 +297,11 @@ extension PlanningContext {
             }
             return max(matrix, loads)
         }
-        let inBlocks = resident ? [g.cin] : blocks(g.cin, plan.inBlock)
-        let outBlocks = resident && plan.tailStart != index ? [g.cout] : blocks(g.cout, plan.block)
+        let tile = plan.weightTile(node)
+        let inBlocks = resident ? [g.cin] : blocks(g.cin, tile.inputs)
+        let outBlocks =
+            resident && plan.tailStart != index
+            ? [g.cout] : blocks(g.cout, plan.tailStart == index ? plan.block : tile.outputs)
         for cin in inBlocks {
             for cout in outBlocks {
                 matrix += config.matrixCycles(

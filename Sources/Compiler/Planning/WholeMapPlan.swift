@@ -13,7 +13,9 @@ import GraphIR
 /// channel's map needs only that channel, so a block of the last
 /// convolution's output goes through a padded scratch into the depthwise
 /// one (a squeeze-excitation block's expand, depthwise and pool, whose
-/// wide map is never whole in SRAM). SRAM is shared
+/// wide map is never whole in SRAM). A MaxPool or AveragePool closing the
+/// group pools each block from such a scratch in the same way (GoogLeNet's
+/// branches before a stride-2 pool store only the pooled map). SRAM is shared
 /// over time: a buffer or slot occupies its bytes only while it is live.
 struct WholeMapPlan {
     /// Indices into the graph's nodes, consecutive.
@@ -37,6 +39,14 @@ struct WholeMapPlan {
     var heldInputs: [String]
     /// Convolutions whose weights are loaded whole at the start.
     var residentWeights: Set<String>
+    /// The weight tiles (output, input channels) of each convolution whose weights stream. A tile's
+    /// output channels are the block where the layer heads the tail and its input channels the input
+    /// block where it reads a streamed input; the other sides are as wide as the weight slot allows, so
+    /// a 1x1 layer beside a 3x3 one loads fewer, larger tiles (each costs a DMA setup). A
+    /// convolution not listed uses `block` x `inBlock`.
+    var weightTiles: [String: (outputs: Int, inputs: Int)] = [:]
+    /// The slot size the tiles were fitted to (`AllocationRequest.weightBudget`).
+    var weightBudget: Int?
     /// Index (into the graph's nodes) of the first per-block layer; nil when
     /// the output is held whole and stored at the end.
     var tailStart: Int?
@@ -48,7 +58,7 @@ struct WholeMapPlan {
     /// Blocks of streamed inputs the tail reads have their own two slots.
     var tailInputSlot: Int, tailInputBase: Int
     var outputSlot: Int, outputBase: Int
-    /// A depthwise convolution in the tail reads each block of the last
+    /// A depthwise convolution or a pool in the tail reads each block of the last
     /// convolution's output from two scratch slots, laid out with the rows
     /// and margins its window reads (`scratchLayout`, at slot 0).
     var scratchSlot = 0, scratchBase = 0
@@ -65,6 +75,9 @@ struct WholeMapPlan {
     /// done; `storesMap` false when nothing else reads the map.
     var pooled: (node: String, result: Int, storesMap: Bool)?
 
+    /// The weight tile of `node` (see `weightTiles`).
+    func weightTile(_ node: Node) -> (outputs: Int, inputs: Int) { weightTiles[node.name] ?? (block, inBlock) }
+
     /// The layers computed on maps: all but a pooling tail.
     var mapNodes: Range<Int> { pooled == nil ? nodes : nodes.lowerBound..<(nodes.upperBound - 1) }
 
@@ -75,9 +88,18 @@ struct WholeMapPlan {
             ? "inputs held"
             : "streaming \(streamedInputs.sorted().joined(separator: ",")) in blocks of \(inBlock) channels\(held)"
         let streamed = nodes.map { graph.nodes[$0] }.filter { $0.kind == .conv && !residentWeights.contains($0.name) }
-            .map(\.name)
-        let weights =
-            streamed.isEmpty ? "" : ", weights of \(streamed.joined(separator: ",")) in \(block)x\(inBlock) tiles"
+        let shapes = streamed.map { weightTile($0) }
+        let weights: String
+        if streamed.isEmpty {
+            weights = ""
+        } else if shapes.allSatisfy({ $0 == shapes[0] }) {
+            weights =
+                ", weights of \(streamed.map(\.name).joined(separator: ",")) in \(shapes[0].0)x\(shapes[0].1) tiles"
+        } else {
+            weights =
+                ", weights of " + zip(streamed, shapes).map { "\($0.name) in \($1.0)x\($1.1)" }.joined(separator: ", ")
+                + " tiles"
+        }
         let tail = tailStart.map { ", output in blocks of \(block) channels from \(graph.nodes[$0].name)" } ?? ""
         let depthwise = scratchLayout == nil ? "" : " through \(graph.nodes[tailStart! + 1].name)"
         let pooling = pooled.map { ", averaged into \($0.node)" } ?? ""

@@ -22,8 +22,16 @@ struct WholeMapLayers {
     let convs: [Int]
     /// A depthwise convolution right after the last convolution, part of the tail (see `WholeMapPlan`).
     var depthwise: Int?
+    /// A MaxPool or AveragePool of the last convolution's output, right after it and last, part of
+    /// the tail: each block is pooled from a padded scratch and only the pooled map is stored.
+    var pool: Int?
+    /// The windowed layer of the tail that reads each block of the last convolution's output from a scratch.
+    var scratchReader: Int? { depthwise ?? pool }
     /// The output channels per group of each grouped convolution (see `wholeMapLayers`): blocks hold whole groups.
     var groupSizes: [Int] = []
+    /// Per convolution (in the order of `convs`): its name, output and input channels of its
+    /// weights, taps, and whether it is grouped; what fitting weight tiles reads, found once.
+    var convWeights: [(name: String, outputs: Int, inputs: Int, taps: Int, grouped: Bool)] = []
     /// Where the output is held whole in SRAM instead of stored (see `WholeMapPlan.heldOutput`).
     var heldOutput: Int?
     /// Rows (padding included) and column margins each value is read with.
@@ -68,6 +76,11 @@ struct AllocationRequest {
     var block: Int
     var inBlock: Int
     var partial: (input: String, channels: Int)? = nil
+    /// Bytes of one weight slot, which each streaming convolution's tile fills as far as its fixed
+    /// sides allow (see `WholeMapPlan.weightTiles`); nil: the largest `block` x `inBlock` tile's.
+    var weightBudget: Int? = nil
+    /// The weight tiles, when already fitted to the same request but for `partial` (they do not depend on it).
+    var weightTiles: [String: (outputs: Int, inputs: Int)]? = nil
 }
 
 extension PlanningContext {
@@ -105,6 +118,8 @@ extension PlanningContext {
         }
         guard var layers = try wholeMapLayers(range, checked: checked) else { return [] }
         layers.heldOutput = heldOutput
+        // A held output is written in the layout of the last convolution's blocks.
+        guard heldOutput == nil || layers.pool == nil else { return [] }
         var plans: [WholeMapPlan] = []
         for holdInputs in [true, false] {
             // A held output is written block by block: it needs a per-block tail.
@@ -119,23 +134,38 @@ extension PlanningContext {
             let maxOut = layers.nodes.map { graph.type(of: $0.outputs[0])!.shape[1] }.max()!
             for block in [128, 64, 32, 16] where block <= max(16, maxOut) {
                 for inBlock in Set([min(maxIn, 128), 64, 32, 16]).sorted(by: >) where inBlock <= maxIn {
-                    if let plan = try fitWeights(layers, holding: holding, block: block, inBlock: inBlock) {
-                        options.append(plan)
+                    for budget in [nil] + Self.weightBudgets {
+                        if let plan = try fitWeights(
+                            layers, holding: holding, block: block, inBlock: inBlock, weightBudget: budget)
+                        {
+                            options.append(plan)
+                        }
                     }
                 }
             }
-            let finer = try holdLeadingChannels(layers, holding: holding, reserve: reserve, options: &options)
+            var finer = try holdLeadingChannels(layers, holding: holding, reserve: reserve, options: &options)
             // The best two by the objective's quick key (traffic: the fewest bytes, then cycles), and the best
-            // plan holding a finer count of channels beside them (its copies may make it slower).
+            // plan holding a finer count of channels beside them (its copies may make it slower), of the plans
+            // with tiles of `block` x `inBlock` and, apart, of those fitted to a weight budget (their larger
+            // tiles load sooner and their smaller ones leave room to hold more).
             let quick = { [objective] (a: WholeMapPlan, b: WholeMapPlan) in
                 objective.quickKey(a.dramBytes, a.estimatedCycles) < objective.quickKey(b.dramBytes, b.estimatedCycles)
             }
+            let fitted = options.filter { $0.weightBudget != nil }
+            options.removeAll { $0.weightBudget != nil }
+            let fittedFiner = finer.filter { $0.weightBudget != nil }
+            finer.removeAll { $0.weightBudget != nil }
             plans += options.sorted(by: quick).prefix(2) + finer.sorted(by: quick).prefix(1)
+            plans += fitted.sorted(by: quick).prefix(1) + fittedFiner.sorted(by: quick).prefix(1)
         }
         return plans
     }
 
     private func weights(_ index: Int) -> Tensor { graph.initializers[graph.nodes[index].inputs[1]]! }
+
+    /// Weight slot sizes offered beside the one the blocks give (`AllocationRequest.weightBudget`):
+    /// 3x3 tiles of 2048 or 4096 weights per tap (64x32, 32x128), 1x1 tiles of 128x128 or 256x128.
+    static let weightBudgets = [73728, 147456]
 
     /// The group's shape, or nil when it is no whole-map group: convolutions
     /// (ungrouped) and element-wise layers, one value leaving, and after the
@@ -170,9 +200,19 @@ extension PlanningContext {
             else { return nil }
             return index
         }
+        // A pool of the last convolution's output closing the group (GoogLeNet's branches before a stride-2
+        // pool) runs in the tail: the full-size map never leaves SRAM.
+        let pool = range.last.flatMap { index -> Int? in
+            let node = graph.nodes[index]
+            guard depthwise == nil, [.maxPool, .averagePool].contains(node.kind), index == lastConv + 1,
+                node.activation == nil, node.inputs.count == 1, node.inputs[0] == graph.nodes[lastConv].outputs[0],
+                graph.type(of: node.outputs[0])?.rank == 4
+            else { return nil }
+            return index
+        }
         guard
             range.allSatisfy({
-                isConv($0) || $0 == depthwise || graph.nodes[$0].kind.isGroupElementwise
+                isConv($0) || $0 == depthwise || $0 == pool || graph.nodes[$0].kind.isGroupElementwise
             })
         else { return nil }
         let produced = Set(nodes.flatMap(\.outputs))
@@ -186,8 +226,12 @@ extension PlanningContext {
         var layers = WholeMapLayers(
             range: range, nodes: nodes, output: output, inputs: inputs, lastConv: lastConv,
             convs: range.filter(isConv))
-        layers.depthwise = depthwise
+        (layers.depthwise, layers.pool) = (depthwise, pool)
         layers.groupSizes = try grouped.sorted().map { try graph.convGeometry(graph.nodes[$0]).coutPerGroup }
+        layers.convWeights = layers.convs.map { index in
+            let node = graph.nodes[index], w = graph.initializers[node.inputs[1]]!
+            return (node.name, w.shape[0], w.shape[1], w.count / (w.shape[0] * w.shape[1]), grouped.contains(index))
+        }
         // The tail is worked on in place, one block at a time: nothing else may read its links.
         for index in layers.tailNodes {
             let previous = graph.nodes[index - 1].outputs[0]
@@ -216,12 +260,13 @@ extension PlanningContext {
         for (index, node) in zip(layers.range, layers.nodes) {
             let r = reaches[index]
             let v = node.outputs[0], h = graph.type(of: v)!.shape[2]
-            let rows = node.kind == .conv ? r.rows(0..<h) : 0..<h
+            let windowed = node.kind == .conv || index == layers.pool
+            let rows = windowed ? r.rows(0..<h) : 0..<h
             for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil {
                 let old = layers.need[input] ?? rows
                 layers.need[input] = min(old.lowerBound, rows.lowerBound)..<max(old.upperBound, rows.upperBound)
             }
-            if node.kind == .conv {
+            if windowed {
                 let u = node.inputs[0], wu = graph.type(of: u)!.shape[3], wo = graph.type(of: v)!.shape[3]
                 layers.marginLeft[u] = max(layers.marginLeft[u] ?? 0, r.padLeft)
                 layers.marginRight[u] = max(layers.marginRight[u] ?? 0, r.cols(outputWidth: wo) - r.padLeft - wu)
@@ -247,8 +292,8 @@ extension PlanningContext {
         }
         let tailStart =
             !streamedInputs.contains(graph.nodes[layers.lastConv].inputs[0]) ? layers.lastConv : layers.tailNodes.first
-        // A depthwise convolution reads blocks of the last convolution's output, never the whole map.
-        guard layers.depthwise == nil || tailStart == layers.lastConv else { return nil }
+        // A depthwise convolution or a pool reads blocks of the last convolution's output, never the whole map.
+        guard layers.scratchReader == nil || tailStart == layers.lastConv else { return nil }
         // Element-wise layers before the tail read only held values.
         guard
             range.allSatisfy({ index in
@@ -290,9 +335,9 @@ extension PlanningContext {
 
     /// The plan for these blocks with as many resident weights as fit (the
     /// largest streamed first), costed; nil when nothing fits.
-    private func fitWeights(_ layers: WholeMapLayers, holding: Holding, block: Int, inBlock: Int) throws
-        -> WholeMapPlan?
-    {
+    private func fitWeights(
+        _ layers: WholeMapLayers, holding: Holding, block: Int, inBlock: Int, weightBudget: Int? = nil
+    ) throws -> WholeMapPlan? {
         guard layers.groupSizes.allSatisfy({ block % $0 == 0 }) else { return nil }
         var resident = Set(
             layers.convs.filter { !holding.streamedInputs.contains(graph.nodes[$0].inputs[0]) }.map {
@@ -301,7 +346,8 @@ extension PlanningContext {
         // A depthwise convolution's weights are few and read by every block: always resident.
         if let depthwise = layers.depthwise { resident.insert(graph.nodes[depthwise].name) }
         while true {
-            let request = AllocationRequest(holding: holding, residentWeights: resident, block: block, inBlock: inBlock)
+            let request = AllocationRequest(
+                holding: holding, residentWeights: resident, block: block, inBlock: inBlock, weightBudget: weightBudget)
             if let plan = allocate(layers, request) { return try wholeMapCost(layers, plan: plan) }
             guard
                 let largest = layers.convs.filter({ resident.contains(graph.nodes[$0].name) })
@@ -358,7 +404,8 @@ extension PlanningContext {
         while blocks > 0 {
             let request = AllocationRequest(
                 holding: holding, residentWeights: plan.residentWeights, block: plan.block,
-                inBlock: plan.inBlock, partial: (input, blocks * step))
+                inBlock: plan.inBlock, partial: (input, blocks * step), weightBudget: plan.weightBudget,
+                weightTiles: plan.weightTiles)
             if let better = allocate(layers, request),
                 reserve == 0 || DRAMPlan.align(better.sramBytes) + reserve <= config.sramBytes
             {

@@ -12,11 +12,12 @@ import Tensors
 /// ungrouped convolutions (`foldChannelShuffle`); a Div by a float
 /// constant becomes a Mul by its reciprocal (element-wise with a constant,
 /// which groups take in; a Div does not fuse), and a Transpose undone by the
-/// next Transpose (NHWC exporters' pairs) disappears.
+/// next Transpose (NHWC exporters' pairs) disappears; an AveragePool over
+/// the whole unpadded map becomes a GlobalAveragePool.
 public struct CanonicalizeArithmetic: Pass {
     public let name = "canonicalize-arithmetic"
     public let summary =
-        "HardSwish, SiLU, GELU and Mish spelled out in arithmetic become one op; Div by a constant becomes Mul; Sum of two becomes Add; channel shuffles become one op; Transpose pairs that cancel go"
+        "HardSwish, SiLU, GELU and Mish spelled out in arithmetic become one op; Div by a constant becomes Mul; Sum of two becomes Add; channel shuffles become one op; Transpose pairs that cancel go; a whole-map AveragePool becomes global"
 
     public init() {}
 
@@ -27,7 +28,7 @@ public struct CanonicalizeArithmetic: Pass {
         let rules: [RewriteRule] = [
             Self.hardSwish(at:in:), Self.smoothActivation(at:in:), Self.swishToSiLU(at:in:),
             Self.divByConstant(at:in:), Self.cancelTransposes(at:in:), Self.sumOfTwo(at:in:),
-            Self.channelShuffle(at:in:), Self.poolThroughConcat(at:in:)
+            Self.channelShuffle(at:in:), Self.poolThroughConcat(at:in:), Self.wholeMapAverage(at:in:)
         ]
         var changed = try graph.rewrite(with: rules)
         // Shuffles found above then fold into their readers (the driver does not revisit a node it rewrote).
