@@ -24,8 +24,8 @@ extension FusionPlanner {
         FileHandle.standardError.write(line.data(using: .utf8)!)
     }
 
-    /// The work a band plan's windowed layers and a whole-map plan's
-    /// convolutions must do whatever order the emitter gives it: matrix
+    /// The work a plan's windowed layers must do whatever order the emitter
+    /// gives it: matrix
     /// cycles, vector cycles and elements, MACs and SRAM bytes written.
     ///
     /// Each CONV instruction of a band takes its layer's full width and the
@@ -35,7 +35,9 @@ extension FusionPlanner {
     /// and folding the taps into input channels rounds `cin * taps` up once
     /// (the least of the two forms is taken). A depthwise CONV (one input
     /// channel per group) and a POOL run on the vector unit, one element per
-    /// output and tap. Every instruction writes its output to SRAM.
+    /// output and tap. Every instruction writes its output to SRAM. A
+    /// whole-map plan computes every row of every layer, over blocks of
+    /// input channels whose lanes round up as the output blocks' do.
     struct Work {
         var matrixCycles = 0, vectorElements = 0, vectorCycles = 0, macs = 0, sramWriteBytes = 0
 
@@ -87,8 +89,19 @@ extension FusionPlanner {
                     work.pool(elements: type.shape[1] * rows * type.shape[3], taps: r.kh * r.kw, config: config)
                 }
             }
-        case .wholeMap:
-            break
+        case .wholeMap(let plan):
+            // Every layer of a whole-map plan computes its whole output.
+            for index in plan.nodes {
+                let node = graph.nodes[index]
+                guard let type = graph.type(of: node.outputs[0]), type.rank == 4, type.shape[0] == 1 else { continue }
+                if node.kind == .conv {
+                    guard let g = context.convGeometries[index], g.n == 1 else { continue }
+                    work.conv(g, positions: g.ho * g.wo, config: config)
+                } else if node.kind == .maxPool || node.kind == .averagePool {
+                    let r = context.reaches[index]
+                    work.pool(elements: type.count, taps: r.kh * r.kw, config: config)
+                }
+            }
         }
         return workFloor(bytes: group.dramBytes, work: work, config: context.config)
     }

@@ -181,8 +181,8 @@ enum FusionPlanner {
     /// emitting it: its DRAM bytes (exact); cycles no fewer than the shared
     /// DRAM channel needs for those bytes, nor than the matrix or the vector
     /// unit needs for the windowed layers' work in the rows a band plan
-    /// computes (`Work`); energy no less than those bytes' (in DRAM and on
-    /// their SRAM side) and that work's. Whole-map plans count the bytes only.
+    /// computes (`Work`; every row in a whole-map plan); energy no less than
+    /// those bytes' (in DRAM and on their SRAM side) and that work's.
     static func costFloor(_ group: GroupPlan, context: PlanningContext) -> PlanCost {
         planFloor(group, context: context)
     }
