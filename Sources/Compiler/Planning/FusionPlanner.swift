@@ -28,7 +28,8 @@ enum FusionPlanner {
     /// `maxGroupLength`: the longest run of nodes one group may hold.
     static func plan(
         _ context: PlanningContext, layerByLayer: (Program, [Codegen.LayerReport]),
-        maxGroupLength: Int = Codegen.Options.defaultMaxGroupLength, explain: Bool = true
+        maxGroupLength: Int = Codegen.Options.defaultMaxGroupLength, explain: Bool = true,
+        fullSearch: Bool = fullSearchByDefault
     ) throws -> FusionPlan {
         let graph = context.graph
         let objective = context.objective
@@ -63,12 +64,17 @@ enum FusionPlanner {
                 if objective == .traffic {
                     return try pickByTraffic(i..<j, context: context, layers: layers, budget: best[j] - prefix[i])
                 }
+                if fullSearch {
+                    return try pickBySimulating(candidates(i..<j, context: context), context: context, layers: layers)
+                }
                 // Floors under each candidate's cost skip simulations that cannot change the
                 // outcome: an interval none of whose plans can beat the budget, and plans that
                 // cannot be accepted or preferred over the one chosen so far.
                 let least = prefix[i] + score(intervalFloor(i..<j, context: context))
                 guard least < prefix[j], least <= bound.value else { return nil }
+                PlanSearchStats.shared.add("intervals planned")
                 let plans = try candidates(i..<j, context: context)
+                PlanSearchStats.shared.add("candidates", plans.count)
                 let floors = plans.map { costFloor($0, context: context) }
                 guard
                     floors.contains(where: {
@@ -89,6 +95,7 @@ enum FusionPlanner {
                 }
             }
         }
+        PlanSearchStats.shared.report()
         // The partition, walked back from the end; single layers between groups are their own segments.
         var segments: [FusionPlan.Segment] = []
         var j = n
@@ -137,13 +144,17 @@ enum FusionPlanner {
         var chosen: (GroupPlan, PlanCost)?
         func simulate(_ k: Int) throws {
             var group = plans[k].0
+            PlanSearchStats.shared.add("simulations")
             let cost = try context.simulate(group)
             group.estimatedCycles = cost.cycles
             guard objective.accepts(cost, against: layers) else { return }
             accepted.append((k, group, cost))
             if chosen == nil || objective.prefers(cost, over: chosen!.1) { chosen = (group, cost) }
         }
-        for (k, (_, floor)) in plans.enumerated() {
+        // Least floor first, so that the plans whose floors rule them out are met after the pick.
+        let order = plans.indices.sorted { (objective.key(plans[$0].1).0, $0) < (objective.key(plans[$1].1).0, $1) }
+        for k in order {
+            let floor = plans[k].1
             guard objective.accepts(floor, against: layers) else { continue }
             if let chosen, objective.key(floor).0 > objective.key(chosen.1).0 { continue }
             if before + score(floor) > bound.value {
@@ -152,10 +163,11 @@ enum FusionPlanner {
             }
             try simulate(k)
         }
-        guard !putOff.isEmpty else { return chosen }
-        // The pick is among the simulated plans or those put off, and either kind above the bound cannot win.
-        guard let best = chosen, before + score(best.1) <= bound.value else { return nil }
-        for k in putOff where objective.key(plans[k].1).0 <= objective.key(best.1).0 { try simulate(k) }
+        if !putOff.isEmpty {
+            // The pick is among the simulated plans or those put off, and either kind above the bound cannot win.
+            guard let best = chosen, before + score(best.1) <= bound.value else { return nil }
+            for k in putOff where objective.key(plans[k].1).0 <= objective.key(best.1).0 { try simulate(k) }
+        }
         // The first of least key in the candidates' order, as a simulation of every plan in order finds.
         chosen = nil
         for (_, group, cost) in accepted.sorted(by: { $0.0 < $1.0 })
@@ -167,41 +179,22 @@ enum FusionPlanner {
 
     /// A cost no simulation of `group` can come in under, known without
     /// emitting it: its DRAM bytes (exact); cycles no fewer than the shared
-    /// DRAM channel needs for those bytes, nor than the matrix unit needs for
-    /// the multiply-accumulates of the rows a band plan computes in its
-    /// ungrouped convolutions (every CONV instruction takes at least its MACs
-    /// over the array's lanes); energy no less than those bytes' and all its
-    /// convolutions' MACs'. Whole-map plans count the bytes only.
+    /// DRAM channel needs for those bytes, nor than the matrix or the vector
+    /// unit needs for the windowed layers' work in the rows a band plan
+    /// computes (`Work`; every row in a whole-map plan); energy no less than
+    /// those bytes' (in DRAM and on their SRAM side) and that work's.
     static func costFloor(_ group: GroupPlan, context: PlanningContext) -> PlanCost {
-        let graph = context.graph
-        var macs = 0, matrixMACs = 0
-        if case .bands(let plan) = group {
-            for index in plan.nodes where graph.nodes[index].kind == .conv {
-                guard let g = context.convGeometries[index], g.n == 1 else { continue }
-                // By value number: `computedRows` by name would hash it once per band.
-                guard let id = plan.needed.first?.values.ids[graph.nodes[index].outputs[0]] else { continue }
-                let rows = plan.bands.indices.reduce(0) {
-                    $0
-                        + BandPlan.computedRows(id: id, band: $1, height: g.ho, needed: plan.needed, halo: plan.halo)
-                        .count
-                }
-                let m = rows * g.wo * g.kh * g.kw * g.cout * g.cinPerGroup
-                macs += m
-                if g.groups == 1 { matrixMACs += m }
-            }
-        }
-        return leastCost(bytes: group.dramBytes, macs: macs, matrixMACs: matrixMACs, config: context.config)
+        planFloor(group, context: context)
     }
 
     /// A cost no plan for nodes[range] can come in under, known before any
     /// plan is made: the DRAM bytes of its convolutions' weights once, a
     /// quarter of each map it reads (a strided layer may skip rows), and its
     /// output once; the cycles the DRAM channel needs for them and the
-    /// matrix unit for the last layer, if a convolution (every output row of
-    /// a group is computed); the energy of those bytes and MACs.
+    /// matrix and vector units for the rows every plan computes
+    /// (`intervalWork`); the energy of those bytes and that work.
     static func intervalFloor(_ range: Range<Int>, context: PlanningContext) -> PlanCost {
         let graph = context.graph, config = context.config
-        let map = FusionRules.mapRange(range, graph: graph)
         let produced = Set(range.flatMap { graph.nodes[$0].outputs })
         var bytes = 0, seen: Set<String> = []
         for index in range {
@@ -214,22 +207,7 @@ enum FusionPlanner {
         }
         let last = graph.nodes[range.upperBound - 1]
         bytes += 4 * (graph.type(of: last.outputs[0])?.count ?? 0)
-        var macs = 0, matrixMACs = 0
-        if map == range, last.kind == .conv, let g = context.convGeometries[range.upperBound - 1], g.n == 1 {
-            macs = g.ho * g.wo * g.kh * g.kw * g.cout * g.cinPerGroup
-            if g.groups == 1 { matrixMACs = macs }
-        }
-        return leastCost(bytes: bytes, macs: macs, matrixMACs: matrixMACs, config: config)
-    }
-
-    /// The least cost of moving `bytes` over the DRAM channel and doing
-    /// `macs` multiply-accumulates, `matrixMACs` of them on the matrix unit.
-    private static func leastCost(bytes: Int, macs: Int, matrixMACs: Int, config: AcceleratorConfig) -> PlanCost {
-        let cycles = max(
-            bytes / config.dramBytesPerCycle, matrixMACs / (config.matrixInputLanes * config.matrixOutputLanes))
-        let energy = config.energy.femtojoules(
-            dramBytes: bytes, sramReadBytes: 0, sramWriteBytes: 0, macs: macs, vectorElements: 0)
-        return PlanCost(bytes: bytes, cycles: cycles, energy: energy)
+        return workFloor(bytes: bytes, work: intervalWork(range, context: context), config: config)
     }
 
     /// The traffic objective's pick for one interval: the cheapest plan in
