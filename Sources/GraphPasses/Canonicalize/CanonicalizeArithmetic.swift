@@ -13,11 +13,14 @@ import Tensors
 /// constant becomes a Mul by its reciprocal (element-wise with a constant,
 /// which groups take in; a Div does not fuse), and a Transpose undone by the
 /// next Transpose (NHWC exporters' pairs) disappears; an AveragePool over
-/// the whole unpadded map becomes a GlobalAveragePool.
+/// the whole unpadded map becomes a GlobalAveragePool. An average pool of a
+/// 1x1 convolution pools the convolution's input instead
+/// (`poolBeforePointwiseConv`: a DenseNet transition's convolution on a
+/// quarter of the cells).
 public struct CanonicalizeArithmetic: Pass {
     public let name = "canonicalize-arithmetic"
     public let summary =
-        "HardSwish, SiLU, GELU and Mish spelled out in arithmetic become one op; Div by a constant becomes Mul; Sum of two becomes Add; channel shuffles become one op; Transpose pairs that cancel go; a whole-map AveragePool becomes global"
+        "HardSwish, SiLU, GELU and Mish spelled out in arithmetic become one op; Div by a constant becomes Mul; Sum of two becomes Add; channel shuffles become one op; Transpose pairs that cancel go; a whole-map AveragePool becomes global; an average pool of a 1x1 convolution pools its input instead"
 
     public init() {}
 
@@ -28,7 +31,8 @@ public struct CanonicalizeArithmetic: Pass {
         let rules: [RewriteRule] = [
             Self.hardSwish(at:in:), Self.smoothActivation(at:in:), Self.swishToSiLU(at:in:),
             Self.divByConstant(at:in:), Self.cancelTransposes(at:in:), Self.sumOfTwo(at:in:),
-            Self.channelShuffle(at:in:), Self.poolThroughConcat(at:in:), Self.wholeMapAverage(at:in:)
+            Self.channelShuffle(at:in:), Self.poolThroughConcat(at:in:), Self.wholeMapAverage(at:in:),
+            Self.poolBeforePointwiseConv(at:in:)
         ]
         var changed = try graph.rewrite(with: rules)
         // Shuffles found above then fold into their readers (the driver does not revisit a node it rewrote).
