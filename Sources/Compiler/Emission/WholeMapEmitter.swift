@@ -297,24 +297,33 @@ extension Emitter {
         return (tile, .sram(address, bytes: channels.count * channelBytes))
     }
 
+    /// `input` (starting at tensor row 0, column 0) narrowed to the rows and columns `node` reads
+    /// for its whole output, and where those sit in the padded input.
+    private func narrowed(_ input: SRAMTile, to r: Reach, of node: Node) -> (SRAMTile, PadWindow) {
+        let x = graph.type(of: node.inputs[0])!, y = graph.type(of: node.outputs[0])!
+        let rows = r.rows(0..<y.shape[2])
+        var tile = input
+        tile.addr += 4 * (rows.lowerBound * tile.rowStride - r.padLeft)
+        tile.height = rows.count
+        tile.width = r.cols(outputWidth: y.shape[3])
+        return (
+            tile, PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3])
+        )
+    }
+
     /// One CONV instruction: `input` starts at tensor row 0, column 0 of the input channels it covers.
     private mutating func convolve(
         _ node: Node, input: TileRef, output: TileRef, weights: MemoryRange, outputs: Range<Int>,
         accumulate: Bool, last: Bool, groups: Int = 1, state: WholeMapState
     ) throws {
         let r = try state.reaches[node.name] ?? graph.reach(node)
-        let x = graph.type(of: node.inputs[0])!, y = graph.type(of: node.outputs[0])!
-        let rows = r.rows(0..<y.shape[2])
-        var tile = input.0
-        tile.addr += 4 * (rows.lowerBound * tile.rowStride - r.padLeft)
-        tile.height = rows.count
-        tile.width = r.cols(outputWidth: y.shape[3])
+        let (tile, window) = narrowed(input.0, to: r, of: node)
         let bias = accumulate ? nil : node.input(2).map { state.resident[$0]! }
         let op = ConvOp(
             input: tile, output: output.0, weightAddr: weights.start,
             biasAddr: bias.map { $0.address + 4 * outputs.lowerBound },
             kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw), groups: groups,
-            window: PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3]),
+            window: window,
             accumulate: accumulate, activation: last ? node.activation?.fused ?? .none : .none)
         var reads = [input.1, weights]
         if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
@@ -325,20 +334,15 @@ extension Emitter {
     /// A MaxPool or AveragePool of one block: `input` starts at tensor row 0, column 0 of its channels.
     private mutating func pool(_ node: Node, input: TileRef, output: TileRef) throws {
         let r = try graph.reach(node)
-        let x = graph.type(of: node.inputs[0])!, y = graph.type(of: node.outputs[0])!
-        let rows = r.rows(0..<y.shape[2])
-        var tile = input.0
-        tile.addr += 4 * (rows.lowerBound * tile.rowStride - r.padLeft)
-        tile.height = rows.count
-        tile.width = r.cols(outputWidth: y.shape[3])
-        let w = try WindowGeometry(node: node, spatial: Array(x.shape[2...]))
+        let (tile, window) = narrowed(input.0, to: r, of: node)
+        let w = try WindowGeometry(node: node, spatial: Array(graph.type(of: node.inputs[0])!.shape[2...]))
         let countPads =
             node.kind == .averagePool && node.int("count_include_pad", default: 0) == 1
             ? (w.padsBegin[0], w.padsBegin[1], w.padsEnd[0], w.padsEnd[1]) : (0, 0, 0, 0)
         let op = PoolOp(
             node.kind == .maxPool ? .max : .avg, input: tile, output: output.0, kernel: (r.kh, r.kw),
             stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
-            window: PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3]),
+            window: window,
             countPads: countPads)
         sequencer.emit(.pool(op), reads: [input.1], writes: [output.1], nodes: [node.name])
     }
