@@ -141,6 +141,7 @@ struct Emitter {
         switch group {
         case .bands(let plan): try emitBands(plan)
         case .wholeMap(let plan): try emitWholeMap(plan)
+        case .residualConv(let plan): try emitResidualConv(plan)
         }
         // A scratch emission that only costs the plan reports nothing.
         guard sequencer.keepsNames else { return }

@@ -79,14 +79,22 @@ extension Emitter {
     /// How many of a convolution's best-estimated tilings the timing model decides between (objectives but traffic).
     static let simulatedTilings = 6
 
+    /// A `ResidualConvPlan`: the convolution as on its own, each output tile through the Add before it is stored.
+    mutating func emitResidualConv(_ plan: ResidualConvPlan) throws {
+        let node = graph.nodes[plan.nodes.lowerBound], add = graph.nodes[plan.nodes.lowerBound + 1]
+        let g = try graph.convGeometry(node)
+        var conv = ConvLowering(node: node, geometry: g, insertion: nil, tiling: plan.tiling, emitter: self)
+        conv.residual = ConvLowering.Residual(
+            add: add, other: location(plan.residual), output: location(add.outputs[0]),
+            base: conv.foldBase + 2 * conv.foldSlot)
+        conv.emit(&self)
+    }
+
     private mutating func emitConv(
         _ node: Node, geometry g: ConvGeometry, insertion: ZeroInsertion?, tiling: ConvTiling
     ) {
         var conv = ConvLowering(node: node, geometry: g, insertion: insertion, tiling: tiling, emitter: self)
-        switch tiling.order {
-        case .weightsOuter: conv.emitWeightsOuter(&self)
-        case .inputOuter: conv.emitInputOuter(&self)
-        }
+        conv.emit(&self)
     }
 }
 
@@ -108,7 +116,17 @@ struct ConvLowering {
     /// Folded taps: the two slots of the rebuilt input band (after the output slots).
     let foldBase: Int, foldSlot: Int
     let activation: FusedActivation
-    var inputTurn = 0, weightTurn = 0, outputTurn = 0, foldTurn = 0
+    var inputTurn = 0, weightTurn = 0, outputTurn = 0, foldTurn = 0, residualTurn = 0
+    /// The Add each output tile goes through before it is stored (see `ResidualConvPlan`).
+    var residual: Residual?
+
+    struct Residual {
+        let add: Node
+        /// The Add's other operand and its output, both of the convolution's output shape.
+        let other: DRAMPlan.Location, output: DRAMPlan.Location
+        /// The two slots the other operand's tiles are loaded into (after the folded taps').
+        let base: Int
+    }
 
     init(node: Node, geometry g: ConvGeometry, insertion: ZeroInsertion?, tiling: ConvTiling, emitter: Emitter) {
         (self.node, self.g, self.insertion, self.tiling) = (node, g, insertion, tiling)
@@ -135,6 +153,13 @@ struct ConvLowering {
     var bands: [(Int, Int)] { stride(from: 0, to: g.ho, by: tiling.rows).map { ($0, min(tiling.rows, g.ho - $0)) } }
 
     // MARK: Loop orders
+
+    mutating func emit(_ e: inout Emitter) {
+        switch tiling.order {
+        case .weightsOuter: emitWeightsOuter(&e)
+        case .inputOuter: emitInputOuter(&e)
+        }
+    }
 
     /// Each unit's weights loaded once (or streamed per input block), the
     /// input re-read per unit.
@@ -311,10 +336,29 @@ struct ConvLowering {
         return SRAMTile(addr: address, channels: unit.outputs.count, height: rows, width: g.wo)
     }
 
-    func store(_ n: Int, _ unit: ConvTiling.Unit, band y0: Int, tile: SRAMTile, _ e: inout Emitter) {
+    /// Stores an output tile; with a residual Add, the Add's output: the matching tile of its other
+    /// operand loaded and added in place first.
+    mutating func store(_ n: Int, _ unit: ConvTiling.Unit, band y0: Int, tile: SRAMTile, _ e: inout Emitter) {
+        let origin = [n, unit.outputs.lowerBound, y0, 0], counts = [1, unit.outputs.count, tile.height, g.wo]
+        let range = MemoryRange.sram(tile.addr, bytes: 4 * tile.elements)
+        var target = y, owner = node
+        if let residual {
+            let address = residual.base + (residualTurn % 2) * outputSlot
+            residualTurn += 1
+            let other = SRAMTile(addr: address, channels: tile.channels, height: tile.height, width: tile.width)
+            let otherRange = MemoryRange.sram(address, bytes: 4 * other.elements)
+            let load = TransferOp(
+                tensorAt: residual.other.address, shape: [g.n, g.cout, g.ho, g.wo], origin: origin, counts: counts,
+                sramAddr: address)
+            e.emit(.load(load), reads: [residual.other.range], writes: [otherRange], node: residual.add)
+            let sum = EltwiseOp(
+                .add, a: tile, b: other, output: tile, activation: residual.add.activation?.fused ?? .none)
+            e.emit(.eltwise(sum), reads: [range, otherRange], writes: [range], node: residual.add)
+            (target, owner) = (residual.output, residual.add)
+        }
         let t = TransferOp(
-            tensorAt: y.address, shape: [g.n, g.cout, g.ho, g.wo], origin: [n, unit.outputs.lowerBound, y0, 0],
-            counts: [1, unit.outputs.count, tile.height, g.wo], sramAddr: tile.addr)
-        e.emit(.store(t), reads: [.sram(tile.addr, bytes: 4 * tile.elements)], writes: [y.range], node: node)
+            tensorAt: target.address, shape: [g.n, g.cout, g.ho, g.wo], origin: origin, counts: counts,
+            sramAddr: tile.addr)
+        e.emit(.store(t), reads: [range], writes: [target.range], node: owner)
     }
 }

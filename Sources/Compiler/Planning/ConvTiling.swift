@@ -90,21 +90,29 @@ struct ConvTiling: CustomStringConvertible {
     }
 
     /// Every tiling that fits, best first under `objective` by the quick estimates.
+    /// `residual`: each output tile gets a tile of another map of the output's shape added before it is
+    /// stored (see `ResidualConvPlan`): two more slots of an output tile, and that map read once.
     static func ranked(
-        _ g: ConvGeometry, hasBias: Bool, config: AcceleratorConfig, objective: Objective = .traffic
+        _ g: ConvGeometry, hasBias: Bool, config: AcceleratorConfig, objective: Objective = .traffic,
+        residual: Bool = false
     ) -> [ConvTiling] {
         // Channel blocks are whole multiples of the array width (partial only at
         // the tail); narrower ones waste lanes and are tried only when nothing else
         // fits, or under traffic, whose figure they can lower (ResNet-50 and VGG-16
         // move 3-4% fewer bytes with them, at up to twice the cycles).
-        let full = objective == .traffic ? [] : tilings(g, hasBias: hasBias, config: config, narrow: false)
-        let candidates = full.isEmpty ? tilings(g, hasBias: hasBias, config: config, narrow: true) : full
+        let full =
+            objective == .traffic
+            ? [] : tilings(g, hasBias: hasBias, config: config, narrow: false, residual: residual)
+        let candidates =
+            full.isEmpty ? tilings(g, hasBias: hasBias, config: config, narrow: true, residual: residual) : full
         guard let fewestBytes = candidates.map(\.dramBytes).min() else { return [] }
         return rank(candidates, fewestBytes: fewestBytes, g: g, config: config, objective: objective)
     }
 
     /// Every tiling that fits; `narrow`: channel blocks of 8 and 16 lanes too, besides whole lane multiples.
-    static func tilings(_ g: ConvGeometry, hasBias: Bool, config: AcceleratorConfig, narrow: Bool) -> [ConvTiling] {
+    static func tilings(
+        _ g: ConvGeometry, hasBias: Bool, config: AcceleratorConfig, narrow: Bool, residual: Bool = false
+    ) -> [ConvTiling] {
         let lanes = config.matrixOutputLanes
         func blockSizes(_ total: Int) -> [Int] {
             var sizes = [total]
@@ -139,7 +147,7 @@ struct ConvTiling: CustomStringConvertible {
                                 if let candidate = evaluate(
                                     g, units: units, work: work, rows: rows, validRows: validRows[rows]!, cb: cb,
                                     kb: kb, order: order, resident: resident, fold: fold, hasBias: hasBias,
-                                    config: config)
+                                    residual: residual, config: config)
                                 {
                                     candidates.append(candidate)
                                 }
@@ -211,7 +219,7 @@ struct ConvTiling: CustomStringConvertible {
 
     static func evaluate(
         _ g: ConvGeometry, units: [Unit], work: UnitWork, rows: Int, validRows: Int, cb: Int, kb: Int, order: Order,
-        resident: Bool, fold: Bool = false, hasBias: Bool, config: AcceleratorConfig
+        resident: Bool, fold: Bool = false, hasBias: Bool, residual: Bool = false, config: AcceleratorConfig
     ) -> ConvTiling? {
         let khw = g.kh * g.kw
         let weightCinPerUnit = g.depthwise ? 1 : (g.groups == 1 ? g.cin : g.cinPerGroup)
@@ -224,7 +232,7 @@ struct ConvTiling: CustomStringConvertible {
         let bias = hasBias ? 4 * cb : 0
         // Folded taps: two slots of the rebuilt band, cin * kh * kw channels of the output's rows and columns.
         let foldedTile = fold ? 4 * g.cin * khw * rows * g.wo : 0
-        let sram = 2 * inputTile + 2 * foldedTile + weightRegion + bias + 2 * outputTile
+        let sram = 2 * inputTile + 2 * foldedTile + weightRegion + bias + (residual ? 4 : 2) * outputTile
         guard sram <= config.sramBytes else { return nil }
         // Resident weights only matter when there is more than one input block to hold.
         if resident && order == .inputOuter && units.count > 1 { return nil }
@@ -245,9 +253,10 @@ struct ConvTiling: CustomStringConvertible {
         }
         let outputBytes = 4 * g.n * g.cout * g.ho * g.wo
         let biasTraffic = order == .inputOuter && !resident ? biasTotal * g.n * bandCount : biasTotal
-        let dram = inputBytes + weightTraffic + biasTraffic + outputBytes
+        let dram = inputBytes + weightTraffic + biasTraffic + (residual ? 2 : 1) * outputBytes
         // Cycles: the busiest of DMA channel and compute, half of each transfer's setup exposed.
-        let transfers = g.n * bandCount * work.inputBlocks * (resident ? 1 : 2) + g.n * bandCount * units.count
+        let transfers =
+            g.n * bandCount * work.inputBlocks * (resident ? 1 : 2) + (residual ? 2 : 1) * g.n * bandCount * units.count
         var engines = CostModel.Work()
         if g.depthwise {
             engines.vector = config.vectorCycles(elements: g.n * g.cout * g.ho * g.wo * khw)
@@ -264,6 +273,7 @@ struct ConvTiling: CustomStringConvertible {
         } else {
             engines.matrix = work.lanePasses * g.n * g.ho * g.wo * khw
         }
+        if residual { engines.vector += config.vectorCycles(elements: g.n * g.cout * g.ho * g.wo) }
         let cycles = engines.overlapped(dramBytes: dram, transfers: transfers, setupShare: 2, config: config)
         let steps = g.n * bandCount * (order == .inputOuter ? 1 : units.count)
         let channel = dram / config.dramBytesPerCycle + transfers * config.dmaSetupCycles / 2

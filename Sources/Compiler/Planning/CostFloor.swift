@@ -102,6 +102,10 @@ extension FusionPlanner {
                     work.pool(elements: type.count, taps: r.kh * r.kw, config: config)
                 }
             }
+        case .residualConv(let plan):
+            if let g = context.convGeometries[plan.nodes.lowerBound], g.n == 1 {
+                work.conv(g, positions: g.ho * g.wo, config: config)
+            }
         }
         return workFloor(bytes: group.dramBytes, work: work, config: context.config)
     }

@@ -345,6 +345,18 @@ enum FusionPlanner {
     /// the band height with the fewest bytes (then estimated cycles), and
     /// whole-map plans per block width.
     static func candidates(_ range: Range<Int>, context: PlanningContext, budget: Int = .max) throws -> [GroupPlan] {
+        let residual = ResidualConvPlan.plans(range, context: context).map { GroupPlan.residualConv($0) }
+        let others = try bandAndWholeMapCandidates(range, context: context, budget: budget)
+        guard !residual.isEmpty else { return others }
+        return (others + residual.filter { $0.dramBytes < budget }).sorted {
+            ($0.dramBytes, $0.estimatedCycles) < ($1.dramBytes, $1.estimatedCycles)
+        }
+    }
+
+    /// `candidates` but residual convolutions.
+    static func bandAndWholeMapCandidates(_ range: Range<Int>, context: PlanningContext, budget: Int) throws
+        -> [GroupPlan]
+    {
         let graph = context.graph
         let map = FusionRules.mapRange(range, graph: graph)
         guard let last = graph.nodes[map.upperBound - 1].outputs.first, let type = graph.type(of: last),

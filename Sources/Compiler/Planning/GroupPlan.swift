@@ -8,11 +8,14 @@ enum GroupPlan {
     case bands(BandPlan)
     /// One band over the whole map, channels in blocks (see `WholeMapPlan`).
     case wholeMap(WholeMapPlan)
+    /// A convolution tiled as on its own, its residual Add applied to each output tile (see `ResidualConvPlan`).
+    case residualConv(ResidualConvPlan)
 
     var nodes: Range<Int> {
         switch self {
         case .bands(let plan): return plan.nodes
         case .wholeMap(let plan): return plan.nodes
+        case .residualConv(let plan): return plan.nodes
         }
     }
     /// DRAM bytes the group moves, exactly what its instructions will move.
@@ -20,12 +23,14 @@ enum GroupPlan {
         switch self {
         case .bands(let plan): return plan.dramBytes
         case .wholeMap(let plan): return plan.dramBytes
+        case .residualConv(let plan): return plan.dramBytes
         }
     }
     var sramBytes: Int {
         switch self {
         case .bands(let plan): return plan.sramBytes
         case .wholeMap(let plan): return plan.sramBytes
+        case .residualConv(let plan): return plan.sramBytes
         }
     }
     /// The planner's quick estimate until the group is simulated, then the
@@ -35,12 +40,14 @@ enum GroupPlan {
             switch self {
             case .bands(let plan): return plan.estimatedCycles
             case .wholeMap(let plan): return plan.estimatedCycles
+            case .residualConv(let plan): return plan.estimatedCycles
             }
         }
         set {
             switch self {
             case .bands(var plan): plan.estimatedCycles = newValue; self = .bands(plan)
             case .wholeMap(var plan): plan.estimatedCycles = newValue; self = .wholeMap(plan)
+            case .residualConv(var plan): plan.estimatedCycles = newValue; self = .residualConv(plan)
             }
         }
     }
@@ -50,6 +57,7 @@ enum GroupPlan {
         switch self {
         case .bands(let plan): return plan.tileDescription
         case .wholeMap(let plan): return plan.tileDescription(graph: graph)
+        case .residualConv(let plan): return plan.tileDescription
         }
     }
 }

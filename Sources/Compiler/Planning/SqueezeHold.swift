@@ -136,6 +136,7 @@ enum SqueezeHold {
             case .wholeMap(var plan):
                 plan.sramBytes = max(plan.sramBytes, address + bytes)
                 segments[k].group = .wholeMap(plan)
+            case .residualConv: continue  // heads are replanned in bands or whole maps only
             }
             segments[t].group = .bands(occupying(newTail.0))
         }
@@ -162,6 +163,7 @@ enum SqueezeHold {
             case .wholeMap(let plan):
                 guard plan.pooled?.storesMap == true else { return nil }
                 (nodes, output, held, stored) = (plan.nodes, plan.output, [:], [])
+            case .residualConv: return nil
             }
         }
     }

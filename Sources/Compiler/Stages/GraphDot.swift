@@ -129,6 +129,8 @@ public enum GraphDot {
             lines.append(
                 "tile whole map \(map.isEmpty ? "1" : map), blocks of \(plan.block) out / \(plan.inBlock) in ch")
             lines.append("halo none (whole map)")
+        case .residualConv(let plan):
+            lines.append("tile \(plan.tiling.description), adding \(plan.residual) to each output tile")
         }
         lines.append(
             "SRAM \(group.sramBytes) B, DRAM \(group.dramBytes) B (layer by layer \(segment.layerByLayerBytes) B)")
