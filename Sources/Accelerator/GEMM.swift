@@ -153,6 +153,11 @@ enum Parallel {
 /// The row kernels of CKernels (AVX2 and FMA where the CPU has them, checked
 /// there), on SRAM words.
 enum Kernels {
+    /// Whether CKernels' whole-instruction kernels take their AVX-512 paths.
+    static let avx512 = dfc_kernels_avx512() != 0
+    /// Whether they take AVX2 and FMA paths at least (the depthwise CONV's, where `avx512` is false).
+    static let vectorized = dfc_kernels_vectorized() != 0
+
     /// o[j] += w * x[j * stride] for j < n.
     @inline(__always) static func axpy(
         _ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, stride: Int, _ w: Float, _ n: Int
