@@ -439,6 +439,112 @@ __attribute__((target("avx2"))) static int depthwise_conv_avx2(const dfc_depthwi
 POOL_BLOCK(8)
 POOL_BLOCK(1)
 
+// pool_block's loops with eight-lane vectors (taps as depthwise_block8's; counted[j] as pool_block's). A lane a
+// tap does not read keeps its value (a blend); a tap's maximum and sum are dfc_max_strided's and
+// dfc_add_strided's vector operations, max(x, o) and x + o, so the bits of the row path.
+#define POOL_BLOCK8(CB)                                                                                                \
+    __attribute__((target("avx2"))) static void pool_block8_##CB(const dfc_pool *d, size_t ch,                         \
+                                                                 const tap_lanes8 *taps, const int *nonempty,          \
+                                                                 const int *counted, size_t nv) {                      \
+        const size_t kh = d->kernel_h, kw = d->kernel_w, sw = d->stride_w, dw = d->dilation_w, dh = d->dilation_h;    \
+        const size_t irs = d->input_row_stride;                                                                        \
+        const __m256 start = _mm256_set1_ps(d->max ? -__builtin_inff() : 0.0f), zero = _mm256_setzero_ps();            \
+        const int max = d->max;                                                                                        \
+        const float *plane[CB];                                                                                        \
+        float *out[CB];                                                                                                \
+        for (int c = 0; c < CB; c++) {                                                                                 \
+            plane[c] = d->input + (ch + c) * d->input_channel_stride;                                                  \
+            out[c] = d->output + (ch + c) * d->output_channel_stride;                                                  \
+        }                                                                                                              \
+        for (size_t oh = 0; oh < d->height; oh++) {                                                                    \
+            long top = d->origin_y + (long)(oh * d->stride_h);                                                         \
+            long ky0, ky1;                                                                                             \
+            window_rows(top, (long)dh, d->extent_h, (long)kh, &ky0, &ky1);                                             \
+            int rows_counted = 0;                                                                                      \
+            for (size_t ky = 0; ky < kh; ky++) {                                                                       \
+                long ty = top + (long)(ky * dh);                                                                       \
+                rows_counted += ty >= -d->pad_top && ty < d->extent_h + d->pad_bottom;                                 \
+            }                                                                                                          \
+            size_t row = oh * d->stride_h * irs, orow = oh * d->output_row_stride;                                     \
+            for (size_t v = 0; v < nv; v++) {                                                                          \
+                const tap_lanes8 *m = taps + v * (kw + 1);                                                             \
+                __m256 acc[CB];                                                                                        \
+                for (int c = 0; c < CB; c++) acc[c] = start;                                                           \
+                for (long ky = ky0; ky < ky1; ky++) {                                                                  \
+                    size_t x = row + (size_t)ky * dh * irs + 8 * v * sw;                                               \
+                    for (size_t kx = 0; kx < kw; kx++) {                                                               \
+                        const tap_lanes8 *t = m + 1 + kx;                                                              \
+                        if (!t->any) continue;                                                                         \
+                        for (int c = 0; c < CB; c++) {                                                                 \
+                            __m256 xv = load_taps8(plane[c] + x + kx * dw, sw, t);                                     \
+                            __m256 y = max ? _mm256_max_ps(xv, acc[c]) : _mm256_add_ps(xv, acc[c]);                    \
+                            acc[c] = _mm256_blendv_ps(acc[c], y, _mm256_castsi256_ps(t->valid));                       \
+                        }                                                                                              \
+                    }                                                                                                  \
+                }                                                                                                      \
+                __m256 keep, divisor = zero;                                                                           \
+                if (max) {                                                                                             \
+                    keep = _mm256_castsi256_ps(mask8(ky1 > ky0 ? (unsigned)nonempty[v] : 0));                          \
+                } else {                                                                                               \
+                    __m256i n = _mm256_mullo_epi32(_mm256_set1_epi32(rows_counted),                                    \
+                                                   _mm256_loadu_si256((const __m256i *)(counted + 8 * v)));            \
+                    keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(n, _mm256_setzero_si256()));                         \
+                    divisor = _mm256_cvtepi32_ps(n);                                                                   \
+                }                                                                                                      \
+                for (int c = 0; c < CB; c++) {                                                                         \
+                    __m256 a = max ? acc[c] : _mm256_div_ps(acc[c], divisor);                                          \
+                    _mm256_maskstore_ps(out[c] + orow + 8 * v, m[0].valid, _mm256_and_ps(a, keep));                   \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+POOL_BLOCK8(4)
+POOL_BLOCK8(1)
+
+// dfc_pool_run without AVX-512: AVX2, column strides 1 and 2, rows of at most 256 columns and kernels at
+// most 16 wide; 0 elsewhere.
+__attribute__((target("avx2"))) static int pool_run_avx2(const dfc_pool *d, size_t first, size_t end) {
+    enum { MAX_VECTORS = 32, MAX_KW = 16 };
+    size_t kw = d->kernel_w, nv = (d->width + 7) / 8;
+    if (!dfc_kernels_vectorized() || (d->stride_w != 1 && d->stride_w != 2) || kw > MAX_KW || nv > MAX_VECTORS ||
+        d->dilation_h == 0)
+        return 0;
+    if (first >= end || d->height == 0 || d->width == 0) return 1;
+    tap_lanes8 taps[nv * (kw + 1)];
+    int nonempty[MAX_VECTORS], counted[MAX_VECTORS * 8];
+    long width = (long)d->width;
+    for (size_t v = 0; v < nv; v++) {
+        long j0 = 8 * (long)v;
+        unsigned any = 0;
+        for (size_t kx = 0; kx <= kw; kx++) {
+            long lo = 0, hi = width;
+            if (kx > 0) {
+                long offset = d->origin_x + (long)((kx - 1) * d->dilation_w);
+                lo = ceil_div(-offset, (long)d->stride_w), hi = ceil_div(d->extent_w - offset, (long)d->stride_w);
+                lo = lo < 0 ? 0 : lo, hi = hi > width ? width : hi;
+            }
+            lo = lo < j0 ? j0 : lo, hi = hi > j0 + 8 ? j0 + 8 : hi;
+            unsigned bits = hi > lo ? (((unsigned)1 << (hi - lo)) - 1) << (lo - j0) : 0;
+            tap_lanes8 *t = &taps[v * (kw + 1) + kx];
+            t->valid = mask8(bits), t->any = bits != 0;
+            t->low = mask8(even_words(bits, 0)), t->high = mask8(even_words(bits, 4));
+            if (kx > 0) any |= bits;
+        }
+        nonempty[v] = (int)any;
+    }
+    for (long j = 0; j < 8 * (long)nv; j++) {
+        counted[j] = 0;
+        for (size_t kx = 0; kx < kw && j < width; kx++) {
+            long tx = d->origin_x + j * (long)d->stride_w + (long)(kx * d->dilation_w);
+            counted[j] += tx >= -d->pad_left && tx < d->extent_w + d->pad_right;
+        }
+    }
+    size_t ch = first;
+    for (; ch + 4 <= end; ch += 4) pool_block8_4(d, ch, taps, nonempty, counted, nv);
+    for (; ch < end; ch++) pool_block8_1(d, ch, taps, nonempty, counted, nv);
+    return 1;
+}
+
 // o[j] = x[2 j] for j < n: the even words of two vectors; the last vector's loads are masked to the row.
 __attribute__((target("avx512f"))) static void copy_even_avx512(float *o, const float *x, size_t n) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -549,7 +655,8 @@ int dfc_pool_run(const dfc_pool *d, size_t first, size_t end) {
 #if defined(__x86_64__)
     enum { MAX_VECTORS = 64, MAX_KW = 64 };
     size_t kw = d->kernel_w, nv = (d->width + 15) / 16;
-    if (!dfc_kernels_avx512() || kw > MAX_KW || nv > MAX_VECTORS || d->stride_w == 0 || d->dilation_h == 0) return 0;
+    if (!dfc_kernels_avx512()) return pool_run_avx2(d, first, end);
+    if (kw > MAX_KW || nv > MAX_VECTORS || d->stride_w == 0 || d->dilation_h == 0) return 0;
     if (first >= end || d->height == 0 || d->width == 0) return 1;
     __mmask16 masks[MAX_VECTORS * (MAX_KW + 1)], nonempty[MAX_VECTORS];
     int counted[MAX_VECTORS * 16];
