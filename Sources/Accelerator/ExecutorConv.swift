@@ -249,11 +249,12 @@ extension Machine {
         }
     }
 
-    /// A depthwise CONV in one C call per core (CKernels' `dfc_depthwise_conv`: AVX-512, the window's
-    /// edges as lane masks, bias, ReLU and Clip in registers), output channels split over the cores;
-    /// the same operations in the same order as `convRows`, so the same bits. Other activations run
-    /// on each row afterwards. False (nothing written) where the kernel does not run: no AVX-512, or
-    /// a row or kernel wider than it takes.
+    /// A depthwise CONV in one C call per core (CKernels' `dfc_depthwise_conv`: AVX-512, or AVX2 and FMA
+    /// for column strides 1 and 2, the window's edges as lane masks, bias, ReLU and Clip in registers),
+    /// output channels split over the cores; the same operations in the same order as `convRows`, so the
+    /// same bits. Other activations run on each row afterwards. False (nothing written) where the kernel
+    /// does not run: neither instruction set, a stride it does not take, or a row or kernel wider than it
+    /// takes.
     func convDepthwise(_ c: ConvOp) -> Bool {
         let input = c.input, output = c.output, win = c.window, a = c.activation
         let activation: Int32 = a.kind == .relu ? 1 : a.kind == .clip ? 2 : 0

@@ -177,9 +177,10 @@ extension Machine {
         }
     }
 
-    /// POOL in one C call per core (CKernels' `dfc_pool_run`: AVX-512, the window's edges as lane masks,
-    /// eight channels at a time), channels split over the cores; the same operations in the same order
-    /// as `poolRows` (which runs where the kernel does not), so the same bits.
+    /// POOL in one C call per core (CKernels' `dfc_pool_run`: AVX-512, eight channels at a time, or AVX2
+    /// for column strides 1 and 2, four; the window's edges as lane masks), channels split over the
+    /// cores; the same operations in the same order as `poolRows` (which runs where the kernel does
+    /// not), so the same bits.
     func pool(_ p: PoolOp) {
         let input = p.input, output = p.output, win = p.window
         var d = dfc_pool(

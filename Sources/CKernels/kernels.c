@@ -248,6 +248,131 @@ DEPTHWISE_BLOCK(4)
 DEPTHWISE_BLOCK(2)
 DEPTHWISE_BLOCK(1)
 
+// The AVX2 taps of dfc_depthwise_conv, column strides 1 and 2: vector v's lanes (eight output columns) that
+// kernel column kx reads, and the words of the two loads that serve them with stride 2 (the even words of
+// sixteen, as load_strided_tail).
+typedef struct {
+    __m256i valid, low, high;
+    int any;
+} tap_lanes8;
+
+// Lanes of `bits` (bit i: lane i) as a vector mask.
+__attribute__((target("avx2"))) static inline __m256i mask8(unsigned bits) {
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), bit), bit);
+}
+
+// Words 2 i of a run of eight for the bits i of `lanes` below 4 (from 0) or from 4 (shift 4).
+static unsigned even_words(unsigned lanes, unsigned shift) {
+    unsigned words = 0;
+    for (unsigned i = 0; i < 4; i++)
+        if (lanes >> (i + shift) & 1) words |= 1u << (2 * i);
+    return words;
+}
+
+// x[i * stride] for the lanes of t (stride 1 or 2); other lanes 0, and no word outside them is touched.
+__attribute__((target("avx2"))) static inline __m256 load_taps8(const float *x, size_t stride, const tap_lanes8 *t) {
+    if (stride == 1) return _mm256_maskload_ps(x, t->valid);
+    const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    __m256 lo = _mm256_permutevar8x32_ps(_mm256_maskload_ps(x, t->low), even);
+    __m256 hi = _mm256_permutevar8x32_ps(_mm256_maskload_ps(x + 8, t->high), even);
+    return _mm256_blend_ps(lo, hi, 0xF0);
+}
+
+// depthwise_block's loops with eight-lane vectors; taps[v * (kw + 1)] holds vector v's columns inside the row,
+// taps[v * (kw + 1) + 1 + kx] kernel column kx's. A lane a tap does not read keeps its sum (a blend), so every
+// sum gets the fused multiply-adds of dfc_axpy_strided, tap by tap, and nothing else.
+#define DEPTHWISE_BLOCK8(CB)                                                                                           \
+    __attribute__((target("avx2,fma"))) static void depthwise_block8_##CB(const dfc_depthwise *d, size_t co,           \
+                                                                          const tap_lanes8 *taps, size_t nv) {         \
+        const size_t kh = d->kernel_h, kw = d->kernel_w, sw = d->stride_w, dw = d->dilation_w, dh = d->dilation_h;    \
+        const size_t irs = d->input_row_stride;                                                                        \
+        const __m256 zero = _mm256_setzero_ps(), alpha = _mm256_set1_ps(d->alpha), beta = _mm256_set1_ps(d->beta);    \
+        const int accumulate = d->accumulate, activation = d->activation;                                              \
+        const float *plane[CB], *w[CB];                                                                                \
+        float *out[CB];                                                                                                \
+        __m256 bias[CB];                                                                                               \
+        for (int c = 0; c < CB; c++) {                                                                                 \
+            plane[c] = d->input + (co + c) / d->multiplier * d->input_channel_stride;                                  \
+            w[c] = d->weights + (co + c) * kh * kw;                                                                    \
+            out[c] = d->output + (co + c) * d->output_channel_stride;                                                  \
+            bias[c] = _mm256_set1_ps(d->bias ? d->bias[co + c] : 0.0f);                                                \
+        }                                                                                                              \
+        for (size_t oh = 0; oh < d->height; oh++) {                                                                    \
+            long top = d->origin_y + (long)(oh * d->stride_h);                                                         \
+            long ky0, ky1;                                                                                             \
+            window_rows(top, (long)dh, d->extent_h, (long)kh, &ky0, &ky1);                                             \
+            size_t row = oh * d->stride_h * irs, orow = oh * d->output_row_stride;                                     \
+            for (size_t v = 0; v < nv; v++) {                                                                          \
+                const tap_lanes8 *m = taps + v * (kw + 1);                                                             \
+                __m256 acc[CB];                                                                                        \
+                for (int c = 0; c < CB; c++)                                                                           \
+                    acc[c] = accumulate ? _mm256_maskload_ps(out[c] + orow + 8 * v, m[0].valid) : zero;                \
+                for (long ky = ky0; ky < ky1; ky++) {                                                                  \
+                    size_t x = row + (size_t)ky * dh * irs + 8 * v * sw;                                               \
+                    for (size_t kx = 0; kx < kw; kx++) {                                                               \
+                        const tap_lanes8 *t = m + 1 + kx;                                                              \
+                        if (!t->any) continue;                                                                         \
+                        size_t tap = (size_t)ky * kw + kx;                                                             \
+                        for (int c = 0; c < CB; c++) {                                                                 \
+                            __m256 xv = load_taps8(plane[c] + x + kx * dw, sw, t);                                     \
+                            __m256 sum = _mm256_fmadd_ps(_mm256_set1_ps(w[c][tap]), xv, acc[c]);                       \
+                            acc[c] = _mm256_blendv_ps(acc[c], sum, _mm256_castsi256_ps(t->valid));                     \
+                        }                                                                                              \
+                    }                                                                                                  \
+                }                                                                                                      \
+                for (int c = 0; c < CB; c++) {                                                                         \
+                    __m256 a = acc[c];                                                                                 \
+                    if (d->bias) a = _mm256_add_ps(a, bias[c]);                                                        \
+                    if (activation == 1) {                                                                             \
+                        a = _mm256_blendv_ps(a, zero, _mm256_cmp_ps(a, zero, _CMP_LT_OQ));                             \
+                    } else if (activation == 2) {                                                                      \
+                        a = _mm256_blendv_ps(a, alpha, _mm256_cmp_ps(alpha, a, _CMP_GE_OQ));                           \
+                        a = _mm256_blendv_ps(a, beta, _mm256_cmp_ps(beta, a, _CMP_LT_OQ));                             \
+                    }                                                                                                  \
+                    _mm256_maskstore_ps(out[c] + orow + 8 * v, m[0].valid, a);                                         \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+DEPTHWISE_BLOCK8(4)
+DEPTHWISE_BLOCK8(2)
+DEPTHWISE_BLOCK8(1)
+
+// dfc_depthwise_conv without AVX-512: AVX2 and FMA, column strides 1 and 2 (dfc_axpy_strided's vector
+// paths, whose bits these are), rows of at most 256 columns and kernels at most 16 wide (the taps' lanes, up
+// to 70 KiB, live on the stack); 0 elsewhere.
+__attribute__((target("avx2"))) static int depthwise_conv_avx2(const dfc_depthwise *d, size_t first, size_t end) {
+    enum { MAX_VECTORS = 32, MAX_KW = 16 };
+    size_t kw = d->kernel_w, nv = (d->width + 7) / 8;
+    if (!dfc_kernels_vectorized() || (d->stride_w != 1 && d->stride_w != 2) || kw > MAX_KW || nv > MAX_VECTORS ||
+        d->dilation_h == 0 || d->multiplier == 0)
+        return 0;
+    if (first >= end || d->height == 0 || d->width == 0) return 1;
+    tap_lanes8 taps[nv * (kw + 1)];
+    for (size_t v = 0; v < nv; v++) {
+        long j0 = 8 * (long)v, width = (long)d->width;
+        for (size_t kx = 0; kx <= kw; kx++) {
+            long lo = 0, hi = width;
+            if (kx > 0) {
+                long offset = d->origin_x + (long)((kx - 1) * d->dilation_w);
+                lo = ceil_div(-offset, (long)d->stride_w), hi = ceil_div(d->extent_w - offset, (long)d->stride_w);
+                lo = lo < 0 ? 0 : lo, hi = hi > width ? width : hi;
+            }
+            lo = lo < j0 ? j0 : lo, hi = hi > j0 + 8 ? j0 + 8 : hi;
+            unsigned bits = hi > lo ? (((unsigned)1 << (hi - lo)) - 1) << (lo - j0) : 0;
+            tap_lanes8 *t = &taps[v * (kw + 1) + kx];
+            t->valid = mask8(bits), t->any = bits != 0;
+            t->low = mask8(even_words(bits, 0)), t->high = mask8(even_words(bits, 4));
+        }
+    }
+    size_t co = first;
+    for (; co + 4 <= end; co += 4) depthwise_block8_4(d, co, taps, nv);
+    if (co + 2 <= end) depthwise_block8_2(d, co, taps, nv), co += 2;
+    if (co < end) depthwise_block8_1(d, co, taps, nv);
+    return 1;
+}
+
 // dfc_pool_run's loops for CB channels from `ch` at once. masks as depthwise_block's; nonempty[v]: vector v's
 // columns with at least one valid kernel column; counted[j]: output column j's kernel columns inside the
 // window grown by the padding.
@@ -313,6 +438,112 @@ DEPTHWISE_BLOCK(1)
     }
 POOL_BLOCK(8)
 POOL_BLOCK(1)
+
+// pool_block's loops with eight-lane vectors (taps as depthwise_block8's; counted[j] as pool_block's). A lane a
+// tap does not read keeps its value (a blend); a tap's maximum and sum are dfc_max_strided's and
+// dfc_add_strided's vector operations, max(x, o) and x + o, so the bits of the row path.
+#define POOL_BLOCK8(CB)                                                                                                \
+    __attribute__((target("avx2"))) static void pool_block8_##CB(const dfc_pool *d, size_t ch,                         \
+                                                                 const tap_lanes8 *taps, const int *nonempty,          \
+                                                                 const int *counted, size_t nv) {                      \
+        const size_t kh = d->kernel_h, kw = d->kernel_w, sw = d->stride_w, dw = d->dilation_w, dh = d->dilation_h;    \
+        const size_t irs = d->input_row_stride;                                                                        \
+        const __m256 start = _mm256_set1_ps(d->max ? -__builtin_inff() : 0.0f), zero = _mm256_setzero_ps();            \
+        const int max = d->max;                                                                                        \
+        const float *plane[CB];                                                                                        \
+        float *out[CB];                                                                                                \
+        for (int c = 0; c < CB; c++) {                                                                                 \
+            plane[c] = d->input + (ch + c) * d->input_channel_stride;                                                  \
+            out[c] = d->output + (ch + c) * d->output_channel_stride;                                                  \
+        }                                                                                                              \
+        for (size_t oh = 0; oh < d->height; oh++) {                                                                    \
+            long top = d->origin_y + (long)(oh * d->stride_h);                                                         \
+            long ky0, ky1;                                                                                             \
+            window_rows(top, (long)dh, d->extent_h, (long)kh, &ky0, &ky1);                                             \
+            int rows_counted = 0;                                                                                      \
+            for (size_t ky = 0; ky < kh; ky++) {                                                                       \
+                long ty = top + (long)(ky * dh);                                                                       \
+                rows_counted += ty >= -d->pad_top && ty < d->extent_h + d->pad_bottom;                                 \
+            }                                                                                                          \
+            size_t row = oh * d->stride_h * irs, orow = oh * d->output_row_stride;                                     \
+            for (size_t v = 0; v < nv; v++) {                                                                          \
+                const tap_lanes8 *m = taps + v * (kw + 1);                                                             \
+                __m256 acc[CB];                                                                                        \
+                for (int c = 0; c < CB; c++) acc[c] = start;                                                           \
+                for (long ky = ky0; ky < ky1; ky++) {                                                                  \
+                    size_t x = row + (size_t)ky * dh * irs + 8 * v * sw;                                               \
+                    for (size_t kx = 0; kx < kw; kx++) {                                                               \
+                        const tap_lanes8 *t = m + 1 + kx;                                                              \
+                        if (!t->any) continue;                                                                         \
+                        for (int c = 0; c < CB; c++) {                                                                 \
+                            __m256 xv = load_taps8(plane[c] + x + kx * dw, sw, t);                                     \
+                            __m256 y = max ? _mm256_max_ps(xv, acc[c]) : _mm256_add_ps(xv, acc[c]);                    \
+                            acc[c] = _mm256_blendv_ps(acc[c], y, _mm256_castsi256_ps(t->valid));                       \
+                        }                                                                                              \
+                    }                                                                                                  \
+                }                                                                                                      \
+                __m256 keep, divisor = zero;                                                                           \
+                if (max) {                                                                                             \
+                    keep = _mm256_castsi256_ps(mask8(ky1 > ky0 ? (unsigned)nonempty[v] : 0));                          \
+                } else {                                                                                               \
+                    __m256i n = _mm256_mullo_epi32(_mm256_set1_epi32(rows_counted),                                    \
+                                                   _mm256_loadu_si256((const __m256i *)(counted + 8 * v)));            \
+                    keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(n, _mm256_setzero_si256()));                         \
+                    divisor = _mm256_cvtepi32_ps(n);                                                                   \
+                }                                                                                                      \
+                for (int c = 0; c < CB; c++) {                                                                         \
+                    __m256 a = max ? acc[c] : _mm256_div_ps(acc[c], divisor);                                          \
+                    _mm256_maskstore_ps(out[c] + orow + 8 * v, m[0].valid, _mm256_and_ps(a, keep));                   \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+POOL_BLOCK8(4)
+POOL_BLOCK8(1)
+
+// dfc_pool_run without AVX-512: AVX2, column strides 1 and 2, rows of at most 256 columns and kernels at
+// most 16 wide; 0 elsewhere.
+__attribute__((target("avx2"))) static int pool_run_avx2(const dfc_pool *d, size_t first, size_t end) {
+    enum { MAX_VECTORS = 32, MAX_KW = 16 };
+    size_t kw = d->kernel_w, nv = (d->width + 7) / 8;
+    if (!dfc_kernels_vectorized() || (d->stride_w != 1 && d->stride_w != 2) || kw > MAX_KW || nv > MAX_VECTORS ||
+        d->dilation_h == 0)
+        return 0;
+    if (first >= end || d->height == 0 || d->width == 0) return 1;
+    tap_lanes8 taps[nv * (kw + 1)];
+    int nonempty[MAX_VECTORS], counted[MAX_VECTORS * 8];
+    long width = (long)d->width;
+    for (size_t v = 0; v < nv; v++) {
+        long j0 = 8 * (long)v;
+        unsigned any = 0;
+        for (size_t kx = 0; kx <= kw; kx++) {
+            long lo = 0, hi = width;
+            if (kx > 0) {
+                long offset = d->origin_x + (long)((kx - 1) * d->dilation_w);
+                lo = ceil_div(-offset, (long)d->stride_w), hi = ceil_div(d->extent_w - offset, (long)d->stride_w);
+                lo = lo < 0 ? 0 : lo, hi = hi > width ? width : hi;
+            }
+            lo = lo < j0 ? j0 : lo, hi = hi > j0 + 8 ? j0 + 8 : hi;
+            unsigned bits = hi > lo ? (((unsigned)1 << (hi - lo)) - 1) << (lo - j0) : 0;
+            tap_lanes8 *t = &taps[v * (kw + 1) + kx];
+            t->valid = mask8(bits), t->any = bits != 0;
+            t->low = mask8(even_words(bits, 0)), t->high = mask8(even_words(bits, 4));
+            if (kx > 0) any |= bits;
+        }
+        nonempty[v] = (int)any;
+    }
+    for (long j = 0; j < 8 * (long)nv; j++) {
+        counted[j] = 0;
+        for (size_t kx = 0; kx < kw && j < width; kx++) {
+            long tx = d->origin_x + j * (long)d->stride_w + (long)(kx * d->dilation_w);
+            counted[j] += tx >= -d->pad_left && tx < d->extent_w + d->pad_right;
+        }
+    }
+    size_t ch = first;
+    for (; ch + 4 <= end; ch += 4) pool_block8_4(d, ch, taps, nonempty, counted, nv);
+    for (; ch < end; ch++) pool_block8_1(d, ch, taps, nonempty, counted, nv);
+    return 1;
+}
 
 // o[j] = x[2 j] for j < n: the even words of two vectors; the last vector's loads are masked to the row.
 __attribute__((target("avx512f"))) static void copy_even_avx512(float *o, const float *x, size_t n) {
@@ -391,9 +622,8 @@ int dfc_depthwise_conv(const dfc_depthwise *d, size_t first, size_t end) {
 #if defined(__x86_64__)
     enum { MAX_VECTORS = 64, MAX_KW = 64 };
     size_t kw = d->kernel_w, nv = (d->width + 15) / 16;
-    if (!dfc_kernels_avx512() || kw > MAX_KW || nv > MAX_VECTORS || d->stride_w == 0 || d->dilation_h == 0 ||
-        d->multiplier == 0)
-        return 0;
+    if (!dfc_kernels_avx512()) return depthwise_conv_avx2(d, first, end);
+    if (kw > MAX_KW || nv > MAX_VECTORS || d->stride_w == 0 || d->dilation_h == 0 || d->multiplier == 0) return 0;
     if (first >= end || d->height == 0 || d->width == 0) return 1;
     __mmask16 masks[MAX_VECTORS * (MAX_KW + 1)];
     for (size_t v = 0; v < nv; v++) {
@@ -425,7 +655,8 @@ int dfc_pool_run(const dfc_pool *d, size_t first, size_t end) {
 #if defined(__x86_64__)
     enum { MAX_VECTORS = 64, MAX_KW = 64 };
     size_t kw = d->kernel_w, nv = (d->width + 15) / 16;
-    if (!dfc_kernels_avx512() || kw > MAX_KW || nv > MAX_VECTORS || d->stride_w == 0 || d->dilation_h == 0) return 0;
+    if (!dfc_kernels_avx512()) return pool_run_avx2(d, first, end);
+    if (kw > MAX_KW || nv > MAX_VECTORS || d->stride_w == 0 || d->dilation_h == 0) return 0;
     if (first >= end || d->height == 0 || d->width == 0) return 1;
     __mmask16 masks[MAX_VECTORS * (MAX_KW + 1)], nonempty[MAX_VECTORS];
     int counted[MAX_VECTORS * 16];

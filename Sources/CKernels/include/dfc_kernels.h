@@ -54,8 +54,9 @@ typedef struct {
     float alpha, beta;
 } dfc_depthwise;
 
-// 1 when the convolution ran (AVX-512, kernel_w <= 64 and rows of at most 1024 columns); 0 when it did
-// not and nothing was written: the caller runs its own loops.
+// 1 when the convolution ran (AVX-512, kernel_w <= 64 and rows of at most 1024 columns; or AVX2 and FMA,
+// column stride 1 or 2, kernel_w <= 16 and rows of at most 256 columns); 0 when it did not and nothing was
+// written: the caller runs its own loops.
 int dfc_depthwise_conv(const dfc_depthwise *d, size_t first, size_t end);
 
 // A whole POOL instruction over channels [first, end), its geometry as dfc_depthwise's plus the padding
