@@ -40,6 +40,14 @@ private struct BandSlots {
     }
 }
 
+/// A buffer whose kept rows a cached halo moves: its value, its buffer and
+/// the value's number in the group's `GroupValues` (nil: not numbered).
+private struct HaloBuffer {
+    var owner: String
+    var buffer: SRAMBuffer
+    var id: Int?
+}
+
 extension Emitter {
     /// Emits a band plan: resident constants first, then per band the cached
     /// halo's copies, the inputs' rows (with halo, zero-filled at the
@@ -65,8 +73,12 @@ extension Emitter {
             group.halo == .cache && group.shiftsEarly
             ? homes.union(group.buffers.filter { $0.value.alias == nil && !group.held.contains($0.key) }.keys)
             : homes
-        // The buffers in name order, for the cached halo's copies, sorted once for all bands.
-        let sortedBuffers = group.halo == .cache ? group.buffers.sorted { $0.key < $1.key } : []
+        // The buffers whose rows the cached halo's copies move, in name order, with their value numbers:
+        // found once for all bands, which then look up rows by number, not by name.
+        let haloBuffers =
+            group.halo == .cache
+            ? group.buffers.filter { $0.value.alias == nil && !group.held.contains($0.key) }.sorted { $0.key < $1.key }
+                .map { HaloBuffer(owner: $0.key, buffer: $0.value, id: group.needed.first?.values.ids[$0.key]) } : []
         // Each layer's output by value number and its height, found once for all bands.
         let outputIDs = nodes.map { group.needed.first?.values.ids[$0.outputs[0]] }
         let heights = nodes.map { graph.type(of: $0.outputs[0])!.shape[2] }
@@ -84,7 +96,7 @@ extension Emitter {
         for (index, band) in group.bands.enumerated() {
             let slots = BandSlots(plan: group, graph: graph, index: index)
             if group.halo == .cache, index > 0 {
-                emitHaloCopies(slots, nodes: nodes, buffers: sortedBuffers) { !fetched.contains($0) }
+                emitHaloCopies(slots, nodes: nodes, buffers: haloBuffers) { !fetched.contains($0) }
             }
             emitBandInputs(slots, nodes: nodes, homes: homes.subtracting(fetched))
             // The layers computing in this band, and the last of them to use each buffer inputs are loaded into.
@@ -106,7 +118,7 @@ extension Emitter {
             func prefetch(_ ready: Set<String>) {
                 guard let next, !ready.isEmpty else { return }
                 if group.halo == .cache {
-                    emitHaloCopies(next, nodes: nodes, buffers: sortedBuffers) { ready.contains($0) }
+                    emitHaloCopies(next, nodes: nodes, buffers: haloBuffers) { ready.contains($0) }
                 }
                 emitBandInputs(next, nodes: nodes, homes: ready)
                 fetched.formUnion(ready)
@@ -210,18 +222,22 @@ extension Emitter {
     /// the other slot to the top of this band's slot (rows are outermost in
     /// a band buffer, so kept rows are one contiguous block).
     /// `including`: which buffers to copy.
-    /// `buffers`: the plan's buffers sorted by name.
+    /// `buffers`: the plan's buffers that are no alias and not held, sorted by name.
     private mutating func emitHaloCopies(
-        _ slots: BandSlots, nodes: [Node], buffers: [(key: String, value: SRAMBuffer)], including: (String) -> Bool
+        _ slots: BandSlots, nodes: [Node], buffers: [HaloBuffer], including: (String) -> Bool
     ) {
         guard slots.index > 0 else { return }
-        for (owner, b) in buffers where b.alias == nil && !slots.plan.held.contains(owner) {
-            guard including(owner) else { continue }
-            guard let now = slots.plan.heldRows(owner, band: slots.index),
-                let before = slots.plan.heldRows(owner, band: slots.index - 1)
+        let plan = slots.plan
+        func heldRows(_ buffer: HaloBuffer, band: Int) -> Range<Int>? {
+            guard plan.spans.isEmpty else { return plan.heldRows(buffer.owner, band: band) }
+            return buffer.id.flatMap { plan.needed[band][id: $0] }
+        }
+        for halo in buffers {
+            let (owner, b) = (halo.owner, halo.buffer)
+            guard let now = heldRows(halo, band: slots.index), let before = heldRows(halo, band: slots.index - 1)
             else { continue }
             let kept = before.upperBound - now.lowerBound
-            guard kept > 0 else { continue }
+            guard kept > 0, including(owner) else { continue }
             let shift = now.lowerBound - before.lowerBound
             func rowsCopy(count: Int, from: Int, to: Int) -> CopyOp {
                 CopyOp(
