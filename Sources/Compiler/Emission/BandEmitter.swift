@@ -1,42 +1,77 @@
 import Accelerator
 import GraphIR
 
+/// What `BandSlots` reads of a value with a buffer, resolved once per plan
+/// (every band of every layer asks for it, and names are slow to hash).
+private struct BufferHome {
+    /// The value's own entry in `BandPlan.buffers`.
+    var own: SRAMBuffer
+    /// The buffer that holds the value (its concat's, for a part), its value and the channel offset in it.
+    var owner: String
+    var buffer: SRAMBuffer
+    var channelOffset: Int
+    /// Whether the owner is a held map (every row at its tensor row).
+    var held: Bool
+    /// The owner's number in the group's `GroupValues` (nil: not numbered).
+    var ownerID: Int?
+
+    /// Every value with a buffer in `plan` (whose owner has one: others are never asked for).
+    static func all(_ plan: BandPlan) -> [String: BufferHome] {
+        let ids = plan.needed.first?.values.ids
+        var homes: [String: BufferHome] = [:]
+        for (value, b) in plan.buffers {
+            let owner = b.alias?.value ?? value
+            guard let buffer = plan.buffers[owner] else { continue }
+            homes[value] = BufferHome(
+                own: b, owner: owner, buffer: buffer, channelOffset: b.alias?.channelOffset ?? 0,
+                held: plan.held.contains(owner), ownerID: ids?[owner])
+        }
+        return homes
+    }
+}
+
 /// Where one band of a band plan keeps each value: the slot of its buffer
 /// this band uses and the tiles of given rows in it.
 private struct BandSlots {
     let plan: BandPlan
     let graph: Graph
     let index: Int
+    /// `BufferHome.all(plan)`.
+    let homes: [String: BufferHome]
     var need: RowNeeds { plan.needed[index] }
     var previous: RowNeeds? { index > 0 ? plan.needed[index - 1] : nil }
 
     /// The buffer that holds `value` (its concat's, for a part) and the channel offset in it.
     func home(_ value: String) -> (owner: String, buffer: SRAMBuffer, channelOffset: Int) {
-        let b = plan.buffers[value]!
-        if let (owner, offset) = b.alias { return (owner, plan.buffers[owner]!, offset) }
-        return (value, b, 0)
+        let h = homes[value]!
+        return (h.owner, h.buffer, h.channelOffset)
     }
     func slot(_ b: SRAMBuffer, band: Int? = nil) -> Int {
         b.address + ((band ?? index) % b.slots) * DRAMPlan.align(b.slotBytes)
     }
     func range(_ value: String) -> MemoryRange {
-        let (_, b, _) = home(value)
+        let b = homes[value]!.buffer
         return .sram(slot(b), bytes: b.slotBytes)
     }
     /// Tensor rows `rows` of `value`, buffer columns from `column`, `width` wide.
     func tile(_ value: String, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
-        let (owner, b, offset) = home(value)
-        // A held map keeps every row at its tensor row.
-        let origin = plan.held.contains(owner) ? 0 : plan.heldRows(owner, band: index)!.lowerBound
-        let channels = plan.buffers[value]!.alias == nil ? b.channels : graph.type(of: value)!.shape[1]
-        let address = slot(b) + 4 * (offset * b.rowWidth + (rows.lowerBound - origin) * b.rowStride + column)
+        tile(value, homes[value]!, rows: rows, column: column, width: width)
+    }
+    private func tile(_ value: String, _ h: BufferHome, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
+        let b = h.buffer
+        // A held map keeps every row at its tensor row; the rows of the others by number (`BandPlan.heldRows`).
+        let heldRows =
+            plan.spans.isEmpty ? h.ownerID.flatMap { plan.needed[index][id: $0] } : plan.heldRows(h.owner, band: index)
+        let origin = h.held ? 0 : heldRows!.lowerBound
+        let channels = h.own.alias == nil ? b.channels : graph.type(of: value)!.shape[1]
+        let address = slot(b) + 4 * (h.channelOffset * b.rowWidth + (rows.lowerBound - origin) * b.rowStride + column)
         return SRAMTile(
             addr: address, channels: channels, height: rows.count, width: width,
             channelStride: b.rowWidth, rowStride: b.rowStride)
     }
     func interior(_ value: String, rows: Range<Int>) -> SRAMTile {
-        let b = plan.buffers[value]!
-        return tile(value, rows: rows, column: b.marginLeft, width: b.width)
+        let h = homes[value]!
+        return tile(value, h, rows: rows, column: h.own.marginLeft, width: h.own.width)
     }
 }
 
@@ -73,6 +108,7 @@ extension Emitter {
             group.halo == .cache && group.shiftsEarly
             ? homes.union(group.buffers.filter { $0.value.alias == nil && !group.held.contains($0.key) }.keys)
             : homes
+        let bufferHomes = BufferHome.all(group)
         // The buffers whose rows the cached halo's copies move, in name order, with their value numbers:
         // found once for all bands, which then look up rows by number, not by name.
         let haloBuffers =
@@ -94,7 +130,7 @@ extension Emitter {
             }
         }
         for (index, band) in group.bands.enumerated() {
-            let slots = BandSlots(plan: group, graph: graph, index: index)
+            let slots = BandSlots(plan: group, graph: graph, index: index, homes: bufferHomes)
             if group.halo == .cache, index > 0 {
                 emitHaloCopies(slots, nodes: nodes, buffers: haloBuffers) { !fetched.contains($0) }
             }
@@ -113,7 +149,9 @@ extension Emitter {
             }
             // The band's output store reads the output's buffer after every layer.
             if early.contains(outputHome), band.upperBound > 0 { lastUse[outputHome] = computing.count }
-            let next = index + 1 < group.bands.count ? BandSlots(plan: group, graph: graph, index: index + 1) : nil
+            let next =
+                index + 1 < group.bands.count
+                ? BandSlots(plan: group, graph: graph, index: index + 1, homes: bufferHomes) : nil
             fetched = []
             func prefetch(_ ready: Set<String>) {
                 guard let next, !ready.isEmpty else { return }
