@@ -83,14 +83,21 @@ public struct FusedActivation: FieldGroup {
 /// its SRAM byte sramAddr + 4 * sum(i[d] * sramStrides[d]). LOAD zero-fills
 /// cells with any t[d] outside [0, extent[d]); STORE requires all cells inside.
 public struct TransferOp: FieldGroup {
-    public var counts = [Int](repeating: 0, count: boxRank)
-    public var dramAddr = 0
-    public var dramStrides = [Int](repeating: 0, count: boxRank)
-    public var origin = [Int](repeating: 0, count: boxRank)
-    public var extent = [Int](repeating: 0, count: boxRank)
-    public var sramAddr = 0
-    public var sramStrides = [Int](repeating: 0, count: boxRank)
-    public init() {}
+    // No default values: each initializer sets every field, so that a new op does not allocate
+    // arrays it then throws away (the planner builds many thousands while it costs plans).
+    public var counts: [Int]
+    public var dramAddr: Int
+    public var dramStrides: [Int]
+    public var origin: [Int]
+    public var extent: [Int]
+    public var sramAddr: Int
+    public var sramStrides: [Int]
+    public init() {
+        let zeros = [Int](repeating: 0, count: boxRank)
+        (counts, dramAddr, dramStrides, origin, extent, sramAddr, sramStrides) = (
+            zeros, 0, zeros, zeros, zeros, 0, zeros
+        )
+    }
     /// A box of a row-major tensor of up to 4 dims at `dramAddr`, into a dense
     /// SRAM box. Shorter shapes are padded with leading 1s.
     public init(tensorAt dramAddr: Int, shape: [Int], origin: [Int], counts: [Int], sramAddr: Int) {
@@ -319,12 +326,16 @@ public struct MatMulOp: FieldGroup {
 /// COPY (SRAM -> SRAM) and HOST.COPY (DRAM -> DRAM) of a 4-d strided box:
 /// dst[dstAddr + 4*sum(i*dstStrides)] = src[srcAddr + 4*sum(i*srcStrides)].
 public struct CopyOp: FieldGroup {
-    public var counts = [Int](repeating: 0, count: boxRank)
-    public var srcAddr = 0
-    public var srcStrides = [Int](repeating: 0, count: boxRank)
-    public var dstAddr = 0
-    public var dstStrides = [Int](repeating: 0, count: boxRank)
-    public init() {}
+    // No default values, as in `TransferOp`.
+    public var counts: [Int]
+    public var srcAddr: Int
+    public var srcStrides: [Int]
+    public var dstAddr: Int
+    public var dstStrides: [Int]
+    public init() {
+        let zeros = [Int](repeating: 0, count: boxRank)
+        (counts, srcAddr, srcStrides, dstAddr, dstStrides) = (zeros, 0, zeros, 0, zeros)
+    }
     public init(counts: [Int], srcAddr: Int, srcStrides: [Int], dstAddr: Int, dstStrides: [Int]) {
         (self.counts, self.srcAddr, self.srcStrides, self.dstAddr, self.dstStrides) =
             (counts, srcAddr, srcStrides, dstAddr, dstStrides)

@@ -1,43 +1,86 @@
 import Accelerator
 import GraphIR
 
+/// What `BandSlots` reads of a value with a buffer, resolved once per plan
+/// (every band of every layer asks for it, and names are slow to hash).
+private struct BufferHome {
+    /// The value's own entry in `BandPlan.buffers`.
+    var own: SRAMBuffer
+    /// The buffer that holds the value (its concat's, for a part), its value and the channel offset in it.
+    var owner: String
+    var buffer: SRAMBuffer
+    var channelOffset: Int
+    /// Whether the owner is a held map (every row at its tensor row).
+    var held: Bool
+    /// The owner's number in the group's `GroupValues` (nil: not numbered).
+    var ownerID: Int?
+
+    /// Every value with a buffer in `plan` (whose owner has one: others are never asked for).
+    static func all(_ plan: BandPlan) -> [String: BufferHome] {
+        let ids = plan.needed.first?.values.ids
+        var homes: [String: BufferHome] = [:]
+        for (value, b) in plan.buffers {
+            let owner = b.alias?.value ?? value
+            guard let buffer = plan.buffers[owner] else { continue }
+            homes[value] = BufferHome(
+                own: b, owner: owner, buffer: buffer, channelOffset: b.alias?.channelOffset ?? 0,
+                held: plan.held.contains(owner), ownerID: ids?[owner])
+        }
+        return homes
+    }
+}
+
 /// Where one band of a band plan keeps each value: the slot of its buffer
 /// this band uses and the tiles of given rows in it.
 private struct BandSlots {
     let plan: BandPlan
     let graph: Graph
     let index: Int
+    /// `BufferHome.all(plan)`.
+    let homes: [String: BufferHome]
     var need: RowNeeds { plan.needed[index] }
     var previous: RowNeeds? { index > 0 ? plan.needed[index - 1] : nil }
 
     /// The buffer that holds `value` (its concat's, for a part) and the channel offset in it.
     func home(_ value: String) -> (owner: String, buffer: SRAMBuffer, channelOffset: Int) {
-        let b = plan.buffers[value]!
-        if let (owner, offset) = b.alias { return (owner, plan.buffers[owner]!, offset) }
-        return (value, b, 0)
+        let h = homes[value]!
+        return (h.owner, h.buffer, h.channelOffset)
     }
     func slot(_ b: SRAMBuffer, band: Int? = nil) -> Int {
         b.address + ((band ?? index) % b.slots) * DRAMPlan.align(b.slotBytes)
     }
     func range(_ value: String) -> MemoryRange {
-        let (_, b, _) = home(value)
+        let b = homes[value]!.buffer
         return .sram(slot(b), bytes: b.slotBytes)
     }
     /// Tensor rows `rows` of `value`, buffer columns from `column`, `width` wide.
     func tile(_ value: String, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
-        let (owner, b, offset) = home(value)
-        // A held map keeps every row at its tensor row.
-        let origin = plan.held.contains(owner) ? 0 : plan.heldRows(owner, band: index)!.lowerBound
-        let channels = plan.buffers[value]!.alias == nil ? b.channels : graph.type(of: value)!.shape[1]
-        let address = slot(b) + 4 * (offset * b.rowWidth + (rows.lowerBound - origin) * b.rowStride + column)
+        tile(value, homes[value]!, rows: rows, column: column, width: width)
+    }
+    private func tile(_ value: String, _ h: BufferHome, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
+        let b = h.buffer
+        // A held map keeps every row at its tensor row; the rows of the others by number (`BandPlan.heldRows`).
+        let heldRows =
+            plan.spans.isEmpty ? h.ownerID.flatMap { plan.needed[index][id: $0] } : plan.heldRows(h.owner, band: index)
+        let origin = h.held ? 0 : heldRows!.lowerBound
+        let channels = h.own.alias == nil ? b.channels : graph.type(of: value)!.shape[1]
+        let address = slot(b) + 4 * (h.channelOffset * b.rowWidth + (rows.lowerBound - origin) * b.rowStride + column)
         return SRAMTile(
             addr: address, channels: channels, height: rows.count, width: width,
             channelStride: b.rowWidth, rowStride: b.rowStride)
     }
     func interior(_ value: String, rows: Range<Int>) -> SRAMTile {
-        let b = plan.buffers[value]!
-        return tile(value, rows: rows, column: b.marginLeft, width: b.width)
+        let h = homes[value]!
+        return tile(value, h, rows: rows, column: h.own.marginLeft, width: h.own.width)
     }
+}
+
+/// A buffer whose kept rows a cached halo moves: its value, its buffer and
+/// the value's number in the group's `GroupValues` (nil: not numbered).
+private struct HaloBuffer {
+    var owner: String
+    var buffer: SRAMBuffer
+    var id: Int?
 }
 
 extension Emitter {
@@ -65,8 +108,13 @@ extension Emitter {
             group.halo == .cache && group.shiftsEarly
             ? homes.union(group.buffers.filter { $0.value.alias == nil && !group.held.contains($0.key) }.keys)
             : homes
-        // The buffers in name order, for the cached halo's copies, sorted once for all bands.
-        let sortedBuffers = group.halo == .cache ? group.buffers.sorted { $0.key < $1.key } : []
+        let bufferHomes = BufferHome.all(group)
+        // The buffers whose rows the cached halo's copies move, in name order, with their value numbers:
+        // found once for all bands, which then look up rows by number, not by name.
+        let haloBuffers =
+            group.halo == .cache
+            ? group.buffers.filter { $0.value.alias == nil && !group.held.contains($0.key) }.sorted { $0.key < $1.key }
+                .map { HaloBuffer(owner: $0.key, buffer: $0.value, id: group.needed.first?.values.ids[$0.key]) } : []
         // Each layer's output by value number and its height, found once for all bands.
         let outputIDs = nodes.map { group.needed.first?.values.ids[$0.outputs[0]] }
         let heights = nodes.map { graph.type(of: $0.outputs[0])!.shape[2] }
@@ -82,9 +130,9 @@ extension Emitter {
             }
         }
         for (index, band) in group.bands.enumerated() {
-            let slots = BandSlots(plan: group, graph: graph, index: index)
+            let slots = BandSlots(plan: group, graph: graph, index: index, homes: bufferHomes)
             if group.halo == .cache, index > 0 {
-                emitHaloCopies(slots, nodes: nodes, buffers: sortedBuffers) { !fetched.contains($0) }
+                emitHaloCopies(slots, nodes: nodes, buffers: haloBuffers) { !fetched.contains($0) }
             }
             emitBandInputs(slots, nodes: nodes, homes: homes.subtracting(fetched))
             // The layers computing in this band, and the last of them to use each buffer inputs are loaded into.
@@ -101,12 +149,14 @@ extension Emitter {
             }
             // The band's output store reads the output's buffer after every layer.
             if early.contains(outputHome), band.upperBound > 0 { lastUse[outputHome] = computing.count }
-            let next = index + 1 < group.bands.count ? BandSlots(plan: group, graph: graph, index: index + 1) : nil
+            let next =
+                index + 1 < group.bands.count
+                ? BandSlots(plan: group, graph: graph, index: index + 1, homes: bufferHomes) : nil
             fetched = []
             func prefetch(_ ready: Set<String>) {
                 guard let next, !ready.isEmpty else { return }
                 if group.halo == .cache {
-                    emitHaloCopies(next, nodes: nodes, buffers: sortedBuffers) { ready.contains($0) }
+                    emitHaloCopies(next, nodes: nodes, buffers: haloBuffers) { ready.contains($0) }
                 }
                 emitBandInputs(next, nodes: nodes, homes: ready)
                 fetched.formUnion(ready)
@@ -210,18 +260,22 @@ extension Emitter {
     /// the other slot to the top of this band's slot (rows are outermost in
     /// a band buffer, so kept rows are one contiguous block).
     /// `including`: which buffers to copy.
-    /// `buffers`: the plan's buffers sorted by name.
+    /// `buffers`: the plan's buffers that are no alias and not held, sorted by name.
     private mutating func emitHaloCopies(
-        _ slots: BandSlots, nodes: [Node], buffers: [(key: String, value: SRAMBuffer)], including: (String) -> Bool
+        _ slots: BandSlots, nodes: [Node], buffers: [HaloBuffer], including: (String) -> Bool
     ) {
         guard slots.index > 0 else { return }
-        for (owner, b) in buffers where b.alias == nil && !slots.plan.held.contains(owner) {
-            guard including(owner) else { continue }
-            guard let now = slots.plan.heldRows(owner, band: slots.index),
-                let before = slots.plan.heldRows(owner, band: slots.index - 1)
+        let plan = slots.plan
+        func heldRows(_ buffer: HaloBuffer, band: Int) -> Range<Int>? {
+            guard plan.spans.isEmpty else { return plan.heldRows(buffer.owner, band: band) }
+            return buffer.id.flatMap { plan.needed[band][id: $0] }
+        }
+        for halo in buffers {
+            let (owner, b) = (halo.owner, halo.buffer)
+            guard let now = heldRows(halo, band: slots.index), let before = heldRows(halo, band: slots.index - 1)
             else { continue }
             let kept = before.upperBound - now.lowerBound
-            guard kept > 0 else { continue }
+            guard kept > 0, including(owner) else { continue }
             let shift = now.lowerBound - before.lowerBound
             func rowsCopy(count: Int, from: Int, to: Int) -> CopyOp {
                 CopyOp(

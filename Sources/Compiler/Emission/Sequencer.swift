@@ -71,9 +71,28 @@ struct Sequencer {
             // Records this engine might conflict with may be gone: order it after everything.
             for e in 0..<n where used[e] { after[e] = max(after[e], frontier[e * n + e]) }
         }
+        // The hull of what the instruction touches in each space: most records lie outside it, and one test
+        // tells (a range overlapping any of the instruction's overlaps the hull, empty ones included).
+        var sram = (low: Int.max, high: Int.min), dram = (low: Int.max, high: Int.min)
+        for range in reads {
+            if range.space == .sram {
+                sram = (min(sram.low, range.start), max(sram.high, range.end))
+            } else {
+                dram = (min(dram.low, range.start), max(dram.high, range.end))
+            }
+        }
+        for range in writes {
+            if range.space == .sram {
+                sram = (min(sram.low, range.start), max(sram.high, range.end))
+            } else {
+                dram = (min(dram.low, range.start), max(dram.high, range.end))
+            }
+        }
         // By index: a copy of each record would retain and release its readers.
         for i in accesses.indices {
             let range = accesses[i].range
+            let hull = range.space == .sram ? sram : dram
+            guard range.start < hull.high && hull.low < range.end else { continue }
             let readHit = reads.contains { $0.overlaps(range) }
             let writeHit = writes.contains { $0.overlaps(range) }
             guard readHit || writeHit else { continue }

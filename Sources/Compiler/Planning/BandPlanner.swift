@@ -525,9 +525,10 @@ extension PlanningContext {
             }
         }
         for k in layers.nodes.indices.reversed() {
-            let (node, reach) = (layers.nodes[k], layers.reaches[k])
+            // The kind alone: a copy of the node would retain and release each of its fields.
+            let (kind, reach) = (layers.nodes[k].kind, layers.reaches[k])
             let v = layers.outputIDs[k]
-            let window = node.kind.hasWindow
+            let window = kind.hasWindow
             let inputs = layers.mapInputIDs[k]
             if let request = requests[v] {
                 let reached = window ? reach.rows(request) : request
@@ -544,7 +545,7 @@ extension PlanningContext {
                 return nil
             }
             // A view's rows are its input's: the input's buffer holds every row read of the view, kept ones too.
-            if node.kind == .slice {
+            if kind == .slice {
                 for input in inputs { addInput(want, input) }
                 continue
             }

@@ -98,9 +98,6 @@ extension PlanningContext {
                     (conv.outputs, conv.inputs), conv.taps
                 ))
         }
-        func sides(_ count: Int) -> [Int] {
-            [count] + [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768].filter { $0 < count }
-        }
         func uniform(_ conv: (name: String, outputs: Int?, inputs: Int?, channels: (Int, Int), taps: Int)) -> (
             outputs: Int, inputs: Int
         ) {
@@ -113,21 +110,52 @@ extension PlanningContext {
         }
         var differs = false
         for conv in fixed {
-            var best: (outputs: Int, inputs: Int)?
-            for outputs in conv.outputs.map({ [$0] }) ?? sides(conv.channels.0) {
-                for inputs in conv.inputs.map({ [$0] }) ?? sides(conv.channels.1)
-                where 4 * outputs * inputs * conv.taps <= budget {
-                    if best.map({ (outputs * inputs, inputs) > ($0.outputs * $0.inputs, $0.inputs) }) ?? true {
-                        best = (outputs, inputs)
-                    }
-                }
-            }
-            guard let best else { return nil }
+            guard
+                let best = Self.widestTile(
+                    outputs: conv.outputs, inputs: conv.inputs, channels: conv.channels, taps: conv.taps,
+                    budget: budget)
+            else { return nil }
             tiles[conv.name] = best
             differs = differs || best != uniform(conv)
         }
         // The same tiles as without a budget: that plan is offered already.
         return differs ? tiles : nil
+    }
+
+    /// The tile of `taps` weights per pair of channels with the most weights in `budget` bytes, then the most
+    /// input channels; nil when none fits. A side not fixed is the layer's `channels` or a power of two from
+    /// 32 below it. For each output side the widest input side that fits wins, so one pass over the output
+    /// sides finds it.
+    static func widestTile(outputs: Int?, inputs: Int?, channels: (Int, Int), taps: Int, budget: Int) -> (
+        outputs: Int, inputs: Int
+    )? {
+        /// The widest side of `count` channels no wider than `limit`.
+        func widest(_ count: Int, _ limit: Int) -> Int? {
+            if count <= limit { return count }
+            guard 32 < count, 32 <= limit else { return nil }
+            var side = 32
+            while side < 32768 && 2 * side < count && 2 * side <= limit { side *= 2 }
+            return side
+        }
+        var best: (outputs: Int, inputs: Int)?
+        func consider(_ o: Int) {
+            let limit = budget / (4 * o * taps)
+            let i: Int?
+            if let inputs { i = inputs <= limit ? inputs : nil } else { i = widest(channels.1, limit) }
+            guard let i else { return }
+            if best.map({ (o * i, i) > ($0.outputs * $0.inputs, $0.inputs) }) ?? true { best = (o, i) }
+        }
+        if let outputs {
+            consider(outputs)
+        } else {
+            consider(channels.0)
+            var side = 32
+            while side < channels.0 && side <= 32768 {
+                consider(side)
+                side *= 2
+            }
+        }
+        return best
     }
 
     /// Resident constants' bytes and the size (one slot of two) and live layers of each slot pair.

@@ -128,6 +128,7 @@ extension PlanningContext {
             // DRAM bytes do not depend on the blocks: skip what cannot beat the budget.
             guard byteFloor(layers) < budget else { continue }
             var options: [WholeMapPlan] = []
+            let residentSets = residentChoices(layers, holding: holding)
             // Blocks of 16 to 128 channels (wider ones rarely fit beside whole maps and
             // are no faster on a 32-lane matrix unit; narrower ones waste lanes).
             let maxIn = layers.convs.map { weights($0).shape[1] }.max()!
@@ -136,7 +137,8 @@ extension PlanningContext {
                 for inBlock in Set([min(maxIn, 128), 64, 32, 16]).sorted(by: >) where inBlock <= maxIn {
                     for budget in [nil] + Self.weightBudgets {
                         if let plan = try fitWeights(
-                            layers, holding: holding, block: block, inBlock: inBlock, weightBudget: budget)
+                            layers, holding: holding, residentSets: residentSets, block: block, inBlock: inBlock,
+                            weightBudget: budget)
                         {
                             options.append(plan)
                         }
@@ -333,26 +335,54 @@ extension PlanningContext {
         return bytes
     }
 
-    /// The plan for these blocks with as many resident weights as fit (the
-    /// largest streamed first), costed; nil when nothing fits.
+    /// The plan for these blocks with the first of `residentSets` (see `residentChoices`) that fits, costed;
+    /// nil when nothing fits.
     private func fitWeights(
-        _ layers: WholeMapLayers, holding: Holding, block: Int, inBlock: Int, weightBudget: Int? = nil
+        _ layers: WholeMapLayers, holding: Holding, residentSets: [Set<String>], block: Int, inBlock: Int,
+        weightBudget: Int? = nil
     ) throws -> WholeMapPlan? {
         guard layers.groupSizes.allSatisfy({ block % $0 == 0 }) else { return nil }
+        for resident in residentSets {
+            let request = AllocationRequest(
+                holding: holding, residentWeights: resident, block: block, inBlock: inBlock, weightBudget: weightBudget)
+            if let plan = allocate(layers, request) { return try wholeMapCost(layers, plan: plan) }
+        }
+        return nil
+    }
+
+    /// The sets of resident weights `fitWeights` tries, in order: every convolution that reads no streamed
+    /// input (and a depthwise one), then one convolution fewer at a time, the largest streamed first.
+    /// They do not depend on the blocks, so they are found once per holding, and a set is left out where
+    /// the constants it leaves in SRAM and the held maps alone cannot fit: the held maps live at one
+    /// layer occupy disjoint bytes above the constants in any layout (`firstFit`), so `allocate` would fail.
+    private func residentChoices(_ layers: WholeMapLayers, holding: Holding) -> [Set<String>] {
         var resident = Set(
             layers.convs.filter { !holding.streamedInputs.contains(graph.nodes[$0].inputs[0]) }.map {
                 graph.nodes[$0].name
             })
         // A depthwise convolution's weights are few and read by every block: always resident.
         if let depthwise = layers.depthwise { resident.insert(graph.nodes[depthwise].name) }
+        // The most bytes the held maps occupy at once (`firstFit` places them all at any resident set).
+        var heldPeak = 0
+        for layer in (layers.range.lowerBound - 1)...layers.range.upperBound {
+            heldPeak = max(
+                heldPeak, holding.heldItems.reduce(0) { $0 + ($1.live.contains(layer) ? $1.bytes : 0) })
+        }
+        var sets: [Set<String>] = []
         while true {
-            let request = AllocationRequest(
-                holding: holding, residentWeights: resident, block: block, inBlock: inBlock, weightBudget: weightBudget)
-            if let plan = allocate(layers, request) { return try wholeMapCost(layers, plan: plan) }
+            // The constants `slotSizes` places below every slot and buffer.
+            var constants = layers.vectorBytes
+            for index in layers.range
+            where graph.nodes[index].kind == .conv && resident.contains(graph.nodes[index].name) {
+                constants += DRAMPlan.align(4 * weights(index).count)
+            }
+            if holding.heldItems.isEmpty || DRAMPlan.align(constants) + heldPeak <= config.sramBytes {
+                sets.append(resident)
+            }
             guard
                 let largest = layers.convs.filter({ resident.contains(graph.nodes[$0].name) })
                     .max(by: { weights($0).count < weights($1).count })
-            else { return nil }
+            else { return sets }
             resident.remove(graph.nodes[largest].name)
         }
     }
