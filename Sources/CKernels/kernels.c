@@ -184,6 +184,25 @@ static inline void window_rows(long top, long dh, long extent, long kh, long *ky
     *ky1 = end > kh ? kh : end;
 }
 
+// The rows of a pooling window starting at input row `top` inside the padded extent: count_include_pad's
+// row factor of the divisor (its columns' are `counted`).
+static inline int pool_rows_counted(const dfc_pool *d, long top) {
+    int rows = 0;
+    for (size_t ky = 0; ky < d->kernel_h; ky++) {
+        long ty = top + (long)(ky * d->dilation_h);
+        rows += ty >= -d->pad_top && ty < d->extent_h + d->pad_bottom;
+    }
+    return rows;
+}
+
+// The input and output planes of channels ch..<ch + count.
+static inline void pool_planes(const dfc_pool *d, size_t ch, int count, const float **plane, float **out) {
+    for (int c = 0; c < count; c++) {
+        plane[c] = d->input + (ch + c) * d->input_channel_stride;
+        out[c] = d->output + (ch + c) * d->output_channel_stride;
+    }
+}
+
 // dfc_depthwise_conv's loops for CB channels from `co` at once: CB independent chains of fused multiply-adds
 // (one chain alone waits on each addition's latency) sharing the window's masks and kernel rows.
 // masks[v * (kw + 1)] holds vector v's columns inside the row, masks[v * (kw + 1) + 1 + kx] those whose input
@@ -389,19 +408,12 @@ __attribute__((target("avx2"))) static int depthwise_conv_avx2(const dfc_depthwi
         const int max = d->max;                                                                                        \
         const float *plane[CB];                                                                                        \
         float *out[CB];                                                                                                \
-        for (int c = 0; c < CB; c++) {                                                                                 \
-            plane[c] = d->input + (ch + c) * d->input_channel_stride;                                                  \
-            out[c] = d->output + (ch + c) * d->output_channel_stride;                                                  \
-        }                                                                                                              \
+        pool_planes(d, ch, CB, plane, out);                                                                            \
         for (size_t oh = 0; oh < d->height; oh++) {                                                                    \
             long top = d->origin_y + (long)(oh * d->stride_h);                                                         \
             long ky0, ky1;                                                                                             \
             window_rows(top, (long)dh, d->extent_h, (long)kh, &ky0, &ky1);                                             \
-            int rows_counted = 0;                                                                                      \
-            for (size_t ky = 0; ky < kh; ky++) {                                                                       \
-                long ty = top + (long)(ky * dh);                                                                       \
-                rows_counted += ty >= -d->pad_top && ty < d->extent_h + d->pad_bottom;                                 \
-            }                                                                                                          \
+            int rows_counted = pool_rows_counted(d, top);                                                              \
             size_t row = oh * d->stride_h * irs, orow = oh * d->output_row_stride;                                     \
             for (size_t v = 0; v < nv; v++) {                                                                          \
                 const __mmask16 *m = masks + v * (kw + 1);                                                             \
@@ -452,19 +464,12 @@ POOL_BLOCK(1)
         const int max = d->max;                                                                                        \
         const float *plane[CB];                                                                                        \
         float *out[CB];                                                                                                \
-        for (int c = 0; c < CB; c++) {                                                                                 \
-            plane[c] = d->input + (ch + c) * d->input_channel_stride;                                                  \
-            out[c] = d->output + (ch + c) * d->output_channel_stride;                                                  \
-        }                                                                                                              \
+        pool_planes(d, ch, CB, plane, out);                                                                            \
         for (size_t oh = 0; oh < d->height; oh++) {                                                                    \
             long top = d->origin_y + (long)(oh * d->stride_h);                                                         \
             long ky0, ky1;                                                                                             \
             window_rows(top, (long)dh, d->extent_h, (long)kh, &ky0, &ky1);                                             \
-            int rows_counted = 0;                                                                                      \
-            for (size_t ky = 0; ky < kh; ky++) {                                                                       \
-                long ty = top + (long)(ky * dh);                                                                       \
-                rows_counted += ty >= -d->pad_top && ty < d->extent_h + d->pad_bottom;                                 \
-            }                                                                                                          \
+            int rows_counted = pool_rows_counted(d, top);                                                              \
             size_t row = oh * d->stride_h * irs, orow = oh * d->output_row_stride;                                     \
             for (size_t v = 0; v < nv; v++) {                                                                          \
                 const tap_lanes8 *m = taps + v * (kw + 1);                                                             \
