@@ -57,6 +57,9 @@ struct ResidualConvTests {
             }
             guard chosen else { continue }
             picked += 1
+            // --graph draws the group with what it adds.
+            let dot = GraphDot.render(graph, compilation: compilation, title: "residual")
+            #expect(dot.contains("adds \(graph.nodes[0].outputs[0]) to each output tile"))
             for difference in try Verification.run(reference: graph, program: compilation.program) {
                 #expect(difference.passed, "\(kib) KiB: \(difference.description)")
             }

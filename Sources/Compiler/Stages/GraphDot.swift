@@ -130,7 +130,11 @@ public enum GraphDot {
                 "tile whole map \(map.isEmpty ? "1" : map), blocks of \(plan.block) out / \(plan.inBlock) in ch")
             lines.append("halo none (whole map)")
         case .residualConv(let plan):
-            lines.append("tile \(plan.tiling.description), adding \(plan.residual) to each output tile")
+            let t = plan.tiling
+            lines.append(
+                "tile \(t.rows) row\(t.rows == 1 ? "" : "s") x \(t.coutBlock) out / \(t.cinBlock) in ch, weights \(t.weightsResident ? "resident" : "streamed")"
+            )
+            lines.append("adds \(plan.residual) to each output tile")
         }
         lines.append(
             "SRAM \(group.sramBytes) B, DRAM \(group.dramBytes) B (layer by layer \(segment.layerByLayerBytes) B)")
