@@ -203,6 +203,16 @@ static inline void pool_planes(const dfc_pool *d, size_t ch, int count, const fl
     }
 }
 
+// The input planes, weights and output planes of output channels co..<co + count.
+static inline void depthwise_planes(const dfc_depthwise *d, size_t co, int count, const float **plane,
+                                    const float **w, float **out) {
+    for (int c = 0; c < count; c++) {
+        plane[c] = d->input + (co + c) / d->multiplier * d->input_channel_stride;
+        w[c] = d->weights + (co + c) * d->kernel_h * d->kernel_w;
+        out[c] = d->output + (co + c) * d->output_channel_stride;
+    }
+}
+
 // dfc_depthwise_conv's loops for CB channels from `co` at once: CB independent chains of fused multiply-adds
 // (one chain alone waits on each addition's latency) sharing the window's masks and kernel rows.
 // masks[v * (kw + 1)] holds vector v's columns inside the row, masks[v * (kw + 1) + 1 + kx] those whose input
@@ -219,12 +229,8 @@ static inline void pool_planes(const dfc_pool *d, size_t ch, int count, const fl
         const float *plane[CB], *w[CB];                                                                                \
         float *out[CB];                                                                                                \
         __m512 bias[CB];                                                                                               \
-        for (int c = 0; c < CB; c++) {                                                                                 \
-            plane[c] = d->input + (co + c) / d->multiplier * d->input_channel_stride;                                  \
-            w[c] = d->weights + (co + c) * kh * kw;                                                                    \
-            out[c] = d->output + (co + c) * d->output_channel_stride;                                                  \
-            bias[c] = _mm512_set1_ps(d->bias ? d->bias[co + c] : 0.0f);                                                \
-        }                                                                                                              \
+        depthwise_planes(d, co, CB, plane, w, out);                                                                    \
+        for (int c = 0; c < CB; c++) bias[c] = _mm512_set1_ps(d->bias ? d->bias[co + c] : 0.0f);                       \
         for (size_t oh = 0; oh < d->height; oh++) {                                                                    \
             /* The kernel rows whose input row lies inside the window: ky0 <= ky < ky1. */                             \
             long top = d->origin_y + (long)(oh * d->stride_h);                                                         \
@@ -311,12 +317,8 @@ __attribute__((target("avx2"))) static inline __m256 load_taps8(const float *x, 
         const float *plane[CB], *w[CB];                                                                                \
         float *out[CB];                                                                                                \
         __m256 bias[CB];                                                                                               \
-        for (int c = 0; c < CB; c++) {                                                                                 \
-            plane[c] = d->input + (co + c) / d->multiplier * d->input_channel_stride;                                  \
-            w[c] = d->weights + (co + c) * kh * kw;                                                                    \
-            out[c] = d->output + (co + c) * d->output_channel_stride;                                                  \
-            bias[c] = _mm256_set1_ps(d->bias ? d->bias[co + c] : 0.0f);                                                \
-        }                                                                                                              \
+        depthwise_planes(d, co, CB, plane, w, out);                                                                    \
+        for (int c = 0; c < CB; c++) bias[c] = _mm256_set1_ps(d->bias ? d->bias[co + c] : 0.0f);                       \
         for (size_t oh = 0; oh < d->height; oh++) {                                                                    \
             long top = d->origin_y + (long)(oh * d->stride_h);                                                         \
             long ky0, ky1;                                                                                             \
