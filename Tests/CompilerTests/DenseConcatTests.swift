@@ -48,15 +48,21 @@ struct DenseConcatTests {
         return (try b.graph(input: input, output: output), secondConcat)
     }
 
-    @Test("a group of two dense layers loads the earlier features once and copies them into both concats")
+    @Test("a group of two dense layers loads the earlier features once into the concat buffer all its concats share")
     func twoDenseLayers() throws {
         let (graph, start) = try Self.denseBlock()
         let context = try PlanningContext(graph: graph, config: .df1)
         let range = start..<graph.nodes.count
         #expect(FusionRules.structureProblem(range, graph: graph, consumers: context.consumers) == nil)
-        let x0 = graph.nodes[0].outputs[0], f1 = graph.nodes[2].outputs[0], f2 = graph.nodes[5].outputs[0]
-        // x0 and f1 come from DRAM; f2 is read by two concats of the group, f3 only by the last one.
-        #expect(FusionRules.copiedParts(range, graph: graph, consumers: context.consumers) == [x0, f1, f2])
+        let x0 = graph.nodes[0].outputs[0], f1 = graph.nodes[2].outputs[0]
+        // Each concat of the group begins with the one before it: one chain, ending in the block's output.
+        let concats = range.filter { graph.nodes[$0].kind == .concat }.map { graph.nodes[$0].outputs[0] }
+        #expect(concats.count == 3)
+        #expect(
+            FusionRules.concatChains(range, graph: graph, consumers: context.consumers)
+                == [concats[0]: concats[1], concats[1]: concats[2]])
+        // x0 and f1 come from DRAM; f2, read by two concats of the chain, is written in place.
+        #expect(FusionRules.copiedParts(range, graph: graph, consumers: context.consumers) == [x0, f1])
         // The concat's DRAM holds every part already: the group reads x0 and f1 and writes the block's output.
         let aliases = DRAMPlan.Aliases(graph: graph)
         #expect(aliases.root(x0).0 == graph.outputs[0] && aliases.root(f1).0 == graph.outputs[0])
@@ -64,11 +70,13 @@ struct DenseConcatTests {
             for rows in [1, 4, 23] {
                 let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
                 #expect(plan.inputs == [x0, f1])
-                #expect(plan.copiedParts == [x0, f1, f2])
-                // x0 and f1 are loaded straight into the first concat's buffer; the second copies them from there.
-                let concat = graph.nodes[start].outputs[0]
-                #expect(plan.loadedInto == [x0: concat, f1: concat])
-                #expect(plan.buffers[x0]?.alias?.value == concat && plan.buffers[f1]?.alias?.channelOffset == 8)
+                // x0 and f1 are loaded straight into the first concat's channels of the shared buffer: no COPY.
+                #expect(plan.copiedParts.isEmpty)
+                #expect(plan.loadedInto == [x0: concats[0], f1: concats[0]])
+                for (value, channel) in [(x0, 0), (f1, 8), (concats[0], 0), (concats[1], 0)] {
+                    #expect(plan.buffers[value]?.alias?.value == concats[2], "\(value)")
+                    #expect(plan.buffers[value]?.alias?.channelOffset == channel, "\(value)")
+                }
                 let weights = range.flatMap { graph.nodes[$0].inputs.dropFirst() }.compactMap { graph.initializers[$0] }
                     .reduce(0) { $0 + 4 * $1.count }
                 let y = graph.type(of: graph.outputs[0])!, loaded = 4 * (8 + 4) * 23 * 19
@@ -78,6 +86,13 @@ struct DenseConcatTests {
                 #expect(
                     stats.dramReadBytes + stats.dramWriteBytes == CodegenEndToEndTests.predictedBytes(program),
                     "\(halo) \(rows) rows")
+                // No concat copies a part (with a cached halo, the kept rows' copies are tagged with a concat).
+                let concatNames = range.filter { graph.nodes[$0].kind == .concat }.map { graph.nodes[$0].name }
+                let copies = zip(program.instructions, program.debugNames).filter { instruction, names in
+                    guard case .copy = instruction.operation else { return false }
+                    return names.contains { concatNames.contains($0) }
+                }
+                if halo == .recompute { #expect(copies.isEmpty, "\(rows) rows") }
             }
         }
     }
@@ -99,10 +114,12 @@ struct DenseConcatTests {
             for rows in [1, 3, 23] {
                 let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
                 #expect(plan.inputs == [concat], "x0 and f1 are channels of the concat's buffer")
-                // The loaded concat is the first channels of the next concat, loaded straight into its buffer.
-                let next = graph.nodes[start + 3].outputs[0]
-                #expect(plan.buffers[concat]?.alias?.value == next && plan.buffers[concat]?.alias?.channelOffset == 0)
-                #expect(plan.buffers[x0]?.alias?.value == next && plan.buffers[f1]?.alias?.channelOffset == 8)
+                // The loaded concat is the first channels of the next concat, loaded straight into its buffer,
+                // which is the first channels of the block's output (the concat that extends it).
+                let next = graph.nodes[start + 3].outputs[0], last = graph.outputs[0]
+                #expect(plan.buffers[next]?.alias?.value == last && plan.buffers[next]?.alias?.channelOffset == 0)
+                #expect(plan.buffers[concat]?.alias?.value == last && plan.buffers[concat]?.alias?.channelOffset == 0)
+                #expect(plan.buffers[x0]?.alias?.value == last && plan.buffers[f1]?.alias?.channelOffset == 8)
                 #expect(plan.loadedInto == [x0: next, f1: next])
                 if halo == .cache || rows == 23 {
                     #expect(plan.dramBytes == 4 * graph.type(of: concat)!.count + weights + 4 * y.count)
@@ -155,13 +172,13 @@ struct DenseConcatTests {
         var config = AcceleratorConfig.df1
         config.sramBytes = 48 << 10
         let compilation = try Codegen.schedule(graph, options: Codegen.Options(config: config, objective: .traffic))
-        // Some group copies Concat parts into their concat's buffer: parts computed before the
-        // group or read by several concats of it, both of which used to end a group.
-        let copying = compilation.plan.groups.contains { group in
+        // Some group holds several concats of the block or loads earlier features into one: parts
+        // computed before the group or read by several concats of it, both of which used to end a group.
+        let across = compilation.plan.groups.contains { group in
             guard case .bands(let plan) = group else { return false }
-            return !plan.copiedParts.isEmpty
+            return plan.nodes.filter({ graph.nodes[$0].kind == .concat }).count > 1 || !plan.loadedInto.isEmpty
         }
-        #expect(copying, "\(compilation.groups.map { "\($0.layers) \($0.end)" })")
+        #expect(across, "\(compilation.groups.map { "\($0.layers) \($0.end)" })")
         CodegenEndToEndTests.checkGroupBytes(compilation)
         try FusionTests.check(graph, sram: 48 << 10)
     }
@@ -280,5 +297,74 @@ struct DenseConcatTests {
             }
         }
         #expect(found, "no SRAM size makes the best plan single-buffered with loads into a concat")
+    }
+
+    @Test("a dense layer's normalization over its concat is computed a few rows at a time, before its 1x1 convolution")
+    func chunkedNormalization() throws {
+        let (graph, start) = try Self.denseBlock(input: [1, 3, 24, 20], layers: 4, normalized: true)
+        // From the second layer's BatchNormalization to the block's output, as one band of the whole map.
+        let range = (start + 1)..<graph.nodes.count
+        var found: (plan: BandPlan, sram: Int)?
+        for kib in stride(from: 8, through: 256, by: 4) where found == nil {
+            var config = AcceleratorConfig.df1
+            config.sramBytes = kib << 10
+            let context = try PlanningContext(graph: graph, config: config)
+            if let plan = try context.planBands(range, rows: 24, halo: .recompute, maxSlots: 1) {
+                found = (plan, kib << 10)
+            }
+        }
+        let (plan, sram) = try #require(found)
+        // The smallest SRAM the whole map fits in needs the normalizations' buffers to be a few rows.
+        #expect(!plan.chunked.isEmpty)
+        var saved = 0
+        for (value, rows) in plan.chunked {
+            let node = try #require(graph.nodes[range].first { $0.outputs[0] == value })
+            #expect(node.kind == .batchNormalization)
+            let reader = try #require(graph.nodes[range].first { $0.inputs.first == value })
+            #expect(reader.kind == .conv && graph.initializers[reader.inputs[1]]?.shape.suffix(2) == [1, 1])
+            let buffer = try #require(plan.buffers[value])
+            #expect(buffer.rows == rows && rows < 24 && buffer.slots == 1)
+            saved += buffer.slotBytes / rows * (24 - rows)
+        }
+        #expect(plan.sramBytes + saved > sram, "the normalizations' whole buffers would not have fit")
+        let program = try CodegenEndToEndTests.checkGroup(graph, plan, "\(sram) B")
+        // Per chunk (and streamed block of weights), the normalization's two instructions, then the convolution's.
+        for (value, rows) in plan.chunked {
+            let node = try #require(graph.nodes[range].first { $0.outputs[0] == value })
+            let reader = try #require(graph.nodes[range].first { $0.inputs.first == value })
+            let cout = graph.type(of: reader.outputs[0])!.shape[1]
+            let pieces = (24 + rows - 1) / rows * (plan.streamed[reader.name].map { (cout + $0 - 1) / $0 } ?? 1)
+            let names = zip(program.instructions, program.debugNames).compactMap { instruction, names -> String? in
+                switch instruction.operation {
+                case .conv where names.contains(reader.name): return "conv"
+                case .eltwise where names.contains(node.name): return "eltwise"
+                default: return nil
+                }
+            }
+            #expect(names == Array(repeating: ["eltwise", "eltwise", "conv"], count: pieces).flatMap { $0 })
+        }
+        try FusionTests.check(graph, sram: sram)
+    }
+
+    @Test("a one-band plan streams weights in blocks as wide as the matrix unit's lanes while another can stream")
+    func oneBandStreamsLaneWideBlocks() throws {
+        var b = FusionTests.Builder()
+        let a = b.conv("x", cin: 8, cout: 64, k: 3, pad: 1)
+        let c = b.conv(a, cin: 64, cout: 64, k: 3, pad: 1)
+        let d = b.conv(c, cin: 64, cout: 64, k: 3, pad: 1)
+        let graph = try b.graph(input: [1, 8, 8, 8], output: d)
+        let lanes = AcceleratorConfig.df1.matrixOutputLanes
+        var laneWide = 0
+        for kib in stride(from: 96, through: 320, by: 16) {
+            var config = AcceleratorConfig.df1
+            config.sramBytes = kib << 10
+            let context = try PlanningContext(graph: graph, config: config)
+            guard let plan = try context.planBands(0..<3, rows: 8, halo: .recompute, maxSlots: 1),
+                !plan.streamed.isEmpty
+            else { continue }
+            if plan.streamed.count > 1 && plan.streamed.values.allSatisfy({ $0 >= lanes }) { laneWide += 1 }
+            try CodegenEndToEndTests.checkGroup(graph, plan, "\(kib) KiB")
+        }
+        #expect(laneWide > 0, "no SRAM size streams two convolutions in lane-wide blocks")
     }
 }

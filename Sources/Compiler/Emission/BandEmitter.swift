@@ -113,7 +113,9 @@ extension Emitter {
         // found once for all bands, which then look up rows by number, not by name.
         let haloBuffers =
             group.halo == .cache
-            ? group.buffers.filter { $0.value.alias == nil && !group.held.contains($0.key) }.sorted { $0.key < $1.key }
+            ? group.buffers.filter {
+                $0.value.alias == nil && !group.held.contains($0.key) && group.chunked[$0.key] == nil
+            }.sorted { $0.key < $1.key }
                 .map { HaloBuffer(owner: $0.key, buffer: $0.value, id: group.needed.first?.values.ids[$0.key]) } : []
         // Each layer's output by value number and its height, found once for all bands.
         let outputIDs = nodes.map { group.needed.first?.values.ids[$0.outputs[0]] }
@@ -122,11 +124,18 @@ extension Emitter {
         var foldedEarly: Set<String> = []
         // Each layer's buffers among `early` (a reader of a channel slice of an input reads the
         // input's buffer): the same in every band, so found once.
-        let loadedHomes = nodes.map { node in
+        // A chunked layer (see `BandPlan.chunked`) is computed by the convolution that reads it: that
+        // convolution uses its buffers too.
+        var loadedHomes = nodes.map { node in
             (node.inputs + node.outputs).compactMap { value -> String? in
                 guard let b = group.buffers[value] else { return nil }
                 let owner = b.alias?.value ?? value
                 return early.contains(owner) ? owner : nil
+            }
+        }
+        for (k, node) in nodes.enumerated() where group.chunked[node.outputs[0]] != nil {
+            if let reader = nodes.firstIndex(where: { $0.inputs.first == node.outputs[0] }) {
+                loadedHomes[reader] += loadedHomes[k]
             }
         }
         for (index, band) in group.bands.enumerated() {
@@ -138,7 +147,7 @@ extension Emitter {
             // The layers computing in this band, and the last of them to use each buffer inputs are loaded into.
             var computing: [Node] = [], computedRows: [Range<Int>] = []
             var lastUse: [String: Int] = [:]
-            for (k, node) in nodes.enumerated() {
+            for (k, node) in nodes.enumerated() where group.chunked[node.outputs[0]] == nil {
                 guard let id = outputIDs[k], slots.need[id: id] != nil else { continue }
                 let rows = BandPlan.computedRows(
                     id: id, band: index, height: heights[k], needed: group.needed, halo: group.halo)
@@ -415,6 +424,25 @@ extension Emitter {
         let rows = r.rows(computed)
         let input = slots.tile(u, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
         let window = PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3])
+        // A chunked input (see `BandPlan.chunked`): per chunk of rows, its layer computes them into its
+        // buffer, then the 1x1 convolution reads them there; the convolution's input and output tiles.
+        let chunk = slots.plan.chunked[u]
+        let chunks =
+            chunk.map { n in
+                stride(from: computed.lowerBound, to: computed.upperBound, by: n).map {
+                    $0..<min($0 + n, computed.upperBound)
+                }
+            } ?? [computed]
+        func piece(_ rows: Range<Int>) throws -> (input: SRAMTile, output: SRAMTile) {
+            guard chunk != nil else { return (input, out) }
+            let producer = graph.nodes[slots.plan.nodes.first { graph.nodes[$0].outputs[0] == u }!]
+            var scratch = slots.interior(u, rows: rows)
+            scratch.addr = slots.slot(ub)
+            try emitGroupElementwise(
+                producer, channels: 0..<x.shape[1], output: (scratch, slots.range(u)), resident: resident
+            ) { (slots.interior($0, rows: rows), slots.range($0)) }
+            return (scratch, slots.interior(v, rows: rows))
+        }
         if node.kind == .conv, let block = slots.plan.streamed[node.name] {
             // Blocks of output channels, each with its weights loaded into the other slot; a grouped
             // convolution's blocks hold whole groups and read only their groups' input channels.
@@ -434,22 +462,25 @@ extension Emitter {
                 emit(
                     .load(t), reads: [.dram(dram.address, bytes: 4 * weights.count)],
                     writes: [.sram(address, bytes: 4 * count * perChannel)])
-                var part = out
-                part.addr += 4 * o0 * out.channelStride
-                part.channels = count
-                var inputs = input
-                if groups > 1 {
-                    inputs.addr += 4 * o0 / groupWidth * groupInputs * input.channelStride
-                    inputs.channels = count / groupWidth * groupInputs
+                for rows in chunks {
+                    let (input, out) = try piece(rows)
+                    var part = out
+                    part.addr += 4 * o0 * out.channelStride
+                    part.channels = count
+                    var inputs = input
+                    if groups > 1 {
+                        inputs.addr += 4 * o0 / groupWidth * groupInputs * input.channelStride
+                        inputs.channels = count / groupWidth * groupInputs
+                    }
+                    var reads: [MemoryRange] = [slots.range(u), .sram(address, bytes: 4 * count * perChannel)]
+                    if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
+                    let op = ConvOp(
+                        input: inputs, output: part, weightAddr: address, biasAddr: bias.map { $0.address + 4 * o0 },
+                        kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
+                        groups: groups > 1 ? count / groupWidth : 1,
+                        window: chunk == nil ? window : nil, activation: node.activation?.fused ?? .none)
+                    emit(.conv(op), reads: reads, writes: [slots.range(v)])
                 }
-                var reads: [MemoryRange] = [slots.range(u), .sram(address, bytes: 4 * count * perChannel)]
-                if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
-                let op = ConvOp(
-                    input: inputs, output: part, weightAddr: address, biasAddr: bias.map { $0.address + 4 * o0 },
-                    kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
-                    groups: groups > 1 ? count / groupWidth : 1,
-                    window: window, activation: node.activation?.fused ?? .none)
-                emit(.conv(op), reads: reads, writes: [slots.range(v)])
             }
         } else if node.kind == .conv, let scratch = slots.plan.folded[node.name] {
             // Taps folded into channels: the band rebuilt in the scratch (see `emitFoldedTaps`), read by a 1x1 CONV.
@@ -468,11 +499,15 @@ extension Emitter {
             let w = resident[node.inputs[1]]!, bias = node.input(2).map { resident[$0]! }
             var reads = [slots.range(u), .sram(w.address, bytes: 4 * w.count)]
             if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
-            let op = ConvOp(
-                input: input, output: out, weightAddr: w.address, biasAddr: bias?.address,
-                kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
-                groups: node.int("group", default: 1), window: window, activation: node.activation?.fused ?? .none)
-            emit(.conv(op), reads: reads, writes: [slots.range(v)])
+            for rows in chunks {
+                let (input, out) = try piece(rows)
+                let op = ConvOp(
+                    input: input, output: out, weightAddr: w.address, biasAddr: bias?.address,
+                    kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
+                    groups: node.int("group", default: 1), window: chunk == nil ? window : nil,
+                    activation: node.activation?.fused ?? .none)
+                emit(.conv(op), reads: reads, writes: [slots.range(v)])
+            }
         } else {
             let w = try WindowGeometry(node: node, spatial: Array(x.shape[2...]))
             let countPads =

@@ -55,6 +55,11 @@ struct BandPlan {
     /// fold into channels (see `ConvTiling.foldTaps`): the SRAM address of
     /// the scratch each band's input is rebuilt in.
     var folded: [String: Int] = [:]
+    /// Element-wise layers read only by a 1x1 convolution (a dense layer's
+    /// BatchNormalization and ReLU over its concat), computed a few rows at
+    /// a time right before the convolution reads them: their buffer holds
+    /// this many rows, not the band's (see `PlanningContext.chunkedInputs`).
+    var chunked: [String: Int] = [:]
     /// A GlobalAveragePool of the output (see `FusionRules.poolingTail`):
     /// each band averages its output rows along the width into `rowMeans`
     /// (channels x height), and the last averages those into `result`.

@@ -96,8 +96,10 @@ private struct BandLayers {
     var viewOf: [String: String] = [:]
     /// Concat parts loaded straight into their channels of this concat's buffer (see `loadIntoConcats`).
     var loadedInto: [String: String] = [:]
-    /// The buffers maps are loaded into and every value in each, in name order (see `bufferSpans`).
-    var loadHomes: [(home: String, values: [String])] = []
+    /// The buffers whose values need rows their own value does not: maps
+    /// loaded into them, Concats a longer one extends (see
+    /// `FusionRules.concatChains`); and every value in each, in name order (see `bufferSpans`).
+    var spanHomes: [(home: String, values: [String])] = []
 }
 
 /// Per value, by its number in the group's `GroupValues`: the column margins
@@ -226,13 +228,27 @@ extension PlanningContext {
         let (layers, bands) = (walk.layers, walk.bands)
         let constants = walks?.constants ?? groupConstants(layers.nodes)
         walks?.constants = constants
-        guard
-            var plan = allocateBandSRAM(
-                layers, needed: walk.needed, shapes: walk.buffers, halo: halo, maxSlots: maxSlots,
-                constants: constants, lifetimes: packed ? bufferLifetimes(layers, shapes: walk.buffers) : nil)
-        else {
-            return nil
+        var chunked: [String: Int] = [:]
+        var allocated = allocateBandSRAM(
+            layers, needed: walk.needed, shapes: walk.buffers, halo: halo, maxSlots: maxSlots,
+            constants: constants, lifetimes: packed ? bufferLifetimes(layers, shapes: walk.buffers) : nil)
+        if allocated == nil {
+            // Too large with every buffer whole: the inputs of 1x1 convolutions a few rows at a time.
+            chunked = chunkedInputs(layers, walk: walk)
+            if !chunked.isEmpty {
+                let shapes = walk.buffers.map { shape in
+                    guard let rows = chunked[shape.value] else { return shape }
+                    var small = shape
+                    (small.rows, small.double) = (rows, false)
+                    return small
+                }
+                allocated = allocateBandSRAM(
+                    layers, needed: walk.needed, shapes: shapes, halo: halo, maxSlots: maxSlots, constants: constants,
+                    lifetimes: packed ? bufferLifetimes(layers, shapes: shapes) : nil)
+            }
         }
+        guard var plan = allocated else { return nil }
+        plan.chunked = chunked
         plan.rows = rows
         plan.bands = bands
         plan.spans = walk.spans
@@ -269,6 +285,35 @@ extension PlanningContext {
         plan.dramBytes += 4 * channels - (storesMap ? 0 : 4 * x.count)
         plan.estimatedCycles += config.vectorCycles(elements: channels * height * (width + 1))
         return true
+    }
+
+    /// Element-wise layers whose only reader is a 1x1 convolution of the
+    /// group (stride 1, no padding, ungrouped) and that compute the same rows
+    /// as it in every band, with how many rows of each to compute at once:
+    /// as many as fit in 1/16 of the SRAM, at least one. Their buffers then
+    /// hold that many rows (see `BandPlan.chunked`): a dense layer's
+    /// BatchNormalization over a long concat no longer needs a second buffer
+    /// as large as the concat's. Not for a value another one lives in, a
+    /// stored one or one written in place.
+    private func chunkedInputs(_ layers: BandLayers, walk: BandWalk) -> [String: Int] {
+        var chunked: [String: Int] = [:]
+        for (k, node) in layers.nodes.enumerated() where node.kind.isGroupElementwise {
+            let v = node.outputs[0]
+            guard let readers = consumers[v], readers.count == 1, let c = readers.first, layers.range.contains(c),
+                let shape = walk.buffers.first(where: { $0.value == v }), shape.marginLeft == 0, shape.marginRight == 0,
+                layers.alias[v] == nil, !layers.alias.values.contains(where: { $0.0 == v }),
+                !layers.stored.contains(v), !graph.outputs.contains(v), layers.held[v] == nil
+            else { continue }
+            let conv = graph.nodes[c]
+            guard conv.kind == .conv, conv.inputs[0] == v,
+                let g = convGeometries[c], g.kh == 1, g.kw == 1, g.sh == 1, g.sw == 1, g.groups == 1,
+                g.padTop == 0, g.padLeft == 0, g.ho == g.h, g.wo == g.w,
+                walk.computed[k] == walk.computed[c - layers.range.lowerBound]
+            else { continue }
+            let rowBytes = 4 * shape.type.shape[1] * shape.rowWidth
+            chunked[v] = max(1, min(shape.rows, config.sramBytes / 16 / rowBytes))
+        }
+        return chunked
     }
 
     /// Convolutions reading a group input (whose padding the loads zero-fill)
@@ -336,6 +381,11 @@ extension PlanningContext {
         layers.outputTypes = nodes.map { graph.type(of: $0.outputs[0])! }
         // Concat parts are written in place into the concat's buffer, or copied into it (see `copiesPart`).
         layers.copied = FusionRules.copiedParts(range, graph: graph, consumers: consumers)
+        // A Concat another one extends is the first channels of that one's buffer (see `concatChains`).
+        let chains = FusionRules.concatChains(range, graph: graph, consumers: consumers)
+        for (shorter, longer) in chains {
+            layers.alias[shorter] = (longer, 0)
+        }
         for node in nodes where node.kind == .concat {
             var offset = 0
             for part in node.inputs {
@@ -359,11 +409,23 @@ extension PlanningContext {
             while let (next, more) = layers.alias[root] { (root, offset) = (next, offset + more) }
             layers.alias[value] = (root, offset)
         }
+        // A part loaded into the first Concat of a chain is already in its channels of the longer ones.
+        for part in layers.copied.sorted() {
+            guard let home = layers.alias[part], home.0 != part else { continue }
+            let inPlace = nodes.allSatisfy { node in
+                guard node.kind == .concat, let at = node.inputs.firstIndex(of: part) else { return true }
+                let (root, offset) = layers.alias[node.outputs[0]] ?? (node.outputs[0], 0)
+                let channel = node.inputs[..<at].reduce(0) { $0 + graph.type(of: $1)!.shape[1] }
+                return root == home.0 && offset + channel == home.1
+            }
+            if inPlace { layers.copied.remove(part) }
+        }
         var members: [String: [String]] = [:]
         for value in layers.alias.keys.sorted() where layers.produced.contains(layers.alias[value]!.0) {
             members[layers.alias[value]!.0, default: []].append(value)
         }
-        layers.loadHomes = members.filter { $0.value.contains { !produced.contains($0) } }.sorted { $0.key < $1.key }
+        layers.spanHomes = members.filter { $0.value.contains { !produced.contains($0) || chains[$0] != nil } }
+            .sorted { $0.key < $1.key }
             .map { ($0.key, $0.value) }
         layers.number(graph: graph)
         return layers
@@ -605,7 +667,7 @@ extension PlanningContext {
     /// more than its own value's (see `BandPlan.spans`); empty when no map is
     /// loaded into another buffer, nil when a buffer would drop rows a later band reads.
     private func bufferSpans(_ layers: BandLayers, needed: [RowNeeds]) -> [[String: Range<Int>]]? {
-        let homes = layers.loadHomes
+        let homes = layers.spanHomes
         guard !homes.isEmpty else { return [] }
         var spans: [[String: Range<Int>]] = []
         var last: [String: Range<Int>] = [:]
@@ -727,8 +789,14 @@ extension PlanningContext {
             }
         }
         guard
-            let weights = streamedWeights(
-                layers.nodes, bufferBytes: bufferBytes, constants: constants, widen: lifetimes != nil)
+            let weights =
+                streamedWeights(
+                    layers.nodes, bufferBytes: bufferBytes, constants: constants, widen: lifetimes != nil,
+                    keepLanes: needed.count == 1)
+                ?? (needed.count == 1
+                    ? streamedWeights(
+                        layers.nodes, bufferBytes: bufferBytes, constants: constants, widen: lifetimes != nil)
+                    : nil)
         else {
             return nil
         }
@@ -839,7 +907,13 @@ extension PlanningContext {
     /// `widen`: once the streamed convolutions are known, each streams in
     /// the widest blocks the room left allows (the loop below narrows the
     /// first ones for room the later ones then free).
-    private func streamedWeights(_ nodes: [Node], bufferBytes: Int, constants: GroupConstants, widen: Bool = false)
+    /// `keepLanes`: no convolution streams in blocks narrower than the
+    /// matrix unit's output lanes while another one could stream instead
+    /// (a one-band plan, which loads every weight once however it streams);
+    /// nil when that does not fit.
+    private func streamedWeights(
+        _ nodes: [Node], bufferBytes: Int, constants: GroupConstants, widen: Bool = false, keepLanes: Bool = false
+    )
         -> (streamed: [String: Int], residentBytes: Int, streamBase: Int, streamRegion: Int)?
     {
         // Most plans keep every weight resident: the loop below would stop at once.
@@ -879,6 +953,14 @@ extension PlanningContext {
             let room = config.sramBytes - bufferBytes - residentBytes()
             var block = cout
             while block > narrowest(largest) && streamRegion() > room {
+                // Blocks narrower than the lanes waste the matrix unit: stream another convolution first.
+                if keepLanes, block <= config.matrixOutputLanes,
+                    convs.indices.contains(where: {
+                        $0 != largest && streamed[$0] == nil && convs[$0].groupWidth != nil
+                    })
+                {
+                    break
+                }
                 block = narrower(largest, block)
                 streamed[largest] = block
             }

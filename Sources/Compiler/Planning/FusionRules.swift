@@ -54,30 +54,78 @@ enum FusionRules {
     /// Whether a Concat in the group nodes[range] copies `part` into its
     /// buffer rather than having its producer write it there in place. Only
     /// a part the group computes (not a channel slice, a view of another
-    /// buffer) and reads only in this Concat, once, is written in place.
+    /// buffer) and reads only in Concats of one chain (see `concatChains`),
+    /// once in each, is written in place: its channels are the same in every
+    /// Concat of the chain, which share one buffer (unless its layer reads a
+    /// shorter Concat of that chain: it would read the buffer it writes).
     /// Any other part is copied from its own buffer: a channel slice, a part
     /// loaded from DRAM because it was computed before the group (a DenseNet
     /// block's earlier features, the branches of an inception module split
-    /// over groups), or a part several layers of the group read (a DenseNet
-    /// block's new features, which every later Concat of the block holds).
-    static func copiesPart(_ part: String, in range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> Bool {
+    /// over groups, unless loaded straight into the concat), or a part read
+    /// by Concats of different chains or by other layers too.
+    static func copiesPart(
+        _ part: String, in range: Range<Int>, graph: Graph, consumers: [String: [Int]], chains: [String: String]
+    ) -> Bool {
         let readers = Set((consumers[part] ?? []).filter { range.contains($0) })
-        guard readers.count == 1, let reader = readers.first, graph.nodes[reader].kind == .concat,
-            graph.nodes[reader].inputs.filter({ $0 == part }).count == 1
+        let roots = Set(readers.map { chainRoot(graph.nodes[$0].outputs[0], chains: chains) })
+        guard !readers.isEmpty, roots.count == 1,
+            readers.allSatisfy({
+                graph.nodes[$0].kind == .concat && graph.nodes[$0].inputs.filter({ $0 == part }).count == 1
+            })
         else { return true }
-        return !range.contains { graph.nodes[$0].outputs[0] == part && graph.nodes[$0].kind != .slice }
+        guard let producer = range.first(where: { graph.nodes[$0].outputs[0] == part }),
+            graph.nodes[producer].kind != .slice
+        else { return true }
+        // A layer that reads a concat of the chain would write its buffer while reading it.
+        return graph.nodes[producer].inputs.contains {
+            chains[$0] != nil && roots.contains(chainRoot($0, chains: chains))
+        }
     }
 
     /// The Concat parts of nodes[range] copied into their concat's buffer (see `copiesPart`).
     static func copiedParts(_ range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> Set<String> {
+        let chains = concatChains(range, graph: graph, consumers: consumers)
         var copied: Set<String> = []
         for index in range where graph.nodes[index].kind == .concat {
-            for part in graph.nodes[index].inputs where copiesPart(part, in: range, graph: graph, consumers: consumers)
-            {
+            for part in graph.nodes[index].inputs
+            where copiesPart(part, in: range, graph: graph, consumers: consumers, chains: chains) {
                 copied.insert(part)
             }
         }
         return copied
+    }
+
+    /// Concats of nodes[range] whose parts begin another, later Concat's of
+    /// the range, by output: the nearest such Concat (a DenseNet block's
+    /// concat, which the next dense layer's extends by its new features).
+    /// The shorter one is the first channels of the longer one's buffer, so
+    /// the growing concatenation stays in one buffer and no part is copied.
+    /// A Concat that is itself a part, or whose longer Concat already
+    /// extends another, is left out.
+    static func concatChains(_ range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> [String: String] {
+        let concats = range.filter { graph.nodes[$0].kind == .concat }
+        guard concats.count > 1 else { return [:] }
+        var chains: [String: String] = [:], extended: Set<Int> = []
+        for (position, index) in concats.enumerated() {
+            let node = graph.nodes[index], v = node.outputs[0]
+            guard !(consumers[v] ?? []).contains(where: { range.contains($0) && graph.nodes[$0].kind == .concat })
+            else { continue }
+            guard
+                let next = concats[(position + 1)...].first(where: {
+                    let longer = graph.nodes[$0].inputs
+                    return longer.count > node.inputs.count && Array(longer.prefix(node.inputs.count)) == node.inputs
+                }), extended.insert(next).inserted
+            else { continue }
+            chains[v] = graph.nodes[next].outputs[0]
+        }
+        return chains
+    }
+
+    /// The longest Concat of `concat`'s chain (see `concatChains`).
+    static func chainRoot(_ concat: String, chains: [String: String]) -> String {
+        var root = concat
+        while let next = chains[root] { root = next }
+        return root
     }
 
     /// Whether `input` is a runtime operand of the element-wise `node` with
