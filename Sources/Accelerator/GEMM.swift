@@ -116,6 +116,13 @@ enum GEMM {
     }()
 }
 
+/// Stops OpenBLAS's idle threads (see `GEMM.singleThreaded`): the first
+/// thing a `dfc` process does. The pool starts when the library loads and
+/// its workers spin in sched_yield for about 110 ms of a core before they
+/// sleep; on two cores that was most of one during a compile's first tenth
+/// of a second, which never calls OpenBLAS.
+public func stopIdleBLASThreads() { _ = GEMM.singleThreaded }
+
 /// Tasks over the cores for the executor's kernels, on CKernels' workers
 /// (`dfc_parallel.h` says why not Dispatch).
 enum Parallel {

@@ -326,8 +326,9 @@ extension AcceleratorConfig {
         for instruction in instructions {
             let e = instruction.engine.index
             var start = engineFree[e]
-            for w in instruction.wait.engines {
-                let q = w.index * n + e
+            // Engines by bit, not `EngineSet.engines`: no array per instruction.
+            for w in 0..<n where instruction.wait.rawValue & (1 << w) != 0 {
+                let q = w * n + e
                 // A missing token (never in a validated program) delays nothing.
                 if heads[q] < queues[q].count { start = max(start, queues[q][heads[q]]) }
                 heads[q] += 1
@@ -341,7 +342,7 @@ extension AcceleratorConfig {
                 stats.dramChannelBusyCycles += cost.channelCycles
             }
             engineFree[e] = end
-            for s in instruction.signal.engines { queues[e * n + s.index].append(end) }
+            for s in 0..<n where instruction.signal.rawValue & (1 << s) != 0 { queues[e * n + s].append(end) }
             schedule.append(InstructionTiming(start: start, end: end))
             stats.cycles = max(stats.cycles, end)
             stats.addBusy(instruction.engine, cost.cycles)

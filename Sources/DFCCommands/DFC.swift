@@ -1,3 +1,4 @@
+import Accelerator
 import ArgumentParser
 import Compiler
 import Foundation
@@ -21,6 +22,7 @@ public struct DFC: ParsableCommand {
     /// Entry point: parses, runs, and turns every error into one `dfc: error:` line whose exit status is
     /// the error's kind (`DFCError.Kind`); help, `--version` and completion scripts go to standard output.
     public static func run(arguments: [String]) -> Int32 {
+        stopIdleBLASThreads()
         let arguments = normalize(arguments)
         do {
             var command = try parseAsRoot(arguments)

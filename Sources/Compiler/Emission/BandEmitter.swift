@@ -94,9 +94,11 @@ extension Emitter {
     mutating func emitBands(_ group: BandPlan) throws {
         let nodes = group.nodes.map { graph.nodes[$0] }
         let resident = loadGroupConstants(nodes) { group.streamed[$0.name] == nil }
-        // Each windowed layer's reach, found once for all bands.
-        var reaches: [String: Reach] = [:]
-        for node in nodes where node.kind.hasWindow { reaches[node.name] = try graph.reach(node) }
+        // Per layer (by its position in `nodes`, not by name: every band of every layer asks), found once for
+        // all bands: its reach when windowed, whether its taps are folded and the rows each band stores of it.
+        let reaches = try nodes.map { $0.kind.hasWindow ? try graph.reach($0) : nil }
+        let folded = nodes.map { group.folded[$0.name] != nil }
+        let stores = nodes.map { group.stores[$0.outputs[0]] }
         var streamTurn = 0
         // The buffers inputs are loaded into, and those whose next rows (cached halo, loads) are already emitted.
         let homes = Set(group.inputs.map { group.buffers[$0]?.alias?.value ?? $0 })
@@ -120,8 +122,8 @@ extension Emitter {
         // Each layer's output by value number and its height, found once for all bands.
         let outputIDs = nodes.map { group.needed.first?.values.ids[$0.outputs[0]] }
         let heights = nodes.map { graph.type(of: $0.outputs[0])!.shape[2] }
-        // Folded convolutions whose taps of this band were rebuilt during the band before.
-        var foldedEarly: Set<String> = []
+        // Folded convolutions (by position) whose taps of this band were rebuilt during the band before.
+        var foldedEarly = [Bool](repeating: false, count: nodes.count)
         // Each layer's buffers among `early` (a reader of a channel slice of an input reads the
         // input's buffer): the same in every band, so found once.
         // A chunked layer (see `BandPlan.chunked`) is computed by the convolution that reads it: that
@@ -133,7 +135,8 @@ extension Emitter {
                 return early.contains(owner) ? owner : nil
             }
         }
-        for (k, node) in nodes.enumerated() where group.chunked[node.outputs[0]] != nil {
+        let chunked = nodes.map { group.chunked[$0.outputs[0]] != nil }
+        for (k, node) in nodes.enumerated() where chunked[k] {
             if let reader = nodes.firstIndex(where: { $0.inputs.first == node.outputs[0] }) {
                 loadedHomes[reader] += loadedHomes[k]
             }
@@ -144,16 +147,17 @@ extension Emitter {
                 emitHaloCopies(slots, nodes: nodes, buffers: haloBuffers) { !fetched.contains($0) }
             }
             emitBandInputs(slots, nodes: nodes, homes: homes.subtracting(fetched))
-            // The layers computing in this band, and the last of them to use each buffer inputs are loaded into.
-            var computing: [Node] = [], computedRows: [Range<Int>] = []
+            // The layers computing in this band (by position), and the last of them to use each buffer inputs
+            // are loaded into.
+            var computing: [Int] = [], computedRows: [Range<Int>] = []
             var lastUse: [String: Int] = [:]
-            for (k, node) in nodes.enumerated() where group.chunked[node.outputs[0]] == nil {
+            for k in nodes.indices where !chunked[k] {
                 guard let id = outputIDs[k], slots.need[id: id] != nil else { continue }
                 let rows = BandPlan.computedRows(
                     id: id, band: index, height: heights[k], needed: group.needed, halo: group.halo)
                 guard !rows.isEmpty else { continue }
                 for owner in loadedHomes[k] { lastUse[owner] = computing.count }
-                computing.append(node)
+                computing.append(k)
                 computedRows.append(rows)
             }
             // The band's output store reads the output's buffer after every layer.
@@ -174,33 +178,33 @@ extension Emitter {
             // folded convolution is emitted: the vector engine runs in program order, and queued behind
             // this band's later vector work, which waits for the matrix unit, they would hold back the
             // next band's convolution.
-            var foldedNext: Set<String> = []
+            var foldedNext = [Bool](repeating: false, count: nodes.count)
             func foldEarly(after position: Int) {
                 guard let next else { return }
-                for (k, node) in nodes.enumerated() where group.folded[node.name] != nil {
-                    let home = next.home(node.inputs[0]).owner
-                    guard !foldedNext.contains(node.name), fetched.contains(home) || !homes.contains(home),
-                        computing.firstIndex(where: { $0.name == node.name }).map({ $0 < position }) ?? true,
+                for k in nodes.indices where folded[k] {
+                    let home = next.home(nodes[k].inputs[0]).owner
+                    guard !foldedNext[k], fetched.contains(home) || !homes.contains(home),
+                        computing.firstIndex(of: k).map({ $0 < position }) ?? true,
                         let id = outputIDs[k], next.need[id: id] != nil
                     else { continue }
                     let rows = BandPlan.computedRows(
                         id: id, band: index + 1, height: heights[k], needed: group.needed, halo: group.halo)
-                    guard !rows.isEmpty, let reach = reaches[node.name] else { continue }
-                    emitFoldedTaps(node, rows: rows, slots: next, reach: reach)
-                    foldedNext.insert(node.name)
+                    guard !rows.isEmpty, let reach = reaches[k] else { continue }
+                    emitFoldedTaps(nodes[k], rows: rows, slots: next, reach: reach)
+                    foldedNext[k] = true
                 }
             }
             // The buffers whose last use each position is, grouped once rather than filtered per layer.
             var releasedAt: [Int: Set<String>] = [:]
             for (owner, position) in lastUse { releasedAt[position, default: []].insert(owner) }
             prefetch(early.filter { lastUse[$0] == nil })
-            for (position, node) in computing.enumerated() {
+            for (position, k) in computing.enumerated() {
                 let computed = computedRows[position]
                 try emitBandLayer(
-                    node, rows: computed, slots: slots, resident: resident, reach: reaches[node.name],
-                    streamTurn: &streamTurn, tapsFolded: foldedEarly.contains(node.name))
-                if let rows = group.stores[node.outputs[0]]?[index], !rows.isEmpty {
-                    storeBandRows(node.outputs[0], rows: rows, slots: slots, node: node.name)
+                    nodes[k], rows: computed, slots: slots, resident: resident, reach: reaches[k],
+                    streamTurn: &streamTurn, tapsFolded: foldedEarly[k])
+                if let rows = stores[k]?[index], !rows.isEmpty {
+                    storeBandRows(nodes[k].outputs[0], rows: rows, slots: slots, node: nodes[k].name)
                 }
                 prefetch(releasedAt[position] ?? [])
                 foldEarly(after: position)

@@ -40,11 +40,21 @@ struct Sequencer {
 
     private static let engineCount = Engine.allCases.count
 
-    /// Per access: the range, its newest writer and the readers since.
+    /// Per access: the range, its newest writer and the readers since. Of the readers only the newest on
+    /// each engine is kept: an engine runs in program order, so a token to it orders every older one too.
+    /// A plain value (no array of readers), so that removing and appending records retains nothing.
     private struct Access {
         var range: MemoryRange
-        var lastWriter: Int?
-        var readers: [Int]
+        /// -1: none.
+        var lastWriter: Int
+        /// readers[e]: the newest reader on engine e since the write (-1: none).
+        var readers: SIMD8<Int>
+
+        init(range: MemoryRange, lastWriter: Int) {
+            self.range = range
+            self.lastWriter = lastWriter
+            self.readers = SIMD8(repeating: -1)
+        }
     }
     private var accesses: [Access] = []
     /// clocks[i * engineCount + e]: the newest instruction of engine e known finished when i starts (i itself
@@ -96,8 +106,12 @@ struct Sequencer {
             let readHit = reads.contains { $0.overlaps(range) }
             let writeHit = writes.contains { $0.overlaps(range) }
             guard readHit || writeHit else { continue }
-            if let producer = accesses[i].lastWriter { depend(on: producer) }
-            if writeHit { for reader in accesses[i].readers { depend(on: reader) } }
+            let producer = accesses[i].lastWriter
+            if producer >= 0 { depend(on: producer) }
+            if writeHit {
+                let readers = accesses[i].readers
+                for e in 0..<n where readers[e] > after[e] { after[e] = readers[e] }
+            }
         }
         for e in 0..<n { clock[e] = frontier[engine * n + e] }
         var wait: EngineSet = []
@@ -115,7 +129,7 @@ struct Sequencer {
         instructions.append(Instruction(op, wait: wait, signal: []))
         engines.append(engine)
         if keepsNames { debugNames.append(nodes()) }
-        record(index, reads: reads, writes: writes)
+        record(index, engine: engine, reads: reads, writes: writes)
         return index
     }
 
@@ -125,36 +139,25 @@ struct Sequencer {
         after[e] = max(after[e], producer)
     }
 
-    private mutating func record(_ index: Int, reads: [MemoryRange], writes: [MemoryRange]) {
+    private mutating func record(_ index: Int, engine: Int, reads: [MemoryRange], writes: [MemoryRange]) {
+        assert(Self.engineCount <= 8, "Access.readers holds one reader per engine")
         for range in writes {
             // A write that covers older records replaces them.
             accesses.removeAll { range.covers($0.range) }
-            accesses.append(Access(range: range, lastWriter: index, readers: []))
+            accesses.append(Access(range: range, lastWriter: index))
         }
-        // Only records this instruction joined can hold more than 8 readers.
         for range in reads {
             // A reader joins the record of exactly its range, or gets its own: joining a
             // larger overlapping record would make later writes to other parts of it wait for this read.
             if let i = accesses.lastIndex(where: { $0.range == range }) {
-                if accesses[i].readers.last != index {
-                    accesses[i].readers.append(index)
-                    if accesses[i].readers.count > 8 { trimReaders(i) }
-                }
+                accesses[i].readers[engine] = index
             } else {
-                accesses.append(Access(range: range, lastWriter: nil, readers: [index]))
+                var access = Access(range: range, lastWriter: -1)
+                access.readers[engine] = index
+                accesses.append(access)
             }
         }
         if accesses.count > 128 { prune() }
-    }
-
-    /// Keeps the newest reader per engine of record `i`: on one engine only the newest matters.
-    private mutating func trimReaders(_ i: Int) {
-        var newest = [Int](repeating: -1, count: Self.engineCount)
-        for r in accesses[i].readers {
-            let e = engines[r]
-            newest[e] = max(newest[e], r)
-        }
-        accesses[i].readers = newest.filter { $0 >= 0 }.sorted()
     }
 
     /// Drops records no later instruction can need a token for: every engine
@@ -167,7 +170,10 @@ struct Sequencer {
             }
         }
         let before = accesses.count
-        accesses.removeAll { access in (access.lastWriter.map(settled) ?? true) && access.readers.allSatisfy(settled) }
+        accesses.removeAll { access in
+            (access.lastWriter < 0 || settled(access.lastWriter))
+                && (0..<Self.engineCount).allSatisfy { access.readers[$0] < 0 || settled(access.readers[$0]) }
+        }
         if accesses.count < before { pruned = true }
     }
 }
