@@ -428,8 +428,9 @@ extension Emitter {
         let rows = r.rows(computed)
         let input = slots.tile(u, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
         let window = PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3])
-        // A chunked input (see `BandPlan.chunked`): per chunk of rows, its layer computes them into its
-        // buffer, then the 1x1 convolution reads them there; the convolution's input and output tiles.
+        // A chunked input (see `BandPlan.chunked`): per chunk of rows, its layer computes them into one
+        // half of its buffer, then the 1x1 convolution reads them there, while the next chunk goes to the
+        // other half; the convolution's input tile, its range and the output tile.
         let chunk = slots.plan.chunked[u]
         let chunks =
             chunk.map { n in
@@ -437,15 +438,17 @@ extension Emitter {
                     $0..<min($0 + n, computed.upperBound)
                 }
             } ?? [computed]
-        func piece(_ rows: Range<Int>) throws -> (input: SRAMTile, output: SRAMTile) {
-            guard chunk != nil else { return (input, out) }
+        func piece(_ rows: Range<Int>) throws -> (input: SRAMTile, range: MemoryRange, output: SRAMTile) {
+            guard let chunk else { return (input, slots.range(u), out) }
             let producer = graph.nodes[slots.plan.nodes.first { graph.nodes[$0].outputs[0] == u }!]
             var scratch = slots.interior(u, rows: rows)
-            scratch.addr = slots.slot(ub)
-            try emitGroupElementwise(
-                producer, channels: 0..<x.shape[1], output: (scratch, slots.range(u)), resident: resident
-            ) { (slots.interior($0, rows: rows), slots.range($0)) }
-            return (scratch, slots.interior(v, rows: rows))
+            let half = 4 * chunk * ub.rowStride
+            scratch.addr = slots.slot(ub) + (rows.lowerBound - computed.lowerBound) / chunk % 2 * half
+            let range = MemoryRange.sram(scratch.addr, bytes: half)
+            try emitGroupElementwise(producer, channels: 0..<x.shape[1], output: (scratch, range), resident: resident) {
+                (slots.interior($0, rows: rows), slots.range($0))
+            }
+            return (scratch, range, slots.interior(v, rows: rows))
         }
         if node.kind == .conv, let block = slots.plan.streamed[node.name] {
             // Blocks of output channels, each with its weights loaded into the other slot; a grouped
@@ -467,7 +470,7 @@ extension Emitter {
                     .load(t), reads: [.dram(dram.address, bytes: 4 * weights.count)],
                     writes: [.sram(address, bytes: 4 * count * perChannel)])
                 for rows in chunks {
-                    let (input, out) = try piece(rows)
+                    let (input, inputRange, out) = try piece(rows)
                     var part = out
                     part.addr += 4 * o0 * out.channelStride
                     part.channels = count
@@ -476,7 +479,7 @@ extension Emitter {
                         inputs.addr += 4 * o0 / groupWidth * groupInputs * input.channelStride
                         inputs.channels = count / groupWidth * groupInputs
                     }
-                    var reads: [MemoryRange] = [slots.range(u), .sram(address, bytes: 4 * count * perChannel)]
+                    var reads: [MemoryRange] = [inputRange, .sram(address, bytes: 4 * count * perChannel)]
                     if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
                     let op = ConvOp(
                         input: inputs, output: part, weightAddr: address, biasAddr: bias.map { $0.address + 4 * o0 },
@@ -501,10 +504,10 @@ extension Emitter {
             emit(.conv(op), reads: reads, writes: [slots.range(v)])
         } else if node.kind == .conv {
             let w = resident[node.inputs[1]]!, bias = node.input(2).map { resident[$0]! }
-            var reads = [slots.range(u), .sram(w.address, bytes: 4 * w.count)]
-            if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
             for rows in chunks {
-                let (input, out) = try piece(rows)
+                let (input, inputRange, out) = try piece(rows)
+                var reads = [inputRange, .sram(w.address, bytes: 4 * w.count)]
+                if let bias { reads.append(.sram(bias.address, bytes: 4 * bias.count)) }
                 let op = ConvOp(
                     input: input, output: out, weightAddr: w.address, biasAddr: bias?.address,
                     kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),

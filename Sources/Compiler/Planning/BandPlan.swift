@@ -56,9 +56,10 @@ struct BandPlan {
     /// the scratch each band's input is rebuilt in.
     var folded: [String: Int] = [:]
     /// Element-wise layers read only by a 1x1 convolution (a dense layer's
-    /// BatchNormalization and ReLU over its concat), computed a few rows at
-    /// a time right before the convolution reads them: their buffer holds
-    /// this many rows, not the band's (see `PlanningContext.chunkedInputs`).
+    /// BatchNormalization and ReLU over its concat), computed this many rows
+    /// at a time right before the convolution reads them: their buffer holds
+    /// two such chunks, not the band's rows, one computed while the
+    /// convolution reads the other (see `PlanningContext.chunkedInputs`).
     var chunked: [String: Int] = [:]
     /// A GlobalAveragePool of the output (see `FusionRules.poolingTail`):
     /// each band averages its output rows along the width into `rowMeans`

@@ -237,9 +237,10 @@ extension PlanningContext {
             chunked = chunkedInputs(layers, walk: walk)
             if !chunked.isEmpty {
                 let shapes = walk.buffers.map { shape in
+                    // Two chunks: one computed while the convolution reads the other.
                     guard let rows = chunked[shape.value] else { return shape }
                     var small = shape
-                    (small.rows, small.double) = (rows, false)
+                    (small.rows, small.double) = (2 * rows, false)
                     return small
                 }
                 allocated = allocateBandSRAM(
@@ -291,7 +292,7 @@ extension PlanningContext {
     /// group (stride 1, no padding, ungrouped) and that compute the same rows
     /// as it in every band, with how many rows of each to compute at once:
     /// as many as fit in 1/16 of the SRAM, at least one. Their buffers then
-    /// hold that many rows (see `BandPlan.chunked`): a dense layer's
+    /// hold two chunks (see `BandPlan.chunked`): a dense layer's
     /// BatchNormalization over a long concat no longer needs a second buffer
     /// as large as the concat's. Not for a value another one lives in, a
     /// stored one or one written in place.
