@@ -18,9 +18,10 @@ struct DenseConcatTests {
     /// a 3x3 convolution), and the block's output is the concat of them all.
     /// Returns the graph and the node index of the second layer's concat.
     /// `normalized`: each layer starts with a BatchNormalization and ReLU of its concat, as DenseNet's do.
-    static func denseBlock(input: [Int] = [1, 3, 23, 19], layers: Int = 3, normalized: Bool = false) throws -> (
-        Graph, Int
-    ) {
+    /// `nested`: each concat is Concat(the previous concat, the new features), as Caffe2's DenseNet writes it.
+    static func denseBlock(
+        input: [Int] = [1, 3, 23, 19], layers: Int = 3, normalized: Bool = false, nested: Bool = false
+    ) throws -> (Graph, Int) {
         var b = Builder()
         let x0 = b.conv("x", cin: input[1], cout: 8, k: 3, pad: 1)
         var features = [x0], channels = 8
@@ -31,7 +32,9 @@ struct DenseConcatTests {
                 source = x0
             } else {
                 if layer == 1 { secondConcat = b.nodes.count }
-                source = b.node(.concat, features, ["axis": .int(1)])
+                let parts =
+                    nested && layer > 1 ? [b.nodes.last { $0.kind == .concat }!.outputs[0], features.last!] : features
+                source = b.node(.concat, parts, ["axis": .int(1)])
             }
             var normal = source
             if normalized {
@@ -44,7 +47,8 @@ struct DenseConcatTests {
             features.append(b.conv(bottleneck, cin: 8, cout: 4, k: 3, pad: 1))
             channels += 4
         }
-        let output = b.node(.concat, features, ["axis": .int(1)])
+        let last = nested && layers > 1 ? [b.nodes.last { $0.kind == .concat }!.outputs[0], features.last!] : features
+        let output = b.node(.concat, last, ["axis": .int(1)])
         return (try b.graph(input: input, output: output), secondConcat)
     }
 
@@ -367,5 +371,37 @@ struct DenseConcatTests {
             try CodegenEndToEndTests.checkGroup(graph, plan, "\(kib) KiB")
         }
         #expect(laneWide > 0, "no SRAM size streams two convolutions in lane-wide blocks")
+    }
+
+    @Test("nested concats, Concat(previous, new): the previous one is read where it lies in the next one's buffer")
+    func nestedDenseLayers() throws {
+        let (graph, start) = try Self.denseBlock(layers: 3, normalized: true, nested: true)
+        let context = try PlanningContext(graph: graph, config: .df1)
+        let range = start..<graph.nodes.count
+        let concats = range.filter { graph.nodes[$0].kind == .concat }.map { graph.nodes[$0].outputs[0] }
+        #expect(
+            concats.count == 3
+                && graph.nodes[range].filter({ $0.kind == .concat }).dropFirst().allSatisfy {
+                    concats.contains($0.inputs[0])
+                })
+        // Each concat is the first part of the next: written in place, though its normalization reads it too.
+        let copied = FusionRules.copiedParts(range, graph: graph, consumers: context.consumers)
+        #expect(copied.isDisjoint(with: concats))
+        for halo in [BandPlan.Halo.recompute, .cache] {
+            for rows in [1, 4, 23] {
+                let plan = try #require(try context.planBands(range, rows: rows, halo: halo))
+                for concat in concats.dropLast() {
+                    #expect(plan.buffers[concat]?.alias?.value == concats.last, "\(halo) \(rows) rows")
+                    #expect(plan.buffers[concat]?.alias?.channelOffset == 0, "\(halo) \(rows) rows")
+                }
+                let program = try CodegenEndToEndTests.checkGroup(graph, plan, "\(halo) \(rows) rows")
+                let names = Set(range.filter { graph.nodes[$0].kind == .concat }.map { graph.nodes[$0].name })
+                let copies = zip(program.instructions, program.debugNames).filter { instruction, tags in
+                    guard case .copy = instruction.operation else { return false }
+                    return tags.contains { names.contains($0) }
+                }
+                if halo == .recompute { #expect(copies.isEmpty, "\(rows) rows") }
+            }
+        }
     }
 }

@@ -425,8 +425,13 @@ extension PlanningContext {
         for value in layers.alias.keys.sorted() where layers.produced.contains(layers.alias[value]!.0) {
             members[layers.alias[value]!.0, default: []].append(value)
         }
-        layers.spanHomes = members.filter { $0.value.contains { !produced.contains($0) || chains[$0] != nil } }
-            .sorted { $0.key < $1.key }
+        // Values in another's buffer whose rows may be more than its own: loaded maps, concats of a chain,
+        // a nested concat other layers read too.
+        func spans(_ value: String) -> Bool {
+            !produced.contains(value) || chains[value] != nil
+                || (consumers[value] ?? []).contains { range.contains($0) && graph.nodes[$0].kind != .concat }
+        }
+        layers.spanHomes = members.filter { $0.value.contains(where: spans) }.sorted { $0.key < $1.key }
             .map { ($0.key, $0.value) }
         layers.number(graph: graph)
         return layers

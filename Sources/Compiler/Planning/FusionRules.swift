@@ -67,11 +67,15 @@ enum FusionRules {
         _ part: String, in range: Range<Int>, graph: Graph, consumers: [String: [Int]], chains: [String: String]
     ) -> Bool {
         let readers = Set((consumers[part] ?? []).filter { range.contains($0) })
-        let roots = Set(readers.map { chainRoot(graph.nodes[$0].outputs[0], chains: chains) })
-        guard !readers.isEmpty, roots.count == 1,
-            readers.allSatisfy({
-                graph.nodes[$0].kind == .concat && graph.nodes[$0].inputs.filter({ $0 == part }).count == 1
-            })
+        // A Concat that begins another one (the nested form of a dense block, Concat(previous, new))
+        // may have other readers too: they read it in that one's buffer.
+        let concats = readers.filter { graph.nodes[$0].kind == .concat }
+        let nested =
+            concats.count == 1 && graph.nodes[concats.first!].inputs.first == part
+            && range.contains { graph.nodes[$0].outputs[0] == part && graph.nodes[$0].kind == .concat }
+        let roots = Set(concats.map { chainRoot(graph.nodes[$0].outputs[0], chains: chains) })
+        guard !concats.isEmpty, roots.count == 1, concats.count == readers.count || nested,
+            concats.allSatisfy({ graph.nodes[$0].inputs.filter({ $0 == part }).count == 1 })
         else { return true }
         guard let producer = range.first(where: { graph.nodes[$0].outputs[0] == part }),
             graph.nodes[producer].kind != .slice
