@@ -404,4 +404,32 @@ struct DenseConcatTests {
             }
         }
     }
+
+    @Test("a residual Add of two maps read only by a 1x1 convolution is chunked too, reading both maps' rows")
+    func chunkedAdd() throws {
+        var b = FusionTests.Builder()
+        let x = b.conv("x", cin: 8, cout: 64, k: 3, pad: 1)
+        let y = b.conv(x, cin: 64, cout: 64, k: 3, pad: 1)
+        // Both operands are read again later, so the Add cannot write in place over either.
+        let sum = b.node(.add, [x, y])
+        let out = b.node(.add, [b.conv(sum, cin: 64, cout: 64, k: 1), y])
+        let graph = try b.graph(input: [1, 8, 20, 18], output: out)
+        let range = 0..<graph.nodes.count
+        var chunked = 0
+        for kib in stride(from: 64, through: 640, by: 16) {
+            var config = AcceleratorConfig.df1
+            config.sramBytes = kib << 10
+            let context = try PlanningContext(graph: graph, config: config)
+            for rows in [5, 20] {
+                for halo in [BandPlan.Halo.recompute, .cache] {
+                    guard let plan = try context.planBands(range, rows: rows, halo: halo, maxSlots: 1),
+                        plan.chunked[sum] != nil
+                    else { continue }
+                    chunked += 1
+                    try CodegenEndToEndTests.checkGroup(graph, plan, "\(kib) KiB, \(rows) rows, \(halo)")
+                }
+            }
+        }
+        #expect(chunked > 0, "no SRAM size chunks the Add")
+    }
 }
