@@ -653,7 +653,7 @@ extension PlanningContext {
                         ? overwritesOnlyReadRows(
                             v, buffer: root, layers: layers, alias: alias, chain: Set(inPlace.keys).union([u]),
                             needed: needed, spans: spans, halo: halo)
-                        : needed.allSatisfy({ $0[root] == $0[v] })
+                        : sameRows(root, v, needed: needed, values: layers.values)
                 else { continue }
                 alias[v] = (root, 0)
                 inPlace[v] = (root, 0)
@@ -661,6 +661,12 @@ extension PlanningContext {
             }
         }
         return inPlace
+    }
+
+    /// Whether two values hold the same rows in every band (by number, found once, not by name per band).
+    private func sameRows(_ a: String, _ b: String, needed: [RowNeeds], values: GroupValues) -> Bool {
+        let (first, second) = (values.ids[a], values.ids[b])
+        return needed.allSatisfy { need in first.flatMap { need[id: $0] } == second.flatMap { need[id: $0] } }
     }
 
     /// Per band, the rows a buffer maps are loaded into holds where they are
