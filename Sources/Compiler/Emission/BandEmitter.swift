@@ -14,9 +14,11 @@ private struct BufferHome {
     var held: Bool
     /// The owner's number in the group's `GroupValues` (nil: not numbered).
     var ownerID: Int?
+    /// The channels a tile of the value spans: its buffer's, or an alias's own (nil: not known, looked up when asked).
+    var channels: Int?
 
     /// Every value with a buffer in `plan` (whose owner has one: others are never asked for).
-    static func all(_ plan: BandPlan) -> [String: BufferHome] {
+    static func all(_ plan: BandPlan, graph: Graph) -> [String: BufferHome] {
         let ids = plan.needed.first?.values.ids
         var homes: [String: BufferHome] = [:]
         for (value, b) in plan.buffers {
@@ -24,7 +26,8 @@ private struct BufferHome {
             guard let buffer = plan.buffers[owner] else { continue }
             homes[value] = BufferHome(
                 own: b, owner: owner, buffer: buffer, channelOffset: b.alias?.channelOffset ?? 0,
-                held: plan.held.contains(owner), ownerID: ids?[owner])
+                held: plan.held.contains(owner), ownerID: ids?[owner],
+                channels: b.alias == nil ? buffer.channels : graph.type(of: value)?.shape[1])
         }
         return homes
     }
@@ -36,7 +39,7 @@ private struct BandSlots {
     let plan: BandPlan
     let graph: Graph
     let index: Int
-    /// `BufferHome.all(plan)`.
+    /// `BufferHome.all(plan, graph:)`.
     let homes: [String: BufferHome]
     var need: RowNeeds { plan.needed[index] }
     var previous: RowNeeds? { index > 0 ? plan.needed[index - 1] : nil }
@@ -63,7 +66,7 @@ private struct BandSlots {
         let heldRows =
             plan.spans.isEmpty ? h.ownerID.flatMap { plan.needed[index][id: $0] } : plan.heldRows(h.owner, band: index)
         let origin = h.held ? 0 : heldRows!.lowerBound
-        let channels = h.own.alias == nil ? b.channels : graph.type(of: value)!.shape[1]
+        let channels = h.channels ?? graph.type(of: value)!.shape[1]
         let address = slot(b) + 4 * (h.channelOffset * b.rowWidth + (rows.lowerBound - origin) * b.rowStride + column)
         return SRAMTile(
             addr: address, channels: channels, height: rows.count, width: width,
@@ -110,7 +113,7 @@ extension Emitter {
             group.halo == .cache && group.shiftsEarly
             ? homes.union(group.buffers.filter { $0.value.alias == nil && !group.held.contains($0.key) }.keys)
             : homes
-        let bufferHomes = BufferHome.all(group)
+        let bufferHomes = BufferHome.all(group, graph: graph)
         // The buffers whose rows the cached halo's copies move, in name order, with their value numbers:
         // found once for all bands, which then look up rows by number, not by name.
         let haloBuffers =
@@ -121,7 +124,10 @@ extension Emitter {
                 .map { HaloBuffer(owner: $0.key, buffer: $0.value, id: group.needed.first?.values.ids[$0.key]) } : []
         // Each layer's output by value number and its height, found once for all bands.
         let outputIDs = nodes.map { group.needed.first?.values.ids[$0.outputs[0]] }
-        let heights = nodes.map { graph.type(of: $0.outputs[0])!.shape[2] }
+        // Each layer's output type and its first input's, found once for all bands.
+        let outputTypes = nodes.map { graph.type(of: $0.outputs[0])! }
+        let inputTypes = nodes.map { $0.inputs.first.flatMap { graph.type(of: $0) } }
+        let heights = outputTypes.map { $0.shape[2] }
         // Folded convolutions (by position) whose taps of this band were rebuilt during the band before.
         var foldedEarly = [Bool](repeating: false, count: nodes.count)
         // Each layer's buffers among `early` (a reader of a channel slice of an input reads the
@@ -201,7 +207,8 @@ extension Emitter {
             for (position, k) in computing.enumerated() {
                 let computed = computedRows[position]
                 try emitBandLayer(
-                    nodes[k], rows: computed, slots: slots, resident: resident, reach: reaches[k],
+                    nodes[k], types: (inputTypes[k], outputTypes[k]), rows: computed, slots: slots, resident: resident,
+                    reach: reaches[k],
                     streamTurn: &streamTurn, tapsFolded: foldedEarly[k])
                 if let rows = stores[k]?[index], !rows.isEmpty {
                     storeBandRows(nodes[k].outputs[0], rows: rows, slots: slots, node: nodes[k].name)
@@ -361,11 +368,12 @@ extension Emitter {
 
     /// One layer's fresh rows `rows` of this band.
     /// `tapsFolded`: a folded convolution's scratch already holds this band (see `emitFoldedTaps`).
+    /// `types`: the types of the layer's first input (nil: not known) and its output.
     private mutating func emitBandLayer(
-        _ node: Node, rows computed: Range<Int>, slots: BandSlots, resident: ResidentConstants, reach: Reach?,
-        streamTurn: inout Int, tapsFolded: Bool = false
+        _ node: Node, types: (input: TensorType?, output: TensorType), rows computed: Range<Int>, slots: BandSlots,
+        resident: ResidentConstants, reach: Reach?, streamTurn: inout Int, tapsFolded: Bool = false
     ) throws {
-        let v = node.outputs[0], y = graph.type(of: v)!
+        let v = node.outputs[0], y = types.output
         let out = slots.interior(v, rows: computed)
         func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange]) {
             sequencer.emit(op, reads: reads, writes: writes, nodes: [node.name])
@@ -424,7 +432,7 @@ extension Emitter {
             return
         }
         let r = try reach ?? graph.reach(node)
-        let u = node.inputs[0], ub = slots.plan.buffers[u]!, x = graph.type(of: u)!
+        let u = node.inputs[0], ub = slots.plan.buffers[u]!, x = types.input ?? graph.type(of: u)!
         let rows = r.rows(computed)
         let input = slots.tile(u, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
         let window = PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3])

@@ -13,6 +13,18 @@ private struct WholeMapState {
     /// used, which reports the error).
     var reaches: [String: Reach] = [:]
     var geometries: [String: ConvGeometry] = [:]
+    /// Each convolution's weights and map shapes, found once for all its tiles (every tile would
+    /// otherwise look them up by name in the graph and the layout).
+    var convs: [String: ConvFacts] = [:]
+
+    struct ConvFacts {
+        /// The weights' DRAM address, element count and dimensions ([outputs, inputs per group, taps]).
+        var weightAddress: Int
+        var weightCount: Int
+        var weightDims: (outputs: Int, inputs: Int, taps: Int)
+        var inputShape: [Int]
+        var outputShape: [Int]
+    }
 
     func wholeRange(_ value: String) -> MemoryRange {
         let b = plan.buffers[value]!
@@ -53,6 +65,14 @@ extension Emitter {
         for node in nodes where node.kind == .conv {
             state.reaches[node.name] = try? graph.reach(node)
             state.geometries[node.name] = try? graph.convGeometry(node)
+            if let w = graph.initializers[node.inputs[1]], w.shape.count >= 2, w.shape[0] * w.shape[1] > 0,
+                let x = graph.type(of: node.inputs[0]), let y = graph.type(of: node.outputs[0])
+            {
+                state.convs[node.name] = WholeMapState.ConvFacts(
+                    weightAddress: location(node.inputs[1]).address, weightCount: w.count,
+                    weightDims: (w.shape[0], w.shape[1], w.count / (w.shape[0] * w.shape[1])), inputShape: x.shape,
+                    outputShape: y.shape)
+            }
         }
         // Held inputs and the held leading channels of a streamed input: one load each, borders zero-filled.
         let heldLoads =
@@ -232,21 +252,27 @@ extension Emitter {
     private mutating func weightTile(_ node: Node, outputs: Range<Int>, inputs: Range<Int>, state: inout WholeMapState)
         -> MemoryRange
     {
-        let w = graph.initializers[node.inputs[1]]!
-        let khw = w.count / (w.shape[0] * w.shape[1])
+        let facts =
+            state.convs[node.name]
+            ?? {
+                let w = graph.initializers[node.inputs[1]]!
+                return WholeMapState.ConvFacts(
+                    weightAddress: location(node.inputs[1]).address, weightCount: w.count,
+                    weightDims: (w.shape[0], w.shape[1], w.count / (w.shape[0] * w.shape[1])), inputShape: [],
+                    outputShape: [])
+            }()
+        let (cout, cin, khw) = facts.weightDims
         if let r = state.resident[node.inputs[1]] {
-            return .sram(
-                r.address + 4 * outputs.lowerBound * w.shape[1] * khw, bytes: 4 * outputs.count * w.shape[1] * khw)
+            return .sram(r.address + 4 * outputs.lowerBound * cin * khw, bytes: 4 * outputs.count * cin * khw)
         }
         let address = WholeMapState.next(state.plan.weightBase, state.plan.weightSlot, &state.weightTurn)
-        let dram = location(node.inputs[1])
         let t = TransferOp(
-            tensorAt: dram.address, shape: [1, w.shape[0], w.shape[1], khw],
+            tensorAt: facts.weightAddress, shape: [1, cout, cin, khw],
             origin: [0, outputs.lowerBound, inputs.lowerBound, 0],
             counts: [1, outputs.count, inputs.count, khw], sramAddr: address)
         sequencer.emit(
-            .load(t), reads: [.dram(dram.address, bytes: 4 * w.count)], writes: [.sram(address, bytes: 4 * t.elements)],
-            nodes: [node.name])
+            .load(t), reads: [.dram(facts.weightAddress, bytes: 4 * facts.weightCount)],
+            writes: [.sram(address, bytes: 4 * t.elements)], nodes: [node.name])
         return .sram(address, bytes: 4 * t.elements)
     }
 
@@ -299,16 +325,17 @@ extension Emitter {
 
     /// `input` (starting at tensor row 0, column 0) narrowed to the rows and columns `node` reads
     /// for its whole output, and where those sit in the padded input.
-    private func narrowed(_ input: SRAMTile, to r: Reach, of node: Node) -> (SRAMTile, PadWindow) {
-        let x = graph.type(of: node.inputs[0])!, y = graph.type(of: node.outputs[0])!
-        let rows = r.rows(0..<y.shape[2])
+    /// `shapes`: the input's and output's shapes when known (a convolution's `ConvFacts`), else looked up.
+    private func narrowed(_ input: SRAMTile, to r: Reach, of node: Node, shapes: ([Int], [Int])? = nil)
+        -> (SRAMTile, PadWindow)
+    {
+        let (x, y) = shapes ?? (graph.type(of: node.inputs[0])!.shape, graph.type(of: node.outputs[0])!.shape)
+        let rows = r.rows(0..<y[2])
         var tile = input
         tile.addr += 4 * (rows.lowerBound * tile.rowStride - r.padLeft)
         tile.height = rows.count
-        tile.width = r.cols(outputWidth: y.shape[3])
-        return (
-            tile, PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3])
-        )
+        tile.width = r.cols(outputWidth: y[3])
+        return (tile, PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x[2], extentW: x[3]))
     }
 
     /// One CONV instruction: `input` starts at tensor row 0, column 0 of the input channels it covers.
@@ -317,7 +344,8 @@ extension Emitter {
         accumulate: Bool, last: Bool, groups: Int = 1, state: WholeMapState
     ) throws {
         let r = try state.reaches[node.name] ?? graph.reach(node)
-        let (tile, window) = narrowed(input.0, to: r, of: node)
+        let (tile, window) = narrowed(
+            input.0, to: r, of: node, shapes: state.convs[node.name].map { ($0.inputShape, $0.outputShape) })
         let bias = accumulate ? nil : node.input(2).map { state.resident[$0]! }
         let op = ConvOp(
             input: tile, output: output.0, weightAddr: weights.start,
@@ -352,7 +380,7 @@ extension Emitter {
     private mutating func convolveHeld(
         _ node: Node, outputs: Range<Int>, into output: TileRef, state: inout WholeMapState
     ) throws {
-        let u = node.inputs[0], cin = graph.type(of: u)!.shape[1]
+        let u = node.inputs[0], cin = state.convs[node.name]?.inputShape[1] ?? graph.type(of: u)!.shape[1]
         let g = try state.geometries[node.name] ?? graph.convGeometry(node)
         if g.groups > 1 {
             // A grouped tail: the block's groups, over their input channels, in one CONV.

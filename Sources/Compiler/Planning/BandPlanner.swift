@@ -560,8 +560,10 @@ extension PlanningContext {
     private func walk(
         _ layers: BandLayers, band: Range<Int>, previous: RowNeeds?, floors: [Int?]?, halo: BandPlan.Halo
     ) -> RowNeeds? {
-        var result = RowNeeds(layers.values)
-        var need = result.rows, requests = [Range<Int>?](repeating: nil, count: need.count)
+        // The rows are built in an array of their own and handed to the result at the end: one allocation
+        // per walk, not a second one when the first write to a shared copy would copy it.
+        var need = [Range<Int>?](repeating: nil, count: layers.values.count)
+        var requests = [Range<Int>?](repeating: nil, count: need.count)
         let output = layers.outputID
         if band.upperBound > 0 { need[output] = band } else { requests[output] = band }
         func add(_ rows: Range<Int>, to value: Int, in map: inout [Range<Int>?]) {
@@ -624,8 +626,7 @@ extension PlanningContext {
             let from = window ? reach.rows(computed) : computed
             for input in inputs { addInput(from, input) }
         }
-        result.rows = need
-        return result
+        return RowNeeds(layers.values, rows: need)
     }
 
     // MARK: - SRAM
@@ -659,7 +660,7 @@ extension PlanningContext {
                         ? overwritesOnlyReadRows(
                             v, buffer: root, layers: layers, alias: alias, chain: Set(inPlace.keys).union([u]),
                             needed: needed, spans: spans, halo: halo)
-                        : needed.allSatisfy({ $0[root] == $0[v] })
+                        : sameRows(root, v, needed: needed, values: layers.values)
                 else { continue }
                 alias[v] = (root, 0)
                 inPlace[v] = (root, 0)
@@ -667,6 +668,12 @@ extension PlanningContext {
             }
         }
         return inPlace
+    }
+
+    /// Whether two values hold the same rows in every band (by number, found once, not by name per band).
+    private func sameRows(_ a: String, _ b: String, needed: [RowNeeds], values: GroupValues) -> Bool {
+        let (first, second) = (values.ids[a], values.ids[b])
+        return needed.allSatisfy { need in first.flatMap { need[id: $0] } == second.flatMap { need[id: $0] } }
     }
 
     /// Per band, the rows a buffer maps are loaded into holds where they are
@@ -889,18 +896,19 @@ extension PlanningContext {
         let values = layers.inputs + layers.nodes.map { $0.outputs[0] }
         var sharers: [String: [String]] = [:]
         for (part, (whole, _)) in layers.alias { sharers[whole, default: []].append(part) }
-        let (inputs, stored) = (Set(layers.inputs), Set(layers.stored))
+        // Values whose buffers are double-buffered when they or a value sharing their buffer is among them.
+        let doubled = Set(layers.inputs + layers.stored + [layers.output])
         return values.filter { layers.alias[$0] == nil && layers.held[$0] == nil }.map { value in
             let id = layers.values.ids[value]!
             // `BandPlan.heldRows` by value number: a hull from `spans`, else the value's own rows.
-            let rows = needed.indices.map {
-                ((spans.isEmpty ? nil : spans[$0][value]) ?? needed[$0][id: id])?.count ?? 0
+            var maxRows = 1
+            for band in needed.indices {
+                let rows = (spans.isEmpty ? nil : spans[band][value]) ?? needed[band].rows[id]
+                maxRows = max(maxRows, rows?.count ?? 0)
             }
-            let maxRows = max(1, rows.max() ?? 0)
-            let sharing = [value] + (sharers[value] ?? [])
             let double =
-                halo == .cache || sharing.contains(where: inputs.contains) || sharing.contains(layers.output)
-                || sharing.contains(where: stored.contains)
+                halo == .cache || doubled.contains(value)
+                || (sharers[value]?.contains(where: doubled.contains) ?? false)
             return BufferShape(
                 value: value, type: layers.types[id], rows: maxRows, marginLeft: max(0, margins.left[id] ?? 0),
                 marginRight: max(0, margins.right[id] ?? 0), double: double)

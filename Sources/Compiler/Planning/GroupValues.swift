@@ -32,6 +32,13 @@ struct RowNeeds {
         rows = Array(repeating: nil, count: values.count)
     }
 
+    /// `rows` by value number, one per value of `values`.
+    init(_ values: GroupValues, rows: [Range<Int>?]) {
+        precondition(rows.count == values.count, "one row range (or nil) per value")
+        self.values = values
+        self.rows = rows
+    }
+
     subscript(value: String) -> Range<Int>? {
         guard let id = values.ids[value] else { return nil }
         return rows[id]
