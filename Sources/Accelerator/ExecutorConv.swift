@@ -92,15 +92,20 @@ extension Machine {
             columns.count, c.activation)
     }
 
-    /// Whether the CONV runs on `convInPlace`: AVX-512 present, column stride 1, a kernel larger
+    /// Whether the CONV runs on `convInPlace`: AVX-512 or AVX2 present, column stride 1, a kernel larger
     /// than 1x1 that `dfc_conv_row` takes, rows at least 12 wide. Measured on one core (CONV CPU
     /// time, DFC_EXECUTOR_PROFILE): rows of 12 and more in place against the tap matrix, ResNet-50
     /// 103 against 108 ms, AlexNet 16.9 against 20.2; 1x1 kernels in place lose (MobileNetV2 19.8
     /// against 16.9 ms, Inception v1 42.9 against 39.0): their tap matrix is a plain copy, and a
-    /// product over all of a band's columns fills the 16-lane vectors better than one row does.
+    /// product over all of a band's columns fills the 16-lane vectors better than one row does. With AVX2
+    /// only (an EPYC without AVX-512; 8-lane tiles of 16 columns), in place only for kernels 5 or more
+    /// columns wide, whose tap matrix is 25 or more times the input: AlexNet's 5x5 CONVs 7.1 against
+    /// 10.3 to 10.8 ms through a tap matrix gathered in C, where its 3x3 ones lose (13.1 against 10.6 to 10.8),
+    /// as VGG-16's (453 and 464 against 398 to 433) and all but gain on ResNet-18 (66.0 and 67.4 against 69.4
+    /// and 70.6).
     func readsRowsInPlace(_ c: ConvOp) -> Bool {
         GEMM.vectorized && c.strideW == 1 && c.output.width >= 12 && c.kernelH * c.kernelW > 1 && c.kernelH <= 64
-            && c.kernelW <= 62
+            && c.kernelW <= 62 && (GEMM.wide || c.kernelW >= 5)
     }
 
     /// CONV with column stride 1 from the input rows where they lie, one output row and up to six
@@ -179,31 +184,18 @@ extension Machine {
         if gathered.geometry == geometry { return (x, n, cinG * kh * kw * n) }
         gathered.remember(geometry, reading: c.input.wordBounds)
         let columns = validColumns(c)
-        let base = input.addr / 4
+        let (lo, hi) = (columns.map(\.0), columns.map(\.1))
         let parts = Parallel.chunks(input.channels, parts: input.channels * kh * kw * n >= 1 << 16 ? Parallel.width : 1)
-        Parallel.run(parts.count) { part in
-            for ci in parts[part] {
-                for ky in 0..<kh {
-                    for kx in 0..<kw {
-                        let row = x.at(((ci * kh + ky) * kw + kx) * n, n)
-                        let (lo, hi) = columns[kx]
-                        for oh in 0..<ho {
-                            let ih = oh * sh + ky * dh
-                            let ty = win.originY + ih
-                            let out = row + oh * wo
-                            guard ty >= 0, ty < win.extentH, lo < hi else {
-                                out.update(repeating: 0, count: wo)
-                                continue
-                            }
-                            let src = sram.at(base + ci * input.channelStride + ih * input.rowStride + kx * dw, 1)
-                            if lo > 0 { out.update(repeating: 0, count: lo) }
-                            if sw == 1 {
-                                (out + lo).update(from: src + lo, count: hi - lo)
-                            } else {
-                                for ow in lo..<hi { out[ow] = src[ow * sw] }
-                            }
-                            if hi < wo { (out + hi).update(repeating: 0, count: wo - hi) }
-                        }
+        lo.withUnsafeBufferPointer { lo in
+            hi.withUnsafeBufferPointer { hi in
+                var taps = dfc_taps(
+                    input: UnsafePointer(sram.at(input.addr / 4, 1)), channel_stride: input.channelStride,
+                    row_stride: input.rowStride, height: ho, width: wo, kernel_h: kh, kernel_w: kw, stride_h: sh,
+                    stride_w: sw, dilation_h: dh, dilation_w: dw, origin_y: win.originY, extent_h: win.extentH,
+                    lo: lo.baseAddress, hi: hi.baseAddress)
+                withUnsafePointer(to: &taps) { taps in
+                    Parallel.run(parts.count) { part in
+                        dfc_gather_taps(x.base, taps, parts[part].lowerBound, parts[part].upperBound)
                     }
                 }
             }

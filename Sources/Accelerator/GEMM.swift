@@ -26,7 +26,7 @@ enum GEMM {
         // Split the larger of the rows and the columns of c over the cores.
         let ways = m * n * max(k, 1) >= 1 << 18 ? Parallel.width : 1
         let byRows = m >= n
-        // Columns split at whole 16-lane vectors of the AVX-512 tiles.
+        // Columns split at whole 16-lane vectors of the AVX-512 tiles (two of the AVX2 tiles' vectors).
         let unit = byRows || !vectorized ? 1 : 16
         let parts = Parallel.chunks((byRows ? m : n + unit - 1) / unit, parts: ways).map {
             $0.lowerBound * unit..<min(byRows ? m : n, $0.upperBound * unit)
@@ -66,8 +66,8 @@ enum GEMM {
     /// result as it is stored (`dfc_epilogue`: bias by row, adding onto the stored value, ReLU or Clip,
     /// and a placement of columns in rows that are not adjacent), split over the cores as `multiply`
     /// (by rows only when the epilogue places columns). `after(rows, columns)` runs on each finished
-    /// part. False, and nothing written, where it does not run: no AVX-512, or a placement with
-    /// `accumulate`.
+    /// part. False, and nothing written, where it does not run: no AVX-512 (`wide`), or a placement
+    /// with `accumulate`.
     static func multiplyFinished(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -75,7 +75,7 @@ enum GEMM {
         after: (Range<Int>, Range<Int>) -> Void = { _, _ in }
     ) -> Bool {
         let placed = epilogue.width > 0
-        guard vectorized, !placed || !accumulate else { return false }
+        guard wide, !placed || !accumulate else { return false }
         guard m > 0, n > 0 else { return true }
         let ways = m * n * max(k, 1) >= 1 << 18 ? Parallel.width : 1
         let byRows = placed || m >= n
@@ -96,11 +96,15 @@ enum GEMM {
         return true
     }
 
-    /// Whether products with b not transposed (every CONV's) run on CKernels' AVX-512 tiles instead of
-    /// OpenBLAS: on ResNet-50's band products (32 to 512 rows, 28 to 784 columns, k 64 to 1152) one core
-    /// does 88 to 112 GFLOP/s with them against 72 to 111 with OpenBLAS's sgemm (0.3.21, its Cooperlake
-    /// kernels), 97 against 74 on the 28-column products of the last stages, where OpenBLAS packs most.
+    /// Whether products with b not transposed (every CONV's) run on CKernels' tiles, AVX-512 or AVX2,
+    /// instead of OpenBLAS: on ResNet-50's band products (32 to 512 rows, 28 to 784 columns, k 64 to 1152)
+    /// one core does 88 to 112 GFLOP/s with the AVX-512 tiles against 72 to 111 with OpenBLAS's sgemm
+    /// (0.3.21, its Cooperlake kernels), 97 against 74 on the 28-column products of the last stages, where
+    /// OpenBLAS packs most; gemm.c has the AVX2 tiles' figures against its Zen kernels.
     static let vectorized = dfc_gemm_available() != 0
+
+    /// Whether CKernels' products finished as they are stored (`multiplyFinished`) run: AVX-512 only.
+    static let wide = dfc_gemm_finishing() != 0
 
     /// OpenBLAS's own threads stay off: the parts above are the parallelism.
     /// The pthreads build starts its pool when the library loads, and idle

@@ -625,6 +625,31 @@ void dfc_copy_strided(float *o, const void *x, size_t stride, size_t n) {
     for (size_t j = 0; j < n; j++) memcpy(o + j, bytes + 4 * j * stride, 4);
 }
 
+void dfc_gather_taps(float *x, const dfc_taps *t, size_t first, size_t end) {
+    size_t kh = t->kernel_h, kw = t->kernel_w, ho = t->height, wo = t->width, n = ho * wo;
+    for (size_t ci = first; ci < end; ci++) {
+        for (size_t ky = 0; ky < kh; ky++) {
+            for (size_t kx = 0; kx < kw; kx++) {
+                float *row = x + ((ci * kh + ky) * kw + kx) * n;
+                size_t lo = t->lo[kx], hi = t->hi[kx];
+                for (size_t oh = 0; oh < ho; oh++) {
+                    size_t ih = oh * t->stride_h + ky * t->dilation_h;
+                    long ty = t->origin_y + (long)ih;
+                    float *out = row + oh * wo;
+                    if (ty < 0 || ty >= t->extent_h || lo >= hi) {
+                        memset(out, 0, 4 * wo);
+                        continue;
+                    }
+                    const float *src = t->input + ci * t->channel_stride + ih * t->row_stride + kx * t->dilation_w;
+                    if (lo > 0) memset(out, 0, 4 * lo);
+                    dfc_copy_strided(out + lo, src + lo * t->stride_w, t->stride_w, hi - lo);
+                    if (hi < wo) memset(out + hi, 0, 4 * (wo - hi));
+                }
+            }
+        }
+    }
+}
+
 int dfc_depthwise_conv(const dfc_depthwise *d, size_t first, size_t end) {
 #if defined(__x86_64__)
     enum { MAX_VECTORS = 64, MAX_KW = 64 };

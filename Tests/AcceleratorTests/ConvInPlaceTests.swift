@@ -3,13 +3,13 @@ import Tensors
 import Testing
 @testable import Accelerator
 
-/// CKernels' AVX-512 products against plain loops: `dfc_sgemm` (every CONV's matrix product, through
+/// CKernels' products (AVX-512 or AVX2) against plain loops: `dfc_sgemm` (every CONV's matrix product, through
 /// `GEMM.multiply`) and
 /// the CONV that reads its input rows in place (`Machine.convInPlace`), on shapes that cross their
-/// tiles' edges (six rows, 16-column vectors, 64-column tiles, 384-deep passes over k), padding,
+/// tiles' edges (six rows, 8- and 16-column vectors, 64-column tiles, 384-deep passes over k), padding,
 /// strides, dilation, groups and accumulation; and the same results from run to run, whatever
 /// core computed which part.
-@Suite(.enabled(if: GEMM.vectorized, "the CPU has no AVX-512")) struct ConvInPlaceTests {
+@Suite(.enabled(if: GEMM.vectorized, "the CPU has neither AVX-512 nor AVX2 and FMA")) struct ConvInPlaceTests {
     @Test(arguments: [
         (1, 1, 1), (5, 17, 3), (6, 16, 64), (7, 63, 385), (13, 65, 200), (32, 196, 576), (2, 130, 800), (12, 49, 0)
     ])
@@ -34,6 +34,10 @@ import Testing
                     var sum = accumulate ? Double(start[i * ldc + j]) : 0
                     for p in 0..<k { sum += Double(a[i * lda + p]) * Double(b[p * ldb + j]) }
                     #expect(abs(Double(c[i * ldc + j]) - sum) <= 1e-5 * max(1, Double(k).squareRoot() * 2), "\(i),\(j)")
+                    // The tiles' documented order, AVX-512 or AVX2 alike: one fused multiply-add per p, in order.
+                    var chain: Float = accumulate ? start[i * ldc + j] : 0
+                    for p in 0..<k { chain.addProduct(a[i * lda + p], b[p * ldb + j]) }
+                    #expect(c[i * ldc + j].bitPattern == chain.bitPattern, "\(i),\(j) not the chain of fused products")
                 }
             }
         }
@@ -47,7 +51,8 @@ import Testing
         let g = [1, 1, 2, 3][r(0...3)]
         let (cinG, coutG) = (r(1...9), r(1...14))
         let (cin, cout) = (cinG * g, coutG * g)
-        let kw = r(1...4), (sh, dh, dw) = (r(1...3), r(1...2), r(1...2))
+        // With AVX2 only, kernels of 5 or more columns run in place.
+        let kw = r(1...4) + (GEMM.wide ? 0 : 4), (sh, dh, dw) = (r(1...3), r(1...2), r(1...2))
         let kh = kw == 1 ? r(2...5) : r(1...5)  // 1x1 kernels read the tap matrix
         let wo = [12, 15, 16, 17, 33, 64, 65, 80][r(0...7)]
         let h = (kh - 1) * dh + r(1...5), w = (kw - 1) * dw + wo

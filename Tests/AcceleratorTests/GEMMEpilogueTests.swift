@@ -8,7 +8,7 @@ import Testing
 /// Clip, and columns placed into rows that are not adjacent, all as the results are stored) against the
 /// plain product and a pass over its sums: the same bits, nothing written between the rows, at widths
 /// that cut the 16-lane vectors and 64-column tiles anywhere, and split over the cores or not.
-@Suite(.enabled(if: GEMM.vectorized, "the CPU has no AVX-512")) struct GEMMEpilogueTests {
+@Suite(.enabled(if: GEMM.wide, "the CPU has no AVX-512")) struct GEMMEpilogueTests {
     static let activations: [FusedActivation] = [
         .none, .relu, FusedActivation(.clip, alpha: 0, beta: 6), FusedActivation(.clip, alpha: -0.25, beta: 0.25)
     ]

@@ -3,16 +3,20 @@
 
 #include <stddef.h>
 
-// The executor's matrix products with AVX-512 (asked of the CPU at run time):
-// a tile of six rows by up to 64 columns of the result lives in 24 registers
-// while the products over k are added into it, in order of k, from unpacked
+// The executor's matrix products with AVX-512, or AVX2 and FMA (asked of the CPU at run time):
+// a tile of six rows by up to 64 columns of the result (16 with AVX2) lives in
+// 24 registers (12) while the products over k are added into it, in order of k, from unpacked
 // operands. Why not only OpenBLAS: the executor's products are small (a band
 // of a convolution: 32 to 512 rows, 28 to 300 columns), where OpenBLAS spends
 // much of its time packing its operands or in its small-matrix path, and a
 // convolution that reads its input rows in place needs no tap matrix at all.
 
-// 1 when the functions below may be called (the CPU and the OS support AVX-512F), else 0.
+// 1 when dfc_sgemm and dfc_conv_row run: the CPU and the OS support AVX-512F, or AVX2 and FMA (eight-lane
+// tiles, the same operations in the same order), else 0.
 int dfc_gemm_available(void);
+
+// 1 when dfc_sgemm_finished runs: AVX-512F, else 0 (it writes nothing).
+int dfc_gemm_finishing(void);
 
 // c[i][j] = (accumulate ? c[i][j] : 0) + sum over p < k of a[i * lda + p] * b[p * ldb + j],
 // for i < m and j < n; the products of each c[i][j] are added in order of p, onto c[i][j] when

@@ -89,6 +89,23 @@ void dfc_pool_row(float *o, size_t n, int max, const float *const *rows, const s
 // Stride 2 with AVX-512 takes the even words of pairs of vectors.
 void dfc_copy_strided(float *o, const void *x, size_t stride, size_t n);
 
+// Rows [first, end) of input channels of a convolution's tap matrix: row (ci, ky, kx), n = height * width
+// words from x + ((ci * kernel_h + ky) * kernel_w + kx) * n, column (oh, ow) the input cell that tap reads
+// for that output, input[ci * channel_stride + ih * row_stride + kx * dilation_w + ow * stride_w] with ih =
+// oh * stride_h + ky * dilation_h, or 0 where the cell lies outside the window (its row: origin_y + ih
+// outside [0, extent_h); its column: ow outside [lo[kx], hi[kx])). Why C: rows are a few dozen words, and
+// the Swift loop's per-row cost was most of a 3x3 CONV's gather (ResNet-18, one core).
+typedef struct {
+    const float *input;
+    size_t channel_stride, row_stride;
+    size_t height, width;  // of the output
+    size_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+    long origin_y, extent_h;
+    const size_t *lo, *hi;  // per kernel column
+} dfc_taps;
+
+void dfc_gather_taps(float *x, const dfc_taps *t, size_t first, size_t end);
+
 // 1 when the row functions take their AVX2 path on this CPU, else 0.
 int dfc_kernels_vectorized(void);
 
