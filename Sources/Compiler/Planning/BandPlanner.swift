@@ -676,9 +676,10 @@ extension PlanningContext {
         return needed.allSatisfy { need in first.flatMap { need[id: $0] } == second.flatMap { need[id: $0] } }
     }
 
-    /// Per band, the rows a buffer maps are loaded into holds where they are
-    /// more than its own value's (see `BandPlan.spans`); empty when no map is
-    /// loaded into another buffer, nil when a buffer would drop rows a later band reads.
+    /// Per band, the rows a buffer holds where they are more than its own
+    /// value's (see `BandPlan.spans`): a buffer maps are loaded into, or one
+    /// a shorter Concat of its chain lives in (`BandLayers.spanHomes`); empty
+    /// when there is none, nil when a buffer would drop rows a later band reads.
     private func bufferSpans(_ layers: BandLayers, needed: [RowNeeds]) -> [[String: Range<Int>]]? {
         let homes = layers.spanHomes
         guard !homes.isEmpty else { return [] }
