@@ -681,23 +681,28 @@ extension PlanningContext {
     /// a shorter Concat of its chain lives in (`BandLayers.spanHomes`); empty
     /// when there is none, nil when a buffer would drop rows a later band reads.
     private func bufferSpans(_ layers: BandLayers, needed: [RowNeeds]) -> [[String: Range<Int>]]? {
-        let homes = layers.spanHomes
-        guard !homes.isEmpty else { return [] }
+        guard !layers.spanHomes.isEmpty else { return [] }
+        // By value number, found once: the bands look rows up by number, not by name.
+        let homes = layers.spanHomes.map { home, values in
+            (home: home, id: layers.values.ids[home], values: values.compactMap { layers.values.ids[$0] })
+        }
+        func rows(_ need: RowNeeds, _ id: Int?) -> Range<Int>? { id.flatMap { need[id: $0] } }
         var spans: [[String: Range<Int>]] = []
-        var last: [String: Range<Int>] = [:]
+        var last = [Range<Int>?](repeating: nil, count: homes.count)
         for need in needed {
             var span: [String: Range<Int>] = [:]
-            for (home, values) in homes {
-                var hull = need[home]
-                for rows in values.compactMap({ need[$0] }) {
+            for (k, home) in homes.enumerated() {
+                var hull = rows(need, home.id)
+                for id in home.values {
+                    guard let rows = need[id: id] else { continue }
                     hull =
                         hull.map { min($0.lowerBound, rows.lowerBound)..<max($0.upperBound, rows.upperBound) } ?? rows
                 }
                 guard let hull else { continue }
                 // Rows kept from band to band only move down.
-                if let before = last[home], hull.lowerBound < before.lowerBound { return nil }
-                last[home] = hull
-                if hull != need[home] { span[home] = hull }
+                if let before = last[k], hull.lowerBound < before.lowerBound { return nil }
+                last[k] = hull
+                if hull != rows(need, home.id) { span[home.home] = hull }
             }
             spans.append(span)
         }

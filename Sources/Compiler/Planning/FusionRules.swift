@@ -63,23 +63,24 @@ enum FusionRules {
     /// block's earlier features, the branches of an inception module split
     /// over groups, unless loaded straight into the concat), or a part read
     /// by Concats of different chains or by other layers too.
+    /// `producers`: the node index of each value nodes[range] compute.
     static func copiesPart(
-        _ part: String, in range: Range<Int>, graph: Graph, consumers: [String: [Int]], chains: [String: String]
+        _ part: String, in range: Range<Int>, graph: Graph, consumers: [String: [Int]], chains: [String: String],
+        producers: [String: Int]
     ) -> Bool {
         let readers = Set((consumers[part] ?? []).filter { range.contains($0) })
         // A Concat that begins another one (the nested form of a dense block, Concat(previous, new))
         // may have other readers too: they read it in that one's buffer.
         let concats = readers.filter { graph.nodes[$0].kind == .concat }
+        let producer = producers[part]
         let nested =
             concats.count == 1 && graph.nodes[concats.first!].inputs.first == part
-            && range.contains { graph.nodes[$0].outputs[0] == part && graph.nodes[$0].kind == .concat }
+            && producer.map { graph.nodes[$0].kind == .concat } == true
         let roots = Set(concats.map { chainRoot(graph.nodes[$0].outputs[0], chains: chains) })
         guard !concats.isEmpty, roots.count == 1, concats.count == readers.count || nested,
             concats.allSatisfy({ graph.nodes[$0].inputs.filter({ $0 == part }).count == 1 })
         else { return true }
-        guard let producer = range.first(where: { graph.nodes[$0].outputs[0] == part }),
-            graph.nodes[producer].kind != .slice
-        else { return true }
+        guard let producer, graph.nodes[producer].kind != .slice else { return true }
         // A layer that reads a concat of the chain would write its buffer while reading it.
         return graph.nodes[producer].inputs.contains {
             chains[$0] != nil && roots.contains(chainRoot($0, chains: chains))
@@ -89,10 +90,13 @@ enum FusionRules {
     /// The Concat parts of nodes[range] copied into their concat's buffer (see `copiesPart`).
     static func copiedParts(_ range: Range<Int>, graph: Graph, consumers: [String: [Int]]) -> Set<String> {
         let chains = concatChains(range, graph: graph, consumers: consumers)
+        var producers: [String: Int] = [:]
+        for index in range { producers[graph.nodes[index].outputs[0]] = index }
         var copied: Set<String> = []
         for index in range where graph.nodes[index].kind == .concat {
             for part in graph.nodes[index].inputs
-            where copiesPart(part, in: range, graph: graph, consumers: consumers, chains: chains) {
+            where copiesPart(part, in: range, graph: graph, consumers: consumers, chains: chains, producers: producers)
+            {
                 copied.insert(part)
             }
         }
