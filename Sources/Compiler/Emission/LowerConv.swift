@@ -99,8 +99,8 @@ extension Emitter {
 }
 
 /// One convolution being lowered layer by layer: where its tensors are, its
-/// SRAM layout (two input slots, the weight region, the bias, two output
-/// slots) and which double-buffer slot each stream takes next. Its methods
+/// SRAM layout (two input slots, the weight region, the bias, one or two
+/// output slots) and which double-buffer slot each stream takes next. Its methods
 /// emit through the `Emitter` they are given.
 struct ConvLowering {
     let node: Node
@@ -145,7 +145,7 @@ struct ConvLowering {
         weightBase = 2 * inputSlot
         biasBase = weightBase + weightRegion
         outputBase = biasBase + (bias != nil ? 4 * tiling.coutBlock : 0)
-        foldBase = outputBase + 2 * outputSlot
+        foldBase = outputBase + tiling.outputSlots * outputSlot
         foldSlot = tiling.foldTaps ? 4 * g.cin * khw * tiling.rows * g.wo : 0
         activation = node.activation?.fused ?? .none
     }
@@ -331,7 +331,7 @@ struct ConvLowering {
     }
 
     mutating func outputTile(_ unit: ConvTiling.Unit, rows: Int) -> SRAMTile {
-        let address = outputBase + (outputTurn % 2) * outputSlot
+        let address = outputBase + (outputTurn % tiling.outputSlots) * outputSlot
         outputTurn += 1
         return SRAMTile(addr: address, channels: unit.outputs.count, height: rows, width: g.wo)
     }

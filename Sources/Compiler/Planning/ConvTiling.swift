@@ -34,6 +34,12 @@ struct ConvTiling: CustomStringConvertible {
     /// which a 1×1 convolution reads, so a layer with few input channels
     /// fills the matrix unit's input lanes (im2col).
     var foldTaps = false
+    /// Output tiles in SRAM at once: two let a tile be stored while the next
+    /// is computed; one (tried only where two do not fit) makes each CONV
+    /// wait for the previous tile's STORE, which costs little where a tile
+    /// takes far longer to compute than to store (a large layer whose whole
+    /// output block is one tile, so its input is read fewer times).
+    var outputSlots = 2
     var units: [Unit]
     var sramBytes: Int
     var dramBytes: Int
@@ -45,8 +51,9 @@ struct ConvTiling: CustomStringConvertible {
     var description: String {
         let orderText = order == .weightsOuter ? "weights-outer" : "input-outer"
         let folded = foldTaps ? ", taps folded into channels" : ""
+        let single = outputSlots == 1 ? ", single-buffered output" : ""
         return
-            "rows \(rows), cout block \(coutBlock), cin block \(cinBlock)\(folded), \(orderText), weights \(weightsResident ? "resident" : "streamed"), SRAM \(sramBytes) B"
+            "rows \(rows), cout block \(coutBlock), cin block \(cinBlock)\(folded), \(orderText), weights \(weightsResident ? "resident" : "streamed")\(single), SRAM \(sramBytes) B"
     }
 
     /// Whether folding taps into channels pays: the input channels fill fewer matrix passes that way.
@@ -121,7 +128,7 @@ struct ConvTiling: CustomStringConvertible {
             if narrow && total > 8 { sizes += [8, 16].filter { $0 < total && $0 < lanes } }
             return sizes
         }
-        let coutChoices = g.depthwise ? blockSizes(g.cout) : blockSizes(g.coutPerGroup)
+        let coutChoices = outputBlockSizes(g.depthwise ? g.cout : g.coutPerGroup, lanes: lanes, base: blockSizes)
         let cinChoices = g.groups == 1 ? blockSizes(g.cin) : [g.cinPerGroup]
         var rowChoices: Set<Int> = []
         for bands in 1...g.ho { rowChoices.insert((g.ho + bands - 1) / bands) }
@@ -144,12 +151,16 @@ struct ConvTiling: CustomStringConvertible {
                         for order in [Order.weightsOuter, .inputOuter] {
                             if order == .inputOuter && (g.groups != 1 || kb != g.cin) { continue }
                             for resident in [true, false] {
-                                if let candidate = evaluate(
-                                    g, units: units, work: work, rows: rows, validRows: validRows[rows]!, cb: cb,
-                                    kb: kb, order: order, resident: resident, fold: fold, hasBias: hasBias,
-                                    residual: residual, config: config)
-                                {
-                                    candidates.append(candidate)
+                                // One output slot only where two do not fit: otherwise it is the same traffic, slower.
+                                for slots in [2, 1] {
+                                    if let candidate = evaluate(
+                                        g, units: units, work: work, rows: rows, validRows: validRows[rows]!, cb: cb,
+                                        kb: kb, order: order, resident: resident, fold: fold, hasBias: hasBias,
+                                        residual: residual, outputSlots: slots, config: config)
+                                    {
+                                        candidates.append(candidate)
+                                        break
+                                    }
                                 }
                             }
                         }
@@ -158,6 +169,23 @@ struct ConvTiling: CustomStringConvertible {
             }
         }
         return candidates
+    }
+
+    /// Output-channel block sizes to try: `base`'s (the whole, and lane
+    /// multiples doubling from one array width), and for each number of
+    /// units the least lane multiple that splits `total` into that many, so
+    /// that a layer whose output tile nearly fits in SRAM is cut into three
+    /// or six units rather than four or eight (each unit reads the input once).
+    static func outputBlockSizes(_ total: Int, lanes: Int, base: (Int) -> [Int]) -> [Int] {
+        var sizes = base(total)
+        var seen = Set(sizes)
+        var units = 2
+        while units * lanes < total {
+            let size = ceilDiv(ceilDiv(total, units), lanes) * lanes
+            if size < total, seen.insert(size).inserted { sizes.append(size) }
+            units += 1
+        }
+        return sizes
     }
 
     /// `candidates` best first under `objective` by the quick estimates.
@@ -219,7 +247,8 @@ struct ConvTiling: CustomStringConvertible {
 
     static func evaluate(
         _ g: ConvGeometry, units: [Unit], work: UnitWork, rows: Int, validRows: Int, cb: Int, kb: Int, order: Order,
-        resident: Bool, fold: Bool = false, hasBias: Bool, residual: Bool = false, config: AcceleratorConfig
+        resident: Bool, fold: Bool = false, hasBias: Bool, residual: Bool = false, outputSlots: Int = 2,
+        config: AcceleratorConfig
     ) -> ConvTiling? {
         let khw = g.kh * g.kw
         let weightCinPerUnit = g.depthwise ? 1 : (g.groups == 1 ? g.cin : g.cinPerGroup)
@@ -232,7 +261,8 @@ struct ConvTiling: CustomStringConvertible {
         let bias = hasBias ? 4 * cb : 0
         // Folded taps: two slots of the rebuilt band, cin * kh * kw channels of the output's rows and columns.
         let foldedTile = fold ? 4 * g.cin * khw * rows * g.wo : 0
-        let sram = 2 * inputTile + 2 * foldedTile + weightRegion + bias + (residual ? 4 : 2) * outputTile
+        let sram =
+            2 * inputTile + 2 * foldedTile + weightRegion + bias + (outputSlots + (residual ? 2 : 0)) * outputTile
         guard sram <= config.sramBytes else { return nil }
         // Resident weights only matter when there is more than one input block to hold.
         if resident && order == .inputOuter && units.count > 1 { return nil }
@@ -274,13 +304,18 @@ struct ConvTiling: CustomStringConvertible {
             engines.matrix = work.lanePasses * g.n * g.ho * g.wo * khw
         }
         if residual { engines.vector += config.vectorCycles(elements: g.n * g.cout * g.ho * g.wo) }
-        let cycles = engines.overlapped(dramBytes: dram, transfers: transfers, setupShare: 2, config: config)
+        let tiles = g.n * bandCount * units.count
+        // One output slot: each tile's STORE, but the last, holds up the next tile's first CONV.
+        let waits = outputSlots == 1 ? (tiles - 1) * config.transferCycles(burstBytes: outputTile) : 0
+        let cycles =
+            engines.overlapped(dramBytes: dram, transfers: transfers, setupShare: 2, config: config) + waits
         let steps = g.n * bandCount * (order == .inputOuter ? 1 : units.count)
         let channel = dram / config.dramBytesPerCycle + transfers * config.dmaSetupCycles / 2
         let exposed = min(max(engines.matrix, engines.vector), channel) / max(1, steps)
         return ConvTiling(
             rows: rows, coutBlock: cb, cinBlock: kb, order: order, weightsResident: resident,
-            depthwise: g.depthwise, foldTaps: fold, units: units, sramBytes: sram, dramBytes: dram,
+            depthwise: g.depthwise, foldTaps: fold, outputSlots: outputSlots, units: units, sramBytes: sram,
+            dramBytes: dram,
             estimatedCycles: cycles, pipelinedCycles: cycles + exposed)
     }
 }
