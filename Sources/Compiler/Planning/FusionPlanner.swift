@@ -40,6 +40,7 @@ enum FusionPlanner {
         let fusible = graph.nodes.map { FusionRules.fusible($0, graph: graph) }
         var best = [Double](repeating: 0, count: n + 1)
         var choice = [(GroupPlan, PlanCost)?](repeating: nil, count: n + 1)
+        let memo = SimulationMemo(context: context)
         for j in 1...max(1, n) where n > 0 {
             best[j] = best[j - 1] + score(single[j - 1])
             // Starts of groups ending at j, longest last.
@@ -84,7 +85,7 @@ enum FusionPlanner {
                 else { return nil }
                 let chosen = try pick(
                     zip(plans, floors).map { $0 }, context: context, layers: layers, before: prefix[i], score: score,
-                    bound: bound)
+                    bound: bound, memo: (memo, memo.signature(i..<j)))
                 if let chosen { bound.lower(to: prefix[i] + score(chosen.1)) }
                 return chosen
             }
@@ -133,9 +134,12 @@ enum FusionPlanner {
     /// others could still win and it could still displace that pick (under
     /// edp the key ranks plans and the score ranks partitions, and the two
     /// disagree, so a plan above the bound may still be the start's pick).
+    ///
+    /// `memo`: the search's `SimulationMemo` and the interval's signature,
+    /// so that intervals of the same layers up to names simulate each candidate once.
     static func pick(
         _ plans: [(GroupPlan, PlanCost)], context: PlanningContext, layers: PlanCost, before: Double,
-        score: (PlanCost) -> Double, bound: SharedBound
+        score: (PlanCost) -> Double, bound: SharedBound, memo: (SimulationMemo, [Int])? = nil
     ) throws -> (GroupPlan, PlanCost)? {
         let objective = context.objective
         // Simulated plans the objective accepts, by position, and plans put off.
@@ -144,8 +148,13 @@ enum FusionPlanner {
         var chosen: (GroupPlan, PlanCost)?
         func simulate(_ k: Int) throws {
             var group = plans[k].0
-            PlanSearchStats.shared.add("simulations")
-            let cost = try context.simulate(group)
+            let cost: PlanCost
+            if let (memo, signature) = memo {
+                cost = try memo.simulate(group, signature: signature, candidates: plans.count, candidate: k)
+            } else {
+                PlanSearchStats.shared.add("simulations")
+                cost = try context.simulate(group)
+            }
             group.estimatedCycles = cost.cycles
             guard objective.accepts(cost, against: layers) else { return }
             accepted.append((k, group, cost))
