@@ -18,6 +18,7 @@ extension Machine {
             return convRows(c)
         }
         if readsRowsInPlace(c) { return convInPlace(c) }
+        if GEMM.packsPanels { return convPanels(c) }
         let taps = cinG * c.kernelH * c.kernelW, n = c.output.height * c.output.width
         let (x, ldx, groupStride) = directInput(c) ?? gatherTaps(c)
         let output = c.output
@@ -65,6 +66,75 @@ extension Machine {
                 let parts = Parallel.chunks(coutG, parts: coutG * n >= 1 << 15 ? Parallel.width : 1)
                 Parallel.run(parts.count) { part in
                     for co in parts[part] { scatterChannel(c, first + co, sums.at(co * n, n)) }
+                }
+            }
+        }
+    }
+
+    /// CONV as CKernels' `dfc_conv_product_run` per group: each core gathers the panels of the tap matrix
+    /// for its own part of the product (its output columns, or all of them for its output channels when
+    /// there are more channels than columns) and multiplies each while it is in that core's cache, then
+    /// finishes the results into the output tile. A 1x1 stride-1 CONV over a fully valid dense tile copies
+    /// the input's rows into the panels instead. Only where `GEMM.packsPanels`.
+    func convPanels(_ c: ConvOp) {
+        let input = c.input, output = c.output, win = c.window
+        let cinG = input.channels / c.groups, coutG = output.channels / c.groups
+        let taps = cinG * c.kernelH * c.kernelW, n = output.height * output.width
+        let direct = directInput(c)
+        let columns = validColumns(c)
+        let (lo, hi) = (columns.map(\.0), columns.map(\.1))
+        let denseOutput = output.rowStride == output.width || output.height == 1
+        // A dense output tile takes the chains from its values when accumulating, as `conv`'s product; one
+        // with rows apart adds the finished sums onto them, as its scatter.
+        let ldc = output.channels == 1 ? n : output.channelStride
+        let placed = !denseOutput || ldc < n
+        let byRows = coutG >= n
+        let ways = coutG * n * taps >= 1 << 18 ? Parallel.width : 1
+        let unit = byRows ? 1 : 16
+        let parts = Parallel.chunks((byRows ? coutG : n + unit - 1) / unit, parts: ways).map {
+            $0.lowerBound * unit..<min(byRows ? coutG : n, $0.upperBound * unit)
+        }
+        let workWords = dfc_conv_product_work(byRows ? parts.map(\.count).max() ?? 0 : coutG)
+        let work = scratch.words(workWords * parts.count, slot: 1)
+        lo.withUnsafeBufferPointer { lo in
+            hi.withUnsafeBufferPointer { hi in
+                for g in 0..<c.groups {
+                    var t = dfc_taps(
+                        input: UnsafePointer(sram.at(input.addr / 4 + g * cinG * input.channelStride, 1)),
+                        channel_stride: input.channelStride, row_stride: input.rowStride, height: output.height,
+                        width: output.width, kernel_h: c.kernelH, kernel_w: c.kernelW, stride_h: c.strideH,
+                        stride_w: c.strideW, dilation_h: c.dilationH, dilation_w: c.dilationW,
+                        origin_y: win.originY, extent_h: win.extentH, lo: lo.baseAddress, hi: hi.baseAddress)
+                    let first = g * coutG
+                    var e = epilogue(c, first: first)
+                    if placed {
+                        (e.onto, e.width, e.row_stride) = (c.accumulate ? 1 : 0, output.width, output.rowStride)
+                    }
+                    withUnsafePointer(to: &t) { t in
+                        var p = dfc_conv_product(
+                            m: coutG, n: n, k: taps,
+                            weights: UnsafePointer(sram.at(c.weightAddr / 4 + first * taps, coutG * taps)),
+                            lda: taps, taps: direct == nil ? t : nil,
+                            matrix: direct.map { UnsafePointer($0.0.at(g * $0.2, 1)) }, ldm: direct?.1 ?? 0,
+                            c: sram.at(output.addr / 4 + first * output.channelStride, 1),
+                            ldc: ldc, accumulate: c.accumulate && !placed ? 1 : 0, e: e)
+                        withUnsafePointer(to: &p) { p in
+                            Parallel.run(parts.count) { part in
+                                let (rows, cols) = byRows ? (parts[part], 0..<n) : (0..<coutG, parts[part])
+                                _ = dfc_conv_product_run(
+                                    p, rows.lowerBound, rows.upperBound, cols.lowerBound, cols.upperBound,
+                                    work.base + part * workWords)
+                                for co in rows {
+                                    for oh in cols.lowerBound / output.width..<(cols.upperBound - 1) / output.width + 1
+                                    {
+                                        let from = max(cols.lowerBound - oh * output.width, 0)
+                                        let to = min(cols.upperBound - oh * output.width, output.width)
+                                        activateAfterEpilogue(c, first + co, from..<to, row: oh)
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }

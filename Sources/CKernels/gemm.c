@@ -2,6 +2,8 @@
 
 #include "dfc_kernels.h"
 
+#include <string.h>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -407,6 +409,160 @@ __attribute__((target("avx2"))) static void conv_row8(size_t m, size_t width, co
     }
 }
 
+// dfc_conv_product_run's strips: 64 columns, as sgemm8's; the panel is KC x PANEL words and a pad of 16, the sums
+// rows x PANEL.
+#define PANEL 64
+
+size_t dfc_conv_product_work(size_t rows) { return KC * PANEL + 16 + rows * PANEL + 16; }
+
+// Panel columns [offset, offset + count) are output row oh's columns [ow, ow + count).
+typedef struct {
+    size_t offset, oh, ow, count;
+} strip_segment;
+
+// The segments of a strip of `count` output columns from column j0 (at most PANEL / width + 2); returns how many.
+static size_t strip_segments(size_t j0, size_t count, size_t width, strip_segment *out) {
+    size_t n = 0;
+    for (size_t j = j0, end = j0 + count; j < end; n++) {
+        size_t oh = j / width, ow = j % width, part = end - j < width - ow ? end - j : width - ow;
+        out[n] = (strip_segment){j - j0, oh, ow, part};
+        j += part;
+    }
+    return n;
+}
+
+// Rows [k0, k0 + kc) of the product's right operand over a strip's columns into the panel (PANEL words a
+// row): copies of the matrix's rows, or the tap matrix's cells (dfc_gather_taps' values) gathered segment by
+// segment, with stride 1 eight cells a masked load (cells outside the window are masked off, so read as 0).
+__attribute__((target("avx2"))) static void gather_panel(const dfc_conv_product *p, size_t k0, size_t kc, size_t j0,
+                                                          size_t columns, const strip_segment *segments,
+                                                          size_t count, float *panel) {
+    if (!p->taps) {
+        for (size_t q = 0; q < kc; q++) memcpy(panel + q * PANEL, p->matrix + (k0 + q) * p->ldm + j0, 4 * columns);
+        return;
+    }
+    const dfc_taps *t = p->taps;
+    const size_t kh = t->kernel_h, kw = t->kernel_w, sw = t->stride_w;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    size_t ci = k0 / (kh * kw), ky = k0 / kw % kh, kx = k0 % kw;
+    for (size_t q = 0; q < kc; q++) {
+        float *out = panel + q * PANEL;
+        const long lo = (long)t->lo[kx], hi = (long)t->hi[kx];
+        const float *plane = t->input + ci * t->channel_stride + kx * t->dilation_w;
+        for (size_t s = 0; s < count; s++) {
+            const strip_segment g = segments[s];
+            size_t ih = g.oh * t->stride_h + ky * t->dilation_h;
+            long ty = t->origin_y + (long)ih;
+            float *o = out + g.offset;
+            const float *src = plane + ih * t->row_stride;
+            // Lanes of output columns ow + j + lane inside [lo, hi) and the segment.
+            long from = lo - (long)g.ow, to = (hi < (long)(g.ow + g.count) ? hi : (long)(g.ow + g.count)) - (long)g.ow;
+            if (ty < 0 || ty >= t->extent_h) from = 0, to = 0;
+            if (sw == 1) {
+                for (size_t j = 0; j < g.count; j += 8) {
+                    __m256i column = _mm256_add_epi32(_mm256_set1_epi32((int)j), lane);
+                    __m256i inside = _mm256_and_si256(_mm256_cmpgt_epi32(column, _mm256_set1_epi32((int)from - 1)),
+                                                      _mm256_cmpgt_epi32(_mm256_set1_epi32((int)to), column));
+                    // Whole vectors: the lanes past the segment (zeros) lie in the next segment or the next row,
+                    // written after this one, or in the pad after the panel; AMD's masked stores are slow.
+                    _mm256_storeu_ps(o + j, _mm256_maskload_ps(src + g.ow + j, inside));
+                }
+            } else if (sw == 2) {
+                // The even words of two masked loads (odd words masked off too: they may lie past the row).
+                const __m256i low = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+                const __m256i high = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+                const __m256i even = _mm256_setr_epi32(-1, 0, -1, 0, -1, 0, -1, 0);
+                const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+                for (size_t j = 0; j < g.count; j += 8) {
+                    __m256i column = _mm256_add_epi32(_mm256_set1_epi32((int)j), lane);
+                    __m256i inside = _mm256_and_si256(_mm256_cmpgt_epi32(column, _mm256_set1_epi32((int)from - 1)),
+                                                      _mm256_cmpgt_epi32(_mm256_set1_epi32((int)to), column));
+                    const float *x = src + 2 * (g.ow + j);
+                    __m256 a = _mm256_maskload_ps(x, _mm256_and_si256(_mm256_permutevar8x32_epi32(inside, low), even));
+                    __m256 b =
+                        _mm256_maskload_ps(x + 8, _mm256_and_si256(_mm256_permutevar8x32_epi32(inside, high), even));
+                    a = _mm256_permutevar8x32_ps(a, pick), b = _mm256_permutevar8x32_ps(b, pick);
+                    _mm256_storeu_ps(o + j, _mm256_blend_ps(a, b, 0xF0));
+                }
+            } else {
+                for (size_t j = 0; j < g.count; j++)
+                    o[j] = (long)j >= from && (long)j < to ? src[(g.ow + j) * sw] : 0.0f;
+            }
+        }
+        if (++kx == kw) {
+            kx = 0;
+            if (++ky == kh) ky = 0, ci++;
+        }
+    }
+}
+
+// `e` on n sums s into dst: the expressions of dfc_epilogue, one loop per kind so each vectorizes.
+__attribute__((target("avx2"))) static void finish_segment(float *dst, const float *s, size_t n, const float *bias,
+                                                           int onto, int activation, float alpha, float beta) {
+    float b = bias ? *bias : 0.0f;
+    float values[PANEL];
+    for (size_t q = 0; q < n; q++) values[q] = bias ? s[q] + b : s[q];
+    if (onto)
+        for (size_t q = 0; q < n; q++) values[q] = dst[q] + values[q];
+    if (activation == 1) {
+        for (size_t q = 0; q < n; q++) dst[q] = values[q] < 0 ? 0 : values[q];
+    } else if (activation == 2) {
+        for (size_t q = 0; q < n; q++) {
+            float v = alpha >= values[q] ? alpha : values[q];
+            dst[q] = beta < v ? beta : v;
+        }
+    } else {
+        memcpy(dst, values, 4 * n);
+    }
+}
+
+__attribute__((target("avx2"))) int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1,
+                                                         size_t col0, size_t col1, float *work) {
+    const dfc_epilogue *e = &p->e;
+    if (dfc_kernels_avx512() || !dfc_kernels_vectorized() || (p->accumulate && e->width)) return 0;
+    if (row1 <= row0 || col1 <= col0) return 1;
+    size_t rows = row1 - row0, k = p->k;
+    float *panel = (float *)(((size_t)work + 63) & ~(size_t)63), *sums = panel + KC * PANEL + 16;
+    for (size_t n0 = col0; n0 < col1; n0 += PANEL) {
+        size_t columns = col1 - n0 < PANEL ? col1 - n0 : PANEL;
+        strip_segment segments[PANEL + 2];
+        size_t count = p->taps ? strip_segments(n0, columns, p->taps->width, segments) : 0;
+        if (p->accumulate)
+            for (size_t i = 0; i < rows; i++) memcpy(sums + i * PANEL, p->c + (row0 + i) * p->ldc + n0, 4 * columns);
+        for (size_t k0 = 0; k0 == 0 || k0 < k; k0 += KC) {
+            size_t kc = k - k0 < KC ? k - k0 : KC;
+            gather_panel(p, k0, kc, n0, columns, segments, count, panel);
+            int onto = p->accumulate || k0 > 0;
+            for (size_t m0 = 0; m0 < rows; m0 += MR) {
+                size_t mr = rows - m0 < MR ? rows - m0 : MR;
+                const float *a = p->weights + (row0 + m0) * p->lda + k0;
+                for (size_t j = 0; j < columns; j += 8 * NR8) {
+                    size_t count = columns - j < 8 * NR8 ? columns - j : 8 * NR8, nv = (count + 7) / 8;
+                    gemm8_tiles[count == 8 * nv][nv - 1][mr - 1](kc, a, p->lda, panel + j, PANEL,
+                                                                 sums + m0 * PANEL + j, PANEL, onto,
+                                                                 first_lanes8((long)(count - 8 * (nv - 1))));
+                }
+            }
+        }
+        for (size_t i = 0; i < rows; i++) {
+            float *row = p->c + (row0 + i) * p->ldc;
+            const float *bias = e->bias ? e->bias + row0 + i : 0;
+            for (size_t j = 0; j < columns;) {
+                size_t column = n0 + j, count = columns - j;
+                float *dst = row + column;
+                if (e->width) {
+                    size_t w = column % e->width;
+                    dst = row + column / e->width * e->row_stride + w;
+                    if (e->width - w < count) count = e->width - w;
+                }
+                finish_segment(dst, sums + i * PANEL + j, count, bias, e->onto, e->activation, e->alpha, e->beta);
+                j += count;
+            }
+        }
+    }
+    return 1;
+}
+
 #else
 int dfc_gemm_available(void) { return 0; }
 int dfc_gemm_finishing(void) { return 0; }
@@ -419,6 +575,11 @@ int dfc_sgemm_finished(size_t m, size_t n, size_t k, const float *a, size_t lda,
 void dfc_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                size_t ldc, int accumulate) {
     (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)accumulate;
+}
+size_t dfc_conv_product_work(size_t rows) { return rows; }
+int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1, float *work) {
+    (void)p, (void)row0, (void)row1, (void)col0, (void)col1, (void)work;
+    return 0;
 }
 void dfc_conv_row(size_t m, size_t width, const float *w, size_t lda, size_t cin, size_t kh, size_t kw,
                   const float *const *rows, size_t cs, size_t dw, const size_t *lo, const size_t *hi, float *out,
