@@ -431,17 +431,11 @@ static size_t strip_segments(size_t j0, size_t count, size_t width, strip_segmen
     return n;
 }
 
-// Rows [k0, k0 + kc) of the product's right operand over a strip's columns into the panel (PANEL words a
-// row): copies of the matrix's rows, or the tap matrix's cells (dfc_gather_taps' values) gathered segment by
-// segment, with stride 1 eight cells a masked load (cells outside the window are masked off, so read as 0).
-__attribute__((target("avx2"))) static void gather_panel(const dfc_conv_product *p, size_t k0, size_t kc, size_t j0,
-                                                          size_t columns, const strip_segment *segments,
-                                                          size_t count, float *panel) {
-    if (!p->taps) {
-        for (size_t q = 0; q < kc; q++) memcpy(panel + q * PANEL, p->matrix + (k0 + q) * p->ldm + j0, 4 * columns);
-        return;
-    }
-    const dfc_taps *t = p->taps;
+// Rows [k0, k0 + kc) of the tap matrix over a strip's columns into the panel (PANEL words a row): its cells
+// (dfc_gather_taps' values) gathered segment by segment, with column strides 1 and 2 eight cells a masked
+// load (cells outside the window are masked off, so read as 0).
+__attribute__((target("avx2"))) static void gather_panel(const dfc_taps *t, size_t k0, size_t kc,
+                                                          const strip_segment *segments, size_t count, float *panel) {
     const size_t kh = t->kernel_h, kw = t->kernel_w, sw = t->stride_w;
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     size_t ci = k0 / (kh * kw), ky = k0 / kw % kh, kx = k0 % kw;
@@ -456,10 +450,15 @@ __attribute__((target("avx2"))) static void gather_panel(const dfc_conv_product 
             float *o = out + g.offset;
             const float *src = plane + ih * t->row_stride;
             // Lanes of output columns ow + j + lane inside [lo, hi) and the segment.
-            long from = lo - (long)g.ow, to = (hi < (long)(g.ow + g.count) ? hi : (long)(g.ow + g.count)) - (long)g.ow;
+            long end = (long)(g.ow + g.count), from = lo - (long)g.ow, to = (hi < end ? hi : end) - (long)g.ow;
             if (ty < 0 || ty >= t->extent_h) from = 0, to = 0;
             if (sw == 1) {
-                for (size_t j = 0; j < g.count; j += 8) {
+                size_t j = 0;
+                // Whole vectors inside the window first, plain loads (a masked load costs more on AMD).
+                if (from <= 0)
+                    for (; j + 8 <= (size_t)(to > 0 ? to : 0); j += 8)
+                        _mm256_storeu_ps(o + j, _mm256_loadu_ps(src + g.ow + j));
+                for (; j < g.count; j += 8) {
                     __m256i column = _mm256_add_epi32(_mm256_set1_epi32((int)j), lane);
                     __m256i inside = _mm256_and_si256(_mm256_cmpgt_epi32(column, _mm256_set1_epi32((int)from - 1)),
                                                       _mm256_cmpgt_epi32(_mm256_set1_epi32((int)to), column));
@@ -526,12 +525,12 @@ __attribute__((target("avx2"))) int dfc_conv_product_run(const dfc_conv_product 
     for (size_t n0 = col0; n0 < col1; n0 += PANEL) {
         size_t columns = col1 - n0 < PANEL ? col1 - n0 : PANEL;
         strip_segment segments[PANEL + 2];
-        size_t count = p->taps ? strip_segments(n0, columns, p->taps->width, segments) : 0;
+        size_t count = strip_segments(n0, columns, p->taps->width, segments);
         if (p->accumulate)
             for (size_t i = 0; i < rows; i++) memcpy(sums + i * PANEL, p->c + (row0 + i) * p->ldc + n0, 4 * columns);
         for (size_t k0 = 0; k0 == 0 || k0 < k; k0 += KC) {
             size_t kc = k - k0 < KC ? k - k0 : KC;
-            gather_panel(p, k0, kc, n0, columns, segments, count, panel);
+            gather_panel(p->taps, k0, kc, segments, count, panel);
             int onto = p->accumulate || k0 > 0;
             for (size_t m0 = 0; m0 < rows; m0 += MR) {
                 size_t mr = rows - m0 < MR ? rows - m0 : MR;

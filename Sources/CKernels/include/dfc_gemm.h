@@ -62,8 +62,8 @@ void dfc_conv_row(size_t m, size_t width, const float *w, size_t lda, size_t cin
 
 // A convolution's matrix product with the tap matrix packed a panel at a time, for CPUs with AVX2 and FMA but
 // not AVX-512: c = weights (m x k) times the taps (k x n), by output columns in strips of 64, and per strip
-// in passes of dfc_sgemm_depth() rows of the taps, each pass's panel of taps gathered (or copied, from a
-// matrix given whole) into the caller's work buffer and multiplied there while it is in this core's cache.
+// in passes of dfc_sgemm_depth() rows of the taps, each pass's panel of taps gathered into the caller's
+// work buffer and multiplied there while it is in this core's cache.
 // Why: gathering the whole tap matrix first and multiplying it after leaves it in the last-level cache, and
 // on two cores half of it in the other core's; a 3x3 CONV of ResNet-18 ran at about half the speed of the
 // same product on a tap matrix already in cache. Each sum is the chain of fused multiply-adds of dfc_sgemm
@@ -74,9 +74,7 @@ typedef struct {
     size_t m, n, k;
     const float *weights;  // m x k, leading dimension lda
     size_t lda;
-    const dfc_taps *taps;  // the tap matrix's source (k = channels x kernel_h x kernel_w), or NULL and:
-    const float *matrix;  // the k x n matrix itself, leading dimension ldm
-    size_t ldm;
+    const dfc_taps *taps;  // the tap matrix's source (k = channels x kernel_h x kernel_w)
     float *c;  // row i at c + i * ldc, its columns dense or placed by e.width and e.row_stride
     size_t ldc;
     int accumulate;  // the chains start from c's values (dense c only; placed results add with e.onto)
