@@ -48,16 +48,41 @@ extension Machine {
                     if !c.hasBias { e.bias = zeros.baseAddress }
                     (e.onto, e.width, e.row_stride) = (c.accumulate ? 1 : 0, output.width, output.rowStride)
                     let out = sram.at(output.addr / 4 + first * output.channelStride, 1)
-                    return GEMM.multiplyFinished(
-                        m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: out,
-                        ldc: output.channelStride, accumulate: false, epilogue: e
-                    ) { rows, columns in
+                    let activateRows = { (rows: Range<Int>, columns: Range<Int>) in
                         for row in rows {
                             for oh in columns.lowerBound / output.width..<columns.upperBound / output.width {
                                 activateAfterEpilogue(c, first + row, 0..<output.width, row: oh)
                             }
                         }
                     }
+                    if GEMM.multiplyFinished(
+                        m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: out,
+                        ldc: output.channelStride, accumulate: false, epilogue: e, after: activateRows)
+                    {
+                        return true
+                    }
+                    guard GEMM.vectorized else { return false }
+                    // Sums in scratch, each part finished by CKernels on the core that computed it while it is
+                    // in that core's cache: the expressions of scatterChannel, vectorized (MobileNetV2's 1x1
+                    // CONVs, one core, caller CPU time: 16.4 against 17.8 ms through scatterChannel).
+                    let sums = scratch.words(coutG * n, slot: 1)
+                    GEMM.multiply(
+                        m: coutG, n: n, k: taps, a: weights, lda: taps, b: b, ldb: ldx, c: sums.base, ldc: n, beta: 0
+                    ) { rows, columns in
+                        var part = e
+                        part.bias = e.bias.map { $0 + rows.lowerBound }
+                        dfc_finish_product(
+                            sums.base + rows.lowerBound * n + columns.lowerBound, n, rows.count, columns.lowerBound,
+                            columns.count, out + rows.lowerBound * output.channelStride, output.channelStride, &part)
+                        for row in rows {
+                            for oh in columns.lowerBound / output.width..<(columns.upperBound - 1) / output.width + 1 {
+                                let from = max(columns.lowerBound - oh * output.width, 0)
+                                let to = min(columns.upperBound - oh * output.width, output.width)
+                                activateAfterEpilogue(c, first + row, from..<to, row: oh)
+                            }
+                        }
+                    }
+                    return true
                 }
                 if finished { continue }
                 let sums = scratch.words(coutG * n, slot: 1)

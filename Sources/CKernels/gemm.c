@@ -4,6 +4,45 @@
 
 #include <string.h>
 
+// dfc_finish_product's loops; `e` on n sums s into dst, one loop per kind so each vectorizes, in chunks of 64.
+#define FINISH_ROWS(NAME, ATTRIBUTE)                                                                                   \
+    ATTRIBUTE static void NAME(const float *sums, size_t ld, size_t rows, size_t col0, size_t columns, float *c,       \
+                               size_t ldc, const dfc_epilogue *e) {                                                    \
+        const int onto = e->onto, activation = e->activation;                                                          \
+        const float alpha = e->alpha, beta = e->beta;                                                                  \
+        float values[64];                                                                                              \
+        for (size_t i = 0; i < rows; i++) {                                                                            \
+            float *row = c + i * ldc;                                                                                  \
+            const float b = e->bias ? e->bias[i] : 0.0f;                                                               \
+            for (size_t j = 0; j < columns;) {                                                                         \
+                size_t column = col0 + j, n = columns - j < 64 ? columns - j : 64;                                     \
+                float *dst = row + column;                                                                             \
+                if (e->width) {                                                                                        \
+                    size_t w = column % e->width;                                                                      \
+                    dst = row + column / e->width * e->row_stride + w;                                                 \
+                    if (e->width - w < n) n = e->width - w;                                                            \
+                }                                                                                                      \
+                const float *s = sums + i * ld + j;                                                                    \
+                for (size_t q = 0; q < n; q++) values[q] = e->bias ? s[q] + b : s[q];                                  \
+                if (onto)                                                                                              \
+                    for (size_t q = 0; q < n; q++) values[q] = dst[q] + values[q];                                     \
+                if (activation == 1) {                                                                                 \
+                    for (size_t q = 0; q < n; q++) dst[q] = values[q] < 0 ? 0 : values[q];                             \
+                } else if (activation == 2) {                                                                          \
+                    for (size_t q = 0; q < n; q++) {                                                                   \
+                        float v = alpha >= values[q] ? alpha : values[q];                                              \
+                        dst[q] = beta < v ? beta : v;                                                                  \
+                    }                                                                                                  \
+                } else {                                                                                               \
+                    memcpy(dst, values, 4 * n);                                                                        \
+                }                                                                                                      \
+                j += n;                                                                                                \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+
+FINISH_ROWS(finish_rows, )
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -409,6 +448,8 @@ __attribute__((target("avx2"))) static void conv_row8(size_t m, size_t width, co
     }
 }
 
+FINISH_ROWS(finish_rows_avx2, __attribute__((target("avx2"))))
+
 // dfc_conv_product_run's strips: 64 columns, as sgemm8's; the panel is KC x PANEL words and a pad of 16, the sums
 // rows x PANEL.
 #define PANEL 64
@@ -495,26 +536,6 @@ __attribute__((target("avx2"))) static void gather_panel(const dfc_taps *t, size
     }
 }
 
-// `e` on n sums s into dst: the expressions of dfc_epilogue, one loop per kind so each vectorizes.
-__attribute__((target("avx2"))) static void finish_segment(float *dst, const float *s, size_t n, const float *bias,
-                                                           int onto, int activation, float alpha, float beta) {
-    float b = bias ? *bias : 0.0f;
-    float values[PANEL];
-    for (size_t q = 0; q < n; q++) values[q] = bias ? s[q] + b : s[q];
-    if (onto)
-        for (size_t q = 0; q < n; q++) values[q] = dst[q] + values[q];
-    if (activation == 1) {
-        for (size_t q = 0; q < n; q++) dst[q] = values[q] < 0 ? 0 : values[q];
-    } else if (activation == 2) {
-        for (size_t q = 0; q < n; q++) {
-            float v = alpha >= values[q] ? alpha : values[q];
-            dst[q] = beta < v ? beta : v;
-        }
-    } else {
-        memcpy(dst, values, 4 * n);
-    }
-}
-
 __attribute__((target("avx2"))) int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1,
                                                          size_t col0, size_t col1, float *work) {
     const dfc_epilogue *e = &p->e;
@@ -543,25 +564,21 @@ __attribute__((target("avx2"))) int dfc_conv_product_run(const dfc_conv_product 
                 }
             }
         }
-        for (size_t i = 0; i < rows; i++) {
-            float *row = p->c + (row0 + i) * p->ldc;
-            const float *bias = e->bias ? e->bias + row0 + i : 0;
-            for (size_t j = 0; j < columns;) {
-                size_t column = n0 + j, count = columns - j;
-                float *dst = row + column;
-                if (e->width) {
-                    size_t w = column % e->width;
-                    dst = row + column / e->width * e->row_stride + w;
-                    if (e->width - w < count) count = e->width - w;
-                }
-                finish_segment(dst, sums + i * PANEL + j, count, bias, e->onto, e->activation, e->alpha, e->beta);
-                j += count;
-            }
-        }
+        dfc_epilogue part = *e;
+        if (e->bias) part.bias = e->bias + row0;
+        finish_rows_avx2(sums, PANEL, rows, n0, columns, p->c + row0 * p->ldc, p->ldc, &part);
     }
     return 1;
 }
 
+
+void dfc_finish_product(const float *sums, size_t ld, size_t rows, size_t col0, size_t columns, float *c, size_t ldc,
+                        const dfc_epilogue *e) {
+    if (dfc_kernels_vectorized())
+        finish_rows_avx2(sums, ld, rows, col0, columns, c, ldc, e);
+    else
+        finish_rows(sums, ld, rows, col0, columns, c, ldc, e);
+}
 #else
 int dfc_gemm_available(void) { return 0; }
 int dfc_gemm_finishing(void) { return 0; }
@@ -576,6 +593,10 @@ void dfc_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const f
     (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)accumulate;
 }
 size_t dfc_conv_product_work(size_t rows) { return rows; }
+void dfc_finish_product(const float *sums, size_t ld, size_t rows, size_t col0, size_t columns, float *c, size_t ldc,
+                        const dfc_epilogue *e) {
+    finish_rows(sums, ld, rows, col0, columns, c, ldc, e);
+}
 int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1, float *work) {
     (void)p, (void)row0, (void)row1, (void)col0, (void)col1, (void)work;
     return 0;

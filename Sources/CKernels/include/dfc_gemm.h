@@ -45,6 +45,12 @@ typedef struct {
 int dfc_sgemm_finished(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
                        float *c, size_t ldc, int accumulate, const dfc_epilogue *e);
 
+// `e` applied to rows [0, rows) of sums (row i at sums + i * ld, its columns [col0, col0 + columns) from
+// sums + i * ld) and stored into row i of c (c + i * ldc, columns dense or placed as dfc_epilogue says):
+// the finishing of dfc_sgemm_finished as a pass of its own over sums already computed.
+void dfc_finish_product(const float *sums, size_t ld, size_t rows, size_t col0, size_t columns, float *c, size_t ldc,
+                        const dfc_epilogue *e);
+
 // The depth of one pass over k in dfc_sgemm.
 size_t dfc_sgemm_depth(void);
 
