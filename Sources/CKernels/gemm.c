@@ -536,11 +536,10 @@ __attribute__((target("avx2"))) static void gather_panel(const dfc_taps *t, size
     }
 }
 
-__attribute__((target("avx2"))) int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1,
-                                                         size_t col0, size_t col1, float *work) {
+// dfc_conv_product_run's loops, once it has checked that they run.
+__attribute__((target("avx2"))) static void conv_product8(const dfc_conv_product *p, size_t row0, size_t row1,
+                                                           size_t col0, size_t col1, float *work) {
     const dfc_epilogue *e = &p->e;
-    if (dfc_kernels_avx512() || !dfc_kernels_vectorized() || (p->accumulate && e->width)) return 0;
-    if (row1 <= row0 || col1 <= col0) return 1;
     size_t rows = row1 - row0, k = p->k;
     float *panel = (float *)(((size_t)work + 63) & ~(size_t)63), *sums = panel + KC * PANEL + 16;
     for (size_t n0 = col0; n0 < col1; n0 += PANEL) {
@@ -557,10 +556,10 @@ __attribute__((target("avx2"))) int dfc_conv_product_run(const dfc_conv_product 
                 size_t mr = rows - m0 < MR ? rows - m0 : MR;
                 const float *a = p->weights + (row0 + m0) * p->lda + k0;
                 for (size_t j = 0; j < columns; j += 8 * NR8) {
-                    size_t count = columns - j < 8 * NR8 ? columns - j : 8 * NR8, nv = (count + 7) / 8;
-                    gemm8_tiles[count == 8 * nv][nv - 1][mr - 1](kc, a, p->lda, panel + j, PANEL,
-                                                                 sums + m0 * PANEL + j, PANEL, onto,
-                                                                 first_lanes8((long)(count - 8 * (nv - 1))));
+                    size_t span = columns - j < 8 * NR8 ? columns - j : 8 * NR8, nv = (span + 7) / 8;
+                    gemm8_tiles[span == 8 * nv][nv - 1][mr - 1](kc, a, p->lda, panel + j, PANEL,
+                                                                sums + m0 * PANEL + j, PANEL, onto,
+                                                                first_lanes8((long)(span - 8 * (nv - 1))));
                 }
             }
         }
@@ -568,9 +567,13 @@ __attribute__((target("avx2"))) int dfc_conv_product_run(const dfc_conv_product 
         if (e->bias) part.bias = e->bias + row0;
         finish_rows_avx2(sums, PANEL, rows, n0, columns, p->c + row0 * p->ldc, p->ldc, &part);
     }
-    return 1;
 }
 
+int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1, float *work) {
+    if (dfc_kernels_avx512() || !dfc_kernels_vectorized() || (p->accumulate && p->e.width)) return 0;
+    if (row1 > row0 && col1 > col0) conv_product8(p, row0, row1, col0, col1, work);
+    return 1;
+}
 
 void dfc_finish_product(const float *sums, size_t ld, size_t rows, size_t col0, size_t columns, float *c, size_t ldc,
                         const dfc_epilogue *e) {
