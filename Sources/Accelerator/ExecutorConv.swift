@@ -107,6 +107,7 @@ extension Machine {
         let input = c.input, output = c.output, win = c.window
         let cinG = input.channels / c.groups, coutG = output.channels / c.groups
         let taps = cinG * c.kernelH * c.kernelW, n = output.height * output.width
+        guard n > 0, coutG > 0 else { return }  // nothing to write, as `GEMM.multiply`
         let columns = validColumns(c)
         let (lo, hi) = (columns.map(\.0), columns.map(\.1))
         // A dense output tile takes the chains from its values when accumulating, as `conv`'s product; one
