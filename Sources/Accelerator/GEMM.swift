@@ -103,6 +103,10 @@ enum GEMM {
     /// OpenBLAS packs most; gemm.c has the AVX2 tiles' figures against its Zen kernels.
     static let vectorized = dfc_gemm_available() != 0
 
+    /// Whether CONVs run on CKernels' packed panels (`Machine.convPanels`): AVX2 and FMA without AVX-512,
+    /// where the AVX-512 tiles and their finishing epilogue do not run.
+    static let packsPanels = vectorized && !wide
+
     /// Whether CKernels' products finished as they are stored (`multiplyFinished`) run: AVX-512 only.
     static let wide = dfc_gemm_finishing() != 0
 

@@ -2,6 +2,47 @@
 
 #include "dfc_kernels.h"
 
+#include <string.h>
+
+// dfc_finish_product's loops; `e` on n sums s into dst, one loop per kind so each vectorizes, in chunks of 64.
+#define FINISH_ROWS(NAME, ATTRIBUTE)                                                                                   \
+    ATTRIBUTE static void NAME(const float *sums, size_t ld, size_t rows, size_t col0, size_t columns, float *c,       \
+                               size_t ldc, const dfc_epilogue *e) {                                                    \
+        const int onto = e->onto, activation = e->activation;                                                          \
+        const float alpha = e->alpha, beta = e->beta;                                                                  \
+        float values[64];                                                                                              \
+        for (size_t i = 0; i < rows; i++) {                                                                            \
+            float *row = c + i * ldc;                                                                                  \
+            const float b = e->bias ? e->bias[i] : 0.0f;                                                               \
+            for (size_t j = 0; j < columns;) {                                                                         \
+                size_t column = col0 + j, n = columns - j < 64 ? columns - j : 64;                                     \
+                float *dst = row + column;                                                                             \
+                if (e->width) {                                                                                        \
+                    size_t w = column % e->width;                                                                      \
+                    dst = row + column / e->width * e->row_stride + w;                                                 \
+                    if (e->width - w < n) n = e->width - w;                                                            \
+                }                                                                                                      \
+                const float *s = sums + i * ld + j;                                                                    \
+                for (size_t q = 0; q < n; q++) values[q] = e->bias ? s[q] + b : s[q];                                  \
+                if (onto)                                                                                              \
+                    for (size_t q = 0; q < n; q++) values[q] = dst[q] + values[q];                                     \
+                if (activation == 1) {                                                                                 \
+                    for (size_t q = 0; q < n; q++) dst[q] = values[q] < 0 ? 0 : values[q];                             \
+                } else if (activation == 2) {                                                                          \
+                    for (size_t q = 0; q < n; q++) {                                                                   \
+                        float v = alpha >= values[q] ? alpha : values[q];                                              \
+                        dst[q] = beta < v ? beta : v;                                                                  \
+                    }                                                                                                  \
+                } else {                                                                                               \
+                    memcpy(dst, values, 4 * n);                                                                        \
+                }                                                                                                      \
+                j += n;                                                                                                \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+
+FINISH_ROWS(finish_rows, )
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -407,6 +448,140 @@ __attribute__((target("avx2"))) static void conv_row8(size_t m, size_t width, co
     }
 }
 
+FINISH_ROWS(finish_rows_avx2, __attribute__((target("avx2"))))
+
+// dfc_conv_product_run's strips: 64 columns, as sgemm8's; the panel is KC x PANEL words and a pad of 16, the sums
+// rows x PANEL.
+#define PANEL 64
+
+size_t dfc_conv_product_work(size_t rows) { return KC * PANEL + 16 + rows * PANEL + 16; }
+
+// Panel columns [offset, offset + count) are output row oh's columns [ow, ow + count).
+typedef struct {
+    size_t offset, oh, ow, count;
+} strip_segment;
+
+// The segments of a strip of `count` output columns from column j0 (at most PANEL / width + 2); returns how many.
+static size_t strip_segments(size_t j0, size_t count, size_t width, strip_segment *out) {
+    size_t n = 0;
+    for (size_t j = j0, end = j0 + count; j < end; n++) {
+        size_t oh = j / width, ow = j % width, part = end - j < width - ow ? end - j : width - ow;
+        out[n] = (strip_segment){j - j0, oh, ow, part};
+        j += part;
+    }
+    return n;
+}
+
+// Rows [k0, k0 + kc) of the tap matrix over a strip's columns into the panel (PANEL words a row): its cells
+// (dfc_gather_taps' values) gathered segment by segment, with column strides 1 and 2 eight cells a masked
+// load (cells outside the window are masked off, so read as 0).
+__attribute__((target("avx2"))) static void gather_panel(const dfc_taps *t, size_t k0, size_t kc,
+                                                          const strip_segment *segments, size_t count, float *panel) {
+    const size_t kh = t->kernel_h, kw = t->kernel_w, sw = t->stride_w;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    size_t ci = k0 / (kh * kw), ky = k0 / kw % kh, kx = k0 % kw;
+    for (size_t q = 0; q < kc; q++) {
+        float *out = panel + q * PANEL;
+        const long lo = (long)t->lo[kx], hi = (long)t->hi[kx];
+        const float *plane = t->input + ci * t->channel_stride + kx * t->dilation_w;
+        for (size_t s = 0; s < count; s++) {
+            const strip_segment g = segments[s];
+            size_t ih = g.oh * t->stride_h + ky * t->dilation_h;
+            long ty = t->origin_y + (long)ih;
+            float *o = out + g.offset;
+            const float *src = plane + ih * t->row_stride;
+            // Lanes of output columns ow + j + lane inside [lo, hi) and the segment.
+            long end = (long)(g.ow + g.count), from = lo - (long)g.ow, to = (hi < end ? hi : end) - (long)g.ow;
+            if (ty < 0 || ty >= t->extent_h) from = 0, to = 0;
+            if (sw == 1) {
+                size_t j = 0;
+                // Whole vectors inside the window first, plain loads (a masked load costs more on AMD).
+                if (from <= 0)
+                    for (; j + 8 <= (size_t)(to > 0 ? to : 0); j += 8)
+                        _mm256_storeu_ps(o + j, _mm256_loadu_ps(src + g.ow + j));
+                for (; j < g.count; j += 8) {
+                    __m256i column = _mm256_add_epi32(_mm256_set1_epi32((int)j), lane);
+                    __m256i inside = _mm256_and_si256(_mm256_cmpgt_epi32(column, _mm256_set1_epi32((int)from - 1)),
+                                                      _mm256_cmpgt_epi32(_mm256_set1_epi32((int)to), column));
+                    // Whole vectors: the lanes past the segment (zeros) lie in the next segment or the next row,
+                    // written after this one, or in the pad after the panel; AMD's masked stores are slow.
+                    _mm256_storeu_ps(o + j, _mm256_maskload_ps(src + g.ow + j, inside));
+                }
+            } else if (sw == 2) {
+                // The even words of two masked loads (odd words masked off too: they may lie past the row).
+                const __m256i low = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+                const __m256i high = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+                const __m256i even = _mm256_setr_epi32(-1, 0, -1, 0, -1, 0, -1, 0);
+                const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+                for (size_t j = 0; j < g.count; j += 8) {
+                    __m256i column = _mm256_add_epi32(_mm256_set1_epi32((int)j), lane);
+                    __m256i inside = _mm256_and_si256(_mm256_cmpgt_epi32(column, _mm256_set1_epi32((int)from - 1)),
+                                                      _mm256_cmpgt_epi32(_mm256_set1_epi32((int)to), column));
+                    const float *x = src + 2 * (g.ow + j);
+                    __m256 a = _mm256_maskload_ps(x, _mm256_and_si256(_mm256_permutevar8x32_epi32(inside, low), even));
+                    __m256 b =
+                        _mm256_maskload_ps(x + 8, _mm256_and_si256(_mm256_permutevar8x32_epi32(inside, high), even));
+                    a = _mm256_permutevar8x32_ps(a, pick), b = _mm256_permutevar8x32_ps(b, pick);
+                    _mm256_storeu_ps(o + j, _mm256_blend_ps(a, b, 0xF0));
+                }
+            } else {
+                for (size_t j = 0; j < g.count; j++)
+                    o[j] = (long)j >= from && (long)j < to ? src[(g.ow + j) * sw] : 0.0f;
+            }
+        }
+        if (++kx == kw) {
+            kx = 0;
+            if (++ky == kh) ky = 0, ci++;
+        }
+    }
+}
+
+// dfc_conv_product_run's loops, once it has checked that they run.
+__attribute__((target("avx2"))) static void conv_product8(const dfc_conv_product *p, size_t row0, size_t row1,
+                                                           size_t col0, size_t col1, float *work) {
+    const dfc_epilogue *e = &p->e;
+    size_t rows = row1 - row0, k = p->k;
+    float *panel = (float *)(((size_t)work + 63) & ~(size_t)63), *sums = panel + KC * PANEL + 16;
+    for (size_t n0 = col0; n0 < col1; n0 += PANEL) {
+        size_t columns = col1 - n0 < PANEL ? col1 - n0 : PANEL;
+        strip_segment segments[PANEL + 2];
+        size_t count = strip_segments(n0, columns, p->taps->width, segments);
+        if (p->accumulate)
+            for (size_t i = 0; i < rows; i++) memcpy(sums + i * PANEL, p->c + (row0 + i) * p->ldc + n0, 4 * columns);
+        for (size_t k0 = 0; k0 == 0 || k0 < k; k0 += KC) {
+            size_t kc = k - k0 < KC ? k - k0 : KC;
+            gather_panel(p->taps, k0, kc, segments, count, panel);
+            int onto = p->accumulate || k0 > 0;
+            for (size_t m0 = 0; m0 < rows; m0 += MR) {
+                size_t mr = rows - m0 < MR ? rows - m0 : MR;
+                const float *a = p->weights + (row0 + m0) * p->lda + k0;
+                for (size_t j = 0; j < columns; j += 8 * NR8) {
+                    size_t span = columns - j < 8 * NR8 ? columns - j : 8 * NR8, nv = (span + 7) / 8;
+                    gemm8_tiles[span == 8 * nv][nv - 1][mr - 1](kc, a, p->lda, panel + j, PANEL,
+                                                                sums + m0 * PANEL + j, PANEL, onto,
+                                                                first_lanes8((long)(span - 8 * (nv - 1))));
+                }
+            }
+        }
+        dfc_epilogue part = *e;
+        if (e->bias) part.bias = e->bias + row0;
+        finish_rows_avx2(sums, PANEL, rows, n0, columns, p->c + row0 * p->ldc, p->ldc, &part);
+    }
+}
+
+int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1, float *work) {
+    if (dfc_kernels_avx512() || !dfc_kernels_vectorized() || (p->accumulate && p->e.width)) return 0;
+    if (row1 > row0 && col1 > col0) conv_product8(p, row0, row1, col0, col1, work);
+    return 1;
+}
+
+void dfc_finish_product(const float *sums, size_t ld, size_t rows, size_t col0, size_t columns, float *c, size_t ldc,
+                        const dfc_epilogue *e) {
+    if (dfc_kernels_vectorized())
+        finish_rows_avx2(sums, ld, rows, col0, columns, c, ldc, e);
+    else
+        finish_rows(sums, ld, rows, col0, columns, c, ldc, e);
+}
 #else
 int dfc_gemm_available(void) { return 0; }
 int dfc_gemm_finishing(void) { return 0; }
@@ -419,6 +594,15 @@ int dfc_sgemm_finished(size_t m, size_t n, size_t k, const float *a, size_t lda,
 void dfc_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                size_t ldc, int accumulate) {
     (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)accumulate;
+}
+size_t dfc_conv_product_work(size_t rows) { return rows; }
+void dfc_finish_product(const float *sums, size_t ld, size_t rows, size_t col0, size_t columns, float *c, size_t ldc,
+                        const dfc_epilogue *e) {
+    finish_rows(sums, ld, rows, col0, columns, c, ldc, e);
+}
+int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1, float *work) {
+    (void)p, (void)row0, (void)row1, (void)col0, (void)col1, (void)work;
+    return 0;
 }
 void dfc_conv_row(size_t m, size_t width, const float *w, size_t lda, size_t cin, size_t kh, size_t kw,
                   const float *const *rows, size_t cs, size_t dw, const size_t *lo, const size_t *hi, float *out,

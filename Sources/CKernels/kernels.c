@@ -279,6 +279,9 @@ DEPTHWISE_BLOCK(1)
 typedef struct {
     __m256i valid, low, high;
     int any;
+    // In a vector's first entry (its columns inside the row): 1 when, with stride 1, every lane of the vector
+    // and of each kernel column is inside, so plain loads and stores serve it and no blend is needed.
+    int whole;
 } tap_lanes8;
 
 // Lanes of `bits` (bit i: lane i) as a vector mask.
@@ -327,18 +330,32 @@ __attribute__((target("avx2"))) static inline __m256 load_taps8(const float *x, 
             for (size_t v = 0; v < nv; v++) {                                                                          \
                 const tap_lanes8 *m = taps + v * (kw + 1);                                                             \
                 __m256 acc[CB];                                                                                        \
-                for (int c = 0; c < CB; c++)                                                                           \
-                    acc[c] = accumulate ? _mm256_maskload_ps(out[c] + orow + 8 * v, m[0].valid) : zero;                \
-                for (long ky = ky0; ky < ky1; ky++) {                                                                  \
-                    size_t x = row + (size_t)ky * dh * irs + 8 * v * sw;                                               \
-                    for (size_t kx = 0; kx < kw; kx++) {                                                               \
-                        const tap_lanes8 *t = m + 1 + kx;                                                              \
-                        if (!t->any) continue;                                                                         \
-                        size_t tap = (size_t)ky * kw + kx;                                                             \
-                        for (int c = 0; c < CB; c++) {                                                                 \
-                            __m256 xv = load_taps8(plane[c] + x + kx * dw, sw, t);                                     \
-                            __m256 sum = _mm256_fmadd_ps(_mm256_set1_ps(w[c][tap]), xv, acc[c]);                       \
-                            acc[c] = _mm256_blendv_ps(acc[c], sum, _mm256_castsi256_ps(t->valid));                     \
+                if (m[0].whole) {                                                                                      \
+                    /* The same fused multiply-adds without masks or blends (AMD's masked moves are slow). */          \
+                    for (int c = 0; c < CB; c++) acc[c] = accumulate ? _mm256_loadu_ps(out[c] + orow + 8 * v) : zero; \
+                    for (long ky = ky0; ky < ky1; ky++) {                                                              \
+                        size_t x = row + (size_t)ky * dh * irs + 8 * v;                                                \
+                        for (size_t kx = 0; kx < kw; kx++) {                                                           \
+                            size_t tap = (size_t)ky * kw + kx;                                                         \
+                            for (int c = 0; c < CB; c++)                                                               \
+                                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(w[c][tap]),                                    \
+                                                         _mm256_loadu_ps(plane[c] + x + kx * dw), acc[c]);             \
+                        }                                                                                              \
+                    }                                                                                                  \
+                } else {                                                                                               \
+                    for (int c = 0; c < CB; c++)                                                                       \
+                        acc[c] = accumulate ? _mm256_maskload_ps(out[c] + orow + 8 * v, m[0].valid) : zero;            \
+                    for (long ky = ky0; ky < ky1; ky++) {                                                              \
+                        size_t x = row + (size_t)ky * dh * irs + 8 * v * sw;                                           \
+                        for (size_t kx = 0; kx < kw; kx++) {                                                           \
+                            const tap_lanes8 *t = m + 1 + kx;                                                          \
+                            if (!t->any) continue;                                                                     \
+                            size_t tap = (size_t)ky * kw + kx;                                                         \
+                            for (int c = 0; c < CB; c++) {                                                             \
+                                __m256 xv = load_taps8(plane[c] + x + kx * dw, sw, t);                                 \
+                                __m256 sum = _mm256_fmadd_ps(_mm256_set1_ps(w[c][tap]), xv, acc[c]);                   \
+                                acc[c] = _mm256_blendv_ps(acc[c], sum, _mm256_castsi256_ps(t->valid));                 \
+                            }                                                                                          \
                         }                                                                                              \
                     }                                                                                                  \
                 }                                                                                                      \
@@ -351,7 +368,10 @@ __attribute__((target("avx2"))) static inline __m256 load_taps8(const float *x, 
                         a = _mm256_blendv_ps(a, alpha, _mm256_cmp_ps(alpha, a, _CMP_GE_OQ));                           \
                         a = _mm256_blendv_ps(a, beta, _mm256_cmp_ps(beta, a, _CMP_LT_OQ));                             \
                     }                                                                                                  \
-                    _mm256_maskstore_ps(out[c] + orow + 8 * v, m[0].valid, a);                                         \
+                    if (m[0].whole)                                                                                    \
+                        _mm256_storeu_ps(out[c] + orow + 8 * v, a);                                                    \
+                    else                                                                                               \
+                        _mm256_maskstore_ps(out[c] + orow + 8 * v, m[0].valid, a);                                     \
                 }                                                                                                      \
             }                                                                                                          \
         }                                                                                                              \
@@ -383,9 +403,14 @@ __attribute__((target("avx2"))) static int depthwise_conv_avx2(const dfc_depthwi
             lo = lo < j0 ? j0 : lo, hi = hi > j0 + 8 ? j0 + 8 : hi;
             unsigned bits = hi > lo ? (((unsigned)1 << (hi - lo)) - 1) << (lo - j0) : 0;
             tap_lanes8 *t = &taps[v * (kw + 1) + kx];
-            t->valid = mask8(bits), t->any = bits != 0;
+            t->valid = mask8(bits), t->any = bits != 0, t->whole = bits == 0xFF;
             t->low = mask8(even_words(bits, 0)), t->high = mask8(even_words(bits, 4));
         }
+    }
+    for (size_t v = 0; v < nv; v++) {
+        int whole = d->stride_w == 1;
+        for (size_t kx = 0; kx <= kw; kx++) whole = whole && taps[v * (kw + 1) + kx].whole;
+        taps[v * (kw + 1)].whole = whole;
     }
     size_t co = first;
     for (; co + 4 <= end; co += 4) depthwise_block8_4(d, co, taps, nv);

@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "dfc_kernels.h"
+
 // The executor's matrix products with AVX-512, or AVX2 and FMA (asked of the CPU at run time):
 // a tile of six rows by up to 64 columns of the result (16 with AVX2) lives in
 // 24 registers (12) while the products over k are added into it, in order of k, from unpacked
@@ -43,6 +45,12 @@ typedef struct {
 int dfc_sgemm_finished(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
                        float *c, size_t ldc, int accumulate, const dfc_epilogue *e);
 
+// `e` applied to rows [0, rows) of sums (row i at sums + i * ld, its columns [col0, col0 + columns) from
+// sums + i * ld) and stored into row i of c (c + i * ldc, columns dense or placed as dfc_epilogue says):
+// the finishing of dfc_sgemm_finished as a pass of its own over sums already computed.
+void dfc_finish_product(const float *sums, size_t ld, size_t rows, size_t col0, size_t columns, float *c, size_t ldc,
+                        const dfc_epilogue *e);
+
 // The depth of one pass over k in dfc_sgemm.
 size_t dfc_sgemm_depth(void);
 
@@ -57,5 +65,34 @@ size_t dfc_sgemm_depth(void);
 void dfc_conv_row(size_t m, size_t width, const float *w, size_t lda, size_t cin, size_t kh, size_t kw,
                   const float *const *rows, size_t cs, size_t dw, const size_t *lo, const size_t *hi, float *out,
                   size_t ocs, int accumulate);
+
+// A convolution's matrix product with the tap matrix packed a panel at a time, for CPUs with AVX2 and FMA but
+// not AVX-512: c = weights (m x k) times the taps (k x n), by output columns in strips of 64, and per strip
+// in passes of dfc_sgemm_depth() rows of the taps, each pass's panel of taps gathered into the caller's
+// work buffer and multiplied there while it is in this core's cache.
+// Why: gathering the whole tap matrix first and multiplying it after leaves it in the last-level cache, and
+// on two cores half of it in the other core's; a 3x3 CONV of ResNet-18 ran at about half the speed of the
+// same product on a tap matrix already in cache. Each sum is the chain of fused multiply-adds of dfc_sgemm
+// in the same order (from 0, or from c's value with `accumulate`), then `e` as dfc_sgemm_finished applies
+// it (bias, onto, ReLU or Clip, columns placed in rows of `e.width`); so the bits of dfc_sgemm and a pass
+// of bias and activation.
+typedef struct {
+    size_t m, n, k;
+    const float *weights;  // m x k, leading dimension lda
+    size_t lda;
+    const dfc_taps *taps;  // the tap matrix's source (k = channels x kernel_h x kernel_w)
+    float *c;  // row i at c + i * ldc, its columns dense or placed by e.width and e.row_stride
+    size_t ldc;
+    int accumulate;  // the chains start from c's values (dense c only; placed results add with e.onto)
+    dfc_epilogue e;  // e.bias from row 0 of this product
+} dfc_conv_product;
+
+// Words of work buffer one call of dfc_conv_product_run with `rows` rows needs (64-byte aligned).
+size_t dfc_conv_product_work(size_t rows);
+
+// Rows [row0, row1) and columns [col0, col1) of the product (col0 a multiple of 16 for full vectors), with
+// `work` the calling core's buffer. Returns 0 and writes nothing where it does not run: without AVX2 and
+// FMA, or with AVX-512 (dfc_sgemm's tiles run there), or with `accumulate` and a placement.
+int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1, float *work);
 
 #endif

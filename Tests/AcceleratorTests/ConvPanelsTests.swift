@@ -1,0 +1,69 @@
+import Foundation
+import Tensors
+import Testing
+@testable import Accelerator
+
+/// CONVs on CKernels' packed panels (`Machine.convPanels`: AVX2 and FMA without AVX-512, kernels larger
+/// than 1x1) against the loops of docs/isa.md: shapes that cross the 64-column strips, the 16-column tiles
+/// and the 384-deep passes over the taps; column strides 1, 2 and 3 (the masked, even-word and scalar
+/// gathers), dilation, groups, windows that pad any side or cut the tile short, output tiles with rows
+/// adjacent or apart, accumulation, bias and every kind of activation; and the same bits from run to run
+/// when the product is split over the cores.
+@Suite(.enabled(if: GEMM.packsPanels, "the CPU has AVX-512, or neither AVX2 nor FMA")) struct ConvPanelsTests {
+    @Test(arguments: 0..<32) func panelsMatchReference(seed: Int) throws {
+        var rng = SeededRandom(seed: UInt64(seed) + 900)
+        func r(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
+        let g = [1, 1, 1, 2, 3][r(0...4)]
+        // Every fourth seed more than 384 taps a group: two passes over k.
+        let cinG = seed % 4 == 3 ? r(43...60) : r(1...12), coutG = r(1...20)
+        let (cin, cout) = (cinG * g, coutG * g)
+        let (kh, kw) = [(3, 3), (2, 3), (3, 1), (1, 3), (2, 2), (3, 4)][r(0...5)]
+        let (sh, sw, dh, dw) = (r(1...2), r(1...3), r(1...2), r(1...2))
+        let wo = [1, 3, 7, 8, 13, 16, 17, 56, 64, 65][r(0...9)], ho = r(1...6)
+        let h = (ho - 1) * sh + (kh - 1) * dh + 1, w = (wo - 1) * sw + (kw - 1) * dw + 1
+        let input = SRAMTile(
+            addr: 0, channels: cin, height: h, width: w, channelStride: h * (w + 1) + 2, rowStride: w + 1)
+        let inWords = cin * input.channelStride
+        // Rows apart (a placed product) or a dense tile.
+        let apart = r(0...1) == 1
+        let rowStride = apart ? wo + 3 : wo
+        let output = SRAMTile(
+            addr: 4 * inWords, channels: cout, height: ho, width: wo, channelStride: ho * rowStride + r(0...2),
+            rowStride: rowStride)
+        let outWords = cout * output.channelStride
+        let weightAddr = 4 * (inWords + outWords), weightCount = cout * cinG * kh * kw
+        let biasAddr = weightAddr + 4 * weightCount
+        var sram = (0..<(inWords + outWords + weightCount + cout)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let window = PadWindow(originY: r(-2...1), originX: r(-3...1), extentH: r(1...h), extentW: r(1...w))
+        let accumulate = r(0...1) == 1, hasBias = r(0...1) == 1
+        let activation = KernelTests.activations[r(0...KernelTests.activations.count - 1)]
+        let op = ConvOp(
+            input: input, output: output, weightAddr: weightAddr, biasAddr: hasBias ? biasAddr : nil,
+            kernel: (kh, kw), stride: (sh, sw), dilation: (dh, dw), groups: g, window: window,
+            accumulate: accumulate, activation: activation)
+        let scratch = Memory(bytes: 4)!
+        #expect(!Machine(sram: scratch.view, dram: scratch.view).readsRowsInPlace(op), "the in-place path")
+        let got = try KernelTests.execute(.conv(op), sram: sram).sram
+        KernelTests.referenceConv(op, sram: &sram)
+        #expect(KernelTests.close(got, sram), "seed \(seed)")
+    }
+
+    /// Products split over the cores by output columns (more columns than channels) and by channels, with
+    /// two passes over the taps: the same bits every time.
+    @Test func splitPanelsAreDeterministic() throws {
+        for (channels, width, cin) in [(24, 120, 48), (200, 9, 50)] {
+            let input = SRAMTile(addr: 0, channels: cin, height: 6, width: width + 2)
+            let output = SRAMTile(addr: 4 * input.elements, channels: channels, height: 4, width: width)
+            let weightAddr = 4 * (input.elements + output.elements)
+            let op = ConvOp(
+                input: input, output: output, weightAddr: weightAddr, kernel: (3, 3), accumulate: true,
+                activation: .relu)
+            let sram = ExecutorFastPathTests.randomFloats(weightAddr / 4 + channels * cin * 9, seed: UInt64(width))
+            let first = try KernelTests.execute(.conv(op), sram: sram).sram
+            for _ in 0..<4 {
+                let again = try KernelTests.execute(.conv(op), sram: sram).sram
+                #expect(again.map(\.bitPattern) == first.map(\.bitPattern), "\(channels) channels, width \(width)")
+            }
+        }
+    }
+}
