@@ -99,7 +99,7 @@ extension Emitter {
         let resident = loadGroupConstants(nodes) { group.streamed[$0.name] == nil }
         // Per layer (by its position in `nodes`, not by name: every band of every layer asks), found once for
         // all bands: its reach when windowed, whether its taps are folded and the rows each band stores of it.
-        let reaches = try nodes.map { $0.kind.hasWindow ? try graph.reach($0) : nil }
+        let reaches = try zip(group.nodes, nodes).map { $1.kind.hasWindow ? try reach($0) : nil }
         let folded = nodes.map { group.folded[$0.name] != nil }
         let stores = nodes.map { group.stores[$0.outputs[0]] }
         var streamTurn = 0

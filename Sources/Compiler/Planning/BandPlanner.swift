@@ -260,7 +260,8 @@ extension PlanningContext {
         foldTaps(layers, plan: &plan)
         plan.dramBytes = countBandBytes(layers, plan: plan)
         let geometries =
-            try walks?.geometries ?? layers.nodes.map { $0.kind == .conv ? try graph.convGeometry($0) : nil }
+            try walks?.geometries
+            ?? zip(layers.range, layers.nodes).map { $1.kind == .conv ? try convGeometry($0) : nil }
         walks?.geometries = geometries
         plan.estimatedCycles = try estimateBandCycles(
             layers, plan: plan, geometries: geometries, computed: walk.computed)
@@ -378,7 +379,7 @@ extension PlanningContext {
             range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
             inputs: inputs, produced: produced, held: held)
         layers.stored = FusionRules.storedValues(range, graph: graph, consumers: consumers)
-        layers.mapInputs = nodes.map { FusionRules.mapInputs($0, graph: graph) }
+        layers.mapInputs = Array(mapInputs[range])
         layers.outputTypes = nodes.map { graph.type(of: $0.outputs[0])! }
         // Concat parts are written in place into the concat's buffer, or copied into it (see `copiesPart`).
         layers.copied = FusionRules.copiedParts(range, graph: graph, consumers: consumers)

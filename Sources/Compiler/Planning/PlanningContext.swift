@@ -21,6 +21,11 @@ final class PlanningContext: @unchecked Sendable {
     /// Every convolution's geometry, by node index (nil for other nodes and
     /// for a geometry that cannot be found), asked for by every plan's floors.
     let convGeometries: [ConvGeometry?]
+    /// `Graph.reach` of every node, by node index (nil where it throws): what
+    /// a scratch emission asks for every windowed layer of every plan it costs.
+    let nodeReaches: [Reach?]
+    /// `FusionRules.mapInputs` of every node, by node index.
+    let mapInputs: [[String]]
 
     init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) throws {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
@@ -28,6 +33,14 @@ final class PlanningContext: @unchecked Sendable {
         dramAliases = DRAMPlan.Aliases(graph: graph)
         reaches = try graph.nodes.map { FusionRules.fusible($0, graph: graph) ? try graph.reach($0) : Reach() }
         convGeometries = graph.nodes.map { $0.kind == .conv ? try? graph.convGeometry($0) : nil }
+        nodeReaches = graph.nodes.map { try? graph.reach($0) }
+        mapInputs = graph.nodes.map { FusionRules.mapInputs($0, graph: graph) }
+    }
+
+    /// `Graph.convGeometry` of node `index`, found once (it throws as that does where it was not found).
+    func convGeometry(_ index: Int) throws -> ConvGeometry {
+        if let g = convGeometries[index] { return g }
+        return try graph.convGeometry(graph.nodes[index])
     }
 
     /// A context with its own constants segment and layer-by-layer layout (tests, tools).
@@ -58,6 +71,7 @@ final class PlanningContext: @unchecked Sendable {
     func simulate(_ group: GroupPlan) throws -> PlanCost {
         var scratch = Emitter(graph: graph, config: config, objective: objective, layout: layout)
         scratch.sequencer.keepsNames = false
+        (scratch.knownReaches, scratch.knownGeometries) = (nodeReaches, convGeometries)
         try scratch.emit(group)
         var cost = PlanCost(config.schedule(scratch.sequencer.instructions, constantsBytes: 0).stats)
         cost.bytes = group.dramBytes
