@@ -84,6 +84,34 @@ private struct HaloBuffer {
     var owner: String
     var buffer: SRAMBuffer
     var id: Int?
+    /// The owner's number among the buffers `emitBands` tracks (see `BufferOwners`).
+    var number: Int
+}
+
+/// The buffers a band plan's emission tracks (those inputs are loaded into,
+/// those whose kept rows move, the output's), numbered once per plan so that
+/// every band's sets of them are arrays of flags, not sets of names.
+private struct BufferOwners {
+    private(set) var names: [String] = []
+    private var numbers: [String: Int] = [:]
+
+    /// The number of `owner`, given one the first time it is asked for.
+    mutating func number(_ owner: String) -> Int {
+        if let n = numbers[owner] { return n }
+        numbers[owner] = names.count
+        names.append(owner)
+        return names.count - 1
+    }
+
+    /// The number of an owner already numbered.
+    func id(_ owner: String) -> Int { numbers[owner]! }
+
+    /// A set of owners: a flag per number.
+    func flags(_ owners: some Sequence<Int>) -> [Bool] {
+        var flags = [Bool](repeating: false, count: names.count)
+        for n in owners { flags[n] = true }
+        return flags
+    }
 }
 
 extension Emitter {
@@ -103,16 +131,21 @@ extension Emitter {
         let folded = nodes.map { group.folded[$0.name] != nil }
         let stores = nodes.map { group.stores[$0.outputs[0]] }
         var streamTurn = 0
-        // The buffers inputs are loaded into, and those whose next rows (cached halo, loads) are already emitted.
-        let homes = Set(group.inputs.map { group.buffers[$0]?.alias?.value ?? $0 })
-        var fetched: Set<String> = []
-        let outputHome = group.buffers[group.output]?.alias?.value ?? group.output
+        // The buffers inputs are loaded into (each input's, by number), and those whose next rows (cached halo,
+        // loads) are already emitted.
+        var owners = BufferOwners()
+        let inputHomes = group.inputs.map { owners.number(group.buffers[$0]?.alias?.value ?? $0) }
+        let outputHome = owners.number(group.buffers[group.output]?.alias?.value ?? group.output)
+        for (value, buffer) in group.buffers { _ = owners.number(buffer.alias?.value ?? value) }
+        let homes = owners.flags(inputHomes)
         // The buffers whose next rows are emitted as soon as this band is done with them: those inputs are
         // loaded into and, when the plan says so (`BandPlan.shiftsEarly`), every buffer whose kept rows move.
-        let early =
-            group.halo == .cache && group.shiftsEarly
-            ? homes.union(group.buffers.filter { $0.value.alias == nil && !group.held.contains($0.key) }.keys)
-            : homes
+        var earlyOwners = Set(inputHomes)
+        if group.halo == .cache && group.shiftsEarly {
+            for (value, buffer) in group.buffers where buffer.alias == nil && !group.held.contains(value) {
+                earlyOwners.insert(owners.id(value))
+            }
+        }
         let bufferHomes = BufferHome.all(group, graph: graph)
         // The buffers whose rows the cached halo's copies move, in name order, with their value numbers:
         // found once for all bands, which then look up rows by number, not by name.
@@ -121,7 +154,11 @@ extension Emitter {
             ? group.buffers.filter {
                 $0.value.alias == nil && !group.held.contains($0.key) && group.chunked[$0.key] == nil
             }.sorted { $0.key < $1.key }
-                .map { HaloBuffer(owner: $0.key, buffer: $0.value, id: group.needed.first?.values.ids[$0.key]) } : []
+                .map {
+                    HaloBuffer(
+                        owner: $0.key, buffer: $0.value, id: group.needed.first?.values.ids[$0.key],
+                        number: owners.id($0.key))
+                } : []
         // Each layer's output by value number and its height, found once for all bands.
         let outputIDs = nodes.map { group.needed.first?.values.ids[$0.outputs[0]] }
         // Each layer's output type and its first input's, found once for all bands.
@@ -135,10 +172,10 @@ extension Emitter {
         // A chunked layer (see `BandPlan.chunked`) is computed by the convolution that reads it: that
         // convolution uses its buffers too.
         var loadedHomes = nodes.map { node in
-            (node.inputs + node.outputs).compactMap { value -> String? in
+            (node.inputs + node.outputs).compactMap { value -> Int? in
                 guard let b = group.buffers[value] else { return nil }
-                let owner = b.alias?.value ?? value
-                return early.contains(owner) ? owner : nil
+                let owner = owners.id(b.alias?.value ?? value)
+                return earlyOwners.contains(owner) ? owner : nil
             }
         }
         let chunked = nodes.map { group.chunked[$0.outputs[0]] != nil }
@@ -147,16 +184,22 @@ extension Emitter {
                 loadedHomes[reader] += loadedHomes[k]
             }
         }
+        // Every buffer is numbered by now: sets of them are flags by number.
+        let ownerCount = owners.names.count
+        let early = owners.flags(earlyOwners)
+        var fetched = [Bool](repeating: false, count: ownerCount)
         for (index, band) in group.bands.enumerated() {
             let slots = BandSlots(plan: group, graph: graph, index: index, homes: bufferHomes)
             if group.halo == .cache, index > 0 {
-                emitHaloCopies(slots, nodes: nodes, buffers: haloBuffers) { !fetched.contains($0) }
+                emitHaloCopies(slots, nodes: nodes, buffers: haloBuffers) { !fetched[$0] }
             }
-            emitBandInputs(slots, nodes: nodes, homes: homes.subtracting(fetched))
+            emitBandInputs(
+                slots, nodes: nodes, inputHomes: inputHomes,
+                homes: (0..<ownerCount).map { homes[$0] && !fetched[$0] })
             // The layers computing in this band (by position), and the last of them to use each buffer inputs
             // are loaded into.
             var computing: [Int] = [], computedRows: [Range<Int>] = []
-            var lastUse: [String: Int] = [:]
+            var lastUse = [Int?](repeating: nil, count: ownerCount)
             for k in nodes.indices where !chunked[k] {
                 guard let id = outputIDs[k], slots.need[id: id] != nil else { continue }
                 let rows = BandPlan.computedRows(
@@ -167,18 +210,18 @@ extension Emitter {
                 computedRows.append(rows)
             }
             // The band's output store reads the output's buffer after every layer.
-            if early.contains(outputHome), band.upperBound > 0 { lastUse[outputHome] = computing.count }
+            if early[outputHome], band.upperBound > 0 { lastUse[outputHome] = computing.count }
             let next =
                 index + 1 < group.bands.count
                 ? BandSlots(plan: group, graph: graph, index: index + 1, homes: bufferHomes) : nil
-            fetched = []
-            func prefetch(_ ready: Set<String>) {
-                guard let next, !ready.isEmpty else { return }
+            fetched = [Bool](repeating: false, count: ownerCount)
+            func prefetch(_ ready: [Bool]) {
+                guard let next, ready.contains(true) else { return }
                 if group.halo == .cache {
-                    emitHaloCopies(next, nodes: nodes, buffers: haloBuffers) { ready.contains($0) }
+                    emitHaloCopies(next, nodes: nodes, buffers: haloBuffers) { ready[$0] }
                 }
-                emitBandInputs(next, nodes: nodes, homes: ready)
-                fetched.formUnion(ready)
+                emitBandInputs(next, nodes: nodes, inputHomes: inputHomes, homes: ready)
+                for n in 0..<ownerCount where ready[n] { fetched[n] = true }
             }
             // The next band's folded taps are rebuilt once its rows are fetched and the layer after the
             // folded convolution is emitted: the vector engine runs in program order, and queued behind
@@ -188,8 +231,8 @@ extension Emitter {
             func foldEarly(after position: Int) {
                 guard let next else { return }
                 for k in nodes.indices where folded[k] {
-                    let home = next.home(nodes[k].inputs[0]).owner
-                    guard !foldedNext[k], fetched.contains(home) || !homes.contains(home),
+                    let home = owners.id(next.home(nodes[k].inputs[0]).owner)
+                    guard !foldedNext[k], fetched[home] || !homes[home],
                         computing.firstIndex(of: k).map({ $0 < position }) ?? true,
                         let id = outputIDs[k], next.need[id: id] != nil
                     else { continue }
@@ -201,9 +244,10 @@ extension Emitter {
                 }
             }
             // The buffers whose last use each position is, grouped once rather than filtered per layer.
-            var releasedAt: [Int: Set<String>] = [:]
-            for (owner, position) in lastUse { releasedAt[position, default: []].insert(owner) }
-            prefetch(early.filter { lastUse[$0] == nil })
+            var releasedAt = [[Bool]](
+                repeating: [Bool](repeating: false, count: ownerCount), count: computing.count + 1)
+            for (owner, position) in lastUse.enumerated() { if let position { releasedAt[position][owner] = true } }
+            prefetch((0..<ownerCount).map { early[$0] && lastUse[$0] == nil })
             for (position, k) in computing.enumerated() {
                 let computed = computedRows[position]
                 try emitBandLayer(
@@ -213,13 +257,13 @@ extension Emitter {
                 if let rows = stores[k]?[index], !rows.isEmpty {
                     storeBandRows(nodes[k].outputs[0], rows: rows, slots: slots, node: nodes[k].name)
                 }
-                prefetch(releasedAt[position] ?? [])
+                prefetch(releasedAt[position])
                 foldEarly(after: position)
             }
             foldedEarly = foldedNext
             // The output's rows of this band (none in a warm-up band).
             guard band.upperBound > 0 else { continue }
-            defer { prefetch(releasedAt[computing.count] ?? []) }
+            defer { prefetch(releasedAt[computing.count]) }
             let y = location(group.output)
             let b = group.buffers[group.output]!
             let source = slots.interior(group.output, rows: band)
@@ -282,7 +326,7 @@ extension Emitter {
     /// `including`: which buffers to copy.
     /// `buffers`: the plan's buffers that are no alias and not held, sorted by name.
     private mutating func emitHaloCopies(
-        _ slots: BandSlots, nodes: [Node], buffers: [HaloBuffer], including: (String) -> Bool
+        _ slots: BandSlots, nodes: [Node], buffers: [HaloBuffer], including: (Int) -> Bool
     ) {
         guard slots.index > 0 else { return }
         let plan = slots.plan
@@ -295,7 +339,7 @@ extension Emitter {
             guard let now = heldRows(halo, band: slots.index), let before = heldRows(halo, band: slots.index - 1)
             else { continue }
             let kept = before.upperBound - now.lowerBound
-            guard kept > 0, including(owner) else { continue }
+            guard kept > 0, including(halo.number) else { continue }
             let shift = now.lowerBound - before.lowerBound
             func rowsCopy(count: Int, from: Int, to: Int) -> CopyOp {
                 CopyOp(
@@ -324,11 +368,12 @@ extension Emitter {
         }
     }
 
-    /// Inputs loaded into the buffers `homes`: the rows this band needs (only
+    /// Inputs loaded into the buffers `homes` (flags by the numbers `inputHomes`
+    /// gives each input's buffer): the rows this band needs (only
     /// the new ones when caching), borders zero-filled by LOAD; an input
     /// loaded into a concat's buffer fills its channels of it.
-    private mutating func emitBandInputs(_ slots: BandSlots, nodes: [Node], homes: Set<String>) {
-        for input in slots.plan.inputs where homes.contains(slots.home(input).owner) {
+    private mutating func emitBandInputs(_ slots: BandSlots, nodes: [Node], inputHomes: [Int], homes: [Bool]) {
+        for (input, home) in zip(slots.plan.inputs, inputHomes) where homes[home] {
             let b = slots.plan.buffers[input]!
             guard let wanted = slots.need[input] else { continue }
             let rows = BandPlan.newRows(wanted, previous: slots.previous?[input], halo: slots.plan.halo)
