@@ -63,6 +63,17 @@ final class PlanningContext: @unchecked Sendable {
         return inputs
     }
 
+    /// `groupInputs` of nodes[range], from the map inputs found once per node.
+    func groupInputs(_ range: Range<Int>, produced: Set<String>) -> [String] {
+        var inputs: [String] = []
+        for index in range {
+            for input in mapInputs[index] where !produced.contains(input) && !inputs.contains(input) {
+                inputs.append(input)
+            }
+        }
+        return inputs
+    }
+
     /// Cycles of a group on its own under the executor's timing model: the
     /// plan is emitted into a scratch sequencer and scheduled.
     func simulatedCycles(_ group: GroupPlan) throws -> Int { try simulate(group).cycles }

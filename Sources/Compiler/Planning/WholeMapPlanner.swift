@@ -224,7 +224,7 @@ extension PlanningContext {
                 return nil
             }
         }
-        let inputs = groupInputs(nodes, produced: produced)
+        let inputs = groupInputs(range, produced: produced)
         var layers = WholeMapLayers(
             range: range, nodes: nodes, output: output, inputs: inputs, lastConv: lastConv,
             convs: range.filter(isConv))
