@@ -21,8 +21,8 @@ final class PlanningContext: @unchecked Sendable {
     /// Every convolution's geometry, by node index (nil for other nodes and
     /// for a geometry that cannot be found), asked for by every plan's floors.
     let convGeometries: [ConvGeometry?]
-    /// `Graph.reach` of every node, by node index (nil where it throws): what
-    /// a scratch emission asks for every windowed layer of every plan it costs.
+    /// `Graph.reach` of every fusible node, by node index (nil for the others):
+    /// what a scratch emission asks for every windowed layer of every plan it costs.
     let nodeReaches: [Reach?]
     /// `FusionRules.mapInputs` of every node, by node index.
     let mapInputs: [[String]]
@@ -31,9 +31,12 @@ final class PlanningContext: @unchecked Sendable {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
         consumers = graph.consumers()
         dramAliases = DRAMPlan.Aliases(graph: graph)
-        reaches = try graph.nodes.map { FusionRules.fusible($0, graph: graph) ? try graph.reach($0) : Reach() }
+        let fusible = graph.nodes.map { FusionRules.fusible($0, graph: graph) }
+        let known = try zip(graph.nodes, fusible).map { $1 ? try graph.reach($0) : Reach() }
+        reaches = known
         convGeometries = graph.nodes.map { $0.kind == .conv ? try? graph.convGeometry($0) : nil }
-        nodeReaches = graph.nodes.map { try? graph.reach($0) }
+        // Only fusible nodes: a window of another rank is no node of a group, and `Graph.reach` reads two axes.
+        nodeReaches = fusible.indices.map { fusible[$0] ? known[$0] : nil }
         mapInputs = graph.nodes.map { FusionRules.mapInputs($0, graph: graph) }
     }
 
