@@ -52,13 +52,14 @@ private struct BandSlots {
     func slot(_ b: SRAMBuffer, band: Int? = nil) -> Int {
         b.address + ((band ?? index) % b.slots) * DRAMPlan.align(b.slotBytes)
     }
-    func range(_ value: String) -> MemoryRange {
-        let b = homes[value]!.buffer
+    /// `home`: the value's `BufferHome` when the caller already has it (nil: looked up by name).
+    func range(_ value: String, home: BufferHome? = nil) -> MemoryRange {
+        let b = (home ?? homes[value]!).buffer
         return .sram(slot(b), bytes: b.slotBytes)
     }
     /// Tensor rows `rows` of `value`, buffer columns from `column`, `width` wide.
-    func tile(_ value: String, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
-        tile(value, homes[value]!, rows: rows, column: column, width: width)
+    func tile(_ value: String, home: BufferHome? = nil, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
+        tile(value, home ?? homes[value]!, rows: rows, column: column, width: width)
     }
     private func tile(_ value: String, _ h: BufferHome, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
         let b = h.buffer
@@ -72,8 +73,8 @@ private struct BandSlots {
             addr: address, channels: channels, height: rows.count, width: width,
             channelStride: b.rowWidth, rowStride: b.rowStride)
     }
-    func interior(_ value: String, rows: Range<Int>) -> SRAMTile {
-        let h = homes[value]!
+    func interior(_ value: String, home: BufferHome? = nil, rows: Range<Int>) -> SRAMTile {
+        let h = home ?? homes[value]!
         return tile(value, h, rows: rows, column: h.own.marginLeft, width: h.own.width)
     }
 }
@@ -161,6 +162,10 @@ extension Emitter {
                 } : []
         // Each layer's output by value number and its height, found once for all bands.
         let outputIDs = nodes.map { group.needed.first?.values.ids[$0.outputs[0]] }
+        // Each layer's first input's and output's buffer homes (nil: none), found once for all bands.
+        let layerHomes = nodes.map { node in
+            (input: node.inputs.first.flatMap { bufferHomes[$0] }, output: bufferHomes[node.outputs[0]])
+        }
         // Each layer's output type and its first input's, found once for all bands.
         let outputTypes = nodes.map { graph.type(of: $0.outputs[0])! }
         let inputTypes = nodes.map { $0.inputs.first.flatMap { graph.type(of: $0) } }
@@ -251,9 +256,9 @@ extension Emitter {
             for (position, k) in computing.enumerated() {
                 let computed = computedRows[position]
                 try emitBandLayer(
-                    nodes[k], types: (inputTypes[k], outputTypes[k]), rows: computed, slots: slots, resident: resident,
-                    reach: reaches[k],
-                    streamTurn: &streamTurn, tapsFolded: foldedEarly[k])
+                    nodes[k], types: (inputTypes[k], outputTypes[k]), homes: layerHomes[k], rows: computed,
+                    slots: slots, resident: resident, reach: reaches[k], streamTurn: &streamTurn,
+                    tapsFolded: foldedEarly[k])
                 if let rows = stores[k]?[index], !rows.isEmpty {
                     storeBandRows(nodes[k].outputs[0], rows: rows, slots: slots, node: nodes[k].name)
                 }
@@ -415,17 +420,19 @@ extension Emitter {
     /// `tapsFolded`: a folded convolution's scratch already holds this band (see `emitFoldedTaps`).
     /// `types`: the types of the layer's first input (nil: not known) and its output.
     private mutating func emitBandLayer(
-        _ node: Node, types: (input: TensorType?, output: TensorType), rows computed: Range<Int>, slots: BandSlots,
+        _ node: Node, types: (input: TensorType?, output: TensorType),
+        homes: (input: BufferHome?, output: BufferHome?), rows computed: Range<Int>, slots: BandSlots,
         resident: ResidentConstants, reach: Reach?, streamTurn: inout Int, tapsFolded: Bool = false
     ) throws {
         let v = node.outputs[0], y = types.output
-        let out = slots.interior(v, rows: computed)
+        let out = slots.interior(v, home: homes.output, rows: computed)
+        let outRange = slots.range(v, home: homes.output)
         func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange]) {
             sequencer.emit(op, reads: reads, writes: writes, nodes: [node.name])
         }
         if node.kind == .channelShuffle {
             // One COPY: input channel b*(C/g) + a to output channel a*g + b, as a [g][C/g][rows][W] box.
-            let u = node.inputs[0], input = slots.interior(u, rows: computed)
+            let u = node.inputs[0], input = slots.interior(u, home: homes.input, rows: computed)
             let groups = node.int("group", default: 1), perGroup = y.shape[1] / groups
             emit(
                 .copy(
@@ -434,7 +441,7 @@ extension Emitter {
                         srcStrides: [perGroup * input.channelStride, input.channelStride, input.rowStride, 1],
                         dstAddr: out.addr, dstStrides: [out.channelStride, groups * out.channelStride, out.rowStride, 1]
                     )),
-                reads: [slots.range(u)], writes: [slots.range(v)])
+                reads: [slots.range(u, home: homes.input)], writes: [outRange])
             return
         }
         // A channel slice is a view of its input's buffer: nothing to do.
@@ -443,14 +450,15 @@ extension Emitter {
             // Every channel of the band's rows is in the buffer: the window across channels reads them in place.
             let u = node.inputs[0]
             let op = LRNOp(
-                input: slots.interior(u, rows: computed), output: out, size: node.int("size", default: 1),
+                input: slots.interior(u, home: homes.input, rows: computed), output: out,
+                size: node.int("size", default: 1),
                 alpha: node.float("alpha", default: 1e-4), beta: node.float("beta", default: 0.75),
                 bias: node.float("bias", default: 1))
-            emit(.lrn(op), reads: [slots.range(u)], writes: [slots.range(v)])
+            emit(.lrn(op), reads: [slots.range(u, home: homes.input)], writes: [outRange])
             if let activation = node.activation {
                 emit(
-                    .act(ActOp(input: out, output: out, activation: activation.fused)), reads: [slots.range(v)],
-                    writes: [slots.range(v)])
+                    .act(ActOp(input: out, output: out, activation: activation.fused)), reads: [outRange],
+                    writes: [outRange])
             }
             return
         }
@@ -466,20 +474,21 @@ extension Emitter {
                     srcStrides: [0, input.channelStride, input.rowStride, 1],
                     dstAddr: out.addr + 4 * offset * out.channelStride,
                     dstStrides: [0, out.channelStride, out.rowStride, 1])
-                emit(.copy(copy), reads: [slots.range(part)], writes: [slots.range(v)])
+                emit(.copy(copy), reads: [slots.range(part)], writes: [outRange])
             }
             return
         }
         guard node.kind.hasWindow else {
             try emitGroupElementwise(
-                node, channels: 0..<y.shape[1], output: (out, slots.range(v)), resident: resident
+                node, channels: 0..<y.shape[1], output: (out, outRange), resident: resident
             ) { (slots.interior($0, rows: computed), slots.range($0)) }
             return
         }
         let r = try reach ?? graph.reach(node)
-        let u = node.inputs[0], ub = slots.plan.buffers[u]!, x = types.input ?? graph.type(of: u)!
+        let u = node.inputs[0], ub = homes.input?.own ?? slots.plan.buffers[u]!, x = types.input ?? graph.type(of: u)!
         let rows = r.rows(computed)
-        let input = slots.tile(u, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
+        let input = slots.tile(
+            u, home: homes.input, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
         let window = PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3])
         // A chunked input (see `BandPlan.chunked`): per chunk of rows, its layer computes them into one
         // half of its buffer, then the 1x1 convolution reads them there, while the next chunk goes to the
@@ -492,9 +501,9 @@ extension Emitter {
                 }
             } ?? [computed]
         func piece(_ rows: Range<Int>) throws -> (input: SRAMTile, range: MemoryRange, output: SRAMTile) {
-            guard let chunk else { return (input, slots.range(u), out) }
+            guard let chunk else { return (input, slots.range(u, home: homes.input), out) }
             let producer = graph.nodes[slots.plan.nodes.first { graph.nodes[$0].outputs[0] == u }!]
-            var scratch = slots.interior(u, rows: rows)
+            var scratch = slots.interior(u, home: homes.input, rows: rows)
             let half = 4 * chunk * ub.rowStride
             scratch.addr = slots.slot(ub) + (rows.lowerBound - computed.lowerBound) / chunk % 2 * half
             let range = MemoryRange.sram(scratch.addr, bytes: half)
@@ -539,7 +548,7 @@ extension Emitter {
                         kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
                         groups: groups > 1 ? count / groupWidth : 1,
                         window: chunk == nil ? window : nil, activation: node.activation?.fused ?? .none)
-                    emit(.conv(op), reads: reads, writes: [slots.range(v)])
+                    emit(.conv(op), reads: reads, writes: [outRange])
                 }
             }
         } else if node.kind == .conv, let scratch = slots.plan.folded[node.name] {
@@ -554,7 +563,7 @@ extension Emitter {
             let op = ConvOp(
                 input: folded, output: out, weightAddr: w.address, biasAddr: bias?.address, kernel: (1, 1),
                 stride: (1, 1), dilation: (1, 1), groups: 1, activation: node.activation?.fused ?? .none)
-            emit(.conv(op), reads: reads, writes: [slots.range(v)])
+            emit(.conv(op), reads: reads, writes: [outRange])
         } else if node.kind == .conv {
             let w = resident[node.inputs[1]]!, bias = node.input(2).map { resident[$0]! }
             for rows in chunks {
@@ -566,7 +575,7 @@ extension Emitter {
                     kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
                     groups: node.int("group", default: 1), window: chunk == nil ? window : nil,
                     activation: node.activation?.fused ?? .none)
-                emit(.conv(op), reads: reads, writes: [slots.range(v)])
+                emit(.conv(op), reads: reads, writes: [outRange])
             }
         } else {
             let w = try WindowGeometry(node: node, spatial: Array(x.shape[2...]))
@@ -576,11 +585,11 @@ extension Emitter {
             let op = PoolOp(
                 node.kind == .maxPool ? .max : .avg, input: input, output: out, kernel: (r.kh, r.kw),
                 stride: (r.sh, r.sw), dilation: (r.dh, r.dw), window: window, countPads: countPads)
-            emit(.pool(op), reads: [slots.range(u)], writes: [slots.range(v)])
+            emit(.pool(op), reads: [slots.range(u, home: homes.input)], writes: [outRange])
             if let activation = node.activation {
                 emit(
-                    .act(ActOp(input: out, output: out, activation: activation.fused)), reads: [slots.range(v)],
-                    writes: [slots.range(v)])
+                    .act(ActOp(input: out, output: out, activation: activation.fused)), reads: [outRange],
+                    writes: [outRange])
             }
         }
     }
