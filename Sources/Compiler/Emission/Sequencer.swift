@@ -144,7 +144,17 @@ struct Sequencer {
         assert(Self.engineCount <= 8, "Access.readers holds one reader per engine")
         for range in writes {
             // A write that covers older records replaces them.
-            Self.removeRecords(&ranges, &accesses) { old, _ in range.covers(old) }
+            // Most writes cover none: one pass over the ranges alone finds the first, if any.
+            if let first = ranges.firstIndex(where: { range.covers($0) }) {
+                var kept = first
+                for i in (first + 1)..<ranges.count where !range.covers(ranges[i]) {
+                    ranges[kept] = ranges[i]
+                    accesses[kept] = accesses[i]
+                    kept += 1
+                }
+                ranges.removeSubrange(kept...)
+                accesses.removeSubrange(kept...)
+            }
             ranges.append(range)
             accesses.append(Access(lastWriter: index))
         }
