@@ -52,13 +52,14 @@ private struct BandSlots {
     func slot(_ b: SRAMBuffer, band: Int? = nil) -> Int {
         b.address + ((band ?? index) % b.slots) * DRAMPlan.align(b.slotBytes)
     }
-    func range(_ value: String) -> MemoryRange {
-        let b = homes[value]!.buffer
+    /// `home`: the value's `BufferHome` when the caller already has it (nil: looked up by name).
+    func range(_ value: String, home: BufferHome? = nil) -> MemoryRange {
+        let b = (home ?? homes[value]!).buffer
         return .sram(slot(b), bytes: b.slotBytes)
     }
     /// Tensor rows `rows` of `value`, buffer columns from `column`, `width` wide.
-    func tile(_ value: String, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
-        tile(value, homes[value]!, rows: rows, column: column, width: width)
+    func tile(_ value: String, home: BufferHome? = nil, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
+        tile(value, home ?? homes[value]!, rows: rows, column: column, width: width)
     }
     private func tile(_ value: String, _ h: BufferHome, rows: Range<Int>, column: Int, width: Int) -> SRAMTile {
         let b = h.buffer
@@ -72,8 +73,8 @@ private struct BandSlots {
             addr: address, channels: channels, height: rows.count, width: width,
             channelStride: b.rowWidth, rowStride: b.rowStride)
     }
-    func interior(_ value: String, rows: Range<Int>) -> SRAMTile {
-        let h = homes[value]!
+    func interior(_ value: String, home: BufferHome? = nil, rows: Range<Int>) -> SRAMTile {
+        let h = home ?? homes[value]!
         return tile(value, h, rows: rows, column: h.own.marginLeft, width: h.own.width)
     }
 }
@@ -84,6 +85,34 @@ private struct HaloBuffer {
     var owner: String
     var buffer: SRAMBuffer
     var id: Int?
+    /// The owner's number among the buffers `emitBands` tracks (see `BufferOwners`).
+    var number: Int
+}
+
+/// The buffers a band plan's emission tracks (those inputs are loaded into,
+/// those whose kept rows move, the output's), numbered once per plan so that
+/// every band's sets of them are arrays of flags, not sets of names.
+private struct BufferOwners {
+    private(set) var names: [String] = []
+    private var numbers: [String: Int] = [:]
+
+    /// The number of `owner`, given one the first time it is asked for.
+    mutating func number(_ owner: String) -> Int {
+        if let n = numbers[owner] { return n }
+        numbers[owner] = names.count
+        names.append(owner)
+        return names.count - 1
+    }
+
+    /// The number of an owner already numbered.
+    func id(_ owner: String) -> Int { numbers[owner]! }
+
+    /// A set of owners: a flag per number.
+    func flags(_ owners: some Sequence<Int>) -> [Bool] {
+        var flags = [Bool](repeating: false, count: names.count)
+        for n in owners { flags[n] = true }
+        return flags
+    }
 }
 
 extension Emitter {
@@ -99,20 +128,25 @@ extension Emitter {
         let resident = loadGroupConstants(nodes) { group.streamed[$0.name] == nil }
         // Per layer (by its position in `nodes`, not by name: every band of every layer asks), found once for
         // all bands: its reach when windowed, whether its taps are folded and the rows each band stores of it.
-        let reaches = try nodes.map { $0.kind.hasWindow ? try graph.reach($0) : nil }
+        let reaches = try zip(group.nodes, nodes).map { $1.kind.hasWindow ? try reach($0) : nil }
         let folded = nodes.map { group.folded[$0.name] != nil }
         let stores = nodes.map { group.stores[$0.outputs[0]] }
         var streamTurn = 0
-        // The buffers inputs are loaded into, and those whose next rows (cached halo, loads) are already emitted.
-        let homes = Set(group.inputs.map { group.buffers[$0]?.alias?.value ?? $0 })
-        var fetched: Set<String> = []
-        let outputHome = group.buffers[group.output]?.alias?.value ?? group.output
+        // The buffers inputs are loaded into (each input's, by number), and those whose next rows (cached halo,
+        // loads) are already emitted.
+        var owners = BufferOwners()
+        let inputHomes = group.inputs.map { owners.number(group.buffers[$0]?.alias?.value ?? $0) }
+        let outputHome = owners.number(group.buffers[group.output]?.alias?.value ?? group.output)
+        for (value, buffer) in group.buffers { _ = owners.number(buffer.alias?.value ?? value) }
+        let homes = owners.flags(inputHomes)
         // The buffers whose next rows are emitted as soon as this band is done with them: those inputs are
         // loaded into and, when the plan says so (`BandPlan.shiftsEarly`), every buffer whose kept rows move.
-        let early =
-            group.halo == .cache && group.shiftsEarly
-            ? homes.union(group.buffers.filter { $0.value.alias == nil && !group.held.contains($0.key) }.keys)
-            : homes
+        var earlyOwners = Set(inputHomes)
+        if group.halo == .cache && group.shiftsEarly {
+            for (value, buffer) in group.buffers where buffer.alias == nil && !group.held.contains(value) {
+                earlyOwners.insert(owners.id(value))
+            }
+        }
         let bufferHomes = BufferHome.all(group, graph: graph)
         // The buffers whose rows the cached halo's copies move, in name order, with their value numbers:
         // found once for all bands, which then look up rows by number, not by name.
@@ -121,9 +155,17 @@ extension Emitter {
             ? group.buffers.filter {
                 $0.value.alias == nil && !group.held.contains($0.key) && group.chunked[$0.key] == nil
             }.sorted { $0.key < $1.key }
-                .map { HaloBuffer(owner: $0.key, buffer: $0.value, id: group.needed.first?.values.ids[$0.key]) } : []
+                .map {
+                    HaloBuffer(
+                        owner: $0.key, buffer: $0.value, id: group.needed.first?.values.ids[$0.key],
+                        number: owners.id($0.key))
+                } : []
         // Each layer's output by value number and its height, found once for all bands.
         let outputIDs = nodes.map { group.needed.first?.values.ids[$0.outputs[0]] }
+        // Each layer's first input's and output's buffer homes (nil: none), found once for all bands.
+        let layerHomes = nodes.map { node in
+            (input: node.inputs.first.flatMap { bufferHomes[$0] }, output: bufferHomes[node.outputs[0]])
+        }
         // Each layer's output type and its first input's, found once for all bands.
         let outputTypes = nodes.map { graph.type(of: $0.outputs[0])! }
         let inputTypes = nodes.map { $0.inputs.first.flatMap { graph.type(of: $0) } }
@@ -135,10 +177,10 @@ extension Emitter {
         // A chunked layer (see `BandPlan.chunked`) is computed by the convolution that reads it: that
         // convolution uses its buffers too.
         var loadedHomes = nodes.map { node in
-            (node.inputs + node.outputs).compactMap { value -> String? in
+            (node.inputs + node.outputs).compactMap { value -> Int? in
                 guard let b = group.buffers[value] else { return nil }
-                let owner = b.alias?.value ?? value
-                return early.contains(owner) ? owner : nil
+                let owner = owners.id(b.alias?.value ?? value)
+                return earlyOwners.contains(owner) ? owner : nil
             }
         }
         let chunked = nodes.map { group.chunked[$0.outputs[0]] != nil }
@@ -147,16 +189,22 @@ extension Emitter {
                 loadedHomes[reader] += loadedHomes[k]
             }
         }
+        // Every buffer is numbered by now: sets of them are flags by number.
+        let ownerCount = owners.names.count
+        let early = owners.flags(earlyOwners)
+        var fetched = [Bool](repeating: false, count: ownerCount)
         for (index, band) in group.bands.enumerated() {
             let slots = BandSlots(plan: group, graph: graph, index: index, homes: bufferHomes)
             if group.halo == .cache, index > 0 {
-                emitHaloCopies(slots, nodes: nodes, buffers: haloBuffers) { !fetched.contains($0) }
+                emitHaloCopies(slots, nodes: nodes, buffers: haloBuffers) { !fetched[$0] }
             }
-            emitBandInputs(slots, nodes: nodes, homes: homes.subtracting(fetched))
+            emitBandInputs(
+                slots, nodes: nodes, inputHomes: inputHomes,
+                homes: (0..<ownerCount).map { homes[$0] && !fetched[$0] })
             // The layers computing in this band (by position), and the last of them to use each buffer inputs
             // are loaded into.
             var computing: [Int] = [], computedRows: [Range<Int>] = []
-            var lastUse: [String: Int] = [:]
+            var lastUse = [Int?](repeating: nil, count: ownerCount)
             for k in nodes.indices where !chunked[k] {
                 guard let id = outputIDs[k], slots.need[id: id] != nil else { continue }
                 let rows = BandPlan.computedRows(
@@ -167,18 +215,18 @@ extension Emitter {
                 computedRows.append(rows)
             }
             // The band's output store reads the output's buffer after every layer.
-            if early.contains(outputHome), band.upperBound > 0 { lastUse[outputHome] = computing.count }
+            if early[outputHome], band.upperBound > 0 { lastUse[outputHome] = computing.count }
             let next =
                 index + 1 < group.bands.count
                 ? BandSlots(plan: group, graph: graph, index: index + 1, homes: bufferHomes) : nil
-            fetched = []
-            func prefetch(_ ready: Set<String>) {
-                guard let next, !ready.isEmpty else { return }
+            fetched = [Bool](repeating: false, count: ownerCount)
+            func prefetch(_ ready: [Bool]) {
+                guard let next, ready.contains(true) else { return }
                 if group.halo == .cache {
-                    emitHaloCopies(next, nodes: nodes, buffers: haloBuffers) { ready.contains($0) }
+                    emitHaloCopies(next, nodes: nodes, buffers: haloBuffers) { ready[$0] }
                 }
-                emitBandInputs(next, nodes: nodes, homes: ready)
-                fetched.formUnion(ready)
+                emitBandInputs(next, nodes: nodes, inputHomes: inputHomes, homes: ready)
+                for n in 0..<ownerCount where ready[n] { fetched[n] = true }
             }
             // The next band's folded taps are rebuilt once its rows are fetched and the layer after the
             // folded convolution is emitted: the vector engine runs in program order, and queued behind
@@ -188,8 +236,8 @@ extension Emitter {
             func foldEarly(after position: Int) {
                 guard let next else { return }
                 for k in nodes.indices where folded[k] {
-                    let home = next.home(nodes[k].inputs[0]).owner
-                    guard !foldedNext[k], fetched.contains(home) || !homes.contains(home),
+                    let home = owners.id(next.home(nodes[k].inputs[0]).owner)
+                    guard !foldedNext[k], fetched[home] || !homes[home],
                         computing.firstIndex(of: k).map({ $0 < position }) ?? true,
                         let id = outputIDs[k], next.need[id: id] != nil
                     else { continue }
@@ -201,25 +249,26 @@ extension Emitter {
                 }
             }
             // The buffers whose last use each position is, grouped once rather than filtered per layer.
-            var releasedAt: [Int: Set<String>] = [:]
-            for (owner, position) in lastUse { releasedAt[position, default: []].insert(owner) }
-            prefetch(early.filter { lastUse[$0] == nil })
+            var releasedAt = [[Bool]](
+                repeating: [Bool](repeating: false, count: ownerCount), count: computing.count + 1)
+            for (owner, position) in lastUse.enumerated() { if let position { releasedAt[position][owner] = true } }
+            prefetch((0..<ownerCount).map { early[$0] && lastUse[$0] == nil })
             for (position, k) in computing.enumerated() {
                 let computed = computedRows[position]
                 try emitBandLayer(
-                    nodes[k], types: (inputTypes[k], outputTypes[k]), rows: computed, slots: slots, resident: resident,
-                    reach: reaches[k],
-                    streamTurn: &streamTurn, tapsFolded: foldedEarly[k])
+                    nodes[k], types: (inputTypes[k], outputTypes[k]), homes: layerHomes[k], rows: computed,
+                    slots: slots, resident: resident, reach: reaches[k], streamTurn: &streamTurn,
+                    tapsFolded: foldedEarly[k])
                 if let rows = stores[k]?[index], !rows.isEmpty {
                     storeBandRows(nodes[k].outputs[0], rows: rows, slots: slots, node: nodes[k].name)
                 }
-                prefetch(releasedAt[position] ?? [])
+                prefetch(releasedAt[position])
                 foldEarly(after: position)
             }
             foldedEarly = foldedNext
             // The output's rows of this band (none in a warm-up band).
             guard band.upperBound > 0 else { continue }
-            defer { prefetch(releasedAt[computing.count] ?? []) }
+            defer { prefetch(releasedAt[computing.count]) }
             let y = location(group.output)
             let b = group.buffers[group.output]!
             let source = slots.interior(group.output, rows: band)
@@ -282,7 +331,7 @@ extension Emitter {
     /// `including`: which buffers to copy.
     /// `buffers`: the plan's buffers that are no alias and not held, sorted by name.
     private mutating func emitHaloCopies(
-        _ slots: BandSlots, nodes: [Node], buffers: [HaloBuffer], including: (String) -> Bool
+        _ slots: BandSlots, nodes: [Node], buffers: [HaloBuffer], including: (Int) -> Bool
     ) {
         guard slots.index > 0 else { return }
         let plan = slots.plan
@@ -295,7 +344,7 @@ extension Emitter {
             guard let now = heldRows(halo, band: slots.index), let before = heldRows(halo, band: slots.index - 1)
             else { continue }
             let kept = before.upperBound - now.lowerBound
-            guard kept > 0, including(owner) else { continue }
+            guard kept > 0, including(halo.number) else { continue }
             let shift = now.lowerBound - before.lowerBound
             func rowsCopy(count: Int, from: Int, to: Int) -> CopyOp {
                 CopyOp(
@@ -324,11 +373,12 @@ extension Emitter {
         }
     }
 
-    /// Inputs loaded into the buffers `homes`: the rows this band needs (only
+    /// Inputs loaded into the buffers `homes` (flags by the numbers `inputHomes`
+    /// gives each input's buffer): the rows this band needs (only
     /// the new ones when caching), borders zero-filled by LOAD; an input
     /// loaded into a concat's buffer fills its channels of it.
-    private mutating func emitBandInputs(_ slots: BandSlots, nodes: [Node], homes: Set<String>) {
-        for input in slots.plan.inputs where homes.contains(slots.home(input).owner) {
+    private mutating func emitBandInputs(_ slots: BandSlots, nodes: [Node], inputHomes: [Int], homes: [Bool]) {
+        for (input, home) in zip(slots.plan.inputs, inputHomes) where homes[home] {
             let b = slots.plan.buffers[input]!
             guard let wanted = slots.need[input] else { continue }
             let rows = BandPlan.newRows(wanted, previous: slots.previous?[input], halo: slots.plan.halo)
@@ -370,17 +420,19 @@ extension Emitter {
     /// `tapsFolded`: a folded convolution's scratch already holds this band (see `emitFoldedTaps`).
     /// `types`: the types of the layer's first input (nil: not known) and its output.
     private mutating func emitBandLayer(
-        _ node: Node, types: (input: TensorType?, output: TensorType), rows computed: Range<Int>, slots: BandSlots,
+        _ node: Node, types: (input: TensorType?, output: TensorType),
+        homes: (input: BufferHome?, output: BufferHome?), rows computed: Range<Int>, slots: BandSlots,
         resident: ResidentConstants, reach: Reach?, streamTurn: inout Int, tapsFolded: Bool = false
     ) throws {
         let v = node.outputs[0], y = types.output
-        let out = slots.interior(v, rows: computed)
+        let out = slots.interior(v, home: homes.output, rows: computed)
+        let outRange = slots.range(v, home: homes.output)
         func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange]) {
             sequencer.emit(op, reads: reads, writes: writes, nodes: [node.name])
         }
         if node.kind == .channelShuffle {
             // One COPY: input channel b*(C/g) + a to output channel a*g + b, as a [g][C/g][rows][W] box.
-            let u = node.inputs[0], input = slots.interior(u, rows: computed)
+            let u = node.inputs[0], input = slots.interior(u, home: homes.input, rows: computed)
             let groups = node.int("group", default: 1), perGroup = y.shape[1] / groups
             emit(
                 .copy(
@@ -389,7 +441,7 @@ extension Emitter {
                         srcStrides: [perGroup * input.channelStride, input.channelStride, input.rowStride, 1],
                         dstAddr: out.addr, dstStrides: [out.channelStride, groups * out.channelStride, out.rowStride, 1]
                     )),
-                reads: [slots.range(u)], writes: [slots.range(v)])
+                reads: [slots.range(u, home: homes.input)], writes: [outRange])
             return
         }
         // A channel slice is a view of its input's buffer: nothing to do.
@@ -398,14 +450,15 @@ extension Emitter {
             // Every channel of the band's rows is in the buffer: the window across channels reads them in place.
             let u = node.inputs[0]
             let op = LRNOp(
-                input: slots.interior(u, rows: computed), output: out, size: node.int("size", default: 1),
+                input: slots.interior(u, home: homes.input, rows: computed), output: out,
+                size: node.int("size", default: 1),
                 alpha: node.float("alpha", default: 1e-4), beta: node.float("beta", default: 0.75),
                 bias: node.float("bias", default: 1))
-            emit(.lrn(op), reads: [slots.range(u)], writes: [slots.range(v)])
+            emit(.lrn(op), reads: [slots.range(u, home: homes.input)], writes: [outRange])
             if let activation = node.activation {
                 emit(
-                    .act(ActOp(input: out, output: out, activation: activation.fused)), reads: [slots.range(v)],
-                    writes: [slots.range(v)])
+                    .act(ActOp(input: out, output: out, activation: activation.fused)), reads: [outRange],
+                    writes: [outRange])
             }
             return
         }
@@ -421,20 +474,21 @@ extension Emitter {
                     srcStrides: [0, input.channelStride, input.rowStride, 1],
                     dstAddr: out.addr + 4 * offset * out.channelStride,
                     dstStrides: [0, out.channelStride, out.rowStride, 1])
-                emit(.copy(copy), reads: [slots.range(part)], writes: [slots.range(v)])
+                emit(.copy(copy), reads: [slots.range(part)], writes: [outRange])
             }
             return
         }
         guard node.kind.hasWindow else {
             try emitGroupElementwise(
-                node, channels: 0..<y.shape[1], output: (out, slots.range(v)), resident: resident
+                node, channels: 0..<y.shape[1], output: (out, outRange), resident: resident
             ) { (slots.interior($0, rows: computed), slots.range($0)) }
             return
         }
         let r = try reach ?? graph.reach(node)
-        let u = node.inputs[0], ub = slots.plan.buffers[u]!, x = types.input ?? graph.type(of: u)!
+        let u = node.inputs[0], ub = homes.input?.own ?? slots.plan.buffers[u]!, x = types.input ?? graph.type(of: u)!
         let rows = r.rows(computed)
-        let input = slots.tile(u, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
+        let input = slots.tile(
+            u, home: homes.input, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
         let window = PadWindow(originY: rows.lowerBound, originX: -r.padLeft, extentH: x.shape[2], extentW: x.shape[3])
         // A chunked input (see `BandPlan.chunked`): per chunk of rows, its layer computes them into one
         // half of its buffer, then the 1x1 convolution reads them there, while the next chunk goes to the
@@ -447,9 +501,9 @@ extension Emitter {
                 }
             } ?? [computed]
         func piece(_ rows: Range<Int>) throws -> (input: SRAMTile, range: MemoryRange, output: SRAMTile) {
-            guard let chunk else { return (input, slots.range(u), out) }
+            guard let chunk else { return (input, slots.range(u, home: homes.input), out) }
             let producer = graph.nodes[slots.plan.nodes.first { graph.nodes[$0].outputs[0] == u }!]
-            var scratch = slots.interior(u, rows: rows)
+            var scratch = slots.interior(u, home: homes.input, rows: rows)
             let half = 4 * chunk * ub.rowStride
             scratch.addr = slots.slot(ub) + (rows.lowerBound - computed.lowerBound) / chunk % 2 * half
             let range = MemoryRange.sram(scratch.addr, bytes: half)
@@ -494,7 +548,7 @@ extension Emitter {
                         kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
                         groups: groups > 1 ? count / groupWidth : 1,
                         window: chunk == nil ? window : nil, activation: node.activation?.fused ?? .none)
-                    emit(.conv(op), reads: reads, writes: [slots.range(v)])
+                    emit(.conv(op), reads: reads, writes: [outRange])
                 }
             }
         } else if node.kind == .conv, let scratch = slots.plan.folded[node.name] {
@@ -509,7 +563,7 @@ extension Emitter {
             let op = ConvOp(
                 input: folded, output: out, weightAddr: w.address, biasAddr: bias?.address, kernel: (1, 1),
                 stride: (1, 1), dilation: (1, 1), groups: 1, activation: node.activation?.fused ?? .none)
-            emit(.conv(op), reads: reads, writes: [slots.range(v)])
+            emit(.conv(op), reads: reads, writes: [outRange])
         } else if node.kind == .conv {
             let w = resident[node.inputs[1]]!, bias = node.input(2).map { resident[$0]! }
             for rows in chunks {
@@ -521,7 +575,7 @@ extension Emitter {
                     kernel: (r.kh, r.kw), stride: (r.sh, r.sw), dilation: (r.dh, r.dw),
                     groups: node.int("group", default: 1), window: chunk == nil ? window : nil,
                     activation: node.activation?.fused ?? .none)
-                emit(.conv(op), reads: reads, writes: [slots.range(v)])
+                emit(.conv(op), reads: reads, writes: [outRange])
             }
         } else {
             let w = try WindowGeometry(node: node, spatial: Array(x.shape[2...]))
@@ -531,11 +585,11 @@ extension Emitter {
             let op = PoolOp(
                 node.kind == .maxPool ? .max : .avg, input: input, output: out, kernel: (r.kh, r.kw),
                 stride: (r.sh, r.sw), dilation: (r.dh, r.dw), window: window, countPads: countPads)
-            emit(.pool(op), reads: [slots.range(u)], writes: [slots.range(v)])
+            emit(.pool(op), reads: [slots.range(u, home: homes.input)], writes: [outRange])
             if let activation = node.activation {
                 emit(
-                    .act(ActOp(input: out, output: out, activation: activation.fused)), reads: [slots.range(v)],
-                    writes: [slots.range(v)])
+                    .act(ActOp(input: out, output: out, activation: activation.fused)), reads: [outRange],
+                    writes: [outRange])
             }
         }
     }

@@ -20,9 +20,25 @@ struct Emitter {
     var layers: [Codegen.LayerReport] = []
     /// Tilings of single convolutions chosen ahead of emission, by node name (see `build`).
     var convTilings: [String: ConvTiling] = [:]
+    /// Reaches and convolution geometries by node index, found once ahead of
+    /// emission (a planner's scratch emissions; empty: found when asked, see `reach(_:)`).
+    var knownReaches: [Reach?] = []
+    var knownGeometries: [ConvGeometry?] = []
 
     init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
+    }
+
+    /// `Graph.reach` of node `index`, from `knownReaches` when they are known.
+    func reach(_ index: Int) throws -> Reach {
+        if index < knownReaches.count, let r = knownReaches[index] { return r }
+        return try graph.reach(graph.nodes[index])
+    }
+
+    /// `Graph.convGeometry` of node `index`, from `knownGeometries` when they are known.
+    func convGeometry(_ index: Int) throws -> ConvGeometry {
+        if index < knownGeometries.count, let g = knownGeometries[index] { return g }
+        return try graph.convGeometry(graph.nodes[index])
     }
 
     var constantAddress: [String: Int] { layout.constants.addresses }

@@ -40,22 +40,24 @@ struct Sequencer {
 
     private static let engineCount = Engine.allCases.count
 
-    /// Per access: the range, its newest writer and the readers since. Of the readers only the newest on
-    /// each engine is kept: an engine runs in program order, so a token to it orders every older one too.
-    /// A plain value (no array of readers), so that removing and appending records retains nothing.
+    /// Per access: its newest writer and the readers since (its range is in `ranges`, at the same position). Of
+    /// the readers only the newest on each engine is kept: an engine runs in program order, so a token to it
+    /// orders every older one too. A plain value (no array of readers), so that removing and appending records
+    /// retains nothing.
     private struct Access {
-        var range: MemoryRange
         /// -1: none.
         var lastWriter: Int
         /// readers[e]: the newest reader on engine e since the write (-1: none).
         var readers: SIMD8<Int>
 
-        init(range: MemoryRange, lastWriter: Int) {
-            self.range = range
+        init(lastWriter: Int) {
             self.lastWriter = lastWriter
             self.readers = SIMD8(repeating: -1)
         }
     }
+    /// The ranges of the records, apart from the rest of them: every instruction scans them all, and packed
+    /// densely they take a quarter of the cache lines.
+    private var ranges: [MemoryRange] = []
     private var accesses: [Access] = []
     /// clocks[i * engineCount + e]: the newest instruction of engine e known finished when i starts (i itself
     /// for its engine); one flat array, not an array per instruction.
@@ -98,9 +100,8 @@ struct Sequencer {
                 dram = (min(dram.low, range.start), max(dram.high, range.end))
             }
         }
-        // By index: a copy of each record would retain and release its readers.
-        for i in accesses.indices {
-            let range = accesses[i].range
+        for i in ranges.indices {
+            let range = ranges[i]
             let hull = range.space == .sram ? sram : dram
             guard range.start < hull.high && hull.low < range.end else { continue }
             let readHit = reads.contains { $0.overlaps(range) }
@@ -143,21 +144,50 @@ struct Sequencer {
         assert(Self.engineCount <= 8, "Access.readers holds one reader per engine")
         for range in writes {
             // A write that covers older records replaces them.
-            accesses.removeAll { range.covers($0.range) }
-            accesses.append(Access(range: range, lastWriter: index))
+            // Most writes cover none: one pass over the ranges alone finds the first, if any.
+            if let first = ranges.firstIndex(where: { range.covers($0) }) {
+                var kept = first
+                for i in (first + 1)..<ranges.count where !range.covers(ranges[i]) {
+                    ranges[kept] = ranges[i]
+                    accesses[kept] = accesses[i]
+                    kept += 1
+                }
+                ranges.removeSubrange(kept...)
+                accesses.removeSubrange(kept...)
+            }
+            ranges.append(range)
+            accesses.append(Access(lastWriter: index))
         }
         for range in reads {
             // A reader joins the record of exactly its range, or gets its own: joining a
             // larger overlapping record would make later writes to other parts of it wait for this read.
-            if let i = accesses.lastIndex(where: { $0.range == range }) {
+            if let i = ranges.lastIndex(of: range) {
                 accesses[i].readers[engine] = index
             } else {
-                var access = Access(range: range, lastWriter: -1)
+                var access = Access(lastWriter: -1)
                 access.readers[engine] = index
+                ranges.append(range)
                 accesses.append(access)
             }
         }
         if accesses.count > 128 { prune() }
+    }
+
+    /// Removes the records `drop` tells, keeping the others in order.
+    private static func removeRecords(
+        _ ranges: inout [MemoryRange], _ accesses: inout [Access], where drop: (MemoryRange, Access) -> Bool
+    ) {
+        var kept = 0
+        for i in ranges.indices where !drop(ranges[i], accesses[i]) {
+            if kept != i {
+                ranges[kept] = ranges[i]
+                accesses[kept] = accesses[i]
+            }
+            kept += 1
+        }
+        guard kept < ranges.count else { return }
+        ranges.removeSubrange(kept...)
+        accesses.removeSubrange(kept...)
     }
 
     /// Drops records no later instruction can need a token for: every engine
@@ -170,7 +200,7 @@ struct Sequencer {
             }
         }
         let before = accesses.count
-        accesses.removeAll { access in
+        Self.removeRecords(&ranges, &accesses) { _, access in
             (access.lastWriter < 0 || settled(access.lastWriter))
                 && (0..<Self.engineCount).allSatisfy { access.readers[$0] < 0 || settled(access.readers[$0]) }
         }

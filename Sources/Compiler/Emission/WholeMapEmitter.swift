@@ -62,9 +62,9 @@ extension Emitter {
             throw DFCError("internal error: whole-map group constants overflow their region")
         }
         var state = WholeMapState(plan: plan, nodes: nodes, resident: resident)
-        for node in nodes where node.kind == .conv {
-            state.reaches[node.name] = try? graph.reach(node)
-            state.geometries[node.name] = try? graph.convGeometry(node)
+        for (index, node) in zip(plan.nodes, nodes) where node.kind == .conv {
+            state.reaches[node.name] = try? reach(index)
+            state.geometries[node.name] = try? convGeometry(index)
             if let w = graph.initializers[node.inputs[1]], w.shape.count >= 2, w.shape[0] * w.shape[1] > 0,
                 let x = graph.type(of: node.inputs[0]), let y = graph.type(of: node.outputs[0])
             {

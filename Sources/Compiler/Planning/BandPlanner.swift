@@ -121,15 +121,24 @@ final class BandWalks {
     init() {}
 }
 
-/// One row walk and what every plan made from it shares, whatever its buffer choice.
-private struct BandWalk {
-    var layers: BandLayers
-    var bands: [Range<Int>]
-    var needed: [RowNeeds]
-    var buffers: [BufferShape]
+/// One row walk and what every plan made from it shares, whatever its buffer choice. Never changed once
+/// made, and shared by reference: the plans of each buffer choice read it without copying its layers.
+private final class BandWalk {
+    let layers: BandLayers
+    let bands: [Range<Int>]
+    let needed: [RowNeeds]
+    let buffers: [BufferShape]
     /// Per layer, per band: the rows of its output the band computes (`BandPlan.computedRows`).
-    var computed: [[Range<Int>]]
-    var spans: [[String: Range<Int>]]
+    let computed: [[Range<Int>]]
+    let spans: [[String: Range<Int>]]
+
+    init(
+        layers: BandLayers, bands: [Range<Int>], needed: [RowNeeds], buffers: [BufferShape],
+        computed: [[Range<Int>]], spans: [[String: Range<Int>]]
+    ) {
+        (self.layers, self.bands, self.needed, self.buffers) = (layers, bands, needed, buffers)
+        (self.computed, self.spans) = (computed, spans)
+    }
 }
 
 /// A value with a buffer of its own: the most rows a band holds of it, its
@@ -225,16 +234,15 @@ extension PlanningContext {
             walk = bandWalk(&layers, rows: rows, halo: halo)
         }
         guard let walk, !packed || (walk.bands.count == 1 && maxSlots == 1 && halo == .recompute) else { return nil }
-        let (layers, bands) = (walk.layers, walk.bands)
-        let constants = walks?.constants ?? groupConstants(layers.nodes)
+        let constants = walks?.constants ?? groupConstants(walk.layers.nodes)
         walks?.constants = constants
         var chunked: [String: Int] = [:]
         var allocated = allocateBandSRAM(
-            layers, needed: walk.needed, shapes: walk.buffers, halo: halo, maxSlots: maxSlots,
-            constants: constants, lifetimes: packed ? bufferLifetimes(layers, shapes: walk.buffers) : nil)
+            walk.layers, needed: walk.needed, shapes: walk.buffers, halo: halo, maxSlots: maxSlots,
+            constants: constants, lifetimes: packed ? bufferLifetimes(walk.layers, shapes: walk.buffers) : nil)
         if allocated == nil {
             // Too large with every buffer whole: the inputs of 1x1 convolutions a few rows at a time.
-            chunked = chunkedInputs(layers, walk: walk)
+            chunked = chunkedInputs(walk.layers, walk: walk)
             if !chunked.isEmpty {
                 let shapes = walk.buffers.map { shape in
                     // Two chunks: one computed while the convolution reads the other.
@@ -244,26 +252,28 @@ extension PlanningContext {
                     return small
                 }
                 allocated = allocateBandSRAM(
-                    layers, needed: walk.needed, shapes: shapes, halo: halo, maxSlots: maxSlots, constants: constants,
-                    lifetimes: packed ? bufferLifetimes(layers, shapes: shapes) : nil)
+                    walk.layers, needed: walk.needed, shapes: shapes, halo: halo, maxSlots: maxSlots,
+                    constants: constants,
+                    lifetimes: packed ? bufferLifetimes(walk.layers, shapes: shapes) : nil)
             }
         }
         guard var plan = allocated else { return nil }
         plan.chunked = chunked
         plan.rows = rows
-        plan.bands = bands
+        plan.bands = walk.bands
         plan.spans = walk.spans
-        guard let stores = storedRows(layers, plan: plan) else { return nil }
+        guard let stores = storedRows(walk.layers, plan: plan) else { return nil }
         plan.stores = stores
-        plan.copiedParts = layers.copied
-        plan.loadedInto = layers.loadedInto
-        foldTaps(layers, plan: &plan)
-        plan.dramBytes = countBandBytes(layers, plan: plan)
+        plan.copiedParts = walk.layers.copied
+        plan.loadedInto = walk.layers.loadedInto
+        foldTaps(walk.layers, plan: &plan)
+        plan.dramBytes = countBandBytes(walk.layers, plan: plan)
         let geometries =
-            try walks?.geometries ?? layers.nodes.map { $0.kind == .conv ? try graph.convGeometry($0) : nil }
+            try walks?.geometries
+            ?? zip(walk.layers.range, walk.layers.nodes).map { $1.kind == .conv ? try convGeometry($0) : nil }
         walks?.geometries = geometries
         plan.estimatedCycles = try estimateBandCycles(
-            layers, plan: plan, geometries: geometries, computed: walk.computed)
+            walk.layers, plan: plan, geometries: geometries, computed: walk.computed)
         return plan
     }
 
@@ -298,8 +308,9 @@ extension PlanningContext {
     /// stored one or one written in place.
     private func chunkedInputs(_ layers: BandLayers, walk: BandWalk) -> [String: Int] {
         var chunked: [String: Int] = [:]
-        for (k, node) in layers.nodes.enumerated() where node.kind.isGroupElementwise {
-            let v = node.outputs[0]
+        // By position: a copy of every node would retain and release each of its fields.
+        for k in layers.nodes.indices where layers.nodes[k].kind.isGroupElementwise {
+            let v = layers.nodes[k].outputs[0]
             guard let readers = consumers[v], readers.count == 1, let c = readers.first, layers.range.contains(c),
                 let shape = walk.buffers.first(where: { $0.value == v }), shape.marginLeft == 0, shape.marginRight == 0,
                 layers.alias[v] == nil, !layers.alias.values.contains(where: { $0.0 == v }),
@@ -324,9 +335,10 @@ extension PlanningContext {
     /// folds: an unfolded stem in a group would lose to the folded lone
     /// stem on cycles, and traffic would then refuse the group.
     private func foldTaps(_ layers: BandLayers, plan: inout BandPlan) {
-        for (index, node) in zip(layers.range, layers.nodes) where node.kind == .conv && plan.streamed[node.name] == nil
-        {
-            guard layers.inputs.contains(node.inputs[0]), let g = convGeometries[index], g.groups == 1,
+        for (k, index) in layers.range.enumerated() where layers.nodes[k].kind == .conv {
+            let node = layers.nodes[k]
+            guard plan.streamed[node.name] == nil, layers.inputs.contains(node.inputs[0]),
+                let g = convGeometries[index], g.groups == 1,
                 g.n == 1, ConvTiling.folds(g, config: config)
             else { continue }
             let height = graph.type(of: node.outputs[0])!.shape[2]
@@ -372,13 +384,14 @@ extension PlanningContext {
     private func bandLayers(_ range: Range<Int>, held: [String: Int] = [:], loads: Bool = true) -> BandLayers {
         let nodes = range.map { graph.nodes[$0] }
         let produced = Set(nodes.flatMap(\.outputs))
-        let views = inputViews(nodes, inputs: groupInputs(nodes, produced: produced))
-        let inputs = groupInputs(nodes, produced: produced).filter { views[$0] == nil && held[$0] == nil }
+        let read = groupInputs(range, produced: produced)
+        let views = inputViews(nodes, inputs: read)
+        let inputs = read.filter { views[$0] == nil && held[$0] == nil }
         var layers = BandLayers(
             range: range, nodes: nodes, reaches: range.map { reaches[$0] }, output: nodes.last!.outputs[0],
             inputs: inputs, produced: produced, held: held)
         layers.stored = FusionRules.storedValues(range, graph: graph, consumers: consumers)
-        layers.mapInputs = nodes.map { FusionRules.mapInputs($0, graph: graph) }
+        layers.mapInputs = Array(mapInputs[range])
         layers.outputTypes = nodes.map { graph.type(of: $0.outputs[0])! }
         // Concat parts are written in place into the concat's buffer, or copied into it (see `copiesPart`).
         layers.copied = FusionRules.copiedParts(range, graph: graph, consumers: consumers)
@@ -640,7 +653,8 @@ extension PlanningContext {
     ) -> [String: (String, Int)] {
         var alias = layers.alias
         var inPlace: [String: (String, Int)] = [:]
-        for (index, node) in zip(layers.range, layers.nodes) where node.kind.isGroupElementwise {
+        for (k, index) in layers.range.enumerated() where layers.nodes[k].kind.isGroupElementwise {
+            let node = layers.nodes[k]
             let v = node.outputs[0]
             // Not over a value other values are views of (channel slices), nor a held map.
             guard alias[v] == nil, !graph.outputs.contains(v), !alias.values.contains(where: { $0.0 == v }),
@@ -654,7 +668,8 @@ extension PlanningContext {
                 && layers.types[layers.values.ids[u]!].shape == shape
             {
                 let root = inPlace[u] != nil ? alias[u]!.0 : u
-                guard alias[u] == nil || inPlace[u] != nil, consumers[u] == [index],
+                guard alias[u] == nil || inPlace[u] != nil,
+                    consumers[u].map({ $0.count == 1 && $0[0] == index }) ?? false,
                     !holdsLoadedMap(root, readAfter: index, layers: layers, alias: alias),
                     alias.contains(where: { $0.value.0 == root && !layers.produced.contains($0.key) })
                         ? overwritesOnlyReadRows(
@@ -899,22 +914,29 @@ extension PlanningContext {
     )
         -> [BufferShape]
     {
-        let values = layers.inputs + layers.nodes.map { $0.outputs[0] }
-        var sharers: [String: [String]] = [:]
-        for (part, (whole, _)) in layers.alias { sharers[whole, default: []].append(part) }
+        // By value number (a value not numbered is no input, output or stored value, so never among them).
+        let ids = layers.values.ids, count = layers.values.count
         // Values whose buffers are double-buffered when they or a value sharing their buffer is among them.
-        let doubled = Set(layers.inputs + layers.stored + [layers.output])
-        return values.filter { layers.alias[$0] == nil && layers.held[$0] == nil }.map { value in
-            let id = layers.values.ids[value]!
+        var doubled = [Bool](repeating: false, count: count)
+        for id in layers.inputIDs + layers.storedIDs + [layers.outputID] { doubled[id] = true }
+        var aliased = [Bool](repeating: false, count: count), sharesDoubled = aliased
+        for (part, (whole, _)) in layers.alias {
+            guard let p = ids[part] else { continue }
+            aliased[p] = true
+            if doubled[p], let w = ids[whole] { sharesDoubled[w] = true }
+        }
+        let own = (layers.inputIDs + layers.outputIDs).filter {
+            !aliased[$0] && (layers.held.isEmpty || layers.held[layers.values.names[$0]] == nil)
+        }
+        return own.map { id in
+            let value = layers.values.names[id]
             // `BandPlan.heldRows` by value number: a hull from `spans`, else the value's own rows.
             var maxRows = 1
             for band in needed.indices {
                 let rows = (spans.isEmpty ? nil : spans[band][value]) ?? needed[band].rows[id]
                 maxRows = max(maxRows, rows?.count ?? 0)
             }
-            let double =
-                halo == .cache || doubled.contains(value)
-                || (sharers[value]?.contains(where: doubled.contains) ?? false)
+            let double = halo == .cache || doubled[id] || sharesDoubled[id]
             return BufferShape(
                 value: value, type: layers.types[id], rows: maxRows, marginLeft: max(0, margins.left[id] ?? 0),
                 marginRight: max(0, margins.right[id] ?? 0), double: double)
@@ -1108,24 +1130,32 @@ extension PlanningContext {
         var work = CostModel.Work()
         // Buffers of their own a cached halo's rows are copied in, by value number; folded convolutions.
         // By value number (nil for a value no band touches), for `BandPlan.heldRows` without hashing names.
+        // Kept apart, so that no band copies a name or a buffer.
         let owners = plan.buffers.filter { value, buffer in buffer.alias == nil && !plan.held.contains(value) }
-            .map { value, buffer in (value, layers.values.ids[value], buffer) }
+        let ownerValues = owners.map(\.key), ownerIDs = owners.map { layers.values.ids[$0.key] }
+        let ownerShapes = owners.map { (channels: $0.value.channels, rowWidth: $0.value.rowWidth) }
         let folded = layers.nodes.map { plan.folded[$0.name] != nil }
-        func heldRows(_ value: String, _ id: Int?, band: Int) -> Range<Int>? {
-            (plan.spans.isEmpty ? nil : plan.spans[band][value]) ?? id.flatMap { plan.needed[band][id: $0] }
+        // Per layer, found once for every band: its kind, output channels and width, an LRN's window.
+        let kinds = layers.nodes.map(\.kind)
+        let outputShapes = layers.outputTypes.map { (channels: $0.shape[1], width: $0.shape[3]) }
+        let lrnSizes = layers.nodes.map { $0.kind == .lrn ? $0.int("size", default: 1) : 0 }
+        func heldRows(_ o: Int, band: Int) -> Range<Int>? {
+            (plan.spans.isEmpty ? nil : plan.spans[band][ownerValues[o]])
+                ?? ownerIDs[o].flatMap { plan.needed[band][id: $0] }
         }
         for index in plan.needed.indices {
             if plan.halo == .cache, index > 0 {
-                for (value, id, buffer) in owners {
-                    let (now, before) = (heldRows(value, id, band: index), heldRows(value, id, band: index - 1))
+                for o in ownerValues.indices {
+                    let (now, before) = (heldRows(o, band: index), heldRows(o, band: index - 1))
                     let kept = max(0, (before?.upperBound ?? 0) - (now?.lowerBound ?? 0))
-                    work.vector += config.vectorCycles(elements: buffer.channels * kept * buffer.rowWidth)
+                    work.vector += config.vectorCycles(
+                        elements: ownerShapes[o].channels * kept * ownerShapes[o].rowWidth)
                 }
             }
-            for (k, node) in layers.nodes.enumerated() {
-                let y = layers.outputTypes[k]
+            for k in layers.nodes.indices {
+                let (channels, width) = outputShapes[k]
                 let rows = computed[k][index].count
-                switch node.kind {
+                switch kinds[k] {
                 case .conv where folded[k]:
                     let g = geometries[k]!
                     work.matrix += config.matrixCycles(
@@ -1135,14 +1165,13 @@ extension PlanningContext {
                 case .concat:
                     // Parts not written in place are copied into the concat's buffer.
                     for channels in layers.copiedChannels[k] {
-                        work.vector += config.vectorCycles(elements: channels * rows * y.shape[3])
+                        work.vector += config.vectorCycles(elements: channels * rows * width)
                     }
                 case .slice: break
                 case .lrn:
                     // One multiply-add per window channel per output, as its instruction's timing.
-                    work.vector += config.vectorCycles(
-                        elements: y.shape[1] * rows * y.shape[3] * node.int("size", default: 1))
-                default: work.vector += config.vectorCycles(elements: y.shape[1] * rows * y.shape[3] * 2)
+                    work.vector += config.vectorCycles(elements: channels * rows * width * lrnSizes[k])
+                default: work.vector += config.vectorCycles(elements: channels * rows * width * 2)
                 }
             }
         }

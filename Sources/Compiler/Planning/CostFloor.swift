@@ -199,7 +199,7 @@ extension FusionPlanner {
                 let r = context.reaches[index]
                 work.pool(elements: y.shape[1] * count * y.shape[3], taps: r.kh * r.kw, config: config)
             }
-            for input in FusionRules.mapInputs(node, graph: graph) {
+            for input in context.mapInputs[index] {
                 guard let p = producer[input], p < k, let x = graph.type(of: input), x.rank == 4 else { continue }
                 let rows = neededRows(
                     run: run, count: count, outputHeight: y.shape[2], inputHeight: x.shape[2],

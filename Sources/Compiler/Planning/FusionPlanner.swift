@@ -209,7 +209,7 @@ enum FusionPlanner {
         for index in range {
             let node = graph.nodes[index]
             if node.kind == .conv, let weights = graph.initializers[node.inputs[1]] { bytes += 4 * weights.count }
-            for input in FusionRules.mapInputs(node, graph: graph)
+            for input in context.mapInputs[index]
             where !produced.contains(input) && seen.insert(input).inserted {
                 bytes += graph.type(of: input)?.count ?? 0
             }

@@ -141,7 +141,7 @@ enum FusionRules {
     /// block's scale: a group loads it once, resident like a constant
     /// channel vector, and never reads it by rows.
     static func isChannelVector(_ input: String, of node: Node, graph: Graph) -> Bool {
-        guard [.add, .sub, .mul].contains(node.kind), graph.initializers[input] == nil,
+        guard node.kind == .add || node.kind == .sub || node.kind == .mul, graph.initializers[input] == nil,
             let t = graph.type(of: input), let y = graph.type(of: node.outputs[0]), y.rank == 4
         else { return false }
         return t.shape == [1, y.shape[1], 1, 1] && t.shape != y.shape

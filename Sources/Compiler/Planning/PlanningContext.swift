@@ -21,13 +21,29 @@ final class PlanningContext: @unchecked Sendable {
     /// Every convolution's geometry, by node index (nil for other nodes and
     /// for a geometry that cannot be found), asked for by every plan's floors.
     let convGeometries: [ConvGeometry?]
+    /// `Graph.reach` of every fusible node, by node index (nil for the others):
+    /// what a scratch emission asks for every windowed layer of every plan it costs.
+    let nodeReaches: [Reach?]
+    /// `FusionRules.mapInputs` of every node, by node index.
+    let mapInputs: [[String]]
 
     init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) throws {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
         consumers = graph.consumers()
         dramAliases = DRAMPlan.Aliases(graph: graph)
-        reaches = try graph.nodes.map { FusionRules.fusible($0, graph: graph) ? try graph.reach($0) : Reach() }
+        let fusible = graph.nodes.map { FusionRules.fusible($0, graph: graph) }
+        let known = try zip(graph.nodes, fusible).map { $1 ? try graph.reach($0) : Reach() }
+        reaches = known
         convGeometries = graph.nodes.map { $0.kind == .conv ? try? graph.convGeometry($0) : nil }
+        // Only fusible nodes: a window of another rank is no node of a group, and `Graph.reach` reads two axes.
+        nodeReaches = fusible.indices.map { fusible[$0] ? known[$0] : nil }
+        mapInputs = graph.nodes.map { FusionRules.mapInputs($0, graph: graph) }
+    }
+
+    /// `Graph.convGeometry` of node `index`, found once (it throws as that does where it was not found).
+    func convGeometry(_ index: Int) throws -> ConvGeometry {
+        if let g = convGeometries[index] { return g }
+        return try graph.convGeometry(graph.nodes[index])
     }
 
     /// A context with its own constants segment and layer-by-layer layout (tests, tools).
@@ -50,6 +66,17 @@ final class PlanningContext: @unchecked Sendable {
         return inputs
     }
 
+    /// `groupInputs` of nodes[range], from the map inputs found once per node.
+    func groupInputs(_ range: Range<Int>, produced: Set<String>) -> [String] {
+        var inputs: [String] = []
+        for index in range {
+            for input in mapInputs[index] where !produced.contains(input) && !inputs.contains(input) {
+                inputs.append(input)
+            }
+        }
+        return inputs
+    }
+
     /// Cycles of a group on its own under the executor's timing model: the
     /// plan is emitted into a scratch sequencer and scheduled.
     func simulatedCycles(_ group: GroupPlan) throws -> Int { try simulate(group).cycles }
@@ -58,6 +85,7 @@ final class PlanningContext: @unchecked Sendable {
     func simulate(_ group: GroupPlan) throws -> PlanCost {
         var scratch = Emitter(graph: graph, config: config, objective: objective, layout: layout)
         scratch.sequencer.keepsNames = false
+        (scratch.knownReaches, scratch.knownGeometries) = (nodeReaches, convGeometries)
         try scratch.emit(group)
         var cost = PlanCost(config.schedule(scratch.sequencer.instructions, constantsBytes: 0).stats)
         cost.bytes = group.dramBytes

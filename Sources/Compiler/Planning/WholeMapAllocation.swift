@@ -308,7 +308,7 @@ extension PlanningContext {
             return max(0, loads) + config.vectorCycles(elements: y.count * perOutput)
         }
         var matrix = 0, loads = loads
-        let g = try graph.convGeometry(node)
+        let g = try convGeometry(index)
         // A depthwise convolution (resident weights) runs on the vector unit.
         if g.depthwise { return loads + config.vectorCycles(elements: g.cout * g.ho * g.wo * g.kh * g.kw) }
         let resident = plan.residentWeights.contains(node.name)

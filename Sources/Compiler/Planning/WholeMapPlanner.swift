@@ -187,7 +187,7 @@ extension PlanningContext {
                 guard graph.nodes[index].kind == .conv, graph.nodes[index].int("group", default: 1) > 1 else {
                     return false
                 }
-                let g = try graph.convGeometry(graph.nodes[index])
+                let g = try convGeometry(index)
                 return !g.depthwise && g.n == 1 && nodes.contains { $0.outputs[0] == graph.nodes[index].inputs[0] }
             })
         let isConv = { (index: Int) in ungrouped(index) || grouped.contains(index) }
@@ -198,7 +198,7 @@ extension PlanningContext {
         let depthwise = try range.last(where: { graph.nodes[$0].kind == .conv }).flatMap { index -> Int? in
             guard index == lastConv + 1, lastConv == range.lowerBound,
                 graph.nodes[index].inputs[0] == graph.nodes[lastConv].outputs[0],
-                try graph.convGeometry(graph.nodes[index]).depthwise
+                try convGeometry(index).depthwise
             else { return nil }
             return index
         }
@@ -224,12 +224,12 @@ extension PlanningContext {
                 return nil
             }
         }
-        let inputs = groupInputs(nodes, produced: produced)
+        let inputs = groupInputs(range, produced: produced)
         var layers = WholeMapLayers(
             range: range, nodes: nodes, output: output, inputs: inputs, lastConv: lastConv,
             convs: range.filter(isConv))
         (layers.depthwise, layers.pool) = (depthwise, pool)
-        layers.groupSizes = try grouped.sorted().map { try graph.convGeometry(graph.nodes[$0]).coutPerGroup }
+        layers.groupSizes = try grouped.sorted().map { try convGeometry($0).coutPerGroup }
         layers.convWeights = layers.convs.map { index in
             let node = graph.nodes[index], w = graph.initializers[node.inputs[1]]!
             return (node.name, w.shape[0], w.shape[1], w.count / (w.shape[0] * w.shape[1]), grouped.contains(index))
