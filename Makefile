@@ -21,7 +21,8 @@ CACHE    ?= .cache
 RELEASE_FLAGS := -c release -Xswiftc -warnings-as-errors
 # On Linux dfc links Swift's runtime and Foundation statically: no dynamic symbol binding at start-up
 # (dfc --version 16 -> 10 ms of CPU) and direct calls into the runtime (MobileNetV2's compile 0.92x of
-# the CPU, run --timing-only on SqueezeNet 0.82x, farm-bench); the binary grows from 21 to 91 MB.
+# the CPU, run --timing-only on SqueezeNet 0.82x, farm-bench); the binary grows from 21 to 91 MB, and
+# the link repeats a warning of glibc about mktemp in the static Foundation (its own, not dfc's).
 BUILD_FLAGS := $(RELEASE_FLAGS) $(if $(filter Linux,$(shell uname -s)),--static-swift-stdlib)
 TEST_FLAGS  := $(RELEASE_FLAGS) -Xswiftc -enable-testing
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
