@@ -62,4 +62,71 @@ import Testing
             }
         }
     }
+
+    /// Input and output tiles that both interleave the channels within each row (MobileNetV2's layout: a
+    /// product per output row, `convRowProducts`) against dense tiles of the same values: the same bits,
+    /// with and without bias, for an activation of the epilogue and one after it, split over the cores or
+    /// not, and nothing written between the rows.
+    @Test(arguments: [(96, 16, 8, 112), (24, 96, 4, 56), (160, 960, 7, 7), (5, 3, 3, 30), (1, 40, 2, 9)])
+    func interleavedRowsMatchDenseTiles(channels: Int, cin: Int, rows: Int, width: Int) {
+        let (inStride, outStride) = (width + 1, width + 2)
+        let dense = 0, interleaved = cin * rows * width
+        let weights = interleaved + cin * rows * inStride, bias = weights + channels * cin, out = bias + channels
+        let total = out + channels * rows * outStride
+        var start = ExecutorFastPathTests.randomFloats(total, seed: 97 + UInt64(channels))
+        for ci in 0..<cin {
+            for r in 0..<rows {
+                for x in 0..<width {
+                    start[interleaved + r * cin * inStride + ci * inStride + x] =
+                        start[dense + (ci * rows + r) * width + x]
+                }
+            }
+        }
+        for activation in [FusedActivation(.relu), FusedActivation(.hardSwish)] {
+            for hasBias in [false, true] {
+                func run(interleavedTiles: Bool) -> [Float] {
+                    let sram = Memory(bytes: 4 * total)!, dram = Memory(bytes: 4)!
+                    start.withUnsafeBytes { sram.write($0, at: 0) }
+                    let (input, output) =
+                        interleavedTiles
+                        ? (
+                            SRAMTile(
+                                addr: 4 * interleaved, channels: cin, height: rows, width: width,
+                                channelStride: inStride, rowStride: cin * inStride),
+                            SRAMTile(
+                                addr: 4 * out, channels: channels, height: rows, width: width,
+                                channelStride: outStride, rowStride: channels * outStride)
+                        )
+                        : (
+                            SRAMTile(addr: 4 * dense, channels: cin, height: rows, width: width),
+                            SRAMTile(addr: 4 * out, channels: channels, height: rows, width: width)
+                        )
+                    Machine(sram: sram.view, dram: dram.view).execute(
+                        .conv(
+                            ConvOp(
+                                input: input, output: output, weightAddr: 4 * weights,
+                                biasAddr: hasBias ? 4 * bias : nil, kernel: (1, 1), activation: activation)))
+                    var values: [Float] = []
+                    var written = Set<Int>()
+                    for co in 0..<channels {
+                        for r in 0..<rows {
+                            for x in 0..<width {
+                                let at = out + co * output.channelStride + r * output.rowStride + x
+                                values.append(sram.view[at])
+                                written.insert(at)
+                            }
+                        }
+                    }
+                    let untouched = (out..<total).filter { !written.contains($0) }.allSatisfy {
+                        sram.view[$0].bitPattern == start[$0].bitPattern
+                    }
+                    #expect(untouched, "interleaved \(interleavedTiles): a word between the rows was written")
+                    return values
+                }
+                let same =
+                    run(interleavedTiles: true).map(\.bitPattern) == run(interleavedTiles: false).map(\.bitPattern)
+                #expect(same, "\(activation.kind) bias \(hasBias)")
+            }
+        }
+    }
 }
