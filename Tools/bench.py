@@ -133,6 +133,7 @@ class Speed:
     ort_session_s: list[float] = field(default_factory=list)
     run_s: list[float] = field(default_factory=list)
     arithmetic_s: list[float] = field(default_factory=list)  # `dfc run --profile`'s "run" phase
+    ort_run_s: list[float] = field(default_factory=list)  # onnxruntime's warm run, the same round
     timing_only_s: list[float] = field(default_factory=list)
     model_bytes: int = 0
     error: str | None = None
@@ -330,6 +331,26 @@ t2 = time.perf_counter()
 print(json.dumps({"session_s": t1 - t0, "run_s": t2 - t1}))
 """
 
+# onnxruntime's warm `run` in a process of its own, taken in each speed round beside `dfc run --profile`
+# so that the arithmetic ratio compares measurements taken moments apart: one warm-up, the median of 3.
+ORT_WARM_RUNS = """
+import json, statistics, sys, time
+import numpy as np
+import onnxruntime as ort
+model, name, inp = sys.argv[1:4]
+options = ort.SessionOptions()
+options.intra_op_num_threads = 2
+session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+feed = {name: np.load(inp)}
+session.run(None, feed)
+times = []
+for _ in range(3):
+    t0 = time.perf_counter()
+    session.run(None, feed)
+    times.append(time.perf_counter() - t0)
+print(json.dumps({"run_s": statistics.median(times)}))
+"""
+
 
 def measure_speed(dfc: str, net: Network, model: str, input_path: str, work: str, rounds: int) -> Speed:
     """The processes of `Speed`, in turn, `rounds` times."""
@@ -362,6 +383,11 @@ def measure_speed(dfc: str, net: Network, model: str, input_path: str, work: str
                       if line.startswith("profile: ") and line.endswith(" ms")}
             if "run" in phases:
                 speed.arithmetic_s.append(phases["run"] / 1e3)
+            _, rc, _, text = run_with_rusage([sys.executable, "-c", ORT_WARM_RUNS, model, net.input_name, input_path])
+            if rc != 0:
+                speed.error = "onnxruntime runs: " + first_error_line(text, rc)
+                return speed
+            speed.ort_run_s.append(json.loads(text.strip().splitlines()[-1])["run_s"])
             seconds, rc, _, text = run_with_rusage([dfc, "run", prog, "--timing-only"])
             if rc != 0:
                 speed.error = "run --timing-only: " + first_error_line(text, rc)
@@ -644,8 +670,10 @@ def speed_table(nets: list[Network], rounds: int, ort_repeats: int) -> str:
         speed_col("ort session s", lambda sp, n: f_s(m(sp.ort_session_s))),
         speed_col("compile / ort session", lambda sp, n: ratio(m(sp.compile_s), m(sp.ort_session_s))),
         speed_col("dfc run arithmetic ms", lambda sp, n: f_ms(m(sp.arithmetic_s))),
-        Column("ort run ms", lambda n: f_ms(n.ort_s)),
-        speed_col("arithmetic / ort run", lambda sp, n: ratio(m(sp.arithmetic_s), n.ort_s)),
+        speed_col("ort run ms", lambda sp, n: f_ms(m(sp.ort_run_s))),
+        # The median of each round's ratio: the two were measured moments apart.
+        speed_col("arithmetic / ort run", lambda sp, n: f_ratio(m([a / o for a, o in zip(sp.arithmetic_s, sp.ort_run_s)]))
+                  if sp.arithmetic_s and len(sp.arithmetic_s) == len(sp.ort_run_s) else DASH),
         speed_col("dfc run process s", lambda sp, n: f_s(m(sp.run_s))),
         speed_col("ort process s", lambda sp, n: f_s(m(sp.ort_process_s))),
         speed_col("dfc run / ort process", lambda sp, n: ratio(m(sp.run_s), m(sp.ort_process_s))),
@@ -904,6 +932,7 @@ def main() -> int:
         sys.exit("bench: --configs is empty")
     primary = PRIMARY_CONFIG if PRIMARY_CONFIG in configs else configs[0]
     compile_repeats, run_repeats, ort_repeats = (1, 1, 3) if args.quick else (3, 3, 5)
+    speed_rounds = 1 if args.quick else 5
 
     started = time.perf_counter()
     cache = os.path.abspath(args.cache)
@@ -953,7 +982,7 @@ def main() -> int:
                     for warning in cell.warnings:
                         log(f"bench: warning: {net.name} @ {config} [{variant.key}]: {warning}")
             if primary in configs:
-                net.speed = measure_speed(dfc, net, model, input_path, work, run_repeats)
+                net.speed = measure_speed(dfc, net, model, input_path, work, speed_rounds)
                 log(f"bench: {net.name}: speed " + (net.speed.error or "measured"))
             log(f"bench: {net.name} done in {time.perf_counter() - t0:.0f} s")
     finally:
@@ -973,7 +1002,7 @@ def main() -> int:
     sections = [("Summary at " + config_label(primary), summary_table(nets, primary, compile_repeats, run_repeats, ort_repeats))]
     if primary in configs:
         sections.append((f"Toolchain speed against onnxruntime at {config_label(primary)}",
-                         speed_table(nets, run_repeats, ort_repeats)))
+                         speed_table(nets, speed_rounds, ort_repeats)))
     if NO_FUSION in variants:
         for config in configs:
             sections.append((f"Deep fusion vs layer-by-layer at {config_label(config)}", fusion_table(nets, config)))
@@ -995,7 +1024,7 @@ def main() -> int:
 
     if not args.no_doc:
         write_doc(args.doc, sections, failures, warnings, primary, configs, variants, compile_repeats, run_repeats,
-                  ort_repeats, elapsed)
+                  ort_repeats, speed_rounds, elapsed)
     if args.json:
         write_json(args.json, nets, configs, variants, elapsed)
     return 1 if failures else 0
@@ -1003,7 +1032,7 @@ def main() -> int:
 
 def write_doc(path: str, sections: list[tuple[str, str]], failures: list[str], warnings: list[str], primary: str,
               configs: list[str], variants: list[Variant], compile_repeats: int, run_repeats: int,
-              ort_repeats: int, elapsed: float) -> None:
+              ort_repeats: int, speed_rounds: int, elapsed: float) -> None:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     fusion = NO_FUSION in variants
     lines = [
@@ -1043,12 +1072,14 @@ def write_doc(path: str, sections: list[tuple[str, str]], failures: list[str], w
         f"  then the median of {ort_repeats} runs (session creation excluded). **dfc / ort**: the ratio of the two.",
         f"- **rel. L2 vs ort**: ||dfc - ort||_2 / ||ort||_2 over the output; the bench fails above {REL_L2_LIMIT:g}.",
         "- **SRAM peak KiB**: the highest SRAM address any instruction touches.",
-        f"- **Toolchain speed** (median of {run_repeats} rounds; each round runs, in turn, `dfc compile MODEL -o PROG`,",
+        f"- **Toolchain speed** (median of {speed_rounds} rounds; each round runs, in turn, `dfc compile MODEL -o PROG`,",
         "  a Python process that imports onnxruntime, creates a session with two threads and runs once,",
-        "  `dfc run PROG --input ... --output-dir ... --profile` and `dfc run PROG --timing-only`; all whole",
+        "  `dfc run PROG --input ... --output-dir ... --profile`, a Python process that times onnxruntime's warm",
+        "  `run` (two threads, one warm-up, the median of 3) and `dfc run PROG --timing-only`; all whole",
         "  processes): **compile / ort session** the compile process against the session creation (timed inside",
         "  the Python process); **arithmetic / ort run** `--profile`'s `run` phase (the arithmetic, and what is",
-        "  left of the timing model, which starts beside the hazard check) against **ort run ms** above;",
+        "  left of the timing model, which starts beside the hazard check) against that round's **ort run ms**,",
+        "  the median of the rounds' ratios;",
         "  **dfc run / ort process** the two whole processes; **--timing-only ms** that whole process;",
         "  **peak RSS / model** the compile process's peak resident memory (GNU time) against the ONNX file's size.",
         "- **layer floor Mcycles**: the sum over layers of the larger of the layer's MAC cycles on the matrix",
