@@ -437,13 +437,14 @@ static _Thread_local float *packed_strip;
 __attribute__((target("avx2"))) static void sgemm8(size_t m, size_t n, size_t k, const float *a, size_t lda,
                                                     const float *b, size_t ldb, float *c, size_t ldc, int accumulate) {
     if (m == 0 || n == 0) return;
-    // b is packed where its rows lie more than 128 words apart, or not on 64-byte boundaries (each tile's row
-    // of sixteen words then spans two cache lines), and more than one block of rows of a reads it. One core,
-    // m x n x k (b's leading dimension n unless given), best of 2 s, GFLOP/s unpacked -> packed: 512 x 196 x 1024
-    // 77 -> 90, 1024 x 196 x 256 87 -> 95, 64 x 3136 x 256 90 -> 93, 128 x 784 x 512 89-93 -> 94,
-    // 2048 x 49 x 512 67 -> 79.5, 512 x 49 x 4608 62-63 -> 72-74; rows 64 words apart and aligned (a panel's)
-    // lost to it: 64 to 512 x 64 x 384, 100 to 101 -> 95 to 99, and 128 apart 99 -> 96.
-    const int packs = (ldb > 128 || ldb % 16 != 0 || (size_t)b % 64 != 0) && m > MR;
+    // b is packed where its rows lie more than 128 words apart, or not on 32-byte boundaries (half of a tile's
+    // eight-word loads then span two cache lines), and more than one block of rows of a reads it. One core,
+    // m x n x k (b's leading dimension n unless given), best of 1 to 2 s, GFLOP/s unpacked -> packed:
+    // 512 x 196 x 1024 77 -> 90, 1024 x 196 x 256 87 -> 95, 64 x 3136 x 256 90 -> 93, 128 x 784 x 512
+    // 89-93 -> 94, 2048 x 49 x 512 67 -> 79.5, 512 x 49 x 4608 62-63 -> 72-74, 128 x 100 x 576 80-83 -> 87.
+    // Rows 32-byte aligned and close together lost to it: 64 x 56 x 256 93 -> 88, 128 x 56 x 256 91 -> 90,
+    // 64 to 512 x 64 x 384 (a panel's rows) 100 -> 95-99, 128 x 64 x 384 with rows 128 apart 99 -> 96.
+    const int packs = (ldb > 128 || ldb % 8 != 0 || (size_t)b % 32 != 0) && m > MR;
     float *packed = packed_strip;
     if (packs && !packed) {
         packed = packed_strip = aligned_alloc(64, 4 * KC * 64);
