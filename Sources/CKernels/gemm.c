@@ -2,6 +2,7 @@
 
 #include "dfc_kernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 // dfc_finish_product's loops; `e` on n sums s into dst, one loop per kind so each vectorizes, in chunks of 64.
@@ -383,24 +384,82 @@ typedef void (*conv8_tile)(const float *, size_t, size_t, size_t, size_t, const 
 static const gemm8_tile gemm8_tiles[2][NR8][MR] = TABLE8(gemm8_tile_);
 static const conv8_tile conv8_tiles[2][NR8][MR] = TABLE8(conv8_tile_);
 
-// Passes over k of depth KC; per pass, strips of 64 columns of b (KC x 64 words stay in L2), blocks of six
-// rows of a, and in each block the strip's tiles of sixteen columns (the block's KC x 6 words of a stay in L1).
+// The tiles of one strip of `columns` (at most 64) columns of c: per block of six rows of a, the strip's tiles
+// of sixteen columns (the block's words of a stay in L1). Column group g (columns 16 g on) of b starts at
+// b + g * group, its rows ldb apart.
+__attribute__((target("avx2"))) static void strip8(size_t m, size_t columns, size_t kc, const float *a, size_t lda,
+                                                    const float *b, size_t ldb, size_t group, float *c, size_t ldc,
+                                                    int onto) {
+    for (size_t m0 = 0; m0 < m; m0 += MR) {
+        size_t rows = m - m0 < MR ? m - m0 : MR;
+        for (size_t j = 0; j < columns; j += 8 * NR8) {
+            size_t span = columns - j < 8 * NR8 ? columns - j : 8 * NR8, nv = (span + 7) / 8;
+            gemm8_tiles[span == 8 * nv][nv - 1][rows - 1](kc, a + m0 * lda, lda, b + j / 16 * group, ldb,
+                                                         c + m0 * ldc + j, ldc, onto,
+                                                         first_lanes8((long)(span - 8 * (nv - 1))));
+        }
+    }
+}
+
+// Packs rows [0, kc) of a strip of `columns` (at most 64) columns of b (row p at b + p * ldb) into
+// micro-panels of sixteen columns: micro-panel g at out + g * kc * 16, its row p sixteen words at + p * 16
+// (lanes past the strip's last column masked off, read as 0), so that a tile streams its kc x 16 words of b
+// from one contiguous block instead of one row of b every k step.
+__attribute__((target("avx2"))) static void pack_strip8(size_t kc, size_t columns, const float *b, size_t ldb,
+                                                         float *out) {
+    size_t groups = (columns + 15) / 16;
+    for (size_t g = 0; g < groups; g++) {
+        size_t first = 16 * g, n = columns - first < 16 ? columns - first : 16;
+        const float *src = b + first;
+        float *dst = out + g * kc * 16;
+        if (n == 16) {
+            for (size_t p = 0; p < kc; p++, src += ldb, dst += 16) {
+                _mm256_store_ps(dst, _mm256_loadu_ps(src));
+                _mm256_store_ps(dst + 8, _mm256_loadu_ps(src + 8));
+            }
+        } else {
+            const __m256i low = first_lanes8((long)n), high = first_lanes8((long)n - 8);
+            for (size_t p = 0; p < kc; p++, src += ldb, dst += 16) {
+                _mm256_store_ps(dst, _mm256_maskload_ps(src, low));
+                _mm256_store_ps(dst + 8, _mm256_maskload_ps(src + 8, high));
+            }
+        }
+    }
+}
+
+// Each thread's buffer for pack_strip8's micro-panels (KC x 64 words, 64-byte aligned), allocated on its
+// first product and kept: the executor's products run on the same few threads.
+static _Thread_local float *packed_strip;
+
+// Passes over k of depth KC; per pass, strips of 64 columns of b packed into micro-panels (KC x 64 words stay
+// in L2), blocks of six rows of a, and in each block the strip's tiles of sixteen columns (the block's KC x 6
+// words of a stay in L1). The packing moves words only: each sum is the same chain of fused multiply-adds.
 __attribute__((target("avx2"))) static void sgemm8(size_t m, size_t n, size_t k, const float *a, size_t lda,
                                                     const float *b, size_t ldb, float *c, size_t ldc, int accumulate) {
     if (m == 0 || n == 0) return;
+    // b is packed where its rows lie more than 128 words apart, or not on 32-byte boundaries (half of a tile's
+    // eight-word loads then span two cache lines), and more than one block of rows of a reads it. One core,
+    // m x n x k (b's leading dimension n unless given), best of 1 to 2 s, GFLOP/s unpacked -> packed:
+    // 512 x 196 x 1024 77 -> 90, 1024 x 196 x 256 87 -> 95, 64 x 3136 x 256 90 -> 93, 128 x 784 x 512
+    // 89-93 -> 94, 2048 x 49 x 512 67 -> 79.5, 512 x 49 x 4608 62-63 -> 72-74, 128 x 100 x 576 80-83 -> 87.
+    // Rows 32-byte aligned and close together lost to it: 64 x 56 x 256 93 -> 88, 128 x 56 x 256 91 -> 90,
+    // 64 to 512 x 64 x 384 (a panel's rows) 100 -> 95-99, 128 x 64 x 384 with rows 128 apart 99 -> 96.
+    const int packs = (ldb > 128 || ldb % 8 != 0 || (size_t)b % 32 != 0) && m > MR;
+    float *packed = packed_strip;
+    if (packs && !packed) {
+        packed = packed_strip = aligned_alloc(64, 4 * KC * 64);
+        if (!packed) abort();
+    }
     for (size_t k0 = 0; k0 == 0 || k0 < k; k0 += KC) {
         size_t kc = k - k0 < KC ? k - k0 : KC;
         int onto = accumulate || k0 > 0;
         for (size_t n0 = 0; n0 < n; n0 += 64) {
             size_t strip = n - n0 < 64 ? n - n0 : 64;
-            for (size_t m0 = 0; m0 < m; m0 += MR) {
-                size_t rows = m - m0 < MR ? m - m0 : MR;
-                for (size_t j = n0; j < n0 + strip; j += 8 * NR8) {
-                    size_t columns = n0 + strip - j < 8 * NR8 ? n0 + strip - j : 8 * NR8, nv = (columns + 7) / 8;
-                    gemm8_tiles[columns == 8 * nv][nv - 1][rows - 1](kc, a + m0 * lda + k0, lda, b + k0 * ldb + j, ldb,
-                                                                     c + m0 * ldc + j, ldc, onto,
-                                                                     first_lanes8((long)(columns - 8 * (nv - 1))));
-                }
+            if (packs) {
+                pack_strip8(kc, strip, b + k0 * ldb + n0, ldb, packed);
+                strip8(m, strip, kc, a + k0, lda, packed, 16, 16 * kc, c + n0, ldc, onto);
+            } else {
+                strip8(m, strip, kc, a + k0, lda, b + k0 * ldb + n0, ldb, 16, c + n0, ldc, onto);
             }
         }
     }
@@ -451,7 +510,9 @@ __attribute__((target("avx2"))) static void conv_row8(size_t m, size_t width, co
 FINISH_ROWS(finish_rows_avx2, __attribute__((target("avx2"))))
 
 // dfc_conv_product_run's strips: 64 columns, as sgemm8's; the panel is KC x PANEL words and a pad of 16, the sums
-// rows x PANEL.
+// rows x PANEL. The panel's rows are 256 bytes apart, so a tile's sixteen columns of it are a stream that the
+// prefetcher follows: unlike sgemm8's b, packing them into micro-panels did not pay (64 to 512 rows by 64 columns,
+// one core: 95 to 99 GFLOP/s with the packing against 100 to 101 without).
 #define PANEL 64
 
 size_t dfc_conv_product_work(size_t rows) { return KC * PANEL + 16 + rows * PANEL + 16; }
@@ -475,21 +536,57 @@ static size_t strip_segments(size_t j0, size_t count, size_t width, strip_segmen
 // Rows [k0, k0 + kc) of the tap matrix over a strip's columns into the panel (PANEL words a row): its cells
 // (dfc_gather_taps' values) gathered segment by segment, with column strides 1 and 2 eight cells a masked
 // load (cells outside the window are masked off, so read as 0).
-__attribute__((target("avx2"))) static void gather_panel(const dfc_taps *t, size_t k0, size_t kc,
-                                                          const strip_segment *segments, size_t count, float *panel) {
+// With `narrow` (column stride 1 and output rows at most eight wide), segments of whole output rows take a
+// faster path; a constant in each caller, so that the general path compiles as it would alone (with the other
+// path in, it ran 4 to 7% slower on rows 14 to 56 wide).
+__attribute__((target("avx2"), always_inline)) static inline void gather_panel_of(const dfc_taps *t, size_t k0,
+                                                                                 size_t kc,
+                                                                                 const strip_segment *segments,
+                                                                                 size_t count, float *panel,
+                                                                                 const int narrow) {
     const size_t kh = t->kernel_h, kw = t->kernel_w, sw = t->stride_w;
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     size_t ci = k0 / (kh * kw), ky = k0 / kw % kh, kx = k0 % kw;
+    // Segments of whole output rows (most of them where rows are narrow: 7 wide, nine to a strip) take the
+    // row's vector as tap kx reads it, worked out once per row of taps: a plain load where the window holds
+    // all its lanes, else a masked one, or zeros (a row of taps outside the window). The same cells as the
+    // general path below, in fewer instructions per segment.
+    const size_t width = t->width;
     for (size_t q = 0; q < kc; q++) {
         float *out = panel + q * PANEL;
         const long lo = (long)t->lo[kx], hi = (long)t->hi[kx];
         const float *plane = t->input + ci * t->channel_stride + kx * t->dilation_w;
+        __m256i row_mask = _mm256_setzero_si256();
+        int row_plain = 0;
+        if (narrow) {
+            const long to = hi < (long)width ? hi : (long)width;
+            row_mask = _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32((int)lo - 1)),
+                                        _mm256_cmpgt_epi32(_mm256_set1_epi32((int)to), lane));
+            row_plain = lo <= 0 && 8 <= to;
+        }
         for (size_t s = 0; s < count; s++) {
             const strip_segment g = segments[s];
             size_t ih = g.oh * t->stride_h + ky * t->dilation_h;
             long ty = t->origin_y + (long)ih;
             float *o = out + g.offset;
             const float *src = plane + ih * t->row_stride;
+            if (narrow && g.ow == 0 && g.count == width) {
+                // A run of whole rows from this one: one output row after another, the input rows stride_h
+                // apart. Whole vectors, as below: lanes past a row lie in the next segment or the pad.
+                size_t last = s;
+                while (last + 1 < count && segments[last + 1].ow == 0 && segments[last + 1].count == width) last++;
+                const size_t step = t->stride_h * t->row_stride;
+                for (; s <= last; s++, ty += (long)t->stride_h, src += step, o += width) {
+                    if (ty < 0 || ty >= t->extent_h) {
+                        _mm256_storeu_ps(o, _mm256_setzero_ps());
+                    } else {
+                        __m256 x = row_plain ? _mm256_loadu_ps(src) : _mm256_maskload_ps(src, row_mask);
+                        _mm256_storeu_ps(o, x);
+                    }
+                }
+                s = last;
+                continue;
+            }
             // Lanes of output columns ow + j + lane inside [lo, hi) and the segment.
             long end = (long)(g.ow + g.count), from = lo - (long)g.ow, to = (hi < end ? hi : end) - (long)g.ow;
             if (ty < 0 || ty >= t->extent_h) from = 0, to = 0;
@@ -536,6 +633,20 @@ __attribute__((target("avx2"))) static void gather_panel(const dfc_taps *t, size
     }
 }
 
+__attribute__((target("avx2"), noinline)) static void gather_panel_narrow(const dfc_taps *t, size_t k0, size_t kc,
+                                                                          const strip_segment *segments, size_t count,
+                                                                          float *panel) {
+    gather_panel_of(t, k0, kc, segments, count, panel, 1);
+}
+
+__attribute__((target("avx2"))) static void gather_panel(const dfc_taps *t, size_t k0, size_t kc,
+                                                          const strip_segment *segments, size_t count, float *panel) {
+    if (t->stride_w == 1 && t->width <= 8)
+        gather_panel_narrow(t, k0, kc, segments, count, panel);
+    else
+        gather_panel_of(t, k0, kc, segments, count, panel, 0);
+}
+
 // dfc_conv_product_run's loops, once it has checked that they run.
 __attribute__((target("avx2"))) static void conv_product8(const dfc_conv_product *p, size_t row0, size_t row1,
                                                            size_t col0, size_t col1, float *work) {
@@ -552,16 +663,7 @@ __attribute__((target("avx2"))) static void conv_product8(const dfc_conv_product
             size_t kc = k - k0 < KC ? k - k0 : KC;
             gather_panel(p->taps, k0, kc, segments, count, panel);
             int onto = p->accumulate || k0 > 0;
-            for (size_t m0 = 0; m0 < rows; m0 += MR) {
-                size_t mr = rows - m0 < MR ? rows - m0 : MR;
-                const float *a = p->weights + (row0 + m0) * p->lda + k0;
-                for (size_t j = 0; j < columns; j += 8 * NR8) {
-                    size_t span = columns - j < 8 * NR8 ? columns - j : 8 * NR8, nv = (span + 7) / 8;
-                    gemm8_tiles[span == 8 * nv][nv - 1][mr - 1](kc, a, p->lda, panel + j, PANEL,
-                                                                sums + m0 * PANEL + j, PANEL, onto,
-                                                                first_lanes8((long)(span - 8 * (nv - 1))));
-                }
-            }
+            strip8(rows, columns, kc, p->weights + row0 * p->lda + k0, p->lda, panel, PANEL, 16, sums, PANEL, onto);
         }
         dfc_epilogue part = *e;
         if (e->bias) part.bias = e->bias + row0;

@@ -11,7 +11,8 @@ import Testing
 /// core computed which part.
 @Suite(.enabled(if: GEMM.vectorized, "the CPU has neither AVX-512 nor AVX2 and FMA")) struct ConvInPlaceTests {
     @Test(arguments: [
-        (1, 1, 1), (5, 17, 3), (6, 16, 64), (7, 63, 385), (13, 65, 200), (32, 196, 576), (2, 130, 800), (12, 49, 0)
+        (1, 1, 1), (5, 17, 3), (6, 16, 64), (7, 63, 385), (13, 65, 200), (32, 196, 576), (2, 130, 800), (12, 49, 0),
+        (20, 251, 30)
     ])
     func sgemmMatchesLoops(m: Int, n: Int, k: Int) {
         let (lda, ldb, ldc) = (k + 3, n + 5, n + 2)

@@ -48,6 +48,37 @@ import Testing
         #expect(KernelTests.close(got, sram), "seed \(seed)")
     }
 
+    /// Output rows at most eight wide with column stride 1 (the gather's path for runs of whole rows, ResNet's
+    /// 7x7 maps): enough rows that the 64-column strips end inside a row, windows that pad or cut every side
+    /// (rows of taps outside the window, a vector's first or last lanes masked), one or two passes over the taps.
+    @Test(arguments: 0..<12) func narrowRowsMatchReference(seed: Int) throws {
+        var rng = SeededRandom(seed: UInt64(seed) + 1700)
+        func r(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
+        let cin = seed % 3 == 2 ? r(43...50) : r(1...16), cout = r(1...40)
+        let wo = [1, 5, 7, 8][seed % 4], ho = r(8...14)
+        let (kh, kw) = [(3, 3), (1, 3), (3, 2)][r(0...2)]
+        let (h, w) = (ho - 1 + kh, wo - 1 + kw)
+        let input = SRAMTile(
+            addr: 0, channels: cin, height: h, width: w, channelStride: h * (w + 2) + 1, rowStride: w + 2)
+        let inWords = cin * input.channelStride
+        let output = SRAMTile(addr: 4 * inWords, channels: cout, height: ho, width: wo)
+        let weightAddr = 4 * (inWords + output.elements), weightCount = cout * cin * kh * kw
+        var sram = (0..<(inWords + output.elements + weightCount + cout)).map { _ in
+            Float.random(in: -1...1, using: &rng)
+        }
+        let window = PadWindow(
+            originY: r(-2...0), originX: r(-2...1), extentH: r(h - 2...h), extentW: r(max(1, w - 2)...w))
+        let op = ConvOp(
+            input: input, output: output, weightAddr: weightAddr,
+            biasAddr: seed % 2 == 0 ? weightAddr + 4 * weightCount : nil, kernel: (kh, kw), window: window,
+            accumulate: seed % 4 == 1, activation: .relu)
+        let scratch = Memory(bytes: 4)!
+        #expect(!Machine(sram: scratch.view, dram: scratch.view).readsRowsInPlace(op), "the in-place path")
+        let got = try KernelTests.execute(.conv(op), sram: sram).sram
+        KernelTests.referenceConv(op, sram: &sram)
+        #expect(KernelTests.close(got, sram), "seed \(seed)")
+    }
+
     /// Products split over the cores by output columns (more columns than channels) and by channels, with
     /// two passes over the taps: the same bits every time.
     @Test func splitPanelsAreDeterministic() throws {

@@ -6,12 +6,12 @@
 #include "dfc_kernels.h"
 
 // The executor's matrix products with AVX-512, or AVX2 and FMA (asked of the CPU at run time):
-// a tile of six rows by up to 64 columns of the result (16 with AVX2) lives in
-// 24 registers (12) while the products over k are added into it, in order of k, from unpacked
-// operands. Why not only OpenBLAS: the executor's products are small (a band
-// of a convolution: 32 to 512 rows, 28 to 300 columns), where OpenBLAS spends
-// much of its time packing its operands or in its small-matrix path, and a
-// convolution that reads its input rows in place needs no tap matrix at all.
+// a tile of six rows by up to 64 columns of the result (16 with AVX2) lives in 24 registers (12) while the
+// products over k are added into it, in order of k, from a unpacked and b unpacked (AVX-512) or, with AVX2,
+// copied a strip at a time into micro-panels of sixteen columns where its rows lie far apart or off cache-line
+// boundaries. Why not only OpenBLAS: the executor's products are small (a band of a convolution: 32 to 512
+// rows, 28 to 300 columns), where OpenBLAS spends much of its time packing its operands or in its small-matrix
+// path, and a convolution that reads its input rows in place needs no tap matrix at all.
 
 // 1 when dfc_sgemm and dfc_conv_row run: the CPU and the OS support AVX-512F, or AVX2 and FMA (eight-lane
 // tiles, the same operations in the same order), else 0.
