@@ -84,10 +84,10 @@ final class PlanningContext: @unchecked Sendable {
     /// Bytes, cycles and energy of a group on its own under the executor's timing model.
     func simulate(_ group: GroupPlan) throws -> PlanCost {
         var scratch = Emitter(graph: graph, config: config, objective: objective, layout: layout)
-        scratch.sequencer.keepsNames = false
+        scratch.sequencer = Sequencer(timing: config)
         (scratch.knownReaches, scratch.knownGeometries) = (nodeReaches, convGeometries)
         try scratch.emit(group)
-        var cost = PlanCost(config.schedule(scratch.sequencer.instructions, constantsBytes: 0).stats)
+        var cost = PlanCost(scratch.sequencer.stats!)
         cost.bytes = group.dramBytes
         return cost
     }
