@@ -204,14 +204,16 @@ enum FusionRules {
 
     /// Why nodes[range] cannot be one group whatever the tiling, or nil.
     /// `aliases`: the graph's DRAM aliases (built from the graph when nil).
+    /// `fusible`: `fusible` of every node, by node index (found when nil).
     static func structureProblem(
-        _ range: Range<Int>, graph: Graph, consumers: [String: [Int]], aliases: DRAMPlan.Aliases? = nil
+        _ range: Range<Int>, graph: Graph, consumers: [String: [Int]], aliases: DRAMPlan.Aliases? = nil,
+        fusible known: [Bool]? = nil
     ) -> String? {
         if poolingTail(range, graph: graph) {
             return structureProblem(
-                mapRange(range, graph: graph), graph: graph, consumers: consumers, aliases: aliases)
+                mapRange(range, graph: graph), graph: graph, consumers: consumers, aliases: aliases, fusible: known)
         }
-        for index in range where !fusible(graph.nodes[index], graph: graph) {
+        for index in range where !(known?[index] ?? fusible(graph.nodes[index], graph: graph)) {
             return "\(graph.nodes[index].name) cannot be fused (\(notFusibleReason(graph.nodes[index], graph: graph)))"
         }
         let nodes = range.map { graph.nodes[$0] }
