@@ -1076,10 +1076,11 @@ extension PlanningContext {
                 dram += 4 * t.shape[1] * valid * t.shape[3]
             }
         }
-        for (k, node) in layers.nodes.enumerated() {
+        // By position: iterating the nodes would copy each (retaining and releasing every field).
+        for k in layers.nodes.indices {
             let (weights, rest) = layers.constantDRAM[k]
             var computingBands = 1
-            if !plan.streamed.isEmpty, plan.streamed[node.name] != nil {
+            if !plan.streamed.isEmpty, plan.streamed[layers.nodes[k].name] != nil {
                 let (v, h) = (layers.outputIDs[k], layers.outputTypes[k].shape[2])
                 computingBands =
                     plan.needed.indices.filter {
@@ -1149,11 +1150,14 @@ extension PlanningContext {
         let owners = plan.buffers.filter { value, buffer in buffer.alias == nil && !plan.held.contains(value) }
         let ownerValues = owners.map(\.key), ownerIDs = owners.map { layers.values.ids[$0.key] }
         let ownerShapes = owners.map { (channels: $0.value.channels, rowWidth: $0.value.rowWidth) }
-        let folded = layers.nodes.map { plan.folded[$0.name] != nil }
+        // By position: mapping the nodes would copy each (retaining and releasing every field).
+        let folded = layers.nodes.indices.map { plan.folded[layers.nodes[$0].name] != nil }
         // Per layer, found once for every band: its kind, output channels and width, an LRN's window.
-        let kinds = layers.nodes.map { $0.kind }
+        let kinds = layers.nodes.indices.map { layers.nodes[$0].kind }
         let outputShapes = layers.outputTypes.map { (channels: $0.shape[1], width: $0.shape[3]) }
-        let lrnSizes = layers.nodes.map { $0.kind == .lrn ? $0.int("size", default: 1) : 0 }
+        let lrnSizes = layers.nodes.indices.map {
+            layers.nodes[$0].kind == .lrn ? layers.nodes[$0].int("size", default: 1) : 0
+        }
         func heldRows(_ o: Int, band: Int) -> Range<Int>? {
             (plan.spans.isEmpty ? nil : plan.spans[band][ownerValues[o]])
                 ?? ownerIDs[o].flatMap { plan.needed[band][id: $0] }
