@@ -428,8 +428,10 @@ extension Emitter {
         let v = node.outputs[0], y = types.output
         let out = slots.interior(v, home: homes.output, rows: computed)
         let outRange = slots.range(v, home: homes.output)
+        // The name alone is captured: capturing the node would copy it (every field) for each layer of each band.
+        let name = node.name
         func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange]) {
-            sequencer.emit(op, reads: reads, writes: writes, nodes: [node.name])
+            sequencer.emit(op, reads: reads, writes: writes, nodes: [name])
         }
         if node.kind == .channelShuffle {
             // One COPY: input channel b*(C/g) + a to output channel a*g + b, as a [g][C/g][rows][W] box.

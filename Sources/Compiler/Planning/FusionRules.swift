@@ -181,7 +181,8 @@ enum FusionRules {
     /// computes it, so the pool reads no DRAM, and stores the map only when
     /// something else reads it (`poolsOnly`).
     static func poolingTail(_ range: Range<Int>, graph: Graph) -> Bool {
-        guard range.count >= 2 else { return false }
+        // The kind first: most ranges end elsewhere, and reading the node whole would copy it.
+        guard range.count >= 2, graph.nodes[range.upperBound - 1].kind == .globalAveragePool else { return false }
         let node = graph.nodes[range.upperBound - 1], map = graph.nodes[range.upperBound - 2].outputs[0]
         guard node.kind == .globalAveragePool, node.activation == nil, node.inputs == [map],
             let x = graph.type(of: map), x.rank == 4, x.shape[0] == 1, x.dtype == .float32
