@@ -316,50 +316,80 @@ extension AcceleratorConfig {
         stats: ExecutionStats, schedule: [InstructionTiming]
     ) {
         let n = Engine.allCases.count
-        var engineFree = [Int](repeating: 0, count: n)
-        var channelFree = 0
+        var clock = TimingClock(config: self)
         var queues = [[Int]](repeating: [], count: n * n)  // token arrival cycles, FIFO
         var heads = [Int](repeating: 0, count: n * n)
-        var stats = ExecutionStats()
         var schedule: [InstructionTiming] = []
         schedule.reserveCapacity(instructions.count)
         for instruction in instructions {
             let e = instruction.engine.index
-            var start = engineFree[e]
+            var ready = 0
             // Engines by bit, not `EngineSet.engines`: no array per instruction.
             for w in 0..<n where instruction.wait.rawValue & (1 << w) != 0 {
                 let q = w * n + e
                 // A missing token (never in a validated program) delays nothing.
-                if heads[q] < queues[q].count { start = max(start, queues[q][heads[q]]) }
+                if heads[q] < queues[q].count { ready = max(ready, queues[q][heads[q]]) }
                 heads[q] += 1
             }
-            let cost = cost(of: instruction, constantsBytes: constantsBytes)
-            var end = start + cost.cycles
-            if instruction.opcode == .load || instruction.opcode == .store {
-                let dataStart = max(start + dmaSetupCycles, channelFree)
-                end = dataStart + cost.channelCycles
-                channelFree = end
-                stats.dramChannelBusyCycles += cost.channelCycles
-            }
-            engineFree[e] = end
-            for s in 0..<n where instruction.signal.rawValue & (1 << s) != 0 { queues[e * n + s].append(end) }
-            schedule.append(InstructionTiming(start: start, end: end))
-            stats.cycles = max(stats.cycles, end)
-            stats.addBusy(instruction.engine, cost.cycles)
-            stats.dramReadBytes += cost.dramReadBytes
-            stats.dramWriteBytes += cost.dramWriteBytes
-            stats.dramWeightBytes += cost.dramWeightBytes
-            stats.dramActivationBytes += cost.dramActivationBytes
-            stats.hostReadBytes += cost.hostReadBytes
-            stats.hostWriteBytes += cost.hostWriteBytes
-            stats.macs += cost.macs
-            stats.sramReadBytes += cost.sramReadBytes
-            stats.sramWriteBytes += cost.sramWriteBytes
-            stats.vectorElements += cost.vectorElements
+            let timing = clock.add(
+                engine: instruction.engine, transfer: instruction.opcode == .load || instruction.opcode == .store,
+                cost: cost(of: instruction, constantsBytes: constantsBytes), ready: ready)
+            for s in 0..<n where instruction.signal.rawValue & (1 << s) != 0 { queues[e * n + s].append(timing.end) }
+            schedule.append(timing)
         }
-        stats.energy = energy.breakdown(
+        return (clock.stats, schedule)
+    }
+}
+
+/// The engines, the DRAM channel and the counts of the timing model as
+/// instructions are taken in program order: what `schedule` steps through,
+/// and what a caller that knows when each instruction's tokens arrive (the
+/// compiler's sequencer, which places them) steps through without keeping
+/// the instructions.
+public struct TimingClock: Sendable {
+    public let config: AcceleratorConfig
+    private var engineFree = [Int](repeating: 0, count: Engine.allCases.count)
+    private var channelFree = 0
+    private var counts = ExecutionStats()
+
+    public init(config: AcceleratorConfig) { self.config = config }
+
+    /// Takes the next instruction, which runs on `engine` (a LOAD or STORE
+    /// when `transfer`), costs `cost` and whose tokens have all arrived by
+    /// cycle `ready`: it starts when its engine is free and they have; a
+    /// transfer's data phase also waits for the DRAM channel.
+    public mutating func add(engine: Engine, transfer: Bool, cost: InstructionCost, ready: Int) -> InstructionTiming {
+        let e = engine.index
+        let start = max(engineFree[e], ready)
+        var end = start + cost.cycles
+        if transfer {
+            let dataStart = max(start + config.dmaSetupCycles, channelFree)
+            end = dataStart + cost.channelCycles
+            channelFree = end
+            counts.dramChannelBusyCycles += cost.channelCycles
+        }
+        engineFree[e] = end
+        counts.cycles = max(counts.cycles, end)
+        counts.addBusy(engine, cost.cycles)
+        counts.dramReadBytes += cost.dramReadBytes
+        counts.dramWriteBytes += cost.dramWriteBytes
+        counts.dramWeightBytes += cost.dramWeightBytes
+        counts.dramActivationBytes += cost.dramActivationBytes
+        counts.hostReadBytes += cost.hostReadBytes
+        counts.hostWriteBytes += cost.hostWriteBytes
+        counts.macs += cost.macs
+        counts.sramReadBytes += cost.sramReadBytes
+        counts.sramWriteBytes += cost.sramWriteBytes
+        counts.vectorElements += cost.vectorElements
+        return InstructionTiming(start: start, end: end)
+    }
+
+    /// The counts so far, with the energy they cost.
+    public var stats: ExecutionStats {
+        var stats = counts
+        stats.energy = config.energy.breakdown(
             dramBytes: stats.dramReadBytes + stats.dramWriteBytes, sramReadBytes: stats.sramReadBytes,
             sramWriteBytes: stats.sramWriteBytes, macs: stats.macs, vectorElements: stats.vectorElements)
-        return (stats, schedule)
+        return stats
     }
 }

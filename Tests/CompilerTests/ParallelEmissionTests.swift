@@ -63,10 +63,11 @@ struct ParallelEmissionTests {
     }
 
     /// Every candidate plan of the fixtures' groups: a scratch emission without names has the
-    /// instructions of a full one, and its cost is at least the plan's floor (which reads each
+    /// instructions of a full one, a timed one (`Sequencer(timing:)`) the counts of scheduling
+    /// them, and its cost is at least the plan's floor (which reads each
     /// convolution's geometry from the context's table by node index).
     @Test(
-        "scratch emissions equal full ones and never cost less than the plan's floor",
+        "scratch emissions equal full ones, timed ones count what their schedule does, and none costs less than the plan's floor",
         arguments: [("Fixtures/demo/resnet8.onnx", "df1"), ("Fixtures/onnx/shufflenet_blocks.onnx", "df1-small")])
     func scratchEmission(model: String, preset: String) throws {
         let config = try #require(AcceleratorConfig.preset(named: preset))
@@ -89,7 +90,16 @@ struct ParallelEmissionTests {
                     #expect(scratch.sequencer.instructions == full.sequencer.instructions)
                     #expect(scratch.sequencer.debugNames.isEmpty && scratch.layers.isEmpty)
                     #expect(full.sequencer.debugNames.count == full.sequencer.instructions.count)
+                    // A timed scratch emission keeps no instructions and counts what scheduling the full one does.
+                    var timed = Emitter(graph: graph, config: config, objective: .edp, layout: context.layout)
+                    timed.sequencer = Sequencer(timing: config)
+                    try timed.emit(plan)
+                    let scheduled = config.schedule(full.sequencer.instructions, constantsBytes: 0).stats
+                    #expect(timed.sequencer.stats == scheduled)
+                    #expect(timed.sequencer.instructions.isEmpty && timed.sequencer.count == full.sequencer.count)
+                    #expect(full.sequencer.stats == nil)
                     let cost = try context.simulate(plan), floor = FusionPlanner.costFloor(plan, context: context)
+                    #expect(cost.cycles == scheduled.cycles && cost.energy == scheduled.energyFemtojoules)
                     #expect(floor.bytes == cost.bytes && floor.cycles <= cost.cycles && floor.energy <= cost.energy)
                     compared += 1
                 }

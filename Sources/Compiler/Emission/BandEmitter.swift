@@ -128,9 +128,10 @@ extension Emitter {
         let resident = loadGroupConstants(nodes) { group.streamed[$0.name] == nil }
         // Per layer (by its position in `nodes`, not by name: every band of every layer asks), found once for
         // all bands: its reach when windowed, whether its taps are folded and the rows each band stores of it.
-        let reaches = try zip(group.nodes, nodes).map { $1.kind.hasWindow ? try reach($0) : nil }
-        let folded = nodes.map { group.folded[$0.name] != nil }
-        let stores = nodes.map { group.stores[$0.outputs[0]] }
+        // Mapped by position: mapping (or zipping) the nodes themselves would copy each one.
+        let reaches = try nodes.indices.map { nodes[$0].kind.hasWindow ? try reach(group.nodes.lowerBound + $0) : nil }
+        let folded = nodes.indices.map { group.folded[nodes[$0].name] != nil }
+        let stores = nodes.indices.map { group.stores[nodes[$0].outputs[0]] }
         var streamTurn = 0
         // The buffers inputs are loaded into (each input's, by number), and those whose next rows (cached halo,
         // loads) are already emitted.
@@ -161,14 +162,14 @@ extension Emitter {
                         number: owners.id($0.key))
                 } : []
         // Each layer's output by value number and its height, found once for all bands.
-        let outputIDs = nodes.map { group.needed.first?.values.ids[$0.outputs[0]] }
+        let outputIDs = nodes.indices.map { group.needed.first?.values.ids[nodes[$0].outputs[0]] }
         // Each layer's first input's and output's buffer homes (nil: none), found once for all bands.
-        let layerHomes = nodes.map { node in
-            (input: node.inputs.first.flatMap { bufferHomes[$0] }, output: bufferHomes[node.outputs[0]])
+        let layerHomes = nodes.indices.map { k in
+            (input: nodes[k].inputs.first.flatMap { bufferHomes[$0] }, output: bufferHomes[nodes[k].outputs[0]])
         }
         // Each layer's output type and its first input's, found once for all bands.
-        let outputTypes = nodes.map { graph.type(of: $0.outputs[0])! }
-        let inputTypes = nodes.map { $0.inputs.first.flatMap { graph.type(of: $0) } }
+        let outputTypes = nodes.indices.map { graph.type(of: nodes[$0].outputs[0])! }
+        let inputTypes = nodes.indices.map { nodes[$0].inputs.first.flatMap { graph.type(of: $0) } }
         let heights = outputTypes.map { $0.shape[2] }
         // Folded convolutions (by position) whose taps of this band were rebuilt during the band before.
         var foldedEarly = [Bool](repeating: false, count: nodes.count)
@@ -176,16 +177,16 @@ extension Emitter {
         // input's buffer): the same in every band, so found once.
         // A chunked layer (see `BandPlan.chunked`) is computed by the convolution that reads it: that
         // convolution uses its buffers too.
-        var loadedHomes = nodes.map { node in
-            (node.inputs + node.outputs).compactMap { value -> Int? in
+        var loadedHomes = nodes.indices.map { k in
+            (nodes[k].inputs + nodes[k].outputs).compactMap { value -> Int? in
                 guard let b = group.buffers[value] else { return nil }
                 let owner = owners.id(b.alias?.value ?? value)
                 return earlyOwners.contains(owner) ? owner : nil
             }
         }
-        let chunked = nodes.map { group.chunked[$0.outputs[0]] != nil }
-        for (k, node) in nodes.enumerated() where chunked[k] {
-            if let reader = nodes.firstIndex(where: { $0.inputs.first == node.outputs[0] }) {
+        let chunked = nodes.indices.map { group.chunked[nodes[$0].outputs[0]] != nil }
+        for k in nodes.indices where chunked[k] {
+            if let reader = nodes.firstIndex(where: { $0.inputs.first == nodes[k].outputs[0] }) {
                 loadedHomes[reader] += loadedHomes[k]
             }
         }
@@ -427,8 +428,10 @@ extension Emitter {
         let v = node.outputs[0], y = types.output
         let out = slots.interior(v, home: homes.output, rows: computed)
         let outRange = slots.range(v, home: homes.output)
+        // The name alone is captured: capturing the node would copy it (every field) for each layer of each band.
+        let name = node.name
         func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange]) {
-            sequencer.emit(op, reads: reads, writes: writes, nodes: [node.name])
+            sequencer.emit(op, reads: reads, writes: writes, nodes: [name])
         }
         if node.kind == .channelShuffle {
             // One COPY: input channel b*(C/g) + a to output channel a*g + b, as a [g][C/g][rows][W] box.

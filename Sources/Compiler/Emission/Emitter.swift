@@ -144,7 +144,7 @@ struct Emitter {
         layers.append(
             Codegen.LayerReport(
                 node: node.name, op: node.opType, engine: engine, tiling: tiling,
-                instructions: start..<sequencer.instructions.count, members: [node.name]))
+                instructions: start..<sequencer.count, members: [node.name]))
     }
 
     mutating func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange], node: Node) {
@@ -153,7 +153,7 @@ struct Emitter {
 
     /// Emits a fusion group as its plan says.
     mutating func emit(_ group: GroupPlan) throws {
-        let start = sequencer.instructions.count
+        let start = sequencer.count
         switch group {
         case .bands(let plan): try emitBands(plan)
         case .wholeMap(let plan): try emitWholeMap(plan)
@@ -166,12 +166,12 @@ struct Emitter {
         layers.append(
             Codegen.LayerReport(
                 node: names.joined(separator: "+"), op: "FusionGroup", engine: "fused",
-                tiling: description, instructions: start..<sequencer.instructions.count, members: names))
+                tiling: description, instructions: start..<sequencer.count, members: names))
     }
 
     /// Emits one layer on its own.
     mutating func lower(_ node: Node) throws {
-        let start = sequencer.instructions.count
+        let start = sequencer.count
         switch node.kind.pattern {
         case .convolution:
             let tiling = try lowerConv(node, chosen: convTilings[node.name])

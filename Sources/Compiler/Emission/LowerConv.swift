@@ -68,8 +68,9 @@ extension Emitter {
             var best: PlanCost?
             for candidate in ranked.prefix(Self.simulatedTilings) {
                 var scratch = Emitter(graph: graph, config: config, objective: objective, layout: layout)
+                scratch.sequencer = Sequencer(timing: config)
                 scratch.emitConv(node, geometry: g, insertion: insertion, tiling: candidate)
-                let cost = PlanCost(config.schedule(scratch.sequencer.instructions, constantsBytes: 0).stats)
+                let cost = PlanCost(scratch.sequencer.stats!)
                 if best == nil || objective.prefers(cost, over: best!) { (best, tiling) = (cost, candidate) }
             }
         }

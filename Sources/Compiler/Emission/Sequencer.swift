@@ -31,12 +31,37 @@ struct MemoryRange: Equatable {
 /// covered costs a token (a wait here, a signal on the producer). Queues stay
 /// FIFO because both ends are added in program order.
 struct Sequencer {
+    /// The instructions (none kept when `timed`: see `init(timing:)`).
     private(set) var instructions: [Instruction] = []
+    /// How many instructions were emitted.
+    private(set) var count = 0
     /// Each instruction's engine: reading it from `instructions` would copy the operation's arrays.
     private var engines: [Int] = []
     private(set) var debugNames: [[String]] = []
     /// Whether `debugNames` is kept: a scratch sequencer that only costs a plan needs no names.
     var keepsNames = true
+    /// A scratch sequencer's timing model, stepped as instructions are emitted (nil: instructions are kept).
+    private var timer: TimingClock?
+    /// When set, each instruction's end cycle, by index: the arrival of the token it signals.
+    private var ends: [Int] = []
+
+    init() {}
+
+    /// A scratch sequencer that only costs what is emitted: it keeps no
+    /// instructions and no names, and takes each instruction through the
+    /// timing model (an empty constants segment, as a scratch schedule has)
+    /// as it is emitted. Each token the sequencer places has exactly one
+    /// wait (a later instruction of the waiting engine already knows the
+    /// producer finished, see `emit`), so a wait's token is its producer's
+    /// end, and `stats` are what `AcceleratorConfig.schedule` of the kept
+    /// instructions gives.
+    init(timing config: AcceleratorConfig) {
+        timer = TimingClock(config: config)
+        keepsNames = false
+    }
+
+    /// The timing model's counts of what a scratch sequencer (`init(timing:)`) emitted.
+    var stats: ExecutionStats? { timer?.stats }
 
     private static let engineCount = Engine.allCases.count
 
@@ -76,7 +101,7 @@ struct Sequencer {
     mutating func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange], nodes: @autoclosure () -> [String])
         -> Int
     {
-        let index = instructions.count
+        let index = count
         let engine = Int(op.engine.rawValue), n = Self.engineCount
         for e in 0..<n { after[e] = -1 }
         if pruned && !used[engine] {
@@ -116,10 +141,16 @@ struct Sequencer {
         }
         for e in 0..<n { clock[e] = frontier[engine * n + e] }
         var wait: EngineSet = []
+        // When timed: the cycle the last of the instruction's tokens arrives.
+        var ready = 0
         for source in 0..<n where source != engine {
             let producer = after[source]
             guard producer > clock[source] else { continue }
-            instructions[producer].signal.insert(EngineSet(rawValue: 1 << op.engine.rawValue))
+            if timer == nil {
+                instructions[producer].signal.insert(EngineSet(rawValue: 1 << op.engine.rawValue))
+            } else {
+                ready = max(ready, ends[producer])
+            }
             wait.insert(EngineSet(rawValue: 1 << UInt8(source)))
             for e in 0..<n { clock[e] = max(clock[e], clocks[producer * n + e]) }
         }
@@ -127,7 +158,15 @@ struct Sequencer {
         clocks.append(contentsOf: clock)
         for e in 0..<n { frontier[engine * n + e] = clock[e] }
         used[engine] = true
-        instructions.append(Instruction(op, wait: wait, signal: []))
+        let instruction = Instruction(op, wait: wait, signal: [])
+        if timer == nil {
+            instructions.append(instruction)
+        } else {
+            let cost = timer!.config.cost(of: instruction, constantsBytes: 0)
+            let transfer = op.opcode == .load || op.opcode == .store
+            ends.append(timer!.add(engine: op.engine, transfer: transfer, cost: cost, ready: ready).end)
+        }
+        count += 1
         engines.append(engine)
         if keepsNames { debugNames.append(nodes()) }
         record(index, engine: engine, reads: reads, writes: writes)

@@ -188,7 +188,8 @@ extension PlanningContext {
     ) throws -> BandPlan? {
         guard
             checked
-                || FusionRules.structureProblem(range, graph: graph, consumers: consumers, aliases: dramAliases) == nil
+                || FusionRules.structureProblem(
+                    range, graph: graph, consumers: consumers, aliases: dramAliases, fusible: fusible) == nil
         else {
             return nil
         }
@@ -217,15 +218,22 @@ extension PlanningContext {
         }
         let walk: BandWalk?
         if held.isEmpty {
-            let full = walks?.layers ?? bandLayers(range)
-            walks?.layers = full
-            let plain = !loads && !full.loadedInto.isEmpty
+            // The group's layers, found once per `BandWalks` and copied only where a walk is made
+            // (a copy retains and releases every field, and most calls find their walk made).
+            if let walks, walks.layers == nil { walks.layers = bandLayers(range) }
+            let unshared = walks == nil ? bandLayers(range) : nil
+            let plain = !loads && !(walks?.layers?.loadedInto ?? unshared!.loadedInto).isEmpty
             let key = 4 * rows + (halo == .cache ? 1 : 0) + (plain ? 2 : 0)
             if let known = walks?.walks[key] {
                 walk = known
             } else {
-                var layers = plain ? (walks?.plainLayers ?? bandLayers(range, loads: false)) : full
-                if plain { walks?.plainLayers = layers }
+                var layers: BandLayers
+                if plain {
+                    layers = walks?.plainLayers ?? bandLayers(range, loads: false)
+                    walks?.plainLayers = layers
+                } else {
+                    layers = unshared ?? walks!.layers!
+                }
                 walk = bandWalk(&layers, rows: rows, halo: halo)
                 walks?.walks[key] = walk
             }
@@ -234,15 +242,17 @@ extension PlanningContext {
             walk = bandWalk(&layers, rows: rows, halo: halo)
         }
         guard let walk, !packed || (walk.bands.count == 1 && maxSlots == 1 && halo == .recompute) else { return nil }
-        let constants = walks?.constants ?? groupConstants(walk.layers.nodes)
-        walks?.constants = constants
+        // Read once: each read of a class's stored struct copies it (retaining every field).
+        let layers = walk.layers
+        if let walks, walks.constants == nil { walks.constants = groupConstants(layers.nodes) }
+        let constants = walks?.constants ?? groupConstants(layers.nodes)
         var chunked: [String: Int] = [:]
         var allocated = allocateBandSRAM(
-            walk.layers, needed: walk.needed, shapes: walk.buffers, halo: halo, maxSlots: maxSlots,
-            constants: constants, lifetimes: packed ? bufferLifetimes(walk.layers, shapes: walk.buffers) : nil)
+            layers, needed: walk.needed, shapes: walk.buffers, halo: halo, maxSlots: maxSlots,
+            constants: constants, lifetimes: packed ? bufferLifetimes(layers, shapes: walk.buffers) : nil)
         if allocated == nil {
             // Too large with every buffer whole: the inputs of 1x1 convolutions a few rows at a time.
-            chunked = chunkedInputs(walk.layers, walk: walk)
+            chunked = chunkedInputs(layers, walk: walk)
             if !chunked.isEmpty {
                 let shapes = walk.buffers.map { shape in
                     // Two chunks: one computed while the convolution reads the other.
@@ -252,9 +262,9 @@ extension PlanningContext {
                     return small
                 }
                 allocated = allocateBandSRAM(
-                    walk.layers, needed: walk.needed, shapes: shapes, halo: halo, maxSlots: maxSlots,
+                    layers, needed: walk.needed, shapes: shapes, halo: halo, maxSlots: maxSlots,
                     constants: constants,
-                    lifetimes: packed ? bufferLifetimes(walk.layers, shapes: shapes) : nil)
+                    lifetimes: packed ? bufferLifetimes(layers, shapes: shapes) : nil)
             }
         }
         guard var plan = allocated else { return nil }
@@ -262,18 +272,22 @@ extension PlanningContext {
         plan.rows = rows
         plan.bands = walk.bands
         plan.spans = walk.spans
-        guard let stores = storedRows(walk.layers, plan: plan) else { return nil }
+        guard let stores = storedRows(layers, plan: plan) else { return nil }
         plan.stores = stores
-        plan.copiedParts = walk.layers.copied
-        plan.loadedInto = walk.layers.loadedInto
-        foldTaps(walk.layers, plan: &plan)
-        plan.dramBytes = countBandBytes(walk.layers, plan: plan)
+        plan.copiedParts = layers.copied
+        plan.loadedInto = layers.loadedInto
+        foldTaps(layers, plan: &plan)
+        plan.dramBytes = countBandBytes(layers, plan: plan)
+        if let walks, walks.geometries == nil {
+            walks.geometries = try zip(layers.range, layers.nodes).map {
+                $1.kind == .conv ? try convGeometry($0) : nil
+            }
+        }
         let geometries =
             try walks?.geometries
-            ?? zip(walk.layers.range, walk.layers.nodes).map { $1.kind == .conv ? try convGeometry($0) : nil }
-        walks?.geometries = geometries
+            ?? zip(layers.range, layers.nodes).map { $1.kind == .conv ? try convGeometry($0) : nil }
         plan.estimatedCycles = try estimateBandCycles(
-            walk.layers, plan: plan, geometries: geometries, computed: walk.computed)
+            layers, plan: plan, geometries: geometries, computed: walk.computed)
         return plan
     }
 
@@ -335,19 +349,20 @@ extension PlanningContext {
     /// folds: an unfolded stem in a group would lose to the folded lone
     /// stem on cycles, and traffic would then refuse the group.
     private func foldTaps(_ layers: BandLayers, plan: inout BandPlan) {
+        // By position: a copy of every node would retain and release each of its fields.
         for (k, index) in layers.range.enumerated() where layers.nodes[k].kind == .conv {
-            let node = layers.nodes[k]
-            guard plan.streamed[node.name] == nil, layers.inputs.contains(node.inputs[0]),
+            guard plan.streamed[layers.nodes[k].name] == nil, layers.inputs.contains(layers.nodes[k].inputs[0]),
                 let g = convGeometries[index], g.groups == 1,
                 g.n == 1, ConvTiling.folds(g, config: config)
             else { continue }
-            let height = graph.type(of: node.outputs[0])!.shape[2]
+            let output = layers.nodes[k].outputs[0]
+            let height = graph.type(of: output)!.shape[2]
             let rows =
-                plan.needed.indices.map { plan.computedRows(node.outputs[0], band: $0, height: height).count }
+                plan.needed.indices.map { plan.computedRows(output, band: $0, height: height).count }
                 .max() ?? 0
             let bytes = DRAMPlan.align(4 * g.cin * g.kh * g.kw * rows * g.wo)
             guard rows > 0, plan.sramBytes + bytes <= config.sramBytes else { continue }
-            plan.folded[node.name] = plan.sramBytes
+            plan.folded[layers.nodes[k].name] = plan.sramBytes
             plan.sramBytes += bytes
         }
     }
@@ -1061,10 +1076,11 @@ extension PlanningContext {
                 dram += 4 * t.shape[1] * valid * t.shape[3]
             }
         }
-        for (k, node) in layers.nodes.enumerated() {
+        // By position: iterating the nodes would copy each (retaining and releasing every field).
+        for k in layers.nodes.indices {
             let (weights, rest) = layers.constantDRAM[k]
             var computingBands = 1
-            if !plan.streamed.isEmpty, plan.streamed[node.name] != nil {
+            if !plan.streamed.isEmpty, plan.streamed[layers.nodes[k].name] != nil {
                 let (v, h) = (layers.outputIDs[k], layers.outputTypes[k].shape[2])
                 computingBands =
                     plan.needed.indices.filter {
@@ -1134,11 +1150,14 @@ extension PlanningContext {
         let owners = plan.buffers.filter { value, buffer in buffer.alias == nil && !plan.held.contains(value) }
         let ownerValues = owners.map(\.key), ownerIDs = owners.map { layers.values.ids[$0.key] }
         let ownerShapes = owners.map { (channels: $0.value.channels, rowWidth: $0.value.rowWidth) }
-        let folded = layers.nodes.map { plan.folded[$0.name] != nil }
+        // By position: mapping the nodes would copy each (retaining and releasing every field).
+        let folded = layers.nodes.indices.map { plan.folded[layers.nodes[$0].name] != nil }
         // Per layer, found once for every band: its kind, output channels and width, an LRN's window.
-        let kinds = layers.nodes.map(\.kind)
+        let kinds = layers.nodes.indices.map { layers.nodes[$0].kind }
         let outputShapes = layers.outputTypes.map { (channels: $0.shape[1], width: $0.shape[3]) }
-        let lrnSizes = layers.nodes.map { $0.kind == .lrn ? $0.int("size", default: 1) : 0 }
+        let lrnSizes = layers.nodes.indices.map {
+            layers.nodes[$0].kind == .lrn ? layers.nodes[$0].int("size", default: 1) : 0
+        }
         func heldRows(_ o: Int, band: Int) -> Range<Int>? {
             (plan.spans.isEmpty ? nil : plan.spans[band][ownerValues[o]])
                 ?? ownerIDs[o].flatMap { plan.needed[band][id: $0] }

@@ -69,11 +69,12 @@ extension FusionPlanner {
         var work = Work()
         switch group {
         case .bands(let plan):
+            // Fields read in place: a copy of each node would retain and release every one.
             for index in plan.nodes {
-                let node = graph.nodes[index]
-                guard node.kind == .conv || node.kind == .maxPool || node.kind == .averagePool,
-                    let type = graph.type(of: node.outputs[0]), type.rank == 4, type.shape[0] == 1,
-                    let id = plan.needed.first?.values.ids[node.outputs[0]]
+                let kind = graph.nodes[index].kind, output = graph.nodes[index].outputs[0]
+                guard kind == .conv || kind == .maxPool || kind == .averagePool,
+                    let type = graph.type(of: output), type.rank == 4, type.shape[0] == 1,
+                    let id = plan.needed.first?.values.ids[output]
                 else { continue }
                 let height = type.shape[2]
                 let rows = plan.bands.indices.reduce(0) {
@@ -81,7 +82,7 @@ extension FusionPlanner {
                         + BandPlan.computedRows(id: id, band: $1, height: height, needed: plan.needed, halo: plan.halo)
                         .count
                 }
-                if node.kind == .conv {
+                if kind == .conv {
                     guard let g = context.convGeometries[index], g.n == 1 else { continue }
                     work.conv(g, positions: rows * g.wo, config: config)
                 } else {
@@ -92,12 +93,13 @@ extension FusionPlanner {
         case .wholeMap(let plan):
             // Every layer of a whole-map plan computes its whole output.
             for index in plan.nodes {
-                let node = graph.nodes[index]
-                guard let type = graph.type(of: node.outputs[0]), type.rank == 4, type.shape[0] == 1 else { continue }
-                if node.kind == .conv {
+                let kind = graph.nodes[index].kind
+                guard let type = graph.type(of: graph.nodes[index].outputs[0]), type.rank == 4, type.shape[0] == 1
+                else { continue }
+                if kind == .conv {
                     guard let g = context.convGeometries[index], g.n == 1 else { continue }
                     work.conv(g, positions: g.ho * g.wo, config: config)
-                } else if node.kind == .maxPool || node.kind == .averagePool {
+                } else if kind == .maxPool || kind == .averagePool {
                     let r = context.reaches[index]
                     work.pool(elements: type.count, taps: r.kh * r.kw, config: config)
                 }

@@ -37,7 +37,7 @@ enum FusionPlanner {
         let whole = single.reduce(PlanCost(), +)
         let score = { (cost: PlanCost) in objective.additive(cost, scale: whole) }
         let n = graph.nodes.count
-        let fusible = graph.nodes.map { FusionRules.fusible($0, graph: graph) }
+        let fusible = context.fusible
         var best = [Double](repeating: 0, count: n + 1)
         var choice = [(GroupPlan, PlanCost)?](repeating: nil, count: n + 1)
         let memo = SimulationMemo(context: context)
@@ -371,7 +371,8 @@ enum FusionPlanner {
         guard let last = graph.nodes[map.upperBound - 1].outputs.first, let type = graph.type(of: last),
             type.rank == 4,
             FusionRules.structureProblem(
-                range, graph: graph, consumers: context.consumers, aliases: context.dramAliases) == nil
+                range, graph: graph, consumers: context.consumers, aliases: context.dramAliases,
+                fusible: context.fusible) == nil
         else { return [] }
         let height = type.shape[2]
         let objective = context.objective
@@ -504,9 +505,7 @@ enum FusionPlanner {
     /// the output held whole, each weight tile once, and reads each block once.
     static func reloadsAlone(_ index: Int, context: PlanningContext, single: PlanCost) -> Bool {
         let node = context.graph.nodes[index]
-        guard node.kind == .conv, node.int("group", default: 1) == 1,
-            FusionRules.fusible(node, graph: context.graph)
-        else { return false }
+        guard node.kind == .conv, node.int("group", default: 1) == 1, context.fusible[index] else { return false }
         let graph = context.graph
         let once = node.inputs.filter { !$0.isEmpty }.reduce(0) { total, input in
             total + 4 * (graph.initializers[input]?.count ?? graph.type(of: input)?.count ?? 0)

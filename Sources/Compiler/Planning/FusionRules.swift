@@ -181,7 +181,8 @@ enum FusionRules {
     /// computes it, so the pool reads no DRAM, and stores the map only when
     /// something else reads it (`poolsOnly`).
     static func poolingTail(_ range: Range<Int>, graph: Graph) -> Bool {
-        guard range.count >= 2 else { return false }
+        // The kind first: most ranges end elsewhere, and reading the node whole would copy it.
+        guard range.count >= 2, graph.nodes[range.upperBound - 1].kind == .globalAveragePool else { return false }
         let node = graph.nodes[range.upperBound - 1], map = graph.nodes[range.upperBound - 2].outputs[0]
         guard node.kind == .globalAveragePool, node.activation == nil, node.inputs == [map],
             let x = graph.type(of: map), x.rank == 4, x.shape[0] == 1, x.dtype == .float32
@@ -204,14 +205,16 @@ enum FusionRules {
 
     /// Why nodes[range] cannot be one group whatever the tiling, or nil.
     /// `aliases`: the graph's DRAM aliases (built from the graph when nil).
+    /// `fusible`: `fusible` of every node, by node index (found when nil).
     static func structureProblem(
-        _ range: Range<Int>, graph: Graph, consumers: [String: [Int]], aliases: DRAMPlan.Aliases? = nil
+        _ range: Range<Int>, graph: Graph, consumers: [String: [Int]], aliases: DRAMPlan.Aliases? = nil,
+        fusible known: [Bool]? = nil
     ) -> String? {
         if poolingTail(range, graph: graph) {
             return structureProblem(
-                mapRange(range, graph: graph), graph: graph, consumers: consumers, aliases: aliases)
+                mapRange(range, graph: graph), graph: graph, consumers: consumers, aliases: aliases, fusible: known)
         }
-        for index in range where !fusible(graph.nodes[index], graph: graph) {
+        for index in range where !(known?[index] ?? fusible(graph.nodes[index], graph: graph)) {
             return "\(graph.nodes[index].name) cannot be fused (\(notFusibleReason(graph.nodes[index], graph: graph)))"
         }
         let nodes = range.map { graph.nodes[$0] }

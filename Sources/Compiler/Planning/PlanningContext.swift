@@ -26,12 +26,15 @@ final class PlanningContext: @unchecked Sendable {
     let nodeReaches: [Reach?]
     /// `FusionRules.mapInputs` of every node, by node index.
     let mapInputs: [[String]]
+    /// `FusionRules.fusible` of every node, by node index.
+    let fusible: [Bool]
 
     init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) throws {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
         consumers = graph.consumers()
         dramAliases = DRAMPlan.Aliases(graph: graph)
         let fusible = graph.nodes.map { FusionRules.fusible($0, graph: graph) }
+        self.fusible = fusible
         let known = try zip(graph.nodes, fusible).map { $1 ? try graph.reach($0) : Reach() }
         reaches = known
         convGeometries = graph.nodes.map { $0.kind == .conv ? try? graph.convGeometry($0) : nil }
@@ -84,10 +87,10 @@ final class PlanningContext: @unchecked Sendable {
     /// Bytes, cycles and energy of a group on its own under the executor's timing model.
     func simulate(_ group: GroupPlan) throws -> PlanCost {
         var scratch = Emitter(graph: graph, config: config, objective: objective, layout: layout)
-        scratch.sequencer.keepsNames = false
+        scratch.sequencer = Sequencer(timing: config)
         (scratch.knownReaches, scratch.knownGeometries) = (nodeReaches, convGeometries)
         try scratch.emit(group)
-        var cost = PlanCost(config.schedule(scratch.sequencer.instructions, constantsBytes: 0).stats)
+        var cost = PlanCost(scratch.sequencer.stats!)
         cost.bytes = group.dramBytes
         return cost
     }
