@@ -315,40 +315,32 @@ def run_with_rusage(argv: list[str]) -> tuple[float, int, int, str]:
 
 
 # The onnxruntime side of the whole-process comparison: load onnxruntime, create the session (two threads,
-# as dfc uses both cores) and run once; prints the session creation and run seconds.
+# as dfc uses both cores) and run once; prints the session creation and run seconds. Given a count of warm
+# runs (the arithmetic comparison, taken in each speed round beside `dfc run --profile` so that the ratio
+# compares measurements moments apart), it then runs that many more and prints their median as warm_s.
 ORT_PROCESS = """
-import json, sys, time
+import json, statistics, sys, time
 import numpy as np
 import onnxruntime as ort
 model, name, inp = sys.argv[1:4]
+warm = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 options = ort.SessionOptions()
 options.intra_op_num_threads = 2
 t0 = time.perf_counter()
 session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 t1 = time.perf_counter()
-session.run(None, {name: np.load(inp)})
-t2 = time.perf_counter()
-print(json.dumps({"session_s": t1 - t0, "run_s": t2 - t1}))
-"""
-
-# onnxruntime's warm `run` in a process of its own, taken in each speed round beside `dfc run --profile`
-# so that the arithmetic ratio compares measurements taken moments apart: one warm-up, the median of 3.
-ORT_WARM_RUNS = """
-import json, statistics, sys, time
-import numpy as np
-import onnxruntime as ort
-model, name, inp = sys.argv[1:4]
-options = ort.SessionOptions()
-options.intra_op_num_threads = 2
-session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 feed = {name: np.load(inp)}
 session.run(None, feed)
+t2 = time.perf_counter()
+result = {"session_s": t1 - t0, "run_s": t2 - t1}
 times = []
-for _ in range(3):
-    t0 = time.perf_counter()
+for _ in range(warm):
+    t = time.perf_counter()
     session.run(None, feed)
-    times.append(time.perf_counter() - t0)
-print(json.dumps({"run_s": statistics.median(times)}))
+    times.append(time.perf_counter() - t)
+if times:
+    result["warm_s"] = statistics.median(times)
+print(json.dumps(result))
 """
 
 
@@ -383,11 +375,12 @@ def measure_speed(dfc: str, net: Network, model: str, input_path: str, work: str
                       if line.startswith("profile: ") and line.endswith(" ms")}
             if "run" in phases:
                 speed.arithmetic_s.append(phases["run"] / 1e3)
-            _, rc, _, text = run_with_rusage([sys.executable, "-c", ORT_WARM_RUNS, model, net.input_name, input_path])
+            _, rc, _, text = run_with_rusage([sys.executable, "-c", ORT_PROCESS, model, net.input_name, input_path,
+                                              "3"])
             if rc != 0:
                 speed.error = "onnxruntime runs: " + first_error_line(text, rc)
                 return speed
-            speed.ort_run_s.append(json.loads(text.strip().splitlines()[-1])["run_s"])
+            speed.ort_run_s.append(json.loads(text.strip().splitlines()[-1])["warm_s"])
             seconds, rc, _, text = run_with_rusage([dfc, "run", prog, "--timing-only"])
             if rc != 0:
                 speed.error = "run --timing-only: " + first_error_line(text, rc)

@@ -581,17 +581,8 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def shown_argument(arg: str) -> str:
-    """An argument as the docs show it: paths inside the repository relative to it, paths outside
-    it as .../NAME, so that no path of the machine that ran it lands in the repository."""
-    key, eq, value = arg.partition("=") if arg.startswith("--") and "=" in arg else ("", "", arg)
-    if os.path.isabs(value):
-        value = os.path.relpath(value, REPO) if value.startswith(REPO + os.sep) else ".../" + os.path.basename(value)
-    return key + eq + value
-
-
 def command_line() -> str:
-    return " ".join(shlex.quote(a) for a in ["python3", "Tools/zoo.py", *map(shown_argument, sys.argv[1:])])
+    return " ".join(shlex.quote(a) for a in ["python3", "Tools/zoo.py", *map(bench.shown_argument, sys.argv[1:])])
 
 
 def main() -> int:

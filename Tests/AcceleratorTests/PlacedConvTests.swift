@@ -39,21 +39,7 @@ import Testing
                             ConvOp(
                                 input: input, output: output, weightAddr: 4 * weights,
                                 biasAddr: hasBias ? 4 * bias : nil, kernel: (1, 1), activation: activation)))
-                    // Every output value at its (channel, row, column), then every word outside them.
-                    var values: [Float] = []
-                    var written = Set<Int>()
-                    for co in 0..<channels {
-                        for r in 0..<rows {
-                            for x in 0..<width {
-                                let at = out + co * output.channelStride + r * output.rowStride + x
-                                values.append(sram.view[at])
-                                written.insert(at)
-                            }
-                        }
-                    }
-                    let untouched = (out..<total).filter { !written.contains($0) }.allSatisfy {
-                        sram.view[$0].bitPattern == start[$0].bitPattern
-                    }
+                    let (values, untouched) = Self.read(output, in: sram, words: out..<total, start: start)
                     #expect(untouched, "placed \(placed): a word between the rows was written")
                     return values
                 }
@@ -106,20 +92,7 @@ import Testing
                             ConvOp(
                                 input: input, output: output, weightAddr: 4 * weights,
                                 biasAddr: hasBias ? 4 * bias : nil, kernel: (1, 1), activation: activation)))
-                    var values: [Float] = []
-                    var written = Set<Int>()
-                    for co in 0..<channels {
-                        for r in 0..<rows {
-                            for x in 0..<width {
-                                let at = out + co * output.channelStride + r * output.rowStride + x
-                                values.append(sram.view[at])
-                                written.insert(at)
-                            }
-                        }
-                    }
-                    let untouched = (out..<total).filter { !written.contains($0) }.allSatisfy {
-                        sram.view[$0].bitPattern == start[$0].bitPattern
-                    }
+                    let (values, untouched) = Self.read(output, in: sram, words: out..<total, start: start)
                     #expect(untouched, "interleaved \(interleavedTiles): a word between the rows was written")
                     return values
                 }
@@ -128,5 +101,25 @@ import Testing
                 #expect(same, "\(activation.kind) bias \(hasBias)")
             }
         }
+    }
+
+    /// Every value of `tile` at its (channel, row, column), and whether every other word of `words`
+    /// still holds its bits from `start`.
+    static func read(_ tile: SRAMTile, in sram: Memory, words: Range<Int>, start: [Float]) -> ([Float], Bool) {
+        var values: [Float] = []
+        var written = Set<Int>()
+        for co in 0..<tile.channels {
+            for r in 0..<tile.height {
+                for x in 0..<tile.width {
+                    let at = tile.addr / 4 + co * tile.channelStride + r * tile.rowStride + x
+                    values.append(sram.view[at])
+                    written.insert(at)
+                }
+            }
+        }
+        let untouched = words.filter { !written.contains($0) }.allSatisfy {
+            sram.view[$0].bitPattern == start[$0].bitPattern
+        }
+        return (values, untouched)
     }
 }
