@@ -236,6 +236,75 @@ import Testing
         }
     }
 
+    /// ELTWISE on tiles whose rows and channels follow one another (one run of words, split over the cores
+    /// when large), whose channels lie apart (one run per channel) or whose rows lie apart, against the
+    /// loops of docs/isa.md: every kind, a broadcast channel, in place, with and without an activation,
+    /// runs that are not whole vectors, and no word outside the output written.
+    @Test(arguments: [(3, 1, 13_337), (5, 7, 7), (40, 1, 1_000), (2, 3, 5)])
+    func eltwiseOverDenseAndStridedTiles(channels: Int, height: Int, width: Int) throws {
+        let plane = height * width, words = channels * plane
+        var rng = SeededRandom(seed: UInt64(words))
+        func values(_ n: Int) -> [Float] { (0..<n).map { _ in Float(Int.random(in: -500...500, using: &rng)) / 64 } }
+        // a dense; b with a gap after each channel (or each row); the output dense or with gaps.
+        let gap = 3
+        let a = values(words), b = values(channels * (plane + gap)), bc = values(channels)
+        let (aAt, bAt, cAt) = (0, words, words + b.count)
+        let outAt = cAt + channels, size = outAt + channels * (height * (width + 1) + gap) + 1
+        let sram = a + b + bc + [Float](repeating: 7, count: size - outAt)
+        let ta = SRAMTile(addr: 4 * aAt, channels: channels, height: height, width: width)
+        let tb = SRAMTile(addr: 4 * bAt, channels: channels, height: height, width: width)
+        let tbApart = SRAMTile(
+            addr: 4 * bAt, channels: channels, height: height, width: width, channelStride: plane + gap,
+            rowStride: width)
+        let tc = SRAMTile(addr: 4 * cAt, channels: channels, height: 1, width: 1)
+        let denseOut = SRAMTile(addr: 4 * outAt, channels: channels, height: height, width: width)
+        let apartOut = SRAMTile(
+            addr: 4 * outAt, channels: channels, height: height, width: width, channelStride: plane + gap,
+            rowStride: width)
+        let rowsApart = SRAMTile(
+            addr: 4 * outAt, channels: channels, height: height, width: width,
+            channelStride: height * (width + 1) + gap, rowStride: width + 1)
+        let kinds: [(EltwiseKind, (Float, Float) -> Float)] = [
+            (.add, +), (.sub, -), (.mul, *), (.max, { max($0, $1) }), (.min, { min($0, $1) })
+        ]
+        for (kind, f) in kinds {
+            for activation in [FusedActivation(), FusedActivation(.relu)] {
+                for (bTile, bValues, bStride) in [(tb, b, plane), (tbApart, b, plane + gap)] {
+                    for out in [denseOut, apartOut, rowsApart] {
+                        let got = try Self.execute(
+                            .eltwise(EltwiseOp(kind, a: ta, b: bTile, output: out, activation: activation)), sram: sram
+                        ).sram
+                        var expected = sram
+                        for ch in 0..<channels {
+                            for y in 0..<height {
+                                for x in 0..<out.width {
+                                    let v = f(a[ch * plane + y * width + x], bValues[ch * bStride + y * width + x])
+                                    expected[outAt + ch * out.channelStride + y * out.rowStride + x] =
+                                        Self.reference(activation, v)
+                                }
+                            }
+                        }
+                        #expect(got == expected, "\(kind) \(activation.kind) b \(bStride) out \(out.channelStride)")
+                    }
+                }
+                let broadcast = try Self.execute(
+                    .eltwise(
+                        EltwiseOp(kind, a: ta, b: tc, output: denseOut, broadcast: .channel, activation: activation)),
+                    sram: sram
+                ).sram
+                var expected = sram
+                for i in 0..<words { expected[outAt + i] = Self.reference(activation, f(a[i], bc[i / plane])) }
+                #expect(broadcast == expected, "\(kind) \(activation.kind) broadcast")
+                let inPlace = try Self.execute(
+                    .eltwise(EltwiseOp(kind, a: ta, b: tb, output: ta, activation: activation)), sram: sram
+                ).sram
+                expected = sram
+                for i in 0..<words { expected[i] = Self.reference(activation, f(a[i], b[i])) }
+                #expect(inPlace == expected, "\(kind) \(activation.kind) in place")
+            }
+        }
+    }
+
     @Test func matmulAndCopy() throws {
         // a 2x3 (row stride 4), w 2x3, bias 2, out 2x2 accumulating onto 100s.
         let a: [Float] = [1, 2, 3, 0, 4, 5, 6, 0]
