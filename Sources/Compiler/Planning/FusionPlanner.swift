@@ -197,26 +197,76 @@ enum FusionPlanner {
     }
 
     /// A cost no plan for nodes[range] can come in under, known before any
-    /// plan is made: the DRAM bytes of its convolutions' weights once, a
-    /// quarter of each map it reads (a strided layer may skip rows), and its
-    /// output once; the cycles the DRAM channel needs for them and the
-    /// matrix and vector units for the rows every plan computes
-    /// (`intervalWork`); the energy of those bytes and that work.
+    /// plan is made: the DRAM bytes of its convolutions' weights once, of
+    /// each map it reads (`mapReadFloor`), and of each value it makes that is
+    /// read after it or is a graph output, and its output, once (values
+    /// that share DRAM counted as the largest of them); the cycles the DRAM
+    /// channel needs for them and the matrix and vector units for the rows
+    /// every plan computes (`intervalWork`); the energy of those bytes and that work.
     static func intervalFloor(_ range: Range<Int>, context: PlanningContext) -> PlanCost {
         let graph = context.graph, config = context.config
         let produced = Set(range.flatMap { graph.nodes[$0].outputs })
-        var bytes = 0, seen: Set<String> = []
+        let (work, need) = intervalRows(range, context: context)
+        let map = FusionRules.mapRange(range, graph: graph)
+        var bytes = 0
+        // By DRAM root: the most any value living there must move.
+        var reads: [String: Int] = [:], writes: [String: Int] = [:]
+        let producedRoots = Set(produced.map { context.dramAliases.root($0).0 })
+        let last = graph.nodes[range.upperBound - 1].outputs[0]
         for index in range {
             let node = graph.nodes[index]
             if node.kind == .conv, let weights = graph.initializers[node.inputs[1]] { bytes += 4 * weights.count }
-            for input in context.mapInputs[index]
-            where !produced.contains(input) && seen.insert(input).inserted {
-                bytes += graph.type(of: input)?.count ?? 0
+            for input in context.mapInputs[index] where !produced.contains(input) {
+                let root = context.dramAliases.root(input).0
+                guard !producedRoots.contains(root) else { continue }
+                let least = mapReadFloor(
+                    input, by: index, rows: map.contains(index) ? need[index - map.lowerBound] : nil,
+                    context: context)
+                reads[root] = max(reads[root] ?? 0, least)
+            }
+            for output in node.outputs where !output.isEmpty {
+                guard
+                    output == last || graph.outputs.contains(output)
+                        || (context.consumers[output] ?? []).contains(where: { !range.contains($0) })
+                else { continue }
+                let root = context.dramAliases.root(output).0
+                writes[root] = max(writes[root] ?? 0, 4 * (graph.type(of: output)?.count ?? 0))
             }
         }
-        let last = graph.nodes[range.upperBound - 1]
-        bytes += 4 * (graph.type(of: last.outputs[0])?.count ?? 0)
-        return workFloor(bytes: bytes, work: intervalWork(range, context: context), config: config)
+        bytes += reads.values.reduce(0, +) + writes.values.reduce(0, +)
+        return workFloor(bytes: bytes, work: work, config: config)
+    }
+
+    /// DRAM bytes no plan reads less of `input`, a map node `index` reads
+    /// from outside its group: a quarter of the map (a strided layer may
+    /// skip rows), or, where node `index` surely computes `rows` of its
+    /// output and every column of them, all the input's rows and columns
+    /// under those (`neededRows`, the same along the width) in every
+    /// channel: a convolution's or a pooling's input, or an element-wise
+    /// layer's operand of its output's shape.
+    static func mapReadFloor(_ input: String, by index: Int, rows: (run: Int, count: Int)?, context: PlanningContext)
+        -> Int
+    {
+        let graph = context.graph, node = graph.nodes[index]
+        guard let x = graph.type(of: input) else { return 0 }
+        let quarter = x.count
+        guard let rows, let y = graph.type(of: node.outputs[0]), x.rank == 4, y.rank == 4, x.shape[0] == 1,
+            y.shape[0] == 1
+        else { return quarter }
+        let whole: Bool
+        switch node.kind {
+        case .conv, .maxPool, .averagePool: whole = node.inputs.first == input
+        default: whole = node.kind.isGroupElementwise && x.shape == y.shape
+        }
+        guard whole else { return quarter }
+        let r = context.reaches[index]
+        let height = neededRows(
+            run: rows.run, count: rows.count, outputHeight: y.shape[2], inputHeight: x.shape[2], reach: r)
+        let across = Reach(
+            kh: r.kw, kw: r.kh, sh: r.sw, sw: r.sh, dh: r.dw, dw: r.dh, padTop: r.padLeft, padLeft: r.padTop)
+        let width = neededRows(
+            run: y.shape[3], count: y.shape[3], outputHeight: y.shape[3], inputHeight: x.shape[3], reach: across)
+        return max(quarter, 4 * x.shape[1] * height.count * width.count)
     }
 
     /// The traffic objective's pick for one interval: the cheapest plan in
