@@ -54,4 +54,35 @@ struct FullSearchTests {
         let down = Reach(kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, padTop: 1, padLeft: 1)
         #expect(FusionPlanner.neededRows(run: 4, count: 4, outputHeight: 4, inputHeight: 8, reach: down) == (8, 8))
     }
+
+    @Test(
+        "an interval's floor reads every map an add or a stride-1 layer takes from outside whole and stores what leaves it"
+    )
+    func intervalFloorCountsWholeMaps() throws {
+        let config = try #require(AcceleratorConfig.preset(named: "df1"))
+        var graph = try ONNXImporter.load(
+            path: TestPaths.repository.appendingPathComponent("Fixtures/demo/resnet8.onnx").path)
+        try PassManager().run(&graph, options: CompileOptions())
+        let context = try PlanningContext(graph: graph, config: config, objective: .edp)
+        let consumers = graph.consumers()
+        var checked = 0
+        for (i, node) in graph.nodes.enumerated() where node.kind == .add && i + 2 <= graph.nodes.count {
+            let y = try #require(graph.type(of: node.outputs[0]))
+            let operands = node.inputs.compactMap { graph.type(of: $0) }
+            guard operands.count == 2, operands.allSatisfy({ $0.shape == y.shape }) else { continue }
+            // The add and the layer after it: both operands come from outside and are read whole; the
+            // sum is stored when a later layer reads it too (a residual), and the last output always.
+            let range = i..<(i + 2)
+            let escapes = (consumers[node.outputs[0]] ?? []).contains { !range.contains($0) }
+            let last = try #require(graph.type(of: graph.nodes[i + 1].outputs[0]))
+            let least = 4 * (2 * y.count + (escapes ? y.count : 0) + last.count)
+            let floor = FusionPlanner.intervalFloor(range, context: context)
+            #expect(floor.bytes >= least, "nodes \(range): floor \(floor.bytes) B, at least \(least) B")
+            for plan in try FusionPlanner.candidates(range, context: context) {
+                #expect(floor.bytes <= plan.dramBytes, "nodes \(range): \(plan.tileDescription(graph: graph))")
+            }
+            checked += 1
+        }
+        #expect(checked > 0, "resnet8 has no residual add of two maps")
+    }
 }

@@ -1,4 +1,5 @@
 import Accelerator
+import Tensors
 import Testing
 @testable import Compiler
 @testable import GraphIR
@@ -66,5 +67,35 @@ struct SimulationMemoTests {
             let b = try checking.simulate(again[k], signature: signature, candidates: again.count, candidate: k)
             #expect(a == b)
         }
+    }
+
+    @Test(
+        "the second block's candidates have the first's floors, remembered; a checking memo plans both and catches a difference"
+    )
+    func rememberedFloors() throws {
+        let graph = try Self.repeatedBlocks()
+        var config = AcceleratorConfig.df1
+        config.sramBytes = 24 << 10
+        let context = try PlanningContext(graph: graph, config: config, objective: .edp)
+        let (first, second) = (Self.block(0), Self.block(1))
+        let floors = { (range: Range<Int>) in
+            try FusionPlanner.candidates(range, context: context).map { FusionPlanner.costFloor($0, context: context) }
+        }
+        let (a, b) = (try floors(first), try floors(second))
+        #expect(a == b && a.count > 1)
+        let memo = SimulationMemo(context: context, checks: false)
+        let signature = memo.signature(first)
+        #expect(memo.floors(signature: signature) == nil)
+        try memo.remember(floors: a, signature: signature, nodes: first)
+        #expect(memo.floors(signature: memo.signature(second)) == b)
+        #expect(memo.floors(signature: memo.signature(Self.block(2))) == nil)
+        // A checking memo never answers (every interval plans its candidates) and compares what it is told.
+        let checking = SimulationMemo(context: context, checks: true)
+        try checking.remember(floors: a, signature: signature, nodes: first)
+        #expect(checking.floors(signature: signature) == nil)
+        try checking.remember(floors: b, signature: signature, nodes: second)
+        var wrong = b
+        wrong[0].cycles += 1
+        #expect(throws: DFCError.self) { try checking.remember(floors: wrong, signature: signature, nodes: second) }
     }
 }

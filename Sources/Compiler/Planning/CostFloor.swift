@@ -174,6 +174,15 @@ extension FusionPlanner {
     /// rows its readers in the group need of it for the rows they compute
     /// (`neededRows`), walked back from the last layer.
     static func intervalWork(_ range: Range<Int>, context: PlanningContext) -> Work {
+        intervalRows(range, context: context).work
+    }
+
+    /// `intervalWork`, and the rows of its output each node of the map
+    /// (`FusionRules.mapRange`) surely computes: a run of consecutive rows
+    /// and a count, by position in the map.
+    static func intervalRows(_ range: Range<Int>, context: PlanningContext) -> (
+        work: Work, need: [(run: Int, count: Int)]
+    ) {
         let graph = context.graph, config = context.config
         let map = FusionRules.mapRange(range, graph: graph)
         // Per node of the map, of its output: a run of consecutive rows and a count of rows it surely computes.
@@ -209,7 +218,7 @@ extension FusionPlanner {
                 need[p] = (max(need[p].run, rows.run), max(need[p].count, rows.count))
             }
         }
-        return work
+        return (work, need)
     }
 
     /// Rows of its input a layer with `reach` surely reads when it computes

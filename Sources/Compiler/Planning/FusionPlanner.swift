@@ -41,9 +41,9 @@ enum FusionPlanner {
         var best = [Double](repeating: 0, count: n + 1)
         var choice = [(GroupPlan, PlanCost)?](repeating: nil, count: n + 1)
         let memo = SimulationMemo(context: context)
-        for j in 1...max(1, n) where n > 0 {
-            best[j] = best[j - 1] + score(single[j - 1])
-            // Starts of groups ending at j, longest last.
+        // Starts of groups ending at each j, longest last; they depend on no cost the search finds.
+        let starts = (0...n).map { j -> [Int] in
+            guard j > 0 else { return [] }
             var starts: [Int] = []
             if reloadsAlone(j - 1, context: context, single: single[j - 1]) { starts.append(j - 1) }
             // A pooling tail averages the map as it is made: it does not count as a layer of the group.
@@ -52,49 +52,77 @@ enum FusionPlanner {
                 guard fusible[i] else { break }
                 starts.append(i)
             }
-            // Each start's pick is independent given the budget before any of them
-            // improves best[j] (a looser budget only costs work), so they run on all
-            // cores; combining them in order then gives what a sequential search gives.
-            let prefix = best
-            // The cheapest way to reach j any start has found so far: a start whose floor is
-            // above it cannot be picked below, whichever task finishes first (ties still go to
-            // the combination in order, so only a floor strictly above it skips a start).
-            let bound = SharedBound(prefix[j])
-            let picks = try context.map(starts) { i -> (GroupPlan, PlanCost)? in
-                let layers = single[i..<j].reduce(PlanCost(), +)
-                if objective == .traffic {
-                    return try pickByTraffic(i..<j, context: context, layers: layers, budget: best[j] - prefix[i])
-                }
-                if fullSearch {
-                    return try pickBySimulating(candidates(i..<j, context: context), context: context, layers: layers)
-                }
-                // Floors under each candidate's cost skip simulations that cannot change the
-                // outcome: an interval none of whose plans can beat the budget, and plans that
-                // cannot be accepted or preferred over the one chosen so far.
-                let least = prefix[i] + score(intervalFloor(i..<j, context: context))
-                guard least < prefix[j], least <= bound.value else { return nil }
-                PlanSearchStats.shared.add("intervals planned")
-                let plans = try candidates(i..<j, context: context)
-                PlanSearchStats.shared.add("candidates", plans.count)
-                let floors = plans.map { costFloor($0, context: context) }
-                guard
-                    floors.contains(where: {
-                        let total = prefix[i] + score($0)
-                        return total < prefix[j] && total <= bound.value
-                    })
-                else { return nil }
-                let chosen = try pick(
-                    zip(plans, floors).map { $0 }, context: context, layers: layers, before: prefix[i], score: score,
-                    bound: bound, memo: (memo, memo.signature(i..<j)))
-                if let chosen { bound.lower(to: prefix[i] + score(chosen.1)) }
-                return chosen
+            return starts
+        }
+        // One start's pick for the interval i..<j: `before` is best[i]; `ceiling` is no less than
+        // best[j - 1] plus j - 1's layer on its own, and `bound` no less than best[j] will be.
+        let pickStart = {
+            (i: Int, j: Int, before: Double, ceiling: Double, bound: SharedBound) throws -> (GroupPlan, PlanCost)? in
+            let layers = single[i..<j].reduce(PlanCost(), +)
+            // Floors under each candidate's cost skip simulations that cannot change the
+            // outcome: an interval none of whose plans can beat the budget, and plans that
+            // cannot be accepted or preferred over the one chosen so far.
+            let least = before + score(intervalFloor(i..<j, context: context))
+            guard least < ceiling, least <= bound.value else { return nil }
+            // Intervals of the same layers up to names have the same candidates: when one was planned
+            // and none of its floors can win here, this one is not planned.
+            let signature = memo.signature(i..<j)
+            let wins = { (floor: PlanCost) in
+                let total = before + score(floor)
+                return total < ceiling && total <= bound.value
             }
-            for (i, pick) in zip(starts, picks) {
+            if let known = memo.floors(signature: signature), !known.contains(where: wins) {
+                PlanSearchStats.shared.add("intervals floored out by remembered floors")
+                return nil
+            }
+            PlanSearchStats.shared.add("intervals planned")
+            let plans = try candidates(i..<j, context: context)
+            PlanSearchStats.shared.add("candidates", plans.count)
+            let floors = plans.map { costFloor($0, context: context) }
+            try memo.remember(floors: floors, signature: signature, nodes: i..<j)
+            guard floors.contains(where: wins) else {
+                PlanSearchStats.shared.add("intervals floored out after candidates")
+                return nil
+            }
+            let chosen = try pick(
+                zip(plans, floors).map { $0 }, context: context, layers: layers, before: before, score: score,
+                bound: bound, memo: (memo, signature))
+            if let chosen { bound.lower(to: before + score(chosen.1)) }
+            return chosen
+        }
+        // The cheapest partition of nodes[0..<j] given every start's pick for j, combined in order
+        // (ties go to the earlier start, and to the layer alone before any group).
+        let combine = { (j: Int, best: inout [Double], picks: [(GroupPlan, PlanCost)?]) -> (GroupPlan, PlanCost)? in
+            best[j] = best[j - 1] + score(single[j - 1])
+            var chosen: (GroupPlan, PlanCost)?
+            for (i, pick) in zip(starts[j], picks) {
                 if let pick, best[i] + score(pick.1) < best[j] {
                     best[j] = best[i] + score(pick.1)
-                    choice[j] = pick
+                    chosen = pick
                 }
             }
+            return chosen
+        }
+        if objective == .traffic || fullSearch {
+            for j in 1...max(1, n) where n > 0 {
+                // Each start's pick is independent given the budget before any of them
+                // improves best[j], so they run on all cores.
+                let budget = best[j - 1] + score(single[j - 1])
+                let prefix = best
+                let picks = try context.map(starts[j]) { i -> (GroupPlan, PlanCost)? in
+                    let layers = single[i..<j].reduce(PlanCost(), +)
+                    if objective == .traffic {
+                        return try pickByTraffic(
+                            i..<j, context: context, layers: layers, budget: budget - prefix[i])
+                    }
+                    return try pickBySimulating(candidates(i..<j, context: context), context: context, layers: layers)
+                }
+                choice[j] = combine(j, &best, picks)
+            }
+        } else {
+            (best, choice) = try IntervalSearch(
+                starts: starts, layerAlone: single.map(score), pick: pickStart, combine: combine
+            ).run()
         }
         PlanSearchStats.shared.report()
         // The partition, walked back from the end; single layers between groups are their own segments.
@@ -197,26 +225,76 @@ enum FusionPlanner {
     }
 
     /// A cost no plan for nodes[range] can come in under, known before any
-    /// plan is made: the DRAM bytes of its convolutions' weights once, a
-    /// quarter of each map it reads (a strided layer may skip rows), and its
-    /// output once; the cycles the DRAM channel needs for them and the
-    /// matrix and vector units for the rows every plan computes
-    /// (`intervalWork`); the energy of those bytes and that work.
+    /// plan is made: the DRAM bytes of its convolutions' weights once, of
+    /// each map it reads (`mapReadFloor`), and of each value it makes that is
+    /// read after it or is a graph output, and its output, once (values
+    /// that share DRAM counted as the largest of them); the cycles the DRAM
+    /// channel needs for them and the matrix and vector units for the rows
+    /// every plan computes (`intervalWork`); the energy of those bytes and that work.
     static func intervalFloor(_ range: Range<Int>, context: PlanningContext) -> PlanCost {
         let graph = context.graph, config = context.config
         let produced = Set(range.flatMap { graph.nodes[$0].outputs })
-        var bytes = 0, seen: Set<String> = []
+        let (work, need) = intervalRows(range, context: context)
+        let map = FusionRules.mapRange(range, graph: graph)
+        var bytes = 0
+        // By DRAM root: the most any value living there must move.
+        var reads: [String: Int] = [:], writes: [String: Int] = [:]
+        let producedRoots = Set(produced.map { context.dramAliases.root($0).0 })
+        let last = graph.nodes[range.upperBound - 1].outputs[0]
         for index in range {
             let node = graph.nodes[index]
             if node.kind == .conv, let weights = graph.initializers[node.inputs[1]] { bytes += 4 * weights.count }
-            for input in context.mapInputs[index]
-            where !produced.contains(input) && seen.insert(input).inserted {
-                bytes += graph.type(of: input)?.count ?? 0
+            for input in context.mapInputs[index] where !produced.contains(input) {
+                let root = context.dramAliases.root(input).0
+                guard !producedRoots.contains(root) else { continue }
+                let least = mapReadFloor(
+                    input, by: index, rows: map.contains(index) ? need[index - map.lowerBound] : nil,
+                    context: context)
+                reads[root] = max(reads[root] ?? 0, least)
+            }
+            for output in node.outputs where !output.isEmpty {
+                guard
+                    output == last || graph.outputs.contains(output)
+                        || (context.consumers[output] ?? []).contains(where: { !range.contains($0) })
+                else { continue }
+                let root = context.dramAliases.root(output).0
+                writes[root] = max(writes[root] ?? 0, 4 * (graph.type(of: output)?.count ?? 0))
             }
         }
-        let last = graph.nodes[range.upperBound - 1]
-        bytes += 4 * (graph.type(of: last.outputs[0])?.count ?? 0)
-        return workFloor(bytes: bytes, work: intervalWork(range, context: context), config: config)
+        bytes += reads.values.reduce(0, +) + writes.values.reduce(0, +)
+        return workFloor(bytes: bytes, work: work, config: config)
+    }
+
+    /// DRAM bytes no plan reads less of `input`, a map node `index` reads
+    /// from outside its group: a quarter of the map (a strided layer may
+    /// skip rows), or, where node `index` surely computes `rows` of its
+    /// output and every column of them, all the input's rows and columns
+    /// under those (`neededRows`, the same along the width) in every
+    /// channel: a convolution's or a pooling's input, or an element-wise
+    /// layer's operand of its output's shape.
+    static func mapReadFloor(_ input: String, by index: Int, rows: (run: Int, count: Int)?, context: PlanningContext)
+        -> Int
+    {
+        let graph = context.graph, node = graph.nodes[index]
+        guard let x = graph.type(of: input) else { return 0 }
+        let quarter = x.count
+        guard let rows, let y = graph.type(of: node.outputs[0]), x.rank == 4, y.rank == 4, x.shape[0] == 1,
+            y.shape[0] == 1
+        else { return quarter }
+        let whole: Bool
+        switch node.kind {
+        case .conv, .maxPool, .averagePool: whole = node.inputs.first == input
+        default: whole = node.kind.isGroupElementwise && x.shape == y.shape
+        }
+        guard whole else { return quarter }
+        let r = context.reaches[index]
+        let height = neededRows(
+            run: rows.run, count: rows.count, outputHeight: y.shape[2], inputHeight: x.shape[2], reach: r)
+        let across = Reach(
+            kh: r.kw, kw: r.kh, sh: r.sw, sw: r.sh, dh: r.dw, dw: r.dh, padTop: r.padLeft, padLeft: r.padTop)
+        let width = neededRows(
+            run: y.shape[3], count: y.shape[3], outputHeight: y.shape[3], inputHeight: x.shape[3], reach: across)
+        return max(quarter, 4 * x.shape[1] * height.count * width.count)
     }
 
     /// The traffic objective's pick for one interval: the cheapest plan in
@@ -575,4 +653,109 @@ final class SharedBound: @unchecked Sendable {
     init(_ total: Double) { self.total = total }
     var value: Double { lock.withLock { total } }
     func lower(to candidate: Double) { lock.withLock { total = min(total, candidate) } }
+}
+
+/// The pruned search's picks, one task per end j and start i in order of
+/// ends (and of starts within an end), run by one worker per core. A task
+/// needs only best[i] final: it may start while the ends between i and j are
+/// still being searched, with budgets from what is known so far (no less
+/// than the final ones: a looser budget only costs work, and each start's
+/// pick is the same under any budget that does not rule it out). Each end is
+/// combined once all its starts are picked and best[j - 1] is final, in
+/// order, so the partition is the one a sequential search finds.
+final class IntervalSearch: @unchecked Sendable {
+    typealias Pick = (GroupPlan, PlanCost)
+    /// (end, position among its starts, start), in order.
+    private let tasks: [(j: Int, k: Int, i: Int)]
+    private let starts: [[Int]]
+    /// The score of each node's layer on its own.
+    private let layerAlone: [Double]
+    private let pickStart: (Int, Int, Double, Double, SharedBound) throws -> Pick?
+    private let combine: (Int, inout [Double], [Pick?]) -> Pick?
+    private let condition = NSCondition()
+    private var best: [Double]
+    private var choice: [Pick?]
+    /// best[0...final] are final.
+    private var final = 0
+    private var next = 0
+    private var picks: [[Pick?]]
+    private var remaining: [Int]
+    /// Per end, no less than best[j] will be: lowered by every bound known and every pick found.
+    private let bounds: [SharedBound]
+    /// The first task in order that threw, and its error.
+    private var failure: (task: Int, error: any Error)?
+
+    init(
+        starts: [[Int]], layerAlone: [Double],
+        pick: @escaping (Int, Int, Double, Double, SharedBound) throws -> Pick?,
+        combine: @escaping (Int, inout [Double], [Pick?]) -> Pick?
+    ) {
+        self.starts = starts
+        self.layerAlone = layerAlone
+        (pickStart, self.combine) = (pick, combine)
+        tasks = starts.indices.flatMap { j in starts[j].enumerated().map { (j: j, k: $0.offset, i: $0.element) } }
+        best = Array(repeating: 0, count: starts.count)
+        choice = Array(repeating: nil, count: starts.count)
+        picks = starts.map { Array(repeating: nil, count: $0.count) }
+        remaining = starts.map(\.count)
+        bounds = starts.map { _ in SharedBound(.infinity) }
+    }
+
+    /// best and choice of every end, as the sequential search finds them.
+    func run() throws -> ([Double], [Pick?]) {
+        condition.lock()
+        finalize()
+        condition.unlock()
+        let workers = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, tasks.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in self.work() }
+        if let failure { throw failure.error }
+        return (best, choice)
+    }
+
+    private func work() {
+        condition.lock()
+        defer { condition.unlock() }
+        while failure == nil, next < tasks.count {
+            let t = next
+            next += 1
+            let (j, k, i) = tasks[t]
+            while final < i && failure == nil { condition.wait() }
+            guard failure == nil else { return }
+            let before = best[i]
+            let ceiling = layerCeiling(j)
+            bounds[j].lower(to: ceiling)
+            condition.unlock()
+            let result = Result { try pickStart(i, j, before, ceiling, bounds[j]) }
+            condition.lock()
+            switch result {
+            case .success(let pick):
+                picks[j][k] = pick
+                remaining[j] -= 1
+                finalize()
+            case .failure(let error):
+                if failure == nil || t < failure!.task { failure = (t, error) }
+            }
+            condition.broadcast()
+        }
+    }
+
+    /// No less than best[j - 1] plus node j - 1's layer on its own: exact once best[j - 1] is final,
+    /// else from the last final end through the bounds known since. The lock is held.
+    private func layerCeiling(_ j: Int) -> Double {
+        var total = best[min(final, j - 1)]
+        for end in stride(from: final + 1, to: j, by: 1) {
+            total = min(total + layerAlone[end - 1], bounds[end].value)
+        }
+        return total + layerAlone[j - 1]
+    }
+
+    /// Combines every end, in order, whose starts are all picked. The lock is held.
+    private func finalize() {
+        while final + 1 < starts.count, remaining[final + 1] == 0 {
+            let j = final + 1
+            choice[j] = combine(j, &best, picks[j])
+            picks[j] = []
+            final = j
+        }
+    }
 }

@@ -22,6 +22,10 @@ import Tensors
 /// weight and value names (planning walks some sets in name order). A hit also needs the plan's DRAM and SRAM
 /// bytes to agree. With `checks` (`DFC_VERIFY_STAGES`, set by `make test`)
 /// every hit is simulated too and a disagreement is an error.
+///
+/// It also remembers each signature's candidates' cost floors: an interval
+/// none of whose floors can win under its budget is then not planned at
+/// all (with `checks`, every interval is planned and its floors compared).
 final class SimulationMemo: @unchecked Sendable {
     struct Key: Hashable {
         var signature: [Int]
@@ -37,6 +41,8 @@ final class SimulationMemo: @unchecked Sendable {
     private let checks: Bool
     private let lock = NSLock()
     private var costs: [Key: (cost: PlanCost, nodes: Range<Int>)] = [:]
+    /// The cost floors of each signature's candidates, in their order.
+    private var floors: [[Int]: (floors: [PlanCost], nodes: Range<Int>)] = [:]
 
     init(context: PlanningContext, checks: Bool = ProcessInfo.processInfo.environment["DFC_VERIFY_STAGES"] != nil) {
         self.context = context
@@ -167,5 +173,27 @@ final class SimulationMemo: @unchecked Sendable {
         costs[key] = (cost, group.nodes)
         lock.unlock()
         return cost
+    }
+
+    /// The cost floors of the candidates of an interval of this signature, when one has been planned
+    /// (nil with `checks`: every interval then plans its candidates, and `remember` compares).
+    func floors(signature: [Int]) -> [PlanCost]? {
+        guard !checks else { return nil }
+        return lock.withLock { floors[signature]?.floors }
+    }
+
+    /// Notes the cost floors of the candidates of nodes[range]; with `checks`, an interval of the
+    /// same signature whose floors differ is an error.
+    func remember(floors planned: [PlanCost], signature: [Int], nodes: Range<Int>) throws {
+        let known = lock.withLock {
+            let known = floors[signature]
+            if known == nil { floors[signature] = (planned, nodes) }
+            return known
+        }
+        if checks, let known, known.floors != planned {
+            throw DFCError(
+                "fusion search: the candidates of nodes \(nodes) have floors \(planned), of nodes \(known.nodes) (the same signature) \(known.floors)"
+            )
+        }
     }
 }
