@@ -78,6 +78,8 @@ enum FusionPlanner {
             PlanSearchStats.shared.add("intervals planned")
             let plans = try candidates(i..<j, context: context)
             PlanSearchStats.shared.add("candidates", plans.count)
+            // Intervals no plan fits (every band height and whole-map plan over SRAM): planned for nothing.
+            if plans.isEmpty { PlanSearchStats.shared.add("intervals planned without candidates") }
             let floors = plans.map { costFloor($0, context: context) }
             try memo.remember(floors: floors, signature: signature, nodes: i..<j)
             guard floors.contains(where: wins) else {
