@@ -54,20 +54,15 @@ public enum Executor {
         // model, which shares nothing with the checks or the arithmetic but the program (started here,
         // it no longer takes a core from the arithmetic's split products).
         let memories = options.timingOnly ? nil : Pending { InstructionProfile.timed("memories") { Memories(program) } }
-        let timing =
-            options.timingOnly
-            ? nil : Pending { InstructionProfile.timed("timing") { program.timing(summary: summary) } }
+        let timing = Pending { InstructionProfile.timed("timing") { program.timing(summary: summary) } }
         if options.checkHazards { try phases.measure("hazard check") { try program.checkHazards() } }
         try checkInputs(program, inputs, required: !options.timingOnly)
         // The timing model finishes before the arithmetic starts: left running beside it, it would take a
         // core from the split products while it lasts (ResNet-50: 12 ms of one core). It usually finishes
         // during the hazard check (the phase is then a few microseconds).
-        let timed = timing.map { timing in phases.measure("timing") { timing.value } }
+        let (stats, schedule) = phases.measure("timing") { timing.value }
         return try phases.measure("run") {
-            guard let memories, let (stats, schedule) = timed else {
-                let (stats, schedule) = program.timing(summary: summary)
-                return ExecutionResult(outputs: [:], stats: stats, schedule: schedule)
-            }
+            guard let memories else { return ExecutionResult(outputs: [:], stats: stats, schedule: schedule) }
             let outputs = try compute(program, inputs, memories.value)
             return ExecutionResult(outputs: outputs, stats: stats, schedule: schedule)
         }
@@ -92,26 +87,6 @@ public enum Executor {
                 dram.touchPages(max(words.lowerBound, touched)..<words.upperBound)
                 touched = words.upperBound
             }
-        }
-    }
-
-    /// A value computed on a global queue; `value` waits for it.
-    private final class Pending<Value: Sendable>: @unchecked Sendable {
-        private var result: Value?
-        private let done = DispatchSemaphore(value: 0)
-
-        init(_ work: @escaping @Sendable () -> Value) {
-            DispatchQueue.global().async {
-                self.result = work()
-                self.done.signal()
-            }
-        }
-
-        /// The value, once computed (the semaphore orders the write before this read).
-        var value: Value {
-            done.wait()
-            done.signal()
-            return result!
         }
     }
 
@@ -281,5 +256,25 @@ struct Machine {
             reduceMean(m)
         default: preconditionFailure("not a host instruction")
         }
+    }
+}
+
+/// A value computed on a global queue; `value` waits for it.
+final class Pending<Value: Sendable>: @unchecked Sendable {
+    private var result: Value?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ work: @escaping @Sendable () -> Value) {
+        DispatchQueue.global().async {
+            self.result = work()
+            self.done.signal()
+        }
+    }
+
+    /// The value, once computed (the semaphore orders the write before this read).
+    var value: Value {
+        done.wait()
+        done.signal()
+        return result!
     }
 }

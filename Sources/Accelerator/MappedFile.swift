@@ -28,13 +28,9 @@ final class MappedFile: @unchecked Sendable {
         }
         if (info.st_mode & S_IFMT) == S_IFREG && info.st_size > 0 {
             let size = Int(info.st_size)
-            #if os(Linux)
-                // Fault every page in at once: cheaper than one fault per page when the checksum reads them all.
-                let flags = MAP_PRIVATE | MAP_POPULATE
-            #else
-                let flags = MAP_PRIVATE
-            #endif
-            let mapped = mmap(nil, size, PROT_READ, flags, fd, 0)
+            // Not populated here: `Program.read` checksums every page on another core while this one decodes,
+            // which maps them for the run's LOADs.
+            let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
             if let mapped, mapped != MAP_FAILED {
                 (base, count, isMapped) = (UnsafeRawPointer(mapped), size, true)
                 return

@@ -182,6 +182,12 @@ public struct Program: Equatable, Sendable {
     /// that order (a file of another version is named as such, whatever its
     /// checksum).
     static func checkHeaderAndChecksum(_ file: MappedFile) throws {
+        try checkHeader(file)
+        try checkChecksum(file)
+    }
+
+    /// The magic and the format version of a file.
+    static func checkHeader(_ file: MappedFile) throws {
         try file.withBytes { bytes in
             guard bytes.count >= 12 else { throw ProgramError.corrupt("file is \(bytes.count) bytes, too short") }
             guard bytes.prefix(4).elementsEqual(Self.magic) else {
@@ -193,6 +199,12 @@ public struct Program: Equatable, Sendable {
                 throw ProgramError.corrupt(
                     "format version \(version), this dfc reads version \(Self.formatVersion): recompile the model")
             }
+        }
+    }
+
+    /// The checksum of a file whose header `checkHeader` passed.
+    static func checkChecksum(_ file: MappedFile) throws {
+        try file.withBytes { bytes in
             let body = bytes.count - 4
             var tail = ByteReader(bytes, offset: body)
             let stored = try tail.u32()
@@ -203,8 +215,11 @@ public struct Program: Equatable, Sendable {
         }
     }
 
-    /// Decodes a file whose header and checksum `checkHeaderAndChecksum` passed;
-    /// the constants stay in `file`.
+    /// Decodes a file whose header `checkHeader` passed; its checksum is
+    /// checked before (`checkHeaderAndChecksum`) or meanwhile (`read(from:)`,
+    /// which reports a mismatch over anything decoding found). The decoder
+    /// checks every count, so a corrupt file gets a `ProgramError` either way.
+    /// The constants stay in `file`.
     init(decodingChecked file: MappedFile) throws {
         let (config, dram, constants, tensors, instructions, debugNames, map) = try file.withBytes { bytes in
             var r = ByteReader(bytes, offset: 8, end: bytes.count - 4)
@@ -357,11 +372,18 @@ public struct Program: Equatable, Sendable {
         return try read(from: path, phases: &phases)
     }
 
-    /// `read(from:)`, timed: "load" (mapping and decoding) and "checksum".
+    /// `read(from:)`, timed: "load" (mapping and decoding) and "checksum" (what
+    /// of the checksum is left once decoding is done: it reads the whole file
+    /// on another core meanwhile). The errors are those of checking first and
+    /// decoding after: a file whose checksum does not match is reported as
+    /// such, whatever its decoding found.
     public static func read(from path: String, phases: inout PhaseTimes) throws -> Program {
         let file = try phases.measure("load") { try MappedFile(path: path) }
-        try phases.measure("checksum") { try checkHeaderAndChecksum(file) }
-        return try phases.measure("load") { try Program(decodingChecked: file) }
+        try checkHeader(file)
+        let checksum = Pending { Result { try checkChecksum(file) } }
+        let decoded = phases.measure("load") { Result { try Program(decodingChecked: file) } }
+        try phases.measure("checksum") { try checksum.value.get() }
+        return try decoded.get()
     }
 
     /// The file's bytes, in one pass: the constants segment is written from where it is.

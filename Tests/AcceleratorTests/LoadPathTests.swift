@@ -84,9 +84,17 @@ import Testing
         #expect(fromFile.stats == inMemory.stats)
         #expect(
             try Executor.run(mapped, inputs: [:], options: ExecutionOptions(timingOnly: true)).stats == inMemory.stats)
-        // A truncated or empty file is refused in one line.
+        // A truncated or empty file is refused in one line. The checksum is checked while the body is
+        // decoded, and a mismatch is what is reported, whatever decoding found (here: a cut instruction).
         try Data(try program.encoded().prefix(40)).write(to: URL(fileURLWithPath: path))
-        #expect(throws: ProgramError.self) { try Program.read(from: path) }
+        let cut = #expect(throws: ProgramError.self) { try Program.read(from: path) }
+        #expect(cut?.message.hasPrefix("corrupt .dfx: checksum mismatch") == true)
+        // Where the checksum matches, decoding's own error is reported.
+        var padded = Array(try program.encoded().dropLast(4)) + [0, 0, 0, 0]
+        padded += withUnsafeBytes(of: CRC32C.checksum(padded[...]).littleEndian) { Array($0) }
+        try Data(padded).write(to: URL(fileURLWithPath: path))
+        let extra = #expect(throws: ProgramError.self) { try Program.read(from: path) }
+        #expect(extra?.message == "corrupt .dfx: 4 unexpected bytes before the checksum")
         try Data().write(to: URL(fileURLWithPath: path))
         let empty = #expect(throws: ProgramError.self) { try Program.read(from: path) }
         #expect(empty?.message == "corrupt .dfx: file is 0 bytes, too short")
