@@ -42,6 +42,8 @@ struct Sequencer {
     var keepsNames = true
     /// A scratch sequencer's timing model, stepped as instructions are emitted (nil: instructions are kept).
     private var timer: TimingClock?
+    /// The timing model's configuration, apart: read through `timer` it would be copied for every instruction.
+    private var timingConfig: AcceleratorConfig?
     /// When set, each instruction's end cycle, by index: the arrival of the token it signals.
     private var ends: [Int] = []
 
@@ -57,6 +59,7 @@ struct Sequencer {
     /// instructions gives.
     init(timing config: AcceleratorConfig) {
         timer = TimingClock(config: config)
+        timingConfig = config
         keepsNames = false
     }
 
@@ -97,12 +100,14 @@ struct Sequencer {
 
     /// Appends `op`, which reads `reads` and writes `writes`; returns its index.
     /// `nodes` is only evaluated when names are kept: a scratch emission builds no names.
+    /// `op` is consumed: it becomes the instruction without a copy of its payload's arrays.
     @discardableResult
-    mutating func emit(_ op: Op, reads: [MemoryRange], writes: [MemoryRange], nodes: @autoclosure () -> [String])
-        -> Int
-    {
+    mutating func emit(
+        _ op: consuming Op, reads: [MemoryRange], writes: [MemoryRange], nodes: @autoclosure () -> [String]
+    ) -> Int {
         let index = count
-        let engine = Int(op.engine.rawValue), n = Self.engineCount
+        let opEngine = op.engine, opcode = op.opcode
+        let engine = Int(opEngine.rawValue), n = Self.engineCount
         for e in 0..<n { after[e] = -1 }
         if pruned && !used[engine] {
             // Records this engine might conflict with may be gone: order it after everything.
@@ -147,7 +152,7 @@ struct Sequencer {
             let producer = after[source]
             guard producer > clock[source] else { continue }
             if timer == nil {
-                instructions[producer].signal.insert(EngineSet(rawValue: 1 << op.engine.rawValue))
+                instructions[producer].signal.insert(EngineSet(rawValue: 1 << opEngine.rawValue))
             } else {
                 ready = max(ready, ends[producer])
             }
@@ -159,12 +164,12 @@ struct Sequencer {
         for e in 0..<n { frontier[engine * n + e] = clock[e] }
         used[engine] = true
         let instruction = Instruction(op, wait: wait, signal: [])
-        if timer == nil {
-            instructions.append(instruction)
+        if let timingConfig {
+            let cost = timingConfig.cost(of: instruction, constantsBytes: 0)
+            let transfer = opcode == .load || opcode == .store
+            ends.append(timer!.add(engine: opEngine, transfer: transfer, cost: cost, ready: ready).end)
         } else {
-            let cost = timer!.config.cost(of: instruction, constantsBytes: 0)
-            let transfer = op.opcode == .load || op.opcode == .store
-            ends.append(timer!.add(engine: op.engine, transfer: transfer, cost: cost, ready: ready).end)
+            instructions.append(instruction)
         }
         count += 1
         engines.append(engine)

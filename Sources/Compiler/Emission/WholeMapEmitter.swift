@@ -26,6 +26,24 @@ private struct WholeMapState {
         var outputShape: [Int]
     }
 
+    /// What every tile of one convolution reads, looked up once for all the tiles of a layer or a tail block:
+    /// its facts (nil: found from the graph where needed), reach, resident weights and bias, weight tile.
+    struct ConvUse {
+        var facts: ConvFacts?
+        var reach: Reach
+        var weights: (address: Int, count: Int)?
+        var bias: (address: Int, count: Int)?
+        var tile: (outputs: Int, inputs: Int)
+    }
+
+    /// The `ConvUse` of convolution `node` (its reach found from the graph when not known, which may throw).
+    func use(_ node: Node, graph: Graph) throws -> ConvUse {
+        ConvUse(
+            facts: convs[node.name], reach: try reaches[node.name] ?? graph.reach(node),
+            weights: resident[node.inputs[1]], bias: node.input(2).map { resident[$0]! },
+            tile: plan.weightTile(node))
+    }
+
     func wholeRange(_ value: String) -> MemoryRange {
         let b = plan.buffers[value]!
         return .sram(b.address, bytes: b.slotBytes)
@@ -39,7 +57,10 @@ private struct WholeMapState {
             channels: channels.count, height: b.height, width: b.width, channelStride: channelStride,
             rowStride: b.rowWidth)
     }
-    func held(_ value: String, _ channels: Range<Int>) -> TileRef { (interior(value, channels), wholeRange(value)) }
+    func held(_ value: String, _ channels: Range<Int>) -> TileRef { Self.held(plan.buffers[value]!, channels) }
+    static func held(_ b: SRAMBuffer, _ channels: Range<Int>) -> TileRef {
+        (interior(b, channels), .sram(b.address, bytes: b.slotBytes))
+    }
     static func next(_ base: Int, _ size: Int, _ turn: inout Int) -> Int {
         defer { turn += 1 }
         return base + (turn % 2) * size
@@ -143,13 +164,15 @@ extension Emitter {
         case .conv where plan.streamedInputs.contains(node.inputs[0]):
             // Each block of input channels is loaded once and meets every block of output channels.
             let u = node.inputs[0], parts = blocks(graph.type(of: u)!.shape[1], plan.inBlock)
+            let use = try state.use(node, graph: graph)
+            let held = plan.buffers[v]
             for (k, inputs) in parts.enumerated() {
                 let input = streamInput(u, inputs, padded: true, for: node, state: &state)
-                for outputs in blocks(y.shape[1], plan.weightTile(node).outputs) {
-                    let weights = weightTile(node, outputs: outputs, inputs: inputs, state: &state)
+                for outputs in blocks(y.shape[1], use.tile.outputs) {
+                    let weights = weightTile(node, use, outputs: outputs, inputs: inputs, state: &state)
                     try convolve(
-                        node, input: input, output: state.held(v, outputs), weights: weights, outputs: outputs,
-                        accumulate: k > 0, last: k == parts.count - 1, state: state)
+                        node, use, input: input, output: WholeMapState.held(held!, outputs), weights: weights,
+                        outputs: outputs, accumulate: k > 0, last: k == parts.count - 1)
                 }
             }
         case .conv:
@@ -207,8 +230,8 @@ extension Emitter {
                 let weights = MemoryRange.sram(
                     w.address + 4 * outputs.lowerBound * taps, bytes: 4 * outputs.count * taps)
                 try convolve(
-                    windowed, input: padded, output: slot, weights: weights, outputs: outputs, accumulate: false,
-                    last: true, groups: outputs.count, state: state)
+                    windowed, state.use(windowed, graph: graph), input: padded, output: slot, weights: weights,
+                    outputs: outputs, accumulate: false, last: true, groups: outputs.count)
             } else {
                 try pool(windowed, input: padded, output: slot)
             }
@@ -249,11 +272,12 @@ extension Emitter {
 
     /// The weights of `node` for these output and input channels: a
     /// resident range, or a tile loaded into the next weight slot.
-    private mutating func weightTile(_ node: Node, outputs: Range<Int>, inputs: Range<Int>, state: inout WholeMapState)
-        -> MemoryRange
-    {
+    private mutating func weightTile(
+        _ node: Node, _ use: WholeMapState.ConvUse, outputs: Range<Int>, inputs: Range<Int>,
+        state: inout WholeMapState
+    ) -> MemoryRange {
         let facts =
-            state.convs[node.name]
+            use.facts
             ?? {
                 let w = graph.initializers[node.inputs[1]]!
                 return WholeMapState.ConvFacts(
@@ -262,7 +286,7 @@ extension Emitter {
                     outputShape: [])
             }()
         let (cout, cin, khw) = facts.weightDims
-        if let r = state.resident[node.inputs[1]] {
+        if let r = use.weights {
             return .sram(r.address + 4 * outputs.lowerBound * cin * khw, bytes: 4 * outputs.count * cin * khw)
         }
         let address = WholeMapState.next(state.plan.weightBase, state.plan.weightSlot, &state.weightTurn)
@@ -340,13 +364,13 @@ extension Emitter {
 
     /// One CONV instruction: `input` starts at tensor row 0, column 0 of the input channels it covers.
     private mutating func convolve(
-        _ node: Node, input: TileRef, output: TileRef, weights: MemoryRange, outputs: Range<Int>,
-        accumulate: Bool, last: Bool, groups: Int = 1, state: WholeMapState
+        _ node: Node, _ use: WholeMapState.ConvUse, input: TileRef, output: TileRef, weights: MemoryRange,
+        outputs: Range<Int>, accumulate: Bool, last: Bool, groups: Int = 1
     ) throws {
-        let r = try state.reaches[node.name] ?? graph.reach(node)
+        let r = use.reach
         let (tile, window) = narrowed(
-            input.0, to: r, of: node, shapes: state.convs[node.name].map { ($0.inputShape, $0.outputShape) })
-        let bias = accumulate ? nil : node.input(2).map { state.resident[$0]! }
+            input.0, to: r, of: node, shapes: use.facts.map { ($0.inputShape, $0.outputShape) })
+        let bias = accumulate ? nil : use.bias
         let op = ConvOp(
             input: tile, output: output.0, weightAddr: weights.start,
             biasAddr: bias.map { $0.address + 4 * outputs.lowerBound },
@@ -380,25 +404,27 @@ extension Emitter {
     private mutating func convolveHeld(
         _ node: Node, outputs: Range<Int>, into output: TileRef, state: inout WholeMapState
     ) throws {
-        let u = node.inputs[0], cin = state.convs[node.name]?.inputShape[1] ?? graph.type(of: u)!.shape[1]
+        let use = try state.use(node, graph: graph)
+        let u = node.inputs[0], cin = use.facts?.inputShape[1] ?? graph.type(of: u)!.shape[1]
         let g = try state.geometries[node.name] ?? graph.convGeometry(node)
+        let held = state.plan.buffers[u]
         if g.groups > 1 {
             // A grouped tail: the block's groups, over their input channels, in one CONV.
             let first = outputs.lowerBound / g.coutPerGroup, count = outputs.count / g.coutPerGroup
             let inputs = (first * g.cinPerGroup)..<((first + count) * g.cinPerGroup)
-            let weights = weightTile(node, outputs: outputs, inputs: 0..<g.cinPerGroup, state: &state)
+            let weights = weightTile(node, use, outputs: outputs, inputs: 0..<g.cinPerGroup, state: &state)
             try convolve(
-                node, input: state.held(u, inputs), output: output, weights: weights, outputs: outputs,
-                accumulate: false, last: true, groups: count, state: state)
+                node, use, input: WholeMapState.held(held!, inputs), output: output, weights: weights,
+                outputs: outputs, accumulate: false, last: true, groups: count)
             return
         }
         let parts =
-            state.resident[node.inputs[1]] != nil ? [0..<cin] : blocks(cin, state.plan.weightTile(node).inputs)
+            use.weights != nil ? [0..<cin] : blocks(cin, use.tile.inputs)
         for (k, inputs) in parts.enumerated() {
-            let weights = weightTile(node, outputs: outputs, inputs: inputs, state: &state)
+            let weights = weightTile(node, use, outputs: outputs, inputs: inputs, state: &state)
             try convolve(
-                node, input: state.held(u, inputs), output: output, weights: weights, outputs: outputs,
-                accumulate: k > 0, last: k == parts.count - 1, state: state)
+                node, use, input: WholeMapState.held(held!, inputs), output: output, weights: weights,
+                outputs: outputs, accumulate: k > 0, last: k == parts.count - 1)
         }
     }
 }

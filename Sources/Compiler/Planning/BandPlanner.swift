@@ -984,11 +984,19 @@ extension PlanningContext {
         // Per convolution (as in `convs`): its streaming block, nil while resident.
         var streamed = [Int?](repeating: nil, count: convs.count)
         func blockBytes(_ k: Int, _ block: Int) -> Int { DRAMPlan.align(4 * block * convs[k].perChannel) }
+        // Loops, not maps and filters: these run many times per plan, and each map or filter allocates.
         func residentBytes() -> Int {
-            convs.indices.reduce(vectorBytes) { streamed[$1] == nil ? $0 + convs[$1].bytes : $0 }
+            var bytes = vectorBytes
+            for k in convs.indices where streamed[k] == nil { bytes += convs[k].bytes }
+            return bytes
         }
         func streamRegion() -> Int {
-            convs.indices.compactMap { k in streamed[k].map { 2 * blockBytes(k, $0) } }.max() ?? 0
+            var region: Int?
+            for k in convs.indices {
+                guard let block = streamed[k] else { continue }
+                region = max(region ?? .min, 2 * blockBytes(k, block))
+            }
+            return region ?? 0
         }
         // Blocks fill the matrix unit's lanes when they can, narrower ones only to fit; a grouped
         // convolution's blocks hold whole groups.
@@ -1001,10 +1009,12 @@ extension PlanningContext {
         }
         while residentBytes() + streamRegion() + bufferBytes > config.sramBytes {
             // Stream the largest resident convolution in the widest blocks that fit.
-            guard
-                let largest = convs.indices.filter({ streamed[$0] == nil && convs[$0].groupWidth != nil })
-                    .max(by: { convs[$0].bytes < convs[$1].bytes })
-            else { return nil }
+            // The first of the most bytes, as `max(by:)` finds it.
+            var candidate: Int?
+            for k in convs.indices where streamed[k] == nil && convs[k].groupWidth != nil {
+                if candidate == nil || convs[candidate!].bytes < convs[k].bytes { candidate = k }
+            }
+            guard let largest = candidate else { return nil }
             let cout = convs[largest].cout
             streamed[largest] = cout
             let room = config.sramBytes - bufferBytes - residentBytes()

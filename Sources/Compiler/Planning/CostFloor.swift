@@ -187,31 +187,38 @@ extension FusionPlanner {
         let map = FusionRules.mapRange(range, graph: graph)
         // Per node of the map, of its output: a run of consecutive rows and a count of rows it surely computes.
         var need = [(run: Int, count: Int)](repeating: (0, 0), count: map.count)
-        var producer: [String: Int] = [:]
-        for index in map { producer[graph.nodes[index].outputs[0]] = index - map.lowerBound }
+        // Each node's first output, its type and readers, and each map input's producer and type, found
+        // once for the graph (by name they would be hashed for every interval).
         let last = graph.nodes[map.upperBound - 1].outputs[0]
         for index in map {
-            let value = graph.nodes[index].outputs[0]
-            guard let height = graph.type(of: value)?.shape.dropFirst(2).first else { continue }
-            if value == last || graph.outputs.contains(value)
-                || (context.consumers[value] ?? []).contains(where: { !range.contains($0) })
+            let first = context.firstOutputs[index]
+            guard let height = first.type?.shape.dropFirst(2).first else { continue }
+            if first.isGraphOutput
+                || first.readers.map({ $0.lowerBound < range.lowerBound || $0.upperBound >= range.upperBound }) ?? false
+                || graph.nodes[index].outputs[0] == last
             {
                 need[index - map.lowerBound] = (height, height)
             }
         }
         var work = Work()
         for index in map.reversed() {
-            let node = graph.nodes[index], k = index - map.lowerBound
-            guard let y = graph.type(of: node.outputs[0]), y.rank == 4, y.shape[0] == 1 else { continue }
+            let kind = graph.nodes[index].kind, k = index - map.lowerBound
+            guard let y = context.firstOutputs[index].type, y.rank == 4, y.shape[0] == 1 else { continue }
             let (run, count) = need[k]
-            if node.kind == .conv, let g = context.convGeometries[index], g.n == 1 {
+            if kind == .conv, let g = context.convGeometries[index], g.n == 1 {
                 work.conv(g, positions: count * g.wo, config: config)
-            } else if node.kind == .maxPool || node.kind == .averagePool {
+            } else if kind == .maxPool || kind == .averagePool {
                 let r = context.reaches[index]
                 work.pool(elements: y.shape[1] * count * y.shape[3], taps: r.kh * r.kw, config: config)
             }
-            for input in context.mapInputs[index] {
-                guard let p = producer[input], p < k, let x = graph.type(of: input), x.rank == 4 else { continue }
+            for (n, input) in context.mapInputs[index].enumerated() {
+                // The producer's position in the map, when a node of the map makes the input.
+                let producer =
+                    context.mapInputProducers.isEmpty
+                    ? map.last(where: { graph.nodes[$0].outputs[0] == input }) : context.mapInputProducers[index][n]
+                guard let producer, map.contains(producer), case let p = producer - map.lowerBound, p < k,
+                    let x = context.mapInputTypes[index][n], x.rank == 4
+                else { continue }
                 let rows = neededRows(
                     run: run, count: count, outputHeight: y.shape[2], inputHeight: x.shape[2],
                     reach: context.reaches[index])
@@ -233,10 +240,12 @@ extension FusionPlanner {
         run: Int, count: Int
     ) {
         guard count > 0 else { return (0, 0) }
-        let outside = (0..<outputHeight).filter {
-            let first = $0 * r.sh - r.padTop
-            return first < 0 || first >= inputHeight
-        }.count
+        // Counted, not filtered: a filter would allocate an array for every layer of every interval.
+        var outside = 0
+        for row in 0..<outputHeight {
+            let first = row * r.sh - r.padTop
+            if first < 0 || first >= inputHeight { outside += 1 }
+        }
         let span = (r.kh - 1) * r.dh + 1
         guard span >= r.sh, run > 0 else { return (0, max(0, count - outside)) }
         func clipped(_ a: Int) -> Int {

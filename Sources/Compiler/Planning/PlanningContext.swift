@@ -28,10 +28,18 @@ final class PlanningContext: @unchecked Sendable {
     let mapInputs: [[String]]
     /// `FusionRules.fusible` of every node, by node index.
     let fusible: [Bool]
+    /// By node index, of its first output: its type (nil: none known), whether it is a graph
+    /// output, and the least and greatest index of the nodes that read it (nil: none does).
+    let firstOutputs: [(type: TensorType?, isGraphOutput: Bool, readers: ClosedRange<Int>?)]
+    /// By node index, per map input (`mapInputs`): the node whose first output it is (nil: none; empty
+    /// when two nodes have the same first output), and its type.
+    let mapInputProducers: [[Int?]]
+    let mapInputTypes: [[TensorType?]]
 
     init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) throws {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
-        consumers = graph.consumers()
+        let consumers = graph.consumers()
+        self.consumers = consumers
         dramAliases = DRAMPlan.Aliases(graph: graph)
         let fusible = graph.nodes.map { FusionRules.fusible($0, graph: graph) }
         self.fusible = fusible
@@ -40,7 +48,24 @@ final class PlanningContext: @unchecked Sendable {
         convGeometries = graph.nodes.map { $0.kind == .conv ? try? graph.convGeometry($0) : nil }
         // Only fusible nodes: a window of another rank is no node of a group, and `Graph.reach` reads two axes.
         nodeReaches = fusible.indices.map { fusible[$0] ? known[$0] : nil }
-        mapInputs = graph.nodes.map { FusionRules.mapInputs($0, graph: graph) }
+        let mapInputs = graph.nodes.map { FusionRules.mapInputs($0, graph: graph) }
+        self.mapInputs = mapInputs
+        let outputs = Set(graph.outputs)
+        firstOutputs = graph.nodes.map { node in
+            let value = node.outputs.first ?? ""
+            let readers = consumers[value].flatMap { r in r.min().map { $0...r.max()! } }
+            return (graph.type(of: value), outputs.contains(value), readers)
+        }
+        var firstProducer: [String: Int] = [:]
+        var unique = true
+        for (index, node) in graph.nodes.enumerated() {
+            guard let value = node.outputs.first else { continue }
+            if firstProducer.updateValue(index, forKey: value) != nil { unique = false }
+        }
+        // Two nodes of one first output (no valid graph has them): the planner's floors look the
+        // producer up among an interval's nodes by name instead.
+        mapInputProducers = unique ? mapInputs.map { $0.map { firstProducer[$0] } } : []
+        mapInputTypes = mapInputs.map { $0.map { graph.type(of: $0) } }
     }
 
     /// `Graph.convGeometry` of node `index`, found once (it throws as that does where it was not found).

@@ -312,29 +312,45 @@ extension PlanningContext {
         // A depthwise convolution (resident weights) runs on the vector unit.
         if g.depthwise { return loads + config.vectorCycles(elements: g.cout * g.ho * g.wo * g.kh * g.kw) }
         let resident = plan.residentWeights.contains(node.name)
-        func blocks(_ count: Int, _ size: Int) -> [Int] {
-            stride(from: 0, to: count, by: size).map { min(size, count - $0) }
+        // The blocks of `count` channels `size` at a time, as (channels, how many blocks): every block but
+        // the last is full, so a layer costs a few products instead of a sum over thousands of tile pairs.
+        func blocks(_ count: Int, _ size: Int) -> [(channels: Int, times: Int)] {
+            guard size > 0 else { return stride(from: 0, to: count, by: size).map { (min(size, count - $0), 1) } }
+            guard count > 0 else { return [] }
+            let (full, rest) = count.quotientAndRemainder(dividingBy: size)
+            var counted: [(channels: Int, times: Int)] = []
+            if full > 0 { counted.append((size, full)) }
+            if rest > 0 { counted.append((rest, 1)) }
+            return counted
         }
         if g.groups > 1 {
             // A grouped tail: per block of whole groups, one CONV over those groups (weights loaded per block).
-            for cout in blocks(g.cout, plan.block) {
-                matrix += config.matrixCycles(
-                    inputChannels: g.cinPerGroup, outputChannels: g.coutPerGroup, groups: cout / g.coutPerGroup,
-                    positions: g.ho * g.wo * g.kh * g.kw)
-                if !resident { loads += CostModel.transfer(4 * cout * g.cinPerGroup * g.kh * g.kw, config: config) }
+            for (cout, times) in blocks(g.cout, plan.block) {
+                matrix +=
+                    times
+                    * config.matrixCycles(
+                        inputChannels: g.cinPerGroup, outputChannels: g.coutPerGroup, groups: cout / g.coutPerGroup,
+                        positions: g.ho * g.wo * g.kh * g.kw)
+                if !resident {
+                    loads += times * CostModel.transfer(4 * cout * g.cinPerGroup * g.kh * g.kw, config: config)
+                }
             }
             return max(matrix, loads)
         }
         let tile = plan.weightTile(node)
-        let inBlocks = resident ? [g.cin] : blocks(g.cin, tile.inputs)
+        let inBlocks = resident ? [(channels: g.cin, times: 1)] : blocks(g.cin, tile.inputs)
         let outBlocks =
             resident && plan.tailStart != index
-            ? [g.cout] : blocks(g.cout, plan.tailStart == index ? plan.block : tile.outputs)
-        for cin in inBlocks {
-            for cout in outBlocks {
-                matrix += config.matrixCycles(
-                    inputChannels: cin, outputChannels: cout, positions: g.ho * g.wo * g.kh * g.kw)
-                if !resident { loads += CostModel.transfer(4 * cin * cout * g.kh * g.kw, config: config) }
+            ? [(channels: g.cout, times: 1)] : blocks(g.cout, plan.tailStart == index ? plan.block : tile.outputs)
+        for (cin, inTimes) in inBlocks {
+            for (cout, outTimes) in outBlocks {
+                matrix +=
+                    inTimes * outTimes
+                    * config.matrixCycles(
+                        inputChannels: cin, outputChannels: cout, positions: g.ho * g.wo * g.kh * g.kw)
+                if !resident {
+                    loads += inTimes * outTimes * CostModel.transfer(4 * cin * cout * g.kh * g.kw, config: config)
+                }
             }
         }
         return max(matrix, loads)
