@@ -152,31 +152,6 @@ public struct ConstantBytes: Equatable, Sendable, ExpressibleByArrayLiteral, Byt
 
     private static let zeros = [UInt8](repeating: 0, count: 4096)
 
-    /// `forEachChunk` into a sink: the gaps are zeroed and a deferred weight read where the sink has room.
-    public func fill<Sink: ByteSink>(_ sink: inout Sink) -> Int32 {
-        guard case .pieces(let pieces, let count) = storage else { return forEachChunk { sink.append($0) } }
-        var position = 0
-        func zeros(to end: Int) -> Int32 {
-            while position < end {
-                let room = sink.room()
-                let n = min(end - position, room.count)
-                room.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: n)
-                let failure = sink.filled(n)
-                guard failure == 0 else { return failure }
-                position += n
-            }
-            return 0
-        }
-        for (address, tensor) in pieces {
-            var failure = zeros(to: address)
-            guard failure == 0 else { return failure }
-            failure = tensor.fillLittleEndian(&sink)
-            guard failure == 0 else { return failure }
-            position = address + tensor.count * tensor.dtype.byteSize
-        }
-        return zeros(to: count)
-    }
-
     /// Whether the bytes are a view of a loaded file.
     var isFileView: Bool {
         if case .file = storage { return true }

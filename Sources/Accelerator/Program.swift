@@ -420,28 +420,4 @@ struct ChecksummedChunks: ByteChunks {
         }
         return withUnsafeBytes(of: (crc ^ CRC32C.start).littleEndian) { body($0) }
     }
-
-    func fill<Sink: ByteSink>(_ sink: inout Sink) -> Int32 {
-        var checksummed = ChecksummingSink(inner: sink)
-        defer { sink = checksummed.inner }
-        for part in parts {
-            let failure = part.fill(&checksummed)
-            guard failure == 0 else { return failure }
-        }
-        let crc = checksummed.crc ^ CRC32C.start
-        return withUnsafeBytes(of: crc.littleEndian) { checksummed.inner.append($0) }
-    }
-}
-
-/// A sink that takes the CRC-32C of the bytes as they are filled in, then passes them on.
-private struct ChecksummingSink<Inner: ByteSink>: ByteSink {
-    var inner: Inner
-    var crc = CRC32C.start
-
-    mutating func room() -> UnsafeMutableRawBufferPointer { inner.room() }
-
-    mutating func filled(_ count: Int) -> Int32 {
-        crc = CRC32C.update(crc, UnsafeRawBufferPointer(rebasing: inner.room()[0..<count]))
-        return inner.filled(count)
-    }
 }

@@ -229,36 +229,4 @@ extension Tensor {
         }
         return 0
     }
-
-    /// Puts the values' little-endian bytes, in order, into `sink` until it returns non-zero, and returns that;
-    /// 0 after the last, `EIO` when a deferred tensor's file could not be read. Deferred values are read (and
-    /// scaled) into the sink's room, at most `chunkBytes` at a time; values in memory are copied there.
-    public func fillLittleEndian<Sink: ByteSink>(_ sink: inout Sink) -> Int32 {
-        guard case .deferred = backing else { return forEachLittleEndianChunk { sink.append($0) } }
-        let width = dtype.byteSize
-        let perChunk = max(1, Self.chunkBytes / width)
-        var start = 0
-        while start < count {
-            let room = sink.room()
-            let n = min(count - start, perChunk, room.count / width)
-            guard n > 0 else {
-                // Less room than one element: the element goes through a scratch word.
-                var scratch: UInt64 = 0
-                let failure = withUnsafeMutableBytes(of: &scratch) { word -> Int32 in
-                    let element = UnsafeMutableRawBufferPointer(rebasing: word[0..<width])
-                    return fill(start..<start + 1, into: element) ? sink.append(UnsafeRawBufferPointer(element)) : EIO
-                }
-                guard failure == 0 else { return failure }
-                start += 1
-                continue
-            }
-            guard fill(start..<start + n, into: UnsafeMutableRawBufferPointer(rebasing: room[0..<n * width])) else {
-                return EIO
-            }
-            let failure = sink.filled(n * width)
-            guard failure == 0 else { return failure }
-            start += n
-        }
-        return 0
-    }
 }

@@ -281,22 +281,25 @@ private struct TemporaryFile {
 }
 
 /// Writes every byte of `parts` to `descriptor`, through partial writes and
-/// interruptions; returns 0 or the `errno` of the failure. A large stream is
-/// produced and written on two cores (`PipelinedWrite`).
+/// interruptions; returns 0 or the `errno` of the failure.
 private func writeFully(_ descriptor: Int32, _ parts: [any ByteChunks]) -> Int32 {
-    if parts.reduce(0, { $0 + $1.count }) >= pipelinedBytes {
-        return PipelinedWrite.write(parts, to: descriptor)
-    }
     for bytes in parts {
-        let failure = bytes.forEachChunk { writeAll(descriptor, $0) }
+        let failure = bytes.forEachChunk { buffer -> Int32 in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += written
+            }
+            return 0
+        }
         if failure != 0 { return failure }
     }
     return 0
 }
-
-/// The size from which a stream is written on two cores: below it, handing the bytes over costs more than
-/// producing them.
-private let pipelinedBytes = 4 * PipelinedWrite.bufferBytes
 
 /// Bytes handed out in order as contiguous chunks, never joined in memory: what
 /// `OutputFile` writes. An array is one chunk; a program's constants segment
@@ -306,41 +309,8 @@ public protocol ByteChunks {
     var count: Int { get }
     /// Calls `body` with each chunk in order until one returns non-zero, and returns that (0 after the last).
     func forEachChunk(_ body: (UnsafeRawBufferPointer) -> Int32) -> Int32
-    /// Puts the bytes, in order, into `sink` until it returns non-zero, and returns that (0 after the last).
-    /// Bytes made on the way (a deferred weight's) are made where the sink has room, not copied there.
-    func fill<Sink: ByteSink>(_ sink: inout Sink) -> Int32
-}
-
-extension ByteChunks {
-    public func fill<Sink: ByteSink>(_ sink: inout Sink) -> Int32 {
-        forEachChunk { sink.append($0) }
-    }
 }
 
 extension Array: ByteChunks where Element == UInt8 {
     public func forEachChunk(_ body: (UnsafeRawBufferPointer) -> Int32) -> Int32 { withUnsafeBytes(body) }
-}
-
-/// Buffers a stream of bytes is put into, in order (`ByteChunks.fill`).
-public protocol ByteSink {
-    /// The room for the next bytes: never empty, the same until `filled` is called.
-    mutating func room() -> UnsafeMutableRawBufferPointer
-    /// The first `count` bytes of `room()` hold the next bytes; 0, or the non-zero code that stops the stream.
-    mutating func filled(_ count: Int) -> Int32
-}
-
-extension ByteSink {
-    /// Copies `bytes` into the room, as much as it takes.
-    public mutating func append(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-        var offset = 0
-        while offset < bytes.count {
-            let room = self.room()
-            let n = min(room.count, bytes.count - offset)
-            room.baseAddress!.copyMemory(from: bytes.baseAddress! + offset, byteCount: n)
-            let failure = filled(n)
-            guard failure == 0 else { return failure }
-            offset += n
-        }
-        return 0
-    }
 }

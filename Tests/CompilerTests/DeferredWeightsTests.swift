@@ -3,10 +3,10 @@ import Foundation
 import GraphIR
 import GraphPasses
 import ONNXImport
+import Tensors
 import TestSupport
 import Testing
 @testable import Compiler
-@testable import Tensors
 
 /// A model's large weights stay in its file through the passes (folding a
 /// BatchNormalization scales them as they are read) and go from there into
@@ -54,16 +54,6 @@ struct DeferredWeightsTests {
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == Data(bytes))
         #expect(try Program.read(from: output).constants == expected.constants)
-
-        // Made on one thread and written on another (as a large program is), through buffers that cut
-        // weights mid-value: the same bytes, checksum included.
-        for bufferBytes in [3, 4099] {
-            let path = scratch.path("pipelined-\(bufferBytes).dfx")
-            let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            #expect(PipelinedWrite.write(try program.fileContents(), to: descriptor, bufferBytes: bufferBytes) == 0)
-            close(descriptor)
-            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(bytes))
-        }
     }
 
     @Test("a model cut short before its program is written: an error naming the model, and no program")
