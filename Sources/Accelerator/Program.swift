@@ -407,6 +407,8 @@ private func hex(_ v: UInt32) -> String {
 struct ChecksummedChunks: ByteChunks {
     let parts: [any ByteChunks]
 
+    var count: Int { parts.reduce(4) { $0 + $1.count } }
+
     func forEachChunk(_ body: (UnsafeRawBufferPointer) -> Int32) -> Int32 {
         var crc = CRC32C.start
         for part in parts {

@@ -1,5 +1,6 @@
 #include "temp_files.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -8,7 +9,6 @@
 #include <unistd.h>
 
 #if defined(__linux__)
-#include <errno.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #endif
@@ -86,6 +86,18 @@ int dfc_exchange_files(const char *a, const char *b) {
 #else
     (void)a;
     (void)b;
+    return ENOSYS;
+#endif
+}
+
+int dfc_preallocate(int descriptor, long long bytes) {
+#if defined(__linux__) && defined(SYS_fallocate)
+    // FALLOC_FL_KEEP_SIZE from linux/falloc.h, which is not always installed.
+    const int keep_size = 0x01;
+    return syscall(SYS_fallocate, descriptor, keep_size, (off_t)0, (off_t)bytes) == 0 ? 0 : errno;
+#else
+    (void)descriptor;
+    (void)bytes;
     return ENOSYS;
 #endif
 }

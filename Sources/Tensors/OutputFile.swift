@@ -240,6 +240,9 @@ private struct TemporaryFile {
         guard descriptor >= 0 else { throw output.problem("cannot find a free temporary name", at: target) }
         (path, self.slot) = (candidate, slot)
         var failure = mode.map { fchmod(descriptor, $0) == 0 ? 0 : errno } ?? 0
+        let count = parts.reduce(0) { $0 + $1.count }
+        // Only a hint: where the system cannot reserve, the writes report what goes wrong.
+        if failure == 0, count >= Self.preallocatedBytes { _ = dfc_preallocate(descriptor, Int64(count)) }
         if failure == 0 { failure = writeFully(descriptor, parts) }
         if close(descriptor) != 0 && failure == 0 { failure = errno }
         if failure != 0 {
@@ -267,6 +270,9 @@ private struct TemporaryFile {
         }
         dfc_temp_file_forget(slot)
     }
+
+    /// The size from which a file's blocks are reserved before it is written (`dfc_preallocate` says why).
+    static let preallocatedBytes = 1 << 20
 
     func remove() {
         unlink(path)
@@ -299,6 +305,8 @@ private func writeFully(_ descriptor: Int32, _ parts: [any ByteChunks]) -> Int32
 /// `OutputFile` writes. An array is one chunk; a program's constants segment
 /// is its tensors, each from where it is.
 public protocol ByteChunks {
+    /// The number of bytes handed out in all.
+    var count: Int { get }
     /// Calls `body` with each chunk in order until one returns non-zero, and returns that (0 after the last).
     func forEachChunk(_ body: (UnsafeRawBufferPointer) -> Int32) -> Int32
 }
