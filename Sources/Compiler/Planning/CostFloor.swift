@@ -211,13 +211,10 @@ extension FusionPlanner {
                 let r = context.reaches[index]
                 work.pool(elements: y.shape[1] * count * y.shape[3], taps: r.kh * r.kw, config: config)
             }
-            for (n, input) in context.mapInputs[index].enumerated() {
+            for n in context.mapInputs[index].indices {
                 // The producer's position in the map, when a node of the map makes the input.
-                let producer =
-                    context.mapInputProducers.isEmpty
-                    ? map.last(where: { graph.nodes[$0].outputs[0] == input }) : context.mapInputProducers[index][n]
-                guard let producer, map.contains(producer), case let p = producer - map.lowerBound, p < k,
-                    let x = context.mapInputTypes[index][n], x.rank == 4
+                guard let producer = context.mapInputProducers[index][n], map.contains(producer),
+                    case let p = producer - map.lowerBound, p < k, let x = context.mapInputTypes[index][n], x.rank == 4
                 else { continue }
                 let rows = neededRows(
                     run: run, count: count, outputHeight: y.shape[2], inputHeight: x.shape[2],

@@ -31,8 +31,8 @@ final class PlanningContext: @unchecked Sendable {
     /// By node index, of its first output: its type (nil: none known), whether it is a graph
     /// output, and the least and greatest index of the nodes that read it (nil: none does).
     let firstOutputs: [(type: TensorType?, isGraphOutput: Bool, readers: ClosedRange<Int>?)]
-    /// By node index, per map input (`mapInputs`): the node whose first output it is (nil: none; empty
-    /// when two nodes have the same first output), and its type.
+    /// By node index, per map input (`mapInputs`): the node whose first output it is (nil: none), and its
+    /// type. A value has one producer: `Graph.verify` checks it after import and after every pass.
     let mapInputProducers: [[Int?]]
     let mapInputTypes: [[TensorType?]]
 
@@ -57,14 +57,10 @@ final class PlanningContext: @unchecked Sendable {
             return (graph.type(of: value), outputs.contains(value), readers)
         }
         var firstProducer: [String: Int] = [:]
-        var unique = true
         for (index, node) in graph.nodes.enumerated() {
-            guard let value = node.outputs.first else { continue }
-            if firstProducer.updateValue(index, forKey: value) != nil { unique = false }
+            if let value = node.outputs.first { firstProducer[value] = index }
         }
-        // Two nodes of one first output (no valid graph has them): the planner's floors look the
-        // producer up among an interval's nodes by name instead.
-        mapInputProducers = unique ? mapInputs.map { $0.map { firstProducer[$0] } } : []
+        mapInputProducers = mapInputs.map { $0.map { firstProducer[$0] } }
         mapInputTypes = mapInputs.map { $0.map { graph.type(of: $0) } }
     }
 

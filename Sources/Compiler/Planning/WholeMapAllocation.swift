@@ -315,7 +315,6 @@ extension PlanningContext {
         // The blocks of `count` channels `size` at a time, as (channels, how many blocks): every block but
         // the last is full, so a layer costs a few products instead of a sum over thousands of tile pairs.
         func blocks(_ count: Int, _ size: Int) -> [(channels: Int, times: Int)] {
-            guard size > 0 else { return stride(from: 0, to: count, by: size).map { (min(size, count - $0), 1) } }
             guard count > 0 else { return [] }
             let (full, rest) = count.quotientAndRemainder(dividingBy: size)
             var counted: [(channels: Int, times: Int)] = []
