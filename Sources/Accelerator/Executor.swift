@@ -182,6 +182,8 @@ struct Machine {
     let scratch = Scratch()
     /// The tap matrix in scratch slot 0 and the CONV it was gathered for.
     let gathered = GatheredTaps()
+    /// Tap matrices kept for the CONVs that read the same taps again.
+    let tapPanels = TapPanels()
     private let constantsCopied = Flag()
 
     init(sram: Words, dram: Words, constants: RawWords? = nil) {
@@ -212,8 +214,9 @@ struct Machine {
     func execute(_ op: Op) {
         defer {
             // After the operation: a CONV may write over the words it gathered from.
-            if let read = gathered.inputWords, let written = op.sramWriteBounds, written.overlaps(read) {
-                gathered.forget()
+            if let written = op.sramWriteBounds {
+                if let read = gathered.inputWords, written.overlaps(read) { gathered.forget() }
+                tapPanels.forget(overlapping: written)
             }
         }
         switch op {

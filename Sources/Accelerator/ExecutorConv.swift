@@ -123,6 +123,13 @@ extension Machine {
         }
         let workWords = dfc_conv_product_work(byRows ? parts.map(\.count).max() ?? 0 : coutG)
         let work = scratch.words(workWords * parts.count, slot: 1)
+        let groupWords = dfc_conv_panels_words(n, taps)
+        // Kept only for products of 32 or fewer rows, where gathering is much of the work, and tap matrices
+        // of at most 1.25 MiB: ResNet-18's 28x28 maps (64 channels and 0.9 MiB, or 32 and 1.8 MiB) ran slower
+        // from kept panels, its 14x14 and 7x7 ones (32 channels, up to 1.1 MiB) faster.
+        let kept =
+            coutG <= 32 && groupWords * c.groups <= 5 << 16
+            ? tapPanels.panels(for: c, words: groupWords * c.groups) : nil
         lo.withUnsafeBufferPointer { lo in
             hi.withUnsafeBufferPointer { hi in
                 for g in 0..<c.groups {
@@ -145,11 +152,24 @@ extension Machine {
                             c: sram.at(output.addr / 4 + first * output.channelStride, 1),
                             ldc: ldc, accumulate: c.accumulate && !placed ? 1 : 0, e: e)
                         withUnsafePointer(to: &p) { p in
+                            let panels = kept.map { $0.base + g * groupWords }
+                            if let panels, !kept!.gathered {
+                                let strips = Parallel.chunks((n + 63) / 64, parts: ways)
+                                Parallel.run(strips.count) { part in
+                                    for strip in strips[part] { dfc_conv_gather_strip(p, strip, panels) }
+                                }
+                            }
                             Parallel.run(parts.count) { part in
                                 let (rows, cols) = byRows ? (parts[part], 0..<n) : (0..<coutG, parts[part])
-                                _ = dfc_conv_product_run(
-                                    p, rows.lowerBound, rows.upperBound, cols.lowerBound, cols.upperBound,
-                                    work.base + part * workWords)
+                                if let panels {
+                                    _ = dfc_conv_product_run_gathered(
+                                        p, rows.lowerBound, rows.upperBound, cols.lowerBound, cols.upperBound,
+                                        panels, work.base + part * workWords)
+                                } else {
+                                    _ = dfc_conv_product_run(
+                                        p, rows.lowerBound, rows.upperBound, cols.lowerBound, cols.upperBound,
+                                        work.base + part * workWords)
+                                }
                                 for co in rows {
                                     for oh in cols.lowerBound / output.width..<(cols.upperBound - 1) / output.width + 1
                                     {
@@ -517,6 +537,64 @@ final class DepthwiseRow {
     /// The output row `o` of `n` words: its values (or zeros unless `accumulate`) plus every tap, in order.
     func run(into o: UnsafeMutablePointer<Float>, _ n: Int, accumulate: Bool, stride: Int) {
         dfc_depthwise_row(o, n, accumulate ? 1 : 0, rows, weights, lo, hi, count, stride)
+    }
+}
+
+/// The tap matrices `Machine.convPanels` keeps, in CKernels' strips (`dfc_conv_gather_strip`), for the CONVs
+/// after one that read the same input the same way: the planner splits a layer's output channels over
+/// several CONVs (16 or 32 channels each, a whole tap matrix gathered for each), and alternates them over the
+/// parts of a split input (ResNet-50's third stage: four inputs of 64 channels in turn). A CONV's taps are
+/// kept from the second time they are seen on (the first time, gathered while multiplying as before), at
+/// most `entries` matrices; the executor forgets those whose input an instruction writes
+/// (`Op.sramWriteBounds`).
+final class TapPanels {
+    struct Kept {
+        let base: UnsafeMutablePointer<Float>
+        /// False when the caller must gather every strip first.
+        let gathered: Bool
+    }
+
+    private struct Entry {
+        let geometry: ConvOp
+        let input: Range<Int>
+        var memory: Memory?
+    }
+
+    private static let entries = 4, seenEntries = 8
+    /// Kept matrices, most recent first (each with its memory), and geometries seen once (without).
+    private var kept: [Entry] = [], seen: [Entry] = []
+
+    /// The kept panels of `c`'s taps (`words` of them), or nil where they are not kept (seen now for the
+    /// first time, or memory refused).
+    func panels(for c: ConvOp, words: Int) -> Kept? {
+        var geometry = GatheredTaps.geometry(c)
+        geometry.output.channels = 0  // the taps do not depend on how many channels the product writes
+        if let i = kept.firstIndex(where: { $0.geometry == geometry }) {
+            let entry = kept.remove(at: i)
+            kept.insert(entry, at: 0)
+            return entry.memory.map { Kept(base: $0.view.base, gathered: true) }
+        }
+        guard let i = seen.firstIndex(where: { $0.geometry == geometry }) else {
+            seen.insert(Entry(geometry: geometry, input: c.input.wordBounds, memory: nil), at: 0)
+            if seen.count > Self.seenEntries { seen.removeLast() }
+            return nil
+        }
+        var entry = seen.remove(at: i)
+        // The memory of the least recent matrix, when it is large enough.
+        if kept.count >= Self.entries, let last = kept.popLast(), let memory = last.memory, memory.words >= words {
+            entry.memory = memory
+        } else {
+            entry.memory = Memory(bytes: 4 * words)
+        }
+        guard let memory = entry.memory else { return nil }
+        kept.insert(entry, at: 0)
+        return Kept(base: memory.view.base, gathered: false)
+    }
+
+    /// Forgets the matrices (and the geometries seen) read from any of `words`.
+    func forget(overlapping words: Range<Int>) {
+        kept.removeAll { $0.input.overlaps(words) }
+        seen.removeAll { $0.input.overlaps(words) }
     }
 }
 

@@ -677,6 +677,55 @@ int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1, si
     return 1;
 }
 
+// A strip's words in dfc_conv_gather_strip's layout: k rows of PANEL words, and a pad for the vectors that
+// gather_panel writes past the last row's columns.
+static size_t strip_words(size_t k) { return k * PANEL + 16; }
+
+size_t dfc_conv_panels_words(size_t n, size_t k) { return (n + PANEL - 1) / PANEL * strip_words(k); }
+
+__attribute__((target("avx2"))) void dfc_conv_gather_strip(const dfc_conv_product *p, size_t strip, float *panels) {
+    size_t n0 = strip * PANEL;
+    if (n0 >= p->n || p->k == 0) return;
+    size_t columns = p->n - n0 < PANEL ? p->n - n0 : PANEL;
+    strip_segment segments[PANEL + 2];
+    size_t count = strip_segments(n0, columns, p->taps->width, segments);
+    gather_panel(p->taps, 0, p->k, segments, count, panels + strip * strip_words(p->k));
+}
+
+// conv_product8 on panels dfc_conv_gather_strip gathered: the same passes over k and the same tiles, each
+// piece of columns inside one strip.
+__attribute__((target("avx2"))) static void conv_product8_gathered(const dfc_conv_product *p, size_t row0,
+                                                                    size_t row1, size_t col0, size_t col1,
+                                                                    const float *panels, float *work) {
+    const dfc_epilogue *e = &p->e;
+    size_t rows = row1 - row0, k = p->k;
+    float *sums = (float *)(((size_t)work + 63) & ~(size_t)63) + KC * PANEL + 16;
+    for (size_t n0 = col0; n0 < col1;) {
+        size_t strip = n0 / PANEL, end = (strip + 1) * PANEL < col1 ? (strip + 1) * PANEL : col1;
+        size_t columns = end - n0;
+        const float *b = panels + strip * strip_words(k) + (n0 - strip * PANEL);
+        if (p->accumulate)
+            for (size_t i = 0; i < rows; i++) memcpy(sums + i * PANEL, p->c + (row0 + i) * p->ldc + n0, 4 * columns);
+        for (size_t k0 = 0; k0 == 0 || k0 < k; k0 += KC) {
+            size_t kc = k - k0 < KC ? k - k0 : KC;
+            int onto = p->accumulate || k0 > 0;
+            strip8(rows, columns, kc, p->weights + row0 * p->lda + k0, p->lda, b + k0 * PANEL, PANEL, 16, sums, PANEL,
+                   onto);
+        }
+        dfc_epilogue part = *e;
+        if (e->bias) part.bias = e->bias + row0;
+        finish_rows_avx2(sums, PANEL, rows, n0, columns, p->c + row0 * p->ldc, p->ldc, &part);
+        n0 = end;
+    }
+}
+
+int dfc_conv_product_run_gathered(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1,
+                                  const float *panels, float *work) {
+    if (dfc_kernels_avx512() || !dfc_kernels_vectorized() || (p->accumulate && p->e.width)) return 0;
+    if (row1 > row0 && col1 > col0) conv_product8_gathered(p, row0, row1, col0, col1, panels, work);
+    return 1;
+}
+
 void dfc_finish_product(const float *sums, size_t ld, size_t rows, size_t col0, size_t columns, float *c, size_t ldc,
                         const dfc_epilogue *e) {
     if (dfc_kernels_vectorized())
@@ -704,6 +753,15 @@ void dfc_finish_product(const float *sums, size_t ld, size_t rows, size_t col0, 
 }
 int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1, float *work) {
     (void)p, (void)row0, (void)row1, (void)col0, (void)col1, (void)work;
+    return 0;
+}
+size_t dfc_conv_panels_words(size_t n, size_t k) { return n + k; }
+void dfc_conv_gather_strip(const dfc_conv_product *p, size_t strip, float *panels) {
+    (void)p, (void)strip, (void)panels;
+}
+int dfc_conv_product_run_gathered(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1,
+                                  const float *panels, float *work) {
+    (void)p, (void)row0, (void)row1, (void)col0, (void)col1, (void)panels, (void)work;
     return 0;
 }
 void dfc_conv_row(size_t m, size_t width, const float *w, size_t lda, size_t cin, size_t kh, size_t kw,

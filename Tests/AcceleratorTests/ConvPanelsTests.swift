@@ -97,4 +97,54 @@ import Testing
             }
         }
     }
+
+    /// CONVs that read the same input with different weights, one machine (`TapPanels`: the taps seen,
+    /// kept, then read from the kept panels), against the reference and against a machine that runs each
+    /// CONV alone (the same bits); then a CONV that writes over part of that input, after which the next
+    /// CONV must read the new values, not the kept ones.
+    @Test(arguments: [(7, 7, 48, 1), (14, 14, 20, 1), (9, 13, 12, 2)])
+    func keptTapsMatchAndAreForgotten(height: Int, width: Int, cin: Int, groups: Int) throws {
+        let coutG = 16, cout = coutG * groups, taps = cin / groups * 9
+        let input = SRAMTile(
+            addr: 0, channels: cin, height: height + 2, width: width + 2,
+            channelStride: (height + 2) * (width + 3), rowStride: width + 3)
+        let inWords = cin * input.channelStride
+        let outWords = cout * height * width, weightWords = cout * taps
+        // Five outputs, five sets of weights and biases after the input.
+        let outBase = inWords, weightBase = outBase + 5 * outWords, biasBase = weightBase + 5 * weightWords
+        let words = biasBase + 5 * cout
+        let window = PadWindow(originY: -1, originX: -1, extentH: height, extentW: width)
+        func conv(_ i: Int, accumulate: Bool = false) -> ConvOp {
+            ConvOp(
+                input: input,
+                output: SRAMTile(addr: 4 * (outBase + i * outWords), channels: cout, height: height, width: width),
+                weightAddr: 4 * (weightBase + i * weightWords), biasAddr: 4 * (biasBase + i * cout),
+                kernel: (3, 3), groups: groups, window: window, accumulate: accumulate, activation: .relu)
+        }
+        // Writes over the input's first channels: a 1x1 CONV from the last output into them.
+        let rewrite = ConvOp(
+            input: SRAMTile(addr: 4 * (outBase + 4 * outWords), channels: 1, height: height, width: width),
+            output: SRAMTile(
+                addr: 4 * (input.channelStride + input.rowStride + 1), channels: 1, height: height, width: width,
+                channelStride: input.channelStride, rowStride: input.rowStride),
+            weightAddr: 4 * biasBase, kernel: (1, 1))
+        let ops: [Op] = [
+            .conv(conv(0)), .conv(conv(1)), .conv(conv(2, accumulate: true)), .conv(conv(3)), .conv(rewrite),
+            .conv(conv(4)), .conv(conv(0))
+        ]
+        var reference = ExecutorFastPathTests.randomFloats(words, seed: UInt64(width * 31 + cin))
+        let memory = Memory(bytes: 4 * words)!, scratch = Memory(bytes: 4)!
+        memory.write(reference.withUnsafeBytes { Array($0) }[...], at: 0)
+        let machine = Machine(sram: memory.view, dram: scratch.view)
+        for (index, op) in ops.enumerated() {
+            let alone = try KernelTests.execute(op, sram: reference).sram
+            machine.execute(op)
+            guard case .conv(let c) = op else { continue }
+            KernelTests.referenceConv(c, sram: &reference)
+            let got = (0..<words).map { memory.view.base[$0] }
+            #expect(KernelTests.close(got, reference), "instruction \(index)")
+            #expect(got.map(\.bitPattern) == alone.map(\.bitPattern), "instruction \(index) alone")
+            reference = got
+        }
+    }
 }

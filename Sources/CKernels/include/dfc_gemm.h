@@ -95,4 +95,18 @@ size_t dfc_conv_product_work(size_t rows);
 // FMA, or with AVX-512 (dfc_sgemm's tiles run there), or with `accumulate` and a placement.
 int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1, float *work);
 
+// The tap matrix of a product kept for the products after it that read the same taps (the output channels of
+// one layer split over several CONVs read the same input): strips of PANEL = 64 columns, each all k rows.
+// Words for an n x k tap matrix (the buffer 64-byte aligned).
+size_t dfc_conv_panels_words(size_t n, size_t k);
+
+// Gathers strip `strip` (columns 64 strip on) of p's tap matrix into `panels` (dfc_conv_panels_words words);
+// strips are disjoint, so the cores may gather different ones at once.
+void dfc_conv_gather_strip(const dfc_conv_product *p, size_t strip, float *panels);
+
+// dfc_conv_product_run on the tap matrix in `panels` (every strip gathered for p's taps): the same sums,
+// bit for bit. Returns 0 and writes nothing where dfc_conv_product_run does not run.
+int dfc_conv_product_run_gathered(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1,
+                                  const float *panels, float *work);
+
 #endif
