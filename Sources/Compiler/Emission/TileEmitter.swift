@@ -118,7 +118,7 @@ extension Emitter {
             cursor += DRAMPlan.align(4 * count)
         }
         for node in nodes {
-            let channels = graph.type(of: node.outputs[0])!.shape[1]
+            let channels = valueType(node.outputs[0])!.shape[1]
             switch node.kind {
             case .conv:
                 if residentWeights(node) {
@@ -136,9 +136,9 @@ extension Emitter {
                 break
             }
         }
-        for vector in FusionRules.channelVectors(nodes, graph: graph) {
+        for vector in FusionRules.channelVectors(nodes, graph: graph, type: valueType) {
             load(
-                vector, count: graph.type(of: vector)!.count, from: location(vector).address,
+                vector, count: valueType(vector)!.count, from: location(vector).address,
                 for: Self.firstReader(of: vector, in: nodes))
         }
         return resident
