@@ -67,7 +67,8 @@ extension Emitter {
         case .add, .sub, .mul:
             var operands = node.inputs
             func perChannel(_ input: String) -> Bool {
-                graph.initializers[input] != nil || FusionRules.isChannelVector(input, of: node, graph: graph)
+                graph.initializers[input] != nil
+                    || FusionRules.isChannelVector(input, of: node, graph: graph, type: valueType)
             }
             if perChannel(operands[0]) { operands.swapAt(0, 1) }
             let kind: EltwiseKind = node.kind == .add ? .add : node.kind == .sub ? .sub : .mul

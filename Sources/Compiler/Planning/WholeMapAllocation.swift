@@ -14,7 +14,7 @@ extension PlanningContext {
         var items = holding.heldItems
         if let partial = request.partial {
             let readers = range.filter { graph.nodes[$0].inputs.contains(partial.input) }
-            let bytes = layers.layout(partial.input, channels: partial.channels, at: 0, graph: graph).slotBytes
+            let bytes = layers.layout(partial.input, channels: partial.channels, at: 0, context: self).slotBytes
             items.append(
                 SRAMItem(
                     key: "#partial", bytes: DRAMPlan.align(bytes),
@@ -37,7 +37,8 @@ extension PlanningContext {
         // padded scratch.
         let scratch = layers.scratchReader.map { _ in
             layers.layout(
-                graph.nodes[layers.lastConv].outputs[0], channels: min(block, holding.tailChannels), at: 0, graph: graph
+                graph.nodes[layers.lastConv].outputs[0], channels: min(block, holding.tailChannels), at: 0,
+                context: self
             )
         }
         if let scratch, let tailStart = holding.tailStart {
@@ -49,15 +50,15 @@ extension PlanningContext {
         var buffers: [String: SRAMBuffer] = [:]
         for value in holding.held {
             buffers[value] = layers.layout(
-                value, channels: valueType(value)!.shape[1], at: address[value]!, graph: graph)
+                value, channels: valueType(value)!.shape[1], at: address[value]!, context: self)
         }
         var streamedLayout: [String: SRAMBuffer] = [:]
         for input in holding.streamedInputs {
             let channels = min(inBlock, valueType(input)!.shape[1])
-            streamedLayout[input] = layers.layout(input, channels: channels, at: address["#inputs"] ?? 0, graph: graph)
+            streamedLayout[input] = layers.layout(input, channels: channels, at: address["#inputs"] ?? 0, context: self)
         }
         let partial = request.partial.map {
-            ($0.input, layers.layout($0.input, channels: $0.channels, at: address["#partial"]!, graph: graph))
+            ($0.input, layers.layout($0.input, channels: $0.channels, at: address["#partial"]!, context: self))
         }
         var plan = WholeMapPlan(
             nodes: range, output: layers.output, inputs: layers.inputs, block: block, inBlock: inBlock,
@@ -190,7 +191,7 @@ extension PlanningContext {
             for index in range
             where graph.nodes[index].inputs.contains(input) && holding.tailStart.map({ index < $0 }) ?? true {
                 inputUse = use(inputUse, index)
-                let bytes = layers.layout(input, channels: min(inBlock, channels), at: 0, graph: graph).slotBytes
+                let bytes = layers.layout(input, channels: min(inBlock, channels), at: 0, context: self).slotBytes
                 inputSlot = max(inputSlot, DRAMPlan.align(bytes))
             }
         }

@@ -47,8 +47,8 @@ struct WholeMapLayers {
     }
 
     /// The buffer of `channels` channels of `value`, whole map, with the rows and margins its readers need.
-    func layout(_ value: String, channels: Int, at address: Int, graph: Graph) -> SRAMBuffer {
-        let t = graph.type(of: value)!
+    func layout(_ value: String, channels: Int, at address: Int, context: PlanningContext) -> SRAMBuffer {
+        let t = context.valueType(value)!
         let rows = need[value] ?? 0..<t.shape[2]
         return SRAMBuffer(
             address: address, slots: 1, channels: channels, rows: rows.count,
@@ -312,7 +312,7 @@ extension PlanningContext {
             let producer = range.first { graph.nodes[$0].outputs[0] == value } ?? range.lowerBound - 1
             let readers = range.filter { graph.nodes[$0].inputs.contains(value) }
             let end = value == layers.output ? range.upperBound : (readers.max() ?? producer)
-            let bytes = layers.layout(value, channels: valueType(value)!.shape[1], at: 0, graph: graph).slotBytes
+            let bytes = layers.layout(value, channels: valueType(value)!.shape[1], at: 0, context: self).slotBytes
             heldItems.append(SRAMItem(key: value, bytes: DRAMPlan.align(bytes), live: producer...end))
         }
         let tailChannels = tailStart.map { valueType(graph.nodes[$0].outputs[0])!.shape[1] } ?? 0
@@ -428,7 +428,7 @@ extension PlanningContext {
         _ layers: WholeMapLayers, plan: WholeMapPlan, holding: Holding, input: String, step: Int, reserve: Int
     ) throws -> WholeMapPlan? {
         let channels = valueType(input)!.shape[1]
-        let perChannel = layers.layout(input, channels: 1, at: 0, graph: graph).slotBytes
+        let perChannel = layers.layout(input, channels: 1, at: 0, context: self).slotBytes
         let free = config.sramBytes - reserve - plan.sramBytes
         var blocks = min((channels - 1) / step, max(0, free) / (perChannel * step))
         while blocks > 0 {
