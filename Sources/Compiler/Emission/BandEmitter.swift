@@ -168,8 +168,8 @@ extension Emitter {
             (input: nodes[k].inputs.first.flatMap { bufferHomes[$0] }, output: bufferHomes[nodes[k].outputs[0]])
         }
         // Each layer's output type and its first input's, found once for all bands.
-        let outputTypes = nodes.indices.map { graph.type(of: nodes[$0].outputs[0])! }
-        let inputTypes = nodes.indices.map { nodes[$0].inputs.first.flatMap { graph.type(of: $0) } }
+        let outputTypes = nodes.indices.map { valueType(nodes[$0].outputs[0])! }
+        let inputTypes = nodes.indices.map { nodes[$0].inputs.first.flatMap { valueType($0) } }
         let heights = outputTypes.map { $0.shape[2] }
         // Folded convolutions (by position) whose taps of this band were rebuilt during the band before.
         var foldedEarly = [Bool](repeating: false, count: nodes.count)
@@ -314,7 +314,7 @@ extension Emitter {
 
     /// A pooling tail's last step: the row means averaged into one value per channel.
     private mutating func emitPooledResult(_ tail: BandPlan.PoolingTail, of map: String) {
-        let x = graph.type(of: map)!
+        let x = valueType(map)!
         let (channels, height) = (x.shape[1], x.shape[2])
         let means = SRAMTile(
             addr: tail.rowMeans, channels: channels, height: height, width: 1, channelStride: height, rowStride: 1)
@@ -398,7 +398,7 @@ extension Emitter {
     /// A folded convolution's band rebuilt in its scratch (`BandPlan.folded`), one COPY per tap: channel
     /// c * kh * kw + ky * kw + kx holds tap (ky, kx) of input channel c, the weights' own order.
     private mutating func emitFoldedTaps(_ node: Node, rows computed: Range<Int>, slots: BandSlots, reach r: Reach) {
-        let v = node.outputs[0], y = graph.type(of: v)!, u = node.inputs[0], ub = slots.plan.buffers[u]!
+        let v = node.outputs[0], y = valueType(v)!, u = node.inputs[0], ub = slots.plan.buffers[u]!
         let input = slots.tile(
             u, rows: r.rows(computed), column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))
         let scratch = slots.plan.folded[node.name]!
@@ -469,7 +469,7 @@ extension Emitter {
             // Parts with buffers of their own are copied into their channels; the others were written in place.
             var offset = 0
             for part in node.inputs {
-                defer { offset += graph.type(of: part)!.shape[1] }
+                defer { offset += valueType(part)!.shape[1] }
                 guard slots.plan.copiedParts.contains(part), slots.plan.loadedInto[part] != v else { continue }
                 let input = slots.interior(part, rows: computed)
                 let copy = CopyOp(
@@ -488,7 +488,7 @@ extension Emitter {
             return
         }
         let r = try reach ?? graph.reach(node)
-        let u = node.inputs[0], ub = homes.input?.own ?? slots.plan.buffers[u]!, x = types.input ?? graph.type(of: u)!
+        let u = node.inputs[0], ub = homes.input?.own ?? slots.plan.buffers[u]!, x = types.input ?? valueType(u)!
         let rows = r.rows(computed)
         let input = slots.tile(
             u, home: homes.input, rows: rows, column: ub.marginLeft - r.padLeft, width: r.cols(outputWidth: y.shape[3]))

@@ -24,6 +24,9 @@ struct Emitter {
     /// emission (a planner's scratch emissions; empty: found when asked, see `reach(_:)`).
     var knownReaches: [Reach?] = []
     var knownGeometries: [ConvGeometry?] = []
+    /// Every value's type by name, found once ahead of emission (a planner's scratch emissions, see
+    /// `PlanningContext.types`; empty: asked of the graph, see `valueType(_:)`).
+    var knownTypes: [String: TensorType] = [:]
 
     init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
@@ -39,6 +42,11 @@ struct Emitter {
     func convGeometry(_ index: Int) throws -> ConvGeometry {
         if index < knownGeometries.count, let g = knownGeometries[index] { return g }
         return try graph.convGeometry(graph.nodes[index])
+    }
+
+    /// `Graph.type(of:)`, from `knownTypes` when they are known.
+    func valueType(_ value: String) -> TensorType? {
+        knownTypes.isEmpty ? graph.type(of: value) : knownTypes[value]
     }
 
     var constantAddress: [String: Int] { layout.constants.addresses }

@@ -83,10 +83,35 @@ struct Sequencer {
             self.readers = SIMD8(repeating: -1)
         }
     }
-    /// The ranges of the records, apart from the rest of them: every instruction scans them all, and packed
-    /// densely they take a quarter of the cache lines.
-    private var ranges: [MemoryRange] = []
-    private var accesses: [Access] = []
+    /// The access records of one memory space. The ranges are kept apart from the rest of the records:
+    /// every instruction touching the space scans them all, and packed densely they take a quarter of the
+    /// cache lines.
+    private struct Records {
+        var ranges: [MemoryRange] = []
+        var accesses: [Access] = []
+
+        var count: Int { ranges.count }
+
+        /// Removes the records `drop` tells, keeping the others in order.
+        mutating func removeAll(where drop: (MemoryRange, Access) -> Bool) {
+            var kept = 0
+            for i in ranges.indices where !drop(ranges[i], accesses[i]) {
+                if kept != i {
+                    ranges[kept] = ranges[i]
+                    accesses[kept] = accesses[i]
+                }
+                kept += 1
+            }
+            guard kept < ranges.count else { return }
+            ranges.removeSubrange(kept...)
+            accesses.removeSubrange(kept...)
+        }
+    }
+    /// The records by space: a range overlaps or covers only ranges of its own space, so an instruction
+    /// scans only the spaces it touches. The spaces' records together are what one list of them would hold,
+    /// each space's in the same order, and pruning looks at their total.
+    private var sramRecords = Records()
+    private var dramRecords = Records()
     /// clocks[i * engineCount + e]: the newest instruction of engine e known finished when i starts (i itself
     /// for its engine); one flat array, not an array per instruction.
     private var clocks: [Int] = []
@@ -130,19 +155,13 @@ struct Sequencer {
                 dram = (min(dram.low, range.start), max(dram.high, range.end))
             }
         }
-        for i in ranges.indices {
-            let range = ranges[i]
-            let hull = range.space == .sram ? sram : dram
-            guard range.start < hull.high && hull.low < range.end else { continue }
-            let readHit = reads.contains { $0.overlaps(range) }
-            let writeHit = writes.contains { $0.overlaps(range) }
-            guard readHit || writeHit else { continue }
-            let producer = accesses[i].lastWriter
-            if producer >= 0 { depend(on: producer) }
-            if writeHit {
-                let readers = accesses[i].readers
-                for e in 0..<n where readers[e] > after[e] { after[e] = readers[e] }
-            }
+        // Each record found adds to `after` by `max`, so the order of the scans does not matter.
+        // A space the instruction does not touch keeps its hull's high at Int.min, which no record passes.
+        if sram.high > Int.min {
+            Self.scan(sramRecords, hull: sram, reads: reads, writes: writes, engines: engines, after: &after)
+        }
+        if dram.high > Int.min {
+            Self.scan(dramRecords, hull: dram, reads: reads, writes: writes, engines: engines, after: &after)
         }
         for e in 0..<n { clock[e] = frontier[engine * n + e] }
         var wait: EngineSet = []
@@ -178,60 +197,79 @@ struct Sequencer {
         return index
     }
 
-    /// Orders the instruction being emitted after `producer` (see `after`).
-    private mutating func depend(on producer: Int) {
-        let e = engines[producer]
-        after[e] = max(after[e], producer)
+    /// Orders the instruction being emitted after the records of one space it reads or writes (`after`):
+    /// after each such record's writer, and after its readers when the instruction writes to it.
+    /// `hull` is what the instruction touches in the space, a test most records fail.
+    private static func scan(
+        _ records: Records, hull: (low: Int, high: Int), reads: [MemoryRange], writes: [MemoryRange],
+        engines: [Int], after: inout [Int]
+    ) {
+        let n = Self.engineCount
+        for i in records.ranges.indices {
+            let range = records.ranges[i]
+            guard range.start < hull.high && hull.low < range.end else { continue }
+            let readHit = reads.contains { $0.overlaps(range) }
+            let writeHit = writes.contains { $0.overlaps(range) }
+            guard readHit || writeHit else { continue }
+            let producer = records.accesses[i].lastWriter
+            if producer >= 0 {
+                let e = engines[producer]
+                after[e] = max(after[e], producer)
+            }
+            if writeHit {
+                let readers = records.accesses[i].readers
+                for e in 0..<n where readers[e] > after[e] { after[e] = readers[e] }
+            }
+        }
     }
 
     private mutating func record(_ index: Int, engine: Int, reads: [MemoryRange], writes: [MemoryRange]) {
         assert(Self.engineCount <= 8, "Access.readers holds one reader per engine")
         for range in writes {
-            // A write that covers older records replaces them.
-            // Most writes cover none: one pass over the ranges alone finds the first, if any.
-            if let first = ranges.firstIndex(where: { range.covers($0) }) {
-                var kept = first
-                for i in (first + 1)..<ranges.count where !range.covers(ranges[i]) {
-                    ranges[kept] = ranges[i]
-                    accesses[kept] = accesses[i]
-                    kept += 1
-                }
-                ranges.removeSubrange(kept...)
-                accesses.removeSubrange(kept...)
+            if range.space == .sram {
+                Self.record(write: range, by: index, in: &sramRecords)
+            } else {
+                Self.record(write: range, by: index, in: &dramRecords)
             }
-            ranges.append(range)
-            accesses.append(Access(lastWriter: index))
         }
         for range in reads {
-            // A reader joins the record of exactly its range, or gets its own: joining a
-            // larger overlapping record would make later writes to other parts of it wait for this read.
-            if let i = ranges.lastIndex(of: range) {
-                accesses[i].readers[engine] = index
+            if range.space == .sram {
+                Self.record(read: range, by: index, engine: engine, in: &sramRecords)
             } else {
-                var access = Access(lastWriter: -1)
-                access.readers[engine] = index
-                ranges.append(range)
-                accesses.append(access)
+                Self.record(read: range, by: index, engine: engine, in: &dramRecords)
             }
         }
-        if accesses.count > 128 { prune() }
+        if sramRecords.count + dramRecords.count > 128 { prune() }
     }
 
-    /// Removes the records `drop` tells, keeping the others in order.
-    private static func removeRecords(
-        _ ranges: inout [MemoryRange], _ accesses: inout [Access], where drop: (MemoryRange, Access) -> Bool
-    ) {
-        var kept = 0
-        for i in ranges.indices where !drop(ranges[i], accesses[i]) {
-            if kept != i {
-                ranges[kept] = ranges[i]
-                accesses[kept] = accesses[i]
+    /// A write that covers older records of its space replaces them.
+    private static func record(write range: MemoryRange, by index: Int, in records: inout Records) {
+        // Most writes cover none: one pass over the ranges alone finds the first, if any.
+        if let first = records.ranges.firstIndex(where: { range.covers($0) }) {
+            var kept = first
+            for i in (first + 1)..<records.ranges.count where !range.covers(records.ranges[i]) {
+                records.ranges[kept] = records.ranges[i]
+                records.accesses[kept] = records.accesses[i]
+                kept += 1
             }
-            kept += 1
+            records.ranges.removeSubrange(kept...)
+            records.accesses.removeSubrange(kept...)
         }
-        guard kept < ranges.count else { return }
-        ranges.removeSubrange(kept...)
-        accesses.removeSubrange(kept...)
+        records.ranges.append(range)
+        records.accesses.append(Access(lastWriter: index))
+    }
+
+    /// A reader joins the record of exactly its range, or gets its own: joining a larger overlapping
+    /// record would make later writes to other parts of it wait for this read.
+    private static func record(read range: MemoryRange, by index: Int, engine: Int, in records: inout Records) {
+        if let i = records.ranges.lastIndex(of: range) {
+            records.accesses[i].readers[engine] = index
+        } else {
+            var access = Access(lastWriter: -1)
+            access.readers[engine] = index
+            records.ranges.append(range)
+            records.accesses.append(access)
+        }
     }
 
     /// Drops records no later instruction can need a token for: every engine
@@ -243,11 +281,13 @@ struct Sequencer {
                 !used[$0] || frontier[$0 * Self.engineCount + s] >= producer
             }
         }
-        let before = accesses.count
-        Self.removeRecords(&ranges, &accesses) { _, access in
+        func done(_: MemoryRange, _ access: Access) -> Bool {
             (access.lastWriter < 0 || settled(access.lastWriter))
                 && (0..<Self.engineCount).allSatisfy { access.readers[$0] < 0 || settled(access.readers[$0]) }
         }
-        if accesses.count < before { pruned = true }
+        let before = sramRecords.count + dramRecords.count
+        sramRecords.removeAll(where: done)
+        dramRecords.removeAll(where: done)
+        if sramRecords.count + dramRecords.count < before { pruned = true }
     }
 }

@@ -67,7 +67,8 @@ extension Emitter {
         case .add, .sub, .mul:
             var operands = node.inputs
             func perChannel(_ input: String) -> Bool {
-                graph.initializers[input] != nil || FusionRules.isChannelVector(input, of: node, graph: graph)
+                graph.initializers[input] != nil
+                    || FusionRules.isChannelVector(input, of: node, graph: graph, type: valueType)
             }
             if perChannel(operands[0]) { operands.swapAt(0, 1) }
             let kind: EltwiseKind = node.kind == .add ? .add : node.kind == .sub ? .sub : .mul
@@ -118,7 +119,7 @@ extension Emitter {
             cursor += DRAMPlan.align(4 * count)
         }
         for node in nodes {
-            let channels = graph.type(of: node.outputs[0])!.shape[1]
+            let channels = valueType(node.outputs[0])!.shape[1]
             switch node.kind {
             case .conv:
                 if residentWeights(node) {
@@ -136,9 +137,9 @@ extension Emitter {
                 break
             }
         }
-        for vector in FusionRules.channelVectors(nodes, graph: graph) {
+        for vector in FusionRules.channelVectors(nodes, graph: graph, type: valueType) {
             load(
-                vector, count: graph.type(of: vector)!.count, from: location(vector).address,
+                vector, count: valueType(vector)!.count, from: location(vector).address,
                 for: Self.firstReader(of: vector, in: nodes))
         }
         return resident

@@ -87,7 +87,7 @@ extension Emitter {
             state.reaches[node.name] = try? reach(index)
             state.geometries[node.name] = try? convGeometry(index)
             if let w = graph.initializers[node.inputs[1]], w.shape.count >= 2, w.shape[0] * w.shape[1] > 0,
-                let x = graph.type(of: node.inputs[0]), let y = graph.type(of: node.outputs[0])
+                let x = valueType(node.inputs[0]), let y = valueType(node.outputs[0])
             {
                 state.convs[node.name] = WholeMapState.ConvFacts(
                     weightAddress: location(node.inputs[1]).address, weightCount: w.count,
@@ -130,7 +130,7 @@ extension Emitter {
             }
             return
         }
-        let y = graph.type(of: graph.nodes[tailStart].outputs[0])!
+        let y = valueType(graph.nodes[tailStart].outputs[0])!
         for outputs in blocks(y.shape[1], plan.block) {
             try emitTailBlock(outputs, tailStart: tailStart, state: &state)
         }
@@ -159,11 +159,11 @@ extension Emitter {
     /// A layer before the tail, on whole maps.
     private mutating func emitWholeMapLayer(_ node: Node, state: inout WholeMapState) throws {
         let plan = state.plan
-        let v = node.outputs[0], y = graph.type(of: v)!
+        let v = node.outputs[0], y = valueType(v)!
         switch node.kind {
         case .conv where plan.streamedInputs.contains(node.inputs[0]):
             // Each block of input channels is loaded once and meets every block of output channels.
-            let u = node.inputs[0], parts = blocks(graph.type(of: u)!.shape[1], plan.inBlock)
+            let u = node.inputs[0], parts = blocks(valueType(u)!.shape[1], plan.inBlock)
             let use = try state.use(node, graph: graph)
             let held = plan.buffers[v]
             for (k, inputs) in parts.enumerated() {
@@ -195,11 +195,11 @@ extension Emitter {
         let plan = state.plan
         let head = graph.nodes[tailStart]
         // Through a depthwise convolution or a pool the block's map has that layer's size.
-        let y = graph.type(of: graph.nodes[tailStart + (plan.scratchLayout == nil ? 0 : 1)].outputs[0])!
+        let y = valueType(graph.nodes[tailStart + (plan.scratchLayout == nil ? 0 : 1)].outputs[0])!
         let slot: TileRef
         if let held = plan.heldOutput {
             // Straight into the held map, in the band layout its reader expects (rows outermost).
-            let channels = graph.type(of: plan.output)!.shape[1]
+            let channels = valueType(plan.output)!.shape[1]
             slot = (
                 SRAMTile(
                     addr: held + 4 * outputs.lowerBound * y.shape[3], channels: outputs.count, height: y.shape[2],
@@ -226,7 +226,7 @@ extension Emitter {
             let windowed = graph.nodes[tailStart + 1]
             if windowed.kind == .conv {
                 let w = state.resident[windowed.inputs[1]]!
-                let taps = w.count / graph.type(of: windowed.outputs[0])!.shape[1]
+                let taps = w.count / valueType(windowed.outputs[0])!.shape[1]
                 let weights = MemoryRange.sram(
                     w.address + 4 * outputs.lowerBound * taps, bytes: 4 * outputs.count * taps)
                 try convolve(
@@ -308,7 +308,7 @@ extension Emitter {
         _ input: String, _ channels: Range<Int>, padded: Bool, for reader: Node, state: inout WholeMapState
     ) -> TileRef {
         let plan = state.plan
-        let shape = graph.type(of: input)!.shape
+        let shape = valueType(input)!.shape
         if let (held, b) = plan.partial, held == input, channels.upperBound <= b.channels {
             var tile = WholeMapState.interior(b, channels)
             (tile.height, tile.width) = (shape[2], shape[3])
@@ -353,7 +353,7 @@ extension Emitter {
     private func narrowed(_ input: SRAMTile, to r: Reach, of node: Node, shapes: ([Int], [Int])? = nil)
         -> (SRAMTile, PadWindow)
     {
-        let (x, y) = shapes ?? (graph.type(of: node.inputs[0])!.shape, graph.type(of: node.outputs[0])!.shape)
+        let (x, y) = shapes ?? (valueType(node.inputs[0])!.shape, valueType(node.outputs[0])!.shape)
         let rows = r.rows(0..<y[2])
         var tile = input
         tile.addr += 4 * (rows.lowerBound * tile.rowStride - r.padLeft)
@@ -387,7 +387,7 @@ extension Emitter {
     private mutating func pool(_ node: Node, input: TileRef, output: TileRef) throws {
         let r = try graph.reach(node)
         let (tile, window) = narrowed(input.0, to: r, of: node)
-        let w = try WindowGeometry(node: node, spatial: Array(graph.type(of: node.inputs[0])!.shape[2...]))
+        let w = try WindowGeometry(node: node, spatial: Array(valueType(node.inputs[0])!.shape[2...]))
         let countPads =
             node.kind == .averagePool && node.int("count_include_pad", default: 0) == 1
             ? (w.padsBegin[0], w.padsBegin[1], w.padsEnd[0], w.padsEnd[1]) : (0, 0, 0, 0)
@@ -405,7 +405,7 @@ extension Emitter {
         _ node: Node, outputs: Range<Int>, into output: TileRef, state: inout WholeMapState
     ) throws {
         let use = try state.use(node, graph: graph)
-        let u = node.inputs[0], cin = use.facts?.inputShape[1] ?? graph.type(of: u)!.shape[1]
+        let u = node.inputs[0], cin = use.facts?.inputShape[1] ?? valueType(u)!.shape[1]
         let g = try state.geometries[node.name] ?? graph.convGeometry(node)
         let held = state.plan.buffers[u]
         if g.groups > 1 {

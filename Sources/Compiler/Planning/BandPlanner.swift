@@ -45,8 +45,8 @@ private struct BandLayers {
     /// Per layer: the channels of each Concat part it copies (see `copied`).
     var copiedChannels: [[Int]] = []
 
-    /// Numbers every value a walk can touch (call once the aliases are known).
-    mutating func number(graph: Graph) {
+    /// Numbers every value a walk can touch (call once the aliases are known); `type` is `Graph.type(of:)`.
+    mutating func number(graph: Graph, type: (String) -> TensorType?) {
         var names: [String] = [], seen: Set<String> = []
         func note(_ value: String) { if seen.insert(value).inserted { names.append(value) } }
         for (node, inputs) in zip(nodes, mapInputs) {
@@ -61,7 +61,7 @@ private struct BandLayers {
         stored.forEach(note)
         held.keys.sorted().forEach(note)
         values = GroupValues(names)
-        types = names.map { graph.type(of: $0)! }
+        types = names.map { type($0)! }
         isProduced = names.map { produced.contains($0) }
         holder = names.map { name in alias[name].map { values.ids[$0.0]! } }
         viewed = names.map { name in viewOf[name].map { values.ids[$0]! } }
@@ -79,17 +79,17 @@ private struct BandLayers {
                 guard let t = graph.initializers[input] else { continue }
                 if i == 1 { weights += 4 * t.count } else { rest += 4 * t.count }
             }
-            if node.kind == .batchNormalization { rest += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1] }
+            if node.kind == .batchNormalization { rest += 2 * 4 * type(node.outputs[0])!.shape[1] }
             return (weights, rest)
         }
         copiedChannels = nodes.map { node in
             node.kind == .concat
                 ? node.inputs.filter { copied.contains($0) && loadedInto[$0] != node.outputs[0] }.map {
-                    graph.type(of: $0)!.shape[1]
+                    type($0)!.shape[1]
                 } : []
         }
-        vectorDRAM = FusionRules.channelVectors(nodes, graph: graph).reduce(0) {
-            $0 + 4 * graph.type(of: $1)!.count
+        vectorDRAM = FusionRules.channelVectors(nodes, graph: graph, type: type).reduce(0) {
+            $0 + 4 * type($1)!.count
         }
     }
     /// Loaded maps that are views of another loaded map (see `inputViews`): the map they are read from.
@@ -209,7 +209,7 @@ extension PlanningContext {
             // One packed band pools its output once every other buffer and weight is dead: the tail may take
             // their SRAM (a packed band widens its weight streams into all the SRAM there is).
             guard plan.packed, let b = plan.buffers[plan.output], b.alias == nil else { return nil }
-            let x = graph.type(of: node.inputs[0])!
+            let x = valueType(node.inputs[0])!
             let bytes = DRAMPlan.align(4 * x.shape[1] * x.shape[2]) + DRAMPlan.align(4 * x.shape[1])
             let above = DRAMPlan.align(b.address + b.slotBytes * b.slots)
             let address = bytes <= b.address ? 0 : above + bytes <= plan.sramBytes ? above : nil
@@ -299,7 +299,7 @@ extension PlanningContext {
     private func addPoolingTail(_ node: Node, storesMap: Bool, to plan: inout BandPlan, at address: Int? = nil)
         -> Bool
     {
-        let x = graph.type(of: node.inputs[0])!
+        let x = valueType(node.inputs[0])!
         let (channels, height, width) = (x.shape[1], x.shape[2], x.shape[3])
         let rowMeans = address ?? DRAMPlan.align(plan.sramBytes)
         let result = rowMeans + DRAMPlan.align(4 * channels * height)
@@ -356,7 +356,7 @@ extension PlanningContext {
                 g.n == 1, ConvTiling.folds(g, config: config)
             else { continue }
             let output = layers.nodes[k].outputs[0]
-            let height = graph.type(of: output)!.shape[2]
+            let height = valueType(output)!.shape[2]
             let rows =
                 plan.needed.indices.map { plan.computedRows(output, band: $0, height: height).count }
                 .max() ?? 0
@@ -407,7 +407,7 @@ extension PlanningContext {
             inputs: inputs, produced: produced, held: held)
         layers.stored = FusionRules.storedValues(range, graph: graph, consumers: consumers)
         layers.mapInputs = Array(mapInputs[range])
-        layers.outputTypes = nodes.map { graph.type(of: $0.outputs[0])! }
+        layers.outputTypes = nodes.map { valueType($0.outputs[0])! }
         // Concat parts are written in place into the concat's buffer, or copied into it (see `copiesPart`).
         layers.copied = FusionRules.copiedParts(range, graph: graph, consumers: consumers)
         // A Concat another one extends is the first channels of that one's buffer (see `concatChains`).
@@ -421,7 +421,7 @@ extension PlanningContext {
                 if !layers.copied.contains(part) {
                     layers.alias[part] = (node.outputs[0], offset)
                 }
-                offset += graph.type(of: part)!.shape[1]
+                offset += valueType(part)!.shape[1]
             }
         }
         layers.alias.merge(views) { old, _ in old }
@@ -444,7 +444,7 @@ extension PlanningContext {
             let inPlace = nodes.allSatisfy { node in
                 guard node.kind == .concat, let at = node.inputs.firstIndex(of: part) else { return true }
                 let (root, offset) = layers.alias[node.outputs[0]] ?? (node.outputs[0], 0)
-                let channel = node.inputs[..<at].reduce(0) { $0 + graph.type(of: $1)!.shape[1] }
+                let channel = node.inputs[..<at].reduce(0) { $0 + valueType($1)!.shape[1] }
                 return root == home.0 && offset + channel == home.1
             }
             if inPlace { layers.copied.remove(part) }
@@ -461,7 +461,7 @@ extension PlanningContext {
         }
         layers.spanHomes = members.filter { $0.value.contains(where: spans) }.sorted { $0.key < $1.key }
             .map { ($0.key, $0.value) }
-        layers.number(graph: graph)
+        layers.number(graph: graph, type: valueType)
         return layers
     }
 
@@ -475,7 +475,7 @@ extension PlanningContext {
     /// fills; a later Concat that holds it too copies it from there.
     private func loadIntoConcats(_ layers: inout BandLayers, views: [String: (String, Int)]) {
         for input in layers.inputs where layers.held[input] == nil {
-            let channels = graph.type(of: input)!.shape[1]
+            let channels = valueType(input)!.shape[1]
             for node in layers.nodes where node.kind == .concat && layers.held[node.outputs[0]] == nil {
                 // The parts holding the input's channels: (part, its channel in the concat, its channel in the input).
                 var pieces: [(part: String, at: Int, from: Int)] = []
@@ -486,7 +486,7 @@ extension PlanningContext {
                     } else if let (holder, first) = views[part], holder == input {
                         pieces.append((part, offset, first))
                     }
-                    offset += graph.type(of: part)!.shape[1]
+                    offset += valueType(part)!.shape[1]
                 }
                 guard let base = pieces.first.map({ $0.at - $0.from }),
                     Set(pieces.map(\.part)).count == pieces.count,
@@ -494,7 +494,7 @@ extension PlanningContext {
                 else { continue }
                 let covered = pieces.sorted { $0.from < $1.from }
                 var next = 0
-                for piece in covered where piece.from == next { next += graph.type(of: piece.part)!.shape[1] }
+                for piece in covered where piece.from == next { next += valueType(piece.part)!.shape[1] }
                 guard next == channels else { continue }
                 layers.alias[input] = (node.outputs[0], base)
                 for piece in pieces {
@@ -515,10 +515,10 @@ extension PlanningContext {
         let holders = inputs.filter { !parts.contains($0) }
         var views: [String: (String, Int)] = [:]
         for part in inputs where parts.contains(part) {
-            let p = graph.type(of: part)!, (root, offset) = dramAliases.root(part)
+            let p = valueType(part)!, (root, offset) = dramAliases.root(part)
             let plane = p.shape[2] * p.shape[3]
             for holder in holders {
-                let q = graph.type(of: holder)!, (other, start) = dramAliases.root(holder)
+                let q = valueType(holder)!, (other, start) = dramAliases.root(holder)
                 guard other == root, q.dtype == p.dtype, q.rank == 4, q.shape[0] == 1,
                     q.shape[2] == p.shape[2], q.shape[3] == p.shape[3],
                     start <= offset, offset + p.count <= start + q.count, (offset - start) % plane == 0
@@ -768,7 +768,7 @@ extension PlanningContext {
         let others = alias.filter { value, home in
             home.0 == buffer && !chain.contains(value) && !(layers.produced.contains(value) && parts.contains(value))
         }.keys.sorted()
-        let height = graph.type(of: v)!.shape[2]
+        let height = valueType(v)!.shape[2]
         for (index, need) in needed.enumerated() {
             guard let rows = need[v] else { continue }
             guard let held = BandPlan.heldRows(buffer, band: index, needed: needed, spans: spans),
@@ -873,14 +873,14 @@ extension PlanningContext {
         }
         // Held maps lie above everything else and apart from each other.
         let regions = layers.held.map { value, address in
-            address..<(address + DRAMPlan.align(4 * graph.type(of: value)!.count))
+            address..<(address + DRAMPlan.align(4 * valueType(value)!.count))
         }.sorted { $0.lowerBound < $1.lowerBound }
         guard
             regions.allSatisfy({ $0.lowerBound >= cursor })
                 && zip(regions, regions.dropFirst()).allSatisfy({ $0.upperBound <= $1.lowerBound })
         else { return nil }
         for (value, address) in layers.held {
-            let t = graph.type(of: value)!
+            let t = valueType(value)!
             buffers[value] = SRAMBuffer(
                 address: address, slots: 1, channels: t.shape[1], rows: t.shape[2], marginLeft: 0, width: t.shape[3],
                 height: t.shape[2], marginRight: 0, alias: nil)
@@ -1101,10 +1101,10 @@ extension PlanningContext {
         }
         dram += layers.vectorDRAM
         for (value, rows) in plan.stores {
-            let t = graph.type(of: value)!
+            let t = valueType(value)!
             dram += 4 * t.shape[1] * t.shape[3] * rows.reduce(0) { $0 + $1.count }
         }
-        return dram + 4 * graph.type(of: layers.output)!.count
+        return dram + 4 * valueType(layers.output)!.count
     }
 
     /// Per stored value, the rows each band stores: the rows it computes
@@ -1120,15 +1120,15 @@ extension PlanningContext {
         var stores: [String: [Range<Int>]] = [:]
         for value in layers.stored {
             let (root, offset) = dramAliases.root(value)
-            let count = graph.type(of: value)!.count
+            let count = valueType(value)!.count
             let covered = leaving.contains { other in
                 guard other != value else { return false }
                 let (otherRoot, otherOffset) = dramAliases.root(other)
                 return otherRoot == root && otherOffset <= offset
-                    && offset + count <= otherOffset + graph.type(of: other)!.count
+                    && offset + count <= otherOffset + valueType(other)!.count
             }
             if covered { continue }
-            let h = graph.type(of: value)!.shape[2]
+            let h = valueType(value)!.shape[2]
             var done = 0
             var rows: [Range<Int>] = []
             let id = layers.values.ids[value]!
@@ -1212,7 +1212,7 @@ extension PlanningContext {
     func groupVectorBytes(_ nodes: [Node]) -> Int {
         var bytes = 0
         for node in nodes {
-            let channels = graph.type(of: node.outputs[0])!.shape[1]
+            let channels = valueType(node.outputs[0])!.shape[1]
             if let bias = node.kind == .conv ? node.input(2) : nil {
                 bytes += DRAMPlan.align(4 * graph.initializers[bias]!.count)
             }
@@ -1221,8 +1221,8 @@ extension PlanningContext {
                 bytes += node.inputs.filter { graph.initializers[$0] != nil }.count * DRAMPlan.align(4 * channels)
             }
         }
-        return FusionRules.channelVectors(nodes, graph: graph).reduce(bytes) {
-            $0 + DRAMPlan.align(4 * graph.type(of: $1)!.count)
+        return FusionRules.channelVectors(nodes, graph: graph, type: valueType).reduce(bytes) {
+            $0 + DRAMPlan.align(4 * valueType($1)!.count)
         }
     }
 }

@@ -73,7 +73,7 @@ extension FusionPlanner {
             for index in plan.nodes {
                 let kind = graph.nodes[index].kind, output = graph.nodes[index].outputs[0]
                 guard kind == .conv || kind == .maxPool || kind == .averagePool,
-                    let type = graph.type(of: output), type.rank == 4, type.shape[0] == 1,
+                    let type = context.valueType(output), type.rank == 4, type.shape[0] == 1,
                     let id = plan.needed.first?.values.ids[output]
                 else { continue }
                 let height = type.shape[2]
@@ -94,7 +94,7 @@ extension FusionPlanner {
             // Every layer of a whole-map plan computes its whole output.
             for index in plan.nodes {
                 let kind = graph.nodes[index].kind
-                guard let type = graph.type(of: graph.nodes[index].outputs[0]), type.rank == 4, type.shape[0] == 1
+                guard let type = context.valueType(graph.nodes[index].outputs[0]), type.rank == 4, type.shape[0] == 1
                 else { continue }
                 if kind == .conv {
                     guard let g = context.convGeometries[index], g.n == 1 else { continue }

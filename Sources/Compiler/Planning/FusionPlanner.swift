@@ -260,7 +260,7 @@ enum FusionPlanner {
                         || (context.consumers[output] ?? []).contains(where: { !range.contains($0) })
                 else { continue }
                 let root = context.dramAliases.root(output).0
-                writes[root] = max(writes[root] ?? 0, 4 * (graph.type(of: output)?.count ?? 0))
+                writes[root] = max(writes[root] ?? 0, 4 * (context.valueType(output)?.count ?? 0))
             }
         }
         bytes += reads.values.reduce(0, +) + writes.values.reduce(0, +)
@@ -278,9 +278,9 @@ enum FusionPlanner {
         -> Int
     {
         let graph = context.graph, node = graph.nodes[index]
-        guard let x = graph.type(of: input) else { return 0 }
+        guard let x = context.valueType(input) else { return 0 }
         let quarter = x.count
-        guard let rows, let y = graph.type(of: node.outputs[0]), x.rank == 4, y.rank == 4, x.shape[0] == 1,
+        guard let rows, let y = context.valueType(node.outputs[0]), x.rank == 4, y.rank == 4, x.shape[0] == 1,
             y.shape[0] == 1
         else { return quarter }
         let whole: Bool
@@ -415,7 +415,7 @@ enum FusionPlanner {
     static func byteFloor(_ range: Range<Int>, context: PlanningContext) -> Int {
         let graph = context.graph
         let map = FusionRules.mapRange(range, graph: graph)
-        guard let last = graph.nodes[map.upperBound - 1].outputs.first, let type = graph.type(of: last) else {
+        guard let last = graph.nodes[map.upperBound - 1].outputs.first, let type = context.valueType(last) else {
             return 0
         }
         let storesMap = map == range || !FusionRules.poolsOnly(range, graph: graph, consumers: context.consumers)
@@ -424,7 +424,7 @@ enum FusionPlanner {
         for index in range {
             for input in graph.nodes[index].inputs
             where !input.isEmpty && !produced.contains(input) && seen.insert(input).inserted {
-                floor += graph.initializers[input].map { 4 * $0.count } ?? (graph.type(of: input)?.count ?? 0)
+                floor += graph.initializers[input].map { 4 * $0.count } ?? (context.valueType(input)?.count ?? 0)
             }
         }
         return floor
@@ -448,7 +448,7 @@ enum FusionPlanner {
     {
         let graph = context.graph
         let map = FusionRules.mapRange(range, graph: graph)
-        guard let last = graph.nodes[map.upperBound - 1].outputs.first, let type = graph.type(of: last),
+        guard let last = graph.nodes[map.upperBound - 1].outputs.first, let type = context.valueType(last),
             type.rank == 4,
             FusionRules.structureProblem(
                 range, graph: graph, consumers: context.consumers, aliases: context.dramAliases,
@@ -588,9 +588,9 @@ enum FusionPlanner {
         guard node.kind == .conv, node.int("group", default: 1) == 1, context.fusible[index] else { return false }
         let graph = context.graph
         let once = node.inputs.filter { !$0.isEmpty }.reduce(0) { total, input in
-            total + 4 * (graph.initializers[input]?.count ?? graph.type(of: input)?.count ?? 0)
+            total + 4 * (graph.initializers[input]?.count ?? context.valueType(input)?.count ?? 0)
         }
-        return single.bytes > once + 4 * (graph.type(of: node.outputs[0])?.count ?? 0)
+        return single.bytes > once + 4 * (context.valueType(node.outputs[0])?.count ?? 0)
     }
 
     /// One band whose buffers share SRAM by lifetime (see `BandPlan.packed`),
@@ -611,7 +611,11 @@ enum FusionPlanner {
         let graph = context.graph
         for index in range {
             let node = graph.nodes[index]
-            if node.inputs.contains(where: { FusionRules.isChannelVector($0, of: node, graph: graph) }) { return nil }
+            if node.inputs.contains(where: {
+                FusionRules.isChannelVector($0, of: node, graph: graph, type: context.valueType)
+            }) {
+                return nil
+            }
             if index > range.lowerBound, FusionRules.poolingTail((index - 1)..<(index + 1), graph: graph),
                 SqueezeHold.exciteNode(
                     of: graph.nodes[index - 1].outputs[0], in: range, graph: graph, consumers: context.consumers)

@@ -141,17 +141,30 @@ enum FusionRules {
     /// block's scale: a group loads it once, resident like a constant
     /// channel vector, and never reads it by rows.
     static func isChannelVector(_ input: String, of node: Node, graph: Graph) -> Bool {
+        isChannelVector(input, of: node, graph: graph) { graph.type(of: $0) }
+    }
+
+    /// `isChannelVector` with the values' types from `type` (a planner's table of them, see `PlanningContext.types`).
+    static func isChannelVector(
+        _ input: String, of node: Node, graph: Graph, type: (String) -> TensorType?
+    ) -> Bool {
         guard node.kind == .add || node.kind == .sub || node.kind == .mul, graph.initializers[input] == nil,
-            let t = graph.type(of: input), let y = graph.type(of: node.outputs[0]), y.rank == 4
+            let t = type(input), let y = type(node.outputs[0]), y.rank == 4
         else { return false }
         return t.shape == [1, y.shape[1], 1, 1] && t.shape != y.shape
     }
 
     /// The runtime channel vectors `nodes` read, each once, in first-use order.
     static func channelVectors(_ nodes: [Node], graph: Graph) -> [String] {
+        channelVectors(nodes, graph: graph) { graph.type(of: $0) }
+    }
+
+    /// `channelVectors` with the values' types from `type`.
+    static func channelVectors(_ nodes: [Node], graph: Graph, type: (String) -> TensorType?) -> [String] {
         var vectors: [String] = []
         for node in nodes {
-            for input in node.inputs where isChannelVector(input, of: node, graph: graph) && !vectors.contains(input) {
+            for input in node.inputs
+            where isChannelVector(input, of: node, graph: graph, type: type) && !vectors.contains(input) {
                 vectors.append(input)
             }
         }

@@ -35,6 +35,9 @@ final class PlanningContext: @unchecked Sendable {
     /// type. A value has one producer: `Graph.verify` checks it after import and after every pass.
     let mapInputProducers: [[Int?]]
     let mapInputTypes: [[TensorType?]]
+    /// `Graph.type(of:)` of every value with a known type, in one table: the graph looks a name up
+    /// among the initializers first and then among the values, hashing it twice.
+    let types: [String: TensorType]
 
     init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) throws {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
@@ -62,7 +65,16 @@ final class PlanningContext: @unchecked Sendable {
         }
         mapInputProducers = mapInputs.map { $0.map { firstProducer[$0] } }
         mapInputTypes = mapInputs.map { $0.map { graph.type(of: $0) } }
+        var types: [String: TensorType] = [:]
+        types.reserveCapacity(graph.values.count + graph.initializers.count)
+        for (name, info) in graph.values { if let type = info.type { types[name] = type } }
+        // An initializer's type wins, as in `Graph.type(of:)`.
+        for (name, tensor) in graph.initializers { types[name] = tensor.type }
+        self.types = types
     }
+
+    /// `Graph.type(of:)`, from `types`.
+    func valueType(_ value: String) -> TensorType? { types[value] }
 
     /// `Graph.convGeometry` of node `index`, found once (it throws as that does where it was not found).
     func convGeometry(_ index: Int) throws -> ConvGeometry {
@@ -109,7 +121,7 @@ final class PlanningContext: @unchecked Sendable {
     func simulate(_ group: GroupPlan) throws -> PlanCost {
         var scratch = Emitter(graph: graph, config: config, objective: objective, layout: layout)
         scratch.sequencer = Sequencer(timing: config)
-        (scratch.knownReaches, scratch.knownGeometries) = (nodeReaches, convGeometries)
+        (scratch.knownReaches, scratch.knownGeometries, scratch.knownTypes) = (nodeReaches, convGeometries, types)
         try scratch.emit(group)
         var cost = PlanCost(scratch.sequencer.stats!)
         cost.bytes = group.dramBytes

@@ -14,7 +14,7 @@ extension PlanningContext {
         var items = holding.heldItems
         if let partial = request.partial {
             let readers = range.filter { graph.nodes[$0].inputs.contains(partial.input) }
-            let bytes = layers.layout(partial.input, channels: partial.channels, at: 0, graph: graph).slotBytes
+            let bytes = layers.layout(partial.input, channels: partial.channels, at: 0, context: self).slotBytes
             items.append(
                 SRAMItem(
                     key: "#partial", bytes: DRAMPlan.align(bytes),
@@ -37,7 +37,8 @@ extension PlanningContext {
         // padded scratch.
         let scratch = layers.scratchReader.map { _ in
             layers.layout(
-                graph.nodes[layers.lastConv].outputs[0], channels: min(block, holding.tailChannels), at: 0, graph: graph
+                graph.nodes[layers.lastConv].outputs[0], channels: min(block, holding.tailChannels), at: 0,
+                context: self
             )
         }
         if let scratch, let tailStart = holding.tailStart {
@@ -49,15 +50,15 @@ extension PlanningContext {
         var buffers: [String: SRAMBuffer] = [:]
         for value in holding.held {
             buffers[value] = layers.layout(
-                value, channels: graph.type(of: value)!.shape[1], at: address[value]!, graph: graph)
+                value, channels: valueType(value)!.shape[1], at: address[value]!, context: self)
         }
         var streamedLayout: [String: SRAMBuffer] = [:]
         for input in holding.streamedInputs {
-            let channels = min(inBlock, graph.type(of: input)!.shape[1])
-            streamedLayout[input] = layers.layout(input, channels: channels, at: address["#inputs"] ?? 0, graph: graph)
+            let channels = min(inBlock, valueType(input)!.shape[1])
+            streamedLayout[input] = layers.layout(input, channels: channels, at: address["#inputs"] ?? 0, context: self)
         }
         let partial = request.partial.map {
-            ($0.input, layers.layout($0.input, channels: $0.channels, at: address["#partial"]!, graph: graph))
+            ($0.input, layers.layout($0.input, channels: $0.channels, at: address["#partial"]!, context: self))
         }
         var plan = WholeMapPlan(
             nodes: range, output: layers.output, inputs: layers.inputs, block: block, inBlock: inBlock,
@@ -186,16 +187,16 @@ extension PlanningContext {
         }
         var inputSlot = 0, inputUse: ClosedRange<Int>?, tailInputSlot = 0, outputSlot = 0
         for input in holding.streamedInputs {
-            let channels = graph.type(of: input)!.shape[1]
+            let channels = valueType(input)!.shape[1]
             for index in range
             where graph.nodes[index].inputs.contains(input) && holding.tailStart.map({ index < $0 }) ?? true {
                 inputUse = use(inputUse, index)
-                let bytes = layers.layout(input, channels: min(inBlock, channels), at: 0, graph: graph).slotBytes
+                let bytes = layers.layout(input, channels: min(inBlock, channels), at: 0, context: self).slotBytes
                 inputSlot = max(inputSlot, DRAMPlan.align(bytes))
             }
         }
         if let tailStart = holding.tailStart {
-            let t = graph.type(of: graph.nodes[tailStart].outputs[0])!
+            let t = valueType(graph.nodes[tailStart].outputs[0])!
             let blockBytes = DRAMPlan.align(4 * min(block, holding.tailChannels) * t.shape[2] * t.shape[3])
             if holding.streamedInputs.contains(where: { input in
                 range.contains { $0 >= tailStart && graph.nodes[$0].inputs.contains(input) }
@@ -257,12 +258,12 @@ extension PlanningContext {
                 constantLoads += load(bytes)
             }
             if node.kind == .batchNormalization {
-                dram += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1]
-                constantLoads += 2 * load(4 * graph.type(of: node.outputs[0])!.shape[1])
+                dram += 2 * 4 * valueType(node.outputs[0])!.shape[1]
+                constantLoads += 2 * load(4 * valueType(node.outputs[0])!.shape[1])
             }
             // Streamed inputs this layer reads, block by block.
             for input in node.inputs where plan.streamedInputs.contains(input) {
-                let t = graph.type(of: input)!
+                let t = valueType(input)!
                 let layout = plan.streamedLayout[input]!
                 // Channels below `first` are held (read from SRAM, loaded once above).
                 let first = plan.partial?.input == input ? plan.partial!.buffer.channels : 0
@@ -278,7 +279,7 @@ extension PlanningContext {
             }
             cycles += try layerCycles(node, index: index, plan: plan, loads: loads)
         }
-        let outputType = graph.type(of: layers.output)!
+        let outputType = valueType(layers.output)!
         let stores = plan.tailStart == nil ? 1 : ceilDiv(outputType.shape[1], plan.block)
         cycles += constantLoads
         // A held output stays in SRAM: no store.
@@ -302,7 +303,7 @@ extension PlanningContext {
     /// `loads` (input blocks, weight tiles), plus its vector work.
     private func layerCycles(_ node: Node, index: Int, plan: WholeMapPlan, loads: Int) throws -> Int {
         guard node.kind == .conv else {
-            let y = graph.type(of: node.outputs[0])!
+            let y = valueType(node.outputs[0])!
             let perOutput =
                 node.kind == .batchNormalization ? 2 : (node.ints("kernel_shape") ?? []).reduce(1, *)
             return max(0, loads) + config.vectorCycles(elements: y.count * perOutput)

@@ -47,8 +47,8 @@ struct WholeMapLayers {
     }
 
     /// The buffer of `channels` channels of `value`, whole map, with the rows and margins its readers need.
-    func layout(_ value: String, channels: Int, at address: Int, graph: Graph) -> SRAMBuffer {
-        let t = graph.type(of: value)!
+    func layout(_ value: String, channels: Int, at address: Int, context: PlanningContext) -> SRAMBuffer {
+        let t = context.valueType(value)!
         let rows = need[value] ?? 0..<t.shape[2]
         return SRAMBuffer(
             address: address, slots: 1, channels: channels, rows: rows.count,
@@ -96,7 +96,7 @@ extension PlanningContext {
         -> [WholeMapPlan]
     {
         if FusionRules.poolingTail(range, graph: graph) {
-            let node = graph.nodes[range.upperBound - 1], x = graph.type(of: node.inputs[0])!
+            let node = graph.nodes[range.upperBound - 1], x = valueType(node.inputs[0])!
             let poolsOnly = FusionRules.poolsOnly(range, graph: graph, consumers: consumers)
             let storesMap = !poolsOnly && heldOutput == nil
             // A held map's bytes are left out of the plan of the map already.
@@ -132,7 +132,7 @@ extension PlanningContext {
             // Blocks of 16 to 128 channels (wider ones rarely fit beside whole maps and
             // are no faster on a 32-lane matrix unit; narrower ones waste lanes).
             let maxIn = layers.convs.map { weights($0).shape[1] }.max()!
-            let maxOut = layers.nodes.map { graph.type(of: $0.outputs[0])!.shape[1] }.max()!
+            let maxOut = layers.nodes.map { valueType($0.outputs[0])!.shape[1] }.max()!
             for block in [128, 64, 32, 16] where block <= max(16, maxOut) {
                 for inBlock in Set([min(maxIn, 128), 64, 32, 16]).sorted(by: >) where inBlock <= maxIn {
                     for budget in [nil] + Self.weightBudgets {
@@ -176,7 +176,7 @@ extension PlanningContext {
         let nodes = range.map { graph.nodes[$0] }
         guard checked || nodes.allSatisfy({ FusionRules.fusible($0, graph: graph) }) else { return nil }
         // Runtime channel vectors are band plans' alone.
-        guard FusionRules.channelVectors(nodes, graph: graph).isEmpty else { return nil }
+        guard FusionRules.channelVectors(nodes, graph: graph, type: valueType).isEmpty else { return nil }
         let ungrouped = { [graph] (index: Int) in
             graph.nodes[index].kind == .conv && graph.nodes[index].int("group", default: 1) == 1
         }
@@ -208,7 +208,7 @@ extension PlanningContext {
             let node = graph.nodes[index]
             guard depthwise == nil, [.maxPool, .averagePool].contains(node.kind), index == lastConv + 1,
                 node.activation == nil, node.inputs.count == 1, node.inputs[0] == graph.nodes[lastConv].outputs[0],
-                graph.type(of: node.outputs[0])?.rank == 4
+                valueType(node.outputs[0])?.rank == 4
             else { return nil }
             return index
         }
@@ -247,7 +247,7 @@ extension PlanningContext {
         for node in nodes {
             // A BatchNormalization's four parameters reach SRAM folded into a scale and a shift.
             if node.kind == .batchNormalization {
-                layers.constantDRAM += 2 * 4 * graph.type(of: node.outputs[0])!.shape[1]
+                layers.constantDRAM += 2 * 4 * valueType(node.outputs[0])!.shape[1]
                 continue
             }
             for input in node.inputs where !input.isEmpty && graph.initializers[input] != nil {
@@ -261,7 +261,7 @@ extension PlanningContext {
     private func readExtents(_ layers: inout WholeMapLayers) {
         for (index, node) in zip(layers.range, layers.nodes) {
             let r = reaches[index]
-            let v = node.outputs[0], h = graph.type(of: v)!.shape[2]
+            let v = node.outputs[0], h = valueType(v)!.shape[2]
             let windowed = node.kind == .conv || index == layers.pool
             let rows = windowed ? r.rows(0..<h) : 0..<h
             for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil {
@@ -269,7 +269,7 @@ extension PlanningContext {
                 layers.need[input] = min(old.lowerBound, rows.lowerBound)..<max(old.upperBound, rows.upperBound)
             }
             if windowed {
-                let u = node.inputs[0], wu = graph.type(of: u)!.shape[3], wo = graph.type(of: v)!.shape[3]
+                let u = node.inputs[0], wu = valueType(u)!.shape[3], wo = valueType(v)!.shape[3]
                 layers.marginLeft[u] = max(layers.marginLeft[u] ?? 0, r.padLeft)
                 layers.marginRight[u] = max(layers.marginRight[u] ?? 0, r.cols(outputWidth: wo) - r.padLeft - wu)
             }
@@ -312,10 +312,10 @@ extension PlanningContext {
             let producer = range.first { graph.nodes[$0].outputs[0] == value } ?? range.lowerBound - 1
             let readers = range.filter { graph.nodes[$0].inputs.contains(value) }
             let end = value == layers.output ? range.upperBound : (readers.max() ?? producer)
-            let bytes = layers.layout(value, channels: graph.type(of: value)!.shape[1], at: 0, graph: graph).slotBytes
+            let bytes = layers.layout(value, channels: valueType(value)!.shape[1], at: 0, context: self).slotBytes
             heldItems.append(SRAMItem(key: value, bytes: DRAMPlan.align(bytes), live: producer...end))
         }
-        let tailChannels = tailStart.map { graph.type(of: graph.nodes[$0].outputs[0])!.shape[1] } ?? 0
+        let tailChannels = tailStart.map { valueType(graph.nodes[$0].outputs[0])!.shape[1] } ?? 0
         return Holding(
             streamedInputs: streamedInputs, tailStart: tailStart, tailChannels: tailChannels,
             heldInputs: heldInputs, held: held, heldItems: heldItems)
@@ -324,10 +324,10 @@ extension PlanningContext {
     /// No whole-map plan moves less: the output, every constant once, and
     /// every input once (at best a streamed input is held whole, see `partial`).
     private func byteFloor(_ layers: WholeMapLayers) -> Int {
-        var bytes = (layers.heldOutput == nil ? 4 * graph.type(of: layers.output)!.count : 0) + layers.constantDRAM
+        var bytes = (layers.heldOutput == nil ? 4 * valueType(layers.output)!.count : 0) + layers.constantDRAM
         for input in layers.inputs {
             // Loads into a layout read by convolutions move only the rows inside the tensor they read.
-            let t = graph.type(of: input)!
+            let t = valueType(input)!
             let rows =
                 layers.need[input].map { max(0, min(t.shape[2], $0.upperBound) - max(0, $0.lowerBound)) } ?? t.shape[2]
             bytes += 4 * t.shape[1] * rows * t.shape[3]
@@ -427,8 +427,8 @@ extension PlanningContext {
     private func holdChannels(
         _ layers: WholeMapLayers, plan: WholeMapPlan, holding: Holding, input: String, step: Int, reserve: Int
     ) throws -> WholeMapPlan? {
-        let channels = graph.type(of: input)!.shape[1]
-        let perChannel = layers.layout(input, channels: 1, at: 0, graph: graph).slotBytes
+        let channels = valueType(input)!.shape[1]
+        let perChannel = layers.layout(input, channels: 1, at: 0, context: self).slotBytes
         let free = config.sramBytes - reserve - plan.sramBytes
         var blocks = min((channels - 1) / step, max(0, free) / (perChannel * step))
         while blocks > 0 {
