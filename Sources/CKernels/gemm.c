@@ -647,39 +647,47 @@ __attribute__((target("avx2"))) static void gather_panel(const dfc_taps *t, size
         gather_panel_of(t, k0, kc, segments, count, panel, 0);
 }
 
-// dfc_conv_product_run's loops, once it has checked that they run.
+// A strip's words in dfc_conv_gather_strip's layout: k rows of PANEL words, and a pad for the vectors that
+// gather_panel writes past the last row's columns.
+static size_t strip_words(size_t k) { return k * PANEL + 16; }
+
+// dfc_conv_product_run's loops, once it has checked that they run. `panels`: the tap matrix that
+// dfc_conv_gather_strip gathered (each piece of columns then stays inside one of its strips), or NULL to gather
+// each pass over k into `work`. Either way the same passes over k and the same tiles, so the same sums.
 __attribute__((target("avx2"))) static void conv_product8(const dfc_conv_product *p, size_t row0, size_t row1,
-                                                           size_t col0, size_t col1, float *work) {
+                                                           size_t col0, size_t col1, const float *panels,
+                                                           float *work) {
     const dfc_epilogue *e = &p->e;
     size_t rows = row1 - row0, k = p->k;
     float *panel = (float *)(((size_t)work + 63) & ~(size_t)63), *sums = panel + KC * PANEL + 16;
-    for (size_t n0 = col0; n0 < col1; n0 += PANEL) {
-        size_t columns = col1 - n0 < PANEL ? col1 - n0 : PANEL;
+    for (size_t n0 = col0; n0 < col1;) {
+        size_t end = panels ? (n0 / PANEL + 1) * PANEL : n0 + PANEL;
+        if (end > col1) end = col1;
+        size_t columns = end - n0;
+        const float *kept = panels ? panels + n0 / PANEL * strip_words(k) + n0 % PANEL : NULL;
         strip_segment segments[PANEL + 2];
-        size_t count = strip_segments(n0, columns, p->taps->width, segments);
+        size_t count = kept ? 0 : strip_segments(n0, columns, p->taps->width, segments);
         if (p->accumulate)
             for (size_t i = 0; i < rows; i++) memcpy(sums + i * PANEL, p->c + (row0 + i) * p->ldc + n0, 4 * columns);
         for (size_t k0 = 0; k0 == 0 || k0 < k; k0 += KC) {
             size_t kc = k - k0 < KC ? k - k0 : KC;
-            gather_panel(p->taps, k0, kc, segments, count, panel);
+            if (!kept) gather_panel(p->taps, k0, kc, segments, count, panel);
             int onto = p->accumulate || k0 > 0;
-            strip8(rows, columns, kc, p->weights + row0 * p->lda + k0, p->lda, panel, PANEL, 16, sums, PANEL, onto);
+            strip8(rows, columns, kc, p->weights + row0 * p->lda + k0, p->lda, kept ? kept + k0 * PANEL : panel, PANEL,
+                   16, sums, PANEL, onto);
         }
         dfc_epilogue part = *e;
         if (e->bias) part.bias = e->bias + row0;
         finish_rows_avx2(sums, PANEL, rows, n0, columns, p->c + row0 * p->ldc, p->ldc, &part);
+        n0 = end;
     }
 }
 
 int dfc_conv_product_run(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1, float *work) {
     if (dfc_kernels_avx512() || !dfc_kernels_vectorized() || (p->accumulate && p->e.width)) return 0;
-    if (row1 > row0 && col1 > col0) conv_product8(p, row0, row1, col0, col1, work);
+    if (row1 > row0 && col1 > col0) conv_product8(p, row0, row1, col0, col1, NULL, work);
     return 1;
 }
-
-// A strip's words in dfc_conv_gather_strip's layout: k rows of PANEL words, and a pad for the vectors that
-// gather_panel writes past the last row's columns.
-static size_t strip_words(size_t k) { return k * PANEL + 16; }
 
 size_t dfc_conv_panels_words(size_t n, size_t k) { return (n + PANEL - 1) / PANEL * strip_words(k); }
 
@@ -692,37 +700,10 @@ __attribute__((target("avx2"))) void dfc_conv_gather_strip(const dfc_conv_produc
     gather_panel(p->taps, 0, p->k, segments, count, panels + strip * strip_words(p->k));
 }
 
-// conv_product8 on panels dfc_conv_gather_strip gathered: the same passes over k and the same tiles, each
-// piece of columns inside one strip.
-__attribute__((target("avx2"))) static void conv_product8_gathered(const dfc_conv_product *p, size_t row0,
-                                                                    size_t row1, size_t col0, size_t col1,
-                                                                    const float *panels, float *work) {
-    const dfc_epilogue *e = &p->e;
-    size_t rows = row1 - row0, k = p->k;
-    float *sums = (float *)(((size_t)work + 63) & ~(size_t)63) + KC * PANEL + 16;
-    for (size_t n0 = col0; n0 < col1;) {
-        size_t strip = n0 / PANEL, end = (strip + 1) * PANEL < col1 ? (strip + 1) * PANEL : col1;
-        size_t columns = end - n0;
-        const float *b = panels + strip * strip_words(k) + (n0 - strip * PANEL);
-        if (p->accumulate)
-            for (size_t i = 0; i < rows; i++) memcpy(sums + i * PANEL, p->c + (row0 + i) * p->ldc + n0, 4 * columns);
-        for (size_t k0 = 0; k0 == 0 || k0 < k; k0 += KC) {
-            size_t kc = k - k0 < KC ? k - k0 : KC;
-            int onto = p->accumulate || k0 > 0;
-            strip8(rows, columns, kc, p->weights + row0 * p->lda + k0, p->lda, b + k0 * PANEL, PANEL, 16, sums, PANEL,
-                   onto);
-        }
-        dfc_epilogue part = *e;
-        if (e->bias) part.bias = e->bias + row0;
-        finish_rows_avx2(sums, PANEL, rows, n0, columns, p->c + row0 * p->ldc, p->ldc, &part);
-        n0 = end;
-    }
-}
-
 int dfc_conv_product_run_gathered(const dfc_conv_product *p, size_t row0, size_t row1, size_t col0, size_t col1,
                                   const float *panels, float *work) {
     if (dfc_kernels_avx512() || !dfc_kernels_vectorized() || (p->accumulate && p->e.width)) return 0;
-    if (row1 > row0 && col1 > col0) conv_product8_gathered(p, row0, row1, col0, col1, panels, work);
+    if (row1 > row0 && col1 > col0) conv_product8(p, row0, row1, col0, col1, panels, work);
     return 1;
 }
 

@@ -53,24 +53,24 @@ final class PlanningContext: @unchecked Sendable {
         nodeReaches = fusible.indices.map { fusible[$0] ? known[$0] : nil }
         let mapInputs = graph.nodes.map { FusionRules.mapInputs($0, graph: graph) }
         self.mapInputs = mapInputs
-        let outputs = Set(graph.outputs)
-        firstOutputs = graph.nodes.map { node in
-            let value = node.outputs.first ?? ""
-            let readers = consumers[value].flatMap { r in r.min().map { $0...r.max()! } }
-            return (graph.type(of: value), outputs.contains(value), readers)
-        }
-        var firstProducer: [String: Int] = [:]
-        for (index, node) in graph.nodes.enumerated() {
-            if let value = node.outputs.first { firstProducer[value] = index }
-        }
-        mapInputProducers = mapInputs.map { $0.map { firstProducer[$0] } }
-        mapInputTypes = mapInputs.map { $0.map { graph.type(of: $0) } }
         var types: [String: TensorType] = [:]
         types.reserveCapacity(graph.values.count + graph.initializers.count)
         for (name, info) in graph.values { if let type = info.type { types[name] = type } }
         // An initializer's type wins, as in `Graph.type(of:)`.
         for (name, tensor) in graph.initializers { types[name] = tensor.type }
         self.types = types
+        let outputs = Set(graph.outputs)
+        firstOutputs = graph.nodes.map { node in
+            let value = node.outputs.first ?? ""
+            let readers = consumers[value].flatMap { r in r.min().map { $0...r.max()! } }
+            return (types[value], outputs.contains(value), readers)
+        }
+        var firstProducer: [String: Int] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            if let value = node.outputs.first { firstProducer[value] = index }
+        }
+        mapInputProducers = mapInputs.map { $0.map { firstProducer[$0] } }
+        mapInputTypes = mapInputs.map { $0.map { types[$0] } }
     }
 
     /// `Graph.type(of:)`, from `types`.
