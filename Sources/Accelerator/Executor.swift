@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Tensors
 
 // Runs a program: validate everything first, then the timing model, then
@@ -53,7 +54,15 @@ public enum Executor {
         // zeroing every page the arithmetic writes, 9% of a single-core run of ResNet-50), and the timing
         // model, which shares nothing with the checks or the arithmetic but the program (started here,
         // it no longer takes a core from the arithmetic's split products).
-        let memories = options.timingOnly ? nil : Pending { InstructionProfile.timed("memories") { Memories(program) } }
+        let memories = options.timingOnly ? nil : Memories()
+        let touched = memories.map { memories in
+            Pending {
+                InstructionProfile.timed("memories") {
+                    memories.prepare(program)
+                    memories.touch()
+                }
+            }
+        }
         let timing = Pending { InstructionProfile.timed("timing") { program.timing(summary: summary) } }
         if options.checkHazards { try phases.measure("hazard check") { try program.checkHazards() } }
         try checkInputs(program, inputs, required: !options.timingOnly)
@@ -62,8 +71,18 @@ public enum Executor {
         // during the hazard check (the phase is then a few microseconds).
         let (stats, schedule) = phases.measure("timing") { timing.value }
         return try phases.measure("run") {
-            guard let memories else { return ExecutionResult(outputs: [:], stats: stats, schedule: schedule) }
-            let outputs = try compute(program, inputs, memories.value)
+            guard let memories, let touched else {
+                return ExecutionResult(outputs: [:], stats: stats, schedule: schedule)
+            }
+            // What of the first touch is left once the checks are done (most of it where the host backs
+            // fresh huge pages lazily: ResNet-50, 55 to 80 ms of a core against the usual 5), this core
+            // shares with the other instead of waiting for it.
+            InstructionProfile.timed("memories, the rest") {
+                memories.waitPrepared()
+                memories.touch()
+                touched.value
+            }
+            let outputs = try compute(program, inputs, memories)
             return ExecutionResult(outputs: outputs, stats: stats, schedule: schedule)
         }
     }
@@ -71,21 +90,50 @@ public enum Executor {
     /// The functional model's DRAM and SRAM, their pages touched once so that
     /// the kernel maps and zeroes them before the arithmetic starts: all of
     /// SRAM, and the DRAM words that the inputs, STOREs and host instructions
-    /// write (bounds of each; the program is valid, so they lie inside).
+    /// write (bounds of each; the program is valid, so they lie inside). The
+    /// DRAM's first touch is a list of runs of words, none across a huge page,
+    /// that any number of threads take from (`touch`).
     private final class Memories: @unchecked Sendable {
-        let dram: Memory?, sram: Memory?
+        // Written by `prepare`, read after `waitPrepared` (or on the thread that prepared).
+        private(set) var dram: Memory?, sram: Memory?
+        private var runs: [Range<Int>] = []
+        private let next = Atomic<Int>(0)
+        private let prepared = DispatchSemaphore(value: 0)
 
-        init(_ program: Program) {
+        /// Allocates the memories, touches SRAM and lists the DRAM's runs; once.
+        func prepare(_ program: Program) {
+            defer { prepared.signal() }
             (dram, sram) = (Memory(bytes: program.dramBytes), Memory(bytes: program.config.sramBytes))
             sram?.touchPages(0..<program.config.sramBytes / 4)
-            guard let dram else { return }
+            guard dram != nil else { return }
             var written = program.inputs.map { $0.address / 4..<($0.address + $0.byteCount + 3) / 4 }
             for instruction in program.instructions { written += instruction.operation.dramWriteBounds }
             written.sort { $0.lowerBound < $1.lowerBound }
-            var touched = 0  // pages below word `touched` are done
+            let hugePage = Memory.hugePageWords
+            var touched = 0  // pages below word `touched` are listed
             for words in written where words.upperBound > touched {
-                dram.touchPages(max(words.lowerBound, touched)..<words.upperBound)
+                var from = max(words.lowerBound, touched)
+                while from < words.upperBound {
+                    let to = min(words.upperBound, (from / hugePage + 1) * hugePage)
+                    runs.append(from..<to)
+                    from = to
+                }
                 touched = words.upperBound
+            }
+        }
+
+        /// Waits until `prepare` has finished (on another thread).
+        func waitPrepared() {
+            prepared.wait()
+            prepared.signal()
+        }
+
+        /// Touches the pages of runs no other thread has taken until none is left (some may still be
+        /// in progress on other threads when it returns). Only after `prepare`, before the arithmetic.
+        func touch() {
+            guard let dram else { return }
+            while case let i = next.wrappingAdd(1, ordering: .relaxed).oldValue, i < runs.count {
+                dram.touchPages(runs[i])
             }
         }
     }

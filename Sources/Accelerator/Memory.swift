@@ -51,6 +51,9 @@ final class Memory {
 
     private static let hugePage = 1 << 21
 
+    /// Words of a huge page: the first touch of a word maps and zeroes (at most) these around it.
+    static let hugePageWords = hugePage / 4
+
     /// Writes a zero (the value of every word not yet written) into the
     /// first word and then one word a page of `range`, so that the page
     /// faults happen now. Only before anything else writes the memory.
