@@ -152,8 +152,34 @@ struct ParallelEmissionTests {
         #expect(alike > 0, "\(model): no single convolution's tiling handed over")
     }
 
+    /// Convolutions of one `alikeKey` (one tiling chosen for all of them) each choose that tiling on their own.
+    @Test(
+        "convolutions of one alike key choose the same tiling",
+        arguments: [(Objective.edp, "df1-small"), (.latency, "df1")])
+    func alikeConvolutions(objective: Objective, preset: String) throws {
+        let config = try #require(AcceleratorConfig.preset(named: preset))
+        let model = try Self.benchModel("resnet18")
+        var graph = try ONNXImporter.load(path: model)
+        try PassManager().run(&graph, options: CompileOptions())
+        let layout = try ProgramLayout(graph: graph, constants: ConstantSegment(graph: graph))
+        let emitter = Emitter(graph: graph, config: config, objective: objective, layout: layout)
+        var first: [String: String] = [:]
+        var repeated = 0
+        for node in graph.nodes where node.kind == .conv {
+            guard let key = emitter.alikeKey(node) else { continue }
+            let tiling = try emitter.chooseConvTiling(node).description
+            if let earlier = first[key] {
+                #expect(tiling == earlier, "\(node.name): \(key)")
+                repeated += 1
+            } else {
+                first[key] = tiling
+            }
+        }
+        #expect(repeated > 0, "\(model): no two convolutions alike")
+    }
+
     /// A bench model (`make test-bench-models` writes ResNet-18): single convolutions of one
-    /// layout that the fixtures lack.
+    /// geometry that the fixtures lack.
     static func benchModel(_ name: String) throws -> String {
         let path = TestPaths.repository.appendingPathComponent(".cache/bench/\(name).onnx").path
         try #require(FileManager.default.fileExists(atPath: path), "no bench model \(path): make test-bench-models")

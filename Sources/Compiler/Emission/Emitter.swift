@@ -104,9 +104,22 @@ struct Emitter {
             }
             index += 1
         }
+        // Convolutions whose scratch emissions differ only by where their operands lie (see `alikeKey`)
+        // choose alike: the first of each kind chooses for the others.
+        var chooses: [Int] = [], firstOfKind: [String: Int] = [:], kind: [Int] = []
+        for k in single {
+            let key = emitter.alikeKey(graph.nodes[k])
+            if let key, let first = firstOfKind[key] {
+                kind.append(first)
+            } else {
+                if let key { firstOfKind[key] = chooses.count }
+                kind.append(chooses.count)
+                chooses.append(k)
+            }
+        }
         let chooser = emitter
-        let chosen = try concurrentMap(single) { try? chooser.chooseConvTiling(graph.nodes[$0]) }
-        for (k, tiling) in zip(single, chosen) { emitter.convTilings[graph.nodes[k].name] = tiling }
+        let chosen = try concurrentMap(chooses) { try? chooser.chooseConvTiling(graph.nodes[$0]) }
+        for (k, first) in zip(single, kind) { emitter.convTilings[graph.nodes[k].name] = chosen[first] }
         index = 0
         while index < graph.nodes.count {
             if let group = groupAt[index] {
@@ -151,6 +164,21 @@ struct Emitter {
             for j in locations.indices where j > i && locations[i].range.overlaps(locations[j].range) { return false }
         }
         return true
+    }
+
+    /// What a single convolution's scratch emissions (`chooseConvTiling`) depend on but where its
+    /// operands lie: its kind, geometry, fused activation, and its operands' shapes and types;
+    /// nil when two of its operands overlap (then the overlap matters too). Convolutions of one
+    /// key time alike for every tiling, as `timesAlike` tells across layouts.
+    func alikeKey(_ node: Node) -> String? {
+        let locations = Self.convOperands(node).map { layout.location($0) }
+        guard Self.apart(locations),
+            let geometry = try?
+                (node.kind == .convTranspose
+                ? graph.convTransposeGeometry(node) : (graph.convGeometry(node), nil))
+        else { return nil }
+        let operands = locations.map { "\($0.shape) \($0.dtype)" }.joined(separator: ", ")
+        return "\(node.kind) \(geometry) \(String(describing: node.activation)) \(operands)"
     }
 
     /// The named input and output tensors of the program.
