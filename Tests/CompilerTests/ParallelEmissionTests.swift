@@ -1,4 +1,5 @@
 import Accelerator
+import Foundation
 import GraphPasses
 import ONNXImport
 import TestSupport
@@ -106,5 +107,82 @@ struct ParallelEmissionTests {
             }
         }
         #expect(compared > 10, "\(model): too few plans to compare")
+    }
+
+    /// The fused program of a plan's groups, built with the layer-by-layer program's single
+    /// convolutions' tilings handed over, is the one choosing them again gives; each tiling handed
+    /// over is the one the fused layout chooses; a program built without its DRAM map and mapped
+    /// afterwards is the one built with it.
+    @Test(
+        "tilings handed over from the layer-by-layer program give the fused program of choosing them again",
+        arguments: [(Objective.edp, "df1-small"), (.latency, "df1-small"), (.energy, "df1-small")])
+    func tilingsHandedOver(objective: Objective, preset: String) throws {
+        let config = try #require(AcceleratorConfig.preset(named: preset))
+        let model = try Self.benchModel("resnet18")
+        var graph = try ONNXImporter.load(path: model)
+        try PassManager().run(&graph, options: CompileOptions())
+        let constants = ConstantSegment(graph: graph)
+        let layout = try ProgramLayout(graph: graph, constants: constants)
+        var unmapped = try Emitter.build(
+            graph, config: config, objective: objective, layout: layout, groups: [], mapsDRAM: false)
+        let mapped = try Emitter.build(graph, config: config, objective: objective, layout: layout, groups: [])
+        #expect(unmapped.program.dramRegions.isEmpty && !mapped.program.dramRegions.isEmpty)
+        unmapped.mapDRAM(graph)
+        #expect(unmapped.program == mapped.program)
+        let context = try PlanningContext(graph: graph, config: config, objective: objective, layout: layout)
+        let groups = try FusionPlanner.plan(context, layerByLayer: (mapped.program, mapped.layers)).groups
+        #expect(!groups.isEmpty, "\(model): no group, so no fused layout")
+        var spans: [Int: Range<Int>] = [:]
+        for group in groups { for index in group.nodes { spans[index] = group.nodes } }
+        let fusedLayout = try ProgramLayout(graph: graph, constants: constants, spans: spans)
+        let handed = try Emitter.build(
+            graph, config: config, objective: objective, layout: fusedLayout, groups: groups, known: mapped)
+        let chosen = try Emitter.build(
+            graph, config: config, objective: objective, layout: fusedLayout, groups: groups)
+        #expect(handed.program == chosen.program, "\(preset) \(objective)")
+        let grouped = Set(groups.flatMap { Array($0.nodes) })
+        let chooser = Emitter(graph: graph, config: config, objective: objective, layout: fusedLayout)
+        var alike = 0
+        for (index, node) in graph.nodes.enumerated() where node.kind == .conv && !grouped.contains(index) {
+            guard Emitter.timesAlike(node, fusedLayout, layout) else { continue }
+            let tiling = try chooser.chooseConvTiling(node)
+            #expect(tiling.description == mapped.convTilings[node.name]?.description, "\(node.name)")
+            alike += 1
+        }
+        #expect(alike > 0, "\(model): no single convolution's tiling handed over")
+    }
+
+    /// Convolutions of one `alikeKey` (one tiling chosen for all of them) each choose that tiling on their own.
+    @Test(
+        "convolutions of one alike key choose the same tiling",
+        arguments: [(Objective.edp, "df1-small"), (.latency, "df1")])
+    func alikeConvolutions(objective: Objective, preset: String) throws {
+        let config = try #require(AcceleratorConfig.preset(named: preset))
+        let model = try Self.benchModel("resnet18")
+        var graph = try ONNXImporter.load(path: model)
+        try PassManager().run(&graph, options: CompileOptions())
+        let layout = try ProgramLayout(graph: graph, constants: ConstantSegment(graph: graph))
+        let emitter = Emitter(graph: graph, config: config, objective: objective, layout: layout)
+        var first: [String: String] = [:]
+        var repeated = 0
+        for node in graph.nodes where node.kind == .conv {
+            guard let key = emitter.alikeKey(node) else { continue }
+            let tiling = try emitter.chooseConvTiling(node).description
+            if let earlier = first[key] {
+                #expect(tiling == earlier, "\(node.name): \(key)")
+                repeated += 1
+            } else {
+                first[key] = tiling
+            }
+        }
+        #expect(repeated > 0, "\(model): no two convolutions alike")
+    }
+
+    /// A bench model (`make test-bench-models` writes ResNet-18): single convolutions of one
+    /// geometry that the fixtures lack.
+    static func benchModel(_ name: String) throws -> String {
+        let path = TestPaths.repository.appendingPathComponent(".cache/bench/\(name).onnx").path
+        try #require(FileManager.default.fileExists(atPath: path), "no bench model \(path): make test-bench-models")
+        return path
     }
 }

@@ -1,4 +1,7 @@
 import Accelerator
+import GraphPasses
+import ONNXImport
+import TestSupport
 import Tensors
 import Testing
 @testable import Compiler
@@ -97,5 +100,26 @@ struct SimulationMemoTests {
         var wrong = b
         wrong[0].cycles += 1
         #expect(throws: DFCError.self) { try checking.remember(floors: wrong, signature: signature, nodes: second) }
+    }
+
+    /// Signatures written from the facts found once are the ones written from the names, on
+    /// models with views (Inception's concatenations), repeated blocks and graph outputs.
+    @Test(
+        "every interval's signature equals the one written from the names",
+        arguments: ["Fixtures/demo/resnet8.onnx", "Fixtures/onnx/shufflenet_blocks.onnx", ".cache/bench/resnet18.onnx"])
+    func signaturesFromFacts(model: String) throws {
+        let path = TestPaths.repository.appendingPathComponent(model).path
+        var graph = try ONNXImporter.load(path: path)
+        try PassManager().run(&graph, options: CompileOptions())
+        let context = try PlanningContext(graph: graph, config: .df1, objective: .edp)
+        let memo = SimulationMemo(context: context, checks: false)
+        var compared = 0
+        for j in 1...graph.nodes.count {
+            for i in max(0, j - 12)..<j {
+                #expect(memo.signature(i..<j) == memo.signatureByNames(i..<j), "\(model) \(i)..<\(j)")
+                compared += 1
+            }
+        }
+        #expect(compared > 100)
     }
 }

@@ -58,14 +58,26 @@ struct Emitter {
         var program: Program
         var layers: [Codegen.LayerReport]
         var layout: ProgramLayout
+        /// The tiling chosen for each single convolution, by node name.
+        var convTilings: [String: ConvTiling] = [:]
+
+        /// Gives the program its DRAM map (`DRAMMap`), when `build` was told to leave it out.
+        mutating func mapDRAM(_ graph: Graph) {
+            let map = DRAMMap.build(
+                graph, layout: layout, instructions: program.instructions, layers: program.debugNames)
+            (program.dramRegions, program.dramReferences) = (map.regions, map.references)
+        }
     }
 
     /// The program of `graph` with these groups (none: layer by layer), laid
     /// out with `layout` (whose DRAM plan must have been made for the same
     /// groups). The caller has run `checkLowerable`.
+    /// `known`: a program of the same graph and constants whose single convolutions' tilings are
+    /// taken where they time alike in both layouts (see `timesAlike`) rather than chosen again.
+    /// `mapsDRAM`: false leaves out the DRAM map (an empty one; `Built.mapDRAM` adds it).
     static func build(
         _ graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout,
-        groups: [GroupPlan]
+        groups: [GroupPlan], known: Built? = nil, mapsDRAM: Bool = true
     ) throws -> Built {
         var emitter = Emitter(graph: graph, config: config, objective: objective, layout: layout)
         var groupAt: [Int: GroupPlan] = [:]
@@ -80,12 +92,34 @@ struct Emitter {
                 index = group.nodes.upperBound
                 continue
             }
-            if graph.nodes[index].kind.pattern == .convolution { single.append(index) }
+            let node = graph.nodes[index]
+            if node.kind.pattern == .convolution {
+                if let known, let tiling = known.convTilings[node.name],
+                    timesAlike(node, layout, known.layout)
+                {
+                    emitter.convTilings[node.name] = tiling
+                } else {
+                    single.append(index)
+                }
+            }
             index += 1
         }
+        // Convolutions whose scratch emissions differ only by where their operands lie (see `alikeKey`)
+        // choose alike: the first of each kind chooses for the others.
+        var chooses: [Int] = [], firstOfKind: [String: Int] = [:], kind: [Int] = []
+        for k in single {
+            let key = emitter.alikeKey(graph.nodes[k])
+            if let key, let first = firstOfKind[key] {
+                kind.append(first)
+            } else {
+                if let key { firstOfKind[key] = chooses.count }
+                kind.append(chooses.count)
+                chooses.append(k)
+            }
+        }
         let chooser = emitter
-        let chosen = try concurrentMap(single) { try? chooser.chooseConvTiling(graph.nodes[$0]) }
-        for (k, tiling) in zip(single, chosen) { emitter.convTilings[graph.nodes[k].name] = tiling }
+        let chosen = try concurrentMap(chooses) { try? chooser.chooseConvTiling(graph.nodes[$0]) }
+        for (k, first) in zip(single, kind) { emitter.convTilings[graph.nodes[k].name] = chosen[first] }
         index = 0
         while index < graph.nodes.count {
             if let group = groupAt[index] {
@@ -97,12 +131,54 @@ struct Emitter {
             }
         }
         let instructions = emitter.sequencer.instructions, debugNames = emitter.sequencer.debugNames
-        let map = DRAMMap.build(graph, layout: layout, instructions: instructions, layers: debugNames)
         let program = Program(
             config: config, dramBytes: layout.end, constants: layout.constants.programBytes,
-            tensors: tensorInfos(graph, layout: layout), instructions: instructions, debugNames: debugNames,
-            dramRegions: map.regions, dramReferences: map.references)
-        return Built(program: program, layers: emitter.layers, layout: layout)
+            tensors: tensorInfos(graph, layout: layout), instructions: instructions, debugNames: debugNames)
+        var built = Built(program: program, layers: emitter.layers, layout: layout, convTilings: emitter.convTilings)
+        if mapsDRAM { built.mapDRAM(graph) }
+        return built
+    }
+
+    /// Whether a single convolution emitted in layouts `a` and `b` (of one graph and constants
+    /// segment) times alike, so that a tiling chosen in one is the one the other chooses: its DRAM
+    /// operands differ only by their addresses and lie apart from each other in both. The timing
+    /// model reads a transfer's run lengths, never its address, and the sequencer's hazards
+    /// within one operand move with it, so the scratch emissions `chooseConvTiling` times
+    /// differ only by where each operand starts.
+    static func timesAlike(_ node: Node, _ a: ProgramLayout, _ b: ProgramLayout) -> Bool {
+        let operands = convOperands(node)
+        let (inA, inB) = (operands.map { a.location($0) }, operands.map { b.location($0) })
+        for (x, y) in zip(inA, inB) where x.shape != y.shape || x.dtype != y.dtype { return false }
+        return apart(inA) && apart(inB)
+    }
+
+    /// A convolution's DRAM operands: input, output, weights and bias, if any.
+    static func convOperands(_ node: Node) -> [String] {
+        let weights = node.kind == .convTranspose ? "\(node.name)#weights" : node.inputs[1]
+        return [node.inputs[0], node.outputs[0], weights] + (node.input(2).map { [$0] } ?? [])
+    }
+
+    /// Whether no two of these DRAM locations overlap.
+    static func apart(_ locations: [DRAMPlan.Location]) -> Bool {
+        for i in locations.indices {
+            for j in locations.indices where j > i && locations[i].range.overlaps(locations[j].range) { return false }
+        }
+        return true
+    }
+
+    /// What a single convolution's scratch emissions (`chooseConvTiling`) depend on but where its
+    /// operands lie: its kind, geometry, fused activation, and its operands' shapes and types;
+    /// nil when two of its operands overlap (then the overlap matters too). Convolutions of one
+    /// key time alike for every tiling, as `timesAlike` tells across layouts.
+    func alikeKey(_ node: Node) -> String? {
+        let locations = Self.convOperands(node).map { layout.location($0) }
+        guard Self.apart(locations),
+            let geometry = try?
+                (node.kind == .convTranspose
+                ? graph.convTransposeGeometry(node) : (graph.convGeometry(node), nil))
+        else { return nil }
+        let operands = locations.map { "\($0.shape) \($0.dtype)" }.joined(separator: ", ")
+        return "\(node.kind) \(geometry) \(String(describing: node.activation)) \(operands)"
     }
 
     /// The named input and output tensors of the program.

@@ -27,9 +27,14 @@ enum DRAMMap {
         let nodes = Dictionary(graph.nodes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var references: [[Int]] = []
         references.reserveCapacity(instructions.count)
+        // A layer's instructions follow each other: the values its layers touch are found once per run.
+        var touched: Set<String> = [], touchedBy: [String]?
         for (i, instruction) in instructions.enumerated() {
-            let touched = Set(
-                (i < layers.count ? layers[i] : []).flatMap { nodes[$0].map { $0.inputs + $0.outputs } ?? [] })
+            let layer = i < layers.count ? layers[i] : []
+            if layer != touchedBy {
+                touched = Set(layer.flatMap { nodes[$0].map { $0.inputs + $0.outputs } ?? [] })
+                touchedBy = layer
+            }
             references.append(
                 instruction.dramAddresses.compactMap { address in
                     // Transfers mostly start at their value's first byte: the regions starting

@@ -39,6 +39,8 @@ final class SimulationMemo: @unchecked Sendable {
     private let producers: [String: Int]
     private let graphOutputs: Set<String>
     private let checks: Bool
+    /// What `signature` reads of each node and value, found once by value number (see `Facts`).
+    private let facts: Facts
     private let lock = NSLock()
     private var costs: [Key: (cost: PlanCost, nodes: Range<Int>)] = [:]
     /// The cost floors of each signature's candidates, in their order.
@@ -56,6 +58,101 @@ final class SimulationMemo: @unchecked Sendable {
             if let id = interned[text] { return id }
             interned[text] = interned.count
             return interned.count - 1
+        }
+        facts = Facts(context: context, producers: producers, graphOutputs: graphOutputs)
+    }
+
+    /// Each node's and each value's part of what `signature` reads, by node index and by value
+    /// number: it is then written from arrays, without a lookup by name. Names enter only
+    /// through their rank in the order of every name met (equal names, equal ranks).
+    private struct Facts {
+        struct Input {
+            var value: Int
+            /// The producing node and which of its outputs this is (-1: none).
+            var producer: Int?, output: Int
+        }
+        struct Output {
+            var value: Int
+            var readers: [Int]
+            var graphOutput: Bool
+        }
+        struct NodeFacts {
+            /// Runtime inputs (neither empty nor constant), in input order.
+            var inputs: [Input] = []
+            var outputs: [Output] = []
+            var nameRank = 0
+            /// Constant inputs: their position among the node's inputs and their name's rank.
+            var constants: [(position: Int, nameRank: Int)] = []
+        }
+        struct ValueFacts {
+            /// The DRAM view's root and offset (nil: the value is its own root).
+            var root: (value: Int, offset: Int)?
+            /// The root's shape, if known.
+            var rootShape: [Int]?
+            /// The layer-by-layer layout's bytes [start, end), if placed.
+            var placed: (start: Int, end: Int)?
+            var nameRank = 0
+        }
+        var nodes: [NodeFacts] = []
+        var values: [ValueFacts] = []
+
+        init(context: PlanningContext, producers: [String: Int], graphOutputs: Set<String>) {
+            let graph = context.graph
+            var numbers: [String: Int] = [:]
+            var names: [String] = []
+            func number(_ value: String) -> Int {
+                if let n = numbers[value] { return n }
+                numbers[value] = names.count
+                names.append(value)
+                return names.count - 1
+            }
+            var nodeNames: [String] = [], constantNames: [[(Int, String)]] = []
+            for node in graph.nodes {
+                var facts = NodeFacts()
+                for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil {
+                    let producer = producers[input]
+                    facts.inputs.append(
+                        Input(
+                            value: number(input), producer: producer,
+                            output: producer.map { graph.nodes[$0].outputs.firstIndex(of: input) ?? -1 } ?? -1))
+                }
+                for output in node.outputs {
+                    facts.outputs.append(
+                        Output(
+                            value: number(output), readers: context.consumers[output] ?? [],
+                            graphOutput: graphOutputs.contains(output)))
+                }
+                nodes.append(facts)
+                nodeNames.append(node.name)
+                constantNames.append(
+                    node.inputs.enumerated().filter { graph.initializers[$0.element] != nil }.map {
+                        ($0.offset, $0.element)
+                    })
+            }
+            // Every value met and the roots of their views (numbered as met: a root may be new).
+            var k = 0
+            var roots: [(root: String, offset: Int)] = []
+            while k < names.count {
+                roots.append(context.dramAliases.root(names[k]))
+                _ = number(roots[k].root)
+                k += 1
+            }
+            let ranks = Dictionary(
+                zip(Set(names + nodeNames + constantNames.flatMap { $0.map(\.1) }).sorted(), 0...),
+                uniquingKeysWith: { a, _ in a })
+            for (n, name) in names.enumerated() {
+                var facts = ValueFacts(nameRank: ranks[name]!)
+                if roots[n].root != name {
+                    facts.root = (numbers[roots[n].root]!, roots[n].offset)
+                    facts.rootShape = graph.type(of: roots[n].root)?.shape
+                }
+                facts.placed = context.layout.memory.locations[name].map { ($0.address, $0.address + $0.bytes) }
+                values.append(facts)
+            }
+            for index in nodes.indices {
+                nodes[index].nameRank = ranks[nodeNames[index]]!
+                nodes[index].constants = constantNames[index].map { ($0.0, ranks[$0.1]!) }
+            }
         }
     }
 
@@ -90,8 +187,72 @@ final class SimulationMemo: @unchecked Sendable {
         return t.count <= 64 ? "\(t.ints)" : "\(t.dtype)"
     }
 
-    /// The signature of nodes[range] (see the type's comment).
+    /// The signature of nodes[range] (see the type's comment), from the facts found once; with
+    /// `checks`, also written from the names (`signatureByNames`) and the two compared.
     func signature(_ range: Range<Int>) -> [Int] {
+        // The interval's values in the order met: local ids are positions here.
+        var local: [Int] = []
+        func id(_ value: Int) -> Int {
+            if let own = local.firstIndex(of: value) { return own }
+            local.append(value)
+            return local.count - 1
+        }
+        var signature: [Int] = []
+        for index in range {
+            let node = facts.nodes[index]
+            signature.append(nodeKeys[index])
+            for input in node.inputs {
+                if let p = input.producer, range.contains(p) {
+                    signature += [-1, p - range.lowerBound, input.output]
+                } else {
+                    signature += [-2, id(input.value)]
+                }
+            }
+            for output in node.outputs {
+                _ = id(output.value)
+                signature += [
+                    -3, output.readers.reduce(0) { $0 + (range.contains($1) ? 0 : 1) }, output.graphOutput ? 1 : 0
+                ]
+            }
+        }
+        // DRAM views among the values met (in the order met), each by its root's id and offset.
+        for own in local.indices {
+            guard let root = facts.values[local[own]].root else { continue }
+            signature += [-4, own, id(root.value), root.offset]
+            if let shape = facts.values[local[own]].rootShape { signature += [-5] + shape }
+        }
+        // Values whose DRAM (the layer-by-layer layout's) overlaps: their transfers wait on each other.
+        let placed = local.indices.compactMap { own in
+            facts.values[local[own]].placed.map { (id: own, start: $0.start, end: $0.end) }
+        }
+        for a in placed.indices {
+            for b in placed.indices where b > a && placed[a].start < placed[b].end && placed[b].start < placed[a].end {
+                signature += [-9, placed[a].id, placed[b].id, placed[b].start - placed[a].start]
+            }
+        }
+        // Planning walks some sets of values in name order: the order of the interval's names
+        // (by rank), each name's entry the code of what it names.
+        var named: [(rank: Int, code: (Int, Int, Int), length: Int)] = []
+        for index in range {
+            let node = facts.nodes[index]
+            named.append((node.nameRank, (-6, index - range.lowerBound, 0), 2))
+            for constant in node.constants {
+                named.append((constant.nameRank, (-7, index - range.lowerBound, constant.position), 3))
+            }
+        }
+        for own in local.indices { named.append((facts.values[local[own]].nameRank, (-8, own, 0), 2)) }
+        named.sort { $0.rank != $1.rank ? $0.rank < $1.rank : $0.code < $1.code }
+        for entry in named {
+            signature += entry.length == 2 ? [entry.code.0, entry.code.1] : [entry.code.0, entry.code.1, entry.code.2]
+        }
+        if checks {
+            precondition(signature == signatureByNames(range), "simulation memo: signatures of nodes \(range) differ")
+        }
+        return signature
+    }
+
+    /// `signature` written from the names, looking each up (the definition `signature` is checked against).
+    func signatureByNames(_ range: Range<Int>) -> [Int] {
         let graph = context.graph
         var local: [String: Int] = [:]
         var signature: [Int] = []

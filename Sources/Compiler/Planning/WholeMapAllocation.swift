@@ -11,10 +11,14 @@ extension PlanningContext {
         let (block, inBlock) = (request.block, request.inBlock)
         guard let tiles = request.weightTiles ?? weightTiles(layers, request) else { return nil }
         let slots = slotSizes(layers, request, tiles: tiles)
+        // Items by position: the held values first (in `holding.held` order), then the slot pairs.
         var items = holding.heldItems
+        assert(holding.held.elementsEqual(items.map(\.key)), "held items follow the held values")
+        var partialItem: Int?, weightsItem: Int?, inputsItem: Int?, outputsItem: Int?, scratchItem: Int?
         if let partial = request.partial {
             let readers = range.filter { graph.nodes[$0].inputs.contains(partial.input) }
             let bytes = layers.layout(partial.input, channels: partial.channels, at: 0, context: self).slotBytes
+            partialItem = items.count
             items.append(
                 SRAMItem(
                     key: "#partial", bytes: DRAMPlan.align(bytes),
@@ -22,15 +26,20 @@ extension PlanningContext {
         }
         let last = range.upperBound - 1
         if let use = slots.weightUse, slots.weight > 0 {
+            weightsItem = items.count
             items.append(SRAMItem(key: "#weights", bytes: 2 * slots.weight, live: use))
         }
         if let use = slots.inputUse, slots.input > 0 {
+            inputsItem = items.count
             items.append(SRAMItem(key: "#inputs", bytes: 2 * slots.input, live: use))
         }
         if let tailStart = holding.tailStart, slots.output > 0, layers.heldOutput == nil {
+            outputsItem = items.count
             items.append(SRAMItem(key: "#outputs", bytes: 2 * slots.output, live: tailStart...last + 1))
         }
+        var tailInputsItem: Int?
         if let tailStart = holding.tailStart, slots.tailInput > 0 {
+            tailInputsItem = items.count
             items.append(SRAMItem(key: "#tailInputs", bytes: 2 * slots.tailInput, live: tailStart...last))
         }
         // A depthwise convolution or a pool in the tail reads blocks of the last convolution's output from a
@@ -42,36 +51,42 @@ extension PlanningContext {
             )
         }
         if let scratch, let tailStart = holding.tailStart {
+            scratchItem = items.count
             items.append(
                 SRAMItem(key: "#scratch", bytes: 2 * DRAMPlan.align(scratch.slotBytes), live: tailStart...last))
         }
-        guard let address = Self.firstFit(items, from: DRAMPlan.align(slots.constants), capacity: config.sramBytes)
+        guard
+            let placements = Self.firstFitPlacements(
+                items, from: DRAMPlan.align(slots.constants), capacity: config.sramBytes)
         else { return nil }
+        var placed = [Int](repeating: 0, count: items.count)
+        for (item, address) in placements { placed[item] = address }
+        let address = { (item: Int?) in item.map { placed[$0] } }
         var buffers: [String: SRAMBuffer] = [:]
-        for value in holding.held {
-            buffers[value] = layers.layout(
-                value, channels: valueType(value)!.shape[1], at: address[value]!, context: self)
+        for (k, value) in holding.held.enumerated() {
+            buffers[value] = layers.layout(value, channels: valueType(value)!.shape[1], at: placed[k], context: self)
         }
         var streamedLayout: [String: SRAMBuffer] = [:]
         for input in holding.streamedInputs {
             let channels = min(inBlock, valueType(input)!.shape[1])
-            streamedLayout[input] = layers.layout(input, channels: channels, at: address["#inputs"] ?? 0, context: self)
+            streamedLayout[input] = layers.layout(
+                input, channels: channels, at: address(inputsItem) ?? 0, context: self)
         }
         let partial = request.partial.map {
-            ($0.input, layers.layout($0.input, channels: $0.channels, at: address["#partial"]!, context: self))
+            ($0.input, layers.layout($0.input, channels: $0.channels, at: address(partialItem)!, context: self))
         }
         var plan = WholeMapPlan(
             nodes: range, output: layers.output, inputs: layers.inputs, block: block, inBlock: inBlock,
             streamedInputs: holding.streamedInputs, streamedLayout: streamedLayout, partial: partial,
             buffers: buffers, heldInputs: holding.heldInputs, residentWeights: request.residentWeights,
             tailStart: holding.tailStart, constantsEnd: slots.constants,
-            weightSlot: slots.weight, weightBase: address["#weights"] ?? 0,
-            inputSlot: slots.input, inputBase: address["#inputs"] ?? 0,
-            tailInputSlot: slots.tailInput, tailInputBase: address["#tailInputs"] ?? 0,
-            outputSlot: layers.heldOutput == nil ? slots.output : 0, outputBase: address["#outputs"] ?? 0)
+            weightSlot: slots.weight, weightBase: address(weightsItem) ?? 0,
+            inputSlot: slots.input, inputBase: address(inputsItem) ?? 0,
+            tailInputSlot: slots.tailInput, tailInputBase: address(tailInputsItem) ?? 0,
+            outputSlot: layers.heldOutput == nil ? slots.output : 0, outputBase: address(outputsItem) ?? 0)
         plan.heldOutput = layers.heldOutput
         (plan.weightTiles, plan.weightBudget) = (tiles, request.weightBudget)
-        if var scratch, let base = address["#scratch"] {
+        if var scratch, let base = address(scratchItem) {
             scratch.address = base
             (plan.scratchLayout, plan.scratchBase, plan.scratchSlot) = (
                 scratch, base, DRAMPlan.align(scratch.slotBytes)
@@ -211,21 +226,36 @@ extension PlanningContext {
     /// Places items first-fit, earliest-live and largest first, each at the
     /// lowest address not taken by an item live at the same time; nil when one does not fit.
     static func firstFit(_ items: [SRAMItem], from base: Int, capacity: Int) -> [String: Int]? {
-        var placed: [(item: SRAMItem, address: Int)] = []
-        for item in items.sorted(by: {
-            ($0.live.lowerBound, -$0.bytes, $0.key) < ($1.live.lowerBound, -$1.bytes, $1.key)
-        }) {
+        guard let placements = firstFitPlacements(items, from: base, capacity: capacity) else { return nil }
+        var address: [String: Int] = [:]
+        for (item, at) in placements { address[items[item].key] = at }
+        return address
+    }
+
+    /// `firstFit` by position: each item's index in `items` and its address, in the order they are placed.
+    static func firstFitPlacements(_ items: [SRAMItem], from base: Int, capacity: Int) -> [(item: Int, address: Int)]? {
+        let order = items.indices.sorted {
+            (items[$0].live.lowerBound, -items[$0].bytes, items[$0].key)
+                < (items[$1].live.lowerBound, -items[$1].bytes, items[$1].key)
+        }
+        // Placed items by address (those at one address in the order placed): the ones live with an
+        // item are met in address order without sorting them for each item.
+        var byAddress: [(live: ClosedRange<Int>, address: Int, end: Int)] = []
+        var placements: [(item: Int, address: Int)] = []
+        placements.reserveCapacity(items.count)
+        for k in order {
+            let item = items[k]
             var address = base
-            for other in placed.filter({ $0.item.live.overlaps(item.live) }).sorted(by: { $0.address < $1.address }) {
+            for other in byAddress where other.live.overlaps(item.live) {
                 if address + item.bytes <= other.address { break }
-                address = max(address, other.address + other.item.bytes)
+                address = max(address, other.end)
             }
             guard address + item.bytes <= capacity else { return nil }
-            placed.append((item, address))
+            let at = byAddress.firstIndex { $0.address > address } ?? byAddress.count
+            byAddress.insert((item.live, address, address + item.bytes), at: at)
+            placements.append((k, address))
         }
-        var address: [String: Int] = [:]
-        for (item, at) in placed { address[item.key] = at }
-        return address
+        return placements
     }
 
     /// Exact DRAM bytes and a quick cycle estimate of a whole-map plan (the

@@ -190,8 +190,10 @@ public enum Codegen {
         try Emitter.checkLowerable(graph)
         let constants = ConstantSegment(graph: graph)
         let layout = try ProgramLayout(graph: graph, constants: constants)
+        // Its DRAM map is made in the emit stage, on the core the fused program's emission leaves free.
         let layerByLayer = try Emitter.build(
-            graph, config: options.config, objective: options.objective, layout: layout, groups: [])
+            graph, config: options.config, objective: options.objective, layout: layout, groups: [],
+            mapsDRAM: false)
         PhaseTrace.mark("layer-by-layer program")
         var state = ScheduleState(
             graph: graph, options: options, explain: explain || dumpStages.contains("fuse"),
@@ -199,7 +201,8 @@ public enum Codegen {
         try withoutActuallyEscaping(dump) { dump in
             try ScheduleManager(dumpStages: dumpStages, dump: dump).run(&state)
         }
-        let result = state.result!
+        // The emit stage gave the layer-by-layer program its DRAM map.
+        let (result, baseline) = (state.result!, state.layerByLayer)
         let reports =
             state.fellBack
             ? []
@@ -212,8 +215,8 @@ public enum Codegen {
                     end: segment.end)
             }
         return Compilation(
-            program: result.program, layers: result.layers, layerByLayer: layerByLayer.program,
-            layerByLayerLayers: layerByLayer.layers, groups: reports, fellBack: state.fellBack,
+            program: result.program, layers: result.layers, layerByLayer: baseline.program,
+            layerByLayerLayers: baseline.layers, groups: reports, fellBack: state.fellBack,
             plannedSRAMBytes: options.config.sramBytes, plan: state.plan)
     }
 }

@@ -13,7 +13,8 @@ struct ScheduleState {
     /// One constants segment serves every program of the graph.
     let constants: ConstantSegment
     /// The layer-by-layer program: every single layer's costs, the baseline, the fallback.
-    let layerByLayer: Emitter.Built
+    /// Without its DRAM map until `emit` adds it.
+    var layerByLayer: Emitter.Built
     /// `fuse`: the partition and each group's tiles.
     var plan = FusionPlan(segments: [])
     /// `tile`: one line per segment saying how it is tiled.

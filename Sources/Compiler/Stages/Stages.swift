@@ -178,19 +178,26 @@ struct Emit: ScheduleStage {
     func run(_ state: inout ScheduleState) throws {
         let groups = state.plan.groups
         guard !groups.isEmpty, let layout = state.layout else {
+            state.layerByLayer.mapDRAM(state.graph)
             state.result = state.layerByLayer
             return
         }
-        // The layer-by-layer program is checked and timed on one core while the fused one is built on the other.
-        let baseline = state.layerByLayer.program
-        let (graph, options) = (state.graph, state.options)
-        let results = try concurrentMap([0, 1]) { k -> (Emitter.Built?, PlanCost) in
-            guard k == 0 else { return (nil, PlanCost(baseline.timing(summary: try baseline.validate()).stats)) }
+        // The layer-by-layer program gets its DRAM map and is checked and timed on one core while
+        // the fused one is built on the other, with the single convolutions' tilings it chose.
+        let (graph, options, layerByLayer) = (state.graph, state.options, state.layerByLayer)
+        let results = try concurrentMap([0, 1]) { k -> (Emitter.Built, PlanCost) in
+            guard k == 0 else {
+                var baseline = layerByLayer
+                baseline.mapDRAM(graph)
+                return (baseline, PlanCost(baseline.program.timing(summary: try baseline.program.validate()).stats))
+            }
             let fused = try Emitter.build(
-                graph, config: options.config, objective: options.objective, layout: layout, groups: groups)
+                graph, config: options.config, objective: options.objective, layout: layout, groups: groups,
+                known: layerByLayer)
             return (fused, PlanCost(fused.program.timing(summary: try fused.program.validate()).stats))
         }
-        let fused = results[0].0!
+        let fused = results[0].0
+        state.layerByLayer = results[1].0
         let (lblCost, fusedCost) = (results[1].1, results[0].1)
         // Traffic also keeps the cycles no worse; the other objectives judge by their own figure.
         let better =
