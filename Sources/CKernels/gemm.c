@@ -321,11 +321,15 @@ __attribute__((target("avx2"))) static inline __m256i first_lanes8(long count) {
             for (int v = 0; v < NV; v++)                                                                               \
                 acc[i][v] = accumulate ? LOAD8(FULL, c + i * ldc + 8 * v, v == NV - 1 ? last : all)                   \
                                        : _mm256_setzero_ps();                                                          \
-        for (size_t p = 0; p < k; p++) {                                                                               \
+        /* Four steps of k a pass: fewer of the loop's own instructions (its counter, the addresses of */              \
+        /* a's rows) beside the FMAs, the same chains (ResNet-50, one core: run phase 0.94x). */                       \
+        const float *ap[ROWS];                                                                                         \
+        for (int i = 0; i < ROWS; i++) ap[i] = a + i * lda;                                                            \
+        _Pragma("clang loop unroll_count(4)") for (size_t p = 0; p < k; p++) {                                         \
             __m256 bv[NV];                                                                                             \
             for (int v = 0; v < NV; v++) bv[v] = LOAD8(FULL, b + p * ldb + 8 * v, v == NV - 1 ? last : all);          \
             for (int i = 0; i < ROWS; i++) {                                                                           \
-                __m256 av = _mm256_broadcast_ss(a + i * lda + p);                                                      \
+                __m256 av = _mm256_broadcast_ss(ap[i] + p);                                                            \
                 for (int v = 0; v < NV; v++) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);                        \
             }                                                                                                          \
         }                                                                                                              \

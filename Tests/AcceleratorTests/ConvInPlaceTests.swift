@@ -6,13 +6,14 @@ import Testing
 /// CKernels' products (AVX-512 or AVX2) against plain loops: `dfc_sgemm` (every CONV's matrix product, through
 /// `GEMM.multiply`) and
 /// the CONV that reads its input rows in place (`Machine.convInPlace`), on shapes that cross their
-/// tiles' edges (six rows, 8- and 16-column vectors, 64-column tiles, 384-deep passes over k), padding,
+/// tiles' edges (six rows, 8- and 16-column vectors, 64-column tiles, 384-deep passes over k, depths that
+/// are not whole steps of the AVX2 tiles' four-deep loop), padding,
 /// strides, dilation, groups and accumulation; and the same results from run to run, whatever
 /// core computed which part.
 @Suite(.enabled(if: GEMM.vectorized, "the CPU has neither AVX-512 nor AVX2 and FMA")) struct ConvInPlaceTests {
     @Test(arguments: [
         (1, 1, 1), (5, 17, 3), (6, 16, 64), (7, 63, 385), (13, 65, 200), (32, 196, 576), (2, 130, 800), (12, 49, 0),
-        (20, 251, 30)
+        (20, 251, 30), (32, 49, 1_153), (64, 49, 130), (18, 24, 6)
     ])
     func sgemmMatchesLoops(m: Int, n: Int, k: Int) {
         let (lda, ldb, ldc) = (k + 3, n + 5, n + 2)
