@@ -384,6 +384,13 @@ public struct TimingClock: Sendable {
         return InstructionTiming(start: start, end: end)
     }
 
+    /// When each engine (by raw value) and the DRAM channel are next free, and the counts so far: what a
+    /// caller that knows a run of instructions repeats (the compiler's scratch sequencer) moves ahead.
+    public var position: (engineFree: [Int], channelFree: Int, counts: ExecutionStats) {
+        get { (engineFree, channelFree, counts) }
+        set { (engineFree, channelFree, counts) = newValue }
+    }
+
     /// The counts so far, with the energy they cost.
     public var stats: ExecutionStats {
         var stats = counts

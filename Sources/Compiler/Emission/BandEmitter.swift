@@ -194,7 +194,20 @@ extension Emitter {
         let ownerCount = owners.names.count
         let early = owners.flags(earlyOwners)
         var fetched = [Bool](repeating: false, count: ownerCount)
+        // A timed emission skips bands that repeat earlier ones (see `BandRepeats`).
+        var repeats =
+            sequencer.isTimed && skipsRepeatedBands && group.bands.count > 2
+            ? BandRepeats(group, valueType: valueType) : nil
+        var skipTo = 0
         for (index, band) in group.bands.enumerated() {
+            if index < skipTo { continue }
+            if index > 0, repeats != nil {
+                let local = (fetched + foldedEarly).map { $0 ? 1 : 0 } + [streamTurn % 2]
+                if let skip = repeats!.skip(at: index, sequencer: &sequencer, local: local, turn: streamTurn) {
+                    (skipTo, streamTurn) = (skip.band, streamTurn + skip.turns)
+                    continue
+                }
+            }
             let slots = BandSlots(plan: group, graph: graph, index: index, homes: bufferHomes)
             if group.halo == .cache, index > 0 {
                 emitHaloCopies(slots, nodes: nodes, buffers: haloBuffers) { !fetched[$0] }

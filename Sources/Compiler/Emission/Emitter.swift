@@ -27,6 +27,8 @@ struct Emitter {
     /// Every value's type by name, found once ahead of emission (a planner's scratch emissions, see
     /// `PlanningContext.types`; empty: asked of the graph, see `valueType(_:)`).
     var knownTypes: [String: TensorType] = [:]
+    /// Whether a timed emission skips the bands of a band plan that repeat earlier ones (see `BandRepeats`).
+    var skipsRepeatedBands = true
 
     init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)

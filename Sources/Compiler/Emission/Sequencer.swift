@@ -46,6 +46,8 @@ struct Sequencer {
     private var timingConfig: AcceleratorConfig?
     /// When set, each instruction's end cycle, by index: the arrival of the token it signals.
     private var ends: [Int] = []
+    /// The engines in use at the first `skip` (nil: none yet).
+    private var skippedUsed: [Bool]?
 
     init() {}
 
@@ -289,5 +291,160 @@ struct Sequencer {
         sramRecords.removeAll(where: done)
         dramRecords.removeAll(where: done)
         if sramRecords.count + dramRecords.count < before { pruned = true }
+    }
+}
+
+/// What a scratch sequencer's later timing depends on, at one point of an emission: instruction indices
+/// relative to the count emitted, cycles relative to the timing model's last end. Two points with equal
+/// `key`s time every later identical run of instructions alike, shifted by the instructions and cycles
+/// between them (see `Sequencer.skip`).
+struct SequencerState {
+    var key: [Int]
+    var count: Int
+    var counts: ExecutionStats
+    /// The instructions referenced by records and not yet known finished by every engine in use.
+    var live: [Int]
+    /// Per engine, the oldest of its live instructions (Int.max: none): an older index of it (stale) is
+    /// only ever compared with newer ones, so its value does not matter and it does not move.
+    var floor: [Int]
+}
+
+extension Sequencer {
+    /// Whether instructions are timed as they are emitted (`init(timing:)`).
+    var isTimed: Bool { timer != nil }
+
+    /// Whether every engine an instruction ran on since the last `skip` had run one before it (always
+    /// true without a skip): a skip is exact only then (see `skip`).
+    var skipsHold: Bool { skippedUsed.map { $0 == used } ?? true }
+
+    /// Whether `skip` moved the sequencer ahead.
+    var skipped: Bool { skippedUsed != nil }
+
+    /// The state of a timed sequencer (see `SequencerState`).
+    ///
+    /// A record's instruction that every engine in use already knows finished is only a marker: it orders
+    /// none of them (`emit` places a token only for an instruction not yet known finished) and `prune`
+    /// treats all such alike. An engine not yet in use would wait for it: `skipsHold` tells when one is used later.
+    func state() -> SequencerState {
+        let n = Self.engineCount
+        let none = Int.min, settledMark = Int.min + 1, staleMark = Int.min + 2
+        let base = count
+        let position = timer!.position
+        let time = position.counts.cycles
+        func settled(_ p: Int) -> Bool {
+            let s = engines[p]
+            return (0..<n).allSatisfy { !used[$0] || frontier[$0 * n + s] >= p }
+        }
+        // The live instructions, and on each engine the oldest of them.
+        var live: [Int] = []
+        var floor = [Int](repeating: Int.max, count: n)
+        func collect(_ p: Int) {
+            guard p >= 0, !settled(p) else { return }
+            live.append(p)
+            floor[engines[p]] = min(floor[engines[p]], p)
+        }
+        for access in sramRecords.accesses {
+            collect(access.lastWriter)
+            for e in 0..<n { collect(access.readers[e]) }
+        }
+        for access in dramRecords.accesses {
+            collect(access.lastWriter)
+            for e in 0..<n { collect(access.readers[e]) }
+        }
+        // An index older than every live instruction of its engine (or none, -1) is only compared with
+        // newer ones, and taken by `max` with ones no older than it (the waiting engine's own clock).
+        func index(_ value: Int, engine: Int) -> Int { value < floor[engine] ? staleMark : value - base }
+        var key: [Int] = [pruned ? 1 : 0]
+        key.reserveCapacity(16 + 4 * n * n + 12 * (sramRecords.count + dramRecords.count))
+        for e in 0..<n { key.append(used[e] ? 1 : 0) }
+        for (i, value) in frontier.enumerated() { key.append(index(value, engine: i % n)) }
+        func reference(_ p: Int) {
+            if p < 0 {
+                key.append(none)
+            } else if p < floor[engines[p]] || settled(p) {
+                key.append(settledMark)
+            } else {
+                key.append(p - base)
+                key.append(engines[p])
+                key.append(ends[p] - time)
+                for e in 0..<n { key.append(index(clocks[p * n + e], engine: e)) }
+            }
+        }
+        func describe(_ records: Records) {
+            key.append(records.count)
+            for i in records.ranges.indices {
+                key.append(records.ranges[i].start)
+                key.append(records.ranges[i].end)
+                reference(records.accesses[i].lastWriter)
+                for e in 0..<n { reference(records.accesses[i].readers[e]) }
+            }
+        }
+        describe(sramRecords)
+        describe(dramRecords)
+        for e in 0..<n { key.append(position.engineFree[e] == 0 && !used[e] ? none : position.engineFree[e] - time) }
+        key.append(position.channelFree == 0 ? none : position.channelFree - time)
+        return SequencerState(key: key, count: base, counts: position.counts, live: live, floor: floor)
+    }
+
+    /// Moves a timed sequencer in state `now` (`state()`, just taken) ahead as if the instructions emitted
+    /// between `earlier` (whose key equals `now`'s) and `now` were emitted `times` times more: indices
+    /// and cycles move by that many times their differences, and the counts grow by that many times
+    /// theirs. False (nothing changed) when a live instruction's new index would fall among those
+    /// already emitted.
+    mutating func skip(from earlier: SequencerState, to now: SequencerState, times: Int) -> Bool {
+        let n = Self.engineCount
+        let shift = times * (now.count - earlier.count)
+        let delay = times * (now.counts.cycles - earlier.counts.cycles)
+        guard shift > 0, now.live.allSatisfy({ $0 + shift >= count }) else { return false }
+        engines.append(contentsOf: repeatElement(0, count: shift))
+        ends.append(contentsOf: repeatElement(0, count: shift))
+        clocks.append(contentsOf: repeatElement(-1, count: shift * n))
+        // Each live instruction's copy: its engine, its end and its clock, moved.
+        for p in Set(now.live) {
+            engines[p + shift] = engines[p]
+            ends[p + shift] = ends[p] + delay
+            for e in 0..<n {
+                let c = clocks[p * n + e]
+                clocks[(p + shift) * n + e] = c < now.floor[e] ? c : c + shift
+            }
+        }
+        let live = Set(now.live)
+        func moved(_ p: Int) -> Int { live.contains(p) ? p + shift : p }
+        for i in sramRecords.accesses.indices {
+            sramRecords.accesses[i].lastWriter = moved(sramRecords.accesses[i].lastWriter)
+            for e in 0..<n { sramRecords.accesses[i].readers[e] = moved(sramRecords.accesses[i].readers[e]) }
+        }
+        for i in dramRecords.accesses.indices {
+            dramRecords.accesses[i].lastWriter = moved(dramRecords.accesses[i].lastWriter)
+            for e in 0..<n { dramRecords.accesses[i].readers[e] = moved(dramRecords.accesses[i].readers[e]) }
+        }
+        for i in frontier.indices where frontier[i] >= now.floor[i % n] { frontier[i] += shift }
+        count += shift
+        var position = timer!.position
+        for e in 0..<n where used[e] { position.engineFree[e] += delay }
+        if position.channelFree != 0 { position.channelFree += delay }
+        position.counts.add(now.counts, minus: earlier.counts, times: times)
+        timer!.position = position
+        if skippedUsed == nil { skippedUsed = used }
+        return true
+    }
+}
+
+extension ExecutionStats {
+    /// Adds `times` times what each field of `later` has more than `earlier`'s (a timing model's counts:
+    /// the fields it does not count, energy, the peak and instructions, are zero in both).
+    mutating func add(_ later: ExecutionStats, minus earlier: ExecutionStats, times: Int) {
+        func grow(_ field: WritableKeyPath<ExecutionStats, Int>) {
+            self[keyPath: field] += times * (later[keyPath: field] - earlier[keyPath: field])
+        }
+        let fields: [WritableKeyPath<ExecutionStats, Int>] = [
+            \.cycles, \.loadBusyCycles, \.matrixBusyCycles, \.vectorBusyCycles, \.storeBusyCycles,
+            \.hostBusyCycles, \.dramChannelBusyCycles, \.dramReadBytes, \.dramWriteBytes, \.dramWeightBytes,
+            \.dramActivationBytes, \.hostReadBytes, \.hostWriteBytes, \.dramCompulsoryBytes, \.macs,
+            \.sramReadBytes, \.sramWriteBytes, \.vectorElements, \.energyFemtojoules, \.dramEnergyFemtojoules,
+            \.sramEnergyFemtojoules, \.macEnergyFemtojoules, \.vectorEnergyFemtojoules, \.sramPeakBytes,
+            \.instructions
+        ]
+        for field in fields { grow(field) }
     }
 }

@@ -1,6 +1,7 @@
 import Accelerator
 import Foundation
 import GraphIR
+import Tensors
 
 /// What every planning step reads, shared read-only across threads: the
 /// graph, the accelerator, the layer-by-layer layout (planning reads
@@ -38,6 +39,8 @@ final class PlanningContext: @unchecked Sendable {
     /// `Graph.type(of:)` of every value with a known type, in one table: the graph looks a name up
     /// among the initializers first and then among the values, hashing it twice.
     let types: [String: TensorType]
+    /// Whether every skipped band is checked against a full simulation (`DFC_VERIFY_STAGES`).
+    let checks = ProcessInfo.processInfo.environment["DFC_VERIFY_STAGES"] != nil
 
     init(graph: Graph, config: AcceleratorConfig, objective: Objective = .traffic, layout: ProgramLayout) throws {
         (self.graph, self.config, self.objective, self.layout) = (graph, config, objective, layout)
@@ -118,14 +121,38 @@ final class PlanningContext: @unchecked Sendable {
     func simulatedCycles(_ group: GroupPlan) throws -> Int { try simulate(group).cycles }
 
     /// Bytes, cycles and energy of a group on its own under the executor's timing model.
+    /// A band plan's repeated bands are timed once (see `BandRepeats`); when that cannot be trusted the
+    /// plan is emitted again in full, and with `checks` (`DFC_VERIFY_STAGES`) always, a difference being an error.
     func simulate(_ group: GroupPlan) throws -> PlanCost {
-        var scratch = Emitter(graph: graph, config: config, objective: objective, layout: layout)
-        scratch.sequencer = Sequencer(timing: config)
-        (scratch.knownReaches, scratch.knownGeometries, scratch.knownTypes) = (nodeReaches, convGeometries, types)
-        try scratch.emit(group)
-        var cost = PlanCost(scratch.sequencer.stats!)
+        var stats = try simulatedStats(group, skipping: true)
+        if stats == nil || checks {
+            let full = try simulatedStats(group, skipping: false)!
+            if let stats, stats != full {
+                throw DFCError(
+                    "fusion search: nodes \(group.nodes) time \(stats) with repeated bands skipped, \(full) in full")
+            }
+            stats = full
+        }
+        var cost = PlanCost(stats!)
         cost.bytes = group.dramBytes
         return cost
+    }
+
+    /// The timing model's counts of `group` emitted on its own, `skipping` repeated bands; nil when a skip
+    /// cannot be trusted (`Sequencer.skipsHold`).
+    func simulatedStats(_ group: GroupPlan, skipping: Bool) throws -> ExecutionStats? {
+        try simulatedRun(group, skipping: skipping).map(\.stats)
+    }
+
+    /// `simulatedStats`, and whether any band was skipped.
+    func simulatedRun(_ group: GroupPlan, skipping: Bool) throws -> (stats: ExecutionStats, skipped: Bool)? {
+        var scratch = Emitter(graph: graph, config: config, objective: objective, layout: layout)
+        scratch.sequencer = Sequencer(timing: config)
+        scratch.skipsRepeatedBands = skipping
+        (scratch.knownReaches, scratch.knownGeometries, scratch.knownTypes) = (nodeReaches, convGeometries, types)
+        try scratch.emit(group)
+        let sequencer = scratch.sequencer
+        return sequencer.skipsHold ? (sequencer.stats!, sequencer.skipped) : nil
     }
 
     /// `body` over `items` on all cores; results in item order; the first error is rethrown.
