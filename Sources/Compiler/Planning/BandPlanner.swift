@@ -91,7 +91,18 @@ private struct BandLayers {
         vectorDRAM = FusionRules.channelVectors(nodes, graph: graph, type: type).reduce(0) {
             $0 + 4 * type($1)!.count
         }
+        windowMargins = (Array(repeating: nil, count: values.count), Array(repeating: nil, count: values.count))
+        // By position: iterating the nodes would copy each (retaining and releasing every field).
+        for k in nodes.indices where nodes[k].kind.hasWindow {
+            let (u, reach) = (values.ids[nodes[k].inputs[0]]!, reaches[k])
+            let (wu, wo) = (types[u].shape[3], outputTypes[k].shape[3])
+            windowMargins.left[u] = max(windowMargins.left[u] ?? 0, reach.padLeft)
+            windowMargins.right[u] = max(windowMargins.right[u] ?? 0, reach.cols(outputWidth: wo) - reach.padLeft - wu)
+        }
     }
+    /// The column margins each value's window readers need beyond the map, by value number (nil: none
+    /// asks), before the buffers values share widen them (see `columnMargins`): the same for every walk.
+    var windowMargins: Margins = ([], [])
     /// Loaded maps that are views of another loaded map (see `inputViews`): the map they are read from.
     var viewOf: [String: String] = [:]
     /// Concat parts loaded straight into their channels of this concat's buffer (see `loadIntoConcats`).
@@ -135,9 +146,8 @@ private final class BandWalk {
     /// `storedRows` (nil: not found yet; .some(nil): the bands leave a row uncomputed) and `chunkedInputs`.
     var stores: [String: [Range<Int>]]??
     var chunked: [String: Int]?
-    /// `countBandBytes` but its streamed weights, and per layer the bands that compute it (nil: not found yet).
+    /// `countBandBytes` with every weight loaded once (nil: not found yet).
     var unstreamedBytes: Int?
-    var computingBands: [Int] = []
     /// The quick estimate's engine work (`estimateBandCycles`), by which convolutions fold their taps.
     var work: [[Bool]: CostModel.Work] = [:]
 
@@ -801,13 +811,7 @@ extension PlanningContext {
     /// Column margins each value needs for its conv/pool readers; parts share their concat's.
     private func columnMargins(_ layers: BandLayers) -> Margins {
         let ids = layers.values.ids
-        var left = [Int?](repeating: nil, count: layers.values.count), right = left
-        for (k, (node, reach)) in zip(layers.nodes, layers.reaches).enumerated() where node.kind.hasWindow {
-            let u = ids[node.inputs[0]]!, wu = layers.types[u].shape[3]
-            let wo = layers.outputTypes[k].shape[3]
-            left[u] = max(left[u] ?? 0, reach.padLeft)
-            right[u] = max(right[u] ?? 0, reach.cols(outputWidth: wo) - reach.padLeft - wu)
-        }
+        var (left, right) = layers.windowMargins
         // Aliases name their buffer's own value (never another alias), so the order does not matter.
         for (part, (whole, _)) in layers.alias {
             let (p, w) = (ids[part]!, ids[whole]!)
@@ -1087,20 +1091,15 @@ extension PlanningContext {
     /// (streamed weights once per band that computes their layer), output once.
     /// What does not depend on which weights stream is found once per walk (`walk`: the plan's).
     private func countBandBytes(_ layers: BandLayers, plan: BandPlan, walk: BandWalk) -> Int {
-        if walk.unstreamedBytes == nil {
-            walk.unstreamedBytes = unstreamedBandBytes(layers, plan: plan)
-            // By position: iterating the nodes would copy each (retaining and releasing every field).
-            walk.computingBands = layers.nodes.indices.map { k in
-                let (v, h) = (layers.outputIDs[k], layers.outputTypes[k].shape[2])
-                return plan.needed.indices.filter {
-                    !BandPlan.computedRows(id: v, band: $0, height: h, needed: plan.needed, halo: plan.halo).isEmpty
-                }.count
-            }
-        }
+        if walk.unstreamedBytes == nil { walk.unstreamedBytes = unstreamedBandBytes(layers, plan: plan) }
         var dram = walk.unstreamedBytes!
         guard !plan.streamed.isEmpty else { return dram }
+        // By position: iterating the nodes would copy each (retaining and releasing every field).
         for k in layers.nodes.indices where plan.streamed[layers.nodes[k].name] != nil {
-            dram += layers.constantDRAM[k].weights * (walk.computingBands[k] - 1)
+            // A streamed layer's weights once per band that computes it (the walk's `computed` rows).
+            var computingBands = 0
+            for rows in walk.computed[k] where !rows.isEmpty { computingBands += 1 }
+            dram += layers.constantDRAM[k].weights * (computingBands - 1)
         }
         return dram
     }
