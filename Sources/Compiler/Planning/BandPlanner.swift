@@ -91,7 +91,18 @@ private struct BandLayers {
         vectorDRAM = FusionRules.channelVectors(nodes, graph: graph, type: type).reduce(0) {
             $0 + 4 * type($1)!.count
         }
+        windowMargins = (Array(repeating: nil, count: values.count), Array(repeating: nil, count: values.count))
+        // By position: iterating the nodes would copy each (retaining and releasing every field).
+        for k in nodes.indices where nodes[k].kind.hasWindow {
+            let (u, reach) = (values.ids[nodes[k].inputs[0]]!, reaches[k])
+            let (wu, wo) = (types[u].shape[3], outputTypes[k].shape[3])
+            windowMargins.left[u] = max(windowMargins.left[u] ?? 0, reach.padLeft)
+            windowMargins.right[u] = max(windowMargins.right[u] ?? 0, reach.cols(outputWidth: wo) - reach.padLeft - wu)
+        }
     }
+    /// The column margins each value's window readers need beyond the map, by value number (nil: none
+    /// asks), before the buffers values share widen them (see `columnMargins`): the same for every walk.
+    var windowMargins: Margins = ([], [])
     /// Loaded maps that are views of another loaded map (see `inputViews`): the map they are read from.
     var viewOf: [String: String] = [:]
     /// Concat parts loaded straight into their channels of this concat's buffer (see `loadIntoConcats`).
@@ -121,8 +132,9 @@ final class BandWalks {
     init() {}
 }
 
-/// One row walk and what every plan made from it shares, whatever its buffer choice. Never changed once
-/// made, and shared by reference: the plans of each buffer choice read it without copying its layers.
+/// One row walk and what every plan made from it shares, whatever its buffer choice. Shared by reference:
+/// the plans of each buffer choice read it without copying its layers. Its walk never changes once made;
+/// what the plans find alike from it is kept by the first plan that finds it (see `planBands`), for the others.
 private final class BandWalk {
     let layers: BandLayers
     let bands: [Range<Int>]
@@ -131,6 +143,13 @@ private final class BandWalk {
     /// Per layer, per band: the rows of its output the band computes (`BandPlan.computedRows`).
     let computed: [[Range<Int>]]
     let spans: [[String: Range<Int>]]
+    /// `storedRows` (nil: not found yet; .some(nil): the bands leave a row uncomputed) and `chunkedInputs`.
+    var stores: [String: [Range<Int>]]??
+    var chunked: [String: Int]?
+    /// `countBandBytes` with every weight loaded once (nil: not found yet).
+    var unstreamedBytes: Int?
+    /// The quick estimate's engine work (`estimateBandCycles`), by which convolutions fold their taps.
+    var work: [[Bool]: CostModel.Work] = [:]
 
     init(
         layers: BandLayers, bands: [Range<Int>], needed: [RowNeeds], buffers: [BufferShape],
@@ -252,7 +271,8 @@ extension PlanningContext {
             constants: constants, lifetimes: packed ? bufferLifetimes(layers, shapes: walk.buffers) : nil)
         if allocated == nil {
             // Too large with every buffer whole: the inputs of 1x1 convolutions a few rows at a time.
-            chunked = chunkedInputs(layers, walk: walk)
+            if walk.chunked == nil { walk.chunked = chunkedInputs(layers, walk: walk) }
+            chunked = walk.chunked!
             if !chunked.isEmpty {
                 let shapes = walk.buffers.map { shape in
                     // Two chunks: one computed while the convolution reads the other.
@@ -272,12 +292,13 @@ extension PlanningContext {
         plan.rows = rows
         plan.bands = walk.bands
         plan.spans = walk.spans
-        guard let stores = storedRows(layers, plan: plan) else { return nil }
+        if walk.stores == nil { walk.stores = .some(storedRows(layers, plan: plan)) }
+        guard let stores = walk.stores! else { return nil }
         plan.stores = stores
         plan.copiedParts = layers.copied
         plan.loadedInto = layers.loadedInto
         foldTaps(layers, plan: &plan)
-        plan.dramBytes = countBandBytes(layers, plan: plan)
+        plan.dramBytes = countBandBytes(layers, plan: plan, walk: walk)
         if let walks, walks.geometries == nil {
             walks.geometries = try zip(layers.range, layers.nodes).map {
                 $1.kind == .conv ? try convGeometry($0) : nil
@@ -286,8 +307,7 @@ extension PlanningContext {
         let geometries =
             try walks?.geometries
             ?? zip(layers.range, layers.nodes).map { $1.kind == .conv ? try convGeometry($0) : nil }
-        plan.estimatedCycles = try estimateBandCycles(
-            layers, plan: plan, geometries: geometries, computed: walk.computed)
+        plan.estimatedCycles = try estimateBandCycles(layers, plan: plan, geometries: geometries, walk: walk)
         return plan
     }
 
@@ -791,13 +811,7 @@ extension PlanningContext {
     /// Column margins each value needs for its conv/pool readers; parts share their concat's.
     private func columnMargins(_ layers: BandLayers) -> Margins {
         let ids = layers.values.ids
-        var left = [Int?](repeating: nil, count: layers.values.count), right = left
-        for (k, (node, reach)) in zip(layers.nodes, layers.reaches).enumerated() where node.kind.hasWindow {
-            let u = ids[node.inputs[0]]!, wu = layers.types[u].shape[3]
-            let wo = layers.outputTypes[k].shape[3]
-            left[u] = max(left[u] ?? 0, reach.padLeft)
-            right[u] = max(right[u] ?? 0, reach.cols(outputWidth: wo) - reach.padLeft - wu)
-        }
+        var (left, right) = layers.windowMargins
         // Aliases name their buffer's own value (never another alias), so the order does not matter.
         for (part, (whole, _)) in layers.alias {
             let (p, w) = (ids[part]!, ids[whole]!)
@@ -1075,7 +1089,23 @@ extension PlanningContext {
 
     /// Exact DRAM bytes: input rows inside the tensor per band, weights once
     /// (streamed weights once per band that computes their layer), output once.
-    private func countBandBytes(_ layers: BandLayers, plan: BandPlan) -> Int {
+    /// What does not depend on which weights stream is found once per walk (`walk`: the plan's).
+    private func countBandBytes(_ layers: BandLayers, plan: BandPlan, walk: BandWalk) -> Int {
+        if walk.unstreamedBytes == nil { walk.unstreamedBytes = unstreamedBandBytes(layers, plan: plan) }
+        var dram = walk.unstreamedBytes!
+        guard !plan.streamed.isEmpty else { return dram }
+        // By position: iterating the nodes would copy each (retaining and releasing every field).
+        for k in layers.nodes.indices where plan.streamed[layers.nodes[k].name] != nil {
+            // A streamed layer's weights once per band that computes it (the walk's `computed` rows).
+            var computingBands = 0
+            for rows in walk.computed[k] where !rows.isEmpty { computingBands += 1 }
+            dram += layers.constantDRAM[k].weights * (computingBands - 1)
+        }
+        return dram
+    }
+
+    /// `countBandBytes` with every weight loaded once.
+    private func unstreamedBandBytes(_ layers: BandLayers, plan: BandPlan) -> Int {
         var dram = 0
         let inputTypes = layers.inputIDs.map { layers.types[$0] }
         for (index, need) in plan.needed.enumerated() {
@@ -1089,15 +1119,7 @@ extension PlanningContext {
         // By position: iterating the nodes would copy each (retaining and releasing every field).
         for k in layers.nodes.indices {
             let (weights, rest) = layers.constantDRAM[k]
-            var computingBands = 1
-            if !plan.streamed.isEmpty, plan.streamed[layers.nodes[k].name] != nil {
-                let (v, h) = (layers.outputIDs[k], layers.outputTypes[k].shape[2])
-                computingBands =
-                    plan.needed.indices.filter {
-                        !BandPlan.computedRows(id: v, band: $0, height: h, needed: plan.needed, halo: plan.halo).isEmpty
-                    }.count
-            }
-            dram += rest + weights * computingBands
+            dram += rest + weights
         }
         dram += layers.vectorDRAM
         for (value, rows) in plan.stores {
@@ -1150,9 +1172,28 @@ extension PlanningContext {
     /// A quick cycle estimate, the busiest of the matrix unit, the vector
     /// unit and the DRAM channel over all bands (see `CostModel`); the
     /// planner then simulates the finalists for their real cycles.
+    /// The engines' work depends only on the walk (`walk`: the plan's) and on which convolutions fold
+    /// their taps: it is found once for each such choice.
     private func estimateBandCycles(
-        _ layers: BandLayers, plan: BandPlan, geometries: [ConvGeometry?], computed: [[Range<Int>]]
+        _ layers: BandLayers, plan: BandPlan, geometries: [ConvGeometry?], walk: BandWalk
     ) throws -> Int {
+        // By position: mapping the nodes would copy each (retaining and releasing every field).
+        let folded = layers.nodes.indices.map { plan.folded[layers.nodes[$0].name] != nil }
+        let work: CostModel.Work
+        if let known = walk.work[folded] {
+            work = known
+        } else {
+            work = bandWork(layers, plan: plan, geometries: geometries, computed: walk.computed, folded: folded)
+            walk.work[folded] = work
+        }
+        let transfers = plan.bands.count * (layers.inputs.count + 1 + plan.stores.count) + layers.nodes.count
+        return work.overlapped(dramBytes: plan.dramBytes, transfers: transfers, setupShare: 4, config: config)
+    }
+
+    /// The matrix and vector units' work of `plan`'s bands (see `estimateBandCycles`), `folded` by layer position.
+    private func bandWork(
+        _ layers: BandLayers, plan: BandPlan, geometries: [ConvGeometry?], computed: [[Range<Int>]], folded: [Bool]
+    ) -> CostModel.Work {
         var work = CostModel.Work()
         // Buffers of their own a cached halo's rows are copied in, by value number; folded convolutions.
         // By value number (nil for a value no band touches), for `BandPlan.heldRows` without hashing names.
@@ -1160,8 +1201,6 @@ extension PlanningContext {
         let owners = plan.buffers.filter { value, buffer in buffer.alias == nil && !plan.held.contains(value) }
         let ownerValues = owners.map(\.key), ownerIDs = owners.map { layers.values.ids[$0.key] }
         let ownerShapes = owners.map { (channels: $0.value.channels, rowWidth: $0.value.rowWidth) }
-        // By position: mapping the nodes would copy each (retaining and releasing every field).
-        let folded = layers.nodes.indices.map { plan.folded[layers.nodes[$0].name] != nil }
         // Per layer, found once for every band: its kind, output channels and width, an LRN's window.
         let kinds = layers.nodes.indices.map { layers.nodes[$0].kind }
         let outputShapes = layers.outputTypes.map { (channels: $0.shape[1], width: $0.shape[3]) }
@@ -1204,8 +1243,7 @@ extension PlanningContext {
                 }
             }
         }
-        let transfers = plan.bands.count * (layers.inputs.count + 1 + plan.stores.count) + layers.nodes.count
-        return work.overlapped(dramBytes: plan.dramBytes, transfers: transfers, setupShare: 4, config: config)
+        return work
     }
 
     /// SRAM bytes of a group's biases and per-channel vectors (always resident).
