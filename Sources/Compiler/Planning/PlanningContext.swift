@@ -122,11 +122,13 @@ final class PlanningContext: @unchecked Sendable {
 
     /// Bytes, cycles and energy of a group on its own under the executor's timing model.
     /// A band plan's repeated bands are timed once (see `BandRepeats`); when that cannot be trusted the
-    /// plan is emitted again in full, and with `checks` (`DFC_VERIFY_STAGES`) always, a difference being an error.
+    /// plan is emitted again in full, and with `checks` (`DFC_VERIFY_STAGES`) whenever a band was skipped,
+    /// a difference being an error.
     func simulate(_ group: GroupPlan) throws -> PlanCost {
-        var stats = try simulatedStats(group, skipping: true)
-        if stats == nil || checks {
-            let full = try simulatedStats(group, skipping: false)!
+        let run = try simulatedRun(group, skipping: true)
+        var stats = run?.stats
+        if run == nil || (checks && run!.skipped) {
+            let full = try simulatedRun(group, skipping: false)!.stats
             if let stats, stats != full {
                 throw DFCError(
                     "fusion search: nodes \(group.nodes) time \(stats) with repeated bands skipped, \(full) in full")
@@ -138,13 +140,8 @@ final class PlanningContext: @unchecked Sendable {
         return cost
     }
 
-    /// The timing model's counts of `group` emitted on its own, `skipping` repeated bands; nil when a skip
-    /// cannot be trusted (`Sequencer.skipsHold`).
-    func simulatedStats(_ group: GroupPlan, skipping: Bool) throws -> ExecutionStats? {
-        try simulatedRun(group, skipping: skipping).map(\.stats)
-    }
-
-    /// `simulatedStats`, and whether any band was skipped.
+    /// The timing model's counts of `group` emitted on its own, `skipping` repeated bands, and whether any
+    /// band was skipped; nil when a skip cannot be trusted (`Sequencer.skipsHold`).
     func simulatedRun(_ group: GroupPlan, skipping: Bool) throws -> (stats: ExecutionStats, skipped: Bool)? {
         var scratch = Emitter(graph: graph, config: config, objective: objective, layout: layout)
         scratch.sequencer = Sequencer(timing: config)
